@@ -1,0 +1,276 @@
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::env::{Action, EnvConfig, draw_reset_state};
+use crate::error::SimError;
+use crate::{OBS_DIM, physics};
+
+/// N CartPole environments stepped together, stored as a struct of arrays.
+///
+/// Environment `i` draws its resets from its own RNG: ChaCha8 seeded with the
+/// batch's `seed`, on stream `i`. So a batch is reproducible from one number,
+/// and environment `i` sees the same resets whatever N is.
+///
+/// # Auto-reset (same step)
+/// When environment `i` ends on a step (terminated, truncated or both), the
+/// same call resets it: [`final_observations`](Self::final_observations) row
+/// `i` holds the observation the episode ended in, and
+/// [`observations`](Self::observations) row `i` the first observation of the
+/// new episode. For an environment that did not end, both rows are equal. So
+/// the transition to store for every environment is always
+/// `(previous obs, action, reward, final obs, terminated, truncated)`, and the
+/// next action is chosen from `observations`. No step is ever lost to a reset
+/// (unlike Gymnasium's default next-step auto-reset, which spends one call).
+#[derive(Debug, Clone)]
+pub struct CartPoleBatch {
+    config: EnvConfig,
+    // The f64 state, one array per variable.
+    x: Vec<f64>,
+    x_dot: Vec<f64>,
+    theta: Vec<f64>,
+    theta_dot: Vec<f64>,
+    elapsed_steps: Vec<u32>,
+    rngs: Vec<ChaCha8Rng>,
+    // Outputs of the last call, rows of OBS_DIM.
+    observations: Vec<f32>,
+    final_observations: Vec<f32>,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    episodes_finished: u64,
+}
+
+impl CartPoleBatch {
+    /// `n_envs` environments with the same rules, each reset once from its
+    /// own RNG stream of `seed`.
+    ///
+    /// # Errors
+    /// [`SimError::EmptyBatch`] if `n_envs` is 0, and
+    /// [`SimError::ZeroStepLimit`] if the step limit is 0.
+    pub fn new(config: EnvConfig, n_envs: usize, seed: u64) -> Result<Self, SimError> {
+        let config = config.validate()?;
+        if n_envs == 0 {
+            return Err(SimError::EmptyBatch);
+        }
+        let rngs = (0..n_envs)
+            .map(|i| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(i as u64);
+                rng
+            })
+            .collect();
+        let zeros = vec![0.0; n_envs];
+        let mut batch = Self {
+            config,
+            x: zeros.clone(),
+            x_dot: zeros.clone(),
+            theta: zeros.clone(),
+            theta_dot: zeros.clone(),
+            elapsed_steps: vec![0; n_envs],
+            rngs,
+            observations: vec![0.0; n_envs * OBS_DIM],
+            final_observations: vec![0.0; n_envs * OBS_DIM],
+            rewards: zeros,
+            terminated: vec![false; n_envs],
+            truncated: vec![false; n_envs],
+            episodes_finished: 0,
+        };
+        for i in 0..n_envs {
+            batch.reset_env(i);
+        }
+        batch
+            .final_observations
+            .copy_from_slice(&batch.observations);
+        Ok(batch)
+    }
+
+    /// The number of environments.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.x.len()
+    }
+
+    /// Always false: a batch holds at least one environment.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.x.is_empty()
+    }
+
+    fn state(&self, i: usize) -> [f64; 4] {
+        [self.x[i], self.x_dot[i], self.theta[i], self.theta_dot[i]]
+    }
+
+    fn set_state(&mut self, i: usize, state: [f64; 4]) {
+        [self.x[i], self.x_dot[i], self.theta[i], self.theta_dot[i]] = state;
+        self.observations[i * OBS_DIM..(i + 1) * OBS_DIM]
+            .copy_from_slice(&physics::observe(&state));
+    }
+
+    fn reset_env(&mut self, i: usize) {
+        let state = draw_reset_state(&mut self.rngs[i]);
+        self.set_state(i, state);
+        self.elapsed_steps[i] = 0;
+    }
+
+    /// Steps every environment once, environment `i` under `actions[i]`,
+    /// resetting those that end (see the type's documentation).
+    ///
+    /// # Errors
+    /// [`SimError::ActionCount`] if `actions.len()` differs from the number of
+    /// environments; nothing is stepped then.
+    pub fn step(&mut self, actions: &[Action]) -> Result<(), SimError> {
+        if actions.len() != self.len() {
+            return Err(SimError::ActionCount {
+                expected: self.len(),
+                got: actions.len(),
+            });
+        }
+        for (i, &action) in actions.iter().enumerate() {
+            let state = physics::advance(self.state(i), action, self.config.integrator);
+            self.set_state(i, state);
+            self.elapsed_steps[i] += 1;
+            let terminated = physics::is_out_of_bounds(&state);
+            let truncated = self.elapsed_steps[i] >= self.config.max_episode_steps;
+            self.rewards[i] = 1.0;
+            self.terminated[i] = terminated;
+            self.truncated[i] = truncated;
+            let row = i * OBS_DIM..(i + 1) * OBS_DIM;
+            self.final_observations[row.clone()].copy_from_slice(&self.observations[row]);
+            if terminated || truncated {
+                self.episodes_finished += 1;
+                self.reset_env(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// The observations to act on, `len() × 4` row-major: after an end, the
+    /// first observation of the new episode.
+    #[must_use]
+    pub fn observations(&self) -> &[f32] {
+        &self.observations
+    }
+
+    /// The observations the last step led to, `len() × 4` row-major: for an
+    /// environment that ended, the observation it ended in.
+    #[must_use]
+    pub fn final_observations(&self) -> &[f32] {
+        &self.final_observations
+    }
+
+    /// The rewards of the last step (1.0 each).
+    #[must_use]
+    pub fn rewards(&self) -> &[f64] {
+        &self.rewards
+    }
+
+    /// Which environments terminated on the last step.
+    #[must_use]
+    pub fn terminated(&self) -> &[bool] {
+        &self.terminated
+    }
+
+    /// Which environments were truncated on the last step.
+    #[must_use]
+    pub fn truncated(&self) -> &[bool] {
+        &self.truncated
+    }
+
+    /// Steps each environment has taken in its current episode.
+    #[must_use]
+    pub fn elapsed_steps(&self) -> &[u32] {
+        &self.elapsed_steps
+    }
+
+    /// Episodes finished (and auto-reset) since the batch was made.
+    #[must_use]
+    pub fn episodes_finished(&self) -> u64 {
+        self.episodes_finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CartPole;
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        assert_eq!(
+            CartPoleBatch::new(EnvConfig::v1(), 0, 1).unwrap_err(),
+            SimError::EmptyBatch
+        );
+        let zero = EnvConfig {
+            max_episode_steps: 0,
+            ..EnvConfig::v1()
+        };
+        assert_eq!(
+            CartPoleBatch::new(zero, 2, 1).unwrap_err(),
+            SimError::ZeroStepLimit
+        );
+        let mut batch = CartPoleBatch::new(EnvConfig::v1(), 3, 1).unwrap();
+        let before = batch.observations().to_vec();
+        let err = batch.step(&[Action::Left]).unwrap_err();
+        assert_eq!(
+            err,
+            SimError::ActionCount {
+                expected: 3,
+                got: 1
+            }
+        );
+        assert_eq!(batch.observations(), before.as_slice());
+    }
+
+    /// Each environment of a batch must follow exactly the trajectory a single
+    /// `CartPole` follows from the same reset states: the batch is the same
+    /// physics, and auto-reset draws from environment `i`'s own stream.
+    #[test]
+    fn matches_single_environments_and_auto_resets() {
+        let config = EnvConfig {
+            max_episode_steps: 50,
+            ..EnvConfig::v1()
+        };
+        let n = 5;
+        let seed = 99;
+        let mut batch = CartPoleBatch::new(config, n, seed).unwrap();
+        let mut singles: Vec<(CartPole, ChaCha8Rng)> = (0..n)
+            .map(|i| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(i as u64);
+                let mut env = CartPole::new(config).unwrap();
+                env.reset(&mut rng);
+                (env, rng)
+            })
+            .collect();
+        let mut ended = 0;
+        for t in 0..400usize {
+            let actions: Vec<Action> = (0..n)
+                .map(|i| {
+                    if (t * 7 + i * 3) % 5 < 2 {
+                        Action::Left
+                    } else {
+                        Action::Right
+                    }
+                })
+                .collect();
+            batch.step(&actions).unwrap();
+            for (i, (env, rng)) in singles.iter_mut().enumerate() {
+                let step = env.step(actions[i]).unwrap();
+                let row = i * OBS_DIM..(i + 1) * OBS_DIM;
+                assert_eq!(batch.final_observations()[row.clone()], step.obs);
+                assert_eq!(batch.terminated()[i], step.terminated);
+                assert_eq!(batch.truncated()[i], step.truncated);
+                if step.is_done() {
+                    ended += 1;
+                    let obs = env.reset(rng);
+                    assert_eq!(batch.observations()[row], obs);
+                    assert_eq!(batch.elapsed_steps()[i], 0);
+                } else {
+                    assert_eq!(batch.observations()[row], step.obs);
+                }
+            }
+        }
+        assert_eq!(batch.episodes_finished(), ended);
+        assert!(ended > n as u64, "the test must cross several auto-resets");
+    }
+}

@@ -1,0 +1,180 @@
+//! Bit-for-bit agreement with Gymnasium's CartPole, on every trajectory in
+//! `tests/golden/*.json` (written by `tests/generate_golden.py`; format in
+//! `shared/golden-format.md`). New files dropped into that folder are picked
+//! up without code changes.
+
+use std::path::{Path, PathBuf};
+
+use cartpole_sim::{Action, CartPole, EnvConfig, Integrator, SimError};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Group {
+    group: String,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    max_episode_steps: u32,
+    integrator: String,
+    initial_state: F64Vec,
+    initial_obs: F32Vec,
+    episode_length: u32,
+    steps_after_end: u32,
+    steps: Vec<GoldenStep>,
+}
+
+#[derive(Deserialize)]
+struct GoldenStep {
+    t: u32,
+    action: usize,
+    state: F64Vec,
+    obs: F32Vec,
+    reward: f64,
+    terminated: bool,
+    truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct F64Vec {
+    bits: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct F32Vec {
+    u32: Vec<String>,
+}
+
+impl F64Vec {
+    fn to_array(&self) -> [f64; 4] {
+        let v: Vec<f64> = self
+            .bits
+            .iter()
+            .map(|b| f64::from_bits(u64::from_str_radix(b, 16).unwrap()))
+            .collect();
+        v.try_into().expect("a CartPole state has 4 entries")
+    }
+}
+
+impl F32Vec {
+    fn to_bits(&self) -> Vec<u32> {
+        self.u32
+            .iter()
+            .map(|b| u32::from_str_radix(b, 16).unwrap())
+            .collect()
+    }
+}
+
+fn golden_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn bits(v: [f64; 4]) -> [u64; 4] {
+    v.map(f64::to_bits)
+}
+
+/// Replays one case; returns how many steps were compared.
+fn check_case(case: &Case, origin: &str) -> u32 {
+    let integrator = match case.integrator.as_str() {
+        "euler" => Integrator::Euler,
+        "semi-implicit euler" => Integrator::SemiImplicitEuler,
+        other => panic!("{origin}: unknown integrator {other:?}"),
+    };
+    let mut env = CartPole::new(EnvConfig {
+        integrator,
+        max_episode_steps: case.max_episode_steps,
+    })
+    .unwrap();
+    let initial = case.initial_state.to_array();
+    let obs = env.reset_to(initial).unwrap();
+    assert_eq!(
+        obs.map(f32::to_bits).to_vec(),
+        case.initial_obs.to_bits(),
+        "{origin}: initial obs"
+    );
+    assert_eq!(bits(env.state()), bits(initial), "{origin}: initial state");
+
+    let mut compared = 0;
+    for step in case.steps.iter().take_while(|s| s.t <= case.episode_length) {
+        let at = format!("{origin}, t={}", step.t);
+        let got = env.step(Action::from_index(step.action).unwrap()).unwrap();
+        assert_eq!(
+            bits(env.state()),
+            bits(step.state.to_array()),
+            "{at}: state bits"
+        );
+        assert_eq!(
+            got.obs.map(f32::to_bits).to_vec(),
+            step.obs.to_bits(),
+            "{at}: obs bits"
+        );
+        assert_eq!(got.reward, step.reward, "{at}: reward");
+        assert_eq!(got.terminated, step.terminated, "{at}: terminated");
+        assert_eq!(got.truncated, step.truncated, "{at}: truncated");
+        assert_eq!(
+            got.is_done(),
+            step.t == case.episode_length,
+            "{at}: episode end"
+        );
+        compared += 1;
+    }
+    assert_eq!(
+        compared, case.episode_length,
+        "{origin}: the file holds every step up to the end"
+    );
+    if case.steps_after_end > 0 {
+        let next = case
+            .steps
+            .iter()
+            .find(|s| s.t == case.episode_length + 1)
+            .unwrap();
+        let err = env
+            .step(Action::from_index(next.action).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(err, SimError::EpisodeOver { steps, .. } if steps == case.episode_length),
+            "{origin}: {err}"
+        );
+    }
+    compared
+}
+
+#[test]
+fn every_golden_trajectory_matches_gymnasium_bit_for_bit() {
+    let files = golden_files();
+    assert!(!files.is_empty(), "no golden files found");
+    let (mut cases, mut steps) = (0, 0);
+    let mut truncations = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let group: Group =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for case in &group.cases {
+            let origin = format!(
+                "{}: {}/{}",
+                path.file_name().unwrap().to_string_lossy(),
+                group.group,
+                case.name
+            );
+            steps += check_case(case, &origin);
+            cases += 1;
+            truncations += u32::from(case.steps.iter().any(|s| s.truncated));
+        }
+    }
+    // The committed vectors cover both integrators and truncation; guard
+    // against a regeneration that silently drops them.
+    assert!(
+        cases >= 20 && truncations >= 4,
+        "only {cases} cases, {truncations} truncations"
+    );
+    eprintln!("{cases} cases, {steps} steps equal bit for bit");
+}

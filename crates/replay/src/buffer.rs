@@ -1,0 +1,276 @@
+use rand::Rng;
+
+use crate::batch::Batch;
+use crate::error::ReplayError;
+
+/// One transition, borrowed: what is pushed, and what is read back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition<'a> {
+    /// The observation the action was taken in.
+    pub state: &'a [f32],
+    /// The index of the action taken.
+    pub action: usize,
+    /// The reward received.
+    pub reward: f32,
+    /// The observation the action led to (for an ended episode, the one it
+    /// ended in, not the next episode's first).
+    pub next_state: &'a [f32],
+    /// The episode truly ended: no future reward to bootstrap from.
+    pub terminated: bool,
+    /// The episode was cut by a time limit: the future still counts.
+    pub truncated: bool,
+}
+
+const TERMINATED: u8 = 1;
+const TRUNCATED: u8 = 2;
+
+/// A ring buffer of transitions with a fixed capacity.
+///
+/// Storage is a struct of arrays: states and next states as `f32` rows,
+/// actions as `u16`, rewards as `f32`, and both episode flags packed in one
+/// byte: 39 bytes per CartPole transition. Memory is reserved once at
+/// construction and grows by nothing after.
+#[derive(Debug, Clone)]
+pub struct ReplayBuffer {
+    obs_dim: usize,
+    capacity: usize,
+    /// The slot the next push writes: `pushes mod capacity`.
+    write_pos: usize,
+    pushes: u64,
+    states: Vec<f32>,
+    next_states: Vec<f32>,
+    actions: Vec<u16>,
+    rewards: Vec<f32>,
+    flags: Vec<u8>,
+}
+
+fn check_obs(field: &'static str, obs: &[f32], obs_dim: usize) -> Result<(), ReplayError> {
+    if obs.len() != obs_dim {
+        return Err(ReplayError::ObsLength {
+            field,
+            expected: obs_dim,
+            got: obs.len(),
+        });
+    }
+    match obs.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(ReplayError::NonFinite {
+            field,
+            index,
+            value: obs[index],
+        }),
+        None => Ok(()),
+    }
+}
+
+impl ReplayBuffer {
+    /// An empty buffer for `capacity` transitions with observations of
+    /// length `obs_dim`.
+    ///
+    /// # Errors
+    /// [`ReplayError::ZeroCapacity`] or [`ReplayError::ZeroObsDim`].
+    pub fn new(capacity: usize, obs_dim: usize) -> Result<Self, ReplayError> {
+        if capacity == 0 {
+            return Err(ReplayError::ZeroCapacity);
+        }
+        if obs_dim == 0 {
+            return Err(ReplayError::ZeroObsDim);
+        }
+        Ok(Self {
+            obs_dim,
+            capacity,
+            write_pos: 0,
+            pushes: 0,
+            states: Vec::with_capacity(capacity * obs_dim),
+            next_states: Vec::with_capacity(capacity * obs_dim),
+            actions: Vec::with_capacity(capacity),
+            rewards: Vec::with_capacity(capacity),
+            flags: Vec::with_capacity(capacity),
+        })
+    }
+
+    /// Stores a transition, overwriting the oldest once the buffer is full.
+    ///
+    /// # Errors
+    /// [`ReplayError::ObsLength`], [`ReplayError::NonFinite`] or
+    /// [`ReplayError::ActionOutOfRange`]; the buffer is unchanged then.
+    pub fn push(&mut self, t: Transition<'_>) -> Result<(), ReplayError> {
+        check_obs("state", t.state, self.obs_dim)?;
+        check_obs("next_state", t.next_state, self.obs_dim)?;
+        if !t.reward.is_finite() {
+            return Err(ReplayError::NonFinite {
+                field: "reward",
+                index: 0,
+                value: t.reward,
+            });
+        }
+        let action = u16::try_from(t.action)
+            .map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
+        let flags =
+            if t.terminated { TERMINATED } else { 0 } | if t.truncated { TRUNCATED } else { 0 };
+        let slot = self.write_pos;
+        if self.actions.len() < self.capacity {
+            self.states.extend_from_slice(t.state);
+            self.next_states.extend_from_slice(t.next_state);
+            self.actions.push(action);
+            self.rewards.push(t.reward);
+            self.flags.push(flags);
+        } else {
+            let row = slot * self.obs_dim..(slot + 1) * self.obs_dim;
+            self.states[row.clone()].copy_from_slice(t.state);
+            self.next_states[row].copy_from_slice(t.next_state);
+            self.actions[slot] = action;
+            self.rewards[slot] = t.reward;
+            self.flags[slot] = flags;
+        }
+        self.write_pos = if slot + 1 == self.capacity {
+            0
+        } else {
+            slot + 1
+        };
+        self.pushes += 1;
+        Ok(())
+    }
+
+    /// The number of transitions held: `min(pushes, capacity)`.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// Whether nothing has been pushed yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The most transitions the buffer holds.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The length of every observation.
+    #[must_use]
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// The slot the next push writes to, `pushes() mod capacity()`.
+    #[must_use]
+    pub fn write_position(&self) -> usize {
+        self.write_pos
+    }
+
+    /// Transitions pushed since the buffer was made, overwritten ones included.
+    #[must_use]
+    pub fn pushes(&self) -> u64 {
+        self.pushes
+    }
+
+    /// The transition in storage slot `slot` (as [`Batch::indices`] name them).
+    #[must_use]
+    pub fn slot(&self, slot: usize) -> Option<Transition<'_>> {
+        if slot >= self.len() {
+            return None;
+        }
+        let row = slot * self.obs_dim..(slot + 1) * self.obs_dim;
+        Some(Transition {
+            state: &self.states[row.clone()],
+            action: usize::from(self.actions[slot]),
+            reward: self.rewards[slot],
+            next_state: &self.next_states[row],
+            terminated: self.flags[slot] & TERMINATED != 0,
+            truncated: self.flags[slot] & TRUNCATED != 0,
+        })
+    }
+
+    /// The `age`-th oldest transition held (0 is the oldest).
+    #[must_use]
+    pub fn get(&self, age: usize) -> Option<Transition<'_>> {
+        if age >= self.len() {
+            return None;
+        }
+        // Before the buffer is full the oldest is slot 0; after, it is the
+        // slot about to be overwritten.
+        let oldest = if self.len() < self.capacity {
+            0
+        } else {
+            self.write_pos
+        };
+        self.slot((oldest + age) % self.capacity)
+    }
+
+    /// The transitions held, oldest first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Transition<'_>> + '_ {
+        (0..self.len()).map(|age| self.get(age).expect("age < len always has a transition"))
+    }
+
+    /// Draws `batch_size` distinct transitions uniformly at random (without
+    /// replacement, like Python's `random.sample`) into `batch`.
+    ///
+    /// Every subset of `batch_size` stored transitions is equally likely
+    /// (Floyd's algorithm: `batch_size` RNG draws whatever the length). The
+    /// order within the batch is not a uniform permutation, which a
+    /// mini-batch loss, being a mean, does not see. Once `batch` has held a
+    /// batch this size, nothing is allocated.
+    ///
+    /// # Errors
+    /// [`ReplayError::BatchTooLarge`] if `batch_size > len()`; `batch` is
+    /// unchanged then.
+    pub fn sample_into<R: Rng + ?Sized>(
+        &self,
+        batch_size: usize,
+        rng: &mut R,
+        batch: &mut Batch,
+    ) -> Result<(), ReplayError> {
+        let len = self.len();
+        if batch_size > len {
+            return Err(ReplayError::BatchTooLarge { batch_size, len });
+        }
+        batch.choose_floyd(len, batch_size, rng);
+        self.gather_into(batch);
+        Ok(())
+    }
+
+    /// Fills `batch` with the `batch_size` most recently pushed transitions,
+    /// newest first: the correlated, non-random mini-batch that replay exists
+    /// to avoid (kept for experiments that show why).
+    ///
+    /// # Errors
+    /// [`ReplayError::BatchTooLarge`] if `batch_size > len()`.
+    pub fn recent_into(&self, batch_size: usize, batch: &mut Batch) -> Result<(), ReplayError> {
+        let len = self.len();
+        if batch_size > len {
+            return Err(ReplayError::BatchTooLarge { batch_size, len });
+        }
+        let newest = self.write_pos + self.capacity - 1;
+        batch.set_indices((0..batch_size).map(|back| (newest - back) % self.capacity));
+        self.gather_into(batch);
+        Ok(())
+    }
+
+    fn gather_into(&self, batch: &mut Batch) {
+        let d = self.obs_dim;
+        batch.gather(d, |slot, state, next_state| {
+            state.copy_from_slice(&self.states[slot * d..(slot + 1) * d]);
+            next_state.copy_from_slice(&self.next_states[slot * d..(slot + 1) * d]);
+            let flags = self.flags[slot];
+            (
+                usize::from(self.actions[slot]),
+                self.rewards[slot],
+                flags & TERMINATED != 0,
+                flags & TRUNCATED != 0,
+            )
+        });
+    }
+
+    /// Heap bytes reserved for transitions (the buffer at full capacity).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        (self.states.capacity() + self.next_states.capacity()) * size_of::<f32>()
+            + self.actions.capacity() * size_of::<u16>()
+            + self.rewards.capacity() * size_of::<f32>()
+            + self.flags.capacity() * size_of::<u8>()
+    }
+}

@@ -1,0 +1,81 @@
+use std::fmt;
+
+/// What can be wrong with a buffer's shape, a pushed transition or a sample
+/// request.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// A buffer of capacity 0 could hold nothing.
+    ZeroCapacity,
+    /// Observations of length 0 carry nothing.
+    ZeroObsDim,
+    /// A sample of more transitions than the buffer holds (sampling is
+    /// without replacement).
+    BatchTooLarge {
+        /// The batch size asked for.
+        batch_size: usize,
+        /// The transitions held.
+        len: usize,
+    },
+    /// An observation of the wrong length.
+    ObsLength {
+        /// `"state"` or `"next_state"`.
+        field: &'static str,
+        /// The buffer's observation length.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// A NaN or infinite value in a pushed transition.
+    NonFinite {
+        /// `"state"`, `"next_state"` or `"reward"`.
+        field: &'static str,
+        /// The position in that field (0 for the reward).
+        index: usize,
+        /// The offending value.
+        value: f32,
+    },
+    /// An action index too large to store (actions are kept as `u16`).
+    ActionOutOfRange {
+        /// The action given.
+        action: usize,
+    },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroCapacity => write!(f, "replay capacity is 0: it must be at least 1"),
+            Self::ZeroObsDim => write!(f, "observation length is 0: it must be at least 1"),
+            Self::BatchTooLarge { batch_size, len } => {
+                write!(
+                    f,
+                    "cannot sample {batch_size} distinct transitions from a buffer holding {len}"
+                )
+            }
+            Self::ObsLength {
+                field,
+                expected,
+                got,
+            } => {
+                write!(f, "{field} has length {got}, expected {expected}")
+            }
+            Self::NonFinite {
+                field,
+                index,
+                value,
+            } => {
+                write!(f, "{field}[{index}] is {value}: transitions must be finite")
+            }
+            Self::ActionOutOfRange { action } => {
+                write!(
+                    f,
+                    "action {action} is out of range: the buffer stores actions up to {}",
+                    u16::MAX
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
