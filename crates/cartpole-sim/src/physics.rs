@@ -74,6 +74,9 @@ pub fn advance(state: [f64; 4], action: Action, integrator: Integrator) -> [f64;
 /// pole beyond ±`THETA_THRESHOLD`. Strict: exactly on a bound is still alive,
 /// and velocities are never checked.
 #[must_use]
+// Gymnasium's four comparisons, kept literally: `!range.contains` would also
+// call a NaN state out of bounds, where Gymnasium's comparisons are all false.
+#[allow(clippy::manual_range_contains)]
 pub fn is_out_of_bounds(state: &[f64; 4]) -> bool {
     let [x, _, theta, _] = *state;
     x < -X_THRESHOLD || x > X_THRESHOLD || theta < -THETA_THRESHOLD || theta > THETA_THRESHOLD

@@ -3,6 +3,9 @@
 //! `shared/golden-format.md`). New files dropped into that folder are picked
 //! up without code changes.
 
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use cartpole_sim::{Action, CartPole, EnvConfig, Integrator, SimError};
