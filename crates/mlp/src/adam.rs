@@ -1,0 +1,180 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{Gradients, Mlp, MlpError, Params, Scalar};
+
+/// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// The learning rate.
+    pub lr: f64,
+    /// The decay of the first moment (β1).
+    pub beta1: f64,
+    /// The decay of the second moment (β2).
+    pub beta2: f64,
+    /// Added to the denominator after the square root (ε).
+    pub eps: f64,
+}
+
+impl AdamConfig {
+    /// Learning rate `lr` with β1 = 0.9, β2 = 0.999, ε = 1e-8.
+    #[must_use]
+    pub fn new(lr: f64) -> Self {
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    fn validate(self) -> Result<Self, MlpError> {
+        let positive = |name, value: f64| {
+            if value > 0.0 && value.is_finite() {
+                Ok(())
+            } else {
+                Err(MlpError::InvalidHyperparameter {
+                    name,
+                    value,
+                    requirement: "positive and finite",
+                })
+            }
+        };
+        positive("lr", self.lr)?;
+        positive("eps", self.eps)?;
+        for (name, value) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(MlpError::InvalidHyperparameter {
+                    name,
+                    value,
+                    requirement: "in [0, 1)",
+                });
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// The Adam optimizer with PyTorch's update rule, and its state.
+///
+/// Per step t (from 1), for each parameter p with gradient g:
+/// `m ← m + (1−β1)(g − m)`; `v ← β2·v + (1−β2)·g²`;
+/// `p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)`, the two bias
+/// corrections computed in f64 as PyTorch does. The whole state (step count
+/// and both moments) serializes, so a resumed run continues exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "T: Scalar")]
+pub struct Adam<T: Scalar> {
+    config: AdamConfig,
+    step: u64,
+    exp_avg: Params<T>,
+    exp_avg_sq: Params<T>,
+}
+
+impl<T: Scalar> Adam<T> {
+    /// An optimizer for `net` with zero moments and no steps taken.
+    ///
+    /// # Errors
+    /// [`MlpError::InvalidHyperparameter`] for a non-positive learning rate
+    /// or ε, or a β outside `[0, 1)`.
+    pub fn new(net: &Mlp<T>, config: AdamConfig) -> Result<Self, MlpError> {
+        let zeros = Params::zeros(&net.sizes())?;
+        Ok(Self {
+            config: config.validate()?,
+            step: 0,
+            exp_avg: zeros.clone(),
+            exp_avg_sq: zeros,
+        })
+    }
+
+    /// The hyperparameters.
+    #[must_use]
+    pub fn config(&self) -> AdamConfig {
+        self.config
+    }
+
+    /// Steps taken.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The first moments (PyTorch's `exp_avg`).
+    #[must_use]
+    pub fn exp_avg(&self) -> &Params<T> {
+        &self.exp_avg
+    }
+
+    /// The second moments (PyTorch's `exp_avg_sq`).
+    #[must_use]
+    pub fn exp_avg_sq(&self) -> &Params<T> {
+        &self.exp_avg_sq
+    }
+
+    /// One update of `net` with `grads`.
+    ///
+    /// # Errors
+    /// [`MlpError::ShapeMismatch`] if `net` or `grads` differ in shape from
+    /// the optimizer's state, and [`MlpError::NonFinite`] for a NaN or
+    /// infinite gradient; nothing changes then.
+    pub fn step(&mut self, net: &mut Mlp<T>, grads: &Gradients<T>) -> Result<(), MlpError> {
+        self.exp_avg.check_same_shape(net.params())?;
+        self.exp_avg.check_same_shape(grads)?;
+        grads.check_finite()?;
+        self.step += 1;
+        let t = i32::try_from(self.step).unwrap_or(i32::MAX);
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } = self.config;
+        let step_size = T::from_f64(lr / (1.0 - beta1.powi(t)));
+        let bias_correction2_sqrt = T::from_f64((1.0 - beta2.powi(t)).sqrt());
+        let one_minus_b1 = T::from_f64(1.0 - beta1);
+        let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
+        let eps = T::from_f64(eps);
+        let (m_all, v_all) = (&mut self.exp_avg, &mut self.exp_avg_sq);
+        net.update_params(|params| {
+            let tensors = params
+                .layers_mut()
+                .iter_mut()
+                .zip(m_all.layers_mut())
+                .zip(v_all.layers_mut())
+                .zip(grads.layers());
+            for (((p, m), v), g) in tensors {
+                let pairs = [
+                    (
+                        p.weight.as_slice_mut(),
+                        m.weight.as_slice_mut(),
+                        v.weight.as_slice_mut(),
+                        g.weight.as_slice(),
+                    ),
+                    (
+                        p.bias.as_slice_mut(),
+                        m.bias.as_slice_mut(),
+                        v.bias.as_slice_mut(),
+                        g.bias.as_slice(),
+                    ),
+                ];
+                for (p, m, v, g) in pairs {
+                    let (p, m, v, g) = (
+                        p.expect("owned, standard layout"),
+                        m.expect("owned, standard layout"),
+                        v.expect("owned, standard layout"),
+                        g.expect("owned, standard layout"),
+                    );
+                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
+                    {
+                        // torch: exp_avg.lerp_(grad, 1 - beta1)
+                        *m = *m + one_minus_b1 * (g - *m);
+                        // torch: exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                        *v = *v * b2 + one_minus_b2 * g * g;
+                        let denom = v.sqrt() / bias_correction2_sqrt + eps;
+                        *p = *p - step_size * (*m / denom);
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+use std::fmt;
+
+/// What a caller can get wrong when building or using a network.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MlpError {
+    /// Fewer than two layer sizes (an input and an output are needed).
+    TooFewSizes {
+        /// How many sizes were given.
+        got: usize,
+    },
+    /// A layer of width 0.
+    ZeroSize {
+        /// The position in the list of sizes.
+        index: usize,
+    },
+    /// Input rows of the wrong width.
+    InputWidth {
+        /// The network's input width.
+        expected: usize,
+        /// The width given.
+        got: usize,
+    },
+    /// A per-row argument whose length differs from the number of rows.
+    RowCount {
+        /// Which argument (`"actions"`, `"targets"`).
+        what: &'static str,
+        /// The number of input rows.
+        expected: usize,
+        /// Its length.
+        got: usize,
+    },
+    /// An action index at or beyond the number of outputs.
+    ActionOutOfRange {
+        /// The batch row.
+        row: usize,
+        /// The action given.
+        action: usize,
+        /// The number of outputs (actions).
+        n_outputs: usize,
+    },
+    /// Two networks (or a network and a parameter set) of different shapes.
+    ShapeMismatch {
+        /// The sizes expected.
+        expected: Vec<usize>,
+        /// The sizes given.
+        got: Vec<usize>,
+    },
+    /// A parameter tensor of the wrong shape in a state dict.
+    TensorShape {
+        /// The parameter's name, as in PyTorch's state dict (`fc1.weight`).
+        name: String,
+        /// The shape expected.
+        expected: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+    /// A state dict without a parameter the network needs.
+    MissingTensor {
+        /// The parameter's name.
+        name: String,
+    },
+    /// A NaN or infinite value where finite values are required.
+    NonFinite {
+        /// What held it (a parameter name, `"targets"`, `"inputs"`).
+        what: String,
+        /// The flat index of the first bad value.
+        index: usize,
+    },
+    /// An invalid hyperparameter.
+    InvalidHyperparameter {
+        /// Its name.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// A batch of zero rows.
+    EmptyBatch,
+}
+
+impl fmt::Display for MlpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooFewSizes { got } => {
+                write!(
+                    f,
+                    "a network needs at least 2 layer sizes (input and output), got {got}"
+                )
+            }
+            Self::ZeroSize { index } => {
+                write!(f, "layer size {index} is 0: every layer needs a width")
+            }
+            Self::InputWidth { expected, got } => {
+                write!(
+                    f,
+                    "input rows have width {got}, the network takes {expected}"
+                )
+            }
+            Self::RowCount {
+                what,
+                expected,
+                got,
+            } => {
+                write!(
+                    f,
+                    "{what} has length {got}, expected one per input row ({expected})"
+                )
+            }
+            Self::ActionOutOfRange {
+                row,
+                action,
+                n_outputs,
+            } => {
+                write!(
+                    f,
+                    "action {action} at row {row} is out of range: the network has {n_outputs} outputs"
+                )
+            }
+            Self::ShapeMismatch { expected, got } => {
+                write!(
+                    f,
+                    "network shape mismatch: expected layer sizes {expected:?}, got {got:?}"
+                )
+            }
+            Self::TensorShape {
+                name,
+                expected,
+                got,
+            } => {
+                write!(f, "tensor {name} has shape {got:?}, expected {expected:?}")
+            }
+            Self::MissingTensor { name } => write!(f, "state dict has no tensor {name}"),
+            Self::NonFinite { what, index } => write!(f, "{what}[{index}] is not finite"),
+            Self::InvalidHyperparameter {
+                name,
+                value,
+                requirement,
+            } => {
+                write!(f, "{name} = {value} is invalid: it must be {requirement}")
+            }
+            Self::EmptyBatch => write!(f, "a batch needs at least one row"),
+        }
+    }
+}
+
+impl std::error::Error for MlpError {}

@@ -1,0 +1,37 @@
+//! A multilayer perceptron on `ndarray`, trained with handwritten backprop
+//! and Adam, numerically matching PyTorch.
+//!
+//! The job: the Q-network of DQN and nothing about RL. [`Mlp`] is a stack of
+//! linear layers with ReLU between them (none after the last), initialised
+//! like PyTorch's `nn.Linear`. [`Mlp::forward_single`] evaluates one input
+//! without allocating (action selection); [`Mlp::forward_batch`] and
+//! [`Mlp::loss_and_gradients`] run a batch in fixed-size chunks of rows on
+//! the rayon pool and sum the chunks' partial gradients in a fixed order, so
+//! results are bit-identical at any thread count. [`GatheredLoss`] is the DQN
+//! loss (MSE or Huber on the output of the taken action). [`Params`] holds
+//! tensors in PyTorch's state-dict layout and names (`fc1.weight` `[out,
+//! in]`, …) and clamps gradients; [`Adam`] is PyTorch's Adam with a
+//! serializable state.
+//!
+//! What it deliberately does not do: know about actions, rewards or target
+//! networks beyond "gather an output and compare it with a number"; own an
+//! RNG; do I/O.
+//!
+//! Numerics: every matrix product sums in a fixed order with one rounding
+//! per operation (no fused multiply-add), vectorized across outputs, so
+//! results are the same bits on any x86-64 vector width.
+
+mod adam;
+mod error;
+mod kernel;
+mod net;
+mod params;
+mod scalar;
+mod train;
+
+pub use adam::{Adam, AdamConfig};
+pub use error::MlpError;
+pub use net::{Mlp, SingleScratch};
+pub use params::{Gradients, LayerParams, Params, TensorView, tensor_name};
+pub use scalar::Scalar;
+pub use train::{DEFAULT_CHUNK_ROWS, GatheredLoss, LossKind, Workspace};

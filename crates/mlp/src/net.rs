@@ -1,0 +1,229 @@
+use ndarray::{Array2, ArrayView2};
+use ndarray_rand::RandomExt;
+use ndarray_rand::rand_distr::Uniform;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::{ALayout, gemm_acc};
+use crate::params::{LayerParams, check_sizes};
+use crate::{MlpError, Params, Scalar, Workspace};
+
+/// A multilayer perceptron: linear layers with ReLU between them and none
+/// after the last.
+///
+/// The parameters live in PyTorch's layout ([`Params`]); the network also
+/// keeps each weight transposed (`[in, out]`), which is what the forward
+/// kernel streams. Every method that changes the parameters refreshes that
+/// copy, so the two can never disagree. Serializes as its [`Params`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Params<T>", into = "Params<T>", bound = "T: Scalar")]
+pub struct Mlp<T: Scalar> {
+    params: Params<T>,
+    weight_t: Vec<Array2<T>>,
+}
+
+/// Buffers for [`Mlp::forward_single`]: two rows, reused from call to call.
+#[derive(Debug, Clone, Default)]
+pub struct SingleScratch<T> {
+    current: Vec<T>,
+    next: Vec<T>,
+}
+
+impl<T: Scalar> TryFrom<Params<T>> for Mlp<T> {
+    type Error = MlpError;
+
+    fn try_from(params: Params<T>) -> Result<Self, MlpError> {
+        Self::from_params(params)
+    }
+}
+
+impl<T: Scalar> From<Mlp<T>> for Params<T> {
+    fn from(net: Mlp<T>) -> Self {
+        net.params
+    }
+}
+
+impl<T: Scalar> Mlp<T> {
+    /// A network of layer widths `sizes` (input first, output last),
+    /// initialised as PyTorch's `nn.Linear` does by default: every weight and
+    /// bias of a layer with `fan_in` inputs uniform in `±1/√fan_in`, drawn
+    /// from `rng` (layer by layer, weight then bias).
+    ///
+    /// # Errors
+    /// [`MlpError::TooFewSizes`] or [`MlpError::ZeroSize`].
+    pub fn new<R: Rng + ?Sized>(sizes: &[usize], rng: &mut R) -> Result<Self, MlpError> {
+        check_sizes(sizes)?;
+        let layers = sizes
+            .windows(2)
+            .map(|w| {
+                let bound = T::from_f64(1.0 / (w[0] as f64).sqrt());
+                let dist = || Uniform::new(-bound, bound).expect("bound is finite and positive");
+                LayerParams {
+                    weight: Array2::random_using((w[1], w[0]), dist(), rng),
+                    bias: ndarray::Array1::random_using(w[1], dist(), rng),
+                }
+            })
+            .collect();
+        Self::from_params(Params::from_layers(layers)?)
+    }
+
+    /// A network with the given parameters.
+    ///
+    /// # Errors
+    /// [`MlpError::NonFinite`] if a parameter is NaN or infinite.
+    pub fn from_params(params: Params<T>) -> Result<Self, MlpError> {
+        params.check_finite()?;
+        let weight_t = params
+            .layers()
+            .iter()
+            .map(|l| l.weight.t().as_standard_layout().into_owned())
+            .collect();
+        Ok(Self { params, weight_t })
+    }
+
+    /// The parameters, in PyTorch's layout.
+    #[must_use]
+    pub fn params(&self) -> &Params<T> {
+        &self.params
+    }
+
+    /// The layer widths, input first.
+    #[must_use]
+    pub fn sizes(&self) -> Vec<usize> {
+        self.params.sizes()
+    }
+
+    /// The width of an input row.
+    #[must_use]
+    pub fn input_dim(&self) -> usize {
+        self.params.layers()[0].weight.ncols()
+    }
+
+    /// The number of outputs.
+    #[must_use]
+    pub fn output_dim(&self) -> usize {
+        self.params
+            .layers()
+            .last()
+            .expect("a network has a layer")
+            .weight
+            .nrows()
+    }
+
+    /// Changes the parameters with `f`, then refreshes the transposed copies.
+    pub(crate) fn update_params(&mut self, f: impl FnOnce(&mut Params<T>)) {
+        f(&mut self.params);
+        for (wt, layer) in self.weight_t.iter_mut().zip(self.params.layers()) {
+            wt.assign(&layer.weight.t());
+        }
+    }
+
+    /// Makes this network's parameters equal to `other`'s, bit for bit (the
+    /// hard target-network update).
+    ///
+    /// # Errors
+    /// [`MlpError::ShapeMismatch`] if the layer sizes differ.
+    pub fn copy_from(&mut self, other: &Self) -> Result<(), MlpError> {
+        self.params.check_same_shape(&other.params)?;
+        self.params.zip_apply(&other.params, |a, b| *a = b);
+        for (mine, theirs) in self.weight_t.iter_mut().zip(&other.weight_t) {
+            mine.assign(theirs);
+        }
+        Ok(())
+    }
+
+    /// Moves each parameter a fraction `tau` of the way to `other`'s:
+    /// `θ ← τ·θ_other + (1 − τ)·θ` (Polyak averaging, the soft target
+    /// update).
+    ///
+    /// # Errors
+    /// [`MlpError::ShapeMismatch`], or [`MlpError::InvalidHyperparameter`]
+    /// if `tau` is outside `[0, 1]`.
+    pub fn soft_update_from(&mut self, other: &Self, tau: f64) -> Result<(), MlpError> {
+        self.params.check_same_shape(&other.params)?;
+        if !(0.0..=1.0).contains(&tau) {
+            return Err(MlpError::InvalidHyperparameter {
+                name: "tau",
+                value: tau,
+                requirement: "in [0, 1]",
+            });
+        }
+        let (tau, keep) = (T::from_f64(tau), T::from_f64(1.0 - tau));
+        self.update_params(|p| p.zip_apply(&other.params, |a, b| *a = tau * b + keep * *a));
+        Ok(())
+    }
+
+    pub(crate) fn check_input_width(&self, width: usize) -> Result<(), MlpError> {
+        if width != self.input_dim() {
+            return Err(MlpError::InputWidth {
+                expected: self.input_dim(),
+                got: width,
+            });
+        }
+        Ok(())
+    }
+
+    /// The outputs for one input row. Allocates nothing once `scratch` has
+    /// seen a call.
+    ///
+    /// # Errors
+    /// [`MlpError::InputWidth`] if `input` is not [`input_dim`](Self::input_dim) long.
+    pub fn forward_single<'s>(
+        &self,
+        input: &[T],
+        scratch: &'s mut SingleScratch<T>,
+    ) -> Result<&'s [T], MlpError> {
+        self.check_input_width(input.len())?;
+        scratch.current.clear();
+        scratch.current.extend_from_slice(input);
+        for (l, layer) in self.params.layers().iter().enumerate() {
+            let (out, inp) = layer.weight.dim();
+            scratch.next.clear();
+            scratch.next.extend(layer.bias.iter().copied());
+            gemm_acc(
+                1,
+                out,
+                inp,
+                &scratch.current,
+                ALayout::RowMajor { ld: inp },
+                self.weight_t_slice(l),
+                out,
+                &mut scratch.next,
+                out,
+            );
+            if l + 1 < self.params.layers().len() {
+                relu_inplace(&mut scratch.next);
+            }
+            std::mem::swap(&mut scratch.current, &mut scratch.next);
+        }
+        Ok(&scratch.current)
+    }
+
+    /// The outputs for a batch of input rows (`[rows, input_dim]`), computed
+    /// in parallel chunks of rows on the current rayon pool; the bits do not
+    /// depend on the number of threads.
+    ///
+    /// # Errors
+    /// [`MlpError::InputWidth`] or [`MlpError::EmptyBatch`].
+    pub fn forward_batch<'w>(
+        &self,
+        inputs: ArrayView2<'_, T>,
+        ws: &'w mut Workspace<T>,
+    ) -> Result<ArrayView2<'w, T>, MlpError> {
+        ws.run(self, inputs, None)?;
+        Ok(ws.outputs())
+    }
+
+    pub(crate) fn weight_t_slice(&self, layer: usize) -> &[T] {
+        self.weight_t[layer]
+            .as_slice()
+            .expect("transposed weights are owned in standard layout")
+    }
+}
+
+pub(crate) fn relu_inplace<T: Scalar>(values: &mut [T]) {
+    for v in values {
+        // A select, so it vectorizes: every value not above zero becomes 0.
+        *v = if *v > T::ZERO { *v } else { T::ZERO };
+    }
+}

@@ -1,0 +1,71 @@
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use rand::distr::uniform::SampleUniform;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The float types a network computes in: `f32` for training, `f64` for
+/// finite-difference gradient checks.
+pub trait Scalar:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + SampleUniform
+    + Serialize
+    + DeserializeOwned
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// The nearest value to `v`.
+    fn from_f64(v: f64) -> Self;
+    /// This value as `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// The square root, correctly rounded.
+    #[must_use]
+    fn sqrt(self) -> Self;
+    /// The absolute value.
+    #[must_use]
+    fn abs(self) -> Self;
+    /// Neither NaN nor infinite.
+    fn is_finite(self) -> bool;
+}
+
+macro_rules! impl_scalar {
+    ($t:ty) => {
+        impl Scalar for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            #[allow(clippy::cast_possible_truncation, trivial_numeric_casts)] // rounding to nearest is the point
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+        }
+    };
+}
+
+impl_scalar!(f32);
+impl_scalar!(f64);

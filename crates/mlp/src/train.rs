@@ -1,0 +1,387 @@
+use ndarray::{ArrayView2, CowArray};
+use rayon::prelude::*;
+
+use crate::kernel::{ALayout, gemm_acc};
+use crate::net::relu_inplace;
+use crate::{Gradients, Mlp, MlpError, Params, Scalar};
+
+/// Rows per parallel chunk unless chosen otherwise. Fixed, never derived
+/// from the thread count: the chunking decides the order in which partial
+/// gradients are summed, so it must not change with the pool.
+pub const DEFAULT_CHUNK_ROWS: usize = 16;
+
+/// Which loss compares the gathered outputs with their targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LossKind {
+    /// Mean squared error, `mean((q − y)²)`, as PyTorch's `MSELoss`.
+    Mse,
+    /// Huber loss, as PyTorch's `HuberLoss(delta)`: `½d²` where `|d| ≤ δ`,
+    /// `δ(|d| − ½δ)` beyond, averaged.
+    Huber {
+        /// The threshold δ between the quadratic and linear parts.
+        delta: f64,
+    },
+}
+
+/// The DQN loss on a batch: output `actions[r]` of row `r` is compared with
+/// `targets[r]`; the other outputs get no gradient.
+#[derive(Debug, Clone, Copy)]
+pub struct GatheredLoss<'a, T> {
+    /// The loss function.
+    pub kind: LossKind,
+    /// For each row, which output is compared (the action taken).
+    pub actions: &'a [usize],
+    /// For each row, the value it is compared with (the Bellman target).
+    pub targets: &'a [T],
+}
+
+impl<T: Scalar> GatheredLoss<'_, T> {
+    fn validate(&self, rows: usize, n_outputs: usize) -> Result<(), MlpError> {
+        if self.actions.len() != rows {
+            return Err(MlpError::RowCount {
+                what: "actions",
+                expected: rows,
+                got: self.actions.len(),
+            });
+        }
+        if self.targets.len() != rows {
+            return Err(MlpError::RowCount {
+                what: "targets",
+                expected: rows,
+                got: self.targets.len(),
+            });
+        }
+        if let Some(row) = self.actions.iter().position(|&a| a >= n_outputs) {
+            return Err(MlpError::ActionOutOfRange {
+                row,
+                action: self.actions[row],
+                n_outputs,
+            });
+        }
+        if let Some(index) = self.targets.iter().position(|t| !t.is_finite()) {
+            return Err(MlpError::NonFinite {
+                what: "targets".into(),
+                index,
+            });
+        }
+        if let LossKind::Huber { delta } = self.kind
+            && !(delta > 0.0 && delta.is_finite())
+        {
+            return Err(MlpError::InvalidHyperparameter {
+                name: "huber delta",
+                value: delta,
+                requirement: "positive and finite",
+            });
+        }
+        Ok(())
+    }
+
+    /// Row `row`'s loss term (before averaging) and its derivative with
+    /// respect to the gathered output (before the 1/B of the mean).
+    fn term(&self, row: usize, q: T) -> (T, T) {
+        let d = q - self.targets[row];
+        match self.kind {
+            LossKind::Mse => (d * d, T::from_f64(2.0) * d),
+            LossKind::Huber { delta } => {
+                let delta = T::from_f64(delta);
+                let half = T::from_f64(0.5);
+                if d.abs() <= delta {
+                    (half * d * d, d)
+                } else {
+                    (
+                        delta * (d.abs() - half * delta),
+                        if d > T::ZERO { delta } else { -delta },
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Reusable buffers for batched forward and backward passes, and the chunk
+/// size that splits a batch across threads.
+#[derive(Debug, Clone)]
+pub struct Workspace<T: Scalar> {
+    chunk_rows: usize,
+    chunks: Vec<Chunk<T>>,
+    outputs: Vec<T>,
+    rows: usize,
+    n_outputs: usize,
+}
+
+/// One chunk's activations and partial gradients.
+#[derive(Debug, Clone, Default)]
+struct Chunk<T: Scalar> {
+    input: Vec<T>,
+    /// Per layer, the outputs (after ReLU for hidden layers), `rows × width`.
+    acts: Vec<Vec<T>>,
+    delta: Vec<T>,
+    delta_prev: Vec<T>,
+    grads: Option<Params<T>>,
+    loss_sum: T,
+}
+
+impl<T: Scalar> Default for Workspace<T> {
+    fn default() -> Self {
+        Self::new(DEFAULT_CHUNK_ROWS).expect("the default chunk size is positive")
+    }
+}
+
+impl<T: Scalar> Workspace<T> {
+    /// A workspace splitting batches into chunks of `chunk_rows` rows.
+    /// Gradients depend (in their last bits) on the chunk size, never on the
+    /// number of threads.
+    ///
+    /// # Errors
+    /// [`MlpError::InvalidHyperparameter`] if `chunk_rows` is 0.
+    pub fn new(chunk_rows: usize) -> Result<Self, MlpError> {
+        if chunk_rows == 0 {
+            return Err(MlpError::InvalidHyperparameter {
+                name: "chunk_rows",
+                value: 0.0,
+                requirement: "at least 1",
+            });
+        }
+        Ok(Self {
+            chunk_rows,
+            chunks: Vec::new(),
+            outputs: Vec::new(),
+            rows: 0,
+            n_outputs: 0,
+        })
+    }
+
+    /// The outputs of the last pass, `[rows, n_outputs]`.
+    #[must_use]
+    pub fn outputs(&self) -> ArrayView2<'_, T> {
+        ArrayView2::from_shape((self.rows, self.n_outputs), &self.outputs)
+            .expect("outputs hold rows × n_outputs values")
+    }
+
+    /// Forward (and, with a loss, backward) over `inputs` in parallel chunks.
+    pub(crate) fn run(
+        &mut self,
+        net: &Mlp<T>,
+        inputs: ArrayView2<'_, T>,
+        loss: Option<&GatheredLoss<'_, T>>,
+    ) -> Result<(), MlpError> {
+        let (rows, width) = inputs.dim();
+        net.check_input_width(width)?;
+        if rows == 0 {
+            return Err(MlpError::EmptyBatch);
+        }
+        let n_out = net.output_dim();
+        if let Some(loss) = loss {
+            loss.validate(rows, n_out)?;
+        }
+        let inputs: CowArray<'_, T, _> = inputs.as_standard_layout();
+        let flat = inputs.as_slice().expect("standard layout is contiguous");
+        if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
+            return Err(MlpError::NonFinite {
+                what: "inputs".into(),
+                index,
+            });
+        }
+        let n_chunks = rows.div_ceil(self.chunk_rows);
+        if self.chunks.len() < n_chunks {
+            self.chunks.resize_with(n_chunks, Chunk::default);
+        }
+        let chunk_rows = self.chunk_rows;
+        let scale = T::ONE / T::from_f64(rows as f64);
+        self.chunks[..n_chunks]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(c, chunk)| {
+                let r0 = c * chunk_rows;
+                let r1 = (r0 + chunk_rows).min(rows);
+                chunk.forward(net, &flat[r0 * width..r1 * width], r1 - r0);
+                if let Some(loss) = loss {
+                    chunk.backward(net, loss, r0, r1 - r0, scale);
+                }
+            });
+        self.rows = rows;
+        self.n_outputs = n_out;
+        self.outputs.clear();
+        for chunk in &self.chunks[..n_chunks] {
+            self.outputs
+                .extend_from_slice(chunk.acts.last().expect("a network has a layer"));
+        }
+        Ok(())
+    }
+
+    /// Sums the chunks' partial gradients into `grads`, in chunk order, and
+    /// returns the mean loss.
+    fn reduce(&self, grads: &mut Gradients<T>) -> T {
+        let n_chunks = self.rows.div_ceil(self.chunk_rows);
+        let mut loss_sum = T::ZERO;
+        for (c, chunk) in self.chunks[..n_chunks].iter().enumerate() {
+            let partial = chunk
+                .grads
+                .as_ref()
+                .expect("backward filled every chunk's gradients");
+            if c == 0 {
+                grads.zip_apply(partial, |a, b| *a = b);
+            } else {
+                grads.add_assign(partial);
+            }
+            loss_sum = loss_sum + chunk.loss_sum;
+        }
+        loss_sum / T::from_f64(self.rows as f64)
+    }
+}
+
+impl<T: Scalar> Chunk<T> {
+    fn forward(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
+        let layers = net.params().layers();
+        self.input.clear();
+        self.input.extend_from_slice(input);
+        self.acts.resize_with(layers.len(), Vec::new);
+        for (l, layer) in layers.iter().enumerate() {
+            let (out, inp) = layer.weight.dim();
+            let (before, rest) = self.acts.split_at_mut(l);
+            let prev: &[T] = if l == 0 { &self.input } else { &before[l - 1] };
+            let z = &mut rest[0];
+            z.clear();
+            for _ in 0..rows {
+                z.extend(layer.bias.iter().copied());
+            }
+            gemm_acc(
+                rows,
+                out,
+                inp,
+                prev,
+                ALayout::RowMajor { ld: inp },
+                net.weight_t_slice(l),
+                out,
+                z,
+                out,
+            );
+            if l + 1 < layers.len() {
+                relu_inplace(z);
+            }
+        }
+    }
+
+    /// Backpropagates the loss of rows `r0..r0 + rows` (global indices) into
+    /// this chunk's partial gradients. `scale` is 1/B of the mean.
+    fn backward(
+        &mut self,
+        net: &Mlp<T>,
+        loss: &GatheredLoss<'_, T>,
+        r0: usize,
+        rows: usize,
+        scale: T,
+    ) {
+        let layers = net.params().layers();
+        if !self
+            .grads
+            .as_ref()
+            .is_some_and(|g| g.same_shape(net.params()))
+        {
+            self.grads = Some(net.params().clone());
+        }
+        let grads = self.grads.as_mut().expect("set just above");
+        let n_out = net.output_dim();
+        // ∂L/∂output: only each row's taken action gets a gradient.
+        self.delta.clear();
+        self.delta.resize(rows * n_out, T::ZERO);
+        let q = self.acts.last().expect("a network has a layer");
+        self.loss_sum = T::ZERO;
+        for r in 0..rows {
+            let a = loss.actions[r0 + r];
+            let (term, d_q) = loss.term(r0 + r, q[r * n_out + a]);
+            self.loss_sum = self.loss_sum + term;
+            self.delta[r * n_out + a] = d_q * scale;
+        }
+        for l in (0..layers.len()).rev() {
+            let layer = &layers[l];
+            let (out, inp) = layer.weight.dim();
+            let prev: &[T] = if l == 0 {
+                &self.input
+            } else {
+                &self.acts[l - 1]
+            };
+            let g = &mut grads.layers_mut()[l];
+            // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
+            let gw = g
+                .weight
+                .as_slice_mut()
+                .expect("gradients are owned in standard layout");
+            gw.fill(T::ZERO);
+            gemm_acc(
+                out,
+                inp,
+                rows,
+                &self.delta,
+                ALayout::ColMajor { ld: out },
+                prev,
+                inp,
+                gw,
+                inp,
+            );
+            // ∂L/∂b = Σ_rows δ, in row order.
+            let gb = g
+                .bias
+                .as_slice_mut()
+                .expect("gradients are owned in standard layout");
+            gb.fill(T::ZERO);
+            for r in 0..rows {
+                for (b, &d) in gb.iter_mut().zip(&self.delta[r * out..(r + 1) * out]) {
+                    *b = *b + d;
+                }
+            }
+            if l > 0 {
+                // ∂L/∂h_prev = δ · W, then through the ReLU: zero where the
+                // unit was not active (h_prev = 0 ⇔ pre-activation ≤ 0).
+                self.delta_prev.clear();
+                self.delta_prev.resize(rows * inp, T::ZERO);
+                let w = layer
+                    .weight
+                    .as_slice()
+                    .expect("parameters are owned in standard layout");
+                gemm_acc(
+                    rows,
+                    inp,
+                    out,
+                    &self.delta,
+                    ALayout::RowMajor { ld: out },
+                    w,
+                    inp,
+                    &mut self.delta_prev,
+                    inp,
+                );
+                for (d, &h) in self.delta_prev.iter_mut().zip(prev) {
+                    *d = if h > T::ZERO { *d } else { T::ZERO };
+                }
+                std::mem::swap(&mut self.delta, &mut self.delta_prev);
+            }
+        }
+    }
+}
+
+impl<T: Scalar> Mlp<T> {
+    /// The loss on a batch and its gradient with respect to every parameter,
+    /// written into `grads` (which must have this network's shape, e.g. made
+    /// by [`Params::zeros`]). The batch is split into the workspace's chunks,
+    /// computed in parallel on the current rayon pool, and the partial
+    /// gradients are summed in chunk order: the result is the same bits with
+    /// 1 thread or 64. The outputs stay readable in
+    /// [`Workspace::outputs`].
+    ///
+    /// # Errors
+    /// [`MlpError::InputWidth`], [`MlpError::EmptyBatch`],
+    /// [`MlpError::RowCount`], [`MlpError::ActionOutOfRange`],
+    /// [`MlpError::NonFinite`] (inputs or targets),
+    /// [`MlpError::ShapeMismatch`] (grads).
+    pub fn loss_and_gradients(
+        &self,
+        inputs: ArrayView2<'_, T>,
+        loss: &GatheredLoss<'_, T>,
+        ws: &mut Workspace<T>,
+        grads: &mut Gradients<T>,
+    ) -> Result<T, MlpError> {
+        self.params().check_same_shape(grads)?;
+        ws.run(self, inputs, Some(loss))?;
+        Ok(ws.reduce(grads))
+    }
+}
