@@ -4,7 +4,7 @@ use ndarray_rand::rand_distr::Uniform;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{ALayout, gemm_acc};
+use crate::kernel::{ALayout, Job, Transpose, gemm_acc, vectorized};
 use crate::params::{LayerParams, check_sizes};
 use crate::{MlpError, Params, Scalar, Workspace};
 
@@ -114,7 +114,20 @@ impl<T: Scalar> Mlp<T> {
     pub(crate) fn update_params(&mut self, f: impl FnOnce(&mut Params<T>)) {
         f(&mut self.params);
         for (wt, layer) in self.weight_t.iter_mut().zip(self.params.layers()) {
-            wt.assign(&layer.weight.t());
+            let (rows, cols) = layer.weight.dim();
+            let src = layer
+                .weight
+                .as_slice()
+                .expect("parameters are owned in standard layout");
+            let dst = wt
+                .as_slice_mut()
+                .expect("transposed weights are owned in standard layout");
+            vectorized(Transpose {
+                src,
+                rows,
+                cols,
+                dst,
+            });
         }
     }
 
@@ -174,6 +187,16 @@ impl<T: Scalar> Mlp<T> {
         scratch: &'s mut SingleScratch<T>,
     ) -> Result<&'s [T], MlpError> {
         self.check_input_width(input.len())?;
+        vectorized(SingleForward {
+            net: self,
+            input,
+            scratch: &mut *scratch,
+        });
+        Ok(&scratch.current)
+    }
+
+    #[inline(always)]
+    fn forward_single_unchecked(&self, input: &[T], scratch: &mut SingleScratch<T>) {
         scratch.current.clear();
         scratch.current.extend_from_slice(input);
         for (l, layer) in self.params.layers().iter().enumerate() {
@@ -196,7 +219,6 @@ impl<T: Scalar> Mlp<T> {
             }
             std::mem::swap(&mut scratch.current, &mut scratch.next);
         }
-        Ok(&scratch.current)
     }
 
     /// The outputs for a batch of input rows (`[rows, input_dim]`), computed
@@ -221,6 +243,23 @@ impl<T: Scalar> Mlp<T> {
     }
 }
 
+/// One input through the network, into `scratch.current`.
+struct SingleForward<'a, T: Scalar> {
+    net: &'a Mlp<T>,
+    input: &'a [T],
+    scratch: &'a mut SingleScratch<T>,
+}
+
+impl<T: Scalar> Job for SingleForward<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.net.forward_single_unchecked(self.input, self.scratch);
+    }
+}
+
+#[inline(always)]
 pub(crate) fn relu_inplace<T: Scalar>(values: &mut [T]) {
     for v in values {
         // A select, so it vectorizes: every value not above zero becomes 0.

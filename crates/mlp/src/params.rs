@@ -1,6 +1,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::{Job, vectorized};
 use crate::{MlpError, Scalar};
 
 /// One linear layer's tensors, in PyTorch's layout: `weight` is
@@ -252,13 +253,9 @@ impl<T: Scalar> Params<T> {
     /// Clamps every value to `[-c, c]` in place, as PyTorch's
     /// `grad.clamp_(-c, c)`. A NaN stays NaN (so it can still be detected).
     pub fn clamp_inplace(&mut self, c: T) {
-        self.for_each_mut(|v| {
-            if *v > c {
-                *v = c;
-            } else if *v < -c {
-                *v = -c;
-            }
-        });
+        for values in self.slices_mut() {
+            vectorized(Clamp { values, c });
+        }
     }
 
     /// The largest absolute value (NaN if any value is NaN).
@@ -282,16 +279,83 @@ impl<T: Scalar> Params<T> {
     /// # Errors
     /// [`MlpError::NonFinite`] naming it.
     pub fn check_finite(&self) -> Result<(), MlpError> {
-        for (name, tensor) in self.named_tensors() {
-            if let Some(index) = tensor.iter().position(|v| !v.is_finite()) {
-                return Err(MlpError::NonFinite { what: name, index });
+        for (t, values) in self.slices().enumerate() {
+            // A branch-free scan first (it vectorizes); the position only
+            // once something is wrong.
+            if vectorized(AnyNonFinite { values })
+                && let Some(index) = values.iter().position(|v| !v.is_finite())
+            {
+                return Err(MlpError::NonFinite {
+                    what: tensor_name(t / 2, t % 2 == 1),
+                    index,
+                });
             }
         }
         Ok(())
     }
 
+    /// Each tensor's values as a slice, in state-dict order.
+    pub(crate) fn slices(&self) -> impl Iterator<Item = &[T]> + '_ {
+        self.layers.iter().flat_map(|l| {
+            [
+                l.weight.as_slice().expect("standard layout"),
+                l.bias.as_slice().expect("standard layout"),
+            ]
+        })
+    }
+
+    /// Each tensor's values as a mutable slice, in state-dict order.
+    pub(crate) fn slices_mut(&mut self) -> impl Iterator<Item = &mut [T]> + '_ {
+        self.layers.iter_mut().flat_map(|l| {
+            [
+                l.weight.as_slice_mut().expect("standard layout"),
+                l.bias.as_slice_mut().expect("standard layout"),
+            ]
+        })
+    }
+
     /// Adds `other` element-wise, in place.
     pub(crate) fn add_assign(&mut self, other: &Self) {
         self.zip_apply(other, |a, b| *a = *a + b);
+    }
+}
+
+struct Clamp<'a, T> {
+    values: &'a mut [T],
+    c: T,
+}
+
+impl<T: Scalar> Job for Clamp<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let c = self.c;
+        for v in self.values {
+            // Selects, so NaN passes through unchanged and the loop vectorizes.
+            let x = *v;
+            *v = if x > c {
+                c
+            } else if x < -c {
+                -c
+            } else {
+                x
+            };
+        }
+    }
+}
+
+struct AnyNonFinite<'a, T> {
+    values: &'a [T],
+}
+
+impl<T: Scalar> Job for AnyNonFinite<'_, T> {
+    type Output = bool;
+
+    #[inline(always)]
+    fn run(self) -> bool {
+        self.values
+            .iter()
+            .fold(false, |any, v| any | !v.is_finite())
     }
 }

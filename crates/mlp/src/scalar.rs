@@ -28,6 +28,8 @@ pub trait Scalar:
     const ZERO: Self;
     /// 1.
     const ONE: Self;
+    /// The smallest positive normal value; below it values are subnormal.
+    const MIN_POSITIVE: Self;
     /// The nearest value to `v`.
     fn from_f64(v: f64) -> Self;
     /// This value as `f64` (exact).
@@ -47,6 +49,7 @@ macro_rules! impl_scalar {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
             #[allow(clippy::cast_possible_truncation, trivial_numeric_casts)] // rounding to nearest is the point
             fn from_f64(v: f64) -> Self {
                 v as $t

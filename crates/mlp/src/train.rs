@@ -1,7 +1,7 @@
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
-use crate::kernel::{ALayout, gemm_acc};
+use crate::kernel::{ALayout, Job, gemm_acc, vectorized};
 use crate::net::relu_inplace;
 use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 
@@ -188,17 +188,32 @@ impl<T: Scalar> Workspace<T> {
         }
         let chunk_rows = self.chunk_rows;
         let scale = T::ONE / T::from_f64(rows as f64);
-        self.chunks[..n_chunks]
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(c, chunk)| {
-                let r0 = c * chunk_rows;
-                let r1 = (r0 + chunk_rows).min(rows);
-                chunk.forward(net, &flat[r0 * width..r1 * width], r1 - r0);
-                if let Some(loss) = loss {
-                    chunk.backward(net, loss, r0, r1 - r0, scale);
-                }
+        let job = |(c, chunk): (usize, &mut Chunk<T>)| {
+            let r0 = c * chunk_rows;
+            let r1 = (r0 + chunk_rows).min(rows);
+            let input = &flat[r0 * width..r1 * width];
+            vectorized(ChunkJob {
+                chunk,
+                net,
+                input,
+                r0,
+                rows: r1 - r0,
+                loss,
+                scale,
             });
+        };
+        // Each chunk writes only its own buffers, and the reduction below
+        // runs in chunk order afterwards, so running the chunks in parallel
+        // or in turn gives the same bits. In turn saves the hand-off to a
+        // one-thread pool, which costs more than a chunk.
+        if rayon::current_num_threads() > 1 && n_chunks > 1 {
+            self.chunks[..n_chunks]
+                .par_iter_mut()
+                .enumerate()
+                .for_each(job);
+        } else {
+            self.chunks[..n_chunks].iter_mut().enumerate().for_each(job);
+        }
         self.rows = rows;
         self.n_outputs = n_out;
         self.outputs.clear();
@@ -230,7 +245,32 @@ impl<T: Scalar> Workspace<T> {
     }
 }
 
+/// One chunk's forward, and backward when there is a loss.
+struct ChunkJob<'a, T: Scalar> {
+    chunk: &'a mut Chunk<T>,
+    net: &'a Mlp<T>,
+    input: &'a [T],
+    r0: usize,
+    rows: usize,
+    loss: Option<&'a GatheredLoss<'a, T>>,
+    scale: T,
+}
+
+impl<T: Scalar> Job for ChunkJob<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.chunk.forward(self.net, self.input, self.rows);
+        if let Some(loss) = self.loss {
+            self.chunk
+                .backward(self.net, loss, self.r0, self.rows, self.scale);
+        }
+    }
+}
+
 impl<T: Scalar> Chunk<T> {
+    #[inline(always)]
     fn forward(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
         let layers = net.params().layers();
         self.input.clear();
@@ -264,6 +304,7 @@ impl<T: Scalar> Chunk<T> {
 
     /// Backpropagates the loss of rows `r0..r0 + rows` (global indices) into
     /// this chunk's partial gradients. `scale` is 1/B of the mean.
+    #[inline(always)]
     fn backward(
         &mut self,
         net: &Mlp<T>,
