@@ -148,7 +148,7 @@ impl Update {
             .step(&mut self.policy, &self.grads)
             .expect("finite gradients");
         self.n_updates += 1;
-        if self.n_updates % 4 == 0 {
+        if self.n_updates.is_multiple_of(4) {
             self.target.copy_from(&self.policy).expect("same shapes");
         }
         value

@@ -1,0 +1,141 @@
+//! The handwritten backward pass against central finite differences, in f64.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use mlp::{GatheredLoss, LayerParams, LossKind, Mlp, Params, Workspace};
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Step of the central difference. With f64 the truncation error (∝ h²)
+/// and the rounding error (∝ ε/h) are both near 1e-10 relative.
+const H: f64 = 1e-6;
+/// |analytic − numeric| ≤ RTOL·|numeric| + ATOL for every parameter: far
+/// below any real error (a missing ReLU mask or a transposed product is off
+/// by O(1) relative) and far above the difference's own error.
+const RTOL: f64 = 1e-6;
+const ATOL: f64 = 1e-9;
+
+struct Problem {
+    net: Mlp<f64>,
+    inputs: Array2<f64>,
+    actions: Vec<usize>,
+    targets: Vec<f64>,
+    kind: LossKind,
+}
+
+impl Problem {
+    fn new(sizes: &[usize], rows: usize, kind: LossKind, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let net = Mlp::new(sizes, &mut rng).unwrap();
+        let n_out = *sizes.last().unwrap();
+        Self {
+            inputs: Array2::from_shape_fn((rows, sizes[0]), |_| rng.random_range(-2.0..2.0)),
+            actions: (0..rows).map(|_| rng.random_range(0..n_out)).collect(),
+            targets: (0..rows).map(|_| rng.random_range(-3.0..3.0)).collect(),
+            net,
+            kind,
+        }
+    }
+
+    fn loss(&self, net: &Mlp<f64>, chunk_rows: usize) -> (f64, Params<f64>) {
+        let loss = GatheredLoss {
+            kind: self.kind,
+            actions: &self.actions,
+            targets: &self.targets,
+        };
+        let mut grads = Params::zeros(&net.sizes()).unwrap();
+        let mut ws = Workspace::new(chunk_rows).unwrap();
+        let value = net
+            .loss_and_gradients(self.inputs.view(), &loss, &mut ws, &mut grads)
+            .unwrap();
+        (value, grads)
+    }
+
+    /// The loss with one parameter (tensor `t` in state-dict order, flat
+    /// index `i`) moved by `delta`.
+    fn loss_moved(&self, t: usize, i: usize, delta: f64) -> f64 {
+        let mut layers: Vec<LayerParams<f64>> = self.net.params().layers().to_vec();
+        let layer = &mut layers[t / 2];
+        if t % 2 == 0 {
+            layer.weight.as_slice_mut().unwrap()[i] += delta;
+        } else {
+            layer.bias.as_slice_mut().unwrap()[i] += delta;
+        }
+        let net = Mlp::from_params(Params::from_layers(layers).unwrap()).unwrap();
+        self.loss(&net, 3).0
+    }
+}
+
+fn check_gradients(problem: &Problem) {
+    let (_, grads) = problem.loss(&problem.net, 3);
+    let mut checked = 0;
+    for (t, (name, tensor)) in grads.named_tensors().enumerate() {
+        let analytic: Vec<f64> = tensor.iter().copied().collect();
+        for (i, &a) in analytic.iter().enumerate() {
+            let numeric = (problem.loss_moved(t, i, H) - problem.loss_moved(t, i, -H)) / (2.0 * H);
+            assert!(
+                (a - numeric).abs() <= RTOL * numeric.abs() + ATOL,
+                "{name}[{i}]: backprop {a:e}, finite difference {numeric:e}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, problem.net.params().len());
+}
+
+#[test]
+fn mse_gradients_match_finite_differences() {
+    // 7 rows in chunks of 3: the partial gradients of 3 chunks are summed.
+    check_gradients(&Problem::new(&[4, 5, 3, 2], 7, LossKind::Mse, 1));
+    check_gradients(&Problem::new(&[3, 6, 4], 5, LossKind::Mse, 2));
+}
+
+#[test]
+fn huber_gradients_match_finite_differences() {
+    // δ = 0.5 with targets spread over ±3: rows on both sides of δ.
+    check_gradients(&Problem::new(
+        &[4, 5, 3, 2],
+        7,
+        LossKind::Huber { delta: 0.5 },
+        3,
+    ));
+}
+
+#[test]
+fn a_single_layer_net_works_too() {
+    check_gradients(&Problem::new(&[4, 2], 4, LossKind::Mse, 4));
+}
+
+#[test]
+fn loss_values_are_the_means_by_hand() {
+    // One layer, identity-like: q = W·x + b with W = [[1, 0], [0, 2]], b = [0.5, -1].
+    // Row 0: x = (1, 1), action 0: q = 1.5, target 1 → d = 0.5.
+    // Row 1: x = (2, -1), action 1: q = -3, target 0 → d = -3.
+    // MSE = (0.25 + 9) / 2 = 4.625. Huber(δ=1) = (0.5·0.25 + 1·(3 − 0.5)) / 2 = 1.3125.
+    let layer = LayerParams {
+        weight: ndarray::arr2(&[[1.0, 0.0], [0.0, 2.0]]),
+        bias: ndarray::arr1(&[0.5, -1.0]),
+    };
+    let net = Mlp::from_params(Params::from_layers(vec![layer]).unwrap()).unwrap();
+    let inputs = ndarray::arr2(&[[1.0, 1.0], [2.0, -1.0]]);
+    let mut grads = Params::zeros(&[2, 2]).unwrap();
+    let mut ws = Workspace::default();
+    for (kind, expected, bias_grad) in [
+        // ∂/∂b: MSE: (2·0.5/2 at output 0, 2·(−3)/2 at output 1); Huber: (0.5/2, −1/2).
+        (LossKind::Mse, 4.625, [0.5, -3.0]),
+        (LossKind::Huber { delta: 1.0 }, 1.3125, [0.25, -0.5]),
+    ] {
+        let loss = GatheredLoss {
+            kind,
+            actions: &[0, 1],
+            targets: &[1.0, 0.0],
+        };
+        let value: f64 = net
+            .loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads)
+            .unwrap();
+        assert_eq!(value, expected, "{kind:?}");
+        assert_eq!(grads.layers()[0].bias.to_vec(), bias_grad, "{kind:?}");
+    }
+}
