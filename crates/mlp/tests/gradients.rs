@@ -58,7 +58,7 @@ impl Problem {
     fn loss_moved(&self, t: usize, i: usize, delta: f64) -> f64 {
         let mut layers: Vec<LayerParams<f64>> = self.net.params().layers().to_vec();
         let layer = &mut layers[t / 2];
-        if t % 2 == 0 {
+        if t.is_multiple_of(2) {
             layer.weight.as_slice_mut().unwrap()[i] += delta;
         } else {
             layer.bias.as_slice_mut().unwrap()[i] += delta;
