@@ -148,30 +148,33 @@ impl<T: Scalar> Adam<T> {
         net.update_params(|params| {
             // Element-wise, so any split gives the same bits: pieces of a
             // fixed size, in parallel when the pool has threads to spare.
-            let mut pieces: Vec<AdamJob<'_, T>> = Vec::with_capacity(16);
+            let parallel = rayon::current_num_threads() > 1;
             let tensors = params
                 .slices_mut()
                 .zip(exp_avg.slices_mut())
                 .zip(exp_avg_sq.slices_mut())
                 .zip(grads.slices());
             for (((p, m), v), g) in tensors {
-                let chunks = p
-                    .chunks_mut(ADAM_PIECE)
-                    .zip(m.chunks_mut(ADAM_PIECE))
-                    .zip(v.chunks_mut(ADAM_PIECE))
-                    .zip(g.chunks(ADAM_PIECE));
-                pieces.extend(chunks.map(|(((p, m), v), g)| AdamJob {
-                    p,
-                    m,
-                    v,
-                    g,
-                    c: coefficients,
-                }));
-            }
-            if rayon::current_num_threads() > 1 && pieces.len() > 1 {
-                pieces.into_par_iter().for_each(vectorized);
-            } else {
-                pieces.into_iter().for_each(vectorized);
+                let job = |(((p, m), v), g): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+                    vectorized(AdamJob {
+                        p,
+                        m,
+                        v,
+                        g,
+                        c: coefficients,
+                    })
+                };
+                if parallel && p.len() > ADAM_PIECE {
+                    let pieces = p
+                        .par_chunks_mut(ADAM_PIECE)
+                        .zip(m.par_chunks_mut(ADAM_PIECE));
+                    pieces
+                        .zip(v.par_chunks_mut(ADAM_PIECE))
+                        .zip(g.par_chunks(ADAM_PIECE))
+                        .for_each(job);
+                } else {
+                    job((((p, m), v), g));
+                }
             }
         });
         Ok(())

@@ -54,13 +54,15 @@ fn avx2<J: Job>(job: J) -> J::Output {
     job.run()
 }
 
-/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source, in 8 × 8
-/// blocks so both sides stay in cache lines.
+/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source and a
+/// destination with row stride `dst_ld`, in 8 × 8 blocks so both sides stay
+/// in cache lines.
 pub(crate) struct Transpose<'a, T> {
     pub src: &'a [T],
     pub rows: usize,
     pub cols: usize,
     pub dst: &'a mut [T],
+    pub dst_ld: usize,
 }
 
 impl<T: Scalar> Job for Transpose<'_, T> {
@@ -73,13 +75,14 @@ impl<T: Scalar> Job for Transpose<'_, T> {
             src,
             rows,
             cols,
+            dst_ld,
             dst,
         } = self;
         for i0 in (0..rows).step_by(B) {
             for j0 in (0..cols).step_by(B) {
                 for i in i0..(i0 + B).min(rows) {
                     for j in j0..(j0 + B).min(cols) {
-                        dst[j * rows + i] = src[i * cols + j];
+                        dst[j * dst_ld + i] = src[i * cols + j];
                     }
                 }
             }

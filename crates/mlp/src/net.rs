@@ -1,4 +1,5 @@
 use ndarray::{Array2, ArrayView2};
+
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand_distr::Uniform;
 use rand::Rng;
@@ -12,14 +13,76 @@ use crate::{MlpError, Params, Scalar, Workspace};
 /// after the last.
 ///
 /// The parameters live in PyTorch's layout ([`Params`]); the network also
-/// keeps each weight transposed (`[in, out]`), which is what the forward
-/// kernel streams. Every method that changes the parameters refreshes that
-/// copy, so the two can never disagree. Serializes as its [`Params`].
+/// keeps copies of each weight laid out for the kernels ([`KernelWeights`]).
+/// Every method that changes the parameters refreshes those copies, so they
+/// can never disagree. Serializes as its [`Params`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Params<T>", into = "Params<T>", bound = "T: Scalar")]
 pub struct Mlp<T: Scalar> {
     params: Params<T>,
-    weight_t: Vec<Array2<T>>,
+    kernel_weights: Vec<KernelWeights<T>>,
+}
+
+/// One layer's weight as the kernels read it: transposed (`[in, out]`) for
+/// the forward pass, as is (`[out, in]`) for the input gradient, each with a
+/// padded row stride.
+///
+/// Why the padding: a kernel tile reads one 64-byte piece of every row of a
+/// `128 × 128` matrix, rows 512 bytes apart. With a stride that is a multiple
+/// of 512 bytes those pieces fall into an eighth of the L1 cache's sets and
+/// evict each other; 64 bytes more spreads them over all sets.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct KernelWeights<T> {
+    pub(crate) forward: Vec<T>,
+    pub(crate) forward_ld: usize,
+    pub(crate) backward: Vec<T>,
+    pub(crate) backward_ld: usize,
+}
+
+/// The row stride for a row of `n` values (see [`KernelWeights`]).
+fn padded_ld(n: usize) -> usize {
+    if n >= 64 {
+        n.next_multiple_of(16) + 16
+    } else {
+        n
+    }
+}
+
+impl<T: Scalar> KernelWeights<T> {
+    fn new(layer: &LayerParams<T>) -> Self {
+        let (out, inp) = layer.weight.dim();
+        let (forward_ld, backward_ld) = (padded_ld(out), padded_ld(inp));
+        let mut weights = Self {
+            forward: vec![T::ZERO; inp * forward_ld],
+            forward_ld,
+            backward: vec![T::ZERO; out * backward_ld],
+            backward_ld,
+        };
+        weights.refresh(layer);
+        weights
+    }
+
+    fn refresh(&mut self, layer: &LayerParams<T>) {
+        let (rows, cols) = layer.weight.dim();
+        let src = layer
+            .weight
+            .as_slice()
+            .expect("parameters are owned in standard layout");
+        vectorized(Transpose {
+            src,
+            rows,
+            cols,
+            dst: &mut self.forward,
+            dst_ld: self.forward_ld,
+        });
+        for (dst, src) in self
+            .backward
+            .chunks_mut(self.backward_ld)
+            .zip(src.chunks(cols))
+        {
+            dst[..cols].copy_from_slice(src);
+        }
+    }
 }
 
 /// Buffers for [`Mlp::forward_single`]: two rows, reused from call to call.
@@ -73,12 +136,11 @@ impl<T: Scalar> Mlp<T> {
     /// [`MlpError::NonFinite`] if a parameter is NaN or infinite.
     pub fn from_params(params: Params<T>) -> Result<Self, MlpError> {
         params.check_finite()?;
-        let weight_t = params
-            .layers()
-            .iter()
-            .map(|l| l.weight.t().as_standard_layout().into_owned())
-            .collect();
-        Ok(Self { params, weight_t })
+        let kernel_weights = params.layers().iter().map(KernelWeights::new).collect();
+        Ok(Self {
+            params,
+            kernel_weights,
+        })
     }
 
     /// The parameters, in PyTorch's layout.
@@ -113,21 +175,8 @@ impl<T: Scalar> Mlp<T> {
     /// Changes the parameters with `f`, then refreshes the transposed copies.
     pub(crate) fn update_params(&mut self, f: impl FnOnce(&mut Params<T>)) {
         f(&mut self.params);
-        for (wt, layer) in self.weight_t.iter_mut().zip(self.params.layers()) {
-            let (rows, cols) = layer.weight.dim();
-            let src = layer
-                .weight
-                .as_slice()
-                .expect("parameters are owned in standard layout");
-            let dst = wt
-                .as_slice_mut()
-                .expect("transposed weights are owned in standard layout");
-            vectorized(Transpose {
-                src,
-                rows,
-                cols,
-                dst,
-            });
+        for (weights, layer) in self.kernel_weights.iter_mut().zip(self.params.layers()) {
+            weights.refresh(layer);
         }
     }
 
@@ -139,9 +188,7 @@ impl<T: Scalar> Mlp<T> {
     pub fn copy_from(&mut self, other: &Self) -> Result<(), MlpError> {
         self.params.check_same_shape(&other.params)?;
         self.params.zip_apply(&other.params, |a, b| *a = b);
-        for (mine, theirs) in self.weight_t.iter_mut().zip(&other.weight_t) {
-            mine.assign(theirs);
-        }
+        self.kernel_weights.clone_from(&other.kernel_weights);
         Ok(())
     }
 
@@ -209,8 +256,8 @@ impl<T: Scalar> Mlp<T> {
                 inp,
                 &scratch.current,
                 ALayout::RowMajor { ld: inp },
-                self.weight_t_slice(l),
-                out,
+                &self.kernel_weights[l].forward,
+                self.kernel_weights[l].forward_ld,
                 &mut scratch.next,
                 out,
             );
@@ -236,10 +283,8 @@ impl<T: Scalar> Mlp<T> {
         Ok(ws.outputs())
     }
 
-    pub(crate) fn weight_t_slice(&self, layer: usize) -> &[T] {
-        self.weight_t[layer]
-            .as_slice()
-            .expect("transposed weights are owned in standard layout")
+    pub(crate) fn kernel_weights(&self, layer: usize) -> &KernelWeights<T> {
+        &self.kernel_weights[layer]
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 /// Rows per parallel chunk unless chosen otherwise. Fixed, never derived
 /// from the thread count: the chunking decides the order in which partial
 /// gradients are summed, so it must not change with the pool.
-pub const DEFAULT_CHUNK_ROWS: usize = 16;
+pub const DEFAULT_CHUNK_ROWS: usize = 32;
 
 /// Which loss compares the gathered outputs with their targets.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -291,8 +291,8 @@ impl<T: Scalar> Chunk<T> {
                 inp,
                 prev,
                 ALayout::RowMajor { ld: inp },
-                net.weight_t_slice(l),
-                out,
+                &net.kernel_weights(l).forward,
+                net.kernel_weights(l).forward_ld,
                 z,
                 out,
             );
@@ -376,18 +376,15 @@ impl<T: Scalar> Chunk<T> {
                 // unit was not active (h_prev = 0 ⇔ pre-activation ≤ 0).
                 self.delta_prev.clear();
                 self.delta_prev.resize(rows * inp, T::ZERO);
-                let w = layer
-                    .weight
-                    .as_slice()
-                    .expect("parameters are owned in standard layout");
+                let w = net.kernel_weights(l);
                 gemm_acc(
                     rows,
                     inp,
                     out,
                     &self.delta,
                     ALayout::RowMajor { ld: out },
-                    w,
-                    inp,
+                    &w.backward,
+                    w.backward_ld,
                     &mut self.delta_prev,
                     inp,
                 );
