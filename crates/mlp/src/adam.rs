@@ -155,14 +155,14 @@ impl<T: Scalar> Adam<T> {
                 .zip(exp_avg_sq.slices_mut())
                 .zip(grads.slices());
             for (((p, m), v), g) in tensors {
-                let job = |(((p, m), v), g): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+                let job = |(((p, m), v), g): PieceSlices<'_, T>| {
                     vectorized(AdamJob {
                         p,
                         m,
                         v,
                         g,
                         c: coefficients,
-                    })
+                    });
                 };
                 if parallel && p.len() > ADAM_PIECE {
                     let pieces = p
@@ -216,6 +216,10 @@ struct AdamCoefficients<T> {
 /// Values per parallel piece of the Adam update: a quarter of the seed's
 /// hidden layer, big enough that a piece outweighs handing it to a thread.
 const ADAM_PIECE: usize = 4096;
+
+/// A piece of a parameter tensor, its two moments and its gradient, as
+/// zipped iterators hand them out.
+type PieceSlices<'a, T> = (((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]);
 
 /// The element-wise update of a piece of a tensor and its moments.
 struct AdamJob<'a, T: Scalar> {
