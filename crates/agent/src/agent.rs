@@ -1,0 +1,308 @@
+use mlp::{Adam, AdamConfig, GatheredLoss, Gradients, Mlp, Params, SingleScratch, Workspace};
+use ndarray::ArrayView2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use replay::{Batch, ReplayBuffer, Transition};
+
+use crate::{AgentError, DqnConfig, TargetUpdate, bellman_target, next_state_value};
+
+/// The seeds of the learner's three random streams, each derived by the
+/// caller from one master seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentSeeds {
+    /// Network initialisation.
+    pub init: u64,
+    /// ε-greedy draws.
+    pub explore: u64,
+    /// Mini-batch sampling.
+    pub replay: u64,
+}
+
+/// What one call of [`Agent::update`] did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateStats {
+    /// The mean loss over its gradient steps.
+    pub loss: f32,
+    /// Gradient steps taken.
+    pub gradient_steps: u32,
+    /// Whether the target network was synchronised (hard copy) afterwards.
+    pub target_synced: bool,
+}
+
+/// The DQN learner: policy and target networks, optimizer, replay buffer
+/// and exploration state.
+///
+/// The target network is a separate [`Mlp`] that changes only when the
+/// policy is copied into it (or, with soft updates, averaged into it).
+#[derive(Debug)]
+pub struct Agent {
+    config: DqnConfig,
+    policy: Mlp<f32>,
+    target: Mlp<f32>,
+    adam: Adam<f32>,
+    grads: Gradients<f32>,
+    replay: ReplayBuffer,
+    batch: Batch,
+    /// The policy's batch workspace (loss and gradients; Double DQN's next-state pass).
+    ws_policy: Workspace<f32>,
+    ws_target: Workspace<f32>,
+    scratch: SingleScratch<f32>,
+    targets: Vec<f32>,
+    explore_rng: ChaCha8Rng,
+    replay_rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    n_target_syncs: u64,
+}
+
+impl Agent {
+    /// A learner with fresh networks (the target a copy of the policy) and
+    /// an empty buffer.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] naming the first bad setting.
+    pub fn new(config: DqnConfig, seeds: AgentSeeds) -> Result<Self, AgentError> {
+        config.validate()?;
+        let mut init_rng = ChaCha8Rng::seed_from_u64(seeds.init);
+        let sizes = config.layer_sizes();
+        let policy = Mlp::new(&sizes, &mut init_rng)?;
+        let target = policy.clone();
+        let adam = Adam::new(&policy, AdamConfig::new(config.lr))?;
+        Ok(Self {
+            grads: Params::zeros(&sizes)?,
+            replay: ReplayBuffer::new(config.buffer_capacity, config.obs_dim)?,
+            batch: Batch::new(),
+            ws_policy: Workspace::new(config.chunk_rows)?,
+            ws_target: Workspace::new(config.chunk_rows)?,
+            scratch: SingleScratch::default(),
+            targets: Vec::with_capacity(config.batch_size),
+            explore_rng: ChaCha8Rng::seed_from_u64(seeds.explore),
+            replay_rng: ChaCha8Rng::seed_from_u64(seeds.replay),
+            sample_count: 0,
+            n_updates: 0,
+            n_target_syncs: 0,
+            config,
+            policy,
+            target,
+            adam,
+        })
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &DqnConfig {
+        &self.config
+    }
+
+    /// The policy network.
+    #[must_use]
+    pub fn policy(&self) -> &Mlp<f32> {
+        &self.policy
+    }
+
+    /// The target network.
+    #[must_use]
+    pub fn target(&self) -> &Mlp<f32> {
+        &self.target
+    }
+
+    /// The replay buffer.
+    #[must_use]
+    pub fn replay(&self) -> &ReplayBuffer {
+        &self.replay
+    }
+
+    /// Training actions taken (the `sample_count` of the seed).
+    #[must_use]
+    pub fn sample_count(&self) -> u64 {
+        self.sample_count
+    }
+
+    /// Gradient steps taken.
+    #[must_use]
+    pub fn n_updates(&self) -> u64 {
+        self.n_updates
+    }
+
+    /// Hard copies of the policy into the target so far.
+    #[must_use]
+    pub fn n_target_syncs(&self) -> u64 {
+        self.n_target_syncs
+    }
+
+    /// ε at the current `sample_count`: the value the last
+    /// [`act`](Self::act) used (the start value before any action).
+    #[must_use]
+    pub fn epsilon(&self) -> f64 {
+        self.config.epsilon.value(self.sample_count)
+    }
+
+    fn check_obs(&self, obs: &[f32]) -> Result<(), AgentError> {
+        if obs.len() != self.config.obs_dim {
+            return Err(AgentError::BadObservation {
+                reason: format!("length {}, expected {}", obs.len(), self.config.obs_dim),
+            });
+        }
+        if let Some(i) = obs.iter().position(|v| !v.is_finite()) {
+            return Err(AgentError::BadObservation {
+                reason: format!("entry {i} is {}", obs[i]),
+            });
+        }
+        Ok(())
+    }
+
+    /// The policy network's Q-values of `obs`.
+    ///
+    /// # Errors
+    /// [`AgentError::BadObservation`] for a wrong length or a non-finite value.
+    pub fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
+        self.check_obs(obs)?;
+        Ok(self.policy.forward_single(obs, &mut self.scratch)?)
+    }
+
+    /// The greedy action: the highest Q-value, ties to the lowest index.
+    ///
+    /// # Errors
+    /// [`AgentError::BadObservation`], or [`AgentError::NonFiniteQ`] if the
+    /// network outputs a NaN.
+    pub fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        let sample_count = self.sample_count;
+        crate::argmax(self.q_values(obs)?).ok_or(AgentError::NonFiniteQ { sample_count })
+    }
+
+    /// A training action: counts it, then with probability ε (after the
+    /// count, as in the seed) a uniformly random action, else the greedy one.
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict).
+    pub fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        self.check_obs(obs)?;
+        self.sample_count += 1;
+        let epsilon = self.config.epsilon.value(self.sample_count);
+        // The seed: `if random.random() > epsilon: greedy else: random`.
+        if self.explore_rng.random::<f64>() > epsilon {
+            self.predict(obs)
+        } else {
+            Ok(self.explore_rng.random_range(0..self.config.n_actions))
+        }
+    }
+
+    /// Stores a transition in the replay buffer.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidAction`], or the buffer's refusal (wrong length,
+    /// non-finite value).
+    pub fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
+        if transition.action >= self.config.n_actions {
+            return Err(AgentError::InvalidAction {
+                action: transition.action,
+                n_actions: self.config.n_actions,
+            });
+        }
+        Ok(self.replay.push(transition)?)
+    }
+
+    /// Learns, once the buffer holds enough: `gradient_steps` steps on
+    /// uniform mini-batches, then the target update. Returns `None` while
+    /// there is not yet enough to learn from.
+    ///
+    /// # Errors
+    /// [`AgentError::NonFiniteLoss`] if training diverges (nothing is
+    /// updated by that step), or a network error.
+    pub fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
+        let needed = self.config.batch_size.max(self.config.learning_starts);
+        if self.replay.len() < needed {
+            return Ok(None);
+        }
+        let mut loss_sum = 0.0;
+        for _ in 0..self.config.gradient_steps {
+            loss_sum += self.gradient_step()?;
+            if let TargetUpdate::Soft { tau } = self.config.target_update {
+                self.target.soft_update_from(&self.policy, tau)?;
+            }
+        }
+        let target_synced = match self.config.target_update {
+            TargetUpdate::Hard { every } => self.sample_count.is_multiple_of(every),
+            TargetUpdate::Soft { .. } => false,
+        };
+        if target_synced {
+            self.target.copy_from(&self.policy)?;
+            self.n_target_syncs += 1;
+        }
+        let steps = self.config.gradient_steps;
+        Ok(Some(UpdateStats {
+            loss: loss_sum / steps as f32,
+            gradient_steps: steps,
+            target_synced,
+        }))
+    }
+
+    /// One gradient step on a fresh mini-batch; returns its loss.
+    fn gradient_step(&mut self) -> Result<f32, AgentError> {
+        let (b, d) = (self.config.batch_size, self.config.obs_dim);
+        self.replay
+            .sample_into(b, &mut self.replay_rng, &mut self.batch)?;
+        let states = ArrayView2::from_shape((b, d), self.batch.states())
+            .expect("a batch holds b rows of obs_dim");
+        let next_states = ArrayView2::from_shape((b, d), self.batch.next_states())
+            .expect("a batch holds b rows of obs_dim");
+        let gamma = self.config.gamma as f32;
+        self.targets.clear();
+        let q_next = self
+            .target
+            .forward_batch(next_states, &mut self.ws_target)?;
+        let q_policy_next = if self.config.double_dqn {
+            Some(
+                self.policy
+                    .forward_batch(next_states, &mut self.ws_policy)?,
+            )
+        } else {
+            None
+        };
+        let nan = AgentError::NonFiniteQ {
+            sample_count: self.sample_count,
+        };
+        for (r, target_row) in q_next.rows().into_iter().enumerate() {
+            let target_row = target_row.to_slice().expect("rows are contiguous");
+            let policy_row = q_policy_next
+                .as_ref()
+                .map(|q| q.row(r).to_slice().expect("rows are contiguous"));
+            let value = next_state_value(target_row, policy_row).ok_or_else(|| nan.clone())?;
+            self.targets.push(bellman_target(
+                self.batch.rewards()[r],
+                value,
+                self.batch.terminated()[r],
+                gamma,
+            ));
+        }
+        let loss = GatheredLoss {
+            kind: self.config.loss,
+            actions: self.batch.actions(),
+            targets: &self.targets,
+        };
+        let value =
+            self.policy
+                .loss_and_gradients(states, &loss, &mut self.ws_policy, &mut self.grads)?;
+        let update = self.n_updates + 1;
+        if !value.is_finite() {
+            return Err(AgentError::NonFiniteLoss { update, value });
+        }
+        if let Some(clip) = self.config.grad_clip {
+            self.grads.clamp_inplace(clip);
+        }
+        self.adam.step(&mut self.policy, &self.grads)?;
+        self.n_updates = update;
+        Ok(value)
+    }
+
+    /// Replaces the policy (and target) network's parameters, e.g. with a
+    /// saved policy for testing.
+    ///
+    /// # Errors
+    /// [`AgentError::Network`] if the shapes differ from the configuration's.
+    pub fn load_policy(&mut self, policy: Mlp<f32>) -> Result<(), AgentError> {
+        self.policy.copy_from(&policy)?;
+        self.target.copy_from(&policy)?;
+        Ok(())
+    }
+}

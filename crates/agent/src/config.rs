@@ -1,0 +1,223 @@
+use mlp::LossKind;
+use serde::{Deserialize, Serialize};
+
+use crate::AgentError;
+
+/// ε as a function of how many training actions have been taken:
+/// `ε = end + (start − end) · exp(−sample_count / decay)` (the seed's
+/// exponential schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpsilonSchedule {
+    /// ε before the first action.
+    pub start: f64,
+    /// The value ε decays towards.
+    pub end: f64,
+    /// The number of actions over which the gap to `end` shrinks by `e`.
+    pub decay: f64,
+}
+
+impl EpsilonSchedule {
+    /// The seed's schedule: 0.95 → 0.01 with decay 500.
+    #[must_use]
+    pub fn seed() -> Self {
+        Self {
+            start: 0.95,
+            end: 0.01,
+            decay: 500.0,
+        }
+    }
+
+    /// ε after `sample_count` training actions.
+    #[must_use]
+    pub fn value(&self, sample_count: u64) -> f64 {
+        self.end + (self.start - self.end) * (-(sample_count as f64) / self.decay).exp()
+    }
+}
+
+/// How the target network follows the policy network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum TargetUpdate {
+    /// Copy the policy into the target when `sample_count % every == 0`,
+    /// checked after each update step (the seed, with `every = 4`).
+    Hard {
+        /// C, in training actions.
+        every: u64,
+    },
+    /// After every gradient step, `θ_target ← τ·θ_policy + (1 − τ)·θ_target`.
+    Soft {
+        /// τ, in (0, 1].
+        tau: f64,
+    },
+}
+
+/// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
+/// [`Agent::new`](crate::Agent::new) checks them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DqnConfig {
+    /// The length of an observation.
+    pub obs_dim: usize,
+    /// The number of discrete actions.
+    pub n_actions: usize,
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// The discount γ, in [0, 1].
+    pub gamma: f64,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Transitions per mini-batch.
+    pub batch_size: usize,
+    /// The replay buffer's capacity.
+    pub buffer_capacity: usize,
+    /// The exploration schedule.
+    pub epsilon: EpsilonSchedule,
+    /// How the target network follows the policy.
+    pub target_update: TargetUpdate,
+    /// Double DQN targets: the policy picks the next action, the target
+    /// network values it.
+    pub double_dqn: bool,
+    /// The loss between Q(s, a) and the target.
+    pub loss: LossKind,
+    /// Gradients are clamped element-wise to [−clip, clip]; `None` for no clamping.
+    pub grad_clip: Option<f32>,
+    /// Gradient steps per training action.
+    pub gradient_steps: u32,
+    /// No learning until the buffer holds this many transitions (at least
+    /// a batch is always needed).
+    pub learning_starts: usize,
+    /// Rows per parallel chunk in the network's batches (results depend on
+    /// it in the last bits, never on the thread count).
+    pub chunk_rows: usize,
+}
+
+impl DqnConfig {
+    /// The seed chapter's settings for an environment with `obs_dim`
+    /// observations and `n_actions` actions: hidden 128 × 128, γ 0.95, lr
+    /// 1e-4, batch 64, buffer 100 000, ε 0.95 → 0.01 over 500, hard target
+    /// copy every 4, MSE, gradients clamped to [−1, 1], one step per action.
+    #[must_use]
+    pub fn seed(obs_dim: usize, n_actions: usize) -> Self {
+        Self {
+            obs_dim,
+            n_actions,
+            hidden: vec![128, 128],
+            gamma: 0.95,
+            lr: 1e-4,
+            batch_size: 64,
+            buffer_capacity: 100_000,
+            epsilon: EpsilonSchedule::seed(),
+            target_update: TargetUpdate::Hard { every: 4 },
+            double_dqn: false,
+            loss: LossKind::Mse,
+            grad_clip: Some(1.0),
+            gradient_steps: 1,
+            learning_starts: 0,
+            chunk_rows: mlp::DEFAULT_CHUNK_ROWS,
+        }
+    }
+
+    /// Checks every setting; the error names the first bad one.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] with the field and the reason.
+    pub fn validate(&self) -> Result<(), AgentError> {
+        let bad =
+            |field: &'static str, reason: String| Err(AgentError::InvalidConfig { field, reason });
+        if self.obs_dim == 0 {
+            return bad("obs_dim", "must be at least 1".into());
+        }
+        if self.n_actions == 0 {
+            return bad("n_actions", "must be at least 1".into());
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return bad("hidden", format!("layer {i} has width 0"));
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return bad("gamma", format!("{} is outside [0, 1]", self.gamma));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr", format!("{} is not a positive finite number", self.lr));
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.buffer_capacity == 0 {
+            return bad("buffer_capacity", "must be at least 1".into());
+        }
+        if self.batch_size > self.buffer_capacity {
+            return bad(
+                "batch_size",
+                format!(
+                    "{} is larger than buffer_capacity {}",
+                    self.batch_size, self.buffer_capacity
+                ),
+            );
+        }
+        let EpsilonSchedule { start, end, decay } = self.epsilon;
+        if !(0.0..=1.0).contains(&start) {
+            return bad("epsilon.start", format!("{start} is outside [0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&end) {
+            return bad("epsilon.end", format!("{end} is outside [0, 1]"));
+        }
+        if !(decay > 0.0 && decay.is_finite()) {
+            return bad(
+                "epsilon.decay",
+                format!("{decay} is not a positive finite number"),
+            );
+        }
+        match self.target_update {
+            TargetUpdate::Hard { every: 0 } => {
+                return bad("target_update", "Hard(every: 0): must be at least 1".into());
+            }
+            TargetUpdate::Soft { tau } if !(tau > 0.0 && tau <= 1.0) => {
+                return bad(
+                    "target_update",
+                    format!("Soft(tau: {tau}): tau must be in (0, 1]"),
+                );
+            }
+            _ => {}
+        }
+        if let LossKind::Huber { delta } = self.loss
+            && !(delta > 0.0 && delta.is_finite())
+        {
+            return bad(
+                "loss",
+                format!("Huber(delta: {delta}): delta must be positive"),
+            );
+        }
+        if let Some(clip) = self.grad_clip
+            && !(clip > 0.0 && clip.is_finite())
+        {
+            return bad(
+                "grad_clip",
+                format!("{clip} is not a positive finite number"),
+            );
+        }
+        if self.gradient_steps == 0 {
+            return bad("gradient_steps", "must be at least 1".into());
+        }
+        if self.learning_starts > self.buffer_capacity {
+            return bad(
+                "learning_starts",
+                format!(
+                    "{} is larger than buffer_capacity {}",
+                    self.learning_starts, self.buffer_capacity
+                ),
+            );
+        }
+        if self.chunk_rows == 0 {
+            return bad("chunk_rows", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The network's layer sizes: observation, hidden layers, actions.
+    #[must_use]
+    pub fn layer_sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![self.obs_dim];
+        sizes.extend(&self.hidden);
+        sizes.push(self.n_actions);
+        sizes
+    }
+}

@@ -1,0 +1,73 @@
+//! DQN, as the seed chapter defines it, with the usual improvements as options.
+//!
+//! The job: choose actions ε-greedily from a policy network, store
+//! transitions in a replay buffer, and learn from uniform mini-batches
+//! against Bellman targets computed with a separate target network that is
+//! copied from the policy every C steps. [`Agent`] is the learner;
+//! [`DqnConfig`] its settings (checked once by [`Agent::new`]);
+//! [`EpsilonSchedule`] the exploration schedule; [`bellman_target`] the pure
+//! target formula; [`AgentError`] what can go wrong.
+//!
+//! Options beside the seed's defaults, each off by default: Double DQN
+//! targets, the Huber loss, soft (Polyak) target updates, several gradient
+//! steps per environment step, and a learning-starts threshold.
+//!
+//! What it deliberately does not do: know the environment (observations are
+//! `f32` slices, actions indices), run episodes, or do I/O. The loop lives in
+//! `runner`.
+
+mod agent;
+mod config;
+mod error;
+
+pub use agent::{Agent, AgentSeeds, UpdateStats};
+pub use config::{DqnConfig, EpsilonSchedule, TargetUpdate};
+pub use error::AgentError;
+pub use mlp::LossKind;
+
+/// The Bellman target of one transition:
+/// `y = r + (γ · max_a′ Q_target(s′, a′)) · (1 − terminated)`.
+///
+/// `next_value` is the target network's value of the next state (its max
+/// over actions, or for Double DQN its value at the policy's best action).
+/// Only termination stops bootstrapping: a transition cut by a time limit
+/// still looks ahead, since the state it reached has a future. The
+/// operations are done in PyTorch's order, each rounded once in `f32`.
+#[must_use]
+pub fn bellman_target(reward: f32, next_value: f32, terminated: bool, gamma: f32) -> f32 {
+    let alive = if terminated { 0.0 } else { 1.0 };
+    reward + (gamma * next_value) * alive
+}
+
+/// The value of a next state for the Bellman target: the target network's
+/// largest Q-value (DQN), or — given the policy network's Q-values too —
+/// the target network's Q-value at the policy's best action (Double DQN,
+/// which decouples choosing an action from valuing it and so curbs the
+/// over-estimation that `max` of noisy estimates causes). `None` if a
+/// needed value is NaN or the rows are empty.
+#[must_use]
+pub fn next_state_value(q_target: &[f32], q_policy: Option<&[f32]>) -> Option<f32> {
+    match q_policy {
+        Some(q_policy) => q_target
+            .get(argmax(q_policy)?)
+            .copied()
+            .filter(|v| !v.is_nan()),
+        None => q_target.get(argmax(q_target)?).copied(),
+    }
+}
+
+/// The index of the largest value; ties go to the lowest index (as
+/// PyTorch's `argmax` on CPU). `None` for an empty slice or a NaN.
+#[must_use]
+pub fn argmax(values: &[f32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if v.is_nan() {
+            return None;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}

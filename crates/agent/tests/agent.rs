@@ -1,0 +1,355 @@
+//! The learner's rules: Bellman targets, ε-greedy, target network, updates.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use agent::{
+    Agent, AgentError, AgentSeeds, DqnConfig, EpsilonSchedule, LossKind, TargetUpdate, argmax,
+    bellman_target, next_state_value,
+};
+use proptest::prelude::*;
+use replay::Transition;
+
+const SEEDS: AgentSeeds = AgentSeeds {
+    init: 1,
+    explore: 2,
+    replay: 3,
+};
+
+fn small_config() -> DqnConfig {
+    DqnConfig {
+        hidden: vec![16, 16],
+        batch_size: 8,
+        buffer_capacity: 1000,
+        lr: 1e-3,
+        ..DqnConfig::seed(4, 2)
+    }
+}
+
+/// Pushes `n` made-up transitions (every 10th terminated).
+fn fill(agent: &mut Agent, n: usize) {
+    for i in 0..n {
+        let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
+        let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
+        let t = Transition {
+            state: &s,
+            action: i % 2,
+            reward: 1.0,
+            next_state: &s2,
+            terminated: i % 10 == 9,
+            truncated: false,
+        };
+        agent.observe(t).unwrap();
+    }
+}
+
+#[test]
+fn bellman_targets_by_hand() {
+    // y = r + (γ · max Q′) · (1 − terminated)
+    assert_eq!(bellman_target(1.0, 10.0, false, 0.95), 1.0 + 9.5);
+    assert_eq!(bellman_target(1.0, 10.0, true, 0.95), 1.0);
+    assert_eq!(bellman_target(-2.0, 4.0, false, 0.5), 0.0);
+    // Truncation is not termination: the caller passes `terminated` only,
+    // so a time-limit cut still bootstraps.
+    assert_eq!(bellman_target(1.0, 20.0, false, 0.95), 20.0);
+}
+
+proptest! {
+    #[test]
+    fn terminal_transitions_and_zero_gamma_give_the_reward(r in -100f32..100.0, v in -1e3f32..1e3, g in 0f32..=1.0) {
+        prop_assert_eq!(bellman_target(r, v, true, g), r);
+        prop_assert_eq!(bellman_target(r, v, false, 0.0), r);
+    }
+
+    #[test]
+    fn targets_grow_with_reward_and_next_value(r in -100f32..100.0, v in -1e3f32..1e3, g in 0.01f32..=1.0, dr in 0.01f32..10.0, dv in 0.01f32..10.0) {
+        let y = bellman_target(r, v, false, g);
+        prop_assert!(bellman_target(r + dr, v, false, g) >= y);
+        prop_assert!(bellman_target(r, v + dv, false, g) >= y);
+    }
+
+    #[test]
+    fn epsilon_decays_monotonically_to_the_end(start in 0.5f64..=1.0, end in 0f64..0.5, decay in 1f64..5000.0, n in 0u64..100_000) {
+        let schedule = EpsilonSchedule { start, end, decay };
+        prop_assert!(schedule.value(n + 1) <= schedule.value(n));
+        prop_assert!(schedule.value(n) >= end && schedule.value(n) <= start);
+    }
+}
+
+#[test]
+fn epsilon_follows_the_seed_formula() {
+    let s = EpsilonSchedule::seed();
+    assert_eq!(s.value(0), 0.95);
+    assert!((s.value(500) - (0.01 + 0.94 * (-1f64).exp())).abs() < 1e-15);
+    assert!((s.value(10_000) - 0.01).abs() < 1e-8); // 0.94·e⁻²⁰ ≈ 1.9e-9
+}
+
+#[test]
+fn argmax_breaks_ties_to_the_lowest_index() {
+    assert_eq!(argmax(&[1.0, 3.0, 3.0]), Some(1));
+    assert_eq!(argmax(&[2.0, 2.0]), Some(0));
+    assert_eq!(argmax(&[-1.0]), Some(0));
+    assert_eq!(argmax(&[]), None);
+    assert_eq!(argmax(&[0.0, f32::NAN]), None);
+}
+
+#[test]
+fn double_dqn_values_the_policy_choice_with_the_target() {
+    // DQN: max of the target's values. Double DQN: the policy picks action 0,
+    // the target values it at 1.0 although its own max is 5.0.
+    assert_eq!(next_state_value(&[1.0, 5.0], None), Some(5.0));
+    assert_eq!(next_state_value(&[1.0, 5.0], Some(&[9.0, 2.0])), Some(1.0));
+    assert_eq!(next_state_value(&[1.0, 5.0], Some(&[2.0, 9.0])), Some(5.0));
+}
+
+#[test]
+fn the_target_network_changes_only_when_copied() {
+    let config = DqnConfig {
+        target_update: TargetUpdate::Hard { every: 5 },
+        ..small_config()
+    };
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    assert_eq!(
+        agent.policy(),
+        agent.target(),
+        "the target starts as a copy"
+    );
+    fill(&mut agent, 50);
+    let target_before = agent.target().clone();
+    let obs = [0.0, 0.0, 0.0, 0.0];
+    // sample_count 1..4: updates, no copy; the policy moves away.
+    for _ in 0..4 {
+        agent.act(&obs).unwrap();
+        let stats = agent.update().unwrap().unwrap();
+        assert!(!stats.target_synced);
+    }
+    assert_eq!(
+        agent.target(),
+        &target_before,
+        "the target must not move between copies"
+    );
+    assert_ne!(agent.policy(), agent.target(), "the policy learned");
+    agent.act(&obs).unwrap();
+    assert!(
+        agent.update().unwrap().unwrap().target_synced,
+        "sample_count 5 is a multiple of 5"
+    );
+    assert_eq!(agent.policy(), agent.target());
+    assert_eq!((agent.n_updates(), agent.n_target_syncs()), (5, 1));
+}
+
+#[test]
+fn soft_updates_move_the_target_part_way() {
+    let config = DqnConfig {
+        target_update: TargetUpdate::Soft { tau: 0.5 },
+        ..small_config()
+    };
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    fill(&mut agent, 20);
+    let before = agent.target().clone();
+    agent.act(&[0.0; 4]).unwrap();
+    let stats = agent.update().unwrap().unwrap();
+    assert!(!stats.target_synced);
+    let (t0, t1, p) = (
+        &before.params().layers()[0].weight,
+        &agent.target().params().layers()[0].weight,
+        &agent.policy().params().layers()[0].weight,
+    );
+    assert_eq!(t1[[3, 1]], 0.5 * p[[3, 1]] + 0.5 * t0[[3, 1]]);
+}
+
+#[test]
+fn no_learning_until_the_buffer_holds_enough() {
+    let mut agent = Agent::new(small_config(), SEEDS).unwrap();
+    fill(&mut agent, 7);
+    assert_eq!(agent.update().unwrap(), None, "7 < batch 8");
+    fill(&mut agent, 1);
+    assert!(agent.update().unwrap().is_some());
+
+    let config = DqnConfig {
+        learning_starts: 30,
+        gradient_steps: 3,
+        ..small_config()
+    };
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    fill(&mut agent, 29);
+    assert_eq!(agent.update().unwrap(), None, "29 < learning_starts 30");
+    fill(&mut agent, 1);
+    assert_eq!(agent.update().unwrap().unwrap().gradient_steps, 3);
+    assert_eq!(agent.n_updates(), 3);
+}
+
+#[test]
+fn epsilon_greedy_explores_with_probability_epsilon() {
+    // ε = 1: every action random, both equally often.
+    let always = DqnConfig {
+        epsilon: EpsilonSchedule {
+            start: 1.0,
+            end: 1.0,
+            decay: 1.0,
+        },
+        ..small_config()
+    };
+    let mut agent = Agent::new(always, SEEDS).unwrap();
+    let obs = [0.1, 0.2, 0.3, 0.4];
+    let ones: usize = (0..4000).map(|_| agent.act(&obs).unwrap()).sum();
+    // Binomial(4000, 0.5): sd 31.6; ±200 is over 6 sd.
+    assert!((1800..=2200).contains(&ones), "{ones} of 4000");
+    assert_eq!(agent.sample_count(), 4000);
+    // ε = 0: always the greedy action.
+    let never = DqnConfig {
+        epsilon: EpsilonSchedule {
+            start: 0.0,
+            end: 0.0,
+            decay: 1.0,
+        },
+        ..small_config()
+    };
+    let mut agent = Agent::new(never, SEEDS).unwrap();
+    let greedy = agent.predict(&obs).unwrap();
+    assert!((0..100).all(|_| agent.act(&obs).unwrap() == greedy));
+    assert_eq!(agent.epsilon(), 0.0);
+}
+
+#[test]
+fn same_seeds_give_the_same_learner() {
+    let run = || {
+        let mut agent = Agent::new(small_config(), SEEDS).unwrap();
+        fill(&mut agent, 40);
+        let mut actions = Vec::new();
+        for i in 0..30 {
+            actions.push(agent.act(&[i as f32 * 0.1, 0.0, 0.0, 0.0]).unwrap());
+            agent.update().unwrap();
+        }
+        (actions, agent.policy().clone())
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn bad_settings_and_inputs_are_errors_naming_them() {
+    let cases: [(DqnConfig, &str); 8] = [
+        (
+            DqnConfig {
+                gamma: 1.5,
+                ..small_config()
+            },
+            "gamma",
+        ),
+        (
+            DqnConfig {
+                lr: 0.0,
+                ..small_config()
+            },
+            "lr",
+        ),
+        (
+            DqnConfig {
+                batch_size: 2000,
+                ..small_config()
+            },
+            "batch_size",
+        ),
+        (
+            DqnConfig {
+                hidden: vec![16, 0],
+                ..small_config()
+            },
+            "hidden",
+        ),
+        (
+            DqnConfig {
+                buffer_capacity: 0,
+                ..small_config()
+            },
+            "buffer_capacity",
+        ),
+        (
+            DqnConfig {
+                target_update: TargetUpdate::Hard { every: 0 },
+                ..small_config()
+            },
+            "target_update",
+        ),
+        (
+            DqnConfig {
+                epsilon: EpsilonSchedule {
+                    start: 0.9,
+                    end: 0.1,
+                    decay: -1.0,
+                },
+                ..small_config()
+            },
+            "epsilon.decay",
+        ),
+        (
+            DqnConfig {
+                loss: LossKind::Huber { delta: 0.0 },
+                ..small_config()
+            },
+            "loss",
+        ),
+    ];
+    for (config, field) in cases {
+        match Agent::new(config, SEEDS) {
+            Err(AgentError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: expected an InvalidConfig error, got {other:?}"),
+        }
+    }
+    let mut agent = Agent::new(small_config(), SEEDS).unwrap();
+    assert!(matches!(
+        agent.act(&[0.0; 3]),
+        Err(AgentError::BadObservation { .. })
+    ));
+    assert!(matches!(
+        agent.predict(&[0.0, f32::NAN, 0.0, 0.0]),
+        Err(AgentError::BadObservation { .. })
+    ));
+    let s = [0.0; 4];
+    let t = Transition {
+        state: &s,
+        action: 2,
+        reward: 1.0,
+        next_state: &s,
+        terminated: false,
+        truncated: false,
+    };
+    assert_eq!(
+        agent.observe(t).unwrap_err(),
+        AgentError::InvalidAction {
+            action: 2,
+            n_actions: 2
+        }
+    );
+    let t = Transition {
+        action: 0,
+        reward: f32::NAN,
+        ..t
+    };
+    assert!(matches!(agent.observe(t), Err(AgentError::Replay(_))));
+    assert_eq!(agent.replay().len(), 0);
+}
+
+#[test]
+fn divergence_is_an_error_not_a_panic() {
+    // A learning rate of 1e30 blows the parameters up within a few steps.
+    let config = DqnConfig {
+        lr: 1e30,
+        grad_clip: None,
+        ..small_config()
+    };
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    fill(&mut agent, 50);
+    let err = (0..100)
+        .find_map(|_| agent.update().err())
+        .expect("training diverges");
+    assert!(
+        matches!(
+            err,
+            AgentError::NonFiniteLoss { .. }
+                | AgentError::Network(_)
+                | AgentError::NonFiniteQ { .. }
+        ),
+        "{err}"
+    );
+}
