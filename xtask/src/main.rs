@@ -1,33 +1,213 @@
 //! `cargo xtask`: the commands a person types to use dqn-rs.
 //!
-//! Binaries stay thin: parse the arguments, call one library function, map
-//! its error to an exit code.
+//! Thin by design: parse the arguments, call `runner` (or the plotting
+//! module), print, and map errors to exit codes.
 
+mod plot;
+mod progress;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: cargo xtask <command>
+use clap::{Parser, Subcommand};
+use runner::{RunConfig, RunSummary};
 
-commands:
-  train    train the seed chapter's DQN on CartPole-v1 (not available yet)
-  help     print this message";
+/// DQN on CartPole-v1, after the seed textbook chapter.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train DQN and test its greedy policy; write a run folder with the
+    /// configuration, CSV logs, the policy and the plots.
+    Train {
+        /// A RON configuration file; fields left out keep the seed chapter's
+        /// values (without a file, all of them do). See `crates/runner/src/default.ron`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The master seed, overriding the configuration's.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// The run folder (must be empty or absent); default
+        /// `runs/<date>-<time>-seed<N>`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override one setting, e.g. `--set agent.lr=3e-4 --set agent.double_dqn=true`
+        /// (values in RON; repeatable; applied after --config and --seed).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Print only the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Load the policy saved in a run folder and report its greedy returns.
+    Test {
+        /// The run folder.
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+        /// Episodes to run (default: the run's test_episodes).
+        #[arg(long, value_name = "N")]
+        episodes: Option<u32>,
+    },
+    /// Redraw a run's plots from its CSV files.
+    Plot {
+        /// The run folder.
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+    },
+}
 
 fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
-    match command.as_deref() {
-        None | Some("help" | "-h" | "--help") => {
-            eprintln!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some("train") => {
-            eprintln!(
-                "cargo xtask train: not available yet: the DQN agent and runner crates have not landed \
-                 (see docs/ARCHITECTURE.md for what exists today)"
-            );
+    match Cli::parse().command.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
-        Some(other) => {
-            eprintln!("unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
+    }
+}
+
+impl Command {
+    fn run(self) -> Result<(), String> {
+        match self {
+            Self::Train {
+                config,
+                seed,
+                out,
+                overrides,
+                quiet,
+            } => {
+                let mut cfg = match &config {
+                    Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
+                    None => RunConfig::default(),
+                };
+                if let Some(seed) = seed {
+                    cfg.seed = seed;
+                }
+                for o in &overrides {
+                    cfg.apply_override(o).map_err(|e| e.to_string())?;
+                }
+                cfg.validate().map_err(|e| e.to_string())?;
+                let dir = out.unwrap_or_else(|| default_run_dir(cfg.seed));
+                eprintln!("run folder: {}", dir.display());
+                let mut progress = progress::Reporter::new(quiet);
+                let summary = in_pool(|| runner::train(&cfg, &dir, &mut progress))
+                    .map_err(|e| e.to_string())?;
+                progress.finish();
+                plot::draw_run(&dir)?;
+                print_summary(&summary);
+                Ok(())
+            }
+            Self::Test { run, episodes } => {
+                let config = RunConfig::from_file(&run.join(runner::files::CONFIG))
+                    .map_err(|e| e.to_string())?;
+                let episodes = episodes.unwrap_or(config.test_episodes);
+                let returns = in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent))
+                    .map_err(|e| e.to_string())?;
+                let (mean, std) = runner::mean_std(&returns);
+                let list: Vec<String> = returns.iter().map(|r| format!("{r}")).collect();
+                println!(
+                    "greedy returns over {episodes} episodes: {}",
+                    list.join(" ")
+                );
+                println!("mean {mean:.1} ± {std:.1} (std)");
+                Ok(())
+            }
+            Self::Plot { run } => {
+                let written = plot::draw_run(&run)?;
+                for path in written {
+                    println!("{}", path.display());
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+/// Runs `f` inside a rayon pool (RAYON_NUM_THREADS or all cores), so the
+/// network's parallel chunks are joined from a worker, not handed over from
+/// outside at every update.
+fn in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new().build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
+    }
+}
+
+fn print_summary(s: &RunSummary) {
+    println!("run folder:    {}", s.run_dir.display());
+    println!(
+        "test return:   {:.1} ± {:.1} (mean ± std over {} greedy episodes)",
+        s.test_mean,
+        s.test_std,
+        s.test_returns.len()
+    );
+    println!(
+        "training:      {} episodes, {} env steps, {} gradient steps",
+        s.train_episodes, s.train_steps, s.updates
+    );
+    println!(
+        "wall time:     {:.2} s ({:.0} training env steps/s)",
+        s.wall_seconds, s.train_steps_per_second
+    );
+}
+
+/// `runs/<UTC date>-<time>-seed<N>`, with a suffix if that exists.
+fn default_run_dir(seed: u64) -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let base = format!(
+        "runs/{y:04}{m:02}{d:02}-{:02}{:02}{:02}-seed{seed}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    let mut dir = PathBuf::from(&base);
+    let mut n = 1;
+    while Path::new(&dir).exists() {
+        n += 1;
+        dir = PathBuf::from(format!("{base}-{n}"));
+    }
+    dir
+}
+
+/// The proleptic Gregorian date of a count of days since 1970-01-01
+/// (Howard Hinnant's `civil_from_days` algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_783), (2026, 11, 26));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

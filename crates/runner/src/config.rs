@@ -1,0 +1,377 @@
+use std::fmt;
+use std::path::Path;
+
+use agent::{DqnConfig, EpsilonSchedule, LossKind, TargetUpdate};
+use cartpole_sim::{EnvConfig, Integrator};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The embedded default: the seed chapter's settings.
+pub const DEFAULT_RON: &str = include_str!("default.ron");
+
+/// Everything a run needs, as written in a RON file. Every field is
+/// optional in a file; missing ones take [`RunConfig::default`] (the seed
+/// chapter's settings), unknown ones are an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// The master seed of every random stream.
+    pub seed: u64,
+    /// Training episodes.
+    pub train_episodes: u32,
+    /// Greedy test episodes after training.
+    pub test_episodes: u32,
+    /// The environment.
+    pub env: EnvSettings,
+    /// The learner.
+    pub agent: AgentSettings,
+}
+
+/// The environment's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvSettings {
+    /// The step on which an episode is truncated.
+    pub max_episode_steps: u32,
+    /// The kinematics integrator.
+    pub integrator: IntegratorSetting,
+}
+
+/// Gymnasium's two kinematics integrators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntegratorSetting {
+    /// `"euler"`, CartPole-v1's default.
+    Euler,
+    /// `"semi-implicit euler"`.
+    SemiImplicitEuler,
+}
+
+/// The loss between Q(s, a) and its target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum LossSetting {
+    /// Mean squared error (the seed).
+    Mse,
+    /// Huber loss with threshold `delta`.
+    Huber {
+        /// The threshold between the quadratic and linear parts.
+        delta: f64,
+    },
+}
+
+/// The learner's settings (see [`agent::DqnConfig`] for each one's meaning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// The discount γ.
+    pub gamma: f64,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Transitions per mini-batch.
+    pub batch_size: usize,
+    /// Replay capacity.
+    pub buffer_capacity: usize,
+    /// The ε schedule.
+    pub epsilon: EpsilonSchedule,
+    /// How the target network follows the policy.
+    pub target_update: TargetUpdate,
+    /// Double DQN targets.
+    pub double_dqn: bool,
+    /// The loss.
+    pub loss: LossSetting,
+    /// Element-wise gradient clamp.
+    pub grad_clip: Option<f32>,
+    /// Gradient steps per training action.
+    pub gradient_steps: u32,
+    /// Transitions needed before learning starts.
+    pub learning_starts: usize,
+    /// Rows per parallel chunk.
+    pub chunk_rows: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            train_episodes: 200,
+            test_episodes: 20,
+            env: EnvSettings::default(),
+            agent: AgentSettings::default(),
+        }
+    }
+}
+
+impl Default for EnvSettings {
+    fn default() -> Self {
+        Self {
+            max_episode_steps: 500,
+            integrator: IntegratorSetting::Euler,
+        }
+    }
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        let seed = DqnConfig::seed(cartpole_sim::OBS_DIM, cartpole_sim::N_ACTIONS);
+        Self {
+            hidden: seed.hidden,
+            gamma: seed.gamma,
+            lr: seed.lr,
+            batch_size: seed.batch_size,
+            buffer_capacity: seed.buffer_capacity,
+            epsilon: seed.epsilon,
+            target_update: seed.target_update,
+            double_dqn: seed.double_dqn,
+            loss: LossSetting::Mse,
+            grad_clip: seed.grad_clip,
+            gradient_steps: seed.gradient_steps,
+            learning_starts: seed.learning_starts,
+            chunk_rows: seed.chunk_rows,
+        }
+    }
+}
+
+/// A configuration that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        reason: String,
+    },
+    /// The RON text does not parse (unknown keys included); `location`
+    /// names the file or the `--set` key, and the message carries the
+    /// line and column.
+    Parse {
+        /// Where the text came from.
+        location: String,
+        /// The parser's message, with the position.
+        message: String,
+    },
+    /// A `--set` with a key no setting has.
+    UnknownKey {
+        /// The key given.
+        key: String,
+    },
+    /// A `--set` argument without `=`.
+    MalformedOverride {
+        /// The argument given.
+        argument: String,
+    },
+    /// A value that parses but is not allowed.
+    Invalid {
+        /// The setting's full name (`agent.gamma`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, reason } => write!(f, "cannot read configuration {path}: {reason}"),
+            Self::Parse { location, message } => write!(f, "{location}: {message}"),
+            Self::UnknownKey { key } => {
+                write!(
+                    f,
+                    "--set {key}: no such setting (known: {})",
+                    SETTABLE_KEYS.join(", ")
+                )
+            }
+            Self::MalformedOverride { argument } => {
+                write!(
+                    f,
+                    "--set {argument:?}: expected key=value, e.g. agent.lr=3e-4"
+                )
+            }
+            Self::Invalid { field, reason } => {
+                write!(f, "invalid configuration: {field}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The keys `--set` accepts.
+pub const SETTABLE_KEYS: &[&str] = &[
+    "seed",
+    "train_episodes",
+    "test_episodes",
+    "env.max_episode_steps",
+    "env.integrator",
+    "agent.hidden",
+    "agent.gamma",
+    "agent.lr",
+    "agent.batch_size",
+    "agent.buffer_capacity",
+    "agent.epsilon",
+    "agent.epsilon.start",
+    "agent.epsilon.end",
+    "agent.epsilon.decay",
+    "agent.target_update",
+    "agent.double_dqn",
+    "agent.loss",
+    "agent.grad_clip",
+    "agent.gradient_steps",
+    "agent.learning_starts",
+    "agent.chunk_rows",
+];
+
+fn parse_value<T: DeserializeOwned>(key: &str, value: &str) -> Result<T, ConfigError> {
+    ron::from_str(value).map_err(|e| ConfigError::Parse {
+        location: format!("--set {key}={value}"),
+        message: e.to_string(),
+    })
+}
+
+impl RunConfig {
+    /// Parses RON text; `location` (a file name) prefixes any error.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] with the line and column, for bad syntax, a
+    /// wrong type or an unknown key.
+    pub fn from_ron(text: &str, location: &str) -> Result<Self, ConfigError> {
+        ron::from_str(text).map_err(|e| ConfigError::Parse {
+            location: location.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a RON file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_ron(&text, &path.display().to_string())
+    }
+
+    /// The configuration as RON, as it is saved in a run folder.
+    #[must_use]
+    pub fn to_ron(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::new().struct_names(false);
+        ron::ser::to_string_pretty(self, pretty).expect("a RunConfig always serializes")
+    }
+
+    /// Applies one `key=value` override (`--set`); the value is RON.
+    ///
+    /// # Errors
+    /// [`ConfigError::MalformedOverride`], [`ConfigError::UnknownKey`] or
+    /// [`ConfigError::Parse`].
+    pub fn apply_override(&mut self, argument: &str) -> Result<(), ConfigError> {
+        let (key, value) =
+            argument
+                .split_once('=')
+                .ok_or_else(|| ConfigError::MalformedOverride {
+                    argument: argument.to_string(),
+                })?;
+        let (key, value) = (key.trim(), value.trim());
+        let a = &mut self.agent;
+        match key {
+            "seed" => self.seed = parse_value(key, value)?,
+            "train_episodes" => self.train_episodes = parse_value(key, value)?,
+            "test_episodes" => self.test_episodes = parse_value(key, value)?,
+            "env.max_episode_steps" => self.env.max_episode_steps = parse_value(key, value)?,
+            "env.integrator" => self.env.integrator = parse_value(key, value)?,
+            "agent.hidden" => a.hidden = parse_value(key, value)?,
+            "agent.gamma" => a.gamma = parse_value(key, value)?,
+            "agent.lr" => a.lr = parse_value(key, value)?,
+            "agent.batch_size" => a.batch_size = parse_value(key, value)?,
+            "agent.buffer_capacity" => a.buffer_capacity = parse_value(key, value)?,
+            "agent.epsilon" => a.epsilon = parse_value(key, value)?,
+            "agent.epsilon.start" => a.epsilon.start = parse_value(key, value)?,
+            "agent.epsilon.end" => a.epsilon.end = parse_value(key, value)?,
+            "agent.epsilon.decay" => a.epsilon.decay = parse_value(key, value)?,
+            "agent.target_update" => a.target_update = parse_value(key, value)?,
+            "agent.double_dqn" => a.double_dqn = parse_value(key, value)?,
+            "agent.loss" => a.loss = parse_value(key, value)?,
+            "agent.grad_clip" => a.grad_clip = parse_value(key, value)?,
+            "agent.gradient_steps" => a.gradient_steps = parse_value(key, value)?,
+            "agent.learning_starts" => a.learning_starts = parse_value(key, value)?,
+            "agent.chunk_rows" => a.chunk_rows = parse_value(key, value)?,
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment's rules.
+    #[must_use]
+    pub fn env_config(&self) -> EnvConfig {
+        let integrator = match self.env.integrator {
+            IntegratorSetting::Euler => Integrator::Euler,
+            IntegratorSetting::SemiImplicitEuler => Integrator::SemiImplicitEuler,
+        };
+        EnvConfig {
+            integrator,
+            max_episode_steps: self.env.max_episode_steps,
+        }
+    }
+
+    /// The learner's settings for CartPole.
+    #[must_use]
+    pub fn dqn_config(&self) -> DqnConfig {
+        let a = &self.agent;
+        DqnConfig {
+            obs_dim: cartpole_sim::OBS_DIM,
+            n_actions: cartpole_sim::N_ACTIONS,
+            hidden: a.hidden.clone(),
+            gamma: a.gamma,
+            lr: a.lr,
+            batch_size: a.batch_size,
+            buffer_capacity: a.buffer_capacity,
+            epsilon: a.epsilon,
+            target_update: a.target_update,
+            double_dqn: a.double_dqn,
+            loss: match a.loss {
+                LossSetting::Mse => LossKind::Mse,
+                LossSetting::Huber { delta } => LossKind::Huber { delta },
+            },
+            grad_clip: a.grad_clip,
+            gradient_steps: a.gradient_steps,
+            learning_starts: a.learning_starts,
+            chunk_rows: a.chunk_rows,
+        }
+    }
+
+    /// Checks every value; the error names the first bad field.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.to_string(),
+                reason: reason.to_string(),
+            })
+        };
+        if self.train_episodes == 0 {
+            return invalid("train_episodes", "must be at least 1");
+        }
+        if self.env.max_episode_steps == 0 {
+            return invalid("env.max_episode_steps", "must be at least 1");
+        }
+        self.dqn_config().validate().map_err(|e| match e {
+            agent::AgentError::InvalidConfig { field, reason } => ConfigError::Invalid {
+                field: format!("agent.{field}"),
+                reason,
+            },
+            other => ConfigError::Invalid {
+                field: "agent".into(),
+                reason: other.to_string(),
+            },
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! Training and testing DQN on CartPole: the loop that composes the
+//! simulator and the learner, its configuration, and its outputs.
+//!
+//! [`RunConfig`] is the configuration, read from RON (every field optional,
+//! unknown keys refused, the seed chapter's settings as
+//! [`RunConfig::default`] and [`DEFAULT_RON`]); `--set key=value` overrides
+//! go through [`RunConfig::apply_override`]. [`train`] runs training and
+//! greedy testing and writes a run folder ([`files`]): the resolved
+//! configuration, `train.csv`, `timing.csv`, `test.csv`, the policy
+//! (`policy.json`, tensors by PyTorch name) and `summary.json`.
+//! [`test_saved`] reloads a saved policy. Every random stream derives from
+//! the one master seed ([`Stream`]).
+//!
+//! What it deliberately does not do: draw plots or progress bars (that is
+//! `xtask`'s job, through the [`Progress`] trait), or parse command lines.
+
+mod config;
+mod error;
+mod policy_file;
+mod run;
+
+pub use config::{
+    AgentSettings, ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LossSetting,
+    RunConfig, SETTABLE_KEYS,
+};
+pub use error::RunError;
+pub use policy_file::{load_policy, save_policy};
+pub use run::{
+    EpisodeLog, Progress, RunSummary, Silent, Stream, files, mean_std, prepare_run_dir, test_saved,
+    train,
+};

@@ -1,0 +1,165 @@
+//! The configuration: the embedded default, partial files, overrides, and
+//! errors that name the field.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use agent::TargetUpdate;
+use proptest::prelude::*;
+use runner::{ConfigError, DEFAULT_RON, IntegratorSetting, LossSetting, RunConfig, SETTABLE_KEYS};
+
+#[test]
+fn the_embedded_default_is_the_seed_chapter() {
+    let config = RunConfig::from_ron(DEFAULT_RON, "default.ron").unwrap();
+    assert_eq!(config, RunConfig::default());
+    let a = &config.agent;
+    assert_eq!(
+        (
+            config.train_episodes,
+            config.test_episodes,
+            config.env.max_episode_steps
+        ),
+        (200, 20, 500)
+    );
+    assert_eq!(
+        (
+            a.hidden.as_slice(),
+            a.gamma,
+            a.lr,
+            a.batch_size,
+            a.buffer_capacity
+        ),
+        ([128, 128].as_slice(), 0.95, 1e-4, 64, 100_000)
+    );
+    assert_eq!(
+        (a.epsilon.start, a.epsilon.end, a.epsilon.decay),
+        (0.95, 0.01, 500.0)
+    );
+    assert_eq!(
+        (a.target_update, a.grad_clip),
+        (TargetUpdate::Hard { every: 4 }, Some(1.0))
+    );
+    config.validate().unwrap();
+    // What a run folder saves reads back to the same configuration.
+    assert_eq!(
+        RunConfig::from_ron(&config.to_ron(), "saved").unwrap(),
+        config
+    );
+}
+
+#[test]
+fn a_partial_file_keeps_the_defaults_for_the_rest() {
+    let config = RunConfig::from_ron("(seed: 7, agent: (lr: 3e-4, loss: Huber(delta: 1.0)), env: (integrator: SemiImplicitEuler))", "f.ron").unwrap();
+    assert_eq!(
+        (config.seed, config.agent.lr, config.agent.loss),
+        (7, 3e-4, LossSetting::Huber { delta: 1.0 })
+    );
+    assert_eq!(config.env.integrator, IntegratorSetting::SemiImplicitEuler);
+    assert_eq!(config.agent.batch_size, 64);
+}
+
+#[test]
+fn unknown_keys_and_bad_syntax_report_file_and_position() {
+    let err = RunConfig::from_ron("(\n  seed: 1,\n  agent: (lrr: 0.1),\n)", "my.ron").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("my.ron: 3:"), "{text}");
+    assert!(text.contains("lrr"), "{text}");
+    let err = RunConfig::from_ron("(seed: \"zero\")", "my.ron")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("my.ron: 1:"), "{err}");
+}
+
+#[test]
+fn invalid_values_name_their_field() {
+    let cases = [
+        ("agent.gamma=1.5", "agent.gamma"),
+        ("agent.lr=0.0", "agent.lr"),
+        ("agent.lr=-1e-3", "agent.lr"),
+        ("agent.batch_size=200000", "agent.batch_size"),
+        ("agent.hidden=[128, 0]", "agent.hidden"),
+        ("agent.buffer_capacity=0", "agent.buffer_capacity"),
+        ("train_episodes=0", "train_episodes"),
+        ("env.max_episode_steps=0", "env.max_episode_steps"),
+        ("agent.epsilon.start=2.0", "agent.epsilon.start"),
+        ("agent.target_update=Soft(tau: 0.0)", "agent.target_update"),
+        ("agent.gradient_steps=0", "agent.gradient_steps"),
+    ];
+    for (set, field) in cases {
+        let mut config = RunConfig::default();
+        config.apply_override(set).unwrap();
+        match config.validate() {
+            Err(ConfigError::Invalid { field: f, reason }) => {
+                assert_eq!(f, field, "{set}: {reason}");
+            }
+            other => panic!("{set}: expected an Invalid error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn overrides_set_values_and_refuse_unknown_keys() {
+    let mut config = RunConfig::default();
+    config
+        .apply_override("agent.target_update=Soft(tau: 0.01)")
+        .unwrap();
+    config.apply_override(" seed = 42 ").unwrap();
+    config.apply_override("agent.epsilon.decay=50.0").unwrap();
+    assert_eq!(
+        (
+            config.seed,
+            config.agent.target_update,
+            config.agent.epsilon.decay
+        ),
+        (42, TargetUpdate::Soft { tau: 0.01 }, 50.0)
+    );
+    assert!(matches!(
+        config.apply_override("agent.lrr=1"),
+        Err(ConfigError::UnknownKey { .. })
+    ));
+    assert!(matches!(
+        config.apply_override("seed"),
+        Err(ConfigError::MalformedOverride { .. })
+    ));
+    let err = config
+        .apply_override("agent.lr=fast")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("--set agent.lr=fast: 1:"), "{err}");
+    // Every key the help lists is accepted with a value of its type.
+    let mut probe = RunConfig::default();
+    let sample = |key: &str| match key {
+        "env.integrator" => "Euler",
+        "agent.hidden" => "[8]",
+        "agent.epsilon" => "(start: 0.5, end: 0.1, decay: 10.0)",
+        "agent.target_update" => "Hard(every: 2)",
+        "agent.double_dqn" => "true",
+        "agent.loss" => "Mse",
+        "agent.grad_clip" => "None",
+        k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
+        _ => "3",
+    };
+    for key in SETTABLE_KEYS {
+        probe
+            .apply_override(&format!("{key}={}", sample(key)))
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+    }
+}
+
+proptest! {
+    /// Random text, and random edits of the default, never panic the parser.
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,200}") {
+        let _ = RunConfig::from_ron(&text, "fuzz");
+    }
+
+    #[test]
+    fn mangled_defaults_never_panic(cut in 0usize..1500, insert in "[(),:a-z0-9. ]{0,8}") {
+        let mut text: String = DEFAULT_RON.chars().take(cut).collect();
+        text.push_str(&insert);
+        text.extend(DEFAULT_RON.chars().skip(cut + 3));
+        if let Ok(config) = RunConfig::from_ron(&text, "fuzz") {
+            let _ = config.validate();
+        }
+    }
+}
