@@ -1,0 +1,187 @@
+//! End to end: a short run learns, is reproducible at any thread count,
+//! and its folder and policy file are handled safely.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use runner::{RunConfig, RunError, Silent, files, load_policy, test_saved, train};
+
+/// A fresh, empty scratch folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dqn-runner-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The seed's algorithm with a smaller, faster-learning network: 80
+/// episodes take well under a second optimized.
+fn short_config(seed: u64) -> RunConfig {
+    let mut config = RunConfig {
+        seed,
+        train_episodes: 80,
+        test_episodes: 10,
+        ..RunConfig::default()
+    };
+    config.agent.hidden = vec![64, 64];
+    config.agent.lr = 1e-3;
+    config
+}
+
+fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn a_short_run_learns_to_balance() {
+    let dir = scratch("learns");
+    let summary = train(&short_config(0), &dir, &mut Silent).unwrap();
+    // A uniformly random policy balances for about 22 steps on average.
+    assert!(
+        summary.test_mean > 150.0,
+        "greedy test mean {} after {} steps",
+        summary.test_mean,
+        summary.train_steps
+    );
+    assert_eq!(summary.test_returns.len(), 10);
+    for name in [
+        files::CONFIG,
+        files::TRAIN_CSV,
+        files::TIMING_CSV,
+        files::TEST_CSV,
+        files::POLICY,
+        files::SUMMARY,
+    ] {
+        assert!(dir.join(name).is_file(), "{name} missing");
+    }
+    let train_csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
+    assert_eq!(
+        train_csv.lines().count(),
+        81,
+        "a header and one line per episode"
+    );
+    assert!(train_csv.starts_with("episode,steps,total_steps,return,epsilon,mean_loss\n1,"));
+    // The saved configuration and policy reproduce the run's own test.
+    let again = test_saved(&dir, 10, &mut Silent).unwrap();
+    assert_eq!(again, summary.test_returns);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn run_files(dir: &Path) -> Vec<Vec<u8>> {
+    [
+        files::TRAIN_CSV,
+        files::TEST_CSV,
+        files::POLICY,
+        files::CONFIG,
+    ]
+    .iter()
+    .map(|f| std::fs::read(dir.join(f)).unwrap())
+    .collect()
+}
+
+#[test]
+fn same_seed_same_bits_at_1_and_3_threads() {
+    let mut config = short_config(5);
+    config.train_episodes = 30;
+    let (a, b, c) = (scratch("det-a"), scratch("det-b"), scratch("det-c"));
+    in_pool(1, || train(&config, &a, &mut Silent)).unwrap();
+    in_pool(3, || train(&config, &b, &mut Silent)).unwrap();
+    assert_eq!(
+        run_files(&a),
+        run_files(&b),
+        "train.csv, test.csv and policy bits must not depend on the thread count"
+    );
+    config.seed = 6;
+    in_pool(1, || train(&config, &c, &mut Silent)).unwrap();
+    assert_ne!(
+        run_files(&a)[0],
+        run_files(&c)[0],
+        "another seed, another run"
+    );
+    for d in [a, b, c] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn runs_never_overwrite_and_bad_configs_start_nothing() {
+    let dir = scratch("occupied");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let err = train(&short_config(0), &dir, &mut Silent).unwrap_err();
+    assert!(matches!(err, RunError::RunDirNotEmpty { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let dir = scratch("invalid");
+    let mut config = short_config(0);
+    config.agent.gamma = 2.0;
+    let err = train(&config, &dir, &mut Silent).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: agent.gamma: 2 is outside [0, 1]"
+    );
+    assert!(
+        !dir.exists(),
+        "nothing is created for an invalid configuration"
+    );
+
+    // A path under a regular file cannot become a folder.
+    let file = scratch("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = train(&short_config(0), &file.join("run"), &mut Silent).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::Io {
+                action: "create run folder",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn damaged_policy_files_are_reported_not_panicked_on() {
+    let dir = scratch("policy");
+    let mut config = short_config(0);
+    config.train_episodes = 2;
+    train(&config, &dir, &mut Silent).unwrap();
+    let path = dir.join(files::POLICY);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let net = load_policy(&path).unwrap();
+    assert_eq!(net.sizes(), vec![4, 64, 64, 2]);
+
+    let cases = [
+        (String::new(), "not a policy file"),
+        (good[..good.len() / 2].to_string(), "not a policy file"),
+        (good.replace("\"version\":1", "\"version\":9"), "version 9"),
+        (
+            good.replace("fc2.bias", "fc2.biax"),
+            "tensor fc2.bias is missing",
+        ),
+        (
+            good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4,64,65,2]"),
+            "tensor fc2.weight has shape [64, 64]",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&path, &text).unwrap();
+        let err = load_policy(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(expected) && err.contains("policy.json"),
+            "expected {expected:?}, got {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
