@@ -3,6 +3,7 @@
 //! Thin by design: parse the arguments, call `runner` (or the plotting
 //! module), print, and map errors to exit codes.
 
+mod compare;
 mod plot;
 mod progress;
 
@@ -53,6 +54,31 @@ enum Command {
         /// Episodes to run (default: the run's test_episodes).
         #[arg(long, value_name = "N")]
         episodes: Option<u32>,
+    },
+    /// Train the default configuration on several seeds and, given a Python
+    /// with torch and gymnasium, the PyTorch version of the seed algorithm on
+    /// the same seeds; print both side by side.
+    Compare {
+        /// Seeds: a range `0..5` or a list `0,3,7`.
+        #[arg(long, default_value = "0..5")]
+        seeds: String,
+        /// The Python that runs the PyTorch anchor (e.g. made by
+        /// ../shared/anchors/setup.sh); without it only dqn-rs runs.
+        #[arg(long, value_name = "PYTHON")]
+        anchor_python: Option<PathBuf>,
+        /// The anchor script.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "../shared/anchors/seed_dqn.py"
+        )]
+        anchor_script: PathBuf,
+        /// Where the runs go (default `runs/compare-<date>-<time>`).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Settings to override for every seed, as in `train`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -118,6 +144,27 @@ impl Command {
                 println!("mean {mean:.1} ± {std:.1} (std)");
                 Ok(())
             }
+            Self::Compare {
+                seeds,
+                anchor_python,
+                anchor_script,
+                out,
+                overrides,
+            } => {
+                let seeds = compare::parse_seeds(&seeds)?;
+                let out = compare::out_dir(out);
+                let anchor = match &anchor_python {
+                    Some(python) => {
+                        std::fs::create_dir_all(&out)
+                            .map_err(|e| format!("{}: {e}", out.display()))?;
+                        compare::anchor(&seeds, python, &anchor_script, &out)?
+                    }
+                    None => Vec::new(),
+                };
+                let ours = compare::ours(&seeds, &out, &overrides)?;
+                println!("{}", compare::table(&ours, &anchor));
+                Ok(())
+            }
             Self::Plot { run } => {
                 let written = plot::draw_run(&run)?;
                 for path in written {
@@ -132,7 +179,7 @@ impl Command {
 /// Runs `f` inside a rayon pool (RAYON_NUM_THREADS or all cores), so the
 /// network's parallel chunks are joined from a worker, not handed over from
 /// outside at every update.
-fn in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     match rayon::ThreadPoolBuilder::new().build() {
         Ok(pool) => pool.install(f),
         Err(_) => f(),
@@ -158,7 +205,7 @@ fn print_summary(s: &RunSummary) {
 }
 
 /// `runs/<UTC date>-<time>-seed<N>`, with a suffix if that exists.
-fn default_run_dir(seed: u64) -> PathBuf {
+pub(crate) fn default_run_dir(seed: u64) -> PathBuf {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
