@@ -133,8 +133,9 @@ impl Command {
                 let config = RunConfig::from_file(&run.join(runner::files::CONFIG))
                     .map_err(|e| e.to_string())?;
                 let episodes = episodes.unwrap_or(config.test_episodes);
-                let returns = in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent))
+                let logs = in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent))
                     .map_err(|e| e.to_string())?;
+                let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
                 let (mean, std) = runner::mean_std(&returns);
                 let list: Vec<String> = returns.iter().map(|r| format!("{r}")).collect();
                 println!(

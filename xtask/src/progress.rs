@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use runner::{EpisodeLog, Progress};
+use runner::{EpisodeLog, Progress, TestLog};
 
 /// Episodes in the moving average shown while training.
 const WINDOW: usize = 20;
@@ -38,11 +38,11 @@ impl Reporter {
 }
 
 impl Progress for Reporter {
-    fn train_episode(&mut self, log: &EpisodeLog, of: u32) {
+    fn train_episode(&mut self, log: &EpisodeLog, of: u32, elapsed: f64) {
         self.recent.push(log.ret);
         let tail = &self.recent[self.recent.len().saturating_sub(WINDOW)..];
         let avg = tail.iter().sum::<f64>() / tail.len() as f64;
-        let rate = log.total_steps as f64 / log.wall_seconds.max(1e-9);
+        let rate = log.total_steps as f64 / elapsed.max(1e-9);
         let msg = format!(
             "return {:>3} | avg{WINDOW} {avg:>5.1} | ε {:.3} | {rate:>6.0} steps/s",
             log.ret, log.epsilon
@@ -62,9 +62,9 @@ impl Progress for Reporter {
         }
     }
 
-    fn test_episode(&mut self, episode: u32, ret: f64, of: u32) {
+    fn test_episode(&mut self, log: &TestLog, of: u32) {
         if !self.quiet && self.bar.is_none() {
-            eprintln!("test episode {episode:>3}/{of}: return {ret}");
+            eprintln!("test episode {:>3}/{of}: return {}", log.episode, log.ret);
         }
     }
 }

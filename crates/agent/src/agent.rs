@@ -4,7 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::{Batch, ReplayBuffer, Transition};
 
-use crate::{AgentError, DqnConfig, TargetUpdate, bellman_target, next_state_value};
+use crate::{AgentError, DqnConfig, Sampling, TargetUpdate, bellman_target, next_state_value};
 
 /// The seeds of the learner's three random streams, each derived by the
 /// caller from one master seed.
@@ -240,8 +240,13 @@ impl Agent {
     /// One gradient step on a fresh mini-batch; returns its loss.
     fn gradient_step(&mut self) -> Result<f32, AgentError> {
         let (b, d) = (self.config.batch_size, self.config.obs_dim);
-        self.replay
-            .sample_into(b, &mut self.replay_rng, &mut self.batch)?;
+        match self.config.sampling {
+            Sampling::Uniform => {
+                self.replay
+                    .sample_into(b, &mut self.replay_rng, &mut self.batch)?;
+            }
+            Sampling::Recent => self.replay.recent_into(b, &mut self.batch)?,
+        }
         let states = ArrayView2::from_shape((b, d), self.batch.states())
             .expect("a batch holds b rows of obs_dim");
         let next_states = ArrayView2::from_shape((b, d), self.batch.next_states())

@@ -51,6 +51,16 @@ pub enum TargetUpdate {
     },
 }
 
+/// How mini-batches are drawn from the replay buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sampling {
+    /// Uniformly at random, without replacement (the seed).
+    Uniform,
+    /// The most recent transitions: consecutive, hence correlated, samples —
+    /// what learning without replay sees. For experiments.
+    Recent,
+}
+
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
 /// [`Agent::new`](crate::Agent::new) checks them.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +79,8 @@ pub struct DqnConfig {
     pub batch_size: usize,
     /// The replay buffer's capacity.
     pub buffer_capacity: usize,
+    /// How mini-batches are drawn.
+    pub sampling: Sampling,
     /// The exploration schedule.
     pub epsilon: EpsilonSchedule,
     /// How the target network follows the policy.
@@ -105,6 +117,7 @@ impl DqnConfig {
             lr: 1e-4,
             batch_size: 64,
             buffer_capacity: 100_000,
+            sampling: Sampling::Uniform,
             epsilon: EpsilonSchedule::seed(),
             target_update: TargetUpdate::Hard { every: 4 },
             double_dqn: false,

@@ -21,7 +21,7 @@ mod config;
 mod error;
 
 pub use agent::{Agent, AgentSeeds, UpdateStats};
-pub use config::{DqnConfig, EpsilonSchedule, TargetUpdate};
+pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
 pub use error::AgentError;
 pub use mlp::LossKind;
 

@@ -197,28 +197,15 @@ mod kernel_peak {
             });
     }
 
-    /// Register-only independent multiplies and adds: the instruction mix
-    /// of the kernel with nothing to load. Items are FLOP.
+    /// Register-only independent multiplies and adds, compiled as the
+    /// kernels are (AVX2 when available): the ceiling for their instruction
+    /// mix. Items are FLOP (one multiply and one add per lane and round).
     #[divan::bench(sample_count = 200)]
     fn register_mul_add_ceiling(bencher: Bencher) {
-        const LANES: usize = 16;
-        const ACCS: usize = 12;
         const ITERS: usize = 4096;
         bencher
-            .counter(ItemsCount::new((2 * LANES * ACCS * ITERS) as u64))
-            .bench_local(|| {
-                let mut acc = [[0.0f32; LANES]; ACCS];
-                let x: [f32; LANES] = black_box([0.999; LANES]);
-                let y: [f32; LANES] = black_box([1e-3; LANES]);
-                for _ in 0..ITERS {
-                    for a in &mut acc {
-                        for l in 0..LANES {
-                            a[l] = a[l] * x[l] + y[l];
-                        }
-                    }
-                }
-                black_box(acc)
-            });
+            .counter(ItemsCount::new((2 * 8 * 12 * ITERS) as u64))
+            .bench_local(|| black_box(mlp::mul_add_ceiling_probe(black_box(ITERS))));
     }
 }
 

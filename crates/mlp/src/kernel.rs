@@ -90,6 +90,31 @@ impl<T: Scalar> Job for Transpose<'_, T> {
     }
 }
 
+/// See [`crate::mul_add_ceiling_probe`]: 12 accumulators of 8 lanes, each
+/// updated by a multiply and an add per round, as a kernel tile's are.
+pub(crate) struct CeilingProbe {
+    pub iters: usize,
+}
+
+impl Job for CeilingProbe {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run(self) -> f32 {
+        let mut acc = [[0.0f32; 8]; 12];
+        let x = std::hint::black_box([0.999f32; 8]);
+        let y = std::hint::black_box([1e-3f32; 8]);
+        for _ in 0..self.iters {
+            for a in &mut acc {
+                for l in 0..8 {
+                    a[l] = a[l] * x[l] + y[l];
+                }
+            }
+        }
+        acc.iter().flatten().sum()
+    }
+}
+
 /// Rows of a register tile.
 const MR: usize = 4;
 /// Bytes of a register tile row: two 256-bit vector registers. With 4 rows,

@@ -35,3 +35,13 @@ pub use net::{Mlp, SingleScratch};
 pub use params::{Gradients, LayerParams, Params, TensorView, tensor_name};
 pub use scalar::Scalar;
 pub use train::{DEFAULT_CHUNK_ROWS, GatheredLoss, LossKind, Workspace};
+
+/// For benchmarks only: `iters` rounds of 96 independent 8-wide multiplies
+/// and adds, held in registers and compiled like the kernels (AVX2 where the
+/// CPU has it). Its FLOP rate is the ceiling of the kernels' instruction mix
+/// on this machine; returns a value so the work is not optimized away.
+#[doc(hidden)]
+#[must_use]
+pub fn mul_add_ceiling_probe(iters: usize) -> f32 {
+    kernel::vectorized(kernel::CeilingProbe { iters })
+}

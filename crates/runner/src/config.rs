@@ -1,7 +1,7 @@
 use std::fmt;
 use std::path::Path;
 
-use agent::{DqnConfig, EpsilonSchedule, LossKind, TargetUpdate};
+use agent::{DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
 use cartpole_sim::{EnvConfig, Integrator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,8 @@ pub struct AgentSettings {
     pub batch_size: usize,
     /// Replay capacity.
     pub buffer_capacity: usize,
+    /// How mini-batches are drawn: `Uniform` (the seed) or `Recent`.
+    pub sampling: Sampling,
     /// The ε schedule.
     pub epsilon: EpsilonSchedule,
     /// How the target network follows the policy.
@@ -120,6 +122,7 @@ impl Default for AgentSettings {
             lr: seed.lr,
             batch_size: seed.batch_size,
             buffer_capacity: seed.buffer_capacity,
+            sampling: seed.sampling,
             epsilon: seed.epsilon,
             target_update: seed.target_update,
             double_dqn: seed.double_dqn,
@@ -210,6 +213,7 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "agent.lr",
     "agent.batch_size",
     "agent.buffer_capacity",
+    "agent.sampling",
     "agent.epsilon",
     "agent.epsilon.start",
     "agent.epsilon.end",
@@ -287,6 +291,7 @@ impl RunConfig {
             "agent.lr" => a.lr = parse_value(key, value)?,
             "agent.batch_size" => a.batch_size = parse_value(key, value)?,
             "agent.buffer_capacity" => a.buffer_capacity = parse_value(key, value)?,
+            "agent.sampling" => a.sampling = parse_value(key, value)?,
             "agent.epsilon" => a.epsilon = parse_value(key, value)?,
             "agent.epsilon.start" => a.epsilon.start = parse_value(key, value)?,
             "agent.epsilon.end" => a.epsilon.end = parse_value(key, value)?,
@@ -332,6 +337,7 @@ impl RunConfig {
             lr: a.lr,
             batch_size: a.batch_size,
             buffer_capacity: a.buffer_capacity,
+            sampling: a.sampling,
             epsilon: a.epsilon,
             target_update: a.target_update,
             double_dqn: a.double_dqn,

@@ -18,6 +18,7 @@ mod config;
 mod error;
 mod policy_file;
 mod run;
+mod session;
 
 pub use config::{
     AgentSettings, ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LossSetting,
@@ -26,6 +27,7 @@ pub use config::{
 pub use error::RunError;
 pub use policy_file::{load_policy, save_policy};
 pub use run::{
-    EpisodeLog, Progress, RunSummary, Silent, Stream, files, mean_std, prepare_run_dir, test_saved,
-    train,
+    Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, files, mean_std, prepare_run_dir,
+    test_saved, train,
 };
+pub use session::{EpisodeLog, Session, Stream, TestLog};

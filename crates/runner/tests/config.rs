@@ -135,6 +135,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.target_update" => "Hard(every: 2)",
         "agent.double_dqn" => "true",
         "agent.loss" => "Mse",
+        "agent.sampling" => "Recent",
         "agent.grad_clip" => "None",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
         _ => "3",

@@ -1,0 +1,305 @@
+//! The training loop as a value: [`Session`] advances one environment step
+//! at a time, so callers decide what to log, when to stop, and (later) when
+//! to checkpoint. No I/O happens here.
+
+use agent::{Agent, AgentSeeds};
+use cartpole_sim::{Action, CartPole};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use replay::Transition;
+use serde::Serialize;
+
+use crate::{ConfigError, RunConfig, RunError};
+
+/// The random streams of a run, each derived from the master seed: stream
+/// `k` of ChaCha8 seeded with the master seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Resets of the training environment.
+    TrainEnv = 0,
+    /// Resets of the test environment.
+    TestEnv = 1,
+    /// Network initialisation.
+    Init = 2,
+    /// ε-greedy draws.
+    Explore = 3,
+    /// Mini-batch sampling.
+    Replay = 4,
+    /// The fixed probe states whose Q-values are logged.
+    Probe = 5,
+}
+
+impl Stream {
+    /// The RNG of this stream for `master_seed`.
+    #[must_use]
+    pub fn rng(self, master_seed: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(master_seed);
+        rng.set_stream(self as u64);
+        rng
+    }
+
+    pub(crate) fn seed(self, master_seed: u64) -> u64 {
+        self.rng(master_seed).next_u64()
+    }
+}
+
+/// One finished training episode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpisodeLog {
+    /// 1-based.
+    pub episode: u32,
+    /// Steps in this episode.
+    pub steps: u32,
+    /// Environment steps since training began.
+    pub total_steps: u64,
+    /// The sum of rewards.
+    pub ret: f64,
+    /// ε after the episode's last action.
+    pub epsilon: f64,
+    /// The mean loss of the episode's updates (`None` before learning starts).
+    pub mean_loss: Option<f64>,
+    /// The policy's mean of max-Q over the run's fixed probe states (start
+    /// states drawn once): how the value estimates move during training.
+    pub q_probe: f64,
+}
+
+/// One greedy test episode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestLog {
+    /// 1-based.
+    pub episode: u32,
+    /// The sum of rewards.
+    pub ret: f64,
+    /// The policy's Q-value of the start state at the chosen action: what
+    /// the network predicts the discounted return to be.
+    pub q_start: f64,
+    /// The discounted return actually obtained, `Σ γᵗ rₜ`.
+    pub discounted_return: f64,
+}
+
+/// Number of fixed probe states for [`EpisodeLog::q_probe`].
+const N_PROBE: usize = 64;
+
+/// A training run in progress.
+#[derive(Debug)]
+pub struct Session {
+    config: RunConfig,
+    agent: Agent,
+    env: CartPole,
+    env_rng: ChaCha8Rng,
+    probe_states: Vec<[f32; 4]>,
+    /// The episode in progress (1-based) or, between episodes, the last one.
+    episode: u32,
+    in_episode: bool,
+    obs: [f32; 4],
+    ep_steps: u32,
+    ep_return: f64,
+    ep_loss_sum: f64,
+    ep_losses: u32,
+    total_steps: u64,
+}
+
+fn agent_error(e: agent::AgentError) -> RunError {
+    RunError::Config(ConfigError::Invalid {
+        field: "agent".into(),
+        reason: e.to_string(),
+    })
+}
+
+impl Session {
+    /// A new run: checks the configuration, builds the learner and the
+    /// environment from the master seed's streams.
+    ///
+    /// # Errors
+    /// [`RunError::Config`] naming the first bad field.
+    pub fn new(config: &RunConfig) -> Result<Self, RunError> {
+        config.validate()?;
+        let seeds = AgentSeeds {
+            init: Stream::Init.seed(config.seed),
+            explore: Stream::Explore.seed(config.seed),
+            replay: Stream::Replay.seed(config.seed),
+        };
+        let agent = Agent::new(config.dqn_config(), seeds).map_err(agent_error)?;
+        let env = CartPole::new(config.env_config())?;
+        let mut probe_rng = Stream::Probe.rng(config.seed);
+        let mut probe_env = CartPole::new(config.env_config())?;
+        let probe_states = (0..N_PROBE)
+            .map(|_| probe_env.reset(&mut probe_rng))
+            .collect();
+        Ok(Self {
+            config: config.clone(),
+            agent,
+            env,
+            env_rng: Stream::TrainEnv.rng(config.seed),
+            probe_states,
+            episode: 0,
+            in_episode: false,
+            obs: [0.0; 4],
+            ep_steps: 0,
+            ep_return: 0.0,
+            ep_loss_sum: 0.0,
+            ep_losses: 0,
+            total_steps: 0,
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// The learner.
+    #[must_use]
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// Environment steps taken in training.
+    #[must_use]
+    pub fn total_steps(&self) -> u64 {
+        self.total_steps
+    }
+
+    /// Whether every training episode has finished.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.episode >= self.config.train_episodes && !self.in_episode
+    }
+
+    /// One training step: act, step the environment, store the transition,
+    /// learn. Returns the episode's log when this step ended it.
+    ///
+    /// # Errors
+    /// [`RunError::Agent`] naming the episode and step if the learner fails
+    /// (e.g. training diverged).
+    pub fn step(&mut self) -> Result<Option<EpisodeLog>, RunError> {
+        if !self.in_episode {
+            self.episode += 1;
+            self.in_episode = true;
+            self.obs = self.env.reset(&mut self.env_rng);
+            (
+                self.ep_steps,
+                self.ep_return,
+                self.ep_loss_sum,
+                self.ep_losses,
+            ) = (0, 0.0, 0.0, 0);
+        }
+        let (episode, step_no) = (self.episode, self.ep_steps + 1);
+        let fail = |source| RunError::Agent {
+            phase: "train",
+            episode,
+            step: step_no,
+            source,
+        };
+        let action = self.agent.act(&self.obs).map_err(fail)?;
+        let step = self.env.step(Action::from_index(action)?)?;
+        let transition = Transition {
+            state: &self.obs,
+            action,
+            reward: step.reward as f32,
+            next_state: &step.obs,
+            terminated: step.terminated,
+            truncated: step.truncated,
+        };
+        self.agent.observe(transition).map_err(fail)?;
+        if let Some(stats) = self.agent.update().map_err(fail)? {
+            self.ep_loss_sum += f64::from(stats.loss);
+            self.ep_losses += 1;
+        }
+        self.ep_steps += 1;
+        self.total_steps += 1;
+        self.ep_return += step.reward;
+        self.obs = step.obs;
+        if !step.is_done() {
+            return Ok(None);
+        }
+        self.in_episode = false;
+        let q_probe = self.q_probe().map_err(fail)?;
+        Ok(Some(EpisodeLog {
+            episode,
+            steps: self.ep_steps,
+            total_steps: self.total_steps,
+            ret: self.ep_return,
+            epsilon: self.agent.epsilon(),
+            mean_loss: (self.ep_losses > 0).then(|| self.ep_loss_sum / f64::from(self.ep_losses)),
+            q_probe,
+        }))
+    }
+
+    /// The mean over the probe states of the policy's largest Q-value.
+    fn q_probe(&mut self) -> Result<f64, agent::AgentError> {
+        let mut sum = 0.0;
+        for s in &self.probe_states {
+            let q = self.agent.q_values(s)?;
+            sum += f64::from(q.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        }
+        Ok(sum / self.probe_states.len() as f64)
+    }
+
+    /// Runs the configured number of greedy test episodes on the test
+    /// stream, reporting each to `on_episode`.
+    ///
+    /// # Errors
+    /// [`RunError::Agent`] or [`RunError::Sim`].
+    pub fn test(
+        &mut self,
+        episodes: u32,
+        on_episode: &mut dyn FnMut(&TestLog),
+    ) -> Result<Vec<TestLog>, RunError> {
+        greedy_episodes(&mut self.agent, &self.config, episodes, on_episode)
+    }
+
+    /// Replaces the learner's networks with `policy` (for testing a saved policy).
+    pub(crate) fn load_policy(&mut self, policy: mlp::Mlp<f32>) -> Result<(), agent::AgentError> {
+        self.agent.load_policy(policy)
+    }
+}
+
+/// Greedy episodes of `agent`'s policy on the test environment stream.
+fn greedy_episodes(
+    agent: &mut Agent,
+    config: &RunConfig,
+    episodes: u32,
+    on_episode: &mut dyn FnMut(&TestLog),
+) -> Result<Vec<TestLog>, RunError> {
+    let mut env = CartPole::new(config.env_config())?;
+    let mut rng = Stream::TestEnv.rng(config.seed);
+    let gamma = config.agent.gamma;
+    let mut logs = Vec::with_capacity(episodes as usize);
+    for episode in 1..=episodes {
+        let mut obs = env.reset(&mut rng);
+        let (mut ret, mut discounted, mut discount, mut steps) = (0.0, 0.0, 1.0, 0u32);
+        let mut q_start = None;
+        loop {
+            steps += 1;
+            let fail = |source| RunError::Agent {
+                phase: "test",
+                episode,
+                step: steps,
+                source,
+            };
+            let action = agent.predict(&obs).map_err(fail)?;
+            if q_start.is_none() {
+                q_start = Some(f64::from(agent.q_values(&obs).map_err(fail)?[action]));
+            }
+            let step = env.step(Action::from_index(action)?)?;
+            ret += step.reward;
+            discounted += discount * step.reward;
+            discount *= gamma;
+            obs = step.obs;
+            if step.is_done() {
+                break;
+            }
+        }
+        let log = TestLog {
+            episode,
+            ret,
+            q_start: q_start.unwrap_or(0.0),
+            discounted_return: discounted,
+        };
+        on_episode(&log);
+        logs.push(log);
+    }
+    Ok(logs)
+}
