@@ -19,16 +19,12 @@ pub struct Row {
 pub fn ours(seeds: &[u64], out: &Path, overrides: &[String]) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for &seed in seeds {
-        let mut config = RunConfig {
-            seed,
-            ..RunConfig::default()
-        };
+        let mut config = RunConfig { seed, ..RunConfig::default() };
         for o in overrides {
             config.apply_override(o).map_err(|e| e.to_string())?;
         }
         let dir = out.join(format!("seed{seed}"));
-        let s = crate::in_pool(|| runner::train(&config, &dir, &mut Silent))
-            .map_err(|e| e.to_string())?;
+        let s = crate::in_pool(|| runner::train(&config, &dir, &mut Silent)).map_err(|e| e.to_string())?;
         eprintln!(
             "dqn-rs  seed {seed}: test mean {:.1}, {} steps, {:.2} s",
             s.test_mean, s.train_steps, s.wall_seconds
@@ -57,20 +53,11 @@ pub fn anchor(seeds: &[u64], python: &Path, script: &Path, out: &Path) -> Result
             .status()
             .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
         if !status.success() {
-            return Err(format!(
-                "{} {} failed: {status}",
-                python.display(),
-                script.display()
-            ));
+            return Err(format!("{} {} failed: {status}", python.display(), script.display()));
         }
-        let text =
-            std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
-        let num = |k: &str| {
-            v[k].as_f64()
-                .ok_or_else(|| format!("{}: no number {k:?}", json.display()))
-        };
+        let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))?;
+        let num = |k: &str| v[k].as_f64().ok_or_else(|| format!("{}: no number {k:?}", json.display()));
         let row = Row {
             seed,
             test_mean: num("test_mean")?,
@@ -119,10 +106,7 @@ pub fn table(ours: &[Row], anchor: &[Row]) -> String {
         );
     }
     let med = |rows: &[Row], f: fn(&Row) -> f64| median(rows.iter().map(f).collect());
-    let (ow, aw) = (
-        med(ours, |r| r.wall_seconds),
-        med(anchor, |r| r.wall_seconds),
-    );
+    let (ow, aw) = (med(ours, |r| r.wall_seconds), med(anchor, |r| r.wall_seconds));
     t += &format!(
         "| median | {:.1} | {:.0} | {:.2} | {:.1} | {:.0} | {:.2} |\n",
         med(ours, |r| r.test_mean),
@@ -147,25 +131,16 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, String> {
     let bad = || format!("--seeds {spec:?}: expected a range like 0..5 or a list like 0,3,7");
     if let Some((a, b)) = spec.split_once("..") {
         let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        return if a < b {
-            Ok((a..b).collect())
-        } else {
-            Err(bad())
-        };
+        return if a < b { Ok((a..b).collect()) } else { Err(bad()) };
     }
-    spec.split(',')
-        .map(|s| s.trim().parse().map_err(|_| bad()))
-        .collect()
+    spec.split(',').map(|s| s.trim().parse().map_err(|_| bad())).collect()
 }
 
 /// Where the comparison's runs go.
 pub fn out_dir(out: Option<PathBuf>) -> PathBuf {
     out.unwrap_or_else(|| {
         let stamp = crate::default_run_dir(0);
-        let name = stamp
-            .file_name()
-            .map(|n| n.to_string_lossy().replace("-seed0", ""))
-            .unwrap_or_default();
+        let name = stamp.file_name().map(|n| n.to_string_lossy().replace("-seed0", "")).unwrap_or_default();
         PathBuf::from(format!("runs/compare-{name}"))
     })
 }

@@ -67,11 +67,7 @@ enum Command {
         #[arg(long, value_name = "PYTHON")]
         anchor_python: Option<PathBuf>,
         /// The anchor script.
-        #[arg(
-            long,
-            value_name = "FILE",
-            default_value = "../shared/anchors/seed_dqn.py"
-        )]
+        #[arg(long, value_name = "FILE", default_value = "../shared/anchors/seed_dqn.py")]
         anchor_script: PathBuf,
         /// Where the runs go (default `runs/compare-<date>-<time>`).
         #[arg(long, value_name = "DIR")]
@@ -101,13 +97,7 @@ fn main() -> ExitCode {
 impl Command {
     fn run(self) -> Result<(), String> {
         match self {
-            Self::Train {
-                config,
-                seed,
-                out,
-                overrides,
-                quiet,
-            } => {
+            Self::Train { config, seed, out, overrides, quiet } => {
                 let mut cfg = match &config {
                     Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
                     None => RunConfig::default(),
@@ -122,42 +112,30 @@ impl Command {
                 let dir = out.unwrap_or_else(|| default_run_dir(cfg.seed));
                 eprintln!("run folder: {}", dir.display());
                 let mut progress = progress::Reporter::new(quiet);
-                let summary = in_pool(|| runner::train(&cfg, &dir, &mut progress))
-                    .map_err(|e| e.to_string())?;
+                let summary = in_pool(|| runner::train(&cfg, &dir, &mut progress)).map_err(|e| e.to_string())?;
                 progress.finish();
                 plot::draw_run(&dir)?;
                 print_summary(&summary);
                 Ok(())
             }
             Self::Test { run, episodes } => {
-                let config = RunConfig::from_file(&run.join(runner::files::CONFIG))
-                    .map_err(|e| e.to_string())?;
+                let config = RunConfig::from_file(&run.join(runner::files::CONFIG)).map_err(|e| e.to_string())?;
                 let episodes = episodes.unwrap_or(config.test_episodes);
-                let logs = in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent))
-                    .map_err(|e| e.to_string())?;
+                let logs =
+                    in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent)).map_err(|e| e.to_string())?;
                 let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
                 let (mean, std) = runner::mean_std(&returns);
                 let list: Vec<String> = returns.iter().map(|r| format!("{r}")).collect();
-                println!(
-                    "greedy returns over {episodes} episodes: {}",
-                    list.join(" ")
-                );
+                println!("greedy returns over {episodes} episodes: {}", list.join(" "));
                 println!("mean {mean:.1} ± {std:.1} (std)");
                 Ok(())
             }
-            Self::Compare {
-                seeds,
-                anchor_python,
-                anchor_script,
-                out,
-                overrides,
-            } => {
+            Self::Compare { seeds, anchor_python, anchor_script, out, overrides } => {
                 let seeds = compare::parse_seeds(&seeds)?;
                 let out = compare::out_dir(out);
                 let anchor = match &anchor_python {
                     Some(python) => {
-                        std::fs::create_dir_all(&out)
-                            .map_err(|e| format!("{}: {e}", out.display()))?;
+                        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
                         compare::anchor(&seeds, python, &anchor_script, &out)?
                     }
                     None => Vec::new(),
@@ -195,29 +173,16 @@ fn print_summary(s: &RunSummary) {
         s.test_std,
         s.test_returns.len()
     );
-    println!(
-        "training:      {} episodes, {} env steps, {} gradient steps",
-        s.train_episodes, s.train_steps, s.updates
-    );
-    println!(
-        "wall time:     {:.2} s ({:.0} training env steps/s)",
-        s.wall_seconds, s.train_steps_per_second
-    );
+    println!("training:      {} episodes, {} env steps, {} gradient steps", s.train_episodes, s.train_steps, s.updates);
+    println!("wall time:     {:.2} s ({:.0} training env steps/s)", s.wall_seconds, s.train_steps_per_second);
 }
 
 /// `runs/<UTC date>-<time>-seed<N>`, with a suffix if that exists.
 pub(crate) fn default_run_dir(seed: u64) -> PathBuf {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    let base = format!(
-        "runs/{y:04}{m:02}{d:02}-{:02}{:02}{:02}-seed{seed}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let base = format!("runs/{y:04}{m:02}{d:02}-{:02}{:02}{:02}-seed{seed}", rem / 3600, rem % 3600 / 60, rem % 60);
     let mut dir = PathBuf::from(&base);
     let mut n = 1;
     while Path::new(&dir).exists() {

@@ -35,8 +35,7 @@ fn register_font() {
     ONCE.call_once(|| {
         // The embedded DejaVu Sans: plotters' bitmap text needs a font, and
         // asking the system for one would need fontconfig.
-        if plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_err()
-        {
+        if plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_err() {
             eprintln!("warning: the embedded font did not load; PNG text may be missing");
         }
     });
@@ -76,11 +75,7 @@ where
         .map_err(err)?;
     for s in &figure.series {
         let color = s.color;
-        let style = ShapeStyle {
-            color: color.to_rgba(),
-            filled: false,
-            stroke_width: 2,
-        };
+        let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
         chart
             .draw_series(LineSeries::new(s.points.iter().copied(), style))
             .map_err(err)?
@@ -88,17 +83,11 @@ where
             .legend(move |(x, y)| {
                 PathElement::new(
                     vec![(x, y), (x + 24, y)],
-                    ShapeStyle {
-                        color: color.to_rgba(),
-                        filled: false,
-                        stroke_width: 3,
-                    },
+                    ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 3 },
                 )
             });
         if s.markers {
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(err)?;
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
         }
     }
     chart
@@ -117,8 +106,7 @@ pub fn save(figure: &Figure, stem: &Path) -> Result<Vec<PathBuf>, String> {
     register_font();
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
-    draw_on(&SVGBackend::new(&svg, SIZE).into_drawing_area(), figure)
-        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    draw_on(&SVGBackend::new(&svg, SIZE).into_drawing_area(), figure).map_err(|e| format!("{}: {e}", svg.display()))?;
     draw_on(&BitMapBackend::new(&png, SIZE).into_drawing_area(), figure)
         .map_err(|e| format!("{}: {e}", png.display()))?;
     Ok(vec![svg, png])
@@ -127,22 +115,12 @@ pub fn save(figure: &Figure, stem: &Path) -> Result<Vec<PathBuf>, String> {
 /// Reads the numeric columns `columns` of a CSV file with a header line.
 /// Empty fields read as NaN.
 pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<f64>>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .ok_or_else(|| format!("{}: empty file", path.display()))?
-        .split(',')
-        .collect();
+    let header: Vec<&str> = lines.next().ok_or_else(|| format!("{}: empty file", path.display()))?.split(',').collect();
     let index: Vec<usize> = columns
         .iter()
-        .map(|c| {
-            header
-                .iter()
-                .position(|h| h == c)
-                .ok_or_else(|| format!("{}: no column {c:?}", path.display()))
-        })
+        .map(|c| header.iter().position(|h| h == c).ok_or_else(|| format!("{}: no column {c:?}", path.display())))
         .collect::<Result<_, _>>()?;
     let mut out = vec![Vec::new(); columns.len()];
     for (n, line) in lines.enumerate() {
@@ -152,9 +130,7 @@ pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<f64>>, Stri
             let value = if field.is_empty() {
                 f64::NAN
             } else {
-                field.parse().map_err(|_| {
-                    format!("{}:{}: {:?} is not a number", path.display(), n + 2, field)
-                })?
+                field.parse().map_err(|_| format!("{}:{}: {:?} is not a number", path.display(), n + 2, field))?
             };
             out[k].push(value);
         }
@@ -185,11 +161,7 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
         series: vec![
             Series {
                 label: "return".into(),
-                points: episodes
-                    .iter()
-                    .copied()
-                    .zip(returns.iter().copied())
-                    .collect(),
+                points: episodes.iter().copied().zip(returns.iter().copied()).collect(),
                 color: RGBColor(150, 180, 230),
                 markers: false,
             },
@@ -212,11 +184,7 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
         series: vec![
             Series {
                 label: "return".into(),
-                points: test[0]
-                    .iter()
-                    .copied()
-                    .zip(test[1].iter().copied())
-                    .collect(),
+                points: test[0].iter().copied().zip(test[1].iter().copied()).collect(),
                 color: RGBColor(40, 110, 200),
                 markers: true,
             },
@@ -238,10 +206,7 @@ mod tests {
 
     #[test]
     fn moving_average_by_hand() {
-        assert_eq!(
-            moving_average(&[2.0, 4.0, 6.0, 8.0], 2),
-            vec![2.0, 3.0, 5.0, 7.0]
-        );
+        assert_eq!(moving_average(&[2.0, 4.0, 6.0, 8.0], 2), vec![2.0, 3.0, 5.0, 7.0]);
         assert_eq!(moving_average(&[], 3), Vec::<f64>::new());
     }
 
@@ -249,7 +214,11 @@ mod tests {
     fn figures_are_written_with_text() {
         let dir = std::env::temp_dir().join(format!("dqn-plot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("train.csv"), "episode,steps,total_steps,return,epsilon,mean_loss\n1,10,10,10,0.9,\n2,30,40,30,0.8,0.5\n").unwrap();
+        std::fs::write(
+            dir.join("train.csv"),
+            "episode,steps,total_steps,return,epsilon,mean_loss\n1,10,10,10,0.9,\n2,30,40,30,0.8,0.5\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("test.csv"), "episode,return\n1,200\n2,180\n").unwrap();
         let files = draw_run(&dir).unwrap();
         assert_eq!(files.len(), 4);

@@ -23,11 +23,7 @@ impl Reporter {
             bar.set_style(style);
             bar
         });
-        Self {
-            bar,
-            quiet,
-            recent: Vec::new(),
-        }
+        Self { bar, quiet, recent: Vec::new() }
     }
 
     pub fn finish(&self) {
@@ -43,19 +39,15 @@ impl Progress for Reporter {
         let tail = &self.recent[self.recent.len().saturating_sub(WINDOW)..];
         let avg = tail.iter().sum::<f64>() / tail.len() as f64;
         let rate = log.total_steps as f64 / elapsed.max(1e-9);
-        let msg = format!(
-            "return {:>3} | avg{WINDOW} {avg:>5.1} | ε {:.3} | {rate:>6.0} steps/s",
-            log.ret, log.epsilon
-        );
+        let msg =
+            format!("return {:>3} | avg{WINDOW} {avg:>5.1} | ε {:.3} | {rate:>6.0} steps/s", log.ret, log.epsilon);
         match &self.bar {
             Some(bar) => {
                 bar.set_length(u64::from(of));
                 bar.set_position(u64::from(log.episode));
                 bar.set_message(msg);
             }
-            None if !self.quiet
-                && (log.episode.is_multiple_of(10) || log.episode == of || log.episode == 1) =>
-            {
+            None if !self.quiet && (log.episode.is_multiple_of(10) || log.episode == of || log.episode == 1) => {
                 eprintln!("episode {:>4}/{of} {msg}", log.episode);
             }
             None => {}

@@ -144,9 +144,7 @@ impl Agent {
             });
         }
         if let Some(i) = obs.iter().position(|v| !v.is_finite()) {
-            return Err(AgentError::BadObservation {
-                reason: format!("entry {i} is {}", obs[i]),
-            });
+            return Err(AgentError::BadObservation { reason: format!("entry {i} is {}", obs[i]) });
         }
         Ok(())
     }
@@ -194,10 +192,7 @@ impl Agent {
     /// non-finite value).
     pub fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
         if transition.action >= self.config.n_actions {
-            return Err(AgentError::InvalidAction {
-                action: transition.action,
-                n_actions: self.config.n_actions,
-            });
+            return Err(AgentError::InvalidAction { action: transition.action, n_actions: self.config.n_actions });
         }
         Ok(self.replay.push(transition)?)
     }
@@ -230,11 +225,7 @@ impl Agent {
             self.n_target_syncs += 1;
         }
         let steps = self.config.gradient_steps;
-        Ok(Some(UpdateStats {
-            loss: loss_sum / steps as f32,
-            gradient_steps: steps,
-            target_synced,
-        }))
+        Ok(Some(UpdateStats { loss: loss_sum / steps as f32, gradient_steps: steps, target_synced }))
     }
 
     /// One gradient step on a fresh mini-batch; returns its loss.
@@ -242,52 +233,30 @@ impl Agent {
         let (b, d) = (self.config.batch_size, self.config.obs_dim);
         match self.config.sampling {
             Sampling::Uniform => {
-                self.replay
-                    .sample_into(b, &mut self.replay_rng, &mut self.batch)?;
+                self.replay.sample_into(b, &mut self.replay_rng, &mut self.batch)?;
             }
             Sampling::Recent => self.replay.recent_into(b, &mut self.batch)?,
         }
-        let states = ArrayView2::from_shape((b, d), self.batch.states())
-            .expect("a batch holds b rows of obs_dim");
-        let next_states = ArrayView2::from_shape((b, d), self.batch.next_states())
-            .expect("a batch holds b rows of obs_dim");
+        let states = ArrayView2::from_shape((b, d), self.batch.states()).expect("a batch holds b rows of obs_dim");
+        let next_states =
+            ArrayView2::from_shape((b, d), self.batch.next_states()).expect("a batch holds b rows of obs_dim");
         let gamma = self.config.gamma as f32;
         self.targets.clear();
-        let q_next = self
-            .target
-            .forward_batch(next_states, &mut self.ws_target)?;
+        let q_next = self.target.forward_batch(next_states, &mut self.ws_target)?;
         let q_policy_next = if self.config.double_dqn {
-            Some(
-                self.policy
-                    .forward_batch(next_states, &mut self.ws_policy)?,
-            )
+            Some(self.policy.forward_batch(next_states, &mut self.ws_policy)?)
         } else {
             None
         };
-        let nan = AgentError::NonFiniteQ {
-            sample_count: self.sample_count,
-        };
+        let nan = AgentError::NonFiniteQ { sample_count: self.sample_count };
         for (r, target_row) in q_next.rows().into_iter().enumerate() {
             let target_row = target_row.to_slice().expect("rows are contiguous");
-            let policy_row = q_policy_next
-                .as_ref()
-                .map(|q| q.row(r).to_slice().expect("rows are contiguous"));
+            let policy_row = q_policy_next.as_ref().map(|q| q.row(r).to_slice().expect("rows are contiguous"));
             let value = next_state_value(target_row, policy_row).ok_or_else(|| nan.clone())?;
-            self.targets.push(bellman_target(
-                self.batch.rewards()[r],
-                value,
-                self.batch.terminated()[r],
-                gamma,
-            ));
+            self.targets.push(bellman_target(self.batch.rewards()[r], value, self.batch.terminated()[r], gamma));
         }
-        let loss = GatheredLoss {
-            kind: self.config.loss,
-            actions: self.batch.actions(),
-            targets: &self.targets,
-        };
-        let value =
-            self.policy
-                .loss_and_gradients(states, &loss, &mut self.ws_policy, &mut self.grads)?;
+        let loss = GatheredLoss { kind: self.config.loss, actions: self.batch.actions(), targets: &self.targets };
+        let value = self.policy.loss_and_gradients(states, &loss, &mut self.ws_policy, &mut self.grads)?;
         let update = self.n_updates + 1;
         if !value.is_finite() {
             return Err(AgentError::NonFiniteLoss { update, value });
@@ -309,5 +278,29 @@ impl Agent {
         self.policy.copy_from(&policy)?;
         self.target.copy_from(&policy)?;
         Ok(())
+    }
+}
+
+impl crate::Learner for Agent {
+    fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        Agent::act(self, obs)
+    }
+    fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        Agent::predict(self, obs)
+    }
+    fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
+        Agent::q_values(self, obs)
+    }
+    fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
+        Agent::observe(self, transition)
+    }
+    fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
+        Agent::update(self)
+    }
+    fn epsilon(&self) -> f64 {
+        Agent::epsilon(self)
+    }
+    fn n_updates(&self) -> u64 {
+        Agent::n_updates(self)
     }
 }

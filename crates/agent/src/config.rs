@@ -21,11 +21,7 @@ impl EpsilonSchedule {
     /// The seed's schedule: 0.95 → 0.01 with decay 500.
     #[must_use]
     pub fn seed() -> Self {
-        Self {
-            start: 0.95,
-            end: 0.01,
-            decay: 500.0,
-        }
+        Self { start: 0.95, end: 0.01, decay: 500.0 }
     }
 
     /// ε after `sample_count` training actions.
@@ -134,8 +130,7 @@ impl DqnConfig {
     /// # Errors
     /// [`AgentError::InvalidConfig`] with the field and the reason.
     pub fn validate(&self) -> Result<(), AgentError> {
-        let bad =
-            |field: &'static str, reason: String| Err(AgentError::InvalidConfig { field, reason });
+        let bad = |field: &'static str, reason: String| Err(AgentError::InvalidConfig { field, reason });
         if self.obs_dim == 0 {
             return bad("obs_dim", "must be at least 1".into());
         }
@@ -160,10 +155,7 @@ impl DqnConfig {
         if self.batch_size > self.buffer_capacity {
             return bad(
                 "batch_size",
-                format!(
-                    "{} is larger than buffer_capacity {}",
-                    self.batch_size, self.buffer_capacity
-                ),
+                format!("{} is larger than buffer_capacity {}", self.batch_size, self.buffer_capacity),
             );
         }
         let EpsilonSchedule { start, end, decay } = self.epsilon;
@@ -174,38 +166,26 @@ impl DqnConfig {
             return bad("epsilon.end", format!("{end} is outside [0, 1]"));
         }
         if !(decay > 0.0 && decay.is_finite()) {
-            return bad(
-                "epsilon.decay",
-                format!("{decay} is not a positive finite number"),
-            );
+            return bad("epsilon.decay", format!("{decay} is not a positive finite number"));
         }
         match self.target_update {
             TargetUpdate::Hard { every: 0 } => {
                 return bad("target_update", "Hard(every: 0): must be at least 1".into());
             }
             TargetUpdate::Soft { tau } if !(tau > 0.0 && tau <= 1.0) => {
-                return bad(
-                    "target_update",
-                    format!("Soft(tau: {tau}): tau must be in (0, 1]"),
-                );
+                return bad("target_update", format!("Soft(tau: {tau}): tau must be in (0, 1]"));
             }
             _ => {}
         }
         if let LossKind::Huber { delta } = self.loss
             && !(delta > 0.0 && delta.is_finite())
         {
-            return bad(
-                "loss",
-                format!("Huber(delta: {delta}): delta must be positive"),
-            );
+            return bad("loss", format!("Huber(delta: {delta}): delta must be positive"));
         }
         if let Some(clip) = self.grad_clip
             && !(clip > 0.0 && clip.is_finite())
         {
-            return bad(
-                "grad_clip",
-                format!("{clip} is not a positive finite number"),
-            );
+            return bad("grad_clip", format!("{clip} is not a positive finite number"));
         }
         if self.gradient_steps == 0 {
             return bad("gradient_steps", "must be at least 1".into());
@@ -213,10 +193,7 @@ impl DqnConfig {
         if self.learning_starts > self.buffer_capacity {
             return bad(
                 "learning_starts",
-                format!(
-                    "{} is larger than buffer_capacity {}",
-                    self.learning_starts, self.buffer_capacity
-                ),
+                format!("{} is larger than buffer_capacity {}", self.learning_starts, self.buffer_capacity),
             );
         }
         if self.chunk_rows == 0 {

@@ -47,22 +47,13 @@ impl fmt::Display for AgentError {
             Self::InvalidConfig { field, reason } => write!(f, "invalid setting {field}: {reason}"),
             Self::BadObservation { reason } => write!(f, "bad observation: {reason}"),
             Self::InvalidAction { action, n_actions } => {
-                write!(
-                    f,
-                    "action {action} is outside the action space 0..{n_actions}"
-                )
+                write!(f, "action {action} is outside the action space 0..{n_actions}")
             }
             Self::NonFiniteQ { sample_count } => {
-                write!(
-                    f,
-                    "the policy network produced a NaN Q-value after {sample_count} actions: training diverged"
-                )
+                write!(f, "the policy network produced a NaN Q-value after {sample_count} actions: training diverged")
             }
             Self::NonFiniteLoss { update, value } => {
-                write!(
-                    f,
-                    "the loss of update {update} is {value}: training diverged"
-                )
+                write!(f, "the loss of update {update} is {value}: training diverged")
             }
             Self::Replay(e) => write!(f, "replay buffer: {e}"),
             Self::Network(e) => write!(f, "network: {e}"),

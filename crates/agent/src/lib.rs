@@ -19,11 +19,46 @@
 mod agent;
 mod config;
 mod error;
+pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, UpdateStats};
 pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
 pub use error::AgentError;
 pub use mlp::LossKind;
+
+/// What a training loop needs of a learner: act, remember, learn, and show
+/// its values. [`Agent`] (DQN) and [`tabular::TabularQ`] implement it.
+pub trait Learner: Send + std::fmt::Debug {
+    /// A training action (exploring), counted for the ε schedule.
+    ///
+    /// # Errors
+    /// A bad observation, or a non-finite value.
+    fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError>;
+    /// The greedy action.
+    ///
+    /// # Errors
+    /// As [`act`](Self::act).
+    fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError>;
+    /// The action values of `obs`.
+    ///
+    /// # Errors
+    /// As [`act`](Self::act).
+    fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError>;
+    /// Remembers a transition.
+    ///
+    /// # Errors
+    /// An invalid action or a non-finite value.
+    fn observe(&mut self, transition: replay::Transition<'_>) -> Result<(), AgentError>;
+    /// Learns from what it remembers; `None` when there was nothing to learn yet.
+    ///
+    /// # Errors
+    /// Divergence or an internal failure.
+    fn update(&mut self) -> Result<Option<UpdateStats>, AgentError>;
+    /// ε at the current action count.
+    fn epsilon(&self) -> f64;
+    /// Learning steps taken.
+    fn n_updates(&self) -> u64;
+}
 
 /// The Bellman target of one transition:
 /// `y = r + (γ · max_a′ Q_target(s′, a′)) · (1 − terminated)`.
@@ -48,10 +83,7 @@ pub fn bellman_target(reward: f32, next_value: f32, terminated: bool, gamma: f32
 #[must_use]
 pub fn next_state_value(q_target: &[f32], q_policy: Option<&[f32]>) -> Option<f32> {
     match q_policy {
-        Some(q_policy) => q_target
-            .get(argmax(q_policy)?)
-            .copied()
-            .filter(|v| !v.is_nan()),
+        Some(q_policy) => q_target.get(argmax(q_policy)?).copied().filter(|v| !v.is_nan()),
         None => q_target.get(argmax(q_target)?).copied(),
     }
 }

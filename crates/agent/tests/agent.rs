@@ -4,26 +4,16 @@
 #![allow(clippy::unwrap_used)]
 
 use agent::{
-    Agent, AgentError, AgentSeeds, DqnConfig, EpsilonSchedule, LossKind, TargetUpdate, argmax,
-    bellman_target, next_state_value,
+    Agent, AgentError, AgentSeeds, DqnConfig, EpsilonSchedule, LossKind, TargetUpdate, argmax, bellman_target,
+    next_state_value,
 };
 use proptest::prelude::*;
 use replay::Transition;
 
-const SEEDS: AgentSeeds = AgentSeeds {
-    init: 1,
-    explore: 2,
-    replay: 3,
-};
+const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3 };
 
 fn small_config() -> DqnConfig {
-    DqnConfig {
-        hidden: vec![16, 16],
-        batch_size: 8,
-        buffer_capacity: 1000,
-        lr: 1e-3,
-        ..DqnConfig::seed(4, 2)
-    }
+    DqnConfig { hidden: vec![16, 16], batch_size: 8, buffer_capacity: 1000, lr: 1e-3, ..DqnConfig::seed(4, 2) }
 }
 
 /// Pushes `n` made-up transitions (every 10th terminated).
@@ -104,16 +94,9 @@ fn double_dqn_values_the_policy_choice_with_the_target() {
 
 #[test]
 fn the_target_network_changes_only_when_copied() {
-    let config = DqnConfig {
-        target_update: TargetUpdate::Hard { every: 5 },
-        ..small_config()
-    };
+    let config = DqnConfig { target_update: TargetUpdate::Hard { every: 5 }, ..small_config() };
     let mut agent = Agent::new(config, SEEDS).unwrap();
-    assert_eq!(
-        agent.policy(),
-        agent.target(),
-        "the target starts as a copy"
-    );
+    assert_eq!(agent.policy(), agent.target(), "the target starts as a copy");
     fill(&mut agent, 50);
     let target_before = agent.target().clone();
     let obs = [0.0, 0.0, 0.0, 0.0];
@@ -123,27 +106,17 @@ fn the_target_network_changes_only_when_copied() {
         let stats = agent.update().unwrap().unwrap();
         assert!(!stats.target_synced);
     }
-    assert_eq!(
-        agent.target(),
-        &target_before,
-        "the target must not move between copies"
-    );
+    assert_eq!(agent.target(), &target_before, "the target must not move between copies");
     assert_ne!(agent.policy(), agent.target(), "the policy learned");
     agent.act(&obs).unwrap();
-    assert!(
-        agent.update().unwrap().unwrap().target_synced,
-        "sample_count 5 is a multiple of 5"
-    );
+    assert!(agent.update().unwrap().unwrap().target_synced, "sample_count 5 is a multiple of 5");
     assert_eq!(agent.policy(), agent.target());
     assert_eq!((agent.n_updates(), agent.n_target_syncs()), (5, 1));
 }
 
 #[test]
 fn soft_updates_move_the_target_part_way() {
-    let config = DqnConfig {
-        target_update: TargetUpdate::Soft { tau: 0.5 },
-        ..small_config()
-    };
+    let config = DqnConfig { target_update: TargetUpdate::Soft { tau: 0.5 }, ..small_config() };
     let mut agent = Agent::new(config, SEEDS).unwrap();
     fill(&mut agent, 20);
     let before = agent.target().clone();
@@ -166,11 +139,7 @@ fn no_learning_until_the_buffer_holds_enough() {
     fill(&mut agent, 1);
     assert!(agent.update().unwrap().is_some());
 
-    let config = DqnConfig {
-        learning_starts: 30,
-        gradient_steps: 3,
-        ..small_config()
-    };
+    let config = DqnConfig { learning_starts: 30, gradient_steps: 3, ..small_config() };
     let mut agent = Agent::new(config, SEEDS).unwrap();
     fill(&mut agent, 29);
     assert_eq!(agent.update().unwrap(), None, "29 < learning_starts 30");
@@ -182,14 +151,7 @@ fn no_learning_until_the_buffer_holds_enough() {
 #[test]
 fn epsilon_greedy_explores_with_probability_epsilon() {
     // ε = 1: every action random, both equally often.
-    let always = DqnConfig {
-        epsilon: EpsilonSchedule {
-            start: 1.0,
-            end: 1.0,
-            decay: 1.0,
-        },
-        ..small_config()
-    };
+    let always = DqnConfig { epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0 }, ..small_config() };
     let mut agent = Agent::new(always, SEEDS).unwrap();
     let obs = [0.1, 0.2, 0.3, 0.4];
     let ones: usize = (0..4000).map(|_| agent.act(&obs).unwrap()).sum();
@@ -197,14 +159,7 @@ fn epsilon_greedy_explores_with_probability_epsilon() {
     assert!((1800..=2200).contains(&ones), "{ones} of 4000");
     assert_eq!(agent.sample_count(), 4000);
     // ε = 0: always the greedy action.
-    let never = DqnConfig {
-        epsilon: EpsilonSchedule {
-            start: 0.0,
-            end: 0.0,
-            decay: 1.0,
-        },
-        ..small_config()
-    };
+    let never = DqnConfig { epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0 }, ..small_config() };
     let mut agent = Agent::new(never, SEEDS).unwrap();
     let greedy = agent.predict(&obs).unwrap();
     assert!((0..100).all(|_| agent.act(&obs).unwrap() == greedy));
@@ -229,66 +184,17 @@ fn same_seeds_give_the_same_learner() {
 #[test]
 fn bad_settings_and_inputs_are_errors_naming_them() {
     let cases: [(DqnConfig, &str); 8] = [
+        (DqnConfig { gamma: 1.5, ..small_config() }, "gamma"),
+        (DqnConfig { lr: 0.0, ..small_config() }, "lr"),
+        (DqnConfig { batch_size: 2000, ..small_config() }, "batch_size"),
+        (DqnConfig { hidden: vec![16, 0], ..small_config() }, "hidden"),
+        (DqnConfig { buffer_capacity: 0, ..small_config() }, "buffer_capacity"),
+        (DqnConfig { target_update: TargetUpdate::Hard { every: 0 }, ..small_config() }, "target_update"),
         (
-            DqnConfig {
-                gamma: 1.5,
-                ..small_config()
-            },
-            "gamma",
-        ),
-        (
-            DqnConfig {
-                lr: 0.0,
-                ..small_config()
-            },
-            "lr",
-        ),
-        (
-            DqnConfig {
-                batch_size: 2000,
-                ..small_config()
-            },
-            "batch_size",
-        ),
-        (
-            DqnConfig {
-                hidden: vec![16, 0],
-                ..small_config()
-            },
-            "hidden",
-        ),
-        (
-            DqnConfig {
-                buffer_capacity: 0,
-                ..small_config()
-            },
-            "buffer_capacity",
-        ),
-        (
-            DqnConfig {
-                target_update: TargetUpdate::Hard { every: 0 },
-                ..small_config()
-            },
-            "target_update",
-        ),
-        (
-            DqnConfig {
-                epsilon: EpsilonSchedule {
-                    start: 0.9,
-                    end: 0.1,
-                    decay: -1.0,
-                },
-                ..small_config()
-            },
+            DqnConfig { epsilon: EpsilonSchedule { start: 0.9, end: 0.1, decay: -1.0 }, ..small_config() },
             "epsilon.decay",
         ),
-        (
-            DqnConfig {
-                loss: LossKind::Huber { delta: 0.0 },
-                ..small_config()
-            },
-            "loss",
-        ),
+        (DqnConfig { loss: LossKind::Huber { delta: 0.0 }, ..small_config() }, "loss"),
     ];
     for (config, field) in cases {
         match Agent::new(config, SEEDS) {
@@ -297,35 +203,12 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
         }
     }
     let mut agent = Agent::new(small_config(), SEEDS).unwrap();
-    assert!(matches!(
-        agent.act(&[0.0; 3]),
-        Err(AgentError::BadObservation { .. })
-    ));
-    assert!(matches!(
-        agent.predict(&[0.0, f32::NAN, 0.0, 0.0]),
-        Err(AgentError::BadObservation { .. })
-    ));
+    assert!(matches!(agent.act(&[0.0; 3]), Err(AgentError::BadObservation { .. })));
+    assert!(matches!(agent.predict(&[0.0, f32::NAN, 0.0, 0.0]), Err(AgentError::BadObservation { .. })));
     let s = [0.0; 4];
-    let t = Transition {
-        state: &s,
-        action: 2,
-        reward: 1.0,
-        next_state: &s,
-        terminated: false,
-        truncated: false,
-    };
-    assert_eq!(
-        agent.observe(t).unwrap_err(),
-        AgentError::InvalidAction {
-            action: 2,
-            n_actions: 2
-        }
-    );
-    let t = Transition {
-        action: 0,
-        reward: f32::NAN,
-        ..t
-    };
+    let t = Transition { state: &s, action: 2, reward: 1.0, next_state: &s, terminated: false, truncated: false };
+    assert_eq!(agent.observe(t).unwrap_err(), AgentError::InvalidAction { action: 2, n_actions: 2 });
+    let t = Transition { action: 0, reward: f32::NAN, ..t };
     assert!(matches!(agent.observe(t), Err(AgentError::Replay(_))));
     assert_eq!(agent.replay().len(), 0);
 }
@@ -333,23 +216,12 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
 #[test]
 fn divergence_is_an_error_not_a_panic() {
     // A learning rate of 1e30 blows the parameters up within a few steps.
-    let config = DqnConfig {
-        lr: 1e30,
-        grad_clip: None,
-        ..small_config()
-    };
+    let config = DqnConfig { lr: 1e30, grad_clip: None, ..small_config() };
     let mut agent = Agent::new(config, SEEDS).unwrap();
     fill(&mut agent, 50);
-    let err = (0..100)
-        .find_map(|_| agent.update().err())
-        .expect("training diverges");
+    let err = (0..100).find_map(|_| agent.update().err()).expect("training diverges");
     assert!(
-        matches!(
-            err,
-            AgentError::NonFiniteLoss { .. }
-                | AgentError::Network(_)
-                | AgentError::NonFiniteQ { .. }
-        ),
+        matches!(err, AgentError::NonFiniteLoss { .. } | AgentError::Network(_) | AgentError::NonFiniteQ { .. }),
         "{err}"
     );
 }

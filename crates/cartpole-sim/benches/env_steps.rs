@@ -23,13 +23,7 @@ fn random_actions(n: usize, seed: u64) -> Vec<Action> {
     let mut actions = Vec::with_capacity(n);
     while actions.len() < n {
         let bits = rng.next_u64();
-        actions.extend((0..64).map(|b| {
-            if bits >> b & 1 == 1 {
-                Action::Right
-            } else {
-                Action::Left
-            }
-        }));
+        actions.extend((0..64).map(|b| if bits >> b & 1 == 1 { Action::Right } else { Action::Left }));
     }
     actions.truncate(n);
     actions
@@ -43,9 +37,7 @@ fn single_env(bencher: Bencher) {
     env.reset(&mut rng);
     bencher.counter(ItemsCount::new(STEPS)).bench_local(|| {
         for &action in &actions {
-            let step = env
-                .step(black_box(action))
-                .expect("the env is reset after every end");
+            let step = env.step(black_box(action)).expect("the env is reset after every end");
             if step.is_done() {
                 env.reset(&mut rng);
             }
@@ -58,12 +50,10 @@ fn single_env(bencher: Bencher) {
 fn batched(bencher: Bencher, n_envs: usize) {
     let actions = random_actions(STEPS, 2);
     let mut batch = CartPoleBatch::new(EnvConfig::v1(), n_envs, 0).expect("valid batch");
-    bencher
-        .counter(ItemsCount::new(STEPS / n_envs * n_envs))
-        .bench_local(|| {
-            for chunk in actions.chunks_exact(n_envs) {
-                batch.step(black_box(chunk)).expect("one action per env");
-            }
-            black_box(batch.observations()[0])
-        });
+    bencher.counter(ItemsCount::new(STEPS / n_envs * n_envs)).bench_local(|| {
+        for chunk in actions.chunks_exact(n_envs) {
+            batch.step(black_box(chunk)).expect("one action per env");
+        }
+        black_box(batch.observations()[0])
+    });
 }

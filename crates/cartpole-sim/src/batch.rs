@@ -78,9 +78,7 @@ impl CartPoleBatch {
         for i in 0..n_envs {
             batch.reset_env(i);
         }
-        batch
-            .final_observations
-            .copy_from_slice(&batch.observations);
+        batch.final_observations.copy_from_slice(&batch.observations);
         Ok(batch)
     }
 
@@ -102,8 +100,7 @@ impl CartPoleBatch {
 
     fn set_state(&mut self, i: usize, state: [f64; 4]) {
         [self.x[i], self.x_dot[i], self.theta[i], self.theta_dot[i]] = state;
-        self.observations[i * OBS_DIM..(i + 1) * OBS_DIM]
-            .copy_from_slice(&physics::observe(&state));
+        self.observations[i * OBS_DIM..(i + 1) * OBS_DIM].copy_from_slice(&physics::observe(&state));
     }
 
     fn reset_env(&mut self, i: usize) {
@@ -120,10 +117,7 @@ impl CartPoleBatch {
     /// environments; nothing is stepped then.
     pub fn step(&mut self, actions: &[Action]) -> Result<(), SimError> {
         if actions.len() != self.len() {
-            return Err(SimError::ActionCount {
-                expected: self.len(),
-                got: actions.len(),
-            });
+            return Err(SimError::ActionCount { expected: self.len(), got: actions.len() });
         }
         for (i, &action) in actions.iter().enumerate() {
             let state = physics::advance(self.state(i), action, self.config.integrator);
@@ -196,28 +190,13 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert_eq!(
-            CartPoleBatch::new(EnvConfig::v1(), 0, 1).unwrap_err(),
-            SimError::EmptyBatch
-        );
-        let zero = EnvConfig {
-            max_episode_steps: 0,
-            ..EnvConfig::v1()
-        };
-        assert_eq!(
-            CartPoleBatch::new(zero, 2, 1).unwrap_err(),
-            SimError::ZeroStepLimit
-        );
+        assert_eq!(CartPoleBatch::new(EnvConfig::v1(), 0, 1).unwrap_err(), SimError::EmptyBatch);
+        let zero = EnvConfig { max_episode_steps: 0, ..EnvConfig::v1() };
+        assert_eq!(CartPoleBatch::new(zero, 2, 1).unwrap_err(), SimError::ZeroStepLimit);
         let mut batch = CartPoleBatch::new(EnvConfig::v1(), 3, 1).unwrap();
         let before = batch.observations().to_vec();
         let err = batch.step(&[Action::Left]).unwrap_err();
-        assert_eq!(
-            err,
-            SimError::ActionCount {
-                expected: 3,
-                got: 1
-            }
-        );
+        assert_eq!(err, SimError::ActionCount { expected: 3, got: 1 });
         assert_eq!(batch.observations(), before.as_slice());
     }
 
@@ -226,10 +205,7 @@ mod tests {
     /// physics, and auto-reset draws from environment `i`'s own stream.
     #[test]
     fn matches_single_environments_and_auto_resets() {
-        let config = EnvConfig {
-            max_episode_steps: 50,
-            ..EnvConfig::v1()
-        };
+        let config = EnvConfig { max_episode_steps: 50, ..EnvConfig::v1() };
         let n = 5;
         let seed = 99;
         let mut batch = CartPoleBatch::new(config, n, seed).unwrap();
@@ -244,15 +220,8 @@ mod tests {
             .collect();
         let mut ended = 0;
         for t in 0..400usize {
-            let actions: Vec<Action> = (0..n)
-                .map(|i| {
-                    if (t * 7 + i * 3) % 5 < 2 {
-                        Action::Left
-                    } else {
-                        Action::Right
-                    }
-                })
-                .collect();
+            let actions: Vec<Action> =
+                (0..n).map(|i| if (t * 7 + i * 3) % 5 < 2 { Action::Left } else { Action::Right }).collect();
             batch.step(&actions).unwrap();
             for (i, (env, rng)) in singles.iter_mut().enumerate() {
                 let step = env.step(actions[i]).unwrap();

@@ -67,19 +67,13 @@ impl EnvConfig {
     /// CartPole-v1: Euler integration, truncated at 500 steps.
     #[must_use]
     pub fn v1() -> Self {
-        Self {
-            integrator: Integrator::Euler,
-            max_episode_steps: 500,
-        }
+        Self { integrator: Integrator::Euler, max_episode_steps: 500 }
     }
 
     /// CartPole-v0: the same physics, truncated at 200 steps.
     #[must_use]
     pub fn v0() -> Self {
-        Self {
-            max_episode_steps: 200,
-            ..Self::v1()
-        }
+        Self { max_episode_steps: 200, ..Self::v1() }
     }
 
     pub(crate) fn validate(self) -> Result<Self, SimError> {
@@ -174,10 +168,7 @@ pub(crate) fn draw_reset_state<R: RngCore + ?Sized>(rng: &mut R) -> [f64; 4] {
 
 pub(crate) fn check_finite(state: &[f64; 4]) -> Result<(), SimError> {
     match state.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(SimError::NonFiniteState {
-            index,
-            value: state[index],
-        }),
+        Some(index) => Err(SimError::NonFiniteState { index, value: state[index] }),
         None => Ok(()),
     }
 }
@@ -189,12 +180,7 @@ impl CartPole {
     /// # Errors
     /// [`SimError::ZeroStepLimit`] if `config.max_episode_steps` is 0.
     pub fn new(config: EnvConfig) -> Result<Self, SimError> {
-        Ok(Self {
-            config: config.validate()?,
-            state: [0.0; 4],
-            elapsed_steps: 0,
-            phase: Phase::NotReset,
-        })
+        Ok(Self { config: config.validate()?, state: [0.0; 4], elapsed_steps: 0, phase: Phase::NotReset })
     }
 
     /// Starts a new episode from a state drawn uniformly in `[-0.05, 0.05)⁴`
@@ -231,15 +217,8 @@ impl CartPole {
     pub fn step(&mut self, action: Action) -> Result<Step, SimError> {
         match self.phase {
             Phase::NotReset => return Err(SimError::NotReset),
-            Phase::Over {
-                terminated,
-                truncated,
-            } => {
-                return Err(SimError::EpisodeOver {
-                    steps: self.elapsed_steps,
-                    terminated,
-                    truncated,
-                });
+            Phase::Over { terminated, truncated } => {
+                return Err(SimError::EpisodeOver { steps: self.elapsed_steps, terminated, truncated });
             }
             Phase::Running => {}
         }
@@ -248,17 +227,9 @@ impl CartPole {
         let terminated = physics::is_out_of_bounds(&self.state);
         let truncated = self.elapsed_steps >= self.config.max_episode_steps;
         if terminated || truncated {
-            self.phase = Phase::Over {
-                terminated,
-                truncated,
-            };
+            self.phase = Phase::Over { terminated, truncated };
         }
-        Ok(Step {
-            obs: physics::observe(&self.state),
-            reward: 1.0,
-            terminated,
-            truncated,
-        })
+        Ok(Step { obs: physics::observe(&self.state), reward: 1.0, terminated, truncated })
     }
 
     /// The current `f64` state `[x, x_dot, theta, theta_dot]`.
@@ -309,20 +280,14 @@ mod tests {
 
     #[test]
     fn invalid_action_is_an_error() {
-        assert_eq!(
-            Action::from_index(2),
-            Err(SimError::InvalidAction { action: 2 })
-        );
+        assert_eq!(Action::from_index(2), Err(SimError::InvalidAction { action: 2 }));
         assert_eq!(Action::try_from(1), Ok(Action::Right));
         assert_eq!(Action::Left.index(), 0);
     }
 
     #[test]
     fn zero_step_limit_is_an_error() {
-        let config = EnvConfig {
-            max_episode_steps: 0,
-            ..EnvConfig::v1()
-        };
+        let config = EnvConfig { max_episode_steps: 0, ..EnvConfig::v1() };
         assert_eq!(CartPole::new(config).unwrap_err(), SimError::ZeroStepLimit);
     }
 
@@ -345,38 +310,21 @@ mod tests {
         assert!(step.terminated && !step.truncated);
         assert_eq!(step.reward, 1.0);
         let err = env.step(Action::Right).unwrap_err();
-        assert_eq!(
-            err,
-            SimError::EpisodeOver {
-                steps: 1,
-                terminated: true,
-                truncated: false
-            }
-        );
+        assert_eq!(err, SimError::EpisodeOver { steps: 1, terminated: true, truncated: false });
         env.reset_to([0.0; 4]).unwrap();
         assert!(env.step(Action::Left).is_ok());
     }
 
     #[test]
     fn truncates_at_the_step_limit() {
-        let mut env = CartPole::new(EnvConfig {
-            max_episode_steps: 3,
-            ..EnvConfig::v1()
-        })
-        .unwrap();
+        let mut env = CartPole::new(EnvConfig { max_episode_steps: 3, ..EnvConfig::v1() }).unwrap();
         env.reset_to([0.0; 4]).unwrap();
         let actions = [Action::Left, Action::Right, Action::Left];
         let steps: Vec<Step> = actions.iter().map(|&a| env.step(a).unwrap()).collect();
         assert!(steps[..2].iter().all(|s| !s.is_done()));
         assert!(steps[2].truncated && !steps[2].terminated);
         assert!(env.is_over());
-        assert!(matches!(
-            env.step(Action::Left),
-            Err(SimError::EpisodeOver {
-                truncated: true,
-                ..
-            })
-        ));
+        assert!(matches!(env.step(Action::Left), Err(SimError::EpisodeOver { truncated: true, .. })));
     }
 
     #[test]

@@ -46,41 +46,25 @@ impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidAction { action } => {
-                write!(
-                    f,
-                    "invalid action {action}: CartPole accepts 0 (left) or 1 (right)"
-                )
+                write!(f, "invalid action {action}: CartPole accepts 0 (left) or 1 (right)")
             }
             Self::NotReset => write!(f, "step called before reset: call reset first"),
-            Self::EpisodeOver {
-                steps,
-                terminated,
-                truncated,
-            } => {
+            Self::EpisodeOver { steps, terminated, truncated } => {
                 let why = match (terminated, truncated) {
                     (true, true) => "terminated and truncated",
                     (true, false) => "terminated",
                     _ => "truncated",
                 };
-                write!(
-                    f,
-                    "episode over ({why} after {steps} steps): call reset before step"
-                )
+                write!(f, "episode over ({why} after {steps} steps): call reset before step")
             }
             Self::NonFiniteState { index, value } => {
                 let name = STATE_NAMES.get(*index).copied().unwrap_or("?");
-                write!(
-                    f,
-                    "state entry {index} ({name}) is {value}, which is not finite"
-                )
+                write!(f, "state entry {index} ({name}) is {value}, which is not finite")
             }
             Self::ZeroStepLimit => write!(f, "max_episode_steps is 0: it must be at least 1"),
             Self::EmptyBatch => write!(f, "a batch needs at least one environment"),
             Self::ActionCount { expected, got } => {
-                write!(
-                    f,
-                    "got {got} actions for a batch of {expected} environments"
-                )
+                write!(f, "got {got} actions for a batch of {expected} environments")
             }
         }
     }

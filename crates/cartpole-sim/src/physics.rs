@@ -50,22 +50,14 @@ pub fn advance(state: [f64; 4], action: Action, integrator: Integrator) -> [f64;
     let x_acc = temp - (((POLE_MASS_LENGTH * theta_acc) * cos_theta) / TOTAL_MASS);
     match integrator {
         // Positions move with the velocities from before this step.
-        Integrator::Euler => [
-            x + (TAU * x_dot),
-            x_dot + (TAU * x_acc),
-            theta + (TAU * theta_dot),
-            theta_dot + (TAU * theta_acc),
-        ],
+        Integrator::Euler => {
+            [x + (TAU * x_dot), x_dot + (TAU * x_acc), theta + (TAU * theta_dot), theta_dot + (TAU * theta_acc)]
+        }
         // Velocities first; positions move with the new velocities.
         Integrator::SemiImplicitEuler => {
             let x_dot = x_dot + (TAU * x_acc);
             let theta_dot = theta_dot + (TAU * theta_acc);
-            [
-                x + (TAU * x_dot),
-                x_dot,
-                theta + (TAU * theta_dot),
-                theta_dot,
-            ]
+            [x + (TAU * x_dot), x_dot, theta + (TAU * theta_dot), theta_dot]
         }
     }
 }
@@ -108,19 +100,9 @@ mod tests {
     #[test]
     fn bounds_are_strict() {
         assert!(!is_out_of_bounds(&[X_THRESHOLD, 0.0, 0.0, 0.0]));
-        assert!(!is_out_of_bounds(&[
-            -X_THRESHOLD,
-            0.0,
-            -THETA_THRESHOLD,
-            0.0
-        ]));
+        assert!(!is_out_of_bounds(&[-X_THRESHOLD, 0.0, -THETA_THRESHOLD, 0.0]));
         assert!(is_out_of_bounds(&[X_THRESHOLD.next_up(), 0.0, 0.0, 0.0]));
-        assert!(is_out_of_bounds(&[
-            0.0,
-            0.0,
-            (-THETA_THRESHOLD).next_down(),
-            0.0
-        ]));
+        assert!(is_out_of_bounds(&[0.0, 0.0, (-THETA_THRESHOLD).next_down(), 0.0]));
         assert!(!is_out_of_bounds(&[0.0, 1e9, 0.0, -1e9]));
     }
 

@@ -52,21 +52,14 @@ struct F32Vec {
 
 impl F64Vec {
     fn to_array(&self) -> [f64; 4] {
-        let v: Vec<f64> = self
-            .bits
-            .iter()
-            .map(|b| f64::from_bits(u64::from_str_radix(b, 16).unwrap()))
-            .collect();
+        let v: Vec<f64> = self.bits.iter().map(|b| f64::from_bits(u64::from_str_radix(b, 16).unwrap())).collect();
         v.try_into().expect("a CartPole state has 4 entries")
     }
 }
 
 impl F32Vec {
     fn to_bits(&self) -> Vec<u32> {
-        self.u32
-            .iter()
-            .map(|b| u32::from_str_radix(b, 16).unwrap())
-            .collect()
+        self.u32.iter().map(|b| u32::from_str_radix(b, 16).unwrap()).collect()
     }
 }
 
@@ -92,61 +85,29 @@ fn check_case(case: &Case, origin: &str) -> u32 {
         "semi-implicit euler" => Integrator::SemiImplicitEuler,
         other => panic!("{origin}: unknown integrator {other:?}"),
     };
-    let mut env = CartPole::new(EnvConfig {
-        integrator,
-        max_episode_steps: case.max_episode_steps,
-    })
-    .unwrap();
+    let mut env = CartPole::new(EnvConfig { integrator, max_episode_steps: case.max_episode_steps }).unwrap();
     let initial = case.initial_state.to_array();
     let obs = env.reset_to(initial).unwrap();
-    assert_eq!(
-        obs.map(f32::to_bits).to_vec(),
-        case.initial_obs.to_bits(),
-        "{origin}: initial obs"
-    );
+    assert_eq!(obs.map(f32::to_bits).to_vec(), case.initial_obs.to_bits(), "{origin}: initial obs");
     assert_eq!(bits(env.state()), bits(initial), "{origin}: initial state");
 
     let mut compared = 0;
     for step in case.steps.iter().take_while(|s| s.t <= case.episode_length) {
         let at = format!("{origin}, t={}", step.t);
         let got = env.step(Action::from_index(step.action).unwrap()).unwrap();
-        assert_eq!(
-            bits(env.state()),
-            bits(step.state.to_array()),
-            "{at}: state bits"
-        );
-        assert_eq!(
-            got.obs.map(f32::to_bits).to_vec(),
-            step.obs.to_bits(),
-            "{at}: obs bits"
-        );
+        assert_eq!(bits(env.state()), bits(step.state.to_array()), "{at}: state bits");
+        assert_eq!(got.obs.map(f32::to_bits).to_vec(), step.obs.to_bits(), "{at}: obs bits");
         assert_eq!(got.reward, step.reward, "{at}: reward");
         assert_eq!(got.terminated, step.terminated, "{at}: terminated");
         assert_eq!(got.truncated, step.truncated, "{at}: truncated");
-        assert_eq!(
-            got.is_done(),
-            step.t == case.episode_length,
-            "{at}: episode end"
-        );
+        assert_eq!(got.is_done(), step.t == case.episode_length, "{at}: episode end");
         compared += 1;
     }
-    assert_eq!(
-        compared, case.episode_length,
-        "{origin}: the file holds every step up to the end"
-    );
+    assert_eq!(compared, case.episode_length, "{origin}: the file holds every step up to the end");
     if case.steps_after_end > 0 {
-        let next = case
-            .steps
-            .iter()
-            .find(|s| s.t == case.episode_length + 1)
-            .unwrap();
-        let err = env
-            .step(Action::from_index(next.action).unwrap())
-            .unwrap_err();
-        assert!(
-            matches!(err, SimError::EpisodeOver { steps, .. } if steps == case.episode_length),
-            "{origin}: {err}"
-        );
+        let next = case.steps.iter().find(|s| s.t == case.episode_length + 1).unwrap();
+        let err = env.step(Action::from_index(next.action).unwrap()).unwrap_err();
+        assert!(matches!(err, SimError::EpisodeOver { steps, .. } if steps == case.episode_length), "{origin}: {err}");
     }
     compared
 }
@@ -159,15 +120,9 @@ fn every_golden_trajectory_matches_gymnasium_bit_for_bit() {
     let mut truncations = 0;
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
-        let group: Group =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let group: Group = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for case in &group.cases {
-            let origin = format!(
-                "{}: {}/{}",
-                path.file_name().unwrap().to_string_lossy(),
-                group.group,
-                case.name
-            );
+            let origin = format!("{}: {}/{}", path.file_name().unwrap().to_string_lossy(), group.group, case.name);
             steps += check_case(case, &origin);
             cases += 1;
             truncations += u32::from(case.steps.iter().any(|s| s.truncated));
@@ -175,9 +130,6 @@ fn every_golden_trajectory_matches_gymnasium_bit_for_bit() {
     }
     // The committed vectors cover both integrators and truncation; guard
     // against a regeneration that silently drops them.
-    assert!(
-        cases >= 20 && truncations >= 4,
-        "only {cases} cases, {truncations} truncations"
-    );
+    assert!(cases >= 20 && truncations >= 4, "only {cases} cases, {truncations} truncations");
     eprintln!("{cases} cases, {steps} steps equal bit for bit");
 }

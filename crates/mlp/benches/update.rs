@@ -36,18 +36,13 @@ const UPDATE_FLOP: u64 = {
 };
 
 fn main() {
-    rayon::ThreadPoolBuilder::new()
-        .use_current_thread()
-        .build_global()
-        .expect("the first and only global pool");
+    rayon::ThreadPoolBuilder::new().use_current_thread().build_global().expect("the first and only global pool");
     println!("rayon threads: {}", rayon::current_num_threads());
     println!("one update = {:.2} MFLOP", UPDATE_FLOP as f64 / 1e6);
     if std::env::var_os("DENORMALS").is_some() {
         let mut u = Update::new();
         let count = |p: &Params<f32>| {
-            p.named_tensors()
-                .map(|(_, t)| t.iter().filter(|v| v.is_subnormal()).count())
-                .sum::<usize>()
+            p.named_tensors().map(|(_, t)| t.iter().filter(|v| v.is_subnormal()).count()).sum::<usize>()
         };
         for i in 1..=20_000 {
             u.run();
@@ -97,17 +92,13 @@ impl Update {
         let scale = [1.0f32, 1.5, 0.1, 1.5];
         let batches = (0..100)
             .map(|_| {
-                let states = Array2::from_shape_fn((BATCH, 4), |(_, j)| {
-                    scale[j] * rng.random_range(-1.0f32..1.0)
-                });
+                let states = Array2::from_shape_fn((BATCH, 4), |(_, j)| scale[j] * rng.random_range(-1.0f32..1.0));
                 let next_states = states.mapv(|v| v + rng.random_range(-0.05f32..0.05));
                 Batch {
                     states,
                     next_states,
                     actions: (0..BATCH).map(|_| rng.random_range(0..2)).collect(),
-                    terminated: (0..BATCH)
-                        .map(|_| rng.random_range(0.0..1.0) < 0.05)
-                        .collect(),
+                    terminated: (0..BATCH).map(|_| rng.random_range(0.0..1.0) < 0.05).collect(),
                 }
             })
             .collect();
@@ -125,28 +116,19 @@ impl Update {
 
     fn run(&mut self) -> f32 {
         let batch = &self.batches[self.n_updates % self.batches.len()];
-        let q_next = self
-            .target
-            .forward_batch(batch.next_states.view(), &mut self.ws)
-            .expect("shapes match");
+        let q_next = self.target.forward_batch(batch.next_states.view(), &mut self.ws).expect("shapes match");
         for (r, row) in q_next.rows().into_iter().enumerate() {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let live = if batch.terminated[r] { 0.0 } else { 1.0 };
             self.targets[r] = 1.0 + (0.95 * max) * live;
         }
-        let loss = GatheredLoss {
-            kind: LossKind::Mse,
-            actions: &batch.actions,
-            targets: &self.targets,
-        };
+        let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &self.targets };
         let value = self
             .policy
             .loss_and_gradients(batch.states.view(), &loss, &mut self.ws, &mut self.grads)
             .expect("shapes match");
         self.grads.clamp_inplace(1.0);
-        self.adam
-            .step(&mut self.policy, &self.grads)
-            .expect("finite gradients");
+        self.adam.step(&mut self.policy, &self.grads).expect("finite gradients");
         self.n_updates += 1;
         if self.n_updates.is_multiple_of(4) {
             self.target.copy_from(&self.policy).expect("same shapes");
@@ -169,12 +151,7 @@ fn forward_single(bencher: Bencher) {
     let mut scratch = SingleScratch::default();
     let input = [0.01f32, -0.2, 0.03, 0.1];
     net.forward_single(&input, &mut scratch).expect("width 4");
-    bencher.bench_local(|| {
-        black_box(
-            net.forward_single(black_box(&input), &mut scratch)
-                .expect("width 4")[0],
-        )
-    });
+    bencher.bench_local(|| black_box(net.forward_single(black_box(&input), &mut scratch).expect("width 4")[0]));
 }
 
 mod kernel_peak {
@@ -189,12 +166,7 @@ mod kernel_peak {
         let mut ws = Workspace::new(64).expect("positive");
         bencher
             .counter(ItemsCount::new(2u64 * 64 * 128 * 128))
-            .bench_local(|| {
-                black_box(
-                    net.forward_batch(inputs.view(), &mut ws)
-                        .expect("width 128")[[0, 0]],
-                )
-            });
+            .bench_local(|| black_box(net.forward_batch(inputs.view(), &mut ws).expect("width 128")[[0, 0]]));
     }
 
     /// Register-only independent multiplies and adds, compiled as the
@@ -218,11 +190,7 @@ mod parts {
         let mut u = Update::new();
         u.run();
         bencher.bench_local(|| {
-            black_box(
-                u.target
-                    .forward_batch(u.batches[0].next_states.view(), &mut u.ws)
-                    .expect("shapes")[[0, 0]],
-            )
+            black_box(u.target.forward_batch(u.batches[0].next_states.view(), &mut u.ws).expect("shapes")[[0, 0]])
         });
     }
 
@@ -232,16 +200,8 @@ mod parts {
         u.run();
         let batch = &u.batches[0];
         bencher.bench_local(|| {
-            let loss = GatheredLoss {
-                kind: LossKind::Mse,
-                actions: &batch.actions,
-                targets: &u.targets,
-            };
-            black_box(
-                u.policy
-                    .loss_and_gradients(batch.states.view(), &loss, &mut u.ws, &mut u.grads)
-                    .expect("shapes"),
-            )
+            let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &u.targets };
+            black_box(u.policy.loss_and_gradients(batch.states.view(), &loss, &mut u.ws, &mut u.grads).expect("shapes"))
         });
     }
 

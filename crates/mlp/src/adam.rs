@@ -22,12 +22,7 @@ impl AdamConfig {
     /// Learning rate `lr` with β1 = 0.9, β2 = 0.999, ε = 1e-8.
     #[must_use]
     pub fn new(lr: f64) -> Self {
-        Self {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        }
+        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 
     fn validate(self) -> Result<Self, MlpError> {
@@ -35,22 +30,14 @@ impl AdamConfig {
             if value > 0.0 && value.is_finite() {
                 Ok(())
             } else {
-                Err(MlpError::InvalidHyperparameter {
-                    name,
-                    value,
-                    requirement: "positive and finite",
-                })
+                Err(MlpError::InvalidHyperparameter { name, value, requirement: "positive and finite" })
             }
         };
         positive("lr", self.lr)?;
         positive("eps", self.eps)?;
         for (name, value) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&value) {
-                return Err(MlpError::InvalidHyperparameter {
-                    name,
-                    value,
-                    requirement: "in [0, 1)",
-                });
+                return Err(MlpError::InvalidHyperparameter { name, value, requirement: "in [0, 1)" });
             }
         }
         Ok(self)
@@ -81,12 +68,7 @@ impl<T: Scalar> Adam<T> {
     /// or ε, or a β outside `[0, 1)`.
     pub fn new(net: &Mlp<T>, config: AdamConfig) -> Result<Self, MlpError> {
         let zeros = Params::zeros(&net.sizes())?;
-        Ok(Self {
-            config: config.validate()?,
-            step: 0,
-            exp_avg: zeros.clone(),
-            exp_avg_sq: zeros,
-        })
+        Ok(Self { config: config.validate()?, step: 0, exp_avg: zeros.clone(), exp_avg_sq: zeros })
     }
 
     /// The hyperparameters.
@@ -125,53 +107,27 @@ impl<T: Scalar> Adam<T> {
         grads.check_finite()?;
         self.step += 1;
         let t = i32::try_from(self.step).unwrap_or(i32::MAX);
-        let AdamConfig {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } = self.config;
+        let AdamConfig { lr, beta1, beta2, eps } = self.config;
         let step_size = T::from_f64(lr / (1.0 - beta1.powi(t)));
         let bias_correction2_sqrt = T::from_f64((1.0 - beta2.powi(t)).sqrt());
         let one_minus_b1 = T::from_f64(1.0 - beta1);
         let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
         let eps = T::from_f64(eps);
-        let coefficients = AdamCoefficients {
-            step_size,
-            bias_correction2_sqrt,
-            one_minus_b1,
-            b2,
-            one_minus_b2,
-            eps,
-        };
+        let coefficients = AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps };
         let (exp_avg, exp_avg_sq) = (&mut self.exp_avg, &mut self.exp_avg_sq);
         net.update_params(|params| {
             // Element-wise, so any split gives the same bits: pieces of a
             // fixed size, in parallel when the pool has threads to spare.
             let parallel = rayon::current_num_threads() > 1;
-            let tensors = params
-                .slices_mut()
-                .zip(exp_avg.slices_mut())
-                .zip(exp_avg_sq.slices_mut())
-                .zip(grads.slices());
+            let tensors =
+                params.slices_mut().zip(exp_avg.slices_mut()).zip(exp_avg_sq.slices_mut()).zip(grads.slices());
             for (((p, m), v), g) in tensors {
                 let job = |(((p, m), v), g): PieceSlices<'_, T>| {
-                    vectorized(AdamJob {
-                        p,
-                        m,
-                        v,
-                        g,
-                        c: coefficients,
-                    });
+                    vectorized(AdamJob { p, m, v, g, c: coefficients });
                 };
                 if parallel && p.len() > ADAM_PIECE {
-                    let pieces = p
-                        .par_chunks_mut(ADAM_PIECE)
-                        .zip(m.par_chunks_mut(ADAM_PIECE));
-                    pieces
-                        .zip(v.par_chunks_mut(ADAM_PIECE))
-                        .zip(g.par_chunks(ADAM_PIECE))
-                        .for_each(job);
+                    let pieces = p.par_chunks_mut(ADAM_PIECE).zip(m.par_chunks_mut(ADAM_PIECE));
+                    pieces.zip(v.par_chunks_mut(ADAM_PIECE)).zip(g.par_chunks(ADAM_PIECE)).for_each(job);
                 } else {
                     job((((p, m), v), g));
                 }
@@ -195,11 +151,7 @@ impl<T: Scalar> Adam<T> {
 /// deterministic and independent of the CPU's flush-to-zero mode.
 #[inline(always)]
 fn flush_subnormal<T: Scalar>(x: T) -> T {
-    if x.abs() < T::MIN_POSITIVE {
-        T::ZERO
-    } else {
-        x
-    }
+    if x.abs() < T::MIN_POSITIVE { T::ZERO } else { x }
 }
 
 /// The per-step constants of the update, converted to `T`.
@@ -235,21 +187,8 @@ impl<T: Scalar> Job for AdamJob<'_, T> {
 
     #[inline(always)]
     fn run(self) {
-        let AdamCoefficients {
-            step_size,
-            bias_correction2_sqrt,
-            one_minus_b1,
-            b2,
-            one_minus_b2,
-            eps,
-        } = self.c;
-        for (((p, m), v), &g) in self
-            .p
-            .iter_mut()
-            .zip(self.m.iter_mut())
-            .zip(self.v.iter_mut())
-            .zip(self.g)
-        {
+        let AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps } = self.c;
+        for (((p, m), v), &g) in self.p.iter_mut().zip(self.m.iter_mut()).zip(self.v.iter_mut()).zip(self.g) {
             // torch: exp_avg.lerp_(grad, 1 - beta1)
             *m = flush_subnormal(*m + one_minus_b1 * (g - *m));
             // torch: exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)

@@ -84,60 +84,29 @@ impl fmt::Display for MlpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooFewSizes { got } => {
-                write!(
-                    f,
-                    "a network needs at least 2 layer sizes (input and output), got {got}"
-                )
+                write!(f, "a network needs at least 2 layer sizes (input and output), got {got}")
             }
             Self::ZeroSize { index } => {
                 write!(f, "layer size {index} is 0: every layer needs a width")
             }
             Self::InputWidth { expected, got } => {
-                write!(
-                    f,
-                    "input rows have width {got}, the network takes {expected}"
-                )
+                write!(f, "input rows have width {got}, the network takes {expected}")
             }
-            Self::RowCount {
-                what,
-                expected,
-                got,
-            } => {
-                write!(
-                    f,
-                    "{what} has length {got}, expected one per input row ({expected})"
-                )
+            Self::RowCount { what, expected, got } => {
+                write!(f, "{what} has length {got}, expected one per input row ({expected})")
             }
-            Self::ActionOutOfRange {
-                row,
-                action,
-                n_outputs,
-            } => {
-                write!(
-                    f,
-                    "action {action} at row {row} is out of range: the network has {n_outputs} outputs"
-                )
+            Self::ActionOutOfRange { row, action, n_outputs } => {
+                write!(f, "action {action} at row {row} is out of range: the network has {n_outputs} outputs")
             }
             Self::ShapeMismatch { expected, got } => {
-                write!(
-                    f,
-                    "network shape mismatch: expected layer sizes {expected:?}, got {got:?}"
-                )
+                write!(f, "network shape mismatch: expected layer sizes {expected:?}, got {got:?}")
             }
-            Self::TensorShape {
-                name,
-                expected,
-                got,
-            } => {
+            Self::TensorShape { name, expected, got } => {
                 write!(f, "tensor {name} has shape {got:?}, expected {expected:?}")
             }
             Self::MissingTensor { name } => write!(f, "state dict has no tensor {name}"),
             Self::NonFinite { what, index } => write!(f, "{what}[{index}] is not finite"),
-            Self::InvalidHyperparameter {
-                name,
-                value,
-                requirement,
-            } => {
+            Self::InvalidHyperparameter { name, value, requirement } => {
                 write!(f, "{name} = {value} is invalid: it must be {requirement}")
             }
             Self::EmptyBatch => write!(f, "a batch needs at least one row"),

@@ -71,13 +71,7 @@ impl<T: Scalar> Job for Transpose<'_, T> {
     #[inline(always)]
     fn run(self) {
         const B: usize = 8;
-        let Self {
-            src,
-            rows,
-            cols,
-            dst_ld,
-            dst,
-        } = self;
+        let Self { src, rows, cols, dst_ld, dst } = self;
         for i0 in (0..rows).step_by(B) {
             for j0 in (0..cols).step_by(B) {
                 for i in i0..(i0 + B).min(rows) {
@@ -162,10 +156,7 @@ pub(crate) fn gemm_acc<T: Scalar>(
     c: &mut [T],
     ldc: usize,
 ) {
-    let a = AMatrix {
-        data: a,
-        layout: a_layout,
-    };
+    let a = AMatrix { data: a, layout: a_layout };
     let mut bc = BC { b, ldb, c, ldc };
     // NR columns per tile; a lone row takes 4·NR at once, so that it too has
     // 8 independent sums in flight.
@@ -233,12 +224,7 @@ fn tile<T: Scalar, const R: usize, const W: usize>(
     i0: usize,
     j0: usize,
 ) {
-    let BC {
-        b,
-        ldb,
-        ref mut c,
-        ldc,
-    } = *bc;
+    let BC { b, ldb, ref mut c, ldc } = *bc;
     let mut acc = [[T::ZERO; W]; R];
     for (r, row) in acc.iter_mut().enumerate() {
         row.copy_from_slice(&c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + W]);
@@ -247,12 +233,9 @@ fn tile<T: Scalar, const R: usize, const W: usize>(
     // short slices whose bounds the compiler can see.
     match a.layout {
         ALayout::RowMajor { ld } => {
-            let rows: [&[T]; R] =
-                std::array::from_fn(|r| &a.data[(i0 + r) * ld..(i0 + r) * ld + k]);
+            let rows: [&[T]; R] = std::array::from_fn(|r| &a.data[(i0 + r) * ld..(i0 + r) * ld + k]);
             for p in 0..k {
-                let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W]
-                    .try_into()
-                    .expect("slice of length W");
+                let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W].try_into().expect("slice of length W");
                 for r in 0..R {
                     let a_ip = rows[r][p];
                     for j in 0..W {
@@ -263,12 +246,8 @@ fn tile<T: Scalar, const R: usize, const W: usize>(
         }
         ALayout::ColMajor { ld } => {
             for p in 0..k {
-                let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W]
-                    .try_into()
-                    .expect("slice of length W");
-                let a_col: &[T; R] = a.data[p * ld + i0..p * ld + i0 + R]
-                    .try_into()
-                    .expect("slice of length R");
+                let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W].try_into().expect("slice of length W");
+                let a_col: &[T; R] = a.data[p * ld + i0..p * ld + i0 + R].try_into().expect("slice of length R");
                 for r in 0..R {
                     for j in 0..W {
                         acc[r][j] = acc[r][j] + a_col[r] * b_row[j];
@@ -290,19 +269,8 @@ const NARROW_ROWS: usize = 8;
 /// `NARROW_ROWS` rows at a time, their `W` sums held in registers while `p`
 /// runs over `k` in order.
 #[inline(always)]
-fn narrow<T: Scalar, const W: usize>(
-    m: usize,
-    k: usize,
-    a: AMatrix<'_, T>,
-    bc: &mut BC<'_, T>,
-    j0: usize,
-) {
-    let BC {
-        b,
-        ldb,
-        ref mut c,
-        ldc,
-    } = *bc;
+fn narrow<T: Scalar, const W: usize>(m: usize, k: usize, a: AMatrix<'_, T>, bc: &mut BC<'_, T>, j0: usize) {
+    let BC { b, ldb, ref mut c, ldc } = *bc;
     let mut i0 = 0;
     while i0 < m {
         let rows = NARROW_ROWS.min(m - i0);
@@ -311,9 +279,7 @@ fn narrow<T: Scalar, const W: usize>(
             row.copy_from_slice(&c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + W]);
         }
         for p in 0..k {
-            let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W]
-                .try_into()
-                .expect("slice of length W");
+            let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W].try_into().expect("slice of length W");
             for (r, row) in acc.iter_mut().enumerate().take(rows) {
                 let a_ip = a.at(i0 + r, p);
                 for j in 0..W {
@@ -341,14 +307,7 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
         };
-        for (m, n, k) in [
-            (1, 1, 1),
-            (6, 32, 5),
-            (13, 70, 9),
-            (64, 128, 128),
-            (7, 2, 128),
-            (128, 4, 33),
-        ] {
+        for (m, n, k) in [(1, 1, 1), (6, 32, 5), (13, 70, 9), (64, 128, 128), (7, 2, 128), (128, 4, 33)] {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
             let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();

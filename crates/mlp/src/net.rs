@@ -41,11 +41,7 @@ pub(crate) struct KernelWeights<T> {
 
 /// The row stride for a row of `n` values (see [`KernelWeights`]).
 fn padded_ld(n: usize) -> usize {
-    if n >= 64 {
-        n.next_multiple_of(16) + 16
-    } else {
-        n
-    }
+    if n >= 64 { n.next_multiple_of(16) + 16 } else { n }
 }
 
 impl<T: Scalar> KernelWeights<T> {
@@ -64,22 +60,9 @@ impl<T: Scalar> KernelWeights<T> {
 
     fn refresh(&mut self, layer: &LayerParams<T>) {
         let (rows, cols) = layer.weight.dim();
-        let src = layer
-            .weight
-            .as_slice()
-            .expect("parameters are owned in standard layout");
-        vectorized(Transpose {
-            src,
-            rows,
-            cols,
-            dst: &mut self.forward,
-            dst_ld: self.forward_ld,
-        });
-        for (dst, src) in self
-            .backward
-            .chunks_mut(self.backward_ld)
-            .zip(src.chunks(cols))
-        {
+        let src = layer.weight.as_slice().expect("parameters are owned in standard layout");
+        vectorized(Transpose { src, rows, cols, dst: &mut self.forward, dst_ld: self.forward_ld });
+        for (dst, src) in self.backward.chunks_mut(self.backward_ld).zip(src.chunks(cols)) {
             dst[..cols].copy_from_slice(src);
         }
     }
@@ -137,10 +120,7 @@ impl<T: Scalar> Mlp<T> {
     pub fn from_params(params: Params<T>) -> Result<Self, MlpError> {
         params.check_finite()?;
         let kernel_weights = params.layers().iter().map(KernelWeights::new).collect();
-        Ok(Self {
-            params,
-            kernel_weights,
-        })
+        Ok(Self { params, kernel_weights })
     }
 
     /// The parameters, in PyTorch's layout.
@@ -164,12 +144,7 @@ impl<T: Scalar> Mlp<T> {
     /// The number of outputs.
     #[must_use]
     pub fn output_dim(&self) -> usize {
-        self.params
-            .layers()
-            .last()
-            .expect("a network has a layer")
-            .weight
-            .nrows()
+        self.params.layers().last().expect("a network has a layer").weight.nrows()
     }
 
     /// Changes the parameters with `f`, then refreshes the transposed copies.
@@ -202,11 +177,7 @@ impl<T: Scalar> Mlp<T> {
     pub fn soft_update_from(&mut self, other: &Self, tau: f64) -> Result<(), MlpError> {
         self.params.check_same_shape(&other.params)?;
         if !(0.0..=1.0).contains(&tau) {
-            return Err(MlpError::InvalidHyperparameter {
-                name: "tau",
-                value: tau,
-                requirement: "in [0, 1]",
-            });
+            return Err(MlpError::InvalidHyperparameter { name: "tau", value: tau, requirement: "in [0, 1]" });
         }
         let (tau, keep) = (T::from_f64(tau), T::from_f64(1.0 - tau));
         self.update_params(|p| p.zip_apply(&other.params, |a, b| *a = tau * b + keep * *a));
@@ -215,10 +186,7 @@ impl<T: Scalar> Mlp<T> {
 
     pub(crate) fn check_input_width(&self, width: usize) -> Result<(), MlpError> {
         if width != self.input_dim() {
-            return Err(MlpError::InputWidth {
-                expected: self.input_dim(),
-                got: width,
-            });
+            return Err(MlpError::InputWidth { expected: self.input_dim(), got: width });
         }
         Ok(())
     }
@@ -228,17 +196,9 @@ impl<T: Scalar> Mlp<T> {
     ///
     /// # Errors
     /// [`MlpError::InputWidth`] if `input` is not [`input_dim`](Self::input_dim) long.
-    pub fn forward_single<'s>(
-        &self,
-        input: &[T],
-        scratch: &'s mut SingleScratch<T>,
-    ) -> Result<&'s [T], MlpError> {
+    pub fn forward_single<'s>(&self, input: &[T], scratch: &'s mut SingleScratch<T>) -> Result<&'s [T], MlpError> {
         self.check_input_width(input.len())?;
-        vectorized(SingleForward {
-            net: self,
-            input,
-            scratch: &mut *scratch,
-        });
+        vectorized(SingleForward { net: self, input, scratch: &mut *scratch });
         Ok(&scratch.current)
     }
 

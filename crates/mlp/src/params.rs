@@ -20,11 +20,7 @@ pub struct LayerParams<T> {
 /// Layer `l` (0-based) is named `fc{l+1}` as in the seed's PyTorch model, so
 /// the tensors are `fc1.weight`, `fc1.bias`, `fc2.weight`, …
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    try_from = "Vec<LayerParams<T>>",
-    into = "Vec<LayerParams<T>>",
-    bound = "T: Scalar"
-)]
+#[serde(try_from = "Vec<LayerParams<T>>", into = "Vec<LayerParams<T>>", bound = "T: Scalar")]
 pub struct Params<T: Scalar> {
     layers: Vec<LayerParams<T>>,
 }
@@ -63,11 +59,7 @@ impl<T> TensorView<'_, T> {
 /// The name of layer `layer`'s weight or bias, as in PyTorch's state dict.
 #[must_use]
 pub fn tensor_name(layer: usize, is_bias: bool) -> String {
-    format!(
-        "fc{}.{}",
-        layer + 1,
-        if is_bias { "bias" } else { "weight" }
-    )
+    format!("fc{}.{}", layer + 1, if is_bias { "bias" } else { "weight" })
 }
 
 pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), MlpError> {
@@ -150,9 +142,7 @@ impl<T: Scalar> Params<T> {
                 }
             }
             if out == 0 || inp == 0 {
-                return Err(MlpError::ZeroSize {
-                    index: if inp == 0 { l } else { l + 1 },
-                });
+                return Err(MlpError::ZeroSize { index: if inp == 0 { l } else { l + 1 } });
             }
         }
         Ok(Self { layers })
@@ -180,10 +170,7 @@ impl<T: Scalar> Params<T> {
     pub fn named_tensors(&self) -> impl Iterator<Item = (String, TensorView<'_, T>)> + '_ {
         self.layers.iter().enumerate().flat_map(|(l, layer)| {
             [
-                (
-                    tensor_name(l, false),
-                    TensorView::Weight(layer.weight.view()),
-                ),
+                (tensor_name(l, false), TensorView::Weight(layer.weight.view())),
                 (tensor_name(l, true), TensorView::Bias(layer.bias.view())),
             ]
         })
@@ -192,10 +179,7 @@ impl<T: Scalar> Params<T> {
     /// The number of scalars.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|l| l.weight.len() + l.bias.len())
-            .sum()
+        self.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
     }
 
     /// Whether there are no scalars (never, for a valid set).
@@ -217,10 +201,7 @@ impl<T: Scalar> Params<T> {
 
     pub(crate) fn check_same_shape(&self, other: &Self) -> Result<(), MlpError> {
         if !self.same_shape(other) {
-            return Err(MlpError::ShapeMismatch {
-                expected: self.sizes(),
-                got: other.sizes(),
-            });
+            return Err(MlpError::ShapeMismatch { expected: self.sizes(), got: other.sizes() });
         }
         Ok(())
     }
@@ -228,12 +209,8 @@ impl<T: Scalar> Params<T> {
     /// Applies `f(self_value, other_value)` element-wise, in place.
     pub(crate) fn zip_apply(&mut self, other: &Self, f: impl Fn(&mut T, T) + Copy) {
         for (mine, theirs) in self.layers.iter_mut().zip(&other.layers) {
-            Zip::from(&mut mine.weight)
-                .and(&theirs.weight)
-                .for_each(|a, &b| f(a, b));
-            Zip::from(&mut mine.bias)
-                .and(&theirs.bias)
-                .for_each(|a, &b| f(a, b));
+            Zip::from(&mut mine.weight).and(&theirs.weight).for_each(|a, &b| f(a, b));
+            Zip::from(&mut mine.bias).and(&theirs.bias).for_each(|a, &b| f(a, b));
         }
     }
 
@@ -285,10 +262,7 @@ impl<T: Scalar> Params<T> {
             if vectorized(AnyNonFinite { values })
                 && let Some(index) = values.iter().position(|v| !v.is_finite())
             {
-                return Err(MlpError::NonFinite {
-                    what: tensor_name(t / 2, t % 2 == 1),
-                    index,
-                });
+                return Err(MlpError::NonFinite { what: tensor_name(t / 2, t % 2 == 1), index });
             }
         }
         Ok(())
@@ -296,21 +270,15 @@ impl<T: Scalar> Params<T> {
 
     /// Each tensor's values as a slice, in state-dict order.
     pub(crate) fn slices(&self) -> impl Iterator<Item = &[T]> + '_ {
-        self.layers.iter().flat_map(|l| {
-            [
-                l.weight.as_slice().expect("standard layout"),
-                l.bias.as_slice().expect("standard layout"),
-            ]
-        })
+        self.layers
+            .iter()
+            .flat_map(|l| [l.weight.as_slice().expect("standard layout"), l.bias.as_slice().expect("standard layout")])
     }
 
     /// Each tensor's values as a mutable slice, in state-dict order.
     pub(crate) fn slices_mut(&mut self) -> impl Iterator<Item = &mut [T]> + '_ {
         self.layers.iter_mut().flat_map(|l| {
-            [
-                l.weight.as_slice_mut().expect("standard layout"),
-                l.bias.as_slice_mut().expect("standard layout"),
-            ]
+            [l.weight.as_slice_mut().expect("standard layout"), l.bias.as_slice_mut().expect("standard layout")]
         })
     }
 
@@ -354,8 +322,6 @@ impl<T: Scalar> Job for AnyNonFinite<'_, T> {
 
     #[inline(always)]
     fn run(self) -> bool {
-        self.values
-            .iter()
-            .fold(false, |any, v| any | !v.is_finite())
+        self.values.iter().fold(false, |any, v| any | !v.is_finite())
     }
 }

@@ -38,31 +38,16 @@ pub struct GatheredLoss<'a, T> {
 impl<T: Scalar> GatheredLoss<'_, T> {
     fn validate(&self, rows: usize, n_outputs: usize) -> Result<(), MlpError> {
         if self.actions.len() != rows {
-            return Err(MlpError::RowCount {
-                what: "actions",
-                expected: rows,
-                got: self.actions.len(),
-            });
+            return Err(MlpError::RowCount { what: "actions", expected: rows, got: self.actions.len() });
         }
         if self.targets.len() != rows {
-            return Err(MlpError::RowCount {
-                what: "targets",
-                expected: rows,
-                got: self.targets.len(),
-            });
+            return Err(MlpError::RowCount { what: "targets", expected: rows, got: self.targets.len() });
         }
         if let Some(row) = self.actions.iter().position(|&a| a >= n_outputs) {
-            return Err(MlpError::ActionOutOfRange {
-                row,
-                action: self.actions[row],
-                n_outputs,
-            });
+            return Err(MlpError::ActionOutOfRange { row, action: self.actions[row], n_outputs });
         }
         if let Some(index) = self.targets.iter().position(|t| !t.is_finite()) {
-            return Err(MlpError::NonFinite {
-                what: "targets".into(),
-                index,
-            });
+            return Err(MlpError::NonFinite { what: "targets".into(), index });
         }
         if let LossKind::Huber { delta } = self.kind
             && !(delta > 0.0 && delta.is_finite())
@@ -88,10 +73,7 @@ impl<T: Scalar> GatheredLoss<'_, T> {
                 if d.abs() <= delta {
                     (half * d * d, d)
                 } else {
-                    (
-                        delta * (d.abs() - half * delta),
-                        if d > T::ZERO { delta } else { -delta },
-                    )
+                    (delta * (d.abs() - half * delta), if d > T::ZERO { delta } else { -delta })
                 }
             }
         }
@@ -136,19 +118,9 @@ impl<T: Scalar> Workspace<T> {
     /// [`MlpError::InvalidHyperparameter`] if `chunk_rows` is 0.
     pub fn new(chunk_rows: usize) -> Result<Self, MlpError> {
         if chunk_rows == 0 {
-            return Err(MlpError::InvalidHyperparameter {
-                name: "chunk_rows",
-                value: 0.0,
-                requirement: "at least 1",
-            });
+            return Err(MlpError::InvalidHyperparameter { name: "chunk_rows", value: 0.0, requirement: "at least 1" });
         }
-        Ok(Self {
-            chunk_rows,
-            chunks: Vec::new(),
-            outputs: Vec::new(),
-            rows: 0,
-            n_outputs: 0,
-        })
+        Ok(Self { chunk_rows, chunks: Vec::new(), outputs: Vec::new(), rows: 0, n_outputs: 0 })
     }
 
     /// The outputs of the last pass, `[rows, n_outputs]`.
@@ -177,10 +149,7 @@ impl<T: Scalar> Workspace<T> {
         let inputs: CowArray<'_, T, _> = inputs.as_standard_layout();
         let flat = inputs.as_slice().expect("standard layout is contiguous");
         if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
-            return Err(MlpError::NonFinite {
-                what: "inputs".into(),
-                index,
-            });
+            return Err(MlpError::NonFinite { what: "inputs".into(), index });
         }
         let n_chunks = rows.div_ceil(self.chunk_rows);
         if self.chunks.len() < n_chunks {
@@ -192,25 +161,14 @@ impl<T: Scalar> Workspace<T> {
             let r0 = c * chunk_rows;
             let r1 = (r0 + chunk_rows).min(rows);
             let input = &flat[r0 * width..r1 * width];
-            vectorized(ChunkJob {
-                chunk,
-                net,
-                input,
-                r0,
-                rows: r1 - r0,
-                loss,
-                scale,
-            });
+            vectorized(ChunkJob { chunk, net, input, r0, rows: r1 - r0, loss, scale });
         };
         // Each chunk writes only its own buffers, and the reduction below
         // runs in chunk order afterwards, so running the chunks in parallel
         // or in turn gives the same bits. In turn saves the hand-off to a
         // one-thread pool, which costs more than a chunk.
         if rayon::current_num_threads() > 1 && n_chunks > 1 {
-            self.chunks[..n_chunks]
-                .par_iter_mut()
-                .enumerate()
-                .for_each(job);
+            self.chunks[..n_chunks].par_iter_mut().enumerate().for_each(job);
         } else {
             self.chunks[..n_chunks].iter_mut().enumerate().for_each(job);
         }
@@ -218,8 +176,7 @@ impl<T: Scalar> Workspace<T> {
         self.n_outputs = n_out;
         self.outputs.clear();
         for chunk in &self.chunks[..n_chunks] {
-            self.outputs
-                .extend_from_slice(chunk.acts.last().expect("a network has a layer"));
+            self.outputs.extend_from_slice(chunk.acts.last().expect("a network has a layer"));
         }
         Ok(())
     }
@@ -230,10 +187,7 @@ impl<T: Scalar> Workspace<T> {
         let n_chunks = self.rows.div_ceil(self.chunk_rows);
         let mut loss_sum = T::ZERO;
         for (c, chunk) in self.chunks[..n_chunks].iter().enumerate() {
-            let partial = chunk
-                .grads
-                .as_ref()
-                .expect("backward filled every chunk's gradients");
+            let partial = chunk.grads.as_ref().expect("backward filled every chunk's gradients");
             if c == 0 {
                 grads.zip_apply(partial, |a, b| *a = b);
             } else {
@@ -263,8 +217,7 @@ impl<T: Scalar> Job for ChunkJob<'_, T> {
     fn run(self) {
         self.chunk.forward(self.net, self.input, self.rows);
         if let Some(loss) = self.loss {
-            self.chunk
-                .backward(self.net, loss, self.r0, self.rows, self.scale);
+            self.chunk.backward(self.net, loss, self.r0, self.rows, self.scale);
         }
     }
 }
@@ -305,20 +258,9 @@ impl<T: Scalar> Chunk<T> {
     /// Backpropagates the loss of rows `r0..r0 + rows` (global indices) into
     /// this chunk's partial gradients. `scale` is 1/B of the mean.
     #[inline(always)]
-    fn backward(
-        &mut self,
-        net: &Mlp<T>,
-        loss: &GatheredLoss<'_, T>,
-        r0: usize,
-        rows: usize,
-        scale: T,
-    ) {
+    fn backward(&mut self, net: &Mlp<T>, loss: &GatheredLoss<'_, T>, r0: usize, rows: usize, scale: T) {
         let layers = net.params().layers();
-        if !self
-            .grads
-            .as_ref()
-            .is_some_and(|g| g.same_shape(net.params()))
-        {
+        if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
         }
         let grads = self.grads.as_mut().expect("set just above");
@@ -337,34 +279,14 @@ impl<T: Scalar> Chunk<T> {
         for l in (0..layers.len()).rev() {
             let layer = &layers[l];
             let (out, inp) = layer.weight.dim();
-            let prev: &[T] = if l == 0 {
-                &self.input
-            } else {
-                &self.acts[l - 1]
-            };
+            let prev: &[T] = if l == 0 { &self.input } else { &self.acts[l - 1] };
             let g = &mut grads.layers_mut()[l];
             // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
-            let gw = g
-                .weight
-                .as_slice_mut()
-                .expect("gradients are owned in standard layout");
+            let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
             gw.fill(T::ZERO);
-            gemm_acc(
-                out,
-                inp,
-                rows,
-                &self.delta,
-                ALayout::ColMajor { ld: out },
-                prev,
-                inp,
-                gw,
-                inp,
-            );
+            gemm_acc(out, inp, rows, &self.delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
             // ∂L/∂b = Σ_rows δ, in row order.
-            let gb = g
-                .bias
-                .as_slice_mut()
-                .expect("gradients are owned in standard layout");
+            let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
             gb.fill(T::ZERO);
             for r in 0..rows {
                 for (b, &d) in gb.iter_mut().zip(&self.delta[r * out..(r + 1) * out]) {

@@ -4,10 +4,7 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
-use mlp::{
-    Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Params, SingleScratch,
-    Workspace,
-};
+use mlp::{Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Params, SingleScratch, Workspace};
 use ndarray::{Array1, Array2, arr2};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -18,10 +15,7 @@ const SIZES: [usize; 4] = [4, 128, 128, 2];
 /// 30 updates of the seed's net on changing batches; returns the final
 /// parameters, every loss, and the last batch's outputs, all as bits.
 fn train_bits(threads: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let mut net: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
@@ -33,24 +27,13 @@ fn train_bits(threads: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
             let inputs = Array2::from_shape_fn((64, 4), |_| rng.random_range(-1.0f32..1.0));
             let actions: Vec<usize> = (0..64).map(|_| rng.random_range(0..2)).collect();
             let targets: Vec<f32> = (0..64).map(|_| rng.random_range(0.0f32..2.0)).collect();
-            let loss = GatheredLoss {
-                kind: LossKind::Mse,
-                actions: &actions,
-                targets: &targets,
-            };
-            losses.push(
-                net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads)
-                    .unwrap()
-                    .to_bits(),
-            );
+            let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets };
+            losses.push(net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap().to_bits());
             grads.clamp_inplace(1.0);
             adam.step(&mut net, &grads).unwrap();
         }
-        let params = net
-            .params()
-            .named_tensors()
-            .flat_map(|(_, t)| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
-            .collect();
+        let params =
+            net.params().named_tensors().flat_map(|(_, t)| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect();
         let outputs = ws.outputs().iter().map(|v| v.to_bits()).collect();
         (params, losses, outputs)
     })
@@ -69,15 +52,10 @@ fn single_and_batched_forward_agree_bit_for_bit() {
     let net: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
     let inputs = Array2::from_shape_fn((37, 4), |_| rng.random_range(-1.0f32..1.0));
     let mut ws = Workspace::new(5).unwrap();
-    let batch = net
-        .forward_batch(inputs.view(), &mut ws)
-        .unwrap()
-        .to_owned();
+    let batch = net.forward_batch(inputs.view(), &mut ws).unwrap().to_owned();
     let mut scratch = SingleScratch::default();
     for (row, expected) in inputs.rows().into_iter().zip(batch.rows()) {
-        let single = net
-            .forward_single(row.as_slice().unwrap(), &mut scratch)
-            .unwrap();
+        let single = net.forward_single(row.as_slice().unwrap(), &mut scratch).unwrap();
         assert_eq!(single, expected.as_slice().unwrap());
     }
 }
@@ -139,16 +117,10 @@ fn soft_update_moves_by_tau() {
     assert_eq!(net, source, "tau = 1 copies");
     let mut half = start.clone();
     half.soft_update_from(&source, 0.25).unwrap();
-    let (w0, ws, wh) = (
-        &start.params().layers()[0].weight,
-        &source.params().layers()[0].weight,
-        &half.params().layers()[0].weight,
-    );
+    let (w0, ws, wh) =
+        (&start.params().layers()[0].weight, &source.params().layers()[0].weight, &half.params().layers()[0].weight);
     assert_eq!(wh[[1, 2]], 0.25 * ws[[1, 2]] + 0.75 * w0[[1, 2]]);
-    assert!(matches!(
-        net.soft_update_from(&source, 1.5),
-        Err(MlpError::InvalidHyperparameter { name: "tau", .. })
-    ));
+    assert!(matches!(net.soft_update_from(&source, 1.5), Err(MlpError::InvalidHyperparameter { name: "tau", .. })));
 }
 
 #[test]
@@ -157,22 +129,13 @@ fn init_follows_pytorch_bounds() {
     let net: Mlp<f32> = Mlp::new(&SIZES, &mut ChaCha8Rng::seed_from_u64(9)).unwrap();
     for (l, layer) in net.params().layers().iter().enumerate() {
         let bound = 1.0 / (SIZES[l] as f32).sqrt();
-        let values: Vec<f32> = layer
-            .weight
-            .iter()
-            .chain(layer.bias.iter())
-            .copied()
-            .collect();
+        let values: Vec<f32> = layer.weight.iter().chain(layer.bias.iter()).copied().collect();
         assert!(values.iter().all(|v| v.abs() <= bound), "layer {l}");
         // Spread over the whole interval, not a corner of it.
         let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(max > 0.9 * bound, "layer {l}: max {max} of bound {bound}");
     }
-    let names: Vec<String> = net
-        .params()
-        .named_tensors()
-        .map(|(n, t)| format!("{n}{:?}", t.shape()))
-        .collect();
+    let names: Vec<String> = net.params().named_tensors().map(|(n, t)| format!("{n}{:?}", t.shape())).collect();
     assert_eq!(
         names,
         [
@@ -193,133 +156,57 @@ fn network_and_optimizer_state_round_trip_through_serde() {
     let grads = Params::from_layers(net.params().layers().to_vec()).unwrap();
     adam.step(&mut net, &grads).unwrap();
     let net_back: Mlp<f32> = serde_json::from_str(&serde_json::to_string(&net).unwrap()).unwrap();
-    let adam_back: Adam<f32> =
-        serde_json::from_str(&serde_json::to_string(&adam).unwrap()).unwrap();
+    let adam_back: Adam<f32> = serde_json::from_str(&serde_json::to_string(&adam).unwrap()).unwrap();
     assert_eq!(net_back, net);
     assert_eq!(adam_back, adam);
     // A serialized network with inconsistent shapes is refused, not loaded.
     let bad = r#"[{"weight":{"v":1,"dim":[2,3],"data":[0,0,0,0,0,0]},"bias":{"v":1,"dim":[3],"data":[0,0,0]}}]"#;
-    let err = serde_json::from_str::<Mlp<f32>>(bad)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("fc1.bias has shape [3], expected [2]"),
-        "{err}"
-    );
+    let err = serde_json::from_str::<Mlp<f32>>(bad).unwrap_err().to_string();
+    assert!(err.contains("fc1.bias has shape [3], expected [2]"), "{err}");
 }
 
 #[test]
 fn bad_input_is_an_error_naming_it() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    assert_eq!(
-        Mlp::<f32>::new(&[4], &mut rng).unwrap_err(),
-        MlpError::TooFewSizes { got: 1 }
-    );
-    assert_eq!(
-        Mlp::<f32>::new(&[4, 0, 2], &mut rng).unwrap_err(),
-        MlpError::ZeroSize { index: 1 }
-    );
+    assert_eq!(Mlp::<f32>::new(&[4], &mut rng).unwrap_err(), MlpError::TooFewSizes { got: 1 });
+    assert_eq!(Mlp::<f32>::new(&[4, 0, 2], &mut rng).unwrap_err(), MlpError::ZeroSize { index: 1 });
     assert!(Workspace::<f32>::new(0).is_err());
 
     let net = small_net(0);
     let mut ws = Workspace::default();
     let mut grads = Params::zeros(&net.sizes()).unwrap();
     let inputs = arr2(&[[0.1f32, 0.2, 0.3], [0.0, 0.0, 1.0]]);
-    let err = net
-        .forward_batch(arr2(&[[1.0f32, 2.0]]).view(), &mut ws)
-        .unwrap_err();
+    let err = net.forward_batch(arr2(&[[1.0f32, 2.0]]).view(), &mut ws).unwrap_err();
+    assert_eq!(err.to_string(), "input rows have width 2, the network takes 3");
     assert_eq!(
-        err.to_string(),
-        "input rows have width 2, the network takes 3"
+        net.forward_single(&[1.0], &mut SingleScratch::default()).unwrap_err(),
+        MlpError::InputWidth { expected: 3, got: 1 }
     );
-    assert_eq!(
-        net.forward_single(&[1.0], &mut SingleScratch::default())
-            .unwrap_err(),
-        MlpError::InputWidth {
-            expected: 3,
-            got: 1
-        }
-    );
-    assert_eq!(
-        net.forward_batch(Array2::<f32>::zeros((0, 3)).view(), &mut ws)
-            .unwrap_err(),
-        MlpError::EmptyBatch
-    );
+    assert_eq!(net.forward_batch(Array2::<f32>::zeros((0, 3)).view(), &mut ws).unwrap_err(), MlpError::EmptyBatch);
 
     let targets = [1.0f32, 2.0];
     let cases: [(&[usize], &[f32], MlpError); 4] = [
-        (
-            &[0],
-            &targets,
-            MlpError::RowCount {
-                what: "actions",
-                expected: 2,
-                got: 1,
-            },
-        ),
-        (
-            &[0, 1],
-            &targets[..1],
-            MlpError::RowCount {
-                what: "targets",
-                expected: 2,
-                got: 1,
-            },
-        ),
-        (
-            &[0, 2],
-            &targets,
-            MlpError::ActionOutOfRange {
-                row: 1,
-                action: 2,
-                n_outputs: 2,
-            },
-        ),
-        (
-            &[0, 1],
-            &[1.0, f32::NAN],
-            MlpError::NonFinite {
-                what: "targets".into(),
-                index: 1,
-            },
-        ),
+        (&[0], &targets, MlpError::RowCount { what: "actions", expected: 2, got: 1 }),
+        (&[0, 1], &targets[..1], MlpError::RowCount { what: "targets", expected: 2, got: 1 }),
+        (&[0, 2], &targets, MlpError::ActionOutOfRange { row: 1, action: 2, n_outputs: 2 }),
+        (&[0, 1], &[1.0, f32::NAN], MlpError::NonFinite { what: "targets".into(), index: 1 }),
     ];
     for (actions, targets, expected) in cases {
-        let loss = GatheredLoss {
-            kind: LossKind::Mse,
-            actions,
-            targets,
-        };
-        assert_eq!(
-            net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads)
-                .unwrap_err(),
-            expected
-        );
+        let loss = GatheredLoss { kind: LossKind::Mse, actions, targets };
+        assert_eq!(net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(), expected);
     }
-    let loss = GatheredLoss {
-        kind: LossKind::Mse,
-        actions: &[0, 1],
-        targets: &targets,
-    };
+    let loss = GatheredLoss { kind: LossKind::Mse, actions: &[0, 1], targets: &targets };
     let nan_inputs = arr2(&[[0.1f32, f32::INFINITY, 0.3], [0.0, 0.0, 1.0]]);
     assert_eq!(
-        net.loss_and_gradients(nan_inputs.view(), &loss, &mut ws, &mut grads)
-            .unwrap_err(),
-        MlpError::NonFinite {
-            what: "inputs".into(),
-            index: 1
-        }
+        net.loss_and_gradients(nan_inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(),
+        MlpError::NonFinite { what: "inputs".into(), index: 1 }
     );
     let mut wrong_grads = Params::zeros(&[3, 5, 2]).unwrap();
     assert!(matches!(
         net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut wrong_grads),
         Err(MlpError::ShapeMismatch { .. })
     ));
-    let huber = GatheredLoss {
-        kind: LossKind::Huber { delta: 0.0 },
-        actions: &[0, 1],
-        targets: &targets,
-    };
+    let huber = GatheredLoss { kind: LossKind::Huber { delta: 0.0 }, actions: &[0, 1], targets: &targets };
     assert!(matches!(
         net.loss_and_gradients(inputs.view(), &huber, &mut ws, &mut grads),
         Err(MlpError::InvalidHyperparameter { .. })
@@ -327,16 +214,7 @@ fn bad_input_is_an_error_naming_it() {
 
     // Adam: bad hyperparameters, wrong shapes, a NaN gradient (nothing changes).
     assert!(Adam::new(&net, AdamConfig::new(0.0)).is_err());
-    assert!(
-        Adam::new(
-            &net,
-            AdamConfig {
-                beta2: 1.0,
-                ..AdamConfig::new(1e-3)
-            }
-        )
-        .is_err()
-    );
+    assert!(Adam::new(&net, AdamConfig { beta2: 1.0, ..AdamConfig::new(1e-3) }).is_err());
     let mut trained = net.clone();
     let mut adam = Adam::new(&trained, AdamConfig::new(1e-3)).unwrap();
     let mut nan_grads = Params::zeros(&net.sizes()).unwrap();
@@ -346,17 +224,11 @@ fn bad_input_is_an_error_naming_it() {
     let nan_grads = Params::from_layers(layers).unwrap();
     assert_eq!(
         adam.step(&mut trained, &nan_grads).unwrap_err(),
-        MlpError::NonFinite {
-            what: "fc2.bias".into(),
-            index: 1
-        }
+        MlpError::NonFinite { what: "fc2.bias".into(), index: 1 }
     );
     assert_eq!((trained, adam.steps()), (net.clone(), 0));
     let mut other = small_net(1);
     other.copy_from(&net).unwrap();
     let mut bigger: Mlp<f32> = Mlp::new(&[3, 7, 2], &mut rng).unwrap();
-    assert!(matches!(
-        bigger.copy_from(&net),
-        Err(MlpError::ShapeMismatch { .. })
-    ));
+    assert!(matches!(bigger.copy_from(&net), Err(MlpError::ShapeMismatch { .. })));
 }

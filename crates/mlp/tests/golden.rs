@@ -22,10 +22,7 @@ struct Tensor {
 
 impl Tensor {
     fn values(&self) -> Vec<f32> {
-        self.u32
-            .iter()
-            .map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap()))
-            .collect()
+        self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
     }
     fn matrix(&self) -> Array2<f32> {
         Array2::from_shape_vec((self.shape[0], self.shape[1]), self.values()).unwrap()
@@ -131,10 +128,7 @@ fn assert_adam_params_close(
             let undetermined = g0.as_ref().is_some_and(|g0| g0[i].abs() < GRADS.1);
             loose += usize::from(undetermined && !close(g, e, tol));
             let tol = if undetermined { UNDETERMINED } else { tol };
-            assert!(
-                close(g, e, tol),
-                "{what} {name}[{i}]: got {g:e}, PyTorch {e:e}"
-            );
+            assert!(close(g, e, tol), "{what} {name}[{i}]: got {g:e}, PyTorch {e:e}");
         }
         n += 1;
     }
@@ -143,20 +137,10 @@ fn assert_adam_params_close(
 }
 
 /// The Bellman targets y = r + (γ · max_a Q_target(s′, a)) · (1 − done), in f32 as PyTorch computes them.
-fn targets(
-    case: &Case,
-    target: &Mlp<f32>,
-    ws: &mut Workspace<f32>,
-) -> (Array2<f32>, Vec<f32>, Vec<f32>) {
-    let q_next = target
-        .forward_batch(case.batch.next_states.matrix().view(), ws)
-        .unwrap()
-        .to_owned();
-    let max: Vec<f32> = q_next
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().copied().fold(f32::NEG_INFINITY, f32::max))
-        .collect();
+fn targets(case: &Case, target: &Mlp<f32>, ws: &mut Workspace<f32>) -> (Array2<f32>, Vec<f32>, Vec<f32>) {
+    let q_next = target.forward_batch(case.batch.next_states.matrix().view(), ws).unwrap().to_owned();
+    let max: Vec<f32> =
+        q_next.rows().into_iter().map(|r| r.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect();
     let gamma = case.gamma as f32;
     let y = case
         .batch
@@ -171,15 +155,9 @@ fn targets(
 }
 
 fn relu_outputs(net: &Mlp<f32>, layers: usize, states: ArrayView2<'_, f32>) -> Vec<f32> {
-    let sub =
-        Mlp::from_params(Params::from_layers(net.params().layers()[..layers].to_vec()).unwrap())
-            .unwrap();
+    let sub = Mlp::from_params(Params::from_layers(net.params().layers()[..layers].to_vec()).unwrap()).unwrap();
     let mut ws = Workspace::default();
-    sub.forward_batch(states, &mut ws)
-        .unwrap()
-        .iter()
-        .map(|&v| v.max(0.0))
-        .collect()
+    sub.forward_batch(states, &mut ws).unwrap().iter().map(|&v| v.max(0.0)).collect()
 }
 
 fn check_case(case: &Case, origin: &str) {
@@ -201,12 +179,7 @@ fn check_case(case: &Case, origin: &str) {
         &f["target_q_next_max"].values(),
         FORWARD,
     );
-    assert_close(
-        &format!("{origin} y"),
-        y.iter().copied(),
-        &f["y"].values(),
-        FORWARD,
-    );
+    assert_close(&format!("{origin} y"), y.iter().copied(), &f["y"].values(), FORWARD);
     assert_close(
         &format!("{origin} policy_h1_relu"),
         relu_outputs(&policy, 1, states.view()),
@@ -222,55 +195,18 @@ fn check_case(case: &Case, origin: &str) {
 
     // y from PyTorch itself, so the gradient check does not inherit our y's rounding.
     let y_torch = f["y"].values();
-    let loss = GatheredLoss {
-        kind: LossKind::Mse,
-        actions: &case.batch.actions,
-        targets: &y_torch,
-    };
+    let loss = GatheredLoss { kind: LossKind::Mse, actions: &case.batch.actions, targets: &y_torch };
     let mut grads = Params::zeros(&policy.sizes()).unwrap();
-    let value = policy
-        .loss_and_gradients(states.view(), &loss, &mut ws, &mut grads)
-        .unwrap();
+    let value = policy.loss_and_gradients(states.view(), &loss, &mut ws, &mut grads).unwrap();
     let q = ws.outputs().to_owned();
-    assert_close(
-        &format!("{origin} policy_q"),
-        q.iter().copied(),
-        &f["policy_q"].values(),
-        FORWARD,
-    );
-    let q_sa: Vec<f32> = case
-        .batch
-        .actions
-        .iter()
-        .enumerate()
-        .map(|(r, &a)| q[[r, a]])
-        .collect();
-    assert_close(
-        &format!("{origin} q_sa"),
-        q_sa,
-        &f["q_sa"].values(),
-        FORWARD,
-    );
-    assert_close(
-        &format!("{origin} loss"),
-        [value],
-        &f["loss"].values(),
-        FORWARD,
-    );
-    assert_params_close(
-        &format!("{origin} grads_raw"),
-        &grads,
-        &case.grads_raw,
-        GRADS,
-    );
+    assert_close(&format!("{origin} policy_q"), q.iter().copied(), &f["policy_q"].values(), FORWARD);
+    let q_sa: Vec<f32> = case.batch.actions.iter().enumerate().map(|(r, &a)| q[[r, a]]).collect();
+    assert_close(&format!("{origin} q_sa"), q_sa, &f["q_sa"].values(), FORWARD);
+    assert_close(&format!("{origin} loss"), [value], &f["loss"].values(), FORWARD);
+    assert_params_close(&format!("{origin} grads_raw"), &grads, &case.grads_raw, GRADS);
 
     grads.clamp_inplace(1.0);
-    assert_params_close(
-        &format!("{origin} grads_clamped"),
-        &grads,
-        &case.grads_clamped,
-        GRADS,
-    );
+    assert_params_close(&format!("{origin} grads_clamped"), &grads, &case.grads_clamped, GRADS);
     // The clamp is exact: wherever PyTorch clamped, we hold exactly ±1.
     for (name, tensor) in grads.named_tensors() {
         for (g, e) in tensor.iter().zip(case.grads_clamped[&name].values()) {
@@ -282,18 +218,11 @@ fn check_case(case: &Case, origin: &str) {
 
     for (lr_key, run) in &case.adam {
         let what = format!("{origin} adam lr={lr_key}");
-        let config = AdamConfig {
-            lr: run.lr,
-            beta1: run.betas[0],
-            beta2: run.betas[1],
-            eps: run.eps,
-        };
+        let config = AdamConfig { lr: run.lr, beta1: run.betas[0], beta2: run.betas[1], eps: run.eps };
         let mut net = Mlp::from_params(params_from(&case.policy_init)).unwrap();
         let mut adam = Adam::new(&net, config).unwrap();
         for step in 1..=run.loss_before_each_step.len() {
-            let value = net
-                .loss_and_gradients(states.view(), &loss, &mut ws, &mut grads)
-                .unwrap();
+            let value = net.loss_and_gradients(states.view(), &loss, &mut ws, &mut grads).unwrap();
             assert_close(
                 &format!("{what} loss before step {step}"),
                 [value],
@@ -310,23 +239,10 @@ fn check_case(case: &Case, origin: &str) {
                     PARAMS,
                     Some(&case.grads_raw),
                 );
-                assert!(
-                    loose * 1000 < net.params().len(),
-                    "{what}: {loose} parameters needed the looser tolerance"
-                );
+                assert!(loose * 1000 < net.params().len(), "{what}: {loose} parameters needed the looser tolerance");
                 if let (Some(m), Some(v)) = (&after.exp_avg, &after.exp_avg_sq) {
-                    assert_params_close(
-                        &format!("{what} exp_avg after step {step}"),
-                        adam.exp_avg(),
-                        m,
-                        GRADS,
-                    );
-                    assert_params_close(
-                        &format!("{what} exp_avg_sq after step {step}"),
-                        adam.exp_avg_sq(),
-                        v,
-                        GRADS,
-                    );
+                    assert_params_close(&format!("{what} exp_avg after step {step}"), adam.exp_avg(), m, GRADS);
+                    assert_params_close(&format!("{what} exp_avg_sq after step {step}"), adam.exp_avg_sq(), v, GRADS);
                 }
             }
         }
@@ -336,8 +252,7 @@ fn check_case(case: &Case, origin: &str) {
         // PyTorch's parameters everywhere, at the format's tolerance.
         let mut net = Mlp::from_params(params_from(&case.policy_init)).unwrap();
         let mut adam = Adam::new(&net, config).unwrap();
-        adam.step(&mut net, &params_from(&case.grads_clamped))
-            .unwrap();
+        adam.step(&mut net, &params_from(&case.grads_clamped)).unwrap();
         assert_params_close(
             &format!("{what} params after one step on PyTorch's gradients"),
             net.params(),
@@ -361,20 +276,9 @@ fn golden_files() -> Vec<PathBuf> {
 #[test]
 fn every_golden_case_matches_pytorch() {
     let files = golden_files();
-    assert!(
-        files.len() >= 4,
-        "expected the committed cases, found {}",
-        files.len()
-    );
+    assert!(files.len() >= 4, "expected the committed cases, found {}", files.len());
     for path in files {
         let case: Case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        check_case(
-            &case,
-            &format!(
-                "{} ({})",
-                path.file_name().unwrap().to_string_lossy(),
-                case.name
-            ),
-        );
+        check_case(&case, &format!("{} ({})", path.file_name().unwrap().to_string_lossy(), case.name));
     }
 }

@@ -40,16 +40,10 @@ impl Problem {
     }
 
     fn loss(&self, net: &Mlp<f64>, chunk_rows: usize) -> (f64, Params<f64>) {
-        let loss = GatheredLoss {
-            kind: self.kind,
-            actions: &self.actions,
-            targets: &self.targets,
-        };
+        let loss = GatheredLoss { kind: self.kind, actions: &self.actions, targets: &self.targets };
         let mut grads = Params::zeros(&net.sizes()).unwrap();
         let mut ws = Workspace::new(chunk_rows).unwrap();
-        let value = net
-            .loss_and_gradients(self.inputs.view(), &loss, &mut ws, &mut grads)
-            .unwrap();
+        let value = net.loss_and_gradients(self.inputs.view(), &loss, &mut ws, &mut grads).unwrap();
         (value, grads)
     }
 
@@ -95,12 +89,7 @@ fn mse_gradients_match_finite_differences() {
 #[test]
 fn huber_gradients_match_finite_differences() {
     // δ = 0.5 with targets spread over ±3: rows on both sides of δ.
-    check_gradients(&Problem::new(
-        &[4, 5, 3, 2],
-        7,
-        LossKind::Huber { delta: 0.5 },
-        3,
-    ));
+    check_gradients(&Problem::new(&[4, 5, 3, 2], 7, LossKind::Huber { delta: 0.5 }, 3));
 }
 
 #[test]
@@ -114,10 +103,7 @@ fn loss_values_are_the_means_by_hand() {
     // Row 0: x = (1, 1), action 0: q = 1.5, target 1 → d = 0.5.
     // Row 1: x = (2, -1), action 1: q = -3, target 0 → d = -3.
     // MSE = (0.25 + 9) / 2 = 4.625. Huber(δ=1) = (0.5·0.25 + 1·(3 − 0.5)) / 2 = 1.3125.
-    let layer = LayerParams {
-        weight: ndarray::arr2(&[[1.0, 0.0], [0.0, 2.0]]),
-        bias: ndarray::arr1(&[0.5, -1.0]),
-    };
+    let layer = LayerParams { weight: ndarray::arr2(&[[1.0, 0.0], [0.0, 2.0]]), bias: ndarray::arr1(&[0.5, -1.0]) };
     let net = Mlp::from_params(Params::from_layers(vec![layer]).unwrap()).unwrap();
     let inputs = ndarray::arr2(&[[1.0, 1.0], [2.0, -1.0]]);
     let mut grads = Params::zeros(&[2, 2]).unwrap();
@@ -127,14 +113,8 @@ fn loss_values_are_the_means_by_hand() {
         (LossKind::Mse, 4.625, [0.5, -3.0]),
         (LossKind::Huber { delta: 1.0 }, 1.3125, [0.25, -0.5]),
     ] {
-        let loss = GatheredLoss {
-            kind,
-            actions: &[0, 1],
-            targets: &[1.0, 0.0],
-        };
-        let value: f64 = net
-            .loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads)
-            .unwrap();
+        let loss = GatheredLoss { kind, actions: &[0, 1], targets: &[1.0, 0.0] };
+        let value: f64 = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
         assert_eq!(value, expected, "{kind:?}");
         assert_eq!(grads.layers()[0].bias.to_vec(), bias_grad, "{kind:?}");
     }

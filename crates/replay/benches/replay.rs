@@ -51,13 +51,9 @@ fn sample_uniform(bencher: Bencher, batch_size: usize) {
     let buffer = full_buffer();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut batch = Batch::new();
-    buffer
-        .sample_into(batch_size, &mut rng, &mut batch)
-        .expect("batch fits");
+    buffer.sample_into(batch_size, &mut rng, &mut batch).expect("batch fits");
     bencher.bench_local(|| {
-        buffer
-            .sample_into(black_box(batch_size), &mut rng, &mut batch)
-            .expect("batch fits");
+        buffer.sample_into(black_box(batch_size), &mut rng, &mut batch).expect("batch fits");
         black_box(batch.states()[0])
     });
 }

@@ -38,11 +38,7 @@ impl Batch {
         self.indices.clear();
         for j in n - k..n {
             let t = rng.random_range(0..=j);
-            let pick = if self.chosen[t / 64] & (1 << (t % 64)) != 0 {
-                j
-            } else {
-                t
-            };
+            let pick = if self.chosen[t / 64] & (1 << (t % 64)) != 0 { j } else { t };
             self.chosen[pick / 64] |= 1 << (pick % 64);
             self.indices.push(pick);
         }
@@ -73,11 +69,8 @@ impl Batch {
         self.truncated.clear();
         for (row, &slot) in self.indices.iter().enumerate() {
             let rows = row * obs_dim..(row + 1) * obs_dim;
-            let (action, reward, terminated, truncated) = fetch(
-                slot,
-                &mut self.states[rows.clone()],
-                &mut self.next_states[rows],
-            );
+            let (action, reward, terminated, truncated) =
+                fetch(slot, &mut self.states[rows.clone()], &mut self.next_states[rows]);
             self.actions.push(action);
             self.rewards.push(reward);
             self.terminated.push(terminated);

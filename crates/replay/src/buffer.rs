@@ -46,18 +46,10 @@ pub struct ReplayBuffer {
 
 fn check_obs(field: &'static str, obs: &[f32], obs_dim: usize) -> Result<(), ReplayError> {
     if obs.len() != obs_dim {
-        return Err(ReplayError::ObsLength {
-            field,
-            expected: obs_dim,
-            got: obs.len(),
-        });
+        return Err(ReplayError::ObsLength { field, expected: obs_dim, got: obs.len() });
     }
     match obs.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(ReplayError::NonFinite {
-            field,
-            index,
-            value: obs[index],
-        }),
+        Some(index) => Err(ReplayError::NonFinite { field, index, value: obs[index] }),
         None => Ok(()),
     }
 }
@@ -97,16 +89,10 @@ impl ReplayBuffer {
         check_obs("state", t.state, self.obs_dim)?;
         check_obs("next_state", t.next_state, self.obs_dim)?;
         if !t.reward.is_finite() {
-            return Err(ReplayError::NonFinite {
-                field: "reward",
-                index: 0,
-                value: t.reward,
-            });
+            return Err(ReplayError::NonFinite { field: "reward", index: 0, value: t.reward });
         }
-        let action = u16::try_from(t.action)
-            .map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
-        let flags =
-            if t.terminated { TERMINATED } else { 0 } | if t.truncated { TRUNCATED } else { 0 };
+        let action = u16::try_from(t.action).map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
+        let flags = if t.terminated { TERMINATED } else { 0 } | if t.truncated { TRUNCATED } else { 0 };
         let slot = self.write_pos;
         if self.actions.len() < self.capacity {
             self.states.extend_from_slice(t.state);
@@ -122,11 +108,7 @@ impl ReplayBuffer {
             self.rewards[slot] = t.reward;
             self.flags[slot] = flags;
         }
-        self.write_pos = if slot + 1 == self.capacity {
-            0
-        } else {
-            slot + 1
-        };
+        self.write_pos = if slot + 1 == self.capacity { 0 } else { slot + 1 };
         self.pushes += 1;
         Ok(())
     }
@@ -192,11 +174,7 @@ impl ReplayBuffer {
         }
         // Before the buffer is full the oldest is slot 0; after, it is the
         // slot about to be overwritten.
-        let oldest = if self.len() < self.capacity {
-            0
-        } else {
-            self.write_pos
-        };
+        let oldest = if self.len() < self.capacity { 0 } else { self.write_pos };
         self.slot((oldest + age) % self.capacity)
     }
 
@@ -255,12 +233,7 @@ impl ReplayBuffer {
             state.copy_from_slice(&self.states[slot * d..(slot + 1) * d]);
             next_state.copy_from_slice(&self.next_states[slot * d..(slot + 1) * d]);
             let flags = self.flags[slot];
-            (
-                usize::from(self.actions[slot]),
-                self.rewards[slot],
-                flags & TERMINATED != 0,
-                flags & TRUNCATED != 0,
-            )
+            (usize::from(self.actions[slot]), self.rewards[slot], flags & TERMINATED != 0, flags & TRUNCATED != 0)
         });
     }
 

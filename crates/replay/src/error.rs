@@ -48,31 +48,16 @@ impl fmt::Display for ReplayError {
             Self::ZeroCapacity => write!(f, "replay capacity is 0: it must be at least 1"),
             Self::ZeroObsDim => write!(f, "observation length is 0: it must be at least 1"),
             Self::BatchTooLarge { batch_size, len } => {
-                write!(
-                    f,
-                    "cannot sample {batch_size} distinct transitions from a buffer holding {len}"
-                )
+                write!(f, "cannot sample {batch_size} distinct transitions from a buffer holding {len}")
             }
-            Self::ObsLength {
-                field,
-                expected,
-                got,
-            } => {
+            Self::ObsLength { field, expected, got } => {
                 write!(f, "{field} has length {got}, expected {expected}")
             }
-            Self::NonFinite {
-                field,
-                index,
-                value,
-            } => {
+            Self::NonFinite { field, index, value } => {
                 write!(f, "{field}[{index}] is {value}: transitions must be finite")
             }
             Self::ActionOutOfRange { action } => {
-                write!(
-                    f,
-                    "action {action} is out of range: the buffer stores actions up to {}",
-                    u16::MAX
-                )
+                write!(f, "action {action} is out of range: the buffer stores actions up to {}", u16::MAX)
             }
         }
     }

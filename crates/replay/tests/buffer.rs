@@ -35,10 +35,7 @@ fn push_number(t: &Transition<'_>) -> usize {
     assert_eq!(t.state, &[i as f32, i as f32 + 0.25, i as f32 + 0.5]);
     assert_eq!(t.next_state[0], i as f32 + 1.0);
     assert_eq!((t.action, t.reward), (i % 3, -(i as f32)));
-    assert_eq!(
-        (t.terminated, t.truncated),
-        (i.is_multiple_of(5), i.is_multiple_of(7))
-    );
+    assert_eq!((t.terminated, t.truncated), (i.is_multiple_of(5), i.is_multiple_of(7)));
     i
 }
 
@@ -75,10 +72,7 @@ fn check_batch(buffer: &ReplayBuffer, batch: &Batch, k: usize) {
     for (row, &slot) in batch.indices().iter().enumerate() {
         let t = buffer.slot(slot).expect("sampled slot is in range");
         assert_eq!(&batch.states()[row * OBS_DIM..(row + 1) * OBS_DIM], t.state);
-        assert_eq!(
-            &batch.next_states()[row * OBS_DIM..(row + 1) * OBS_DIM],
-            t.next_state
-        );
+        assert_eq!(&batch.next_states()[row * OBS_DIM..(row + 1) * OBS_DIM], t.next_state);
         assert_eq!(batch.actions()[row], t.action);
         assert_eq!(batch.rewards()[row], t.reward);
         assert_eq!(batch.terminated()[row], t.terminated);
@@ -148,10 +142,7 @@ fn sampling_is_uniform() {
         }
     }
     let expected = 2_000.0;
-    let chi2: f64 = counts
-        .iter()
-        .map(|&c| (f64::from(c) - expected).powi(2) / expected)
-        .sum();
+    let chi2: f64 = counts.iter().map(|&c| (f64::from(c) - expected).powi(2) / expected).sum();
     assert!(chi2 < 183.0, "chi-square {chi2:.1} over 99 dof: {counts:?}");
     // No transition is starved.
     assert!(counts.iter().all(|&c| c > 1_700), "{counts:?}");
@@ -159,95 +150,29 @@ fn sampling_is_uniform() {
 
 #[test]
 fn errors_name_the_problem_and_change_nothing() {
-    assert_eq!(
-        ReplayBuffer::new(0, 4).unwrap_err(),
-        ReplayError::ZeroCapacity
-    );
-    assert_eq!(
-        ReplayBuffer::new(4, 0).unwrap_err(),
-        ReplayError::ZeroObsDim
-    );
+    assert_eq!(ReplayBuffer::new(0, 4).unwrap_err(), ReplayError::ZeroCapacity);
+    assert_eq!(ReplayBuffer::new(4, 0).unwrap_err(), ReplayError::ZeroObsDim);
 
     let mut buffer = filled(4, 2);
     let good = [0.0f32; OBS_DIM];
-    let t = Transition {
-        state: &good,
-        action: 1,
-        reward: 1.0,
-        next_state: &good,
-        terminated: false,
-        truncated: false,
-    };
-    let err = buffer
-        .push(Transition {
-            state: &[0.0; 2],
-            ..t
-        })
-        .unwrap_err();
-    assert_eq!(
-        err,
-        ReplayError::ObsLength {
-            field: "state",
-            expected: 3,
-            got: 2
-        }
-    );
+    let t = Transition { state: &good, action: 1, reward: 1.0, next_state: &good, terminated: false, truncated: false };
+    let err = buffer.push(Transition { state: &[0.0; 2], ..t }).unwrap_err();
+    assert_eq!(err, ReplayError::ObsLength { field: "state", expected: 3, got: 2 });
     assert_eq!(err.to_string(), "state has length 2, expected 3");
     let bad = [0.0, f32::NAN, 0.0];
-    let err = buffer
-        .push(Transition {
-            next_state: &bad,
-            ..t
-        })
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ReplayError::NonFinite {
-                field: "next_state",
-                index: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let err = buffer
-        .push(Transition {
-            reward: f32::INFINITY,
-            ..t
-        })
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "reward[0] is inf: transitions must be finite"
-    );
-    let err = buffer
-        .push(Transition {
-            action: 70_000,
-            ..t
-        })
-        .unwrap_err();
+    let err = buffer.push(Transition { next_state: &bad, ..t }).unwrap_err();
+    assert!(matches!(err, ReplayError::NonFinite { field: "next_state", index: 1, .. }), "{err}");
+    let err = buffer.push(Transition { reward: f32::INFINITY, ..t }).unwrap_err();
+    assert_eq!(err.to_string(), "reward[0] is inf: transitions must be finite");
+    let err = buffer.push(Transition { action: 70_000, ..t }).unwrap_err();
     assert_eq!(err, ReplayError::ActionOutOfRange { action: 70_000 });
-    assert_eq!(
-        (buffer.len(), buffer.pushes()),
-        (2, 2),
-        "a refused push stores nothing"
-    );
+    assert_eq!((buffer.len(), buffer.pushes()), (2, 2), "a refused push stores nothing");
 
     let mut batch = Batch::new();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let err = buffer.sample_into(3, &mut rng, &mut batch).unwrap_err();
-    assert_eq!(
-        err,
-        ReplayError::BatchTooLarge {
-            batch_size: 3,
-            len: 2
-        }
-    );
-    assert_eq!(
-        err.to_string(),
-        "cannot sample 3 distinct transitions from a buffer holding 2"
-    );
+    assert_eq!(err, ReplayError::BatchTooLarge { batch_size: 3, len: 2 });
+    assert_eq!(err.to_string(), "cannot sample 3 distinct transitions from a buffer holding 2");
     assert!(buffer.recent_into(3, &mut batch).is_err());
     assert!(batch.is_empty());
 }

@@ -21,10 +21,30 @@ pub struct RunConfig {
     pub train_episodes: u32,
     /// Greedy test episodes after training.
     pub test_episodes: u32,
+    /// Stop training after this many environment steps, even mid-episode
+    /// (for comparisons on a fixed step budget); `None`: run every episode.
+    pub max_train_steps: Option<u64>,
+    /// Which learner: `Dqn` (the seed) or `TabularQ(...)` (the baseline).
+    pub learner: LearnerSetting,
     /// The environment.
     pub env: EnvSettings,
     /// The learner.
     pub agent: AgentSettings,
+}
+
+/// The learner a run trains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LearnerSetting {
+    /// DQN with the `agent` settings.
+    Dqn,
+    /// Tabular Q-learning on a grid over CartPole's observation, with the
+    /// `agent` settings' γ and ε schedule.
+    TabularQ {
+        /// Bins for x, ẋ, θ, θ̇ over ±2.4, ±3, ±0.21, ±3.5.
+        bins: Vec<usize>,
+        /// The step size α.
+        alpha: f64,
+    },
 }
 
 /// The environment's settings.
@@ -98,6 +118,8 @@ impl Default for RunConfig {
             seed: 0,
             train_episodes: 200,
             test_episodes: 20,
+            max_train_steps: None,
+            learner: LearnerSetting::Dqn,
             env: EnvSettings::default(),
             agent: AgentSettings::default(),
         }
@@ -106,10 +128,7 @@ impl Default for RunConfig {
 
 impl Default for EnvSettings {
     fn default() -> Self {
-        Self {
-            max_episode_steps: 500,
-            integrator: IntegratorSetting::Euler,
-        }
+        Self { max_episode_steps: 500, integrator: IntegratorSetting::Euler }
     }
 }
 
@@ -180,17 +199,10 @@ impl fmt::Display for ConfigError {
             Self::Read { path, reason } => write!(f, "cannot read configuration {path}: {reason}"),
             Self::Parse { location, message } => write!(f, "{location}: {message}"),
             Self::UnknownKey { key } => {
-                write!(
-                    f,
-                    "--set {key}: no such setting (known: {})",
-                    SETTABLE_KEYS.join(", ")
-                )
+                write!(f, "--set {key}: no such setting (known: {})", SETTABLE_KEYS.join(", "))
             }
             Self::MalformedOverride { argument } => {
-                write!(
-                    f,
-                    "--set {argument:?}: expected key=value, e.g. agent.lr=3e-4"
-                )
+                write!(f, "--set {argument:?}: expected key=value, e.g. agent.lr=3e-4")
             }
             Self::Invalid { field, reason } => {
                 write!(f, "invalid configuration: {field}: {reason}")
@@ -206,6 +218,8 @@ pub const SETTABLE_KEYS: &[&str] = &[
     "seed",
     "train_episodes",
     "test_episodes",
+    "max_train_steps",
+    "learner",
     "env.max_episode_steps",
     "env.integrator",
     "agent.hidden",
@@ -228,10 +242,8 @@ pub const SETTABLE_KEYS: &[&str] = &[
 ];
 
 fn parse_value<T: DeserializeOwned>(key: &str, value: &str) -> Result<T, ConfigError> {
-    ron::from_str(value).map_err(|e| ConfigError::Parse {
-        location: format!("--set {key}={value}"),
-        message: e.to_string(),
-    })
+    ron::from_str(value)
+        .map_err(|e| ConfigError::Parse { location: format!("--set {key}={value}"), message: e.to_string() })
 }
 
 impl RunConfig {
@@ -241,10 +253,7 @@ impl RunConfig {
     /// [`ConfigError::Parse`] with the line and column, for bad syntax, a
     /// wrong type or an unknown key.
     pub fn from_ron(text: &str, location: &str) -> Result<Self, ConfigError> {
-        ron::from_str(text).map_err(|e| ConfigError::Parse {
-            location: location.to_string(),
-            message: e.to_string(),
-        })
+        ron::from_str(text).map_err(|e| ConfigError::Parse { location: location.to_string(), message: e.to_string() })
     }
 
     /// Reads and parses a RON file.
@@ -252,10 +261,8 @@ impl RunConfig {
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Parse`].
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
         Self::from_ron(&text, &path.display().to_string())
     }
 
@@ -272,18 +279,17 @@ impl RunConfig {
     /// [`ConfigError::MalformedOverride`], [`ConfigError::UnknownKey`] or
     /// [`ConfigError::Parse`].
     pub fn apply_override(&mut self, argument: &str) -> Result<(), ConfigError> {
-        let (key, value) =
-            argument
-                .split_once('=')
-                .ok_or_else(|| ConfigError::MalformedOverride {
-                    argument: argument.to_string(),
-                })?;
+        let (key, value) = argument
+            .split_once('=')
+            .ok_or_else(|| ConfigError::MalformedOverride { argument: argument.to_string() })?;
         let (key, value) = (key.trim(), value.trim());
         let a = &mut self.agent;
         match key {
             "seed" => self.seed = parse_value(key, value)?,
             "train_episodes" => self.train_episodes = parse_value(key, value)?,
             "test_episodes" => self.test_episodes = parse_value(key, value)?,
+            "max_train_steps" => self.max_train_steps = parse_value(key, value)?,
+            "learner" => self.learner = parse_value(key, value)?,
             "env.max_episode_steps" => self.env.max_episode_steps = parse_value(key, value)?,
             "env.integrator" => self.env.integrator = parse_value(key, value)?,
             "agent.hidden" => a.hidden = parse_value(key, value)?,
@@ -304,9 +310,7 @@ impl RunConfig {
             "agent.learning_starts" => a.learning_starts = parse_value(key, value)?,
             "agent.chunk_rows" => a.chunk_rows = parse_value(key, value)?,
             _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_string(),
-                });
+                return Err(ConfigError::UnknownKey { key: key.to_string() });
             }
         }
         Ok(())
@@ -319,10 +323,7 @@ impl RunConfig {
             IntegratorSetting::Euler => Integrator::Euler,
             IntegratorSetting::SemiImplicitEuler => Integrator::SemiImplicitEuler,
         };
-        EnvConfig {
-            integrator,
-            max_episode_steps: self.env.max_episode_steps,
-        }
+        EnvConfig { integrator, max_episode_steps: self.env.max_episode_steps }
     }
 
     /// The learner's settings for CartPole.
@@ -358,10 +359,7 @@ impl RunConfig {
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: &str, reason: &str| {
-            Err(ConfigError::Invalid {
-                field: field.to_string(),
-                reason: reason.to_string(),
-            })
+            Err(ConfigError::Invalid { field: field.to_string(), reason: reason.to_string() })
         };
         if self.train_episodes == 0 {
             return invalid("train_episodes", "must be at least 1");
@@ -369,15 +367,22 @@ impl RunConfig {
         if self.env.max_episode_steps == 0 {
             return invalid("env.max_episode_steps", "must be at least 1");
         }
+        if self.max_train_steps == Some(0) {
+            return invalid("max_train_steps", "must be at least 1 (or None)");
+        }
+        if let LearnerSetting::TabularQ { bins, alpha } = &self.learner {
+            if bins.len() != 4 || bins.contains(&0) {
+                return invalid("learner", "TabularQ needs 4 bin counts (x, x_dot, theta, theta_dot), each at least 1");
+            }
+            if !(*alpha > 0.0 && *alpha <= 1.0) {
+                return invalid("learner", "TabularQ alpha must be in (0, 1]");
+            }
+        }
         self.dqn_config().validate().map_err(|e| match e {
-            agent::AgentError::InvalidConfig { field, reason } => ConfigError::Invalid {
-                field: format!("agent.{field}"),
-                reason,
-            },
-            other => ConfigError::Invalid {
-                field: "agent".into(),
-                reason: other.to_string(),
-            },
+            agent::AgentError::InvalidConfig { field, reason } => {
+                ConfigError::Invalid { field: format!("agent.{field}"), reason }
+            }
+            other => ConfigError::Invalid { field: "agent".into(), reason: other.to_string() },
         })
     }
 }

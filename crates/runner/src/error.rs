@@ -49,11 +49,7 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Config(e) => e.fmt(f),
-            Self::Io {
-                path,
-                action,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Self::Io { path, action, source } => write!(f, "cannot {action} {}: {source}", path.display()),
             Self::RunDirNotEmpty { path } => {
                 write!(
                     f,
@@ -61,12 +57,7 @@ impl fmt::Display for RunError {
                     path.display()
                 )
             }
-            Self::Agent {
-                phase,
-                episode,
-                step,
-                source,
-            } => {
+            Self::Agent { phase, episode, step, source } => {
                 write!(f, "{phase} episode {episode}, step {step}: {source}")
             }
             Self::Sim(e) => write!(f, "environment: {e}"),
@@ -100,14 +91,7 @@ impl From<cartpole_sim::SimError> for RunError {
 }
 
 /// Attaches a path and an action to an I/O error.
-pub(crate) fn io_err(
-    path: impl Into<PathBuf>,
-    action: &'static str,
-) -> impl FnOnce(std::io::Error) -> RunError {
+pub(crate) fn io_err(path: impl Into<PathBuf>, action: &'static str) -> impl FnOnce(std::io::Error) -> RunError {
     let path = path.into();
-    move |source| RunError::Io {
-        path,
-        action,
-        source,
-    }
+    move |source| RunError::Io { path, action, source }
 }

@@ -21,13 +21,12 @@ mod run;
 mod session;
 
 pub use config::{
-    AgentSettings, ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LossSetting,
-    RunConfig, SETTABLE_KEYS,
+    AgentSettings, ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LearnerSetting, LossSetting, RunConfig,
+    SETTABLE_KEYS,
 };
 pub use error::RunError;
 pub use policy_file::{load_policy, save_policy};
 pub use run::{
-    Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, files, mean_std, prepare_run_dir,
-    test_saved, train,
+    Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, files, mean_std, prepare_run_dir, test_saved, train,
 };
-pub use session::{EpisodeLog, Session, Stream, TestLog};
+pub use session::{EpisodeLog, RunLearner, Session, Stream, TestLog};

@@ -40,22 +40,9 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
     let tensors = net
         .params()
         .named_tensors()
-        .map(|(name, t)| {
-            (
-                name,
-                Tensor {
-                    shape: t.shape(),
-                    data: t.iter().copied().collect(),
-                },
-            )
-        })
+        .map(|(name, t)| (name, Tensor { shape: t.shape(), data: t.iter().copied().collect() }))
         .collect();
-    let file = PolicyFile {
-        format: FORMAT.into(),
-        version: VERSION,
-        sizes: net.sizes(),
-        tensors,
-    };
+    let file = PolicyFile { format: FORMAT.into(), version: VERSION, sizes: net.sizes(), tensors };
     let text = serde_json::to_string(&file).expect("a policy always serializes");
     std::fs::write(path, text).map_err(io_err(path, "write policy"))
 }
@@ -67,13 +54,9 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
 /// with the content (not JSON, another format or version, a missing or
 /// misshapen tensor, a non-finite value).
 pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
-    let bad = |reason: String| RunError::Policy {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| RunError::Policy { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(io_err(path, "read policy"))?;
-    let file: PolicyFile =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not a policy file: {e}")))?;
+    let file: PolicyFile = serde_json::from_str(&text).map_err(|e| bad(format!("not a policy file: {e}")))?;
     if file.format != FORMAT || file.version != VERSION {
         return Err(bad(format!(
             "format {:?} version {}, expected {FORMAT:?} version {VERSION}",
@@ -81,19 +64,13 @@ pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
         )));
     }
     if file.sizes.len() < 2 {
-        return Err(bad(format!(
-            "sizes {:?} name fewer than two layers",
-            file.sizes
-        )));
+        return Err(bad(format!("sizes {:?} name fewer than two layers", file.sizes)));
     }
     let mut layers = Vec::new();
     for (l, w) in file.sizes.windows(2).enumerate() {
         let take = |suffix: &str, shape: Vec<usize>| -> Result<Vec<f32>, RunError> {
             let name = format!("fc{}.{suffix}", l + 1);
-            let t = file
-                .tensors
-                .get(&name)
-                .ok_or_else(|| bad(format!("tensor {name} is missing")))?;
+            let t = file.tensors.get(&name).ok_or_else(|| bad(format!("tensor {name} is missing")))?;
             let n: usize = shape.iter().product();
             if t.shape != shape || t.data.len() != n {
                 return Err(bad(format!(
@@ -104,8 +81,7 @@ pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
             }
             Ok(t.data.clone())
         };
-        let weight = Array2::from_shape_vec((w[1], w[0]), take("weight", vec![w[1], w[0]])?)
-            .expect("length checked");
+        let weight = Array2::from_shape_vec((w[1], w[0]), take("weight", vec![w[1], w[0]])?).expect("length checked");
         let bias = Array1::from(take("bias", vec![w[1]])?);
         layers.push(LayerParams { weight, bias });
     }

@@ -29,7 +29,7 @@ impl Progress for Silent {}
 pub struct RunSummary {
     /// The run folder.
     pub run_dir: PathBuf,
-    /// Training episodes run.
+    /// Training episodes finished.
     pub train_episodes: u32,
     /// Environment steps in training.
     pub train_steps: u64,
@@ -84,10 +84,7 @@ impl TestLog {
     /// The episode as a line of `test.csv`.
     #[must_use]
     pub fn csv_line(&self) -> String {
-        format!(
-            "{},{},{},{}",
-            self.episode, self.ret, self.q_start, self.discounted_return
-        )
+        format!("{},{},{},{}", self.episode, self.ret, self.q_start, self.discounted_return)
     }
 }
 
@@ -100,9 +97,7 @@ pub fn prepare_run_dir(dir: &Path) -> Result<(), RunError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir, "create run folder"))?;
     let mut entries = std::fs::read_dir(dir).map_err(io_err(dir, "list run folder"))?;
     if entries.next().is_some() {
-        return Err(RunError::RunDirNotEmpty {
-            path: dir.to_path_buf(),
-        });
+        return Err(RunError::RunDirNotEmpty { path: dir.to_path_buf() });
     }
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(io_err(&probe, "write in run folder"))?;
@@ -117,19 +112,14 @@ struct CsvFile {
 impl CsvFile {
     fn create(path: PathBuf, header: &str) -> Result<Self, RunError> {
         let file = File::create(&path).map_err(io_err(&path, "create"))?;
-        let mut csv = Self {
-            path,
-            out: BufWriter::new(file),
-        };
+        let mut csv = Self { path, out: BufWriter::new(file) };
         csv.line(header)?;
         Ok(csv)
     }
 
     /// Writes a line and flushes it, so the file is readable however the run ends.
     fn line(&mut self, line: &str) -> Result<(), RunError> {
-        writeln!(self.out, "{line}")
-            .and_then(|()| self.out.flush())
-            .map_err(io_err(&self.path, "write"))
+        writeln!(self.out, "{line}").and_then(|()| self.out.flush()).map_err(io_err(&self.path, "write"))
     }
 }
 
@@ -142,11 +132,7 @@ impl CsvFile {
 /// [`RunError::RunDirNotEmpty`] for the folder, [`RunError::Agent`] naming
 /// the episode and step if training fails (the CSV lines written so far stay
 /// readable).
-pub fn train(
-    config: &RunConfig,
-    run_dir: &Path,
-    progress: &mut dyn Progress,
-) -> Result<RunSummary, RunError> {
+pub fn train(config: &RunConfig, run_dir: &Path, progress: &mut dyn Progress) -> Result<RunSummary, RunError> {
     let mut session = Session::new(config)?;
     prepare_run_dir(run_dir)?;
     let write = |name: &str, text: String| {
@@ -154,10 +140,7 @@ pub fn train(
     };
     write(files::CONFIG, config.to_ron())?;
     let mut train_csv = CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER)?;
-    let mut timing_csv = CsvFile::create(
-        run_dir.join(files::TIMING_CSV),
-        "episode,wall_seconds,steps_per_second",
-    )?;
+    let mut timing_csv = CsvFile::create(run_dir.join(files::TIMING_CSV), "episode,wall_seconds,steps_per_second")?;
 
     let start = Instant::now();
     while !session.is_done() {
@@ -173,7 +156,9 @@ pub fn train(
         }
     }
     let train_seconds = start.elapsed().as_secs_f64();
-    policy_file::save_policy(session.agent().policy(), &run_dir.join(files::POLICY))?;
+    if let Some(agent) = session.learner().dqn() {
+        policy_file::save_policy(agent.policy(), &run_dir.join(files::POLICY))?;
+    }
 
     let mut test_csv = CsvFile::create(run_dir.join(files::TEST_CSV), TEST_HEADER)?;
     let mut test_error = Ok(());
@@ -188,19 +173,16 @@ pub fn train(
     let (test_mean, test_std) = mean_std(&test_returns);
     let summary = RunSummary {
         run_dir: run_dir.to_path_buf(),
-        train_episodes: config.train_episodes,
+        train_episodes: session.episodes_finished(),
         train_steps: session.total_steps(),
-        updates: session.agent().n_updates(),
+        updates: session.learner().n_updates(),
         test_returns,
         test_mean,
         test_std,
         wall_seconds: start.elapsed().as_secs_f64(),
         train_steps_per_second: session.total_steps() as f64 / train_seconds.max(1e-9),
     };
-    write(
-        files::SUMMARY,
-        serde_json::to_string_pretty(&summary).expect("a summary always serializes"),
-    )?;
+    write(files::SUMMARY, serde_json::to_string_pretty(&summary).expect("a summary always serializes"))?;
     Ok(summary)
 }
 
@@ -210,20 +192,15 @@ pub fn train(
 /// # Errors
 /// [`RunError::Config`] if the run's configuration cannot be read,
 /// [`RunError::Policy`]/[`RunError::Io`] for the policy file.
-pub fn test_saved(
-    run_dir: &Path,
-    episodes: u32,
-    progress: &mut dyn Progress,
-) -> Result<Vec<TestLog>, RunError> {
+pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) -> Result<Vec<TestLog>, RunError> {
     let mut config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
     // Testing needs no replay memory.
     config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
     let policy = policy_file::load_policy(&run_dir.join(files::POLICY))?;
     let mut session = Session::new(&config)?;
-    session.load_policy(policy).map_err(|e| RunError::Policy {
-        path: run_dir.join(files::POLICY),
-        reason: e.to_string(),
-    })?;
+    session
+        .load_policy(policy)
+        .map_err(|e| RunError::Policy { path: run_dir.join(files::POLICY), reason: e.to_string() })?;
     session.test(episodes, &mut |log| progress.test_episode(log, episodes))
 }
 

@@ -2,14 +2,15 @@
 //! at a time, so callers decide what to log, when to stop, and (later) when
 //! to checkpoint. No I/O happens here.
 
-use agent::{Agent, AgentSeeds};
+use agent::tabular::{Discretizer, TabularConfig, TabularQ};
+use agent::{Agent, AgentSeeds, Learner};
 use cartpole_sim::{Action, CartPole};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::Transition;
 use serde::Serialize;
 
-use crate::{ConfigError, RunConfig, RunError};
+use crate::{ConfigError, LearnerSetting, RunConfig, RunError};
 
 /// The random streams of a run, each derived from the master seed: stream
 /// `k` of ChaCha8 seeded with the master seed.
@@ -80,11 +81,50 @@ pub struct TestLog {
 /// Number of fixed probe states for [`EpisodeLog::q_probe`].
 const N_PROBE: usize = 64;
 
+/// The learner of a run.
+#[derive(Debug)]
+pub enum RunLearner {
+    /// DQN.
+    Dqn(Box<Agent>),
+    /// Tabular Q-learning.
+    Tabular(Box<TabularQ>),
+}
+
+impl RunLearner {
+    fn as_learner(&mut self) -> &mut dyn Learner {
+        match self {
+            Self::Dqn(a) => a.as_mut(),
+            Self::Tabular(t) => t.as_mut(),
+        }
+    }
+
+    /// The DQN agent, if this is one.
+    #[must_use]
+    pub fn dqn(&self) -> Option<&Agent> {
+        match self {
+            Self::Dqn(a) => Some(a),
+            Self::Tabular(_) => None,
+        }
+    }
+
+    /// Learning steps taken.
+    #[must_use]
+    pub fn n_updates(&self) -> u64 {
+        match self {
+            Self::Dqn(a) => a.n_updates(),
+            Self::Tabular(t) => t.n_updates(),
+        }
+    }
+}
+
+/// CartPole's observation ranges for the tabular grid: x, ẋ, θ, θ̇.
+const TABULAR_RANGES: [(f32, f32); 4] = [(-2.4, 2.4), (-3.0, 3.0), (-0.21, 0.21), (-3.5, 3.5)];
+
 /// A training run in progress.
 #[derive(Debug)]
 pub struct Session {
     config: RunConfig,
-    agent: Agent,
+    learner: RunLearner,
     env: CartPole,
     env_rng: ChaCha8Rng,
     probe_states: Vec<[f32; 4]>,
@@ -100,10 +140,7 @@ pub struct Session {
 }
 
 fn agent_error(e: agent::AgentError) -> RunError {
-    RunError::Config(ConfigError::Invalid {
-        field: "agent".into(),
-        reason: e.to_string(),
-    })
+    RunError::Config(ConfigError::Invalid { field: "agent".into(), reason: e.to_string() })
 }
 
 impl Session {
@@ -114,21 +151,34 @@ impl Session {
     /// [`RunError::Config`] naming the first bad field.
     pub fn new(config: &RunConfig) -> Result<Self, RunError> {
         config.validate()?;
-        let seeds = AgentSeeds {
-            init: Stream::Init.seed(config.seed),
-            explore: Stream::Explore.seed(config.seed),
-            replay: Stream::Replay.seed(config.seed),
+        let learner = match &config.learner {
+            LearnerSetting::Dqn => {
+                let seeds = AgentSeeds {
+                    init: Stream::Init.seed(config.seed),
+                    explore: Stream::Explore.seed(config.seed),
+                    replay: Stream::Replay.seed(config.seed),
+                };
+                RunLearner::Dqn(Box::new(Agent::new(config.dqn_config(), seeds).map_err(agent_error)?))
+            }
+            LearnerSetting::TabularQ { bins, alpha } => {
+                let tabular = TabularConfig {
+                    discretizer: Discretizer { ranges: TABULAR_RANGES.to_vec(), bins: bins.clone() },
+                    n_actions: cartpole_sim::N_ACTIONS,
+                    alpha: *alpha,
+                    gamma: config.agent.gamma,
+                    epsilon: config.agent.epsilon,
+                };
+                let explore = Stream::Explore.seed(config.seed);
+                RunLearner::Tabular(Box::new(TabularQ::new(tabular, explore).map_err(agent_error)?))
+            }
         };
-        let agent = Agent::new(config.dqn_config(), seeds).map_err(agent_error)?;
         let env = CartPole::new(config.env_config())?;
         let mut probe_rng = Stream::Probe.rng(config.seed);
         let mut probe_env = CartPole::new(config.env_config())?;
-        let probe_states = (0..N_PROBE)
-            .map(|_| probe_env.reset(&mut probe_rng))
-            .collect();
+        let probe_states = (0..N_PROBE).map(|_| probe_env.reset(&mut probe_rng)).collect();
         Ok(Self {
             config: config.clone(),
-            agent,
+            learner,
             env,
             env_rng: Stream::TrainEnv.rng(config.seed),
             probe_states,
@@ -151,8 +201,14 @@ impl Session {
 
     /// The learner.
     #[must_use]
-    pub fn agent(&self) -> &Agent {
-        &self.agent
+    pub fn learner(&self) -> &RunLearner {
+        &self.learner
+    }
+
+    /// Training episodes finished.
+    #[must_use]
+    pub fn episodes_finished(&self) -> u32 {
+        if self.in_episode { self.episode - 1 } else { self.episode }
     }
 
     /// Environment steps taken in training.
@@ -161,10 +217,12 @@ impl Session {
         self.total_steps
     }
 
-    /// Whether every training episode has finished.
+    /// Whether training is over: every episode finished, or the step budget
+    /// (`max_train_steps`) spent.
     #[must_use]
     pub fn is_done(&self) -> bool {
-        self.episode >= self.config.train_episodes && !self.in_episode
+        let budget_spent = self.config.max_train_steps.is_some_and(|max| self.total_steps >= max);
+        budget_spent || (self.episode >= self.config.train_episodes && !self.in_episode)
     }
 
     /// One training step: act, step the environment, store the transition,
@@ -178,21 +236,12 @@ impl Session {
             self.episode += 1;
             self.in_episode = true;
             self.obs = self.env.reset(&mut self.env_rng);
-            (
-                self.ep_steps,
-                self.ep_return,
-                self.ep_loss_sum,
-                self.ep_losses,
-            ) = (0, 0.0, 0.0, 0);
+            (self.ep_steps, self.ep_return, self.ep_loss_sum, self.ep_losses) = (0, 0.0, 0.0, 0);
         }
         let (episode, step_no) = (self.episode, self.ep_steps + 1);
-        let fail = |source| RunError::Agent {
-            phase: "train",
-            episode,
-            step: step_no,
-            source,
-        };
-        let action = self.agent.act(&self.obs).map_err(fail)?;
+        let fail = |source| RunError::Agent { phase: "train", episode, step: step_no, source };
+        let learner = self.learner.as_learner();
+        let action = learner.act(&self.obs).map_err(fail)?;
         let step = self.env.step(Action::from_index(action)?)?;
         let transition = Transition {
             state: &self.obs,
@@ -202,8 +251,8 @@ impl Session {
             terminated: step.terminated,
             truncated: step.truncated,
         };
-        self.agent.observe(transition).map_err(fail)?;
-        if let Some(stats) = self.agent.update().map_err(fail)? {
+        learner.observe(transition).map_err(fail)?;
+        if let Some(stats) = learner.update().map_err(fail)? {
             self.ep_loss_sum += f64::from(stats.loss);
             self.ep_losses += 1;
         }
@@ -221,7 +270,7 @@ impl Session {
             steps: self.ep_steps,
             total_steps: self.total_steps,
             ret: self.ep_return,
-            epsilon: self.agent.epsilon(),
+            epsilon: self.learner.as_learner().epsilon(),
             mean_loss: (self.ep_losses > 0).then(|| self.ep_loss_sum / f64::from(self.ep_losses)),
             q_probe,
         }))
@@ -230,8 +279,9 @@ impl Session {
     /// The mean over the probe states of the policy's largest Q-value.
     fn q_probe(&mut self) -> Result<f64, agent::AgentError> {
         let mut sum = 0.0;
+        let learner = self.learner.as_learner();
         for s in &self.probe_states {
-            let q = self.agent.q_values(s)?;
+            let q = learner.q_values(s)?;
             sum += f64::from(q.iter().copied().fold(f32::NEG_INFINITY, f32::max));
         }
         Ok(sum / self.probe_states.len() as f64)
@@ -242,23 +292,25 @@ impl Session {
     ///
     /// # Errors
     /// [`RunError::Agent`] or [`RunError::Sim`].
-    pub fn test(
-        &mut self,
-        episodes: u32,
-        on_episode: &mut dyn FnMut(&TestLog),
-    ) -> Result<Vec<TestLog>, RunError> {
-        greedy_episodes(&mut self.agent, &self.config, episodes, on_episode)
+    pub fn test(&mut self, episodes: u32, on_episode: &mut dyn FnMut(&TestLog)) -> Result<Vec<TestLog>, RunError> {
+        greedy_episodes(self.learner.as_learner(), &self.config, episodes, on_episode)
     }
 
     /// Replaces the learner's networks with `policy` (for testing a saved policy).
     pub(crate) fn load_policy(&mut self, policy: mlp::Mlp<f32>) -> Result<(), agent::AgentError> {
-        self.agent.load_policy(policy)
+        match &mut self.learner {
+            RunLearner::Dqn(agent) => agent.load_policy(policy),
+            RunLearner::Tabular(_) => Err(agent::AgentError::InvalidConfig {
+                field: "learner",
+                reason: "a saved network needs the Dqn learner".into(),
+            }),
+        }
     }
 }
 
 /// Greedy episodes of `agent`'s policy on the test environment stream.
 fn greedy_episodes(
-    agent: &mut Agent,
+    agent: &mut dyn Learner,
     config: &RunConfig,
     episodes: u32,
     on_episode: &mut dyn FnMut(&TestLog),
@@ -273,12 +325,7 @@ fn greedy_episodes(
         let mut q_start = None;
         loop {
             steps += 1;
-            let fail = |source| RunError::Agent {
-                phase: "test",
-                episode,
-                step: steps,
-                source,
-            };
+            let fail = |source| RunError::Agent { phase: "test", episode, step: steps, source };
             let action = agent.predict(&obs).map_err(fail)?;
             if q_start.is_none() {
                 q_start = Some(f64::from(agent.q_values(&obs).map_err(fail)?[action]));
@@ -292,12 +339,7 @@ fn greedy_episodes(
                 break;
             }
         }
-        let log = TestLog {
-            episode,
-            ret,
-            q_start: q_start.unwrap_or(0.0),
-            discounted_return: discounted,
-        };
+        let log = TestLog { episode, ret, q_start: q_start.unwrap_or(0.0), discounted_return: discounted };
         on_episode(&log);
         logs.push(log);
     }

@@ -13,47 +13,26 @@ fn the_embedded_default_is_the_seed_chapter() {
     let config = RunConfig::from_ron(DEFAULT_RON, "default.ron").unwrap();
     assert_eq!(config, RunConfig::default());
     let a = &config.agent;
+    assert_eq!((config.train_episodes, config.test_episodes, config.env.max_episode_steps), (200, 20, 500));
     assert_eq!(
-        (
-            config.train_episodes,
-            config.test_episodes,
-            config.env.max_episode_steps
-        ),
-        (200, 20, 500)
-    );
-    assert_eq!(
-        (
-            a.hidden.as_slice(),
-            a.gamma,
-            a.lr,
-            a.batch_size,
-            a.buffer_capacity
-        ),
+        (a.hidden.as_slice(), a.gamma, a.lr, a.batch_size, a.buffer_capacity),
         ([128, 128].as_slice(), 0.95, 1e-4, 64, 100_000)
     );
-    assert_eq!(
-        (a.epsilon.start, a.epsilon.end, a.epsilon.decay),
-        (0.95, 0.01, 500.0)
-    );
-    assert_eq!(
-        (a.target_update, a.grad_clip),
-        (TargetUpdate::Hard { every: 4 }, Some(1.0))
-    );
+    assert_eq!((a.epsilon.start, a.epsilon.end, a.epsilon.decay), (0.95, 0.01, 500.0));
+    assert_eq!((a.target_update, a.grad_clip), (TargetUpdate::Hard { every: 4 }, Some(1.0)));
     config.validate().unwrap();
     // What a run folder saves reads back to the same configuration.
-    assert_eq!(
-        RunConfig::from_ron(&config.to_ron(), "saved").unwrap(),
-        config
-    );
+    assert_eq!(RunConfig::from_ron(&config.to_ron(), "saved").unwrap(), config);
 }
 
 #[test]
 fn a_partial_file_keeps_the_defaults_for_the_rest() {
-    let config = RunConfig::from_ron("(seed: 7, agent: (lr: 3e-4, loss: Huber(delta: 1.0)), env: (integrator: SemiImplicitEuler))", "f.ron").unwrap();
-    assert_eq!(
-        (config.seed, config.agent.lr, config.agent.loss),
-        (7, 3e-4, LossSetting::Huber { delta: 1.0 })
-    );
+    let config = RunConfig::from_ron(
+        "(seed: 7, agent: (lr: 3e-4, loss: Huber(delta: 1.0)), env: (integrator: SemiImplicitEuler))",
+        "f.ron",
+    )
+    .unwrap();
+    assert_eq!((config.seed, config.agent.lr, config.agent.loss), (7, 3e-4, LossSetting::Huber { delta: 1.0 }));
     assert_eq!(config.env.integrator, IntegratorSetting::SemiImplicitEuler);
     assert_eq!(config.agent.batch_size, 64);
 }
@@ -64,9 +43,7 @@ fn unknown_keys_and_bad_syntax_report_file_and_position() {
     let text = err.to_string();
     assert!(text.starts_with("my.ron: 3:"), "{text}");
     assert!(text.contains("lrr"), "{text}");
-    let err = RunConfig::from_ron("(seed: \"zero\")", "my.ron")
-        .unwrap_err()
-        .to_string();
+    let err = RunConfig::from_ron("(seed: \"zero\")", "my.ron").unwrap_err().to_string();
     assert!(err.starts_with("my.ron: 1:"), "{err}");
 }
 
@@ -100,31 +77,16 @@ fn invalid_values_name_their_field() {
 #[test]
 fn overrides_set_values_and_refuse_unknown_keys() {
     let mut config = RunConfig::default();
-    config
-        .apply_override("agent.target_update=Soft(tau: 0.01)")
-        .unwrap();
+    config.apply_override("agent.target_update=Soft(tau: 0.01)").unwrap();
     config.apply_override(" seed = 42 ").unwrap();
     config.apply_override("agent.epsilon.decay=50.0").unwrap();
     assert_eq!(
-        (
-            config.seed,
-            config.agent.target_update,
-            config.agent.epsilon.decay
-        ),
+        (config.seed, config.agent.target_update, config.agent.epsilon.decay),
         (42, TargetUpdate::Soft { tau: 0.01 }, 50.0)
     );
-    assert!(matches!(
-        config.apply_override("agent.lrr=1"),
-        Err(ConfigError::UnknownKey { .. })
-    ));
-    assert!(matches!(
-        config.apply_override("seed"),
-        Err(ConfigError::MalformedOverride { .. })
-    ));
-    let err = config
-        .apply_override("agent.lr=fast")
-        .unwrap_err()
-        .to_string();
+    assert!(matches!(config.apply_override("agent.lrr=1"), Err(ConfigError::UnknownKey { .. })));
+    assert!(matches!(config.apply_override("seed"), Err(ConfigError::MalformedOverride { .. })));
+    let err = config.apply_override("agent.lr=fast").unwrap_err().to_string();
     assert!(err.starts_with("--set agent.lr=fast: 1:"), "{err}");
     // Every key the help lists is accepted with a value of its type.
     let mut probe = RunConfig::default();
@@ -136,14 +98,14 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.double_dqn" => "true",
         "agent.loss" => "Mse",
         "agent.sampling" => "Recent",
+        "learner" => "TabularQ(bins: [2, 2, 2, 2], alpha: 0.5)",
+        "max_train_steps" => "Some(100)",
         "agent.grad_clip" => "None",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
         _ => "3",
     };
     for key in SETTABLE_KEYS {
-        probe
-            .apply_override(&format!("{key}={}", sample(key)))
-            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        probe.apply_override(&format!("{key}={}", sample(key))).unwrap_or_else(|e| panic!("{key}: {e}"));
     }
 }
 

@@ -18,23 +18,14 @@ fn scratch(name: &str) -> PathBuf {
 /// The seed's algorithm with a smaller, faster-learning network: 80
 /// episodes take well under a second optimized.
 fn short_config(seed: u64) -> RunConfig {
-    let mut config = RunConfig {
-        seed,
-        train_episodes: 80,
-        test_episodes: 10,
-        ..RunConfig::default()
-    };
+    let mut config = RunConfig { seed, train_episodes: 80, test_episodes: 10, ..RunConfig::default() };
     config.agent.hidden = vec![64, 64];
     config.agent.lr = 1e-3;
     config
 }
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
 }
 
 #[test]
@@ -42,52 +33,25 @@ fn a_short_run_learns_to_balance() {
     let dir = scratch("learns");
     let summary = train(&short_config(0), &dir, &mut Silent).unwrap();
     // A uniformly random policy balances for about 22 steps on average.
-    assert!(
-        summary.test_mean > 150.0,
-        "greedy test mean {} after {} steps",
-        summary.test_mean,
-        summary.train_steps
-    );
+    assert!(summary.test_mean > 150.0, "greedy test mean {} after {} steps", summary.test_mean, summary.train_steps);
     assert_eq!(summary.test_returns.len(), 10);
-    for name in [
-        files::CONFIG,
-        files::TRAIN_CSV,
-        files::TIMING_CSV,
-        files::TEST_CSV,
-        files::POLICY,
-        files::SUMMARY,
-    ] {
+    for name in [files::CONFIG, files::TRAIN_CSV, files::TIMING_CSV, files::TEST_CSV, files::POLICY, files::SUMMARY] {
         assert!(dir.join(name).is_file(), "{name} missing");
     }
     let train_csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
-    assert_eq!(
-        train_csv.lines().count(),
-        81,
-        "a header and one line per episode"
-    );
-    assert!(
-        train_csv.starts_with("episode,steps,total_steps,return,epsilon,mean_loss,q_probe\n1,")
-    );
+    assert_eq!(train_csv.lines().count(), 81, "a header and one line per episode");
+    assert!(train_csv.starts_with("episode,steps,total_steps,return,epsilon,mean_loss,q_probe\n1,"));
     // The saved configuration and policy reproduce the run's own test.
-    let again: Vec<f64> = test_saved(&dir, 10, &mut Silent)
-        .unwrap()
-        .iter()
-        .map(|t| t.ret)
-        .collect();
+    let again: Vec<f64> = test_saved(&dir, 10, &mut Silent).unwrap().iter().map(|t| t.ret).collect();
     assert_eq!(again, summary.test_returns);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn run_files(dir: &Path) -> Vec<Vec<u8>> {
-    [
-        files::TRAIN_CSV,
-        files::TEST_CSV,
-        files::POLICY,
-        files::CONFIG,
-    ]
-    .iter()
-    .map(|f| std::fs::read(dir.join(f)).unwrap())
-    .collect()
+    [files::TRAIN_CSV, files::TEST_CSV, files::POLICY, files::CONFIG]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
 }
 
 #[test]
@@ -97,18 +61,10 @@ fn same_seed_same_bits_at_1_and_3_threads() {
     let (a, b, c) = (scratch("det-a"), scratch("det-b"), scratch("det-c"));
     in_pool(1, || train(&config, &a, &mut Silent)).unwrap();
     in_pool(3, || train(&config, &b, &mut Silent)).unwrap();
-    assert_eq!(
-        run_files(&a),
-        run_files(&b),
-        "train.csv, test.csv and policy bits must not depend on the thread count"
-    );
+    assert_eq!(run_files(&a), run_files(&b), "train.csv, test.csv and policy bits must not depend on the thread count");
     config.seed = 6;
     in_pool(1, || train(&config, &c, &mut Silent)).unwrap();
-    assert_ne!(
-        run_files(&a)[0],
-        run_files(&c)[0],
-        "another seed, another run"
-    );
+    assert_ne!(run_files(&a)[0], run_files(&c)[0], "another seed, another run");
     for d in [a, b, c] {
         std::fs::remove_dir_all(d).unwrap();
     }
@@ -121,39 +77,21 @@ fn runs_never_overwrite_and_bad_configs_start_nothing() {
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
     let err = train(&short_config(0), &dir, &mut Silent).unwrap_err();
     assert!(matches!(err, RunError::RunDirNotEmpty { .. }), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
-        "mine"
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
     std::fs::remove_dir_all(&dir).unwrap();
 
     let dir = scratch("invalid");
     let mut config = short_config(0);
     config.agent.gamma = 2.0;
     let err = train(&config, &dir, &mut Silent).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid configuration: agent.gamma: 2 is outside [0, 1]"
-    );
-    assert!(
-        !dir.exists(),
-        "nothing is created for an invalid configuration"
-    );
+    assert_eq!(err.to_string(), "invalid configuration: agent.gamma: 2 is outside [0, 1]");
+    assert!(!dir.exists(), "nothing is created for an invalid configuration");
 
     // A path under a regular file cannot become a folder.
     let file = scratch("a-file");
     std::fs::write(&file, "x").unwrap();
     let err = train(&short_config(0), &file.join("run"), &mut Silent).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RunError::Io {
-                action: "create run folder",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, RunError::Io { action: "create run folder", .. }), "{err}");
     std::fs::remove_file(&file).unwrap();
 }
 
@@ -172,22 +110,13 @@ fn damaged_policy_files_are_reported_not_panicked_on() {
         (String::new(), "not a policy file"),
         (good[..good.len() / 2].to_string(), "not a policy file"),
         (good.replace("\"version\":1", "\"version\":9"), "version 9"),
-        (
-            good.replace("fc2.bias", "fc2.biax"),
-            "tensor fc2.bias is missing",
-        ),
-        (
-            good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4,64,65,2]"),
-            "tensor fc2.weight has shape [64, 64]",
-        ),
+        (good.replace("fc2.bias", "fc2.biax"), "tensor fc2.bias is missing"),
+        (good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4,64,65,2]"), "tensor fc2.weight has shape [64, 64]"),
     ];
     for (text, expected) in cases {
         std::fs::write(&path, &text).unwrap();
         let err = load_policy(&path).unwrap_err().to_string();
-        assert!(
-            err.contains(expected) && err.contains("policy.json"),
-            "expected {expected:?}, got {err}"
-        );
+        assert!(err.contains(expected) && err.contains("policy.json"), "expected {expected:?}, got {err}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,242 @@
+//! Tabular Q-learning on a discretised observation: the baseline DQN
+//! improves on. Each observation dimension is cut into equal bins over a
+//! range (values outside fall into the end bins); the table holds one value
+//! per (cell, action) and learns by the one-step Q-learning rule
+//! `Q(s,a) ← Q(s,a) + α (r + γ·max Q(s′,·)·(1 − terminated) − Q(s,a))`.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use replay::Transition;
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentError, EpsilonSchedule, Learner, UpdateStats, argmax, bellman_target};
+
+/// How observations become table cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discretizer {
+    /// Per dimension, the range cut into bins: `(low, high)`.
+    pub ranges: Vec<(f32, f32)>,
+    /// Per dimension, the number of bins (at least 1).
+    pub bins: Vec<usize>,
+}
+
+impl Discretizer {
+    /// The cell of `obs` (row-major over the dimensions).
+    #[must_use]
+    pub fn cell(&self, obs: &[f32]) -> usize {
+        let mut cell = 0;
+        for ((&v, &(low, high)), &n) in obs.iter().zip(&self.ranges).zip(&self.bins) {
+            let t = ((v - low) / (high - low) * n as f32).floor();
+            // Outside the range: the end bins. (`as` saturates, and NaN is
+            // refused before this.)
+            let bin = (t.max(0.0) as usize).min(n - 1);
+            cell = cell * n + bin;
+        }
+        cell
+    }
+
+    /// The number of cells.
+    #[must_use]
+    pub fn n_cells(&self) -> usize {
+        self.bins.iter().product()
+    }
+}
+
+/// The tabular learner's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TabularConfig {
+    /// The observation grid.
+    pub discretizer: Discretizer,
+    /// The number of actions.
+    pub n_actions: usize,
+    /// The step size α, in (0, 1].
+    pub alpha: f64,
+    /// The discount γ, in [0, 1].
+    pub gamma: f64,
+    /// The exploration schedule.
+    pub epsilon: EpsilonSchedule,
+}
+
+/// Tabular Q-learning with ε-greedy exploration (the same schedule and
+/// counting as [`Agent`](crate::Agent)).
+#[derive(Debug, Clone)]
+pub struct TabularQ {
+    config: TabularConfig,
+    table: Vec<f32>,
+    rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    last: Option<(usize, usize, f32, usize, bool)>,
+}
+
+impl TabularQ {
+    /// A zero table.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] for bad bins, ranges, α or γ.
+    pub fn new(config: TabularConfig, explore_seed: u64) -> Result<Self, AgentError> {
+        let bad = |field, reason: &str| Err(AgentError::InvalidConfig { field, reason: reason.into() });
+        let d = &config.discretizer;
+        if d.bins.is_empty() || d.bins.len() != d.ranges.len() || d.bins.contains(&0) {
+            return bad("bins", "one positive bin count per range is needed");
+        }
+        if d.ranges.iter().any(|&(lo, hi)| !(hi > lo && lo.is_finite() && hi.is_finite())) {
+            return bad("ranges", "every range needs low < high, both finite");
+        }
+        if !(config.alpha > 0.0 && config.alpha <= 1.0) {
+            return bad("alpha", "must be in (0, 1]");
+        }
+        if !(0.0..=1.0).contains(&config.gamma) {
+            return bad("gamma", "must be in [0, 1]");
+        }
+        if config.n_actions == 0 {
+            return bad("n_actions", "must be at least 1");
+        }
+        let table = vec![0.0; d.n_cells() * config.n_actions];
+        Ok(Self {
+            config,
+            table,
+            rng: ChaCha8Rng::seed_from_u64(explore_seed),
+            sample_count: 0,
+            n_updates: 0,
+            last: None,
+        })
+    }
+
+    fn row(&self, cell: usize) -> &[f32] {
+        let n = self.config.n_actions;
+        &self.table[cell * n..(cell + 1) * n]
+    }
+
+    fn check(&self, obs: &[f32]) -> Result<usize, AgentError> {
+        if obs.len() != self.config.discretizer.bins.len() || obs.iter().any(|v| !v.is_finite()) {
+            return Err(AgentError::BadObservation {
+                reason: format!("{obs:?} for a {}-dimensional grid", self.config.discretizer.bins.len()),
+            });
+        }
+        Ok(self.config.discretizer.cell(obs))
+    }
+}
+
+impl Learner for TabularQ {
+    fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        let cell = self.check(obs)?;
+        self.sample_count += 1;
+        let epsilon = self.config.epsilon.value(self.sample_count);
+        if self.rng.random::<f64>() > epsilon {
+            Ok(argmax(self.row(cell)).unwrap_or(0))
+        } else {
+            Ok(self.rng.random_range(0..self.config.n_actions))
+        }
+    }
+
+    fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        let cell = self.check(obs)?;
+        Ok(argmax(self.row(cell)).unwrap_or(0))
+    }
+
+    fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
+        let cell = self.check(obs)?;
+        Ok(self.row(cell))
+    }
+
+    fn observe(&mut self, t: Transition<'_>) -> Result<(), AgentError> {
+        if t.action >= self.config.n_actions {
+            return Err(AgentError::InvalidAction { action: t.action, n_actions: self.config.n_actions });
+        }
+        if !t.reward.is_finite() {
+            return Err(AgentError::BadObservation { reason: format!("reward {}", t.reward) });
+        }
+        let (cell, next) = (self.check(t.state)?, self.check(t.next_state)?);
+        self.last = Some((cell, t.action, t.reward, next, t.terminated));
+        Ok(())
+    }
+
+    fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
+        let Some((cell, action, reward, next, terminated)) = self.last.take() else {
+            return Ok(None);
+        };
+        let max_next = self.row(next).iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let y = bellman_target(reward, max_next, terminated, self.config.gamma as f32);
+        let q = &mut self.table[cell * self.config.n_actions + action];
+        let td = y - *q;
+        *q += self.config.alpha as f32 * td;
+        self.n_updates += 1;
+        Ok(Some(UpdateStats { loss: td * td, gradient_steps: 1, target_synced: false }))
+    }
+
+    fn epsilon(&self) -> f64 {
+        self.config.epsilon.value(self.sample_count)
+    }
+
+    fn n_updates(&self) -> u64 {
+        self.n_updates
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> TabularConfig {
+        TabularConfig {
+            discretizer: Discretizer { ranges: vec![(-1.0, 1.0), (0.0, 4.0)], bins: vec![2, 4] },
+            n_actions: 2,
+            alpha: 0.5,
+            gamma: 0.9,
+            epsilon: EpsilonSchedule::seed(),
+        }
+    }
+
+    #[test]
+    fn cells_cover_the_grid_and_clamp_outside() {
+        let d = config().discretizer;
+        assert_eq!(d.n_cells(), 8);
+        assert_eq!(d.cell(&[-0.5, 0.5]), 0);
+        assert_eq!(d.cell(&[0.5, 3.5]), 7);
+        assert_eq!(d.cell(&[-9.0, 1.5]), 1);
+        assert_eq!(d.cell(&[9.0, 99.0]), 7);
+    }
+
+    #[test]
+    fn one_q_learning_step_by_hand() {
+        let mut q = TabularQ::new(config(), 0).unwrap();
+        let (s, s2) = ([-0.5, 0.5], [0.5, 3.5]);
+        q.table[7 * 2 + 1] = 4.0; // max Q(s′) = 4
+        q.observe(Transition {
+            state: &s,
+            action: 1,
+            reward: 1.0,
+            next_state: &s2,
+            terminated: false,
+            truncated: false,
+        })
+        .unwrap();
+        q.update().unwrap();
+        // Q(s,1) = 0 + 0.5 · (1 + 0.9·4 − 0) = 2.3
+        assert!((q.q_values(&s).unwrap()[1] - 2.3).abs() < 1e-6);
+        // Terminated: no bootstrap. Q(s,1) = 2.3 + 0.5 · (1 − 2.3) = 1.65
+        q.observe(Transition {
+            state: &s,
+            action: 1,
+            reward: 1.0,
+            next_state: &s2,
+            terminated: true,
+            truncated: false,
+        })
+        .unwrap();
+        q.update().unwrap();
+        assert!((q.q_values(&s).unwrap()[1] - 1.65).abs() < 1e-6);
+        assert_eq!(q.update().unwrap(), None, "one update per observed transition");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let mut c = config();
+        c.discretizer.bins = vec![2, 0];
+        assert!(TabularQ::new(c, 0).is_err());
+        let c = TabularConfig { alpha: 0.0, ..config() };
+        assert!(TabularQ::new(c, 0).is_err());
+    }
+}
