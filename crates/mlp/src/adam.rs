@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
-use crate::kernel::{Job, vectorized};
+use crate::kernel::{Job, PIECE, vectorized};
 use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
@@ -125,9 +125,9 @@ impl<T: Scalar> Adam<T> {
                 let job = |(((p, m), v), g): PieceSlices<'_, T>| {
                     vectorized(AdamJob { p, m, v, g, c: coefficients });
                 };
-                if parallel && p.len() > ADAM_PIECE {
-                    let pieces = p.par_chunks_mut(ADAM_PIECE).zip(m.par_chunks_mut(ADAM_PIECE));
-                    pieces.zip(v.par_chunks_mut(ADAM_PIECE)).zip(g.par_chunks(ADAM_PIECE)).for_each(job);
+                if parallel && p.len() > PIECE {
+                    let pieces = p.par_chunks_mut(PIECE).zip(m.par_chunks_mut(PIECE));
+                    pieces.zip(v.par_chunks_mut(PIECE)).zip(g.par_chunks(PIECE)).for_each(job);
                 } else {
                     job((((p, m), v), g));
                 }
@@ -164,10 +164,6 @@ struct AdamCoefficients<T> {
     one_minus_b2: T,
     eps: T,
 }
-
-/// Values per parallel piece of the Adam update: a quarter of the seed's
-/// hidden layer, big enough that a piece outweighs handing it to a thread.
-const ADAM_PIECE: usize = 4096;
 
 /// A piece of a parameter tensor, its two moments and its gradient, as
 /// zipped iterators hand them out.

@@ -54,13 +54,15 @@ fn avx2<J: Job>(job: J) -> J::Output {
     job.run()
 }
 
-/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source and a
-/// destination with row stride `dst_ld`, in 8 × 8 blocks so both sides stay
-/// in cache lines.
+/// `dst[j - first_col][i] = src[i][j]` for a row-major `rows × cols`
+/// source, columns `first_col..` as many as `dst` has rows (stride
+/// `dst_ld`), in 8 × 8 blocks so both sides stay in cache lines. A piece of
+/// the transposed matrix, so pieces can be written in parallel.
 pub(crate) struct Transpose<'a, T> {
     pub src: &'a [T],
     pub rows: usize,
     pub cols: usize,
+    pub first_col: usize,
     pub dst: &'a mut [T],
     pub dst_ld: usize,
 }
@@ -71,14 +73,29 @@ impl<T: Scalar> Job for Transpose<'_, T> {
     #[inline(always)]
     fn run(self) {
         const B: usize = 8;
-        let Self { src, rows, cols, dst_ld, dst } = self;
-        for i0 in (0..rows).step_by(B) {
-            for j0 in (0..cols).step_by(B) {
-                for i in i0..(i0 + B).min(rows) {
-                    for j in j0..(j0 + B).min(cols) {
-                        dst[j * dst_ld + i] = src[i * cols + j];
-                    }
+        let Self { src, rows, cols, first_col, dst_ld, dst } = self;
+        let n_cols = dst.len().div_ceil(dst_ld).min(cols - first_col);
+        let (rows_full, cols_full) = (rows - rows % B, n_cols - n_cols % B);
+        // Whole 8 × 8 blocks through registers: 8 row loads, 8 column stores.
+        for i0 in (0..rows_full).step_by(B) {
+            for j0 in (0..cols_full).step_by(B) {
+                let block: [[T; B]; B] = std::array::from_fn(|r| {
+                    let at = (i0 + r) * cols + first_col + j0;
+                    src[at..at + B].try_into().expect("slice of length B")
+                });
+                for c in 0..B {
+                    let out: &mut [T; B] = (&mut dst[(j0 + c) * dst_ld + i0..(j0 + c) * dst_ld + i0 + B])
+                        .try_into()
+                        .expect("slice of length B");
+                    *out = std::array::from_fn(|r| block[r][c]);
                 }
+            }
+        }
+        // The ragged edges, one value at a time.
+        for i in 0..rows {
+            let j_from = if i < rows_full { cols_full } else { 0 };
+            for j in j_from..n_cols {
+                dst[j * dst_ld + i] = src[i * cols + first_col + j];
             }
         }
     }
@@ -106,6 +123,22 @@ impl Job for CeilingProbe {
             }
         }
         acc.iter().flatten().sum()
+    }
+}
+
+/// Values per piece when element-wise work is split across threads: big
+/// enough that a piece outweighs handing it to another thread.
+pub(crate) const PIECE: usize = 4096;
+
+/// Calls `f(k, piece_k)` on consecutive pieces of `values` of [`PIECE`]
+/// elements, in parallel when the pool has threads to spare. For element-wise
+/// work, where the split changes no bit.
+pub(crate) fn for_each_piece<T: Send>(values: &mut [T], f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    use rayon::prelude::*;
+    if rayon::current_num_threads() > 1 && values.len() > PIECE {
+        values.par_chunks_mut(PIECE).enumerate().for_each(|(k, piece)| f(k, piece));
+    } else {
+        values.chunks_mut(PIECE).enumerate().for_each(|(k, piece)| f(k, piece));
     }
 }
 

@@ -3,6 +3,7 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand_distr::Uniform;
 use rand::Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{ALayout, Job, Transpose, gemm_acc, vectorized};
@@ -39,6 +40,9 @@ pub(crate) struct KernelWeights<T> {
     pub(crate) backward_ld: usize,
 }
 
+/// Rows of the transposed copy written per parallel piece.
+const REFRESH_ROWS: usize = 32;
+
 /// The row stride for a row of `n` values (see [`KernelWeights`]).
 fn padded_ld(n: usize) -> usize {
     if n >= 64 { n.next_multiple_of(16) + 16 } else { n }
@@ -61,9 +65,20 @@ impl<T: Scalar> KernelWeights<T> {
     fn refresh(&mut self, layer: &LayerParams<T>) {
         let (rows, cols) = layer.weight.dim();
         let src = layer.weight.as_slice().expect("parameters are owned in standard layout");
-        vectorized(Transpose { src, rows, cols, dst: &mut self.forward, dst_ld: self.forward_ld });
-        for (dst, src) in self.backward.chunks_mut(self.backward_ld).zip(src.chunks(cols)) {
-            dst[..cols].copy_from_slice(src);
+        let (forward, forward_ld) = (&mut self.forward, self.forward_ld);
+        let transpose = |(k, dst): (usize, &mut [T])| {
+            vectorized(Transpose { src, rows, cols, first_col: k * REFRESH_ROWS, dst, dst_ld: forward_ld });
+        };
+        let copy = |(dst, src): (&mut [T], &[T])| dst[..cols].copy_from_slice(src);
+        // Pieces of a fixed size; a plain copy in any order gives the same bits.
+        if rayon::current_num_threads() > 1 && forward.len() > REFRESH_ROWS * forward_ld {
+            rayon::join(
+                || forward.par_chunks_mut(REFRESH_ROWS * forward_ld).enumerate().for_each(transpose),
+                || self.backward.par_chunks_mut(self.backward_ld).zip(src.par_chunks(cols)).for_each(copy),
+            );
+        } else {
+            forward.chunks_mut(REFRESH_ROWS * forward_ld).enumerate().for_each(transpose);
+            self.backward.chunks_mut(self.backward_ld).zip(src.chunks(cols)).for_each(copy);
         }
     }
 }

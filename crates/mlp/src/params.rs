@@ -1,7 +1,9 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{Job, vectorized};
+use rayon::prelude::*;
+
+use crate::kernel::{Job, PIECE, for_each_piece, vectorized};
 use crate::{MlpError, Scalar};
 
 /// One linear layer's tensors, in PyTorch's layout: `weight` is
@@ -231,7 +233,7 @@ impl<T: Scalar> Params<T> {
     /// `grad.clamp_(-c, c)`. A NaN stays NaN (so it can still be detected).
     pub fn clamp_inplace(&mut self, c: T) {
         for values in self.slices_mut() {
-            vectorized(Clamp { values, c });
+            for_each_piece(values, |_, values| vectorized(Clamp { values, c }));
         }
     }
 
@@ -259,9 +261,12 @@ impl<T: Scalar> Params<T> {
         for (t, values) in self.slices().enumerate() {
             // A branch-free scan first (it vectorizes); the position only
             // once something is wrong.
-            if vectorized(AnyNonFinite { values })
-                && let Some(index) = values.iter().position(|v| !v.is_finite())
-            {
+            let any_bad = if rayon::current_num_threads() > 1 && values.len() > PIECE {
+                values.par_chunks(PIECE).any(|values| vectorized(AnyNonFinite { values }))
+            } else {
+                vectorized(AnyNonFinite { values })
+            };
+            if any_bad && let Some(index) = values.iter().position(|v| !v.is_finite()) {
                 return Err(MlpError::NonFinite { what: tensor_name(t / 2, t % 2 == 1), index });
             }
         }
@@ -280,11 +285,6 @@ impl<T: Scalar> Params<T> {
         self.layers.iter_mut().flat_map(|l| {
             [l.weight.as_slice_mut().expect("standard layout"), l.bias.as_slice_mut().expect("standard layout")]
         })
-    }
-
-    /// Adds `other` element-wise, in place.
-    pub(crate) fn add_assign(&mut self, other: &Self) {
-        self.zip_apply(other, |a, b| *a = *a + b);
     }
 }
 

@@ -1,7 +1,7 @@
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
-use crate::kernel::{ALayout, Job, gemm_acc, vectorized};
+use crate::kernel::{ALayout, Job, PIECE, for_each_piece, gemm_acc, vectorized};
 use crate::net::relu_inplace;
 use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 
@@ -184,18 +184,43 @@ impl<T: Scalar> Workspace<T> {
     /// Sums the chunks' partial gradients into `grads`, in chunk order, and
     /// returns the mean loss.
     fn reduce(&self, grads: &mut Gradients<T>) -> T {
-        let n_chunks = self.rows.div_ceil(self.chunk_rows);
-        let mut loss_sum = T::ZERO;
-        for (c, chunk) in self.chunks[..n_chunks].iter().enumerate() {
-            let partial = chunk.grads.as_ref().expect("backward filled every chunk's gradients");
-            if c == 0 {
-                grads.zip_apply(partial, |a, b| *a = b);
-            } else {
-                grads.add_assign(partial);
-            }
-            loss_sum = loss_sum + chunk.loss_sum;
+        let chunks = &self.chunks[..self.rows.div_ceil(self.chunk_rows)];
+        for (t, out) in grads.slices_mut().enumerate() {
+            // Each element sums its chunks in chunk order whatever the
+            // split, so splitting the tensor changes no bit.
+            for_each_piece(out, |k, piece| vectorized(SumPartials { out: piece, from: k * PIECE, tensor: t, chunks }));
         }
+        let loss_sum = chunks.iter().fold(T::ZERO, |acc, c| acc + c.loss_sum);
         loss_sum / T::from_f64(self.rows as f64)
+    }
+}
+
+/// `out` = the sum, in chunk order, of every chunk's partial gradient of
+/// tensor `tensor` at elements `from..from + out.len()`.
+struct SumPartials<'a, T: Scalar> {
+    out: &'a mut [T],
+    from: usize,
+    tensor: usize,
+    chunks: &'a [Chunk<T>],
+}
+
+impl<T: Scalar> Job for SumPartials<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let range = self.from..self.from + self.out.len();
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            let partial = chunk.grads.as_ref().expect("backward filled every chunk's gradients");
+            let src = &partial.slices().nth(self.tensor).expect("same shape as the output")[range.clone()];
+            if c == 0 {
+                self.out.copy_from_slice(src);
+            } else {
+                for (o, &s) in self.out.iter_mut().zip(src) {
+                    *o = *o + s;
+                }
+            }
+        }
     }
 }
 
