@@ -3,6 +3,7 @@
 //! Thin by design: parse the arguments, call `runner` (or the plotting
 //! module), print, and map errors to exit codes.
 
+mod chapter;
 mod compare;
 mod plot;
 mod progress;
@@ -76,6 +77,19 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Run the docs chapter's experiments (cached by configuration), draw its
+    /// figures and fill its numbers into docs/chapter/README.md.
+    Chapter {
+        /// A tiny version (2 seeds, 8 episodes) written to --out, for checking the pipeline.
+        #[arg(long)]
+        quick: bool,
+        /// Write the chapter, figures and cache here instead of docs/chapter.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Rerun every experiment, ignoring the cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Redraw a run's plots from its CSV files.
     Plot {
         /// The run folder.
@@ -143,6 +157,12 @@ impl Command {
                 let ours = compare::ours(&seeds, &out, &overrides)?;
                 println!("{}", compare::table(&ours, &anchor));
                 Ok(())
+            }
+            Self::Chapter { quick, out, no_cache } => {
+                if quick && out.is_none() {
+                    return Err("--quick writes a scratch chapter: give --out DIR".into());
+                }
+                chapter::generate(quick, out.as_deref(), no_cache)
             }
             Self::Plot { run } => {
                 let written = plot::draw_run(&run)?;

@@ -20,6 +20,9 @@ pub struct Series {
     pub color: RGBColor,
     /// Draw markers at the points (for sparse data) instead of a plain line.
     pub markers: bool,
+    /// A shaded band `(x, low, high)` around the curve (e.g. a confidence
+    /// interval); empty for none.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A figure: title, axis labels and curves.
@@ -28,9 +31,11 @@ pub struct Figure {
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    /// Where the legend goes: where the curves are not.
+    pub legend: SeriesLabelPosition,
 }
 
-fn register_font() {
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The embedded DejaVu Sans: plotters' bitmap text needs a font, and
@@ -45,11 +50,13 @@ fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) -
 where
     DB::ErrorType: 'static,
 {
+    register_font();
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
-    let all = figure.series.iter().flat_map(|s| s.points.iter());
+    let points = figure.series.iter().flat_map(|s| s.points.iter().copied());
+    let band_edges = figure.series.iter().flat_map(|s| s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, 0.0f64, 1.0f64);
-    for &(x, y) in all {
+    for (x, y) in points.chain(band_edges).filter(|(x, y)| x.is_finite() && y.is_finite()) {
         x_max = x_max.max(x);
         y_min = y_min.min(y);
         y_max = y_max.max(y);
@@ -73,6 +80,11 @@ where
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(err)?;
+    for s in figure.series.iter().filter(|s| !s.band.is_empty()) {
+        let outline: Vec<(f64, f64)> =
+            s.band.iter().map(|&(x, lo, _)| (x, lo)).chain(s.band.iter().rev().map(|&(x, _, hi)| (x, hi))).collect();
+        chart.draw_series(std::iter::once(Polygon::new(outline, s.color.mix(0.18).filled()))).map_err(err)?;
+    }
     for s in &figure.series {
         let color = s.color;
         let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
@@ -92,7 +104,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(figure.legend.clone())
         .label_font((FONT, 16))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -103,13 +115,18 @@ where
 
 /// Writes `figure` as `<stem>.svg` and `<stem>.png`; returns both paths.
 pub fn save(figure: &Figure, stem: &Path) -> Result<Vec<PathBuf>, String> {
-    register_font();
-    let svg = stem.with_extension("svg");
+    let svg = save_svg(figure, stem)?;
     let png = stem.with_extension("png");
-    draw_on(&SVGBackend::new(&svg, SIZE).into_drawing_area(), figure).map_err(|e| format!("{}: {e}", svg.display()))?;
     draw_on(&BitMapBackend::new(&png, SIZE).into_drawing_area(), figure)
         .map_err(|e| format!("{}: {e}", png.display()))?;
     Ok(vec![svg, png])
+}
+
+/// Writes `figure` as `<stem>.svg` only; returns its path.
+pub fn save_svg(figure: &Figure, stem: &Path) -> Result<PathBuf, String> {
+    let svg = stem.with_extension("svg");
+    draw_on(&SVGBackend::new(&svg, SIZE).into_drawing_area(), figure).map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(svg)
 }
 
 /// Reads the numeric columns `columns` of a CSV file with a header line.
@@ -155,6 +172,7 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
     let (episodes, returns) = (&train[0], &train[1]);
     let ma = moving_average(returns, WINDOW);
     let figure = Figure {
+        legend: SeriesLabelPosition::UpperLeft,
         title: "DQN on CartPole-v1: training".into(),
         x_label: "episode".into(),
         y_label: "return".into(),
@@ -164,12 +182,14 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
                 points: episodes.iter().copied().zip(returns.iter().copied()).collect(),
                 color: RGBColor(150, 180, 230),
                 markers: false,
+                band: Vec::new(),
             },
             Series {
                 label: format!("moving average ({WINDOW})"),
                 points: episodes.iter().copied().zip(ma).collect(),
                 color: RGBColor(200, 40, 40),
                 markers: false,
+                band: Vec::new(),
             },
         ],
     };
@@ -178,6 +198,7 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
     let (mean, _) = runner::mean_std(&test[1]);
     let last = test[0].last().copied().unwrap_or(1.0);
     let figure = Figure {
+        legend: SeriesLabelPosition::LowerRight,
         title: "DQN on CartPole-v1: greedy test".into(),
         x_label: "test episode".into(),
         y_label: "return".into(),
@@ -187,12 +208,14 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
                 points: test[0].iter().copied().zip(test[1].iter().copied()).collect(),
                 color: RGBColor(40, 110, 200),
                 markers: true,
+                band: Vec::new(),
             },
             Series {
                 label: format!("mean {mean:.1}"),
                 points: vec![(1.0, mean), (last, mean)],
                 color: RGBColor(200, 40, 40),
                 markers: false,
+                band: Vec::new(),
             },
         ],
     };

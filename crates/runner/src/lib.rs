@@ -29,4 +29,9 @@ pub use policy_file::{load_policy, save_policy};
 pub use run::{
     Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, files, mean_std, prepare_run_dir, test_saved, train,
 };
-pub use session::{EpisodeLog, RunLearner, Session, Stream, TestLog};
+pub use session::{EpisodeLog, RunLearner, Session, Stream, TestLog, greedy_trajectory};
+
+pub use agent::{EpsilonSchedule, Sampling, TargetUpdate};
+
+/// A trained Q-network, as saved in `policy.json`.
+pub type Policy = mlp::Mlp<f32>;

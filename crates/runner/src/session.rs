@@ -345,3 +345,32 @@ fn greedy_episodes(
     }
     Ok(logs)
 }
+
+/// The states of one greedy episode of `policy` from the test stream's
+/// first reset (at most `max_steps` steps): for drawing the policy at work.
+///
+/// # Errors
+/// [`RunError::Config`] for an invalid configuration, [`RunError::Agent`] or
+/// [`RunError::Sim`] if a step fails.
+pub fn greedy_trajectory(config: &RunConfig, policy: mlp::Mlp<f32>, max_steps: u32) -> Result<Vec<[f64; 4]>, RunError> {
+    let mut config = config.clone();
+    config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
+    config.learner = LearnerSetting::Dqn;
+    let mut session = Session::new(&config)?;
+    session.load_policy(policy).map_err(agent_error)?;
+    let RunLearner::Dqn(agent) = &mut session.learner else { unreachable!("the learner was set to Dqn above") };
+    let mut env = CartPole::new(config.env_config())?;
+    let mut obs = env.reset(&mut Stream::TestEnv.rng(config.seed));
+    let mut states = vec![env.state()];
+    for step in 1..=max_steps {
+        let action =
+            agent.predict(&obs).map_err(|source| RunError::Agent { phase: "test", episode: 1, step, source })?;
+        let out = env.step(Action::from_index(action)?)?;
+        states.push(env.state());
+        obs = out.obs;
+        if out.is_done() {
+            break;
+        }
+    }
+    Ok(states)
+}

@@ -1,0 +1,267 @@
+//! The chapter's experiments: one per exercise, each a few variants of the
+//! seed configuration run on several seeds, and their figures.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plotters::style::RGBColor;
+use runner::{EpsilonSchedule, LearnerSetting, RunConfig, Sampling, TargetUpdate};
+
+use super::stats::{band, on_step_grid, smooth};
+use super::{RunRecord, run_key};
+use crate::plot::{Figure, Series, save_svg};
+
+/// One setting of an experiment, run on every seed.
+pub struct Variant {
+    /// The name the template uses (`ex2-decay500`).
+    pub id: &'static str,
+    /// The name a reader sees.
+    pub label: String,
+    /// One configuration per seed.
+    pub configs: Vec<RunConfig>,
+}
+
+/// What a figure's x-axis counts.
+#[derive(Clone, Copy, PartialEq)]
+pub enum XAxis {
+    Episodes,
+    /// Environment steps, for comparisons on an equal step budget.
+    Steps,
+}
+
+/// One exercise's experiment.
+pub struct Experiment {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub x_axis: XAxis,
+    pub variants: Vec<Variant>,
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+/// Episodes in the moving average applied to each seed's curve.
+const SMOOTH: usize = 10;
+
+/// The seed chapter's configuration, or its tiny stand-in for `--quick`.
+fn base(quick: bool) -> RunConfig {
+    let mut config = RunConfig::default();
+    if quick {
+        config.train_episodes = 8;
+        config.test_episodes = 2;
+        config.agent.hidden = vec![16, 16];
+    }
+    config
+}
+
+/// The run shown in the chapter's own training curves and animation: the
+/// seed configuration, seed 0.
+pub fn showcase(quick: bool) -> RunConfig {
+    base(quick)
+}
+
+fn variant(id: &'static str, label: &str, quick: bool, edit: impl Fn(&mut RunConfig)) -> Variant {
+    let seeds = if quick { 0..2 } else { 0..10 };
+    let configs = seeds
+        .map(|seed| {
+            let mut c = base(quick);
+            edit(&mut c);
+            c.seed = seed;
+            c
+        })
+        .collect();
+    Variant { id, label: label.to_string(), configs }
+}
+
+/// The four experiments, 10 seeds each (`quick`: 2 seeds, 8 episodes, a
+/// 16×16 network).
+pub fn experiments(quick: bool) -> Vec<Experiment> {
+    let budget = if quick { 400 } else { 30_000 };
+    let on_budget = move |c: &mut RunConfig| {
+        c.max_train_steps = Some(budget);
+        c.train_episodes = 1_000_000;
+    };
+    let eps = |start, end, decay| move |c: &mut RunConfig| c.agent.epsilon = EpsilonSchedule { start, end, decay };
+    let every = |n| move |c: &mut RunConfig| c.agent.target_update = TargetUpdate::Hard { every: n };
+    let capacity = |n| move |c: &mut RunConfig| c.agent.buffer_capacity = n;
+    vec![
+        Experiment {
+            id: "ex1",
+            title: "Q-learning, online neural Q-learning and DQN",
+            x_axis: XAxis::Steps,
+            variants: vec![
+                variant("ex1-tabular", "tabular Q-learning (3·3·6·6 grid)", quick, |c| {
+                    on_budget(c);
+                    c.learner = LearnerSetting::TabularQ { bins: vec![3, 3, 6, 6], alpha: 0.1 };
+                }),
+                variant("ex1-online", "online neural Q-learning", quick, |c| {
+                    on_budget(c);
+                    c.agent.buffer_capacity = 1;
+                    c.agent.batch_size = 1;
+                    c.agent.target_update = TargetUpdate::Hard { every: 1 };
+                }),
+                variant("ex1-dqn", "DQN (the seed)", quick, on_budget),
+            ],
+        },
+        Experiment {
+            id: "ex2",
+            title: "exploration",
+            x_axis: XAxis::Episodes,
+            variants: vec![
+                variant("ex2-greedy", "greedy (ε = 0)", quick, eps(0.0, 0.0, 1.0)),
+                variant("ex2-constant", "constant ε = 0.1", quick, eps(0.1, 0.1, 1.0)),
+                variant("ex2-decay50", "ε decay 50", quick, eps(0.95, 0.01, 50.0)),
+                variant("ex2-decay500", "ε decay 500 (the seed)", quick, |_| {}),
+                variant("ex2-decay5000", "ε decay 5000", quick, eps(0.95, 0.01, 5000.0)),
+            ],
+        },
+        Experiment {
+            id: "ex3",
+            title: "the target network",
+            x_axis: XAxis::Episodes,
+            variants: vec![
+                variant("ex3-every1", "copy every step (no target network)", quick, every(1)),
+                variant("ex3-every4", "copy every 4 (the seed)", quick, |_| {}),
+                variant("ex3-every100", "copy every 100", quick, every(100)),
+                variant("ex3-every1000", "copy every 1000", quick, every(1000)),
+                variant("ex3-soft", "soft, τ = 0.01", quick, |c| {
+                    c.agent.target_update = TargetUpdate::Soft { tau: 0.01 }
+                }),
+                variant("ex3-double", "Double DQN, copy every 4", quick, |c| c.agent.double_dqn = true),
+            ],
+        },
+        Experiment {
+            id: "ex4",
+            title: "experience replay",
+            x_axis: XAxis::Episodes,
+            variants: vec![
+                variant("ex4-cap64", "capacity 64 (one batch)", quick, capacity(64)),
+                variant("ex4-cap1000", "capacity 1 000", quick, capacity(1000)),
+                variant("ex4-cap10000", "capacity 10 000", quick, capacity(10_000)),
+                variant("ex4-cap100000", "capacity 100 000 (the seed)", quick, |_| {}),
+                variant("ex4-recent", "most recent 64 (no shuffling)", quick, |c| c.agent.sampling = Sampling::Recent),
+            ],
+        },
+    ]
+}
+
+fn records_of<'a>(v: &Variant, records: &'a BTreeMap<String, RunRecord>) -> Result<Vec<&'a RunRecord>, String> {
+    v.configs.iter().map(|c| records.get(&run_key(c)).ok_or_else(|| format!("no result for {}", v.id))).collect()
+}
+
+/// A mean curve `(x, y)` and its band `(x, low, high)`.
+type Curve = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
+/// Mean curve and 95 % band of one variant: smoothed returns (or `series`
+/// picked by `pick`) per episode, or on a step grid.
+fn curve(runs: &[&RunRecord], x_axis: XAxis, pick: fn(&RunRecord) -> &[f64]) -> Curve {
+    let (xs, curves): (Vec<f64>, Vec<Vec<f64>>) = match x_axis {
+        XAxis::Episodes => {
+            let n = runs.iter().map(|r| pick(r).len()).min().unwrap_or(0);
+            ((1..=n).map(|e| e as f64).collect(), runs.iter().map(|r| smooth(&pick(r)[..n], SMOOTH)).collect())
+        }
+        XAxis::Steps => {
+            let budget = runs.iter().map(|r| r.train_steps).min().unwrap_or(0);
+            let grid: Vec<u64> = (0..=100).map(|k| budget * k / 100).collect();
+            let curves = runs.iter().map(|r| on_step_grid(&r.episode_ends, &smooth(pick(r), SMOOTH), &grid)).collect();
+            (grid.iter().map(|&s| s as f64).collect(), curves)
+        }
+    };
+    let estimates = band(&curves);
+    let points = xs.iter().zip(&estimates).map(|(&x, e)| (x, e.mean)).filter(|p| p.1.is_finite()).collect();
+    let shade = xs.iter().zip(&estimates).map(|(&x, e)| (x, e.lo, e.hi)).filter(|b| b.1.is_finite()).collect();
+    (points, shade)
+}
+
+fn figure_of(
+    e: &Experiment,
+    records: &BTreeMap<String, RunRecord>,
+    y_label: &str,
+    pick: fn(&RunRecord) -> &[f64],
+) -> Result<Figure, String> {
+    let mut series = Vec::new();
+    for (i, v) in e.variants.iter().enumerate() {
+        let (points, band) = curve(&records_of(v, records)?, e.x_axis, pick);
+        series.push(Series { label: v.label.clone(), points, color: PALETTE[i % PALETTE.len()], markers: false, band });
+    }
+    let seeds = e.variants[0].configs.len();
+    Ok(Figure {
+        legend: plotters::chart::SeriesLabelPosition::UpperLeft,
+        title: format!("{}: mean of {seeds} seeds, 95 % bootstrap band", e.title),
+        x_label: if e.x_axis == XAxis::Steps { "environment steps" } else { "episode" }.to_string(),
+        y_label: y_label.to_string(),
+        series,
+    })
+}
+
+/// `<id>_returns.svg` (and, for the target-network experiment, `ex3_q.svg`).
+pub fn draw(e: &Experiment, records: &BTreeMap<String, RunRecord>, figures: &Path) -> Result<(), String> {
+    let label = format!("training return (moving average of {SMOOTH})");
+    save_svg(&figure_of(e, records, &label, |r| &r.returns)?, &figures.join(format!("{}_returns", e.id)))?;
+    if e.id == "ex3" {
+        let q = figure_of(e, records, "mean max-Q of 64 fixed start states", |r| &r.q_probe)?;
+        save_svg(&q, &figures.join("ex3_q"))?;
+    }
+    Ok(())
+}
+
+/// The showcase run's training and test curves, like the seed chapter's
+/// figures 7-6 and 7-7.
+pub fn draw_showcase(record: &RunRecord, figures: &Path) -> Result<(), String> {
+    let episodes = (1..=record.returns.len()).map(|e| e as f64);
+    let train = Figure {
+        legend: plotters::chart::SeriesLabelPosition::UpperLeft,
+        title: "DQN on CartPole-v1, seed settings, seed 0: training".into(),
+        x_label: "episode".into(),
+        y_label: "return".into(),
+        series: vec![
+            Series {
+                label: "return".into(),
+                points: episodes.clone().zip(record.returns.iter().copied()).collect(),
+                color: RGBColor(150, 180, 230),
+                markers: false,
+                band: Vec::new(),
+            },
+            Series {
+                label: format!("moving average ({SMOOTH})"),
+                points: episodes.zip(smooth(&record.returns, SMOOTH)).collect(),
+                color: RGBColor(200, 40, 40),
+                markers: false,
+                band: Vec::new(),
+            },
+        ],
+    };
+    save_svg(&train, &figures.join("showcase_train"))?;
+    let mean = runner::mean_std(&record.test_returns).0;
+    let n = record.test_returns.len() as f64;
+    let test = Figure {
+        legend: plotters::chart::SeriesLabelPosition::LowerRight,
+        title: "DQN on CartPole-v1, seed settings, seed 0: greedy test".into(),
+        x_label: "test episode".into(),
+        y_label: "return".into(),
+        series: vec![
+            Series {
+                label: "return".into(),
+                points: (1..).map(f64::from).zip(record.test_returns.iter().copied()).collect(),
+                color: RGBColor(40, 110, 200),
+                markers: true,
+                band: Vec::new(),
+            },
+            Series {
+                label: format!("mean {mean:.1}"),
+                points: vec![(1.0, mean), (n, mean)],
+                color: RGBColor(200, 40, 40),
+                markers: false,
+                band: Vec::new(),
+            },
+        ],
+    };
+    save_svg(&test, &figures.join("showcase_test"))?;
+    Ok(())
+}
