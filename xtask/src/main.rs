@@ -10,6 +10,8 @@ mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,17 @@ enum Command {
         /// Print only the summary.
         #[arg(long)]
         quiet: bool,
+        /// Continue the interrupted run in DIR from its newest usable
+        /// checkpoint (the result is the same as an uninterrupted run).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "seed", "out", "overrides"])]
+        resume: Option<PathBuf>,
+        /// Write a checkpoint every N finished episodes (0: only at the end
+        /// and on Ctrl-C).
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        checkpoint_every: u32,
+        /// How many checkpoints to keep (the newest).
+        #[arg(long, value_name = "K", default_value_t = 3)]
+        keep_checkpoints: usize,
     },
     /// Load the policy saved in a run folder and report its greedy returns.
     Test {
@@ -101,33 +114,86 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command.run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Interrupted(message)) => {
+            eprintln!("{message}");
+            // 128 + SIGINT, as shells report an interrupted command.
+            ExitCode::from(130)
+        }
+        Err(Failure::Error(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
+/// Why a command did not succeed.
+enum Failure {
+    /// Stopped on request, with a checkpoint written.
+    Interrupted(String),
+    /// Anything else.
+    Error(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::Error(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self::Error(message.to_string())
+    }
+}
+
 impl Command {
-    fn run(self) -> Result<(), String> {
+    fn run(self) -> Result<(), Failure> {
         match self {
-            Self::Train { config, seed, out, overrides, quiet } => {
-                let mut cfg = match &config {
-                    Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
-                    None => RunConfig::default(),
+            Self::Train { config, seed, out, overrides, quiet, resume, checkpoint_every, keep_checkpoints } => {
+                // Ctrl-C and SIGTERM ask the loop to stop after the current
+                // step; it then writes a checkpoint and says how to resume.
+                let stop = Arc::new(AtomicBool::new(false));
+                let flag = Arc::clone(&stop);
+                if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
+                    eprintln!("warning: cannot catch Ctrl-C ({e}); an interrupted run loses its last steps");
+                }
+                let options = runner::TrainOptions {
+                    checkpoint_every,
+                    keep_checkpoints,
+                    stop: Some(stop),
+                    stop_after_steps: None,
                 };
-                if let Some(seed) = seed {
-                    cfg.seed = seed;
-                }
-                for o in &overrides {
-                    cfg.apply_override(o).map_err(|e| e.to_string())?;
-                }
-                cfg.validate().map_err(|e| e.to_string())?;
-                let dir = out.unwrap_or_else(|| default_run_dir(cfg.seed));
-                eprintln!("run folder: {}", dir.display());
                 let mut progress = progress::Reporter::new(quiet);
-                let summary = in_pool(|| runner::train(&cfg, &dir, &mut progress)).map_err(|e| e.to_string())?;
+                let (dir, result) = match resume {
+                    Some(dir) => {
+                        eprintln!("resuming {}", dir.display());
+                        let result = in_pool(|| runner::resume(&dir, &options, &mut progress));
+                        (dir, result)
+                    }
+                    None => {
+                        let mut cfg = match &config {
+                            Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
+                            None => RunConfig::default(),
+                        };
+                        if let Some(seed) = seed {
+                            cfg.seed = seed;
+                        }
+                        for o in &overrides {
+                            cfg.apply_override(o).map_err(|e| e.to_string())?;
+                        }
+                        cfg.validate().map_err(|e| e.to_string())?;
+                        let dir = out.unwrap_or_else(|| default_run_dir(cfg.seed));
+                        eprintln!("run folder: {}", dir.display());
+                        let result = in_pool(|| runner::train_with(&cfg, &dir, &options, &mut progress));
+                        (dir, result)
+                    }
+                };
                 progress.finish();
+                let summary = match result {
+                    Ok(summary) => summary,
+                    Err(e @ runner::RunError::Interrupted { .. }) => return Err(Failure::Interrupted(e.to_string())),
+                    Err(e) => return Err(e.to_string().into()),
+                };
                 plot::draw_run(&dir)?;
                 print_summary(&summary);
                 Ok(())
@@ -162,7 +228,7 @@ impl Command {
                 if quick && out.is_none() {
                     return Err("--quick writes a scratch chapter: give --out DIR".into());
                 }
-                chapter::generate(quick, out.as_deref(), no_cache)
+                Ok(chapter::generate(quick, out.as_deref(), no_cache)?)
             }
             Self::Plot { run } => {
                 let written = plot::draw_run(&run)?;

@@ -3,6 +3,7 @@ use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::{Batch, ReplayBuffer, Transition};
+use serde::{Deserialize, Serialize};
 
 use crate::{AgentError, DqnConfig, Sampling, TargetUpdate, bellman_target, next_state_value};
 
@@ -27,6 +28,24 @@ pub struct UpdateStats {
     pub gradient_steps: u32,
     /// Whether the target network was synchronised (hard copy) afterwards.
     pub target_synced: bool,
+}
+
+/// Everything that determines an [`Agent`]'s future, for checkpoints: the
+/// settings, both networks, the optimizer, the replay buffer, both RNGs and
+/// the counters. (Buffers that are overwritten before they are read are
+/// not part of it.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentState {
+    config: DqnConfig,
+    policy: Mlp<f32>,
+    target: Mlp<f32>,
+    adam: Adam<f32>,
+    replay: ReplayBuffer,
+    explore_rng: ChaCha8Rng,
+    replay_rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    n_target_syncs: u64,
 }
 
 /// The DQN learner: policy and target networks, optimizer, replay buffer
@@ -85,6 +104,72 @@ impl Agent {
             policy,
             target,
             adam,
+        })
+    }
+
+    /// A snapshot of everything that determines the rest of training.
+    #[must_use]
+    pub fn to_state(&self) -> AgentState {
+        AgentState {
+            config: self.config.clone(),
+            policy: self.policy.clone(),
+            target: self.target.clone(),
+            adam: self.adam.clone(),
+            replay: self.replay.clone(),
+            explore_rng: self.explore_rng.clone(),
+            replay_rng: self.replay_rng.clone(),
+            sample_count: self.sample_count,
+            n_updates: self.n_updates,
+            n_target_syncs: self.n_target_syncs,
+        }
+    }
+
+    /// The learner a snapshot describes; it continues exactly where the
+    /// original was.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] for bad settings, or
+    /// [`AgentError::Network`]/[`AgentError::Replay`] if the networks, the
+    /// optimizer or the buffer do not fit the settings (a damaged snapshot).
+    pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
+        let c = &state.config;
+        c.validate()?;
+        let sizes = c.layer_sizes();
+        for (what, net) in [("policy", &state.policy), ("target", &state.target)] {
+            if net.sizes() != sizes {
+                return Err(AgentError::InvalidConfig {
+                    field: "hidden",
+                    reason: format!("the {what} network has sizes {:?}, the settings {sizes:?}", net.sizes()),
+                });
+            }
+        }
+        state.adam.check_fits(&state.policy)?;
+        if state.replay.capacity() != c.buffer_capacity || state.replay.obs_dim() != c.obs_dim {
+            return Err(AgentError::InvalidConfig {
+                field: "buffer_capacity",
+                reason: "the stored buffer does not match the settings".into(),
+            });
+        }
+        if let Some(t) = state.replay.iter().find(|t| t.action >= c.n_actions) {
+            return Err(AgentError::InvalidAction { action: t.action, n_actions: c.n_actions });
+        }
+        Ok(Self {
+            grads: Params::zeros(&sizes)?,
+            batch: Batch::new(),
+            ws_policy: Workspace::new(c.chunk_rows)?,
+            ws_target: Workspace::new(c.chunk_rows)?,
+            scratch: SingleScratch::default(),
+            targets: Vec::with_capacity(c.batch_size),
+            config: state.config,
+            policy: state.policy,
+            target: state.target,
+            adam: state.adam,
+            replay: state.replay,
+            explore_rng: state.explore_rng,
+            replay_rng: state.replay_rng,
+            sample_count: state.sample_count,
+            n_updates: state.n_updates,
+            n_target_syncs: state.n_target_syncs,
         })
     }
 

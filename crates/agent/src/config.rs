@@ -57,9 +57,12 @@ pub enum Sampling {
     Recent,
 }
 
+/// The largest network the settings may ask for.
+const MAX_PARAMS: usize = 1 << 28;
+
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
 /// [`Agent::new`](crate::Agent::new) checks them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DqnConfig {
     /// The length of an observation.
     pub obs_dim: usize,
@@ -198,6 +201,13 @@ impl DqnConfig {
         }
         if self.chunk_rows == 0 {
             return bad("chunk_rows", "must be at least 1".into());
+        }
+        // A network this size is a typo, and allocating it would abort.
+        let sizes = self.layer_sizes();
+        let params =
+            sizes.windows(2).try_fold(0usize, |n, w| w[0].checked_mul(w[1]).and_then(|m| n.checked_add(m + w[1])));
+        if params.is_none_or(|n| n > MAX_PARAMS) {
+            return bad("hidden", format!("{:?} makes a network of more than {MAX_PARAMS} parameters", self.hidden));
         }
         Ok(())
     }

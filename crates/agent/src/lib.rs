@@ -21,7 +21,7 @@ mod config;
 mod error;
 pub mod tabular;
 
-pub use agent::{Agent, AgentSeeds, UpdateStats};
+pub use agent::{Agent, AgentSeeds, AgentState, UpdateStats};
 pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
 pub use error::AgentError;
 pub use mlp::LossKind;

@@ -43,8 +43,12 @@ impl Discretizer {
     }
 }
 
+/// The largest table allowed: far beyond any useful grid, small enough to
+/// allocate.
+const MAX_TABLE: usize = 1 << 24;
+
 /// The tabular learner's settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TabularConfig {
     /// The observation grid.
     pub discretizer: Discretizer,
@@ -59,8 +63,10 @@ pub struct TabularConfig {
 }
 
 /// Tabular Q-learning with ε-greedy exploration (the same schedule and
-/// counting as [`Agent`](crate::Agent)).
-#[derive(Debug, Clone)]
+/// counting as [`Agent`](crate::Agent)). Serializes with its whole state;
+/// what is read back is checked like a new learner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "TabularParts")]
 pub struct TabularQ {
     config: TabularConfig,
     table: Vec<f32>,
@@ -68,6 +74,43 @@ pub struct TabularQ {
     sample_count: u64,
     n_updates: u64,
     last: Option<(usize, usize, f32, usize, bool)>,
+}
+
+/// The fields of a [`TabularQ`] as stored, before they are checked.
+#[derive(Deserialize)]
+struct TabularParts {
+    config: TabularConfig,
+    table: Vec<f32>,
+    rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    last: Option<(usize, usize, f32, usize, bool)>,
+}
+
+impl TryFrom<TabularParts> for TabularQ {
+    type Error = AgentError;
+
+    fn try_from(p: TabularParts) -> Result<Self, AgentError> {
+        let fresh = Self::new(p.config, 0)?;
+        let cells = fresh.config.discretizer.n_cells();
+        let bad = |reason: String| Err(AgentError::InvalidConfig { field: "table", reason });
+        if p.table.len() != fresh.table.len() || p.table.iter().any(|v| !v.is_finite()) {
+            return bad(format!("{} values, expected {} finite ones", p.table.len(), fresh.table.len()));
+        }
+        if let Some((cell, action, reward, next, _)) = p.last
+            && (cell >= cells || next >= cells || action >= fresh.config.n_actions || !reward.is_finite())
+        {
+            return bad("the pending transition is out of range".into());
+        }
+        Ok(Self {
+            table: p.table,
+            rng: p.rng,
+            sample_count: p.sample_count,
+            n_updates: p.n_updates,
+            last: p.last,
+            ..fresh
+        })
+    }
 }
 
 impl TabularQ {
@@ -93,7 +136,12 @@ impl TabularQ {
         if config.n_actions == 0 {
             return bad("n_actions", "must be at least 1");
         }
-        let table = vec![0.0; d.n_cells() * config.n_actions];
+        let cells = d.bins.iter().try_fold(1usize, |n, &b| n.checked_mul(b));
+        let size = cells.and_then(|c| c.checked_mul(config.n_actions)).filter(|&n| n <= MAX_TABLE);
+        let Some(size) = size else {
+            return bad("bins", "the table would have more than 2^24 entries");
+        };
+        let table = vec![0.0; size];
         Ok(Self {
             config,
             table,

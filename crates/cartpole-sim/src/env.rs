@@ -1,4 +1,5 @@
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 
 use crate::error::SimError;
 use crate::physics;
@@ -41,7 +42,7 @@ impl TryFrom<usize> for Action {
 }
 
 /// How positions and velocities are integrated over one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Integrator {
     /// Gymnasium's default (`"euler"`): positions move with the old velocities.
     #[default]
@@ -55,7 +56,7 @@ pub enum Integrator {
 ///
 /// Build it with [`EnvConfig::v1`] or [`EnvConfig::v0`] and adjust; the step
 /// limit is checked by [`CartPole::new`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvConfig {
     /// The kinematics integrator.
     pub integrator: Integrator,
@@ -114,7 +115,7 @@ impl Step {
 }
 
 /// Where an environment is in its episode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Phase {
     NotReset,
     Running,
@@ -141,7 +142,11 @@ pub(crate) enum Phase {
 /// assert!(ret >= 1.0);
 /// # Ok::<(), cartpole_sim::SimError>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Serializes with its whole state (a checkpoint); a deserialized
+/// environment is checked like a new one (step limit, finite state).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CartPoleState")]
 pub struct CartPole {
     config: EnvConfig,
     state: [f64; 4],
@@ -170,6 +175,25 @@ pub(crate) fn check_finite(state: &[f64; 4]) -> Result<(), SimError> {
     match state.iter().position(|v| !v.is_finite()) {
         Some(index) => Err(SimError::NonFiniteState { index, value: state[index] }),
         None => Ok(()),
+    }
+}
+
+/// The fields of a [`CartPole`] as stored, before they are checked.
+#[derive(Deserialize)]
+struct CartPoleState {
+    config: EnvConfig,
+    state: [f64; 4],
+    elapsed_steps: u32,
+    phase: Phase,
+}
+
+impl TryFrom<CartPoleState> for CartPole {
+    type Error = SimError;
+
+    fn try_from(s: CartPoleState) -> Result<Self, SimError> {
+        let config = s.config.validate()?;
+        check_finite(&s.state)?;
+        Ok(Self { config, state: s.state, elapsed_steps: s.elapsed_steps, phase: s.phase })
     }
 }
 

@@ -95,6 +95,20 @@ impl<T: Scalar> Adam<T> {
         &self.exp_avg_sq
     }
 
+    /// Checks that this optimizer's state fits `net` (e.g. after loading
+    /// both from a checkpoint), and that its moments are finite.
+    ///
+    /// # Errors
+    /// [`MlpError::ShapeMismatch`], [`MlpError::NonFinite`] or
+    /// [`MlpError::InvalidHyperparameter`].
+    pub fn check_fits(&self, net: &Mlp<T>) -> Result<(), MlpError> {
+        self.config.validate()?;
+        self.exp_avg.check_same_shape(net.params())?;
+        self.exp_avg_sq.check_same_shape(net.params())?;
+        self.exp_avg.check_finite()?;
+        self.exp_avg_sq.check_finite()
+    }
+
     /// One update of `net` with `grads`.
     ///
     /// # Errors

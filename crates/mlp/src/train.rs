@@ -11,7 +11,7 @@ use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 pub const DEFAULT_CHUNK_ROWS: usize = 32;
 
 /// Which loss compares the gathered outputs with their targets.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LossKind {
     /// Mean squared error, `mean((q − y)²)`, as PyTorch's `MSELoss`.
     Mse,

@@ -1,4 +1,5 @@
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
 use crate::error::ReplayError;
@@ -30,7 +31,11 @@ const TRUNCATED: u8 = 2;
 /// actions as `u16`, rewards as `f32`, and both episode flags packed in one
 /// byte: 39 bytes per CartPole transition. Memory is reserved once at
 /// construction and grows by nothing after.
-#[derive(Debug, Clone)]
+///
+/// Serializes with its contents and write position (for checkpoints); what
+/// is read back is checked for consistency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ReplayParts")]
 pub struct ReplayBuffer {
     obs_dim: usize,
     capacity: usize,
@@ -42,6 +47,73 @@ pub struct ReplayBuffer {
     actions: Vec<u16>,
     rewards: Vec<f32>,
     flags: Vec<u8>,
+}
+
+/// The fields of a [`ReplayBuffer`] as stored, before they are checked.
+#[derive(Deserialize)]
+struct ReplayParts {
+    obs_dim: usize,
+    capacity: usize,
+    write_pos: usize,
+    pushes: u64,
+    states: Vec<f32>,
+    next_states: Vec<f32>,
+    actions: Vec<u16>,
+    rewards: Vec<f32>,
+    flags: Vec<u8>,
+}
+
+impl TryFrom<ReplayParts> for ReplayBuffer {
+    type Error = ReplayError;
+
+    fn try_from(p: ReplayParts) -> Result<Self, ReplayError> {
+        let bad = |reason: String| Err(ReplayError::Inconsistent { reason });
+        if p.capacity == 0 {
+            return Err(ReplayError::ZeroCapacity);
+        }
+        if p.obs_dim == 0 {
+            return Err(ReplayError::ZeroObsDim);
+        }
+        let len = p.actions.len();
+        if len > p.capacity || p.rewards.len() != len || p.flags.len() != len {
+            return bad(format!(
+                "{len} actions, {} rewards, {} flags for capacity {}",
+                p.rewards.len(),
+                p.flags.len(),
+                p.capacity
+            ));
+        }
+        if p.states.len() != len * p.obs_dim || p.next_states.len() != len * p.obs_dim {
+            return bad(format!(
+                "{} and {} observation values for {len} transitions of {}",
+                p.states.len(),
+                p.next_states.len(),
+                p.obs_dim
+            ));
+        }
+        let expected_pos = (p.pushes % p.capacity as u64) as usize;
+        let full = len == p.capacity;
+        if p.write_pos != expected_pos || (!full && p.pushes != len as u64) {
+            return bad(format!("write position {} after {} pushes into {len} slots", p.write_pos, p.pushes));
+        }
+        if let Some(i) = p.states.iter().chain(&p.next_states).chain(&p.rewards).position(|v| !v.is_finite()) {
+            return bad(format!("non-finite stored value at {i}"));
+        }
+        if p.flags.iter().any(|&f| f > (TERMINATED | TRUNCATED)) {
+            return bad("unknown flag bits".into());
+        }
+        Ok(Self {
+            obs_dim: p.obs_dim,
+            capacity: p.capacity,
+            write_pos: p.write_pos,
+            pushes: p.pushes,
+            states: p.states,
+            next_states: p.next_states,
+            actions: p.actions,
+            rewards: p.rewards,
+            flags: p.flags,
+        })
+    }
 }
 
 fn check_obs(field: &'static str, obs: &[f32], obs_dim: usize) -> Result<(), ReplayError> {
@@ -59,7 +131,8 @@ impl ReplayBuffer {
     /// length `obs_dim`.
     ///
     /// # Errors
-    /// [`ReplayError::ZeroCapacity`] or [`ReplayError::ZeroObsDim`].
+    /// [`ReplayError::ZeroCapacity`], [`ReplayError::ZeroObsDim`], or
+    /// [`ReplayError::TooLarge`] if the memory cannot be had.
     pub fn new(capacity: usize, obs_dim: usize) -> Result<Self, ReplayError> {
         if capacity == 0 {
             return Err(ReplayError::ZeroCapacity);
@@ -67,16 +140,24 @@ impl ReplayBuffer {
         if obs_dim == 0 {
             return Err(ReplayError::ZeroObsDim);
         }
+        // Reserved up front, once: a capacity too large to allocate is an
+        // error here, not an abort at some later push.
+        fn reserve<T>(n: Option<usize>, capacity: usize) -> Result<Vec<T>, ReplayError> {
+            let mut v = Vec::new();
+            let n = n.ok_or(ReplayError::TooLarge { capacity })?;
+            v.try_reserve_exact(n).map_err(|_| ReplayError::TooLarge { capacity })?;
+            Ok(v)
+        }
         Ok(Self {
             obs_dim,
             capacity,
             write_pos: 0,
             pushes: 0,
-            states: Vec::with_capacity(capacity * obs_dim),
-            next_states: Vec::with_capacity(capacity * obs_dim),
-            actions: Vec::with_capacity(capacity),
-            rewards: Vec::with_capacity(capacity),
-            flags: Vec::with_capacity(capacity),
+            states: reserve(capacity.checked_mul(obs_dim), capacity)?,
+            next_states: reserve(capacity.checked_mul(obs_dim), capacity)?,
+            actions: reserve(Some(capacity), capacity)?,
+            rewards: reserve(Some(capacity), capacity)?,
+            flags: reserve(Some(capacity), capacity)?,
         })
     }
 

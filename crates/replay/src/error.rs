@@ -35,6 +35,16 @@ pub enum ReplayError {
         /// The offending value.
         value: f32,
     },
+    /// A capacity whose storage cannot be allocated.
+    TooLarge {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// Stored contents that contradict each other (a damaged checkpoint).
+    Inconsistent {
+        /// What does not fit.
+        reason: String,
+    },
     /// An action index too large to store (actions are kept as `u16`).
     ActionOutOfRange {
         /// The action given.
@@ -56,6 +66,8 @@ impl fmt::Display for ReplayError {
             Self::NonFinite { field, index, value } => {
                 write!(f, "{field}[{index}] is {value}: transitions must be finite")
             }
+            Self::TooLarge { capacity } => write!(f, "replay capacity {capacity} cannot be allocated"),
+            Self::Inconsistent { reason } => write!(f, "replay buffer contents are inconsistent: {reason}"),
             Self::ActionOutOfRange { action } => {
                 write!(f, "action {action} is out of range: the buffer stores actions up to {}", u16::MAX)
             }

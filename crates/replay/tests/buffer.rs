@@ -184,3 +184,9 @@ fn cartpole_sized_buffer_fits_in_four_megabytes() {
     assert_eq!(buffer.heap_bytes(), 100_000 * 39);
     assert!(buffer.heap_bytes() <= 4_000_000);
 }
+
+#[test]
+fn impossible_capacities_are_errors_not_aborts() {
+    assert_eq!(ReplayBuffer::new(usize::MAX / 2, 4).unwrap_err(), ReplayError::TooLarge { capacity: usize::MAX / 2 });
+    assert!(matches!(ReplayBuffer::new(1 << 50, 4), Err(ReplayError::TooLarge { .. })));
+}

@@ -36,6 +36,21 @@ pub enum RunError {
     },
     /// The environment refused a step.
     Sim(cartpole_sim::SimError),
+    /// A checkpoint could not be used.
+    Checkpoint {
+        /// The file (or, when none was usable, the folder).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Training was stopped (Ctrl-C, SIGTERM, or a requested stop) after
+    /// writing a checkpoint.
+    Interrupted {
+        /// The checkpoint written.
+        checkpoint: PathBuf,
+        /// The run folder to resume.
+        run_dir: PathBuf,
+    },
     /// A saved policy could not be used.
     Policy {
         /// The file.
@@ -62,6 +77,13 @@ impl fmt::Display for RunError {
             }
             Self::Sim(e) => write!(f, "environment: {e}"),
             Self::Policy { path, reason } => write!(f, "policy {}: {reason}", path.display()),
+            Self::Checkpoint { path, reason } => write!(f, "checkpoint {}: {reason}", path.display()),
+            Self::Interrupted { checkpoint, run_dir } => write!(
+                f,
+                "interrupted; checkpoint written to {}; continue with: cargo xtask train --resume {}",
+                checkpoint.display(),
+                run_dir.display()
+            ),
         }
     }
 }

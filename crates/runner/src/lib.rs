@@ -14,6 +14,7 @@
 //! What it deliberately does not do: draw plots or progress bars (that is
 //! `xtask`'s job, through the [`Progress`] trait), or parse command lines.
 
+pub mod checkpoint;
 mod config;
 mod error;
 mod policy_file;
@@ -27,9 +28,10 @@ pub use config::{
 pub use error::RunError;
 pub use policy_file::{load_policy, save_policy};
 pub use run::{
-    Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, files, mean_std, prepare_run_dir, test_saved, train,
+    Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files, mean_std, prepare_run_dir, resume,
+    test_saved, train, train_with,
 };
-pub use session::{EpisodeLog, RunLearner, Session, Stream, TestLog, greedy_trajectory};
+pub use session::{EpisodeLog, RunLearner, Session, SessionState, Stream, TestLog, greedy_trajectory};
 
 pub use agent::{EpsilonSchedule, Sampling, TargetUpdate};
 

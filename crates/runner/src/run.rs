@@ -1,13 +1,15 @@
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::error::io_err;
 use crate::session::{EpisodeLog, Session, TestLog};
-use crate::{RunConfig, RunError, policy_file};
+use crate::{RunConfig, RunError, checkpoint, policy_file};
 
 /// What a run reports as it goes. Every method has a default that does
 /// nothing.
@@ -107,55 +109,211 @@ pub fn prepare_run_dir(dir: &Path) -> Result<(), RunError> {
 struct CsvFile {
     path: PathBuf,
     out: BufWriter<File>,
+    /// Bytes written so far (what a checkpoint records).
+    len: u64,
 }
 
 impl CsvFile {
     fn create(path: PathBuf, header: &str) -> Result<Self, RunError> {
         let file = File::create(&path).map_err(io_err(&path, "create"))?;
-        let mut csv = Self { path, out: BufWriter::new(file) };
+        let mut csv = Self { path, out: BufWriter::new(file), len: 0 };
         csv.line(header)?;
         Ok(csv)
     }
 
+    /// Reopens a log for appending after its first `len` bytes, dropping
+    /// lines written after the checkpoint that recorded `len`.
+    fn resume(path: PathBuf, len: u64) -> Result<Self, RunError> {
+        let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path, "open"))?;
+        let actual = file.metadata().map_err(io_err(&path, "inspect"))?.len();
+        if actual < len {
+            return Err(RunError::Checkpoint {
+                path: path.clone(),
+                reason: format!("the log has {actual} bytes but the checkpoint recorded {len}: lines are missing"),
+            });
+        }
+        file.set_len(len).map_err(io_err(&path, "truncate"))?;
+        let mut out = BufWriter::new(file);
+        out.seek(SeekFrom::Start(len)).map_err(io_err(&path, "seek"))?;
+        Ok(Self { path, out, len })
+    }
+
     /// Writes a line and flushes it, so the file is readable however the run ends.
     fn line(&mut self, line: &str) -> Result<(), RunError> {
-        writeln!(self.out, "{line}").and_then(|()| self.out.flush()).map_err(io_err(&self.path, "write"))
+        writeln!(self.out, "{line}").and_then(|()| self.out.flush()).map_err(io_err(&self.path, "write"))?;
+        self.len += line.len() as u64 + 1;
+        Ok(())
     }
 }
 
+/// How a run checkpoints and when it stops early.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Write a checkpoint every this many finished episodes (0: only at the
+    /// end and when stopped).
+    pub checkpoint_every: u32,
+    /// Checkpoints kept (the newest; at least 1).
+    pub keep_checkpoints: usize,
+    /// When set (by a Ctrl-C handler, say), training stops after the
+    /// current step, writes a checkpoint and returns [`RunError::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Stop the same way once training has taken this many environment
+    /// steps in total (for tests of resuming).
+    pub stop_after_steps: Option<u64>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self { checkpoint_every: 50, keep_checkpoints: 3, stop: None, stop_after_steps: None }
+    }
+}
+
+/// Trains and tests as `config` says with the default [`TrainOptions`]
+/// (see [`train_with`]).
+///
+/// # Errors
+/// As [`train_with`].
+pub fn train(config: &RunConfig, run_dir: &Path, progress: &mut dyn Progress) -> Result<RunSummary, RunError> {
+    train_with(config, run_dir, &TrainOptions::default(), progress)
+}
+
 /// Trains and tests as `config` says, writing everything into `run_dir`
-/// (which must be empty or absent). The configuration is checked and the
-/// folder proven writable before the first step.
+/// (which must be empty or absent), with checkpoints in
+/// `run_dir/checkpoints`. The configuration is checked and the folder
+/// proven writable before the first step.
 ///
 /// # Errors
 /// [`RunError::Config`] for an invalid configuration, [`RunError::Io`] or
 /// [`RunError::RunDirNotEmpty`] for the folder, [`RunError::Agent`] naming
-/// the episode and step if training fails (the CSV lines written so far stay
-/// readable).
-pub fn train(config: &RunConfig, run_dir: &Path, progress: &mut dyn Progress) -> Result<RunSummary, RunError> {
-    let mut session = Session::new(config)?;
+/// the episode and step if training fails (the CSV lines and checkpoints
+/// written so far stay), [`RunError::Interrupted`] when stopped.
+pub fn train_with(
+    config: &RunConfig,
+    run_dir: &Path,
+    options: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary, RunError> {
+    let session = Session::new(config)?;
     prepare_run_dir(run_dir)?;
-    let write = |name: &str, text: String| {
-        std::fs::write(run_dir.join(name), text).map_err(io_err(run_dir.join(name), "write"))
+    std::fs::write(run_dir.join(files::CONFIG), config.to_ron())
+        .map_err(io_err(run_dir.join(files::CONFIG), "write"))?;
+    let logs = Logs {
+        train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER)?,
+        timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER)?,
     };
-    write(files::CONFIG, config.to_ron())?;
-    let mut train_csv = CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER)?;
-    let mut timing_csv = CsvFile::create(run_dir.join(files::TIMING_CSV), "episode,wall_seconds,steps_per_second")?;
+    drive(session, logs, 0.0, run_dir, options, progress)
+}
 
-    let start = Instant::now();
-    while !session.is_done() {
-        if let Some(log) = session.step()? {
-            let elapsed = start.elapsed().as_secs_f64();
-            train_csv.line(&log.csv_line())?;
-            timing_csv.line(&format!(
-                "{},{elapsed:.6},{:.1}",
-                log.episode,
-                log.total_steps as f64 / elapsed.max(1e-9)
-            ))?;
-            progress.train_episode(&log, config.train_episodes, elapsed);
+/// Continues the run in `run_dir` from its newest usable checkpoint; the
+/// result is bit-identical to a run that was never interrupted (the CSV logs
+/// are cut back to where the checkpoint was taken, then continued).
+///
+/// # Errors
+/// [`RunError::Checkpoint`] if no checkpoint is usable (each file's problem
+/// is named), [`RunError::Io`] for the logs, and as [`train_with`].
+pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progress) -> Result<RunSummary, RunError> {
+    if run_dir.join(files::SUMMARY).exists() {
+        return Err(RunError::Checkpoint {
+            path: run_dir.to_path_buf(),
+            reason: "the run is already complete (summary.json exists)".into(),
+        });
+    }
+    let dir = run_dir.join(checkpoint::DIR);
+    let mut problems = Vec::new();
+    let mut found = None;
+    for path in checkpoint::list(&dir).into_iter().rev() {
+        match checkpoint::read(&path)
+            .and_then(|c| Session::from_state(c.session.clone()).map(|s| (c, s)).map_err(|e| e.to_string()))
+        {
+            Ok(ok) => {
+                found = Some((path, ok));
+                break;
+            }
+            Err(reason) => problems.push(format!("{}: {reason}", path.display())),
         }
     }
-    let train_seconds = start.elapsed().as_secs_f64();
+    let Some((path, (ckpt, session))) = found else {
+        let reason = if problems.is_empty() { "no checkpoint files".to_string() } else { problems.join("; ") };
+        return Err(RunError::Checkpoint { path: dir, reason });
+    };
+    for p in &problems {
+        eprintln!("warning: skipped unusable checkpoint {p}");
+    }
+    let saved = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    if &saved != session.config() {
+        return Err(RunError::Checkpoint { path, reason: format!("its configuration differs from {}", files::CONFIG) });
+    }
+    let logs = Logs {
+        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len)?,
+        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len)?,
+    };
+    drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
+}
+
+const TIMING_HEADER: &str = "episode,wall_seconds,steps_per_second";
+
+struct Logs {
+    train: CsvFile,
+    timing: CsvFile,
+}
+
+fn save_checkpoint(
+    session: &Session,
+    logs: &Logs,
+    elapsed: f64,
+    run_dir: &Path,
+    keep: usize,
+) -> Result<PathBuf, RunError> {
+    let ckpt = checkpoint::Checkpoint {
+        session: session.to_state(),
+        train_csv_len: logs.train.len,
+        timing_csv_len: logs.timing.len,
+        elapsed_seconds: elapsed,
+    };
+    checkpoint::write(&run_dir.join(checkpoint::DIR), &ckpt, keep).map_err(|(path, source)| RunError::Io {
+        path,
+        action: "write checkpoint",
+        source,
+    })
+}
+
+/// Trains `session` to the end (checkpointing), then tests and writes the
+/// run's remaining files.
+fn drive(
+    mut session: Session,
+    mut logs: Logs,
+    elapsed_before: f64,
+    run_dir: &Path,
+    options: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary, RunError> {
+    let config = session.config().clone();
+    let start = Instant::now();
+    let elapsed = || elapsed_before + start.elapsed().as_secs_f64();
+    let stop_requested = |session: &Session| {
+        options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+            || options.stop_after_steps.is_some_and(|n| session.total_steps() >= n)
+    };
+    while !session.is_done() {
+        if stop_requested(&session) {
+            let checkpoint = save_checkpoint(&session, &logs, elapsed(), run_dir, options.keep_checkpoints)?;
+            return Err(RunError::Interrupted { checkpoint, run_dir: run_dir.to_path_buf() });
+        }
+        if let Some(log) = session.step()? {
+            let t = elapsed();
+            logs.train.line(&log.csv_line())?;
+            logs.timing.line(&format!("{},{t:.6},{:.1}", log.episode, log.total_steps as f64 / t.max(1e-9)))?;
+            progress.train_episode(&log, config.train_episodes, t);
+            if options.checkpoint_every > 0
+                && log.episode.is_multiple_of(options.checkpoint_every)
+                && !session.is_done()
+            {
+                save_checkpoint(&session, &logs, t, run_dir, options.keep_checkpoints)?;
+            }
+        }
+    }
+    let train_seconds = elapsed();
+    save_checkpoint(&session, &logs, train_seconds, run_dir, options.keep_checkpoints)?;
     if let Some(agent) = session.learner().dqn() {
         policy_file::save_policy(agent.policy(), &run_dir.join(files::POLICY))?;
     }
@@ -179,10 +337,12 @@ pub fn train(config: &RunConfig, run_dir: &Path, progress: &mut dyn Progress) ->
         test_returns,
         test_mean,
         test_std,
-        wall_seconds: start.elapsed().as_secs_f64(),
+        wall_seconds: elapsed(),
         train_steps_per_second: session.total_steps() as f64 / train_seconds.max(1e-9),
     };
-    write(files::SUMMARY, serde_json::to_string_pretty(&summary).expect("a summary always serializes"))?;
+    let path = run_dir.join(files::SUMMARY);
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).expect("a summary always serializes"))
+        .map_err(io_err(&path, "write"))?;
     Ok(summary)
 }
 

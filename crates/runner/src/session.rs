@@ -8,7 +8,7 @@ use cartpole_sim::{Action, CartPole};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::Transition;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{ConfigError, LearnerSetting, RunConfig, RunError};
 
@@ -76,6 +76,46 @@ pub struct TestLog {
     pub q_start: f64,
     /// The discounted return actually obtained, `Σ γᵗ rₜ`.
     pub discounted_return: f64,
+}
+
+/// A [`Session`] frozen: everything that determines the rest of the run
+/// (see [`crate::checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionState {
+    config: RunConfig,
+    learner: LearnerState,
+    env: CartPole,
+    env_rng: ChaCha8Rng,
+    probe_states: Vec<[f32; 4]>,
+    episode: u32,
+    in_episode: bool,
+    obs: [f32; 4],
+    ep_steps: u32,
+    ep_return: f64,
+    ep_loss_sum: f64,
+    ep_losses: u32,
+    total_steps: u64,
+}
+
+impl SessionState {
+    /// Environment steps taken in training when the state was taken.
+    #[must_use]
+    pub fn total_steps(&self) -> u64 {
+        self.total_steps
+    }
+
+    /// The run's configuration.
+    #[must_use]
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+}
+
+/// A learner frozen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum LearnerState {
+    Dqn(Box<agent::AgentState>),
+    Tabular(Box<TabularQ>),
 }
 
 /// Number of fixed probe states for [`EpisodeLog::q_probe`].
@@ -197,6 +237,81 @@ impl Session {
     #[must_use]
     pub fn config(&self) -> &RunConfig {
         &self.config
+    }
+
+    /// A snapshot from which [`Session::from_state`] continues exactly here,
+    /// between two steps (mid-episode included).
+    #[must_use]
+    pub fn to_state(&self) -> SessionState {
+        SessionState {
+            config: self.config.clone(),
+            learner: match &self.learner {
+                RunLearner::Dqn(a) => LearnerState::Dqn(Box::new(a.to_state())),
+                RunLearner::Tabular(t) => LearnerState::Tabular(t.clone()),
+            },
+            env: self.env.clone(),
+            env_rng: self.env_rng.clone(),
+            probe_states: self.probe_states.clone(),
+            episode: self.episode,
+            in_episode: self.in_episode,
+            obs: self.obs,
+            ep_steps: self.ep_steps,
+            ep_return: self.ep_return,
+            ep_loss_sum: self.ep_loss_sum,
+            ep_losses: self.ep_losses,
+            total_steps: self.total_steps,
+        }
+    }
+
+    /// The session a snapshot describes.
+    ///
+    /// # Errors
+    /// [`RunError::Config`] for an invalid configuration, or
+    /// [`RunError::Checkpoint`]-style inconsistency reported as
+    /// [`RunError::Config`] with the reason (a damaged snapshot).
+    pub fn from_state(s: SessionState) -> Result<Self, RunError> {
+        s.config.validate()?;
+        let invalid = |reason: String| RunError::Config(ConfigError::Invalid { field: "checkpoint".into(), reason });
+        let learner = match (s.learner, &s.config.learner) {
+            (LearnerState::Dqn(a), LearnerSetting::Dqn) => {
+                let agent = Agent::from_state(*a).map_err(|e| invalid(e.to_string()))?;
+                if *agent.config() != s.config.dqn_config() {
+                    return Err(invalid("the learner's settings differ from the run's configuration".into()));
+                }
+                RunLearner::Dqn(Box::new(agent))
+            }
+            (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => RunLearner::Tabular(t),
+            _ => return Err(invalid("the learner does not match the configuration".into())),
+        };
+        if s.env.config() != s.config.env_config() {
+            return Err(invalid("the environment's rules differ from the configuration".into()));
+        }
+        if s.in_episode == s.env.is_over() || (s.episode == 0 && s.in_episode) || s.episode > s.config.train_episodes {
+            return Err(invalid(format!(
+                "episode {} (in progress: {}) does not fit the environment or the configuration",
+                s.episode, s.in_episode
+            )));
+        }
+        if s.probe_states.len() != N_PROBE
+            || s.obs.iter().chain(s.probe_states.iter().flatten()).any(|v| !v.is_finite())
+        {
+            return Err(invalid("damaged observations".into()));
+        }
+        Ok(Self {
+            config: s.config,
+            learner,
+            env: s.env,
+            env_rng: s.env_rng,
+            probe_states: s.probe_states,
+            episode: s.episode,
+            in_episode: s.in_episode,
+            obs: s.obs,
+            ep_steps: s.ep_steps,
+            ep_return: s.ep_return,
+            ep_loss_sum: s.ep_loss_sum,
+            ep_losses: s.ep_losses,
+            total_steps: s.total_steps,
+        })
     }
 
     /// The learner.

@@ -1,0 +1,226 @@
+//! Checkpoints and resume: an interrupted run resumed is the same run, bit
+//! for bit; damaged checkpoints are reported, never panicked on.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use runner::checkpoint::{self, HEADER, checksum};
+use runner::{RunConfig, RunError, Session, Silent, TrainOptions, files, resume, train_with};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dqn-ckpt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Small enough to run several times, big enough to learn and to wrap the
+/// replay buffer (capacity 3 000 < the run's steps).
+fn config() -> RunConfig {
+    let mut c = RunConfig { seed: 0, train_episodes: 80, test_episodes: 5, ..RunConfig::default() };
+    c.agent.hidden = vec![32, 32];
+    c.agent.lr = 1e-3;
+    c.agent.buffer_capacity = 3_000;
+    c
+}
+
+fn options() -> TrainOptions {
+    TrainOptions { checkpoint_every: 5, keep_checkpoints: 3, ..TrainOptions::default() }
+}
+
+/// The files that must not depend on interruptions.
+fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    [files::TRAIN_CSV, files::TEST_CSV, files::POLICY, files::CONFIG]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
+        .collect()
+}
+
+fn interrupted_at(config: &RunConfig, dir: &Path, steps: u64) -> PathBuf {
+    let opts = TrainOptions { stop_after_steps: Some(steps), ..options() };
+    match train_with(config, dir, &opts, &mut Silent) {
+        Err(RunError::Interrupted { checkpoint, .. }) => checkpoint,
+        other => panic!("expected an interruption, got {other:?}"),
+    }
+}
+
+/// The total steps at the end of `episode`, read from a finished run.
+fn steps_at_end_of(dir: &Path, episode: usize) -> u64 {
+    let csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
+    csv.lines().nth(episode).unwrap().split(',').nth(2).unwrap().parse().unwrap()
+}
+
+#[test]
+fn resumed_runs_equal_uninterrupted_ones_byte_for_byte() {
+    let config = config();
+    let whole = scratch("whole");
+    let summary = train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let expected = outputs(&whole);
+    assert!(summary.train_steps > 3_000, "the buffer must wrap: {} steps", summary.train_steps);
+
+    // Mid-episode: a step that is not an episode's last.
+    let boundary = steps_at_end_of(&whole, 12);
+    let mid = scratch("mid");
+    let ckpt = interrupted_at(&config, &mid, boundary + 7);
+    assert!(ckpt.starts_with(mid.join(checkpoint::DIR)));
+    resume(&mid, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&mid), expected, "resumed mid-episode");
+
+    // At an episode boundary, then interrupted again after resuming.
+    let edge = scratch("edge");
+    interrupted_at(&config, &edge, boundary);
+    let again = TrainOptions { stop_after_steps: Some(boundary + 500), ..options() };
+    assert!(matches!(resume(&edge, &again, &mut Silent), Err(RunError::Interrupted { .. })));
+    resume(&edge, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&edge), expected, "resumed at a boundary, twice");
+
+    // A resumed run that is complete refuses to run again.
+    assert!(matches!(resume(&edge, &options(), &mut Silent), Err(RunError::Checkpoint { .. })));
+    for d in [whole, mid, edge] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn damaged_checkpoints_are_named_and_skipped() {
+    let config = config();
+    let whole = scratch("whole2");
+    train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let expected = outputs(&whole);
+
+    let dir = scratch("damaged");
+    let boundary = steps_at_end_of(&whole, 20);
+    interrupted_at(&config, &dir, boundary + 3);
+    let ckpts = checkpoint::list(&dir.join(checkpoint::DIR));
+    assert!(ckpts.len() >= 2, "{ckpts:?}");
+    let newest = ckpts.last().unwrap().clone();
+    let good = std::fs::read(&newest).unwrap();
+
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    let mut wrong_version = good.clone();
+    wrong_version[8] = 9;
+    let cases: [(&[u8], &str); 5] = [
+        (b"", "the file is empty"),
+        (&good[..good.len() - 100], "truncated at byte"),
+        (&wrong_version, "format version 9"),
+        (b"\x89PNG\r\n\x1a\n not a checkpoint at all", "not a dqn-rs checkpoint"),
+        (&flipped, "checksum mismatch"),
+    ];
+    for (bytes, expected_problem) in cases {
+        std::fs::write(&newest, bytes).unwrap();
+        let err = checkpoint::read(&newest).unwrap_err();
+        assert!(err.contains(expected_problem), "expected {expected_problem:?}, got {err}");
+    }
+    // The newest is damaged: resume skips it, continues from the one before,
+    // and still ends exactly where the uninterrupted run did.
+    resume(&dir, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&dir), expected);
+
+    // With every checkpoint damaged, resume says which and why.
+    let broken = scratch("broken");
+    interrupted_at(&config, &broken, 500);
+    for p in checkpoint::list(&broken.join(checkpoint::DIR)) {
+        std::fs::write(&p, b"garbage").unwrap();
+    }
+    let err = resume(&broken, &options(), &mut Silent).unwrap_err().to_string();
+    assert!(err.contains("ckpt-") && err.contains("not a dqn-rs checkpoint"), "{err}");
+    for d in [whole, dir, broken] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn divergence_stops_with_the_step_and_keeps_good_checkpoints() {
+    // A learning rate of 1e30 without clamping blows the network up.
+    let mut config = config();
+    config.agent.lr = 1e30;
+    config.agent.grad_clip = None;
+    let dir = scratch("nan");
+    let opts = TrainOptions { checkpoint_every: 1, ..options() };
+    let err = train_with(&config, &dir, &opts, &mut Silent).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RunError::Agent { phase: "train", .. }), "{text}");
+    assert!(text.starts_with("train episode ") && text.contains(", step "), "{text}");
+    // The logs are whole lines, and the newest checkpoint loads.
+    let csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
+    assert!(csv.ends_with('\n') && csv.lines().all(|l| l.split(',').count() == 7), "{csv}");
+    let newest = checkpoint::list(&dir.join(checkpoint::DIR)).pop().expect("checkpoints before the failure");
+    Session::from_state(checkpoint::read(&newest).unwrap().session).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A small valid checkpoint for the fuzz tests.
+fn small_checkpoint() -> Vec<u8> {
+    let mut c = RunConfig { seed: 1, train_episodes: 3, test_episodes: 1, ..RunConfig::default() };
+    c.agent.hidden = vec![4];
+    c.agent.buffer_capacity = 64;
+    let dir = scratch("fuzz-source");
+    let opts = TrainOptions { stop_after_steps: Some(30), ..options() };
+    let ckpt = match train_with(&c, &dir, &opts, &mut Silent) {
+        Err(RunError::Interrupted { checkpoint, .. }) => checkpoint,
+        other => panic!("{other:?}"),
+    };
+    let bytes = std::fs::read(ckpt).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    bytes
+}
+
+fn load(bytes: &[u8]) {
+    // Either an error or a session; never a panic.
+    if let Ok(c) = checkpoint::decode(bytes) {
+        let _ = Session::from_state(c.session);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
+
+    /// Byte flips and truncations of a whole file.
+    #[test]
+    fn damaged_files_never_panic(flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 0..8), cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {
+        let mut bytes = SMALL.with(Clone::clone);
+        for (at, x) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= x;
+        }
+        if truncate {
+            bytes.truncate(cut.index(bytes.len()));
+        }
+        load(&bytes);
+    }
+
+    /// The same with the checksum recomputed, so the damage reaches the decoder
+    /// and the consistency checks.
+    #[test]
+    fn damaged_payloads_never_panic(flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..8), cut in any::<prop::sample::Index>(), truncate in any::<bool>()) {
+        let bytes = SMALL.with(Clone::clone);
+        let mut payload = bytes[HEADER..].to_vec();
+        for (at, x) in flips {
+            let i = at.index(payload.len());
+            payload[i] ^= x;
+        }
+        if truncate {
+            payload.truncate(cut.index(payload.len()));
+        }
+        let mut file = bytes[..12].to_vec();
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(&checksum(&payload).to_le_bytes());
+        file.extend_from_slice(&payload);
+        load(&file);
+    }
+}
+
+thread_local! {
+    static SMALL: Vec<u8> = small_checkpoint();
+}
+
+#[test]
+fn the_fuzz_source_is_a_valid_checkpoint() {
+    let c = checkpoint::decode(&SMALL.with(Clone::clone)).unwrap();
+    assert_eq!(c.session.total_steps(), 30);
+    Session::from_state(c.session).unwrap();
+}
