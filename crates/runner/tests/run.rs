@@ -120,3 +120,21 @@ fn damaged_policy_files_are_reported_not_panicked_on() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_file() {
+    // /dev/full accepts an open and fails every write with ENOSPC, as a full
+    // disk does.
+    let full = Path::new("/dev/full");
+    if !full.exists() {
+        return; // not a Linux system: nothing to simulate with
+    }
+    let mut rng_config = short_config(0);
+    rng_config.train_episodes = 1;
+    let dir = scratch("full-source");
+    train(&rng_config, &dir, &mut Silent).unwrap();
+    let net = load_policy(&dir.join(files::POLICY)).unwrap();
+    let err = runner::save_policy(&net, full).unwrap_err().to_string();
+    assert!(err.starts_with("cannot write policy /dev/full:") && err.contains("No space left"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
