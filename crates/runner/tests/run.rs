@@ -55,13 +55,17 @@ fn run_files(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn same_seed_same_bits_at_1_and_3_threads() {
+fn same_seed_same_bits_at_1_2_and_4_threads() {
     let mut config = short_config(5);
     config.train_episodes = 30;
-    let (a, b, c) = (scratch("det-a"), scratch("det-b"), scratch("det-c"));
+    let (a, b, c, d) = (scratch("det-a"), scratch("det-b"), scratch("det-c"), scratch("det-d"));
     in_pool(1, || train(&config, &a, &mut Silent)).unwrap();
-    in_pool(3, || train(&config, &b, &mut Silent)).unwrap();
-    assert_eq!(run_files(&a), run_files(&b), "train.csv, test.csv and policy bits must not depend on the thread count");
+    in_pool(2, || train(&config, &b, &mut Silent)).unwrap();
+    in_pool(4, || train(&config, &d, &mut Silent)).unwrap();
+    let one = run_files(&a);
+    assert_eq!(one, run_files(&b), "train.csv, test.csv and policy bits must not depend on the thread count (2)");
+    assert_eq!(one, run_files(&d), "train.csv, test.csv and policy bits must not depend on the thread count (4)");
+    std::fs::remove_dir_all(&d).unwrap();
     config.seed = 6;
     in_pool(1, || train(&config, &c, &mut Silent)).unwrap();
     assert_ne!(run_files(&a)[0], run_files(&c)[0], "another seed, another run");
