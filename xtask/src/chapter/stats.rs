@@ -40,15 +40,7 @@ pub fn bootstrap(values: &[f64]) -> Estimate {
     Estimate { mean, lo: at(0.025), hi: at(0.975) }
 }
 
-/// The trailing moving average over `window` points.
-pub fn smooth(values: &[f64], window: usize) -> Vec<f64> {
-    (0..values.len())
-        .map(|i| {
-            let tail = &values[(i + 1).saturating_sub(window)..=i];
-            tail.iter().sum::<f64>() / tail.len() as f64
-        })
-        .collect()
-}
+pub use crate::plot::moving_average as smooth;
 
 /// Per point of the curves (one per seed, equal lengths), the mean and its
 /// bootstrap interval.
