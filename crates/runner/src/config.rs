@@ -213,33 +213,51 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The keys `--set` accepts.
-pub const SETTABLE_KEYS: &[&str] = &[
-    "seed",
-    "train_episodes",
-    "test_episodes",
-    "max_train_steps",
-    "learner",
-    "env.max_episode_steps",
-    "env.integrator",
-    "agent.hidden",
-    "agent.gamma",
-    "agent.lr",
-    "agent.batch_size",
-    "agent.buffer_capacity",
-    "agent.sampling",
-    "agent.epsilon",
-    "agent.epsilon.start",
-    "agent.epsilon.end",
-    "agent.epsilon.decay",
-    "agent.target_update",
-    "agent.double_dqn",
-    "agent.loss",
-    "agent.grad_clip",
-    "agent.gradient_steps",
-    "agent.learning_starts",
-    "agent.chunk_rows",
-];
+/// Lists every `--set` key once, with the field it sets: the list of keys
+/// shown to users and the code that applies them come from the same table.
+macro_rules! settable {
+    ($($key:literal => $($field:ident).+),* $(,)?) => {
+        /// The keys `--set` accepts.
+        pub const SETTABLE_KEYS: &[&str] = &[$($key),*];
+
+        impl RunConfig {
+            fn set_key(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+                match key {
+                    $($key => self.$($field).+ = parse_value(key, value)?,)*
+                    _ => return Err(ConfigError::UnknownKey { key: key.to_string() }),
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+settable! {
+    "seed" => seed,
+    "train_episodes" => train_episodes,
+    "test_episodes" => test_episodes,
+    "max_train_steps" => max_train_steps,
+    "learner" => learner,
+    "env.max_episode_steps" => env.max_episode_steps,
+    "env.integrator" => env.integrator,
+    "agent.hidden" => agent.hidden,
+    "agent.gamma" => agent.gamma,
+    "agent.lr" => agent.lr,
+    "agent.batch_size" => agent.batch_size,
+    "agent.buffer_capacity" => agent.buffer_capacity,
+    "agent.sampling" => agent.sampling,
+    "agent.epsilon" => agent.epsilon,
+    "agent.epsilon.start" => agent.epsilon.start,
+    "agent.epsilon.end" => agent.epsilon.end,
+    "agent.epsilon.decay" => agent.epsilon.decay,
+    "agent.target_update" => agent.target_update,
+    "agent.double_dqn" => agent.double_dqn,
+    "agent.loss" => agent.loss,
+    "agent.grad_clip" => agent.grad_clip,
+    "agent.gradient_steps" => agent.gradient_steps,
+    "agent.learning_starts" => agent.learning_starts,
+    "agent.chunk_rows" => agent.chunk_rows,
+}
 
 fn parse_value<T: DeserializeOwned>(key: &str, value: &str) -> Result<T, ConfigError> {
     ron::from_str(value)
@@ -282,38 +300,7 @@ impl RunConfig {
         let (key, value) = argument
             .split_once('=')
             .ok_or_else(|| ConfigError::MalformedOverride { argument: argument.to_string() })?;
-        let (key, value) = (key.trim(), value.trim());
-        let a = &mut self.agent;
-        match key {
-            "seed" => self.seed = parse_value(key, value)?,
-            "train_episodes" => self.train_episodes = parse_value(key, value)?,
-            "test_episodes" => self.test_episodes = parse_value(key, value)?,
-            "max_train_steps" => self.max_train_steps = parse_value(key, value)?,
-            "learner" => self.learner = parse_value(key, value)?,
-            "env.max_episode_steps" => self.env.max_episode_steps = parse_value(key, value)?,
-            "env.integrator" => self.env.integrator = parse_value(key, value)?,
-            "agent.hidden" => a.hidden = parse_value(key, value)?,
-            "agent.gamma" => a.gamma = parse_value(key, value)?,
-            "agent.lr" => a.lr = parse_value(key, value)?,
-            "agent.batch_size" => a.batch_size = parse_value(key, value)?,
-            "agent.buffer_capacity" => a.buffer_capacity = parse_value(key, value)?,
-            "agent.sampling" => a.sampling = parse_value(key, value)?,
-            "agent.epsilon" => a.epsilon = parse_value(key, value)?,
-            "agent.epsilon.start" => a.epsilon.start = parse_value(key, value)?,
-            "agent.epsilon.end" => a.epsilon.end = parse_value(key, value)?,
-            "agent.epsilon.decay" => a.epsilon.decay = parse_value(key, value)?,
-            "agent.target_update" => a.target_update = parse_value(key, value)?,
-            "agent.double_dqn" => a.double_dqn = parse_value(key, value)?,
-            "agent.loss" => a.loss = parse_value(key, value)?,
-            "agent.grad_clip" => a.grad_clip = parse_value(key, value)?,
-            "agent.gradient_steps" => a.gradient_steps = parse_value(key, value)?,
-            "agent.learning_starts" => a.learning_starts = parse_value(key, value)?,
-            "agent.chunk_rows" => a.chunk_rows = parse_value(key, value)?,
-            _ => {
-                return Err(ConfigError::UnknownKey { key: key.to_string() });
-            }
-        }
-        Ok(())
+        self.set_key(key.trim(), value.trim())
     }
 
     /// The environment's rules.
