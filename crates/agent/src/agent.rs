@@ -37,6 +37,10 @@ pub struct UpdateStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentState {
     config: DqnConfig,
+    // The sizes are not part of `DqnConfig`'s serialized form (the
+    // environment sets them), so the state keeps them itself.
+    obs_dim: usize,
+    n_actions: usize,
     policy: Mlp<f32>,
     target: Mlp<f32>,
     adam: Adam<f32>,
@@ -112,6 +116,8 @@ impl Agent {
     pub fn to_state(&self) -> AgentState {
         AgentState {
             config: self.config.clone(),
+            obs_dim: self.config.obs_dim,
+            n_actions: self.config.n_actions,
             policy: self.policy.clone(),
             target: self.target.clone(),
             adam: self.adam.clone(),
@@ -131,7 +137,8 @@ impl Agent {
     /// [`AgentError::InvalidConfig`] for bad settings, or
     /// [`AgentError::Network`]/[`AgentError::Replay`] if the networks, the
     /// optimizer or the buffer do not fit the settings (a damaged snapshot).
-    pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
+    pub fn from_state(mut state: AgentState) -> Result<Self, AgentError> {
+        (state.config.obs_dim, state.config.n_actions) = (state.obs_dim, state.n_actions);
         let c = &state.config;
         c.validate()?;
         let sizes = c.layer_sizes();

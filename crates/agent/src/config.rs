@@ -62,11 +62,19 @@ const MAX_PARAMS: usize = 1 << 28;
 
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
 /// [`Agent::new`](crate::Agent::new) checks them.
+///
+/// As a configuration file section it holds every field but the
+/// environment's sizes (`obs_dim`, `n_actions`), which the environment
+/// decides; missing fields take the seed's values ([`Default`] is the seed's
+/// settings with both sizes 0, to be set before use).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DqnConfig {
     /// The length of an observation.
+    #[serde(skip)]
     pub obs_dim: usize,
     /// The number of discrete actions.
+    #[serde(skip)]
     pub n_actions: usize,
     /// Widths of the hidden layers.
     pub hidden: Vec<usize>,
@@ -99,6 +107,12 @@ pub struct DqnConfig {
     /// Rows per parallel chunk in the network's batches (results depend on
     /// it in the last bits, never on the thread count).
     pub chunk_rows: usize,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        Self::seed(0, 0)
+    }
 }
 
 impl DqnConfig {

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::path::Path;
 
-use agent::{DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
+use agent::DqnConfig;
 use cartpole_sim::{EnvConfig, Integrator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,9 @@ pub struct RunConfig {
     pub learner: LearnerSetting,
     /// The environment.
     pub env: EnvSettings,
-    /// The learner.
-    pub agent: AgentSettings,
+    /// The learner's settings (see [`agent::DqnConfig`]; the sizes come
+    /// from CartPole).
+    pub agent: DqnConfig,
 }
 
 /// The learner a run trains.
@@ -66,52 +67,6 @@ pub enum IntegratorSetting {
     SemiImplicitEuler,
 }
 
-/// The loss between Q(s, a) and its target.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub enum LossSetting {
-    /// Mean squared error (the seed).
-    Mse,
-    /// Huber loss with threshold `delta`.
-    Huber {
-        /// The threshold between the quadratic and linear parts.
-        delta: f64,
-    },
-}
-
-/// The learner's settings (see [`agent::DqnConfig`] for each one's meaning).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AgentSettings {
-    /// Hidden layer widths.
-    pub hidden: Vec<usize>,
-    /// The discount γ.
-    pub gamma: f64,
-    /// Adam's learning rate.
-    pub lr: f64,
-    /// Transitions per mini-batch.
-    pub batch_size: usize,
-    /// Replay capacity.
-    pub buffer_capacity: usize,
-    /// How mini-batches are drawn: `Uniform` (the seed) or `Recent`.
-    pub sampling: Sampling,
-    /// The ε schedule.
-    pub epsilon: EpsilonSchedule,
-    /// How the target network follows the policy.
-    pub target_update: TargetUpdate,
-    /// Double DQN targets.
-    pub double_dqn: bool,
-    /// The loss.
-    pub loss: LossSetting,
-    /// Element-wise gradient clamp.
-    pub grad_clip: Option<f32>,
-    /// Gradient steps per training action.
-    pub gradient_steps: u32,
-    /// Transitions needed before learning starts.
-    pub learning_starts: usize,
-    /// Rows per parallel chunk.
-    pub chunk_rows: usize,
-}
-
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
@@ -121,7 +76,7 @@ impl Default for RunConfig {
             max_train_steps: None,
             learner: LearnerSetting::Dqn,
             env: EnvSettings::default(),
-            agent: AgentSettings::default(),
+            agent: DqnConfig::default(),
         }
     }
 }
@@ -129,28 +84,6 @@ impl Default for RunConfig {
 impl Default for EnvSettings {
     fn default() -> Self {
         Self { max_episode_steps: 500, integrator: IntegratorSetting::Euler }
-    }
-}
-
-impl Default for AgentSettings {
-    fn default() -> Self {
-        let seed = DqnConfig::seed(cartpole_sim::OBS_DIM, cartpole_sim::N_ACTIONS);
-        Self {
-            hidden: seed.hidden,
-            gamma: seed.gamma,
-            lr: seed.lr,
-            batch_size: seed.batch_size,
-            buffer_capacity: seed.buffer_capacity,
-            sampling: seed.sampling,
-            epsilon: seed.epsilon,
-            target_update: seed.target_update,
-            double_dqn: seed.double_dqn,
-            loss: LossSetting::Mse,
-            grad_clip: seed.grad_clip,
-            gradient_steps: seed.gradient_steps,
-            learning_starts: seed.learning_starts,
-            chunk_rows: seed.chunk_rows,
-        }
     }
 }
 
@@ -316,28 +249,7 @@ impl RunConfig {
     /// The learner's settings for CartPole.
     #[must_use]
     pub fn dqn_config(&self) -> DqnConfig {
-        let a = &self.agent;
-        DqnConfig {
-            obs_dim: cartpole_sim::OBS_DIM,
-            n_actions: cartpole_sim::N_ACTIONS,
-            hidden: a.hidden.clone(),
-            gamma: a.gamma,
-            lr: a.lr,
-            batch_size: a.batch_size,
-            buffer_capacity: a.buffer_capacity,
-            sampling: a.sampling,
-            epsilon: a.epsilon,
-            target_update: a.target_update,
-            double_dqn: a.double_dqn,
-            loss: match a.loss {
-                LossSetting::Mse => LossKind::Mse,
-                LossSetting::Huber { delta } => LossKind::Huber { delta },
-            },
-            grad_clip: a.grad_clip,
-            gradient_steps: a.gradient_steps,
-            learning_starts: a.learning_starts,
-            chunk_rows: a.chunk_rows,
-        }
+        DqnConfig { obs_dim: cartpole_sim::OBS_DIM, n_actions: cartpole_sim::N_ACTIONS, ..self.agent.clone() }
     }
 
     /// Checks every value; the error names the first bad field.

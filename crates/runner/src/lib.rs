@@ -21,10 +21,7 @@ mod policy_file;
 mod run;
 mod session;
 
-pub use config::{
-    AgentSettings, ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LearnerSetting, LossSetting, RunConfig,
-    SETTABLE_KEYS,
-};
+pub use config::{ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LearnerSetting, RunConfig, SETTABLE_KEYS};
 pub use error::RunError;
 pub use policy_file::{load_policy, save_policy};
 pub use run::{
@@ -33,7 +30,7 @@ pub use run::{
 };
 pub use session::{EpisodeLog, RunLearner, Session, SessionState, Stream, TestLog, greedy_trajectory};
 
-pub use agent::{EpsilonSchedule, Sampling, TargetUpdate};
+pub use agent::{DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
 
 /// A trained Q-network, as saved in `policy.json`.
 pub type Policy = mlp::Mlp<f32>;

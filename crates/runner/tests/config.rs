@@ -6,7 +6,7 @@
 
 use agent::TargetUpdate;
 use proptest::prelude::*;
-use runner::{ConfigError, DEFAULT_RON, IntegratorSetting, LossSetting, RunConfig, SETTABLE_KEYS};
+use runner::{ConfigError, DEFAULT_RON, IntegratorSetting, LossKind, RunConfig, SETTABLE_KEYS};
 
 #[test]
 fn the_embedded_default_is_the_seed_chapter() {
@@ -32,7 +32,7 @@ fn a_partial_file_keeps_the_defaults_for_the_rest() {
         "f.ron",
     )
     .unwrap();
-    assert_eq!((config.seed, config.agent.lr, config.agent.loss), (7, 3e-4, LossSetting::Huber { delta: 1.0 }));
+    assert_eq!((config.seed, config.agent.lr, config.agent.loss), (7, 3e-4, LossKind::Huber { delta: 1.0 }));
     assert_eq!(config.env.integrator, IntegratorSetting::SemiImplicitEuler);
     assert_eq!(config.agent.batch_size, 64);
 }
