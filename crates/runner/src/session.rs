@@ -87,21 +87,14 @@ pub struct SessionState {
     env: CartPole,
     env_rng: ChaCha8Rng,
     probe_states: Vec<[f32; 4]>,
-    episode: u32,
-    in_episode: bool,
-    obs: [f32; 4],
-    ep_steps: u32,
-    ep_return: f64,
-    ep_loss_sum: f64,
-    ep_losses: u32,
-    total_steps: u64,
+    cursor: Cursor,
 }
 
 impl SessionState {
     /// Environment steps taken in training when the state was taken.
     #[must_use]
     pub fn total_steps(&self) -> u64 {
-        self.total_steps
+        self.cursor.total_steps
     }
 
     /// The run's configuration.
@@ -168,9 +161,16 @@ pub struct Session {
     env: CartPole,
     env_rng: ChaCha8Rng,
     probe_states: Vec<[f32; 4]>,
+    cursor: Cursor,
+}
+
+/// Where training is: the episode and its running totals.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Cursor {
     /// The episode in progress (1-based) or, between episodes, the last one.
     episode: u32,
     in_episode: bool,
+    /// The observation to act on next.
     obs: [f32; 4],
     ep_steps: u32,
     ep_return: f64,
@@ -222,14 +222,16 @@ impl Session {
             env,
             env_rng: Stream::TrainEnv.rng(config.seed),
             probe_states,
-            episode: 0,
-            in_episode: false,
-            obs: [0.0; 4],
-            ep_steps: 0,
-            ep_return: 0.0,
-            ep_loss_sum: 0.0,
-            ep_losses: 0,
-            total_steps: 0,
+            cursor: Cursor {
+                episode: 0,
+                in_episode: false,
+                obs: [0.0; 4],
+                ep_steps: 0,
+                ep_return: 0.0,
+                ep_loss_sum: 0.0,
+                ep_losses: 0,
+                total_steps: 0,
+            },
         })
     }
 
@@ -252,14 +254,7 @@ impl Session {
             env: self.env.clone(),
             env_rng: self.env_rng.clone(),
             probe_states: self.probe_states.clone(),
-            episode: self.episode,
-            in_episode: self.in_episode,
-            obs: self.obs,
-            ep_steps: self.ep_steps,
-            ep_return: self.ep_return,
-            ep_loss_sum: self.ep_loss_sum,
-            ep_losses: self.ep_losses,
-            total_steps: self.total_steps,
+            cursor: self.cursor,
         }
     }
 
@@ -286,14 +281,17 @@ impl Session {
         if s.env.config() != s.config.env_config() {
             return Err(invalid("the environment's rules differ from the configuration".into()));
         }
-        if s.in_episode == s.env.is_over() || (s.episode == 0 && s.in_episode) || s.episode > s.config.train_episodes {
+        if s.cursor.in_episode == s.env.is_over()
+            || (s.cursor.episode == 0 && s.cursor.in_episode)
+            || s.cursor.episode > s.config.train_episodes
+        {
             return Err(invalid(format!(
                 "episode {} (in progress: {}) does not fit the environment or the configuration",
-                s.episode, s.in_episode
+                s.cursor.episode, s.cursor.in_episode
             )));
         }
         if s.probe_states.len() != N_PROBE
-            || s.obs.iter().chain(s.probe_states.iter().flatten()).any(|v| !v.is_finite())
+            || s.cursor.obs.iter().chain(s.probe_states.iter().flatten()).any(|v| !v.is_finite())
         {
             return Err(invalid("damaged observations".into()));
         }
@@ -303,14 +301,7 @@ impl Session {
             env: s.env,
             env_rng: s.env_rng,
             probe_states: s.probe_states,
-            episode: s.episode,
-            in_episode: s.in_episode,
-            obs: s.obs,
-            ep_steps: s.ep_steps,
-            ep_return: s.ep_return,
-            ep_loss_sum: s.ep_loss_sum,
-            ep_losses: s.ep_losses,
-            total_steps: s.total_steps,
+            cursor: s.cursor,
         })
     }
 
@@ -323,21 +314,21 @@ impl Session {
     /// Training episodes finished.
     #[must_use]
     pub fn episodes_finished(&self) -> u32 {
-        if self.in_episode { self.episode - 1 } else { self.episode }
+        if self.cursor.in_episode { self.cursor.episode - 1 } else { self.cursor.episode }
     }
 
     /// Environment steps taken in training.
     #[must_use]
     pub fn total_steps(&self) -> u64 {
-        self.total_steps
+        self.cursor.total_steps
     }
 
     /// Whether training is over: every episode finished, or the step budget
     /// (`max_train_steps`) spent.
     #[must_use]
     pub fn is_done(&self) -> bool {
-        let budget_spent = self.config.max_train_steps.is_some_and(|max| self.total_steps >= max);
-        budget_spent || (self.episode >= self.config.train_episodes && !self.in_episode)
+        let budget_spent = self.config.max_train_steps.is_some_and(|max| self.cursor.total_steps >= max);
+        budget_spent || (self.cursor.episode >= self.config.train_episodes && !self.cursor.in_episode)
     }
 
     /// One training step: act, step the environment, store the transition,
@@ -347,19 +338,20 @@ impl Session {
     /// [`RunError::Agent`] naming the episode and step if the learner fails
     /// (e.g. training diverged).
     pub fn step(&mut self) -> Result<Option<EpisodeLog>, RunError> {
-        if !self.in_episode {
-            self.episode += 1;
-            self.in_episode = true;
-            self.obs = self.env.reset(&mut self.env_rng);
-            (self.ep_steps, self.ep_return, self.ep_loss_sum, self.ep_losses) = (0, 0.0, 0.0, 0);
+        if !self.cursor.in_episode {
+            self.cursor.episode += 1;
+            self.cursor.in_episode = true;
+            self.cursor.obs = self.env.reset(&mut self.env_rng);
+            (self.cursor.ep_steps, self.cursor.ep_return, self.cursor.ep_loss_sum, self.cursor.ep_losses) =
+                (0, 0.0, 0.0, 0);
         }
-        let (episode, step_no) = (self.episode, self.ep_steps + 1);
+        let (episode, step_no) = (self.cursor.episode, self.cursor.ep_steps + 1);
         let fail = |source| RunError::Agent { phase: "train", episode, step: step_no, source };
         let learner = self.learner.as_learner();
-        let action = learner.act(&self.obs).map_err(fail)?;
+        let action = learner.act(&self.cursor.obs).map_err(fail)?;
         let step = self.env.step(Action::from_index(action)?)?;
         let transition = Transition {
-            state: &self.obs,
+            state: &self.cursor.obs,
             action,
             reward: step.reward as f32,
             next_state: &step.obs,
@@ -368,25 +360,25 @@ impl Session {
         };
         learner.observe(transition).map_err(fail)?;
         if let Some(stats) = learner.update().map_err(fail)? {
-            self.ep_loss_sum += f64::from(stats.loss);
-            self.ep_losses += 1;
+            self.cursor.ep_loss_sum += f64::from(stats.loss);
+            self.cursor.ep_losses += 1;
         }
-        self.ep_steps += 1;
-        self.total_steps += 1;
-        self.ep_return += step.reward;
-        self.obs = step.obs;
+        self.cursor.ep_steps += 1;
+        self.cursor.total_steps += 1;
+        self.cursor.ep_return += step.reward;
+        self.cursor.obs = step.obs;
         if !step.is_done() {
             return Ok(None);
         }
-        self.in_episode = false;
+        self.cursor.in_episode = false;
         let q_probe = self.q_probe().map_err(fail)?;
         Ok(Some(EpisodeLog {
             episode,
-            steps: self.ep_steps,
-            total_steps: self.total_steps,
-            ret: self.ep_return,
+            steps: self.cursor.ep_steps,
+            total_steps: self.cursor.total_steps,
+            ret: self.cursor.ep_return,
             epsilon: self.learner.as_learner().epsilon(),
-            mean_loss: (self.ep_losses > 0).then(|| self.ep_loss_sum / f64::from(self.ep_losses)),
+            mean_loss: (self.cursor.ep_losses > 0).then(|| self.cursor.ep_loss_sum / f64::from(self.cursor.ep_losses)),
             q_probe,
         }))
     }
