@@ -15,6 +15,8 @@
 //!   arrays, each with its own RNG stream derived from one seed, with
 //!   same-step auto-reset.
 //! - [`physics`]: the pure state-transition function both of them use.
+//! - [`GymnasiumRng`]: numpy's PCG64 seeded as Gymnasium's `reset(seed)`
+//!   seeds it, so resets can match Gymnasium's bit for bit too.
 //! - [`EnvConfig`], [`Integrator`], [`Action`], [`Step`], [`SimError`].
 //!
 //! What it deliberately does not do: rendering, I/O, logging, owning a global
@@ -23,11 +25,13 @@
 mod batch;
 mod env;
 mod error;
+mod gymnasium_rng;
 pub mod physics;
 
 pub use batch::CartPoleBatch;
 pub use env::{Action, CartPole, EnvConfig, Integrator, Step};
 pub use error::SimError;
+pub use gymnasium_rng::GymnasiumRng;
 
 /// The length of an observation (and of the state): x, ẋ, θ, θ̇.
 pub const OBS_DIM: usize = 4;

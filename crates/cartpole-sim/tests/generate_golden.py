@@ -100,11 +100,20 @@ def run_case(name, description, initial_state, policy, integrator="euler", max_s
             if episode_length is not None and t >= episode_length + STEPS_AFTER_END:
                 break
         env.close()
+        # Resets without a seed continue the seeded generator: record three.
+        probe = gym.make("CartPole-v1")
+        probe.reset(seed=reset_seed)
+        next_resets = []
+        for _ in range(3):
+            probe.reset()
+            next_resets.append(f64vec(np.array(probe.unwrapped.state, dtype=np.float64)))
+        probe.close()
     return {
         "name": name, "description": description, "env_id": "CartPole-v1",
         "max_episode_steps": max_steps, "integrator": integrator,
         "initial_state": f64vec(initial_state), "initial_obs": f32vec(np.asarray(initial_state, dtype=np.float32)),
         "reset_seed": reset_seed, "reset_state": f64vec(reset_state), "reset_obs": f32vec(reset_obs),
+        "next_reset_states": next_resets,
         "policy": policy_info, "episode_length": episode_length, "end_reason": end_reason,
         "steps_after_end": STEPS_AFTER_END, "steps": steps,
     }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cartpole_sim::{Action, CartPole, EnvConfig, Integrator, SimError};
+use cartpole_sim::{Action, CartPole, EnvConfig, GymnasiumRng, Integrator, SimError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -26,6 +26,10 @@ struct Case {
     initial_obs: F32Vec,
     episode_length: u32,
     steps_after_end: u32,
+    reset_seed: Option<u64>,
+    reset_state: Option<F64Vec>,
+    reset_obs: Option<F32Vec>,
+    next_reset_states: Option<Vec<F64Vec>>,
     steps: Vec<GoldenStep>,
 }
 
@@ -86,6 +90,19 @@ fn check_case(case: &Case, origin: &str) -> u32 {
         other => panic!("{origin}: unknown integrator {other:?}"),
     };
     let mut env = CartPole::new(EnvConfig { integrator, max_episode_steps: case.max_episode_steps }).unwrap();
+    // Gymnasium's own reset(seed) draw, where the file records it.
+    if let (Some(seed), Some(state), Some(obs)) = (case.reset_seed, &case.reset_state, &case.reset_obs) {
+        let got = env.reset(&mut GymnasiumRng::from_seed(seed));
+        assert_eq!(bits(env.state()), bits(state.to_array()), "{origin}: reset(seed={seed}) state");
+        assert_eq!(got.map(f32::to_bits).to_vec(), obs.to_bits(), "{origin}: reset(seed={seed}) obs");
+        // Later resets without a seed continue the same stream.
+        let mut rng = GymnasiumRng::from_seed(seed);
+        env.reset(&mut rng);
+        for (k, next) in case.next_reset_states.iter().flatten().enumerate() {
+            env.reset(&mut rng);
+            assert_eq!(bits(env.state()), bits(next.to_array()), "{origin}: reset {} after the seeded one", k + 1);
+        }
+    }
     let initial = case.initial_state.to_array();
     let obs = env.reset_to(initial).unwrap();
     assert_eq!(obs.map(f32::to_bits).to_vec(), case.initial_obs.to_bits(), "{origin}: initial obs");
