@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
+use crate::net::{PANEL, refresh_block};
 use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
@@ -128,25 +129,55 @@ impl<T: Scalar> Adam<T> {
         let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
         let eps = T::from_f64(eps);
         let coefficients = AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps };
-        let (exp_avg, exp_avg_sq) = (&mut self.exp_avg, &mut self.exp_avg_sq);
-        net.update_params(|params| {
-            // Element-wise, so any split gives the same bits: pieces of a
-            // fixed size, in parallel when the pool has threads to spare.
-            let parallel = rayon::current_num_threads() > 1;
-            let tensors =
-                params.slices_mut().zip(exp_avg.slices_mut()).zip(exp_avg_sq.slices_mut()).zip(grads.slices());
-            for (((p, m), v), g) in tensors {
-                let job = |(((p, m), v), g): PieceSlices<'_, T>| {
-                    vectorized(AdamJob { p, m, v, g, c: coefficients });
-                };
-                if parallel && p.len() > PIECE {
-                    let pieces = p.par_chunks_mut(PIECE).zip(m.par_chunks_mut(PIECE));
-                    pieces.zip(v.par_chunks_mut(PIECE)).zip(g.par_chunks(PIECE)).for_each(job);
-                } else {
-                    job((((p, m), v), g));
-                }
+        // Element-wise, so any split gives the same bits. A weight goes in
+        // blocks of PANEL rows: each block's update also rewrites that
+        // block's kernel copies (`refresh_block`), so updating and
+        // refreshing are one pass, in parallel when the pool has threads to
+        // spare.
+        let parallel = rayon::current_num_threads() > 1;
+        let (params, kernel_weights) = net.params_and_kernel_weights_mut();
+        let layers = params.layers_mut().iter_mut().zip(self.exp_avg.layers_mut()).zip(self.exp_avg_sq.layers_mut());
+        for (((p, m), v), (g, kw)) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())) {
+            let inp = p.weight.ncols();
+            let block = PANEL * inp;
+            let ld = kw.backward_ld;
+            let (pw, mw, vw) = (
+                p.weight.as_slice_mut().expect("owned, standard layout"),
+                m.weight.as_slice_mut().expect("owned, standard layout"),
+                v.weight.as_slice_mut().expect("owned, standard layout"),
+            );
+            let gw = g.weight.as_slice().expect("owned, standard layout");
+            let weight_block = |((((p, m), v), g), (panel, back)): WeightBlock<'_, T>| {
+                vectorized(AdamJob { p: &mut *p, m, v, g, c: coefficients });
+                refresh_block(inp, ld, p, panel, back);
+            };
+            if parallel && pw.len() > PIECE {
+                let blocks = pw
+                    .par_chunks_mut(block)
+                    .zip(mw.par_chunks_mut(block))
+                    .zip(vw.par_chunks_mut(block))
+                    .zip(gw.par_chunks(block));
+                let copies = kw.forward.par_chunks_mut(block).zip(kw.backward.par_chunks_mut(PANEL * ld));
+                blocks.zip(copies).for_each(weight_block);
+            } else {
+                let blocks =
+                    pw.chunks_mut(block).zip(mw.chunks_mut(block)).zip(vw.chunks_mut(block)).zip(gw.chunks(block));
+                let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
+                blocks.zip(copies).for_each(weight_block);
             }
-        });
+            let (pb, mb, vb) = (
+                p.bias.as_slice_mut().expect("owned, standard layout"),
+                m.bias.as_slice_mut().expect("owned, standard layout"),
+                v.bias.as_slice_mut().expect("owned, standard layout"),
+            );
+            vectorized(AdamJob {
+                p: pb,
+                m: mb,
+                v: vb,
+                g: g.bias.as_slice().expect("owned, standard layout"),
+                c: coefficients,
+            });
+        }
         Ok(())
     }
 }
@@ -179,9 +210,9 @@ struct AdamCoefficients<T> {
     eps: T,
 }
 
-/// A piece of a parameter tensor, its two moments and its gradient, as
-/// zipped iterators hand them out.
-type PieceSlices<'a, T> = (((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]);
+/// A block of a weight's rows, its two moments and its gradient, with the
+/// block's two kernel copies, as zipped iterators hand them out.
+type WeightBlock<'a, T> = ((((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]), (&'a mut [T], &'a mut [T]));
 
 /// The element-wise update of a piece of a tensor and its moments.
 struct AdamJob<'a, T: Scalar> {

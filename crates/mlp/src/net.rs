@@ -3,7 +3,6 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_rand::RandomExt;
 use ndarray_rand::rand_distr::Uniform;
 use rand::Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{ALayout, Job, Transpose, gemm_acc, vectorized};
@@ -24,24 +23,30 @@ pub struct Mlp<T: Scalar> {
     kernel_weights: Vec<KernelWeights<T>>,
 }
 
-/// One layer's weight as the kernels read it: transposed (`[in, out]`) for
-/// the forward pass, as is (`[out, in]`) for the input gradient, each with a
-/// padded row stride.
+/// One layer's weight as the kernels read it: for the forward pass, `Wᵀ`
+/// (`[in, out]`) cut into panels of [`PANEL`] columns, each stored
+/// contiguously (`[in, width]`); for the input gradient, `W` (`[out, in]`)
+/// with a padded row stride.
 ///
-/// Why the padding: a kernel tile reads one 64-byte piece of every row of a
-/// `128 × 128` matrix, rows 512 bytes apart. With a stride that is a multiple
-/// of 512 bytes those pieces fall into an eighth of the L1 cache's sets and
-/// evict each other; 64 bytes more spreads them over all sets.
+/// Why panels: a forward tile reads a 64-byte piece of every row of `Wᵀ`;
+/// in a contiguous 32-column panel those rows are 128 bytes apart, so a
+/// panel of the seed's hidden layer (16 KB) stays in L1. (Rows 512 bytes
+/// apart, as in a plain `128 × 128` matrix, fall into an eighth of the L1
+/// sets and evict each other.) Panel `q` holds exactly the rows
+/// `q·PANEL..` of `W`, so it can be rewritten from those rows alone: the
+/// optimizer refreshes it piece by piece, in parallel, as it updates them.
+/// Why the padding of the backward copy: the same cache sets, for `W`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct KernelWeights<T> {
     pub(crate) forward: Vec<T>,
-    pub(crate) forward_ld: usize,
     pub(crate) backward: Vec<T>,
     pub(crate) backward_ld: usize,
+    inp: usize,
+    out: usize,
 }
 
-/// Rows of the transposed copy written per parallel piece.
-const REFRESH_ROWS: usize = 32;
+/// Columns of `Wᵀ` (rows of `W`) per panel of the forward copy.
+pub(crate) const PANEL: usize = 32;
 
 /// The row stride for a row of `n` values (see [`KernelWeights`]).
 fn padded_ld(n: usize) -> usize {
@@ -51,35 +56,54 @@ fn padded_ld(n: usize) -> usize {
 impl<T: Scalar> KernelWeights<T> {
     fn new(layer: &LayerParams<T>) -> Self {
         let (out, inp) = layer.weight.dim();
-        let (forward_ld, backward_ld) = (padded_ld(out), padded_ld(inp));
+        let backward_ld = padded_ld(inp);
         let mut weights = Self {
-            forward: vec![T::ZERO; inp * forward_ld],
-            forward_ld,
+            forward: vec![T::ZERO; inp * out],
             backward: vec![T::ZERO; out * backward_ld],
             backward_ld,
+            inp,
+            out,
         };
         weights.refresh(layer);
         weights
     }
 
+    /// Rewrites both copies from the layer's weight.
     fn refresh(&mut self, layer: &LayerParams<T>) {
-        let (rows, cols) = layer.weight.dim();
         let src = layer.weight.as_slice().expect("parameters are owned in standard layout");
-        let (forward, forward_ld) = (&mut self.forward, self.forward_ld);
-        let transpose = |(k, dst): (usize, &mut [T])| {
-            vectorized(Transpose { src, rows, cols, first_col: k * REFRESH_ROWS, dst, dst_ld: forward_ld });
-        };
-        let copy = |(dst, src): (&mut [T], &[T])| dst[..cols].copy_from_slice(src);
-        // Pieces of a fixed size; a plain copy in any order gives the same bits.
-        if rayon::current_num_threads() > 1 && forward.len() > REFRESH_ROWS * forward_ld {
-            rayon::join(
-                || forward.par_chunks_mut(REFRESH_ROWS * forward_ld).enumerate().for_each(transpose),
-                || self.backward.par_chunks_mut(self.backward_ld).zip(src.par_chunks(cols)).for_each(copy),
-            );
-        } else {
-            forward.chunks_mut(REFRESH_ROWS * forward_ld).enumerate().for_each(transpose);
-            self.backward.chunks_mut(self.backward_ld).zip(src.chunks(cols)).for_each(copy);
+        let (inp, ld) = (self.inp, self.backward_ld);
+        let blocks =
+            src.chunks(PANEL * inp).zip(self.forward.chunks_mut(PANEL * inp)).zip(self.backward.chunks_mut(PANEL * ld));
+        for ((rows, panel), back) in blocks {
+            refresh_block(inp, ld, rows, panel, back);
         }
+    }
+
+    /// The panels, with their first column: `(q·PANEL, panel)`.
+    fn panels(&self) -> impl Iterator<Item = (usize, &[T])> + '_ {
+        self.forward.chunks(PANEL * self.inp).enumerate().map(|(q, p)| (q * PANEL, p))
+    }
+
+    /// `C[rows × out] += A[rows × in] · Wᵀ`, panel by panel.
+    #[inline(always)]
+    pub(crate) fn forward_gemm(&self, rows: usize, a: &[T], c: &mut [T]) {
+        let (inp, out) = (self.inp, self.out);
+        for (first, panel) in self.panels() {
+            let width = panel.len() / inp;
+            gemm_acc(rows, width, inp, a, ALayout::RowMajor { ld: inp }, panel, width, &mut c[first..], out);
+        }
+    }
+}
+
+/// Rewrites the kernel copies of one block of `W`'s rows (`rows`, row-major
+/// with `inp` columns): the forward panel (their transpose) and the
+/// backward rows (with stride `backward_ld`).
+#[inline(always)]
+pub(crate) fn refresh_block<T: Scalar>(inp: usize, backward_ld: usize, rows: &[T], panel: &mut [T], back: &mut [T]) {
+    let n_rows = rows.len() / inp;
+    vectorized(Transpose { src: rows, rows: n_rows, cols: inp, first_col: 0, dst: panel, dst_ld: n_rows });
+    for (dst, src) in back.chunks_mut(backward_ld).zip(rows.chunks(inp)) {
+        dst[..inp].copy_from_slice(src);
     }
 }
 
@@ -225,17 +249,8 @@ impl<T: Scalar> Mlp<T> {
             let (out, inp) = layer.weight.dim();
             scratch.next.clear();
             scratch.next.extend(layer.bias.iter().copied());
-            gemm_acc(
-                1,
-                out,
-                inp,
-                &scratch.current,
-                ALayout::RowMajor { ld: inp },
-                &self.kernel_weights[l].forward,
-                self.kernel_weights[l].forward_ld,
-                &mut scratch.next,
-                out,
-            );
+            debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
+            self.kernel_weights[l].forward_gemm(1, &scratch.current, &mut scratch.next);
             if l + 1 < self.params.layers().len() {
                 relu_inplace(&mut scratch.next);
             }
@@ -260,6 +275,13 @@ impl<T: Scalar> Mlp<T> {
 
     pub(crate) fn kernel_weights(&self, layer: usize) -> &KernelWeights<T> {
         &self.kernel_weights[layer]
+    }
+
+    /// The parameters and the kernel copies together, for an optimizer that
+    /// updates both piece by piece. Whoever calls it must leave the copies
+    /// equal to what `refresh` would make of the parameters.
+    pub(crate) fn params_and_kernel_weights_mut(&mut self) -> (&mut Params<T>, &mut [KernelWeights<T>]) {
+        (&mut self.params, &mut self.kernel_weights)
     }
 }
 

@@ -255,7 +255,6 @@ impl<T: Scalar> Chunk<T> {
         self.input.extend_from_slice(input);
         self.acts.resize_with(layers.len(), Vec::new);
         for (l, layer) in layers.iter().enumerate() {
-            let (out, inp) = layer.weight.dim();
             let (before, rest) = self.acts.split_at_mut(l);
             let prev: &[T] = if l == 0 { &self.input } else { &before[l - 1] };
             let z = &mut rest[0];
@@ -263,17 +262,7 @@ impl<T: Scalar> Chunk<T> {
             for _ in 0..rows {
                 z.extend(layer.bias.iter().copied());
             }
-            gemm_acc(
-                rows,
-                out,
-                inp,
-                prev,
-                ALayout::RowMajor { ld: inp },
-                &net.kernel_weights(l).forward,
-                net.kernel_weights(l).forward_ld,
-                z,
-                out,
-            );
+            net.kernel_weights(l).forward_gemm(rows, prev, z);
             if l + 1 < layers.len() {
                 relu_inplace(z);
             }
