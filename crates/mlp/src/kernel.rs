@@ -191,16 +191,16 @@ pub(crate) fn gemm_acc<T: Scalar>(
 ) {
     let a = AMatrix { data: a, layout: a_layout };
     let mut bc = BC { b, ldb, c, ldc };
-    // NR columns per tile; a lone row takes 4·NR at once, so that it too has
-    // 8 independent sums in flight.
+    // NR columns per tile; a lone row takes 4·NR at once (or 2·NR, a
+    // weight panel's width), so that it too has several sums in flight.
     match TILE_ROW_BYTES / size_of::<T>() {
-        16 => blocked::<T, 16, 64>(m, n, k, a, &mut bc),
-        _ => blocked::<T, 8, 32>(m, n, k, a, &mut bc),
+        16 => blocked::<T, 16, 32, 64>(m, n, k, a, &mut bc),
+        _ => blocked::<T, 8, 16, 32>(m, n, k, a, &mut bc),
     }
 }
 
 #[inline(always)]
-fn blocked<T: Scalar, const NR: usize, const WIDE: usize>(
+fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize>(
     m: usize,
     n: usize,
     k: usize,
@@ -221,6 +221,11 @@ fn blocked<T: Scalar, const NR: usize, const WIDE: usize>(
         while j0 + WIDE <= n_full {
             tile::<T, 1, WIDE>(k, a, bc, i, j0);
             j0 += WIDE;
+        }
+        // A 32-column weight panel: two vectors' worth at once.
+        while j0 + MID <= n_full {
+            tile::<T, 1, MID>(k, a, bc, i, j0);
+            j0 += MID;
         }
         while j0 < n_full {
             tile::<T, 1, NR>(k, a, bc, i, j0);
