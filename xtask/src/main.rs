@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use runner::{RunConfig, RunSummary};
 
 /// DQN on CartPole-v1, after the seed textbook chapter.
@@ -112,7 +112,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command.run() {
+    // The keys --set accepts come from the runner's table, so the help
+    // cannot fall behind it.
+    let keys = format!("Keys for --set:\n  {}", runner::SETTABLE_KEYS.join("\n  "));
+    let command = Cli::command().mut_subcommand("train", |c| c.after_long_help(keys));
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Interrupted(message)) => {
             eprintln!("{message}");
