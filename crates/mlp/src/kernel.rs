@@ -54,17 +54,14 @@ fn avx2<J: Job>(job: J) -> J::Output {
     job.run()
 }
 
-/// `dst[j - first_col][i] = src[i][j]` for a row-major `rows × cols`
-/// source, columns `first_col..` as many as `dst` has rows (stride
-/// `dst_ld`), in 8 × 8 blocks so both sides stay in cache lines. A piece of
-/// the transposed matrix, so pieces can be written in parallel.
+/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source into a
+/// row-major `cols × rows` destination, in 8 × 8 blocks so both sides stay
+/// in cache lines.
 pub(crate) struct Transpose<'a, T> {
     pub src: &'a [T],
     pub rows: usize,
     pub cols: usize,
-    pub first_col: usize,
     pub dst: &'a mut [T],
-    pub dst_ld: usize,
 }
 
 impl<T: Scalar> Job for Transpose<'_, T> {
@@ -73,18 +70,17 @@ impl<T: Scalar> Job for Transpose<'_, T> {
     #[inline(always)]
     fn run(self) {
         const B: usize = 8;
-        let Self { src, rows, cols, first_col, dst_ld, dst } = self;
-        let n_cols = dst.len().div_ceil(dst_ld).min(cols - first_col);
-        let (rows_full, cols_full) = (rows - rows % B, n_cols - n_cols % B);
+        let Self { src, rows, cols, dst } = self;
+        let (rows_full, cols_full) = (rows - rows % B, cols - cols % B);
         // Whole 8 × 8 blocks through registers: 8 row loads, 8 column stores.
         for i0 in (0..rows_full).step_by(B) {
             for j0 in (0..cols_full).step_by(B) {
                 let block: [[T; B]; B] = std::array::from_fn(|r| {
-                    let at = (i0 + r) * cols + first_col + j0;
+                    let at = (i0 + r) * cols + j0;
                     src[at..at + B].try_into().expect("slice of length B")
                 });
                 for c in 0..B {
-                    let out: &mut [T; B] = (&mut dst[(j0 + c) * dst_ld + i0..(j0 + c) * dst_ld + i0 + B])
+                    let out: &mut [T; B] = (&mut dst[(j0 + c) * rows + i0..(j0 + c) * rows + i0 + B])
                         .try_into()
                         .expect("slice of length B");
                     *out = std::array::from_fn(|r| block[r][c]);
@@ -94,8 +90,8 @@ impl<T: Scalar> Job for Transpose<'_, T> {
         // The ragged edges, one value at a time.
         for i in 0..rows {
             let j_from = if i < rows_full { cols_full } else { 0 };
-            for j in j_from..n_cols {
-                dst[j * dst_ld + i] = src[i * cols + first_col + j];
+            for j in j_from..cols {
+                dst[j * rows + i] = src[i * cols + j];
             }
         }
     }

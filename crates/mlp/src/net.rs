@@ -101,7 +101,7 @@ impl<T: Scalar> KernelWeights<T> {
 #[inline(always)]
 pub(crate) fn refresh_block<T: Scalar>(inp: usize, backward_ld: usize, rows: &[T], panel: &mut [T], back: &mut [T]) {
     let n_rows = rows.len() / inp;
-    vectorized(Transpose { src: rows, rows: n_rows, cols: inp, first_col: 0, dst: panel, dst_ld: n_rows });
+    vectorized(Transpose { src: rows, rows: n_rows, cols: inp, dst: panel });
     for (dst, src) in back.chunks_mut(backward_ld).zip(rows.chunks(inp)) {
         dst[..inp].copy_from_slice(src);
     }
