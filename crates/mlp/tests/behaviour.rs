@@ -232,3 +232,30 @@ fn bad_input_is_an_error_naming_it() {
     let mut bigger: Mlp<f32> = Mlp::new(&[3, 7, 2], &mut rng).unwrap();
     assert!(matches!(bigger.copy_from(&net), Err(MlpError::ShapeMismatch { .. })));
 }
+
+/// Adam rewrites the kernels' copies of the weights block by block as it
+/// updates them; they must equal copies made afresh from the parameters
+/// (`Mlp`'s equality compares the copies too), at 1 and 2 threads.
+#[test]
+fn adam_leaves_the_kernel_copies_consistent() {
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(8);
+            // Odd sizes: panels and blocks with ragged ends.
+            let mut net: Mlp<f32> = Mlp::new(&[5, 70, 130, 3], &mut rng).unwrap();
+            let mut adam = Adam::new(&net, AdamConfig::new(1e-2)).unwrap();
+            let mut grads = Params::zeros(&net.sizes()).unwrap();
+            let mut ws = Workspace::default();
+            for _ in 0..3 {
+                let inputs = Array2::from_shape_fn((40, 5), |_| rng.random_range(-1.0f32..1.0));
+                let actions: Vec<usize> = (0..40).map(|_| rng.random_range(0..3)).collect();
+                let targets: Vec<f32> = (0..40).map(|_| rng.random_range(0.0f32..2.0)).collect();
+                let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets };
+                net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
+                adam.step(&mut net, &grads).unwrap();
+                assert_eq!(net, Mlp::from_params(net.params().clone()).unwrap(), "{threads} threads");
+            }
+        });
+    }
+}
