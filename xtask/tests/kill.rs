@@ -86,3 +86,34 @@ fn kill_nine_at_random_moments_never_loses_a_usable_checkpoint() {
     assert!(resumed >= TRIALS / 2, "most kills must land mid-run: {resumed} resumed");
     std::fs::remove_dir_all(reference).unwrap();
 }
+
+#[test]
+fn sigterm_finishes_the_step_writes_a_checkpoint_and_says_how_to_resume() {
+    let reference = scratch("term-reference");
+    assert!(
+        xtask().args(train_args(&reference)).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success()
+    );
+    let dir = scratch("term");
+    let child = xtask().args(train_args(&dir)).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        // The run finished before the signal: nothing to check.
+        eprintln!("the run finished before SIGTERM arrived");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; checkpoint written to") && stderr.contains("cargo xtask train --resume"),
+        "{stderr}"
+    );
+    let resumed = xtask().args(["train", "--quiet", "--resume"]).arg(&dir).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(std::fs::read(dir.join("train.csv")).unwrap() == std::fs::read(reference.join("train.csv")).unwrap());
+    for d in [reference, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
