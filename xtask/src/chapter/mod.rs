@@ -243,6 +243,7 @@ pub fn values(
     out.insert("showcase.test_episodes".into(), show.test_returns.len().to_string());
     let solved = show.test_returns.iter().filter(|&&r| r >= 500.0).count();
     out.insert("showcase.test_500".into(), solved.to_string());
+    out.insert("settings.table".into(), settings_table(showcase));
     for n in [100u64, 500, 1000, 2000, 5000] {
         out.insert(format!("eps.{n}"), format!("{:.3}", showcase.agent.epsilon.value(n)));
     }
@@ -279,12 +280,44 @@ pub fn values(
         }
         out.insert(format!("{}.table", e.id), table.trim_end().to_string());
         out.insert(format!("{}.seeds", e.id), e.variants[0].configs.len().to_string());
+        out.insert(
+            format!("{}.last_seed", e.id),
+            e.variants[0].configs.iter().map(|c| c.seed).max().unwrap_or(0).to_string(),
+        );
+        out.insert(format!("{}.test_episodes", e.id), e.variants[0].configs[0].test_episodes.to_string());
         out.insert(format!("{}.episodes", e.id), e.variants[0].configs[0].train_episodes.to_string());
         if let Some(budget) = e.variants[0].configs[0].max_train_steps {
             out.insert(format!("{}.budget", e.id), budget.to_string());
         }
     }
     Ok(out)
+}
+
+/// The settings of a run as a Markdown table, read from its configuration
+/// (so the chapter cannot disagree with `default.ron`).
+fn settings_table(c: &RunConfig) -> String {
+    let a = c.dqn_config();
+    let sizes: Vec<String> = a.layer_sizes().iter().map(ToString::to_string).collect();
+    let target = match a.target_update {
+        runner::TargetUpdate::Hard { every } => format!("copied every {every} actions"),
+        runner::TargetUpdate::Soft { tau } => format!("soft updates, τ = {tau}"),
+    };
+    let clamp = a.grad_clip.map_or("none".to_string(), |c| format!("each element to [−{c}, {c}]"));
+    let rows = [
+        ("network", format!("{}, ReLU", sizes.join(" → "))),
+        ("discount γ", a.gamma.to_string()),
+        ("optimiser", format!("Adam, learning rate {}", a.lr)),
+        ("gradient clamp", clamp),
+        ("replay capacity / batch", format!("{} / {}", a.buffer_capacity, a.batch_size)),
+        ("ε", format!("{} → {}, decay {}", a.epsilon.start, a.epsilon.end, a.epsilon.decay)),
+        ("target network", target),
+        ("episodes", format!("{} training, {} test", c.train_episodes, c.test_episodes)),
+    ];
+    let mut table = String::from("| setting | value |\n|---|---|");
+    for (k, v) in rows {
+        table += &format!("\n| {k} | {v} |");
+    }
+    table
 }
 
 /// Replaces every `{{name}}` of `template` with its value.
