@@ -44,9 +44,12 @@ fn main() {
         let count = |p: &Params<f32>| {
             p.named_tensors().map(|(_, t)| t.iter().filter(|v| v.is_subnormal()).count()).sum::<usize>()
         };
+        let mut last = std::time::Instant::now();
         for i in 1..=20_000 {
             u.run();
             if i % 2000 == 0 {
+                println!("updates {}..{i}: {:.1} us each", i - 2000, last.elapsed().as_secs_f64() * 1e6 / 2000.0);
+                last = std::time::Instant::now();
                 println!(
                     "after {i}: subnormal params {} grads {} exp_avg {} exp_avg_sq {}",
                     count(u.policy.params()),
