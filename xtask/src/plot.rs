@@ -165,47 +165,47 @@ pub fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Draws a run folder's figures from its CSV files: `train.{svg,png}` and
-/// `test.{svg,png}`. Returns the files written.
-pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
-    let train = read_columns(&run.join(runner::files::TRAIN_CSV), &["episode", "return"])?;
-    let (episodes, returns) = (&train[0], &train[1]);
-    let ma = moving_average(returns, WINDOW);
-    let figure = Figure {
+/// A run's training curve, like the seed chapter's figure 7-6: the return
+/// of each episode (numbered from 1) and its moving average.
+pub fn train_figure(title: &str, returns: &[f64]) -> Figure {
+    let episodes = (1..=returns.len()).map(|e| e as f64);
+    Figure {
         legend: SeriesLabelPosition::UpperLeft,
-        title: "DQN on CartPole-v1: training".into(),
+        title: title.to_string(),
         x_label: "episode".into(),
         y_label: "return".into(),
         series: vec![
             Series {
                 label: "return".into(),
-                points: episodes.iter().copied().zip(returns.iter().copied()).collect(),
+                points: episodes.clone().zip(returns.iter().copied()).collect(),
                 color: RGBColor(150, 180, 230),
                 markers: false,
                 band: Vec::new(),
             },
             Series {
                 label: format!("moving average ({WINDOW})"),
-                points: episodes.iter().copied().zip(ma).collect(),
+                points: episodes.zip(moving_average(returns, WINDOW)).collect(),
                 color: RGBColor(200, 40, 40),
                 markers: false,
                 band: Vec::new(),
             },
         ],
-    };
-    let mut written = save(&figure, &run.join("train"))?;
-    let test = read_columns(&run.join(runner::files::TEST_CSV), &["episode", "return"])?;
-    let (mean, _) = runner::mean_std(&test[1]);
-    let last = test[0].last().copied().unwrap_or(1.0);
-    let figure = Figure {
+    }
+}
+
+/// A run's greedy test returns and their mean, like figure 7-7.
+pub fn test_figure(title: &str, returns: &[f64]) -> Figure {
+    let (mean, _) = runner::mean_std(returns);
+    let last = returns.len().max(1) as f64;
+    Figure {
         legend: SeriesLabelPosition::LowerRight,
-        title: "DQN on CartPole-v1: greedy test".into(),
+        title: title.to_string(),
         x_label: "test episode".into(),
         y_label: "return".into(),
         series: vec![
             Series {
                 label: "return".into(),
-                points: test[0].iter().copied().zip(test[1].iter().copied()).collect(),
+                points: (1..).map(f64::from).zip(returns.iter().copied()).collect(),
                 color: RGBColor(40, 110, 200),
                 markers: true,
                 band: Vec::new(),
@@ -218,11 +218,18 @@ pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
                 band: Vec::new(),
             },
         ],
-    };
-    written.extend(save(&figure, &run.join("test"))?);
-    Ok(written)
+    }
 }
 
+/// Draws a run folder's figures from its CSV files: `train.{svg,png}` and
+/// `test.{svg,png}`. Returns the files written.
+pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
+    let train = read_columns(&run.join(runner::files::TRAIN_CSV), &["return"])?;
+    let mut written = save(&train_figure("DQN on CartPole-v1: training", &train[0]), &run.join("train"))?;
+    let test = read_columns(&run.join(runner::files::TEST_CSV), &["return"])?;
+    written.extend(save(&test_figure("DQN on CartPole-v1: greedy test", &test[0]), &run.join("test"))?);
+    Ok(written)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

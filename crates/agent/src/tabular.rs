@@ -252,29 +252,16 @@ mod tests {
         let mut q = TabularQ::new(config(), 0).unwrap();
         let (s, s2) = ([-0.5, 0.5], [0.5, 3.5]);
         q.table[7 * 2 + 1] = 4.0; // max Q(s′) = 4
-        q.observe(Transition {
-            state: &s,
-            action: 1,
-            reward: 1.0,
-            next_state: &s2,
-            terminated: false,
-            truncated: false,
-        })
-        .unwrap();
-        q.update().unwrap();
+        let step = |q: &mut TabularQ, terminated| {
+            let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated, truncated: false };
+            q.observe(t).unwrap();
+            q.update().unwrap();
+        };
+        step(&mut q, false);
         // Q(s,1) = 0 + 0.5 · (1 + 0.9·4 − 0) = 2.3
         assert!((q.q_values(&s).unwrap()[1] - 2.3).abs() < 1e-6);
         // Terminated: no bootstrap. Q(s,1) = 2.3 + 0.5 · (1 − 2.3) = 1.65
-        q.observe(Transition {
-            state: &s,
-            action: 1,
-            reward: 1.0,
-            next_state: &s2,
-            terminated: true,
-            truncated: false,
-        })
-        .unwrap();
-        q.update().unwrap();
+        step(&mut q, true);
         assert!((q.q_values(&s).unwrap()[1] - 1.65).abs() < 1e-6);
         assert_eq!(q.update().unwrap(), None, "one update per observed transition");
     }

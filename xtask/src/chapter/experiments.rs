@@ -9,7 +9,7 @@ use runner::{EpsilonSchedule, LearnerSetting, RunConfig, Sampling, TargetUpdate}
 
 use super::stats::{band, on_step_grid, smooth};
 use super::{RunRecord, run_key};
-use crate::plot::{Figure, Series, save_svg};
+use crate::plot::{Figure, Series, save_svg, test_figure, train_figure};
 
 /// One setting of an experiment, run on every seed.
 pub struct Variant {
@@ -214,54 +214,9 @@ pub fn draw(e: &Experiment, records: &BTreeMap<String, RunRecord>, figures: &Pat
 /// The showcase run's training and test curves, like the seed chapter's
 /// figures 7-6 and 7-7.
 pub fn draw_showcase(record: &RunRecord, figures: &Path) -> Result<(), String> {
-    let episodes = (1..=record.returns.len()).map(|e| e as f64);
-    let train = Figure {
-        legend: plotters::chart::SeriesLabelPosition::UpperLeft,
-        title: "DQN on CartPole-v1, seed settings, seed 0: training".into(),
-        x_label: "episode".into(),
-        y_label: "return".into(),
-        series: vec![
-            Series {
-                label: "return".into(),
-                points: episodes.clone().zip(record.returns.iter().copied()).collect(),
-                color: RGBColor(150, 180, 230),
-                markers: false,
-                band: Vec::new(),
-            },
-            Series {
-                label: format!("moving average ({SMOOTH})"),
-                points: episodes.zip(smooth(&record.returns, SMOOTH)).collect(),
-                color: RGBColor(200, 40, 40),
-                markers: false,
-                band: Vec::new(),
-            },
-        ],
-    };
+    let train = train_figure("DQN on CartPole-v1, seed settings, seed 0: training", &record.returns);
     save_svg(&train, &figures.join("showcase_train"))?;
-    let mean = runner::mean_std(&record.test_returns).0;
-    let n = record.test_returns.len() as f64;
-    let test = Figure {
-        legend: plotters::chart::SeriesLabelPosition::LowerRight,
-        title: "DQN on CartPole-v1, seed settings, seed 0: greedy test".into(),
-        x_label: "test episode".into(),
-        y_label: "return".into(),
-        series: vec![
-            Series {
-                label: "return".into(),
-                points: (1..).map(f64::from).zip(record.test_returns.iter().copied()).collect(),
-                color: RGBColor(40, 110, 200),
-                markers: true,
-                band: Vec::new(),
-            },
-            Series {
-                label: format!("mean {mean:.1}"),
-                points: vec![(1.0, mean), (n, mean)],
-                color: RGBColor(200, 40, 40),
-                markers: false,
-                band: Vec::new(),
-            },
-        ],
-    };
+    let test = test_figure("DQN on CartPole-v1, seed settings, seed 0: greedy test", &record.test_returns);
     save_svg(&test, &figures.join("showcase_test"))?;
     Ok(())
 }
