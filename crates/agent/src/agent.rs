@@ -50,6 +50,7 @@ pub struct AgentState {
     sample_count: u64,
     n_updates: u64,
     n_target_syncs: u64,
+    sample_count_at_last_update: u64,
 }
 
 /// The DQN learner: policy and target networks, optimizer, replay buffer
@@ -71,11 +72,15 @@ pub struct Agent {
     ws_target: Workspace<f32>,
     scratch: SingleScratch<f32>,
     targets: Vec<f32>,
+    // Greedy rows of `act_batch`, gathered for one forward pass.
+    greedy_rows: Vec<usize>,
+    greedy_obs: Vec<f32>,
     explore_rng: ChaCha8Rng,
     replay_rng: ChaCha8Rng,
     sample_count: u64,
     n_updates: u64,
     n_target_syncs: u64,
+    sample_count_at_last_update: u64,
 }
 
 impl Agent {
@@ -99,11 +104,14 @@ impl Agent {
             ws_target: Workspace::new(config.chunk_rows)?,
             scratch: SingleScratch::default(),
             targets: Vec::with_capacity(config.batch_size),
+            greedy_rows: Vec::new(),
+            greedy_obs: Vec::new(),
             explore_rng: ChaCha8Rng::seed_from_u64(seeds.explore),
             replay_rng: ChaCha8Rng::seed_from_u64(seeds.replay),
             sample_count: 0,
             n_updates: 0,
             n_target_syncs: 0,
+            sample_count_at_last_update: 0,
             config,
             policy,
             target,
@@ -127,6 +135,7 @@ impl Agent {
             sample_count: self.sample_count,
             n_updates: self.n_updates,
             n_target_syncs: self.n_target_syncs,
+            sample_count_at_last_update: self.sample_count_at_last_update,
         }
     }
 
@@ -151,6 +160,12 @@ impl Agent {
             }
         }
         state.adam.check_fits(&state.policy)?;
+        if state.sample_count_at_last_update > state.sample_count {
+            return Err(AgentError::InvalidConfig {
+                field: "sample_count",
+                reason: "the last update is recorded after the last action".into(),
+            });
+        }
         if state.replay.capacity() != c.buffer_capacity || state.replay.obs_dim() != c.obs_dim {
             return Err(AgentError::InvalidConfig {
                 field: "buffer_capacity",
@@ -167,6 +182,8 @@ impl Agent {
             ws_target: Workspace::new(c.chunk_rows)?,
             scratch: SingleScratch::default(),
             targets: Vec::with_capacity(c.batch_size),
+            greedy_rows: Vec::new(),
+            greedy_obs: Vec::new(),
             config: state.config,
             policy: state.policy,
             target: state.target,
@@ -177,6 +194,7 @@ impl Agent {
             sample_count: state.sample_count,
             n_updates: state.n_updates,
             n_target_syncs: state.n_target_syncs,
+            sample_count_at_last_update: state.sample_count_at_last_update,
         })
     }
 
@@ -277,6 +295,53 @@ impl Agent {
         }
     }
 
+    /// Training actions for the rows of `observations` (`rows × obs_dim`):
+    /// the same choices and random draws as [`act`](Self::act) on each row in
+    /// turn, with the greedy rows evaluated in one batched forward pass
+    /// (which gives the same bits as one row at a time).
+    ///
+    /// # Errors
+    /// As [`act`](Self::act); a bad row is found before anything is drawn.
+    pub fn act_batch(&mut self, observations: &[f32], actions: &mut Vec<usize>) -> Result<(), AgentError> {
+        let d = self.config.obs_dim;
+        if !observations.len().is_multiple_of(d) {
+            return Err(AgentError::BadObservation {
+                reason: format!("{} values are not whole rows of {d}", observations.len()),
+            });
+        }
+        observations.chunks_exact(d).try_for_each(|row| self.check_obs(row))?;
+        actions.clear();
+        self.greedy_rows.clear();
+        self.greedy_obs.clear();
+        for (i, row) in observations.chunks_exact(d).enumerate() {
+            self.sample_count += 1;
+            let epsilon = self.config.epsilon.value(self.sample_count);
+            if self.explore_rng.random::<f64>() > epsilon {
+                self.greedy_rows.push(i);
+                self.greedy_obs.extend_from_slice(row);
+                actions.push(0);
+            } else {
+                actions.push(self.explore_rng.random_range(0..self.config.n_actions));
+            }
+        }
+        let sample_count = self.sample_count;
+        let nan = || AgentError::NonFiniteQ { sample_count };
+        if let [row] = self.greedy_rows[..] {
+            // One row: the single-input path allocates nothing and skips the
+            // batch machinery.
+            actions[row] =
+                crate::argmax(self.policy.forward_single(&self.greedy_obs, &mut self.scratch)?).ok_or_else(nan)?;
+        } else if !self.greedy_rows.is_empty() {
+            let inputs = ArrayView2::from_shape((self.greedy_rows.len(), d), &self.greedy_obs)
+                .expect("greedy_obs holds whole rows");
+            let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
+            for (&row, q_row) in self.greedy_rows.iter().zip(q.rows()) {
+                actions[row] = crate::argmax(q_row.as_slice().expect("rows are contiguous")).ok_or_else(nan)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a transition in the replay buffer.
     ///
     /// # Errors
@@ -297,6 +362,7 @@ impl Agent {
     /// [`AgentError::NonFiniteLoss`] if training diverges (nothing is
     /// updated by that step), or a network error.
     pub fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
+        let previous_count = std::mem::replace(&mut self.sample_count_at_last_update, self.sample_count);
         let needed = self.config.batch_size.max(self.config.learning_starts);
         if self.replay.len() < needed {
             return Ok(None);
@@ -309,7 +375,11 @@ impl Agent {
             }
         }
         let target_synced = match self.config.target_update {
-            TargetUpdate::Hard { every } => self.sample_count.is_multiple_of(every),
+            // A copy when a multiple of C was reached since the last call:
+            // with one action per call (the seed) that is `sample_count % C
+            // == 0`; with several environments acting between calls, no
+            // multiple is skipped.
+            TargetUpdate::Hard { every } => self.sample_count / every > previous_count / every,
             TargetUpdate::Soft { .. } => false,
         };
         if target_synced {
@@ -376,6 +446,14 @@ impl Agent {
 impl crate::Learner for Agent {
     fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
         Agent::act(self, obs)
+    }
+    fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
+        if obs_dim != self.config.obs_dim {
+            return Err(AgentError::BadObservation {
+                reason: format!("rows of {obs_dim}, expected {}", self.config.obs_dim),
+            });
+        }
+        Agent::act_batch(self, observations, actions)
     }
     fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
         Agent::predict(self, obs)

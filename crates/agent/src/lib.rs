@@ -34,6 +34,21 @@ pub trait Learner: Send + std::fmt::Debug {
     /// # Errors
     /// A bad observation, or a non-finite value.
     fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError>;
+    /// Training actions for the rows of `observations` (`rows × obs_dim`,
+    /// row-major), into `actions`: exactly what [`act`](Self::act) on each
+    /// row in turn would choose, random draws included, so a batch of one is
+    /// a single step. Learners with a network override it to evaluate the
+    /// greedy rows in one batched forward pass.
+    ///
+    /// # Errors
+    /// As [`act`](Self::act); `actions` then holds the rows before the bad one.
+    fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
+        actions.clear();
+        for row in observations.chunks_exact(obs_dim) {
+            actions.push(self.act(row)?);
+        }
+        Ok(())
+    }
     /// The greedy action.
     ///
     /// # Errors

@@ -225,3 +225,53 @@ fn divergence_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+/// `act_batch` is `act` on each row in turn: the same actions, the same
+/// random draws (so later choices agree too) and the same ε counter, with
+/// rows that differ so the greedy choices are not all alike.
+#[test]
+fn act_batch_equals_acting_row_by_row() {
+    let config = DqnConfig { epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0 }, ..small_config() };
+    let mut batched = Agent::new(config.clone(), SEEDS).unwrap();
+    let mut single = Agent::new(config, SEEDS).unwrap();
+    let mut actions = Vec::new();
+    let mut greedy_seen = [0usize; 2];
+    for step in 0..60 {
+        let rows = 1 + step % 7;
+        let obs: Vec<f32> = (0..rows * 4).map(|k| ((k * 37 + step * 11) % 23) as f32 * 4.0 - 44.0).collect();
+        batched.act_batch(&obs, &mut actions).unwrap();
+        let expected: Vec<usize> = obs.chunks(4).map(|row| single.act(row).unwrap()).collect();
+        assert_eq!(actions, expected, "step {step}");
+        for row in obs.chunks(4) {
+            greedy_seen[single.predict(row).unwrap()] += 1;
+        }
+    }
+    assert_eq!(batched.sample_count(), single.sample_count());
+    assert!(greedy_seen.iter().all(|&n| n > 0), "both greedy actions occur: {greedy_seen:?}");
+    // A bad row is refused before anything is drawn.
+    let count = batched.sample_count();
+    let err = batched.act_batch(&[0.0, 0.0, 0.0, 0.0, 1.0, f32::NAN, 0.0, 0.0], &mut actions).unwrap_err();
+    assert!(matches!(err, AgentError::BadObservation { .. }), "{err}");
+    assert!(matches!(batched.act_batch(&[0.0; 6], &mut actions), Err(AgentError::BadObservation { .. })));
+    assert_eq!(batched.sample_count(), count);
+}
+
+/// With several actions between updates (vectorized collection), a hard
+/// copy happens on every update whose span of actions reaches a multiple
+/// of C, so none is skipped when the step does not divide C.
+#[test]
+fn hard_copies_are_not_skipped_when_several_actions_pass_between_updates() {
+    let config = DqnConfig { target_update: TargetUpdate::Hard { every: 4 }, ..small_config() };
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    fill(&mut agent, 20);
+    let mut actions = Vec::new();
+    let mut synced = Vec::new();
+    for _ in 0..8 {
+        agent.act_batch(&[0.1; 12], &mut actions).unwrap(); // 3 actions
+        synced.push(agent.update().unwrap().unwrap().target_synced);
+    }
+    // sample_count 3, 6, 9, 12, 15, 18, 21, 24: multiples of 4 are reached
+    // by 6 (4), 9 (8), 12, 18 (16), 21 (20), 24.
+    assert_eq!(synced, [false, true, true, true, false, true, true, true]);
+    assert_eq!(agent.n_target_syncs(), 6);
+}

@@ -1,7 +1,8 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-use crate::env::{Action, EnvConfig, draw_reset_state};
+use crate::env::{Action, EnvConfig, check_finite, draw_reset_state};
 use crate::error::SimError;
 use crate::{OBS_DIM, physics};
 
@@ -21,7 +22,14 @@ use crate::{OBS_DIM, physics};
 /// `(previous obs, action, reward, final obs, terminated, truncated)`, and the
 /// next action is chosen from `observations`. No step is ever lost to a reset
 /// (unlike Gymnasium's default next-step auto-reset, which spends one call).
-#[derive(Debug, Clone)]
+///
+/// Serializes with every environment's state and RNG (a checkpoint); the
+/// outputs of the last step are not stored, so a deserialized batch reports
+/// its current observations as the final ones, as a new batch does. It is
+/// checked on the way in: equal lengths, finite states, no episode past the
+/// step limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "StoredBatch", try_from = "StoredBatch")]
 pub struct CartPoleBatch {
     config: EnvConfig,
     // The f64 state, one array per variable.
@@ -38,6 +46,68 @@ pub struct CartPoleBatch {
     terminated: Vec<bool>,
     truncated: Vec<bool>,
     episodes_finished: u64,
+}
+
+/// The stored form of a [`CartPoleBatch`]: what determines its future.
+#[derive(Serialize, Deserialize)]
+struct StoredBatch {
+    config: EnvConfig,
+    states: Vec<[f64; 4]>,
+    elapsed_steps: Vec<u32>,
+    rngs: Vec<ChaCha8Rng>,
+    episodes_finished: u64,
+}
+
+impl From<CartPoleBatch> for StoredBatch {
+    fn from(b: CartPoleBatch) -> Self {
+        Self {
+            config: b.config,
+            states: (0..b.len()).map(|i| b.state(i)).collect(),
+            elapsed_steps: b.elapsed_steps,
+            rngs: b.rngs,
+            episodes_finished: b.episodes_finished,
+        }
+    }
+}
+
+impl TryFrom<StoredBatch> for CartPoleBatch {
+    type Error = SimError;
+
+    fn try_from(s: StoredBatch) -> Result<Self, SimError> {
+        let config = s.config.validate()?;
+        let n = s.states.len();
+        if n == 0 {
+            return Err(SimError::EmptyBatch);
+        }
+        if s.elapsed_steps.len() != n || s.rngs.len() != n {
+            return Err(SimError::InconsistentBatch {
+                reason: format!("{n} states, {} step counts, {} RNGs", s.elapsed_steps.len(), s.rngs.len()),
+            });
+        }
+        if let Some(i) = s.elapsed_steps.iter().position(|&e| e >= config.max_episode_steps) {
+            return Err(SimError::InconsistentBatch {
+                reason: format!("environment {i} is at step {}, past the limit", s.elapsed_steps[i]),
+            });
+        }
+        s.states.iter().try_for_each(check_finite)?;
+        let mut batch = Self {
+            config,
+            x: s.states.iter().map(|s| s[0]).collect(),
+            x_dot: s.states.iter().map(|s| s[1]).collect(),
+            theta: s.states.iter().map(|s| s[2]).collect(),
+            theta_dot: s.states.iter().map(|s| s[3]).collect(),
+            elapsed_steps: s.elapsed_steps,
+            rngs: s.rngs,
+            observations: s.states.iter().flat_map(physics::observe).collect(),
+            final_observations: Vec::new(),
+            rewards: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+            episodes_finished: s.episodes_finished,
+        };
+        batch.final_observations.clone_from(&batch.observations);
+        Ok(batch)
+    }
 }
 
 impl CartPoleBatch {
@@ -80,6 +150,12 @@ impl CartPoleBatch {
         }
         batch.final_observations.copy_from_slice(&batch.observations);
         Ok(batch)
+    }
+
+    /// The rules every environment follows.
+    #[must_use]
+    pub fn config(&self) -> EnvConfig {
+        self.config
     }
 
     /// The number of environments.
@@ -241,5 +317,38 @@ mod tests {
         }
         assert_eq!(batch.episodes_finished(), ended);
         assert!(ended > n as u64, "the test must cross several auto-resets");
+    }
+
+    /// A batch stored mid-run and read back must continue exactly as the
+    /// original (resets included); damaged stores are named errors.
+    #[test]
+    fn serde_round_trip_continues_identically_and_checks_damage() {
+        let config = EnvConfig { max_episode_steps: 30, ..EnvConfig::v1() };
+        let mut batch = CartPoleBatch::new(config, 3, 5).unwrap();
+        let actions = |t: usize| -> Vec<Action> {
+            (0..3).map(|i| if (t + i).is_multiple_of(3) { Action::Left } else { Action::Right }).collect()
+        };
+        for t in 0..17 {
+            batch.step(&actions(t)).unwrap();
+        }
+        let json = serde_json::to_string(&batch).unwrap();
+        let mut restored: CartPoleBatch = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored.observations(), batch.observations());
+        for t in 17..200 {
+            batch.step(&actions(t)).unwrap();
+            restored.step(&actions(t)).unwrap();
+            assert_eq!(restored.final_observations(), batch.final_observations());
+            assert_eq!(restored.observations(), batch.observations());
+            assert_eq!(restored.elapsed_steps(), batch.elapsed_steps());
+        }
+        assert_eq!(restored.episodes_finished(), batch.episodes_finished());
+
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["elapsed_steps"][1] = 30.into();
+        let err = serde_json::from_value::<CartPoleBatch>(value.clone()).unwrap_err().to_string();
+        assert!(err.contains("environment 1 is at step 30"), "{err}");
+        value["elapsed_steps"] = serde_json::json!([1, 2]);
+        let err = serde_json::from_value::<CartPoleBatch>(value).unwrap_err().to_string();
+        assert!(err.contains("3 states, 2 step counts"), "{err}");
     }
 }

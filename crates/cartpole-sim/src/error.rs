@@ -38,6 +38,11 @@ pub enum SimError {
         /// The number of actions given.
         got: usize,
     },
+    /// A stored batch whose parts do not fit together (a damaged checkpoint).
+    InconsistentBatch {
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 const STATE_NAMES: [&str; 4] = ["x", "x_dot", "theta", "theta_dot"];
@@ -66,6 +71,7 @@ impl fmt::Display for SimError {
             Self::ActionCount { expected, got } => {
                 write!(f, "got {got} actions for a batch of {expected} environments")
             }
+            Self::InconsistentBatch { reason } => write!(f, "inconsistent batch of environments: {reason}"),
         }
     }
 }

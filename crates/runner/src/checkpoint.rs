@@ -18,7 +18,7 @@ use crate::session::SessionState;
 
 const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// The current format version; files of other versions are refused.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.
@@ -33,6 +33,8 @@ pub struct Checkpoint {
     pub train_csv_len: u64,
     /// Bytes of `timing.csv` written when the checkpoint was taken.
     pub timing_csv_len: u64,
+    /// Bytes of `eval.csv` written when the checkpoint was taken.
+    pub eval_csv_len: u64,
     /// Seconds of training before the checkpoint.
     pub elapsed_seconds: f64,
 }

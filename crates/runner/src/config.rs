@@ -28,9 +28,54 @@ pub struct RunConfig {
     pub learner: LearnerSetting,
     /// The environment.
     pub env: EnvSettings,
+    /// How experience is gathered: how many environments step together and
+    /// how often the learner updates.
+    pub collection: Collection,
+    /// Periodic greedy evaluation during training, stopping it once the
+    /// policy is solved; `None` (the seed): train every episode.
+    pub early_stop: Option<EarlyStop>,
     /// The learner's settings (see [`agent::DqnConfig`]; the sizes come
     /// from CartPole).
     pub agent: DqnConfig,
+}
+
+/// How a run collects experience.
+///
+/// Every vector step, each of the `envs` environments takes one action (all
+/// chosen in one batched forward pass) and its transition is stored; every
+/// `update_every` vector steps the learner takes `agent.gradient_steps`
+/// gradient steps. So the ratio of gradient steps to environment steps is
+/// `gradient_steps / (envs × update_every)`. An environment whose episode
+/// ends is reset in the same step (the transition keeps the episode's final
+/// observation, and a truncated one still bootstraps from it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Collection {
+    /// Environments stepped together (1: the seed's single environment).
+    pub envs: u32,
+    /// Vector steps between learner updates.
+    pub update_every: u32,
+}
+
+impl Default for Collection {
+    fn default() -> Self {
+        Self { envs: 1, update_every: 1 }
+    }
+}
+
+/// Periodic greedy evaluation that ends training when the policy is solved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStop {
+    /// Evaluate each time training passes a multiple of this many
+    /// environment steps.
+    pub every_steps: u64,
+    /// Greedy episodes per evaluation, from the run's evaluation stream (the
+    /// same start states every time, distinct from the test phase's).
+    pub episodes: u32,
+    /// Solved when the evaluation's mean return reaches this (CartPole-v1:
+    /// 475).
+    pub solved_at: f64,
 }
 
 /// The learner a run trains.
@@ -76,6 +121,8 @@ impl Default for RunConfig {
             max_train_steps: None,
             learner: LearnerSetting::Dqn,
             env: EnvSettings::default(),
+            collection: Collection::default(),
+            early_stop: None,
             agent: DqnConfig::default(),
         }
     }
@@ -173,6 +220,9 @@ settable! {
     "learner" => learner,
     "env.max_episode_steps" => env.max_episode_steps,
     "env.integrator" => env.integrator,
+    "collection.envs" => collection.envs,
+    "collection.update_every" => collection.update_every,
+    "early_stop" => early_stop,
     "agent.hidden" => agent.hidden,
     "agent.gamma" => agent.gamma,
     "agent.lr" => agent.lr,
@@ -268,6 +318,23 @@ impl RunConfig {
         }
         if self.max_train_steps == Some(0) {
             return invalid("max_train_steps", "must be at least 1 (or None)");
+        }
+        if self.collection.envs == 0 || self.collection.envs > 4096 {
+            return invalid("collection.envs", "must be between 1 and 4096");
+        }
+        if self.collection.update_every == 0 {
+            return invalid("collection.update_every", "must be at least 1");
+        }
+        if let Some(stop) = &self.early_stop {
+            if stop.every_steps == 0 {
+                return invalid("early_stop.every_steps", "must be at least 1");
+            }
+            if stop.episodes == 0 {
+                return invalid("early_stop.episodes", "must be at least 1");
+            }
+            if !stop.solved_at.is_finite() {
+                return invalid("early_stop.solved_at", "must be a finite return");
+            }
         }
         if let LearnerSetting::TabularQ { bins, alpha } = &self.learner {
             if bins.len() != 4 || bins.contains(&0) {

@@ -21,14 +21,19 @@ mod policy_file;
 mod run;
 mod session;
 
-pub use config::{ConfigError, DEFAULT_RON, EnvSettings, IntegratorSetting, LearnerSetting, RunConfig, SETTABLE_KEYS};
+pub use config::{
+    Collection, ConfigError, DEFAULT_RON, EarlyStop, EnvSettings, IntegratorSetting, LearnerSetting, RunConfig,
+    SETTABLE_KEYS,
+};
 pub use error::RunError;
 pub use policy_file::{load_policy, save_policy};
 pub use run::{
     Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files, mean_std, prepare_run_dir, resume,
     test_saved, train, train_with,
 };
-pub use session::{EpisodeLog, RunLearner, Session, SessionState, Stream, TestLog, greedy_trajectory};
+pub use session::{
+    EpisodeLog, EvalLog, RunLearner, Session, SessionState, StepReport, Stream, TestLog, greedy_trajectory,
+};
 
 pub use agent::{DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::io_err;
-use crate::session::{EpisodeLog, Session, TestLog};
+use crate::session::{EpisodeLog, EvalLog, Session, TestLog};
 use crate::{RunConfig, RunError, checkpoint, policy_file};
 
 /// What a run reports as it goes. Every method has a default that does
@@ -18,6 +18,8 @@ pub trait Progress: Send {
     fn train_episode(&mut self, _log: &EpisodeLog, _of: u32, _elapsed: f64) {}
     /// After each test episode.
     fn test_episode(&mut self, _log: &TestLog, _of: u32) {}
+    /// After each periodic evaluation (`early_stop`).
+    fn evaluation(&mut self, _log: &EvalLog) {}
 }
 
 /// A [`Progress`] that reports nothing.
@@ -47,6 +49,11 @@ pub struct RunSummary {
     pub wall_seconds: f64,
     /// Training environment steps per second of training.
     pub train_steps_per_second: f64,
+    /// Seconds of training (the rest of `wall_seconds` is the test phase).
+    pub train_seconds: f64,
+    /// Whether a periodic evaluation found the policy solved, ending
+    /// training early.
+    pub solved_early: bool,
 }
 
 /// The files of a run folder.
@@ -57,6 +64,8 @@ pub mod files {
     pub const TRAIN_CSV: &str = "train.csv";
     /// Wall-clock time per training episode (kept apart so `train.csv` is reproducible).
     pub const TIMING_CSV: &str = "timing.csv";
+    /// The periodic evaluations (`early_stop`), one line each.
+    pub const EVAL_CSV: &str = "eval.csv";
     /// One line per test episode.
     pub const TEST_CSV: &str = "test.csv";
     /// The trained policy network.
@@ -69,6 +78,19 @@ pub mod files {
 pub const TRAIN_HEADER: &str = "episode,steps,total_steps,return,epsilon,mean_loss,q_probe";
 /// The header of `test.csv`.
 pub const TEST_HEADER: &str = "episode,return,q_start,discounted_return";
+/// The header of `eval.csv`.
+pub const EVAL_HEADER: &str = "total_steps,episodes_finished,mean_return,min_return,solved";
+
+impl EvalLog {
+    /// The log's line in `eval.csv`.
+    #[must_use]
+    pub fn csv_line(&self) -> String {
+        format!(
+            "{},{},{},{},{}",
+            self.total_steps, self.episodes_finished, self.mean_return, self.min_return, self.solved
+        )
+    }
+}
 
 impl EpisodeLog {
     /// The episode as a line of `train.csv` (an empty loss before learning).
@@ -200,6 +222,7 @@ pub fn train_with(
     let logs = Logs {
         train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER)?,
         timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER)?,
+        eval: CsvFile::create(run_dir.join(files::EVAL_CSV), EVAL_HEADER)?,
     };
     drive(session, logs, 0.0, run_dir, options, progress)
 }
@@ -246,6 +269,7 @@ pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progres
     let logs = Logs {
         train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len)?,
         timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len)?,
+        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len)?,
     };
     drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
 }
@@ -255,6 +279,7 @@ const TIMING_HEADER: &str = "episode,wall_seconds,steps_per_second";
 struct Logs {
     train: CsvFile,
     timing: CsvFile,
+    eval: CsvFile,
 }
 
 fn save_checkpoint(
@@ -268,6 +293,7 @@ fn save_checkpoint(
         session: session.to_state(),
         train_csv_len: logs.train.len,
         timing_csv_len: logs.timing.len,
+        eval_csv_len: logs.eval.len,
         elapsed_seconds: elapsed,
     };
     checkpoint::write(&run_dir.join(checkpoint::DIR), &ckpt, keep).map_err(|(path, source)| RunError::Io {
@@ -299,17 +325,21 @@ fn drive(
             let checkpoint = save_checkpoint(&session, &logs, elapsed(), run_dir, options.keep_checkpoints)?;
             return Err(RunError::Interrupted { checkpoint, run_dir: run_dir.to_path_buf() });
         }
-        if let Some(log) = session.step()? {
-            let t = elapsed();
+        let episodes_before = session.episodes_finished();
+        let report = session.step()?;
+        let t = elapsed();
+        for log in report.episodes {
             logs.train.line(&log.csv_line())?;
             logs.timing.line(&format!("{},{t:.6},{:.1}", log.episode, log.total_steps as f64 / t.max(1e-9)))?;
-            progress.train_episode(&log, config.train_episodes, t);
-            if options.checkpoint_every > 0
-                && log.episode.is_multiple_of(options.checkpoint_every)
-                && !session.is_done()
-            {
-                save_checkpoint(&session, &logs, t, run_dir, options.keep_checkpoints)?;
-            }
+            progress.train_episode(log, config.train_episodes, t);
+        }
+        if let Some(eval) = report.evaluation {
+            logs.eval.line(&eval.csv_line())?;
+            progress.evaluation(eval);
+        }
+        let every = options.checkpoint_every;
+        if every > 0 && session.episodes_finished() / every > episodes_before / every && !session.is_done() {
+            save_checkpoint(&session, &logs, t, run_dir, options.keep_checkpoints)?;
         }
     }
     let train_seconds = elapsed();
@@ -339,6 +369,8 @@ fn drive(
         test_std,
         wall_seconds: elapsed(),
         train_steps_per_second: session.total_steps() as f64 / train_seconds.max(1e-9),
+        train_seconds,
+        solved_early: session.solved(),
     };
     let path = run_dir.join(files::SUMMARY);
     std::fs::write(&path, serde_json::to_string_pretty(&summary).expect("a summary always serializes"))

@@ -4,7 +4,7 @@
 
 use agent::tabular::{Discretizer, TabularConfig, TabularQ};
 use agent::{Agent, AgentSeeds, Learner};
-use cartpole_sim::{Action, CartPole};
+use cartpole_sim::{Action, CartPole, CartPoleBatch, OBS_DIM};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::Transition;
@@ -28,6 +28,8 @@ pub enum Stream {
     Replay = 4,
     /// The fixed probe states whose Q-values are logged.
     Probe = 5,
+    /// Resets of the periodic evaluations (the same for each).
+    Eval = 6,
 }
 
 impl Stream {
@@ -78,14 +80,38 @@ pub struct TestLog {
     pub discounted_return: f64,
 }
 
+/// One periodic evaluation during training (see [`crate::EarlyStop`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalLog {
+    /// Environment steps of training when it ran.
+    pub total_steps: u64,
+    /// Training episodes finished by then.
+    pub episodes_finished: u32,
+    /// The mean return of its greedy episodes.
+    pub mean_return: f64,
+    /// The lowest return among them.
+    pub min_return: f64,
+    /// Whether the mean reached the configured `solved_at`.
+    pub solved: bool,
+}
+
+/// What one [`Session::step`] produced: the training episodes that ended on
+/// it (in environment order) and the evaluation it triggered, if any.
+#[derive(Debug)]
+pub struct StepReport<'a> {
+    /// Episodes that ended on this step.
+    pub episodes: &'a [EpisodeLog],
+    /// The evaluation run after this step.
+    pub evaluation: Option<&'a EvalLog>,
+}
+
 /// A [`Session`] frozen: everything that determines the rest of the run
 /// (see [`crate::checkpoint`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionState {
     config: RunConfig,
     learner: LearnerState,
-    env: CartPole,
-    env_rng: ChaCha8Rng,
+    envs: CartPoleBatch,
     probe_states: Vec<[f32; 4]>,
     cursor: Cursor,
 }
@@ -158,25 +184,39 @@ const TABULAR_RANGES: [(f32, f32); 4] = [(-2.4, 2.4), (-3.0, 3.0), (-0.21, 0.21)
 pub struct Session {
     config: RunConfig,
     learner: RunLearner,
-    env: CartPole,
-    env_rng: ChaCha8Rng,
+    /// The training environments, stepped together. Environment `i` draws
+    /// its resets from stream `i` of the master seed, so with one
+    /// environment the resets are the [`Stream::TrainEnv`] stream.
+    envs: CartPoleBatch,
     probe_states: Vec<[f32; 4]>,
     cursor: Cursor,
+    /// Scratch for one step: what was acted on, the choices, the step's logs.
+    obs_before: Vec<f32>,
+    actions: Vec<usize>,
+    sim_actions: Vec<Action>,
+    finished: Vec<EpisodeLog>,
+    evaluation: Option<EvalLog>,
 }
 
-/// Where training is: the episode and its running totals.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Where training is: counters, and the running totals of each
+/// environment's episode in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Cursor {
-    /// The episode in progress (1-based) or, between episodes, the last one.
-    episode: u32,
-    in_episode: bool,
-    /// The observation to act on next.
-    obs: [f32; 4],
-    ep_steps: u32,
-    ep_return: f64,
-    ep_loss_sum: f64,
-    ep_losses: u32,
+    episodes_finished: u32,
     total_steps: u64,
+    vector_steps: u64,
+    episodes: Vec<EpisodeTally>,
+    /// The latest evaluation said solved: training is over.
+    solved: bool,
+}
+
+/// The running totals of one environment's episode in progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct EpisodeTally {
+    steps: u32,
+    ret: f64,
+    loss_sum: f64,
+    losses: u32,
 }
 
 fn agent_error(e: agent::AgentError) -> RunError {
@@ -185,7 +225,7 @@ fn agent_error(e: agent::AgentError) -> RunError {
 
 impl Session {
     /// A new run: checks the configuration, builds the learner and the
-    /// environment from the master seed's streams.
+    /// environments from the master seed's streams.
     ///
     /// # Errors
     /// [`RunError::Config`] naming the first bad field.
@@ -212,27 +252,44 @@ impl Session {
                 RunLearner::Tabular(Box::new(TabularQ::new(tabular, explore).map_err(agent_error)?))
             }
         };
-        let env = CartPole::new(config.env_config())?;
+        let n_envs = config.collection.envs as usize;
+        // Environment i resets from ChaCha8(master seed) stream i: for i = 0
+        // that is `Stream::TrainEnv`, the single-environment run's stream.
+        const _: () = assert!(Stream::TrainEnv as u64 == 0);
+        let envs = CartPoleBatch::new(config.env_config(), n_envs, config.seed)?;
         let mut probe_rng = Stream::Probe.rng(config.seed);
         let mut probe_env = CartPole::new(config.env_config())?;
         let probe_states = (0..N_PROBE).map(|_| probe_env.reset(&mut probe_rng)).collect();
-        Ok(Self {
-            config: config.clone(),
+        let cursor = Cursor {
+            episodes_finished: 0,
+            total_steps: 0,
+            vector_steps: 0,
+            episodes: vec![EpisodeTally::default(); n_envs],
+            solved: false,
+        };
+        Ok(Self::assemble(config.clone(), learner, envs, probe_states, cursor))
+    }
+
+    fn assemble(
+        config: RunConfig,
+        learner: RunLearner,
+        envs: CartPoleBatch,
+        probe_states: Vec<[f32; 4]>,
+        cursor: Cursor,
+    ) -> Self {
+        let n = envs.len();
+        Self {
+            config,
             learner,
-            env,
-            env_rng: Stream::TrainEnv.rng(config.seed),
+            envs,
             probe_states,
-            cursor: Cursor {
-                episode: 0,
-                in_episode: false,
-                obs: [0.0; 4],
-                ep_steps: 0,
-                ep_return: 0.0,
-                ep_loss_sum: 0.0,
-                ep_losses: 0,
-                total_steps: 0,
-            },
-        })
+            cursor,
+            obs_before: Vec::with_capacity(n * OBS_DIM),
+            actions: Vec::with_capacity(n),
+            sim_actions: Vec::with_capacity(n),
+            finished: Vec::new(),
+            evaluation: None,
+        }
     }
 
     /// The configuration.
@@ -251,19 +308,18 @@ impl Session {
                 RunLearner::Dqn(a) => LearnerState::Dqn(Box::new(a.to_state())),
                 RunLearner::Tabular(t) => LearnerState::Tabular(t.clone()),
             },
-            env: self.env.clone(),
-            env_rng: self.env_rng.clone(),
+            envs: self.envs.clone(),
             probe_states: self.probe_states.clone(),
-            cursor: self.cursor,
+            cursor: self.cursor.clone(),
         }
     }
 
     /// The session a snapshot describes.
     ///
     /// # Errors
-    /// [`RunError::Config`] for an invalid configuration, or
-    /// [`RunError::Checkpoint`]-style inconsistency reported as
-    /// [`RunError::Config`] with the reason (a damaged snapshot).
+    /// [`RunError::Config`] for an invalid configuration, or an
+    /// inconsistency (a damaged snapshot) reported as [`RunError::Config`]
+    /// with the reason.
     pub fn from_state(s: SessionState) -> Result<Self, RunError> {
         s.config.validate()?;
         let invalid = |reason: String| RunError::Config(ConfigError::Invalid { field: "checkpoint".into(), reason });
@@ -278,31 +334,30 @@ impl Session {
             (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => RunLearner::Tabular(t),
             _ => return Err(invalid("the learner does not match the configuration".into())),
         };
-        if s.env.config() != s.config.env_config() {
-            return Err(invalid("the environment's rules differ from the configuration".into()));
+        if s.envs.config() != s.config.env_config() {
+            return Err(invalid("the environments' rules differ from the configuration".into()));
         }
-        if s.cursor.in_episode == s.env.is_over()
-            || (s.cursor.episode == 0 && s.cursor.in_episode)
-            || s.cursor.episode > s.config.train_episodes
-        {
+        let n_envs = s.config.collection.envs as usize;
+        if s.envs.len() != n_envs || s.cursor.episodes.len() != n_envs {
             return Err(invalid(format!(
-                "episode {} (in progress: {}) does not fit the environment or the configuration",
-                s.cursor.episode, s.cursor.in_episode
+                "{} environments and {} episode tallies for collection.envs = {n_envs}",
+                s.envs.len(),
+                s.cursor.episodes.len()
             )));
         }
-        if s.probe_states.len() != N_PROBE
-            || s.cursor.obs.iter().chain(s.probe_states.iter().flatten()).any(|v| !v.is_finite())
+        if s.cursor.episodes_finished > s.config.train_episodes
+            || s.cursor.episodes.iter().zip(s.envs.elapsed_steps()).any(|(t, &e)| t.steps != e)
         {
+            return Err(invalid(format!(
+                "{} episodes finished and step counts {:?} do not fit the environments or the configuration",
+                s.cursor.episodes_finished,
+                s.envs.elapsed_steps()
+            )));
+        }
+        if s.probe_states.len() != N_PROBE || s.probe_states.iter().flatten().any(|v| !v.is_finite()) {
             return Err(invalid("damaged observations".into()));
         }
-        Ok(Self {
-            config: s.config,
-            learner,
-            env: s.env,
-            env_rng: s.env_rng,
-            probe_states: s.probe_states,
-            cursor: s.cursor,
-        })
+        Ok(Self::assemble(s.config, learner, s.envs, s.probe_states, s.cursor))
     }
 
     /// The learner.
@@ -314,7 +369,7 @@ impl Session {
     /// Training episodes finished.
     #[must_use]
     pub fn episodes_finished(&self) -> u32 {
-        if self.cursor.in_episode { self.cursor.episode - 1 } else { self.cursor.episode }
+        self.cursor.episodes_finished
     }
 
     /// Environment steps taken in training.
@@ -323,64 +378,117 @@ impl Session {
         self.cursor.total_steps
     }
 
-    /// Whether training is over: every episode finished, or the step budget
-    /// (`max_train_steps`) spent.
+    /// Whether an evaluation has found the policy solved (see
+    /// [`crate::EarlyStop`]).
+    #[must_use]
+    pub fn solved(&self) -> bool {
+        self.cursor.solved
+    }
+
+    /// Whether training is over: every episode finished, the step budget
+    /// (`max_train_steps`) spent, or an evaluation found the policy solved.
     #[must_use]
     pub fn is_done(&self) -> bool {
         let budget_spent = self.config.max_train_steps.is_some_and(|max| self.cursor.total_steps >= max);
-        budget_spent || (self.cursor.episode >= self.config.train_episodes && !self.cursor.in_episode)
+        budget_spent || self.cursor.solved || self.cursor.episodes_finished >= self.config.train_episodes
     }
 
-    /// One training step: act, step the environment, store the transition,
-    /// learn. Returns the episode's log when this step ended it.
+    /// One vector step: every environment acts (one batched choice), steps
+    /// and stores its transition; the learner updates when due; episodes
+    /// that ended are logged, and an evaluation runs when one is due.
+    ///
+    /// With several environments, a budget of `max_train_steps` may be
+    /// passed by less than one vector step, and episodes that end on the
+    /// step after the last counted one are not logged.
     ///
     /// # Errors
-    /// [`RunError::Agent`] naming the episode and step if the learner fails
-    /// (e.g. training diverged).
-    pub fn step(&mut self) -> Result<Option<EpisodeLog>, RunError> {
-        if !self.cursor.in_episode {
-            self.cursor.episode += 1;
-            self.cursor.in_episode = true;
-            self.cursor.obs = self.env.reset(&mut self.env_rng);
-            (self.cursor.ep_steps, self.cursor.ep_return, self.cursor.ep_loss_sum, self.cursor.ep_losses) =
-                (0, 0.0, 0.0, 0);
-        }
-        let (episode, step_no) = (self.cursor.episode, self.cursor.ep_steps + 1);
+    /// [`RunError::Agent`] naming the episode and step (of the first
+    /// environment) if the learner fails, e.g. training diverged.
+    pub fn step(&mut self) -> Result<StepReport<'_>, RunError> {
+        self.finished.clear();
+        self.evaluation = None;
+        let (episode, step_no) = (self.cursor.episodes_finished + 1, self.cursor.episodes[0].steps + 1);
         let fail = |source| RunError::Agent { phase: "train", episode, step: step_no, source };
         let learner = self.learner.as_learner();
-        let action = learner.act(&self.cursor.obs).map_err(fail)?;
-        let step = self.env.step(Action::from_index(action)?)?;
-        let transition = Transition {
-            state: &self.cursor.obs,
-            action,
-            reward: step.reward as f32,
-            next_state: &step.obs,
-            terminated: step.terminated,
-            truncated: step.truncated,
+        self.obs_before.clear();
+        self.obs_before.extend_from_slice(self.envs.observations());
+        learner.act_batch(&self.obs_before, OBS_DIM, &mut self.actions).map_err(fail)?;
+        self.sim_actions.clear();
+        for &a in &self.actions {
+            self.sim_actions.push(Action::from_index(a)?);
+        }
+        self.envs.step(&self.sim_actions)?;
+        let ended = |i: usize| self.envs.terminated()[i] || self.envs.truncated()[i];
+        for (i, &action) in self.actions.iter().enumerate() {
+            let row = i * OBS_DIM..(i + 1) * OBS_DIM;
+            learner
+                .observe(Transition {
+                    state: &self.obs_before[row.clone()],
+                    action,
+                    reward: self.envs.rewards()[i] as f32,
+                    next_state: &self.envs.final_observations()[row],
+                    terminated: self.envs.terminated()[i],
+                    truncated: self.envs.truncated()[i],
+                })
+                .map_err(fail)?;
+        }
+        self.cursor.vector_steps += 1;
+        let update = if self.cursor.vector_steps.is_multiple_of(u64::from(self.config.collection.update_every)) {
+            learner.update().map_err(fail)?
+        } else {
+            None
         };
-        learner.observe(transition).map_err(fail)?;
-        if let Some(stats) = learner.update().map_err(fail)? {
-            self.cursor.ep_loss_sum += f64::from(stats.loss);
-            self.cursor.ep_losses += 1;
+        for (i, tally) in self.cursor.episodes.iter_mut().enumerate() {
+            tally.steps += 1;
+            tally.ret += self.envs.rewards()[i];
+            if let Some(stats) = update {
+                tally.loss_sum += f64::from(stats.loss);
+                tally.losses += 1;
+            }
         }
-        self.cursor.ep_steps += 1;
-        self.cursor.total_steps += 1;
-        self.cursor.ep_return += step.reward;
-        self.cursor.obs = step.obs;
-        if !step.is_done() {
-            return Ok(None);
+        let steps_before = self.cursor.total_steps;
+        self.cursor.total_steps += self.envs.len() as u64;
+        if (0..self.envs.len()).any(ended) {
+            let epsilon = learner.epsilon();
+            let q_probe = self.q_probe().map_err(fail)?;
+            for (i, tally) in self.cursor.episodes.iter_mut().enumerate() {
+                if !(self.envs.terminated()[i] || self.envs.truncated()[i]) {
+                    continue;
+                }
+                let done = std::mem::take(tally);
+                if self.cursor.episodes_finished >= self.config.train_episodes {
+                    continue;
+                }
+                self.cursor.episodes_finished += 1;
+                self.finished.push(EpisodeLog {
+                    episode: self.cursor.episodes_finished,
+                    steps: done.steps,
+                    total_steps: self.cursor.total_steps,
+                    ret: done.ret,
+                    epsilon,
+                    mean_loss: (done.losses > 0).then(|| done.loss_sum / f64::from(done.losses)),
+                    q_probe,
+                });
+            }
         }
-        self.cursor.in_episode = false;
-        let q_probe = self.q_probe().map_err(fail)?;
-        Ok(Some(EpisodeLog {
-            episode,
-            steps: self.cursor.ep_steps,
-            total_steps: self.cursor.total_steps,
-            ret: self.cursor.ep_return,
-            epsilon: self.learner.as_learner().epsilon(),
-            mean_loss: (self.cursor.ep_losses > 0).then(|| self.cursor.ep_loss_sum / f64::from(self.cursor.ep_losses)),
-            q_probe,
-        }))
+        if let Some(stop) = &self.config.early_stop
+            && self.cursor.total_steps / stop.every_steps > steps_before / stop.every_steps
+        {
+            let logs =
+                greedy_episodes(self.learner.as_learner(), &self.config, Stream::Eval, stop.episodes, &mut |_| {})?;
+            let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
+            let mean_return = returns.iter().sum::<f64>() / returns.len() as f64;
+            let solved = mean_return >= stop.solved_at;
+            self.cursor.solved = solved;
+            self.evaluation = Some(EvalLog {
+                total_steps: self.cursor.total_steps,
+                episodes_finished: self.cursor.episodes_finished,
+                mean_return,
+                min_return: returns.iter().copied().fold(f64::INFINITY, f64::min),
+                solved,
+            });
+        }
+        Ok(StepReport { episodes: &self.finished, evaluation: self.evaluation.as_ref() })
     }
 
     /// The mean over the probe states of the policy's largest Q-value.
@@ -400,7 +508,7 @@ impl Session {
     /// # Errors
     /// [`RunError::Agent`] or [`RunError::Sim`].
     pub fn test(&mut self, episodes: u32, on_episode: &mut dyn FnMut(&TestLog)) -> Result<Vec<TestLog>, RunError> {
-        greedy_episodes(self.learner.as_learner(), &self.config, episodes, on_episode)
+        greedy_episodes(self.learner.as_learner(), &self.config, Stream::TestEnv, episodes, on_episode)
     }
 
     /// Replaces the learner's networks with `policy` (for testing a saved policy).
@@ -415,15 +523,16 @@ impl Session {
     }
 }
 
-/// Greedy episodes of `agent`'s policy on the test environment stream.
+/// Greedy episodes of `agent`'s policy, resets drawn from `stream`.
 fn greedy_episodes(
     agent: &mut dyn Learner,
     config: &RunConfig,
+    stream: Stream,
     episodes: u32,
     on_episode: &mut dyn FnMut(&TestLog),
 ) -> Result<Vec<TestLog>, RunError> {
     let mut env = CartPole::new(config.env_config())?;
-    let mut rng = Stream::TestEnv.rng(config.seed);
+    let mut rng = stream.rng(config.seed);
     let gamma = config.agent.gamma;
     let mut logs = Vec::with_capacity(episodes as usize);
     for episode in 1..=episodes {

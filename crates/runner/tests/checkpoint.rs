@@ -83,6 +83,33 @@ fn resumed_runs_equal_uninterrupted_ones_byte_for_byte() {
     }
 }
 
+/// Several environments, updates every other vector step and periodic
+/// evaluations: a run stopped mid-way and resumed writes the same files,
+/// `eval.csv` included.
+#[test]
+fn vectorized_runs_with_evaluations_resume_byte_for_byte() {
+    let mut config = config();
+    config.collection = runner::Collection { envs: 4, update_every: 2 };
+    config.early_stop = Some(runner::EarlyStop { every_steps: 200, episodes: 3, solved_at: 1e9 });
+    let whole = scratch("vec-whole");
+    let summary = train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let with_eval = |dir: &Path| {
+        let mut out = outputs(dir);
+        out.push(("eval".into(), std::fs::read(dir.join(files::EVAL_CSV)).unwrap()));
+        out
+    };
+    let expected = with_eval(&whole);
+    let evaluations = expected.last().unwrap().1.iter().filter(|&&b| b == b'\n').count() - 1;
+    assert!(evaluations >= 3, "{evaluations} evaluations in {} steps", summary.train_steps);
+    let dir = scratch("vec-mid");
+    interrupted_at(&config, &dir, summary.train_steps / 2 + 1);
+    resume(&dir, &options(), &mut Silent).unwrap();
+    assert_eq!(with_eval(&dir), expected);
+    for d in [whole, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn damaged_checkpoints_are_named_and_skipped() {
     let config = config();

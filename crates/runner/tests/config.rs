@@ -61,6 +61,11 @@ fn invalid_values_name_their_field() {
         ("agent.epsilon.start=2.0", "agent.epsilon.start"),
         ("agent.target_update=Soft(tau: 0.0)", "agent.target_update"),
         ("agent.gradient_steps=0", "agent.gradient_steps"),
+        ("collection.envs=0", "collection.envs"),
+        ("collection.update_every=0", "collection.update_every"),
+        ("early_stop=Some((every_steps: 0, episodes: 10, solved_at: 475.0))", "early_stop.every_steps"),
+        ("early_stop=Some((every_steps: 10, episodes: 0, solved_at: 475.0))", "early_stop.episodes"),
+        ("early_stop=Some((every_steps: 10, episodes: 1, solved_at: inf))", "early_stop.solved_at"),
     ];
     for (set, field) in cases {
         let mut config = RunConfig::default();
@@ -101,6 +106,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "learner" => "TabularQ(bins: [2, 2, 2, 2], alpha: 0.5)",
         "max_train_steps" => "Some(100)",
         "agent.grad_clip" => "None",
+        "early_stop" => "Some((every_steps: 1000, episodes: 10, solved_at: 475.0))",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
         _ => "3",
     };

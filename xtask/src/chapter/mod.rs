@@ -115,7 +115,7 @@ pub fn run_one(config: &RunConfig) -> Result<(RunRecord, Option<runner::Policy>)
         train_steps: 0,
     };
     while !session.is_done() {
-        if let Some(log) = session.step().map_err(|e| e.to_string())? {
+        for log in session.step().map_err(|e| e.to_string())?.episodes {
             record.returns.push(log.ret);
             record.episode_ends.push(log.total_steps);
             record.q_probe.push(log.q_probe);

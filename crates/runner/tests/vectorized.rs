@@ -1,0 +1,118 @@
+//! Vectorized collection and early stopping: N environments stepped
+//! together store exactly the transitions N independent environments would
+//! (final observations of ended episodes included), the run is the same at
+//! any thread count, and a periodic evaluation stops training when solved.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use cartpole_sim::{Action, CartPole, EnvConfig, OBS_DIM};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use runner::{Collection, EarlyStop, RunConfig, Session, Silent, files, train};
+
+fn vector_config(envs: u32) -> RunConfig {
+    let mut c = RunConfig { seed: 3, train_episodes: 60, test_episodes: 5, ..RunConfig::default() };
+    c.collection = Collection { envs, update_every: 2 };
+    c.agent.hidden = vec![32, 32];
+    c.agent.lr = 1e-3;
+    c.agent.gradient_steps = 3;
+    c
+}
+
+/// Replays the buffer's transitions through N independent single
+/// environments (resets from the same streams, the stored actions): every
+/// next state, reward and end flag must be the reference's, an ended
+/// episode's next state must be its final observation, and the following
+/// transition of that environment must start from the reference's reset.
+#[test]
+fn transitions_are_those_of_independent_environments_with_final_observations() {
+    let n = 3;
+    let mut config = vector_config(n);
+    config.env.max_episode_steps = 14; // many truncations as well as terminations
+    config.agent.epsilon.decay = 50.0;
+    let mut session = Session::new(&config).unwrap();
+    for _ in 0..400 {
+        let _ = session.step().unwrap();
+    }
+    let replay = session.learner().dqn().unwrap().replay();
+    assert_eq!(replay.len(), 1200, "the buffer must hold every transition for this check");
+    let env_config = EnvConfig { max_episode_steps: 14, ..EnvConfig::v1() };
+    let mut reference: Vec<(CartPole, ChaCha8Rng, [f32; 4])> = (0..n as usize)
+        .map(|i| {
+            let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+            rng.set_stream(i as u64);
+            let mut env = CartPole::new(env_config).unwrap();
+            let obs = env.reset(&mut rng);
+            (env, rng, obs)
+        })
+        .collect();
+    let (mut truncations, mut terminations) = (0, 0);
+    for (k, t) in replay.iter().enumerate() {
+        let (env, rng, obs) = &mut reference[k % n as usize];
+        assert_eq!(t.state, obs.as_slice(), "transition {k}: state");
+        let step = env.step(Action::from_index(t.action).unwrap()).unwrap();
+        assert_eq!(t.next_state, step.obs.as_slice(), "transition {k}: next state");
+        assert_eq!((t.terminated, t.truncated), (step.terminated, step.truncated), "transition {k}");
+        assert_eq!(t.reward, 1.0);
+        *obs = step.obs;
+        if step.is_done() {
+            truncations += usize::from(step.truncated && !step.terminated);
+            terminations += usize::from(step.terminated);
+            *obs = env.reset(rng);
+        }
+    }
+    assert!(truncations >= 5 && terminations >= 5, "{truncations} truncations, {terminations} terminations");
+    assert_eq!(OBS_DIM, 4);
+}
+
+/// Same seed, same bits: N environments, several gradient steps per update,
+/// in pools of 1 and 2 threads.
+#[test]
+fn vectorized_runs_are_identical_at_any_thread_count() {
+    let run = |threads: usize| {
+        let dir = std::env::temp_dir().join(format!("dqn-vec-threads{threads}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| train(&vector_config(4), &dir, &mut Silent)).unwrap();
+        let out: Vec<Vec<u8>> = [files::TRAIN_CSV, files::TEST_CSV, files::POLICY]
+            .iter()
+            .map(|f| std::fs::read(dir.join(f)).unwrap())
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        out
+    };
+    let one = run(1);
+    assert_eq!(run(2), one);
+    let train_csv = String::from_utf8(one[0].clone()).unwrap();
+    assert_eq!(train_csv.lines().count(), 61, "60 episodes and the header");
+}
+
+/// Early stop: training ends at the first evaluation whose mean reaches the
+/// bar, which is logged; an unreachable bar never stops it.
+#[test]
+fn early_stop_ends_training_at_the_first_solved_evaluation() {
+    let mut config = vector_config(4);
+    config.train_episodes = 400;
+    config.early_stop = Some(EarlyStop { every_steps: 1_000, episodes: 5, solved_at: 60.0 });
+    let dir = std::env::temp_dir().join(format!("dqn-vec-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = train(&config, &dir, &mut Silent).unwrap();
+    assert!(summary.solved_early, "{summary:?}");
+    assert!(summary.train_episodes < 400);
+    let eval = std::fs::read_to_string(dir.join(files::EVAL_CSV)).unwrap();
+    let lines: Vec<&str> = eval.lines().skip(1).collect();
+    assert!(lines.last().unwrap().ends_with(",true"), "{eval}");
+    assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(",false")), "{eval}");
+    let last_steps: u64 = lines.last().unwrap().split(',').next().unwrap().parse().unwrap();
+    assert_eq!(last_steps, summary.train_steps, "training stops right after the solving evaluation");
+    assert_eq!(summary.train_steps / 1_000, lines.len() as u64, "one evaluation per 1 000 steps");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    config.train_episodes = 30;
+    config.early_stop = Some(EarlyStop { every_steps: 200, episodes: 2, solved_at: 1e9 });
+    let summary = train(&config, &dir, &mut Silent).unwrap();
+    assert!(!summary.solved_early);
+    assert_eq!(summary.train_episodes, 30);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
