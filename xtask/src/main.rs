@@ -7,6 +7,8 @@ mod chapter;
 mod compare;
 mod plot;
 mod progress;
+mod runs;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,6 +104,41 @@ enum Command {
         /// Rerun every experiment, ignoring the cache.
         #[arg(long)]
         no_cache: bool,
+    },
+    /// Train a grid of settings on several seeds, runs side by side, and
+    /// report which settings solve CartPole-v1 and how fast. Results are
+    /// files named by the hash of each run's configuration, so a stopped
+    /// sweep resumes, and shards run anywhere merge by copying.
+    Sweep {
+        /// The base configuration file (default: the seed's settings).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A setting and the values to try, `KEY=V1|V2|...` (RON values, as
+        /// for --set); repeatable, every combination runs.
+        #[arg(long = "grid", value_name = "KEY=V1|V2")]
+        grid: Vec<String>,
+        /// A setting for every run, as in `train`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Seeds of every grid point: a range `0..10` or a list `0,3,7`.
+        #[arg(long, default_value = "0..10")]
+        seeds: String,
+        /// The results folder: one JSON file per run, and report.md.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Run only part I of N (1-based): the runs whose configuration hash
+        /// is I-1 modulo N. Copy the shards' files into one folder to merge.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Runs at a time (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Train nothing; report on the results in --out.
+        #[arg(long)]
+        report_only: bool,
+        /// The mean greedy test return that counts as solved.
+        #[arg(long, value_name = "R", default_value_t = 475.0)]
+        solved_at: f64,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -237,6 +274,25 @@ impl Command {
                     return Err("--quick writes a scratch chapter: give --out DIR".into());
                 }
                 Ok(chapter::generate(quick, out.as_deref(), no_cache)?)
+            }
+            Self::Sweep { config, grid, overrides, seeds, out, shard, jobs, report_only, solved_at } => {
+                let mut base = match &config {
+                    Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
+                    None => RunConfig::default(),
+                };
+                for o in &overrides {
+                    base.apply_override(o).map_err(|e| e.to_string())?;
+                }
+                let plan = sweep::Plan {
+                    base,
+                    grid: grid.iter().map(|g| sweep::parse_grid(g)).collect::<Result<_, _>>()?,
+                    seeds: compare::parse_seeds(&seeds)?,
+                };
+                let shard = shard.as_deref().map(sweep::Shard::parse).transpose()?;
+                let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+                let report = sweep::sweep(&plan, &out, shard, workers, report_only, solved_at)?;
+                println!("{report}");
+                Ok(())
             }
             Self::Plot { run } => {
                 let written = plot::draw_run(&run)?;

@@ -9,19 +9,15 @@ mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use runner::{RunConfig, Session};
-use serde::{Deserialize, Serialize};
+use runner::RunConfig;
+
+use crate::runs;
+pub use crate::runs::{RunRecord, run_key};
 
 pub use experiments::{Experiment, experiments};
 use stats::{Estimate, bootstrap};
-
-/// Bumped when the code changes what a run computes, so cached results
-/// from older code are not reused.
-const CACHE_VERSION: &str = "dqn-rs chapter cache v1";
 
 /// Where the chapter lives.
 pub struct Paths {
@@ -54,83 +50,6 @@ impl Paths {
     }
 }
 
-/// What one training run left: everything the chapter's figures and tables
-/// need, and nothing that depends on the machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub config: String,
-    pub returns: Vec<f64>,
-    pub episode_ends: Vec<u64>,
-    pub q_probe: Vec<f64>,
-    pub test_returns: Vec<f64>,
-    pub test_q_start: Vec<f64>,
-    pub test_discounted: Vec<f64>,
-    pub train_steps: u64,
-}
-
-impl RunRecord {
-    /// The mean greedy test return.
-    pub fn test_mean(&self) -> f64 {
-        runner::mean_std(&self.test_returns).0
-    }
-
-    /// The mean over test episodes of predicted Q(s₀) minus the discounted
-    /// return obtained.
-    pub fn overestimation(&self) -> f64 {
-        let gaps: Vec<f64> = self.test_q_start.iter().zip(&self.test_discounted).map(|(q, g)| q - g).collect();
-        runner::mean_std(&gaps).0
-    }
-
-    /// How much the probe Q-values move over the last 50 training episodes
-    /// (standard deviation).
-    pub fn q_wobble(&self) -> f64 {
-        let tail = &self.q_probe[self.q_probe.len().saturating_sub(50)..];
-        runner::mean_std(tail).1
-    }
-}
-
-/// FNV-1a, 64 bits: a hash whose value never changes between Rust versions
-/// (unlike `DefaultHasher`), so cache file names stay valid.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// The cache key of a run: the code version and the full configuration.
-pub fn run_key(config: &RunConfig) -> String {
-    format!("{:016x}", fnv1a(&format!("{CACHE_VERSION}\n{}", config.to_ron())))
-}
-
-/// Trains `config` to the end and records it. The policy of a DQN run is
-/// returned too, for the animation.
-pub fn run_one(config: &RunConfig) -> Result<(RunRecord, Option<runner::Policy>), String> {
-    let mut session = Session::new(config).map_err(|e| e.to_string())?;
-    let mut record = RunRecord {
-        config: config.to_ron(),
-        returns: Vec::new(),
-        episode_ends: Vec::new(),
-        q_probe: Vec::new(),
-        test_returns: Vec::new(),
-        test_q_start: Vec::new(),
-        test_discounted: Vec::new(),
-        train_steps: 0,
-    };
-    while !session.is_done() {
-        for log in session.step().map_err(|e| e.to_string())?.episodes {
-            record.returns.push(log.ret);
-            record.episode_ends.push(log.total_steps);
-            record.q_probe.push(log.q_probe);
-        }
-    }
-    record.train_steps = session.total_steps();
-    for t in session.test(config.test_episodes, &mut |_| {}).map_err(|e| e.to_string())? {
-        record.test_returns.push(t.ret);
-        record.test_q_start.push(t.q_start);
-        record.test_discounted.push(t.discounted_return);
-    }
-    let policy = session.learner().dqn().map(|a| a.policy().clone());
-    Ok((record, policy))
-}
-
 /// Every (experiment, variant, seed) run, deduplicated by key: runs cached
 /// in `data` are read, the others trained on `workers` threads (each run on
 /// one core) and written to the cache. Returns the records by key and how
@@ -160,42 +79,23 @@ pub fn run_all(
         }
     }
     let jobs: Vec<(String, RunConfig)> = todo.into_iter().collect();
-    let next = AtomicUsize::new(0);
-    let done = Mutex::new(Vec::new());
     let total = jobs.len();
-    std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
-            scope.spawn(|| {
-                // Each run on one thread: runs in parallel, not inside a run.
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((key, config)) = jobs.get(i) else { break };
-                    let start = Instant::now();
-                    let result = pool.install(|| run_one(config));
-                    let mut done = done.lock().expect("no worker panics while holding the lock");
-                    if let Ok((record, _)) = &result {
-                        eprintln!(
-                            "[{}/{total}] {key}: {} steps, test mean {:.1} ({:.1} s)",
-                            done.len() + 1,
-                            record.train_steps,
-                            record.test_mean(),
-                            start.elapsed().as_secs_f64()
-                        );
-                    }
-                    if let Ok((_, Some(policy))) = &result
-                        && config == showcase
-                        && let Err(e) = runner::save_policy(policy, &policy_path(data, showcase))
-                    {
-                        eprintln!("warning: could not keep the showcase policy: {e}");
-                    }
-                    done.push((key.clone(), result.map(|(r, _)| r)));
-                }
-            });
+    let results = runs::run_parallel(&jobs, workers, &|key, config, outcome, finished| {
+        eprintln!(
+            "[{finished}/{total}] {key}: {} steps, test mean {:.1} ({:.1} s)",
+            outcome.record.train_steps,
+            outcome.record.test_mean(),
+            outcome.seconds
+        );
+        if let Some(policy) = &outcome.policy
+            && config == showcase
+            && let Err(e) = runner::save_policy(policy, &policy_path(data, showcase))
+        {
+            eprintln!("warning: could not keep the showcase policy: {e}");
         }
     });
-    for (key, result) in done.into_inner().expect("workers finished") {
-        let record = result.map_err(|e| format!("run {key}: {e}"))?;
+    for (key, result) in results {
+        let record = result.map_err(|e| format!("run {key}: {e}"))?.record;
         let path = data.join(format!("{key}.json"));
         std::fs::write(&path, serde_json::to_string(&record).expect("records serialize"))
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -393,7 +293,6 @@ mod tests {
         assert_eq!(fill("x {{a.b}} y {{ a.b }}", &v).unwrap(), "x 42 y 42");
         assert!(fill("{{nope}}", &v).unwrap_err().contains("nope"));
         assert!(fill("{{a.b", &v).is_err());
-        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c, "FNV-1a test vector");
     }
 
     /// The pipeline end to end at a tiny size, twice: the second time every
