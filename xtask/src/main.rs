@@ -3,6 +3,7 @@
 //! Thin by design: parse the arguments, call `runner` (or the plotting
 //! module), print, and map errors to exit codes.
 
+mod bench;
 mod chapter;
 mod compare;
 mod plot;
@@ -139,6 +140,30 @@ enum Command {
         /// The mean greedy test return that counts as solved.
         #[arg(long, value_name = "R", default_value_t = 475.0)]
         solved_at: f64,
+    },
+    /// Measure: every benchmark of the workspace, the PyTorch and Gymnasium
+    /// anchors in the same session (given their Python), the seed's whole
+    /// run and the fast preset; write docs/benchmarks.md.
+    Bench {
+        /// Small samples, one seed, for checking the pipeline.
+        #[arg(long)]
+        quick: bool,
+        /// The Python with torch and gymnasium (made by
+        /// ../shared/anchors/setup.sh); without it only dqn-rs is measured.
+        #[arg(long, value_name = "PYTHON", default_value = "/tmp/dqn-anchor-venv/bin/python")]
+        anchor_python: PathBuf,
+        /// The anchors' folder.
+        #[arg(long, value_name = "DIR", default_value = "../shared/anchors")]
+        anchors: PathBuf,
+        /// Where to write the report (default docs/benchmarks.md).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Seeds of the seed configuration's whole run, beside PyTorch.
+        #[arg(long, default_value = "0..3")]
+        seeds: String,
+        /// Seeds of the fast preset (it was tuned on 100..110).
+        #[arg(long, default_value = "0..10")]
+        preset_seeds: String,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -294,6 +319,20 @@ impl Command {
                 println!("{report}");
                 Ok(())
             }
+            Self::Bench { quick, anchor_python, anchors, out, seeds, preset_seeds } => {
+                let root = chapter::workspace_root();
+                let opts = bench::Options {
+                    quick,
+                    python: Some(anchor_python),
+                    anchors: if anchors.is_relative() { root.join(anchors) } else { anchors },
+                    out: out.unwrap_or_else(|| root.join("docs/benchmarks.md")),
+                    seeds: if quick { vec![0] } else { compare::parse_seeds(&seeds)? },
+                    preset_seeds: if quick { vec![0] } else { compare::parse_seeds(&preset_seeds)? },
+                };
+                let text = bench::run(&opts)?;
+                println!("{text}");
+                Ok(())
+            }
             Self::Plot { run } => {
                 let written = plot::draw_run(&run)?;
                 for path in written {
@@ -325,6 +364,18 @@ fn print_summary(s: &RunSummary) {
     );
     println!("training:      {} episodes, {} env steps, {} gradient steps", s.train_episodes, s.train_steps, s.updates);
     println!("wall time:     {:.2} s ({:.0} training env steps/s)", s.wall_seconds, s.train_steps_per_second);
+    if let Some(bytes) = peak_resident_bytes() {
+        println!("peak memory:   {:.1} MiB resident", bytes as f64 / (1024.0 * 1024.0));
+    }
+}
+
+/// The process's peak resident memory (Linux's `VmHWM`), or `None` where
+/// the system does not report it.
+pub(crate) fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// `runs/<UTC date>-<time>-seed<N>`, with a suffix if that exists.
@@ -366,6 +417,14 @@ mod tests {
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(20_783), (2026, 11, 26));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn peak_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            let bytes = peak_resident_bytes().unwrap();
+            assert!(bytes > 1 << 20 && bytes < 1 << 40, "{bytes}");
+        }
     }
 
     #[test]

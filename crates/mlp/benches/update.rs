@@ -25,20 +25,10 @@ static ALLOC: AllocProfiler = AllocProfiler::system();
 
 const SIZES: [usize; 4] = [4, 128, 128, 2];
 const BATCH: usize = 64;
-/// Multiply-adds of one update: target forward, policy forward, and the
-/// policy backward (weight gradients for every layer, input gradients for
-/// layers 2 and 3).
-const UPDATE_FLOP: u64 = {
-    let fwd = (4 * 128 + 128 * 128 + 128 * 2) as u64;
-    let bwd_w = fwd;
-    let bwd_in = (128 * 128 + 128 * 2) as u64;
-    2 * BATCH as u64 * (2 * fwd + bwd_w + bwd_in)
-};
-
 fn main() {
     rayon::ThreadPoolBuilder::new().use_current_thread().build_global().expect("the first and only global pool");
     println!("rayon threads: {}", rayon::current_num_threads());
-    println!("one update = {:.2} MFLOP", UPDATE_FLOP as f64 / 1e6);
+    println!("one update = {:.2} MFLOP", mlp::dqn_update_flop(&SIZES, BATCH) as f64 / 1e6);
     if std::env::var_os("DENORMALS").is_some() {
         let mut u = Update::new();
         let count = |p: &Params<f32>| {

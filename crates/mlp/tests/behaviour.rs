@@ -282,3 +282,13 @@ fn adam_leaves_the_kernel_copies_consistent() {
         });
     }
 }
+
+/// The seed's update, counted by hand: forward 4·128 + 128·128 + 128·2 =
+/// 17 152 multiply-adds per row, twice (target and policy), once more for
+/// the weight gradients, plus 128·128 + 128·2 for the input gradients of
+/// layers 2 and 3; times 64 rows and 2 FLOP each.
+#[test]
+fn update_flop_count_by_hand() {
+    assert_eq!(mlp::dqn_update_flop(&SIZES, 64), 2 * 64 * (3 * 17_152 + 16_640));
+    assert_eq!(mlp::dqn_update_flop(&[3, 2], 1), 2 * 3 * 6);
+}

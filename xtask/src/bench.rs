@@ -1,0 +1,650 @@
+//! `cargo xtask bench`: every benchmark of the workspace, the PyTorch and
+//! Gymnasium anchors in the same session (when their Python is there), the
+//! seed's whole run and the fast preset, written to `docs/benchmarks.md`.
+//!
+//! Everything runs one thing at a time: Rust benchmarks, then the Python
+//! anchors, then the whole runs alternating dqn-rs and PyTorch seed by seed,
+//! so no measurement shares the cores with another.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// What to measure and where to write.
+pub struct Options {
+    /// Small sample counts, one seed, no anchors unless a Python is given.
+    pub quick: bool,
+    /// The Python with torch and gymnasium.
+    pub python: Option<PathBuf>,
+    /// The folder of `seed_dqn.py` and `bench_env.py`.
+    pub anchors: PathBuf,
+    /// The Markdown file to write.
+    pub out: PathBuf,
+    /// Seeds of the seed configuration's whole run.
+    pub seeds: Vec<u64>,
+    /// Seeds of the fast preset (not those it was tuned on).
+    pub preset_seeds: Vec<u64>,
+}
+
+/// One line of divan's table: a benchmark's median time and throughput.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DivanRow {
+    /// `binary/group/name`, e.g. `env_steps/batched/8`.
+    pub path: String,
+    /// Median time per iteration, nanoseconds.
+    pub median_ns: f64,
+    /// Median items per second, when the bench counts items.
+    pub median_per_s: Option<f64>,
+}
+
+fn parse_time_ns(cell: &str) -> Option<f64> {
+    let mut parts = cell.split_whitespace();
+    let value: f64 = parts.next()?.parse().ok()?;
+    let scale = match parts.next()? {
+        "ps" => 1e-3,
+        "ns" => 1.0,
+        "µs" | "us" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    };
+    Some(value * scale)
+}
+
+fn parse_rate(cell: &str) -> Option<f64> {
+    let mut parts = cell.split_whitespace();
+    let value: f64 = parts.next()?.parse().ok()?;
+    // "42.65 Mitem/s": an SI prefix, then the counter's unit.
+    let unit = parts.next()?.strip_suffix("/s")?;
+    let scale = match unit.chars().next()? {
+        'K' if unit.len() > 1 => 1e3,
+        'M' if unit.len() > 1 => 1e6,
+        'G' if unit.len() > 1 => 1e9,
+        'T' if unit.len() > 1 => 1e12,
+        _ => 1.0,
+    };
+    Some(value * scale)
+}
+
+/// Reads divan's text tables (any number of bench binaries) into rows.
+pub fn parse_divan(output: &str) -> Vec<DivanRow> {
+    let mut rows: Vec<DivanRow> = Vec::new();
+    let mut binary = String::new();
+    let mut name_col = 0;
+    let mut stack: Vec<String> = Vec::new();
+    let mut last_leaf = false;
+    for line in output.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        if let Some(col) = line.find("fastest").map(|b| line[..b].chars().count())
+            && line.contains("median")
+        {
+            binary = line.split_whitespace().next().unwrap_or_default().to_string();
+            name_col = col;
+            stack.clear();
+            last_leaf = false;
+            continue;
+        }
+        if name_col == 0 || chars.len() <= name_col {
+            continue;
+        }
+        let prefix: String = chars[..name_col].iter().collect();
+        let rest: String = chars[name_col..].iter().collect();
+        let cells: Vec<&str> = rest.split('│').map(str::trim).collect();
+        let Some(start) = prefix.find(|c: char| c.is_alphanumeric() || c == '_') else {
+            // A continuation line: the throughput of the row above.
+            if last_leaf && let (Some(row), Some(cell)) = (rows.last_mut(), cells.get(2)) {
+                row.median_per_s = parse_rate(cell);
+            }
+            last_leaf = false;
+            continue;
+        };
+        let depth = prefix[..start].chars().count() / 3;
+        let name = prefix[start..].split_whitespace().next().unwrap_or_default().to_string();
+        stack.truncate(depth.saturating_sub(1));
+        stack.push(name);
+        last_leaf = false;
+        // The first cell (fastest) starts inside the prefix for long names:
+        // the median is the third cell of `rest`.
+        if let Some(median) = cells.get(2).and_then(|c| parse_time_ns(c)) {
+            rows.push(DivanRow {
+                path: format!("{binary}/{}", stack.join("/")),
+                median_ns: median,
+                median_per_s: None,
+            });
+            last_leaf = true;
+        }
+    }
+    rows
+}
+
+/// Runs `cargo bench -p package --bench '*'` (the bench targets only) with `threads` rayon threads.
+fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<Vec<DivanRow>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["bench", "--quiet", "-p", package, "--bench", "*"]).env("RAYON_NUM_THREADS", threads.to_string());
+    if quick {
+        cmd.args(["--", "--sample-count", "3", "--sample-size", "1"]);
+    }
+    eprintln!("bench: cargo bench -p {package} (RAYON_NUM_THREADS={threads})");
+    let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("cannot run cargo bench: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo bench -p {package} failed: {}", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows = parse_divan(&text);
+    if rows.is_empty() {
+        return Err(format!("cargo bench -p {package}: no divan table in its output"));
+    }
+    Ok(rows)
+}
+
+/// Runs a Python anchor script; returns its JSON output file parsed.
+fn python_json(python: &Path, script: &Path, args: &[String], json: &Path) -> Result<serde_json::Value, String> {
+    eprintln!("bench: {} {} {}", python.display(), script.display(), args.join(" "));
+    let status = Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !status.success() {
+        return Err(format!("{} failed: {status}", script.display()));
+    }
+    let text = std::fs::read_to_string(json).map_err(|e| format!("{}: {e}", json.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", json.display()))
+}
+
+fn num(v: &serde_json::Value, pointer: &str) -> Result<f64, String> {
+    v.pointer(pointer).and_then(serde_json::Value::as_f64).ok_or_else(|| format!("anchor output has no {pointer}"))
+}
+
+/// One whole training run of ours, as a user runs it.
+#[derive(Debug, Clone)]
+struct WholeRun {
+    seed: u64,
+    test_mean: f64,
+    train_steps: f64,
+    /// Training and testing, as the run reports it.
+    wall_s: f64,
+    /// The whole process: start-up, training, testing, plots.
+    process_s: f64,
+    peak_mib: Option<f64>,
+}
+
+fn our_run(config: Option<&Path>, seed: u64, dir: &Path) -> Result<WholeRun, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find xtask's binary: {e}"))?;
+    let _ = std::fs::remove_dir_all(dir);
+    let mut cmd = Command::new(exe);
+    cmd.arg("train").args(["--seed", &seed.to_string(), "--quiet", "--out"]).arg(dir);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let start = Instant::now();
+    let out = cmd.stderr(Stdio::null()).output().map_err(|e| format!("cannot run xtask train: {e}"))?;
+    let process_s = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!("xtask train --seed {seed} failed: {}", out.status));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let peak_mib = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("peak memory:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok());
+    let summary_path = dir.join(runner::files::SUMMARY);
+    let text = std::fs::read_to_string(&summary_path).map_err(|e| format!("{}: {e}", summary_path.display()))?;
+    let summary: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let run = WholeRun {
+        seed,
+        test_mean: num(&summary, "/test_mean")?,
+        train_steps: num(&summary, "/train_steps")?,
+        wall_s: num(&summary, "/wall_seconds")?,
+        process_s,
+        peak_mib,
+    };
+    std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(run)
+}
+
+fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// One `seed_dqn.py --mode train` run.
+#[derive(Debug, Clone, Copy)]
+struct AnchorRun {
+    wall_s: f64,
+    peak_mib: f64,
+    test_mean: f64,
+}
+
+/// Everything measured, by name.
+#[derive(Default)]
+struct Results {
+    /// `(package, threads)` → divan rows.
+    rust: BTreeMap<(String, usize), Vec<DivanRow>>,
+    /// Anchor figures by name.
+    anchor: BTreeMap<&'static str, f64>,
+    anchor_versions: String,
+    seed_runs: Vec<(WholeRun, Option<AnchorRun>)>,
+    preset_runs: Vec<WholeRun>,
+}
+
+impl Results {
+    fn rust(&self, package: &str, threads: usize, path: &str) -> Option<&DivanRow> {
+        self.rust.get(&(package.to_string(), threads))?.iter().find(|r| r.path == path)
+    }
+}
+
+/// Runs everything and writes the Markdown file; returns its text.
+pub fn run(opts: &Options) -> Result<String, String> {
+    let started = Instant::now();
+    let mut res = Results::default();
+    for (package, threads) in [
+        ("cartpole-sim", 1),
+        ("replay", 1),
+        ("mlp", 1),
+        ("mlp", 2),
+        ("agent", 1),
+        ("agent", 2),
+        ("runner", 1),
+        ("runner", 2),
+    ] {
+        res.rust.insert((package.to_string(), threads), cargo_bench(package, threads, opts.quick)?);
+    }
+    let scratch = std::env::temp_dir().join(format!("dqn-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let python = opts.python.as_deref().filter(|p| p.exists());
+    if let Some(py) = python {
+        let seed_dqn = opts.anchors.join("seed_dqn.py");
+        let json = scratch.join("anchor.json");
+        let j = json.display().to_string();
+        let q = |full: &str, quick: &str| if opts.quick { quick.to_string() } else { full.to_string() };
+        let env_args = vec![
+            "--steps".into(),
+            q("200000", "20000"),
+            "--reps".into(),
+            q("5", "1"),
+            "--no-envpool".into(),
+            "--out".into(),
+            j.clone(),
+        ];
+        let env = python_json(py, &opts.anchors.join("bench_env.py"), &env_args, &json)?;
+        res.anchor.insert("env_single", num(&env, "/results/gym_single_pregen_actions/median")?);
+        res.anchor.insert("env_vec8", num(&env, "/results/gym_CartPoleVectorEnv_8/median")?);
+        res.anchor_versions = format!(
+            "gymnasium {}, numpy {}, Python {}",
+            env["gymnasium"].as_str().unwrap_or("?"),
+            env["numpy"].as_str().unwrap_or("?"),
+            env["python"].as_str().unwrap_or("?")
+        );
+        for (threads, update_key, grad_key, loop_key) in
+            [(1, "update_1", "grad_1", "loop_1"), (2, "update_2", "grad_2", "loop_2")]
+        {
+            let t = threads.to_string();
+            let args: Vec<String> =
+                ["--mode", "updates", "--threads", &t, "--updates", &q("3000", "200"), "--fill", "10000"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(["--json".to_string(), j.clone()])
+                    .collect();
+            let v = python_json(py, &seed_dqn, &args, &json)?;
+            res.anchor.insert(update_key, num(&v, "/us_per_update")?);
+            res.anchor.insert(grad_key, num(&v, "/us_grad_step_only")?);
+            if let Some(torch) = v["torch"].as_str() {
+                res.anchor_versions = format!("torch {torch}, {}", res.anchor_versions);
+            }
+            let args: Vec<String> = ["--mode", "throughput", "--threads", &t, "--steps", &q("20000", "2000")]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["--json".to_string(), j.clone()])
+                .collect();
+            let v = python_json(py, &seed_dqn, &args, &json)?;
+            res.anchor.insert(loop_key, num(&v, "/steps_per_s")?);
+        }
+    }
+    for &seed in &opts.seeds {
+        let ours = our_run(None, seed, &scratch.join(format!("seed{seed}")))?;
+        eprintln!("bench: dqn-rs seed {seed}: {:.2} s, test mean {:.1}", ours.wall_s, ours.test_mean);
+        let theirs = match python {
+            Some(py) => {
+                let json = scratch.join("train.json");
+                let args = vec![
+                    "--mode".into(),
+                    "train".into(),
+                    "--seed".into(),
+                    seed.to_string(),
+                    "--json".into(),
+                    json.display().to_string(),
+                ];
+                let v = python_json(py, &opts.anchors.join("seed_dqn.py"), &args, &json)?;
+                Some(AnchorRun {
+                    wall_s: num(&v, "/total_wall_s")?,
+                    peak_mib: num(&v, "/maxrss_mib")?,
+                    test_mean: num(&v, "/test_mean")?,
+                })
+            }
+            None => None,
+        };
+        res.seed_runs.push((ours, theirs));
+    }
+    let preset = crate::chapter::workspace_root().join("presets/fast.ron");
+    for &seed in &opts.preset_seeds {
+        let run = our_run(Some(&preset), seed, &scratch.join(format!("fast{seed}")))?;
+        eprintln!("bench: fast preset seed {seed}: {:.2} s, test mean {:.1}", run.wall_s, run.test_mean);
+        res.preset_runs.push(run);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let text = render(&res, opts, started.elapsed().as_secs_f64());
+    std::fs::write(&opts.out, &text).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    Ok(text)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
+        .map_or_else(|| "?".to_string(), |kib| format!("{:.0}", kib / 1024.0 / 1024.0));
+    let rustc = Command::new("rustc")
+        .arg("-V")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let avx2 = if cpuinfo.contains(" avx2") { ", AVX2" } else { "" };
+    format!(
+        "{model} ({cores} cores available{avx2}), {mem_gib} GiB memory, {} {}; {rustc}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn fmt_rate(per_s: f64) -> String {
+    if per_s >= 1e9 {
+        format!("{:.1} G", per_s / 1e9)
+    } else if per_s >= 1e6 {
+        format!("{:.1} M", per_s / 1e6)
+    } else if per_s >= 1e3 {
+        format!("{:.1} k", per_s / 1e3)
+    } else {
+        format!("{per_s:.0}")
+    }
+}
+
+fn render(res: &Results, opts: &Options, seconds: f64) -> String {
+    let mut t = String::new();
+    let na = "–".to_string();
+    let ratio = |ours: Option<f64>, theirs: Option<f64>| match (ours, theirs) {
+        (Some(o), Some(p)) if o > 0.0 && p > 0.0 => format!("**{:.1}×**", o / p),
+        _ => na.clone(),
+    };
+    let anchor = |k: &str| res.anchor.get(k).copied();
+    let rate = |pkg: &str, th: usize, path: &str| res.rust(pkg, th, path).and_then(|r| r.median_per_s);
+    let us = |pkg: &str, th: usize, path: &str| res.rust(pkg, th, path).map(|r| r.median_ns / 1e3);
+    let _ = writeln!(
+        t,
+        "<!-- Generated by `cargo xtask bench`{}: do not edit. -->\n\n# Benchmarks\n",
+        if opts.quick { " --quick (small samples)" } else { "" }
+    );
+    let _ = writeln!(t, "Machine: {}.  ", machine());
+    let _ = writeln!(
+        t,
+        "Peers: {} (the anchors in `../shared/anchors/`, run in the same session, one thing at a time). \
+         Whole `cargo xtask bench` took {seconds:.0} s. Medians throughout; ratios are peer time ÷ our time \
+         (or our rate ÷ the peer's).\n",
+        if res.anchor.is_empty() { "not run (no Python given)".to_string() } else { res.anchor_versions.clone() }
+    );
+    let _ = writeln!(t, "| figure | dqn-rs | peer | ratio | target |\n|---|---:|---:|---:|---:|");
+    let single = rate("cartpole-sim", 1, "env_steps/single_env");
+    let vec8 = rate("cartpole-sim", 1, "env_steps/batched/8");
+    let vec64 = rate("cartpole-sim", 1, "env_steps/batched/64");
+    let cell = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| na.clone(), f);
+    let steps = |v: f64| format!("{} steps/s", fmt_rate(v));
+    let micros = |v: f64| format!("{v:.1} µs");
+    let _ = writeln!(
+        t,
+        "| CartPole-v1 env, single, random actions | {} | {} (Gymnasium) | {} | ≥ 100× |",
+        cell(single, &steps),
+        cell(anchor("env_single"), &steps),
+        ratio(single, anchor("env_single"))
+    );
+    let _ = writeln!(
+        t,
+        "| CartPole-v1 env, 8 batched | {} | {} (CartPoleVectorEnv) | {} | |",
+        cell(vec8, &steps),
+        cell(anchor("env_vec8"), &steps),
+        ratio(vec8, anchor("env_vec8"))
+    );
+    let _ = writeln!(t, "| CartPole-v1 env, 64 batched | {} | – | – | |", cell(vec64, &steps));
+    let _ = writeln!(
+        t,
+        "| replay: sample 64 of 100 000 | {} | – | – | |",
+        cell(us("replay", 1, "replay/sample_uniform/64"), &micros)
+    );
+    let flop = mlp::dqn_update_flop(&[4, 128, 128, 2], 64) as f64;
+    let ceiling = rate("mlp", 1, "update/kernel_peak/register_mul_add_ceiling");
+    for threads in [1, 2] {
+        let update = us("agent", threads, "update/agent_update");
+        let key = if threads == 1 { "update_1" } else { "update_2" };
+        let _ = writeln!(
+            t,
+            "| DQN update (`Agent::update`: sample 64, target, loss, backward, clamp, Adam), {threads} thread{} | {} | {} (PyTorch `agent.update()`) | {} | {} |",
+            if threads == 1 { "" } else { "s" },
+            cell(update, &micros),
+            cell(anchor(key), &micros),
+            ratio(anchor(key), update),
+            if threads == 2 { "≥ 8×" } else { "" }
+        );
+    }
+    for threads in [1, 2] {
+        let net = us("mlp", threads, "update/dqn_update");
+        let key = if threads == 1 { "grad_1" } else { "grad_2" };
+        let limit = ceiling.map(|c| c * threads as f64);
+        let share = match (net, limit) {
+            (Some(n), Some(l)) => {
+                format!("{:.0} GFLOP/s = {:.0} % of {:.0}", flop / n / 1e3, 100.0 * flop / (n * 1e-6) / l, l / 1e9)
+            }
+            _ => na.clone(),
+        };
+        let _ = writeln!(
+            t,
+            "| network update only, {threads} thread{} ({:.2} MFLOP) | {} | {} (gradient step on a fixed batch) | {} | machine: {share} |",
+            if threads == 1 { "" } else { "s" },
+            flop / 1e6,
+            cell(net, &micros),
+            cell(anchor(key), &micros),
+            ratio(anchor(key), net)
+        );
+    }
+    let loop2 = rate("runner", 2, "training_loop/seed_settings");
+    let torch_loop = match (anchor("loop_1"), anchor("loop_2")) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        _ => None,
+    };
+    let _ = writeln!(
+        t,
+        "| training loop, seed settings, 2 threads (1 update per env step) | {} | {} (`--mode throughput`, better of 1 and 2 threads) | {} | ≥ 8× |",
+        cell(loop2, &steps),
+        cell(torch_loop, &steps),
+        ratio(loop2, torch_loop)
+    );
+    let _ = writeln!(
+        t,
+        "| training loop, fast preset (8 envs), 2 threads | {} | – | – | |",
+        cell(rate("runner", 2, "training_loop/fast_preset"), &steps)
+    );
+    let ours_wall = median(res.seed_runs.iter().map(|(o, _)| o.wall_s));
+    let theirs_wall = median(res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.wall_s)));
+    let ours_peak = res.seed_runs.iter().filter_map(|(o, _)| o.peak_mib).fold(f64::NAN, f64::max);
+    let theirs_peak = res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.peak_mib)).fold(f64::NAN, f64::max);
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let _ = writeln!(
+        t,
+        "| seed configuration, 200 train + 20 test episodes: wall time | {} | {} | {} | ≥ 8× |",
+        cell(finite(ours_wall), &|v| format!("{v:.2} s")),
+        cell(finite(theirs_wall), &|v| format!("{v:.2} s")),
+        ratio(finite(theirs_wall), finite(ours_wall))
+    );
+    let _ = writeln!(
+        t,
+        "| seed configuration: peak resident memory (largest of the seeds) | {} | {} | {} less | ≤ 32 MiB |",
+        cell(finite(ours_peak), &|v| format!("{v:.1} MiB")),
+        cell(finite(theirs_peak), &|v| format!("{v:.0} MiB")),
+        ratio(finite(theirs_peak), finite(ours_peak))
+    );
+    let solved = res.preset_runs.iter().filter(|r| r.test_mean >= 475.0).count();
+    let _ = writeln!(
+        t,
+        "| `presets/fast.ron`: solved (mean of 100 greedy episodes ≥ 475) | {solved} of {} seeds, median {:.2} s | Stable-Baselines3, rl-zoo3 settings: 2 of 3, 44 s (anchors' README, not rerun) | – | ≥ 9 of 10, ≤ 2 s |",
+        res.preset_runs.len(),
+        median(res.preset_runs.iter().map(|r| r.wall_s))
+    );
+
+    let _ = writeln!(
+        t,
+        "\n## Whole runs\n\nThe seed configuration (`cargo xtask train --seed N`) beside `seed_dqn.py --mode train --seed N`. \
+         Wall time is training plus the test episodes as each reports it; \"process\" adds start-up and, for dqn-rs, \
+         writing the plots.\n"
+    );
+    let _ = writeln!(
+        t,
+        "| seed | dqn-rs test mean | steps | wall s | process s | peak MiB | PyTorch test mean | wall s | peak MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (o, p) in &res.seed_runs {
+        let (pw, pm, pt) = p.map_or((na.clone(), na.clone(), na.clone()), |p| {
+            (format!("{:.2}", p.wall_s), format!("{:.0}", p.peak_mib), format!("{:.1}", p.test_mean))
+        });
+        let _ = writeln!(
+            t,
+            "| {} | {:.1} | {:.0} | {:.2} | {:.2} | {} | {pt} | {pw} | {pm} |",
+            o.seed,
+            o.test_mean,
+            o.train_steps,
+            o.wall_s,
+            o.process_s,
+            o.peak_mib.map_or_else(|| na.clone(), |m| format!("{m:.1}"))
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\n## The fast preset\n\n`cargo xtask train --config presets/fast.ron --seed N` on seeds it was not tuned on \
+         (the sweeps used seeds 100–109; see `docs/presets.md`).\n"
+    );
+    let _ = writeln!(
+        t,
+        "| seed | test mean (100 episodes) | solved | env steps | wall s | process s |\n|---:|---:|---|---:|---:|---:|"
+    );
+    for r in &res.preset_runs {
+        let _ = writeln!(
+            t,
+            "| {} | {:.1} | {} | {:.0} | {:.2} | {:.2} |",
+            r.seed,
+            r.test_mean,
+            if r.test_mean >= 475.0 { "yes" } else { "**no**" },
+            r.train_steps,
+            r.wall_s,
+            r.process_s
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\n## Every benchmark of the workspace\n\nMedians from `cargo bench` (divan), by package and `RAYON_NUM_THREADS`.\n"
+    );
+    let _ = writeln!(t, "| package | threads | benchmark | median | throughput |\n|---|---:|---|---:|---:|");
+    for ((package, threads), rows) in &res.rust {
+        for r in rows {
+            let _ = writeln!(
+                t,
+                "| {package} | {threads} | `{}` | {} | {} |",
+                r.path,
+                micros_or_ns(r.median_ns),
+                r.median_per_s.map_or_else(String::new, |v| format!("{}/s", fmt_rate(v)))
+            );
+        }
+    }
+    let _ = writeln!(
+        t,
+        "\n## Reproduce\n\n```sh\nbash ../shared/anchors/setup.sh            # once: the Python peers' venv in /tmp/dqn-anchor-venv\ncargo xtask bench                           # everything above (about 10 minutes); --quick for a smoke run\n```"
+    );
+    t
+}
+
+fn micros_or_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real divan output (cartpole-sim's bench, this machine): groups,
+    /// arguments, throughput lines, and a second binary in the same text.
+    const SAMPLE: &str = "\
+Timer precision: 20 ns
+env_steps      fastest       │ slowest       │ median        │ mean          │ samples │ iters
+├─ batched                   │               │               │               │         │
+│  ├─ 8        231.9 µs      │ 343.7 µs      │ 234.4 µs      │ 239.7 µs      │ 100     │ 100
+│  │           43.12 Mitem/s │ 29.09 Mitem/s │ 42.65 Mitem/s │ 41.7 Mitem/s  │         │
+│  ╰─ 64       224.1 µs      │ 281 µs        │ 226.1 µs      │ 228.2 µs      │ 100     │ 100
+│              44.54 Mitem/s │ 35.52 Mitem/s │ 44.14 Mitem/s │ 43.74 Mitem/s │         │
+╰─ single_env  317.8 µs      │ 349.2 µs      │ 321.3 µs      │ 323.4 µs      │ 100     │ 100
+               31.45 Mitem/s │ 28.63 Mitem/s │ 31.11 Mitem/s │ 30.91 Mitem/s │         │
+rayon threads: 2
+Timer precision: 20 ns
+update                      fastest       │ slowest       │ median        │ mean          │ samples │ iters
+╰─ agent_update             72.1 µs       │ 130 µs        │ 79.3 ns       │ 80 µs         │ 500     │ 500
+training_loop     fastest       │ slowest       │ median        │ mean          │ samples │ iters
+╰─ seed_settings  161.3 ms      │ 196.4 ms      │ 168.7 ms      │ 173.4 ms      │ 20      │ 20
+                  12.39 Kitem/s │ 10.17 Kitem/s │ 950 item/s    │ 11.53 Kitem/s │         │
+";
+
+    #[test]
+    fn divan_tables_parse() {
+        let rows = parse_divan(SAMPLE);
+        let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "env_steps/batched/8",
+                "env_steps/batched/64",
+                "env_steps/single_env",
+                "update/agent_update",
+                "training_loop/seed_settings"
+            ]
+        );
+        assert_eq!(rows[0].median_ns, 234_400.0);
+        assert_eq!(rows[0].median_per_s, Some(42.65e6));
+        assert_eq!(rows[2].median_per_s, Some(31.11e6));
+        assert_eq!(rows[3].median_ns, 79.3, "units are read per cell");
+        assert_eq!(rows[3].median_per_s, None);
+        assert_eq!(rows[4].median_ns, 168.7e6);
+        assert_eq!(rows[4].median_per_s, Some(950.0));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median([]).is_nan());
+    }
+}
