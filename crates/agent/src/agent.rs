@@ -418,15 +418,14 @@ impl Agent {
             self.targets.push(bellman_target(self.batch.rewards()[r], value, self.batch.terminated()[r], gamma));
         }
         let loss = GatheredLoss { kind: self.config.loss, actions: self.batch.actions(), targets: &self.targets };
-        let value = self.policy.loss_and_gradients(states, &loss, &mut self.ws_policy, &mut self.grads)?;
+        let clip = self.config.grad_clip;
+        let (value, grads) =
+            self.policy.loss_and_clamped_gradients(states, &loss, &mut self.ws_policy, &mut self.grads, clip)?;
         let update = self.n_updates + 1;
         if !value.is_finite() {
             return Err(AgentError::NonFiniteLoss { update, value });
         }
-        if let Some(clip) = self.config.grad_clip {
-            self.grads.clamp_inplace(clip);
-        }
-        self.adam.step(&mut self.policy, &self.grads)?;
+        self.adam.step_finite(&mut self.policy, grads)?;
         self.n_updates = update;
         Ok(value)
     }
@@ -446,6 +445,24 @@ impl Agent {
 impl crate::Learner for Agent {
     fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
         Agent::act(self, obs)
+    }
+    fn q_values_batch(&mut self, observations: &[f32], obs_dim: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
+        if obs_dim != self.config.obs_dim || !observations.len().is_multiple_of(obs_dim) || observations.is_empty() {
+            return Err(AgentError::BadObservation {
+                reason: format!(
+                    "{} values in rows of {obs_dim}, expected rows of {}",
+                    observations.len(),
+                    self.config.obs_dim
+                ),
+            });
+        }
+        observations.chunks_exact(obs_dim).try_for_each(|row| self.check_obs(row))?;
+        let inputs =
+            ArrayView2::from_shape((observations.len() / obs_dim, obs_dim), observations).expect("whole rows, checked");
+        let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
+        out.clear();
+        out.extend(q.iter().copied());
+        Ok(())
     }
     fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
         if obs_dim != self.config.obs_dim {

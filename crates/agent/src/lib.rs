@@ -59,6 +59,21 @@ pub trait Learner: Send + std::fmt::Debug {
     /// # Errors
     /// As [`act`](Self::act).
     fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError>;
+    /// The action values of each row of `observations` (`rows × obs_dim`),
+    /// appended to `out` row after row: the same values as
+    /// [`q_values`](Self::q_values) on each row. Learners with a network
+    /// override it with one batched forward pass.
+    ///
+    /// # Errors
+    /// As [`act`](Self::act).
+    fn q_values_batch(&mut self, observations: &[f32], obs_dim: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
+        out.clear();
+        for row in observations.chunks_exact(obs_dim) {
+            let q = self.q_values(row)?;
+            out.extend_from_slice(q);
+        }
+        Ok(())
+    }
     /// Remembers a transition.
     ///
     /// # Errors

@@ -116,12 +116,11 @@ impl Update {
             self.targets[r] = 1.0 + (0.95 * max) * live;
         }
         let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &self.targets };
-        let value = self
+        let (value, grads) = self
             .policy
-            .loss_and_gradients(batch.states.view(), &loss, &mut self.ws, &mut self.grads)
-            .expect("shapes match");
-        self.grads.clamp_inplace(1.0);
-        self.adam.step(&mut self.policy, &self.grads).expect("finite gradients");
+            .loss_and_clamped_gradients(batch.states.view(), &loss, &mut self.ws, &mut self.grads, Some(1.0))
+            .expect("shapes match, finite gradients");
+        self.adam.step_finite(&mut self.policy, grads).expect("shapes match");
         self.n_updates += 1;
         if self.n_updates.is_multiple_of(4) {
             self.target.copy_from(&self.policy).expect("same shapes");

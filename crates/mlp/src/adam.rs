@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
 use crate::net::{PANEL, refresh_block};
-use crate::{Gradients, Mlp, MlpError, Params, Scalar};
+use crate::{FiniteGradients, Gradients, Mlp, MlpError, Params, Scalar};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -119,7 +119,20 @@ impl<T: Scalar> Adam<T> {
     pub fn step(&mut self, net: &mut Mlp<T>, grads: &Gradients<T>) -> Result<(), MlpError> {
         self.exp_avg.check_same_shape(net.params())?;
         self.exp_avg.check_same_shape(grads)?;
-        grads.check_finite()?;
+        self.step_finite(net, FiniteGradients::check(grads)?)
+    }
+
+    /// [`step`](Self::step) with gradients already known to be finite (from
+    /// [`Mlp::loss_and_clamped_gradients`] or [`FiniteGradients::check`]),
+    /// so they are not scanned again.
+    ///
+    /// # Errors
+    /// [`MlpError::ShapeMismatch`] if `net` or the gradients differ in shape
+    /// from the optimizer's state; nothing changes then.
+    pub fn step_finite(&mut self, net: &mut Mlp<T>, grads: FiniteGradients<'_, T>) -> Result<(), MlpError> {
+        let grads = grads.get();
+        self.exp_avg.check_same_shape(net.params())?;
+        self.exp_avg.check_same_shape(grads)?;
         self.step += 1;
         let t = i32::try_from(self.step).unwrap_or(i32::MAX);
         let AdamConfig { lr, beta1, beta2, eps } = self.config;

@@ -298,18 +298,23 @@ impl<T: Scalar> Job for Clamp<'_, T> {
 
     #[inline(always)]
     fn run(self) {
-        let c = self.c;
-        for v in self.values {
-            // Selects, so NaN passes through unchanged and the loop vectorizes.
-            let x = *v;
-            *v = if x > c {
-                c
-            } else if x < -c {
-                -c
-            } else {
-                x
-            };
-        }
+        clamp_slice(self.values, self.c);
+    }
+}
+
+/// Each value clamped to `[-c, c]`.
+#[inline(always)]
+pub(crate) fn clamp_slice<T: Scalar>(values: &mut [T], c: T) {
+    for v in values {
+        // Selects, so NaN passes through unchanged and the loop vectorizes.
+        let x = *v;
+        *v = if x > c {
+            c
+        } else if x < -c {
+            -c
+        } else {
+            x
+        };
     }
 }
 

@@ -1,7 +1,7 @@
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
-use crate::kernel::{ALayout, Job, PIECE, for_each_piece, gemm_acc, vectorized};
+use crate::kernel::{ALayout, Job, PIECE, gemm_acc, vectorized};
 use crate::net::relu_inplace;
 use crate::{Gradients, Mlp, MlpError, Params, Scalar};
 
@@ -181,34 +181,48 @@ impl<T: Scalar> Workspace<T> {
         Ok(())
     }
 
-    /// Sums the chunks' partial gradients into `grads`, in chunk order, and
-    /// returns the mean loss.
-    fn reduce(&self, grads: &mut Gradients<T>) -> T {
+    /// Sums the chunks' partial gradients into `grads`, in chunk order,
+    /// clamping each sum to `[-clip, clip]` when asked, and returns the mean
+    /// loss and whether every summed (and clamped) value is finite. One pass
+    /// over the gradients, split across threads in fixed pieces.
+    fn reduce(&self, grads: &mut Gradients<T>, clip: Option<T>) -> (T, bool) {
+        use rayon::prelude::*;
         let chunks = &self.chunks[..self.rows.div_ceil(self.chunk_rows)];
+        let mut all_finite = true;
         for (t, out) in grads.slices_mut().enumerate() {
             // Each element sums its chunks in chunk order whatever the
             // split, so splitting the tensor changes no bit.
-            for_each_piece(out, |k, piece| vectorized(SumPartials { out: piece, from: k * PIECE, tensor: t, chunks }));
+            let piece = |(k, piece): (usize, &mut [T])| {
+                vectorized(SumPartials { out: piece, from: k * PIECE, tensor: t, chunks, clip })
+            };
+            let finite = if rayon::current_num_threads() > 1 && out.len() > PIECE {
+                out.par_chunks_mut(PIECE).enumerate().map(piece).reduce(|| true, |a, b| a & b)
+            } else {
+                out.chunks_mut(PIECE).enumerate().map(piece).fold(true, |a, b| a & b)
+            };
+            all_finite &= finite;
         }
         let loss_sum = chunks.iter().fold(T::ZERO, |acc, c| acc + c.loss_sum);
-        loss_sum / T::from_f64(self.rows as f64)
+        (loss_sum / T::from_f64(self.rows as f64), all_finite)
     }
 }
 
 /// `out` = the sum, in chunk order, of every chunk's partial gradient of
-/// tensor `tensor` at elements `from..from + out.len()`.
+/// tensor `tensor` at elements `from..from + out.len()`, clamped to
+/// `[-clip, clip]` if given; returns whether every result is finite.
 struct SumPartials<'a, T: Scalar> {
     out: &'a mut [T],
     from: usize,
     tensor: usize,
     chunks: &'a [Chunk<T>],
+    clip: Option<T>,
 }
 
 impl<T: Scalar> Job for SumPartials<'_, T> {
-    type Output = ();
+    type Output = bool;
 
     #[inline(always)]
-    fn run(self) {
+    fn run(self) -> bool {
         let range = self.from..self.from + self.out.len();
         for (c, chunk) in self.chunks.iter().enumerate() {
             let partial = chunk.grads.as_ref().expect("backward filled every chunk's gradients");
@@ -221,6 +235,10 @@ impl<T: Scalar> Job for SumPartials<'_, T> {
                 }
             }
         }
+        if let Some(c) = self.clip {
+            crate::params::clamp_slice(self.out, c);
+        }
+        self.out.iter().fold(true, |all, v| all & v.is_finite())
     }
 }
 
@@ -356,6 +374,58 @@ impl<T: Scalar> Mlp<T> {
     ) -> Result<T, MlpError> {
         self.params().check_same_shape(grads)?;
         ws.run(self, inputs, Some(loss))?;
-        Ok(ws.reduce(grads))
+        Ok(ws.reduce(grads, None).0)
+    }
+
+    /// [`loss_and_gradients`](Self::loss_and_gradients), then every
+    /// gradient clamped to `[-clip, clip]` (`None`: not clamped) and checked
+    /// finite, all in the pass that sums the chunks: the gradients come back
+    /// ready for [`Adam::step_finite`](crate::Adam::step_finite). The same
+    /// bits as `loss_and_gradients`, [`Params::clamp_inplace`] and a check.
+    ///
+    /// # Errors
+    /// As `loss_and_gradients`, and [`MlpError::NonFinite`] naming the first
+    /// non-finite gradient (after clamping, which turns ±∞ into ±clip but
+    /// keeps NaN).
+    pub fn loss_and_clamped_gradients<'g>(
+        &self,
+        inputs: ArrayView2<'_, T>,
+        loss: &GatheredLoss<'_, T>,
+        ws: &mut Workspace<T>,
+        grads: &'g mut Gradients<T>,
+        clip: Option<T>,
+    ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
+        self.params().check_same_shape(grads)?;
+        ws.run(self, inputs, Some(loss))?;
+        let (value, finite) = ws.reduce(grads, clip);
+        if !finite {
+            grads.check_finite()?;
+        }
+        Ok((value, FiniteGradients { grads }))
+    }
+}
+
+/// Gradients known to be finite (checked when this was made), which
+/// [`Adam::step_finite`](crate::Adam::step_finite) applies without checking
+/// them again.
+#[derive(Debug, Clone, Copy)]
+pub struct FiniteGradients<'a, T: Scalar> {
+    grads: &'a Gradients<T>,
+}
+
+impl<'a, T: Scalar> FiniteGradients<'a, T> {
+    /// Checks `grads`.
+    ///
+    /// # Errors
+    /// [`MlpError::NonFinite`] naming the first NaN or infinite value.
+    pub fn check(grads: &'a Gradients<T>) -> Result<Self, MlpError> {
+        grads.check_finite()?;
+        Ok(Self { grads })
+    }
+
+    /// The gradients.
+    #[must_use]
+    pub fn get(&self) -> &'a Gradients<T> {
+        self.grads
     }
 }

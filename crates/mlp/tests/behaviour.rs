@@ -292,3 +292,55 @@ fn update_flop_count_by_hand() {
     assert_eq!(mlp::dqn_update_flop(&SIZES, 64), 2 * 64 * (3 * 17_152 + 16_640));
     assert_eq!(mlp::dqn_update_flop(&[3, 2], 1), 2 * 3 * 6);
 }
+
+/// The fused path (sum the chunks, clamp and check in one pass) gives the
+/// same bits as summing, then `clamp_inplace`, then checking; and it refuses
+/// exactly the gradients the separate check refuses.
+#[test]
+fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for (scale, clip) in [(1.0f32, Some(0.01f32)), (1.0, None), (3.0e12, Some(1.0)), (3.0e12, None)] {
+        let mut net: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
+        if scale != 1.0 {
+            // Enormous weights: activations overflow, gradients go ±∞ or NaN.
+            let layers = net
+                .params()
+                .layers()
+                .iter()
+                .map(|l| LayerParams { weight: l.weight.mapv(|w| w * scale), bias: l.bias.clone() })
+                .collect();
+            net = Mlp::from_params(Params::from_layers(layers).unwrap()).unwrap();
+        }
+        let inputs = Array2::from_shape_fn((70, 4), |_| rng.random_range(-1.0f32..1.0));
+        let actions: Vec<usize> = (0..70).map(|_| rng.random_range(0..2)).collect();
+        let targets: Vec<f32> = (0..70).map(|_| rng.random_range(0.0f32..2.0)).collect();
+        let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets };
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut ws = Workspace::new(16).unwrap();
+                let mut separate = Params::zeros(&SIZES).unwrap();
+                let value = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut separate).unwrap();
+                if let Some(c) = clip {
+                    separate.clamp_inplace(c);
+                }
+                let expected = mlp::FiniteGradients::check(&separate).map(|_| ());
+                if scale != 1.0 && clip.is_none() {
+                    assert!(expected.is_err(), "the huge net must give non-finite gradients");
+                }
+                let mut fused = Params::zeros(&SIZES).unwrap();
+                match net.loss_and_clamped_gradients(inputs.view(), &loss, &mut ws, &mut fused, clip) {
+                    Ok((fused_value, _)) => {
+                        assert!(expected.is_ok(), "scale {scale}: fused accepted what the check refuses");
+                        assert_eq!(fused_value.to_bits(), value.to_bits());
+                    }
+                    Err(e) => assert_eq!(Err(e), expected, "scale {scale}, clip {clip:?}"),
+                }
+                let bits = |p: &Params<f32>| -> Vec<u32> {
+                    p.named_tensors().flat_map(|(_, t)| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect()
+                };
+                assert_eq!(bits(&fused), bits(&separate), "scale {scale}, clip {clip:?}, {threads} threads");
+            });
+        }
+    }
+}

@@ -196,6 +196,7 @@ pub struct Session {
     sim_actions: Vec<Action>,
     finished: Vec<EpisodeLog>,
     evaluation: Option<EvalLog>,
+    probe_q: Vec<f32>,
 }
 
 /// Where training is: counters, and the running totals of each
@@ -289,6 +290,7 @@ impl Session {
             sim_actions: Vec::with_capacity(n),
             finished: Vec::new(),
             evaluation: None,
+            probe_q: Vec::new(),
         }
     }
 
@@ -491,14 +493,17 @@ impl Session {
         Ok(StepReport { episodes: &self.finished, evaluation: self.evaluation.as_ref() })
     }
 
-    /// The mean over the probe states of the policy's largest Q-value.
+    /// The mean over the probe states of the policy's largest Q-value (one
+    /// batched forward pass: the same bits as one state at a time).
     fn q_probe(&mut self) -> Result<f64, agent::AgentError> {
-        let mut sum = 0.0;
         let learner = self.learner.as_learner();
-        for s in &self.probe_states {
-            let q = learner.q_values(s)?;
-            sum += f64::from(q.iter().copied().fold(f32::NEG_INFINITY, f32::max));
-        }
+        learner.q_values_batch(self.probe_states.as_flattened(), OBS_DIM, &mut self.probe_q)?;
+        let n_actions = self.probe_q.len() / self.probe_states.len();
+        let sum: f64 = self
+            .probe_q
+            .chunks_exact(n_actions)
+            .map(|q| f64::from(q.iter().copied().fold(f32::NEG_INFINITY, f32::max)))
+            .sum();
         Ok(sum / self.probe_states.len() as f64)
     }
 
