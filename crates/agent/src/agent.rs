@@ -1,4 +1,4 @@
-use mlp::{Adam, AdamConfig, GatheredLoss, Gradients, Mlp, Params, SingleScratch, Workspace};
+use mlp::{Adam, AdamConfig, BootstrapLoss, Gradients, Mlp, MlpError, Params, SingleScratch, Workspace};
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -69,9 +69,7 @@ pub struct Agent {
     batch: Batch,
     /// The policy's batch workspace (loss and gradients; Double DQN's next-state pass).
     ws_policy: Workspace<f32>,
-    ws_target: Workspace<f32>,
     scratch: SingleScratch<f32>,
-    targets: Vec<f32>,
     // Greedy rows of `act_batch`, gathered for one forward pass.
     greedy_rows: Vec<usize>,
     greedy_obs: Vec<f32>,
@@ -101,9 +99,7 @@ impl Agent {
             replay: ReplayBuffer::new(config.buffer_capacity, config.obs_dim)?,
             batch: Batch::new(),
             ws_policy: Workspace::new(config.chunk_rows)?,
-            ws_target: Workspace::new(config.chunk_rows)?,
             scratch: SingleScratch::default(),
-            targets: Vec::with_capacity(config.batch_size),
             greedy_rows: Vec::new(),
             greedy_obs: Vec::new(),
             explore_rng: ChaCha8Rng::seed_from_u64(seeds.explore),
@@ -179,9 +175,7 @@ impl Agent {
             grads: Params::zeros(&sizes)?,
             batch: Batch::new(),
             ws_policy: Workspace::new(c.chunk_rows)?,
-            ws_target: Workspace::new(c.chunk_rows)?,
             scratch: SingleScratch::default(),
-            targets: Vec::with_capacity(c.batch_size),
             greedy_rows: Vec::new(),
             greedy_obs: Vec::new(),
             config: state.config,
@@ -403,24 +397,35 @@ impl Agent {
         let next_states =
             ArrayView2::from_shape((b, d), self.batch.next_states()).expect("a batch holds b rows of obs_dim");
         let gamma = self.config.gamma as f32;
-        self.targets.clear();
-        let q_next = self.target.forward_batch(next_states, &mut self.ws_target)?;
-        let q_policy_next = if self.config.double_dqn {
-            Some(self.policy.forward_batch(next_states, &mut self.ws_policy)?)
-        } else {
-            None
+        let (rewards, terminated) = (self.batch.rewards(), self.batch.terminated());
+        // y = r + γ·max Q_target(s′, ·)·(1 − terminated), formed inside the
+        // network's parallel pass, chunk by chunk, right after the target
+        // network's forward pass on that chunk's next states.
+        let target = |r: usize, q_next: &[f32], q_policy_next: Option<&[f32]>| {
+            next_state_value(q_next, q_policy_next).map(|value| bellman_target(rewards[r], value, terminated[r], gamma))
         };
-        let nan = AgentError::NonFiniteQ { sample_count: self.sample_count };
-        for (r, target_row) in q_next.rows().into_iter().enumerate() {
-            let target_row = target_row.to_slice().expect("rows are contiguous");
-            let policy_row = q_policy_next.as_ref().map(|q| q.row(r).to_slice().expect("rows are contiguous"));
-            let value = next_state_value(target_row, policy_row).ok_or_else(|| nan.clone())?;
-            self.targets.push(bellman_target(self.batch.rewards()[r], value, self.batch.terminated()[r], gamma));
-        }
-        let loss = GatheredLoss { kind: self.config.loss, actions: self.batch.actions(), targets: &self.targets };
-        let clip = self.config.grad_clip;
-        let (value, grads) =
-            self.policy.loss_and_clamped_gradients(states, &loss, &mut self.ws_policy, &mut self.grads, clip)?;
+        let loss = BootstrapLoss {
+            kind: self.config.loss,
+            actions: self.batch.actions(),
+            bootstrap: &self.target,
+            next_inputs: next_states,
+            own_on_next: self.config.double_dqn,
+            target: &target,
+        };
+        let sample_count = self.sample_count;
+        let (value, grads) = self
+            .policy
+            .bootstrap_loss_and_clamped_gradients(
+                states,
+                &loss,
+                &mut self.ws_policy,
+                &mut self.grads,
+                self.config.grad_clip,
+            )
+            .map_err(|e| match e {
+                MlpError::NonFinite { what, .. } if what == "targets" => AgentError::NonFiniteQ { sample_count },
+                other => other.into(),
+            })?;
         let update = self.n_updates + 1;
         if !value.is_finite() {
             return Err(AgentError::NonFiniteLoss { update, value });

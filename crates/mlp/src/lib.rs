@@ -34,7 +34,7 @@ pub use error::MlpError;
 pub use net::{Mlp, SingleScratch};
 pub use params::{Gradients, LayerParams, Params, TensorView, tensor_name};
 pub use scalar::Scalar;
-pub use train::{DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, Workspace};
+pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, TargetFn, Workspace};
 
 /// For benchmarks only: `iters` rounds of 96 independent 8-wide multiplies
 /// and adds, held in registers and compiled like the kernels (AVX2 where the

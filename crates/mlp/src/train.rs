@@ -35,49 +35,103 @@ pub struct GatheredLoss<'a, T> {
     pub targets: &'a [T],
 }
 
-impl<T: Scalar> GatheredLoss<'_, T> {
-    fn validate(&self, rows: usize, n_outputs: usize) -> Result<(), MlpError> {
-        if self.actions.len() != rows {
-            return Err(MlpError::RowCount { what: "actions", expected: rows, got: self.actions.len() });
-        }
+fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(), MlpError> {
+    if actions.len() != rows {
+        return Err(MlpError::RowCount { what: "actions", expected: rows, got: actions.len() });
+    }
+    if let Some(row) = actions.iter().position(|&a| a >= n_outputs) {
+        return Err(MlpError::ActionOutOfRange { row, action: actions[row], n_outputs });
+    }
+    Ok(())
+}
+
+fn check_kind(kind: LossKind) -> Result<(), MlpError> {
+    if let LossKind::Huber { delta } = kind
+        && !(delta > 0.0 && delta.is_finite())
+    {
+        return Err(MlpError::InvalidHyperparameter {
+            name: "huber delta",
+            value: delta,
+            requirement: "positive and finite",
+        });
+    }
+    Ok(())
+}
+
+impl<'a, T: Scalar> GatheredLoss<'a, T> {
+    /// Checks the loss against a batch and returns it as the chunks see it.
+    fn spec(&self, rows: usize, n_outputs: usize) -> Result<LossSpec<'a, T>, MlpError> {
+        check_actions(self.actions, rows, n_outputs)?;
         if self.targets.len() != rows {
             return Err(MlpError::RowCount { what: "targets", expected: rows, got: self.targets.len() });
-        }
-        if let Some(row) = self.actions.iter().position(|&a| a >= n_outputs) {
-            return Err(MlpError::ActionOutOfRange { row, action: self.actions[row], n_outputs });
         }
         if let Some(index) = self.targets.iter().position(|t| !t.is_finite()) {
             return Err(MlpError::NonFinite { what: "targets".into(), index });
         }
-        if let LossKind::Huber { delta } = self.kind
-            && !(delta > 0.0 && delta.is_finite())
-        {
-            return Err(MlpError::InvalidHyperparameter {
-                name: "huber delta",
-                value: delta,
-                requirement: "positive and finite",
-            });
-        }
-        Ok(())
+        check_kind(self.kind)?;
+        Ok(LossSpec { kind: self.kind, actions: self.actions, targets: Targets::Given(self.targets) })
     }
+}
 
-    /// Row `row`'s loss term (before averaging) and its derivative with
-    /// respect to the gathered output (before the 1/B of the mean).
-    fn term(&self, row: usize, q: T) -> (T, T) {
-        let d = q - self.targets[row];
-        match self.kind {
-            LossKind::Mse => (d * d, T::from_f64(2.0) * d),
-            LossKind::Huber { delta } => {
-                let delta = T::from_f64(delta);
-                let half = T::from_f64(0.5);
-                if d.abs() <= delta {
-                    (half * d * d, d)
-                } else {
-                    (delta * (d.abs() - half * delta), if d > T::ZERO { delta } else { -delta })
-                }
+/// A loss term (before averaging) and its derivative with respect to the
+/// gathered output `q` (before the 1/B of the mean), for target `y`.
+#[inline(always)]
+fn loss_term<T: Scalar>(kind: LossKind, q: T, y: T) -> (T, T) {
+    let d = q - y;
+    match kind {
+        LossKind::Mse => (d * d, T::from_f64(2.0) * d),
+        LossKind::Huber { delta } => {
+            let delta = T::from_f64(delta);
+            let half = T::from_f64(0.5);
+            if d.abs() <= delta {
+                (half * d * d, d)
+            } else {
+                (delta * (d.abs() - half * delta), if d > T::ZERO { delta } else { -delta })
             }
         }
     }
+}
+
+/// Computes row `r`'s target from a bootstrap network's outputs on that row
+/// (`q_next`) and, when asked for, the trained network's outputs on the
+/// same row (`q_own_next`); `None` when no target can be formed (a NaN).
+pub type TargetFn<'a, T> = dyn Fn(usize, &[T], Option<&[T]>) -> Option<T> + Sync + 'a;
+
+/// The DQN loss with its targets computed inside the pass: each chunk
+/// evaluates `bootstrap` (the target network) on its rows of `next_inputs`,
+/// and, with `own_on_next`, the trained network too (Double DQN), then
+/// forms the targets with `target` and backpropagates. One parallel region
+/// instead of two, and the same bits as computing the targets first and
+/// using [`GatheredLoss`].
+pub struct BootstrapLoss<'a, T: Scalar> {
+    /// The loss function.
+    pub kind: LossKind,
+    /// For each row, which output is compared (the action taken).
+    pub actions: &'a [usize],
+    /// The network evaluated on `next_inputs`.
+    pub bootstrap: &'a Mlp<T>,
+    /// One row per input row (the next states).
+    pub next_inputs: ArrayView2<'a, T>,
+    /// Whether `target` also gets the trained network's outputs on
+    /// `next_inputs`.
+    pub own_on_next: bool,
+    /// Row `r`'s target.
+    pub target: &'a TargetFn<'a, T>,
+}
+
+/// Where a pass's targets come from.
+#[derive(Clone, Copy)]
+enum Targets<'a, T: Scalar> {
+    Given(&'a [T]),
+    Bootstrap { net: &'a Mlp<T>, next: &'a [T], own_on_next: bool, f: &'a TargetFn<'a, T> },
+}
+
+/// A loss as the chunks see it.
+#[derive(Clone, Copy)]
+pub(crate) struct LossSpec<'a, T: Scalar> {
+    kind: LossKind,
+    actions: &'a [usize],
+    targets: Targets<'a, T>,
 }
 
 /// Reusable buffers for batched forward and backward passes, and the chunk
@@ -101,6 +155,13 @@ struct Chunk<T: Scalar> {
     delta_prev: Vec<T>,
     grads: Option<Params<T>>,
     loss_sum: T,
+    /// This chunk's targets, one per row.
+    targets: Vec<T>,
+    /// Forward passes on the next inputs (bootstrap net, then the trained
+    /// net for Double DQN).
+    side: Vec<Chunk<T>>,
+    /// The first row (global index) whose target could not be formed.
+    target_error: Option<usize>,
 }
 
 impl<T: Scalar> Default for Workspace<T> {
@@ -135,7 +196,7 @@ impl<T: Scalar> Workspace<T> {
         &mut self,
         net: &Mlp<T>,
         inputs: ArrayView2<'_, T>,
-        loss: Option<&GatheredLoss<'_, T>>,
+        loss: Option<LossSpec<'_, T>>,
     ) -> Result<(), MlpError> {
         let (rows, width) = inputs.dim();
         net.check_input_width(width)?;
@@ -143,9 +204,6 @@ impl<T: Scalar> Workspace<T> {
             return Err(MlpError::EmptyBatch);
         }
         let n_out = net.output_dim();
-        if let Some(loss) = loss {
-            loss.validate(rows, n_out)?;
-        }
         let inputs: CowArray<'_, T, _> = inputs.as_standard_layout();
         let flat = inputs.as_slice().expect("standard layout is contiguous");
         if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
@@ -174,6 +232,9 @@ impl<T: Scalar> Workspace<T> {
         }
         self.rows = rows;
         self.n_outputs = n_out;
+        if let Some(index) = self.chunks[..n_chunks].iter().find_map(|c| c.target_error) {
+            return Err(MlpError::NonFinite { what: "targets".into(), index });
+        }
         self.outputs.clear();
         for chunk in &self.chunks[..n_chunks] {
             self.outputs.extend_from_slice(chunk.acts.last().expect("a network has a layer"));
@@ -242,14 +303,15 @@ impl<T: Scalar> Job for SumPartials<'_, T> {
     }
 }
 
-/// One chunk's forward, and backward when there is a loss.
+/// One chunk's forward, and backward when there is a loss (after forming
+/// its targets, if they come from a bootstrap network).
 struct ChunkJob<'a, T: Scalar> {
     chunk: &'a mut Chunk<T>,
     net: &'a Mlp<T>,
     input: &'a [T],
     r0: usize,
     rows: usize,
-    loss: Option<&'a GatheredLoss<'a, T>>,
+    loss: Option<LossSpec<'a, T>>,
     scale: T,
 }
 
@@ -258,9 +320,42 @@ impl<T: Scalar> Job for ChunkJob<'_, T> {
 
     #[inline(always)]
     fn run(self) {
-        self.chunk.forward(self.net, self.input, self.rows);
-        if let Some(loss) = self.loss {
-            self.chunk.backward(self.net, loss, self.r0, self.rows, self.scale);
+        let Self { chunk, net, input, r0, rows, loss, scale } = self;
+        chunk.target_error = None;
+        chunk.targets.clear();
+        match loss.map(|l| l.targets) {
+            None => {}
+            Some(Targets::Given(targets)) => chunk.targets.extend_from_slice(&targets[r0..r0 + rows]),
+            Some(Targets::Bootstrap { net: bootstrap, next, own_on_next, f }) => {
+                let width = net.input_dim();
+                let next = &next[r0 * width..(r0 + rows) * width];
+                chunk.side.resize_with(2, Chunk::default);
+                let (boot, own) = chunk.side.split_at_mut(1);
+                boot[0].forward(bootstrap, next, rows);
+                if own_on_next {
+                    own[0].forward(net, next, rows);
+                }
+                let q_next = boot[0].acts.last().expect("a network has a layer");
+                let n_boot = bootstrap.output_dim();
+                let n_own = net.output_dim();
+                for r in 0..rows {
+                    let own_row = own_on_next
+                        .then(|| &own[0].acts.last().expect("a network has a layer")[r * n_own..(r + 1) * n_own]);
+                    match f(r0 + r, &q_next[r * n_boot..(r + 1) * n_boot], own_row) {
+                        Some(y) if y.is_finite() => chunk.targets.push(y),
+                        _ => {
+                            chunk.target_error.get_or_insert(r0 + r);
+                            chunk.targets.push(T::ZERO);
+                        }
+                    }
+                }
+            }
+        }
+        chunk.forward(net, input, rows);
+        if let Some(loss) = loss
+            && chunk.target_error.is_none()
+        {
+            chunk.backward(net, loss.kind, &loss.actions[r0..r0 + rows], rows, scale);
         }
     }
 }
@@ -287,10 +382,11 @@ impl<T: Scalar> Chunk<T> {
         }
     }
 
-    /// Backpropagates the loss of rows `r0..r0 + rows` (global indices) into
-    /// this chunk's partial gradients. `scale` is 1/B of the mean.
+    /// Backpropagates the loss of this chunk's rows (their `actions` and the
+    /// chunk's `targets`) into its partial gradients. `scale` is 1/B of the
+    /// mean.
     #[inline(always)]
-    fn backward(&mut self, net: &Mlp<T>, loss: &GatheredLoss<'_, T>, r0: usize, rows: usize, scale: T) {
+    fn backward(&mut self, net: &Mlp<T>, kind: LossKind, actions: &[usize], rows: usize, scale: T) {
         let layers = net.params().layers();
         if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
@@ -303,8 +399,8 @@ impl<T: Scalar> Chunk<T> {
         let q = self.acts.last().expect("a network has a layer");
         self.loss_sum = T::ZERO;
         for r in 0..rows {
-            let a = loss.actions[r0 + r];
-            let (term, d_q) = loss.term(r0 + r, q[r * n_out + a]);
+            let a = actions[r];
+            let (term, d_q) = loss_term(kind, q[r * n_out + a], self.targets[r]);
             self.loss_sum = self.loss_sum + term;
             self.delta[r * n_out + a] = d_q * scale;
         }
@@ -373,7 +469,7 @@ impl<T: Scalar> Mlp<T> {
         grads: &mut Gradients<T>,
     ) -> Result<T, MlpError> {
         self.params().check_same_shape(grads)?;
-        ws.run(self, inputs, Some(loss))?;
+        ws.run(self, inputs, Some(loss.spec(inputs.nrows(), self.output_dim())?))?;
         Ok(ws.reduce(grads, None).0)
     }
 
@@ -396,13 +492,58 @@ impl<T: Scalar> Mlp<T> {
         clip: Option<T>,
     ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
         self.params().check_same_shape(grads)?;
-        ws.run(self, inputs, Some(loss))?;
-        let (value, finite) = ws.reduce(grads, clip);
-        if !finite {
-            grads.check_finite()?;
-        }
-        Ok((value, FiniteGradients { grads }))
+        ws.run(self, inputs, Some(loss.spec(inputs.nrows(), self.output_dim())?))?;
+        finish(ws, grads, clip)
     }
+
+    /// [`loss_and_clamped_gradients`](Self::loss_and_clamped_gradients)
+    /// with the targets formed inside the pass from a bootstrap network
+    /// (see [`BootstrapLoss`]).
+    ///
+    /// # Errors
+    /// As `loss_and_clamped_gradients`; [`MlpError::NonFinite`] naming the
+    /// first row (`targets`) whose target is not a finite number; an error
+    /// for `next_inputs` of the wrong shape or with non-finite values.
+    pub fn bootstrap_loss_and_clamped_gradients<'g>(
+        &self,
+        inputs: ArrayView2<'_, T>,
+        loss: &BootstrapLoss<'_, T>,
+        ws: &mut Workspace<T>,
+        grads: &'g mut Gradients<T>,
+        clip: Option<T>,
+    ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
+        self.params().check_same_shape(grads)?;
+        let rows = inputs.nrows();
+        check_actions(loss.actions, rows, self.output_dim())?;
+        check_kind(loss.kind)?;
+        let (next_rows, next_width) = loss.next_inputs.dim();
+        if next_rows != rows {
+            return Err(MlpError::RowCount { what: "next inputs", expected: rows, got: next_rows });
+        }
+        self.check_input_width(next_width)?;
+        loss.bootstrap.check_input_width(next_width)?;
+        let next: CowArray<'_, T, _> = loss.next_inputs.as_standard_layout();
+        let next = next.as_slice().expect("standard layout is contiguous");
+        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+            return Err(MlpError::NonFinite { what: "next inputs".into(), index });
+        }
+        let targets = Targets::Bootstrap { net: loss.bootstrap, next, own_on_next: loss.own_on_next, f: loss.target };
+        ws.run(self, inputs, Some(LossSpec { kind: loss.kind, actions: loss.actions, targets }))?;
+        finish(ws, grads, clip)
+    }
+}
+
+/// The reduction, clamping and check that end a gradient pass.
+fn finish<'g, T: Scalar>(
+    ws: &Workspace<T>,
+    grads: &'g mut Gradients<T>,
+    clip: Option<T>,
+) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
+    let (value, finite) = ws.reduce(grads, clip);
+    if !finite {
+        grads.check_finite()?;
+    }
+    Ok((value, FiniteGradients { grads }))
 }
 
 /// Gradients known to be finite (checked when this was made), which

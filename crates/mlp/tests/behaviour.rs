@@ -344,3 +344,81 @@ fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
         }
     }
 }
+
+/// Targets formed inside the pass from a bootstrap network give the same
+/// bits as computing them first (a separate forward pass) and using
+/// `GatheredLoss`, with and without the trained net's own next-state
+/// outputs (Double DQN); a row without a target is an error naming it.
+#[test]
+fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let net: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
+    let bootstrap: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
+    let rows = 50;
+    let inputs = Array2::from_shape_fn((rows, 4), |_| rng.random_range(-1.0f32..1.0));
+    let next = Array2::from_shape_fn((rows, 4), |_| rng.random_range(-1.0f32..1.0));
+    let actions: Vec<usize> = (0..rows).map(|_| rng.random_range(0..2)).collect();
+    let rewards: Vec<f32> = (0..rows).map(|r| r as f32 * 0.1).collect();
+    // A made-up rule using both outputs, so a mix-up of rows or nets shows.
+    let rule = |r: usize, q: &[f32], own: Option<&[f32]>| -> Option<f32> {
+        let pick = own.map_or(1, |o| usize::from(o[1] > o[0]));
+        Some(rewards[r] + 0.9 * q[pick])
+    };
+    let bits = |p: &Params<f32>| -> Vec<u32> {
+        p.named_tensors().flat_map(|(_, t)| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect()
+    };
+    for own_on_next in [false, true] {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut ws = Workspace::new(16).unwrap();
+                let q_next = bootstrap.forward_batch(next.view(), &mut ws).unwrap().to_owned();
+                let q_own = net.forward_batch(next.view(), &mut ws).unwrap().to_owned();
+                let targets: Vec<f32> = (0..rows)
+                    .map(|r| {
+                        let own = own_on_next.then(|| q_own.row(r).to_vec());
+                        rule(r, q_next.row(r).as_slice().unwrap(), own.as_deref()).unwrap()
+                    })
+                    .collect();
+                let gathered =
+                    GatheredLoss { kind: LossKind::Huber { delta: 1.0 }, actions: &actions, targets: &targets };
+                let mut first = Params::zeros(&SIZES).unwrap();
+                let (v1, _) =
+                    net.loss_and_clamped_gradients(inputs.view(), &gathered, &mut ws, &mut first, Some(0.5)).unwrap();
+                let loss = mlp::BootstrapLoss {
+                    kind: LossKind::Huber { delta: 1.0 },
+                    actions: &actions,
+                    bootstrap: &bootstrap,
+                    next_inputs: next.view(),
+                    own_on_next,
+                    target: &rule,
+                };
+                let mut inside = Params::zeros(&SIZES).unwrap();
+                let (v2, _) = net
+                    .bootstrap_loss_and_clamped_gradients(inputs.view(), &loss, &mut ws, &mut inside, Some(0.5))
+                    .unwrap();
+                assert_eq!(v2.to_bits(), v1.to_bits());
+                assert_eq!(bits(&inside), bits(&first), "own_on_next {own_on_next}, {threads} threads");
+            });
+        }
+    }
+    let no_target_for_row_37 = |r: usize, q: &[f32], _: Option<&[f32]>| (r != 37).then_some(q[0]);
+    let loss = mlp::BootstrapLoss {
+        kind: LossKind::Mse,
+        actions: &actions,
+        bootstrap: &bootstrap,
+        next_inputs: next.view(),
+        own_on_next: false,
+        target: &no_target_for_row_37,
+    };
+    let mut grads = Params::zeros(&SIZES).unwrap();
+    let err = net
+        .bootstrap_loss_and_clamped_gradients(inputs.view(), &loss, &mut Workspace::new(16).unwrap(), &mut grads, None)
+        .unwrap_err();
+    assert_eq!(err, MlpError::NonFinite { what: "targets".into(), index: 37 });
+    let short = mlp::BootstrapLoss { next_inputs: next.slice(ndarray::s![..10, ..]), ..loss };
+    let err = net
+        .bootstrap_loss_and_clamped_gradients(inputs.view(), &short, &mut Workspace::new(16).unwrap(), &mut grads, None)
+        .unwrap_err();
+    assert!(matches!(err, MlpError::RowCount { what: "next inputs", expected: 50, got: 10 }), "{err}");
+}
