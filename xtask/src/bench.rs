@@ -26,6 +26,25 @@ pub struct Options {
     pub seeds: Vec<u64>,
     /// Seeds of the fast preset (not those it was tuned on).
     pub preset_seeds: Vec<u64>,
+    /// Rounds of the network, agent and loop benchmarks.
+    pub rounds: usize,
+}
+
+/// Per benchmark, the median over rounds of its median time and rate.
+fn median_rows(rounds: &[Vec<DivanRow>]) -> Vec<DivanRow> {
+    let Some(first) = rounds.first() else { return Vec::new() };
+    first
+        .iter()
+        .map(|row| {
+            let same = || rounds.iter().filter_map(|r| r.iter().find(|x| x.path == row.path));
+            let rates: Vec<f64> = same().filter_map(|r| r.median_per_s).collect();
+            DivanRow {
+                path: row.path.clone(),
+                median_ns: median(same().map(|r| r.median_ns)),
+                median_per_s: (!rates.is_empty()).then(|| median(rates)),
+            }
+        })
+        .collect()
 }
 
 /// One line of divan's table: a benchmark's median time and throughput.
@@ -248,7 +267,9 @@ impl Results {
 pub fn run(opts: &Options) -> Result<String, String> {
     let started = Instant::now();
     let mut res = Results::default();
-    for (package, threads) in [
+    // The benches that vary most on a shared VM run several rounds, in
+    // turn, and each figure is the median of the rounds' medians.
+    const BENCHES: [(&str, usize); 8] = [
         ("cartpole-sim", 1),
         ("replay", 1),
         ("mlp", 1),
@@ -257,8 +278,18 @@ pub fn run(opts: &Options) -> Result<String, String> {
         ("agent", 2),
         ("runner", 1),
         ("runner", 2),
-    ] {
-        res.rust.insert((package.to_string(), threads), cargo_bench(package, threads, opts.quick)?);
+    ];
+    let mut rounds: BTreeMap<(String, usize), Vec<Vec<DivanRow>>> = BTreeMap::new();
+    for round in 0..opts.rounds.max(1) {
+        for (package, threads) in BENCHES {
+            if round > 0 && matches!(package, "cartpole-sim" | "replay") {
+                continue;
+            }
+            rounds.entry((package.to_string(), threads)).or_default().push(cargo_bench(package, threads, opts.quick)?);
+        }
+    }
+    for (key, runs) in rounds {
+        res.rust.insert(key, median_rows(&runs));
     }
     let scratch = std::env::temp_dir().join(format!("dqn-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
@@ -562,7 +593,9 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     }
     let _ = writeln!(
         t,
-        "\n## Every benchmark of the workspace\n\nMedians from `cargo bench` (divan), by package and `RAYON_NUM_THREADS`.\n"
+        "\n## Every benchmark of the workspace\n\nMedians from `cargo bench` (divan), by package and `RAYON_NUM_THREADS`; \
+         for mlp, agent and runner the median of {} rounds run in turn.\n",
+        opts.rounds.max(1)
     );
     let _ = writeln!(t, "| package | threads | benchmark | median | throughput |\n|---|---:|---|---:|---:|");
     for ((package, threads), rows) in &res.rust {

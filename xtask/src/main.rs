@@ -164,6 +164,10 @@ enum Command {
         /// Seeds of the fast preset (it was tuned on 100..110).
         #[arg(long, default_value = "0..10")]
         preset_seeds: String,
+        /// Rounds of the mlp, agent and runner benchmarks (a shared VM
+        /// varies from minute to minute; the report takes the median).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -319,7 +323,7 @@ impl Command {
                 println!("{report}");
                 Ok(())
             }
-            Self::Bench { quick, anchor_python, anchors, out, seeds, preset_seeds } => {
+            Self::Bench { quick, anchor_python, anchors, out, seeds, preset_seeds, rounds } => {
                 let root = chapter::workspace_root();
                 let opts = bench::Options {
                     quick,
@@ -328,6 +332,7 @@ impl Command {
                     out: out.unwrap_or_else(|| root.join("docs/benchmarks.md")),
                     seeds: if quick { vec![0] } else { compare::parse_seeds(&seeds)? },
                     preset_seeds: if quick { vec![0] } else { compare::parse_seeds(&preset_seeds)? },
+                    rounds: if quick { 1 } else { rounds },
                 };
                 let text = bench::run(&opts)?;
                 println!("{text}");
