@@ -26,7 +26,7 @@ pub struct Options {
     pub seeds: Vec<u64>,
     /// Seeds of the fast preset (not those it was tuned on).
     pub preset_seeds: Vec<u64>,
-    /// Rounds of the network, agent and loop benchmarks.
+    /// Rounds of every benchmark.
     pub rounds: usize,
 }
 
@@ -187,6 +187,8 @@ struct WholeRun {
     train_steps: f64,
     /// Training and testing, as the run reports it.
     wall_s: f64,
+    /// Training alone.
+    train_s: f64,
     /// The whole process: start-up, training, testing, plots.
     process_s: f64,
     peak_mib: Option<f64>,
@@ -220,6 +222,7 @@ fn our_run(config: Option<&Path>, seed: u64, dir: &Path) -> Result<WholeRun, Str
         test_mean: num(&summary, "/test_mean")?,
         train_steps: num(&summary, "/train_steps")?,
         wall_s: num(&summary, "/wall_seconds")?,
+        train_s: num(&summary, "/train_seconds")?,
         process_s,
         peak_mib,
     };
@@ -241,6 +244,9 @@ fn median(values: impl IntoIterator<Item = f64>) -> f64 {
 #[derive(Debug, Clone, Copy)]
 struct AnchorRun {
     wall_s: f64,
+    /// Training alone.
+    train_s: f64,
+    train_steps: f64,
     peak_mib: f64,
     test_mean: f64,
 }
@@ -267,8 +273,8 @@ impl Results {
 pub fn run(opts: &Options) -> Result<String, String> {
     let started = Instant::now();
     let mut res = Results::default();
-    // The benches that vary most on a shared VM run several rounds, in
-    // turn, and each figure is the median of the rounds' medians.
+    // A shared VM varies from minute to minute: every bench runs several
+    // rounds, in turn, and each figure is the median of the rounds' medians.
     const BENCHES: [(&str, usize); 8] = [
         ("cartpole-sim", 1),
         ("replay", 1),
@@ -280,11 +286,8 @@ pub fn run(opts: &Options) -> Result<String, String> {
         ("runner", 2),
     ];
     let mut rounds: BTreeMap<(String, usize), Vec<Vec<DivanRow>>> = BTreeMap::new();
-    for round in 0..opts.rounds.max(1) {
+    for _ in 0..opts.rounds.max(1) {
         for (package, threads) in BENCHES {
-            if round > 0 && matches!(package, "cartpole-sim" | "replay") {
-                continue;
-            }
             rounds.entry((package.to_string(), threads)).or_default().push(cargo_bench(package, threads, opts.quick)?);
         }
     }
@@ -330,7 +333,9 @@ pub fn run(opts: &Options) -> Result<String, String> {
             let v = python_json(py, &seed_dqn, &args, &json)?;
             res.anchor.insert(update_key, num(&v, "/us_per_update")?);
             res.anchor.insert(grad_key, num(&v, "/us_grad_step_only")?);
-            if let Some(torch) = v["torch"].as_str() {
+            if let Some(torch) = v["torch"].as_str()
+                && !res.anchor_versions.starts_with("torch")
+            {
                 res.anchor_versions = format!("torch {torch}, {}", res.anchor_versions);
             }
             let args: Vec<String> = ["--mode", "throughput", "--threads", &t, "--steps", &q("20000", "2000")]
@@ -359,6 +364,8 @@ pub fn run(opts: &Options) -> Result<String, String> {
                 let v = python_json(py, &opts.anchors.join("seed_dqn.py"), &args, &json)?;
                 Some(AnchorRun {
                     wall_s: num(&v, "/total_wall_s")?,
+                    train_s: num(&v, "/train_wall_s")?,
+                    train_steps: num(&v, "/train_env_steps")?,
                     peak_mib: num(&v, "/maxrss_mib")?,
                     test_mean: num(&v, "/test_mean")?,
                 })
@@ -530,6 +537,17 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         cell(finite(theirs_wall), &|v| format!("{v:.2} s")),
         ratio(finite(theirs_wall), finite(ours_wall))
     );
+    // Runs that learn to balance longer take more steps, so the whole-run
+    // ratio depends on the seeds; the per-step figure does not.
+    let ours_per_step = median(res.seed_runs.iter().map(|(o, _)| o.train_s / o.train_steps * 1e6));
+    let theirs_per_step = median(res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.train_s / p.train_steps * 1e6)));
+    let _ = writeln!(
+        t,
+        "| seed configuration: training time per env step (those runs) | {} | {} | {} | |",
+        cell(finite(ours_per_step), &|v| format!("{v:.0} µs")),
+        cell(finite(theirs_per_step), &|v| format!("{v:.0} µs")),
+        ratio(finite(theirs_per_step), finite(ours_per_step))
+    );
     let _ = writeln!(
         t,
         "| seed configuration: peak resident memory (largest of the seeds) | {} | {} | {} less | ≤ 32 MiB |",
@@ -553,15 +571,20 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     );
     let _ = writeln!(
         t,
-        "| seed | dqn-rs test mean | steps | wall s | process s | peak MiB | PyTorch test mean | wall s | peak MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| seed | dqn-rs test mean | steps | wall s | process s | peak MiB | PyTorch test mean | steps | wall s | peak MiB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (o, p) in &res.seed_runs {
-        let (pw, pm, pt) = p.map_or((na.clone(), na.clone(), na.clone()), |p| {
-            (format!("{:.2}", p.wall_s), format!("{:.0}", p.peak_mib), format!("{:.1}", p.test_mean))
+        let (pw, pm, pt, ps) = p.map_or((na.clone(), na.clone(), na.clone(), na.clone()), |p| {
+            (
+                format!("{:.2}", p.wall_s),
+                format!("{:.0}", p.peak_mib),
+                format!("{:.1}", p.test_mean),
+                format!("{:.0}", p.train_steps),
+            )
         });
         let _ = writeln!(
             t,
-            "| {} | {:.1} | {:.0} | {:.2} | {:.2} | {} | {pt} | {pw} | {pm} |",
+            "| {} | {:.1} | {:.0} | {:.2} | {:.2} | {} | {pt} | {ps} | {pw} | {pm} |",
             o.seed,
             o.test_mean,
             o.train_steps,
@@ -594,7 +617,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     let _ = writeln!(
         t,
         "\n## Every benchmark of the workspace\n\nMedians from `cargo bench` (divan), by package and `RAYON_NUM_THREADS`; \
-         for mlp, agent and runner the median of {} rounds run in turn.\n",
+         the median of {} rounds run in turn.\n",
         opts.rounds.max(1)
     );
     let _ = writeln!(t, "| package | threads | benchmark | median | throughput |\n|---|---:|---|---:|---:|");

@@ -159,13 +159,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Seeds of the seed configuration's whole run, beside PyTorch.
-        #[arg(long, default_value = "0..3")]
+        #[arg(long, default_value = "0..5")]
         seeds: String,
         /// Seeds of the fast preset (it was tuned on 100..110).
         #[arg(long, default_value = "0..10")]
         preset_seeds: String,
-        /// Rounds of the mlp, agent and runner benchmarks (a shared VM
-        /// varies from minute to minute; the report takes the median).
+        /// Rounds of every benchmark (a shared VM varies from minute to
+        /// minute; the report takes the median).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },

@@ -132,3 +132,20 @@ proptest! {
         }
     }
 }
+
+/// Every shipped preset parses and is valid (a typo in one would otherwise
+/// surface only when a user runs it).
+#[test]
+fn shipped_presets_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            let config = RunConfig::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            config.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no presets in {}", dir.display());
+}
