@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use runner::{EpisodeLog, Progress, TestLog};
+use runner::{EpisodeLog, EvalLog, Progress, TestLog};
 
 /// Episodes in the moving average shown while training.
 const WINDOW: usize = 20;
@@ -51,6 +51,23 @@ impl Progress for Reporter {
                 eprintln!("episode {:>4}/{of} {msg}", log.episode);
             }
             None => {}
+        }
+    }
+
+    fn evaluation(&mut self, log: &EvalLog) {
+        if self.quiet {
+            return;
+        }
+        let line = format!(
+            "evaluation at {} steps: greedy mean {:.1} (min {}){}",
+            log.total_steps,
+            log.mean_return,
+            log.min_return,
+            if log.solved { " - solved, training stops" } else { "" }
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
 

@@ -528,7 +528,14 @@ impl Session {
     }
 }
 
-/// Greedy episodes of `agent`'s policy, resets drawn from `stream`.
+/// Greedy episodes played side by side, at most this many at a time.
+const GREEDY_GROUP: usize = 128;
+
+/// Greedy episodes of `agent`'s policy, resets drawn from `stream` in
+/// episode order. Up to [`GREEDY_GROUP`] episodes run side by side, their
+/// actions chosen in one batched forward pass per step (the same bits as one
+/// state at a time, so the same returns as playing them in turn); the logs
+/// reach `on_episode` in episode order.
 fn greedy_episodes(
     agent: &mut dyn Learner,
     config: &RunConfig,
@@ -536,33 +543,65 @@ fn greedy_episodes(
     episodes: u32,
     on_episode: &mut dyn FnMut(&TestLog),
 ) -> Result<Vec<TestLog>, RunError> {
-    let mut env = CartPole::new(config.env_config())?;
+    /// One episode in progress.
+    struct Playing {
+        env: CartPole,
+        obs: [f32; 4],
+        log: TestLog,
+        discount: f64,
+        done: bool,
+    }
     let mut rng = stream.rng(config.seed);
     let gamma = config.agent.gamma;
     let mut logs = Vec::with_capacity(episodes as usize);
-    for episode in 1..=episodes {
-        let mut obs = env.reset(&mut rng);
-        let (mut ret, mut discounted, mut discount, mut steps) = (0.0, 0.0, 1.0, 0u32);
-        let mut q_start = None;
-        loop {
-            steps += 1;
-            let fail = |source| RunError::Agent { phase: "test", episode, step: steps, source };
-            let action = agent.predict(&obs).map_err(fail)?;
-            if q_start.is_none() {
-                q_start = Some(f64::from(agent.q_values(&obs).map_err(fail)?[action]));
-            }
-            let step = env.step(Action::from_index(action)?)?;
-            ret += step.reward;
-            discounted += discount * step.reward;
-            discount *= gamma;
-            obs = step.obs;
-            if step.is_done() {
-                break;
+    let (mut rows, mut q) = (Vec::new(), Vec::new());
+    let mut first = 1;
+    while first <= episodes {
+        let last = episodes.min(first + GREEDY_GROUP as u32 - 1);
+        let mut group = (first..=last)
+            .map(|episode| {
+                let mut env = CartPole::new(config.env_config())?;
+                let obs = env.reset(&mut rng);
+                let log = TestLog { episode, ret: 0.0, q_start: 0.0, discounted_return: 0.0 };
+                Ok(Playing { env, obs, log, discount: 1.0, done: false })
+            })
+            .collect::<Result<Vec<_>, RunError>>()?;
+        let mut step = 0u32;
+        while group.iter().any(|p| !p.done) {
+            step += 1;
+            rows.clear();
+            group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(&p.obs));
+            let fail = |episode, source| RunError::Agent {
+                phase: if stream == Stream::TestEnv { "test" } else { "evaluation" },
+                episode,
+                step,
+                source,
+            };
+            let first_active = group.iter().find(|p| !p.done).map_or(first, |p| p.log.episode);
+            agent.q_values_batch(&rows, OBS_DIM, &mut q).map_err(|e| fail(first_active, e))?;
+            let n_actions = q.len() / (rows.len() / OBS_DIM);
+            for (p, values) in group.iter_mut().filter(|p| !p.done).zip(q.chunks_exact(n_actions)) {
+                let action = match agent::argmax(values) {
+                    Some(a) => a,
+                    // No greedy action (a NaN): `predict` names the error.
+                    None => agent.predict(&p.obs).map_err(|e| fail(p.log.episode, e))?,
+                };
+                if step == 1 {
+                    p.log.q_start = f64::from(values[action]);
+                }
+                let out = p.env.step(Action::from_index(action)?)?;
+                p.log.ret += out.reward;
+                p.log.discounted_return += p.discount * out.reward;
+                p.discount *= gamma;
+                p.obs = out.obs;
+                p.done = out.is_done();
             }
         }
-        let log = TestLog { episode, ret, q_start: q_start.unwrap_or(0.0), discounted_return: discounted };
-        on_episode(&log);
-        logs.push(log);
+        for p in group {
+            on_episode(&p.log);
+            logs.push(p.log);
+        }
+        first = last + 1;
     }
     Ok(logs)
 }
