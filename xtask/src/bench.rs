@@ -159,12 +159,21 @@ fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<Vec<DivanRo
     Ok(rows)
 }
 
-/// Runs a Python anchor script; returns its JSON output file parsed.
-fn python_json(python: &Path, script: &Path, args: &[String], json: &Path) -> Result<serde_json::Value, String> {
+/// Runs a Python anchor script with `args`, then `out_flag json`; returns
+/// the JSON file it wrote, parsed.
+fn python_json(
+    python: &Path,
+    script: &Path,
+    args: &[&str],
+    out_flag: &str,
+    json: &Path,
+) -> Result<serde_json::Value, String> {
     eprintln!("bench: {} {} {}", python.display(), script.display(), args.join(" "));
     let status = Command::new(python)
         .arg(script)
         .args(args)
+        .arg(out_flag)
+        .arg(json)
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
@@ -300,18 +309,9 @@ pub fn run(opts: &Options) -> Result<String, String> {
     if let Some(py) = python {
         let seed_dqn = opts.anchors.join("seed_dqn.py");
         let json = scratch.join("anchor.json");
-        let j = json.display().to_string();
-        let q = |full: &str, quick: &str| if opts.quick { quick.to_string() } else { full.to_string() };
-        let env_args = vec![
-            "--steps".into(),
-            q("200000", "20000"),
-            "--reps".into(),
-            q("5", "1"),
-            "--no-envpool".into(),
-            "--out".into(),
-            j.clone(),
-        ];
-        let env = python_json(py, &opts.anchors.join("bench_env.py"), &env_args, &json)?;
+        let q = |full: &'static str, quick: &'static str| if opts.quick { quick } else { full };
+        let env_args = ["--steps", q("200000", "20000"), "--reps", q("5", "1"), "--no-envpool"];
+        let env = python_json(py, &opts.anchors.join("bench_env.py"), &env_args, "--out", &json)?;
         res.anchor.insert("env_single", num(&env, "/results/gym_single_pregen_actions/median")?);
         res.anchor.insert("env_vec8", num(&env, "/results/gym_CartPoleVectorEnv_8/median")?);
         res.anchor_versions = format!(
@@ -324,13 +324,8 @@ pub fn run(opts: &Options) -> Result<String, String> {
             [(1, "update_1", "grad_1", "loop_1"), (2, "update_2", "grad_2", "loop_2")]
         {
             let t = threads.to_string();
-            let args: Vec<String> =
-                ["--mode", "updates", "--threads", &t, "--updates", &q("3000", "200"), "--fill", "10000"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .chain(["--json".to_string(), j.clone()])
-                    .collect();
-            let v = python_json(py, &seed_dqn, &args, &json)?;
+            let updates = ["--mode", "updates", "--threads", &t, "--updates", q("3000", "200"), "--fill", "10000"];
+            let v = python_json(py, &seed_dqn, &updates, "--json", &json)?;
             res.anchor.insert(update_key, num(&v, "/us_per_update")?);
             res.anchor.insert(grad_key, num(&v, "/us_grad_step_only")?);
             if let Some(torch) = v["torch"].as_str()
@@ -338,12 +333,8 @@ pub fn run(opts: &Options) -> Result<String, String> {
             {
                 res.anchor_versions = format!("torch {torch}, {}", res.anchor_versions);
             }
-            let args: Vec<String> = ["--mode", "throughput", "--threads", &t, "--steps", &q("20000", "2000")]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(["--json".to_string(), j.clone()])
-                .collect();
-            let v = python_json(py, &seed_dqn, &args, &json)?;
+            let throughput = ["--mode", "throughput", "--threads", &t, "--steps", q("20000", "2000")];
+            let v = python_json(py, &seed_dqn, &throughput, "--json", &json)?;
             res.anchor.insert(loop_key, num(&v, "/steps_per_s")?);
         }
     }
@@ -353,15 +344,14 @@ pub fn run(opts: &Options) -> Result<String, String> {
         let theirs = match python {
             Some(py) => {
                 let json = scratch.join("train.json");
-                let args = vec![
-                    "--mode".into(),
-                    "train".into(),
-                    "--seed".into(),
-                    seed.to_string(),
-                    "--json".into(),
-                    json.display().to_string(),
-                ];
-                let v = python_json(py, &opts.anchors.join("seed_dqn.py"), &args, &json)?;
+                let seed = seed.to_string();
+                let v = python_json(
+                    py,
+                    &opts.anchors.join("seed_dqn.py"),
+                    &["--mode", "train", "--seed", &seed],
+                    "--json",
+                    &json,
+                )?;
                 Some(AnchorRun {
                     wall_s: num(&v, "/total_wall_s")?,
                     train_s: num(&v, "/train_wall_s")?,
