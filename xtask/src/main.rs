@@ -367,7 +367,14 @@ fn print_summary(s: &RunSummary) {
         s.test_std,
         s.test_returns.len()
     );
-    println!("training:      {} episodes, {} env steps, {} gradient steps", s.train_episodes, s.train_steps, s.updates);
+    if let Some(solved) = s.solved {
+        println!("solved:        {}", if solved { "yes (test mean reaches early_stop.solved_at)" } else { "no" });
+    }
+    let stop = if s.solved_early { " (stopped early: an evaluation said solved)" } else { "" };
+    println!(
+        "training:      {} episodes, {} env steps, {} gradient steps{stop}",
+        s.train_episodes, s.train_steps, s.updates
+    );
     println!("wall time:     {:.2} s ({:.0} training env steps/s)", s.wall_seconds, s.train_steps_per_second);
     if let Some(bytes) = peak_resident_bytes() {
         println!("peak memory:   {:.1} MiB resident", bytes as f64 / (1024.0 * 1024.0));

@@ -54,6 +54,10 @@ pub struct RunSummary {
     /// Whether a periodic evaluation found the policy solved, ending
     /// training early.
     pub solved_early: bool,
+    /// With `early_stop` configured: whether the test phase's mean return
+    /// reaches its `solved_at` (the solve criterion, measured on the test
+    /// episodes).
+    pub solved: Option<bool>,
 }
 
 /// The files of a run folder.
@@ -371,6 +375,7 @@ fn drive(
         train_steps_per_second: session.total_steps() as f64 / train_seconds.max(1e-9),
         train_seconds,
         solved_early: session.solved(),
+        solved: config.early_stop.as_ref().map(|stop| test_mean >= stop.solved_at),
     };
     let path = run_dir.join(files::SUMMARY);
     std::fs::write(&path, serde_json::to_string_pretty(&summary).expect("a summary always serializes"))

@@ -99,6 +99,7 @@ fn early_stop_ends_training_at_the_first_solved_evaluation() {
     let _ = std::fs::remove_dir_all(&dir);
     let summary = train(&config, &dir, &mut Silent).unwrap();
     assert!(summary.solved_early, "{summary:?}");
+    assert_eq!(summary.solved, Some(summary.test_mean >= 60.0));
     assert!(summary.train_episodes < 400);
     let eval = std::fs::read_to_string(dir.join(files::EVAL_CSV)).unwrap();
     let lines: Vec<&str> = eval.lines().skip(1).collect();
@@ -113,6 +114,7 @@ fn early_stop_ends_training_at_the_first_solved_evaluation() {
     config.early_stop = Some(EarlyStop { every_steps: 200, episodes: 2, solved_at: 1e9 });
     let summary = train(&config, &dir, &mut Silent).unwrap();
     assert!(!summary.solved_early);
+    assert_eq!(summary.solved, Some(false));
     assert_eq!(summary.train_episodes, 30);
     std::fs::remove_dir_all(&dir).unwrap();
 }
