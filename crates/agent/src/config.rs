@@ -34,8 +34,11 @@ impl EpsilonSchedule {
 /// How the target network follows the policy network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum TargetUpdate {
-    /// Copy the policy into the target when `sample_count % every == 0`,
-    /// checked after each update step (the seed, with `every = 4`).
+    /// Copy the policy into the target after an update when the action count
+    /// reached a multiple of `every` since the previous update call: with one
+    /// action per update, `sample_count % every == 0` (the seed, with
+    /// `every = 4`); with several environments acting between updates, no
+    /// multiple is skipped.
     Hard {
         /// C, in training actions.
         every: u64,
