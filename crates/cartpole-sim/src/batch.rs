@@ -1,4 +1,3 @@
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -8,9 +7,11 @@ use crate::{OBS_DIM, physics};
 
 /// N CartPole environments stepped together, stored as a struct of arrays.
 ///
-/// Environment `i` draws its resets from its own RNG: ChaCha8 seeded with the
-/// batch's `seed`, on stream `i`. So a batch is reproducible from one number,
-/// and environment `i` sees the same resets whatever N is.
+/// Environment `i` draws its resets from its own RNG, the `i`-th of those the
+/// caller hands to [`new`](Self::new). Which RNGs those are is the caller's
+/// decision (a training loop derives them from its master seed, on streams
+/// no other consumer of that seed uses), so the batch never decides, and can
+/// never collide with, anyone else's random stream.
 ///
 /// # Auto-reset (same step)
 /// When environment `i` ends on a step (terminated, truncated or both), the
@@ -111,24 +112,19 @@ impl TryFrom<StoredBatch> for CartPoleBatch {
 }
 
 impl CartPoleBatch {
-    /// `n_envs` environments with the same rules, each reset once from its
-    /// own RNG stream of `seed`.
+    /// One environment per RNG in `rngs`, all with the same rules, each
+    /// reset once from its own RNG (environment `i` from `rngs[i]`, for this
+    /// reset and every later one).
     ///
     /// # Errors
-    /// [`SimError::EmptyBatch`] if `n_envs` is 0, and
+    /// [`SimError::EmptyBatch`] if `rngs` is empty, and
     /// [`SimError::ZeroStepLimit`] if the step limit is 0.
-    pub fn new(config: EnvConfig, n_envs: usize, seed: u64) -> Result<Self, SimError> {
+    pub fn new(config: EnvConfig, rngs: Vec<ChaCha8Rng>) -> Result<Self, SimError> {
         let config = config.validate()?;
+        let n_envs = rngs.len();
         if n_envs == 0 {
             return Err(SimError::EmptyBatch);
         }
-        let rngs = (0..n_envs)
-            .map(|i| {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                rng.set_stream(i as u64);
-                rng
-            })
-            .collect();
         let zeros = vec![0.0; n_envs];
         let mut batch = Self {
             config,
@@ -263,13 +259,25 @@ impl CartPoleBatch {
 mod tests {
     use super::*;
     use crate::CartPole;
+    use rand::SeedableRng;
+
+    /// `n` RNGs: ChaCha8 seeded with `seed`, on streams 0..n.
+    fn streams(n: usize, seed: u64) -> Vec<ChaCha8Rng> {
+        (0..n)
+            .map(|i| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(i as u64);
+                rng
+            })
+            .collect()
+    }
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert_eq!(CartPoleBatch::new(EnvConfig::v1(), 0, 1).unwrap_err(), SimError::EmptyBatch);
+        assert_eq!(CartPoleBatch::new(EnvConfig::v1(), Vec::new()).unwrap_err(), SimError::EmptyBatch);
         let zero = EnvConfig { max_episode_steps: 0, ..EnvConfig::v1() };
-        assert_eq!(CartPoleBatch::new(zero, 2, 1).unwrap_err(), SimError::ZeroStepLimit);
-        let mut batch = CartPoleBatch::new(EnvConfig::v1(), 3, 1).unwrap();
+        assert_eq!(CartPoleBatch::new(zero, streams(2, 1)).unwrap_err(), SimError::ZeroStepLimit);
+        let mut batch = CartPoleBatch::new(EnvConfig::v1(), streams(3, 1)).unwrap();
         let before = batch.observations().to_vec();
         let err = batch.step(&[Action::Left]).unwrap_err();
         assert_eq!(err, SimError::ActionCount { expected: 3, got: 1 });
@@ -284,7 +292,7 @@ mod tests {
         let config = EnvConfig { max_episode_steps: 50, ..EnvConfig::v1() };
         let n = 5;
         let seed = 99;
-        let mut batch = CartPoleBatch::new(config, n, seed).unwrap();
+        let mut batch = CartPoleBatch::new(config, streams(n, seed)).unwrap();
         let mut singles: Vec<(CartPole, ChaCha8Rng)> = (0..n)
             .map(|i| {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -324,7 +332,7 @@ mod tests {
     #[test]
     fn serde_round_trip_continues_identically_and_checks_damage() {
         let config = EnvConfig { max_episode_steps: 30, ..EnvConfig::v1() };
-        let mut batch = CartPoleBatch::new(config, 3, 5).unwrap();
+        let mut batch = CartPoleBatch::new(config, streams(3, 5)).unwrap();
         let actions = |t: usize| -> Vec<Action> {
             (0..3).map(|i| if (t + i).is_multiple_of(3) { Action::Left } else { Action::Right }).collect()
         };

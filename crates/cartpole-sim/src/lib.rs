@@ -12,7 +12,7 @@
 //! - [`CartPole`]: one environment, reset from a caller-supplied RNG or from an
 //!   explicit state.
 //! - [`CartPoleBatch`]: N environments stepped together, stored as a struct of
-//!   arrays, each with its own RNG stream derived from one seed, with
+//!   arrays, each resetting from its own RNG (handed in by the caller), with
 //!   same-step auto-reset.
 //! - [`physics`]: the pure state-transition function both of them use.
 //! - [`GymnasiumRng`]: numpy's PCG64 seeded as Gymnasium's `reset(seed)`

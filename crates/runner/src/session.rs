@@ -12,32 +12,75 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ConfigError, LearnerSetting, RunConfig, RunError};
 
-/// The random streams of a run, each derived from the master seed: stream
-/// `k` of ChaCha8 seeded with the master seed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The random streams of a run. Each is ChaCha8 seeded with the master seed,
+/// on a stream number of its own ([`Stream::id`]); no two consumers share a
+/// number, whatever the number of environments (`docs/ARCHITECTURE.md`,
+/// Determinism, has the table).
+///
+/// | stream id | consumer |
+/// |---|---|
+/// | 0 | training environment 0 (so a single-environment run is the seed's loop, bit for bit) |
+/// | 1 | test episodes' resets |
+/// | 2 | network initialisation (its first `u64` seeds the agent's RNG) |
+/// | 3 | ε-greedy draws (likewise) |
+/// | 4 | mini-batch sampling (likewise) |
+/// | 5 | the probe states |
+/// | 6 | the periodic evaluations' resets |
+/// | 2³² + i | training environment i ≥ 1 |
+///
+/// Ids 7 to 2³² are free for consumers to come; environments take the
+/// range above 2³² (`collection.envs` is far below 2³²).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
-    /// Resets of the training environment.
-    TrainEnv = 0,
+    /// Resets of training environment `env`.
+    TrainEnv {
+        /// The environment's index in the run's batch.
+        env: u32,
+    },
     /// Resets of the test environment.
-    TestEnv = 1,
+    TestEnv,
     /// Network initialisation.
-    Init = 2,
+    Init,
     /// ε-greedy draws.
-    Explore = 3,
+    Explore,
     /// Mini-batch sampling.
-    Replay = 4,
+    Replay,
     /// The fixed probe states whose Q-values are logged.
-    Probe = 5,
+    Probe,
     /// Resets of the periodic evaluations (the same for each).
-    Eval = 6,
+    Eval,
 }
 
+/// The first stream id of training environments 1, 2, …
+const ENV_STREAMS: u64 = 1 << 32;
+
 impl Stream {
+    /// The ChaCha8 stream number of this consumer (the table above).
+    #[must_use]
+    pub const fn id(self) -> u64 {
+        match self {
+            Self::TrainEnv { env: 0 } => 0,
+            Self::TrainEnv { env } => ENV_STREAMS + env as u64,
+            Self::TestEnv => 1,
+            Self::Init => 2,
+            Self::Explore => 3,
+            Self::Replay => 4,
+            Self::Probe => 5,
+            Self::Eval => 6,
+        }
+    }
+
+    /// Every stream a run with `n_envs` training environments draws from.
+    pub fn of_run(n_envs: u32) -> impl Iterator<Item = Stream> {
+        let named = [Self::TestEnv, Self::Init, Self::Explore, Self::Replay, Self::Probe, Self::Eval];
+        (0..n_envs).map(|env| Self::TrainEnv { env }).chain(named)
+    }
+
     /// The RNG of this stream for `master_seed`.
     #[must_use]
     pub fn rng(self, master_seed: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(master_seed);
-        rng.set_stream(self as u64);
+        rng.set_stream(self.id());
         rng
     }
 
@@ -184,9 +227,8 @@ const TABULAR_RANGES: [(f32, f32); 4] = [(-2.4, 2.4), (-3.0, 3.0), (-0.21, 0.21)
 pub struct Session {
     config: RunConfig,
     learner: RunLearner,
-    /// The training environments, stepped together. Environment `i` draws
-    /// its resets from stream `i` of the master seed, so with one
-    /// environment the resets are the [`Stream::TrainEnv`] stream.
+    /// The training environments, stepped together; environment `i` draws
+    /// its resets from [`Stream::TrainEnv`] `{ env: i }`.
     envs: CartPoleBatch,
     probe_states: Vec<[f32; 4]>,
     cursor: Cursor,
@@ -254,10 +296,8 @@ impl Session {
             }
         };
         let n_envs = config.collection.envs as usize;
-        // Environment i resets from ChaCha8(master seed) stream i: for i = 0
-        // that is `Stream::TrainEnv`, the single-environment run's stream.
-        const _: () = assert!(Stream::TrainEnv as u64 == 0);
-        let envs = CartPoleBatch::new(config.env_config(), n_envs, config.seed)?;
+        let env_rngs = (0..config.collection.envs).map(|env| Stream::TrainEnv { env }.rng(config.seed)).collect();
+        let envs = CartPoleBatch::new(config.env_config(), env_rngs)?;
         let mut probe_rng = Stream::Probe.rng(config.seed);
         let mut probe_env = CartPole::new(config.env_config())?;
         let probe_states = (0..N_PROBE).map(|_| probe_env.reset(&mut probe_rng)).collect();
@@ -360,6 +400,18 @@ impl Session {
             return Err(invalid("damaged observations".into()));
         }
         Ok(Self::assemble(s.config, learner, s.envs, s.probe_states, s.cursor))
+    }
+
+    /// The observations the next step acts on, one row per training
+    /// environment (row-major).
+    #[must_use]
+    pub fn observations(&self) -> &[f32] {
+        self.envs.observations()
+    }
+
+    /// Every random stream this run draws from (see [`Stream`]).
+    pub fn streams(&self) -> impl Iterator<Item = Stream> {
+        Stream::of_run(self.config.collection.envs)
     }
 
     /// The learner.

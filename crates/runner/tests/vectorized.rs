@@ -7,9 +7,8 @@
 #![allow(clippy::unwrap_used)]
 
 use cartpole_sim::{Action, CartPole, EnvConfig, OBS_DIM};
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use runner::{Collection, EarlyStop, RunConfig, Session, Silent, files, train};
+use runner::{Collection, EarlyStop, RunConfig, Session, Silent, Stream, files, train};
 
 fn vector_config(envs: u32) -> RunConfig {
     let mut c = RunConfig { seed: 3, train_episodes: 60, test_episodes: 5, ..RunConfig::default() };
@@ -40,8 +39,7 @@ fn transitions_are_those_of_independent_environments_with_final_observations() {
     let env_config = EnvConfig { max_episode_steps: 14, ..EnvConfig::v1() };
     let mut reference: Vec<(CartPole, ChaCha8Rng, [f32; 4])> = (0..n as usize)
         .map(|i| {
-            let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-            rng.set_stream(i as u64);
+            let mut rng = Stream::TrainEnv { env: i as u32 }.rng(config.seed);
             let mut env = CartPole::new(env_config).unwrap();
             let obs = env.reset(&mut rng);
             (env, rng, obs)
@@ -117,4 +115,50 @@ fn early_stop_ends_training_at_the_first_solved_evaluation() {
     assert_eq!(summary.solved, Some(false));
     assert_eq!(summary.train_episodes, 30);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// No two consumers of a run's randomness share a stream, for any number of
+/// environments: every stream a session with N environments uses has its own
+/// id, each training environment really starts from its stream's first
+/// reset, and none of them starts where a test episode, an evaluation or a
+/// probe state does (with one ChaCha8 stream per environment numbered 0..N,
+/// environment 1 used to replay exactly the test episodes' start states).
+#[test]
+fn every_stream_of_a_run_is_its_own() {
+    let starts = |stream: Stream, seed: u64, n: usize| -> Vec<[f32; 4]> {
+        let mut rng = stream.rng(seed);
+        let mut env = CartPole::new(EnvConfig::v1()).unwrap();
+        (0..n).map(|_| env.reset(&mut rng)).collect()
+    };
+    for n in [1u32, 8, 64] {
+        let mut config = vector_config(n);
+        config.seed = 11;
+        let session = Session::new(&config).unwrap();
+        let streams: Vec<Stream> = session.streams().collect();
+        assert_eq!(streams.len(), n as usize + 6, "N environments and six named consumers");
+        let mut ids: Vec<u64> = streams.iter().map(|s| s.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), streams.len(), "N = {n}: two consumers share a stream: {streams:?}");
+        assert_eq!(Stream::TrainEnv { env: 0 }.id(), 0, "environment 0 keeps the single-environment stream");
+
+        let held_out: Vec<[f32; 4]> = [(Stream::TestEnv, 200), (Stream::Eval, 200), (Stream::Probe, 64)]
+            .into_iter()
+            .flat_map(|(stream, count)| starts(stream, config.seed, count))
+            .collect();
+        for (i, row) in session.observations().chunks_exact(OBS_DIM).enumerate() {
+            let expected = starts(Stream::TrainEnv { env: i as u32 }, config.seed, 1)[0];
+            assert_eq!(row, expected.as_slice(), "N = {n}: environment {i} does not start from its stream");
+            assert!(
+                !held_out.iter().any(|s| s.as_slice() == row),
+                "N = {n}: environment {i} starts on a held-out state"
+            );
+        }
+    }
+    // The table holds for the largest batch a configuration allows.
+    let mut all: Vec<u64> = Stream::of_run(4096).map(Stream::id).collect();
+    let len = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), len);
 }
