@@ -49,7 +49,7 @@ fn single_env(bencher: Bencher) {
 #[divan::bench(args = [8, 64])]
 fn batched(bencher: Bencher, n_envs: usize) {
     let actions = random_actions(STEPS, 2);
-    let rngs = (0..n_envs as u64).map(|i| ChaCha8Rng::seed_from_u64(i)).collect();
+    let rngs = (0..n_envs as u64).map(ChaCha8Rng::seed_from_u64).collect();
     let mut batch = CartPoleBatch::new(EnvConfig::v1(), rngs).expect("valid batch");
     bencher.counter(ItemsCount::new(STEPS / n_envs * n_envs)).bench_local(|| {
         for chunk in actions.chunks_exact(n_envs) {
