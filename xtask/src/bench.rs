@@ -225,7 +225,7 @@ fn our_run(config: Option<&Path>, seed: u64, dir: &Path) -> Result<WholeRun, Str
         .and_then(|v| v.parse().ok());
     let summary_path = dir.join(runner::files::SUMMARY);
     let text = std::fs::read_to_string(&summary_path).map_err(|e| format!("{}: {e}", summary_path.display()))?;
-    let summary: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let summary: serde_json::Value = serde_json::from_str(&text).map_err(|e| runner::ErrorChain(&e).to_string())?;
     let run = WholeRun {
         seed,
         test_mean: num(&summary, "/test_mean")?,
@@ -463,7 +463,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         "| replay: sample 64 of 100 000 | {} | – | – | |",
         cell(us("replay", 1, "replay/sample_uniform/64"), &micros)
     );
-    let flop = mlp::dqn_update_flop(&[4, 128, 128, 2], 64) as f64;
+    let flop = runner::DqnConfig::seed(4, 2).gradient_step_flop() as f64;
     let ceiling = rate("mlp", 1, "update/kernel_peak/register_mul_add_ceiling");
     for threads in [1, 2] {
         let update = us("agent", threads, "update/agent_update");

@@ -21,10 +21,11 @@ pub fn ours(seeds: &[u64], out: &Path, overrides: &[String]) -> Result<Vec<Row>,
     for &seed in seeds {
         let mut config = RunConfig { seed, ..RunConfig::default() };
         for o in overrides {
-            config.apply_override(o).map_err(|e| e.to_string())?;
+            config.apply_override(o).map_err(|e| runner::ErrorChain(&e).to_string())?;
         }
         let dir = out.join(format!("seed{seed}"));
-        let s = crate::in_pool(|| runner::train(&config, &dir, &mut Silent)).map_err(|e| e.to_string())?;
+        let s = crate::in_pool(|| runner::train(&config, &dir, &mut Silent))
+            .map_err(|e| runner::ErrorChain(&e).to_string())?;
         eprintln!(
             "dqn-rs  seed {seed}: test mean {:.1}, {} steps, {:.2} s",
             s.test_mean, s.train_steps, s.wall_seconds

@@ -6,6 +6,7 @@
 mod bench;
 mod chapter;
 mod compare;
+mod interrupt;
 mod plot;
 mod progress;
 mod runs;
@@ -13,12 +14,10 @@ mod sweep;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use runner::{RunConfig, RunSummary};
+use runner::{ErrorChain, RunConfig, RunError, RunSummary};
 
 /// DQN on CartPole-v1, after the seed textbook chapter.
 #[derive(Parser)]
@@ -188,95 +187,131 @@ fn main() -> ExitCode {
     };
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Interrupted(message)) => {
-            eprintln!("{message}");
-            // 128 + SIGINT, as shells report an interrupted command.
-            ExitCode::from(130)
-        }
-        Err(Failure::Error(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            match &failure {
+                // Not an error: the run stopped as asked and says how to go on.
+                Failure::Run(e @ RunError::Interrupted { .. }) => eprintln!("{e}"),
+                Failure::Run(e) => eprintln!("error: {}", ErrorChain(e)),
+                Failure::Config(e) => eprintln!("error: {}", ErrorChain(e)),
+                Failure::Other(message) => eprintln!("error: {message}"),
+            }
+            ExitCode::from(failure.exit_code())
         }
     }
 }
 
 /// Why a command did not succeed.
 enum Failure {
-    /// Stopped on request, with a checkpoint written.
-    Interrupted(String),
-    /// Anything else.
-    Error(String),
+    /// A run stopped or could not start.
+    Run(RunError),
+    /// A configuration (file, `--set`) is unusable.
+    Config(runner::ConfigError),
+    /// Anything else: a report, a plot, an external program.
+    Other(String),
+}
+
+impl Failure {
+    /// Configuration and usage problems 2 (as clap's own usage errors),
+    /// data and I/O problems 1, an interrupted run 130 (128 + SIGINT, as
+    /// shells report an interrupted command).
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_)
+            | Self::Run(RunError::Config(_) | RunError::Learner(_) | RunError::RunDirNotEmpty { .. }) => 2,
+            Self::Run(RunError::Interrupted { .. }) => 130,
+            Self::Run(_) | Self::Other(_) => 1,
+        }
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        Self::Run(e)
+    }
+}
+
+impl From<runner::ConfigError> for Failure {
+    fn from(e: runner::ConfigError) -> Self {
+        Self::Config(e)
+    }
 }
 
 impl From<String> for Failure {
     fn from(message: String) -> Self {
-        Self::Error(message)
+        Self::Other(message)
     }
 }
 
 impl From<&str> for Failure {
     fn from(message: &str) -> Self {
-        Self::Error(message.to_string())
+        Self::Other(message.to_string())
     }
+}
+
+/// A configuration from a RON file (or the embedded default), a seed and
+/// `--set` overrides, in that order, checked.
+fn build_config(
+    file: Option<&Path>,
+    seed: Option<u64>,
+    overrides: &[String],
+) -> Result<RunConfig, runner::ConfigError> {
+    let mut config = match file {
+        Some(path) => RunConfig::from_file(path)?,
+        None => RunConfig::default(),
+    };
+    if let Some(seed) = seed {
+        config.seed = seed;
+    }
+    for o in overrides {
+        config.apply_override(o)?;
+    }
+    config.validate()?;
+    Ok(config)
 }
 
 impl Command {
     fn run(self) -> Result<(), Failure> {
         match self {
             Self::Train { config, seed, out, overrides, quiet, resume, checkpoint_every, keep_checkpoints } => {
-                // Ctrl-C and SIGTERM ask the loop to stop after the current
-                // step; it then writes a checkpoint and says how to resume.
-                let stop = Arc::new(AtomicBool::new(false));
-                let flag = Arc::clone(&stop);
-                if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)) {
-                    eprintln!("warning: cannot catch Ctrl-C ({e}); an interrupted run loses its last steps");
-                }
+                let cfg = match resume {
+                    Some(_) => None,
+                    None => Some(build_config(config.as_deref(), seed, &overrides)?),
+                };
+                let dir = match (&resume, &cfg) {
+                    (Some(dir), _) => dir.clone(),
+                    (None, Some(cfg)) => out.unwrap_or_else(|| default_run_dir(cfg.seed)),
+                    (None, None) => unreachable!("a configuration is built whenever there is no run to resume"),
+                };
+                let stop = interrupt::install(&dir);
                 let options = runner::TrainOptions {
                     checkpoint_every,
                     keep_checkpoints,
-                    stop: Some(stop),
+                    stop: Some(stop.flag()),
                     stop_after_steps: None,
+                    fault_points: Some(stop.fault_hook()),
                 };
                 let mut progress = progress::Reporter::new(quiet);
-                let (dir, result) = match resume {
-                    Some(dir) => {
-                        eprintln!("resuming {}", dir.display());
-                        let result = in_pool(|| runner::resume(&dir, &options, &mut progress));
-                        (dir, result)
-                    }
+                let result = match &cfg {
                     None => {
-                        let mut cfg = match &config {
-                            Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
-                            None => RunConfig::default(),
-                        };
-                        if let Some(seed) = seed {
-                            cfg.seed = seed;
-                        }
-                        for o in &overrides {
-                            cfg.apply_override(o).map_err(|e| e.to_string())?;
-                        }
-                        cfg.validate().map_err(|e| e.to_string())?;
-                        let dir = out.unwrap_or_else(|| default_run_dir(cfg.seed));
+                        eprintln!("resuming {}", dir.display());
+                        in_pool(|| runner::resume(&dir, &options, &mut progress))
+                    }
+                    Some(cfg) => {
                         eprintln!("run folder: {}", dir.display());
-                        let result = in_pool(|| runner::train_with(&cfg, &dir, &options, &mut progress));
-                        (dir, result)
+                        in_pool(|| runner::train_with(cfg, &dir, &options, &mut progress))
                     }
                 };
+                stop.done();
                 progress.finish();
-                let summary = match result {
-                    Ok(summary) => summary,
-                    Err(e @ runner::RunError::Interrupted { .. }) => return Err(Failure::Interrupted(e.to_string())),
-                    Err(e) => return Err(e.to_string().into()),
-                };
+                let summary = result?;
                 plot::draw_run(&dir)?;
                 print_summary(&summary);
                 Ok(())
             }
             Self::Test { run, episodes } => {
-                let config = RunConfig::from_file(&run.join(runner::files::CONFIG)).map_err(|e| e.to_string())?;
+                let config = RunConfig::from_file(&run.join(runner::files::CONFIG))?;
                 let episodes = episodes.unwrap_or(config.test_episodes);
-                let logs =
-                    in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent)).map_err(|e| e.to_string())?;
+                let logs = in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent))?;
                 let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
                 let (mean, std) = runner::mean_std(&returns);
                 let list: Vec<String> = returns.iter().map(|r| format!("{r}")).collect();
@@ -305,15 +340,8 @@ impl Command {
                 Ok(chapter::generate(quick, out.as_deref(), no_cache)?)
             }
             Self::Sweep { config, grid, overrides, seeds, out, shard, jobs, report_only, solved_at } => {
-                let mut base = match &config {
-                    Some(path) => RunConfig::from_file(path).map_err(|e| e.to_string())?,
-                    None => RunConfig::default(),
-                };
-                for o in &overrides {
-                    base.apply_override(o).map_err(|e| e.to_string())?;
-                }
                 let plan = sweep::Plan {
-                    base,
+                    base: build_config(config.as_deref(), None, &overrides)?,
                     grid: grid.iter().map(|g| sweep::parse_grid(g)).collect::<Result<_, _>>()?,
                     seeds: compare::parse_seeds(&seeds)?,
                 };

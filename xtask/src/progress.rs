@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use runner::{EpisodeLog, EvalLog, Progress, TestLog};
+use runner::{EpisodeLog, ErrorChain, EvalLog, Progress, SkippedCheckpoint, TestLog};
 
 /// Episodes in the moving average shown while training.
 const WINDOW: usize = 20;
@@ -65,6 +65,15 @@ impl Progress for Reporter {
             log.min_return,
             if log.solved { " - solved, training stops" } else { "" }
         );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Always shown, quiet or not: a damaged file is worth knowing about.
+    fn checkpoint_skipped(&mut self, skipped: &SkippedCheckpoint) {
+        let line = format!("warning: skipped unusable checkpoint {}", ErrorChain(skipped));
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),

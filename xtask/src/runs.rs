@@ -63,7 +63,7 @@ pub fn run_key(config: &RunConfig) -> String {
 /// Trains `config` to the end and records it. The policy of a DQN run is
 /// returned too, for the animation.
 pub fn run_one(config: &RunConfig) -> Result<(RunRecord, Option<runner::Policy>), String> {
-    let mut session = Session::new(config).map_err(|e| e.to_string())?;
+    let mut session = Session::new(config).map_err(|e| runner::ErrorChain(&e).to_string())?;
     let mut record = RunRecord {
         config: config.to_ron(),
         returns: Vec::new(),
@@ -75,14 +75,14 @@ pub fn run_one(config: &RunConfig) -> Result<(RunRecord, Option<runner::Policy>)
         train_steps: 0,
     };
     while !session.is_done() {
-        for log in session.step().map_err(|e| e.to_string())?.episodes {
+        for log in session.step().map_err(|e| runner::ErrorChain(&e).to_string())?.episodes {
             record.returns.push(log.ret);
             record.episode_ends.push(log.total_steps);
             record.q_probe.push(log.q_probe);
         }
     }
     record.train_steps = session.total_steps();
-    for t in session.test(config.test_episodes, &mut |_| {}).map_err(|e| e.to_string())? {
+    for t in session.test(config.test_episodes, &mut |_| {}).map_err(|e| runner::ErrorChain(&e).to_string())? {
         record.test_returns.push(t.ret);
         record.test_q_start.push(t.q_start);
         record.test_discounted.push(t.discounted_return);

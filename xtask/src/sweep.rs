@@ -119,7 +119,7 @@ impl Plan {
                 let mut config = self.base.clone();
                 config.seed = seed;
                 for (key, value) in &point {
-                    config.apply_override(&format!("{key}={value}")).map_err(|e| e.to_string())?;
+                    config.apply_override(&format!("{key}={value}")).map_err(|e| runner::ErrorChain(&e).to_string())?;
                 }
                 config.validate().map_err(|e| format!("grid point {}: {e}", describe(&point)))?;
                 out.push((runs::run_key(&config), point.clone(), config));

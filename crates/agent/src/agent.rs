@@ -1,11 +1,16 @@
-use mlp::{Adam, AdamConfig, BootstrapLoss, Gradients, Mlp, MlpError, Params, SingleScratch, Workspace};
+use mlp::{
+    Adam, AdamConfig, BootstrapLoss, Gradients, LayerParams, Mlp, MlpError, Operand, Params, SingleScratch, StoredAdam,
+    Workspace,
+};
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::{Batch, ReplayBuffer, Transition};
+use replay::{Batch, ReplayBuffer, StoredReplay, Transition};
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentError, DqnConfig, Sampling, TargetUpdate, bellman_target, next_state_value};
+use crate::{
+    AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate, bellman_target, next_state_value,
+};
 
 /// The seeds of the learner's three random streams, each derived by the
 /// caller from one master seed.
@@ -33,8 +38,10 @@ pub struct UpdateStats {
 /// Everything that determines an [`Agent`]'s future, for checkpoints: the
 /// settings, both networks, the optimizer, the replay buffer, both RNGs and
 /// the counters. (Buffers that are overwritten before they are read are
-/// not part of it.)
+/// not part of it.) A value of this type is always consistent: it is made
+/// by [`Agent::to_state`], or read back through [`StoredAgent`]'s checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredAgent")]
 pub struct AgentState {
     config: DqnConfig,
     // The sizes are not part of `DqnConfig`'s serialized form (the
@@ -51,6 +58,146 @@ pub struct AgentState {
     n_updates: u64,
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
+    partial_update: Option<PartialUpdate>,
+}
+
+impl AgentState {
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &DqnConfig {
+        &self.config
+    }
+
+    /// Whether an interrupted update waits to be continued.
+    #[must_use]
+    pub fn update_in_progress(&self) -> bool {
+        self.partial_update.is_some()
+    }
+}
+
+/// An [`AgentState`] as stored, before it is checked: the same fields in the
+/// same serialized form, each part in its own stored form. Decode this and
+/// convert it with `AgentState::try_from` to keep the typed error of a
+/// damaged state (some formats, postcard among them, drop the message of an
+/// error raised inside deserialization).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredAgent {
+    config: DqnConfig,
+    obs_dim: usize,
+    n_actions: usize,
+    policy: Vec<LayerParams<f32>>,
+    target: Vec<LayerParams<f32>>,
+    adam: StoredAdam<f32>,
+    replay: StoredReplay,
+    explore_rng: ChaCha8Rng,
+    replay_rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    n_target_syncs: u64,
+    sample_count_at_last_update: u64,
+    partial_update: Option<PartialUpdate>,
+}
+
+impl TryFrom<StoredAgent> for AgentState {
+    type Error = AgentError;
+
+    /// Checks each part, then that the parts fit the settings and each
+    /// other.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] for bad settings, else
+    /// [`AgentError::DamagedState`] naming what does not fit.
+    fn try_from(s: StoredAgent) -> Result<Self, AgentError> {
+        let damaged = |problem| AgentError::DamagedState(problem);
+        let config = DqnConfig { obs_dim: s.obs_dim, n_actions: s.n_actions, ..s.config };
+        config.validate()?;
+        let network = |layers: Vec<LayerParams<f32>>, role: fn(MlpError) -> StateProblem| {
+            Params::from_layers(layers).and_then(Mlp::from_params).map_err(|e| damaged(role(e)))
+        };
+        let policy = network(s.policy, StateProblem::Policy)?;
+        let target = network(s.target, StateProblem::Target)?;
+        let adam = Adam::try_from(s.adam).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
+        let replay = ReplayBuffer::try_from(s.replay).map_err(|e| damaged(StateProblem::Replay(e)))?;
+        let expected = config.layer_sizes();
+        for (network, net) in [("policy", &policy), ("target", &target)] {
+            if net.sizes() != expected {
+                return Err(damaged(StateProblem::NetworkSizes { network, sizes: net.sizes(), expected }));
+            }
+        }
+        adam.check_fits(&policy).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
+        if s.sample_count_at_last_update > s.sample_count {
+            return Err(damaged(StateProblem::Counters {
+                sample_count: s.sample_count,
+                at_last_update: s.sample_count_at_last_update,
+            }));
+        }
+        if replay.capacity() != config.buffer_capacity || replay.obs_dim() != config.obs_dim {
+            return Err(damaged(StateProblem::BufferShape {
+                capacity: replay.capacity(),
+                obs_dim: replay.obs_dim(),
+                expected_capacity: config.buffer_capacity,
+                expected_obs_dim: config.obs_dim,
+            }));
+        }
+        if let Some(t) = replay.iter().find(|t| t.action >= config.n_actions) {
+            return Err(damaged(StateProblem::StoredAction { action: t.action, n_actions: config.n_actions }));
+        }
+        if let Some(p) = s.partial_update
+            && !(p.steps_done >= 1
+                && p.steps_done < config.gradient_steps
+                && p.loss_sum.is_finite()
+                && p.previous_count <= s.sample_count_at_last_update)
+        {
+            return Err(damaged(StateProblem::PartialUpdate {
+                steps_done: p.steps_done,
+                gradient_steps: config.gradient_steps,
+            }));
+        }
+        Ok(Self {
+            obs_dim: config.obs_dim,
+            n_actions: config.n_actions,
+            config,
+            policy,
+            target,
+            adam,
+            replay,
+            explore_rng: s.explore_rng,
+            replay_rng: s.replay_rng,
+            sample_count: s.sample_count,
+            n_updates: s.n_updates,
+            n_target_syncs: s.n_target_syncs,
+            sample_count_at_last_update: s.sample_count_at_last_update,
+            partial_update: s.partial_update,
+        })
+    }
+}
+
+/// An update stopped between two of its gradient steps (see
+/// [`UpdateOutcome::Interrupted`]): what the rest of it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct PartialUpdate {
+    /// Gradient steps taken, at least one and fewer than configured.
+    steps_done: u32,
+    /// Their losses summed so far, in order.
+    loss_sum: f32,
+    /// The action count at the previous update (for the hard target copy).
+    previous_count: u64,
+}
+
+/// What one call of [`Agent::update_interruptible`] (or
+/// [`Learner::update`](crate::Learner::update)) did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UpdateOutcome {
+    /// Too little in the buffer yet: nothing was learned.
+    NotYet,
+    /// The update's gradient steps and the target update are done.
+    Learned(UpdateStats),
+    /// Stopped between two gradient steps because the interrupt asked to.
+    /// The learner's state (and so a checkpoint of it) holds the partial
+    /// update, and the next call continues it: the remaining gradient
+    /// steps, then the target update, with the same result as never
+    /// stopping.
+    Interrupted,
 }
 
 /// The DQN learner: policy and target networks, optimizer, replay buffer
@@ -79,6 +226,7 @@ pub struct Agent {
     n_updates: u64,
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
+    partial_update: Option<PartialUpdate>,
 }
 
 impl Agent {
@@ -108,6 +256,7 @@ impl Agent {
             n_updates: 0,
             n_target_syncs: 0,
             sample_count_at_last_update: 0,
+            partial_update: None,
             config,
             policy,
             target,
@@ -132,49 +281,23 @@ impl Agent {
             n_updates: self.n_updates,
             n_target_syncs: self.n_target_syncs,
             sample_count_at_last_update: self.sample_count_at_last_update,
+            partial_update: self.partial_update,
         }
     }
 
     /// The learner a snapshot describes; it continues exactly where the
-    /// original was.
+    /// original was. (The snapshot is consistent by construction: see
+    /// [`AgentState`].)
     ///
     /// # Errors
-    /// [`AgentError::InvalidConfig`] for bad settings, or
-    /// [`AgentError::Network`]/[`AgentError::Replay`] if the networks, the
-    /// optimizer or the buffer do not fit the settings (a damaged snapshot).
-    pub fn from_state(mut state: AgentState) -> Result<Self, AgentError> {
-        (state.config.obs_dim, state.config.n_actions) = (state.obs_dim, state.n_actions);
-        let c = &state.config;
-        c.validate()?;
-        let sizes = c.layer_sizes();
-        for (what, net) in [("policy", &state.policy), ("target", &state.target)] {
-            if net.sizes() != sizes {
-                return Err(AgentError::InvalidConfig {
-                    field: "hidden",
-                    reason: format!("the {what} network has sizes {:?}, the settings {sizes:?}", net.sizes()),
-                });
-            }
-        }
-        state.adam.check_fits(&state.policy)?;
-        if state.sample_count_at_last_update > state.sample_count {
-            return Err(AgentError::InvalidConfig {
-                field: "sample_count",
-                reason: "the last update is recorded after the last action".into(),
-            });
-        }
-        if state.replay.capacity() != c.buffer_capacity || state.replay.obs_dim() != c.obs_dim {
-            return Err(AgentError::InvalidConfig {
-                field: "buffer_capacity",
-                reason: "the stored buffer does not match the settings".into(),
-            });
-        }
-        if let Some(t) = state.replay.iter().find(|t| t.action >= c.n_actions) {
-            return Err(AgentError::InvalidAction { action: t.action, n_actions: c.n_actions });
-        }
+    /// [`AgentError::Network`] only if the scratch buffers cannot be made
+    /// for the settings, which checked settings rule out.
+    pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
+        let sizes = state.config.layer_sizes();
         Ok(Self {
             grads: Params::zeros(&sizes)?,
             batch: Batch::new(),
-            ws_policy: Workspace::new(c.chunk_rows)?,
+            ws_policy: Workspace::new(state.config.chunk_rows)?,
             scratch: SingleScratch::default(),
             greedy_rows: Vec::new(),
             greedy_obs: Vec::new(),
@@ -189,6 +312,7 @@ impl Agent {
             n_updates: state.n_updates,
             n_target_syncs: state.n_target_syncs,
             sample_count_at_last_update: state.sample_count_at_last_update,
+            partial_update: state.partial_update,
         })
     }
 
@@ -241,16 +365,25 @@ impl Agent {
         self.config.epsilon.value(self.sample_count)
     }
 
-    fn check_obs(&self, obs: &[f32]) -> Result<(), AgentError> {
+    fn check_obs(&self, row: usize, obs: &[f32]) -> Result<(), AgentError> {
         if obs.len() != self.config.obs_dim {
-            return Err(AgentError::BadObservation {
-                reason: format!("length {}, expected {}", obs.len(), self.config.obs_dim),
-            });
+            let problem = ObservationProblem::Length { expected: self.config.obs_dim, got: obs.len() };
+            return Err(AgentError::BadObservation(problem));
         }
-        if let Some(i) = obs.iter().position(|v| !v.is_finite()) {
-            return Err(AgentError::BadObservation { reason: format!("entry {i} is {}", obs[i]) });
+        if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
+            let problem = ObservationProblem::NonFinite { row, index, value: obs[index] };
+            return Err(AgentError::BadObservation(problem));
         }
         Ok(())
+    }
+
+    /// Checks a batch of observations, row by row.
+    fn check_batch(&self, observations: &[f32], row_len: usize) -> Result<usize, AgentError> {
+        let rows = crate::check_rows(observations, row_len, self.config.obs_dim)?;
+        for (row, obs) in observations.chunks_exact(row_len).enumerate() {
+            self.check_obs(row, obs)?;
+        }
+        Ok(rows)
     }
 
     /// The policy network's Q-values of `obs`.
@@ -258,7 +391,7 @@ impl Agent {
     /// # Errors
     /// [`AgentError::BadObservation`] for a wrong length or a non-finite value.
     pub fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
-        self.check_obs(obs)?;
+        self.check_obs(0, obs)?;
         Ok(self.policy.forward_single(obs, &mut self.scratch)?)
     }
 
@@ -278,7 +411,7 @@ impl Agent {
     /// # Errors
     /// As [`predict`](Self::predict).
     pub fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        self.check_obs(obs)?;
+        self.check_obs(0, obs)?;
         self.sample_count += 1;
         let epsilon = self.config.epsilon.value(self.sample_count);
         // The seed: `if random.random() > epsilon: greedy else: random`.
@@ -298,13 +431,8 @@ impl Agent {
     /// As [`act`](Self::act); a bad row is found before anything is drawn.
     pub fn act_batch(&mut self, observations: &[f32], actions: &mut Vec<usize>) -> Result<(), AgentError> {
         let d = self.config.obs_dim;
-        if !observations.len().is_multiple_of(d) {
-            return Err(AgentError::BadObservation {
-                reason: format!("{} values are not whole rows of {d}", observations.len()),
-            });
-        }
-        observations.chunks_exact(d).try_for_each(|row| self.check_obs(row))?;
         actions.clear();
+        self.check_batch(observations, d)?;
         self.greedy_rows.clear();
         self.greedy_obs.clear();
         for (i, row) in observations.chunks_exact(d).enumerate() {
@@ -356,13 +484,39 @@ impl Agent {
     /// [`AgentError::NonFiniteLoss`] if training diverges (nothing is
     /// updated by that step), or a network error.
     pub fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
-        let previous_count = std::mem::replace(&mut self.sample_count_at_last_update, self.sample_count);
-        let needed = self.config.batch_size.max(self.config.learning_starts);
-        if self.replay.len() < needed {
-            return Ok(None);
+        match self.update_interruptible(&|| false)? {
+            UpdateOutcome::Learned(stats) => Ok(Some(stats)),
+            UpdateOutcome::NotYet | UpdateOutcome::Interrupted => Ok(None),
         }
-        let mut loss_sum = 0.0;
-        for _ in 0..self.config.gradient_steps {
+    }
+
+    /// [`update`](Self::update) that asks `interrupt` between gradient
+    /// steps and stops when it answers true (see
+    /// [`UpdateOutcome::Interrupted`]); a call after an interrupted one
+    /// continues that update.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub fn update_interruptible(&mut self, interrupt: &dyn Fn() -> bool) -> Result<UpdateOutcome, AgentError> {
+        let steps = self.config.gradient_steps;
+        let PartialUpdate { steps_done, mut loss_sum, previous_count } = match self.partial_update.take() {
+            Some(partial) => partial,
+            None => {
+                let previous_count = std::mem::replace(&mut self.sample_count_at_last_update, self.sample_count);
+                let needed = self.config.batch_size.max(self.config.learning_starts);
+                if self.replay.len() < needed {
+                    return Ok(UpdateOutcome::NotYet);
+                }
+                PartialUpdate { steps_done: 0, loss_sum: 0.0, previous_count }
+            }
+        };
+        for done in steps_done..steps {
+            // Asked only between steps, so every stop leaves at least one
+            // step taken: an interrupt that is always set still progresses.
+            if done > steps_done && interrupt() {
+                self.partial_update = Some(PartialUpdate { steps_done: done, loss_sum, previous_count });
+                return Ok(UpdateOutcome::Interrupted);
+            }
             loss_sum += self.gradient_step()?;
             if let TargetUpdate::Soft { tau } = self.config.target_update {
                 self.target.soft_update_from(&self.policy, tau)?;
@@ -380,8 +534,13 @@ impl Agent {
             self.target.copy_from(&self.policy)?;
             self.n_target_syncs += 1;
         }
-        let steps = self.config.gradient_steps;
-        Ok(Some(UpdateStats { loss: loss_sum / steps as f32, gradient_steps: steps, target_synced }))
+        Ok(UpdateOutcome::Learned(UpdateStats { loss: loss_sum / steps as f32, gradient_steps: steps, target_synced }))
+    }
+
+    /// Whether an interrupted update waits to be continued.
+    #[must_use]
+    pub fn update_in_progress(&self) -> bool {
+        self.partial_update.is_some()
     }
 
     /// One gradient step on a fresh mini-batch; returns its loss.
@@ -423,7 +582,7 @@ impl Agent {
                 self.config.grad_clip,
             )
             .map_err(|e| match e {
-                MlpError::NonFinite { what, .. } if what == "targets" => AgentError::NonFiniteQ { sample_count },
+                MlpError::NonFinite { what: Operand::Targets, .. } => AgentError::NonFiniteQ { sample_count },
                 other => other.into(),
             })?;
         let update = self.n_updates + 1;
@@ -452,29 +611,16 @@ impl crate::Learner for Agent {
         Agent::act(self, obs)
     }
     fn q_values_batch(&mut self, observations: &[f32], obs_dim: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
-        if obs_dim != self.config.obs_dim || !observations.len().is_multiple_of(obs_dim) || observations.is_empty() {
-            return Err(AgentError::BadObservation {
-                reason: format!(
-                    "{} values in rows of {obs_dim}, expected rows of {}",
-                    observations.len(),
-                    self.config.obs_dim
-                ),
-            });
-        }
-        observations.chunks_exact(obs_dim).try_for_each(|row| self.check_obs(row))?;
-        let inputs =
-            ArrayView2::from_shape((observations.len() / obs_dim, obs_dim), observations).expect("whole rows, checked");
-        let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
         out.clear();
+        let rows = self.check_batch(observations, obs_dim)?;
+        let inputs = ArrayView2::from_shape((rows, obs_dim), observations).expect("whole rows, checked");
+        let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
         out.extend(q.iter().copied());
         Ok(())
     }
     fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
-        if obs_dim != self.config.obs_dim {
-            return Err(AgentError::BadObservation {
-                reason: format!("rows of {obs_dim}, expected {}", self.config.obs_dim),
-            });
-        }
+        actions.clear();
+        crate::check_rows(observations, obs_dim, self.config.obs_dim)?;
         Agent::act_batch(self, observations, actions)
     }
     fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
@@ -486,8 +632,11 @@ impl crate::Learner for Agent {
     fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
         Agent::observe(self, transition)
     }
-    fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
-        Agent::update(self)
+    fn update(&mut self, interrupt: &dyn Fn() -> bool) -> Result<UpdateOutcome, AgentError> {
+        Agent::update_interruptible(self, interrupt)
+    }
+    fn update_in_progress(&self) -> bool {
+        Agent::update_in_progress(self)
     }
     fn epsilon(&self) -> f64 {
         Agent::epsilon(self)

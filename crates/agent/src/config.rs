@@ -1,7 +1,7 @@
 use mlp::LossKind;
 use serde::{Deserialize, Serialize};
 
-use crate::AgentError;
+use crate::InvalidSetting;
 
 /// ε as a function of how many training actions have been taken:
 /// `ε = end + (start − end) · exp(−sample_count / decay)` (the seed's
@@ -60,9 +60,6 @@ pub enum Sampling {
     Recent,
 }
 
-/// The largest network the settings may ask for.
-const MAX_PARAMS: usize = 1 << 28;
-
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
 /// [`Agent::new`](crate::Agent::new) checks them.
 ///
@@ -119,6 +116,11 @@ impl Default for DqnConfig {
 }
 
 impl DqnConfig {
+    /// The most parameters a network may have (2²⁸, about 1 GiB of `f32`
+    /// per copy): far beyond any useful Q-network, and small enough that
+    /// asking for it is not an allocation abort. Larger is taken for a typo.
+    pub const MAX_PARAMS: usize = 1 << 28;
+
     /// The seed chapter's settings for an environment with `obs_dim`
     /// observations and `n_actions` actions: hidden 128 × 128, γ 0.95, lr
     /// 1e-4, batch 64, buffer 100 000, ε 0.95 → 0.01 over 500, hard target
@@ -148,9 +150,9 @@ impl DqnConfig {
     /// Checks every setting; the error names the first bad one.
     ///
     /// # Errors
-    /// [`AgentError::InvalidConfig`] with the field and the reason.
-    pub fn validate(&self) -> Result<(), AgentError> {
-        let bad = |field: &'static str, reason: String| Err(AgentError::InvalidConfig { field, reason });
+    /// [`InvalidSetting`] with the field and the reason.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let bad = |field: &'static str, reason: String| Err(InvalidSetting { field, reason });
         if self.obs_dim == 0 {
             return bad("obs_dim", "must be at least 1".into());
         }
@@ -223,10 +225,29 @@ impl DqnConfig {
         let sizes = self.layer_sizes();
         let params =
             sizes.windows(2).try_fold(0usize, |n, w| w[0].checked_mul(w[1]).and_then(|m| n.checked_add(m + w[1])));
-        if params.is_none_or(|n| n > MAX_PARAMS) {
-            return bad("hidden", format!("{:?} makes a network of more than {MAX_PARAMS} parameters", self.hidden));
+        if params.is_none_or(|n| n > Self::MAX_PARAMS) {
+            let max = Self::MAX_PARAMS;
+            return bad("hidden", format!("{:?} makes a network of more than {max} parameters", self.hidden));
         }
         Ok(())
+    }
+
+    /// Floating-point operations (a multiply-add counts 2) of one gradient
+    /// step with these settings: the target network's forward pass on the
+    /// batch's next states (and, for Double DQN, the policy's too), the
+    /// policy's forward pass on the states, and its backward pass (weight
+    /// gradients of every layer, input gradients of every layer but the
+    /// first). Element-wise work (ReLU, bias, Adam) is left out: it is a few
+    /// percent. For benchmarks' FLOP rates.
+    #[must_use]
+    pub fn gradient_step_flop(&self) -> u64 {
+        let sizes = self.layer_sizes();
+        let products: Vec<u64> = sizes.windows(2).map(|w| (w[0] as u64).saturating_mul(w[1] as u64)).collect();
+        let forward: u64 = products.iter().sum();
+        let input_grads: u64 = products.iter().skip(1).sum();
+        let next_state_passes = if self.double_dqn { 2 } else { 1 };
+        let per_row = (next_state_passes + 2) * forward + input_grads;
+        2 * self.batch_size as u64 * per_row
     }
 
     /// The network's layer sizes: observation, hidden layers, actions.

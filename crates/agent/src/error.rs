@@ -1,3 +1,8 @@
+//! What can go wrong in a learner: bad settings, bad input from the loop,
+//! divergence, and a damaged frozen state; each variant carries the values
+//! that were wrong, and wraps the replay buffer's or network's own error
+//! where one of them refused.
+
 use std::fmt;
 
 /// What can go wrong in the learner.
@@ -11,10 +16,12 @@ pub enum AgentError {
         /// Why it is invalid.
         reason: String,
     },
-    /// An observation of the wrong length, or with a NaN or infinity.
-    BadObservation {
-        /// What is wrong with it.
-        reason: String,
+    /// An observation (or a batch of them) the learner cannot use.
+    BadObservation(ObservationProblem),
+    /// A NaN or infinite reward.
+    NonFiniteReward {
+        /// The value.
+        value: f32,
     },
     /// An action index outside the action space.
     InvalidAction {
@@ -35,17 +42,124 @@ pub enum AgentError {
         /// The value.
         value: f32,
     },
+    /// A frozen learner (a checkpoint's) that contradicts itself or its
+    /// settings.
+    DamagedState(StateProblem),
     /// The replay buffer refused something.
     Replay(replay::ReplayError),
     /// The network or optimizer refused something.
     Network(mlp::MlpError),
 }
 
+/// What is wrong with an observation handed to the learner.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ObservationProblem {
+    /// An observation of the wrong length.
+    Length {
+        /// The learner's observation length.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// A batch that is not whole rows of the learner's observation length
+    /// (or that names another row length).
+    Rows {
+        /// Values given.
+        values: usize,
+        /// The row length given.
+        row_len: usize,
+        /// The learner's observation length.
+        expected: usize,
+    },
+    /// A batch with no rows.
+    Empty,
+    /// A NaN or infinite entry.
+    NonFinite {
+        /// The row (0 for a single observation).
+        row: usize,
+        /// The entry within the row.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+}
+
+/// How a frozen learner contradicts itself or its settings.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StateProblem {
+    /// The policy network does not decode to a consistent network.
+    Policy(mlp::MlpError),
+    /// The target network does not decode to a consistent network.
+    Target(mlp::MlpError),
+    /// The optimizer's state is inconsistent, or does not fit the policy.
+    Optimizer(mlp::MlpError),
+    /// The replay buffer's contents are inconsistent.
+    Replay(replay::ReplayError),
+    /// A network whose layer sizes differ from the settings'.
+    NetworkSizes {
+        /// `"policy"` or `"target"`.
+        network: &'static str,
+        /// Its sizes.
+        sizes: Vec<usize>,
+        /// The settings' sizes.
+        expected: Vec<usize>,
+    },
+    /// The replay buffer's shape differs from the settings'.
+    BufferShape {
+        /// Its capacity.
+        capacity: usize,
+        /// Its observation length.
+        obs_dim: usize,
+        /// The settings' capacity.
+        expected_capacity: usize,
+        /// The settings' observation length.
+        expected_obs_dim: usize,
+    },
+    /// A stored transition whose action is outside the action space.
+    StoredAction {
+        /// The action.
+        action: usize,
+        /// The number of actions.
+        n_actions: usize,
+    },
+    /// The last update is recorded after the last action.
+    Counters {
+        /// Training actions taken.
+        sample_count: u64,
+        /// The action count at the last update.
+        at_last_update: u64,
+    },
+    /// A tabular learner's table of the wrong size, or with a non-finite
+    /// value.
+    Table {
+        /// Values stored.
+        len: usize,
+        /// Values the grid needs.
+        expected: usize,
+        /// The first non-finite value's position, if any.
+        non_finite_at: Option<usize>,
+    },
+    /// A tabular learner's pending transition outside its grid or action
+    /// space, or with a non-finite reward.
+    PendingTransition,
+    /// An interrupted update whose progress is impossible (no step or every
+    /// step taken, a non-finite loss, counters out of order).
+    PartialUpdate {
+        /// Gradient steps recorded as taken.
+        steps_done: u32,
+        /// Gradient steps per update.
+        gradient_steps: u32,
+    },
+}
+
 impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidConfig { field, reason } => write!(f, "invalid setting {field}: {reason}"),
-            Self::BadObservation { reason } => write!(f, "bad observation: {reason}"),
+            Self::BadObservation(problem) => write!(f, "bad observation: {problem}"),
+            Self::NonFiniteReward { value } => write!(f, "the reward is {value}: rewards must be finite"),
             Self::InvalidAction { action, n_actions } => {
                 write!(f, "action {action} is outside the action space 0..{n_actions}")
             }
@@ -55,8 +169,10 @@ impl fmt::Display for AgentError {
             Self::NonFiniteLoss { update, value } => {
                 write!(f, "the loss of update {update} is {value}: training diverged")
             }
-            Self::Replay(e) => write!(f, "replay buffer: {e}"),
-            Self::Network(e) => write!(f, "network: {e}"),
+            // The wrapped error is the source: the chain printer shows it.
+            Self::DamagedState(_) => write!(f, "damaged learner state"),
+            Self::Replay(_) => write!(f, "replay buffer"),
+            Self::Network(_) => write!(f, "network"),
         }
     }
 }
@@ -64,10 +180,93 @@ impl fmt::Display for AgentError {
 impl std::error::Error for AgentError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::DamagedState(e) => Some(e),
             Self::Replay(e) => Some(e),
             Self::Network(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for ObservationProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { expected, got } => write!(f, "length {got}, expected {expected}"),
+            Self::Rows { values, row_len, expected } => {
+                write!(f, "{values} values in rows of {row_len}, expected whole rows of {expected}")
+            }
+            Self::Empty => write!(f, "a batch of no observations"),
+            Self::NonFinite { row, index, value } => write!(f, "row {row}, entry {index} is {value}"),
+        }
+    }
+}
+
+impl fmt::Display for StateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Policy(_) => write!(f, "policy network"),
+            Self::Target(_) => write!(f, "target network"),
+            Self::Optimizer(_) => write!(f, "optimizer"),
+            Self::Replay(_) => write!(f, "replay buffer"),
+            Self::NetworkSizes { network, sizes, expected } => {
+                write!(f, "the {network} network has sizes {sizes:?}, the settings {expected:?}")
+            }
+            Self::BufferShape { capacity, obs_dim, expected_capacity, expected_obs_dim } => write!(
+                f,
+                "the replay buffer holds {capacity} observations of {obs_dim}, the settings \
+                 {expected_capacity} of {expected_obs_dim}"
+            ),
+            Self::StoredAction { action, n_actions } => {
+                write!(f, "a stored transition has action {action}, outside 0..{n_actions}")
+            }
+            Self::Counters { sample_count, at_last_update } => write!(
+                f,
+                "the last update is recorded at action {at_last_update}, after the last action {sample_count}"
+            ),
+            Self::Table { len, expected, non_finite_at } => match non_finite_at {
+                Some(i) => write!(f, "table value {i} is not finite"),
+                None => write!(f, "the table has {len} values, the grid needs {expected}"),
+            },
+            Self::PendingTransition => write!(f, "the pending transition is outside the grid or not finite"),
+            Self::PartialUpdate { steps_done, gradient_steps } => write!(
+                f,
+                "an interrupted update records {steps_done} of {gradient_steps} gradient steps, or impossible counters"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StateProblem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Policy(e) | Self::Target(e) | Self::Optimizer(e) => Some(e),
+            Self::Replay(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A setting that is invalid: what [`DqnConfig::validate`](crate::DqnConfig::validate)
+/// finds (it can find nothing else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// The setting's name, as in the configuration file.
+    pub field: &'static str,
+    /// Why it is invalid.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid setting {}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidSetting {}
+
+impl From<InvalidSetting> for AgentError {
+    fn from(e: InvalidSetting) -> Self {
+        Self::InvalidConfig { field: e.field, reason: e.reason }
     }
 }
 

@@ -21,10 +21,13 @@ mod config;
 mod error;
 pub mod tabular;
 
-pub use agent::{Agent, AgentSeeds, AgentState, UpdateStats};
+pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
 pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
-pub use error::AgentError;
-pub use mlp::LossKind;
+pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
+// What this crate's API exposes of its neighbours, re-exported so that a
+// caller (runner) needs no edge of its own to `mlp` or `replay`.
+pub use mlp::{LayerParams, LossKind, Mlp, MlpError, Operand, Params, TensorKind, tensor_name};
+pub use replay::{ReplayError, Transition};
 
 /// What a training loop needs of a learner: act, remember, learn, and show
 /// its values. [`Agent`] (DQN) and [`tabular::TabularQ`] implement it.
@@ -44,6 +47,7 @@ pub trait Learner: Send + std::fmt::Debug {
     /// As [`act`](Self::act); `actions` then holds the rows before the bad one.
     fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
         actions.clear();
+        check_rows(observations, obs_dim, obs_dim)?;
         for row in observations.chunks_exact(obs_dim) {
             actions.push(self.act(row)?);
         }
@@ -68,6 +72,7 @@ pub trait Learner: Send + std::fmt::Debug {
     /// As [`act`](Self::act).
     fn q_values_batch(&mut self, observations: &[f32], obs_dim: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
         out.clear();
+        check_rows(observations, obs_dim, obs_dim)?;
         for row in observations.chunks_exact(obs_dim) {
             let q = self.q_values(row)?;
             out.extend_from_slice(q);
@@ -78,16 +83,39 @@ pub trait Learner: Send + std::fmt::Debug {
     ///
     /// # Errors
     /// An invalid action or a non-finite value.
-    fn observe(&mut self, transition: replay::Transition<'_>) -> Result<(), AgentError>;
-    /// Learns from what it remembers; `None` when there was nothing to learn yet.
+    fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError>;
+    /// Learns from what it remembers, asking `interrupt` between pieces of
+    /// work that may take long (gradient steps) and stopping, resumably, when
+    /// it answers true (see [`UpdateOutcome`]).
     ///
     /// # Errors
     /// Divergence or an internal failure.
-    fn update(&mut self) -> Result<Option<UpdateStats>, AgentError>;
+    fn update(&mut self, interrupt: &dyn Fn() -> bool) -> Result<UpdateOutcome, AgentError>;
+    /// Whether an interrupted update waits to be continued by the next
+    /// [`update`](Self::update).
+    fn update_in_progress(&self) -> bool {
+        false
+    }
     /// ε at the current action count.
     fn epsilon(&self) -> f64;
     /// Learning steps taken.
     fn n_updates(&self) -> u64;
+}
+
+/// Checks that `observations` is a non-empty batch of whole rows of
+/// `row_len` values and that `row_len` is the learner's `expected` length;
+/// returns the number of rows. (Row-wise checks of the values are the
+/// learner's.)
+pub(crate) fn check_rows(observations: &[f32], row_len: usize, expected: usize) -> Result<usize, AgentError> {
+    let rows =
+        || AgentError::BadObservation(ObservationProblem::Rows { values: observations.len(), row_len, expected });
+    if row_len == 0 || row_len != expected || !observations.len().is_multiple_of(row_len) {
+        return Err(rows());
+    }
+    if observations.is_empty() {
+        return Err(AgentError::BadObservation(ObservationProblem::Empty));
+    }
+    Ok(observations.len() / row_len)
 }
 
 /// The Bellman target of one transition:

@@ -9,7 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use replay::Transition;
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentError, EpsilonSchedule, Learner, UpdateStats, argmax, bellman_target};
+use crate::{
+    AgentError, EpsilonSchedule, Learner, ObservationProblem, StateProblem, UpdateOutcome, UpdateStats, argmax,
+    bellman_target,
+};
 
 /// How observations become table cells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +33,7 @@ impl Discretizer {
             let t = ((v - low) / (high - low) * n as f32).floor();
             // Outside the range: the end bins. (`as` saturates, and NaN is
             // refused before this.)
-            let bin = (t.max(0.0) as usize).min(n - 1);
+            let bin = (t.max(0.0) as usize).min(n.saturating_sub(1));
             cell = cell * n + bin;
         }
         cell
@@ -49,6 +52,7 @@ const MAX_TABLE: usize = 1 << 24;
 
 /// The tabular learner's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TabularConfig {
     /// The observation grid.
     pub discretizer: Discretizer,
@@ -64,50 +68,70 @@ pub struct TabularConfig {
 
 /// Tabular Q-learning with ε-greedy exploration (the same schedule and
 /// counting as [`Agent`](crate::Agent)). Serializes with its whole state;
-/// what is read back is checked like a new learner.
+/// what is read back is checked like a new learner ([`StoredTabularQ`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "TabularParts")]
+#[serde(try_from = "StoredTabularQ")]
 pub struct TabularQ {
     config: TabularConfig,
     table: Vec<f32>,
     rng: ChaCha8Rng,
     sample_count: u64,
     n_updates: u64,
-    last: Option<(usize, usize, f32, usize, bool)>,
+    /// The transition observed and not yet learned from.
+    pending: Option<PendingTransition>,
 }
 
-/// The fields of a [`TabularQ`] as stored, before they are checked.
-#[derive(Deserialize)]
-struct TabularParts {
+/// A transition as the table learns from it: cells, not observations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct PendingTransition {
+    cell: usize,
+    action: usize,
+    reward: f32,
+    next_cell: usize,
+    terminated: bool,
+}
+
+/// A [`TabularQ`] as stored, before it is checked. Decode this and convert
+/// it with `TabularQ::try_from` to keep the typed error of a damaged state
+/// (some formats, postcard among them, drop the message of an error raised
+/// inside deserialization).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredTabularQ {
     config: TabularConfig,
     table: Vec<f32>,
     rng: ChaCha8Rng,
     sample_count: u64,
     n_updates: u64,
-    last: Option<(usize, usize, f32, usize, bool)>,
+    pending: Option<PendingTransition>,
 }
 
-impl TryFrom<TabularParts> for TabularQ {
+impl TryFrom<StoredTabularQ> for TabularQ {
     type Error = AgentError;
 
-    fn try_from(p: TabularParts) -> Result<Self, AgentError> {
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] for bad settings (as
+    /// [`TabularQ::new`]), [`AgentError::DamagedState`] for a table of the
+    /// wrong size or with a non-finite value, or a pending transition
+    /// outside the grid.
+    fn try_from(p: StoredTabularQ) -> Result<Self, AgentError> {
         let fresh = Self::new(p.config, 0)?;
         let cells = fresh.config.discretizer.n_cells();
-        let bad = |reason: String| Err(AgentError::InvalidConfig { field: "table", reason });
-        if p.table.len() != fresh.table.len() || p.table.iter().any(|v| !v.is_finite()) {
-            return bad(format!("{} values, expected {} finite ones", p.table.len(), fresh.table.len()));
+        let non_finite_at = p.table.iter().position(|v| !v.is_finite());
+        if p.table.len() != fresh.table.len() || non_finite_at.is_some() {
+            let (len, expected) = (p.table.len(), fresh.table.len());
+            return Err(AgentError::DamagedState(StateProblem::Table { len, expected, non_finite_at }));
         }
-        if let Some((cell, action, reward, next, _)) = p.last
-            && (cell >= cells || next >= cells || action >= fresh.config.n_actions || !reward.is_finite())
+        if let Some(t) = p.pending
+            && (t.cell >= cells || t.next_cell >= cells || t.action >= fresh.config.n_actions || !t.reward.is_finite())
         {
-            return bad("the pending transition is out of range".into());
+            return Err(AgentError::DamagedState(StateProblem::PendingTransition));
         }
         Ok(Self {
             table: p.table,
             rng: p.rng,
             sample_count: p.sample_count,
             n_updates: p.n_updates,
-            last: p.last,
+            pending: p.pending,
             ..fresh
         })
     }
@@ -148,8 +172,14 @@ impl TabularQ {
             rng: ChaCha8Rng::seed_from_u64(explore_seed),
             sample_count: 0,
             n_updates: 0,
-            last: None,
+            pending: None,
         })
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &TabularConfig {
+        &self.config
     }
 
     fn row(&self, cell: usize) -> &[f32] {
@@ -158,10 +188,13 @@ impl TabularQ {
     }
 
     fn check(&self, obs: &[f32]) -> Result<usize, AgentError> {
-        if obs.len() != self.config.discretizer.bins.len() || obs.iter().any(|v| !v.is_finite()) {
-            return Err(AgentError::BadObservation {
-                reason: format!("{obs:?} for a {}-dimensional grid", self.config.discretizer.bins.len()),
-            });
+        let expected = self.config.discretizer.bins.len();
+        if obs.len() != expected {
+            return Err(AgentError::BadObservation(ObservationProblem::Length { expected, got: obs.len() }));
+        }
+        if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
+            let problem = ObservationProblem::NonFinite { row: 0, index, value: obs[index] };
+            return Err(AgentError::BadObservation(problem));
         }
         Ok(self.config.discretizer.cell(obs))
     }
@@ -194,24 +227,26 @@ impl Learner for TabularQ {
             return Err(AgentError::InvalidAction { action: t.action, n_actions: self.config.n_actions });
         }
         if !t.reward.is_finite() {
-            return Err(AgentError::BadObservation { reason: format!("reward {}", t.reward) });
+            return Err(AgentError::NonFiniteReward { value: t.reward });
         }
-        let (cell, next) = (self.check(t.state)?, self.check(t.next_state)?);
-        self.last = Some((cell, t.action, t.reward, next, t.terminated));
+        let (cell, next_cell) = (self.check(t.state)?, self.check(t.next_state)?);
+        let (action, reward, terminated) = (t.action, t.reward, t.terminated);
+        self.pending = Some(PendingTransition { cell, action, reward, next_cell, terminated });
         Ok(())
     }
 
-    fn update(&mut self) -> Result<Option<UpdateStats>, AgentError> {
-        let Some((cell, action, reward, next, terminated)) = self.last.take() else {
-            return Ok(None);
+    /// One Q-learning step: quick, so `interrupt` is never asked.
+    fn update(&mut self, _interrupt: &dyn Fn() -> bool) -> Result<UpdateOutcome, AgentError> {
+        let Some(PendingTransition { cell, action, reward, next_cell, terminated }) = self.pending.take() else {
+            return Ok(UpdateOutcome::NotYet);
         };
-        let max_next = self.row(next).iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max_next = self.row(next_cell).iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let y = bellman_target(reward, max_next, terminated, self.config.gamma as f32);
         let q = &mut self.table[cell * self.config.n_actions + action];
         let td = y - *q;
         *q += self.config.alpha as f32 * td;
         self.n_updates += 1;
-        Ok(Some(UpdateStats { loss: td * td, gradient_steps: 1, target_synced: false }))
+        Ok(UpdateOutcome::Learned(UpdateStats { loss: td * td, gradient_steps: 1, target_synced: false }))
     }
 
     fn epsilon(&self) -> f64 {
@@ -255,7 +290,7 @@ mod tests {
         let step = |q: &mut TabularQ, terminated| {
             let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated, truncated: false };
             q.observe(t).unwrap();
-            q.update().unwrap();
+            q.update(&|| false).unwrap();
         };
         step(&mut q, false);
         // Q(s,1) = 0 + 0.5 · (1 + 0.9·4 − 0) = 2.3
@@ -263,7 +298,7 @@ mod tests {
         // Terminated: no bootstrap. Q(s,1) = 2.3 + 0.5 · (1 − 2.3) = 1.65
         step(&mut q, true);
         assert!((q.q_values(&s).unwrap()[1] - 1.65).abs() < 1e-6);
-        assert_eq!(q.update().unwrap(), None, "one update per observed transition");
+        assert_eq!(q.update(&|| false).unwrap(), UpdateOutcome::NotYet, "one update per observed transition");
     }
 
     #[test]

@@ -4,11 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use agent::{
-    Agent, AgentError, AgentSeeds, DqnConfig, EpsilonSchedule, LossKind, TargetUpdate, argmax, bellman_target,
-    next_state_value,
+    Agent, AgentError, AgentSeeds, AgentState, DqnConfig, EpsilonSchedule, LossKind, MlpError, ObservationProblem,
+    Operand, ReplayError, TargetUpdate, Transition, UpdateOutcome, argmax, bellman_target, next_state_value,
 };
 use proptest::prelude::*;
-use replay::Transition;
 
 const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3 };
 
@@ -39,9 +38,43 @@ fn bellman_targets_by_hand() {
     assert_eq!(bellman_target(1.0, 10.0, false, 0.95), 1.0 + 9.5);
     assert_eq!(bellman_target(1.0, 10.0, true, 0.95), 1.0);
     assert_eq!(bellman_target(-2.0, 4.0, false, 0.5), 0.0);
-    // Truncation is not termination: the caller passes `terminated` only,
-    // so a time-limit cut still bootstraps.
-    assert_eq!(bellman_target(1.0, 20.0, false, 0.95), 20.0);
+}
+
+/// One gradient step on one stored transition, its loss worked by hand from
+/// the network's own Q-values (the target network is still the policy's
+/// copy): a transition cut by the time limit (`truncated`, not
+/// `terminated`) bootstraps, `y = r + γ·max Q(s′)`; a terminated one does
+/// not, `y = r`; one both terminated and truncated does not either. A learner
+/// that stopped bootstrapping at a truncation would give the second loss for
+/// the first transition.
+#[test]
+fn a_truncated_transition_bootstraps_and_a_terminated_one_does_not() {
+    let config = DqnConfig {
+        hidden: vec![5],
+        batch_size: 1,
+        buffer_capacity: 1,
+        gamma: 0.5,
+        grad_clip: None,
+        ..DqnConfig::seed(4, 2)
+    };
+    let (s, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3]);
+    let loss_of = |terminated: bool, truncated: bool| {
+        let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+        let q = agent.q_values(&s).unwrap()[1];
+        let next = agent.q_values(&s2).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated, truncated };
+        agent.observe(t).unwrap();
+        let loss = agent.update().unwrap().expect("a batch is available").loss;
+        (loss, q, next)
+    };
+    let (truncated_loss, q, next) = loss_of(false, true);
+    assert!(next.abs() > 1e-3, "the bootstrap term must be visible: max Q(s') = {next}");
+    let bootstrapped = q - (1.0 + 0.5 * next);
+    assert_eq!(truncated_loss, bootstrapped * bootstrapped);
+    let not_bootstrapped = (q - 1.0) * (q - 1.0);
+    assert_eq!(loss_of(true, false).0, not_bootstrapped);
+    assert_eq!(loss_of(true, true).0, not_bootstrapped);
+    assert_ne!(truncated_loss, not_bootstrapped);
 }
 
 proptest! {
@@ -203,13 +236,19 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
         }
     }
     let mut agent = Agent::new(small_config(), SEEDS).unwrap();
-    assert!(matches!(agent.act(&[0.0; 3]), Err(AgentError::BadObservation { .. })));
-    assert!(matches!(agent.predict(&[0.0, f32::NAN, 0.0, 0.0]), Err(AgentError::BadObservation { .. })));
+    assert_eq!(
+        agent.act(&[0.0; 3]).unwrap_err(),
+        AgentError::BadObservation(ObservationProblem::Length { expected: 4, got: 3 })
+    );
+    assert!(matches!(
+        agent.predict(&[0.0, f32::NAN, 0.0, 0.0]),
+        Err(AgentError::BadObservation(ObservationProblem::NonFinite { row: 0, index: 1, .. }))
+    ));
     let s = [0.0; 4];
     let t = Transition { state: &s, action: 2, reward: 1.0, next_state: &s, terminated: false, truncated: false };
     assert_eq!(agent.observe(t).unwrap_err(), AgentError::InvalidAction { action: 2, n_actions: 2 });
     let t = Transition { action: 0, reward: f32::NAN, ..t };
-    assert!(matches!(agent.observe(t), Err(AgentError::Replay(_))));
+    assert!(matches!(agent.observe(t), Err(AgentError::Replay(ReplayError::NonFinite { field: "reward", .. }))));
     assert_eq!(agent.replay().len(), 0);
 }
 
@@ -220,9 +259,11 @@ fn divergence_is_an_error_not_a_panic() {
     let mut agent = Agent::new(config, SEEDS).unwrap();
     fill(&mut agent, 50);
     let err = (0..100).find_map(|_| agent.update().err()).expect("training diverges");
+    // The loss, a target or a gradient stops being finite first; nothing else.
+    let non_finite_gradient = matches!(&err, AgentError::Network(MlpError::NonFinite { what: Operand::Tensor(_), .. }));
     assert!(
-        matches!(err, AgentError::NonFiniteLoss { .. } | AgentError::Network(_) | AgentError::NonFiniteQ { .. }),
-        "{err}"
+        non_finite_gradient || matches!(err, AgentError::NonFiniteLoss { .. } | AgentError::NonFiniteQ { .. }),
+        "{err:?}"
     );
 }
 
@@ -251,8 +292,11 @@ fn act_batch_equals_acting_row_by_row() {
     // A bad row is refused before anything is drawn.
     let count = batched.sample_count();
     let err = batched.act_batch(&[0.0, 0.0, 0.0, 0.0, 1.0, f32::NAN, 0.0, 0.0], &mut actions).unwrap_err();
-    assert!(matches!(err, AgentError::BadObservation { .. }), "{err}");
-    assert!(matches!(batched.act_batch(&[0.0; 6], &mut actions), Err(AgentError::BadObservation { .. })));
+    assert!(matches!(err, AgentError::BadObservation(ObservationProblem::NonFinite { row: 1, index: 1, .. })), "{err}");
+    assert_eq!(
+        batched.act_batch(&[0.0; 6], &mut actions).unwrap_err(),
+        AgentError::BadObservation(ObservationProblem::Rows { values: 6, row_len: 4, expected: 4 })
+    );
     assert_eq!(batched.sample_count(), count);
 }
 
@@ -274,4 +318,55 @@ fn hard_copies_are_not_skipped_when_several_actions_pass_between_updates() {
     // by 6 (4), 9 (8), 12, 18 (16), 21 (20), 24.
     assert_eq!(synced, [false, true, true, true, false, true, true, true]);
     assert_eq!(agent.n_target_syncs(), 6);
+}
+
+/// The seed's gradient step, counted by hand: forward 4·128 + 128·128 +
+/// 128·2 = 17 152 multiply-adds per row, twice (target and policy), once
+/// more for the weight gradients, plus 128·128 + 128·2 for the input
+/// gradients of layers 2 and 3; times 64 rows and 2 FLOP each. Double DQN
+/// adds one more forward pass (the policy on the next states).
+#[test]
+fn gradient_step_flop_count_by_hand() {
+    let seed = DqnConfig::seed(4, 2);
+    assert_eq!(seed.gradient_step_flop(), 2 * 64 * (3 * 17_152 + 16_640));
+    let double = DqnConfig { double_dqn: true, ..seed };
+    assert_eq!(double.gradient_step_flop(), 2 * 64 * (4 * 17_152 + 16_640));
+    let tiny = DqnConfig { hidden: vec![], batch_size: 1, ..DqnConfig::seed(3, 2) };
+    assert_eq!(tiny.gradient_step_flop(), 2 * 3 * 6);
+}
+
+/// An update interrupted between gradient steps, frozen, thawed (through
+/// serde, as a checkpoint does) and continued ends in exactly the state of
+/// an update never interrupted; each interruption still takes a step.
+#[test]
+fn an_interrupted_update_continues_to_the_same_state() {
+    let config = DqnConfig { gradient_steps: 7, target_update: TargetUpdate::Hard { every: 3 }, ..small_config() };
+    let mut whole = Agent::new(config.clone(), SEEDS).unwrap();
+    let mut parts = Agent::new(config, SEEDS).unwrap();
+    fill(&mut whole, 40);
+    fill(&mut parts, 40);
+    for _ in 0..3 {
+        whole.act(&[0.1, 0.2, 0.3, 0.4]).unwrap();
+        parts.act(&[0.1, 0.2, 0.3, 0.4]).unwrap();
+        let expected = whole.update().unwrap().unwrap();
+        let mut interruptions = 0;
+        let stats = loop {
+            // Interrupt at every chance: one gradient step per call.
+            match parts.update_interruptible(&|| true).unwrap() {
+                UpdateOutcome::Learned(stats) => break stats,
+                UpdateOutcome::Interrupted => {
+                    interruptions += 1;
+                    assert!(parts.update_in_progress());
+                    let json = serde_json::to_string(&parts.to_state()).unwrap();
+                    parts = Agent::from_state(serde_json::from_str::<AgentState>(&json).unwrap()).unwrap();
+                }
+                UpdateOutcome::NotYet => panic!("the buffer holds enough"),
+            }
+        };
+        assert_eq!(interruptions, 6, "one step per call, the last one completes the update");
+        assert_eq!(stats, expected);
+        assert!(!parts.update_in_progress());
+        assert_eq!(parts.to_state(), whole.to_state());
+    }
+    assert!(whole.n_target_syncs() >= 1, "the target copy is part of what must match");
 }

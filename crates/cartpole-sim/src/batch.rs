@@ -2,7 +2,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::env::{Action, EnvConfig, check_finite, draw_reset_state};
-use crate::error::SimError;
+use crate::error::{Inconsistency, SimError};
 use crate::{OBS_DIM, physics};
 
 /// N CartPole environments stepped together, stored as a struct of arrays.
@@ -49,9 +49,12 @@ pub struct CartPoleBatch {
     episodes_finished: u64,
 }
 
-/// The stored form of a [`CartPoleBatch`]: what determines its future.
-#[derive(Serialize, Deserialize)]
-struct StoredBatch {
+/// A [`CartPoleBatch`] as stored, before it is checked: what determines its
+/// future. Decode this and convert it with `CartPoleBatch::try_from` to keep
+/// the typed error of a damaged store (some formats, postcard among them,
+/// drop the message of an error raised inside deserialization).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredBatch {
     config: EnvConfig,
     states: Vec<[f64; 4]>,
     elapsed_steps: Vec<u32>,
@@ -81,14 +84,16 @@ impl TryFrom<StoredBatch> for CartPoleBatch {
             return Err(SimError::EmptyBatch);
         }
         if s.elapsed_steps.len() != n || s.rngs.len() != n {
-            return Err(SimError::InconsistentBatch {
-                reason: format!("{n} states, {} step counts, {} RNGs", s.elapsed_steps.len(), s.rngs.len()),
-            });
+            return Err(SimError::Inconsistent(Inconsistency::BatchLengths {
+                states: n,
+                step_counts: s.elapsed_steps.len(),
+                rngs: s.rngs.len(),
+            }));
         }
-        if let Some(i) = s.elapsed_steps.iter().position(|&e| e >= config.max_episode_steps) {
-            return Err(SimError::InconsistentBatch {
-                reason: format!("environment {i} is at step {}, past the limit", s.elapsed_steps[i]),
-            });
+        let limit = config.max_episode_steps;
+        if let Some(env) = s.elapsed_steps.iter().position(|&e| e >= limit) {
+            let elapsed_steps = s.elapsed_steps[env];
+            return Err(SimError::Inconsistent(Inconsistency::PastStepLimit { env, elapsed_steps, limit }));
         }
         s.states.iter().try_for_each(check_finite)?;
         let mut batch = Self {
@@ -354,7 +359,7 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
         value["elapsed_steps"][1] = 30.into();
         let err = serde_json::from_value::<CartPoleBatch>(value.clone()).unwrap_err().to_string();
-        assert!(err.contains("environment 1 is at step 30"), "{err}");
+        assert!(err.contains("environment 1 is at step 30 of an episode limited to 30"), "{err}");
         value["elapsed_steps"] = serde_json::json!([1, 2]);
         let err = serde_json::from_value::<CartPoleBatch>(value).unwrap_err().to_string();
         assert!(err.contains("3 states, 2 step counts"), "{err}");

@@ -1,7 +1,7 @@
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::error::SimError;
+use crate::error::{Inconsistency, SimError};
 use crate::physics;
 
 /// A push of the cart: the action space of CartPole.
@@ -146,7 +146,7 @@ pub(crate) enum Phase {
 /// Serializes with its whole state (a checkpoint); a deserialized
 /// environment is checked like a new one (step limit, finite state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "CartPoleState")]
+#[serde(try_from = "StoredCartPole")]
 pub struct CartPole {
     config: EnvConfig,
     state: [f64; 4],
@@ -178,22 +178,60 @@ pub(crate) fn check_finite(state: &[f64; 4]) -> Result<(), SimError> {
     }
 }
 
-/// The fields of a [`CartPole`] as stored, before they are checked.
-#[derive(Deserialize)]
-struct CartPoleState {
+/// A [`CartPole`] as stored, before it is checked. Decode this and convert
+/// it with `CartPole::try_from` to keep the typed error of a damaged store
+/// (some formats, postcard among them, drop the message of an error raised
+/// inside deserialization).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredCartPole {
     config: EnvConfig,
     state: [f64; 4],
     elapsed_steps: u32,
     phase: Phase,
 }
 
-impl TryFrom<CartPoleState> for CartPole {
+impl TryFrom<StoredCartPole> for CartPole {
     type Error = SimError;
 
-    fn try_from(s: CartPoleState) -> Result<Self, SimError> {
+    /// Checks what [`CartPole::new`] checks, a finite state, and that the
+    /// step count and the episode's phase are ones that stepping can reach:
+    /// an episode in progress is below the step limit (its next step counts
+    /// one more), and an ended one carries the flags its state and count
+    /// imply.
+    ///
+    /// # Errors
+    /// [`SimError::ZeroStepLimit`], [`SimError::NonFiniteState`] or
+    /// [`SimError::Inconsistent`].
+    fn try_from(s: StoredCartPole) -> Result<Self, SimError> {
         let config = s.config.validate()?;
         check_finite(&s.state)?;
-        Ok(Self { config, state: s.state, elapsed_steps: s.elapsed_steps, phase: s.phase })
+        let (elapsed_steps, limit) = (s.elapsed_steps, config.max_episode_steps);
+        let problem = match s.phase {
+            Phase::NotReset if elapsed_steps != 0 => Some(Inconsistency::StepsBeforeReset { elapsed_steps }),
+            Phase::Running if elapsed_steps >= limit => {
+                Some(Inconsistency::PastStepLimit { env: 0, elapsed_steps, limit })
+            }
+            Phase::Over { terminated, truncated } => {
+                let out_of_bounds = physics::is_out_of_bounds(&s.state);
+                let consistent = (terminated || truncated)
+                    && elapsed_steps >= 1
+                    && elapsed_steps <= limit
+                    && terminated == out_of_bounds
+                    && truncated == (elapsed_steps == limit);
+                (!consistent).then_some(Inconsistency::EndFlags {
+                    terminated,
+                    truncated,
+                    out_of_bounds,
+                    elapsed_steps,
+                    limit,
+                })
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(SimError::Inconsistent(problem));
+        }
+        Ok(Self { config, state: s.state, elapsed_steps, phase: s.phase })
     }
 }
 
@@ -384,5 +422,47 @@ mod tests {
                 assert!((3_700..=4_300).contains(&c), "{counts:?}");
             }
         }
+    }
+
+    /// A stored environment round-trips mid-episode and at its end; a
+    /// stored one whose step count or end flags no stepping could produce
+    /// is refused with what is wrong, so its next step cannot overflow the
+    /// count or contradict the rules.
+    #[test]
+    fn stored_environments_are_checked() {
+        let config = EnvConfig { max_episode_steps: 5, ..EnvConfig::v1() };
+        let mut e = CartPole::new(config).unwrap();
+        let fresh = serde_json::to_value(&e).unwrap();
+        e.reset(&mut ChaCha8Rng::seed_from_u64(1));
+        e.step(Action::Left).unwrap();
+        let running = serde_json::to_value(&e).unwrap();
+        assert_eq!(serde_json::from_value::<CartPole>(running.clone()).unwrap(), e);
+        while !e.is_over() {
+            e.step(Action::Left).unwrap();
+        }
+        let over = serde_json::to_value(&e).unwrap();
+        assert_eq!(serde_json::from_value::<CartPole>(over.clone()).unwrap(), e);
+
+        let refused = |mut v: serde_json::Value, edit: &dyn Fn(&mut serde_json::Value)| {
+            edit(&mut v);
+            let stored: StoredCartPole = serde_json::from_value(v).unwrap();
+            match CartPole::try_from(stored) {
+                Err(SimError::Inconsistent(problem)) => problem,
+                other => panic!("accepted or other error: {other:?}"),
+            }
+        };
+        let past = refused(running.clone(), &|v| v["elapsed_steps"] = u32::MAX.into());
+        assert_eq!(past, Inconsistency::PastStepLimit { env: 0, elapsed_steps: u32::MAX, limit: 5 });
+        refused(running, &|v| v["elapsed_steps"] = 5.into());
+        let early = refused(fresh, &|v| v["elapsed_steps"] = 3.into());
+        assert_eq!(early, Inconsistency::StepsBeforeReset { elapsed_steps: 3 });
+        // An end with neither flag, a truncation before the limit, a
+        // termination of an in-bounds state.
+        refused(over.clone(), &|v| v["phase"] = serde_json::json!({"Over": {"terminated": false, "truncated": false}}));
+        refused(over.clone(), &|v| v["elapsed_steps"] = 2.into());
+        refused(over, &|v| {
+            v["phase"] = serde_json::json!({"Over": {"terminated": true, "truncated": true}});
+            v["state"] = serde_json::json!([0.0, 0.0, 0.0, 0.0]);
+        });
     }
 }

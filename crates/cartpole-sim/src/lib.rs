@@ -28,9 +28,9 @@ mod error;
 mod gymnasium_rng;
 pub mod physics;
 
-pub use batch::CartPoleBatch;
-pub use env::{Action, CartPole, EnvConfig, Integrator, Step};
-pub use error::SimError;
+pub use batch::{CartPoleBatch, StoredBatch};
+pub use env::{Action, CartPole, EnvConfig, Integrator, Step, StoredCartPole};
+pub use error::{Inconsistency, SimError};
 pub use gymnasium_rng::GymnasiumRng;
 
 /// The length of an observation (and of the state): x, ẋ, θ, θ̇.

@@ -28,7 +28,6 @@ const BATCH: usize = 64;
 fn main() {
     rayon::ThreadPoolBuilder::new().use_current_thread().build_global().expect("the first and only global pool");
     println!("rayon threads: {}", rayon::current_num_threads());
-    println!("one update = {:.2} MFLOP", mlp::dqn_update_flop(&SIZES, BATCH) as f64 / 1e6);
     if std::env::var_os("DENORMALS").is_some() {
         let mut u = Update::new();
         let count = |p: &Params<f32>| {

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
 use crate::net::{PANEL, refresh_block};
-use crate::{FiniteGradients, Gradients, Mlp, MlpError, Params, Scalar};
+use crate::{FiniteGradients, Gradients, LayerParams, Mlp, MlpError, Params, Scalar};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,13 +52,49 @@ impl AdamConfig {
 /// `p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε)`, the two bias
 /// corrections computed in f64 as PyTorch does. The whole state (step count
 /// and both moments) serializes, so a resumed run continues exactly.
+///
+/// Read back (serde), it goes through [`StoredAdam`]'s checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound = "T: Scalar")]
+#[serde(try_from = "StoredAdam<T>", bound = "T: Scalar")]
 pub struct Adam<T: Scalar> {
     config: AdamConfig,
     step: u64,
     exp_avg: Params<T>,
     exp_avg_sq: Params<T>,
+}
+
+/// An [`Adam`] as stored, before it is checked: the same fields, in the same
+/// serialized form. Decode this, then convert with `Adam::try_from`, to keep
+/// the typed error of a damaged state (some formats, postcard among them,
+/// drop the message of an error raised inside deserialization).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(bound = "T: Scalar")]
+pub struct StoredAdam<T: Scalar> {
+    /// The hyperparameters.
+    pub config: AdamConfig,
+    /// Steps taken.
+    pub step: u64,
+    /// The first moments, layer by layer.
+    pub exp_avg: Vec<LayerParams<T>>,
+    /// The second moments, layer by layer.
+    pub exp_avg_sq: Vec<LayerParams<T>>,
+}
+
+impl<T: Scalar> TryFrom<StoredAdam<T>> for Adam<T> {
+    type Error = MlpError;
+
+    /// # Errors
+    /// An invalid hyperparameter, moments that are not a network's shape or
+    /// differ from each other, or a non-finite moment.
+    fn try_from(s: StoredAdam<T>) -> Result<Self, MlpError> {
+        let config = s.config.validate()?;
+        let exp_avg = Params::from_layers(s.exp_avg)?;
+        let exp_avg_sq = Params::from_layers(s.exp_avg_sq)?;
+        exp_avg.check_same_shape(&exp_avg_sq)?;
+        exp_avg.check_finite()?;
+        exp_avg_sq.check_finite()?;
+        Ok(Self { config, step: s.step, exp_avg, exp_avg_sq })
+    }
 }
 
 impl<T: Scalar> Adam<T> {
@@ -96,18 +132,14 @@ impl<T: Scalar> Adam<T> {
         &self.exp_avg_sq
     }
 
-    /// Checks that this optimizer's state fits `net` (e.g. after loading
-    /// both from a checkpoint), and that its moments are finite.
+    /// Checks that this optimizer's moments have `net`'s shape (e.g. after
+    /// loading both from a checkpoint; the moments themselves were checked
+    /// when the optimizer was made or read back).
     ///
     /// # Errors
-    /// [`MlpError::ShapeMismatch`], [`MlpError::NonFinite`] or
-    /// [`MlpError::InvalidHyperparameter`].
+    /// [`MlpError::ShapeMismatch`].
     pub fn check_fits(&self, net: &Mlp<T>) -> Result<(), MlpError> {
-        self.config.validate()?;
-        self.exp_avg.check_same_shape(net.params())?;
-        self.exp_avg_sq.check_same_shape(net.params())?;
-        self.exp_avg.check_finite()?;
-        self.exp_avg_sq.check_finite()
+        self.exp_avg.check_same_shape(net.params())
     }
 
     /// One update of `net` with `grads`.

@@ -23,8 +23,8 @@ pub enum MlpError {
     },
     /// A per-row argument whose length differs from the number of rows.
     RowCount {
-        /// Which argument (`"actions"`, `"targets"`).
-        what: &'static str,
+        /// Which argument.
+        what: Operand,
         /// The number of input rows.
         expected: usize,
         /// Its length.
@@ -62,8 +62,8 @@ pub enum MlpError {
     },
     /// A NaN or infinite value where finite values are required.
     NonFinite {
-        /// What held it (a parameter name, `"targets"`, `"inputs"`).
-        what: String,
+        /// What held it.
+        what: Operand,
         /// The flat index of the first bad value.
         index: usize,
     },
@@ -115,3 +115,32 @@ impl fmt::Display for MlpError {
 }
 
 impl std::error::Error for MlpError {}
+
+/// What an error is about: an argument of a pass or a tensor of a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operand {
+    /// The input rows.
+    Inputs,
+    /// The rows a bootstrap network is evaluated on.
+    NextInputs,
+    /// The output index gathered from each row.
+    Actions,
+    /// The value each gathered output is compared with.
+    Targets,
+    /// A parameter tensor, or a gradient or optimizer moment of one, by its
+    /// PyTorch name (`fc1.weight`).
+    Tensor(String),
+}
+
+impl fmt::Display for Operand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inputs => f.write_str("inputs"),
+            Self::NextInputs => f.write_str("next inputs"),
+            Self::Actions => f.write_str("actions"),
+            Self::Targets => f.write_str("targets"),
+            Self::Tensor(name) => f.write_str(name),
+        }
+    }
+}

@@ -29,10 +29,10 @@ mod params;
 mod scalar;
 mod train;
 
-pub use adam::{Adam, AdamConfig};
-pub use error::MlpError;
+pub use adam::{Adam, AdamConfig, StoredAdam};
+pub use error::{MlpError, Operand};
 pub use net::{Mlp, SingleScratch};
-pub use params::{Gradients, LayerParams, Params, TensorView, tensor_name};
+pub use params::{Gradients, LayerParams, Params, TensorKind, TensorView, tensor_name};
 pub use scalar::Scalar;
 pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, TargetFn, Workspace};
 
@@ -40,19 +40,6 @@ pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss
 /// and adds, held in registers and compiled like the kernels (AVX2 where the
 /// CPU has it). Its FLOP rate is the ceiling of the kernels' instruction mix
 /// on this machine; returns a value so the work is not optimized away.
-/// Floating-point operations (a multiply-add counts 2) of one DQN update of a
-/// network with layer widths `sizes` on `batch` rows: the target network's
-/// forward pass, the policy's forward pass, and its backward pass (weight
-/// gradients of every layer, input gradients of every layer but the first).
-/// Element-wise work (ReLU, bias, Adam) is left out: it is a few percent.
-#[must_use]
-pub fn dqn_update_flop(sizes: &[usize], batch: usize) -> u64 {
-    let products: Vec<u64> = sizes.windows(2).map(|w| (w[0] * w[1]) as u64).collect();
-    let forward: u64 = products.iter().sum();
-    let input_grads: u64 = products.iter().skip(1).sum();
-    2 * batch as u64 * (2 * forward + forward + input_grads)
-}
-
 #[doc(hidden)]
 #[must_use]
 pub fn mul_add_ceiling_probe(iters: usize) -> f32 {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, for_each_piece, vectorized};
-use crate::{MlpError, Scalar};
+use crate::{MlpError, Operand, Scalar};
 
 /// One linear layer's tensors, in PyTorch's layout: `weight` is
 /// `[out, in]`, `bias` is `[out]`.
@@ -58,10 +58,24 @@ impl<T> TensorView<'_, T> {
     }
 }
 
-/// The name of layer `layer`'s weight or bias, as in PyTorch's state dict.
+/// The two tensors of a linear layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TensorKind {
+    /// `[out, in]`.
+    Weight,
+    /// `[out]`.
+    Bias,
+}
+
+/// The name of layer `layer`'s weight or bias (0-based layer), as in
+/// PyTorch's state dict: `fc1.weight`, `fc1.bias`, `fc2.weight`, …
 #[must_use]
-pub fn tensor_name(layer: usize, is_bias: bool) -> String {
-    format!("fc{}.{}", layer + 1, if is_bias { "bias" } else { "weight" })
+pub fn tensor_name(layer: usize, kind: TensorKind) -> String {
+    let suffix = match kind {
+        TensorKind::Weight => "weight",
+        TensorKind::Bias => "bias",
+    };
+    format!("fc{}.{suffix}", layer + 1)
 }
 
 pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), MlpError> {
@@ -128,7 +142,7 @@ impl<T: Scalar> Params<T> {
             let (out, inp) = layer.weight.dim();
             if layer.bias.len() != out {
                 return Err(MlpError::TensorShape {
-                    name: tensor_name(l, true),
+                    name: tensor_name(l, TensorKind::Bias),
                     expected: vec![out],
                     got: vec![layer.bias.len()],
                 });
@@ -137,7 +151,7 @@ impl<T: Scalar> Params<T> {
                 let prev_out = layers[l - 1].weight.nrows();
                 if inp != prev_out {
                     return Err(MlpError::TensorShape {
-                        name: tensor_name(l, false),
+                        name: tensor_name(l, TensorKind::Weight),
                         expected: vec![out, prev_out],
                         got: vec![out, inp],
                     });
@@ -172,8 +186,8 @@ impl<T: Scalar> Params<T> {
     pub fn named_tensors(&self) -> impl Iterator<Item = (String, TensorView<'_, T>)> + '_ {
         self.layers.iter().enumerate().flat_map(|(l, layer)| {
             [
-                (tensor_name(l, false), TensorView::Weight(layer.weight.view())),
-                (tensor_name(l, true), TensorView::Bias(layer.bias.view())),
+                (tensor_name(l, TensorKind::Weight), TensorView::Weight(layer.weight.view())),
+                (tensor_name(l, TensorKind::Bias), TensorView::Bias(layer.bias.view())),
             ]
         })
     }
@@ -267,7 +281,8 @@ impl<T: Scalar> Params<T> {
                 vectorized(AnyNonFinite { values })
             };
             if any_bad && let Some(index) = values.iter().position(|v| !v.is_finite()) {
-                return Err(MlpError::NonFinite { what: tensor_name(t / 2, t % 2 == 1), index });
+                let kind = if t % 2 == 0 { TensorKind::Weight } else { TensorKind::Bias };
+                return Err(MlpError::NonFinite { what: Operand::Tensor(tensor_name(t / 2, kind)), index });
             }
         }
         Ok(())

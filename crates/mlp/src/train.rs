@@ -3,7 +3,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{ALayout, Job, PIECE, gemm_acc, vectorized};
 use crate::net::relu_inplace;
-use crate::{Gradients, Mlp, MlpError, Params, Scalar};
+use crate::{Gradients, Mlp, MlpError, Operand, Params, Scalar};
 
 /// Rows per parallel chunk unless chosen otherwise. Fixed, never derived
 /// from the thread count: the chunking decides the order in which partial
@@ -37,7 +37,7 @@ pub struct GatheredLoss<'a, T> {
 
 fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(), MlpError> {
     if actions.len() != rows {
-        return Err(MlpError::RowCount { what: "actions", expected: rows, got: actions.len() });
+        return Err(MlpError::RowCount { what: Operand::Actions, expected: rows, got: actions.len() });
     }
     if let Some(row) = actions.iter().position(|&a| a >= n_outputs) {
         return Err(MlpError::ActionOutOfRange { row, action: actions[row], n_outputs });
@@ -63,10 +63,10 @@ impl<'a, T: Scalar> GatheredLoss<'a, T> {
     fn spec(&self, rows: usize, n_outputs: usize) -> Result<LossSpec<'a, T>, MlpError> {
         check_actions(self.actions, rows, n_outputs)?;
         if self.targets.len() != rows {
-            return Err(MlpError::RowCount { what: "targets", expected: rows, got: self.targets.len() });
+            return Err(MlpError::RowCount { what: Operand::Targets, expected: rows, got: self.targets.len() });
         }
         if let Some(index) = self.targets.iter().position(|t| !t.is_finite()) {
-            return Err(MlpError::NonFinite { what: "targets".into(), index });
+            return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
         check_kind(self.kind)?;
         Ok(LossSpec { kind: self.kind, actions: self.actions, targets: Targets::Given(self.targets) })
@@ -207,7 +207,7 @@ impl<T: Scalar> Workspace<T> {
         let inputs: CowArray<'_, T, _> = inputs.as_standard_layout();
         let flat = inputs.as_slice().expect("standard layout is contiguous");
         if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
-            return Err(MlpError::NonFinite { what: "inputs".into(), index });
+            return Err(MlpError::NonFinite { what: Operand::Inputs, index });
         }
         let n_chunks = rows.div_ceil(self.chunk_rows);
         if self.chunks.len() < n_chunks {
@@ -233,7 +233,7 @@ impl<T: Scalar> Workspace<T> {
         self.rows = rows;
         self.n_outputs = n_out;
         if let Some(index) = self.chunks[..n_chunks].iter().find_map(|c| c.target_error) {
-            return Err(MlpError::NonFinite { what: "targets".into(), index });
+            return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
         self.outputs.clear();
         for chunk in &self.chunks[..n_chunks] {
@@ -518,14 +518,14 @@ impl<T: Scalar> Mlp<T> {
         check_kind(loss.kind)?;
         let (next_rows, next_width) = loss.next_inputs.dim();
         if next_rows != rows {
-            return Err(MlpError::RowCount { what: "next inputs", expected: rows, got: next_rows });
+            return Err(MlpError::RowCount { what: Operand::NextInputs, expected: rows, got: next_rows });
         }
         self.check_input_width(next_width)?;
         loss.bootstrap.check_input_width(next_width)?;
         let next: CowArray<'_, T, _> = loss.next_inputs.as_standard_layout();
         let next = next.as_slice().expect("standard layout is contiguous");
         if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-            return Err(MlpError::NonFinite { what: "next inputs".into(), index });
+            return Err(MlpError::NonFinite { what: Operand::NextInputs, index });
         }
         let targets = Targets::Bootstrap { net: loss.bootstrap, next, own_on_next: loss.own_on_next, f: loss.target };
         ws.run(self, inputs, Some(LossSpec { kind: loss.kind, actions: loss.actions, targets }))?;

@@ -4,7 +4,9 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
-use mlp::{Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Params, SingleScratch, Workspace};
+use mlp::{
+    Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Operand, Params, SingleScratch, Workspace,
+};
 use ndarray::{Array1, Array2, arr2};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -209,10 +211,10 @@ fn bad_input_is_an_error_naming_it() {
 
     let targets = [1.0f32, 2.0];
     let cases: [(&[usize], &[f32], MlpError); 4] = [
-        (&[0], &targets, MlpError::RowCount { what: "actions", expected: 2, got: 1 }),
-        (&[0, 1], &targets[..1], MlpError::RowCount { what: "targets", expected: 2, got: 1 }),
+        (&[0], &targets, MlpError::RowCount { what: Operand::Actions, expected: 2, got: 1 }),
+        (&[0, 1], &targets[..1], MlpError::RowCount { what: Operand::Targets, expected: 2, got: 1 }),
         (&[0, 2], &targets, MlpError::ActionOutOfRange { row: 1, action: 2, n_outputs: 2 }),
-        (&[0, 1], &[1.0, f32::NAN], MlpError::NonFinite { what: "targets".into(), index: 1 }),
+        (&[0, 1], &[1.0, f32::NAN], MlpError::NonFinite { what: Operand::Targets, index: 1 }),
     ];
     for (actions, targets, expected) in cases {
         let loss = GatheredLoss { kind: LossKind::Mse, actions, targets };
@@ -222,7 +224,7 @@ fn bad_input_is_an_error_naming_it() {
     let nan_inputs = arr2(&[[0.1f32, f32::INFINITY, 0.3], [0.0, 0.0, 1.0]]);
     assert_eq!(
         net.loss_and_gradients(nan_inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(),
-        MlpError::NonFinite { what: "inputs".into(), index: 1 }
+        MlpError::NonFinite { what: Operand::Inputs, index: 1 }
     );
     let mut wrong_grads = Params::zeros(&[3, 5, 2]).unwrap();
     assert!(matches!(
@@ -247,7 +249,7 @@ fn bad_input_is_an_error_naming_it() {
     let nan_grads = Params::from_layers(layers).unwrap();
     assert_eq!(
         adam.step(&mut trained, &nan_grads).unwrap_err(),
-        MlpError::NonFinite { what: "fc2.bias".into(), index: 1 }
+        MlpError::NonFinite { what: Operand::Tensor("fc2.bias".into()), index: 1 }
     );
     assert_eq!((trained, adam.steps()), (net.clone(), 0));
     let mut other = small_net(1);
@@ -281,16 +283,6 @@ fn adam_leaves_the_kernel_copies_consistent() {
             }
         });
     }
-}
-
-/// The seed's update, counted by hand: forward 4·128 + 128·128 + 128·2 =
-/// 17 152 multiply-adds per row, twice (target and policy), once more for
-/// the weight gradients, plus 128·128 + 128·2 for the input gradients of
-/// layers 2 and 3; times 64 rows and 2 FLOP each.
-#[test]
-fn update_flop_count_by_hand() {
-    assert_eq!(mlp::dqn_update_flop(&SIZES, 64), 2 * 64 * (3 * 17_152 + 16_640));
-    assert_eq!(mlp::dqn_update_flop(&[3, 2], 1), 2 * 3 * 6);
 }
 
 /// The fused path (sum the chunks, clamp and check in one pass) gives the
@@ -415,10 +407,10 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
     let err = net
         .bootstrap_loss_and_clamped_gradients(inputs.view(), &loss, &mut Workspace::new(16).unwrap(), &mut grads, None)
         .unwrap_err();
-    assert_eq!(err, MlpError::NonFinite { what: "targets".into(), index: 37 });
+    assert_eq!(err, MlpError::NonFinite { what: Operand::Targets, index: 37 });
     let short = mlp::BootstrapLoss { next_inputs: next.slice(ndarray::s![..10, ..]), ..loss };
     let err = net
         .bootstrap_loss_and_clamped_gradients(inputs.view(), &short, &mut Workspace::new(16).unwrap(), &mut grads, None)
         .unwrap_err();
-    assert!(matches!(err, MlpError::RowCount { what: "next inputs", expected: 50, got: 10 }), "{err}");
+    assert!(matches!(err, MlpError::RowCount { what: Operand::NextInputs, expected: 50, got: 10 }), "{err}");
 }

@@ -2,7 +2,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
-use crate::error::ReplayError;
+use crate::error::{Inconsistency, ReplayError};
 
 /// One transition, borrowed: what is pushed, and what is read back.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,7 +35,7 @@ const TRUNCATED: u8 = 2;
 /// Serializes with its contents and write position (for checkpoints); what
 /// is read back is checked for consistency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "ReplayParts")]
+#[serde(try_from = "StoredReplay")]
 pub struct ReplayBuffer {
     obs_dim: usize,
     capacity: usize,
@@ -49,9 +49,13 @@ pub struct ReplayBuffer {
     flags: Vec<u8>,
 }
 
-/// The fields of a [`ReplayBuffer`] as stored, before they are checked.
-#[derive(Deserialize)]
-struct ReplayParts {
+/// A [`ReplayBuffer`] as stored, before it is checked: the same fields, in
+/// the same serialized form. Decode this and convert it with
+/// `ReplayBuffer::try_from` to keep the typed error of damaged contents
+/// (some formats, postcard among them, drop the message of an error raised
+/// inside deserialization).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredReplay {
     obs_dim: usize,
     capacity: usize,
     write_pos: usize,
@@ -63,11 +67,14 @@ struct ReplayParts {
     flags: Vec<u8>,
 }
 
-impl TryFrom<ReplayParts> for ReplayBuffer {
+impl TryFrom<StoredReplay> for ReplayBuffer {
     type Error = ReplayError;
 
-    fn try_from(p: ReplayParts) -> Result<Self, ReplayError> {
-        let bad = |reason: String| Err(ReplayError::Inconsistent { reason });
+    /// # Errors
+    /// [`ReplayError::ZeroCapacity`], [`ReplayError::ZeroObsDim`] or
+    /// [`ReplayError::Inconsistent`] naming what does not fit.
+    fn try_from(p: StoredReplay) -> Result<Self, ReplayError> {
+        let bad = |problem| Err(ReplayError::Inconsistent(problem));
         if p.capacity == 0 {
             return Err(ReplayError::ZeroCapacity);
         }
@@ -76,33 +83,37 @@ impl TryFrom<ReplayParts> for ReplayBuffer {
         }
         let len = p.actions.len();
         if len > p.capacity || p.rewards.len() != len || p.flags.len() != len {
-            return bad(format!(
-                "{len} actions, {} rewards, {} flags for capacity {}",
-                p.rewards.len(),
-                p.flags.len(),
-                p.capacity
-            ));
+            return bad(Inconsistency::Columns {
+                actions: len,
+                rewards: p.rewards.len(),
+                flags: p.flags.len(),
+                capacity: p.capacity,
+            });
         }
-        if p.states.len() != len * p.obs_dim || p.next_states.len() != len * p.obs_dim {
-            return bad(format!(
-                "{} and {} observation values for {len} transitions of {}",
-                p.states.len(),
-                p.next_states.len(),
-                p.obs_dim
-            ));
+        // Checked: a crafted obs_dim can make the product overflow.
+        let values = len.checked_mul(p.obs_dim);
+        if values != Some(p.states.len()) || values != Some(p.next_states.len()) {
+            return bad(Inconsistency::Observations {
+                states: p.states.len(),
+                next_states: p.next_states.len(),
+                transitions: len,
+                obs_dim: p.obs_dim,
+            });
         }
         let expected_pos = (p.pushes % p.capacity as u64) as usize;
         let full = len == p.capacity;
         if p.write_pos != expected_pos || (!full && p.pushes != len as u64) {
-            return bad(format!("write position {} after {} pushes into {len} slots", p.write_pos, p.pushes));
+            return bad(Inconsistency::WritePosition { write_pos: p.write_pos, pushes: p.pushes, len });
         }
-        if let Some(i) = p.states.iter().chain(&p.next_states).chain(&p.rewards).position(|v| !v.is_finite()) {
-            return bad(format!("non-finite stored value at {i}"));
+        for (field, values) in [("state", &p.states), ("next_state", &p.next_states), ("reward", &p.rewards)] {
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                return bad(Inconsistency::NonFinite { field, index, value: values[index] });
+            }
         }
-        if p.flags.iter().any(|&f| f > (TERMINATED | TRUNCATED)) {
-            return bad("unknown flag bits".into());
+        if let Some(slot) = p.flags.iter().position(|&f| f > (TERMINATED | TRUNCATED)) {
+            return bad(Inconsistency::FlagBits { slot, flags: p.flags[slot] });
         }
-        Ok(Self {
+        let mut buffer = Self {
             obs_dim: p.obs_dim,
             capacity: p.capacity,
             write_pos: p.write_pos,
@@ -112,7 +123,10 @@ impl TryFrom<ReplayParts> for ReplayBuffer {
             actions: p.actions,
             rewards: p.rewards,
             flags: p.flags,
-        })
+        };
+        // As a new buffer: the rest of the capacity is reserved now.
+        buffer.reserve_capacity()?;
+        Ok(buffer)
     }
 }
 
@@ -140,25 +154,36 @@ impl ReplayBuffer {
         if obs_dim == 0 {
             return Err(ReplayError::ZeroObsDim);
         }
-        // Reserved up front, once: a capacity too large to allocate is an
-        // error here, not an abort at some later push.
-        fn reserve<T>(n: Option<usize>, capacity: usize) -> Result<Vec<T>, ReplayError> {
-            let mut v = Vec::new();
-            let n = n.ok_or(ReplayError::TooLarge { capacity })?;
-            v.try_reserve_exact(n).map_err(|_| ReplayError::TooLarge { capacity })?;
-            Ok(v)
-        }
-        Ok(Self {
+        let mut buffer = Self {
             obs_dim,
             capacity,
             write_pos: 0,
             pushes: 0,
-            states: reserve(capacity.checked_mul(obs_dim), capacity)?,
-            next_states: reserve(capacity.checked_mul(obs_dim), capacity)?,
-            actions: reserve(Some(capacity), capacity)?,
-            rewards: reserve(Some(capacity), capacity)?,
-            flags: reserve(Some(capacity), capacity)?,
-        })
+            states: Vec::new(),
+            next_states: Vec::new(),
+            actions: Vec::new(),
+            rewards: Vec::new(),
+            flags: Vec::new(),
+        };
+        buffer.reserve_capacity()?;
+        Ok(buffer)
+    }
+
+    /// Reserves the whole capacity up front, once: a capacity too large to
+    /// allocate is an error here, not an abort at some later push.
+    fn reserve_capacity(&mut self) -> Result<(), ReplayError> {
+        let capacity = self.capacity;
+        let too_large = ReplayError::TooLarge { capacity };
+        fn reserve<T>(v: &mut Vec<T>, total: Option<usize>, too_large: &ReplayError) -> Result<(), ReplayError> {
+            let more = total.ok_or_else(|| too_large.clone())?.saturating_sub(v.len());
+            v.try_reserve_exact(more).map_err(|_| too_large.clone())
+        }
+        let values = capacity.checked_mul(self.obs_dim);
+        reserve(&mut self.states, values, &too_large)?;
+        reserve(&mut self.next_states, values, &too_large)?;
+        reserve(&mut self.actions, Some(capacity), &too_large)?;
+        reserve(&mut self.rewards, Some(capacity), &too_large)?;
+        reserve(&mut self.flags, Some(capacity), &too_large)
     }
 
     /// Stores a transition, overwriting the oldest once the buffer is full.

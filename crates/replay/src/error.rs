@@ -41,10 +41,7 @@ pub enum ReplayError {
         capacity: usize,
     },
     /// Stored contents that contradict each other (a damaged checkpoint).
-    Inconsistent {
-        /// What does not fit.
-        reason: String,
-    },
+    Inconsistent(Inconsistency),
     /// An action index too large to store (actions are kept as `u16`).
     ActionOutOfRange {
         /// The action given.
@@ -67,7 +64,7 @@ impl fmt::Display for ReplayError {
                 write!(f, "{field}[{index}] is {value}: transitions must be finite")
             }
             Self::TooLarge { capacity } => write!(f, "replay capacity {capacity} cannot be allocated"),
-            Self::Inconsistent { reason } => write!(f, "replay buffer contents are inconsistent: {reason}"),
+            Self::Inconsistent(problem) => write!(f, "replay buffer contents are inconsistent: {problem}"),
             Self::ActionOutOfRange { action } => {
                 write!(f, "action {action} is out of range: the buffer stores actions up to {}", u16::MAX)
             }
@@ -76,3 +73,75 @@ impl fmt::Display for ReplayError {
 }
 
 impl std::error::Error for ReplayError {}
+
+/// How a stored buffer's contents contradict each other.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Inconsistency {
+    /// The per-transition columns differ in length, or hold more than the
+    /// capacity.
+    Columns {
+        /// Stored actions.
+        actions: usize,
+        /// Stored rewards.
+        rewards: usize,
+        /// Stored flag bytes.
+        flags: usize,
+        /// The buffer's capacity.
+        capacity: usize,
+    },
+    /// The observation columns do not hold one row per transition.
+    Observations {
+        /// Stored state values.
+        states: usize,
+        /// Stored next-state values.
+        next_states: usize,
+        /// Stored transitions.
+        transitions: usize,
+        /// Values per observation.
+        obs_dim: usize,
+    },
+    /// The write position does not follow from the number of pushes.
+    WritePosition {
+        /// The stored write position.
+        write_pos: usize,
+        /// The stored number of pushes.
+        pushes: u64,
+        /// Stored transitions.
+        len: usize,
+    },
+    /// A stored value is NaN or infinite.
+    NonFinite {
+        /// `"state"`, `"next_state"` or `"reward"`.
+        field: &'static str,
+        /// The position in that column.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
+    /// A flag byte with bits other than terminated and truncated.
+    FlagBits {
+        /// The slot.
+        slot: usize,
+        /// The byte.
+        flags: u8,
+    },
+}
+
+impl fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Columns { actions, rewards, flags, capacity } => {
+                write!(f, "{actions} actions, {rewards} rewards, {flags} flags for capacity {capacity}")
+            }
+            Self::Observations { states, next_states, transitions, obs_dim } => {
+                write!(f, "{states} and {next_states} observation values for {transitions} transitions of {obs_dim}")
+            }
+            Self::WritePosition { write_pos, pushes, len } => {
+                write!(f, "write position {write_pos} after {pushes} pushes into {len} slots")
+            }
+            Self::NonFinite { field, index, value } => write!(f, "stored {field}[{index}] is {value}"),
+            Self::FlagBits { slot, flags } => write!(f, "slot {slot} has unknown flag bits {flags:#04x}"),
+        }
+    }
+}

@@ -18,5 +18,5 @@ mod buffer;
 mod error;
 
 pub use batch::Batch;
-pub use buffer::{ReplayBuffer, Transition};
-pub use error::ReplayError;
+pub use buffer::{ReplayBuffer, StoredReplay, Transition};
+pub use error::{Inconsistency, ReplayError};

@@ -14,18 +14,22 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::SessionState;
+use crate::session::{SessionState, StateError, StoredSession};
 
 const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// The current format version; files of other versions are refused.
-pub const VERSION: u32 = 2;
+/// (3: typed stored forms and the mid-step position of an interrupted
+/// step.)
+pub const VERSION: u32 = 3;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.
 pub const DIR: &str = "checkpoints";
+/// Bytes written between two reports of a write's progress.
+const PIECE: usize = 64 * 1024;
 
 /// What a checkpoint holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Checkpoint {
     /// The training session: learner, environment, RNGs, counters.
     pub session: SessionState,
@@ -39,9 +43,23 @@ pub struct Checkpoint {
     pub elapsed_seconds: f64,
 }
 
+/// A [`Checkpoint`] as decoded, before the session is checked: the payload
+/// is decoded into this, and the session converted with its typed checks.
+#[derive(Deserialize)]
+struct StoredCheckpoint {
+    session: StoredSession,
+    train_csv_len: u64,
+    timing_csv_len: u64,
+    eval_csv_len: u64,
+    elapsed_seconds: f64,
+}
+
 /// Why a file could not be used as a checkpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CheckpointProblem {
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// The file could not be read.
+    Read(std::io::Error),
     /// The file is empty.
     Empty,
     /// The file ends before its header or payload does.
@@ -66,22 +84,44 @@ pub enum CheckpointProblem {
         extra: u64,
     },
     /// The payload does not decode.
-    Decode(String),
-    /// The payload decodes but describes an impossible state.
-    Invalid(String),
+    Decode(postcard::Error),
+    /// The payload decodes but describes an impossible session.
+    State(StateError),
+    /// The payload's time counter is negative or not finite.
+    ElapsedSeconds {
+        /// The value.
+        value: f64,
+    },
+    /// The checkpoint's configuration differs from the run folder's
+    /// `config.ron`.
+    ConfigDiffers,
 }
 
-impl std::fmt::Display for CheckpointProblem {
+impl std::fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Read(_) => write!(f, "cannot read the file"),
             Self::Empty => write!(f, "the file is empty"),
             Self::Truncated { have, need } => write!(f, "truncated at byte {have} of {need}"),
             Self::NotACheckpoint => write!(f, "not a dqn-rs checkpoint (wrong magic bytes)"),
             Self::Version { found } => write!(f, "format version {found}, this build reads version {VERSION}"),
             Self::Checksum => write!(f, "checksum mismatch: the file is damaged"),
             Self::TrailingBytes { extra } => write!(f, "{extra} bytes after the payload: the file is damaged"),
-            Self::Decode(e) => write!(f, "the content does not decode: {e}"),
-            Self::Invalid(e) => write!(f, "the content is inconsistent: {e}"),
+            Self::Decode(_) => write!(f, "the content does not decode"),
+            Self::State(_) => write!(f, "the content is inconsistent"),
+            Self::ElapsedSeconds { value } => write!(f, "the recorded training time {value} s is impossible"),
+            Self::ConfigDiffers => write!(f, "its configuration differs from the run folder's config.ron"),
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read(e) => Some(e),
+            Self::Decode(e) => Some(e),
+            Self::State(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -106,55 +146,79 @@ pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
     out
 }
 
-/// Reads checkpoint bytes back, verifying the header and checksum first and
-/// the decoded state after (the session is rebuilt and checked by
-/// [`crate::Session::from_state`] later).
+/// Reads checkpoint bytes back, verifying the header and checksum first,
+/// then decoding the payload into its stored form and checking the session
+/// it describes (every part, and how the parts fit the configuration).
 ///
 /// # Errors
-/// The [`CheckpointProblem`] found first.
-pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointProblem> {
+/// The [`CheckpointError`] found first.
+pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     if bytes.is_empty() {
-        return Err(CheckpointProblem::Empty);
+        return Err(CheckpointError::Empty);
     }
     if !MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
-        return Err(CheckpointProblem::NotACheckpoint);
+        return Err(CheckpointError::NotACheckpoint);
     }
     if bytes.len() < HEADER {
-        return Err(CheckpointProblem::Truncated { have: bytes.len() as u64, need: HEADER as u64 });
+        return Err(CheckpointError::Truncated { have: bytes.len() as u64, need: HEADER as u64 });
     }
     let word = |at: usize, n: usize| bytes[at..at + n].iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b));
     let version = word(8, 4) as u32;
     if version != VERSION {
-        return Err(CheckpointProblem::Version { found: version });
+        return Err(CheckpointError::Version { found: version });
     }
     let (len, sum) = (word(12, 8), word(20, 8));
     let have = (bytes.len() - HEADER) as u64;
     if have < len {
-        return Err(CheckpointProblem::Truncated { have: bytes.len() as u64, need: HEADER as u64 + len });
+        return Err(CheckpointError::Truncated { have: bytes.len() as u64, need: HEADER as u64 + len });
     }
     if have > len {
-        return Err(CheckpointProblem::TrailingBytes { extra: have - len });
+        return Err(CheckpointError::TrailingBytes { extra: have - len });
     }
     let payload = &bytes[HEADER..];
     if checksum(payload) != sum {
-        return Err(CheckpointProblem::Checksum);
+        return Err(CheckpointError::Checksum);
     }
-    postcard::from_bytes(payload).map_err(|e| CheckpointProblem::Decode(e.to_string()))
+    let stored: StoredCheckpoint = postcard::from_bytes(payload).map_err(CheckpointError::Decode)?;
+    if !(stored.elapsed_seconds >= 0.0 && stored.elapsed_seconds.is_finite()) {
+        return Err(CheckpointError::ElapsedSeconds { value: stored.elapsed_seconds });
+    }
+    Ok(Checkpoint {
+        session: SessionState::try_from(stored.session).map_err(CheckpointError::State)?,
+        train_csv_len: stored.train_csv_len,
+        timing_csv_len: stored.timing_csv_len,
+        eval_csv_len: stored.eval_csv_len,
+        elapsed_seconds: stored.elapsed_seconds,
+    })
 }
 
 /// Writes `checkpoint` atomically as `dir/ckpt-<total steps>.bin`, then
 /// deletes all but the newest `keep`. Returns the file's path.
+/// `on_progress(written, total)` is called after each piece of the file
+/// reaches its temporary name (before it is synced and renamed): where a
+/// crash test stops the process mid-write.
 ///
 /// # Errors
 /// The I/O error, with the path.
-pub fn write(dir: &Path, checkpoint: &Checkpoint, keep: usize) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+pub fn write(
+    dir: &Path,
+    checkpoint: &Checkpoint,
+    keep: usize,
+    on_progress: &mut dyn FnMut(u64, u64),
+) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
     let name = format!("ckpt-{:012}.bin", checkpoint.session.total_steps());
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let bytes = encode(checkpoint);
+    let total = bytes.len() as u64;
     let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(&bytes)?;
+        let mut done = 0u64;
+        for piece in bytes.chunks(PIECE) {
+            f.write_all(piece)?;
+            done += piece.len() as u64;
+            on_progress(done, total);
+        }
         f.sync_all()
     });
     written.map_err(|e| (tmp.clone(), e))?;
@@ -196,9 +260,9 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 /// Reads one checkpoint file.
 ///
 /// # Errors
-/// The I/O error or the [`CheckpointProblem`], as text naming nothing (the
-/// caller adds the path).
-pub fn read(path: &Path) -> Result<Checkpoint, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    decode(&bytes).map_err(|p| p.to_string())
+/// [`CheckpointError::Read`] or the problem [`decode`] finds (the caller
+/// adds the path).
+pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(CheckpointError::Read)?;
+    decode(&bytes)
 }

@@ -1,10 +1,16 @@
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use agent::DqnConfig;
 use cartpole_sim::{EnvConfig, Integrator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// The most greedy episodes a test phase, an evaluation or `cargo xtask test
+/// --episodes` may ask for: their returns are kept, and a million is far
+/// beyond what any statistic needs.
+pub const MAX_GREEDY_EPISODES: u32 = 1_000_000;
+const MAX_GREEDY_EPISODES_REASON: &str = "must be at most 1 000 000 (MAX_GREEDY_EPISODES)";
 
 /// The embedded default: the seed chapter's settings.
 pub const DEFAULT_RON: &str = include_str!("default.ron");
@@ -93,6 +99,17 @@ pub enum LearnerSetting {
     },
 }
 
+impl LearnerSetting {
+    /// The learner's name, as the configuration spells it.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Dqn => "Dqn",
+            Self::TabularQ { .. } => "TabularQ",
+        }
+    }
+}
+
 /// The environment's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -135,24 +152,25 @@ impl Default for EnvSettings {
 }
 
 /// A configuration that cannot be used, and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     Read {
         /// The file.
-        path: String,
-        /// The system's reason.
-        reason: String,
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
     },
     /// The RON text does not parse (unknown keys included); `location`
-    /// names the file or the `--set` key, and the message carries the
+    /// names the file or the `--set` argument, and the source carries the
     /// line and column.
     Parse {
         /// Where the text came from.
         location: String,
-        /// The parser's message, with the position.
-        message: String,
+        /// The parser's error, with the position (boxed: it is large, and
+        /// errors travel in every `Result`).
+        source: Box<ron::error::SpannedError>,
     },
     /// A `--set` with a key no setting has.
     UnknownKey {
@@ -176,22 +194,28 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Read { path, reason } => write!(f, "cannot read configuration {path}: {reason}"),
-            Self::Parse { location, message } => write!(f, "{location}: {message}"),
+            Self::Read { path, .. } => write!(f, "cannot read configuration {}", path.display()),
+            Self::Parse { location, .. } => write!(f, "{location}"),
             Self::UnknownKey { key } => {
                 write!(f, "--set {key}: no such setting (known: {})", SETTABLE_KEYS.join(", "))
             }
             Self::MalformedOverride { argument } => {
                 write!(f, "--set {argument:?}: expected key=value, e.g. agent.lr=3e-4")
             }
-            Self::Invalid { field, reason } => {
-                write!(f, "invalid configuration: {field}: {reason}")
-            }
+            Self::Invalid { field, reason } => write!(f, "invalid configuration: {field}: {reason}"),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            Self::Parse { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// Lists every `--set` key once, with the field it sets: the list of keys
 /// shown to users and the code that applies them come from the same table.
@@ -244,7 +268,7 @@ settable! {
 
 fn parse_value<T: DeserializeOwned>(key: &str, value: &str) -> Result<T, ConfigError> {
     ron::from_str(value)
-        .map_err(|e| ConfigError::Parse { location: format!("--set {key}={value}"), message: e.to_string() })
+        .map_err(|source| ConfigError::Parse { location: format!("--set {key}={value}"), source: Box::new(source) })
 }
 
 impl RunConfig {
@@ -254,7 +278,8 @@ impl RunConfig {
     /// [`ConfigError::Parse`] with the line and column, for bad syntax, a
     /// wrong type or an unknown key.
     pub fn from_ron(text: &str, location: &str) -> Result<Self, ConfigError> {
-        ron::from_str(text).map_err(|e| ConfigError::Parse { location: location.to_string(), message: e.to_string() })
+        ron::from_str(text)
+            .map_err(|source| ConfigError::Parse { location: location.to_string(), source: Box::new(source) })
     }
 
     /// Reads and parses a RON file.
@@ -262,8 +287,8 @@ impl RunConfig {
     /// # Errors
     /// [`ConfigError::Read`] or [`ConfigError::Parse`].
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::from_ron(&text, &path.display().to_string())
     }
 
@@ -313,6 +338,9 @@ impl RunConfig {
         if self.train_episodes == 0 {
             return invalid("train_episodes", "must be at least 1");
         }
+        if self.test_episodes > MAX_GREEDY_EPISODES {
+            return invalid("test_episodes", MAX_GREEDY_EPISODES_REASON);
+        }
         if self.env.max_episode_steps == 0 {
             return invalid("env.max_episode_steps", "must be at least 1");
         }
@@ -332,6 +360,9 @@ impl RunConfig {
             if stop.episodes == 0 {
                 return invalid("early_stop.episodes", "must be at least 1");
             }
+            if stop.episodes > MAX_GREEDY_EPISODES {
+                return invalid("early_stop.episodes", MAX_GREEDY_EPISODES_REASON);
+            }
             if !stop.solved_at.is_finite() {
                 return invalid("early_stop.solved_at", "must be a finite return");
             }
@@ -344,11 +375,8 @@ impl RunConfig {
                 return invalid("learner", "TabularQ alpha must be in (0, 1]");
             }
         }
-        self.dqn_config().validate().map_err(|e| match e {
-            agent::AgentError::InvalidConfig { field, reason } => {
-                ConfigError::Invalid { field: format!("agent.{field}"), reason }
-            }
-            other => ConfigError::Invalid { field: "agent".into(), reason: other.to_string() },
-        })
+        self.dqn_config()
+            .validate()
+            .map_err(|e| ConfigError::Invalid { field: format!("agent.{}", e.field), reason: e.reason })
     }
 }

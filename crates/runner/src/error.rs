@@ -1,7 +1,16 @@
+//! What can stop a run, typed all the way: [`RunError`] says what went wrong
+//! and where (the file, the phase, episode and step), and wraps the lower
+//! crate's error as its `source()`, never as text. `Display` prints only its
+//! own level; [`ErrorChain`] prints a whole chain once.
+
+use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::ConfigError;
+use crate::checkpoint::CheckpointError;
+use crate::policy_file::PolicyError;
+use crate::session::StateError;
 
 /// Why a run could not start, or stopped.
 #[derive(Debug)]
@@ -23,10 +32,13 @@ pub enum RunError {
         /// The folder.
         path: PathBuf,
     },
-    /// The learner failed (e.g. training diverged) during an episode.
+    /// The learner could not be built from a valid configuration (a replay
+    /// buffer too large to allocate, say).
+    Learner(agent::AgentError),
+    /// The learner failed (e.g. training diverged).
     Agent {
-        /// `"train"` or `"test"`.
-        phase: &'static str,
+        /// When.
+        phase: Phase,
         /// The 1-based episode.
         episode: u32,
         /// The 1-based step within it.
@@ -34,50 +46,147 @@ pub enum RunError {
         /// What went wrong.
         source: agent::AgentError,
     },
-    /// The environment refused a step.
-    Sim(cartpole_sim::SimError),
-    /// A checkpoint could not be used.
+    /// The environment refused a step (e.g. an action it does not have).
+    Env {
+        /// When.
+        phase: Phase,
+        /// The 1-based episode.
+        episode: u32,
+        /// The 1-based step within it.
+        step: u32,
+        /// What went wrong.
+        source: cartpole_sim::SimError,
+    },
+    /// A session state (a checkpoint's) that contradicts itself or its
+    /// configuration.
+    State(StateError),
+    /// A checkpoint file cannot be used.
     Checkpoint {
-        /// The file (or, when none was usable, the folder).
+        /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        reason: String,
+        source: CheckpointError,
+    },
+    /// No checkpoint of a run folder can be used: none was written, or
+    /// every one was damaged (the newest's problem is the source; each was
+    /// reported to [`Progress::checkpoint_skipped`](crate::Progress) as it
+    /// was tried).
+    NoUsableCheckpoint {
+        /// The run's checkpoint folder.
+        dir: PathBuf,
+        /// The checkpoints tried, newest first, with their problems.
+        skipped: Vec<SkippedCheckpoint>,
+    },
+    /// The run folder already holds a finished run (`summary.json`).
+    AlreadyComplete {
+        /// The run folder.
+        run_dir: PathBuf,
+    },
+    /// A log is shorter than the checkpoint recorded: lines are missing.
+    LogTooShort {
+        /// The log.
+        path: PathBuf,
+        /// Its length in bytes.
+        have: u64,
+        /// The length the checkpoint recorded.
+        recorded: u64,
+    },
+    /// A saved policy cannot be used.
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: PolicyError,
     },
     /// Training was stopped (Ctrl-C, SIGTERM, or a requested stop) after
-    /// writing a checkpoint.
+    /// writing a checkpoint from which the run continues exactly.
     Interrupted {
         /// The checkpoint written.
         checkpoint: PathBuf,
         /// The run folder to resume.
         run_dir: PathBuf,
     },
-    /// A saved policy could not be used.
-    Policy {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+}
+
+/// The part of a run an error happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Training episodes.
+    Train,
+    /// A periodic greedy evaluation during training (`early_stop`).
+    Evaluation,
+    /// The greedy test episodes after training.
+    Test,
+}
+
+/// A checkpoint that could not be used, and why.
+#[derive(Debug)]
+pub struct SkippedCheckpoint {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: CheckpointError,
+}
+
+/// Prints an error and its sources, each once, joined by `": "`: how the
+/// CLI reports a failure.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Train => "train",
+            Self::Evaluation => "evaluation",
+            Self::Test => "test",
+        })
+    }
 }
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Transparent: the configuration's error says it all.
             Self::Config(e) => e.fmt(f),
-            Self::Io { path, action, source } => write!(f, "cannot {action} {}: {source}", path.display()),
-            Self::RunDirNotEmpty { path } => {
-                write!(
-                    f,
-                    "run folder {} already holds files; choose another --out (runs are never overwritten)",
-                    path.display()
-                )
+            Self::Learner(_) => write!(f, "cannot build the learner"),
+            Self::Io { path, action, .. } => write!(f, "cannot {action} {}", path.display()),
+            Self::RunDirNotEmpty { path } => write!(
+                f,
+                "run folder {} already holds files; choose another --out (runs are never overwritten)",
+                path.display()
+            ),
+            Self::Agent { phase, episode, step, .. } | Self::Env { phase, episode, step, .. } => {
+                write!(f, "{phase} episode {episode}, step {step}")
             }
-            Self::Agent { phase, episode, step, source } => {
-                write!(f, "{phase} episode {episode}, step {step}: {source}")
+            Self::State(_) => write!(f, "inconsistent session state"),
+            Self::Checkpoint { path, .. } => write!(f, "checkpoint {}", path.display()),
+            Self::NoUsableCheckpoint { dir, skipped } if skipped.is_empty() => {
+                write!(f, "no checkpoint files in {}", dir.display())
             }
-            Self::Sim(e) => write!(f, "environment: {e}"),
-            Self::Policy { path, reason } => write!(f, "policy {}: {reason}", path.display()),
-            Self::Checkpoint { path, reason } => write!(f, "checkpoint {}: {reason}", path.display()),
+            Self::NoUsableCheckpoint { dir, skipped } => {
+                write!(f, "none of the {} checkpoints in {} is usable; the newest", skipped.len(), dir.display())
+            }
+            Self::AlreadyComplete { run_dir } => {
+                write!(f, "the run in {} is already complete (summary.json exists)", run_dir.display())
+            }
+            Self::LogTooShort { path, have, recorded } => write!(
+                f,
+                "log {} has {have} bytes but the checkpoint recorded {recorded}: lines are missing",
+                path.display()
+            ),
+            Self::Policy { path, .. } => write!(f, "policy {}", path.display()),
             Self::Interrupted { checkpoint, run_dir } => write!(
                 f,
                 "interrupted; checkpoint written to {}; continue with: cargo xtask train --resume {}",
@@ -88,15 +197,35 @@ impl fmt::Display for RunError {
     }
 }
 
-impl std::error::Error for RunError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+impl Error for RunError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            Self::Config(e) => Some(e),
+            Self::Config(e) => e.source(),
+            Self::Learner(e) => Some(e),
             Self::Io { source, .. } => Some(source),
             Self::Agent { source, .. } => Some(source),
-            Self::Sim(e) => Some(e),
-            _ => None,
+            Self::Env { source, .. } => Some(source),
+            Self::State(e) => Some(e),
+            Self::Checkpoint { source, .. } => Some(source),
+            Self::NoUsableCheckpoint { skipped, .. } => skipped.first().map(|s| s as &(dyn Error + 'static)),
+            Self::Policy { source, .. } => Some(source),
+            Self::RunDirNotEmpty { .. }
+            | Self::AlreadyComplete { .. }
+            | Self::LogTooShort { .. }
+            | Self::Interrupted { .. } => None,
         }
+    }
+}
+
+impl fmt::Display for SkippedCheckpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())
+    }
+}
+
+impl Error for SkippedCheckpoint {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.problem)
     }
 }
 
@@ -106,9 +235,9 @@ impl From<ConfigError> for RunError {
     }
 }
 
-impl From<cartpole_sim::SimError> for RunError {
-    fn from(e: cartpole_sim::SimError) -> Self {
-        Self::Sim(e)
+impl From<StateError> for RunError {
+    fn from(e: StateError) -> Self {
+        Self::State(e)
     }
 }
 

@@ -22,20 +22,21 @@ mod run;
 mod session;
 
 pub use config::{
-    Collection, ConfigError, DEFAULT_RON, EarlyStop, EnvSettings, IntegratorSetting, LearnerSetting, RunConfig,
-    SETTABLE_KEYS,
+    Collection, ConfigError, DEFAULT_RON, EarlyStop, EnvSettings, IntegratorSetting, LearnerSetting,
+    MAX_GREEDY_EPISODES, RunConfig, SETTABLE_KEYS,
 };
-pub use error::RunError;
-pub use policy_file::{load_policy, save_policy};
+pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
+pub use policy_file::{PolicyError, load_policy, parse_policy, save_policy};
 pub use run::{
-    Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files, mean_std, prepare_run_dir, resume,
-    test_saved, train, train_with,
+    FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files, mean_std,
+    prepare_run_dir, resume, test_saved, train, train_with,
 };
 pub use session::{
-    EpisodeLog, EvalLog, RunLearner, Session, SessionState, StepReport, Stream, TestLog, greedy_trajectory,
+    EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream, TestLog,
+    greedy_trajectory,
 };
 
-pub use agent::{DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
+pub use agent::{AgentError, DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
 
 /// A trained Q-network, as saved in `policy.json`.
-pub type Policy = mlp::Mlp<f32>;
+pub type Policy = agent::Mlp<f32>;

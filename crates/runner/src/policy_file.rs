@@ -1,10 +1,12 @@
 //! The saved policy: the network's tensors by their PyTorch names, as JSON,
-//! so the same file can be read back here or loaded into PyTorch.
+//! so the same file can be read back here or loaded into PyTorch. Reading
+//! checks every size, product and name before it builds anything.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
-use mlp::{LayerParams, Mlp, Params};
+use agent::{DqnConfig, LayerParams, Mlp, MlpError, Params, TensorKind, tensor_name};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +34,100 @@ struct Tensor {
     data: Vec<f32>,
 }
 
+/// What is wrong with a policy file's content, or with using it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Not JSON of a policy file's form.
+    Json(serde_json::Error),
+    /// Another format or version.
+    Format {
+        /// The format named.
+        format: String,
+        /// The version named.
+        version: u32,
+    },
+    /// Fewer than two layer sizes, or a size of 0.
+    Sizes {
+        /// The sizes given.
+        sizes: Vec<usize>,
+    },
+    /// A network larger than any configuration may ask for.
+    TooLarge {
+        /// The sizes given.
+        sizes: Vec<usize>,
+    },
+    /// A tensor the sizes call for is missing.
+    MissingTensor {
+        /// Its name.
+        name: String,
+    },
+    /// A tensor that is no part of a network of the given sizes.
+    UnexpectedTensor {
+        /// Its name.
+        name: String,
+    },
+    /// A tensor of the wrong shape, or whose values do not fill its shape.
+    TensorShape {
+        /// Its name.
+        name: String,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// The values given.
+        values: usize,
+        /// The shape the sizes call for.
+        expected: Vec<usize>,
+    },
+    /// The network refused the tensors (e.g. a value that is not finite).
+    Network(MlpError),
+    /// The policy's layer sizes differ from the run's configuration.
+    Mismatch {
+        /// The policy's sizes.
+        policy: Vec<usize>,
+        /// The sizes the run's configuration makes.
+        run: Vec<usize>,
+    },
+    /// The run's learner has no network to load a policy into.
+    NotANetworkLearner,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Json(_) => write!(f, "not a policy file"),
+            Self::Format { format, version } => {
+                write!(f, "format {format:?} version {version}, expected {FORMAT:?} version {VERSION}")
+            }
+            Self::Sizes { sizes } => {
+                write!(f, "sizes {sizes:?} do not make a network (at least two layers, each at least 1 wide)")
+            }
+            Self::TooLarge { sizes } => {
+                write!(f, "sizes {sizes:?} make a network of more than {} parameters", DqnConfig::MAX_PARAMS)
+            }
+            Self::MissingTensor { name } => write!(f, "tensor {name} is missing"),
+            Self::UnexpectedTensor { name } => write!(f, "tensor {name} is not part of a network of these sizes"),
+            Self::TensorShape { name, shape, values, expected } => {
+                write!(f, "tensor {name} has shape {shape:?} and {values} values, expected {expected:?}")
+            }
+            Self::Network(_) => write!(f, "the network refused its tensors"),
+            Self::Mismatch { policy, run } => {
+                write!(f, "the policy has layer sizes {policy:?}, the run's configuration {run:?}")
+            }
+            Self::NotANetworkLearner => write!(f, "the run's learner has no network to load a policy into"),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Json(e) => Some(e),
+            Self::Network(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Writes `net` to `path` (JSON; every `f32` written so it reads back to the same bits).
 ///
 /// # Errors
@@ -51,40 +147,55 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
 ///
 /// # Errors
 /// [`RunError::Io`] if unreadable, [`RunError::Policy`] naming what is wrong
-/// with the content (not JSON, another format or version, a missing or
-/// misshapen tensor, a non-finite value).
+/// with the content (not JSON, another format or version, sizes that make no
+/// network or too large a one, a missing, unexpected or misshapen tensor, a
+/// non-finite value).
 pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
-    let bad = |reason: String| RunError::Policy { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(io_err(path, "read policy"))?;
-    let file: PolicyFile = serde_json::from_str(&text).map_err(|e| bad(format!("not a policy file: {e}")))?;
+    parse_policy(&text).map_err(|source| RunError::Policy { path: path.to_path_buf(), source })
+}
+
+/// The network a policy file's text describes.
+///
+/// # Errors
+/// As [`load_policy`]'s [`RunError::Policy`].
+pub fn parse_policy(text: &str) -> Result<Mlp<f32>, PolicyError> {
+    let file: PolicyFile = serde_json::from_str(text).map_err(PolicyError::Json)?;
     if file.format != FORMAT || file.version != VERSION {
-        return Err(bad(format!(
-            "format {:?} version {}, expected {FORMAT:?} version {VERSION}",
-            file.format, file.version
-        )));
+        return Err(PolicyError::Format { format: file.format, version: file.version });
     }
-    if file.sizes.len() < 2 {
-        return Err(bad(format!("sizes {:?} name fewer than two layers", file.sizes)));
+    let sizes = file.sizes;
+    if sizes.len() < 2 || sizes.contains(&0) {
+        return Err(PolicyError::Sizes { sizes });
     }
-    let mut layers = Vec::new();
-    for (l, w) in file.sizes.windows(2).enumerate() {
-        let take = |suffix: &str, shape: Vec<usize>| -> Result<Vec<f32>, RunError> {
-            let name = format!("fc{}.{suffix}", l + 1);
-            let t = file.tensors.get(&name).ok_or_else(|| bad(format!("tensor {name} is missing")))?;
-            let n: usize = shape.iter().product();
-            if t.shape != shape || t.data.len() != n {
-                return Err(bad(format!(
-                    "tensor {name} has shape {:?} and {} values, expected {shape:?}",
-                    t.shape,
-                    t.data.len()
-                )));
+    // Every product is checked: the sizes come from the file.
+    let params = sizes.windows(2).try_fold(0usize, |n, w| w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(n));
+    if params.is_none_or(|n| n > DqnConfig::MAX_PARAMS) {
+        return Err(PolicyError::TooLarge { sizes });
+    }
+    let mut tensors = file.tensors;
+    let mut layers = Vec::with_capacity(sizes.len() - 1);
+    for (l, w) in sizes.windows(2).enumerate() {
+        let mut take = |kind: TensorKind, expected: Vec<usize>| {
+            let name = tensor_name(l, kind);
+            let Some(t) = tensors.remove(&name) else { return Err(PolicyError::MissingTensor { name }) };
+            // The product cannot overflow: it is bounded by the parameter count above.
+            let n: usize = expected.iter().product();
+            if t.shape != expected || t.data.len() != n {
+                return Err(PolicyError::TensorShape { name, shape: t.shape, values: t.data.len(), expected });
             }
-            Ok(t.data.clone())
+            Ok(t.data)
         };
-        let weight = Array2::from_shape_vec((w[1], w[0]), take("weight", vec![w[1], w[0]])?).expect("length checked");
-        let bias = Array1::from(take("bias", vec![w[1]])?);
-        layers.push(LayerParams { weight, bias });
+        let weight = take(TensorKind::Weight, vec![w[1], w[0]])?;
+        let bias = take(TensorKind::Bias, vec![w[1]])?;
+        layers.push(LayerParams {
+            weight: Array2::from_shape_vec((w[1], w[0]), weight).expect("length checked against the shape"),
+            bias: Array1::from(bias),
+        });
     }
-    let params = Params::from_layers(layers).map_err(|e| bad(e.to_string()))?;
-    Mlp::from_params(params).map_err(|e| bad(e.to_string()))
+    if let Some(name) = tensors.into_keys().next() {
+        return Err(PolicyError::UnexpectedTensor { name });
+    }
+    let params = Params::from_layers(layers).map_err(PolicyError::Network)?;
+    Mlp::from_params(params).map_err(PolicyError::Network)
 }

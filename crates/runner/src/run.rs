@@ -1,3 +1,8 @@
+//! Runs as a user starts them: a run folder, its logs and checkpoints,
+//! training to the end (or to an interruption that checkpoints), the greedy
+//! test, the summary; resuming from the newest usable checkpoint; testing a
+//! saved policy.
+
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -7,9 +12,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::io_err;
-use crate::session::{EpisodeLog, EvalLog, Session, TestLog};
-use crate::{RunConfig, RunError, checkpoint, policy_file};
+use crate::error::{SkippedCheckpoint, io_err};
+use crate::session::{EpisodeLog, EvalLog, Session, TestLog, test_policy};
+use crate::{ConfigError, MAX_GREEDY_EPISODES, RunConfig, RunError, checkpoint, policy_file};
 
 /// What a run reports as it goes. Every method has a default that does
 /// nothing.
@@ -20,6 +25,9 @@ pub trait Progress: Send {
     fn test_episode(&mut self, _log: &TestLog, _of: u32) {}
     /// After each periodic evaluation (`early_stop`).
     fn evaluation(&mut self, _log: &EvalLog) {}
+    /// When [`resume`] passes over a checkpoint it cannot use (newest
+    /// first), before it tries the next.
+    fn checkpoint_skipped(&mut self, _skipped: &SkippedCheckpoint) {}
 }
 
 /// A [`Progress`] that reports nothing.
@@ -153,10 +161,7 @@ impl CsvFile {
         let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path, "open"))?;
         let actual = file.metadata().map_err(io_err(&path, "inspect"))?.len();
         if actual < len {
-            return Err(RunError::Checkpoint {
-                path: path.clone(),
-                reason: format!("the log has {actual} bytes but the checkpoint recorded {len}: lines are missing"),
-            });
+            return Err(RunError::LogTooShort { path, have: actual, recorded: len });
         }
         file.set_len(len).map_err(io_err(&path, "truncate"))?;
         let mut out = BufWriter::new(file);
@@ -180,17 +185,68 @@ pub struct TrainOptions {
     pub checkpoint_every: u32,
     /// Checkpoints kept (the newest; at least 1).
     pub keep_checkpoints: usize,
-    /// When set (by a Ctrl-C handler, say), training stops after the
-    /// current step, writes a checkpoint and returns [`RunError::Interrupted`].
+    /// When set (by a Ctrl-C handler, say), training stops — between two
+    /// vector steps, or inside a long one (between its gradient steps or
+    /// evaluation steps) — writes a checkpoint from which it continues
+    /// exactly, and returns [`RunError::Interrupted`]; in the test phase it
+    /// stops too (the final checkpoint stands, and resuming runs the test).
     pub stop: Option<Arc<AtomicBool>>,
     /// Stop the same way once training has taken this many environment
-    /// steps in total (for tests of resuming).
+    /// steps in total, between two steps (for tests of resuming).
     pub stop_after_steps: Option<u64>,
+    /// Called at each [`FaultPoint`] (for tests of crashes and signals).
+    pub fault_points: Option<FaultHook>,
+}
+
+/// The points of a run where a crash or a signal matters: a test hooks in
+/// here (through [`TrainOptions::fault_points`]) to stop the process, or to
+/// set the stop flag, at an exact place instead of after a guessed delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultPoint {
+    /// Before a vector step, with the environment steps taken so far.
+    BeforeStep {
+        /// Environment steps taken.
+        total_steps: u64,
+    },
+    /// Inside a vector step, each time training asks whether to stop
+    /// (between gradient steps, between an evaluation's steps).
+    WithinStep {
+        /// Environment steps taken before this step began.
+        steps_before: u64,
+    },
+    /// A checkpoint is about to be taken (frozen, encoded, written).
+    CheckpointBegin {
+        /// Checkpoints this process began writing, this one included.
+        nth: u32,
+    },
+    /// While a checkpoint is being written to its temporary file, after
+    /// each piece (before it is synced and renamed into place).
+    CheckpointWriting {
+        /// Checkpoints this process began writing, this one included.
+        nth: u32,
+        /// Bytes written so far.
+        written: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// Before each batched step of the greedy test after training.
+    Testing,
+}
+
+/// A function called at every [`FaultPoint`].
+#[derive(Clone)]
+pub struct FaultHook(pub Arc<dyn Fn(FaultPoint) + Send + Sync>);
+
+impl std::fmt::Debug for FaultHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaultHook")
+    }
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { checkpoint_every: 50, keep_checkpoints: 3, stop: None, stop_after_steps: None }
+        Self { checkpoint_every: 50, keep_checkpoints: 3, stop: None, stop_after_steps: None, fault_points: None }
     }
 }
 
@@ -240,41 +296,37 @@ pub fn train_with(
 /// is named), [`RunError::Io`] for the logs, and as [`train_with`].
 pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progress) -> Result<RunSummary, RunError> {
     if run_dir.join(files::SUMMARY).exists() {
-        return Err(RunError::Checkpoint {
-            path: run_dir.to_path_buf(),
-            reason: "the run is already complete (summary.json exists)".into(),
-        });
+        return Err(RunError::AlreadyComplete { run_dir: run_dir.to_path_buf() });
     }
     let dir = run_dir.join(checkpoint::DIR);
-    let mut problems = Vec::new();
+    let mut skipped = Vec::new();
     let mut found = None;
     for path in checkpoint::list(&dir).into_iter().rev() {
-        match checkpoint::read(&path)
-            .and_then(|c| Session::from_state(c.session.clone()).map(|s| (c, s)).map_err(|e| e.to_string()))
-        {
-            Ok(ok) => {
-                found = Some((path, ok));
+        match checkpoint::read(&path) {
+            Ok(ckpt) => {
+                found = Some((path, ckpt));
                 break;
             }
-            Err(reason) => problems.push(format!("{}: {reason}", path.display())),
+            Err(problem) => {
+                let skip = SkippedCheckpoint { path, problem };
+                progress.checkpoint_skipped(&skip);
+                skipped.push(skip);
+            }
         }
     }
-    let Some((path, (ckpt, session))) = found else {
-        let reason = if problems.is_empty() { "no checkpoint files".to_string() } else { problems.join("; ") };
-        return Err(RunError::Checkpoint { path: dir, reason });
+    let Some((path, ckpt)) = found else {
+        return Err(RunError::NoUsableCheckpoint { dir, skipped });
     };
-    for p in &problems {
-        eprintln!("warning: skipped unusable checkpoint {p}");
-    }
     let saved = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
-    if &saved != session.config() {
-        return Err(RunError::Checkpoint { path, reason: format!("its configuration differs from {}", files::CONFIG) });
+    if &saved != ckpt.session.config() {
+        return Err(RunError::Checkpoint { path, source: checkpoint::CheckpointError::ConfigDiffers });
     }
     let logs = Logs {
         train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len)?,
         timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len)?,
         eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len)?,
     };
+    let session = Session::from_state(ckpt.session)?;
     drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
 }
 
@@ -286,13 +338,19 @@ struct Logs {
     eval: CsvFile,
 }
 
+/// Writes a checkpoint of `session` and where the logs are, reporting the
+/// write's progress as fault points.
 fn save_checkpoint(
     session: &Session,
     logs: &Logs,
     elapsed: f64,
     run_dir: &Path,
-    keep: usize,
+    options: &TrainOptions,
+    nth: &mut u32,
 ) -> Result<PathBuf, RunError> {
+    *nth += 1;
+    let nth = *nth;
+    fault(options, FaultPoint::CheckpointBegin { nth });
     let ckpt = checkpoint::Checkpoint {
         session: session.to_state(),
         train_csv_len: logs.train.len,
@@ -300,11 +358,15 @@ fn save_checkpoint(
         eval_csv_len: logs.eval.len,
         elapsed_seconds: elapsed,
     };
-    checkpoint::write(&run_dir.join(checkpoint::DIR), &ckpt, keep).map_err(|(path, source)| RunError::Io {
-        path,
-        action: "write checkpoint",
-        source,
-    })
+    let mut on_progress = |written, total| fault(options, FaultPoint::CheckpointWriting { nth, written, total });
+    checkpoint::write(&run_dir.join(checkpoint::DIR), &ckpt, options.keep_checkpoints, &mut on_progress)
+        .map_err(|(path, source)| RunError::Io { path, action: "write checkpoint", source })
+}
+
+fn fault(options: &TrainOptions, point: FaultPoint) {
+    if let Some(hook) = &options.fault_points {
+        (hook.0)(point);
+    }
 }
 
 /// Trains `session` to the end (checkpointing), then tests and writes the
@@ -320,17 +382,22 @@ fn drive(
     let config = session.config().clone();
     let start = Instant::now();
     let elapsed = || elapsed_before + start.elapsed().as_secs_f64();
-    let stop_requested = |session: &Session| {
-        options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
-            || options.stop_after_steps.is_some_and(|n| session.total_steps() >= n)
-    };
+    let stop_flag = || options.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    let interrupted = |checkpoint| RunError::Interrupted { checkpoint, run_dir: run_dir.to_path_buf() };
+    let mut nth = 0;
     while !session.is_done() {
-        if stop_requested(&session) {
-            let checkpoint = save_checkpoint(&session, &logs, elapsed(), run_dir, options.keep_checkpoints)?;
-            return Err(RunError::Interrupted { checkpoint, run_dir: run_dir.to_path_buf() });
+        let steps_before = session.total_steps();
+        fault(options, FaultPoint::BeforeStep { total_steps: steps_before });
+        if stop_flag() || options.stop_after_steps.is_some_and(|n| steps_before >= n) {
+            let checkpoint = save_checkpoint(&session, &logs, elapsed(), run_dir, options, &mut nth)?;
+            return Err(interrupted(checkpoint));
         }
         let episodes_before = session.episodes_finished();
-        let report = session.step()?;
+        let within_step = || {
+            fault(options, FaultPoint::WithinStep { steps_before });
+            stop_flag()
+        };
+        let report = session.step_interruptible(&within_step)?;
         let t = elapsed();
         for log in report.episodes {
             logs.train.line(&log.csv_line())?;
@@ -341,26 +408,41 @@ fn drive(
             logs.eval.line(&eval.csv_line())?;
             progress.evaluation(eval);
         }
+        if !report.complete {
+            let checkpoint = save_checkpoint(&session, &logs, t, run_dir, options, &mut nth)?;
+            return Err(interrupted(checkpoint));
+        }
         let every = options.checkpoint_every;
         if every > 0 && session.episodes_finished() / every > episodes_before / every && !session.is_done() {
-            save_checkpoint(&session, &logs, t, run_dir, options.keep_checkpoints)?;
+            save_checkpoint(&session, &logs, t, run_dir, options, &mut nth)?;
         }
     }
     let train_seconds = elapsed();
-    save_checkpoint(&session, &logs, train_seconds, run_dir, options.keep_checkpoints)?;
+    let last = save_checkpoint(&session, &logs, train_seconds, run_dir, options, &mut nth)?;
     if let Some(agent) = session.learner().dqn() {
         policy_file::save_policy(agent.policy(), &run_dir.join(files::POLICY))?;
     }
 
     let mut test_csv = CsvFile::create(run_dir.join(files::TEST_CSV), TEST_HEADER)?;
     let mut test_error = Ok(());
-    let tests = session.test(config.test_episodes, &mut |log| {
-        if test_error.is_ok() {
-            test_error = test_csv.line(&log.csv_line());
-        }
-        progress.test_episode(log, config.test_episodes);
-    })?;
+    let testing = || {
+        fault(options, FaultPoint::Testing);
+        stop_flag()
+    };
+    let tests = session.test_interruptible(
+        config.test_episodes,
+        &mut |log| {
+            if test_error.is_ok() {
+                test_error = test_csv.line(&log.csv_line());
+            }
+            progress.test_episode(log, config.test_episodes);
+        },
+        &testing,
+    )?;
     test_error?;
+    // Stopped in the test phase: training's last checkpoint stands, and
+    // resuming from it runs the test again from the start.
+    let Some(tests) = tests else { return Err(interrupted(last)) };
     let test_returns: Vec<f64> = tests.iter().map(|t| t.ret).collect();
     let (test_mean, test_std) = mean_std(&test_returns);
     let summary = RunSummary {
@@ -387,18 +469,18 @@ fn drive(
 /// with the run's configuration (the same test stream as the run's own test).
 ///
 /// # Errors
-/// [`RunError::Config`] if the run's configuration cannot be read,
-/// [`RunError::Policy`]/[`RunError::Io`] for the policy file.
+/// [`RunError::Config`] if the run's configuration cannot be read or
+/// `episodes` exceeds [`MAX_GREEDY_EPISODES`], [`RunError::Policy`] or
+/// [`RunError::Io`] for the policy file.
 pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) -> Result<Vec<TestLog>, RunError> {
-    let mut config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
-    // Testing needs no replay memory.
-    config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
-    let policy = policy_file::load_policy(&run_dir.join(files::POLICY))?;
-    let mut session = Session::new(&config)?;
-    session
-        .load_policy(policy)
-        .map_err(|e| RunError::Policy { path: run_dir.join(files::POLICY), reason: e.to_string() })?;
-    session.test(episodes, &mut |log| progress.test_episode(log, episodes))
+    let config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    if episodes > MAX_GREEDY_EPISODES {
+        return Err(RunError::Config(ConfigError::Invalid {
+            field: "episodes".into(),
+            reason: format!("{episodes}: at most {MAX_GREEDY_EPISODES} greedy episodes"),
+        }));
+    }
+    test_policy(&config, &run_dir.join(files::POLICY), episodes, &mut |log| progress.test_episode(log, episodes))
 }
 
 /// Mean and population standard deviation (0 and 0 for none).

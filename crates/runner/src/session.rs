@@ -1,16 +1,20 @@
 //! The training loop as a value: [`Session`] advances one environment step
-//! at a time, so callers decide what to log, when to stop, and (later) when
-//! to checkpoint. No I/O happens here.
+//! at a time, so callers decide what to log, when to stop and when to
+//! checkpoint; a long step can be interrupted inside and continued exactly.
+//! No I/O happens here.
 
-use agent::tabular::{Discretizer, TabularConfig, TabularQ};
-use agent::{Agent, AgentSeeds, Learner};
-use cartpole_sim::{Action, CartPole, CartPoleBatch, OBS_DIM};
+use std::fmt;
+use std::path::Path;
+
+use agent::tabular::{Discretizer, StoredTabularQ, TabularConfig, TabularQ};
+use agent::{Agent, AgentError, AgentSeeds, AgentState, Learner, Mlp, StoredAgent, Transition, UpdateOutcome};
+use cartpole_sim::{Action, CartPole, CartPoleBatch, OBS_DIM, SimError, StoredBatch};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::Transition;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, LearnerSetting, RunConfig, RunError};
+use crate::policy_file::{PolicyError, load_policy};
+use crate::{ConfigError, LearnerSetting, Phase, RunConfig, RunError};
 
 /// The random streams of a run. Each is ChaCha8 seeded with the master seed,
 /// on a stream number of its own ([`Stream::id`]); no two consumers share a
@@ -146,11 +150,17 @@ pub struct StepReport<'a> {
     pub episodes: &'a [EpisodeLog],
     /// The evaluation run after this step.
     pub evaluation: Option<&'a EvalLog>,
+    /// False when the interrupt stopped the step part-way: the session
+    /// holds where it stopped (so does a checkpoint of it), and the next
+    /// call finishes the step.
+    pub complete: bool,
 }
 
 /// A [`Session`] frozen: everything that determines the rest of the run
-/// (see [`crate::checkpoint`]).
+/// (see [`crate::checkpoint`]). Always consistent: made by
+/// [`Session::to_state`], or read back through [`StoredSession`]'s checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredSession")]
 pub struct SessionState {
     config: RunConfig,
     learner: LearnerState,
@@ -176,8 +186,212 @@ impl SessionState {
 /// A learner frozen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum LearnerState {
-    Dqn(Box<agent::AgentState>),
+    Dqn(Box<AgentState>),
     Tabular(Box<TabularQ>),
+}
+
+/// A [`SessionState`] as stored, before it is checked: the same fields in
+/// the same serialized form, each part in its own stored form. Decode this
+/// and convert it with `SessionState::try_from` to keep the typed error of
+/// a damaged state (postcard, the checkpoints' format, drops the message of
+/// an error raised inside deserialization).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredSession {
+    config: RunConfig,
+    learner: StoredLearner,
+    envs: StoredBatch,
+    probe_states: Vec<[f32; 4]>,
+    cursor: Cursor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+enum StoredLearner {
+    Dqn(Box<StoredAgent>),
+    Tabular(Box<StoredTabularQ>),
+}
+
+/// How a stored session contradicts itself or its configuration.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The stored configuration is invalid.
+    Config(ConfigError),
+    /// The stored learner is damaged.
+    Learner(AgentError),
+    /// The stored environments are damaged.
+    Envs(SimError),
+    /// The stored learner is of another kind than the configuration's.
+    LearnerKind {
+        /// The stored kind.
+        stored: &'static str,
+        /// The configured kind.
+        configured: &'static str,
+    },
+    /// The stored learner's settings differ from the configuration's.
+    LearnerSettings,
+    /// The stored environments' rules differ from the configuration's.
+    EnvRules,
+    /// The numbers of environments and episode tallies differ from
+    /// `collection.envs`.
+    EnvCount {
+        /// Stored environments.
+        envs: usize,
+        /// Stored episode tallies.
+        tallies: usize,
+        /// `collection.envs`.
+        configured: u32,
+    },
+    /// Counters that contradict each other or the configuration.
+    Counters {
+        /// Training episodes finished.
+        episodes_finished: u32,
+        /// `train_episodes`.
+        train_episodes: u32,
+        /// Environment steps taken.
+        total_steps: u64,
+        /// Vector steps taken.
+        vector_steps: u64,
+    },
+    /// An environment's step count differs from its episode tally's.
+    StepCounts {
+        /// The environment.
+        env: usize,
+        /// Its tally's steps.
+        tally: u32,
+        /// Its own step count.
+        elapsed: u32,
+    },
+    /// The probe states are not the run's number of finite observations.
+    ProbeStates {
+        /// States stored.
+        count: usize,
+        /// The first non-finite one, if any.
+        non_finite: Option<usize>,
+    },
+    /// An interrupted step that cannot be continued: its stage contradicts
+    /// the learner, the environments or the configuration.
+    PendingStep,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(_) => write!(f, "its configuration is invalid"),
+            Self::Learner(_) => write!(f, "learner"),
+            Self::Envs(_) => write!(f, "environments"),
+            Self::LearnerKind { stored, configured } => {
+                write!(f, "the learner is {stored}, the configuration asks for {configured}")
+            }
+            Self::LearnerSettings => write!(f, "the learner's settings differ from the run's configuration"),
+            Self::EnvRules => write!(f, "the environments' rules differ from the run's configuration"),
+            Self::EnvCount { envs, tallies, configured } => {
+                write!(f, "{envs} environments and {tallies} episode tallies for collection.envs = {configured}")
+            }
+            Self::Counters { episodes_finished, train_episodes, total_steps, vector_steps } => write!(
+                f,
+                "{episodes_finished} of {train_episodes} episodes finished, {total_steps} environment steps in \
+                 {vector_steps} vector steps: impossible counters"
+            ),
+            Self::StepCounts { env, tally, elapsed } => {
+                write!(f, "environment {env} is at step {elapsed} but its episode tally at {tally}")
+            }
+            Self::ProbeStates { count, non_finite } => match non_finite {
+                Some(i) => write!(f, "probe state {i} is not finite"),
+                None => write!(f, "{count} probe states, expected {N_PROBE}"),
+            },
+            Self::PendingStep => write!(f, "an interrupted step that cannot be continued"),
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(e) => Some(e),
+            Self::Learner(e) => Some(e),
+            Self::Envs(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<StoredSession> for SessionState {
+    type Error = StateError;
+
+    /// Checks every part, then how the parts fit the configuration and each
+    /// other.
+    ///
+    /// # Errors
+    /// The [`StateError`] found first.
+    fn try_from(s: StoredSession) -> Result<Self, StateError> {
+        let config = s.config;
+        config.validate().map_err(StateError::Config)?;
+        let learner = match s.learner {
+            StoredLearner::Dqn(a) => {
+                LearnerState::Dqn(Box::new(AgentState::try_from(*a).map_err(StateError::Learner)?))
+            }
+            StoredLearner::Tabular(t) => {
+                LearnerState::Tabular(Box::new(TabularQ::try_from(*t).map_err(StateError::Learner)?))
+            }
+        };
+        let kind_mismatch = |stored| StateError::LearnerKind { stored, configured: config.learner.kind() };
+        let update_in_progress = match (&learner, &config.learner) {
+            (LearnerState::Dqn(a), LearnerSetting::Dqn) => {
+                if *a.config() != config.dqn_config() {
+                    return Err(StateError::LearnerSettings);
+                }
+                a.update_in_progress()
+            }
+            (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => {
+                if Some(t.config()) != tabular_config(&config).as_ref() {
+                    return Err(StateError::LearnerSettings);
+                }
+                false
+            }
+            (LearnerState::Dqn(_), _) => return Err(kind_mismatch("Dqn")),
+            (LearnerState::Tabular(_), _) => return Err(kind_mismatch("TabularQ")),
+        };
+        let envs = CartPoleBatch::try_from(s.envs).map_err(StateError::Envs)?;
+        if envs.config() != config.env_config() {
+            return Err(StateError::EnvRules);
+        }
+        let cursor = s.cursor;
+        let n_envs = config.collection.envs;
+        if envs.len() != n_envs as usize || cursor.episodes.len() != n_envs as usize {
+            return Err(StateError::EnvCount { envs: envs.len(), tallies: cursor.episodes.len(), configured: n_envs });
+        }
+        let steps_fit = cursor.vector_steps.checked_mul(u64::from(n_envs)) == Some(cursor.total_steps);
+        if cursor.episodes_finished > config.train_episodes || !steps_fit {
+            return Err(StateError::Counters {
+                episodes_finished: cursor.episodes_finished,
+                train_episodes: config.train_episodes,
+                total_steps: cursor.total_steps,
+                vector_steps: cursor.vector_steps,
+            });
+        }
+        for (env, (tally, &elapsed)) in cursor.episodes.iter().zip(envs.elapsed_steps()).enumerate() {
+            // Mid-step, an environment that ended has already been reset
+            // while its tally waits to be logged.
+            let ended = matches!(&cursor.pending, Some(PendingStep::Update { ended }) if ended[env]);
+            let fits = if ended { elapsed == 0 } else { tally.steps == elapsed };
+            if !fits || !tally.ret.is_finite() || !tally.loss_sum.is_finite() {
+                return Err(StateError::StepCounts { env, tally: tally.steps, elapsed });
+            }
+        }
+        let pending_fits = match &cursor.pending {
+            None => !update_in_progress,
+            Some(PendingStep::Update { ended }) => ended.len() == n_envs as usize,
+            Some(PendingStep::Evaluation) => config.early_stop.is_some() && !update_in_progress,
+        };
+        if !pending_fits {
+            return Err(StateError::PendingStep);
+        }
+        let non_finite = s.probe_states.iter().position(|p| p.iter().any(|v| !v.is_finite()));
+        if s.probe_states.len() != N_PROBE || non_finite.is_some() {
+            return Err(StateError::ProbeStates { count: s.probe_states.len(), non_finite });
+        }
+        Ok(Self { config, learner, envs, probe_states: s.probe_states, cursor })
+    }
 }
 
 /// Number of fixed probe states for [`EpisodeLog::q_probe`].
@@ -222,6 +436,19 @@ impl RunLearner {
 /// CartPole's observation ranges for the tabular grid: x, ẋ, θ, θ̇.
 const TABULAR_RANGES: [(f32, f32); 4] = [(-2.4, 2.4), (-3.0, 3.0), (-0.21, 0.21), (-3.5, 3.5)];
 
+/// The tabular learner's settings a configuration asks for (`None` for
+/// another learner).
+fn tabular_config(config: &RunConfig) -> Option<TabularConfig> {
+    let LearnerSetting::TabularQ { bins, alpha } = &config.learner else { return None };
+    Some(TabularConfig {
+        discretizer: Discretizer { ranges: TABULAR_RANGES.to_vec(), bins: bins.clone() },
+        n_actions: cartpole_sim::N_ACTIONS,
+        alpha: *alpha,
+        gamma: config.agent.gamma,
+        epsilon: config.agent.epsilon,
+    })
+}
+
 /// A training run in progress.
 #[derive(Debug)]
 pub struct Session {
@@ -241,8 +468,8 @@ pub struct Session {
     probe_q: Vec<f32>,
 }
 
-/// Where training is: counters, and the running totals of each
-/// environment's episode in progress.
+/// Where training is: counters, the running totals of each environment's
+/// episode in progress, and how far an interrupted step got.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Cursor {
     episodes_finished: u32,
@@ -251,6 +478,19 @@ struct Cursor {
     episodes: Vec<EpisodeTally>,
     /// The latest evaluation said solved: training is over.
     solved: bool,
+    /// A step stopped part-way, to be finished by the next `step`.
+    pending: Option<PendingStep>,
+}
+
+/// How far an interrupted step got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum PendingStep {
+    /// The environments stepped and their transitions are stored (the
+    /// tallies count the step); the learner's update was interrupted. Which
+    /// environments ended on the step, to log once the update is done.
+    Update { ended: Vec<bool> },
+    /// Everything is done but the evaluation that is due.
+    Evaluation,
 }
 
 /// The running totals of one environment's episode in progress.
@@ -262,8 +502,9 @@ struct EpisodeTally {
     losses: u32,
 }
 
-fn agent_error(e: agent::AgentError) -> RunError {
-    RunError::Config(ConfigError::Invalid { field: "agent".into(), reason: e.to_string() })
+/// Never interrupts: for steps that must run to their end.
+fn never() -> bool {
+    false
 }
 
 impl Session {
@@ -271,35 +512,31 @@ impl Session {
     /// environments from the master seed's streams.
     ///
     /// # Errors
-    /// [`RunError::Config`] naming the first bad field.
+    /// [`RunError::Config`] naming the first bad field, or
+    /// [`RunError::Learner`] if the learner cannot be built (a replay
+    /// buffer too large to allocate, say).
     pub fn new(config: &RunConfig) -> Result<Self, RunError> {
         config.validate()?;
-        let learner = match &config.learner {
-            LearnerSetting::Dqn => {
+        let learner = match tabular_config(config) {
+            None => {
                 let seeds = AgentSeeds {
                     init: Stream::Init.seed(config.seed),
                     explore: Stream::Explore.seed(config.seed),
                     replay: Stream::Replay.seed(config.seed),
                 };
-                RunLearner::Dqn(Box::new(Agent::new(config.dqn_config(), seeds).map_err(agent_error)?))
+                RunLearner::Dqn(Box::new(Agent::new(config.dqn_config(), seeds).map_err(RunError::Learner)?))
             }
-            LearnerSetting::TabularQ { bins, alpha } => {
-                let tabular = TabularConfig {
-                    discretizer: Discretizer { ranges: TABULAR_RANGES.to_vec(), bins: bins.clone() },
-                    n_actions: cartpole_sim::N_ACTIONS,
-                    alpha: *alpha,
-                    gamma: config.agent.gamma,
-                    epsilon: config.agent.epsilon,
-                };
+            Some(tabular) => {
                 let explore = Stream::Explore.seed(config.seed);
-                RunLearner::Tabular(Box::new(TabularQ::new(tabular, explore).map_err(agent_error)?))
+                RunLearner::Tabular(Box::new(TabularQ::new(tabular, explore).map_err(RunError::Learner)?))
             }
         };
         let n_envs = config.collection.envs as usize;
         let env_rngs = (0..config.collection.envs).map(|env| Stream::TrainEnv { env }.rng(config.seed)).collect();
-        let envs = CartPoleBatch::new(config.env_config(), env_rngs)?;
+        let envs = CartPoleBatch::new(config.env_config(), env_rngs)
+            .expect("validated: at least one environment and a step limit of at least 1");
         let mut probe_rng = Stream::Probe.rng(config.seed);
-        let mut probe_env = CartPole::new(config.env_config())?;
+        let mut probe_env = CartPole::new(config.env_config()).expect("validated: a step limit of at least 1");
         let probe_states = (0..N_PROBE).map(|_| probe_env.reset(&mut probe_rng)).collect();
         let cursor = Cursor {
             episodes_finished: 0,
@@ -307,6 +544,7 @@ impl Session {
             vector_steps: 0,
             episodes: vec![EpisodeTally::default(); n_envs],
             solved: false,
+            pending: None,
         };
         Ok(Self::assemble(config.clone(), learner, envs, probe_states, cursor))
     }
@@ -340,8 +578,9 @@ impl Session {
         &self.config
     }
 
-    /// A snapshot from which [`Session::from_state`] continues exactly here,
-    /// between two steps (mid-episode included).
+    /// A snapshot from which [`Session::from_state`] continues exactly here:
+    /// between two steps (mid-episode included) or inside an interrupted
+    /// one.
     #[must_use]
     pub fn to_state(&self) -> SessionState {
         SessionState {
@@ -356,49 +595,17 @@ impl Session {
         }
     }
 
-    /// The session a snapshot describes.
+    /// The session a snapshot describes (consistent by construction: see
+    /// [`SessionState`]).
     ///
     /// # Errors
-    /// [`RunError::Config`] for an invalid configuration, or an
-    /// inconsistency (a damaged snapshot) reported as [`RunError::Config`]
-    /// with the reason.
-    pub fn from_state(s: SessionState) -> Result<Self, RunError> {
-        s.config.validate()?;
-        let invalid = |reason: String| RunError::Config(ConfigError::Invalid { field: "checkpoint".into(), reason });
-        let learner = match (s.learner, &s.config.learner) {
-            (LearnerState::Dqn(a), LearnerSetting::Dqn) => {
-                let agent = Agent::from_state(*a).map_err(|e| invalid(e.to_string()))?;
-                if *agent.config() != s.config.dqn_config() {
-                    return Err(invalid("the learner's settings differ from the run's configuration".into()));
-                }
-                RunLearner::Dqn(Box::new(agent))
-            }
-            (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => RunLearner::Tabular(t),
-            _ => return Err(invalid("the learner does not match the configuration".into())),
+    /// [`StateError::Learner`] only if the learner's scratch buffers cannot
+    /// be made, which checked settings rule out.
+    pub fn from_state(s: SessionState) -> Result<Self, StateError> {
+        let learner = match s.learner {
+            LearnerState::Dqn(a) => RunLearner::Dqn(Box::new(Agent::from_state(*a).map_err(StateError::Learner)?)),
+            LearnerState::Tabular(t) => RunLearner::Tabular(t),
         };
-        if s.envs.config() != s.config.env_config() {
-            return Err(invalid("the environments' rules differ from the configuration".into()));
-        }
-        let n_envs = s.config.collection.envs as usize;
-        if s.envs.len() != n_envs || s.cursor.episodes.len() != n_envs {
-            return Err(invalid(format!(
-                "{} environments and {} episode tallies for collection.envs = {n_envs}",
-                s.envs.len(),
-                s.cursor.episodes.len()
-            )));
-        }
-        if s.cursor.episodes_finished > s.config.train_episodes
-            || s.cursor.episodes.iter().zip(s.envs.elapsed_steps()).any(|(t, &e)| t.steps != e)
-        {
-            return Err(invalid(format!(
-                "{} episodes finished and step counts {:?} do not fit the environments or the configuration",
-                s.cursor.episodes_finished,
-                s.envs.elapsed_steps()
-            )));
-        }
-        if s.probe_states.len() != N_PROBE || s.probe_states.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(invalid("damaged observations".into()));
-        }
         Ok(Self::assemble(s.config, learner, s.envs, s.probe_states, s.cursor))
     }
 
@@ -439,17 +646,41 @@ impl Session {
         self.cursor.solved
     }
 
-    /// Whether training is over: every episode finished, the step budget
-    /// (`max_train_steps`) spent, or an evaluation found the policy solved.
+    /// Whether a step was interrupted part-way (the next `step` finishes it).
+    #[must_use]
+    pub fn step_in_progress(&self) -> bool {
+        self.cursor.pending.is_some()
+    }
+
+    /// Whether training is over: no step is in progress, and every episode
+    /// finished, the step budget (`max_train_steps`) is spent, or an
+    /// evaluation found the policy solved.
     #[must_use]
     pub fn is_done(&self) -> bool {
         let budget_spent = self.config.max_train_steps.is_some_and(|max| self.cursor.total_steps >= max);
-        budget_spent || self.cursor.solved || self.cursor.episodes_finished >= self.config.train_episodes
+        let over = budget_spent || self.cursor.solved || self.cursor.episodes_finished >= self.config.train_episodes;
+        over && !self.step_in_progress()
+    }
+
+    /// One vector step, run to its end: [`step_interruptible`](Self::step_interruptible)
+    /// never interrupted.
+    ///
+    /// # Errors
+    /// As [`step_interruptible`](Self::step_interruptible).
+    pub fn step(&mut self) -> Result<StepReport<'_>, RunError> {
+        self.step_interruptible(&never)
     }
 
     /// One vector step: every environment acts (one batched choice), steps
     /// and stores its transition; the learner updates when due; episodes
     /// that ended are logged, and an evaluation runs when one is due.
+    ///
+    /// `interrupt` is asked between the pieces of a step that can take long
+    /// (the learner's gradient steps, the evaluation's steps); when it
+    /// answers true the step stops there with
+    /// [`StepReport::complete`] false, and the next call (on this session or
+    /// one restored from its [`to_state`](Self::to_state)) finishes it,
+    /// exactly as if it had never stopped.
     ///
     /// With several environments, a budget of `max_train_steps` may be
     /// passed by less than one vector step, and episodes that end on the
@@ -458,21 +689,64 @@ impl Session {
     /// # Errors
     /// [`RunError::Agent`] naming the episode and step (of the first
     /// environment) if the learner fails, e.g. training diverged.
-    pub fn step(&mut self) -> Result<StepReport<'_>, RunError> {
+    pub fn step_interruptible(&mut self, interrupt: &dyn Fn() -> bool) -> Result<StepReport<'_>, RunError> {
         self.finished.clear();
         self.evaluation = None;
-        let (episode, step_no) = (self.cursor.episodes_finished + 1, self.cursor.episodes[0].steps + 1);
-        let fail = |source| RunError::Agent { phase: "train", episode, step: step_no, source };
+        let ended = match self.cursor.pending.take() {
+            None => self.collect()?,
+            Some(PendingStep::Update { ended }) => ended,
+            Some(PendingStep::Evaluation) => {
+                let complete = self.evaluate_if_due(interrupt, true)?;
+                return Ok(self.report(complete));
+            }
+        };
+        // The step just taken (its episode of environment 0 not yet logged).
+        let (episode, step) = (self.cursor.episodes_finished + 1, self.cursor.episodes[0].steps);
+        let at = |source| RunError::Agent { phase: Phase::Train, episode, step, source };
+        let update_due = self.cursor.vector_steps.is_multiple_of(u64::from(self.config.collection.update_every));
+        let stats = if update_due {
+            match self.learner.as_learner().update(interrupt).map_err(at)? {
+                UpdateOutcome::Learned(stats) => Some(stats),
+                UpdateOutcome::NotYet => None,
+                UpdateOutcome::Interrupted => {
+                    self.cursor.pending = Some(PendingStep::Update { ended });
+                    return Ok(self.report(false));
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(stats) = stats {
+            for tally in &mut self.cursor.episodes {
+                tally.loss_sum += f64::from(stats.loss);
+                tally.losses += 1;
+            }
+        }
+        self.log_ended(&ended).map_err(at)?;
+        let complete = self.evaluate_if_due(interrupt, false)?;
+        Ok(self.report(complete))
+    }
+
+    fn report(&self, complete: bool) -> StepReport<'_> {
+        StepReport { episodes: &self.finished, evaluation: self.evaluation.as_ref(), complete }
+    }
+
+    /// The first part of a step: act, step the environments, store the
+    /// transitions, count the step. Returns which environments ended.
+    fn collect(&mut self) -> Result<Vec<bool>, RunError> {
+        let (episode, step) = (self.cursor.episodes_finished + 1, self.cursor.episodes[0].steps + 1);
+        let fail = |source| RunError::Agent { phase: Phase::Train, episode, step, source };
         let learner = self.learner.as_learner();
         self.obs_before.clear();
         self.obs_before.extend_from_slice(self.envs.observations());
         learner.act_batch(&self.obs_before, OBS_DIM, &mut self.actions).map_err(fail)?;
         self.sim_actions.clear();
         for &a in &self.actions {
-            self.sim_actions.push(Action::from_index(a)?);
+            let action =
+                Action::from_index(a).map_err(|source| RunError::Env { phase: Phase::Train, episode, step, source })?;
+            self.sim_actions.push(action);
         }
-        self.envs.step(&self.sim_actions)?;
-        let ended = |i: usize| self.envs.terminated()[i] || self.envs.truncated()[i];
+        self.envs.step(&self.sim_actions).expect("one action per environment");
         for (i, &action) in self.actions.iter().enumerate() {
             let row = i * OBS_DIM..(i + 1) * OBS_DIM;
             learner
@@ -487,67 +761,75 @@ impl Session {
                 .map_err(fail)?;
         }
         self.cursor.vector_steps += 1;
-        let update = if self.cursor.vector_steps.is_multiple_of(u64::from(self.config.collection.update_every)) {
-            learner.update().map_err(fail)?
-        } else {
-            None
-        };
+        self.cursor.total_steps += self.envs.len() as u64;
         for (i, tally) in self.cursor.episodes.iter_mut().enumerate() {
             tally.steps += 1;
             tally.ret += self.envs.rewards()[i];
-            if let Some(stats) = update {
-                tally.loss_sum += f64::from(stats.loss);
-                tally.losses += 1;
-            }
         }
-        let steps_before = self.cursor.total_steps;
-        self.cursor.total_steps += self.envs.len() as u64;
-        if (0..self.envs.len()).any(ended) {
-            let epsilon = learner.epsilon();
-            let q_probe = self.q_probe().map_err(fail)?;
-            for (i, tally) in self.cursor.episodes.iter_mut().enumerate() {
-                if !(self.envs.terminated()[i] || self.envs.truncated()[i]) {
-                    continue;
-                }
-                let done = std::mem::take(tally);
-                if self.cursor.episodes_finished >= self.config.train_episodes {
-                    continue;
-                }
-                self.cursor.episodes_finished += 1;
-                self.finished.push(EpisodeLog {
-                    episode: self.cursor.episodes_finished,
-                    steps: done.steps,
-                    total_steps: self.cursor.total_steps,
-                    ret: done.ret,
-                    epsilon,
-                    mean_loss: (done.losses > 0).then(|| done.loss_sum / f64::from(done.losses)),
-                    q_probe,
-                });
-            }
+        Ok((0..self.envs.len()).map(|i| self.envs.terminated()[i] || self.envs.truncated()[i]).collect())
+    }
+
+    /// Logs the episodes that ended on this step (after its update, so their
+    /// loss and probe values include it) and starts their tallies afresh.
+    fn log_ended(&mut self, ended: &[bool]) -> Result<(), AgentError> {
+        if !ended.contains(&true) {
+            return Ok(());
         }
-        if let Some(stop) = &self.config.early_stop
-            && self.cursor.total_steps / stop.every_steps > steps_before / stop.every_steps
-        {
-            let logs =
-                greedy_episodes(self.learner.as_learner(), &self.config, Stream::Eval, stop.episodes, &mut |_| {})?;
-            let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
-            let mean_return = returns.iter().sum::<f64>() / returns.len() as f64;
-            let solved = mean_return >= stop.solved_at;
-            self.cursor.solved = solved;
-            self.evaluation = Some(EvalLog {
+        let epsilon = self.learner.as_learner().epsilon();
+        let q_probe = self.q_probe()?;
+        for (tally, _) in self.cursor.episodes.iter_mut().zip(ended).filter(|(_, e)| **e) {
+            let done = std::mem::take(tally);
+            if self.cursor.episodes_finished >= self.config.train_episodes {
+                continue;
+            }
+            self.cursor.episodes_finished += 1;
+            self.finished.push(EpisodeLog {
+                episode: self.cursor.episodes_finished,
+                steps: done.steps,
                 total_steps: self.cursor.total_steps,
-                episodes_finished: self.cursor.episodes_finished,
-                mean_return,
-                min_return: returns.iter().copied().fold(f64::INFINITY, f64::min),
-                solved,
+                ret: done.ret,
+                epsilon,
+                mean_loss: (done.losses > 0).then(|| done.loss_sum / f64::from(done.losses)),
+                q_probe,
             });
         }
-        Ok(StepReport { episodes: &self.finished, evaluation: self.evaluation.as_ref() })
+        Ok(())
+    }
+
+    /// Runs the evaluation if this step passed a multiple of
+    /// `early_stop.every_steps` (or, `resumed`, if an interrupted one is
+    /// waiting). Returns false when interrupted, with the evaluation left
+    /// pending: it is rerun whole next time, which gives the same result
+    /// (greedy, from its own stream).
+    fn evaluate_if_due(&mut self, interrupt: &dyn Fn() -> bool, resumed: bool) -> Result<bool, RunError> {
+        let Some(stop) = &self.config.early_stop else { return Ok(true) };
+        let steps_before = self.cursor.total_steps.saturating_sub(self.envs.len() as u64);
+        if !resumed && self.cursor.total_steps / stop.every_steps <= steps_before / stop.every_steps {
+            return Ok(true);
+        }
+        let (episodes, solved_at) = (stop.episodes, stop.solved_at);
+        let learner = self.learner.as_learner();
+        let Some(logs) = greedy_episodes(learner, &self.config, Stream::Eval, episodes, &mut |_| {}, interrupt)? else {
+            self.cursor.pending = Some(PendingStep::Evaluation);
+            return Ok(false);
+        };
+        let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
+        let mean_return = returns.iter().sum::<f64>() / returns.len() as f64;
+        let solved = mean_return >= solved_at;
+        self.cursor.solved = solved;
+        self.evaluation = Some(EvalLog {
+            total_steps: self.cursor.total_steps,
+            episodes_finished: self.cursor.episodes_finished,
+            mean_return,
+            min_return: returns.iter().copied().fold(f64::INFINITY, f64::min),
+            solved,
+        });
+        Ok(true)
     }
 
     /// The mean over the probe states of the policy's largest Q-value (one
     /// batched forward pass: the same bits as one state at a time).
-    fn q_probe(&mut self) -> Result<f64, agent::AgentError> {
+    fn q_probe(&mut self) -> Result<f64, AgentError> {
         let learner = self.learner.as_learner();
         learner.q_values_batch(self.probe_states.as_flattened(), OBS_DIM, &mut self.probe_q)?;
         let n_actions = self.probe_q.len() / self.probe_states.len();
@@ -559,24 +841,29 @@ impl Session {
         Ok(sum / self.probe_states.len() as f64)
     }
 
-    /// Runs the configured number of greedy test episodes on the test
-    /// stream, reporting each to `on_episode`.
+    /// Runs `episodes` greedy test episodes on the test stream, reporting
+    /// each to `on_episode`.
     ///
     /// # Errors
-    /// [`RunError::Agent`] or [`RunError::Sim`].
+    /// [`RunError::Agent`] or [`RunError::Env`].
     pub fn test(&mut self, episodes: u32, on_episode: &mut dyn FnMut(&TestLog)) -> Result<Vec<TestLog>, RunError> {
-        greedy_episodes(self.learner.as_learner(), &self.config, Stream::TestEnv, episodes, on_episode)
+        let logs = self.test_interruptible(episodes, on_episode, &never)?;
+        Ok(logs.expect("never interrupted"))
     }
 
-    /// Replaces the learner's networks with `policy` (for testing a saved policy).
-    pub(crate) fn load_policy(&mut self, policy: mlp::Mlp<f32>) -> Result<(), agent::AgentError> {
-        match &mut self.learner {
-            RunLearner::Dqn(agent) => agent.load_policy(policy),
-            RunLearner::Tabular(_) => Err(agent::AgentError::InvalidConfig {
-                field: "learner",
-                reason: "a saved network needs the Dqn learner".into(),
-            }),
-        }
+    /// [`test`](Self::test), asking `interrupt` before each batched step;
+    /// `None` if it stopped them (nothing of the session changes, so they
+    /// can simply be run again).
+    ///
+    /// # Errors
+    /// As [`test`](Self::test).
+    pub fn test_interruptible(
+        &mut self,
+        episodes: u32,
+        on_episode: &mut dyn FnMut(&TestLog),
+        interrupt: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<TestLog>>, RunError> {
+        greedy_episodes(self.learner.as_learner(), &self.config, Stream::TestEnv, episodes, on_episode, interrupt)
     }
 }
 
@@ -587,14 +874,16 @@ const GREEDY_GROUP: usize = 128;
 /// episode order. Up to [`GREEDY_GROUP`] episodes run side by side, their
 /// actions chosen in one batched forward pass per step (the same bits as one
 /// state at a time, so the same returns as playing them in turn); the logs
-/// reach `on_episode` in episode order.
+/// reach `on_episode` in episode order. `interrupt` is asked before each
+/// batched step; `None` if it stopped them.
 fn greedy_episodes(
     agent: &mut dyn Learner,
     config: &RunConfig,
     stream: Stream,
     episodes: u32,
     on_episode: &mut dyn FnMut(&TestLog),
-) -> Result<Vec<TestLog>, RunError> {
+    interrupt: &dyn Fn() -> bool,
+) -> Result<Option<Vec<TestLog>>, RunError> {
     /// One episode in progress.
     struct Playing {
         env: CartPole,
@@ -603,32 +892,32 @@ fn greedy_episodes(
         discount: f64,
         done: bool,
     }
+    let phase = if stream == Stream::TestEnv { Phase::Test } else { Phase::Evaluation };
     let mut rng = stream.rng(config.seed);
     let gamma = config.agent.gamma;
-    let mut logs = Vec::with_capacity(episodes as usize);
+    // Grown as episodes finish, not reserved from a count the caller gives.
+    let mut logs = Vec::new();
     let (mut rows, mut q) = (Vec::new(), Vec::new());
     let mut first = 1;
     while first <= episodes {
-        let last = episodes.min(first + GREEDY_GROUP as u32 - 1);
-        let mut group = (first..=last)
+        let last = episodes.min(first.saturating_add(GREEDY_GROUP as u32 - 1));
+        let mut group: Vec<Playing> = (first..=last)
             .map(|episode| {
-                let mut env = CartPole::new(config.env_config())?;
+                let mut env = CartPole::new(config.env_config()).expect("validated: a step limit of at least 1");
                 let obs = env.reset(&mut rng);
                 let log = TestLog { episode, ret: 0.0, q_start: 0.0, discounted_return: 0.0 };
-                Ok(Playing { env, obs, log, discount: 1.0, done: false })
+                Playing { env, obs, log, discount: 1.0, done: false }
             })
-            .collect::<Result<Vec<_>, RunError>>()?;
+            .collect();
         let mut step = 0u32;
         while group.iter().any(|p| !p.done) {
+            if interrupt() {
+                return Ok(None);
+            }
             step += 1;
             rows.clear();
             group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(&p.obs));
-            let fail = |episode, source| RunError::Agent {
-                phase: if stream == Stream::TestEnv { "test" } else { "evaluation" },
-                episode,
-                step,
-                source,
-            };
+            let fail = |episode, source| RunError::Agent { phase, episode, step, source };
             let first_active = group.iter().find(|p| !p.done).map_or(first, |p| p.log.episode);
             agent.q_values_batch(&rows, OBS_DIM, &mut q).map_err(|e| fail(first_active, e))?;
             let n_actions = q.len() / (rows.len() / OBS_DIM);
@@ -641,7 +930,10 @@ fn greedy_episodes(
                 if step == 1 {
                     p.log.q_start = f64::from(values[action]);
                 }
-                let out = p.env.step(Action::from_index(action)?)?;
+                let episode = p.log.episode;
+                let action =
+                    Action::from_index(action).map_err(|source| RunError::Env { phase, episode, step, source })?;
+                let out = p.env.step(action).expect("stepped only while its episode runs");
                 p.log.ret += out.reward;
                 p.log.discounted_return += p.discount * out.reward;
                 p.discount *= gamma;
@@ -653,31 +945,91 @@ fn greedy_episodes(
             on_episode(&p.log);
             logs.push(p.log);
         }
-        first = last + 1;
+        first = last.saturating_add(1);
+        if last == u32::MAX {
+            break;
+        }
     }
-    Ok(logs)
+    Ok(Some(logs))
 }
 
-/// The states of one greedy episode of `policy` from the test stream's
-/// first reset (at most `max_steps` steps): for drawing the policy at work.
+/// A DQN learner for `config` whose networks are `policy` (read from
+/// `policy_path`), for greedy play: testing a saved policy, drawing it at
+/// work. Its replay buffer is the smallest the settings allow (it never
+/// learns).
 ///
 /// # Errors
-/// [`RunError::Config`] for an invalid configuration, [`RunError::Agent`] or
-/// [`RunError::Sim`] if a step fails.
-pub fn greedy_trajectory(config: &RunConfig, policy: mlp::Mlp<f32>, max_steps: u32) -> Result<Vec<[f64; 4]>, RunError> {
+/// [`RunError::Config`] for an invalid configuration, [`RunError::Learner`]
+/// if the learner cannot be built, [`RunError::Policy`] for a policy that
+/// does not fit the configuration.
+fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Result<Agent, RunError> {
+    let misfit = |source| RunError::Policy { path: policy_path.to_path_buf(), source };
+    if !matches!(config.learner, LearnerSetting::Dqn) {
+        return Err(misfit(PolicyError::NotANetworkLearner));
+    }
     let mut config = config.clone();
+    // Testing needs no replay memory.
     config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
-    config.learner = LearnerSetting::Dqn;
-    let mut session = Session::new(&config)?;
-    session.load_policy(policy).map_err(agent_error)?;
-    let RunLearner::Dqn(agent) = &mut session.learner else { unreachable!("the learner was set to Dqn above") };
-    let mut env = CartPole::new(config.env_config())?;
+    config.validate()?;
+    let run = config.dqn_config().layer_sizes();
+    if policy.sizes() != run {
+        return Err(misfit(PolicyError::Mismatch { policy: policy.sizes(), run }));
+    }
+    let seeds = AgentSeeds {
+        init: Stream::Init.seed(config.seed),
+        explore: Stream::Explore.seed(config.seed),
+        replay: Stream::Replay.seed(config.seed),
+    };
+    let mut agent = Agent::new(config.dqn_config(), seeds).map_err(RunError::Learner)?;
+    agent.load_policy(policy.clone()).expect("the sizes were checked");
+    Ok(agent)
+}
+
+/// Greedy test episodes of the policy saved at `policy_path` with the run's
+/// configuration (the same test stream as the run's own test).
+///
+/// # Errors
+/// [`RunError::Io`] or [`RunError::Policy`] for the file, and as
+/// [`greedy_agent`] and [`Session::test`].
+pub(crate) fn test_policy(
+    config: &RunConfig,
+    policy_path: &Path,
+    episodes: u32,
+    on_episode: &mut dyn FnMut(&TestLog),
+) -> Result<Vec<TestLog>, RunError> {
+    if !matches!(config.learner, LearnerSetting::Dqn) {
+        return Err(RunError::Policy { path: policy_path.to_path_buf(), source: PolicyError::NotANetworkLearner });
+    }
+    let policy = load_policy(policy_path)?;
+    let mut agent = greedy_agent(config, &policy, policy_path)?;
+    let logs = greedy_episodes(&mut agent, config, Stream::TestEnv, episodes, on_episode, &never)?;
+    Ok(logs.expect("never interrupted"))
+}
+
+/// The states of one greedy episode of the policy saved at `policy_path`
+/// from the test stream's first reset (at most `max_steps` steps): for
+/// drawing the policy at work.
+///
+/// # Errors
+/// [`RunError::Config`] for an invalid configuration, [`RunError::Io`] or
+/// [`RunError::Policy`] for the policy file, [`RunError::Agent`] or
+/// [`RunError::Env`] if a step fails.
+pub fn greedy_trajectory(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<Vec<[f64; 4]>, RunError> {
+    let policy = load_policy(policy_path)?;
+    let mut agent = greedy_agent(config, &policy, policy_path)?;
+    let mut env = CartPole::new(config.env_config()).expect("validated: a step limit of at least 1");
     let mut obs = env.reset(&mut Stream::TestEnv.rng(config.seed));
     let mut states = vec![env.state()];
     for step in 1..=max_steps {
         let action =
-            agent.predict(&obs).map_err(|source| RunError::Agent { phase: "test", episode: 1, step, source })?;
-        let out = env.step(Action::from_index(action)?)?;
+            agent.predict(&obs).map_err(|source| RunError::Agent { phase: Phase::Test, episode: 1, step, source })?;
+        let action = Action::from_index(action).map_err(|source| RunError::Env {
+            phase: Phase::Test,
+            episode: 1,
+            step,
+            source,
+        })?;
+        let out = env.step(action).expect("stepped only while the episode runs");
         states.push(env.state());
         obs = out.obs;
         if out.is_done() {

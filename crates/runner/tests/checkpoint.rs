@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use runner::checkpoint::{self, HEADER, checksum};
-use runner::{RunConfig, RunError, Session, Silent, TrainOptions, files, resume, train_with};
+use runner::checkpoint::{self, CheckpointError, HEADER, checksum};
+use runner::{ErrorChain, Phase, RunConfig, RunError, Session, Silent, TrainOptions, files, resume, train_with};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dqn-ckpt-{name}-{}", std::process::id()));
@@ -77,7 +77,7 @@ fn resumed_runs_equal_uninterrupted_ones_byte_for_byte() {
     assert_eq!(outputs(&edge), expected, "resumed at a boundary, twice");
 
     // A resumed run that is complete refuses to run again.
-    assert!(matches!(resume(&edge, &options(), &mut Silent), Err(RunError::Checkpoint { .. })));
+    assert!(matches!(resume(&edge, &options(), &mut Silent), Err(RunError::AlreadyComplete { .. })));
     for d in [whole, mid, edge] {
         std::fs::remove_dir_all(d).unwrap();
     }
@@ -130,17 +130,18 @@ fn damaged_checkpoints_are_named_and_skipped() {
     flipped[mid] ^= 0x10;
     let mut wrong_version = good.clone();
     wrong_version[8] = 9;
-    let cases: [(&[u8], &str); 5] = [
-        (b"", "the file is empty"),
-        (&good[..good.len() - 100], "truncated at byte"),
-        (&wrong_version, "format version 9"),
-        (b"\x89PNG\r\n\x1a\n not a checkpoint at all", "not a dqn-rs checkpoint"),
-        (&flipped, "checksum mismatch"),
+    type Expected = fn(&CheckpointError) -> bool;
+    let cases: [(&[u8], Expected); 5] = [
+        (b"", |e| matches!(e, CheckpointError::Empty)),
+        (&good[..good.len() - 100], |e| matches!(e, CheckpointError::Truncated { .. })),
+        (&wrong_version, |e| matches!(e, CheckpointError::Version { found: 9 })),
+        (b"\x89PNG\r\n\x1a\n not a checkpoint at all", |e| matches!(e, CheckpointError::NotACheckpoint)),
+        (&flipped, |e| matches!(e, CheckpointError::Checksum)),
     ];
     for (bytes, expected_problem) in cases {
         std::fs::write(&newest, bytes).unwrap();
         let err = checkpoint::read(&newest).unwrap_err();
-        assert!(err.contains(expected_problem), "expected {expected_problem:?}, got {err}");
+        assert!(expected_problem(&err), "got {err:?}");
     }
     // The newest is damaged: resume skips it, continues from the one before,
     // and still ends exactly where the uninterrupted run did.
@@ -153,8 +154,10 @@ fn damaged_checkpoints_are_named_and_skipped() {
     for p in checkpoint::list(&broken.join(checkpoint::DIR)) {
         std::fs::write(&p, b"garbage").unwrap();
     }
-    let err = resume(&broken, &options(), &mut Silent).unwrap_err().to_string();
-    assert!(err.contains("ckpt-") && err.contains("not a dqn-rs checkpoint"), "{err}");
+    let err = resume(&broken, &options(), &mut Silent).unwrap_err();
+    let text = ErrorChain(&err).to_string();
+    assert!(matches!(&err, RunError::NoUsableCheckpoint { skipped, .. } if !skipped.is_empty()), "{text}");
+    assert!(text.contains("ckpt-") && text.contains("not a dqn-rs checkpoint"), "{text}");
     for d in [whole, dir, broken] {
         std::fs::remove_dir_all(d).unwrap();
     }
@@ -169,9 +172,9 @@ fn divergence_stops_with_the_step_and_keeps_good_checkpoints() {
     let dir = scratch("nan");
     let opts = TrainOptions { checkpoint_every: 1, ..options() };
     let err = train_with(&config, &dir, &opts, &mut Silent).unwrap_err();
-    let text = err.to_string();
-    assert!(matches!(err, RunError::Agent { phase: "train", .. }), "{text}");
-    assert!(text.starts_with("train episode ") && text.contains(", step "), "{text}");
+    let text = ErrorChain(&err).to_string();
+    assert!(matches!(err, RunError::Agent { phase: Phase::Train, .. }), "{text}");
+    assert!(text.starts_with("train episode ") && text.contains(", step ") && text.contains("diverged"), "{text}");
     // The logs are whole lines, and the newest checkpoint loads.
     let csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
     assert!(csv.ends_with('\n') && csv.lines().all(|l| l.split(',').count() == 7), "{csv}");

@@ -6,7 +6,7 @@
 
 use agent::TargetUpdate;
 use proptest::prelude::*;
-use runner::{ConfigError, DEFAULT_RON, IntegratorSetting, LossKind, RunConfig, SETTABLE_KEYS};
+use runner::{ConfigError, DEFAULT_RON, ErrorChain, IntegratorSetting, LossKind, RunConfig, SETTABLE_KEYS};
 
 #[test]
 fn the_embedded_default_is_the_seed_chapter() {
@@ -40,11 +40,13 @@ fn a_partial_file_keeps_the_defaults_for_the_rest() {
 #[test]
 fn unknown_keys_and_bad_syntax_report_file_and_position() {
     let err = RunConfig::from_ron("(\n  seed: 1,\n  agent: (lrr: 0.1),\n)", "my.ron").unwrap_err();
-    let text = err.to_string();
+    assert!(matches!(&err, ConfigError::Parse { location, .. } if location == "my.ron"), "{err:?}");
+    let text = ErrorChain(&err).to_string();
     assert!(text.starts_with("my.ron: 3:"), "{text}");
     assert!(text.contains("lrr"), "{text}");
-    let err = RunConfig::from_ron("(seed: \"zero\")", "my.ron").unwrap_err().to_string();
-    assert!(err.starts_with("my.ron: 1:"), "{err}");
+    let err = RunConfig::from_ron("(seed: \"zero\")", "my.ron").unwrap_err();
+    let text = ErrorChain(&err).to_string();
+    assert!(text.starts_with("my.ron: 1:"), "{text}");
 }
 
 #[test]
@@ -91,8 +93,9 @@ fn overrides_set_values_and_refuse_unknown_keys() {
     );
     assert!(matches!(config.apply_override("agent.lrr=1"), Err(ConfigError::UnknownKey { .. })));
     assert!(matches!(config.apply_override("seed"), Err(ConfigError::MalformedOverride { .. })));
-    let err = config.apply_override("agent.lr=fast").unwrap_err().to_string();
-    assert!(err.starts_with("--set agent.lr=fast: 1:"), "{err}");
+    let err = config.apply_override("agent.lr=fast").unwrap_err();
+    let text = ErrorChain(&err).to_string();
+    assert!(text.starts_with("--set agent.lr=fast: 1:"), "{text}");
     // Every key the help lists is accepted with a value of its type.
     let mut probe = RunConfig::default();
     let sample = |key: &str| match key {

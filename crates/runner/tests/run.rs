@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use runner::{RunConfig, RunError, Silent, files, load_policy, test_saved, train};
+use runner::{
+    ConfigError, ErrorChain, PolicyError, RunConfig, RunError, Silent, files, load_policy, test_saved, train,
+};
 
 /// A fresh, empty scratch folder for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -88,7 +90,8 @@ fn runs_never_overwrite_and_bad_configs_start_nothing() {
     let mut config = short_config(0);
     config.agent.gamma = 2.0;
     let err = train(&config, &dir, &mut Silent).unwrap_err();
-    assert_eq!(err.to_string(), "invalid configuration: agent.gamma: 2 is outside [0, 1]");
+    assert!(matches!(&err, RunError::Config(ConfigError::Invalid { field, .. }) if field == "agent.gamma"), "{err:?}");
+    assert_eq!(ErrorChain(&err).to_string(), "invalid configuration: agent.gamma: 2 is outside [0, 1]");
     assert!(!dir.exists(), "nothing is created for an invalid configuration");
 
     // A path under a regular file cannot become a folder.
@@ -110,17 +113,37 @@ fn damaged_policy_files_are_reported_not_panicked_on() {
     let net = load_policy(&path).unwrap();
     assert_eq!(net.sizes(), vec![4, 64, 64, 2]);
 
-    let cases = [
-        (String::new(), "not a policy file"),
-        (good[..good.len() / 2].to_string(), "not a policy file"),
-        (good.replace("\"version\":1", "\"version\":9"), "version 9"),
-        (good.replace("fc2.bias", "fc2.biax"), "tensor fc2.bias is missing"),
-        (good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4,64,65,2]"), "tensor fc2.weight has shape [64, 64]"),
+    type Expected = fn(&PolicyError) -> bool;
+    let cases: [(String, &str, Expected); 6] = [
+        (String::new(), "not a policy file", |e| matches!(e, PolicyError::Json(_))),
+        (good[..good.len() / 2].to_string(), "not a policy file", |e| matches!(e, PolicyError::Json(_))),
+        (good.replace("\"version\":1", "\"version\":9"), "version 9", |e| {
+            matches!(e, PolicyError::Format { version: 9, .. })
+        }),
+        (
+            good.replace("fc2.bias", "fc2.biax"),
+            "tensor fc2.bias is missing",
+            |e| matches!(e, PolicyError::MissingTensor { name } if name == "fc2.bias"),
+        ),
+        (
+            good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4,64,65,2]"),
+            "tensor fc2.weight has shape [64, 64]",
+            |e| matches!(e, PolicyError::TensorShape { name, .. } if name == "fc2.weight"),
+        ),
+        // Sizes whose product overflows a usize: refused before any product is formed.
+        (good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4294967296,4294967296]"), "more than", |e| {
+            matches!(e, PolicyError::TooLarge { .. })
+        }),
     ];
-    for (text, expected) in cases {
+    for (text, expected, kind) in cases {
         std::fs::write(&path, &text).unwrap();
-        let err = load_policy(&path).unwrap_err().to_string();
-        assert!(err.contains(expected) && err.contains("policy.json"), "expected {expected:?}, got {err}");
+        let err = load_policy(&path).unwrap_err();
+        let chain = ErrorChain(&err).to_string();
+        assert!(chain.contains(expected) && chain.contains("policy.json"), "expected {expected:?}, got {chain}");
+        match &err {
+            RunError::Policy { source, .. } => assert!(kind(source), "{chain}"),
+            other => panic!("expected a policy error, got {other:?}"),
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -138,7 +161,7 @@ fn a_full_disk_is_an_error_naming_the_file() {
     let dir = scratch("full-source");
     train(&rng_config, &dir, &mut Silent).unwrap();
     let net = load_policy(&dir.join(files::POLICY)).unwrap();
-    let err = runner::save_policy(&net, full).unwrap_err().to_string();
+    let err = ErrorChain(&runner::save_policy(&net, full).unwrap_err()).to_string();
     assert!(err.starts_with("cannot write policy /dev/full:") && err.contains("No space left"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
