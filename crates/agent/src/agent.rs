@@ -1,5 +1,5 @@
 use mlp::{
-    Adam, AdamConfig, BootstrapLoss, Gradients, LayerParams, Mlp, MlpError, Operand, Params, SingleScratch, StoredAdam,
+    Adam, AdamConfig, BootstrapLoss, Gradients, Mlp, MlpError, Operand, Params, SingleScratch, StoredAdam, StoredLayer,
     Workspace,
 };
 use ndarray::ArrayView2;
@@ -85,8 +85,8 @@ pub struct StoredAgent {
     config: DqnConfig,
     obs_dim: usize,
     n_actions: usize,
-    policy: Vec<LayerParams<f32>>,
-    target: Vec<LayerParams<f32>>,
+    policy: Vec<StoredLayer<f32>>,
+    target: Vec<StoredLayer<f32>>,
     adam: StoredAdam<f32>,
     replay: StoredReplay,
     explore_rng: ChaCha8Rng,
@@ -111,8 +111,8 @@ impl TryFrom<StoredAgent> for AgentState {
         let damaged = |problem| AgentError::DamagedState(problem);
         let config = DqnConfig { obs_dim: s.obs_dim, n_actions: s.n_actions, ..s.config };
         config.validate()?;
-        let network = |layers: Vec<LayerParams<f32>>, role: fn(MlpError) -> StateProblem| {
-            Params::from_layers(layers).and_then(Mlp::from_params).map_err(|e| damaged(role(e)))
+        let network = |layers: Vec<StoredLayer<f32>>, role: fn(MlpError) -> StateProblem| {
+            Params::from_stored(layers).and_then(Mlp::from_params).map_err(|e| damaged(role(e)))
         };
         let policy = network(s.policy, StateProblem::Policy)?;
         let target = network(s.target, StateProblem::Target)?;
@@ -125,6 +125,9 @@ impl TryFrom<StoredAgent> for AgentState {
             }
         }
         adam.check_fits(&policy).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
+        crate::check_count("sample_count", s.sample_count)?;
+        crate::check_count("n_updates", s.n_updates)?;
+        crate::check_count("n_target_syncs", s.n_target_syncs)?;
         if s.sample_count_at_last_update > s.sample_count {
             return Err(damaged(StateProblem::Counters {
                 sample_count: s.sample_count,

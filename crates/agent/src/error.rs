@@ -131,6 +131,14 @@ pub enum StateProblem {
         /// The action count at the last update.
         at_last_update: u64,
     },
+    /// A counter beyond any run's reach ([`crate::MAX_COUNT`]), which
+    /// counting further could overflow.
+    CounterTooLarge {
+        /// Which counter.
+        counter: &'static str,
+        /// Its value.
+        value: u64,
+    },
     /// A tabular learner's table of the wrong size, or with a non-finite
     /// value.
     Table {
@@ -223,6 +231,9 @@ impl fmt::Display for StateProblem {
                 f,
                 "the last update is recorded at action {at_last_update}, after the last action {sample_count}"
             ),
+            Self::CounterTooLarge { counter, value } => {
+                write!(f, "{counter} is {value}, beyond what any run reaches (2^62)")
+            }
             Self::Table { len, expected, non_finite_at } => match non_finite_at {
                 Some(i) => write!(f, "table value {i} is not finite"),
                 None => write!(f, "the table has {len} values, the grid needs {expected}"),

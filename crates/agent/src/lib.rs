@@ -26,7 +26,7 @@ pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 // What this crate's API exposes of its neighbours, re-exported so that a
 // caller (runner) needs no edge of its own to `mlp` or `replay`.
-pub use mlp::{LayerParams, LossKind, Mlp, MlpError, Operand, Params, TensorKind, tensor_name};
+pub use mlp::{LayerParams, LossKind, Mlp, MlpError, Operand, Params, SingleScratch, TensorKind, tensor_name};
 pub use replay::{ReplayError, Transition};
 
 /// What a training loop needs of a learner: act, remember, learn, and show
@@ -100,6 +100,19 @@ pub trait Learner: Send + std::fmt::Debug {
     fn epsilon(&self) -> f64;
     /// Learning steps taken.
     fn n_updates(&self) -> u64;
+}
+
+/// The largest count a frozen learner may hold (actions, updates): 2⁶², which
+/// no run reaches (at ten million actions a second it takes 14 000 years),
+/// so counting on from a checked state can never overflow.
+pub const MAX_COUNT: u64 = 1 << 62;
+
+/// Refuses a counter above [`MAX_COUNT`].
+pub(crate) fn check_count(counter: &'static str, value: u64) -> Result<(), AgentError> {
+    if value > MAX_COUNT {
+        return Err(AgentError::DamagedState(StateProblem::CounterTooLarge { counter, value }));
+    }
+    Ok(())
 }
 
 /// Checks that `observations` is a non-empty batch of whole rows of

@@ -115,6 +115,8 @@ impl TryFrom<StoredTabularQ> for TabularQ {
     /// outside the grid.
     fn try_from(p: StoredTabularQ) -> Result<Self, AgentError> {
         let fresh = Self::new(p.config, 0)?;
+        crate::check_count("sample_count", p.sample_count)?;
+        crate::check_count("n_updates", p.n_updates)?;
         let cells = fresh.config.discretizer.n_cells();
         let non_finite_at = p.table.iter().position(|v| !v.is_finite());
         if p.table.len() != fresh.table.len() || non_finite_at.is_some() {

@@ -208,7 +208,9 @@ impl CartPoleBatch {
             let row = i * OBS_DIM..(i + 1) * OBS_DIM;
             self.final_observations[row.clone()].copy_from_slice(&self.observations[row]);
             if terminated || truncated {
-                self.episodes_finished += 1;
+                // A count, not an index: saturating keeps a restored
+                // batch's absurd count from overflowing.
+                self.episodes_finished = self.episodes_finished.saturating_add(1);
                 self.reset_env(i);
             }
         }

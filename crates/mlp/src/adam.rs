@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
 use crate::net::{PANEL, refresh_block};
-use crate::{FiniteGradients, Gradients, LayerParams, Mlp, MlpError, Params, Scalar};
+use crate::{FiniteGradients, Gradients, Mlp, MlpError, Params, Scalar, StoredLayer};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -75,9 +75,9 @@ pub struct StoredAdam<T: Scalar> {
     /// Steps taken.
     pub step: u64,
     /// The first moments, layer by layer.
-    pub exp_avg: Vec<LayerParams<T>>,
+    pub exp_avg: Vec<StoredLayer<T>>,
     /// The second moments, layer by layer.
-    pub exp_avg_sq: Vec<LayerParams<T>>,
+    pub exp_avg_sq: Vec<StoredLayer<T>>,
 }
 
 impl<T: Scalar> TryFrom<StoredAdam<T>> for Adam<T> {
@@ -88,8 +88,8 @@ impl<T: Scalar> TryFrom<StoredAdam<T>> for Adam<T> {
     /// differ from each other, or a non-finite moment.
     fn try_from(s: StoredAdam<T>) -> Result<Self, MlpError> {
         let config = s.config.validate()?;
-        let exp_avg = Params::from_layers(s.exp_avg)?;
-        let exp_avg_sq = Params::from_layers(s.exp_avg_sq)?;
+        let exp_avg = Params::from_stored(s.exp_avg)?;
+        let exp_avg_sq = Params::from_stored(s.exp_avg_sq)?;
         exp_avg.check_same_shape(&exp_avg_sq)?;
         exp_avg.check_finite()?;
         exp_avg_sq.check_finite()?;

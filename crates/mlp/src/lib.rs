@@ -32,7 +32,7 @@ mod train;
 pub use adam::{Adam, AdamConfig, StoredAdam};
 pub use error::{MlpError, Operand};
 pub use net::{Mlp, SingleScratch};
-pub use params::{Gradients, LayerParams, Params, TensorKind, TensorView, tensor_name};
+pub use params::{Gradients, LayerParams, Params, StoredLayer, TensorKind, TensorView, tensor_name};
 pub use scalar::Scalar;
 pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, TargetFn, Workspace};
 

@@ -21,8 +21,11 @@ pub struct LayerParams<T> {
 ///
 /// Layer `l` (0-based) is named `fc{l+1}` as in the seed's PyTorch model, so
 /// the tensors are `fc1.weight`, `fc1.bias`, `fc2.weight`, …
+///
+/// Read back (serde), it goes through [`StoredLayer`]'s checks and
+/// [`Params::from_stored`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<LayerParams<T>>", into = "Vec<LayerParams<T>>", bound = "T: Scalar")]
+#[serde(try_from = "Vec<StoredLayer<T>>", into = "Vec<LayerParams<T>>", bound = "T: Scalar")]
 pub struct Params<T: Scalar> {
     layers: Vec<LayerParams<T>>,
 }
@@ -88,11 +91,46 @@ pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), MlpError> {
     }
 }
 
-impl<T: Scalar> TryFrom<Vec<LayerParams<T>>> for Params<T> {
+/// A layer as stored (ndarray's serialized form of its two tensors), before
+/// it is checked: decode this and convert it with [`Params::from_stored`]
+/// to keep the typed error of a misshapen tensor (ndarray's own check of a
+/// stored array raises an error whose message some formats, postcard among
+/// them, drop).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(bound = "T: Scalar")]
+pub struct StoredLayer<T> {
+    weight: StoredArray<[usize; 2], T>,
+    bias: StoredArray<[usize; 1], T>,
+}
+
+/// ndarray's serialized array: its format version, shape and values.
+#[derive(Debug, Clone, Deserialize)]
+struct StoredArray<D, T> {
+    v: u8,
+    dim: D,
+    data: Vec<T>,
+}
+
+/// The format version ndarray writes.
+const ARRAY_FORMAT: u8 = 1;
+
+impl<D: AsRef<[usize]>, T> StoredArray<D, T> {
+    /// Checks the format version and that the values fill the shape.
+    fn check(&self, name: impl FnOnce() -> String) -> Result<(), MlpError> {
+        let dim = self.dim.as_ref();
+        let filled = dim.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) == Some(self.data.len());
+        if self.v != ARRAY_FORMAT || !filled {
+            return Err(MlpError::TensorShape { name: name(), expected: dim.to_vec(), got: vec![self.data.len()] });
+        }
+        Ok(())
+    }
+}
+
+impl<T: Scalar> TryFrom<Vec<StoredLayer<T>>> for Params<T> {
     type Error = MlpError;
 
-    fn try_from(layers: Vec<LayerParams<T>>) -> Result<Self, MlpError> {
-        Self::from_layers(layers)
+    fn try_from(layers: Vec<StoredLayer<T>>) -> Result<Self, MlpError> {
+        Self::from_stored(layers)
     }
 }
 
@@ -117,6 +155,26 @@ impl<T: Scalar> Params<T> {
             })
             .collect();
         Ok(Self { layers })
+    }
+
+    /// Builds a set from its stored layers (see [`StoredLayer`]).
+    ///
+    /// # Errors
+    /// [`MlpError::TensorShape`] for a tensor whose values do not fill its
+    /// shape (or of another array format), and as
+    /// [`from_layers`](Self::from_layers).
+    pub fn from_stored(stored: Vec<StoredLayer<T>>) -> Result<Self, MlpError> {
+        let mut layers = Vec::with_capacity(stored.len());
+        for (l, StoredLayer { weight, bias }) in stored.into_iter().enumerate() {
+            weight.check(|| tensor_name(l, TensorKind::Weight))?;
+            bias.check(|| tensor_name(l, TensorKind::Bias))?;
+            let [out, inp] = weight.dim;
+            layers.push(LayerParams {
+                weight: Array2::from_shape_vec((out, inp), weight.data).expect("the values fill the shape"),
+                bias: Array1::from(bias.data),
+            });
+        }
+        Self::from_layers(layers)
     }
 
     /// Builds a set from its layers.

@@ -360,7 +360,10 @@ impl TryFrom<StoredSession> for SessionState {
         if envs.len() != n_envs as usize || cursor.episodes.len() != n_envs as usize {
             return Err(StateError::EnvCount { envs: envs.len(), tallies: cursor.episodes.len(), configured: n_envs });
         }
-        let steps_fit = cursor.vector_steps.checked_mul(u64::from(n_envs)) == Some(cursor.total_steps);
+        // Bounded as the learner's counts are (`agent::MAX_COUNT`), so that
+        // stepping on can never overflow them.
+        let steps_fit = cursor.vector_steps.checked_mul(u64::from(n_envs)) == Some(cursor.total_steps)
+            && cursor.total_steps <= agent::MAX_COUNT;
         if cursor.episodes_finished > config.train_episodes || !steps_fit {
             return Err(StateError::Counters {
                 episodes_finished: cursor.episodes_finished,
@@ -372,9 +375,11 @@ impl TryFrom<StoredSession> for SessionState {
         for (env, (tally, &elapsed)) in cursor.episodes.iter().zip(envs.elapsed_steps()).enumerate() {
             // Mid-step, an environment that ended has already been reset
             // while its tally waits to be logged.
-            let ended = matches!(&cursor.pending, Some(PendingStep::Update { ended }) if ended[env]);
+            let ended = matches!(&cursor.pending, Some(PendingStep::Update { ended }) if ended.get(env) == Some(&true));
             let fits = if ended { elapsed == 0 } else { tally.steps == elapsed };
-            if !fits || !tally.ret.is_finite() || !tally.loss_sum.is_finite() {
+            // At most one update, so one loss, per step of the episode.
+            let losses_fit = tally.losses <= tally.steps;
+            if !fits || !losses_fit || !tally.ret.is_finite() || !tally.loss_sum.is_finite() {
                 return Err(StateError::StepCounts { env, tally: tally.steps, elapsed });
             }
         }

@@ -1,0 +1,671 @@
+//! Structure-aware fuzzing of everything a user can hand the program: policy
+//! files, checkpoints and RON configurations that are well formed (so they
+//! get past the parser and the checksum) but carry adversarial numbers — 0,
+//! 1, huge, `u32::MAX`, `u64::MAX`, negative, NaN, ±inf — mismatched lengths
+//! and shapes, wrong tensor names, extra and missing layers. Each must give
+//! a named error or a usable value, never a panic, an overflow or an
+//! allocation abort.
+//!
+//! 10 000 cases per format by default; `PROPTEST_CASES=N` runs N.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use agent::DqnConfig;
+use agent::tabular::TabularConfig;
+use cartpole_sim::EnvConfig;
+use proptest::prelude::*;
+use rand_chacha::ChaCha8Rng;
+use runner::checkpoint::{self, HEADER, checksum};
+use runner::{RunConfig, RunError, Session, Silent, TrainOptions, parse_policy, train_with};
+use serde::{Deserialize, Serialize};
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+}
+
+/// Adversarial unsigned numbers (cast, wrapping, to the field's type).
+const NUMBERS: [u64; 16] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    64,
+    255,
+    65_535,
+    65_536,
+    u32::MAX as u64 - 1,
+    u32::MAX as u64,
+    1 << 32,
+    u64::MAX / 2,
+    u64::MAX - 1,
+    u64::MAX,
+];
+
+/// Adversarial floats.
+const FLOATS: [f64; 12] =
+    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 1e-45, 0.5, 1.0, -1.0, 1e38, 1e300, -1e300];
+
+fn number() -> impl Strategy<Value = u64> {
+    prop_oneof![3 => prop::sample::select(NUMBERS.to_vec()), 1 => any::<u64>()]
+}
+
+fn float() -> impl Strategy<Value = f64> {
+    prop_oneof![3 => prop::sample::select(FLOATS.to_vec()), 1 => any::<f64>()]
+}
+
+// ---------------------------------------------------------------- policies
+
+/// One tensor of a policy file as the fuzzer writes it.
+#[derive(Debug, Clone)]
+struct FuzzTensor {
+    name: String,
+    shape: Vec<u64>,
+    data: Vec<f64>,
+}
+
+/// A policy file whose JSON is well formed: a format and version, sizes,
+/// and tensors near the ones the sizes call for (names, shapes and lengths
+/// sometimes wrong, layers sometimes missing or extra, values sometimes
+/// overflowing f32).
+fn policy_text() -> impl Strategy<Value = String> {
+    let sizes = prop::collection::vec(prop_oneof![4 => 1u64..6, 1 => number()], 0..5);
+    let right_format = prop::bool::weighted(0.9);
+    (sizes, right_format, prop_oneof![8 => Just(1u64), 1 => number()], prop::collection::vec(any::<u8>(), 0..10))
+        .prop_map(|(sizes, right_format, version, knobs)| {
+            let mut tensors = Vec::new();
+            for (l, w) in sizes.windows(2).enumerate() {
+                for (kind, shape) in [("weight", vec![w[1], w[0]]), ("bias", vec![w[1]])] {
+                    let n = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).filter(|&n| n <= 64).unwrap_or(3);
+                    let data = (0..n).map(|i| ((i as f64) * 0.37).sin()).collect();
+                    tensors.push(FuzzTensor { name: format!("fc{}.{kind}", l + 1), shape, data });
+                }
+            }
+            // Each knob byte edits one thing.
+            for k in knobs.chunks(3) {
+                let (what, a, b) = (k[0], k.get(1).copied().unwrap_or(0), k.get(2).copied().unwrap_or(0));
+                let t = if tensors.is_empty() { None } else { Some(a as usize % tensors.len()) };
+                match (what % 8, t) {
+                    (0, Some(t)) => {
+                        tensors.remove(t);
+                    }
+                    (1, Some(t)) => {
+                        let mut copy = tensors[t].clone();
+                        copy.name = format!("fc{}.weight", 1 + b % 9);
+                        tensors.push(copy);
+                    }
+                    (2, Some(t)) => {
+                        tensors[t].name =
+                            ["fc0.weight", "fc1.Weight", "fc1.bias ", "", "fc99.bias"][b as usize % 5].into();
+                    }
+                    (3, Some(t)) => {
+                        let d = b as usize % tensors[t].shape.len().max(1);
+                        if let Some(x) = tensors[t].shape.get_mut(d) {
+                            *x = NUMBERS[a as usize % NUMBERS.len()];
+                        }
+                    }
+                    (4, Some(t)) => tensors[t].shape.push(u64::from(b)),
+                    (5, Some(t)) => {
+                        let len = tensors[t].data.len();
+                        tensors[t].data.truncate(len.saturating_sub(1 + b as usize % 3));
+                    }
+                    (6, Some(t)) => tensors[t].data.push(f64::from(b)),
+                    (7, Some(t)) if !tensors[t].data.is_empty() => {
+                        let i = b as usize % tensors[t].data.len();
+                        // JSON has no NaN; 1e39 overflows f32 to infinity.
+                        tensors[t].data[i] = [1e39, -1e39, 3.5e38, 1e-50][a as usize % 4];
+                    }
+                    _ => {}
+                }
+            }
+            let tensors: Vec<String> = tensors
+                .iter()
+                .map(|t| {
+                    let data: Vec<String> = t.data.iter().map(|v| format!("{v:e}")).collect();
+                    format!("{:?}:{{\"shape\":{:?},\"data\":[{}]}}", t.name, t.shape, data.join(","))
+                })
+                .collect();
+            let format = if right_format { "dqn-rs policy" } else { "dqn-rs Policy" };
+            format!(
+                "{{\"format\":{format:?},\"version\":{version},\"sizes\":{sizes:?},\"tensors\":{{{}}}}}",
+                tensors.join(",")
+            )
+        })
+}
+
+/// Parses a policy: a named error, or a network of the file's sizes that
+/// evaluates a row.
+fn check_policy(text: &str) -> Result<(), TestCaseError> {
+    match parse_policy(text) {
+        Ok(net) => {
+            let input = vec![0.25f32; net.sizes()[0]];
+            let mut scratch = agent::SingleScratch::default();
+            let q = net.forward_single(&input, &mut scratch).unwrap();
+            prop_assert_eq!(q.len(), *net.sizes().last().unwrap());
+        }
+        Err(e) => prop_assert!(!e.to_string().is_empty()),
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------- checkpoints
+
+/// An exact mirror of a checkpoint's payload, field by field, in the stored
+/// forms' serialized layout, with every field open to editing.
+/// (`the_mirror_is_exact` proves it: a real checkpoint decodes into it and
+/// re-encodes to the same bytes.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointMirror {
+    session: SessionMirror,
+    train_csv_len: u64,
+    timing_csv_len: u64,
+    eval_csv_len: u64,
+    elapsed_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionMirror {
+    config: RunConfig,
+    learner: LearnerMirror,
+    envs: BatchMirror,
+    probe_states: Vec<[f32; 4]>,
+    cursor: CursorMirror,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum LearnerMirror {
+    Dqn(Box<AgentMirror>),
+    Tabular(Box<TabularMirror>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AgentMirror {
+    config: DqnConfig,
+    obs_dim: usize,
+    n_actions: usize,
+    policy: Vec<LayerMirror>,
+    target: Vec<LayerMirror>,
+    adam: AdamMirror,
+    replay: ReplayMirror,
+    explore_rng: ChaCha8Rng,
+    replay_rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    n_target_syncs: u64,
+    sample_count_at_last_update: u64,
+    partial_update: Option<(u32, f32, u64)>,
+}
+
+/// ndarray's serialized matrix: format version, shape, values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MatrixMirror {
+    v: u8,
+    dim: [usize; 2],
+    data: Vec<f32>,
+}
+
+/// ndarray's serialized vector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VectorMirror {
+    v: u8,
+    dim: [usize; 1],
+    data: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LayerMirror {
+    weight: MatrixMirror,
+    bias: VectorMirror,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AdamMirror {
+    config: (f64, f64, f64, f64),
+    step: u64,
+    exp_avg: Vec<LayerMirror>,
+    exp_avg_sq: Vec<LayerMirror>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReplayMirror {
+    obs_dim: usize,
+    capacity: usize,
+    write_pos: usize,
+    pushes: u64,
+    states: Vec<f32>,
+    next_states: Vec<f32>,
+    actions: Vec<u16>,
+    rewards: Vec<f32>,
+    flags: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TabularMirror {
+    config: TabularConfig,
+    table: Vec<f32>,
+    rng: ChaCha8Rng,
+    sample_count: u64,
+    n_updates: u64,
+    pending: Option<(usize, usize, f32, usize, bool)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BatchMirror {
+    config: EnvConfig,
+    states: Vec<[f64; 4]>,
+    elapsed_steps: Vec<u32>,
+    rngs: Vec<ChaCha8Rng>,
+    episodes_finished: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CursorMirror {
+    episodes_finished: u32,
+    total_steps: u64,
+    vector_steps: u64,
+    episodes: Vec<(u32, f64, f64, u32)>,
+    solved: bool,
+    pending: Option<PendingMirror>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum PendingMirror {
+    Update { ended: Vec<bool> },
+    Evaluation,
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dqn-fuzz-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A real checkpoint of a small run, stopped mid-run: DQN with 2
+/// environments and evaluations, or the tabular learner.
+fn source_checkpoint(tabular: bool) -> Vec<u8> {
+    let mut c = RunConfig { seed: 1, train_episodes: 3, test_episodes: 1, ..RunConfig::default() };
+    c.agent.hidden = vec![4];
+    c.agent.buffer_capacity = 64;
+    c.agent.gradient_steps = 2;
+    c.collection.envs = 2;
+    c.early_stop = Some(runner::EarlyStop { every_steps: 10, episodes: 2, solved_at: 1e9 });
+    if tabular {
+        c.learner = runner::LearnerSetting::TabularQ { bins: vec![2, 2, 3, 3], alpha: 0.5 };
+    }
+    let dir = scratch(if tabular { "source-tabular" } else { "source-dqn" });
+    let opts = TrainOptions { stop_after_steps: Some(40), ..TrainOptions::default() };
+    let ckpt = match train_with(&c, &dir, &opts, &mut Silent) {
+        Err(RunError::Interrupted { checkpoint, .. }) => checkpoint,
+        other => panic!("{other:?}"),
+    };
+    let bytes = std::fs::read(ckpt).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    bytes
+}
+
+thread_local! {
+    static SOURCES: [Vec<u8>; 2] = [source_checkpoint(false), source_checkpoint(true)];
+}
+
+fn mirror_of(bytes: &[u8]) -> CheckpointMirror {
+    postcard::from_bytes(&bytes[HEADER..]).unwrap()
+}
+
+/// The file a mirror describes, with a header and a checksum that are right.
+fn file_of(mirror: &CheckpointMirror, version_of: &[u8]) -> Vec<u8> {
+    let payload = postcard::to_stdvec(mirror).unwrap();
+    let mut file = version_of[..12].to_vec();
+    file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    file.extend_from_slice(&checksum(&payload).to_le_bytes());
+    file.extend_from_slice(&payload);
+    file
+}
+
+#[test]
+fn the_mirror_is_exact() {
+    SOURCES.with(|sources| {
+        for bytes in sources {
+            let mirror = mirror_of(bytes);
+            assert_eq!(&file_of(&mirror, bytes), bytes, "the mirror re-encodes a real checkpoint to its bytes");
+            let session = checkpoint::decode(bytes).unwrap().session;
+            Session::from_state(session).unwrap();
+        }
+    });
+}
+
+/// One edit of a checkpoint: which field, an adversarial number, an
+/// adversarial float, and a position.
+type Edit = (u8, u64, f64, usize);
+
+fn layer_edit(layers: &mut Vec<LayerMirror>, which: u8, n: u64, x: f64, at: usize) {
+    if layers.is_empty() {
+        return;
+    }
+    let l = at % layers.len();
+    let layer = &mut layers[l];
+    match which % 8 {
+        0 => layer.weight.dim[at % 2] = n as usize,
+        1 => layer.bias.dim[0] = n as usize,
+        2 => layer.weight.data.truncate(at % (layer.weight.data.len() + 1)),
+        3 if !layer.weight.data.is_empty() => {
+            let i = at % layer.weight.data.len();
+            layer.weight.data[i] = x as f32;
+        }
+        4 => layer.bias.data.push(x as f32),
+        5 => {
+            layers.remove(l);
+        }
+        6 => {
+            let copy = layers[l].clone();
+            layers.push(copy);
+        }
+        _ => layer.weight.v = n as u8,
+    }
+}
+
+fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
+    let s = &mut m.session;
+    match which % 48 {
+        0 => m.train_csv_len = n,
+        1 => m.elapsed_seconds = x,
+        2 => s.cursor.episodes_finished = n as u32,
+        3 => s.cursor.total_steps = n,
+        4 => s.cursor.vector_steps = n,
+        5 => s.cursor.episodes.truncate(at % 3),
+        6 => s.cursor.episodes.push((n as u32, x, x, n as u32)),
+        7 => {
+            if let Some(e) = s.cursor.episodes.get_mut(at % 2) {
+                *e = (n as u32, x, x, (n >> 3) as u32);
+            }
+        }
+        8 => s.cursor.solved = n % 2 == 1,
+        9 => s.cursor.pending = Some(PendingMirror::Update { ended: vec![n % 2 == 0; at % 4] }),
+        10 => s.cursor.pending = Some(PendingMirror::Evaluation),
+        11 => s.probe_states.truncate(at % 70),
+        12 => {
+            let len = s.probe_states.len().max(1);
+            if let Some(p) = s.probe_states.get_mut(at % len) {
+                p[at % 4] = x as f32;
+            }
+        }
+        13 => s.envs.config.max_episode_steps = n as u32,
+        14 => s.envs.states.truncate(at % 3),
+        15 => {
+            if let Some(st) = s.envs.states.get_mut(at % 2) {
+                st[at % 4] = x;
+            }
+        }
+        16 => {
+            if let Some(e) = s.envs.elapsed_steps.get_mut(at % 2) {
+                *e = n as u32;
+            }
+        }
+        17 => s.envs.elapsed_steps.push(n as u32),
+        18 => {
+            s.envs.rngs.pop();
+        }
+        19 => s.envs.episodes_finished = n,
+        20 => s.config.seed = n,
+        21 => s.config.train_episodes = n as u32,
+        22 => s.config.collection.envs = n as u32,
+        23 => s.config.env.max_episode_steps = n as u32,
+        24 => s.config.agent.batch_size = n as usize,
+        25 => s.config.agent.gamma = x,
+        _ => match &mut s.learner {
+            LearnerMirror::Dqn(a) => match which % 48 {
+                26 => a.obs_dim = n as usize,
+                27 => a.n_actions = n as usize,
+                28 => a.config.buffer_capacity = n as usize,
+                29 => a.config.chunk_rows = n as usize,
+                30 => layer_edit(&mut a.policy, (n % 8) as u8, n, x, at),
+                31 => layer_edit(&mut a.target, (at % 8) as u8, n, x, at),
+                32 => layer_edit(&mut a.adam.exp_avg, (n % 8) as u8, n, x, at),
+                33 => layer_edit(&mut a.adam.exp_avg_sq, (at % 8) as u8, n, x, at),
+                34 => a.adam.config = (x, x, 0.999, 1e-8),
+                35 => a.adam.config.1 = x,
+                36 => a.adam.step = n,
+                37 => a.replay.obs_dim = n as usize,
+                38 => a.replay.capacity = n as usize,
+                39 => a.replay.write_pos = n as usize,
+                40 => a.replay.pushes = n,
+                41 => a.replay.states.truncate(at % 200),
+                42 => {
+                    if let Some(v) = a.replay.rewards.get_mut(at % 40) {
+                        *v = x as f32;
+                    }
+                }
+                43 => {
+                    if let Some(v) = a.replay.actions.get_mut(at % 40) {
+                        *v = n as u16;
+                    }
+                }
+                44 => {
+                    if let Some(v) = a.replay.flags.get_mut(at % 40) {
+                        *v = n as u8;
+                    }
+                }
+                45 => a.sample_count_at_last_update = n,
+                46 => a.partial_update = Some((n as u32, x as f32, n)),
+                _ => a.sample_count = n,
+            },
+            LearnerMirror::Tabular(t) => match which % 8 {
+                0 => t.table.truncate(at % 40),
+                1 => {
+                    let len = t.table.len().max(1);
+                    if let Some(v) = t.table.get_mut(at % len) {
+                        *v = x as f32;
+                    }
+                }
+                2 => t.config.discretizer.bins[at % 4] = n as usize,
+                3 => t.config.discretizer.ranges[at % 4] = (x as f32, 0.0),
+                4 => t.config.n_actions = n as usize,
+                5 => t.pending = Some((n as usize, at, x as f32, n as usize, true)),
+                6 => t.config.alpha = x,
+                _ => t.config.discretizer.bins.push(n as usize),
+            },
+        },
+    }
+}
+
+/// A checkpoint: a named error, or a session that steps (or fails with a
+/// named error).
+fn check_checkpoint(bytes: &[u8]) -> Result<(), TestCaseError> {
+    match checkpoint::decode(bytes) {
+        Ok(c) => {
+            let config = c.session.config().clone();
+            let mut session = Session::from_state(c.session).unwrap();
+            // A few steps where they are cheap (an edited evaluation of a
+            // million episodes is valid, and merely slow).
+            let cheap = config.collection.envs <= 64
+                && config.agent.gradient_steps <= 1000
+                && config.early_stop.as_ref().is_none_or(|e| e.episodes <= 100);
+            for _ in 0..3 {
+                if !cheap || session.is_done() {
+                    break;
+                }
+                if session.step().is_err() {
+                    break;
+                }
+            }
+        }
+        Err(e) => prop_assert!(!e.to_string().is_empty()),
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- configs
+
+/// A RON configuration, well formed, whose numbers are adversarial: every
+/// field the default has, some left out, with values from the adversarial
+/// tables (and negative or non-finite where a number is expected).
+fn config_text() -> impl Strategy<Value = String> {
+    // Mostly sane values, so that validation and the session are reached
+    // often, each one adversarial now and then.
+    let int = |sane: std::ops::Range<u64>| {
+        prop_oneof![
+            40 => sane.prop_map(|n| n.to_string()),
+            3 => number().prop_map(|n| n.to_string()),
+            1 => Just("-1".to_string()),
+        ]
+    };
+    let real = |sane: std::ops::Range<f64>| {
+        let adversarial = float().prop_map(|x| {
+            if x.is_nan() {
+                "NaN".to_string()
+            } else if x.is_infinite() {
+                if x > 0.0 { "inf".to_string() } else { "-inf".to_string() }
+            } else {
+                format!("{x:?}")
+            }
+        });
+        prop_oneof![12 => sane.prop_map(|x| format!("{x:?}")), 1 => adversarial]
+    };
+    let hidden = prop::collection::vec(int(1..24), 0..4).prop_map(|v| format!("[{}]", v.join(", ")));
+    let learner = prop_oneof![
+        6 => Just("Dqn".to_string()),
+        1 => (prop::collection::vec(int(1..5), 3..6), real(0.0..1.0))
+            .prop_map(|(bins, alpha)| format!("TabularQ(bins: [{}], alpha: {alpha})", bins.join(", "))),
+    ];
+    let fields = (
+        (int(0..1000), int(1..5), int(0..4), int(1..300), int(1..5), int(1..4)),
+        (hidden, real(0.0..1.0), real(0.0..0.1), int(1..40), int(1..400), int(0..100)),
+        (real(0.0..1.0), real(0.0..1.0), real(1.0..500.0), int(1..50), real(0.0..1.0), real(0.1..10.0)),
+        (int(1..4), int(1..64), int(1..200), int(1..4), real(0.0..600.0), any::<u16>(), learner),
+    );
+    fields.prop_map(|(a, b, c, d)| {
+        let (seed, train, test, max_steps, envs, update_every) = a;
+        let (hidden, gamma, lr, batch, capacity, learning_starts) = b;
+        let (eps_start, eps_end, eps_decay, target_every, tau, huber) = c;
+        let (gradient_steps, chunk_rows, every_steps, eval_episodes, solved_at, mask, learner) = d;
+        let lines = [
+            format!("seed: {seed}"),
+            format!("train_episodes: {train}"),
+            format!("test_episodes: {test}"),
+            format!("max_train_steps: Some({max_steps})"),
+            format!("collection: (envs: {envs}, update_every: {update_every})"),
+            format!(
+                "early_stop: Some((every_steps: {every_steps}, episodes: {eval_episodes}, solved_at: {solved_at}))"
+            ),
+            format!("env: (max_episode_steps: {max_steps}, integrator: SemiImplicitEuler)"),
+            format!("learner: {learner}"),
+        ];
+        let target = if mask & 1 == 0 { format!("Soft(tau: {tau})") } else { format!("Hard(every: {target_every})") };
+        let agent = [
+            format!("hidden: {hidden}"),
+            format!("gamma: {gamma}"),
+            format!("lr: {lr}"),
+            format!("batch_size: {batch}"),
+            format!("buffer_capacity: {capacity}"),
+            format!("learning_starts: {learning_starts}"),
+            format!("epsilon: (start: {eps_start}, end: {eps_end}, decay: {eps_decay})"),
+            format!("target_update: {target}"),
+            format!("loss: Huber(delta: {huber})"),
+            format!("grad_clip: Some({huber})"),
+            format!("gradient_steps: {gradient_steps}"),
+            format!("chunk_rows: {chunk_rows}"),
+        ];
+        // The mask leaves fields out: they keep the seed's values.
+        let keep = |i: usize| mask >> (i % 15 + 1) & 1 == 1;
+        let mut kept: Vec<String> = lines.into_iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, l)| l).collect();
+        let agent: Vec<String> = agent.into_iter().enumerate().filter(|(i, _)| keep(i + 3)).map(|(_, l)| l).collect();
+        kept.push(format!("agent: ({})", agent.join(", ")));
+        format!("({})", kept.join(",\n"))
+    })
+}
+
+/// A configuration: a named error at parsing or validation, or a session
+/// that is built and steps.
+fn check_config(text: &str) -> Result<(), TestCaseError> {
+    let config = match RunConfig::from_ron(text, "fuzz.ron") {
+        Ok(config) => config,
+        Err(e) => {
+            prop_assert!(!e.to_string().is_empty());
+            return Ok(());
+        }
+    };
+    if config.validate().is_err() {
+        return Ok(());
+    }
+    // A valid network of millions of parameters is only slow to build (the
+    // limit that matters, DqnConfig::MAX_PARAMS, is validation's): building
+    // one per case would make this test take minutes.
+    let sizes = config.dqn_config().layer_sizes();
+    let params: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+    if params > 1_000_000 {
+        return Ok(());
+    }
+    match Session::new(&config) {
+        Ok(mut session) => {
+            // Steps where they are cheap: four billion gradient steps per
+            // update are valid, and merely slow (the test of stopping inside
+            // long steps is elsewhere).
+            let cheap = config.collection.envs <= 64
+                && config.agent.gradient_steps <= 1000
+                && config.early_stop.as_ref().is_none_or(|e| e.episodes <= 100);
+            for _ in 0..3 {
+                if !cheap || session.is_done() || session.step().is_err() {
+                    break;
+                }
+            }
+        }
+        // Valid settings whose replay buffer cannot be allocated.
+        Err(e) => prop_assert!(matches!(e, RunError::Learner(_)), "{e:?}"),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn policy_files_with_adversarial_numbers_never_panic(text in policy_text()) {
+        check_policy(&text)?;
+    }
+
+    #[test]
+    fn checkpoints_with_adversarial_numbers_never_panic(
+        tabular in any::<bool>(),
+        edits in prop::collection::vec((any::<u8>(), number(), float(), any::<usize>()), 1..4),
+    ) {
+        let source = SOURCES.with(|s| s[usize::from(tabular)].clone());
+        let mut mirror = mirror_of(&source);
+        for edit in edits {
+            apply(&mut mirror, edit);
+        }
+        check_checkpoint(&file_of(&mirror, &source))?;
+    }
+
+    #[test]
+    fn configs_with_adversarial_numbers_never_panic(text in config_text()) {
+        check_config(&text)?;
+    }
+}
+
+/// The crafted files the issue names, one by one.
+#[test]
+fn the_known_crashers_are_named_errors() {
+    let text = r#"{"format":"dqn-rs policy","version":1,"sizes":[4294967296,4294967296],"tensors":{}}"#;
+    assert!(matches!(parse_policy(text), Err(runner::PolicyError::TooLarge { .. })));
+    SOURCES.with(|sources| {
+        let mut m = mirror_of(&sources[0]);
+        let LearnerMirror::Dqn(a) = &mut m.session.learner else { unreachable!("the first source is DQN") };
+        a.replay.obs_dim = 1 << 63;
+        let err = checkpoint::decode(&file_of(&m, &sources[0])).unwrap_err();
+        let text = runner::ErrorChain(&err).to_string();
+        assert!(text.contains("observation values"), "{text}");
+        let mut m = mirror_of(&sources[0]);
+        m.session.envs.elapsed_steps[0] = u32::MAX;
+        let err = checkpoint::decode(&file_of(&m, &sources[0])).unwrap_err();
+        let text = runner::ErrorChain(&err).to_string();
+        assert!(text.contains("environment 0 is at step 4294967295"), "{text}");
+    });
+    let mut config = RunConfig { test_episodes: u32::MAX, ..RunConfig::default() };
+    assert!(config.validate().is_err());
+    config.test_episodes = 20;
+    config.agent.hidden = vec![usize::MAX, 2];
+    assert!(config.validate().is_err());
+}
