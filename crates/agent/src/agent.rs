@@ -1,3 +1,8 @@
+//! The DQN learner: policy and target networks, Adam, the replay buffer and
+//! the exploration and sampling RNGs; ε-greedy acting (one row or a batch),
+//! the gradient step on Bellman targets formed inside the network's pass,
+//! interruptible updates, and the frozen form for checkpoints.
+
 use mlp::{
     Adam, AdamConfig, BootstrapLoss, Gradients, Mlp, MlpError, Operand, Params, SingleScratch, StoredAdam, StoredLayer,
     Workspace,

@@ -1,3 +1,7 @@
+//! The learner's settings: [`DqnConfig`] with its checks, the ε schedule,
+//! the target-network rule and the mini-batch sampling; the seed chapter's
+//! values are [`DqnConfig::seed`].
+
 use mlp::LossKind;
 use serde::{Deserialize, Serialize};
 

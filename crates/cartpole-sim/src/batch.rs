@@ -1,3 +1,6 @@
+//! N CartPole environments stepped together as a struct of arrays, with
+//! same-step auto-reset, each resetting from the RNG its caller hands in.
+
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 

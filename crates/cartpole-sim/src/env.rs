@@ -1,3 +1,7 @@
+//! One CartPole environment with Gymnasium's episode rules: actions, the
+//! integrator and step limit, reset (drawn or explicit), step, and the
+//! checked stored form.
+
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 

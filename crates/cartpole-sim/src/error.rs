@@ -1,3 +1,6 @@
+//! What a caller can get wrong driving the simulator, and how a stored
+//! environment can contradict itself.
+
 use std::fmt;
 
 /// Everything a caller can get wrong when driving the simulator.

@@ -1,3 +1,7 @@
+//! PyTorch's Adam: the update rule computed in PyTorch's operation order,
+//! block by block with the kernel copies refreshed in the same pass, and a
+//! serializable, checked state.
+
 use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;

@@ -1,3 +1,6 @@
+//! What a caller can get wrong building or using a network, naming the
+//! operand or tensor concerned.
+
 use std::fmt;
 
 /// What a caller can get wrong when building or using a network.

@@ -1,3 +1,7 @@
+//! The network itself: linear layers with ReLU between them, PyTorch's
+//! initialisation, forward passes for one row and for batches, and the
+//! weight copies laid out for the kernels.
+
 use ndarray::{Array2, ArrayView2};
 
 use ndarray_rand::RandomExt;

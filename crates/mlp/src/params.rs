@@ -1,3 +1,7 @@
+//! Parameter tensors in PyTorch's state-dict layout and names, shared by the
+//! parameters, their gradients and Adam's moments; clamping, finiteness
+//! checks, and the checked stored form.
+
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Zip};
 use serde::{Deserialize, Serialize};
 

@@ -1,3 +1,6 @@
+//! The float types a network computes in (`f32`, and `f64` for gradient
+//! checks): the few operations the kernels need, each rounded once.
+
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 

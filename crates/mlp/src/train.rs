@@ -1,3 +1,9 @@
+//! The gradient pass: a batch split into fixed-size chunks of rows, run on
+//! the rayon pool, each chunk forward and backward (with the targets formed
+//! inside the pass from a bootstrap network when asked), the partial
+//! gradients summed in chunk order, clamped and checked in one pass. The
+//! chunking, never the thread count, decides the order of every sum.
+
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 

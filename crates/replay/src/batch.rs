@@ -1,3 +1,6 @@
+//! A reusable mini-batch: the sampled transitions gathered into columns, and
+//! Floyd's algorithm for drawing distinct indices.
+
 use rand::Rng;
 
 /// A mini-batch gathered from a [`ReplayBuffer`](crate::ReplayBuffer), reused

@@ -1,3 +1,6 @@
+//! The ring buffer of transitions, stored as a struct of arrays with its
+//! capacity reserved once, and its checked stored form.
+
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 

@@ -1,3 +1,6 @@
+//! What can be wrong with a buffer's shape, a pushed transition, a sample
+//! request, or stored contents.
+
 use std::fmt;
 
 /// What can be wrong with a buffer's shape, a pushed transition or a sample

@@ -1,3 +1,7 @@
+//! The run's configuration: [`RunConfig`] read from RON (every field
+//! optional, unknown ones refused), `--set` overrides from one table of
+//! keys, and the checks that name the first bad field.
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -6,13 +6,17 @@
 //! [`RunConfig::default`] and [`DEFAULT_RON`]); `--set key=value` overrides
 //! go through [`RunConfig::apply_override`]. [`train`] runs training and
 //! greedy testing and writes a run folder ([`files`]): the resolved
-//! configuration, `train.csv`, `timing.csv`, `test.csv`, the policy
-//! (`policy.json`, tensors by PyTorch name) and `summary.json`.
+//! configuration, `train.csv`, `timing.csv`, `eval.csv`, `test.csv`, the
+//! policy (`policy.json`, tensors by PyTorch name), `summary.json`, and
+//! `checkpoints/`. [`resume`] continues an interrupted run exactly;
 //! [`test_saved`] reloads a saved policy. Every random stream derives from
-//! the one master seed ([`Stream`]).
+//! the one master seed, on a stream of its own ([`Stream`]). Errors are
+//! typed to the end ([`RunError`] and its sources; [`ErrorChain`] prints
+//! one).
 //!
 //! What it deliberately does not do: draw plots or progress bars (that is
-//! `xtask`'s job, through the [`Progress`] trait), or parse command lines.
+//! `xtask`'s job, through the [`Progress`] trait), print anything, or parse
+//! command lines.
 
 pub mod checkpoint;
 mod config;

@@ -1,0 +1,138 @@
+//! The workspace's invariants that no compiler checks, checked (as
+//! rust-analyzer's tidy test checks its own): one `unsafe` exception, a
+//! `//!` line opening every module file, library crates that print nothing,
+//! and the dependency graph of `docs/ARCHITECTURE.md` being the manifests'.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const INTERNAL: [&str; 6] = ["cartpole-sim", "replay", "mlp", "agent", "runner", "xtask"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Every `.rs` file under `dir`, sorted.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The `src` folders of the library crates and of xtask.
+fn source_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = INTERNAL[..5].iter().map(|c| root().join("crates").join(c).join("src")).collect();
+    dirs.push(root().join("xtask/src"));
+    dirs
+}
+
+/// Lines that are code, not comments.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with("//")).map(|(i, l)| (i + 1, l))
+}
+
+#[test]
+fn one_unsafe_exception_in_the_workspace() {
+    // Spelled in two pieces so this file does not count itself.
+    let needle = ["allow(", "unsafe_code)"].concat();
+    let mut found = Vec::new();
+    for dir in [root().join("crates"), root().join("xtask")] {
+        for file in rust_files(&dir) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (line, code) in code_lines(&text) {
+                if code.contains(&needle) {
+                    found.push(format!("{}:{line}", file.display()));
+                }
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "the workspace allows unsafe code once (mlp's AVX2 dispatch): {found:#?}");
+    assert!(found[0].contains("crates/mlp/src/kernel.rs"), "{found:?}");
+}
+
+#[test]
+fn every_module_file_says_what_it_is_for() {
+    let missing: Vec<String> = source_dirs()
+        .iter()
+        .flat_map(|d| rust_files(d))
+        .filter(|f| !std::fs::read_to_string(f).unwrap().lines().take(5).any(|l| l.starts_with("//!")))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "module files without a //! line saying their job: {missing:#?}");
+}
+
+#[test]
+fn library_crates_print_nothing() {
+    let mut found = Vec::new();
+    for dir in &source_dirs()[..5] {
+        for file in rust_files(dir) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (line, code) in code_lines(&text) {
+                if ["println!", "eprintln!", "print!(", "eprint!(", "dbg!("].iter().any(|m| code.contains(m)) {
+                    found.push(format!("{}:{line}: {}", file.display(), code.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "library crates report through return values or Progress: {found:#?}");
+}
+
+/// The internal dependencies (normal and dev) each manifest names.
+fn manifest_edges() -> BTreeSet<(String, String)> {
+    let mut edges = BTreeSet::new();
+    for member in INTERNAL {
+        let manifest = if member == "xtask" {
+            root().join("xtask/Cargo.toml")
+        } else {
+            root().join("crates").join(member).join("Cargo.toml")
+        };
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let mut in_deps = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_deps = line.ends_with("dependencies]");
+                continue;
+            }
+            let name = line.split(['.', ' ', '=']).next().unwrap_or("");
+            if in_deps && INTERNAL.contains(&name) {
+                edges.insert((member.to_string(), name.to_string()));
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn the_architecture_graph_is_the_manifests_graph() {
+    let text = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("Edges:")).expect("docs/ARCHITECTURE.md lists its edges");
+    let documented: BTreeSet<(String, String)> = line
+        .trim_start_matches("Edges:")
+        .split(',')
+        .map(|e| {
+            let (from, to) = e.trim().trim_end_matches('.').split_once(" → ").unwrap();
+            (from.trim_matches('`').to_string(), to.trim_matches('`').to_string())
+        })
+        .collect();
+    assert_eq!(documented, manifest_edges(), "docs/ARCHITECTURE.md's edges and the manifests' differ");
+    // The leaves stay leaves: no environment crate, replay or mlp depends
+    // on another crate of the workspace, not even for tests.
+    for (from, to) in manifest_edges() {
+        assert!(!["cartpole-sim", "replay", "mlp"].contains(&from.as_str()), "{from} → {to}");
+    }
+}
