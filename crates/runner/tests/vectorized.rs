@@ -162,3 +162,32 @@ fn every_stream_of_a_run_is_its_own() {
     all.dedup();
     assert_eq!(all.len(), len);
 }
+
+/// Truncation is not termination, end to end: an episode cut by the step
+/// limit is stored with `truncated` and without `terminated` (so the agent
+/// bootstraps from it: `a_truncated_transition_bootstraps_and_a_terminated_one_does_not`
+/// in agent's tests), its next state is the observation the episode ended
+/// in, not the next episode's first, and the session acts next on the
+/// reset.
+#[test]
+fn a_truncated_episode_is_stored_as_truncated_not_terminated() {
+    let mut config = vector_config(1);
+    config.env.max_episode_steps = 3; // far below where CartPole terminates
+    config.agent.buffer_capacity = 64;
+    let mut session = Session::new(&config).unwrap();
+    let mut reference = CartPole::new(EnvConfig { max_episode_steps: 3, ..EnvConfig::v1() }).unwrap();
+    let mut rng = Stream::TrainEnv { env: 0 }.rng(config.seed);
+    let mut obs = reference.reset(&mut rng);
+    for step in 1..=9 {
+        let ended = session.step().unwrap().episodes.len();
+        assert_eq!(ended, usize::from(step % 3 == 0), "step {step}");
+        let replay = session.learner().dqn().unwrap().replay();
+        let t = replay.get(replay.len() - 1).unwrap(); // the newest
+        let out = reference.step(Action::from_index(t.action).unwrap()).unwrap();
+        assert_eq!(t.state, obs.as_slice(), "step {step}");
+        assert_eq!(t.next_state, out.obs.as_slice(), "step {step}: the final observation is stored");
+        assert_eq!((t.terminated, t.truncated), (false, step % 3 == 0), "step {step}");
+        obs = if out.is_done() { reference.reset(&mut rng) } else { out.obs };
+        assert_eq!(session.observations(), obs.as_slice(), "step {step}: the session acts on the reset");
+    }
+}
