@@ -78,6 +78,30 @@ impl AgentState {
     pub fn update_in_progress(&self) -> bool {
         self.partial_update.is_some()
     }
+
+    /// Training actions taken.
+    #[must_use]
+    pub fn sample_count(&self) -> u64 {
+        self.sample_count
+    }
+
+    /// The replay buffer.
+    #[must_use]
+    pub fn replay(&self) -> &ReplayBuffer {
+        &self.replay
+    }
+
+    /// The ε-greedy RNG.
+    #[must_use]
+    pub fn explore_rng(&self) -> &ChaCha8Rng {
+        &self.explore_rng
+    }
+
+    /// The mini-batch sampling RNG.
+    #[must_use]
+    pub fn replay_rng(&self) -> &ChaCha8Rng {
+        &self.replay_rng
+    }
 }
 
 /// An [`AgentState`] as stored, before it is checked: the same fields in the
@@ -130,6 +154,9 @@ impl TryFrom<StoredAgent> for AgentState {
             }
         }
         adam.check_fits(&policy).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
+        if adam.config() != AdamConfig::new(config.lr) {
+            return Err(damaged(StateProblem::OptimizerSettings { lr: adam.config().lr, expected_lr: config.lr }));
+        }
         crate::check_count("sample_count", s.sample_count)?;
         crate::check_count("n_updates", s.n_updates)?;
         crate::check_count("n_target_syncs", s.n_target_syncs)?;
@@ -159,6 +186,9 @@ impl TryFrom<StoredAgent> for AgentState {
             return Err(damaged(StateProblem::PartialUpdate {
                 steps_done: p.steps_done,
                 gradient_steps: config.gradient_steps,
+                loss_sum: p.loss_sum,
+                previous_count: p.previous_count,
+                at_last_update: s.sample_count_at_last_update,
             }));
         }
         Ok(Self {
@@ -591,6 +621,9 @@ impl Agent {
             )
             .map_err(|e| match e {
                 MlpError::NonFinite { what: Operand::Targets, .. } => AgentError::NonFiniteQ { sample_count },
+                MlpError::NonFinite { what: Operand::Tensor(tensor), index } => {
+                    AgentError::NonFiniteGradient { update: self.n_updates + 1, tensor, index }
+                }
                 other => other.into(),
             })?;
         let update = self.n_updates + 1;

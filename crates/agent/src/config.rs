@@ -37,6 +37,7 @@ impl EpsilonSchedule {
 
 /// How the target network follows the policy network.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum TargetUpdate {
     /// Copy the policy into the target after an update when the action count
     /// reached a multiple of `every` since the previous update call: with one
@@ -56,6 +57,7 @@ pub enum TargetUpdate {
 
 /// How mini-batches are drawn from the replay buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Sampling {
     /// Uniformly at random, without replacement (the seed).
     Uniform,
@@ -120,10 +122,16 @@ impl Default for DqnConfig {
 }
 
 impl DqnConfig {
-    /// The most parameters a network may have (2²⁸, about 1 GiB of `f32`
-    /// per copy): far beyond any useful Q-network, and small enough that
-    /// asking for it is not an allocation abort. Larger is taken for a typo.
-    pub const MAX_PARAMS: usize = 1 << 28;
+    /// The most parameters a network may have: 2²⁴ (16.8 M; the Atari DQN
+    /// has 1.7 M). A learner keeps about a dozen copies (policy, target,
+    /// Adam's two moments, gradients, the kernels' layouts), so this bounds
+    /// its networks to about a gigabyte: asking for the largest is not an
+    /// allocation abort on a small machine. Larger is taken for a typo.
+    pub const MAX_PARAMS: usize = 1 << 24;
+
+    /// The most activations one batched pass may hold: 2²⁶ values (256 MiB
+    /// of `f32`), counted as `batch_size` × the sum of the layer widths.
+    pub const MAX_BATCH_ACTIVATIONS: usize = 1 << 26;
 
     /// The seed chapter's settings for an environment with `obs_dim`
     /// observations and `n_actions` actions: hidden 128 × 128, γ 0.95, lr
@@ -231,7 +239,24 @@ impl DqnConfig {
             sizes.windows(2).try_fold(0usize, |n, w| w[0].checked_mul(w[1]).and_then(|m| n.checked_add(m + w[1])));
         if params.is_none_or(|n| n > Self::MAX_PARAMS) {
             let max = Self::MAX_PARAMS;
-            return bad("hidden", format!("{:?} makes a network of more than {max} parameters", self.hidden));
+            // Blame the size that is too large on its own, if one is.
+            let field = if self.obs_dim > max {
+                "obs_dim"
+            } else if self.n_actions > max {
+                "n_actions"
+            } else {
+                "hidden"
+            };
+            return bad(field, format!("the layer sizes {sizes:?} make a network of more than {max} parameters"));
+        }
+        let activations =
+            sizes.iter().try_fold(0usize, |n, &w| n.checked_add(w)).and_then(|w| w.checked_mul(self.batch_size));
+        if activations.is_none_or(|n| n > Self::MAX_BATCH_ACTIVATIONS) {
+            let max = Self::MAX_BATCH_ACTIVATIONS;
+            return bad(
+                "batch_size",
+                format!("{} rows through layers {sizes:?} hold more than {max} activations", self.batch_size),
+            );
         }
         Ok(())
     }

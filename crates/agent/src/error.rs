@@ -42,6 +42,15 @@ pub enum AgentError {
         /// The value.
         value: f32,
     },
+    /// A gradient became NaN or infinite: training has diverged.
+    NonFiniteGradient {
+        /// The update (1-based) whose gradient it was.
+        update: u64,
+        /// The parameter, by its PyTorch name.
+        tensor: String,
+        /// The flat index of the first bad value.
+        index: usize,
+    },
     /// A frozen learner (a checkpoint's) that contradicts itself or its
     /// settings.
     DamagedState(StateProblem),
@@ -152,13 +161,26 @@ pub enum StateProblem {
     /// A tabular learner's pending transition outside its grid or action
     /// space, or with a non-finite reward.
     PendingTransition,
-    /// An interrupted update whose progress is impossible (no step or every
-    /// step taken, a non-finite loss, counters out of order).
+    /// An interrupted update whose progress is impossible: no step or every
+    /// step taken, a non-finite loss, or its previous update after the last.
     PartialUpdate {
         /// Gradient steps recorded as taken.
         steps_done: u32,
         /// Gradient steps per update.
         gradient_steps: u32,
+        /// The losses summed so far.
+        loss_sum: f32,
+        /// The action count it records for the update before.
+        previous_count: u64,
+        /// The action count at the update it continues.
+        at_last_update: u64,
+    },
+    /// The optimizer's settings differ from the learner's.
+    OptimizerSettings {
+        /// The optimizer's learning rate.
+        lr: f64,
+        /// The settings' learning rate.
+        expected_lr: f64,
     },
 }
 
@@ -176,6 +198,9 @@ impl fmt::Display for AgentError {
             }
             Self::NonFiniteLoss { update, value } => {
                 write!(f, "the loss of update {update} is {value}: training diverged")
+            }
+            Self::NonFiniteGradient { update, tensor, index } => {
+                write!(f, "the gradient of {tensor}[{index}] in update {update} is not finite: training diverged")
             }
             // The wrapped error is the source: the chain printer shows it.
             Self::DamagedState(_) => write!(f, "damaged learner state"),
@@ -239,9 +264,17 @@ impl fmt::Display for StateProblem {
                 None => write!(f, "the table has {len} values, the grid needs {expected}"),
             },
             Self::PendingTransition => write!(f, "the pending transition is outside the grid or not finite"),
-            Self::PartialUpdate { steps_done, gradient_steps } => write!(
+            Self::PartialUpdate { steps_done, gradient_steps, loss_sum, previous_count, at_last_update } => write!(
                 f,
-                "an interrupted update records {steps_done} of {gradient_steps} gradient steps, or impossible counters"
+                "an interrupted update records {steps_done} of {gradient_steps} gradient steps (it needs 1 to {}), a \
+                 loss sum of {loss_sum} (it needs a finite one), and the update before it at action \
+                 {previous_count}, this one at {at_last_update} (it needs the first no later than the second)",
+                gradient_steps.saturating_sub(1)
+            ),
+            Self::OptimizerSettings { lr, expected_lr } => write!(
+                f,
+                "the optimizer's settings (lr {lr}) differ from the learner's (lr {expected_lr}, with PyTorch's \
+                 betas and eps)"
             ),
         }
     }

@@ -184,6 +184,18 @@ impl TabularQ {
         &self.config
     }
 
+    /// Training actions taken.
+    #[must_use]
+    pub fn sample_count(&self) -> u64 {
+        self.sample_count
+    }
+
+    /// The ε-greedy RNG.
+    #[must_use]
+    pub fn rng(&self) -> &ChaCha8Rng {
+        &self.rng
+    }
+
     fn row(&self, cell: usize) -> &[f32] {
         let n = self.config.n_actions;
         &self.table[cell * n..(cell + 1) * n]

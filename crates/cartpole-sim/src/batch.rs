@@ -258,6 +258,12 @@ impl CartPoleBatch {
         &self.elapsed_steps
     }
 
+    /// Each environment's RNG, in environment order.
+    #[must_use]
+    pub fn rngs(&self) -> &[ChaCha8Rng] {
+        &self.rngs
+    }
+
     /// Episodes finished (and auto-reset) since the batch was made.
     #[must_use]
     pub fn episodes_finished(&self) -> u64 {

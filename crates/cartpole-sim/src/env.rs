@@ -176,8 +176,12 @@ pub(crate) fn draw_reset_state<R: RngCore + ?Sized>(rng: &mut R) -> [f64; 4] {
 }
 
 pub(crate) fn check_finite(state: &[f64; 4]) -> Result<(), SimError> {
-    match state.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(SimError::NonFiniteState { index, value: state[index] }),
+    if let Some(index) = state.iter().position(|v| !v.is_finite()) {
+        return Err(SimError::NonFiniteState { index, value: state[index] });
+    }
+    // Finite as f64 but infinite as the f32 observation: no agent could use it.
+    match state.iter().position(|&v| !(v as f32).is_finite()) {
+        Some(index) => Err(SimError::StateBeyondObservation { index, value: state[index] }),
         None => Ok(()),
     }
 }
@@ -260,8 +264,9 @@ impl CartPole {
     /// is allowed: its first step then terminates, as in Gymnasium.
     ///
     /// # Errors
-    /// [`SimError::NonFiniteState`] if an entry is NaN or infinite; the
-    /// environment is left as it was.
+    /// [`SimError::NonFiniteState`] if an entry is NaN or infinite,
+    /// [`SimError::StateBeyondObservation`] if one is too large for the f32
+    /// observation; the environment is left as it was.
     pub fn reset_to(&mut self, state: [f64; 4]) -> Result<[f32; 4], SimError> {
         check_finite(&state)?;
         Ok(self.start(state))

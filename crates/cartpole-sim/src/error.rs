@@ -30,6 +30,14 @@ pub enum SimError {
         /// The offending value.
         value: f64,
     },
+    /// An explicit state with an entry too large for the `f32` observation
+    /// (it would be infinite).
+    StateBeyondObservation {
+        /// Which entry: 0 = x, 1 = ẋ, 2 = θ, 3 = θ̇.
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
     /// A step limit of zero: no episode could ever take a step.
     ZeroStepLimit,
     /// A batch of environments with no environment in it.
@@ -66,6 +74,10 @@ impl fmt::Display for SimError {
             Self::NonFiniteState { index, value } => {
                 let name = STATE_NAMES.get(*index).copied().unwrap_or("?");
                 write!(f, "state entry {index} ({name}) is {value}, which is not finite")
+            }
+            Self::StateBeyondObservation { index, value } => {
+                let name = STATE_NAMES.get(*index).copied().unwrap_or("?");
+                write!(f, "state entry {index} ({name}) is {value}, too large for an f32 observation")
             }
             Self::ZeroStepLimit => write!(f, "max_episode_steps is 0: it must be at least 1"),
             Self::EmptyBatch => write!(f, "a batch needs at least one environment"),

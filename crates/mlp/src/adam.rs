@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
 use crate::net::{PANEL, refresh_block};
-use crate::{FiniteGradients, Gradients, Mlp, MlpError, Params, Scalar, StoredLayer};
+use crate::{FiniteGradients, Gradients, Mlp, MlpError, OptimizerProblem, Params, Scalar, StoredLayer};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -92,11 +92,22 @@ impl<T: Scalar> TryFrom<StoredAdam<T>> for Adam<T> {
     /// differ from each other, or a non-finite moment.
     fn try_from(s: StoredAdam<T>) -> Result<Self, MlpError> {
         let config = s.config.validate()?;
+        // No run counts this far (at a million steps a second, 146 000
+        // years), so counting on from here cannot overflow.
+        if s.step > 1 << 62 {
+            return Err(MlpError::OptimizerState { what: OptimizerProblem::StepCount { steps: s.step } });
+        }
         let exp_avg = Params::from_stored(s.exp_avg)?;
         let exp_avg_sq = Params::from_stored(s.exp_avg_sq)?;
         exp_avg.check_same_shape(&exp_avg_sq)?;
         exp_avg.check_finite()?;
         exp_avg_sq.check_finite()?;
+        for (name, values) in exp_avg_sq.named_tensors() {
+            if let Some(index) = values.iter().position(|v| *v < T::ZERO) {
+                let what = OptimizerProblem::NegativeSecondMoment { name, index };
+                return Err(MlpError::OptimizerState { what });
+            }
+        }
         Ok(Self { config, step: s.step, exp_avg, exp_avg_sq })
     }
 }

@@ -58,6 +58,29 @@ pub enum MlpError {
         /// The shape given.
         got: Vec<usize>,
     },
+    /// A stored tensor whose values do not fill its shape exactly (or whose
+    /// shape has an axis of 0, or is too large to address).
+    TensorValues {
+        /// The parameter's name.
+        name: String,
+        /// The stored shape.
+        shape: Vec<usize>,
+        /// The values stored.
+        values: usize,
+    },
+    /// A stored tensor in an array format other than ndarray's version 1.
+    ArrayFormat {
+        /// The parameter's name.
+        name: String,
+        /// The format version found.
+        found: u8,
+    },
+    /// A stored optimizer state that no sequence of steps produces (a
+    /// negative second moment, a step count beyond any run's reach).
+    OptimizerState {
+        /// What is impossible about it.
+        what: OptimizerProblem,
+    },
     /// A state dict without a parameter the network needs.
     MissingTensor {
         /// The parameter's name.
@@ -107,6 +130,13 @@ impl fmt::Display for MlpError {
             Self::TensorShape { name, expected, got } => {
                 write!(f, "tensor {name} has shape {got:?}, expected {expected:?}")
             }
+            Self::TensorValues { name, shape, values } => {
+                write!(f, "stored tensor {name} has shape {shape:?} but {values} values")
+            }
+            Self::ArrayFormat { name, found } => {
+                write!(f, "stored tensor {name} is in array format {found}, expected ndarray's format 1")
+            }
+            Self::OptimizerState { what } => write!(f, "impossible optimizer state: {what}"),
             Self::MissingTensor { name } => write!(f, "state dict has no tensor {name}"),
             Self::NonFinite { what, index } => write!(f, "{what}[{index}] is not finite"),
             Self::InvalidHyperparameter { name, value, requirement } => {
@@ -118,6 +148,36 @@ impl fmt::Display for MlpError {
 }
 
 impl std::error::Error for MlpError {}
+
+/// What makes a stored optimizer state impossible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptimizerProblem {
+    /// A step count beyond any run's reach (2⁶²), which counting further
+    /// could overflow.
+    StepCount {
+        /// The count.
+        steps: u64,
+    },
+    /// A second moment below zero (it averages squares).
+    NegativeSecondMoment {
+        /// The tensor.
+        name: String,
+        /// The flat index.
+        index: usize,
+    },
+}
+
+impl fmt::Display for OptimizerProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::StepCount { steps } => write!(f, "{steps} steps taken, beyond what any run reaches (2^62)"),
+            Self::NegativeSecondMoment { name, index } => {
+                write!(f, "the second moment of {name}[{index}] is negative")
+            }
+        }
+    }
+}
 
 /// What an error is about: an argument of a pass or a tensor of a network.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,7 @@ mod scalar;
 mod train;
 
 pub use adam::{Adam, AdamConfig, StoredAdam};
-pub use error::{MlpError, Operand};
+pub use error::{MlpError, Operand, OptimizerProblem};
 pub use net::{Mlp, SingleScratch};
 pub use params::{Gradients, LayerParams, Params, StoredLayer, TensorKind, TensorView, tensor_name};
 pub use scalar::Scalar;

@@ -119,12 +119,16 @@ struct StoredArray<D, T> {
 const ARRAY_FORMAT: u8 = 1;
 
 impl<D: AsRef<[usize]>, T> StoredArray<D, T> {
-    /// Checks the format version and that the values fill the shape.
-    fn check(&self, name: impl FnOnce() -> String) -> Result<(), MlpError> {
-        let dim = self.dim.as_ref();
-        let filled = dim.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) == Some(self.data.len());
-        if self.v != ARRAY_FORMAT || !filled {
-            return Err(MlpError::TensorShape { name: name(), expected: dim.to_vec(), got: vec![self.data.len()] });
+    /// Checks the format version and that the values fill the shape
+    /// exactly (every axis at least 1, the product formed with checks).
+    fn check(&self, name: impl Fn() -> String) -> Result<(), MlpError> {
+        if self.v != ARRAY_FORMAT {
+            return Err(MlpError::ArrayFormat { name: name(), found: self.v });
+        }
+        let shape = self.dim.as_ref();
+        let product = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if shape.contains(&0) || product != Some(self.data.len()) {
+            return Err(MlpError::TensorValues { name: name(), shape: shape.to_vec(), values: self.data.len() });
         }
         Ok(())
     }
@@ -170,13 +174,19 @@ impl<T: Scalar> Params<T> {
     pub fn from_stored(stored: Vec<StoredLayer<T>>) -> Result<Self, MlpError> {
         let mut layers = Vec::with_capacity(stored.len());
         for (l, StoredLayer { weight, bias }) in stored.into_iter().enumerate() {
-            weight.check(|| tensor_name(l, TensorKind::Weight))?;
+            let weight_name = || tensor_name(l, TensorKind::Weight);
+            weight.check(weight_name)?;
             bias.check(|| tensor_name(l, TensorKind::Bias))?;
             let [out, inp] = weight.dim;
-            layers.push(LayerParams {
-                weight: Array2::from_shape_vec((out, inp), weight.data).expect("the values fill the shape"),
-                bias: Array1::from(bias.data),
-            });
+            // ndarray has limits of its own (a shape's size must fit an
+            // isize): refused as a misshapen tensor, not unwrapped.
+            let values = weight.data.len();
+            let weight = Array2::from_shape_vec((out, inp), weight.data).map_err(|_| MlpError::TensorValues {
+                name: weight_name(),
+                shape: vec![out, inp],
+                values,
+            })?;
+            layers.push(LayerParams { weight, bias: Array1::from(bias.data) });
         }
         Self::from_layers(layers)
     }

@@ -18,6 +18,7 @@ pub const DEFAULT_CHUNK_ROWS: usize = 32;
 
 /// Which loss compares the gathered outputs with their targets.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum LossKind {
     /// Mean squared error, `mean((q − y)²)`, as PyTorch's `MSELoss`.
     Mse,

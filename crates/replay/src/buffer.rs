@@ -105,7 +105,11 @@ impl TryFrom<StoredReplay> for ReplayBuffer {
         }
         let expected_pos = (p.pushes % p.capacity as u64) as usize;
         let full = len == p.capacity;
-        if p.write_pos != expected_pos || (!full && p.pushes != len as u64) {
+        // A buffer holds min(pushes, capacity) transitions; and no run
+        // pushes 2^62 times (14 000 years at ten million a second), so a
+        // count beyond that is damage, and counting on cannot overflow.
+        let pushes_fit = p.pushes >= len as u64 && (full || p.pushes == len as u64) && p.pushes <= 1 << 62;
+        if p.write_pos != expected_pos || !pushes_fit {
             return bad(Inconsistency::WritePosition { write_pos: p.write_pos, pushes: p.pushes, len });
         }
         for (field, values) in [("state", &p.states), ("next_state", &p.next_states), ("reward", &p.rewards)] {

@@ -83,8 +83,22 @@ pub enum CheckpointError {
         /// Bytes beyond the payload.
         extra: u64,
     },
-    /// The payload does not decode.
-    Decode(postcard::Error),
+    /// The payload does not decode: at `path`, the decoder's error.
+    Decode {
+        /// Where in the payload's structure decoding stopped, as the
+        /// positions of the fields (in declaration order), variants and
+        /// elements that lead there: `[0][1].0[6][5][102]` is element 102
+        /// of field 5 of field 6 of the first variant's content of field 1
+        /// of field 0. (Postcard's own errors name no position at all.)
+        path: String,
+        /// The decoder's error.
+        source: postcard::Error,
+    },
+    /// The payload decodes, with bytes left over inside it.
+    PayloadTrailing {
+        /// The bytes left.
+        extra: u64,
+    },
     /// The payload decodes but describes an impossible session.
     State(StateError),
     /// The payload's time counter is negative or not finite.
@@ -107,7 +121,19 @@ impl std::fmt::Display for CheckpointError {
             Self::Version { found } => write!(f, "format version {found}, this build reads version {VERSION}"),
             Self::Checksum => write!(f, "checksum mismatch: the file is damaged"),
             Self::TrailingBytes { extra } => write!(f, "{extra} bytes after the payload: the file is damaged"),
-            Self::Decode(_) => write!(f, "the content does not decode"),
+            Self::Decode { path, source } => {
+                write!(f, "the content does not decode at {path}")?;
+                // Postcard reports a value its type refuses (an enum
+                // variant that does not exist, a number outside a range)
+                // as a bare "Serde Deserialization Error": say what it means.
+                if matches!(source, postcard::Error::SerdeDeCustom) {
+                    write!(f, ": a value its type does not allow there (an enum variant that does not exist, say)")?;
+                }
+                Ok(())
+            }
+            Self::PayloadTrailing { extra } => {
+                write!(f, "{extra} bytes after the decoded content inside the payload: the file is damaged")
+            }
             Self::State(_) => write!(f, "the content is inconsistent"),
             Self::ElapsedSeconds { value } => write!(f, "the recorded training time {value} s is impossible"),
             Self::ConfigDiffers => write!(f, "its configuration differs from the run folder's config.ron"),
@@ -119,7 +145,8 @@ impl std::error::Error for CheckpointError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Read(e) => Some(e),
-            Self::Decode(e) => Some(e),
+            Self::Decode { source: postcard::Error::SerdeDeCustom, .. } => None,
+            Self::Decode { source, .. } => Some(source),
             Self::State(e) => Some(e),
             _ => None,
         }
@@ -170,7 +197,8 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     let (len, sum) = (word(12, 8), word(20, 8));
     let have = (bytes.len() - HEADER) as u64;
     if have < len {
-        return Err(CheckpointError::Truncated { have: bytes.len() as u64, need: HEADER as u64 + len });
+        let need = (HEADER as u64).saturating_add(len);
+        return Err(CheckpointError::Truncated { have: bytes.len() as u64, need });
     }
     if have > len {
         return Err(CheckpointError::TrailingBytes { extra: have - len });
@@ -179,7 +207,15 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     if checksum(payload) != sum {
         return Err(CheckpointError::Checksum);
     }
-    let stored: StoredCheckpoint = postcard::from_bytes(payload).map_err(CheckpointError::Decode)?;
+    let mut decoder = postcard::Deserializer::from_bytes(payload);
+    let stored: StoredCheckpoint = serde_path_to_error::deserialize(&mut decoder).map_err(|e| {
+        let path = e.path().to_string();
+        CheckpointError::Decode { path, source: e.into_inner() }
+    })?;
+    let rest = decoder.finalize().map_err(|source| CheckpointError::Decode { path: "(end)".into(), source })?;
+    if !rest.is_empty() {
+        return Err(CheckpointError::PayloadTrailing { extra: rest.len() as u64 });
+    }
     if !(stored.elapsed_seconds >= 0.0 && stored.elapsed_seconds.is_finite()) {
         return Err(CheckpointError::ElapsedSeconds { value: stored.elapsed_seconds });
     }
@@ -241,15 +277,16 @@ pub fn write(
     Ok(path)
 }
 
-/// The checkpoint files of `dir`, oldest first (by step, from the name).
+/// The checkpoint files of `dir`, oldest first (by the step in the name; a
+/// `ckpt-*.bin` whose step does not parse sorts first, so it is tried last).
 #[must_use]
 pub fn list(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut files: Vec<(u64, PathBuf)> = entries
+    let mut files: Vec<(Option<u64>, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("ckpt-")?.strip_suffix(".bin")?.parse().ok()?;
+            let step = name.strip_prefix("ckpt-")?.strip_suffix(".bin")?.parse().ok();
             Some((step, e.path()))
         })
         .collect();

@@ -90,6 +90,7 @@ pub struct EarlyStop {
 
 /// The learner a run trains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum LearnerSetting {
     /// DQN with the `agent` settings.
     Dqn,
@@ -126,6 +127,7 @@ pub struct EnvSettings {
 
 /// Gymnasium's two kinematics integrators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum IntegratorSetting {
     /// `"euler"`, CartPole-v1's default.
     Euler,
@@ -381,6 +383,18 @@ impl RunConfig {
         }
         self.dqn_config()
             .validate()
-            .map_err(|e| ConfigError::Invalid { field: format!("agent.{}", e.field), reason: e.reason })
+            .map_err(|e| ConfigError::Invalid { field: format!("agent.{}", e.field), reason: e.reason })?;
+        // Every environment's row goes through the network in one batched
+        // pass: bounded as a mini-batch is.
+        let sizes = self.dqn_config().layer_sizes();
+        let widths: usize = sizes.iter().sum();
+        if widths.saturating_mul(self.collection.envs as usize) > DqnConfig::MAX_BATCH_ACTIVATIONS {
+            let (envs, max) = (self.collection.envs, DqnConfig::MAX_BATCH_ACTIVATIONS);
+            return invalid(
+                "collection.envs",
+                &format!("{envs} environments through layers {sizes:?} hold more than {max} activations"),
+            );
+        }
+        Ok(())
     }
 }

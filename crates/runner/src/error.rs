@@ -91,6 +91,16 @@ pub enum RunError {
         /// The length the checkpoint recorded.
         recorded: u64,
     },
+    /// A log's first bytes, as far as the checkpoint recorded, are not its
+    /// header and whole lines (or not as many lines as episodes finished).
+    LogMismatch {
+        /// The log.
+        path: PathBuf,
+        /// The length the checkpoint recorded.
+        recorded_bytes: u64,
+        /// The lines expected after the header, where known.
+        expected_lines: Option<u64>,
+    },
     /// A saved policy cannot be used.
     Policy {
         /// The file.
@@ -186,6 +196,17 @@ impl fmt::Display for RunError {
                 "log {} has {have} bytes but the checkpoint recorded {recorded}: lines are missing",
                 path.display()
             ),
+            Self::LogMismatch { path, recorded_bytes, expected_lines } => {
+                write!(
+                    f,
+                    "log {}: its first {recorded_bytes} bytes, where the checkpoint was taken, are not",
+                    path.display()
+                )?;
+                match expected_lines {
+                    Some(n) => write!(f, " its header and {n} whole lines"),
+                    None => write!(f, " its header and whole lines"),
+                }
+            }
             Self::Policy { path, .. } => write!(f, "policy {}", path.display()),
             Self::Interrupted { checkpoint, run_dir } => write!(
                 f,
@@ -212,6 +233,7 @@ impl Error for RunError {
             Self::RunDirNotEmpty { .. }
             | Self::AlreadyComplete { .. }
             | Self::LogTooShort { .. }
+            | Self::LogMismatch { .. }
             | Self::Interrupted { .. } => None,
         }
     }

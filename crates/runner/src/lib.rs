@@ -36,8 +36,8 @@ pub use run::{
     prepare_run_dir, resume, test_saved, train, train_with,
 };
 pub use session::{
-    EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream, TestLog,
-    greedy_trajectory,
+    EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream,
+    TallyProblem, TestLog, greedy_trajectory,
 };
 
 pub use agent::{AgentError, DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};

@@ -24,7 +24,36 @@ struct PolicyFile {
     /// Layer widths, input first.
     sizes: Vec<usize>,
     /// `fc1.weight` ([out, in], row-major), `fc1.bias`, …
-    tensors: BTreeMap<String, Tensor>,
+    tensors: Tensors,
+}
+
+/// The tensors by name; a name given twice is refused, not silently
+/// resolved to its last value.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Tensors(BTreeMap<String, Tensor>);
+
+impl<'de> Deserialize<'de> for Tensors {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Tensors;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from tensor names to tensors")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Tensors, A::Error> {
+                let mut tensors = BTreeMap::new();
+                while let Some((name, tensor)) = map.next_entry::<String, Tensor>()? {
+                    if tensors.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format_args!("tensor {name:?} is given twice")));
+                    }
+                    tensors.insert(name, tensor);
+                }
+                Ok(Tensors(tensors))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,7 +125,10 @@ impl fmt::Display for PolicyError {
         match self {
             Self::Json(_) => write!(f, "not a policy file"),
             Self::Format { format, version } => {
-                write!(f, "format {format:?} version {version}, expected {FORMAT:?} version {VERSION}")
+                // A format string can be anything a file holds: show its start.
+                let shown: String = format.chars().take(40).collect();
+                let more = if shown.len() < format.len() { "…" } else { "" };
+                write!(f, "format {shown:?}{more} version {version}, expected {FORMAT:?} version {VERSION}")
             }
             Self::Sizes { sizes } => {
                 write!(f, "sizes {sizes:?} do not make a network (at least two layers, each at least 1 wide)")
@@ -138,7 +170,7 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
         .named_tensors()
         .map(|(name, t)| (name, Tensor { shape: t.shape(), data: t.iter().copied().collect() }))
         .collect();
-    let file = PolicyFile { format: FORMAT.into(), version: VERSION, sizes: net.sizes(), tensors };
+    let file = PolicyFile { format: FORMAT.into(), version: VERSION, sizes: net.sizes(), tensors: Tensors(tensors) };
     let text = serde_json::to_string(&file).expect("a policy always serializes");
     std::fs::write(path, text).map_err(io_err(path, "write policy"))
 }
@@ -173,7 +205,7 @@ pub fn parse_policy(text: &str) -> Result<Mlp<f32>, PolicyError> {
     if params.is_none_or(|n| n > DqnConfig::MAX_PARAMS) {
         return Err(PolicyError::TooLarge { sizes });
     }
-    let mut tensors = file.tensors;
+    let mut tensors = file.tensors.0;
     let mut layers = Vec::with_capacity(sizes.len() - 1);
     for (l, w) in sizes.windows(2).enumerate() {
         let mut take = |kind: TensorKind, expected: Vec<usize>| {

@@ -156,13 +156,24 @@ impl CsvFile {
     }
 
     /// Reopens a log for appending after its first `len` bytes, dropping
-    /// lines written after the checkpoint that recorded `len`.
-    fn resume(path: PathBuf, len: u64) -> Result<Self, RunError> {
-        let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path, "open"))?;
-        let actual = file.metadata().map_err(io_err(&path, "inspect"))?.len();
-        if actual < len {
-            return Err(RunError::LogTooShort { path, have: actual, recorded: len });
+    /// lines written after the checkpoint that recorded `len`. Those bytes
+    /// must be the log's header and whole lines (`lines` of them after the
+    /// header, when the checkpoint says how many).
+    fn resume(path: PathBuf, len: u64, header: &str, lines: Option<u64>) -> Result<Self, RunError> {
+        let text = std::fs::read(&path).map_err(io_err(&path, "read"))?;
+        let have = text.len() as u64;
+        if have < len {
+            return Err(RunError::LogTooShort { path, have, recorded: len });
         }
+        let kept = &text[..len as usize];
+        let whole = kept.starts_with(header.as_bytes())
+            && kept.get(header.len()) == Some(&b'\n')
+            && kept.last() == Some(&b'\n');
+        let counted = kept.iter().filter(|&&b| b == b'\n').count() as u64 - u64::from(whole);
+        if !whole || lines.is_some_and(|n| n != counted) {
+            return Err(RunError::LogMismatch { path, recorded_bytes: len, expected_lines: lines });
+        }
+        let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path, "open"))?;
         file.set_len(len).map_err(io_err(&path, "truncate"))?;
         let mut out = BufWriter::new(file);
         out.seek(SeekFrom::Start(len)).map_err(io_err(&path, "seek"))?;
@@ -321,10 +332,12 @@ pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progres
     if &saved != ckpt.session.config() {
         return Err(RunError::Checkpoint { path, source: checkpoint::CheckpointError::ConfigDiffers });
     }
+    // One line per finished episode in both per-episode logs.
+    let episodes = Some(u64::from(ckpt.session.episodes_finished()));
     let logs = Logs {
-        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len)?,
-        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len)?,
-        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len)?,
+        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, episodes)?,
+        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, episodes)?,
+        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, None)?,
     };
     let session = Session::from_state(ckpt.session)?;
     drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
@@ -474,9 +487,10 @@ fn drive(
 /// [`RunError::Io`] for the policy file.
 pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) -> Result<Vec<TestLog>, RunError> {
     let config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    config.validate()?;
     if episodes > MAX_GREEDY_EPISODES {
         return Err(RunError::Config(ConfigError::Invalid {
-            field: "episodes".into(),
+            field: "--episodes".into(),
             reason: format!("{episodes}: at most {MAX_GREEDY_EPISODES} greedy episodes"),
         }));
     }

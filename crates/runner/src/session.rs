@@ -170,6 +170,12 @@ pub struct SessionState {
 }
 
 impl SessionState {
+    /// Training episodes finished when the state was taken.
+    #[must_use]
+    pub fn episodes_finished(&self) -> u32 {
+        self.cursor.episodes_finished
+    }
+
     /// Environment steps taken in training when the state was taken.
     #[must_use]
     pub fn total_steps(&self) -> u64 {
@@ -252,15 +258,32 @@ pub enum StateError {
         /// Vector steps taken.
         vector_steps: u64,
     },
-    /// An environment's step count differs from its episode tally's.
-    StepCounts {
+    /// An environment's episode tally contradicts the environment or itself.
+    Tally {
         /// The environment.
         env: usize,
-        /// Its tally's steps.
-        tally: u32,
-        /// Its own step count.
-        elapsed: u32,
+        /// What is wrong.
+        problem: TallyProblem,
     },
+    /// The counts of the learner, the replay buffer and the loop disagree:
+    /// every environment step is one training action and one stored
+    /// transition.
+    StepTotals {
+        /// Environment steps the loop counted.
+        total_steps: u64,
+        /// Training actions the learner counted.
+        actions: u64,
+        /// Transitions the replay buffer counted (DQN only).
+        pushes: Option<u64>,
+    },
+    /// A random stream is not the one the run's master seed gives its
+    /// consumer (see [`Stream`]): swapped, duplicated or foreign.
+    RandomStream {
+        /// The consumer whose RNG is not its own.
+        consumer: Stream,
+    },
+    /// The policy was found solved, though the run evaluates nothing.
+    SolvedWithoutEvaluation,
     /// The probe states are not the run's number of finite observations.
     ProbeStates {
         /// States stored.
@@ -292,14 +315,69 @@ impl fmt::Display for StateError {
                 "{episodes_finished} of {train_episodes} episodes finished, {total_steps} environment steps in \
                  {vector_steps} vector steps: impossible counters"
             ),
-            Self::StepCounts { env, tally, elapsed } => {
-                write!(f, "environment {env} is at step {elapsed} but its episode tally at {tally}")
+            Self::Tally { env, problem } => write!(f, "environment {env}'s episode tally: {problem}"),
+            Self::StepTotals { total_steps, actions, pushes } => {
+                write!(f, "{total_steps} environment steps but {actions} training actions")?;
+                if let Some(p) = pushes {
+                    write!(f, " and {p} stored transitions")?;
+                }
+                write!(f, ": every step is one of each")
             }
+            Self::RandomStream { consumer } => {
+                write!(f, "the random stream of {consumer:?} is not the one the run's seed gives it")
+            }
+            Self::SolvedWithoutEvaluation => write!(f, "marked solved, but the run has no early_stop evaluations"),
             Self::ProbeStates { count, non_finite } => match non_finite {
                 Some(i) => write!(f, "probe state {i} is not finite"),
                 None => write!(f, "{count} probe states, expected {N_PROBE}"),
             },
             Self::PendingStep => write!(f, "an interrupted step that cannot be continued"),
+        }
+    }
+}
+
+/// How an environment's episode tally is impossible.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TallyProblem {
+    /// The tally counts other steps than the environment's own count.
+    Steps {
+        /// The tally's steps.
+        tally: u32,
+        /// The environment's step count.
+        elapsed: u32,
+    },
+    /// The interrupted step ended this environment's episode, so the
+    /// environment has been reset, but it is at a later step.
+    NotReset {
+        /// The environment's step count.
+        elapsed: u32,
+    },
+    /// More losses than steps (at most one update per step).
+    Losses {
+        /// Losses counted.
+        losses: u32,
+        /// Steps counted.
+        steps: u32,
+    },
+    /// A return or loss sum that is not finite.
+    NonFinite {
+        /// The return.
+        ret: f64,
+        /// The loss sum.
+        loss_sum: f64,
+    },
+}
+
+impl fmt::Display for TallyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Steps { tally, elapsed } => write!(f, "it counts {tally} steps, the environment {elapsed}"),
+            Self::NotReset { elapsed } => {
+                write!(f, "its episode ended on the interrupted step, yet the environment is at step {elapsed}, not 0")
+            }
+            Self::Losses { losses, steps } => write!(f, "{losses} losses in {steps} steps (at most one per step)"),
+            Self::NonFinite { ret, loss_sum } => write!(f, "return {ret} and loss sum {loss_sum} must be finite"),
         }
     }
 }
@@ -372,31 +450,76 @@ impl TryFrom<StoredSession> for SessionState {
                 vector_steps: cursor.vector_steps,
             });
         }
-        for (env, (tally, &elapsed)) in cursor.episodes.iter().zip(envs.elapsed_steps()).enumerate() {
-            // Mid-step, an environment that ended has already been reset
-            // while its tally waits to be logged.
-            let ended = matches!(&cursor.pending, Some(PendingStep::Update { ended }) if ended.get(env) == Some(&true));
-            let fits = if ended { elapsed == 0 } else { tally.steps == elapsed };
-            // At most one update, so one loss, per step of the episode.
-            let losses_fit = tally.losses <= tally.steps;
-            if !fits || !losses_fit || !tally.ret.is_finite() || !tally.loss_sum.is_finite() {
-                return Err(StateError::StepCounts { env, tally: tally.steps, elapsed });
-            }
-        }
         let pending_fits = match &cursor.pending {
             None => !update_in_progress,
-            Some(PendingStep::Update { ended }) => ended.len() == n_envs as usize,
+            Some(PendingStep::Update { ended }) => ended.len() == n_envs as usize && update_in_progress,
             Some(PendingStep::Evaluation) => config.early_stop.is_some() && !update_in_progress,
         };
         if !pending_fits {
             return Err(StateError::PendingStep);
         }
+        for (env, (tally, &elapsed)) in cursor.episodes.iter().zip(envs.elapsed_steps()).enumerate() {
+            // Mid-step, an environment that ended has already been reset
+            // while its tally waits to be logged.
+            let ended = matches!(&cursor.pending, Some(PendingStep::Update { ended }) if ended[env]);
+            let problem = if ended && elapsed != 0 {
+                Some(TallyProblem::NotReset { elapsed })
+            } else if !ended && tally.steps != elapsed {
+                Some(TallyProblem::Steps { tally: tally.steps, elapsed })
+            } else if tally.losses > tally.steps {
+                // At most one update, so one loss, per step of the episode.
+                Some(TallyProblem::Losses { losses: tally.losses, steps: tally.steps })
+            } else if !(tally.ret.is_finite() && tally.loss_sum.is_finite()) {
+                Some(TallyProblem::NonFinite { ret: tally.ret, loss_sum: tally.loss_sum })
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(StateError::Tally { env, problem });
+            }
+        }
+        if cursor.solved && config.early_stop.is_none() {
+            return Err(StateError::SolvedWithoutEvaluation);
+        }
+        let (actions, pushes) = match &learner {
+            LearnerState::Dqn(a) => (a.sample_count(), Some(a.replay().pushes())),
+            LearnerState::Tabular(t) => (t.sample_count(), None),
+        };
+        if actions != cursor.total_steps || pushes.is_some_and(|p| p != cursor.total_steps) {
+            return Err(StateError::StepTotals { total_steps: cursor.total_steps, actions, pushes });
+        }
+        check_streams(config.seed, &learner, &envs)?;
         let non_finite = s.probe_states.iter().position(|p| p.iter().any(|v| !v.is_finite()));
         if s.probe_states.len() != N_PROBE || non_finite.is_some() {
             return Err(StateError::ProbeStates { count: s.probe_states.len(), non_finite });
         }
         Ok(Self { config, learner, envs, probe_states: s.probe_states, cursor })
     }
+}
+
+/// Checks that every stored RNG is the one its consumer gets from the
+/// master seed (its key and stream; how far it has run is its own).
+fn check_streams(seed: u64, learner: &LearnerState, envs: &CartPoleBatch) -> Result<(), StateError> {
+    let same = |rng: &ChaCha8Rng, expected: ChaCha8Rng| {
+        rng.get_seed() == expected.get_seed() && rng.get_stream() == expected.get_stream()
+    };
+    let from_seed = |stream: Stream| ChaCha8Rng::seed_from_u64(stream.seed(seed));
+    for (env, rng) in envs.rngs().iter().enumerate() {
+        let consumer = Stream::TrainEnv { env: env as u32 };
+        if !same(rng, consumer.rng(seed)) {
+            return Err(StateError::RandomStream { consumer });
+        }
+    }
+    let learner_rngs: Vec<(Stream, &ChaCha8Rng)> = match learner {
+        LearnerState::Dqn(a) => vec![(Stream::Explore, a.explore_rng()), (Stream::Replay, a.replay_rng())],
+        LearnerState::Tabular(t) => vec![(Stream::Explore, t.rng())],
+    };
+    for (consumer, rng) in learner_rngs {
+        if !same(rng, from_seed(consumer)) {
+            return Err(StateError::RandomStream { consumer });
+        }
+    }
+    Ok(())
 }
 
 /// Number of fixed probe states for [`EpisodeLog::q_probe`].

@@ -663,6 +663,57 @@ fn the_known_crashers_are_named_errors() {
         let text = runner::ErrorChain(&err).to_string();
         assert!(text.contains("environment 0 is at step 4294967295"), "{text}");
     });
+    // Found by an independent crafted-file corpus (see the note):
+    // each was a panic or a wrong message before.
+    SOURCES.with(|sources| {
+        let source = &sources[0];
+        let chain = |bytes: &[u8]| runner::ErrorChain(&checkpoint::decode(bytes).unwrap_err()).to_string();
+        let edit = |f: &dyn Fn(&mut AgentMirror)| {
+            let mut m = mirror_of(source);
+            let LearnerMirror::Dqn(a) = &mut m.session.learner else { unreachable!("the first source is DQN") };
+            f(a);
+            file_of(&m, source)
+        };
+        // A header announcing u64::MAX payload bytes.
+        let mut header = source.clone();
+        header[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(chain(&header).contains("truncated at byte"), "{}", chain(&header));
+        // A weight of shape [0, u64::MAX]: its product is 0, ndarray's limit is not.
+        let text = chain(&edit(&|a| a.policy[0].weight.dim = [0, usize::MAX]));
+        assert!(text.contains("stored tensor fc1.weight has shape [0, 18446744073709551615] but 16 values"), "{text}");
+        let text = chain(&edit(&|a| a.policy[1].bias.v = 0));
+        assert!(text.contains("array format 0"), "{text}");
+        // Counters one step from overflowing.
+        let text = chain(&edit(&|a| a.replay.pushes = u64::MAX));
+        assert!(text.contains("write position"), "{text}");
+        let text = chain(&edit(&|a| a.adam.step = u64::MAX));
+        assert!(text.contains("steps taken, beyond what any run reaches"), "{text}");
+        let text = chain(&edit(&|a| a.adam.exp_avg_sq[0].bias.data[1] = -1.0));
+        assert!(text.contains("second moment of fc1.bias[1] is negative"), "{text}");
+        let text = chain(&edit(&|a| a.adam.config.0 = 0.5));
+        assert!(text.contains("optimizer's settings (lr 0.5)"), "{text}");
+        // A payload that stops decoding names the field where it stopped;
+        // one with bytes left after its content is refused.
+        let rewrap = |payload: &[u8]| {
+            let mut bytes = source[..12].to_vec();
+            bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(&checksum(payload).to_le_bytes());
+            bytes.extend_from_slice(payload);
+            bytes
+        };
+        let payload = &source[HEADER..];
+        let text = chain(&rewrap(&payload[..payload.len() / 2]));
+        assert!(text.contains("does not decode at [0][1].0[6]") && text.contains("end of buffer"), "{text}");
+        let mut padded = payload.to_vec();
+        padded.extend_from_slice(&[0, 0, 0, 0]);
+        let text = chain(&rewrap(&padded));
+        assert!(text.contains("4 bytes after the decoded content"), "{text}");
+        // Two environments' RNGs swapped (the multi-environment source).
+        let mut m = mirror_of(source);
+        m.session.envs.rngs.swap(0, 1);
+        let text = chain(&file_of(&m, source));
+        assert!(text.contains("random stream of TrainEnv"), "{text}");
+    });
     let mut config = RunConfig { test_episodes: u32::MAX, ..RunConfig::default() };
     assert!(config.validate().is_err());
     config.test_episodes = 20;
