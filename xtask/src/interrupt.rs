@@ -119,6 +119,9 @@ pub fn install(run_dir: &Path) -> Stop {
     let (flag, state, run_dir) = (stop.flag(), Arc::clone(&stop.state), run_dir.to_path_buf());
     let handler = move || {
         flag.store(true, Ordering::Relaxed);
+        eprintln!(
+            "stopping: the step in progress stops at its next gradient or greedy step, then a checkpoint is written"
+        );
         std::thread::sleep(GRACE);
         if state.load(Ordering::Relaxed) != RUNNING {
             return;
