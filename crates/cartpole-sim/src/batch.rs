@@ -199,7 +199,15 @@ impl CartPoleBatch {
         if actions.len() != self.len() {
             return Err(SimError::ActionCount { expected: self.len(), got: actions.len() });
         }
-        for (i, &action) in actions.iter().enumerate() {
+        self.step_each(|i| actions[i]);
+        Ok(())
+    }
+
+    /// Steps environment `i` under `action(i)`, for every `i` (the caller
+    /// checked the actions).
+    pub(crate) fn step_each(&mut self, action: impl Fn(usize) -> Action) {
+        for i in 0..self.len() {
+            let action = action(i);
             let state = physics::advance(self.state(i), action, self.config.integrator);
             self.set_state(i, state);
             self.elapsed_steps[i] += 1;
@@ -217,7 +225,6 @@ impl CartPoleBatch {
                 self.reset_env(i);
             }
         }
-        Ok(())
     }
 
     /// The observations to act on, `len() × 4` row-major: after an end, the

@@ -315,6 +315,17 @@ impl CartPole {
         physics::observe(&self.state)
     }
 
+    /// The current state as a slice (for the seam's `Env::state`).
+    pub(crate) fn state_ref(&self) -> &[f64] {
+        &self.state
+    }
+
+    /// Whether an episode is in progress (reset and not ended).
+    #[must_use]
+    pub fn is_in_episode(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
     /// Steps taken since the last reset.
     #[must_use]
     pub fn elapsed_steps(&self) -> u32 {

@@ -18,6 +18,9 @@
 //! - [`GymnasiumRng`]: numpy's PCG64 seeded as Gymnasium's `reset(seed)`
 //!   seeds it, so resets can match Gymnasium's bit for bit too.
 //! - [`EnvConfig`], [`Integrator`], [`Action`], [`Step`], [`SimError`].
+//! - Behind `env-core`'s seam: `CartPole` is an `Env`, `CartPoleBatch` a
+//!   `VecEnv` (the fast special case of the batched form), and
+//!   [`CartPoleFamily`] makes both.
 //!
 //! What it deliberately does not do: rendering, I/O, logging, owning a global
 //! RNG, or knowing anything about agents, replay buffers or networks.
@@ -27,11 +30,13 @@ mod env;
 mod error;
 mod gymnasium_rng;
 pub mod physics;
+mod seam;
 
 pub use batch::{CartPoleBatch, StoredBatch};
 pub use env::{Action, CartPole, EnvConfig, Integrator, Step, StoredCartPole};
 pub use error::{Inconsistency, SimError};
 pub use gymnasium_rng::GymnasiumRng;
+pub use seam::{CartPoleFamily, ID, OBS_RANGES};
 
 /// The length of an observation (and of the state): x, ẋ, θ, θ̇.
 pub const OBS_DIM: usize = 4;

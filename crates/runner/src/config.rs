@@ -6,9 +6,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use agent::DqnConfig;
-use cartpole_sim::{EnvConfig, Integrator};
+use cartpole_sim::{CartPoleFamily, EnvConfig, Integrator};
+use env_core::{EnvError, EnvFamily, EnvSpec};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The most greedy episodes a test phase, an evaluation or `cargo xtask test
 /// --episodes` may ask for: their returns are kept, and a million is far
@@ -36,8 +37,11 @@ pub struct RunConfig {
     pub max_train_steps: Option<u64>,
     /// Which learner: `Dqn` (the seed) or `TabularQ(...)` (the baseline).
     pub learner: LearnerSetting,
-    /// The environment.
-    pub env: EnvSettings,
+    /// The environment: `CartPole(...)`, `MountainCar(...)` or
+    /// `Acrobot(...)`, each with its own settings (the older form
+    /// `(max_episode_steps: N, integrator: I)` still reads as CartPole).
+    #[serde(deserialize_with = "env_or_legacy")]
+    pub env: EnvSetting,
     /// How experience is gathered: how many environments step together and
     /// how often the learner updates.
     pub collection: Collection,
@@ -94,13 +98,19 @@ pub struct EarlyStop {
 pub enum LearnerSetting {
     /// DQN with the `agent` settings.
     Dqn,
-    /// Tabular Q-learning on a grid over CartPole's observation, with the
-    /// `agent` settings' γ and ε schedule.
+    /// Tabular Q-learning on a grid over the observation, with the `agent`
+    /// settings' γ and ε schedule.
     TabularQ {
-        /// Bins for x, ẋ, θ, θ̇ over ±2.4, ±3, ±0.21, ±3.5.
+        /// Bins per observation entry (CartPole: x, ẋ, θ, θ̇).
         bins: Vec<usize>,
         /// The step size α.
         alpha: f64,
+        /// Per observation entry, the range cut into bins; `None`: the
+        /// environment's (its observation bounds, or for CartPole's
+        /// velocities ±3 and ±3.5).
+        // No skip_serializing_if: checkpoints (postcard) need every field.
+        #[serde(default)]
+        ranges: Option<Vec<(f32, f32)>>,
     },
 }
 
@@ -115,21 +125,189 @@ impl LearnerSetting {
     }
 }
 
-/// The environment's settings.
+/// The environment of a run, with its settings; each takes Gymnasium's step
+/// limit unless told otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EnvSettings {
-    /// The step on which an episode is truncated.
-    pub max_episode_steps: u32,
-    /// The kinematics integrator.
-    pub integrator: IntegratorSetting,
+#[serde(deny_unknown_fields)]
+pub enum EnvSetting {
+    /// CartPole-v1 (`cartpole-sim`).
+    CartPole {
+        /// The step on which an episode is truncated (500; v0: 200).
+        #[serde(default = "cartpole_limit")]
+        max_episode_steps: u32,
+        /// The kinematics integrator.
+        #[serde(default)]
+        integrator: IntegratorSetting,
+    },
+    /// MountainCar-v0 (`mountaincar-sim`).
+    MountainCar {
+        /// The step on which an episode is truncated (200).
+        #[serde(default = "mountaincar_limit")]
+        max_episode_steps: u32,
+        /// The least velocity at the flag that ends an episode (0).
+        #[serde(default)]
+        goal_velocity: f64,
+    },
+    /// Acrobot-v1 (`acrobot-sim`).
+    Acrobot {
+        /// The step on which an episode is truncated (500).
+        #[serde(default = "acrobot_limit")]
+        max_episode_steps: u32,
+    },
+}
+
+fn cartpole_limit() -> u32 {
+    500
+}
+
+fn mountaincar_limit() -> u32 {
+    mountaincar_sim::MAX_EPISODE_STEPS
+}
+
+fn acrobot_limit() -> u32 {
+    acrobot_sim::MAX_EPISODE_STEPS
+}
+
+/// The names `--env` takes, with the environment each stands for.
+pub const ENV_NAMES: &[&str] = &["cartpole", "mountaincar", "acrobot"];
+
+impl EnvSetting {
+    /// The environment called `name` (one of [`ENV_NAMES`], any case) with
+    /// its default settings.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "cartpole" => Some(Self::default()),
+            "mountaincar" => Some(Self::MountainCar { max_episode_steps: mountaincar_limit(), goal_velocity: 0.0 }),
+            "acrobot" => Some(Self::Acrobot { max_episode_steps: acrobot_limit() }),
+            _ => None,
+        }
+    }
+
+    /// Gymnasium's id of the environment.
+    #[must_use]
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::CartPole { .. } => cartpole_sim::ID,
+            Self::MountainCar { .. } => mountaincar_sim::ID,
+            Self::Acrobot { .. } => acrobot_sim::ID,
+        }
+    }
+
+    /// The step limit.
+    #[must_use]
+    pub fn max_episode_steps(&self) -> u32 {
+        match *self {
+            Self::CartPole { max_episode_steps, .. }
+            | Self::MountainCar { max_episode_steps, .. }
+            | Self::Acrobot { max_episode_steps } => max_episode_steps,
+        }
+    }
+
+    /// Sets the step limit.
+    pub fn set_max_episode_steps(&mut self, max_episode_steps: u32) {
+        *self.max_episode_steps_mut() = max_episode_steps;
+    }
+
+    fn max_episode_steps_mut(&mut self) -> &mut u32 {
+        match self {
+            Self::CartPole { max_episode_steps, .. }
+            | Self::MountainCar { max_episode_steps, .. }
+            | Self::Acrobot { max_episode_steps } => max_episode_steps,
+        }
+    }
+
+    /// The family that makes this environment's instances.
+    ///
+    /// # Errors
+    /// The settings' [`EnvError`] (a step limit of 0, a goal velocity that
+    /// is not finite).
+    pub fn family(&self) -> Result<Box<dyn EnvFamily>, EnvError> {
+        Ok(match *self {
+            Self::CartPole { max_episode_steps, integrator } => {
+                let integrator = match integrator {
+                    IntegratorSetting::Euler => Integrator::Euler,
+                    IntegratorSetting::SemiImplicitEuler => Integrator::SemiImplicitEuler,
+                };
+                Box::new(CartPoleFamily::new(EnvConfig { integrator, max_episode_steps })?)
+            }
+            Self::MountainCar { max_episode_steps, goal_velocity } => {
+                let dynamics = mountaincar_sim::MountainCarDynamics { goal_velocity };
+                Box::new(mountaincar_sim::MountainCarFamily::new(dynamics, max_episode_steps)?)
+            }
+            Self::Acrobot { max_episode_steps } => {
+                Box::new(acrobot_sim::AcrobotFamily::new(acrobot_sim::AcrobotDynamics, max_episode_steps)?)
+            }
+        })
+    }
+}
+
+impl Default for EnvSetting {
+    fn default() -> Self {
+        Self::CartPole { max_episode_steps: cartpole_limit(), integrator: IntegratorSetting::Euler }
+    }
+}
+
+/// What a configuration's `env` may be written as: a named environment, or
+/// the form from before there were several, `(max_episode_steps: N,
+/// integrator: I)`, which is CartPole's.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EnvInput {
+    Named(EnvSetting),
+    /// `MountainCar` or `MountainCar()`: every setting its default.
+    Bare(EnvName),
+    Legacy(LegacyCartPole),
+}
+
+#[derive(Deserialize)]
+enum EnvName {
+    CartPole,
+    MountainCar,
+    Acrobot,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyCartPole {
+    #[serde(default = "cartpole_limit")]
+    max_episode_steps: u32,
+    #[serde(default)]
+    integrator: IntegratorSetting,
+}
+
+fn env_or_legacy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EnvSetting, D::Error> {
+    // The older form is text's (RON files); binary formats (checkpoints)
+    // are not self-describing and hold only the named form.
+    if !deserializer.is_human_readable() {
+        return EnvSetting::deserialize(deserializer);
+    }
+    match EnvInput::deserialize(deserializer) {
+        Ok(EnvInput::Named(env)) => Ok(env),
+        Ok(EnvInput::Bare(name)) => Ok(EnvSetting::named(match name {
+            EnvName::CartPole => "cartpole",
+            EnvName::MountainCar => "mountaincar",
+            EnvName::Acrobot => "acrobot",
+        })
+        .expect("every name is known")),
+        Ok(EnvInput::Legacy(LegacyCartPole { max_episode_steps, integrator })) => {
+            Ok(EnvSetting::CartPole { max_episode_steps, integrator })
+        }
+        // The untagged form's own message says only that nothing matched.
+        Err(_) => Err(serde::de::Error::custom(
+            "env: expected CartPole(max_episode_steps: N, integrator: Euler | SemiImplicitEuler), \
+             MountainCar(max_episode_steps: N, goal_velocity: V) or Acrobot(max_episode_steps: N), every \
+             setting optional; a setting's name or value is wrong",
+        )),
+    }
 }
 
 /// Gymnasium's two kinematics integrators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum IntegratorSetting {
     /// `"euler"`, CartPole-v1's default.
+    #[default]
     Euler,
     /// `"semi-implicit euler"`.
     SemiImplicitEuler,
@@ -143,17 +321,11 @@ impl Default for RunConfig {
             test_episodes: 20,
             max_train_steps: None,
             learner: LearnerSetting::Dqn,
-            env: EnvSettings::default(),
+            env: EnvSetting::default(),
             collection: Collection::default(),
             early_stop: None,
             agent: DqnConfig::default(),
         }
-    }
-}
-
-impl Default for EnvSettings {
-    fn default() -> Self {
-        Self { max_episode_steps: 500, integrator: IntegratorSetting::Euler }
     }
 }
 
@@ -226,14 +398,15 @@ impl std::error::Error for ConfigError {
 /// Lists every `--set` key once, with the field it sets: the list of keys
 /// shown to users and the code that applies them come from the same table.
 macro_rules! settable {
-    ($($key:literal => $($field:ident).+),* $(,)?) => {
+    ($($key:literal => $($field:ident).+),* ; $($special:literal => $handler:ident),* $(,)?) => {
         /// The keys `--set` accepts.
-        pub const SETTABLE_KEYS: &[&str] = &[$($key),*];
+        pub const SETTABLE_KEYS: &[&str] = &[$($key,)* $($special),*];
 
         impl RunConfig {
             fn set_key(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
                 match key {
                     $($key => self.$($field).+ = parse_value(key, value)?,)*
+                    $($special => self.$handler(key, value)?,)*
                     _ => return Err(ConfigError::UnknownKey { key: key.to_string() }),
                 }
                 Ok(())
@@ -248,8 +421,6 @@ settable! {
     "test_episodes" => test_episodes,
     "max_train_steps" => max_train_steps,
     "learner" => learner,
-    "env.max_episode_steps" => env.max_episode_steps,
-    "env.integrator" => env.integrator,
     "collection.envs" => collection.envs,
     "collection.update_every" => collection.update_every,
     "early_stop" => early_stop,
@@ -269,7 +440,11 @@ settable! {
     "agent.grad_clip" => agent.grad_clip,
     "agent.gradient_steps" => agent.gradient_steps,
     "agent.learning_starts" => agent.learning_starts,
-    "agent.chunk_rows" => agent.chunk_rows,
+    "agent.chunk_rows" => agent.chunk_rows;
+    "env" => set_env,
+    // Settings of whichever environment the run has.
+    "env.max_episode_steps" => set_env_max_episode_steps,
+    "env.integrator" => set_env_integrator,
 }
 
 fn parse_value<T: DeserializeOwned>(key: &str, value: &str) -> Result<T, ConfigError> {
@@ -317,20 +492,61 @@ impl RunConfig {
         self.set_key(key.trim(), value.trim())
     }
 
-    /// The environment's rules.
-    #[must_use]
-    pub fn env_config(&self) -> EnvConfig {
-        let integrator = match self.env.integrator {
-            IntegratorSetting::Euler => Integrator::Euler,
-            IntegratorSetting::SemiImplicitEuler => Integrator::SemiImplicitEuler,
-        };
-        EnvConfig { integrator, max_episode_steps: self.env.max_episode_steps }
+    fn set_env(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let parse = |source| ConfigError::Parse { location: format!("--set {key}={value}"), source: Box::new(source) };
+        let mut deserializer = ron::Deserializer::from_str(value).map_err(parse)?;
+        let env = env_or_legacy(&mut deserializer).map_err(|e| parse(deserializer.span_error(e)))?;
+        deserializer.end().map_err(|e| parse(deserializer.span_error(e)))?;
+        self.env = env;
+        Ok(())
     }
 
-    /// The learner's settings for CartPole.
+    fn set_env_max_episode_steps(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        *self.env.max_episode_steps_mut() = parse_value(key, value)?;
+        Ok(())
+    }
+
+    fn set_env_integrator(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match &mut self.env {
+            EnvSetting::CartPole { integrator, .. } => *integrator = parse_value(key, value)?,
+            other => {
+                return Err(ConfigError::Invalid {
+                    field: key.to_string(),
+                    reason: format!("{} has no integrator setting (only CartPole has)", other.id()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The environment's spaces and rules.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for the environment's settings.
+    pub fn env_spec(&self) -> Result<EnvSpec, ConfigError> {
+        Ok(self.env_family()?.spec())
+    }
+
+    /// The family that makes the run's environments.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `env` and the environment's own error.
+    pub fn env_family(&self) -> Result<Box<dyn EnvFamily>, ConfigError> {
+        self.env.family().map_err(|e| ConfigError::Invalid { field: "env".into(), reason: e.to_string() })
+    }
+
+    /// The learner's settings for the configured environment's sizes.
+    ///
+    /// # Errors
+    /// As [`env_spec`](Self::env_spec).
+    pub fn dqn_config(&self) -> Result<DqnConfig, ConfigError> {
+        Ok(self.dqn_config_for(&self.env_spec()?))
+    }
+
+    /// The learner's settings for an environment with `spec`'s sizes.
     #[must_use]
-    pub fn dqn_config(&self) -> DqnConfig {
-        DqnConfig { obs_dim: cartpole_sim::OBS_DIM, n_actions: cartpole_sim::N_ACTIONS, ..self.agent.clone() }
+    pub fn dqn_config_for(&self, spec: &EnvSpec) -> DqnConfig {
+        DqnConfig { obs_dim: spec.obs_dim, n_actions: spec.n_actions, ..self.agent.clone() }
     }
 
     /// Checks every value; the error names the first bad field.
@@ -338,6 +554,22 @@ impl RunConfig {
     /// # Errors
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.env.max_episode_steps() == 0 {
+            return Err(ConfigError::Invalid {
+                field: "env.max_episode_steps".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        self.validate_for(&self.env_spec()?)
+    }
+
+    /// [`validate`](Self::validate) for a run on an environment with `spec`
+    /// (one of a user's own, whose family the caller holds); the
+    /// configuration's own `env` is not looked at.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate_for(&self, spec: &EnvSpec) -> Result<(), ConfigError> {
         let invalid = |field: &str, reason: &str| {
             Err(ConfigError::Invalid { field: field.to_string(), reason: reason.to_string() })
         };
@@ -346,9 +578,6 @@ impl RunConfig {
         }
         if self.test_episodes > MAX_GREEDY_EPISODES {
             return invalid("test_episodes", MAX_GREEDY_EPISODES_REASON);
-        }
-        if self.env.max_episode_steps == 0 {
-            return invalid("env.max_episode_steps", "must be at least 1");
         }
         if self.max_train_steps == Some(0) {
             return invalid("max_train_steps", "must be at least 1 (or None)");
@@ -373,20 +602,30 @@ impl RunConfig {
                 return invalid("early_stop.solved_at", "must be a finite return");
             }
         }
-        if let LearnerSetting::TabularQ { bins, alpha } = &self.learner {
-            if bins.len() != 4 || bins.contains(&0) {
-                return invalid("learner", "TabularQ needs 4 bin counts (x, x_dot, theta, theta_dot), each at least 1");
+        if let LearnerSetting::TabularQ { bins, alpha, ranges } = &self.learner {
+            if bins.len() != spec.obs_dim || bins.contains(&0) {
+                let reason = format!(
+                    "TabularQ needs {} bin counts for {}'s observation, each at least 1",
+                    spec.obs_dim, spec.id
+                );
+                return invalid("learner", &reason);
+            }
+            if let Some(ranges) = ranges
+                && (ranges.len() != spec.obs_dim
+                    || ranges.iter().any(|&(lo, hi)| !(lo.is_finite() && hi.is_finite() && lo < hi)))
+            {
+                let reason = format!("TabularQ ranges need {} (low, high) pairs, finite, low < high", spec.obs_dim);
+                return invalid("learner", &reason);
             }
             if !(*alpha > 0.0 && *alpha <= 1.0) {
                 return invalid("learner", "TabularQ alpha must be in (0, 1]");
             }
         }
-        self.dqn_config()
-            .validate()
-            .map_err(|e| ConfigError::Invalid { field: format!("agent.{}", e.field), reason: e.reason })?;
+        let dqn = self.dqn_config_for(spec);
+        dqn.validate().map_err(|e| ConfigError::Invalid { field: format!("agent.{}", e.field), reason: e.reason })?;
         // Every environment's row goes through the network in one batched
         // pass: bounded as a mini-batch is.
-        let sizes = self.dqn_config().layer_sizes();
+        let sizes = dqn.layer_sizes();
         let widths: usize = sizes.iter().sum();
         if widths.saturating_mul(self.collection.envs as usize) > DqnConfig::MAX_BATCH_ACTIVATIONS {
             let (envs, max) = (self.collection.envs, DqnConfig::MAX_BATCH_ACTIVATIONS);

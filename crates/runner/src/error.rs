@@ -55,7 +55,7 @@ pub enum RunError {
         /// The 1-based step within it.
         step: u32,
         /// What went wrong.
-        source: cartpole_sim::SimError,
+        source: env_core::EnvError,
     },
     /// A session state (a checkpoint's) that contradicts itself or its
     /// configuration.

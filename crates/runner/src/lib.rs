@@ -26,7 +26,7 @@ mod run;
 mod session;
 
 pub use config::{
-    Collection, ConfigError, DEFAULT_RON, EarlyStop, EnvSettings, IntegratorSetting, LearnerSetting,
+    Collection, ConfigError, DEFAULT_RON, ENV_NAMES, EarlyStop, EnvSetting, IntegratorSetting, LearnerSetting,
     MAX_GREEDY_EPISODES, RunConfig, SETTABLE_KEYS,
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
@@ -41,6 +41,7 @@ pub use session::{
 };
 
 pub use agent::{AgentError, DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
+pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 
 /// A trained Q-network, as saved in `policy.json`.
 pub type Policy = agent::Mlp<f32>;

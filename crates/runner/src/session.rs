@@ -8,7 +8,7 @@ use std::path::Path;
 
 use agent::tabular::{Discretizer, StoredTabularQ, TabularConfig, TabularQ};
 use agent::{Agent, AgentError, AgentSeeds, AgentState, Learner, Mlp, StoredAgent, Transition, UpdateOutcome};
-use cartpole_sim::{Action, CartPole, CartPoleBatch, OBS_DIM, SimError, StoredBatch};
+use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -164,8 +164,11 @@ pub struct StepReport<'a> {
 pub struct SessionState {
     config: RunConfig,
     learner: LearnerState,
-    envs: CartPoleBatch,
-    probe_states: Vec<[f32; 4]>,
+    /// The training environments as their batch saved them
+    /// ([`VecEnv::save`]); restored by the run's [`EnvFamily`].
+    envs: Vec<u8>,
+    /// `N_PROBE` observations, row-major.
+    probe_states: Vec<f32>,
     cursor: Cursor,
 }
 
@@ -205,8 +208,8 @@ enum LearnerState {
 pub struct StoredSession {
     config: RunConfig,
     learner: StoredLearner,
-    envs: StoredBatch,
-    probe_states: Vec<[f32; 4]>,
+    envs: Vec<u8>,
+    probe_states: Vec<f32>,
     cursor: Cursor,
 }
 
@@ -224,8 +227,9 @@ pub enum StateError {
     Config(ConfigError),
     /// The stored learner is damaged.
     Learner(AgentError),
-    /// The stored environments are damaged.
-    Envs(SimError),
+    /// The stored environments are damaged, or follow other rules than the
+    /// configuration's.
+    Envs(EnvError),
     /// The stored learner is of another kind than the configuration's.
     LearnerKind {
         /// The stored kind.
@@ -235,8 +239,6 @@ pub enum StateError {
     },
     /// The stored learner's settings differ from the configuration's.
     LearnerSettings,
-    /// The stored environments' rules differ from the configuration's.
-    EnvRules,
     /// The numbers of environments and episode tallies differ from
     /// `collection.envs`.
     EnvCount {
@@ -286,7 +288,7 @@ pub enum StateError {
     SolvedWithoutEvaluation,
     /// The probe states are not the run's number of finite observations.
     ProbeStates {
-        /// States stored.
+        /// Values stored.
         count: usize,
         /// The first non-finite one, if any.
         non_finite: Option<usize>,
@@ -306,7 +308,6 @@ impl fmt::Display for StateError {
                 write!(f, "the learner is {stored}, the configuration asks for {configured}")
             }
             Self::LearnerSettings => write!(f, "the learner's settings differ from the run's configuration"),
-            Self::EnvRules => write!(f, "the environments' rules differ from the run's configuration"),
             Self::EnvCount { envs, tallies, configured } => {
                 write!(f, "{envs} environments and {tallies} episode tallies for collection.envs = {configured}")
             }
@@ -328,8 +329,8 @@ impl fmt::Display for StateError {
             }
             Self::SolvedWithoutEvaluation => write!(f, "marked solved, but the run has no early_stop evaluations"),
             Self::ProbeStates { count, non_finite } => match non_finite {
-                Some(i) => write!(f, "probe state {i} is not finite"),
-                None => write!(f, "{count} probe states, expected {N_PROBE}"),
+                Some(i) => write!(f, "probe value {i} is not finite"),
+                None => write!(f, "{count} probe values, expected {N_PROBE} observations"),
             },
             Self::PendingStep => write!(f, "an interrupted step that cannot be continued"),
         }
@@ -397,13 +398,15 @@ impl TryFrom<StoredSession> for SessionState {
     type Error = StateError;
 
     /// Checks every part, then how the parts fit the configuration and each
-    /// other.
+    /// other; the environments are restored by the configuration's own
+    /// environment family to be checked.
     ///
     /// # Errors
     /// The [`StateError`] found first.
     fn try_from(s: StoredSession) -> Result<Self, StateError> {
         let config = s.config;
         config.validate().map_err(StateError::Config)?;
+        let family = config.env_family().map_err(StateError::Config)?;
         let learner = match s.learner {
             StoredLearner::Dqn(a) => {
                 LearnerState::Dqn(Box::new(AgentState::try_from(*a).map_err(StateError::Learner)?))
@@ -412,16 +415,28 @@ impl TryFrom<StoredSession> for SessionState {
                 LearnerState::Tabular(Box::new(TabularQ::try_from(*t).map_err(StateError::Learner)?))
             }
         };
+        let state = Self { config, learner, envs: s.envs, probe_states: s.probe_states, cursor: s.cursor };
+        state.check(family.as_ref())?;
+        Ok(state)
+    }
+}
+
+impl SessionState {
+    /// Checks that the parts fit the configuration and each other, the
+    /// environments restored by `family`; returns them.
+    fn check(&self, family: &dyn EnvFamily) -> Result<Box<dyn VecEnv>, StateError> {
+        let (config, learner, cursor) = (&self.config, &self.learner, &self.cursor);
+        let spec = family.spec();
         let kind_mismatch = |stored| StateError::LearnerKind { stored, configured: config.learner.kind() };
-        let update_in_progress = match (&learner, &config.learner) {
+        let update_in_progress = match (learner, &config.learner) {
             (LearnerState::Dqn(a), LearnerSetting::Dqn) => {
-                if *a.config() != config.dqn_config() {
+                if *a.config() != config.dqn_config_for(&spec) {
                     return Err(StateError::LearnerSettings);
                 }
                 a.update_in_progress()
             }
             (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => {
-                if Some(t.config()) != tabular_config(&config).as_ref() {
+                if Some(t.config()) != tabular_config(config, &spec).as_ref() {
                     return Err(StateError::LearnerSettings);
                 }
                 false
@@ -429,11 +444,7 @@ impl TryFrom<StoredSession> for SessionState {
             (LearnerState::Dqn(_), _) => return Err(kind_mismatch("Dqn")),
             (LearnerState::Tabular(_), _) => return Err(kind_mismatch("TabularQ")),
         };
-        let envs = CartPoleBatch::try_from(s.envs).map_err(StateError::Envs)?;
-        if envs.config() != config.env_config() {
-            return Err(StateError::EnvRules);
-        }
-        let cursor = s.cursor;
+        let envs = family.restore(&self.envs).map_err(StateError::Envs)?;
         let n_envs = config.collection.envs;
         if envs.len() != n_envs as usize || cursor.episodes.len() != n_envs as usize {
             return Err(StateError::EnvCount { envs: envs.len(), tallies: cursor.episodes.len(), configured: n_envs });
@@ -481,25 +492,25 @@ impl TryFrom<StoredSession> for SessionState {
         if cursor.solved && config.early_stop.is_none() {
             return Err(StateError::SolvedWithoutEvaluation);
         }
-        let (actions, pushes) = match &learner {
+        let (actions, pushes) = match learner {
             LearnerState::Dqn(a) => (a.sample_count(), Some(a.replay().pushes())),
             LearnerState::Tabular(t) => (t.sample_count(), None),
         };
         if actions != cursor.total_steps || pushes.is_some_and(|p| p != cursor.total_steps) {
             return Err(StateError::StepTotals { total_steps: cursor.total_steps, actions, pushes });
         }
-        check_streams(config.seed, &learner, &envs)?;
-        let non_finite = s.probe_states.iter().position(|p| p.iter().any(|v| !v.is_finite()));
-        if s.probe_states.len() != N_PROBE || non_finite.is_some() {
-            return Err(StateError::ProbeStates { count: s.probe_states.len(), non_finite });
+        check_streams(config.seed, learner, envs.as_ref())?;
+        let non_finite = self.probe_states.iter().position(|v| !v.is_finite());
+        if self.probe_states.len() != N_PROBE * spec.obs_dim || non_finite.is_some() {
+            return Err(StateError::ProbeStates { count: self.probe_states.len(), non_finite });
         }
-        Ok(Self { config, learner, envs, probe_states: s.probe_states, cursor })
+        Ok(envs)
     }
 }
 
 /// Checks that every stored RNG is the one its consumer gets from the
 /// master seed (its key and stream; how far it has run is its own).
-fn check_streams(seed: u64, learner: &LearnerState, envs: &CartPoleBatch) -> Result<(), StateError> {
+fn check_streams(seed: u64, learner: &LearnerState, envs: &dyn VecEnv) -> Result<(), StateError> {
     let same = |rng: &ChaCha8Rng, expected: ChaCha8Rng| {
         rng.get_seed() == expected.get_seed() && rng.get_stream() == expected.get_stream()
     };
@@ -561,16 +572,17 @@ impl RunLearner {
     }
 }
 
-/// CartPole's observation ranges for the tabular grid: x, ẋ, θ, θ̇.
-const TABULAR_RANGES: [(f32, f32); 4] = [(-2.4, 2.4), (-3.0, 3.0), (-0.21, 0.21), (-3.5, 3.5)];
-
-/// The tabular learner's settings a configuration asks for (`None` for
-/// another learner).
-fn tabular_config(config: &RunConfig) -> Option<TabularConfig> {
-    let LearnerSetting::TabularQ { bins, alpha } = &config.learner else { return None };
+/// The tabular learner's settings a configuration asks for on an
+/// environment with `spec` (`None` for another learner): the grid over the
+/// configured ranges, or the environment's.
+fn tabular_config(config: &RunConfig, spec: &EnvSpec) -> Option<TabularConfig> {
+    let LearnerSetting::TabularQ { bins, alpha, ranges } = &config.learner else { return None };
     Some(TabularConfig {
-        discretizer: Discretizer { ranges: TABULAR_RANGES.to_vec(), bins: bins.clone() },
-        n_actions: cartpole_sim::N_ACTIONS,
+        discretizer: Discretizer {
+            ranges: ranges.clone().unwrap_or_else(|| spec.obs_ranges.clone()),
+            bins: bins.clone(),
+        },
+        n_actions: spec.n_actions,
         alpha: *alpha,
         gamma: config.agent.gamma,
         epsilon: config.agent.epsilon,
@@ -582,15 +594,18 @@ fn tabular_config(config: &RunConfig) -> Option<TabularConfig> {
 pub struct Session {
     config: RunConfig,
     learner: RunLearner,
+    /// Makes the run's environments: single ones for greedy episodes.
+    family: Box<dyn EnvFamily>,
+    spec: EnvSpec,
     /// The training environments, stepped together; environment `i` draws
     /// its resets from [`Stream::TrainEnv`] `{ env: i }`.
-    envs: CartPoleBatch,
-    probe_states: Vec<[f32; 4]>,
+    envs: Box<dyn VecEnv>,
+    /// `N_PROBE` observations, row-major.
+    probe_states: Vec<f32>,
     cursor: Cursor,
     /// Scratch for one step: what was acted on, the choices, the step's logs.
     obs_before: Vec<f32>,
     actions: Vec<usize>,
-    sim_actions: Vec<Action>,
     finished: Vec<EpisodeLog>,
     evaluation: Option<EvalLog>,
     probe_q: Vec<f32>,
@@ -636,8 +651,9 @@ fn never() -> bool {
 }
 
 impl Session {
-    /// A new run: checks the configuration, builds the learner and the
-    /// environments from the master seed's streams.
+    /// A new run on the configured environment: checks the configuration,
+    /// builds the learner and the environments from the master seed's
+    /// streams.
     ///
     /// # Errors
     /// [`RunError::Config`] naming the first bad field, or
@@ -645,14 +661,27 @@ impl Session {
     /// buffer too large to allocate, say).
     pub fn new(config: &RunConfig) -> Result<Self, RunError> {
         config.validate()?;
-        let learner = match tabular_config(config) {
+        Self::with_family(config, config.env_family()?)
+    }
+
+    /// A new run on the environments `family` makes (one of a user's own,
+    /// say): as [`new`](Self::new), with the configuration's `env` unused.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and [`RunError::Env`] if the family cannot
+    /// make the batch.
+    pub fn with_family(config: &RunConfig, family: Box<dyn EnvFamily>) -> Result<Self, RunError> {
+        let spec = family.spec();
+        config.validate_for(&spec)?;
+        let learner = match tabular_config(config, &spec) {
             None => {
                 let seeds = AgentSeeds {
                     init: Stream::Init.seed(config.seed),
                     explore: Stream::Explore.seed(config.seed),
                     replay: Stream::Replay.seed(config.seed),
                 };
-                RunLearner::Dqn(Box::new(Agent::new(config.dqn_config(), seeds).map_err(RunError::Learner)?))
+                let agent = Agent::new(config.dqn_config_for(&spec), seeds).map_err(RunError::Learner)?;
+                RunLearner::Dqn(Box::new(agent))
             }
             Some(tabular) => {
                 let explore = Stream::Explore.seed(config.seed);
@@ -661,11 +690,14 @@ impl Session {
         };
         let n_envs = config.collection.envs as usize;
         let env_rngs = (0..config.collection.envs).map(|env| Stream::TrainEnv { env }.rng(config.seed)).collect();
-        let envs = CartPoleBatch::new(config.env_config(), env_rngs)
-            .expect("validated: at least one environment and a step limit of at least 1");
+        let setup = |source| RunError::Env { phase: Phase::Train, episode: 1, step: 0, source };
+        let envs = family.batch(env_rngs).map_err(setup)?;
         let mut probe_rng = Stream::Probe.rng(config.seed);
-        let mut probe_env = CartPole::new(config.env_config()).expect("validated: a step limit of at least 1");
-        let probe_states = (0..N_PROBE).map(|_| probe_env.reset(&mut probe_rng)).collect();
+        let mut probe_env = family.single();
+        let mut probe_states = vec![0.0; N_PROBE * spec.obs_dim];
+        for obs in probe_states.chunks_exact_mut(spec.obs_dim) {
+            probe_env.reset(&mut probe_rng, obs);
+        }
         let cursor = Cursor {
             episodes_finished: 0,
             total_steps: 0,
@@ -674,26 +706,29 @@ impl Session {
             solved: false,
             pending: None,
         };
-        Ok(Self::assemble(config.clone(), learner, envs, probe_states, cursor))
+        Ok(Self::assemble(config.clone(), learner, family, envs, probe_states, cursor))
     }
 
     fn assemble(
         config: RunConfig,
         learner: RunLearner,
-        envs: CartPoleBatch,
-        probe_states: Vec<[f32; 4]>,
+        family: Box<dyn EnvFamily>,
+        envs: Box<dyn VecEnv>,
+        probe_states: Vec<f32>,
         cursor: Cursor,
     ) -> Self {
+        let spec = family.spec();
         let n = envs.len();
         Self {
             config,
             learner,
+            family,
+            obs_before: Vec::with_capacity(n * spec.obs_dim),
+            spec,
             envs,
             probe_states,
             cursor,
-            obs_before: Vec::with_capacity(n * OBS_DIM),
             actions: Vec::with_capacity(n),
-            sim_actions: Vec::with_capacity(n),
             finished: Vec::new(),
             evaluation: None,
             probe_q: Vec::new(),
@@ -717,24 +752,42 @@ impl Session {
                 RunLearner::Dqn(a) => LearnerState::Dqn(Box::new(a.to_state())),
                 RunLearner::Tabular(t) => LearnerState::Tabular(t.clone()),
             },
-            envs: self.envs.clone(),
+            envs: self.envs.save(),
             probe_states: self.probe_states.clone(),
             cursor: self.cursor.clone(),
         }
     }
 
-    /// The session a snapshot describes (consistent by construction: see
-    /// [`SessionState`]).
+    /// The session a snapshot describes, on the configured environment
+    /// (consistent by construction: see [`SessionState`]).
     ///
     /// # Errors
+    /// [`StateError::Config`] if the environments cannot be made, and
     /// [`StateError::Learner`] only if the learner's scratch buffers cannot
     /// be made, which checked settings rule out.
     pub fn from_state(s: SessionState) -> Result<Self, StateError> {
+        let family = s.config.env_family().map_err(StateError::Config)?;
+        Self::from_state_with(s, family)
+    }
+
+    /// The session a snapshot describes, its environments restored by
+    /// `family` (a user's own; checked against it).
+    ///
+    /// # Errors
+    /// The [`StateError`] of a snapshot that does not fit `family`.
+    pub fn from_state_with(s: SessionState, family: Box<dyn EnvFamily>) -> Result<Self, StateError> {
+        let envs = s.check(family.as_ref())?;
         let learner = match s.learner {
             LearnerState::Dqn(a) => RunLearner::Dqn(Box::new(Agent::from_state(*a).map_err(StateError::Learner)?)),
             LearnerState::Tabular(t) => RunLearner::Tabular(t),
         };
-        Ok(Self::assemble(s.config, learner, s.envs, s.probe_states, s.cursor))
+        Ok(Self::assemble(s.config, learner, family, envs, s.probe_states, s.cursor))
+    }
+
+    /// The environment's spaces and rules.
+    #[must_use]
+    pub fn env_spec(&self) -> &EnvSpec {
+        &self.spec
     }
 
     /// The observations the next step acts on, one row per training
@@ -867,16 +920,11 @@ impl Session {
         let learner = self.learner.as_learner();
         self.obs_before.clear();
         self.obs_before.extend_from_slice(self.envs.observations());
-        learner.act_batch(&self.obs_before, OBS_DIM, &mut self.actions).map_err(fail)?;
-        self.sim_actions.clear();
-        for &a in &self.actions {
-            let action =
-                Action::from_index(a).map_err(|source| RunError::Env { phase: Phase::Train, episode, step, source })?;
-            self.sim_actions.push(action);
-        }
-        self.envs.step(&self.sim_actions).expect("one action per environment");
+        let d = self.spec.obs_dim;
+        learner.act_batch(&self.obs_before, d, &mut self.actions).map_err(fail)?;
+        self.envs.step(&self.actions).map_err(|source| RunError::Env { phase: Phase::Train, episode, step, source })?;
         for (i, &action) in self.actions.iter().enumerate() {
-            let row = i * OBS_DIM..(i + 1) * OBS_DIM;
+            let row = i * d..(i + 1) * d;
             learner
                 .observe(Transition {
                     state: &self.obs_before[row.clone()],
@@ -937,7 +985,10 @@ impl Session {
         }
         let (episodes, solved_at) = (stop.episodes, stop.solved_at);
         let learner = self.learner.as_learner();
-        let Some(logs) = greedy_episodes(learner, &self.config, Stream::Eval, episodes, &mut |_| {}, interrupt)? else {
+        let family = self.family.as_ref();
+        let Some(logs) =
+            greedy_episodes(learner, &self.config, family, Stream::Eval, episodes, &mut |_| {}, interrupt)?
+        else {
             self.cursor.pending = Some(PendingStep::Evaluation);
             return Ok(false);
         };
@@ -959,14 +1010,13 @@ impl Session {
     /// batched forward pass: the same bits as one state at a time).
     fn q_probe(&mut self) -> Result<f64, AgentError> {
         let learner = self.learner.as_learner();
-        learner.q_values_batch(self.probe_states.as_flattened(), OBS_DIM, &mut self.probe_q)?;
-        let n_actions = self.probe_q.len() / self.probe_states.len();
+        learner.q_values_batch(&self.probe_states, self.spec.obs_dim, &mut self.probe_q)?;
         let sum: f64 = self
             .probe_q
-            .chunks_exact(n_actions)
+            .chunks_exact(self.spec.n_actions)
             .map(|q| f64::from(q.iter().copied().fold(f32::NEG_INFINITY, f32::max)))
             .sum();
-        Ok(sum / self.probe_states.len() as f64)
+        Ok(sum / N_PROBE as f64)
     }
 
     /// Runs `episodes` greedy test episodes on the test stream, reporting
@@ -991,7 +1041,8 @@ impl Session {
         on_episode: &mut dyn FnMut(&TestLog),
         interrupt: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<TestLog>>, RunError> {
-        greedy_episodes(self.learner.as_learner(), &self.config, Stream::TestEnv, episodes, on_episode, interrupt)
+        let (learner, family) = (self.learner.as_learner(), self.family.as_ref());
+        greedy_episodes(learner, &self.config, family, Stream::TestEnv, episodes, on_episode, interrupt)
     }
 }
 
@@ -1007,6 +1058,7 @@ const GREEDY_GROUP: usize = 128;
 fn greedy_episodes(
     agent: &mut dyn Learner,
     config: &RunConfig,
+    family: &dyn EnvFamily,
     stream: Stream,
     episodes: u32,
     on_episode: &mut dyn FnMut(&TestLog),
@@ -1014,13 +1066,14 @@ fn greedy_episodes(
 ) -> Result<Option<Vec<TestLog>>, RunError> {
     /// One episode in progress.
     struct Playing {
-        env: CartPole,
-        obs: [f32; 4],
+        env: Box<dyn Env>,
+        obs: Vec<f32>,
         log: TestLog,
         discount: f64,
         done: bool,
     }
     let phase = if stream == Stream::TestEnv { Phase::Test } else { Phase::Evaluation };
+    let spec = family.spec();
     let mut rng = stream.rng(config.seed);
     let gamma = config.agent.gamma;
     // Grown as episodes finish, not reserved from a count the caller gives.
@@ -1029,10 +1082,13 @@ fn greedy_episodes(
     let mut first = 1;
     while first <= episodes {
         let last = episodes.min(first.saturating_add(GREEDY_GROUP as u32 - 1));
+        // Episodes reset in episode order from the one stream, so episode k
+        // starts where it would if they were played one after another.
         let mut group: Vec<Playing> = (first..=last)
             .map(|episode| {
-                let mut env = CartPole::new(config.env_config()).expect("validated: a step limit of at least 1");
-                let obs = env.reset(&mut rng);
+                let mut env = family.single();
+                let mut obs = vec![0.0; spec.obs_dim];
+                env.reset(&mut rng, &mut obs);
                 let log = TestLog { episode, ret: 0.0, q_start: 0.0, discounted_return: 0.0 };
                 Playing { env, obs, log, discount: 1.0, done: false }
             })
@@ -1047,9 +1103,8 @@ fn greedy_episodes(
             group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(&p.obs));
             let fail = |episode, source| RunError::Agent { phase, episode, step, source };
             let first_active = group.iter().find(|p| !p.done).map_or(first, |p| p.log.episode);
-            agent.q_values_batch(&rows, OBS_DIM, &mut q).map_err(|e| fail(first_active, e))?;
-            let n_actions = q.len() / (rows.len() / OBS_DIM);
-            for (p, values) in group.iter_mut().filter(|p| !p.done).zip(q.chunks_exact(n_actions)) {
+            agent.q_values_batch(&rows, spec.obs_dim, &mut q).map_err(|e| fail(first_active, e))?;
+            for (p, values) in group.iter_mut().filter(|p| !p.done).zip(q.chunks_exact(spec.n_actions)) {
                 let action = match agent::argmax(values) {
                     Some(a) => a,
                     // No greedy action (a NaN): `predict` names the error.
@@ -1059,13 +1114,11 @@ fn greedy_episodes(
                     p.log.q_start = f64::from(values[action]);
                 }
                 let episode = p.log.episode;
-                let action =
-                    Action::from_index(action).map_err(|source| RunError::Env { phase, episode, step, source })?;
-                let out = p.env.step(action).expect("stepped only while its episode runs");
+                let out =
+                    p.env.step(action, &mut p.obs).map_err(|source| RunError::Env { phase, episode, step, source })?;
                 p.log.ret += out.reward;
                 p.log.discounted_return += p.discount * out.reward;
                 p.discount *= gamma;
-                p.obs = out.obs;
                 p.done = out.is_done();
             }
         }
@@ -1099,7 +1152,8 @@ fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Re
     // Testing needs no replay memory.
     config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
     config.validate()?;
-    let run = config.dqn_config().layer_sizes();
+    let dqn = config.dqn_config()?;
+    let run = dqn.layer_sizes();
     if policy.sizes() != run {
         return Err(misfit(PolicyError::Mismatch { policy: policy.sizes(), run }));
     }
@@ -1108,7 +1162,7 @@ fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Re
         explore: Stream::Explore.seed(config.seed),
         replay: Stream::Replay.seed(config.seed),
     };
-    let mut agent = Agent::new(config.dqn_config(), seeds).map_err(RunError::Learner)?;
+    let mut agent = Agent::new(dqn, seeds).map_err(RunError::Learner)?;
     agent.load_policy(policy.clone()).expect("the sizes were checked");
     Ok(agent)
 }
@@ -1130,7 +1184,8 @@ pub(crate) fn test_policy(
     }
     let policy = load_policy(policy_path)?;
     let mut agent = greedy_agent(config, &policy, policy_path)?;
-    let logs = greedy_episodes(&mut agent, config, Stream::TestEnv, episodes, on_episode, &never)?;
+    let family = config.env_family()?;
+    let logs = greedy_episodes(&mut agent, config, family.as_ref(), Stream::TestEnv, episodes, on_episode, &never)?;
     Ok(logs.expect("never interrupted"))
 }
 
@@ -1142,24 +1197,23 @@ pub(crate) fn test_policy(
 /// [`RunError::Config`] for an invalid configuration, [`RunError::Io`] or
 /// [`RunError::Policy`] for the policy file, [`RunError::Agent`] or
 /// [`RunError::Env`] if a step fails.
-pub fn greedy_trajectory(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<Vec<[f64; 4]>, RunError> {
+pub fn greedy_trajectory(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<Vec<Vec<f64>>, RunError> {
     let policy = load_policy(policy_path)?;
     let mut agent = greedy_agent(config, &policy, policy_path)?;
-    let mut env = CartPole::new(config.env_config()).expect("validated: a step limit of at least 1");
-    let mut obs = env.reset(&mut Stream::TestEnv.rng(config.seed));
-    let mut states = vec![env.state()];
+    let mut env = config.env_family()?.single();
+    let mut obs = vec![0.0; env.spec().obs_dim];
+    env.reset(&mut Stream::TestEnv.rng(config.seed), &mut obs);
+    let mut states = vec![env.state().to_vec()];
     for step in 1..=max_steps {
-        let action =
-            agent.predict(&obs).map_err(|source| RunError::Agent { phase: Phase::Test, episode: 1, step, source })?;
-        let action = Action::from_index(action).map_err(|source| RunError::Env {
+        let at = |source| RunError::Agent { phase: Phase::Test, episode: 1, step, source };
+        let action = agent.predict(&obs).map_err(at)?;
+        let out = env.step(action, &mut obs).map_err(|source| RunError::Env {
             phase: Phase::Test,
             episode: 1,
             step,
             source,
         })?;
-        let out = env.step(action).expect("stepped only while the episode runs");
-        states.push(env.state());
-        obs = out.obs;
+        states.push(env.state().to_vec());
         if out.is_done() {
             break;
         }

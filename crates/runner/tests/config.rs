@@ -6,14 +6,17 @@
 
 use agent::TargetUpdate;
 use proptest::prelude::*;
-use runner::{ConfigError, DEFAULT_RON, ErrorChain, IntegratorSetting, LossKind, RunConfig, SETTABLE_KEYS};
+use runner::{
+    ConfigError, DEFAULT_RON, EnvSetting, ErrorChain, IntegratorSetting, LearnerSetting, LossKind, RunConfig,
+    SETTABLE_KEYS,
+};
 
 #[test]
 fn the_embedded_default_is_the_seed_chapter() {
     let config = RunConfig::from_ron(DEFAULT_RON, "default.ron").unwrap();
     assert_eq!(config, RunConfig::default());
     let a = &config.agent;
-    assert_eq!((config.train_episodes, config.test_episodes, config.env.max_episode_steps), (200, 20, 500));
+    assert_eq!((config.train_episodes, config.test_episodes, config.env.max_episode_steps()), (200, 20, 500));
     assert_eq!(
         (a.hidden.as_slice(), a.gamma, a.lr, a.batch_size, a.buffer_capacity),
         ([128, 128].as_slice(), 0.95, 1e-4, 64, 100_000)
@@ -33,8 +36,45 @@ fn a_partial_file_keeps_the_defaults_for_the_rest() {
     )
     .unwrap();
     assert_eq!((config.seed, config.agent.lr, config.agent.loss), (7, 3e-4, LossKind::Huber { delta: 1.0 }));
-    assert_eq!(config.env.integrator, IntegratorSetting::SemiImplicitEuler);
+    // The older form of `env` (before there were several) is CartPole's.
+    let cartpole = EnvSetting::CartPole { max_episode_steps: 500, integrator: IntegratorSetting::SemiImplicitEuler };
+    assert_eq!(config.env, cartpole);
     assert_eq!(config.agent.batch_size, 64);
+}
+
+/// The configuration names its environment, each with its own settings and
+/// Gymnasium's step limit by default; the older CartPole form still reads;
+/// a wrong setting is refused with a message saying what is expected.
+#[test]
+fn environments_are_named_with_their_own_settings() {
+    let env = |text: &str| RunConfig::from_ron(&format!("(env: {text})"), "f.ron").map(|c| c.env);
+    assert_eq!(env("MountainCar()").unwrap(), EnvSetting::MountainCar { max_episode_steps: 200, goal_velocity: 0.0 });
+    assert_eq!(env("Acrobot(max_episode_steps: 300)").unwrap(), EnvSetting::Acrobot { max_episode_steps: 300 });
+    assert_eq!(env("CartPole(integrator: Euler)").unwrap(), EnvSetting::default());
+    assert_eq!(env("(max_episode_steps: 200)").unwrap().max_episode_steps(), 200);
+    for wrong in ["MountainCar(integrator: Euler)", "Pendulum()", "(name: 3)", "Acrobot(max_episode_steps: -1)"] {
+        let err = ErrorChain(&env(wrong).unwrap_err()).to_string();
+        assert!(err.contains("expected CartPole(") && err.contains("Acrobot("), "{wrong}: {err}");
+    }
+    for name in runner::ENV_NAMES {
+        let mut config = RunConfig { env: EnvSetting::named(name).unwrap(), ..RunConfig::default() };
+        assert_eq!(RunConfig::from_ron(&config.to_ron(), "saved").unwrap(), config, "{name}");
+        config.apply_override("env.max_episode_steps=17").unwrap();
+        assert_eq!(config.env.max_episode_steps(), 17);
+        config.validate().unwrap();
+        let spec = config.env_spec().unwrap();
+        assert_eq!(spec.max_episode_steps, 17);
+        assert_eq!(config.dqn_config().unwrap().layer_sizes(), vec![spec.obs_dim, 128, 128, spec.n_actions]);
+    }
+    let mut acrobot = RunConfig { env: EnvSetting::named("Acrobot").unwrap(), ..RunConfig::default() };
+    let err = acrobot.apply_override("env.integrator=Euler").unwrap_err();
+    assert!(matches!(&err, ConfigError::Invalid { field, .. } if field == "env.integrator"), "{err}");
+    // The tabular grid takes its size from the environment.
+    acrobot.learner = LearnerSetting::TabularQ { bins: vec![3, 3, 6, 6], alpha: 0.1, ranges: None };
+    let err = acrobot.validate().unwrap_err().to_string();
+    assert!(err.contains("6 bin counts for Acrobot-v1"), "{err}");
+    acrobot.learner = LearnerSetting::TabularQ { bins: vec![2; 6], alpha: 0.1, ranges: None };
+    acrobot.validate().unwrap();
 }
 
 #[test]
@@ -100,6 +140,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
     let mut probe = RunConfig::default();
     let sample = |key: &str| match key {
         "env.integrator" => "Euler",
+        "env" => "CartPole()",
         "agent.hidden" => "[8]",
         "agent.epsilon" => "(start: 0.5, end: 0.1, decay: 10.0)",
         "agent.target_update" => "Hard(every: 2)",

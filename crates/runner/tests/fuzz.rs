@@ -171,8 +171,9 @@ struct CheckpointMirror {
 struct SessionMirror {
     config: RunConfig,
     learner: LearnerMirror,
-    envs: BatchMirror,
-    probe_states: Vec<[f32; 4]>,
+    /// The batch as it saved itself (a CartPole batch here: `BatchMirror`).
+    envs: Vec<u8>,
+    probe_states: Vec<f32>,
     cursor: CursorMirror,
 }
 
@@ -294,7 +295,7 @@ fn source_checkpoint(tabular: bool) -> Vec<u8> {
     c.collection.envs = 2;
     c.early_stop = Some(runner::EarlyStop { every_steps: 10, episodes: 2, solved_at: 1e9 });
     if tabular {
-        c.learner = runner::LearnerSetting::TabularQ { bins: vec![2, 2, 3, 3], alpha: 0.5 };
+        c.learner = runner::LearnerSetting::TabularQ { bins: vec![2, 2, 3, 3], alpha: 0.5, ranges: None };
     }
     let dir = scratch(if tabular { "source-tabular" } else { "source-dqn" });
     let opts = TrainOptions { stop_after_steps: Some(40), ..TrainOptions::default() };
@@ -367,6 +368,15 @@ fn layer_edit(layers: &mut Vec<LayerMirror>, which: u8, n: u64, x: f64, at: usiz
     }
 }
 
+/// Edits the CartPole batch saved inside a session.
+fn edit_batch(saved: &mut Vec<u8>, edit: &dyn Fn(&mut BatchMirror)) {
+    // An earlier edit may have cut the bytes: then there is nothing to edit.
+    if let Ok(mut batch) = postcard::from_bytes::<BatchMirror>(saved) {
+        edit(&mut batch);
+        *saved = postcard::to_stdvec(&batch).unwrap();
+    }
+}
+
 fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
     let s = &mut m.session;
     match which % 48 {
@@ -385,34 +395,40 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
         8 => s.cursor.solved = n % 2 == 1,
         9 => s.cursor.pending = Some(PendingMirror::Update { ended: vec![n % 2 == 0; at % 4] }),
         10 => s.cursor.pending = Some(PendingMirror::Evaluation),
-        11 => s.probe_states.truncate(at % 70),
+        11 => s.probe_states.truncate(at % 300),
         12 => {
             let len = s.probe_states.len().max(1);
             if let Some(p) = s.probe_states.get_mut(at % len) {
-                p[at % 4] = x as f32;
+                *p = x as f32;
             }
         }
-        13 => s.envs.config.max_episode_steps = n as u32,
-        14 => s.envs.states.truncate(at % 3),
-        15 => {
-            if let Some(st) = s.envs.states.get_mut(at % 2) {
-                st[at % 4] = x;
+        13..=19 => edit_batch(&mut s.envs, &|b| match which % 48 {
+            13 => b.config.max_episode_steps = n as u32,
+            14 => b.states.truncate(at % 3),
+            15 => {
+                if let Some(st) = b.states.get_mut(at % 2) {
+                    st[at % 4] = x;
+                }
             }
-        }
-        16 => {
-            if let Some(e) = s.envs.elapsed_steps.get_mut(at % 2) {
-                *e = n as u32;
+            16 => {
+                if let Some(e) = b.elapsed_steps.get_mut(at % 2) {
+                    *e = n as u32;
+                }
             }
-        }
-        17 => s.envs.elapsed_steps.push(n as u32),
-        18 => {
-            s.envs.rngs.pop();
-        }
-        19 => s.envs.episodes_finished = n,
+            17 => b.elapsed_steps.push(n as u32),
+            18 => {
+                b.rngs.pop();
+            }
+            _ => b.episodes_finished = n,
+        }),
+        // The saved batch's own bytes, cut or extended.
+        47 => s.envs.truncate(at % (s.envs.len() + 1)),
         20 => s.config.seed = n,
         21 => s.config.train_episodes = n as u32,
         22 => s.config.collection.envs = n as u32,
-        23 => s.config.env.max_episode_steps = n as u32,
+        23 => {
+            s.config.env = runner::EnvSetting::CartPole { max_episode_steps: n as u32, integrator: Default::default() }
+        }
         24 => s.config.agent.batch_size = n as usize,
         25 => s.config.agent.gamma = x,
         _ => match &mut s.learner {
@@ -593,7 +609,7 @@ fn check_config(text: &str) -> Result<(), TestCaseError> {
     // A valid network of millions of parameters is only slow to build (the
     // limit that matters, DqnConfig::MAX_PARAMS, is validation's): building
     // one per case would make this test take minutes.
-    let sizes = config.dqn_config().layer_sizes();
+    let sizes = config.dqn_config().unwrap().layer_sizes();
     let params: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
     if params > 1_000_000 {
         return Ok(());
@@ -658,7 +674,7 @@ fn the_known_crashers_are_named_errors() {
         let text = runner::ErrorChain(&err).to_string();
         assert!(text.contains("observation values"), "{text}");
         let mut m = mirror_of(&sources[0]);
-        m.session.envs.elapsed_steps[0] = u32::MAX;
+        edit_batch(&mut m.session.envs, &|b| b.elapsed_steps[0] = u32::MAX);
         let err = checkpoint::decode(&file_of(&m, &sources[0])).unwrap_err();
         let text = runner::ErrorChain(&err).to_string();
         assert!(text.contains("environment 0 is at step 4294967295"), "{text}");
@@ -710,7 +726,7 @@ fn the_known_crashers_are_named_errors() {
         assert!(text.contains("4 bytes after the decoded content"), "{text}");
         // Two environments' RNGs swapped (the multi-environment source).
         let mut m = mirror_of(source);
-        m.session.envs.rngs.swap(0, 1);
+        edit_batch(&mut m.session.envs, &|b| b.rngs.swap(0, 1));
         let text = chain(&file_of(&m, source));
         assert!(text.contains("random stream of TrainEnv"), "{text}");
     });

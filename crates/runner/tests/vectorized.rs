@@ -28,7 +28,7 @@ fn vector_config(envs: u32) -> RunConfig {
 fn transitions_are_those_of_independent_environments_with_final_observations() {
     let n = 3;
     let mut config = vector_config(n);
-    config.env.max_episode_steps = 14; // many truncations as well as terminations
+    config.env.set_max_episode_steps(14); // many truncations as well as terminations
     config.agent.epsilon.decay = 50.0;
     let mut session = Session::new(&config).unwrap();
     for _ in 0..400 {
@@ -172,7 +172,7 @@ fn every_stream_of_a_run_is_its_own() {
 #[test]
 fn a_truncated_episode_is_stored_as_truncated_not_terminated() {
     let mut config = vector_config(1);
-    config.env.max_episode_steps = 3; // far below where CartPole terminates
+    config.env.set_max_episode_steps(3); // far below where CartPole terminates
     config.agent.buffer_capacity = 64;
     let mut session = Session::new(&config).unwrap();
     let mut reference = CartPole::new(EnvConfig { max_episode_steps: 3, ..EnvConfig::v1() }).unwrap();

@@ -105,8 +105,9 @@ fn animation(showcase: &RunConfig, policy: &Path, path: &Path) -> Result<(), Str
         .map_err(|e| format!("{}: {e}", path.display()))?
         .into_drawing_area();
     for (t, state) in states.iter().enumerate().step_by(FRAME_STEP) {
+        let state: [f64; 4] = state.as_slice().try_into().map_err(|_| "the showcase runs CartPole".to_string())?;
         let caption = format!("greedy policy, step {t:>3}: θ = {:+.1}°", state[2].to_degrees());
-        scene(&area, *state, &caption).map_err(|e| format!("{}: {e}", path.display()))?;
+        scene(&area, state, &caption).map_err(|e| format!("{}: {e}", path.display()))?;
         area.present().map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())

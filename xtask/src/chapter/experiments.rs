@@ -98,7 +98,7 @@ pub fn experiments(quick: bool) -> Vec<Experiment> {
             variants: vec![
                 variant("ex1-tabular", "tabular Q-learning (3·3·6·6 grid)", quick, |c| {
                     on_budget(c);
-                    c.learner = LearnerSetting::TabularQ { bins: vec![3, 3, 6, 6], alpha: 0.1 };
+                    c.learner = LearnerSetting::TabularQ { bins: vec![3, 3, 6, 6], alpha: 0.1, ranges: None };
                 }),
                 variant("ex1-online", "online neural Q-learning", quick, |c| {
                     on_budget(c);

@@ -143,7 +143,7 @@ pub fn values(
     out.insert("showcase.test_episodes".into(), show.test_returns.len().to_string());
     let solved = show.test_returns.iter().filter(|&&r| r >= 500.0).count();
     out.insert("showcase.test_500".into(), solved.to_string());
-    out.insert("settings.table".into(), settings_table(showcase));
+    out.insert("settings.table".into(), settings_table(showcase)?);
     for n in [100u64, 500, 1000, 2000, 5000] {
         out.insert(format!("eps.{n}"), format!("{:.3}", showcase.agent.epsilon.value(n)));
     }
@@ -195,8 +195,8 @@ pub fn values(
 
 /// The settings of a run as a Markdown table, read from its configuration
 /// (so the chapter cannot disagree with `default.ron`).
-fn settings_table(c: &RunConfig) -> String {
-    let a = c.dqn_config();
+fn settings_table(c: &RunConfig) -> Result<String, String> {
+    let a = c.dqn_config().map_err(|e| runner::ErrorChain(&e).to_string())?;
     let sizes: Vec<String> = a.layer_sizes().iter().map(ToString::to_string).collect();
     let target = match a.target_update {
         runner::TargetUpdate::Hard { every } => format!("copied every {every} actions"),
@@ -217,7 +217,7 @@ fn settings_table(c: &RunConfig) -> String {
     for (k, v) in rows {
         table += &format!("\n| {k} | {v} |");
     }
-    table
+    Ok(table)
 }
 
 /// Replaces every `{{name}}` of `template` with its value.
