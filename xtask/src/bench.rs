@@ -40,8 +40,8 @@ fn median_rows(rounds: &[Vec<DivanRow>]) -> Vec<DivanRow> {
             let rates: Vec<f64> = same().filter_map(|r| r.median_per_s).collect();
             DivanRow {
                 path: row.path.clone(),
-                median_ns: median(same().map(|r| r.median_ns)),
-                median_per_s: (!rates.is_empty()).then(|| median(rates)),
+                median_ns: runner::median(same().map(|r| r.median_ns)),
+                median_per_s: (!rates.is_empty()).then(|| runner::median(rates)),
             }
         })
         .collect()
@@ -237,16 +237,6 @@ fn our_run(config: Option<&Path>, seed: u64, dir: &Path) -> Result<WholeRun, Str
     };
     std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(run)
-}
-
-fn median(values: impl IntoIterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 /// One `seed_dqn.py --mode train` run.
@@ -515,8 +505,8 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         "| training loop, fast preset (8 envs), 2 threads | {} | – | – | |",
         cell(rate("runner", 2, "training_loop/fast_preset"), &steps)
     );
-    let ours_wall = median(res.seed_runs.iter().map(|(o, _)| o.wall_s));
-    let theirs_wall = median(res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.wall_s)));
+    let ours_wall = runner::median(res.seed_runs.iter().map(|(o, _)| o.wall_s));
+    let theirs_wall = runner::median(res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.wall_s)));
     let ours_peak = res.seed_runs.iter().filter_map(|(o, _)| o.peak_mib).fold(f64::NAN, f64::max);
     let theirs_peak = res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.peak_mib)).fold(f64::NAN, f64::max);
     let finite = |v: f64| v.is_finite().then_some(v);
@@ -529,8 +519,9 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     );
     // Runs that learn to balance longer take more steps, so the whole-run
     // ratio depends on the seeds; the per-step figure does not.
-    let ours_per_step = median(res.seed_runs.iter().map(|(o, _)| o.train_s / o.train_steps * 1e6));
-    let theirs_per_step = median(res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.train_s / p.train_steps * 1e6)));
+    let ours_per_step = runner::median(res.seed_runs.iter().map(|(o, _)| o.train_s / o.train_steps * 1e6));
+    let theirs_per_step =
+        runner::median(res.seed_runs.iter().filter_map(|(_, p)| p.map(|p| p.train_s / p.train_steps * 1e6)));
     let _ = writeln!(
         t,
         "| seed configuration: training time per env step (those runs) | {} | {} | {} | |",
@@ -550,7 +541,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         t,
         "| `presets/fast.ron`: solved (mean of 100 greedy episodes ≥ 475) | {solved} of {} seeds, median {:.2} s | Stable-Baselines3, rl-zoo3 settings: 2 of 3, 44 s (anchors' README, not rerun) | – | ≥ 9 of 10, ≤ 2 s |",
         res.preset_runs.len(),
-        median(res.preset_runs.iter().map(|r| r.wall_s))
+        runner::median(res.preset_runs.iter().map(|r| r.wall_s))
     );
 
     let _ = writeln!(
@@ -685,12 +676,5 @@ training_loop     fastest       │ slowest       │ median        │ mean    
         assert_eq!(rows[3].median_per_s, None);
         assert_eq!(rows[4].median_ns, 168.7e6);
         assert_eq!(rows[4].median_per_s, Some(950.0));
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median([]).is_nan());
     }
 }

@@ -75,18 +75,6 @@ pub fn anchor(seeds: &[u64], python: &Path, script: &Path, out: &Path) -> Result
     Ok(rows)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// A Markdown table of both sets of rows, with medians and the wall-time ratio.
 pub fn table(ours: &[Row], anchor: &[Row]) -> String {
     let mut t = String::from(
@@ -106,7 +94,7 @@ pub fn table(ours: &[Row], anchor: &[Row]) -> String {
             cell(|a| format!("{:.2}", a.wall_seconds))
         );
     }
-    let med = |rows: &[Row], f: fn(&Row) -> f64| median(rows.iter().map(f).collect());
+    let med = |rows: &[Row], f: fn(&Row) -> f64| runner::median(rows.iter().map(f));
     let (ow, aw) = (med(ours, |r| r.wall_seconds), med(anchor, |r| r.wall_seconds));
     t += &format!(
         "| median | {:.1} | {:.0} | {:.2} | {:.1} | {:.0} | {:.2} |\n",
@@ -151,11 +139,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeds_and_medians() {
+    fn seeds_are_parsed() {
         assert_eq!(parse_seeds("0..5").unwrap(), vec![0, 1, 2, 3, 4]);
         assert_eq!(parse_seeds("3, 7").unwrap(), vec![3, 7]);
         assert!(parse_seeds("5..5").is_err() && parse_seeds("x").is_err());
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

@@ -9,7 +9,6 @@ mod compare;
 mod interrupt;
 mod plot;
 mod progress;
-mod runs;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +35,13 @@ enum Command {
         /// values (without a file, all of them do). See `crates/runner/src/default.ron`.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The environment: cartpole (the seed chapter's CartPole-v1),
+        /// mountaincar (MountainCar-v0) or acrobot (Acrobot-v1). Without
+        /// --config each comes with DQN settings that learn it
+        /// (crates/runner/src/presets/); with --config, the file's settings
+        /// train this environment.
+        #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(runner::ENV_NAMES))]
+        env: Option<String>,
         /// The master seed, overriding the configuration's.
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
@@ -52,7 +58,7 @@ enum Command {
         quiet: bool,
         /// Continue the interrupted run in DIR from its newest usable
         /// checkpoint (the result is the same as an uninterrupted run).
-        #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "seed", "out", "overrides"])]
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "env", "seed", "out", "overrides"])]
         resume: Option<PathBuf>,
         /// Write a checkpoint every N finished episodes (0: only at the end
         /// and on Ctrl-C).
@@ -248,17 +254,26 @@ impl From<&str> for Failure {
     }
 }
 
-/// A configuration from a RON file (or the embedded default), a seed and
-/// `--set` overrides, in that order, checked.
+/// A configuration from a RON file (or the embedded default of the
+/// environment), the environment, a seed and `--set` overrides, in that
+/// order, checked.
 fn build_config(
     file: Option<&Path>,
+    env: Option<&str>,
     seed: Option<u64>,
     overrides: &[String],
 ) -> Result<RunConfig, runner::ConfigError> {
-    let mut config = match file {
-        Some(path) => RunConfig::from_file(path)?,
-        None => RunConfig::default(),
+    let mut config = match (file, env) {
+        (Some(path), _) => RunConfig::from_file(path)?,
+        (None, Some(name)) => RunConfig::for_env(name)?,
+        (None, None) => RunConfig::default(),
     };
+    if let (Some(_), Some(name)) = (file, env) {
+        config.env = runner::EnvSetting::named(name).ok_or_else(|| runner::ConfigError::Invalid {
+            field: "--env".into(),
+            reason: format!("{name:?} is not an environment; the names are {}", runner::ENV_NAMES.join(", ")),
+        })?;
+    }
     if let Some(seed) = seed {
         config.seed = seed;
     }
@@ -272,10 +287,10 @@ fn build_config(
 impl Command {
     fn run(self) -> Result<(), Failure> {
         match self {
-            Self::Train { config, seed, out, overrides, quiet, resume, checkpoint_every, keep_checkpoints } => {
+            Self::Train { config, env, seed, out, overrides, quiet, resume, checkpoint_every, keep_checkpoints } => {
                 let cfg = match resume {
                     Some(_) => None,
-                    None => Some(build_config(config.as_deref(), seed, &overrides)?),
+                    None => Some(build_config(config.as_deref(), env.as_deref(), seed, &overrides)?),
                 };
                 let dir = match (&resume, &cfg) {
                     (Some(dir), _) => dir.clone(),
@@ -315,7 +330,7 @@ impl Command {
                 let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
                 let (mean, std) = runner::mean_std(&returns);
                 let list: Vec<String> = returns.iter().map(|r| format!("{r}")).collect();
-                println!("greedy returns over {episodes} episodes: {}", list.join(" "));
+                println!("{}: greedy returns over {episodes} episodes: {}", config.env.id(), list.join(" "));
                 println!("mean {mean:.1} ± {std:.1} (std)");
                 Ok(())
             }
@@ -340,14 +355,14 @@ impl Command {
                 Ok(chapter::generate(quick, out.as_deref(), no_cache)?)
             }
             Self::Sweep { config, grid, overrides, seeds, out, shard, jobs, report_only, solved_at } => {
-                let plan = sweep::Plan {
-                    base: build_config(config.as_deref(), None, &overrides)?,
-                    grid: grid.iter().map(|g| sweep::parse_grid(g)).collect::<Result<_, _>>()?,
+                let plan = runner::sweep::Plan {
+                    base: build_config(config.as_deref(), None, None, &overrides)?,
+                    grid: grid.iter().map(|g| runner::sweep::parse_grid(g)).collect::<Result<_, _>>().map_err(chain)?,
                     seeds: compare::parse_seeds(&seeds)?,
                 };
-                let shard = shard.as_deref().map(sweep::Shard::parse).transpose()?;
+                let shard = shard.as_deref().map(runner::sweep::Shard::parse).transpose().map_err(chain)?;
                 let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-                let report = sweep::sweep(&plan, &out, shard, workers, report_only, solved_at)?;
+                let report = sweep::sweep(&plan, &out, shard, workers, report_only, solved_at).map_err(chain)?;
                 println!("{report}");
                 Ok(())
             }
@@ -377,6 +392,11 @@ impl Command {
     }
 }
 
+/// An error and its causes, as one message.
+fn chain(e: impl std::error::Error + 'static) -> Failure {
+    Failure::Other(ErrorChain(&e).to_string())
+}
+
 /// Runs `f` inside a rayon pool (RAYON_NUM_THREADS or all cores), so the
 /// network's parallel chunks are joined from a worker, not handed over from
 /// outside at every update.
@@ -389,6 +409,7 @@ pub(crate) fn in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 fn print_summary(s: &RunSummary) {
     println!("run folder:    {}", s.run_dir.display());
+    println!("environment:   {}", s.env);
     println!(
         "test return:   {:.1} ± {:.1} (mean ± std over {} greedy episodes)",
         s.test_mean,
@@ -397,6 +418,10 @@ fn print_summary(s: &RunSummary) {
     );
     if let Some(solved) = s.solved {
         println!("solved:        {}", if solved { "yes (test mean reaches early_stop.solved_at)" } else { "no" });
+    }
+    if let Some(threshold) = s.reward_threshold {
+        let verdict = if s.test_mean >= threshold { "reached" } else { "not reached" };
+        println!("threshold:     {verdict} (Gymnasium's reward_threshold {threshold} for {})", s.env);
     }
     let stop = if s.solved_early { " (stopped early: an evaluation said solved)" } else { "" };
     println!(

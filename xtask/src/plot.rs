@@ -221,13 +221,44 @@ pub fn test_figure(title: &str, returns: &[f64]) -> Figure {
     }
 }
 
-/// Draws a run folder's figures from its CSV files: `train.{svg,png}` and
-/// `test.{svg,png}`. Returns the files written.
+impl Figure {
+    /// Adds a dashed horizontal line at `y` across the figure's episodes:
+    /// the return that counts as solved.
+    #[must_use]
+    pub fn with_threshold(mut self, y: f64) -> Self {
+        let x_max = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0f64, f64::max);
+        self.series.push(Series {
+            label: format!("solved at {y}"),
+            points: vec![(1.0, y), (x_max, y)],
+            color: RGBColor(90, 160, 90),
+            markers: false,
+            band: Vec::new(),
+        });
+        self
+    }
+}
+
+/// Draws a run folder's figures from its CSV files and its configuration
+/// (which names the environment and its solve threshold):
+/// `train.{svg,png}` and `test.{svg,png}`. Returns the files written.
 pub fn draw_run(run: &Path) -> Result<Vec<PathBuf>, String> {
+    let config_path = run.join(runner::files::CONFIG);
+    let config = runner::RunConfig::from_file(&config_path).map_err(|e| runner::ErrorChain(&e).to_string())?;
+    let spec = config.env_spec().map_err(|e| format!("{}: {}", config_path.display(), runner::ErrorChain(&e)))?;
+    let learner = match config.learner {
+        runner::LearnerSetting::Dqn => "DQN",
+        runner::LearnerSetting::TabularQ { .. } => "Tabular Q",
+    };
+    let with_threshold = |figure: Figure| match spec.reward_threshold {
+        Some(y) => figure.with_threshold(y),
+        None => figure,
+    };
     let train = read_columns(&run.join(runner::files::TRAIN_CSV), &["return"])?;
-    let mut written = save(&train_figure("DQN on CartPole-v1: training", &train[0]), &run.join("train"))?;
+    let title = format!("{learner} on {}: training", spec.id);
+    let mut written = save(&with_threshold(train_figure(&title, &train[0])), &run.join("train"))?;
     let test = read_columns(&run.join(runner::files::TEST_CSV), &["return"])?;
-    written.extend(save(&test_figure("DQN on CartPole-v1: greedy test", &test[0]), &run.join("test"))?);
+    let title = format!("{learner} on {}: greedy test", spec.id);
+    written.extend(save(&with_threshold(test_figure(&title, &test[0])), &run.join("test"))?);
     Ok(written)
 }
 #[cfg(test)]
@@ -244,6 +275,7 @@ mod tests {
     fn figures_are_written_with_text() {
         let dir = std::env::temp_dir().join(format!("dqn-plot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.ron"), runner::RunConfig::default().to_ron()).unwrap();
         std::fs::write(
             dir.join("train.csv"),
             "episode,steps,total_steps,return,epsilon,mean_loss\n1,10,10,10,0.9,\n2,30,40,30,0.8,0.5\n",
@@ -262,6 +294,34 @@ mod tests {
         let png = std::fs::read(dir.join("test.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         assert!(png.len() > 5_000, "{} bytes", png.len());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// MountainCar's returns are -1 per step: the figures must name it, show
+    /// the negative range and draw Gymnasium's threshold (-110).
+    #[test]
+    fn negative_returns_are_plotted_with_their_threshold() {
+        let dir = std::env::temp_dir().join(format!("dqn-plot-negative-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.ron"), runner::RunConfig::for_env("mountaincar").unwrap().to_ron()).unwrap();
+        std::fs::write(
+            dir.join("train.csv"),
+            "episode,steps,total_steps,return,epsilon,mean_loss,q_probe,env\n\
+             1,200,200,-200,0.9,,0,MountainCar-v0\n2,150,350,-150,0.8,0.5,0,MountainCar-v0\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("test.csv"), "episode,return,env\n1,-120,MountainCar-v0\n2,-98,MountainCar-v0\n")
+            .unwrap();
+        draw_run(&dir).unwrap();
+        for (name, worst) in [("train.svg", -200), ("test.svg", -120)] {
+            let svg = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(svg.contains("DQN on MountainCar-v0"), "{name}: the title names the environment");
+            assert!(svg.contains("solved at -110"), "{name}: the threshold's legend");
+            // The y axis is labelled down to the worst return (plotters
+            // writes each label on a line of its own).
+            let lowest_tick = svg.lines().filter_map(|l| l.trim().parse::<i32>().ok()).min();
+            assert!(lowest_tick.is_some_and(|y| y <= worst + 20 && y >= worst - 50), "{name}: {lowest_tick:?}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,30 +3,30 @@
 //!
 //! Layout: the magic `DQNRSCK\0`, the format version (u32, little-endian),
 //! the payload's length (u64) and its FNV-1a 64 checksum (u64), then the
-//! payload (postcard-encoded [`Checkpoint`]). A file is written to a
-//! temporary name, flushed to disk, renamed into place, and the folder is
-//! synced, so a crash leaves either the old set of checkpoints or the new
-//! one, never a half-written file under a checkpoint's name.
+//! payload (postcard-encoded [`Checkpoint`]). A file is written with
+//! [`write_atomic`](crate::write_atomic) (a temporary name, flushed to disk,
+//! renamed into place, the folder synced), so a crash leaves either the old
+//! set of checkpoints or the new one, never a half-written file under a
+//! checkpoint's name.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::write_atomic;
 use crate::session::{SessionState, StateError, StoredSession};
+use crate::stats::fnv1a;
 
 const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// The current format version; files of other versions are refused.
 /// (3: typed stored forms and the mid-step position of an interrupted
-/// step.)
-pub const VERSION: u32 = 3;
+/// step; 4: the environment is any `env_core` family, stored as its own
+/// bytes, and the config names it.)
+pub const VERSION: u32 = 4;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.
 pub const DIR: &str = "checkpoints";
-/// Bytes written between two reports of a write's progress.
-const PIECE: usize = 64 * 1024;
 
 /// What a checkpoint holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -153,11 +153,12 @@ impl std::error::Error for CheckpointError {
     }
 }
 
-/// FNV-1a, 64 bits, of a payload: detects damage (it is no protection
-/// against tampering). Public for tools and tests that build files by hand.
+/// The checksum of a payload ([`fnv1a`]): detects damage (it is no
+/// protection against tampering). Public for tools and tests that build
+/// files by hand.
 #[must_use]
 pub fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    fnv1a(bytes)
 }
 
 /// The bytes of a checkpoint file.
@@ -245,22 +246,7 @@ pub fn write(
     std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
     let name = format!("ckpt-{:012}.bin", checkpoint.session.total_steps());
     let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let bytes = encode(checkpoint);
-    let total = bytes.len() as u64;
-    let written = File::create(&tmp).and_then(|mut f| {
-        let mut done = 0u64;
-        for piece in bytes.chunks(PIECE) {
-            f.write_all(piece)?;
-            done += piece.len() as u64;
-            on_progress(done, total);
-        }
-        f.sync_all()
-    });
-    written.map_err(|e| (tmp.clone(), e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| (path.clone(), e))?;
-    // The rename is durable once the folder itself is synced.
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| (dir.to_path_buf(), e))?;
+    write_atomic(&path, &encode(checkpoint), on_progress)?;
     let mut all = list(dir);
     all.reverse();
     for old in all.into_iter().skip(keep.max(1)) {

@@ -19,6 +19,11 @@ const MAX_GREEDY_EPISODES_REASON: &str = "must be at most 1 000 000 (MAX_GREEDY_
 
 /// The embedded default: the seed chapter's settings.
 pub const DEFAULT_RON: &str = include_str!("default.ron");
+/// What `--env mountaincar` trains when given no file: DQN settings that
+/// reach the flag (the seed's CartPole settings never do).
+pub const MOUNTAINCAR_RON: &str = include_str!("presets/mountaincar.ron");
+/// What `--env acrobot` trains when given no file.
+pub const ACROBOT_RON: &str = include_str!("presets/acrobot.ron");
 
 /// Everything a run needs, as written in a RON file. Every field is
 /// optional in a file; missing ones take [`RunConfig::default`] (the seed
@@ -461,6 +466,28 @@ impl RunConfig {
     pub fn from_ron(text: &str, location: &str) -> Result<Self, ConfigError> {
         ron::from_str(text)
             .map_err(|source| ConfigError::Parse { location: location.to_string(), source: Box::new(source) })
+    }
+
+    /// The configuration `cargo xtask train --env NAME` starts from:
+    /// CartPole's is the seed chapter's ([`RunConfig::default`]), the others
+    /// are settings that learn their task ([`MOUNTAINCAR_RON`],
+    /// [`ACROBOT_RON`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a name not in [`ENV_NAMES`].
+    pub fn for_env(name: &str) -> Result<Self, ConfigError> {
+        let (text, location) = match name.to_ascii_lowercase().as_str() {
+            "cartpole" => return Ok(Self::default()),
+            "mountaincar" => (MOUNTAINCAR_RON, "runner/src/presets/mountaincar.ron"),
+            "acrobot" => (ACROBOT_RON, "runner/src/presets/acrobot.ron"),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    field: "--env".into(),
+                    reason: format!("{name:?} is not an environment; the names are {}", ENV_NAMES.join(", ")),
+                });
+            }
+        };
+        Self::from_ron(text, location)
     }
 
     /// Reads and parses a RON file.

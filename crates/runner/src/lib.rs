@@ -18,27 +18,33 @@
 //! `xtask`'s job, through the [`Progress`] trait), print anything, or parse
 //! command lines.
 
+mod atomic_file;
 pub mod checkpoint;
 mod config;
 mod error;
 mod policy_file;
+pub mod pool;
 mod run;
 mod session;
+mod stats;
+pub mod sweep;
 
+pub use atomic_file::write_atomic;
 pub use config::{
-    Collection, ConfigError, DEFAULT_RON, ENV_NAMES, EarlyStop, EnvSetting, IntegratorSetting, LearnerSetting,
-    MAX_GREEDY_EPISODES, RunConfig, SETTABLE_KEYS,
+    ACROBOT_RON, Collection, ConfigError, DEFAULT_RON, ENV_NAMES, EarlyStop, EnvSetting, IntegratorSetting,
+    LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
 pub use policy_file::{PolicyError, load_policy, parse_policy, save_policy};
 pub use run::{
-    FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files, mean_std,
+    FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
     prepare_run_dir, resume, test_saved, train, train_with,
 };
 pub use session::{
     EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream,
     TallyProblem, TestLog, greedy_trajectory,
 };
+pub use stats::{fnv1a, mean_std, median};
 
 pub use agent::{AgentError, DqnConfig, EpsilonSchedule, LossKind, Sampling, TargetUpdate};
 pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};

@@ -172,7 +172,11 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
         .collect();
     let file = PolicyFile { format: FORMAT.into(), version: VERSION, sizes: net.sizes(), tensors: Tensors(tensors) };
     let text = serde_json::to_string(&file).expect("a policy always serializes");
-    std::fs::write(path, text).map_err(io_err(path, "write policy"))
+    crate::write_atomic(path, text.as_bytes(), &mut |_, _| {}).map_err(|(at, source)| RunError::Io {
+        path: at,
+        action: "write policy",
+        source,
+    })
 }
 
 /// Reads a policy written by [`save_policy`].

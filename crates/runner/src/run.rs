@@ -12,8 +12,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::atomic_file::write_atomic;
 use crate::error::{SkippedCheckpoint, io_err};
 use crate::session::{EpisodeLog, EvalLog, Session, TestLog, test_policy};
+use crate::stats::mean_std;
 use crate::{ConfigError, MAX_GREEDY_EPISODES, RunConfig, RunError, checkpoint, policy_file};
 
 /// What a run reports as it goes. Every method has a default that does
@@ -41,6 +43,11 @@ impl Progress for Silent {}
 pub struct RunSummary {
     /// The run folder.
     pub run_dir: PathBuf,
+    /// The environment's id (`"CartPole-v1"`).
+    pub env: String,
+    /// The environment's solve threshold on the mean return (Gymnasium's
+    /// `reward_threshold`), if it has one.
+    pub reward_threshold: Option<f64>,
     /// Training episodes finished.
     pub train_episodes: u32,
     /// Environment steps in training.
@@ -140,18 +147,23 @@ pub fn prepare_run_dir(dir: &Path) -> Result<(), RunError> {
     std::fs::remove_file(&probe).map_err(io_err(&probe, "remove"))
 }
 
+/// A run's CSV log. Its last column, `env`, names the environment on every
+/// line, so logs of several environments concatenate into one table.
 struct CsvFile {
     path: PathBuf,
     out: BufWriter<File>,
     /// Bytes written so far (what a checkpoint records).
     len: u64,
+    /// The environment's id, the last field of every line.
+    env: &'static str,
 }
 
 impl CsvFile {
-    fn create(path: PathBuf, header: &str) -> Result<Self, RunError> {
+    fn create(path: PathBuf, header: &str, env: &'static str) -> Result<Self, RunError> {
         let file = File::create(&path).map_err(io_err(&path, "create"))?;
-        let mut csv = Self { path, out: BufWriter::new(file), len: 0 };
+        let mut csv = Self { path, out: BufWriter::new(file), len: 0, env: "env" };
         csv.line(header)?;
+        csv.env = env;
         Ok(csv)
     }
 
@@ -159,7 +171,8 @@ impl CsvFile {
     /// lines written after the checkpoint that recorded `len`. Those bytes
     /// must be the log's header and whole lines (`lines` of them after the
     /// header, when the checkpoint says how many).
-    fn resume(path: PathBuf, len: u64, header: &str, lines: Option<u64>) -> Result<Self, RunError> {
+    fn resume(path: PathBuf, len: u64, header: &str, env: &'static str, lines: Option<u64>) -> Result<Self, RunError> {
+        let header = format!("{header},env");
         let text = std::fs::read(&path).map_err(io_err(&path, "read"))?;
         let have = text.len() as u64;
         if have < len {
@@ -177,13 +190,16 @@ impl CsvFile {
         file.set_len(len).map_err(io_err(&path, "truncate"))?;
         let mut out = BufWriter::new(file);
         out.seek(SeekFrom::Start(len)).map_err(io_err(&path, "seek"))?;
-        Ok(Self { path, out, len })
+        Ok(Self { path, out, len, env })
     }
 
-    /// Writes a line and flushes it, so the file is readable however the run ends.
+    /// Writes a line, with the environment's field, and flushes it, so the
+    /// file is readable however the run ends.
     fn line(&mut self, line: &str) -> Result<(), RunError> {
-        writeln!(self.out, "{line}").and_then(|()| self.out.flush()).map_err(io_err(&self.path, "write"))?;
-        self.len += line.len() as u64 + 1;
+        writeln!(self.out, "{line},{}", self.env)
+            .and_then(|()| self.out.flush())
+            .map_err(io_err(&self.path, "write"))?;
+        self.len += (line.len() + 1 + self.env.len() + 1) as u64;
         Ok(())
     }
 }
@@ -287,13 +303,14 @@ pub fn train_with(
     progress: &mut dyn Progress,
 ) -> Result<RunSummary, RunError> {
     let session = Session::new(config)?;
+    let env = session.env_spec().id;
     prepare_run_dir(run_dir)?;
-    std::fs::write(run_dir.join(files::CONFIG), config.to_ron())
-        .map_err(io_err(run_dir.join(files::CONFIG), "write"))?;
+    write_atomic(&run_dir.join(files::CONFIG), config.to_ron().as_bytes(), &mut |_, _| {})
+        .map_err(|(path, source)| RunError::Io { path, action: "write", source })?;
     let logs = Logs {
-        train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER)?,
-        timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER)?,
-        eval: CsvFile::create(run_dir.join(files::EVAL_CSV), EVAL_HEADER)?,
+        train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER, env)?,
+        timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER, env)?,
+        eval: CsvFile::create(run_dir.join(files::EVAL_CSV), EVAL_HEADER, env)?,
     };
     drive(session, logs, 0.0, run_dir, options, progress)
 }
@@ -334,10 +351,11 @@ pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progres
     }
     // One line per finished episode in both per-episode logs.
     let episodes = Some(u64::from(ckpt.session.episodes_finished()));
+    let env = saved.env_spec()?.id;
     let logs = Logs {
-        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, episodes)?,
-        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, episodes)?,
-        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, None)?,
+        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, env, episodes)?,
+        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, env, episodes)?,
+        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, env, None)?,
     };
     let session = Session::from_state(ckpt.session)?;
     drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
@@ -436,7 +454,7 @@ fn drive(
         policy_file::save_policy(agent.policy(), &run_dir.join(files::POLICY))?;
     }
 
-    let mut test_csv = CsvFile::create(run_dir.join(files::TEST_CSV), TEST_HEADER)?;
+    let mut test_csv = CsvFile::create(run_dir.join(files::TEST_CSV), TEST_HEADER, session.env_spec().id)?;
     let mut test_error = Ok(());
     let testing = || {
         fault(options, FaultPoint::Testing);
@@ -460,6 +478,8 @@ fn drive(
     let (test_mean, test_std) = mean_std(&test_returns);
     let summary = RunSummary {
         run_dir: run_dir.to_path_buf(),
+        env: session.env_spec().id.to_string(),
+        reward_threshold: session.env_spec().reward_threshold,
         train_episodes: session.episodes_finished(),
         train_steps: session.total_steps(),
         updates: session.learner().n_updates(),
@@ -473,8 +493,12 @@ fn drive(
         solved: config.early_stop.as_ref().map(|stop| test_mean >= stop.solved_at),
     };
     let path = run_dir.join(files::SUMMARY);
-    std::fs::write(&path, serde_json::to_string_pretty(&summary).expect("a summary always serializes"))
-        .map_err(io_err(&path, "write"))?;
+    let text = serde_json::to_string_pretty(&summary).expect("a summary always serializes");
+    write_atomic(&path, text.as_bytes(), &mut |_, _| {}).map_err(|(path, source)| RunError::Io {
+        path,
+        action: "write",
+        source,
+    })?;
     Ok(summary)
 }
 
@@ -495,16 +519,4 @@ pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) ->
         }));
     }
     test_policy(&config, &run_dir.join(files::POLICY), episodes, &mut |log| progress.test_episode(log, episodes))
-}
-
-/// Mean and population standard deviation (0 and 0 for none).
-#[must_use]
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
 }

@@ -130,11 +130,16 @@ fn damaged_checkpoints_are_named_and_skipped() {
     flipped[mid] ^= 0x10;
     let mut wrong_version = good.clone();
     wrong_version[8] = 9;
+    // A file of the previous format (CartPole-only environment state) is
+    // refused by its version before its payload is looked at.
+    let mut previous_version = good.clone();
+    previous_version[8..12].copy_from_slice(&(checkpoint::VERSION - 1).to_le_bytes());
     type Expected = fn(&CheckpointError) -> bool;
-    let cases: [(&[u8], Expected); 5] = [
+    let cases: [(&[u8], Expected); 6] = [
         (b"", |e| matches!(e, CheckpointError::Empty)),
         (&good[..good.len() - 100], |e| matches!(e, CheckpointError::Truncated { .. })),
         (&wrong_version, |e| matches!(e, CheckpointError::Version { found: 9 })),
+        (&previous_version, |e| matches!(e, CheckpointError::Version { found: 3 })),
         (b"\x89PNG\r\n\x1a\n not a checkpoint at all", |e| matches!(e, CheckpointError::NotACheckpoint)),
         (&flipped, |e| matches!(e, CheckpointError::Checksum)),
     ];
@@ -177,7 +182,11 @@ fn divergence_stops_with_the_step_and_keeps_good_checkpoints() {
     assert!(text.starts_with("train episode ") && text.contains(", step ") && text.contains("diverged"), "{text}");
     // The logs are whole lines, and the newest checkpoint loads.
     let csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
-    assert!(csv.ends_with('\n') && csv.lines().all(|l| l.split(',').count() == 7), "{csv}");
+    assert!(
+        csv.ends_with('\n')
+            && csv.lines().all(|l| l.split(',').count() == 8 && (l.ends_with(",CartPole-v1") || l.ends_with(",env"))),
+        "{csv}"
+    );
     let newest = checkpoint::list(&dir.join(checkpoint::DIR)).pop().expect("checkpoints before the failure");
     Session::from_state(checkpoint::read(&newest).unwrap().session).unwrap();
     std::fs::remove_dir_all(dir).unwrap();

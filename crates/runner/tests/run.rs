@@ -42,7 +42,7 @@ fn a_short_run_learns_to_balance() {
     }
     let train_csv = std::fs::read_to_string(dir.join(files::TRAIN_CSV)).unwrap();
     assert_eq!(train_csv.lines().count(), 81, "a header and one line per episode");
-    assert!(train_csv.starts_with("episode,steps,total_steps,return,epsilon,mean_loss,q_probe\n1,"));
+    assert!(train_csv.starts_with("episode,steps,total_steps,return,epsilon,mean_loss,q_probe,env\n1,"));
     // The saved configuration and policy reproduce the run's own test.
     let again: Vec<f64> = test_saved(&dir, 10, &mut Silent).unwrap().iter().map(|t| t.ret).collect();
     assert_eq!(again, summary.test_returns);

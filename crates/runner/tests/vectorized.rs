@@ -101,8 +101,8 @@ fn early_stop_ends_training_at_the_first_solved_evaluation() {
     assert!(summary.train_episodes < 400);
     let eval = std::fs::read_to_string(dir.join(files::EVAL_CSV)).unwrap();
     let lines: Vec<&str> = eval.lines().skip(1).collect();
-    assert!(lines.last().unwrap().ends_with(",true"), "{eval}");
-    assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(",false")), "{eval}");
+    assert!(lines.last().unwrap().ends_with(",true,CartPole-v1"), "{eval}");
+    assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(",false,CartPole-v1")), "{eval}");
     let last_steps: u64 = lines.last().unwrap().split(',').next().unwrap().parse().unwrap();
     assert_eq!(last_steps, summary.train_steps, "training stops right after the solving evaluation");
     assert_eq!(summary.train_steps / 1_000, lines.len() as u64, "one evaluation per 1 000 steps");

@@ -13,8 +13,7 @@ use std::time::Instant;
 
 use runner::RunConfig;
 
-use crate::runs;
-pub use crate::runs::{RunRecord, run_key};
+pub use runner::pool::{RunRecord, run_key};
 
 pub use experiments::{Experiment, experiments};
 use stats::{Estimate, bootstrap};
@@ -80,7 +79,7 @@ pub fn run_all(
     }
     let jobs: Vec<(String, RunConfig)> = todo.into_iter().collect();
     let total = jobs.len();
-    let results = runs::run_parallel(&jobs, workers, &|key, config, outcome, finished| {
+    let results = runner::pool::run_parallel(&jobs, workers, &|key, config, outcome, finished| {
         eprintln!(
             "[{finished}/{total}] {key}: {} steps, test mean {:.1} ({:.1} s)",
             outcome.record.train_steps,
@@ -95,10 +94,14 @@ pub fn run_all(
         }
     });
     for (key, result) in results {
-        let record = result.map_err(|e| format!("run {key}: {e}"))?.record;
+        let record = result.map_err(|e| format!("run {key}: {}", runner::ErrorChain(&e)))?.record;
         let path = data.join(format!("{key}.json"));
-        std::fs::write(&path, serde_json::to_string(&record).expect("records serialize"))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        runner::write_atomic(
+            &path,
+            serde_json::to_string(&record).expect("records serialize").as_bytes(),
+            &mut |_, _| {},
+        )
+        .map_err(|(path, e)| format!("{}: {e}", path.display()))?;
         records.insert(key, record);
     }
     Ok((records, total))
