@@ -20,6 +20,8 @@ pub struct Options {
     pub python: Option<PathBuf>,
     /// The folder of `seed_dqn.py` and `bench_env.py`.
     pub anchors: PathBuf,
+    /// The workspace's own peer scripts (`xtask/peers/`).
+    pub peers: PathBuf,
     /// The Markdown file to write.
     pub out: PathBuf,
     /// Seeds of the seed configuration's whole run.
@@ -274,8 +276,10 @@ pub fn run(opts: &Options) -> Result<String, String> {
     let mut res = Results::default();
     // A shared VM varies from minute to minute: every bench runs several
     // rounds, in turn, and each figure is the median of the rounds' medians.
-    const BENCHES: [(&str, usize); 8] = [
+    const BENCHES: [(&str, usize); 10] = [
         ("cartpole-sim", 1),
+        ("mountaincar-sim", 1),
+        ("acrobot-sim", 1),
         ("replay", 1),
         ("mlp", 1),
         ("mlp", 2),
@@ -304,6 +308,17 @@ pub fn run(opts: &Options) -> Result<String, String> {
         let env = python_json(py, &opts.anchors.join("bench_env.py"), &env_args, "--out", &json)?;
         res.anchor.insert("env_single", num(&env, "/results/gym_single_pregen_actions/median")?);
         res.anchor.insert("env_vec8", num(&env, "/results/gym_CartPoleVectorEnv_8/median")?);
+        let classic = opts.peers.join("bench_classic_control.py");
+        let classic_args = ["--steps", q("100000", "10000"), "--reps", q("3", "1")];
+        let classic = python_json(py, &classic, &classic_args, "--out", &json)?;
+        for (key, path) in [
+            ("mountaincar_single", "/results/MountainCar-v0~1single/median"),
+            ("mountaincar_vec8", "/results/MountainCar-v0~1SyncVectorEnv_8/median"),
+            ("acrobot_single", "/results/Acrobot-v1~1single/median"),
+            ("acrobot_vec8", "/results/Acrobot-v1~1SyncVectorEnv_8/median"),
+        ] {
+            res.anchor.insert(key, num(&classic, path)?);
+        }
         res.anchor_versions = format!(
             "gymnasium {}, numpy {}, Python {}",
             env["gymnasium"].as_str().unwrap_or("?"),
@@ -448,6 +463,27 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         ratio(vec8, anchor("env_vec8"))
     );
     let _ = writeln!(t, "| CartPole-v1 env, 64 batched | {} | – | – | |", cell(vec64, &steps));
+    for (name, package, key) in
+        [("MountainCar-v0", "mountaincar-sim", "mountaincar"), ("Acrobot-v1", "acrobot-sim", "acrobot")]
+    {
+        let single = rate(package, 1, "env_steps/single_env");
+        let vec8 = rate(package, 1, "env_steps/batched/8");
+        let (peer_single, peer_vec8) = (anchor(&format!("{key}_single")), anchor(&format!("{key}_vec8")));
+        let _ = writeln!(
+            t,
+            "| {name} env, single, random actions | {} | {} (Gymnasium) | {} | ≥ 100× |",
+            cell(single, &steps),
+            cell(peer_single, &steps),
+            ratio(single, peer_single)
+        );
+        let _ = writeln!(
+            t,
+            "| {name} env, 8 batched | {} | {} (SyncVectorEnv) | {} | ≥ 100× |",
+            cell(vec8, &steps),
+            cell(peer_vec8, &steps),
+            ratio(vec8, peer_vec8)
+        );
+    }
     let _ = writeln!(
         t,
         "| replay: sample 64 of 100 000 | {} | – | – | |",

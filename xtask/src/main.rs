@@ -372,6 +372,7 @@ impl Command {
                     quick,
                     python: Some(anchor_python),
                     anchors: if anchors.is_relative() { root.join(anchors) } else { anchors },
+                    peers: root.join("xtask/peers"),
                     out: out.unwrap_or_else(|| root.join("docs/benchmarks.md")),
                     seeds: if quick { vec![0] } else { compare::parse_seeds(&seeds)? },
                     preset_seeds: if quick { vec![0] } else { compare::parse_seeds(&preset_seeds)? },

@@ -2,7 +2,7 @@
 //! and batched.
 //!
 //! `cargo bench -p acrobot-sim`; compare with Gymnasium measured in the
-//! same session by `crates/acrobot-sim/tests/bench_gymnasium.py` (or
+//! same session by `xtask/peers/bench_classic_control.py` (or
 //! `cargo xtask bench`, which runs both).
 
 use acrobot_sim::{AcrobotDynamics, AcrobotFamily};

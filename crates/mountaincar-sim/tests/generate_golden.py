@@ -3,6 +3,7 @@
 Run in a venv with gymnasium installed (e.g. made by ../shared/anchors/setup.sh):
 
     /tmp/dqn-anchor-venv/bin/python crates/mountaincar-sim/tests/generate_golden.py
+    /tmp/dqn-anchor-venv/bin/python crates/mountaincar-sim/tests/generate_golden.py --holdout SEED  # new cases
 
 Each case starts Gymnasium's MountainCar-v0 from an explicit float64 state
 (set on env.unwrapped after reset), steps it with a stated policy until
@@ -12,9 +13,11 @@ MountainCar uses Python's math.cos, so the machine's numpy build does not
 matter here.
 """
 import json
+import math
 import os
 import platform
 import struct
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -125,9 +128,35 @@ def groups():
     return {"random_actions": random_cases, "limits": limit_cases}
 
 
+# The state space the random holdout states are drawn from.
+LOW = [-1.2, -0.07]
+HIGH = [0.6, 0.07]
+
+
+def holdout(seed):
+    """Cases nobody looked at while writing the simulator: Gymnasium's own
+    resets and random explicit states anywhere in the state space, from
+    `seed`, with random actions. `--holdout SEED` writes them to
+    golden/holdout_seed<SEED>.json, which the golden test reads like any
+    other file."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        run_case(f"holdout{seed}_reset{r}", f"Gymnasium's reset(seed={r}) state, random actions",
+                 None, random_policy(int(rng.integers(1 << 31))), reset_seed=int(r))
+        for r in rng.integers(1000, 1 << 31, size=6)
+    ]
+    low, high = np.array(LOW), np.array(HIGH)
+    for i in range(6):
+        state = [float(v) for v in rng.uniform(low, high)]
+        cases.append(run_case(f"holdout{seed}_state{i}", "a uniformly random state in the state space, random actions",
+                              state, random_policy(int(rng.integers(1 << 31)))))
+    return {f"holdout_seed{seed}": cases}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for group, cases in groups().items():
+    chosen = holdout(int(sys.argv[2])) if sys.argv[1:2] == ["--holdout"] else groups()
+    for group, cases in chosen.items():
         for c in cases:
             print(f"{group}/{c['name']}: {c['episode_length']} steps, {c['end_reason']}")
         doc = {"group": group, "gymnasium_version": gym.__version__, "numpy_version": np.__version__,

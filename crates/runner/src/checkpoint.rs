@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::EnvFamily;
 use crate::atomic_file::write_atomic;
 use crate::session::{SessionState, StateError, StoredSession};
 use crate::stats::fnv1a;
@@ -181,6 +182,20 @@ pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
 /// # Errors
 /// The [`CheckpointError`] found first.
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    decode_on(bytes, None)
+}
+
+/// As [`decode`], the session's environments checked against `family` (a
+/// user's own, for a run of [`train_family`](crate::train_family)) instead
+/// of the configuration's.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_for(bytes: &[u8], family: &dyn EnvFamily) -> Result<Checkpoint, CheckpointError> {
+    decode_on(bytes, Some(family))
+}
+
+fn decode_on(bytes: &[u8], family: Option<&dyn EnvFamily>) -> Result<Checkpoint, CheckpointError> {
     if bytes.is_empty() {
         return Err(CheckpointError::Empty);
     }
@@ -221,7 +236,11 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
         return Err(CheckpointError::ElapsedSeconds { value: stored.elapsed_seconds });
     }
     Ok(Checkpoint {
-        session: SessionState::try_from(stored.session).map_err(CheckpointError::State)?,
+        session: match family {
+            None => SessionState::try_from(stored.session),
+            Some(family) => SessionState::from_stored(stored.session, family),
+        }
+        .map_err(CheckpointError::State)?,
         train_csv_len: stored.train_csv_len,
         timing_csv_len: stored.timing_csv_len,
         eval_csv_len: stored.eval_csv_len,
@@ -288,4 +307,14 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
     let bytes = std::fs::read(path).map_err(CheckpointError::Read)?;
     decode(&bytes)
+}
+
+/// Reads one checkpoint file of a run on `family`'s environments (see
+/// [`decode_for`]).
+///
+/// # Errors
+/// As [`read`].
+pub fn read_for(path: &Path, family: &dyn EnvFamily) -> Result<Checkpoint, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(CheckpointError::Read)?;
+    decode_for(&bytes, family)
 }

@@ -38,7 +38,7 @@ pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
 pub use policy_file::{PolicyError, load_policy, parse_policy, save_policy};
 pub use run::{
     FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
-    prepare_run_dir, resume, test_saved, train, train_with,
+    prepare_run_dir, resume, resume_family, test_saved, train, train_family, train_with,
 };
 pub use session::{
     EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream,

@@ -16,7 +16,7 @@ use crate::atomic_file::write_atomic;
 use crate::error::{SkippedCheckpoint, io_err};
 use crate::session::{EpisodeLog, EvalLog, Session, TestLog, test_policy};
 use crate::stats::mean_std;
-use crate::{ConfigError, MAX_GREEDY_EPISODES, RunConfig, RunError, checkpoint, policy_file};
+use crate::{ConfigError, EnvFamily, MAX_GREEDY_EPISODES, RunConfig, RunError, checkpoint, policy_file};
 
 /// What a run reports as it goes. Every method has a default that does
 /// nothing.
@@ -302,7 +302,34 @@ pub fn train_with(
     options: &TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunSummary, RunError> {
-    let session = Session::new(config)?;
+    start(Session::new(config)?, config, run_dir, options, progress)
+}
+
+/// As [`train_with`], on the environments `family` makes (a user's own,
+/// say) instead of the configuration's `env`, which is written to
+/// `config.ron` but not used. Resume such a run with [`resume_family`] and
+/// the same family.
+///
+/// # Errors
+/// As [`train_with`], and [`RunError::Env`] if the family cannot make the
+/// batch.
+pub fn train_family(
+    config: &RunConfig,
+    family: Box<dyn EnvFamily>,
+    run_dir: &Path,
+    options: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary, RunError> {
+    start(Session::with_family(config, family)?, config, run_dir, options, progress)
+}
+
+fn start(
+    session: Session,
+    config: &RunConfig,
+    run_dir: &Path,
+    options: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary, RunError> {
     let env = session.env_spec().id;
     prepare_run_dir(run_dir)?;
     write_atomic(&run_dir.join(files::CONFIG), config.to_ron().as_bytes(), &mut |_, _| {})
@@ -323,6 +350,29 @@ pub fn train_with(
 /// [`RunError::Checkpoint`] if no checkpoint is usable (each file's problem
 /// is named), [`RunError::Io`] for the logs, and as [`train_with`].
 pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progress) -> Result<RunSummary, RunError> {
+    resume_on(run_dir, None, options, progress)
+}
+
+/// As [`resume`], for a run that [`train_family`] started: `family` must
+/// make the same environments (its saved batch is checked against it).
+///
+/// # Errors
+/// As [`resume`].
+pub fn resume_family(
+    run_dir: &Path,
+    family: Box<dyn EnvFamily>,
+    options: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary, RunError> {
+    resume_on(run_dir, Some(family), options, progress)
+}
+
+fn resume_on(
+    run_dir: &Path,
+    family: Option<Box<dyn EnvFamily>>,
+    options: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary, RunError> {
     if run_dir.join(files::SUMMARY).exists() {
         return Err(RunError::AlreadyComplete { run_dir: run_dir.to_path_buf() });
     }
@@ -330,7 +380,11 @@ pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progres
     let mut skipped = Vec::new();
     let mut found = None;
     for path in checkpoint::list(&dir).into_iter().rev() {
-        match checkpoint::read(&path) {
+        let read = match &family {
+            Some(family) => checkpoint::read_for(&path, family.as_ref()),
+            None => checkpoint::read(&path),
+        };
+        match read {
             Ok(ckpt) => {
                 found = Some((path, ckpt));
                 break;
@@ -351,13 +405,17 @@ pub fn resume(run_dir: &Path, options: &TrainOptions, progress: &mut dyn Progres
     }
     // One line per finished episode in both per-episode logs.
     let episodes = Some(u64::from(ckpt.session.episodes_finished()));
-    let env = saved.env_spec()?.id;
+    let family = match family {
+        Some(family) => family,
+        None => saved.env_family()?,
+    };
+    let env = family.spec().id;
     let logs = Logs {
         train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, env, episodes)?,
         timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, env, episodes)?,
         eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, env, None)?,
     };
-    let session = Session::from_state(ckpt.session)?;
+    let session = Session::from_state_with(ckpt.session, family)?;
     drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
 }
 

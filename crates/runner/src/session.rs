@@ -404,9 +404,22 @@ impl TryFrom<StoredSession> for SessionState {
     /// # Errors
     /// The [`StateError`] found first.
     fn try_from(s: StoredSession) -> Result<Self, StateError> {
+        s.config.validate().map_err(StateError::Config)?;
+        let family = s.config.env_family().map_err(StateError::Config)?;
+        Self::from_stored(s, family.as_ref())
+    }
+}
+
+impl SessionState {
+    /// Checks a stored session as [`TryFrom`] does, its environments
+    /// restored by `family` (a user's own, in place of the configuration's
+    /// `env`).
+    ///
+    /// # Errors
+    /// The [`StateError`] found first.
+    pub fn from_stored(s: StoredSession, family: &dyn EnvFamily) -> Result<Self, StateError> {
         let config = s.config;
-        config.validate().map_err(StateError::Config)?;
-        let family = config.env_family().map_err(StateError::Config)?;
+        config.validate_for(&family.spec()).map_err(StateError::Config)?;
         let learner = match s.learner {
             StoredLearner::Dqn(a) => {
                 LearnerState::Dqn(Box::new(AgentState::try_from(*a).map_err(StateError::Learner)?))
@@ -416,12 +429,10 @@ impl TryFrom<StoredSession> for SessionState {
             }
         };
         let state = Self { config, learner, envs: s.envs, probe_states: s.probe_states, cursor: s.cursor };
-        state.check(family.as_ref())?;
+        state.check(family)?;
         Ok(state)
     }
-}
 
-impl SessionState {
     /// Checks that the parts fit the configuration and each other, the
     /// environments restored by `family`; returns them.
     fn check(&self, family: &dyn EnvFamily) -> Result<Box<dyn VecEnv>, StateError> {

@@ -39,3 +39,40 @@ fn the_example_environment_gets_the_episode_rules() {
         assert!(runner != goal && (0.0..=10.0).contains(&runner) && (0.0..=10.0).contains(&goal));
     }
 }
+
+/// A user's environment gets run folders and exact resume too: a run
+/// stopped mid-way and resumed with the same family writes the bytes of one
+/// never stopped; another family is refused.
+#[test]
+fn the_example_environment_checkpoints_and_resumes_exactly() {
+    let mut config = runner::RunConfig { seed: 2, train_episodes: 60, test_episodes: 4, ..Default::default() };
+    config.agent.hidden = vec![16];
+    config.collection = runner::Collection { envs: 3, update_every: 1 };
+    let family = || Box::new(EpisodicFamily::new(own_env::Chase, 30).unwrap());
+    let opts = || runner::TrainOptions { checkpoint_every: 7, ..Default::default() };
+    let scratch = |name: &str| {
+        let dir = std::env::temp_dir().join(format!("dqn-own-env-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    };
+    let read = |dir: &std::path::Path| -> Vec<Vec<u8>> {
+        ["train.csv", "test.csv", "policy.json"].iter().map(|f| std::fs::read(dir.join(f)).unwrap()).collect()
+    };
+    let whole = scratch("whole");
+    let summary = runner::train_family(&config, family(), &whole, &opts(), &mut runner::Silent).unwrap();
+    assert_eq!(summary.env, "Chase1D");
+    let train_csv = String::from_utf8(read(&whole)[0].clone()).unwrap();
+    assert!(train_csv.lines().nth(1).unwrap().ends_with(",Chase1D"), "{train_csv}");
+
+    let stopped = scratch("stopped");
+    let stop = runner::TrainOptions { stop_after_steps: Some(summary.train_steps / 2 + 1), ..opts() };
+    let err = runner::train_family(&config, family(), &stopped, &stop, &mut runner::Silent).unwrap_err();
+    assert!(matches!(err, runner::RunError::Interrupted { .. }), "{err:?}");
+    let wrong = cartpole_sim::CartPoleFamily::new(cartpole_sim::EnvConfig::v1()).unwrap();
+    assert!(runner::resume_family(&stopped, Box::new(wrong), &opts(), &mut runner::Silent).is_err());
+    runner::resume_family(&stopped, family(), &opts(), &mut runner::Silent).unwrap();
+    assert_eq!(read(&stopped), read(&whole));
+    for dir in [whole, stopped] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
