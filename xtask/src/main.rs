@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use runner::{ErrorChain, RunConfig, RunError, RunSummary};
 
-/// DQN on CartPole-v1, after the seed textbook chapter.
+/// DQN after the seed textbook chapter: CartPole-v1, MountainCar-v0, Acrobot-v1 and your own environments.
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask")]
 struct Cli {
@@ -112,7 +112,7 @@ enum Command {
         no_cache: bool,
     },
     /// Train a grid of settings on several seeds, runs side by side, and
-    /// report which settings solve CartPole-v1 and how fast. Results are
+    /// report which settings solve the task and how fast. Results are
     /// files named by the hash of each run's configuration, so a stopped
     /// sweep resumes, and shards run anywhere merge by copying.
     Sweep {
@@ -142,9 +142,12 @@ enum Command {
         /// Train nothing; report on the results in --out.
         #[arg(long)]
         report_only: bool,
-        /// The mean greedy test return that counts as solved.
-        #[arg(long, value_name = "R", default_value_t = 475.0)]
-        solved_at: f64,
+        /// The mean greedy test return that counts as solved (default: the
+        /// base configuration's early_stop.solved_at, else the environment's
+        /// reward_threshold: 475 for CartPole-v1, -110 MountainCar-v0, -100
+        /// Acrobot-v1).
+        #[arg(long, value_name = "R", allow_negative_numbers = true)]
+        solved_at: Option<f64>,
     },
     /// Measure: every benchmark of the workspace, the PyTorch and Gymnasium
     /// anchors in the same session (given their Python), the seed's whole
@@ -362,6 +365,9 @@ impl Command {
                 };
                 let shard = shard.as_deref().map(runner::sweep::Shard::parse).transpose().map_err(chain)?;
                 let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+                let threshold = plan.base.early_stop.as_ref().map(|stop| stop.solved_at);
+                let threshold = threshold.or(plan.base.env_spec()?.reward_threshold);
+                let solved_at = solved_at.or(threshold).ok_or("--solved-at: the environment has no threshold")?;
                 let report = sweep::sweep(&plan, &out, shard, workers, report_only, solved_at).map_err(chain)?;
                 println!("{report}");
                 Ok(())

@@ -229,7 +229,7 @@ impl TryFrom<StoredCartPole> for CartPole {
                 (!consistent).then_some(Inconsistency::EndFlags {
                     terminated,
                     truncated,
-                    out_of_bounds,
+                    terminal_state: out_of_bounds,
                     elapsed_steps,
                     limit,
                 })

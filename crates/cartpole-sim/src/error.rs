@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub use env_core::Inconsistency;
+
 /// Everything a caller can get wrong when driving the simulator.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -90,70 +92,3 @@ impl fmt::Display for SimError {
 }
 
 impl std::error::Error for SimError {}
-
-/// How a stored environment (or batch of them) contradicts itself or its
-/// rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Inconsistency {
-    /// A batch's per-environment columns differ in length.
-    BatchLengths {
-        /// Stored states.
-        states: usize,
-        /// Stored step counts.
-        step_counts: usize,
-        /// Stored RNGs.
-        rngs: usize,
-    },
-    /// An episode in progress at or past the step limit (its next step
-    /// would count past the limit).
-    PastStepLimit {
-        /// The environment's index in its batch (0 for a single one).
-        env: usize,
-        /// Its stored step count.
-        elapsed_steps: u32,
-        /// The step limit.
-        limit: u32,
-    },
-    /// An environment never reset, with steps counted.
-    StepsBeforeReset {
-        /// The stored step count.
-        elapsed_steps: u32,
-    },
-    /// An ended episode whose end flags contradict its state or step count.
-    EndFlags {
-        /// The stored `terminated` flag.
-        terminated: bool,
-        /// The stored `truncated` flag.
-        truncated: bool,
-        /// Whether the stored state is out of bounds (which is what
-        /// terminates).
-        out_of_bounds: bool,
-        /// The stored step count.
-        elapsed_steps: u32,
-        /// The step limit (what truncates).
-        limit: u32,
-    },
-}
-
-impl fmt::Display for Inconsistency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BatchLengths { states, step_counts, rngs } => {
-                write!(f, "{states} states, {step_counts} step counts, {rngs} RNGs")
-            }
-            Self::PastStepLimit { env, elapsed_steps, limit } => {
-                write!(f, "environment {env} is at step {elapsed_steps} of an episode limited to {limit}")
-            }
-            Self::StepsBeforeReset { elapsed_steps } => {
-                write!(f, "{elapsed_steps} steps counted before the first reset")
-            }
-            Self::EndFlags { terminated, truncated, out_of_bounds, elapsed_steps, limit } => write!(
-                f,
-                "an ended episode with terminated = {terminated}, truncated = {truncated}, but its state is {} \
-                 and it ended at step {elapsed_steps} of {limit}",
-                if *out_of_bounds { "out of bounds" } else { "in bounds" }
-            ),
-        }
-    }
-}

@@ -4,12 +4,11 @@
 //! both for a training loop. The inherent API stays as it is; these impls
 //! only translate (actions as indices, errors as [`EnvError`]).
 
-use env_core::{Env, EnvError, EnvFamily, EnvSpec, Inconsistency as SeamInconsistency, StepOutcome, VecEnv};
+use env_core::{Env, EnvError, EnvFamily, EnvSpec, Inconsistency, StepOutcome, VecEnv};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::batch::StoredBatch;
-use crate::error::Inconsistency;
 use crate::{Action, CartPole, CartPoleBatch, EnvConfig, N_ACTIONS, OBS_DIM, SimError};
 
 /// Gymnasium's id of the environment.
@@ -50,26 +49,7 @@ impl From<SimError> for EnvError {
             SimError::ZeroStepLimit => EnvError::ZeroStepLimit,
             SimError::EmptyBatch => EnvError::EmptyBatch,
             SimError::ActionCount { expected, got } => EnvError::ActionCount { expected, got },
-            SimError::Inconsistent(problem) => EnvError::Inconsistent(match problem {
-                Inconsistency::BatchLengths { states, step_counts, rngs } => {
-                    SeamInconsistency::BatchLengths { states, step_counts, rngs }
-                }
-                Inconsistency::PastStepLimit { env, elapsed_steps, limit } => {
-                    SeamInconsistency::PastStepLimit { env, elapsed_steps, limit }
-                }
-                Inconsistency::StepsBeforeReset { elapsed_steps } => {
-                    SeamInconsistency::StepsBeforeReset { elapsed_steps }
-                }
-                Inconsistency::EndFlags { terminated, truncated, out_of_bounds, elapsed_steps, limit } => {
-                    SeamInconsistency::EndFlags {
-                        terminated,
-                        truncated,
-                        terminal_state: out_of_bounds,
-                        elapsed_steps,
-                        limit,
-                    }
-                }
-            }),
+            SimError::Inconsistent(problem) => EnvError::Inconsistent(problem),
         }
     }
 }
@@ -215,7 +195,7 @@ impl EnvFamily for CartPoleFamily {
         let stored: StoredBatch = env_core::decode(saved)?;
         let batch = CartPoleBatch::try_from(stored)?;
         if batch.config() != self.config {
-            return Err(EnvError::Inconsistent(SeamInconsistency::Rules));
+            return Err(EnvError::Inconsistent(Inconsistency::Rules));
         }
         Ok(Box::new(batch))
     }

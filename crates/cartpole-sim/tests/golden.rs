@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use cartpole_sim::{Action, CartPole, EnvConfig, GymnasiumRng, Integrator, SimError};
+use env_core::golden::{F32Vec, F64Vec, Step as GoldenStep};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -33,49 +34,12 @@ struct Case {
     steps: Vec<GoldenStep>,
 }
 
-#[derive(Deserialize)]
-struct GoldenStep {
-    t: u32,
-    action: usize,
-    state: F64Vec,
-    obs: F32Vec,
-    reward: f64,
-    terminated: bool,
-    truncated: bool,
-}
-
-#[derive(Deserialize)]
-struct F64Vec {
-    bits: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct F32Vec {
-    u32: Vec<String>,
-}
-
-impl F64Vec {
-    fn to_array(&self) -> [f64; 4] {
-        let v: Vec<f64> = self.bits.iter().map(|b| f64::from_bits(u64::from_str_radix(b, 16).unwrap())).collect();
-        v.try_into().expect("a CartPole state has 4 entries")
-    }
-}
-
-impl F32Vec {
-    fn to_bits(&self) -> Vec<u32> {
-        self.u32.iter().map(|b| u32::from_str_radix(b, 16).unwrap()).collect()
-    }
+fn state_of(v: &F64Vec) -> [f64; 4] {
+    v.values().try_into().expect("a CartPole state has 4 entries")
 }
 
 fn golden_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+    env_core::golden::json_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"))
 }
 
 fn bits(v: [f64; 4]) -> [u64; 4] {
@@ -93,27 +57,27 @@ fn check_case(case: &Case, origin: &str) -> u32 {
     // Gymnasium's own reset(seed) draw, where the file records it.
     if let (Some(seed), Some(state), Some(obs)) = (case.reset_seed, &case.reset_state, &case.reset_obs) {
         let got = env.reset(&mut GymnasiumRng::from_seed(seed));
-        assert_eq!(bits(env.state()), bits(state.to_array()), "{origin}: reset(seed={seed}) state");
-        assert_eq!(got.map(f32::to_bits).to_vec(), obs.to_bits(), "{origin}: reset(seed={seed}) obs");
+        assert_eq!(bits(env.state()), bits(state_of(state)), "{origin}: reset(seed={seed}) state");
+        assert_eq!(got.map(f32::to_bits).to_vec(), obs.bits(), "{origin}: reset(seed={seed}) obs");
         // Later resets without a seed continue the same stream.
         let mut rng = GymnasiumRng::from_seed(seed);
         env.reset(&mut rng);
         for (k, next) in case.next_reset_states.iter().flatten().enumerate() {
             env.reset(&mut rng);
-            assert_eq!(bits(env.state()), bits(next.to_array()), "{origin}: reset {} after the seeded one", k + 1);
+            assert_eq!(bits(env.state()), bits(state_of(next)), "{origin}: reset {} after the seeded one", k + 1);
         }
     }
-    let initial = case.initial_state.to_array();
+    let initial = state_of(&case.initial_state);
     let obs = env.reset_to(initial).unwrap();
-    assert_eq!(obs.map(f32::to_bits).to_vec(), case.initial_obs.to_bits(), "{origin}: initial obs");
+    assert_eq!(obs.map(f32::to_bits).to_vec(), case.initial_obs.bits(), "{origin}: initial obs");
     assert_eq!(bits(env.state()), bits(initial), "{origin}: initial state");
 
     let mut compared = 0;
     for step in case.steps.iter().take_while(|s| s.t <= case.episode_length) {
         let at = format!("{origin}, t={}", step.t);
         let got = env.step(Action::from_index(step.action).unwrap()).unwrap();
-        assert_eq!(bits(env.state()), bits(step.state.to_array()), "{at}: state bits");
-        assert_eq!(got.obs.map(f32::to_bits).to_vec(), step.obs.to_bits(), "{at}: obs bits");
+        assert_eq!(bits(env.state()), bits(state_of(&step.state)), "{at}: state bits");
+        assert_eq!(got.obs.map(f32::to_bits).to_vec(), step.obs.bits(), "{at}: obs bits");
         assert_eq!(got.reward, step.reward, "{at}: reward");
         assert_eq!(got.terminated, step.terminated, "{at}: terminated");
         assert_eq!(got.truncated, step.truncated, "{at}: truncated");

@@ -28,35 +28,57 @@ struct Case {
     steps: Vec<Step>,
 }
 
+/// One recorded step: the action taken and what Gymnasium returned.
 #[derive(Deserialize)]
-struct Step {
-    t: u32,
-    action: usize,
-    state: F64Vec,
-    obs: F32Vec,
-    reward: f64,
-    terminated: bool,
-    truncated: bool,
+pub struct Step {
+    /// The step's number, from 1.
+    pub t: u32,
+    /// The action taken.
+    pub action: usize,
+    /// The state after the step.
+    pub state: F64Vec,
+    /// The observation after the step.
+    pub obs: F32Vec,
+    /// The reward of the step.
+    pub reward: f64,
+    /// Gymnasium's `terminated`.
+    pub terminated: bool,
+    /// Gymnasium's `truncated`.
+    pub truncated: bool,
 }
 
+/// A recorded `float64` vector, as the hex of its IEEE-754 bits.
 #[derive(Deserialize)]
-struct F64Vec {
-    bits: Vec<String>,
+pub struct F64Vec {
+    /// 16 hex digits per entry.
+    pub bits: Vec<String>,
 }
 
+/// A recorded `float32` vector, as the hex of its IEEE-754 bits.
 #[derive(Deserialize)]
-struct F32Vec {
-    u32: Vec<String>,
+pub struct F32Vec {
+    /// 8 hex digits per entry.
+    pub u32: Vec<String>,
 }
 
 impl F64Vec {
-    fn values(&self) -> Vec<f64> {
+    /// The values.
+    ///
+    /// # Panics
+    /// On an entry that is not 16 hex digits (a broken golden file).
+    #[must_use]
+    pub fn values(&self) -> Vec<f64> {
         self.bits.iter().map(|b| f64::from_bits(u64::from_str_radix(b, 16).expect("16 hex digits"))).collect()
     }
 }
 
 impl F32Vec {
-    fn bits(&self) -> Vec<u32> {
+    /// The values' bits.
+    ///
+    /// # Panics
+    /// On an entry that is not 8 hex digits (a broken golden file).
+    #[must_use]
+    pub fn bits(&self) -> Vec<u32> {
         self.u32.iter().map(|b| u32::from_str_radix(b, 16).expect("8 hex digits")).collect()
     }
 }
@@ -82,6 +104,21 @@ fn bits(values: &[f64]) -> Vec<u64> {
     values.iter().map(|v| v.to_bits()).collect()
 }
 
+/// Every `*.json` file of `dir`, sorted by name.
+///
+/// # Panics
+/// If the folder cannot be listed.
+#[must_use]
+pub fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a folder entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Replays every case whose `env_id` is `env_id` in every `*.json` of
 /// `dir`, on environments made by `make(max_episode_steps)`, and panics at
 /// the first difference (this is for tests), naming the file, case and step.
@@ -90,12 +127,7 @@ fn bits(values: &[f64]) -> Vec<u64> {
 /// At a difference, or an unreadable file.
 #[must_use]
 pub fn check_folder(dir: &Path, env_id: &str, make: &dyn Fn(u32) -> Box<dyn Env>) -> Checked {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a folder entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = json_files(dir);
     let mut checked = Checked { files: files.len(), ..Checked::default() };
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -43,14 +43,8 @@ pub fn write_atomic(
     };
     let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp"));
-    let total = bytes.len() as u64;
     let written = File::create(&tmp).and_then(|mut f| {
-        let mut done = 0u64;
-        for piece in bytes.chunks(PIECE) {
-            f.write_all(piece)?;
-            done += piece.len() as u64;
-            on_progress(done, total);
-        }
+        write_pieces(&mut f, bytes, on_progress)?;
         f.sync_all()
     });
     written.map_err(|e| (tmp.clone(), e))?;
@@ -63,17 +57,23 @@ fn write_in_place(
     bytes: &[u8],
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), (PathBuf, std::io::Error)> {
-    let total = bytes.len() as u64;
     let written = std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| {
-        let mut done = 0u64;
-        for piece in bytes.chunks(PIECE) {
-            f.write_all(piece)?;
-            done += piece.len() as u64;
-            on_progress(done, total);
-        }
+        write_pieces(&mut f, bytes, on_progress)?;
         f.flush()
     });
     written.map_err(|e| (path.to_path_buf(), e))
+}
+
+/// Writes `bytes` in pieces of [`PIECE`], reporting after each.
+fn write_pieces(f: &mut File, bytes: &[u8], on_progress: &mut dyn FnMut(u64, u64)) -> std::io::Result<()> {
+    let total = bytes.len() as u64;
+    let mut done = 0u64;
+    for piece in bytes.chunks(PIECE) {
+        f.write_all(piece)?;
+        done += piece.len() as u64;
+        on_progress(done, total);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

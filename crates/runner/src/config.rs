@@ -53,8 +53,8 @@ pub struct RunConfig {
     /// Periodic greedy evaluation during training, stopping it once the
     /// policy is solved; `None` (the seed): train every episode.
     pub early_stop: Option<EarlyStop>,
-    /// The learner's settings (see [`agent::DqnConfig`]; the sizes come
-    /// from CartPole).
+    /// The learner's settings (see [`agent::DqnConfig`]; the observation
+    /// and action sizes come from the environment).
     pub agent: DqnConfig,
 }
 

@@ -1,5 +1,7 @@
-//! Training and testing DQN on CartPole: the loop that composes the
-//! simulator and the learner, its configuration, and its outputs.
+//! Training and testing DQN: the loop that composes an environment (any
+//! `env_core::EnvFamily`: CartPole-v1, MountainCar-v0, Acrobot-v1, or a
+//! user's own through [`Session::with_family`] and [`train_family`]) and
+//! the learner, its configuration, and its outputs.
 //!
 //! [`RunConfig`] is the configuration, read from RON (every field optional,
 //! unknown keys refused, the seed chapter's settings as
@@ -12,7 +14,8 @@
 //! [`test_saved`] reloads a saved policy. Every random stream derives from
 //! the one master seed, on a stream of its own ([`Stream`]). Errors are
 //! typed to the end ([`RunError`] and its sources; [`ErrorChain`] prints
-//! one).
+//! one). [`pool`] trains many runs side by side and [`sweep`] crosses
+//! settings with seeds, both cached by configuration hash.
 //!
 //! What it deliberately does not do: draw plots or progress bars (that is
 //! `xtask`'s job, through the [`Progress`] trait), print anything, or parse
