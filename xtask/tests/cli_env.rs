@@ -30,13 +30,20 @@ fn train_env_names_its_environment_everywhere() {
         assert!(run.status.success(), "{name}: {stdout}\n{}", String::from_utf8_lossy(&run.stderr));
         assert!(stdout.contains(&format!("environment:   {id}")), "{stdout}");
         assert!(stdout.contains(&format!("reward_threshold {threshold} for {id}")), "{stdout}");
-        assert!(std::fs::read_to_string(dir.join("config.ron")).unwrap().contains(&format!("env: {}(", &id[..id.len() - 3])));
+        assert!(
+            std::fs::read_to_string(dir.join("config.ron"))
+                .unwrap()
+                .contains(&format!("env: {}(", &id[..id.len() - 3]))
+        );
         let svg = std::fs::read_to_string(dir.join("train.svg")).unwrap();
         assert!(svg.contains(&format!("DQN on {id}: training")) && svg.contains(&format!("solved at {threshold}")));
         assert!(dir.join("test.png").is_file());
         let test = xtask(&["test", "--run", out, "--episodes", "2"]);
         let stdout = String::from_utf8_lossy(&test.stdout);
-        assert!(test.status.success() && stdout.starts_with(&format!("{id}: greedy returns over 2 episodes")), "{stdout}");
+        assert!(
+            test.status.success() && stdout.starts_with(&format!("{id}: greedy returns over 2 episodes")),
+            "{stdout}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
     let bad = xtask(&["train", "--env", "pendulum", "--out", scratch("bad").to_str().unwrap()]);

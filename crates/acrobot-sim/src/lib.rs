@@ -78,6 +78,10 @@ impl Dynamics for AcrobotDynamics {
         physics::observe(state, obs);
     }
 
+    fn observe_terminal(&self, state: &[f64; 4], obs: &mut [f32]) -> bool {
+        physics::observe_terminal(state, obs)
+    }
+
     fn initial_state(&self) -> [f64; 4] {
         [0.0; 4]
     }

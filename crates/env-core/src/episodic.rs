@@ -42,6 +42,14 @@ pub trait Dynamics: Clone + std::fmt::Debug + PartialEq + Send + Sync + Serializ
     fn reward(&self, state: &Self::State, terminated: bool) -> f64;
     /// Writes the observation of `state` into `obs` (of length `obs_dim`).
     fn observe(&self, state: &Self::State, obs: &mut [f32]);
+    /// Writes the observation of `state` and says whether it is terminal:
+    /// [`observe`](Self::observe) and [`is_terminal`](Self::is_terminal) in
+    /// one call (what a step needs), for dynamics that share work between
+    /// them. Must agree with the two.
+    fn observe_terminal(&self, state: &Self::State, obs: &mut [f32]) -> bool {
+        self.observe(state, obs);
+        self.is_terminal(state)
+    }
     /// The state a new environment holds before its first reset.
     fn initial_state(&self) -> Self::State;
     /// Checks the settings.
@@ -237,12 +245,11 @@ impl<D: Dynamics> Env for Episodic<D> {
         self.check_obs_len(obs)?;
         self.state = self.dynamics.advance(&self.state, action);
         self.elapsed_steps += 1;
-        let terminated = self.dynamics.is_terminal(&self.state);
+        let terminated = self.dynamics.observe_terminal(&self.state, obs);
         let truncated = self.elapsed_steps >= self.max_episode_steps;
         if terminated || truncated {
             self.phase = Phase::Over { terminated, truncated };
         }
-        self.dynamics.observe(&self.state, obs);
         Ok(StepOutcome { reward: self.dynamics.reward(&self.state, terminated), terminated, truncated })
     }
 
