@@ -18,6 +18,8 @@ pub struct Options {
     pub quick: bool,
     /// The Python with torch and gymnasium.
     pub python: Option<PathBuf>,
+    /// The Python with jax, for the JAX peers in `anchors/jax/`.
+    pub jax_python: Option<PathBuf>,
     /// The folder of `seed_dqn.py` and `bench_env.py`.
     pub anchors: PathBuf,
     /// The workspace's own peer scripts (`xtask/peers/`).
@@ -260,6 +262,8 @@ struct Results {
     /// Anchor figures by name.
     anchor: BTreeMap<&'static str, f64>,
     anchor_versions: String,
+    /// The JAX peer's version, when it ran.
+    jax_version: String,
     seed_runs: Vec<(WholeRun, Option<AnchorRun>)>,
     preset_runs: Vec<WholeRun>,
 }
@@ -343,6 +347,36 @@ pub fn run(opts: &Options) -> Result<String, String> {
             res.anchor.insert(loop_key, num(&v, "/steps_per_s")?);
         }
     }
+    if let Some(py) = opts.jax_python.as_deref().filter(|p| p.exists()) {
+        let jax = opts.anchors.join("jax");
+        let json = scratch.join("jax.json");
+        let q = |full: &'static str, quick: &'static str| if opts.quick { quick } else { full };
+        for (threads, scan_key, jit_key, loop_key) in
+            [(1, "jax_scan_1", "jax_jit_1", "jax_loop_1"), (2, "jax_scan_2", "jax_jit_2", "jax_loop_2")]
+        {
+            let t = threads.to_string();
+            let updates = [
+                "--threads",
+                &t,
+                "--sync-dispatch",
+                "--updates",
+                q("3000", "300"),
+                "--reps",
+                q("3", "1"),
+                "--variants",
+                "jit_floyd,scan_floyd",
+            ];
+            let v = python_json(py, &jax.join("jax_update.py"), &updates, "--json", &json)?;
+            res.anchor.insert(scan_key, num(&v, "/variants/scan_floyd/us_median")?);
+            res.anchor.insert(jit_key, num(&v, "/variants/jit_floyd/us_median")?);
+            let train = ["--threads", &t, "--steps", q("25000", "3000"), "--reps", q("3", "1")];
+            let v = python_json(py, &jax.join("jax_train.py"), &train, "--json", &json)?;
+            res.anchor.insert(loop_key, num(&v, "/env_steps_per_s_median")?);
+            if threads == 1 {
+                res.jax_version = format!("jax {}", v["jax"].as_str().unwrap_or("?"));
+            }
+        }
+    }
     for &seed in &opts.seeds {
         let ours = our_run(None, seed, &scratch.join(format!("seed{seed}")))?;
         eprintln!("bench: dqn-rs seed {seed}: {:.2} s, test mean {:.1}", ours.wall_s, ours.test_mean);
@@ -381,12 +415,11 @@ pub fn run(opts: &Options) -> Result<String, String> {
     Ok(text)
 }
 
+/// The machine, as every figure must be read with it: CPU model and family,
+/// the vector features the kernels can use, cache sizes, cores, memory,
+/// the compiler.
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let mem_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -398,12 +431,62 @@ fn machine() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let avx2 = if cpuinfo.contains(" avx2") { ", AVX2" } else { "" };
     format!(
-        "{model} ({cores} cores available{avx2}), {mem_gib} GiB memory, {} {}; {rustc}",
+        "{} ({cores} cores available); caches {}; {mem_gib} GiB memory, {} {}; {rustc}",
+        cpu_description(&cpuinfo),
+        cache_description(Path::new("/sys/devices/system/cpu/cpu0/cache")),
         std::env::consts::OS,
         std::env::consts::ARCH
     )
+}
+
+/// The features that decide which kernel runs and how fast.
+const CPU_FEATURES: [&str; 7] = ["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"];
+
+/// `model (family F model M stepping S), features a, b, …` from
+/// `/proc/cpuinfo`'s first processor.
+fn cpu_description(cpuinfo: &str) -> String {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    let model = field("model name").unwrap_or_else(|| "unknown CPU".into());
+    let flags = field("flags").unwrap_or_default();
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let present: Vec<&str> = CPU_FEATURES.iter().copied().filter(|f| flags.contains(f)).collect();
+    let id = match (field("cpu family"), field("model"), field("stepping")) {
+        (Some(f), Some(m), Some(s)) => format!(" (family {f} model {m} stepping {s})"),
+        _ => String::new(),
+    };
+    let features = if present.is_empty() { "none of AVX/AVX2/FMA/AVX-512".into() } else { present.join(" ") };
+    format!("{model}{id}, features {features}")
+}
+
+/// `L1d 48K, L1i 32K, L2 1024K, L3 32768K` from the cache folders of one CPU
+/// (`index*/level`, `type`, `size`), or "unknown".
+fn cache_description(dir: &Path) -> String {
+    let Ok(entries) = std::fs::read_dir(dir) else { return "unknown".into() };
+    let mut caches: Vec<(u32, String, String)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("index"))
+        .filter_map(|e| {
+            let read = |f: &str| std::fs::read_to_string(e.path().join(f)).ok().map(|t| t.trim().to_string());
+            let level: u32 = read("level")?.parse().ok()?;
+            let kind = match read("type")?.as_str() {
+                "Data" => "d",
+                "Instruction" => "i",
+                _ => "",
+            };
+            Some((level, kind.to_string(), read("size")?))
+        })
+        .collect();
+    if caches.is_empty() {
+        return "unknown".into();
+    }
+    caches.sort();
+    caches.iter().map(|(level, kind, size)| format!("L{level}{kind} {size}")).collect::<Vec<_>>().join(", ")
 }
 
 fn fmt_rate(per_s: f64) -> String {
@@ -434,12 +517,27 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         if opts.quick { " --quick (small samples)" } else { "" }
     );
     let _ = writeln!(t, "Machine: {}.  ", machine());
+    if let Some(c) = rate("mlp", 1, "update/kernel_peak/register_mul_add_ceiling") {
+        let _ = writeln!(
+            t,
+            "Ceiling: the register-only multiply-then-add loop of `cargo bench -p mlp` \
+             (`update/kernel_peak/register_mul_add_ceiling`; no FMA, as the default kernels fuse nothing) \
+             reached {:.0} GFLOP/s on one core in this run; the efficiency figures divide by it (times the threads).  ",
+            c / 1e9
+        );
+    }
     let _ = writeln!(
         t,
         "Peers: {} (the anchors in `../shared/anchors/`, run in the same session, one thing at a time). \
          Whole `cargo xtask bench` took {seconds:.0} s. Medians throughout; ratios are peer time ÷ our time \
          (or our rate ÷ the peer's).\n",
-        if res.anchor.is_empty() { "not run (no Python given)".to_string() } else { res.anchor_versions.clone() }
+        if res.anchor.is_empty() {
+            "not run (no Python given)".to_string()
+        } else if res.jax_version.is_empty() {
+            res.anchor_versions.clone()
+        } else {
+            format!("{}, {} (`../shared/anchors/jax/`)", res.anchor_versions, res.jax_version)
+        }
     );
     let _ = writeln!(t, "| figure | dqn-rs | peer | ratio | target |\n|---|---:|---:|---:|---:|");
     let single = rate("cartpole-sim", 1, "env_steps/single_env");
@@ -524,7 +622,35 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             ratio(anchor(key), net)
         );
     }
+    let best = |a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64| match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    };
+    // JAX's best update: its lax.scan variant, at whichever thread count is
+    // faster for it.
+    let jax_update = best(anchor("jax_scan_1"), anchor("jax_scan_2"), f64::min);
+    for threads in [1, 2] {
+        let update = us("agent", threads, "update/agent_update");
+        let _ = writeln!(
+            t,
+            "| DQN update, {threads} thread{}, vs JAX's best (3 000 updates in one `lax.scan`, best of 1 and 2 threads; one `jit` call per update: {}) | {} | {} | {} | {} |",
+            if threads == 1 { "" } else { "s" },
+            cell(anchor(if threads == 1 { "jax_jit_1" } else { "jax_jit_2" }), &micros),
+            cell(update, &micros),
+            cell(jax_update, &micros),
+            ratio(jax_update, update),
+            if threads == 1 { "≥ 1.3×" } else { "≥ 2×" }
+        );
+    }
     let loop2 = rate("runner", 2, "training_loop/seed_settings");
+    let jax_loop = best(anchor("jax_loop_1"), anchor("jax_loop_2"), f64::max);
+    let _ = writeln!(
+        t,
+        "| training loop, seed settings, 2 threads, vs JAX's compiled loop (gymnax CartPole, 1 env, 1 update per step, better of 1 and 2 threads) | {} | {} | {} | ≥ 2× |",
+        cell(loop2, &steps),
+        cell(jax_loop, &steps),
+        ratio(loop2, jax_loop)
+    );
     let torch_loop = match (anchor("loop_1"), anchor("loop_2")) {
         (Some(a), Some(b)) => Some(a.max(b)),
         _ => None,
@@ -669,6 +795,30 @@ fn micros_or_ns(ns: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machine_is_described_from_cpuinfo_and_caches() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n\
+                       model name\t: AMD EPYC 9B14\nstepping\t: 1\nflags\t\t: fpu sse2 avx avx2 fma avx512f\n";
+        assert_eq!(
+            cpu_description(cpuinfo),
+            "AMD EPYC 9B14 (family 25 model 17 stepping 1), features avx avx2 fma avx512f"
+        );
+        assert_eq!(cpu_description("flags: sse2\n"), "unknown CPU, features none of AVX/AVX2/FMA/AVX-512");
+        let dir = std::env::temp_dir().join(format!("dqn-caches-{}", std::process::id()));
+        for (i, level, kind, size) in
+            [(0, "1", "Data", "32K"), (1, "1", "Instruction", "32K"), (2, "2", "Unified", "1024K")]
+        {
+            let d = dir.join(format!("index{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for (f, v) in [("level", level), ("type", kind), ("size", size)] {
+                std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+            }
+        }
+        assert_eq!(cache_description(&dir), "L1d 32K, L1i 32K, L2 1024K");
+        assert_eq!(cache_description(&dir.join("missing")), "unknown");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// Real divan output (cartpole-sim's bench, this machine): groups,
     /// arguments, throughput lines, and a second binary in the same text.

@@ -160,6 +160,10 @@ enum Command {
         /// ../shared/anchors/setup.sh); without it only dqn-rs is measured.
         #[arg(long, value_name = "PYTHON", default_value = "/tmp/dqn-anchor-venv/bin/python")]
         anchor_python: PathBuf,
+        /// The Python with jax (made by ../shared/anchors/jax/setup.sh);
+        /// without it the JAX rows are left out.
+        #[arg(long, value_name = "PYTHON", default_value = "/tmp/jax-venv/bin/python")]
+        jax_python: PathBuf,
         /// The anchors' folder.
         #[arg(long, value_name = "DIR", default_value = "../shared/anchors")]
         anchors: PathBuf,
@@ -372,11 +376,12 @@ impl Command {
                 println!("{report}");
                 Ok(())
             }
-            Self::Bench { quick, anchor_python, anchors, out, seeds, preset_seeds, rounds } => {
+            Self::Bench { quick, anchor_python, jax_python, anchors, out, seeds, preset_seeds, rounds } => {
                 let root = chapter::workspace_root();
                 let opts = bench::Options {
                     quick,
                     python: Some(anchor_python),
+                    jax_python: Some(jax_python),
                     anchors: if anchors.is_relative() { root.join(anchors) } else { anchors },
                     peers: root.join("xtask/peers"),
                     out: out.unwrap_or_else(|| root.join("docs/benchmarks.md")),
