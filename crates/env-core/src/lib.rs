@@ -27,6 +27,8 @@ mod error;
 #[cfg(feature = "golden")]
 pub mod golden;
 mod traits;
+#[cfg(feature = "bench")]
+pub mod workload;
 
 pub use auto_reset::{AutoReset, StoredAutoReset};
 pub use episodic::{Dynamics, Episodic, EpisodicFamily, Phase, StoredEpisodic};
