@@ -40,13 +40,33 @@ pub struct Mlp<T: Scalar> {
 /// `q·PANEL..` of `W`, so it can be rewritten from those rows alone: the
 /// optimizer refreshes it piece by piece, in parallel, as it updates them.
 /// Why the padding of the backward copy: the same cache sets, for `W`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct KernelWeights<T> {
     pub(crate) forward: Vec<T>,
     pub(crate) backward: Vec<T>,
     pub(crate) backward_ld: usize,
     inp: usize,
     out: usize,
+}
+
+impl<T: Clone> Clone for KernelWeights<T> {
+    fn clone(&self) -> Self {
+        Self {
+            forward: self.forward.clone(),
+            backward: self.backward.clone(),
+            backward_ld: self.backward_ld,
+            inp: self.inp,
+            out: self.out,
+        }
+    }
+
+    /// Reuses the buffers (the derived `clone_from` would allocate new
+    /// ones): the target network's hard copy every C steps allocates nothing.
+    fn clone_from(&mut self, source: &Self) {
+        self.forward.clone_from(&source.forward);
+        self.backward.clone_from(&source.backward);
+        (self.backward_ld, self.inp, self.out) = (source.backward_ld, source.inp, source.out);
+    }
 }
 
 /// Columns of `Wᵀ` (rows of `W`) per panel of the forward copy.
