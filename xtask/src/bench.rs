@@ -526,6 +526,14 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             c / 1e9
         );
     }
+    if let Some(c) = rate("mlp", 1, "update/kernel_peak/register_fused_mul_add_ceiling") {
+        let _ = writeln!(
+            t,
+            "With fused multiply-adds (`agent.arithmetic: Fused`, FMA where the CPU has it) the same loop reached \
+             {:.0} GFLOP/s.  ",
+            c / 1e9
+        );
+    }
     let _ = writeln!(
         t,
         "Peers: {} (the anchors in `../shared/anchors/`, run in the same session, one thing at a time). \
@@ -602,6 +610,17 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             if threads == 2 { "≥ 8×" } else { "" }
         );
     }
+    let fused_ceiling = rate("mlp", 1, "update/kernel_peak/register_fused_mul_add_ceiling");
+    for (label, path, limit) in [
+        ("", "update/kernel_peak/hidden_layer_forward_64x128x128", ceiling),
+        (", fused", "update/kernel_peak/hidden_layer_forward_64x128x128_fused", fused_ceiling),
+    ] {
+        let share = match (rate("mlp", 1, path), limit) {
+            (Some(r), Some(l)) => format!("{:.0} GFLOP/s = {:.0} % of {:.0}", r / 1e9, 100.0 * r / l, l / 1e9),
+            _ => na.clone(),
+        };
+        let _ = writeln!(t, "| hidden-layer product 64 × 128 × 128{label}, 1 thread | {share} | – | – | ≥ 60 % |");
+    }
     for threads in [1, 2] {
         let net = us("mlp", threads, "update/dqn_update");
         let key = if threads == 1 { "grad_1" } else { "grad_2" };
@@ -640,6 +659,18 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             cell(jax_update, &micros),
             ratio(jax_update, update),
             if threads == 1 { "≥ 1.3×" } else { "≥ 2×" }
+        );
+    }
+    for threads in [1, 2] {
+        let fused = us("agent", threads, "update/agent_update_fused");
+        let _ = writeln!(
+            t,
+            "| DQN update, `agent.arithmetic: Fused` (fused multiply-adds; other bits), {threads} thread{}, vs JAX's best | {} | {} | {} | {} |",
+            if threads == 1 { "" } else { "s" },
+            cell(fused, &micros),
+            cell(jax_update, &micros),
+            ratio(jax_update, fused),
+            if threads == 1 { "≥ 2×" } else { "" }
         );
     }
     let loop2 = rate("runner", 2, "training_loop/seed_settings");

@@ -4,7 +4,7 @@
 //! target copy every 4 actions. `RAYON_NUM_THREADS=1 cargo bench -p agent`
 //! (and `=2`); the bench thread is worker 0 of the global pool.
 
-use agent::{Agent, AgentSeeds, DqnConfig};
+use agent::{Agent, AgentSeeds, Arithmetic, DqnConfig};
 use divan::{Bencher, black_box};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,9 +18,9 @@ fn main() {
 
 /// The seed's agent with 10 000 transitions of a random walk in CartPole's
 /// observation ranges (the anchor fills its buffer with random play).
-fn filled_agent() -> Agent {
-    let mut agent = Agent::new(DqnConfig::seed(4, 2), AgentSeeds { init: 0, explore: 1, replay: 2 })
-        .expect("seed settings are valid");
+fn filled_agent(arithmetic: Arithmetic) -> Agent {
+    let config = DqnConfig { arithmetic, ..DqnConfig::seed(4, 2) };
+    let mut agent = Agent::new(config, AgentSeeds { init: 0, explore: 1, replay: 2 }).expect("seed settings are valid");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut s = [0.0f32; 4];
     for i in 0..10_000 {
@@ -42,7 +42,17 @@ fn filled_agent() -> Agent {
 
 #[divan::bench(sample_count = 500)]
 fn agent_update(bencher: Bencher) {
-    let mut agent = filled_agent();
+    bench_update(bencher, Arithmetic::Separate);
+}
+
+/// The same with `arithmetic: Fused` (fused multiply-adds).
+#[divan::bench(sample_count = 500)]
+fn agent_update_fused(bencher: Bencher) {
+    bench_update(bencher, Arithmetic::Fused);
+}
+
+fn bench_update(bencher: Bencher, arithmetic: Arithmetic) {
+    let mut agent = filled_agent(arithmetic);
     let obs = [0.01f32, 0.0, -0.01, 0.0];
     for _ in 0..100 {
         agent.act(&obs).expect("valid observation");

@@ -284,7 +284,7 @@ impl Agent {
             grads: Params::zeros(&sizes)?,
             replay: ReplayBuffer::new(config.buffer_capacity, config.obs_dim)?,
             batch: Batch::new(),
-            ws_policy: Workspace::new(config.chunk_rows)?,
+            ws_policy: Workspace::new(config.chunk_rows)?.with_arithmetic(config.arithmetic),
             scratch: SingleScratch::default(),
             greedy_rows: Vec::new(),
             greedy_obs: Vec::new(),
@@ -335,7 +335,7 @@ impl Agent {
         Ok(Self {
             grads: Params::zeros(&sizes)?,
             batch: Batch::new(),
-            ws_policy: Workspace::new(state.config.chunk_rows)?,
+            ws_policy: Workspace::new(state.config.chunk_rows)?.with_arithmetic(state.config.arithmetic),
             scratch: SingleScratch::default(),
             greedy_rows: Vec::new(),
             greedy_obs: Vec::new(),

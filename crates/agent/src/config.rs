@@ -2,7 +2,7 @@
 //! the target-network rule and the mini-batch sampling; the seed chapter's
 //! values are [`DqnConfig::seed`].
 
-use mlp::LossKind;
+use mlp::{Arithmetic, LossKind};
 use serde::{Deserialize, Serialize};
 
 use crate::InvalidSetting;
@@ -113,6 +113,12 @@ pub struct DqnConfig {
     /// Rows per parallel chunk in the network's batches (results depend on
     /// it in the last bits, never on the thread count).
     pub chunk_rows: usize,
+    /// How the batched passes round each multiply-and-accumulate:
+    /// `Separate` (the seed; the same bits on every machine as every
+    /// earlier run) or `Fused` (fused multiply-adds: other bits, again the
+    /// same on every machine and thread count; faster on CPUs with FMA).
+    /// Acting (`forward_single`) always uses `Separate`.
+    pub arithmetic: Arithmetic,
 }
 
 impl Default for DqnConfig {
@@ -156,6 +162,7 @@ impl DqnConfig {
             gradient_steps: 1,
             learning_starts: 0,
             chunk_rows: mlp::DEFAULT_CHUNK_ROWS,
+            arithmetic: Arithmetic::Separate,
         }
     }
 

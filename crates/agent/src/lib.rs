@@ -26,7 +26,9 @@ pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 // What this crate's API exposes of its neighbours, re-exported so that a
 // caller (runner) needs no edge of its own to `mlp` or `replay`.
-pub use mlp::{LayerParams, LossKind, Mlp, MlpError, Operand, Params, SingleScratch, TensorKind, tensor_name};
+pub use mlp::{
+    Arithmetic, LayerParams, LossKind, Mlp, MlpError, Operand, Params, SingleScratch, TensorKind, tensor_name,
+};
 pub use replay::{ReplayError, Transition};
 
 /// What a training loop needs of a learner: act, remember, learn, and show

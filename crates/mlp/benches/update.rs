@@ -15,7 +15,7 @@
 
 use divan::counter::ItemsCount;
 use divan::{AllocProfiler, Bencher, black_box};
-use mlp::{Adam, AdamConfig, GatheredLoss, LossKind, Mlp, Params, SingleScratch, Workspace};
+use mlp::{Adam, AdamConfig, Arithmetic, GatheredLoss, LossKind, Mlp, Params, SingleScratch, Workspace};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -76,6 +76,12 @@ struct Update {
 }
 
 impl Update {
+    fn with(arithmetic: Arithmetic) -> Self {
+        let mut update = Self::new();
+        update.ws = Workspace::default().with_arithmetic(arithmetic);
+        update
+    }
+
     fn new() -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let policy = Mlp::new(&SIZES, &mut rng).expect("valid sizes");
@@ -135,6 +141,14 @@ fn dqn_update(bencher: Bencher) {
     bencher.bench_local(|| black_box(update.run()));
 }
 
+/// The same update with fused multiply-adds (`Arithmetic::Fused`).
+#[divan::bench(sample_count = 500)]
+fn dqn_update_fused(bencher: Bencher) {
+    let mut update = Update::with(Arithmetic::Fused);
+    update.run();
+    bencher.bench_local(|| black_box(update.run()));
+}
+
 #[divan::bench(sample_count = 1000)]
 fn forward_single(bencher: Bencher) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
@@ -160,6 +174,18 @@ mod kernel_peak {
             .bench_local(|| black_box(net.forward_batch(inputs.view(), &mut ws).expect("width 128")[[0, 0]]));
     }
 
+    /// The same layer with fused multiply-adds.
+    #[divan::bench(sample_count = 500)]
+    fn hidden_layer_forward_64x128x128_fused(bencher: Bencher) {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let net: Mlp<f32> = Mlp::new(&[128, 128], &mut rng).expect("valid sizes");
+        let inputs = Array2::from_shape_fn((64, 128), |_| rng.random_range(-1.0f32..1.0));
+        let mut ws = Workspace::new(64).expect("positive").with_arithmetic(Arithmetic::Fused);
+        bencher
+            .counter(ItemsCount::new(2u64 * 64 * 128 * 128))
+            .bench_local(|| black_box(net.forward_batch(inputs.view(), &mut ws).expect("width 128")[[0, 0]]));
+    }
+
     /// Register-only independent multiplies and adds, compiled as the
     /// kernels are (AVX2 when available): the ceiling for their instruction
     /// mix. Items are FLOP (one multiply and one add per lane and round).
@@ -169,6 +195,17 @@ mod kernel_peak {
         bencher
             .counter(ItemsCount::new((2 * 8 * 12 * ITERS) as u64))
             .bench_local(|| black_box(mlp::mul_add_ceiling_probe(black_box(ITERS))));
+    }
+
+    /// The same loop with each multiply-add fused (FMA where the CPU has
+    /// it): the ceiling of `Arithmetic::Fused`. Items are FLOP (two per
+    /// fused lane and round).
+    #[divan::bench(sample_count = 200)]
+    fn register_fused_mul_add_ceiling(bencher: Bencher) {
+        const ITERS: usize = 4096;
+        bencher
+            .counter(ItemsCount::new((2 * 8 * 12 * ITERS) as u64))
+            .bench_local(|| black_box(mlp::fused_mul_add_ceiling_probe(black_box(ITERS))));
     }
 }
 

@@ -5,6 +5,12 @@
 //! vectorizes across the columns of `C` — never across the sum — so its
 //! results are the same bits on every machine and at every vector width;
 //! blocking only decides which elements are computed together.
+//!
+//! The fused variant (`FUSED = true`, [`Arithmetic::Fused`]) rounds each
+//! step `c + a·b` once (IEEE fusedMultiplyAdd) in the same order: other
+//! bits than the default, but again the same on every machine — FMA is
+//! exactly specified — and twice the arithmetic per instruction where the
+//! CPU has it ([`vectorized_fused`]).
 
 use crate::Scalar;
 
@@ -36,15 +42,31 @@ pub(crate) trait Job {
 /// slower than 256-bit ones.
 #[inline(always)]
 pub(crate) fn vectorized<J: Job>(job: J) -> J::Output {
+    dispatch(false, job)
+}
+
+/// As [`vectorized`], compiled with FMA as well when the CPU has it: for
+/// jobs whose arithmetic is [`Arithmetic::Fused`] (elsewhere `mul_add` is a
+/// library call, the same bits, slowly).
+#[inline(always)]
+pub(crate) fn vectorized_fused<J: Job>(job: J) -> J::Output {
+    dispatch(true, job)
+}
+
+#[inline(always)]
+fn dispatch<J: Job>(fma: bool, job: J) -> J::Output {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
+            let fma = fma && std::arch::is_x86_feature_detected!("fma");
             #[allow(unsafe_code)]
             // SAFETY: `avx2` only requires the CPU to support AVX2, which
-            // was checked just above.
-            return unsafe { avx2(job) };
+            // was checked just above, and `avx2_fma` AVX2 and FMA, checked
+            // too.
+            return unsafe { if fma { avx2_fma(job) } else { avx2(job) } };
         }
     }
+    let _ = fma;
     job.run()
 }
 
@@ -52,6 +74,26 @@ pub(crate) fn vectorized<J: Job>(job: J) -> J::Output {
 #[target_feature(enable = "avx2")]
 fn avx2<J: Job>(job: J) -> J::Output {
     job.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn avx2_fma<J: Job>(job: J) -> J::Output {
+    job.run()
+}
+
+/// How the kernels round a multiply-and-accumulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Arithmetic {
+    /// A multiply, then an add, each rounded: the default, the same bits
+    /// as a plain loop (and as every earlier result of this crate).
+    #[default]
+    Separate,
+    /// One fused multiply-add per step, rounded once: other bits than
+    /// [`Separate`](Self::Separate) (slightly more accurate), the same on
+    /// every machine and thread count; fast on CPUs with FMA, slow (a
+    /// library call per step) on those without.
+    Fused,
 }
 
 /// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source into a
@@ -122,6 +164,31 @@ impl Job for CeilingProbe {
     }
 }
 
+/// The same loop with each multiply and add fused (the ceiling of
+/// [`Arithmetic::Fused`], run through [`vectorized_fused`]).
+pub(crate) struct FusedCeilingProbe {
+    pub iters: usize,
+}
+
+impl Job for FusedCeilingProbe {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run(self) -> f32 {
+        let mut acc = [[0.0f32; 8]; 12];
+        let x = std::hint::black_box([0.999f32; 8]);
+        let y = std::hint::black_box([1e-3f32; 8]);
+        for _ in 0..self.iters {
+            for a in &mut acc {
+                for l in 0..8 {
+                    a[l] = a[l].mul_add(x[l], y[l]);
+                }
+            }
+        }
+        acc.iter().flatten().sum()
+    }
+}
+
 /// Values per piece when element-wise work is split across threads: big
 /// enough that a piece outweighs handing it to another thread.
 pub(crate) const PIECE: usize = 4096;
@@ -136,6 +203,12 @@ pub(crate) fn for_each_piece<T: Send>(values: &mut [T], f: impl Fn(usize, &mut [
     } else {
         values.chunks_mut(PIECE).enumerate().for_each(|(k, piece)| f(k, piece));
     }
+}
+
+/// One step of a sum: `c + a·b`, rounded twice or (fused) once.
+#[inline(always)]
+fn step<T: Scalar, const FUSED: bool>(c: T, a: T, b: T) -> T {
+    if FUSED { a.mul_add(b, c) } else { c + a * b }
 }
 
 /// Rows of a register tile.
@@ -174,7 +247,7 @@ struct BC<'a, T> {
 /// dimensions `ldb` and `ldc`.
 #[allow(clippy::too_many_arguments)] // a BLAS-style signature: sizes, then each matrix with its layout
 #[inline(always)]
-pub(crate) fn gemm_acc<T: Scalar>(
+pub(crate) fn gemm_acc<T: Scalar, const FUSED: bool>(
     m: usize,
     n: usize,
     k: usize,
@@ -190,13 +263,13 @@ pub(crate) fn gemm_acc<T: Scalar>(
     // NR columns per tile; a lone row takes 4·NR at once (or 2·NR, a
     // weight panel's width), so that it too has several sums in flight.
     match TILE_ROW_BYTES / size_of::<T>() {
-        16 => blocked::<T, 16, 32, 64>(m, n, k, a, &mut bc),
-        _ => blocked::<T, 8, 16, 32>(m, n, k, a, &mut bc),
+        16 => blocked::<T, 16, 32, 64, FUSED>(m, n, k, a, &mut bc),
+        _ => blocked::<T, 8, 16, 32, FUSED>(m, n, k, a, &mut bc),
     }
 }
 
 #[inline(always)]
-fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize>(
+fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const FUSED: bool>(
     m: usize,
     n: usize,
     k: usize,
@@ -207,7 +280,7 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize>(
     let m_full = m - m % MR;
     for j0 in (0..n_full).step_by(NR) {
         for i0 in (0..m_full).step_by(MR) {
-            tile::<T, MR, NR>(k, a, bc, i0, j0);
+            tile::<T, MR, NR, FUSED>(k, a, bc, i0, j0);
         }
     }
     // Rows left over (fewer than MR; a single input): one at a time, as
@@ -215,16 +288,16 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize>(
     for i in m_full..m {
         let mut j0 = 0;
         while j0 + WIDE <= n_full {
-            tile::<T, 1, WIDE>(k, a, bc, i, j0);
+            tile::<T, 1, WIDE, FUSED>(k, a, bc, i, j0);
             j0 += WIDE;
         }
         // A 32-column weight panel: two vectors' worth at once.
         while j0 + MID <= n_full {
-            tile::<T, 1, MID>(k, a, bc, i, j0);
+            tile::<T, 1, MID, FUSED>(k, a, bc, i, j0);
             j0 += MID;
         }
         while j0 < n_full {
-            tile::<T, 1, NR>(k, a, bc, i, j0);
+            tile::<T, 1, NR, FUSED>(k, a, bc, i, j0);
             j0 += NR;
         }
     }
@@ -239,10 +312,10 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize>(
             _ => 1,
         };
         match width {
-            8 => narrow::<T, 8>(m, k, a, bc, j0),
-            4 => narrow::<T, 4>(m, k, a, bc, j0),
-            2 => narrow::<T, 2>(m, k, a, bc, j0),
-            _ => narrow::<T, 1>(m, k, a, bc, j0),
+            8 => narrow::<T, 8, FUSED>(m, k, a, bc, j0),
+            4 => narrow::<T, 4, FUSED>(m, k, a, bc, j0),
+            2 => narrow::<T, 2, FUSED>(m, k, a, bc, j0),
+            _ => narrow::<T, 1, FUSED>(m, k, a, bc, j0),
         }
         j0 += width;
     }
@@ -251,7 +324,7 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize>(
 /// One `R × W` tile of `C` at `(i0, j0)`, held in registers while `p` runs
 /// over `k` in order.
 #[inline(always)]
-fn tile<T: Scalar, const R: usize, const W: usize>(
+fn tile<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     k: usize,
     a: AMatrix<'_, T>,
     bc: &mut BC<'_, T>,
@@ -273,7 +346,7 @@ fn tile<T: Scalar, const R: usize, const W: usize>(
                 for r in 0..R {
                     let a_ip = rows[r][p];
                     for j in 0..W {
-                        acc[r][j] = acc[r][j] + a_ip * b_row[j];
+                        acc[r][j] = step::<T, FUSED>(acc[r][j], a_ip, b_row[j]);
                     }
                 }
             }
@@ -284,7 +357,7 @@ fn tile<T: Scalar, const R: usize, const W: usize>(
                 let a_col: &[T; R] = a.data[p * ld + i0..p * ld + i0 + R].try_into().expect("slice of length R");
                 for r in 0..R {
                     for j in 0..W {
-                        acc[r][j] = acc[r][j] + a_col[r] * b_row[j];
+                        acc[r][j] = step::<T, FUSED>(acc[r][j], a_col[r], b_row[j]);
                     }
                 }
             }
@@ -303,7 +376,13 @@ const NARROW_ROWS: usize = 8;
 /// `NARROW_ROWS` rows at a time, their `W` sums held in registers while `p`
 /// runs over `k` in order.
 #[inline(always)]
-fn narrow<T: Scalar, const W: usize>(m: usize, k: usize, a: AMatrix<'_, T>, bc: &mut BC<'_, T>, j0: usize) {
+fn narrow<T: Scalar, const W: usize, const FUSED: bool>(
+    m: usize,
+    k: usize,
+    a: AMatrix<'_, T>,
+    bc: &mut BC<'_, T>,
+    j0: usize,
+) {
     let BC { b, ldb, ref mut c, ldc } = *bc;
     let mut i0 = 0;
     while i0 < m {
@@ -317,7 +396,7 @@ fn narrow<T: Scalar, const W: usize>(m: usize, k: usize, a: AMatrix<'_, T>, bc: 
             for (r, row) in acc.iter_mut().enumerate().take(rows) {
                 let a_ip = a.at(i0 + r, p);
                 for j in 0..W {
-                    row[j] = row[j] + a_ip * b_row[j];
+                    row[j] = step::<T, FUSED>(row[j], a_ip, b_row[j]);
                 }
             }
         }
@@ -331,6 +410,25 @@ fn narrow<T: Scalar, const W: usize>(m: usize, k: usize, a: AMatrix<'_, T>, bc: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fused `gemm_acc` as a job, to run it FMA-compiled.
+    struct Gemm<'a> {
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &'a [f32],
+        layout: ALayout,
+        b: &'a [f32],
+        c: &'a mut [f32],
+    }
+
+    impl Job for Gemm<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn run(self) {
+            gemm_acc::<f32, true>(self.m, self.n, self.k, self.a, self.layout, self.b, self.n, self.c, self.n);
+        }
+    }
 
     /// The kernel against the obvious triple loop, bit for bit, across sizes
     /// that hit full tiles and every kind of edge.
@@ -353,14 +451,36 @@ mod tests {
                     }
                 }
             }
-            let mut c = c0.clone();
-            gemm_acc(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, &mut c, n);
-            assert_eq!(c, expected, "row-major A, {m}x{n}x{k}");
-            // The same A stored transposed.
+            let mut fused = c0.clone();
+            for i in 0..m {
+                for j in 0..n {
+                    for p in 0..k {
+                        fused[i * n + j] = a[i * k + p].mul_add(b[p * n + j], fused[i * n + j]);
+                    }
+                }
+            }
             let a_t: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
             let mut c = c0.clone();
-            gemm_acc(m, n, k, &a_t, ALayout::ColMajor { ld: m }, &b, n, &mut c, n);
+            gemm_acc::<f32, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, &mut c, n);
+            assert_eq!(c, expected, "row-major A, {m}x{n}x{k}");
+            // The same A stored transposed.
+            let mut c = c0.clone();
+            gemm_acc::<f32, false>(m, n, k, &a_t, ALayout::ColMajor { ld: m }, &b, n, &mut c, n);
             assert_eq!(c, expected, "column-major A, {m}x{n}x{k}");
+            // Fused: the fused loop's bits, in the plain build and in the
+            // FMA-compiled one.
+            for layout in [ALayout::RowMajor { ld: k }, ALayout::ColMajor { ld: m }] {
+                let a_in = if matches!(layout, ALayout::RowMajor { .. }) { &a } else { &a_t };
+                let mut c = c0.clone();
+                gemm_acc::<f32, true>(m, n, k, a_in, layout, &b, n, &mut c, n);
+                assert_eq!(c, fused, "fused, {layout:?}, {m}x{n}x{k}");
+                let mut c = c0.clone();
+                vectorized_fused(Gemm { m, n, k, a: a_in, layout, b: &b, c: &mut c });
+                assert_eq!(c, fused, "fused, FMA build, {layout:?}, {m}x{n}x{k}");
+            }
+            if m * n * k > 1000 {
+                assert_ne!(fused, expected, "{m}x{n}x{k}: fused rounding differs somewhere");
+            }
         }
     }
 }

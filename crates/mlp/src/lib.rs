@@ -31,6 +31,7 @@ mod train;
 
 pub use adam::{Adam, AdamConfig, StoredAdam};
 pub use error::{MlpError, Operand, OptimizerProblem};
+pub use kernel::Arithmetic;
 pub use net::{Mlp, SingleScratch};
 pub use params::{Gradients, LayerParams, Params, StoredLayer, TensorKind, TensorView, tensor_name};
 pub use scalar::Scalar;
@@ -44,4 +45,12 @@ pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss
 #[must_use]
 pub fn mul_add_ceiling_probe(iters: usize) -> f32 {
     kernel::vectorized(kernel::CeilingProbe { iters })
+}
+
+/// For benchmarks only: the same with each multiply and add fused, compiled
+/// with FMA where the CPU has it: the ceiling of [`Arithmetic::Fused`].
+#[doc(hidden)]
+#[must_use]
+pub fn fused_mul_add_ceiling_probe(iters: usize) -> f32 {
+    kernel::vectorized_fused(kernel::FusedCeilingProbe { iters })
 }

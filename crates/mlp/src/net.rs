@@ -110,11 +110,21 @@ impl<T: Scalar> KernelWeights<T> {
 
     /// `C[rows × out] += A[rows × in] · Wᵀ`, panel by panel.
     #[inline(always)]
-    pub(crate) fn forward_gemm(&self, rows: usize, a: &[T], c: &mut [T]) {
+    pub(crate) fn forward_gemm<const FUSED: bool>(&self, rows: usize, a: &[T], c: &mut [T]) {
         let (inp, out) = (self.inp, self.out);
         for (first, panel) in self.panels() {
             let width = panel.len() / inp;
-            gemm_acc(rows, width, inp, a, ALayout::RowMajor { ld: inp }, panel, width, &mut c[first..], out);
+            gemm_acc::<T, FUSED>(
+                rows,
+                width,
+                inp,
+                a,
+                ALayout::RowMajor { ld: inp },
+                panel,
+                width,
+                &mut c[first..],
+                out,
+            );
         }
     }
 }
@@ -274,7 +284,7 @@ impl<T: Scalar> Mlp<T> {
             scratch.next.clear();
             scratch.next.extend(layer.bias.iter().copied());
             debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
-            self.kernel_weights[l].forward_gemm(1, &scratch.current, &mut scratch.next);
+            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, &mut scratch.next);
             if l + 1 < self.params.layers().len() {
                 relu_inplace(&mut scratch.next);
             }

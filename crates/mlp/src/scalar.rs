@@ -45,6 +45,10 @@ pub trait Scalar:
     fn abs(self) -> Self;
     /// Neither NaN nor infinite.
     fn is_finite(self) -> bool;
+    /// `self · a + b` with one rounding (IEEE-754 fusedMultiplyAdd: the
+    /// same bits on every machine; one instruction where the CPU has FMA).
+    #[must_use]
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 macro_rules! impl_scalar {
@@ -68,6 +72,12 @@ macro_rules! impl_scalar {
             }
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            // Inlined into the FMA-compiled kernels, where it is one
+            // instruction; compiled on its own it would call libm's fmaf.
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
         }
     };

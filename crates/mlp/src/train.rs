@@ -7,7 +7,7 @@
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
-use crate::kernel::{ALayout, Job, PIECE, gemm_acc, vectorized};
+use crate::kernel::{ALayout, Arithmetic, Job, PIECE, gemm_acc, vectorized, vectorized_fused};
 use crate::net::relu_inplace;
 use crate::{Gradients, Mlp, MlpError, Operand, Params, Scalar};
 
@@ -146,6 +146,7 @@ pub(crate) struct LossSpec<'a, T: Scalar> {
 #[derive(Debug, Clone)]
 pub struct Workspace<T: Scalar> {
     chunk_rows: usize,
+    arithmetic: Arithmetic,
     chunks: Vec<Chunk<T>>,
     outputs: Vec<T>,
     rows: usize,
@@ -188,7 +189,28 @@ impl<T: Scalar> Workspace<T> {
         if chunk_rows == 0 {
             return Err(MlpError::InvalidHyperparameter { name: "chunk_rows", value: 0.0, requirement: "at least 1" });
         }
-        Ok(Self { chunk_rows, chunks: Vec::new(), outputs: Vec::new(), rows: 0, n_outputs: 0 })
+        Ok(Self {
+            chunk_rows,
+            arithmetic: Arithmetic::Separate,
+            chunks: Vec::new(),
+            outputs: Vec::new(),
+            rows: 0,
+            n_outputs: 0,
+        })
+    }
+
+    /// This workspace with its passes computed in `arithmetic`
+    /// ([`Arithmetic::Separate`] by default).
+    #[must_use]
+    pub fn with_arithmetic(mut self, arithmetic: Arithmetic) -> Self {
+        self.arithmetic = arithmetic;
+        self
+    }
+
+    /// How its passes round (see [`Arithmetic`]).
+    #[must_use]
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.arithmetic
     }
 
     /// The outputs of the last pass, `[rows, n_outputs]`.
@@ -222,11 +244,17 @@ impl<T: Scalar> Workspace<T> {
         }
         let chunk_rows = self.chunk_rows;
         let scale = T::ONE / T::from_f64(rows as f64);
+        let fused = self.arithmetic == Arithmetic::Fused;
         let job = |(c, chunk): (usize, &mut Chunk<T>)| {
             let r0 = c * chunk_rows;
             let r1 = (r0 + chunk_rows).min(rows);
             let input = &flat[r0 * width..r1 * width];
-            vectorized(ChunkJob { chunk, net, input, r0, rows: r1 - r0, loss, scale });
+            let rows = r1 - r0;
+            if fused {
+                vectorized_fused(ChunkJob::<T, true> { chunk, net, input, r0, rows, loss, scale });
+            } else {
+                vectorized(ChunkJob::<T, false> { chunk, net, input, r0, rows, loss, scale });
+            }
         };
         // Each chunk writes only its own buffers, and the reduction below
         // runs in chunk order afterwards, so running the chunks in parallel
@@ -312,7 +340,7 @@ impl<T: Scalar> Job for SumPartials<'_, T> {
 
 /// One chunk's forward, and backward when there is a loss (after forming
 /// its targets, if they come from a bootstrap network).
-struct ChunkJob<'a, T: Scalar> {
+struct ChunkJob<'a, T: Scalar, const FUSED: bool> {
     chunk: &'a mut Chunk<T>,
     net: &'a Mlp<T>,
     input: &'a [T],
@@ -322,7 +350,7 @@ struct ChunkJob<'a, T: Scalar> {
     scale: T,
 }
 
-impl<T: Scalar> Job for ChunkJob<'_, T> {
+impl<T: Scalar, const FUSED: bool> Job for ChunkJob<'_, T, FUSED> {
     type Output = ();
 
     #[inline(always)]
@@ -338,9 +366,9 @@ impl<T: Scalar> Job for ChunkJob<'_, T> {
                 let next = &next[r0 * width..(r0 + rows) * width];
                 chunk.side.resize_with(2, Chunk::default);
                 let (boot, own) = chunk.side.split_at_mut(1);
-                boot[0].forward(bootstrap, next, rows);
+                boot[0].forward::<FUSED>(bootstrap, next, rows);
                 if own_on_next {
-                    own[0].forward(net, next, rows);
+                    own[0].forward::<FUSED>(net, next, rows);
                 }
                 let q_next = boot[0].acts.last().expect("a network has a layer");
                 let n_boot = bootstrap.output_dim();
@@ -358,18 +386,18 @@ impl<T: Scalar> Job for ChunkJob<'_, T> {
                 }
             }
         }
-        chunk.forward(net, input, rows);
+        chunk.forward::<FUSED>(net, input, rows);
         if let Some(loss) = loss
             && chunk.target_error.is_none()
         {
-            chunk.backward(net, loss.kind, &loss.actions[r0..r0 + rows], rows, scale);
+            chunk.backward::<FUSED>(net, loss.kind, &loss.actions[r0..r0 + rows], rows, scale);
         }
     }
 }
 
 impl<T: Scalar> Chunk<T> {
     #[inline(always)]
-    fn forward(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
+    fn forward<const FUSED: bool>(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
         let layers = net.params().layers();
         self.input.clear();
         self.input.extend_from_slice(input);
@@ -382,7 +410,7 @@ impl<T: Scalar> Chunk<T> {
             for _ in 0..rows {
                 z.extend(layer.bias.iter().copied());
             }
-            net.kernel_weights(l).forward_gemm(rows, prev, z);
+            net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z);
             if l + 1 < layers.len() {
                 relu_inplace(z);
             }
@@ -393,7 +421,7 @@ impl<T: Scalar> Chunk<T> {
     /// chunk's `targets`) into its partial gradients. `scale` is 1/B of the
     /// mean.
     #[inline(always)]
-    fn backward(&mut self, net: &Mlp<T>, kind: LossKind, actions: &[usize], rows: usize, scale: T) {
+    fn backward<const FUSED: bool>(&mut self, net: &Mlp<T>, kind: LossKind, actions: &[usize], rows: usize, scale: T) {
         let layers = net.params().layers();
         if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
@@ -419,7 +447,7 @@ impl<T: Scalar> Chunk<T> {
             // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
             let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
             gw.fill(T::ZERO);
-            gemm_acc(out, inp, rows, &self.delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
+            gemm_acc::<T, FUSED>(out, inp, rows, &self.delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
             // ∂L/∂b = Σ_rows δ, in row order.
             let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
             gb.fill(T::ZERO);
@@ -434,7 +462,7 @@ impl<T: Scalar> Chunk<T> {
                 self.delta_prev.clear();
                 self.delta_prev.resize(rows * inp, T::ZERO);
                 let w = net.kernel_weights(l);
-                gemm_acc(
+                gemm_acc::<T, FUSED>(
                     rows,
                     inp,
                     out,

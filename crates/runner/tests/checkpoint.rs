@@ -130,7 +130,7 @@ fn damaged_checkpoints_are_named_and_skipped() {
     flipped[mid] ^= 0x10;
     let mut wrong_version = good.clone();
     wrong_version[8] = 9;
-    // A file of the previous format (CartPole-only environment state) is
+    // A file of the previous format (version 4: no `arithmetic`) is
     // refused by its version before its payload is looked at.
     let mut previous_version = good.clone();
     previous_version[8..12].copy_from_slice(&(checkpoint::VERSION - 1).to_le_bytes());
@@ -139,7 +139,7 @@ fn damaged_checkpoints_are_named_and_skipped() {
         (b"", |e| matches!(e, CheckpointError::Empty)),
         (&good[..good.len() - 100], |e| matches!(e, CheckpointError::Truncated { .. })),
         (&wrong_version, |e| matches!(e, CheckpointError::Version { found: 9 })),
-        (&previous_version, |e| matches!(e, CheckpointError::Version { found: 3 })),
+        (&previous_version, |e| matches!(e, CheckpointError::Version { found } if *found == checkpoint::VERSION - 1)),
         (b"\x89PNG\r\n\x1a\n not a checkpoint at all", |e| matches!(e, CheckpointError::NotACheckpoint)),
         (&flipped, |e| matches!(e, CheckpointError::Checksum)),
     ];

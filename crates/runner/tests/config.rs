@@ -147,6 +147,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.double_dqn" => "true",
         "agent.loss" => "Mse",
         "agent.sampling" => "Recent",
+        "agent.arithmetic" => "Fused",
         "learner" => "TabularQ(bins: [2, 2, 2, 2], alpha: 0.5)",
         "max_train_steps" => "Some(100)",
         "agent.grad_clip" => "None",

@@ -165,3 +165,29 @@ fn a_full_disk_is_an_error_naming_the_file() {
     assert!(err.starts_with("cannot write policy /dev/full:") && err.contains("No space left"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `agent.arithmetic: Fused` is a run of its own: the same bits at 1 and 2
+/// threads (and resumed mid-way, at 4), other bits than the default.
+#[test]
+fn fused_arithmetic_is_deterministic_and_its_own_run() {
+    let mut config = short_config(3);
+    config.train_episodes = 30;
+    config.collection = runner::Collection { envs: 2, update_every: 1 };
+    let separate = scratch("fma-separate");
+    in_pool(1, || train(&config, &separate, &mut Silent)).unwrap();
+    config.agent.arithmetic = runner::Arithmetic::Fused;
+    let (one, two, resumed) = (scratch("fma-1"), scratch("fma-2"), scratch("fma-resumed"));
+    in_pool(1, || train(&config, &one, &mut Silent)).unwrap();
+    in_pool(2, || train(&config, &two, &mut Silent)).unwrap();
+    let stop = runner::TrainOptions { stop_after_steps: Some(233), ..runner::TrainOptions::default() };
+    let stopped = in_pool(2, || runner::train_with(&config, &resumed, &stop, &mut Silent));
+    assert!(matches!(stopped, Err(RunError::Interrupted { .. })), "{stopped:?}");
+    in_pool(4, || runner::resume(&resumed, &runner::TrainOptions::default(), &mut Silent)).unwrap();
+    let files = |d: &Path| run_files(d)[..3].to_vec();
+    assert_eq!(files(&one), files(&two), "fused: 1 and 2 threads");
+    assert_eq!(files(&one), files(&resumed), "fused: resumed at 4 threads");
+    assert_ne!(files(&one)[0], files(&separate)[0], "fused rounding is another run");
+    for d in [separate, one, two, resumed] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
