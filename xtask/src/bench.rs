@@ -34,6 +34,23 @@ pub struct Options {
     pub rounds: usize,
 }
 
+/// Hidden width (two layers) × batch: the points of `update/update_grid` in
+/// `cargo bench -p agent` and of `xtask/peers/update_grid.py`.
+const GRID: [(usize, usize); 12] = [
+    (64, 32),
+    (64, 64),
+    (64, 128),
+    (64, 256),
+    (128, 32),
+    (128, 64),
+    (128, 128),
+    (128, 256),
+    (256, 32),
+    (256, 64),
+    (256, 128),
+    (256, 256),
+];
+
 /// Per benchmark, the median over rounds of its median time and rate.
 fn median_rows(rounds: &[Vec<DivanRow>]) -> Vec<DivanRow> {
     let Some(first) = rounds.first() else { return Vec::new() };
@@ -123,8 +140,16 @@ pub fn parse_divan(output: &str) -> Vec<DivanRow> {
             last_leaf = false;
             continue;
         };
+        // A name never holds a space, except an argument tuple (`(64, 32)`),
+        // which divan writes with ", " between its values.
+        let (start, name) = match prefix[..start].strip_suffix('(') {
+            Some(before) => {
+                let tuple = &prefix[before.len()..];
+                (before.len(), tuple[..tuple.find(')').map_or(tuple.len(), |e| e + 1)].to_string())
+            }
+            None => (start, prefix[start..].split_whitespace().next().unwrap_or_default().to_string()),
+        };
         let depth = prefix[..start].chars().count() / 3;
-        let name = prefix[start..].split_whitespace().next().unwrap_or_default().to_string();
         stack.truncate(depth.saturating_sub(1));
         stack.push(name);
         last_leaf = false;
@@ -264,6 +289,8 @@ struct Results {
     anchor_versions: String,
     /// The JAX peer's version, when it ran.
     jax_version: String,
+    /// The update grid's peers: `(framework, threads, hidden, batch)` → µs.
+    grid: BTreeMap<(&'static str, usize, usize, usize), f64>,
     seed_runs: Vec<(WholeRun, Option<AnchorRun>)>,
     preset_runs: Vec<WholeRun>,
 }
@@ -374,6 +401,37 @@ pub fn run(opts: &Options) -> Result<String, String> {
             res.anchor.insert(loop_key, num(&v, "/env_steps_per_s_median")?);
             if threads == 1 {
                 res.jax_version = format!("jax {}", v["jax"].as_str().unwrap_or("?"));
+            }
+        }
+    }
+    // The update across network sizes: each peer once per thread count,
+    // every point of the grid in one process.
+    let points = if opts.quick { &GRID[..2] } else { &GRID[..] };
+    let point_list = points.iter().map(|(h, b)| format!("{h}x{b}")).collect::<Vec<_>>().join(",");
+    let grid_script = opts.peers.join("update_grid.py");
+    let anchors = opts.anchors.display().to_string();
+    for (framework, py) in [("torch", python), ("jax", opts.jax_python.as_deref().filter(|p| p.exists()))] {
+        let Some(py) = py else { continue };
+        for threads in [1, 2] {
+            let json = scratch.join("grid.json");
+            let t = threads.to_string();
+            let args = [
+                "--framework",
+                framework,
+                "--threads",
+                &t,
+                "--points",
+                &point_list,
+                "--updates",
+                if opts.quick { "20" } else { "300" },
+                "--reps",
+                if opts.quick { "1" } else { "3" },
+                "--anchors",
+                &anchors,
+            ];
+            let v = python_json(py, &grid_script, &args, "--json", &json)?;
+            for &(h, b) in points {
+                res.grid.insert((framework, threads, h, b), num(&v, &format!("/points/{h}x{b}/us_median"))?);
             }
         }
     }
@@ -595,6 +653,20 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         "| replay: sample 64 of 100 000 | {} | – | – | |",
         cell(us("replay", 1, "replay/sample_uniform/64"), &micros)
     );
+    let per_obs = |path: &str, n: f64| us("agent", 1, path).map(|v| v * 1e3 / n);
+    let nanos = |v: f64| format!("{v:.0} ns");
+    let _ = writeln!(
+        t,
+        "| acting: greedy action for one observation (`Agent::predict`), 1 thread | {} per observation | – | – | |",
+        cell(per_obs("update/act_single", 1.0), &nanos)
+    );
+    for n in [8, 64] {
+        let _ = writeln!(
+            t,
+            "| acting: {n} environments at once (`Agent::act_batch`, ε at its floor), 1 thread | {} per observation | – | – | |",
+            cell(per_obs(&format!("update/act_batch/{n}"), f64::from(n)), &nanos)
+        );
+    }
     let flop = runner::DqnConfig::seed(4, 2).gradient_step_flop() as f64;
     let ceiling = rate("mlp", 1, "update/kernel_peak/register_mul_add_ceiling");
     for threads in [1, 2] {
@@ -737,6 +809,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         runner::median(res.preset_runs.iter().map(|r| r.wall_s))
     );
 
+    render_grid(&mut t, res, ceiling);
     let _ = writeln!(
         t,
         "\n## Whole runs\n\nThe seed configuration (`cargo xtask train --seed N`) beside `seed_dqn.py --mode train --seed N`. \
@@ -813,6 +886,59 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     t
 }
 
+/// The update across network sizes: ours at 1 and 2 threads beside
+/// PyTorch's and JAX's, with the ratios the issue sets targets for.
+fn render_grid(t: &mut String, res: &Results, ceiling: Option<f64>) {
+    let _ = writeln!(
+        t,
+        "\n## The update across network sizes\n\n\
+         `Agent::update` with a `4 → h → h → 2` network and batches of b (`update/update_grid` in `cargo bench -p agent`), \
+         beside `xtask/peers/update_grid.py`: PyTorch with its buffer as tensors and `torch.randint` indices, one Python \
+         call per update; JAX with 300 updates in one jitted `lax.scan` (sampling inside, the anchor's update). Every \
+         figure is µs per update, the median of 3 rounds. ×PyTorch compares both at 2 threads; ×JAX compares with JAX's \
+         better thread count. Efficiency: our 1-thread GFLOP/s over the {} GFLOP/s ceiling.\n",
+        ceiling.map_or_else(|| "–".to_string(), |c| format!("{:.0}", c / 1e9))
+    );
+    let _ = writeln!(
+        t,
+        "| h | b | ours 1 thread | ours 2 threads | 2 ÷ 1 | PyTorch 1 | PyTorch 2 | JAX 1 | JAX 2 | ×PyTorch (2 threads) | ×JAX, our 2 threads | ×JAX, our 1 thread | efficiency, 1 thread |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.0}"));
+    let times = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("**{v:.1}×**"));
+    for (h, b) in GRID {
+        let path = format!("update/update_grid/({h}, {b})");
+        let ours = |threads| res.rust("agent", threads, &path).map(|r| r.median_ns / 1e3);
+        let peer = |framework, threads| res.grid.get(&(framework, threads, h, b)).copied();
+        let (o1, o2) = (ours(1), ours(2));
+        let jax_best = match (peer("jax", 1), peer("jax", 2)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let over = |theirs: Option<f64>, ours: Option<f64>| Some(theirs? / ours?);
+        let config = runner::DqnConfig { hidden: vec![h, h], batch_size: b, ..runner::DqnConfig::seed(4, 2) };
+        let flop = config.gradient_step_flop() as f64;
+        let efficiency = match (o1, ceiling) {
+            (Some(us), Some(c)) => format!("{:.0} %", 100.0 * flop / (us * 1e-6) / c),
+            _ => "–".to_string(),
+        };
+        let _ = writeln!(
+            t,
+            "| {h} | {b} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {efficiency} |",
+            fmt(o1),
+            fmt(o2),
+            over(o1, o2).map_or_else(|| "–".to_string(), |v| format!("{v:.2}")),
+            fmt(peer("torch", 1)),
+            fmt(peer("torch", 2)),
+            fmt(peer("jax", 1)),
+            fmt(peer("jax", 2)),
+            times(over(peer("torch", 2), o2)),
+            times(over(jax_best, o2)),
+            times(over(jax_best, o1)),
+        );
+    }
+}
+
 fn micros_or_ns(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
@@ -866,7 +992,10 @@ env_steps      fastest       │ slowest       │ median        │ mean       
 rayon threads: 2
 Timer precision: 20 ns
 update                      fastest       │ slowest       │ median        │ mean          │ samples │ iters
-╰─ agent_update             72.1 µs       │ 130 µs        │ 79.3 ns       │ 80 µs         │ 500     │ 500
+├─ agent_update             72.1 µs       │ 130 µs        │ 79.3 ns       │ 80 µs         │ 500     │ 500
+╰─ update_grid                            │               │               │               │         │
+   ├─ (64, 32)              41.58 µs      │ 63.27 µs      │ 52.28 µs      │ 52.36 µs      │ 60      │ 60
+   ╰─ (256, 256)            2.596 ms      │ 3.613 ms      │ 2.776 ms      │ 2.859 ms      │ 60      │ 60
 training_loop     fastest       │ slowest       │ median        │ mean          │ samples │ iters
 ╰─ seed_settings  161.3 ms      │ 196.4 ms      │ 168.7 ms      │ 173.4 ms      │ 20      │ 20
                   12.39 Kitem/s │ 10.17 Kitem/s │ 950 item/s    │ 11.53 Kitem/s │         │
@@ -883,15 +1012,18 @@ training_loop     fastest       │ slowest       │ median        │ mean    
                 "env_steps/batched/64",
                 "env_steps/single_env",
                 "update/agent_update",
+                "update/update_grid/(64, 32)",
+                "update/update_grid/(256, 256)",
                 "training_loop/seed_settings"
             ]
         );
+        assert_eq!(rows[5].median_ns, 2.776e6, "an argument tuple's row");
         assert_eq!(rows[0].median_ns, 234_400.0);
         assert_eq!(rows[0].median_per_s, Some(42.65e6));
         assert_eq!(rows[2].median_per_s, Some(31.11e6));
         assert_eq!(rows[3].median_ns, 79.3, "units are read per cell");
         assert_eq!(rows[3].median_per_s, None);
-        assert_eq!(rows[4].median_ns, 168.7e6);
-        assert_eq!(rows[4].median_per_s, Some(950.0));
+        assert_eq!(rows[6].median_ns, 168.7e6);
+        assert_eq!(rows[6].median_per_s, Some(950.0));
     }
 }

@@ -3,6 +3,10 @@
 //! sample 64 + target forward + policy forward/backward + clamp + Adam +
 //! target copy every 4 actions. `RAYON_NUM_THREADS=1 cargo bench -p agent`
 //! (and `=2`); the bench thread is worker 0 of the global pool.
+//!
+//! `update_grid` is the same update at other sizes, hidden width × batch
+//! (the peers: `xtask/peers/update_grid.py`); `act_single` and `act_batch`
+//! the cost of choosing actions, one observation or N at once.
 
 use agent::{Agent, AgentSeeds, Arithmetic, DqnConfig};
 use divan::{Bencher, black_box};
@@ -19,7 +23,10 @@ fn main() {
 /// The seed's agent with 10 000 transitions of a random walk in CartPole's
 /// observation ranges (the anchor fills its buffer with random play).
 fn filled_agent(arithmetic: Arithmetic) -> Agent {
-    let config = DqnConfig { arithmetic, ..DqnConfig::seed(4, 2) };
+    filled_agent_with(DqnConfig { arithmetic, ..DqnConfig::seed(4, 2) })
+}
+
+fn filled_agent_with(config: DqnConfig) -> Agent {
     let mut agent = Agent::new(config, AgentSeeds { init: 0, explore: 1, replay: 2 }).expect("seed settings are valid");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut s = [0.0f32; 4];
@@ -51,8 +58,62 @@ fn agent_update_fused(bencher: Bencher) {
     bench_update(bencher, Arithmetic::Fused);
 }
 
+/// Hidden width (two layers) × batch size: the grid of `docs/benchmarks.md`.
+const GRID: [(usize, usize); 12] = [
+    (64, 32),
+    (64, 64),
+    (64, 128),
+    (64, 256),
+    (128, 32),
+    (128, 64),
+    (128, 128),
+    (128, 256),
+    (256, 32),
+    (256, 64),
+    (256, 128),
+    (256, 256),
+];
+
+/// The seed's update with a `4 → h → h → 2` network and batches of `b`.
+#[divan::bench(args = GRID, sample_count = 60, max_time = 3)]
+fn update_grid(bencher: Bencher, (hidden, batch): (usize, usize)) {
+    let config = DqnConfig { hidden: vec![hidden, hidden], batch_size: batch, ..DqnConfig::seed(4, 2) };
+    run_update(bencher, filled_agent_with(config));
+}
+
+/// A greedy action for one observation (`Agent::predict`: checks, forward,
+/// argmax), after the buffer is full, as in training.
+#[divan::bench(sample_count = 500)]
+fn act_single(bencher: Bencher) {
+    let mut agent = filled_agent(Arithmetic::Separate);
+    let obs = [0.01f32, 0.02, -0.01, 0.03];
+    bencher.bench_local(|| black_box(agent.predict(black_box(&obs)).expect("valid observation")));
+}
+
+/// Training actions for N environments at once (`Agent::act_batch`), with ε
+/// decayed to its floor (1 %), as after the first few thousand steps: the
+/// greedy rows in one batched forward. Divide by N for the cost per
+/// observation.
+#[divan::bench(args = [8, 64], sample_count = 500)]
+fn act_batch(bencher: Bencher, n: usize) {
+    let mut agent = filled_agent(Arithmetic::Separate);
+    for _ in 0..5_000 {
+        agent.act(&[0.0; 4]).expect("valid observation");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let observations: Vec<f32> = (0..n * 4).map(|_| rng.random_range(-0.5..0.5)).collect();
+    let mut actions = Vec::new();
+    bencher.bench_local(|| {
+        agent.act_batch(black_box(&observations), &mut actions).expect("valid observations");
+        black_box(actions.len())
+    });
+}
+
 fn bench_update(bencher: Bencher, arithmetic: Arithmetic) {
-    let mut agent = filled_agent(arithmetic);
+    run_update(bencher, filled_agent(arithmetic));
+}
+
+fn run_update(bencher: Bencher, mut agent: Agent) {
     let obs = [0.01f32, 0.0, -0.01, 0.0];
     for _ in 0..100 {
         agent.act(&obs).expect("valid observation");

@@ -282,7 +282,7 @@ impl<T: Scalar> Mlp<T> {
         for (l, layer) in self.params.layers().iter().enumerate() {
             let (out, inp) = layer.weight.dim();
             scratch.next.clear();
-            scratch.next.extend(layer.bias.iter().copied());
+            scratch.next.extend_from_slice(layer.bias.as_slice().expect("parameters are owned in standard layout"));
             debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
             self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, &mut scratch.next);
             if l + 1 < self.params.layers().len() {
