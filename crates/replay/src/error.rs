@@ -50,6 +50,20 @@ pub enum ReplayError {
         /// The action given.
         action: usize,
     },
+    /// A slot beyond the buffer's capacity.
+    SlotOutOfRange {
+        /// The slot given.
+        slot: usize,
+        /// The capacity.
+        capacity: usize,
+    },
+    /// A priority that is not positive and finite.
+    InvalidPriority {
+        /// The slot it was for.
+        slot: usize,
+        /// The value given.
+        priority: f64,
+    },
 }
 
 impl fmt::Display for ReplayError {
@@ -70,6 +84,12 @@ impl fmt::Display for ReplayError {
             Self::Inconsistent(problem) => write!(f, "replay buffer contents are inconsistent: {problem}"),
             Self::ActionOutOfRange { action } => {
                 write!(f, "action {action} is out of range: the buffer stores actions up to {}", u16::MAX)
+            }
+            Self::SlotOutOfRange { slot, capacity } => {
+                write!(f, "slot {slot} is out of range: the buffer has {capacity} slots")
+            }
+            Self::InvalidPriority { slot, priority } => {
+                write!(f, "priority {priority} for slot {slot}: priorities must be positive and finite")
             }
         }
     }

@@ -7,7 +7,8 @@
 //! [`Batch`], which allocates nothing once it has reached its size.
 //!
 //! Main types: [`ReplayBuffer`], [`Transition`] (what is pushed and read
-//! back), [`Batch`] (what is sampled), [`ReplayError`].
+//! back), [`Batch`] (what is sampled), [`PriorityTree`] (the sum and minimum
+//! of per-slot priorities, for prioritized replay), [`ReplayError`].
 //!
 //! What it deliberately does not do: know what an observation means (they
 //! are `f32` slices of a fixed length), compute targets, own an RNG, or
@@ -16,7 +17,9 @@
 mod batch;
 mod buffer;
 mod error;
+mod priority_tree;
 
 pub use batch::Batch;
 pub use buffer::{ReplayBuffer, StoredReplay, Transition};
 pub use error::{Inconsistency, ReplayError};
+pub use priority_tree::PriorityTree;
