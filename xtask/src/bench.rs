@@ -34,22 +34,18 @@ pub struct Options {
     pub rounds: usize,
 }
 
-/// Hidden width (two layers) × batch: the points of `update/update_grid` in
-/// `cargo bench -p agent` and of `xtask/peers/update_grid.py`.
-const GRID: [(usize, usize); 12] = [
-    (64, 32),
-    (64, 64),
-    (64, 128),
-    (64, 256),
-    (128, 32),
-    (128, 64),
-    (128, 128),
-    (128, 256),
-    (256, 32),
-    (256, 64),
-    (256, 128),
-    (256, 256),
-];
+/// The points of `update/update_grid` (`cargo bench -p agent`), hidden
+/// width × batch, read from its rows: the bench is the one list of them.
+fn grid_points(res: &Results) -> Vec<(usize, usize)> {
+    let Some(rows) = res.rust.get(&("agent".to_string(), 1)) else { return Vec::new() };
+    rows.iter()
+        .filter_map(|r| {
+            let inner = r.path.strip_prefix("update/update_grid/(")?.strip_suffix(')')?;
+            let (h, b) = inner.split_once(", ")?;
+            Some((h.parse().ok()?, b.parse().ok()?))
+        })
+        .collect()
+}
 
 /// Per benchmark, the median over rounds of its median time and rate.
 fn median_rows(rounds: &[Vec<DivanRow>]) -> Vec<DivanRow> {
@@ -406,12 +402,13 @@ pub fn run(opts: &Options) -> Result<String, String> {
     }
     // The update across network sizes: each peer once per thread count,
     // every point of the grid in one process.
-    let points = if opts.quick { &GRID[..2] } else { &GRID[..] };
+    let all_points = grid_points(&res);
+    let points = &all_points[..if opts.quick { all_points.len().min(2) } else { all_points.len() }];
     let point_list = points.iter().map(|(h, b)| format!("{h}x{b}")).collect::<Vec<_>>().join(",");
     let grid_script = opts.peers.join("update_grid.py");
     let anchors = opts.anchors.display().to_string();
     for (framework, py) in [("torch", python), ("jax", opts.jax_python.as_deref().filter(|p| p.exists()))] {
-        let Some(py) = py else { continue };
+        let Some(py) = py.filter(|_| !points.is_empty()) else { continue };
         for threads in [1, 2] {
             let json = scratch.join("grid.json");
             let t = threads.to_string();
@@ -906,7 +903,7 @@ fn render_grid(t: &mut String, res: &Results, ceiling: Option<f64>) {
     );
     let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.0}"));
     let times = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("**{v:.1}×**"));
-    for (h, b) in GRID {
+    for (h, b) in grid_points(res) {
         let path = format!("update/update_grid/({h}, {b})");
         let ours = |threads| res.rust("agent", threads, &path).map(|r| r.median_ns / 1e3);
         let peer = |framework, threads| res.grid.get(&(framework, threads, h, b)).copied();
@@ -1018,6 +1015,9 @@ training_loop     fastest       │ slowest       │ median        │ mean    
             ]
         );
         assert_eq!(rows[5].median_ns, 2.776e6, "an argument tuple's row");
+        let mut res = Results::default();
+        res.rust.insert(("agent".to_string(), 1), rows.clone());
+        assert_eq!(grid_points(&res), [(64, 32), (256, 256)], "the grid is read from the bench's rows");
         assert_eq!(rows[0].median_ns, 234_400.0);
         assert_eq!(rows[0].median_per_s, Some(42.65e6));
         assert_eq!(rows[2].median_per_s, Some(31.11e6));
