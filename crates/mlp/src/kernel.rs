@@ -140,37 +140,14 @@ impl<T: Scalar> Job for Transpose<'_, T> {
 }
 
 /// See [`crate::mul_add_ceiling_probe`]: 12 accumulators of 8 lanes, each
-/// updated by a multiply and an add per round, as a kernel tile's are.
-pub(crate) struct CeilingProbe {
-    pub iters: usize,
-}
-
-impl Job for CeilingProbe {
-    type Output = f32;
-
-    #[inline(always)]
-    fn run(self) -> f32 {
-        let mut acc = [[0.0f32; 8]; 12];
-        let x = std::hint::black_box([0.999f32; 8]);
-        let y = std::hint::black_box([1e-3f32; 8]);
-        for _ in 0..self.iters {
-            for a in &mut acc {
-                for l in 0..8 {
-                    a[l] = a[l] * x[l] + y[l];
-                }
-            }
-        }
-        acc.iter().flatten().sum()
-    }
-}
-
-/// The same loop with each multiply and add fused (the ceiling of
+/// updated by a multiply and an add per round, as a kernel tile's are
+/// (fused into one step with `FUSED`, the ceiling of
 /// [`Arithmetic::Fused`], run through [`vectorized_fused`]).
-pub(crate) struct FusedCeilingProbe {
+pub(crate) struct CeilingProbe<const FUSED: bool> {
     pub iters: usize,
 }
 
-impl Job for FusedCeilingProbe {
+impl<const FUSED: bool> Job for CeilingProbe<FUSED> {
     type Output = f32;
 
     #[inline(always)]
@@ -181,7 +158,7 @@ impl Job for FusedCeilingProbe {
         for _ in 0..self.iters {
             for a in &mut acc {
                 for l in 0..8 {
-                    a[l] = a[l].mul_add(x[l], y[l]);
+                    a[l] = if FUSED { a[l].mul_add(x[l], y[l]) } else { a[l] * x[l] + y[l] };
                 }
             }
         }

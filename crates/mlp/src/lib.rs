@@ -44,7 +44,7 @@ pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss
 #[doc(hidden)]
 #[must_use]
 pub fn mul_add_ceiling_probe(iters: usize) -> f32 {
-    kernel::vectorized(kernel::CeilingProbe { iters })
+    kernel::vectorized(kernel::CeilingProbe::<false> { iters })
 }
 
 /// For benchmarks only: the same with each multiply and add fused, compiled
@@ -52,5 +52,5 @@ pub fn mul_add_ceiling_probe(iters: usize) -> f32 {
 #[doc(hidden)]
 #[must_use]
 pub fn fused_mul_add_ceiling_probe(iters: usize) -> f32 {
-    kernel::vectorized_fused(kernel::FusedCeilingProbe { iters })
+    kernel::vectorized_fused(kernel::CeilingProbe::<true> { iters })
 }
