@@ -19,6 +19,7 @@ pub struct Batch {
     next_states: Vec<f32>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
+    steps: Vec<u8>,
     /// One bit per buffer slot, set for the slots already chosen; all clear
     /// between samples.
     chosen: Vec<u64>,
@@ -56,11 +57,12 @@ impl Batch {
     }
 
     /// Fills every field from the slots in `indices`; `fetch` copies a slot's
-    /// observations into the given rows and returns its other fields.
+    /// observations into the given rows and returns its other fields:
+    /// `((action, reward), (terminated, truncated), steps)`.
     pub(crate) fn gather(
         &mut self,
         obs_dim: usize,
-        mut fetch: impl FnMut(usize, &mut [f32], &mut [f32]) -> (usize, f32, bool, bool),
+        mut fetch: impl FnMut(usize, &mut [f32], &mut [f32]) -> ((usize, f32), (bool, bool), u8),
     ) {
         let k = self.indices.len();
         self.obs_dim = obs_dim;
@@ -70,14 +72,16 @@ impl Batch {
         self.rewards.clear();
         self.terminated.clear();
         self.truncated.clear();
+        self.steps.clear();
         for (row, &slot) in self.indices.iter().enumerate() {
             let rows = row * obs_dim..(row + 1) * obs_dim;
-            let (action, reward, terminated, truncated) =
+            let ((action, reward), (terminated, truncated), steps) =
                 fetch(slot, &mut self.states[rows.clone()], &mut self.next_states[rows]);
             self.actions.push(action);
             self.rewards.push(reward);
             self.terminated.push(terminated);
             self.truncated.push(truncated);
+            self.steps.push(steps);
         }
     }
 
@@ -140,5 +144,12 @@ impl Batch {
     #[must_use]
     pub fn truncated(&self) -> &[bool] {
         &self.truncated
+    }
+
+    /// The environment steps each transition spans (1 unless pushed with
+    /// [`ReplayBuffer::push_spanning`](crate::ReplayBuffer::push_spanning)).
+    #[must_use]
+    pub fn steps(&self) -> &[u8] {
+        &self.steps
     }
 }

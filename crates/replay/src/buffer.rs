@@ -32,7 +32,9 @@ const TRUNCATED: u8 = 2;
 ///
 /// Storage is a struct of arrays: states and next states as `f32` rows,
 /// actions as `u16`, rewards as `f32`, and both episode flags packed in one
-/// byte: 39 bytes per CartPole transition. Memory is reserved once at
+/// byte: 39 bytes per CartPole transition. A buffer made by
+/// [`new_multi_step`](Self::new_multi_step) (for n-step returns) also keeps
+/// the number of environment steps each transition spans, one more byte. Memory is reserved once at
 /// construction and grows by nothing after.
 ///
 /// Serializes with its contents and write position (for checkpoints); what
@@ -50,6 +52,13 @@ pub struct ReplayBuffer {
     actions: Vec<u16>,
     rewards: Vec<f32>,
     flags: Vec<u8>,
+    /// Whether `steps` is kept (else every transition spans one step and
+    /// `steps` stays empty).
+    multi_step: bool,
+    /// Environment steps each transition spans: its reward is the
+    /// discounted sum of that many rewards and its next state that many
+    /// steps on.
+    steps: Vec<u8>,
 }
 
 /// A [`ReplayBuffer`] as stored, before it is checked: the same fields, in
@@ -68,6 +77,8 @@ pub struct StoredReplay {
     actions: Vec<u16>,
     rewards: Vec<f32>,
     flags: Vec<u8>,
+    multi_step: bool,
+    steps: Vec<u8>,
 }
 
 impl TryFrom<StoredReplay> for ReplayBuffer {
@@ -85,11 +96,13 @@ impl TryFrom<StoredReplay> for ReplayBuffer {
             return Err(ReplayError::ZeroObsDim);
         }
         let len = p.actions.len();
-        if len > p.capacity || p.rewards.len() != len || p.flags.len() != len {
+        let steps_len = if p.multi_step { len } else { 0 };
+        if len > p.capacity || p.rewards.len() != len || p.flags.len() != len || p.steps.len() != steps_len {
             return bad(Inconsistency::Columns {
                 actions: len,
                 rewards: p.rewards.len(),
                 flags: p.flags.len(),
+                steps: p.steps.len(),
                 capacity: p.capacity,
             });
         }
@@ -120,6 +133,9 @@ impl TryFrom<StoredReplay> for ReplayBuffer {
         if let Some(slot) = p.flags.iter().position(|&f| f > (TERMINATED | TRUNCATED)) {
             return bad(Inconsistency::FlagBits { slot, flags: p.flags[slot] });
         }
+        if let Some(slot) = p.steps.iter().position(|&k| k == 0) {
+            return bad(Inconsistency::ZeroSteps { slot });
+        }
         let mut buffer = Self {
             obs_dim: p.obs_dim,
             capacity: p.capacity,
@@ -130,6 +146,8 @@ impl TryFrom<StoredReplay> for ReplayBuffer {
             actions: p.actions,
             rewards: p.rewards,
             flags: p.flags,
+            multi_step: p.multi_step,
+            steps: p.steps,
         };
         // As a new buffer: the rest of the capacity is reserved now.
         buffer.reserve_capacity()?;
@@ -155,6 +173,19 @@ impl ReplayBuffer {
     /// [`ReplayError::ZeroCapacity`], [`ReplayError::ZeroObsDim`], or
     /// [`ReplayError::TooLarge`] if the memory cannot be had.
     pub fn new(capacity: usize, obs_dim: usize) -> Result<Self, ReplayError> {
+        Self::with_steps(capacity, obs_dim, false)
+    }
+
+    /// An empty buffer that also keeps, per transition, how many
+    /// environment steps it spans (see [`push_spanning`](Self::push_spanning)).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn new_multi_step(capacity: usize, obs_dim: usize) -> Result<Self, ReplayError> {
+        Self::with_steps(capacity, obs_dim, true)
+    }
+
+    fn with_steps(capacity: usize, obs_dim: usize, multi_step: bool) -> Result<Self, ReplayError> {
         if capacity == 0 {
             return Err(ReplayError::ZeroCapacity);
         }
@@ -171,6 +202,8 @@ impl ReplayBuffer {
             actions: Vec::new(),
             rewards: Vec::new(),
             flags: Vec::new(),
+            multi_step,
+            steps: Vec::new(),
         };
         buffer.reserve_capacity()?;
         Ok(buffer)
@@ -190,7 +223,15 @@ impl ReplayBuffer {
         reserve(&mut self.next_states, values, &too_large)?;
         reserve(&mut self.actions, Some(capacity), &too_large)?;
         reserve(&mut self.rewards, Some(capacity), &too_large)?;
-        reserve(&mut self.flags, Some(capacity), &too_large)
+        reserve(&mut self.flags, Some(capacity), &too_large)?;
+        reserve(&mut self.steps, Some(if self.multi_step { capacity } else { 0 }), &too_large)
+    }
+
+    /// Whether the buffer keeps step counts (made by
+    /// [`new_multi_step`](Self::new_multi_step)).
+    #[must_use]
+    pub fn is_multi_step(&self) -> bool {
+        self.multi_step
     }
 
     /// Stores a transition, overwriting the oldest once the buffer is full.
@@ -199,6 +240,22 @@ impl ReplayBuffer {
     /// [`ReplayError::ObsLength`], [`ReplayError::NonFinite`] or
     /// [`ReplayError::ActionOutOfRange`]; the buffer is unchanged then.
     pub fn push(&mut self, t: Transition<'_>) -> Result<(), ReplayError> {
+        self.push_spanning(t, 1)
+    }
+
+    /// Stores a transition that spans `steps` environment steps (an n-step
+    /// return: `t.reward` is the discounted sum of their rewards and
+    /// `t.next_state` the observation `steps` later), overwriting the
+    /// oldest once the buffer is full.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push); [`ReplayError::Steps`] for 0 steps, or more
+    /// than one in a buffer that keeps no step counts; the buffer is
+    /// unchanged then.
+    pub fn push_spanning(&mut self, t: Transition<'_>, steps: u8) -> Result<(), ReplayError> {
+        if steps == 0 || (steps > 1 && !self.multi_step) {
+            return Err(ReplayError::Steps { steps, multi_step: self.multi_step });
+        }
         check_obs("state", t.state, self.obs_dim)?;
         check_obs("next_state", t.next_state, self.obs_dim)?;
         if !t.reward.is_finite() {
@@ -213,6 +270,9 @@ impl ReplayBuffer {
             self.actions.push(action);
             self.rewards.push(t.reward);
             self.flags.push(flags);
+            if self.multi_step {
+                self.steps.push(steps);
+            }
         } else {
             let row = slot * self.obs_dim..(slot + 1) * self.obs_dim;
             self.states[row.clone()].copy_from_slice(t.state);
@@ -220,6 +280,9 @@ impl ReplayBuffer {
             self.actions[slot] = action;
             self.rewards[slot] = t.reward;
             self.flags[slot] = flags;
+            if self.multi_step {
+                self.steps[slot] = steps;
+            }
         }
         self.write_pos = if slot + 1 == self.capacity { 0 } else { slot + 1 };
         self.pushes += 1;
@@ -277,6 +340,13 @@ impl ReplayBuffer {
             terminated: self.flags[slot] & TERMINATED != 0,
             truncated: self.flags[slot] & TRUNCATED != 0,
         })
+    }
+
+    /// The environment steps the transition in storage slot `slot` spans
+    /// (see [`push_spanning`](Self::push_spanning)).
+    #[must_use]
+    pub fn steps_at(&self, slot: usize) -> Option<u8> {
+        if self.multi_step { self.steps.get(slot).copied() } else { (slot < self.len()).then_some(1) }
     }
 
     /// The `age`-th oldest transition held (0 is the oldest).
@@ -346,7 +416,9 @@ impl ReplayBuffer {
             state.copy_from_slice(&self.states[slot * d..(slot + 1) * d]);
             next_state.copy_from_slice(&self.next_states[slot * d..(slot + 1) * d]);
             let flags = self.flags[slot];
-            (usize::from(self.actions[slot]), self.rewards[slot], flags & TERMINATED != 0, flags & TRUNCATED != 0)
+            let fields = (usize::from(self.actions[slot]), self.rewards[slot]);
+            let steps = if self.multi_step { self.steps[slot] } else { 1 };
+            (fields, (flags & TERMINATED != 0, flags & TRUNCATED != 0), steps)
         });
     }
 
@@ -357,6 +429,6 @@ impl ReplayBuffer {
         (self.states.capacity() + self.next_states.capacity()) * size_of::<f32>()
             + self.actions.capacity() * size_of::<u16>()
             + self.rewards.capacity() * size_of::<f32>()
-            + self.flags.capacity() * size_of::<u8>()
+            + (self.flags.capacity() + self.steps.capacity()) * size_of::<u8>()
     }
 }

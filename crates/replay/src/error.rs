@@ -57,6 +57,14 @@ pub enum ReplayError {
         /// The capacity.
         capacity: usize,
     },
+    /// A transition said to span 0 environment steps, or several in a
+    /// buffer that keeps no step counts.
+    Steps {
+        /// The steps given.
+        steps: u8,
+        /// Whether the buffer keeps step counts.
+        multi_step: bool,
+    },
     /// A priority that is not positive and finite.
     InvalidPriority {
         /// The slot it was for.
@@ -88,6 +96,11 @@ impl fmt::Display for ReplayError {
             Self::SlotOutOfRange { slot, capacity } => {
                 write!(f, "slot {slot} is out of range: the buffer has {capacity} slots")
             }
+            Self::Steps { steps: 0, .. } => write!(f, "a transition spans at least one environment step, not 0"),
+            Self::Steps { steps, .. } => write!(
+                f,
+                "a transition spanning {steps} steps needs a buffer made with new_multi_step: this one keeps no step counts"
+            ),
             Self::InvalidPriority { slot, priority } => {
                 write!(f, "priority {priority} for slot {slot}: priorities must be positive and finite")
             }
@@ -110,6 +123,8 @@ pub enum Inconsistency {
         rewards: usize,
         /// Stored flag bytes.
         flags: usize,
+        /// Stored step counts.
+        steps: usize,
         /// The buffer's capacity.
         capacity: usize,
     },
@@ -149,13 +164,21 @@ pub enum Inconsistency {
         /// The byte.
         flags: u8,
     },
+    /// A transition spanning 0 environment steps.
+    ZeroSteps {
+        /// The slot.
+        slot: usize,
+    },
 }
 
 impl fmt::Display for Inconsistency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Columns { actions, rewards, flags, capacity } => {
-                write!(f, "{actions} actions, {rewards} rewards, {flags} flags for capacity {capacity}")
+            Self::Columns { actions, rewards, flags, steps, capacity } => {
+                write!(
+                    f,
+                    "{actions} actions, {rewards} rewards, {flags} flags, {steps} step counts for capacity {capacity}"
+                )
             }
             Self::Observations { states, next_states, transitions, obs_dim } => {
                 write!(f, "{states} and {next_states} observation values for {transitions} transitions of {obs_dim}")
@@ -165,6 +188,7 @@ impl fmt::Display for Inconsistency {
             }
             Self::NonFinite { field, index, value } => write!(f, "stored {field}[{index}] is {value}"),
             Self::FlagBits { slot, flags } => write!(f, "slot {slot} has unknown flag bits {flags:#04x}"),
+            Self::ZeroSteps { slot } => write!(f, "slot {slot} spans 0 environment steps"),
         }
     }
 }

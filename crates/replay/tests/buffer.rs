@@ -190,3 +190,39 @@ fn impossible_capacities_are_errors_not_aborts() {
     assert_eq!(ReplayBuffer::new(usize::MAX / 2, 4).unwrap_err(), ReplayError::TooLarge { capacity: usize::MAX / 2 });
     assert!(matches!(ReplayBuffer::new(1 << 50, 4), Err(ReplayError::TooLarge { .. })));
 }
+
+#[test]
+fn a_multi_step_buffer_keeps_each_transitions_steps() {
+    let mut buffer = ReplayBuffer::new_multi_step(4, 1).unwrap();
+    assert!(buffer.is_multi_step());
+    for (i, steps) in [3u8, 1, 2, 5, 4].into_iter().enumerate() {
+        let s = [i as f32];
+        let t = Transition { state: &s, action: 0, reward: 1.0, next_state: &s, terminated: false, truncated: false };
+        buffer.push_spanning(t, steps).unwrap();
+    }
+    // Five pushes into four slots: slot 0 was overwritten by the fifth.
+    let steps: Vec<_> = (0..5).map(|slot| buffer.steps_at(slot)).collect();
+    assert_eq!(steps, [Some(4), Some(1), Some(2), Some(5), None]);
+    let mut batch = Batch::new();
+    buffer.recent_into(4, &mut batch).unwrap();
+    let by_state: Vec<_> = batch.states().iter().zip(batch.steps()).map(|(&s, &k)| (s as usize, k)).collect();
+    assert_eq!(by_state, [(4, 4), (3, 5), (2, 2), (1, 1)], "newest first, each with its own steps");
+    assert_eq!(buffer.heap_bytes(), 4 * (2 * 4 + 2 + 4 + 1 + 1), "one byte more per transition");
+}
+
+#[test]
+fn step_counts_are_checked() {
+    let s = [0.0f32];
+    let t = Transition { state: &s, action: 0, reward: 1.0, next_state: &s, terminated: false, truncated: false };
+    let mut multi = ReplayBuffer::new_multi_step(2, 1).unwrap();
+    assert_eq!(multi.push_spanning(t, 0), Err(ReplayError::Steps { steps: 0, multi_step: true }));
+    let mut plain = ReplayBuffer::new(2, 1).unwrap();
+    let err = plain.push_spanning(t, 2).unwrap_err();
+    assert_eq!(err, ReplayError::Steps { steps: 2, multi_step: false });
+    assert!(err.to_string().contains("new_multi_step"), "{err}");
+    plain.push_spanning(t, 1).unwrap();
+    assert_eq!((plain.len(), multi.len(), plain.steps_at(0), plain.steps_at(1)), (1, 0, Some(1), None));
+    let mut batch = Batch::new();
+    plain.sample_into(1, &mut ChaCha8Rng::seed_from_u64(0), &mut batch).unwrap();
+    assert_eq!(batch.steps(), [1], "a plain buffer's transitions span one step");
+}
