@@ -10,9 +10,10 @@ use mlp::{
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::{Batch, ReplayBuffer, StoredReplay, Transition};
+use replay::{Batch, PriorityTree, ReplayBuffer, StoredReplay, Transition};
 use serde::{Deserialize, Serialize};
 
+use crate::n_step::NStepWindows;
 use crate::{
     AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate, bellman_target, next_state_value,
 };
@@ -64,6 +65,25 @@ pub struct AgentState {
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
     partial_update: Option<PartialUpdate>,
+    n_step_windows: NStepWindows,
+    priorities: Option<StoredPriorities>,
+}
+
+/// Prioritized replay's state as stored: the priority of each transition
+/// held (slot order) and the largest priority so far, which new
+/// transitions get.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredPriorities {
+    max_priority: f64,
+    priorities: Vec<f64>,
+}
+
+/// Prioritized replay's state: the priority tree over the buffer's slots
+/// and the largest priority so far.
+#[derive(Debug, Clone)]
+struct PrioritizedState {
+    tree: PriorityTree,
+    max_priority: f64,
 }
 
 impl AgentState {
@@ -89,6 +109,14 @@ impl AgentState {
     #[must_use]
     pub fn replay(&self) -> &ReplayBuffer {
         &self.replay
+    }
+
+    /// Environment steps observed but not yet stored: with n-step returns,
+    /// the steps each environment holds back until its window fills (0
+    /// otherwise). Every observed step is a push or one of these.
+    #[must_use]
+    pub fn pending_steps(&self) -> u64 {
+        self.n_step_windows.pending() as u64
     }
 
     /// The ε-greedy RNG.
@@ -125,6 +153,8 @@ pub struct StoredAgent {
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
     partial_update: Option<PartialUpdate>,
+    n_step_windows: NStepWindows,
+    priorities: Option<StoredPriorities>,
 }
 
 impl TryFrom<StoredAgent> for AgentState {
@@ -177,6 +207,20 @@ impl TryFrom<StoredAgent> for AgentState {
         if let Some(t) = replay.iter().find(|t| t.action >= config.n_actions) {
             return Err(damaged(StateProblem::StoredAction { action: t.action, n_actions: config.n_actions }));
         }
+        if replay.is_multi_step() != (config.n_step > 1) {
+            return Err(damaged(StateProblem::BufferSteps {
+                multi_step: replay.is_multi_step(),
+                n_step: config.n_step,
+            }));
+        }
+        if let Some((slot, steps)) = (0..replay.len())
+            .map(|slot| (slot, replay.steps_at(slot).expect("slot < len")))
+            .find(|&(_, steps)| usize::from(steps) > config.n_step)
+        {
+            return Err(damaged(StateProblem::StoredSteps { slot, steps, n_step: config.n_step }));
+        }
+        s.n_step_windows.check(config.n_step, config.obs_dim, config.n_actions)?;
+        check_priorities(s.priorities.as_ref(), &config, replay.len())?;
         if let Some(p) = s.partial_update
             && !(p.steps_done >= 1
                 && p.steps_done < config.gradient_steps
@@ -206,7 +250,33 @@ impl TryFrom<StoredAgent> for AgentState {
             n_target_syncs: s.n_target_syncs,
             sample_count_at_last_update: s.sample_count_at_last_update,
             partial_update: s.partial_update,
+            n_step_windows: s.n_step_windows,
+            priorities: s.priorities,
         })
+    }
+}
+
+/// Checks stored priorities against the settings and the buffer: present
+/// exactly with prioritized sampling, one per transition held, each
+/// positive and finite, none above the recorded largest.
+fn check_priorities(stored: Option<&StoredPriorities>, config: &DqnConfig, len: usize) -> Result<(), AgentError> {
+    let bad = |problem| Err(AgentError::DamagedState(StateProblem::Priorities { problem }));
+    match (stored, matches!(config.sampling, Sampling::Prioritized(_))) {
+        (None, false) => Ok(()),
+        (Some(_), false) => bad("are stored, but sampling is not prioritized"),
+        (None, true) => bad("are missing, but sampling is prioritized"),
+        (Some(p), true) => {
+            if p.priorities.len() != len {
+                return bad("do not number one per transition held");
+            }
+            if !(p.max_priority > 0.0 && p.max_priority.is_finite()) {
+                return bad("have a largest value that is not positive and finite");
+            }
+            if p.priorities.iter().any(|&v| !(v > 0.0 && v <= p.max_priority)) {
+                return bad("hold a value that is not positive or is above the largest");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -265,6 +335,39 @@ pub struct Agent {
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
     partial_update: Option<PartialUpdate>,
+    /// Each environment's steps not yet in an n-step transition.
+    n_step_windows: NStepWindows,
+    /// `γ^k` in `f32` for k = 0..=n (the bootstrap discount of a transition
+    /// spanning k steps; `discounts[1]` is the seed's `γ as f32`).
+    discounts: Vec<f32>,
+    /// With prioritized sampling: the priorities.
+    prioritized: Option<PrioritizedState>,
+    /// The slots of a prioritized mini-batch and their loss weights (f64,
+    /// then as the network takes them).
+    sampled_slots: Vec<usize>,
+    weights_f64: Vec<f64>,
+    weights: Vec<f32>,
+}
+
+/// Stores `t` (spanning `steps` environment steps) and, with prioritized
+/// replay, gives its slot the largest priority so far.
+fn store(
+    replay: &mut ReplayBuffer,
+    prioritized: Option<&mut PrioritizedState>,
+    t: Transition<'_>,
+    steps: u8,
+) -> Result<(), AgentError> {
+    let slot = replay.write_position();
+    replay.push_spanning(t, steps)?;
+    if let Some(p) = prioritized {
+        p.tree.set(slot, p.max_priority)?;
+    }
+    Ok(())
+}
+
+/// `γ^k` for k = 0..=n, each computed in f64 and rounded once to f32.
+fn discounts(gamma: f64, n: usize) -> Vec<f32> {
+    (0..=n).map(|k| gamma.powi(i32::try_from(k).unwrap_or(i32::MAX)) as f32).collect()
 }
 
 impl Agent {
@@ -280,9 +383,26 @@ impl Agent {
         let policy = Mlp::new(&sizes, &mut init_rng)?;
         let target = policy.clone();
         let adam = Adam::new(&policy, AdamConfig::new(config.lr))?;
+        let replay = if config.n_step > 1 {
+            ReplayBuffer::new_multi_step(config.buffer_capacity, config.obs_dim)?
+        } else {
+            ReplayBuffer::new(config.buffer_capacity, config.obs_dim)?
+        };
+        let prioritized = match config.sampling {
+            Sampling::Prioritized(_) => {
+                Some(PrioritizedState { tree: PriorityTree::new(config.buffer_capacity)?, max_priority: 1.0 })
+            }
+            Sampling::Uniform | Sampling::Recent => None,
+        };
         Ok(Self {
             grads: Params::zeros(&sizes)?,
-            replay: ReplayBuffer::new(config.buffer_capacity, config.obs_dim)?,
+            replay,
+            prioritized,
+            sampled_slots: Vec::new(),
+            weights_f64: Vec::new(),
+            weights: Vec::new(),
+            n_step_windows: NStepWindows::new(),
+            discounts: discounts(config.gamma, config.n_step),
             batch: Batch::new(),
             ws_policy: Workspace::new(config.chunk_rows)?.with_arithmetic(config.arithmetic),
             scratch: SingleScratch::default(),
@@ -320,6 +440,11 @@ impl Agent {
             n_target_syncs: self.n_target_syncs,
             sample_count_at_last_update: self.sample_count_at_last_update,
             partial_update: self.partial_update,
+            n_step_windows: self.n_step_windows.clone(),
+            priorities: self.prioritized.as_ref().map(|p| StoredPriorities {
+                max_priority: p.max_priority,
+                priorities: p.tree.priorities()[..self.replay.len()].to_vec(),
+            }),
         }
     }
 
@@ -332,8 +457,21 @@ impl Agent {
     /// for the settings, which checked settings rule out.
     pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
         let sizes = state.config.layer_sizes();
+        let prioritized = match &state.priorities {
+            Some(p) => Some(PrioritizedState {
+                tree: PriorityTree::from_priorities(state.config.buffer_capacity, &p.priorities)?,
+                max_priority: p.max_priority,
+            }),
+            None => None,
+        };
         Ok(Self {
+            prioritized,
+            sampled_slots: Vec::new(),
+            weights_f64: Vec::new(),
+            weights: Vec::new(),
             grads: Params::zeros(&sizes)?,
+            discounts: discounts(state.config.gamma, state.config.n_step),
+            n_step_windows: state.n_step_windows,
             batch: Batch::new(),
             ws_policy: Workspace::new(state.config.chunk_rows)?.with_arithmetic(state.config.arithmetic),
             scratch: SingleScratch::default(),
@@ -382,6 +520,15 @@ impl Agent {
     #[must_use]
     pub fn sample_count(&self) -> u64 {
         self.sample_count
+    }
+
+    /// With prioritized sampling, the priority of the transition in replay
+    /// slot `slot` (`None` without prioritized sampling or beyond the
+    /// transitions held).
+    #[must_use]
+    pub fn priority(&self, slot: usize) -> Option<f64> {
+        let p = self.prioritized.as_ref()?;
+        (slot < self.replay.len()).then(|| p.tree.priorities()[slot])
     }
 
     /// Gradient steps taken.
@@ -508,10 +655,32 @@ impl Agent {
     /// [`AgentError::InvalidAction`], or the buffer's refusal (wrong length,
     /// non-finite value).
     pub fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
+        self.observe_from(0, transition)
+    }
+
+    /// Stores a transition of environment `env`. With n-step returns
+    /// (`n_step > 1`) each environment's steps are held back until n of
+    /// them (or its episode's end) complete a transition, so environments
+    /// stepped together must be told apart; with one-step returns `env`
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// As [`observe`](Self::observe); [`AgentError::InvalidEnvironment`]
+    /// for `env` ≥ [`MAX_ENVIRONMENTS`](crate::MAX_ENVIRONMENTS) and
+    /// [`AgentError::NonFiniteReturn`] when the rewards overflow their
+    /// sum. Nothing is kept of a refused transition.
+    pub fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
         if transition.action >= self.config.n_actions {
             return Err(AgentError::InvalidAction { action: transition.action, n_actions: self.config.n_actions });
         }
-        Ok(self.replay.push(transition)?)
+        if self.config.n_step == 1 {
+            return store(&mut self.replay, self.prioritized.as_mut(), transition, 1);
+        }
+        self.replay.check(&transition)?;
+        let (replay, prioritized) = (&mut self.replay, &mut self.prioritized);
+        self.n_step_windows.observe(env, transition, self.config.n_step, self.config.gamma, |ready| {
+            store(replay, prioritized.as_mut(), ready.transition, ready.steps)
+        })
     }
 
     /// Learns, once the buffer holds enough: `gradient_steps` steps on
@@ -584,22 +753,33 @@ impl Agent {
     /// One gradient step on a fresh mini-batch; returns its loss.
     fn gradient_step(&mut self) -> Result<f32, AgentError> {
         let (b, d) = (self.config.batch_size, self.config.obs_dim);
-        match self.config.sampling {
-            Sampling::Uniform => {
+        match (self.config.sampling, &self.prioritized) {
+            (Sampling::Prioritized(settings), Some(p)) => {
+                p.tree.sample_segments(b, &mut self.replay_rng, &mut self.sampled_slots)?;
+                self.replay.gather_slots_into(&self.sampled_slots, &mut self.batch)?;
+                let beta = settings.beta(self.n_updates);
+                p.tree.importance_weights(&self.sampled_slots, beta, &mut self.weights_f64)?;
+                self.weights.clear();
+                self.weights.extend(self.weights_f64.iter().map(|&w| w as f32));
+            }
+            (Sampling::Recent, _) => self.replay.recent_into(b, &mut self.batch)?,
+            _ => {
                 self.replay.sample_into(b, &mut self.replay_rng, &mut self.batch)?;
             }
-            Sampling::Recent => self.replay.recent_into(b, &mut self.batch)?,
         }
         let states = ArrayView2::from_shape((b, d), self.batch.states()).expect("a batch holds b rows of obs_dim");
         let next_states =
             ArrayView2::from_shape((b, d), self.batch.next_states()).expect("a batch holds b rows of obs_dim");
-        let gamma = self.config.gamma as f32;
-        let (rewards, terminated) = (self.batch.rewards(), self.batch.terminated());
-        // y = r + γ·max Q_target(s′, ·)·(1 − terminated), formed inside the
-        // network's parallel pass, chunk by chunk, right after the target
-        // network's forward pass on that chunk's next states.
+        let (rewards, terminated, steps) = (self.batch.rewards(), self.batch.terminated(), self.batch.steps());
+        let discounts = &self.discounts;
+        // y = R + γ^k·max Q_target(s′, ·)·(1 − terminated), formed inside
+        // the network's parallel pass, chunk by chunk, right after the
+        // target network's forward pass on that chunk's next states. (k = 1
+        // and R = r without n-step returns: `discounts[1]` is `γ as f32`.)
         let target = |r: usize, q_next: &[f32], q_policy_next: Option<&[f32]>| {
-            next_state_value(q_next, q_policy_next).map(|value| bellman_target(rewards[r], value, terminated[r], gamma))
+            let discount = discounts[usize::from(steps[r])];
+            next_state_value(q_next, q_policy_next)
+                .map(|value| bellman_target(rewards[r], value, terminated[r], discount))
         };
         let loss = BootstrapLoss {
             kind: self.config.loss,
@@ -608,6 +788,7 @@ impl Agent {
             next_inputs: next_states,
             own_on_next: self.config.double_dqn,
             target: &target,
+            weights: self.prioritized.is_some().then_some(&self.weights[..]),
         };
         let sample_count = self.sample_count;
         let (value, grads) = self
@@ -632,6 +813,15 @@ impl Agent {
         }
         self.adam.step_finite(&mut self.policy, grads)?;
         self.n_updates = update;
+        // Prioritized replay: each sampled transition's priority from the TD
+        // error it had in this step (a slot drawn twice keeps its last).
+        if let (Sampling::Prioritized(settings), Some(p)) = (self.config.sampling, &mut self.prioritized) {
+            for (&slot, &td_error) in self.sampled_slots.iter().zip(self.ws_policy.td_errors()) {
+                let priority = settings.priority(td_error);
+                p.tree.set(slot, priority)?;
+                p.max_priority = p.max_priority.max(priority);
+            }
+        }
         Ok(value)
     }
 
@@ -673,6 +863,9 @@ impl crate::Learner for Agent {
     fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
         Agent::observe(self, transition)
     }
+    fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
+        Agent::observe_from(self, env, transition)
+    }
     fn update(&mut self, interrupt: &dyn Fn() -> bool) -> Result<UpdateOutcome, AgentError> {
         Agent::update_interruptible(self, interrupt)
     }
@@ -684,5 +877,22 @@ impl crate::Learner for Agent {
     }
     fn n_updates(&self) -> u64 {
         Agent::n_updates(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::discounts;
+
+    /// Without n-step returns the target's discount must be the seed's `γ as
+    /// f32`, bit for bit.
+    #[test]
+    fn one_step_discount_is_gamma_itself() {
+        for gamma in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0, 0.123_456_789, 1.0 / 3.0] {
+            let d = discounts(gamma, 3);
+            assert_eq!(d[1].to_bits(), (gamma as f32).to_bits(), "gamma {gamma}");
+            assert_eq!((d[0], d.len()), (1.0, 4));
+            assert_eq!(d[2], (gamma * gamma) as f32);
+        }
     }
 }

@@ -56,7 +56,7 @@ pub enum TargetUpdate {
 }
 
 /// How mini-batches are drawn from the replay buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum Sampling {
     /// Uniformly at random, without replacement (the seed).
@@ -64,6 +64,49 @@ pub enum Sampling {
     /// The most recent transitions: consecutive, hence correlated, samples —
     /// what learning without replay sees. For experiments.
     Recent,
+    /// Proportional prioritized replay (Schaul et al. 2016): transition i
+    /// is drawn with probability `pᵢ / Σp`, `pᵢ = (|δᵢ| + ε)^α` from its
+    /// last TD error δ (new transitions get the largest priority so far),
+    /// one draw in each of `batch_size` equal segments of the total; the
+    /// loss is weighted by `wᵢ = (N·P(i))^(−β) / max w`, β rising linearly
+    /// to 1.
+    Prioritized(Prioritized),
+}
+
+/// The settings of prioritized replay; [`Default`] is the paper's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prioritized {
+    /// How strongly priorities count: 0 is uniform sampling.
+    pub alpha: f64,
+    /// β at the first gradient step.
+    pub beta_start: f64,
+    /// Gradient steps over which β rises linearly from `beta_start` to 1.
+    pub beta_steps: u64,
+    /// Added to |δ| so that no transition's priority is 0.
+    pub eps: f64,
+}
+
+impl Default for Prioritized {
+    fn default() -> Self {
+        Self { alpha: 0.6, beta_start: 0.4, beta_steps: 100_000, eps: 1e-6 }
+    }
+}
+
+impl Prioritized {
+    /// β after `steps` gradient steps: `β₀ + (1 − β₀)·min(1, steps / beta_steps)`.
+    #[must_use]
+    pub fn beta(&self, steps: u64) -> f64 {
+        let progress = (steps as f64 / self.beta_steps as f64).min(1.0);
+        self.beta_start + (1.0 - self.beta_start) * progress
+    }
+
+    /// The priority of a transition with TD error `td_error`:
+    /// `(|δ| + ε)^α`, in f64.
+    #[must_use]
+    pub fn priority(&self, td_error: f32) -> f64 {
+        (f64::from(td_error).abs() + self.eps).powf(self.alpha)
+    }
 }
 
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
@@ -119,6 +162,11 @@ pub struct DqnConfig {
     /// same on every machine and thread count; faster on CPUs with FMA).
     /// Acting (`forward_single`) always uses `Separate`.
     pub arithmetic: Arithmetic,
+    /// n of n-step returns: each stored transition sums the discounted
+    /// rewards of up to n steps of one environment and bootstraps with
+    /// `γ^k` from the observation k steps on (fewer at an episode's end).
+    /// 1, the seed, is one-step TD; at most 255.
+    pub n_step: usize,
 }
 
 impl Default for DqnConfig {
@@ -163,6 +211,7 @@ impl DqnConfig {
             learning_starts: 0,
             chunk_rows: mlp::DEFAULT_CHUNK_ROWS,
             arithmetic: Arithmetic::Separate,
+            n_step: 1,
         }
     }
 
@@ -239,6 +288,29 @@ impl DqnConfig {
         }
         if self.chunk_rows == 0 {
             return bad("chunk_rows", "must be at least 1".into());
+        }
+        if !(1..=255).contains(&self.n_step) {
+            return bad("n_step", format!("{} is outside 1..=255", self.n_step));
+        }
+        if let Sampling::Prioritized(p) = self.sampling {
+            if !(p.alpha >= 0.0 && p.alpha.is_finite()) {
+                return bad(
+                    "sampling",
+                    format!("Prioritized(alpha: {}): alpha must be finite and at least 0", p.alpha),
+                );
+            }
+            if !(0.0..=1.0).contains(&p.beta_start) {
+                return bad(
+                    "sampling",
+                    format!("Prioritized(beta_start: {}): beta_start must be in [0, 1]", p.beta_start),
+                );
+            }
+            if p.beta_steps == 0 {
+                return bad("sampling", "Prioritized(beta_steps: 0): beta_steps must be at least 1".into());
+            }
+            if !(p.eps > 0.0 && p.eps.is_finite()) {
+                return bad("sampling", format!("Prioritized(eps: {}): eps must be positive and finite", p.eps));
+            }
         }
         // A network this size is a typo, and allocating it would abort.
         let sizes = self.layer_sizes();

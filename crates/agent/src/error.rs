@@ -51,6 +51,22 @@ pub enum AgentError {
         /// The flat index of the first bad value.
         index: usize,
     },
+    /// An environment index beyond the most whose n-step returns can be
+    /// pending at once.
+    InvalidEnvironment {
+        /// The index given.
+        env: usize,
+        /// The limit ([`crate::MAX_ENVIRONMENTS`]).
+        max: usize,
+    },
+    /// An n-step return that overflowed to infinity: the rewards are too
+    /// large to sum. Nothing was stored or kept of that step.
+    NonFiniteReturn {
+        /// The environment.
+        env: usize,
+        /// Which of its pending steps (0 the oldest) the return started at.
+        pending: usize,
+    },
     /// A frozen learner (a checkpoint's) that contradicts itself or its
     /// settings.
     DamagedState(StateProblem),
@@ -175,6 +191,35 @@ pub enum StateProblem {
         /// The action count at the update it continues.
         at_last_update: u64,
     },
+    /// An environment's pending n-step window is impossible.
+    NStepWindows {
+        /// The environment (or, for too many, their number).
+        env: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The replay buffer keeps step counts but n-step returns are off, or
+    /// the other way round.
+    BufferSteps {
+        /// Whether the buffer keeps step counts.
+        multi_step: bool,
+        /// The settings' n.
+        n_step: usize,
+    },
+    /// A stored transition spans more steps than the settings' n.
+    StoredSteps {
+        /// The slot.
+        slot: usize,
+        /// Its steps.
+        steps: u8,
+        /// The settings' n.
+        n_step: usize,
+    },
+    /// Prioritized replay's stored priorities are impossible.
+    Priorities {
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// The optimizer's settings differ from the learner's.
     OptimizerSettings {
         /// The optimizer's learning rate.
@@ -202,6 +247,14 @@ impl fmt::Display for AgentError {
             Self::NonFiniteGradient { update, tensor, index } => {
                 write!(f, "the gradient of {tensor}[{index}] in update {update} is not finite: training diverged")
             }
+            Self::InvalidEnvironment { env, max } => {
+                write!(f, "environment index {env} is out of range: at most {max} environments")
+            }
+            Self::NonFiniteReturn { env, pending } => write!(
+                f,
+                "the n-step return of environment {env} from its pending step {pending} is not finite: the rewards \
+                 are too large to sum"
+            ),
             // The wrapped error is the source: the chain printer shows it.
             Self::DamagedState(_) => write!(f, "damaged learner state"),
             Self::Replay(_) => write!(f, "replay buffer"),
@@ -271,6 +324,16 @@ impl fmt::Display for StateProblem {
                  {previous_count}, this one at {at_last_update} (it needs the first no later than the second)",
                 gradient_steps.saturating_sub(1)
             ),
+            Self::NStepWindows { env, problem } => write!(f, "the n-step window of environment {env} {problem}"),
+            Self::BufferSteps { multi_step, n_step } => write!(
+                f,
+                "the replay buffer {} step counts, but n_step is {n_step}",
+                if *multi_step { "keeps" } else { "keeps no" }
+            ),
+            Self::StoredSteps { slot, steps, n_step } => {
+                write!(f, "the transition in slot {slot} spans {steps} steps, more than n_step {n_step}")
+            }
+            Self::Priorities { problem } => write!(f, "the replay priorities {problem}"),
             Self::OptimizerSettings { lr, expected_lr } => write!(
                 f,
                 "the optimizer's settings (lr {lr}) differ from the learner's (lr {expected_lr}, with PyTorch's \

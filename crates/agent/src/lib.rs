@@ -10,7 +10,8 @@
 //!
 //! Options beside the seed's defaults, each off by default: Double DQN
 //! targets, the Huber loss, soft (Polyak) target updates, several gradient
-//! steps per environment step, and a learning-starts threshold.
+//! steps per environment step, a learning-starts threshold, n-step
+//! returns, and prioritized replay.
 //!
 //! What it deliberately does not do: know the environment (observations are
 //! `f32` slices, actions indices), run episodes, or do I/O. The loop lives in
@@ -19,11 +20,13 @@
 mod agent;
 mod config;
 mod error;
+mod n_step;
 pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
-pub use config::{DqnConfig, EpsilonSchedule, Sampling, TargetUpdate};
+pub use config::{DqnConfig, EpsilonSchedule, Prioritized, Sampling, TargetUpdate};
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
+pub use n_step::MAX_ENVIRONMENTS;
 // What this crate's API exposes of its neighbours, re-exported so that a
 // caller (runner) needs no edge of its own to `mlp` or `replay`.
 pub use mlp::{
@@ -86,6 +89,17 @@ pub trait Learner: Send + std::fmt::Debug {
     /// # Errors
     /// An invalid action or a non-finite value.
     fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError>;
+    /// Remembers a transition of environment `env` (of several stepped
+    /// together): learners that combine consecutive steps of one
+    /// environment (n-step returns) keep each environment's apart. By
+    /// default the same as [`observe`](Self::observe).
+    ///
+    /// # Errors
+    /// As [`observe`](Self::observe), and an environment index out of range.
+    fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
+        let _ = env;
+        self.observe(transition)
+    }
     /// Learns from what it remembers, asking `interrupt` between pieces of
     /// work that may take long (gradient steps) and stopping, resumably, when
     /// it answers true (see [`UpdateOutcome`]).

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use agent::{
-    Agent, AgentError, AgentSeeds, AgentState, DqnConfig, EpsilonSchedule, LossKind, ObservationProblem, ReplayError,
-    TargetUpdate, Transition, UpdateOutcome, argmax, bellman_target, next_state_value,
+    Agent, AgentError, AgentSeeds, AgentState, DqnConfig, EpsilonSchedule, LossKind, ObservationProblem, Prioritized,
+    ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome, argmax, bellman_target, next_state_value,
 };
 use proptest::prelude::*;
 
@@ -75,6 +75,139 @@ fn a_truncated_transition_bootstraps_and_a_terminated_one_does_not() {
     assert_eq!(loss_of(true, false).0, not_bootstrapped);
     assert_eq!(loss_of(true, true).0, not_bootstrapped);
     assert_ne!(truncated_loss, not_bootstrapped);
+}
+
+/// n = 2 by hand: two steps of one environment make one transition
+/// `(s0, a0, r0 + γ·r1, s2)` whose target bootstraps with γ².
+#[test]
+fn an_n_step_target_by_hand() {
+    let config = DqnConfig {
+        hidden: vec![5],
+        batch_size: 1,
+        buffer_capacity: 1,
+        gamma: 0.5,
+        grad_clip: None,
+        n_step: 2,
+        ..DqnConfig::seed(4, 2)
+    };
+    let (s0, s1, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3], [0.1, 0.2, -0.6, 0.4]);
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let q = agent.q_values(&s0).unwrap()[1];
+    let next = agent.q_values(&s2).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let step = |state, action, reward, next_state| Transition {
+        state,
+        action,
+        reward,
+        next_state,
+        terminated: false,
+        truncated: false,
+    };
+    // Another environment's step in between changes nothing for env 0.
+    agent.observe_from(0, step(&s0, 1, 1.0, &s1)).unwrap();
+    agent.observe_from(1, step(&s2, 0, 100.0, &s0)).unwrap();
+    assert_eq!(agent.replay().len(), 0, "nothing is complete yet");
+    agent.observe_from(0, step(&s1, 0, 2.0, &s2)).unwrap();
+    let stored = agent.replay().slot(0).unwrap();
+    assert_eq!((stored.state, stored.action, stored.reward, stored.next_state), (&s0[..], 1, 2.0, &s2[..]));
+    assert_eq!(agent.replay().steps_at(0), Some(2));
+    let loss = agent.update().unwrap().expect("a batch is available").loss;
+    let y = 2.0 + 0.25 * next;
+    assert_eq!(loss, (q - y) * (q - y));
+    assert!(next.abs() > 1e-3, "the bootstrap term must be visible: max Q(s2) = {next}");
+    let err = agent.observe_from(agent::MAX_ENVIRONMENTS, step(&s0, 0, 1.0, &s1)).unwrap_err();
+    assert_eq!(err, AgentError::InvalidEnvironment { env: agent::MAX_ENVIRONMENTS, max: agent::MAX_ENVIRONMENTS });
+    let bad = Transition { reward: f32::NAN, ..step(&s0, 0, 1.0, &s1) };
+    assert!(matches!(agent.observe_from(0, bad), Err(AgentError::Replay(ReplayError::NonFinite { .. }))));
+    for n_step in [0, 256] {
+        let err = DqnConfig { n_step, ..DqnConfig::seed(4, 2) }.validate().unwrap_err();
+        assert_eq!(err.field, "n_step");
+    }
+}
+
+/// Prioritized replay on one transition: it enters with priority 1 (the
+/// largest so far), is drawn with weight 1, and leaves the step with
+/// priority `(|q − y| + ε)^α` from that step's TD error.
+#[test]
+fn a_prioritized_step_by_hand() {
+    let settings = Prioritized { alpha: 0.7, ..Prioritized::default() };
+    let config = DqnConfig {
+        hidden: vec![5],
+        batch_size: 1,
+        buffer_capacity: 1,
+        gamma: 0.5,
+        grad_clip: None,
+        sampling: Sampling::Prioritized(settings),
+        ..DqnConfig::seed(4, 2)
+    };
+    let (s, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3]);
+    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let q = agent.q_values(&s).unwrap()[1];
+    let next = agent.q_values(&s2).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated: false, truncated: false };
+    agent.observe(t).unwrap();
+    assert_eq!(agent.priority(0), Some(1.0), "a new transition gets the largest priority so far");
+    let loss = agent.update().unwrap().expect("a batch is available").loss;
+    let y = 1.0 + 0.5 * next;
+    assert_eq!(loss, (q - y) * (q - y), "the only transition has weight (p_min/p)^β = 1");
+    let expected = (f64::from(q - y).abs() + settings.eps).powf(settings.alpha);
+    assert_eq!(agent.priority(0), Some(expected));
+    assert!(expected != 1.0);
+    // A resumed state carries the priorities.
+    let resumed = Agent::from_state(agent.to_state()).unwrap();
+    assert_eq!(resumed.priority(0), Some(expected));
+    assert_eq!(Agent::new(small_config(), SEEDS).unwrap().priority(0), None);
+}
+
+#[test]
+fn beta_rises_linearly_to_one() {
+    let p = Prioritized { beta_start: 0.4, beta_steps: 1000, ..Prioritized::default() };
+    let betas: Vec<f64> = [0, 250, 500, 1000, 5000].iter().map(|&t| p.beta(t)).collect();
+    assert_eq!(betas, [0.4, 0.4 + 0.6 * 0.25, 0.4 + 0.6 * 0.5, 1.0, 1.0]);
+    for bad in [
+        Prioritized { alpha: -0.1, ..p },
+        Prioritized { beta_start: 1.5, ..p },
+        Prioritized { beta_steps: 0, ..p },
+        Prioritized { eps: 0.0, ..p },
+    ] {
+        let config = DqnConfig { sampling: Sampling::Prioritized(bad), ..DqnConfig::seed(4, 2) };
+        assert_eq!(config.validate().unwrap_err().field, "sampling", "{bad:?}");
+    }
+}
+
+/// The same seeds give the same prioritized learner, batch for batch, with
+/// one thread or two (with n-step returns too).
+#[test]
+fn prioritized_replay_is_the_same_at_any_thread_count() {
+    let config = DqnConfig {
+        sampling: Sampling::Prioritized(Prioritized { beta_steps: 50, ..Prioritized::default() }),
+        n_step: 3,
+        batch_size: 64,
+        ..small_config()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+            for i in 0..300 {
+                let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
+                let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
+                let t = Transition {
+                    state: &s,
+                    action: i % 2,
+                    reward: (i % 7) as f32,
+                    next_state: &s2,
+                    terminated: i % 10 == 9,
+                    truncated: i % 13 == 12,
+                };
+                agent.observe_from(i % 3, t).unwrap();
+                agent.update().unwrap();
+            }
+            agent.to_state()
+        })
+    };
+    let one = run(1);
+    assert!(one.replay().len() > 64);
+    assert_eq!(run(2), one);
 }
 
 proptest! {

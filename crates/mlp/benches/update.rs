@@ -120,7 +120,7 @@ impl Update {
             let live = if batch.terminated[r] { 0.0 } else { 1.0 };
             self.targets[r] = 1.0 + (0.95 * max) * live;
         }
-        let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &self.targets };
+        let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &self.targets, weights: None };
         let (value, grads) = self
             .policy
             .loss_and_clamped_gradients(batch.states.view(), &loss, &mut self.ws, &mut self.grads, Some(1.0))
@@ -228,7 +228,8 @@ mod parts {
         u.run();
         let batch = &u.batches[0];
         bencher.bench_local(|| {
-            let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &u.targets };
+            let loss =
+                GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &u.targets, weights: None };
             black_box(u.policy.loss_and_gradients(batch.states.view(), &loss, &mut u.ws, &mut u.grads).expect("shapes"))
         });
     }

@@ -191,6 +191,8 @@ pub enum Operand {
     Actions,
     /// The value each gathered output is compared with.
     Targets,
+    /// The weight of each row's loss.
+    Weights,
     /// A parameter tensor, or a gradient or optimizer moment of one, by its
     /// PyTorch name (`fc1.weight`).
     Tensor(String),
@@ -203,6 +205,7 @@ impl fmt::Display for Operand {
             Self::NextInputs => f.write_str("next inputs"),
             Self::Actions => f.write_str("actions"),
             Self::Targets => f.write_str("targets"),
+            Self::Weights => f.write_str("loss weights"),
             Self::Tensor(name) => f.write_str(name),
         }
     }

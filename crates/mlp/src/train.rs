@@ -40,6 +40,10 @@ pub struct GatheredLoss<'a, T> {
     pub actions: &'a [usize],
     /// For each row, the value it is compared with (the Bellman target).
     pub targets: &'a [T],
+    /// For each row, the weight of its loss term (prioritized replay's
+    /// importance-sampling weights): the loss is `mean(wᵣ·ℓᵣ)`. `None` is
+    /// every weight 1, and the same bits as weights of 1.
+    pub weights: Option<&'a [T]>,
 }
 
 fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(), MlpError> {
@@ -48,6 +52,17 @@ fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(),
     }
     if let Some(row) = actions.iter().position(|&a| a >= n_outputs) {
         return Err(MlpError::ActionOutOfRange { row, action: actions[row], n_outputs });
+    }
+    Ok(())
+}
+
+fn check_weights<T: Scalar>(weights: Option<&[T]>, rows: usize) -> Result<(), MlpError> {
+    let Some(weights) = weights else { return Ok(()) };
+    if weights.len() != rows {
+        return Err(MlpError::RowCount { what: Operand::Weights, expected: rows, got: weights.len() });
+    }
+    if let Some(index) = weights.iter().position(|w| !(w.is_finite() && *w >= T::ZERO)) {
+        return Err(MlpError::NonFinite { what: Operand::Weights, index });
     }
     Ok(())
 }
@@ -76,7 +91,13 @@ impl<'a, T: Scalar> GatheredLoss<'a, T> {
             return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
         check_kind(self.kind)?;
-        Ok(LossSpec { kind: self.kind, actions: self.actions, targets: Targets::Given(self.targets) })
+        check_weights(self.weights, rows)?;
+        Ok(LossSpec {
+            kind: self.kind,
+            actions: self.actions,
+            targets: Targets::Given(self.targets),
+            weights: self.weights,
+        })
     }
 }
 
@@ -124,6 +145,9 @@ pub struct BootstrapLoss<'a, T: Scalar> {
     pub own_on_next: bool,
     /// Row `r`'s target.
     pub target: &'a TargetFn<'a, T>,
+    /// For each row, the weight of its loss term (see
+    /// [`GatheredLoss::weights`]).
+    pub weights: Option<&'a [T]>,
 }
 
 /// Where a pass's targets come from.
@@ -139,6 +163,7 @@ pub(crate) struct LossSpec<'a, T: Scalar> {
     kind: LossKind,
     actions: &'a [usize],
     targets: Targets<'a, T>,
+    weights: Option<&'a [T]>,
 }
 
 /// Reusable buffers for batched forward and backward passes, and the chunk
@@ -149,6 +174,7 @@ pub struct Workspace<T: Scalar> {
     arithmetic: Arithmetic,
     chunks: Vec<Chunk<T>>,
     outputs: Vec<T>,
+    td_errors: Vec<T>,
     rows: usize,
     n_outputs: usize,
 }
@@ -165,6 +191,8 @@ struct Chunk<T: Scalar> {
     loss_sum: T,
     /// This chunk's targets, one per row.
     targets: Vec<T>,
+    /// Its rows' gathered output minus target (after a backward pass).
+    td_errors: Vec<T>,
     /// Forward passes on the next inputs (bootstrap net, then the trained
     /// net for Double DQN).
     side: Vec<Chunk<T>>,
@@ -194,6 +222,7 @@ impl<T: Scalar> Workspace<T> {
             arithmetic: Arithmetic::Separate,
             chunks: Vec::new(),
             outputs: Vec::new(),
+            td_errors: Vec::new(),
             rows: 0,
             n_outputs: 0,
         })
@@ -211,6 +240,14 @@ impl<T: Scalar> Workspace<T> {
     #[must_use]
     pub fn arithmetic(&self) -> Arithmetic {
         self.arithmetic
+    }
+
+    /// Each row's gathered output minus its target, `q − y`, from the last
+    /// pass with a loss (prioritized replay's TD errors; empty after a
+    /// forward pass alone).
+    #[must_use]
+    pub fn td_errors(&self) -> &[T] {
+        &self.td_errors
     }
 
     /// The outputs of the last pass, `[rows, n_outputs]`.
@@ -271,8 +308,12 @@ impl<T: Scalar> Workspace<T> {
             return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
         self.outputs.clear();
+        self.td_errors.clear();
         for chunk in &self.chunks[..n_chunks] {
             self.outputs.extend_from_slice(chunk.acts.last().expect("a network has a layer"));
+            if loss.is_some() {
+                self.td_errors.extend_from_slice(&chunk.td_errors);
+            }
         }
         Ok(())
     }
@@ -390,7 +431,8 @@ impl<T: Scalar, const FUSED: bool> Job for ChunkJob<'_, T, FUSED> {
         if let Some(loss) = loss
             && chunk.target_error.is_none()
         {
-            chunk.backward::<FUSED>(net, loss.kind, &loss.actions[r0..r0 + rows], rows, scale);
+            let weights = loss.weights.map(|w| &w[r0..r0 + rows]);
+            chunk.backward::<FUSED>(net, loss.kind, &loss.actions[r0..r0 + rows], weights, rows, scale);
         }
     }
 }
@@ -424,7 +466,15 @@ impl<T: Scalar> Chunk<T> {
     /// chunk's `targets`) into its partial gradients. `scale` is 1/B of the
     /// mean.
     #[inline(always)]
-    fn backward<const FUSED: bool>(&mut self, net: &Mlp<T>, kind: LossKind, actions: &[usize], rows: usize, scale: T) {
+    fn backward<const FUSED: bool>(
+        &mut self,
+        net: &Mlp<T>,
+        kind: LossKind,
+        actions: &[usize],
+        weights: Option<&[T]>,
+        rows: usize,
+        scale: T,
+    ) {
         let layers = net.params().layers();
         if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
@@ -436,11 +486,17 @@ impl<T: Scalar> Chunk<T> {
         self.delta.resize(rows * n_out, T::ZERO);
         let q = self.acts.last().expect("a network has a layer");
         self.loss_sum = T::ZERO;
+        self.td_errors.clear();
         for r in 0..rows {
             let a = actions[r];
-            let (term, d_q) = loss_term(kind, q[r * n_out + a], self.targets[r]);
+            let (q_ra, y) = (q[r * n_out + a], self.targets[r]);
+            let (mut term, mut d_q) = loss_term(kind, q_ra, y);
+            if let Some(w) = weights {
+                (term, d_q) = (w[r] * term, w[r] * d_q);
+            }
             self.loss_sum = self.loss_sum + term;
             self.delta[r * n_out + a] = d_q * scale;
+            self.td_errors.push(q_ra - y);
         }
         for l in (0..layers.len()).rev() {
             let layer = &layers[l];
@@ -565,8 +621,13 @@ impl<T: Scalar> Mlp<T> {
         if let Some(index) = next.iter().position(|v| !v.is_finite()) {
             return Err(MlpError::NonFinite { what: Operand::NextInputs, index });
         }
+        check_weights(loss.weights, rows)?;
         let targets = Targets::Bootstrap { net: loss.bootstrap, next, own_on_next: loss.own_on_next, f: loss.target };
-        ws.run(self, inputs, Some(LossSpec { kind: loss.kind, actions: loss.actions, targets }))?;
+        ws.run(
+            self,
+            inputs,
+            Some(LossSpec { kind: loss.kind, actions: loss.actions, targets, weights: loss.weights }),
+        )?;
         finish(ws, grads, clip)
     }
 }

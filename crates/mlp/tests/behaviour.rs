@@ -52,7 +52,7 @@ fn train_bits(threads: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
             let inputs = Array2::from_shape_fn((64, 4), |_| rng.random_range(-1.0f32..1.0));
             let actions: Vec<usize> = (0..64).map(|_| rng.random_range(0..2)).collect();
             let targets: Vec<f32> = (0..64).map(|_| rng.random_range(0.0f32..2.0)).collect();
-            let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets };
+            let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
             losses.push(net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap().to_bits());
             grads.clamp_inplace(1.0);
             adam.step(&mut net, &grads).unwrap();
@@ -217,10 +217,10 @@ fn bad_input_is_an_error_naming_it() {
         (&[0, 1], &[1.0, f32::NAN], MlpError::NonFinite { what: Operand::Targets, index: 1 }),
     ];
     for (actions, targets, expected) in cases {
-        let loss = GatheredLoss { kind: LossKind::Mse, actions, targets };
+        let loss = GatheredLoss { kind: LossKind::Mse, actions, targets, weights: None };
         assert_eq!(net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(), expected);
     }
-    let loss = GatheredLoss { kind: LossKind::Mse, actions: &[0, 1], targets: &targets };
+    let loss = GatheredLoss { kind: LossKind::Mse, actions: &[0, 1], targets: &targets, weights: None };
     let nan_inputs = arr2(&[[0.1f32, f32::INFINITY, 0.3], [0.0, 0.0, 1.0]]);
     assert_eq!(
         net.loss_and_gradients(nan_inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(),
@@ -231,7 +231,8 @@ fn bad_input_is_an_error_naming_it() {
         net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut wrong_grads),
         Err(MlpError::ShapeMismatch { .. })
     ));
-    let huber = GatheredLoss { kind: LossKind::Huber { delta: 0.0 }, actions: &[0, 1], targets: &targets };
+    let huber =
+        GatheredLoss { kind: LossKind::Huber { delta: 0.0 }, actions: &[0, 1], targets: &targets, weights: None };
     assert!(matches!(
         net.loss_and_gradients(inputs.view(), &huber, &mut ws, &mut grads),
         Err(MlpError::InvalidHyperparameter { .. })
@@ -276,7 +277,7 @@ fn adam_leaves_the_kernel_copies_consistent() {
                 let inputs = Array2::from_shape_fn((40, 5), |_| rng.random_range(-1.0f32..1.0));
                 let actions: Vec<usize> = (0..40).map(|_| rng.random_range(0..3)).collect();
                 let targets: Vec<f32> = (0..40).map(|_| rng.random_range(0.0f32..2.0)).collect();
-                let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets };
+                let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
                 net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
                 adam.step(&mut net, &grads).unwrap();
                 assert_eq!(net, Mlp::from_params(net.params().clone()).unwrap(), "{threads} threads");
@@ -306,7 +307,7 @@ fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
         let inputs = Array2::from_shape_fn((70, 4), |_| rng.random_range(-1.0f32..1.0));
         let actions: Vec<usize> = (0..70).map(|_| rng.random_range(0..2)).collect();
         let targets: Vec<f32> = (0..70).map(|_| rng.random_range(0.0f32..2.0)).collect();
-        let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets };
+        let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
         for threads in [1, 2] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
@@ -372,8 +373,12 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
                         rule(r, q_next.row(r).as_slice().unwrap(), own.as_deref()).unwrap()
                     })
                     .collect();
-                let gathered =
-                    GatheredLoss { kind: LossKind::Huber { delta: 1.0 }, actions: &actions, targets: &targets };
+                let gathered = GatheredLoss {
+                    kind: LossKind::Huber { delta: 1.0 },
+                    actions: &actions,
+                    targets: &targets,
+                    weights: None,
+                };
                 let mut first = Params::zeros(&SIZES).unwrap();
                 let (v1, _) =
                     net.loss_and_clamped_gradients(inputs.view(), &gathered, &mut ws, &mut first, Some(0.5)).unwrap();
@@ -384,6 +389,7 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
                     next_inputs: next.view(),
                     own_on_next,
                     target: &rule,
+                    weights: None,
                 };
                 let mut inside = Params::zeros(&SIZES).unwrap();
                 let (v2, _) = net
@@ -402,6 +408,7 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
         next_inputs: next.view(),
         own_on_next: false,
         target: &no_target_for_row_37,
+        weights: None,
     };
     let mut grads = Params::zeros(&SIZES).unwrap();
     let err = net

@@ -195,7 +195,7 @@ fn check_case(case: &Case, origin: &str) {
 
     // y from PyTorch itself, so the gradient check does not inherit our y's rounding.
     let y_torch = f["y"].values();
-    let loss = GatheredLoss { kind: LossKind::Mse, actions: &case.batch.actions, targets: &y_torch };
+    let loss = GatheredLoss { kind: LossKind::Mse, actions: &case.batch.actions, targets: &y_torch, weights: None };
     let mut grads = Params::zeros(&policy.sizes()).unwrap();
     let value = policy.loss_and_gradients(states.view(), &loss, &mut ws, &mut grads).unwrap();
     let q = ws.outputs().to_owned();

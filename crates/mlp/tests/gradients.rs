@@ -23,6 +23,7 @@ struct Problem {
     actions: Vec<usize>,
     targets: Vec<f64>,
     kind: LossKind,
+    weights: Option<Vec<f64>>,
 }
 
 impl Problem {
@@ -36,11 +37,24 @@ impl Problem {
             targets: (0..rows).map(|_| rng.random_range(-3.0..3.0)).collect(),
             net,
             kind,
+            weights: None,
         }
     }
 
+    /// The same problem with random per-row loss weights in (0, 1].
+    fn weighted(mut self, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        self.weights = Some((0..self.actions.len()).map(|_| rng.random_range(0.05..=1.0)).collect());
+        self
+    }
+
     fn loss(&self, net: &Mlp<f64>, chunk_rows: usize) -> (f64, Params<f64>) {
-        let loss = GatheredLoss { kind: self.kind, actions: &self.actions, targets: &self.targets };
+        let loss = GatheredLoss {
+            kind: self.kind,
+            actions: &self.actions,
+            targets: &self.targets,
+            weights: self.weights.as_deref(),
+        };
         let mut grads = Params::zeros(&net.sizes()).unwrap();
         let mut ws = Workspace::new(chunk_rows).unwrap();
         let value = net.loss_and_gradients(self.inputs.view(), &loss, &mut ws, &mut grads).unwrap();
@@ -93,6 +107,19 @@ fn huber_gradients_match_finite_differences() {
 }
 
 #[test]
+fn weighted_losses_match_finite_differences() {
+    check_gradients(&Problem::new(&[4, 5, 3, 2], 7, LossKind::Mse, 5).weighted(6));
+    check_gradients(&Problem::new(&[4, 5, 3, 2], 7, LossKind::Huber { delta: 0.5 }, 7).weighted(8));
+}
+
+#[test]
+fn weights_of_one_are_no_weights_bit_for_bit() {
+    let problem = Problem::new(&[4, 5, 3, 2], 7, LossKind::Mse, 9);
+    let ones = Problem { weights: Some(vec![1.0; 7]), ..Problem::new(&[4, 5, 3, 2], 7, LossKind::Mse, 9) };
+    assert_eq!(problem.loss(&problem.net, 3), ones.loss(&ones.net, 3));
+}
+
+#[test]
 fn a_single_layer_net_works_too() {
     check_gradients(&Problem::new(&[4, 2], 4, LossKind::Mse, 4));
 }
@@ -113,9 +140,21 @@ fn loss_values_are_the_means_by_hand() {
         (LossKind::Mse, 4.625, [0.5, -3.0]),
         (LossKind::Huber { delta: 1.0 }, 1.3125, [0.25, -0.5]),
     ] {
-        let loss = GatheredLoss { kind, actions: &[0, 1], targets: &[1.0, 0.0] };
+        let loss = GatheredLoss { kind, actions: &[0, 1], targets: &[1.0, 0.0], weights: None };
         let value: f64 = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
         assert_eq!(value, expected, "{kind:?}");
         assert_eq!(grads.layers()[0].bias.to_vec(), bias_grad, "{kind:?}");
+        assert_eq!(ws.td_errors(), [0.5, -3.0], "q − y per row");
     }
+    // Weights 0.5 and 0.25: MSE = (0.5·0.25 + 0.25·9) / 2 = 1.1875, and the
+    // bias gradients scale with their rows' weights.
+    let loss =
+        GatheredLoss { kind: LossKind::Mse, actions: &[0, 1], targets: &[1.0, 0.0], weights: Some(&[0.5, 0.25]) };
+    let value: f64 = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
+    assert_eq!(value, 1.1875);
+    assert_eq!(grads.layers()[0].bias.to_vec(), [0.25, -0.75]);
+    let short = GatheredLoss { weights: Some(&[1.0]), ..loss };
+    assert!(net.loss_and_gradients(inputs.view(), &short, &mut ws, &mut grads).is_err());
+    let negative = GatheredLoss { weights: Some(&[1.0, -1.0]), ..loss };
+    assert!(net.loss_and_gradients(inputs.view(), &negative, &mut ws, &mut grads).is_err());
 }

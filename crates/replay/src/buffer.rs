@@ -256,11 +256,7 @@ impl ReplayBuffer {
         if steps == 0 || (steps > 1 && !self.multi_step) {
             return Err(ReplayError::Steps { steps, multi_step: self.multi_step });
         }
-        check_obs("state", t.state, self.obs_dim)?;
-        check_obs("next_state", t.next_state, self.obs_dim)?;
-        if !t.reward.is_finite() {
-            return Err(ReplayError::NonFinite { field: "reward", index: 0, value: t.reward });
-        }
+        self.check(&t)?;
         let action = u16::try_from(t.action).map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
         let flags = if t.terminated { TERMINATED } else { 0 } | if t.truncated { TRUNCATED } else { 0 };
         let slot = self.write_pos;
@@ -286,6 +282,22 @@ impl ReplayBuffer {
         }
         self.write_pos = if slot + 1 == self.capacity { 0 } else { slot + 1 };
         self.pushes += 1;
+        Ok(())
+    }
+
+    /// Whether [`push`](Self::push) would take `t`: observations of the
+    /// buffer's length, finite values, an action that fits.
+    ///
+    /// # Errors
+    /// [`ReplayError::ObsLength`], [`ReplayError::NonFinite`] or
+    /// [`ReplayError::ActionOutOfRange`].
+    pub fn check(&self, t: &Transition<'_>) -> Result<(), ReplayError> {
+        check_obs("state", t.state, self.obs_dim)?;
+        check_obs("next_state", t.next_state, self.obs_dim)?;
+        if !t.reward.is_finite() {
+            return Err(ReplayError::NonFinite { field: "reward", index: 0, value: t.reward });
+        }
+        u16::try_from(t.action).map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
         Ok(())
     }
 
@@ -406,6 +418,22 @@ impl ReplayBuffer {
         }
         let newest = self.write_pos + self.capacity - 1;
         batch.set_indices((0..batch_size).map(|back| (newest - back) % self.capacity));
+        self.gather_into(batch);
+        Ok(())
+    }
+
+    /// Fills `batch` with the transitions in storage slots `slots`, in that
+    /// order (a slot may come more than once): the mini-batch a sampler of
+    /// its own chose, such as prioritized replay's.
+    ///
+    /// # Errors
+    /// [`ReplayError::SlotOutOfRange`] for a slot not holding a transition;
+    /// `batch` is unchanged then.
+    pub fn gather_slots_into(&self, slots: &[usize], batch: &mut Batch) -> Result<(), ReplayError> {
+        if let Some(&slot) = slots.iter().find(|&&slot| slot >= self.len()) {
+            return Err(ReplayError::SlotOutOfRange { slot, capacity: self.len() });
+        }
+        batch.set_indices(slots.iter().copied());
         self.gather_into(batch);
         Ok(())
     }

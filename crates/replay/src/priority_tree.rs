@@ -47,6 +47,27 @@ impl PriorityTree {
         Ok(Self { capacity, width, sums, mins })
     }
 
+    /// A tree over `capacity` slots whose first slots have `priorities`
+    /// (the rest none): the inverse of [`priorities`](Self::priorities), for
+    /// a stored state.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new) and [`set`](Self::set); more priorities than
+    /// slots is [`ReplayError::SlotOutOfRange`].
+    pub fn from_priorities(capacity: usize, priorities: &[f64]) -> Result<Self, ReplayError> {
+        let mut tree = Self::new(capacity)?;
+        for (slot, &p) in priorities.iter().enumerate() {
+            tree.set(slot, p)?;
+        }
+        Ok(tree)
+    }
+
+    /// The priority of every slot, in slot order (0 for those without).
+    #[must_use]
+    pub fn priorities(&self) -> &[f64] {
+        &self.sums[self.width..self.width + self.capacity]
+    }
+
     /// The number of slots.
     #[must_use]
     pub fn capacity(&self) -> usize {

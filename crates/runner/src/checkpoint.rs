@@ -22,8 +22,10 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// The current format version; files of other versions are refused.
 /// (3: typed stored forms and the mid-step position of an interrupted
 /// step; 4: the environment is any `env_core` family, stored as its own
-/// bytes, and the config names it; 5: the learner's `arithmetic`.)
-pub const VERSION: u32 = 5;
+/// bytes, and the config names it; 5: the learner's `arithmetic`; 6:
+/// n-step returns — the buffer's step counts and each environment's
+/// pending steps.)
+pub const VERSION: u32 = 6;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.

@@ -446,7 +446,8 @@ settable! {
     "agent.gradient_steps" => agent.gradient_steps,
     "agent.learning_starts" => agent.learning_starts,
     "agent.chunk_rows" => agent.chunk_rows,
-    "agent.arithmetic" => agent.arithmetic;
+    "agent.arithmetic" => agent.arithmetic,
+    "agent.n_step" => agent.n_step;
     "env" => set_env,
     // Settings of whichever environment the run has.
     "env.max_episode_steps" => set_env_max_episode_steps,

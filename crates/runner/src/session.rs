@@ -269,7 +269,7 @@ pub enum StateError {
     },
     /// The counts of the learner, the replay buffer and the loop disagree:
     /// every environment step is one training action and one stored
-    /// transition.
+    /// transition (or, with n-step returns, one still pending).
     StepTotals {
         /// Environment steps the loop counted.
         total_steps: u64,
@@ -320,7 +320,7 @@ impl fmt::Display for StateError {
             Self::StepTotals { total_steps, actions, pushes } => {
                 write!(f, "{total_steps} environment steps but {actions} training actions")?;
                 if let Some(p) = pushes {
-                    write!(f, " and {p} stored transitions")?;
+                    write!(f, " and {p} stored (or pending) transitions")?;
                 }
                 write!(f, ": every step is one of each")
             }
@@ -504,7 +504,8 @@ impl SessionState {
             return Err(StateError::SolvedWithoutEvaluation);
         }
         let (actions, pushes) = match learner {
-            LearnerState::Dqn(a) => (a.sample_count(), Some(a.replay().pushes())),
+            // Steps an n-step window still holds are stored later.
+            LearnerState::Dqn(a) => (a.sample_count(), Some(a.replay().pushes() + a.pending_steps())),
             LearnerState::Tabular(t) => (t.sample_count(), None),
         };
         if actions != cursor.total_steps || pushes.is_some_and(|p| p != cursor.total_steps) {
@@ -937,14 +938,17 @@ impl Session {
         for (i, &action) in self.actions.iter().enumerate() {
             let row = i * d..(i + 1) * d;
             learner
-                .observe(Transition {
-                    state: &self.obs_before[row.clone()],
-                    action,
-                    reward: self.envs.rewards()[i] as f32,
-                    next_state: &self.envs.final_observations()[row],
-                    terminated: self.envs.terminated()[i],
-                    truncated: self.envs.truncated()[i],
-                })
+                .observe_from(
+                    i,
+                    Transition {
+                        state: &self.obs_before[row.clone()],
+                        action,
+                        reward: self.envs.rewards()[i] as f32,
+                        next_state: &self.envs.final_observations()[row],
+                        terminated: self.envs.terminated()[i],
+                        truncated: self.envs.truncated()[i],
+                    },
+                )
                 .map_err(fail)?;
         }
         self.cursor.vector_steps += 1;

@@ -110,6 +110,51 @@ fn vectorized_runs_with_evaluations_resume_byte_for_byte() {
     }
 }
 
+/// n-step returns with several environments: a run stopped mid-episode,
+/// with steps of every environment still pending, resumes to the same files.
+#[test]
+fn n_step_runs_resume_byte_for_byte_mid_episode() {
+    let mut config = config();
+    config.agent.n_step = 3;
+    config.collection = runner::Collection { envs: 3, update_every: 1 };
+    let whole = scratch("nstep-whole");
+    let summary = train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let expected = outputs(&whole);
+    let mut one_step = config.clone();
+    one_step.agent.n_step = 1;
+    let other = scratch("nstep-one");
+    train_with(&one_step, &other, &options(), &mut Silent).unwrap();
+    assert_ne!(outputs(&other), expected, "n = 3 learns differently from n = 1");
+    let dir = scratch("nstep-mid");
+    // 3 environments and an odd step count: some steps are pending.
+    interrupted_at(&config, &dir, summary.train_steps / 2 + 1);
+    resume(&dir, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&dir), expected);
+    for d in [whole, other, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// Prioritized replay (with n-step returns and two environments): the
+/// priorities are part of the checkpoint, so a resumed run is the same run.
+#[test]
+fn prioritized_runs_resume_byte_for_byte() {
+    let mut config = config();
+    config.agent.sampling = runner::Sampling::Prioritized(runner::Prioritized::default());
+    config.agent.n_step = 2;
+    config.collection = runner::Collection { envs: 2, update_every: 1 };
+    let whole = scratch("per-whole");
+    let summary = train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let expected = outputs(&whole);
+    let dir = scratch("per-mid");
+    interrupted_at(&config, &dir, summary.train_steps / 3 + 1);
+    resume(&dir, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&dir), expected);
+    for d in [whole, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn damaged_checkpoints_are_named_and_skipped() {
     let config = config();

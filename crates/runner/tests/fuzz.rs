@@ -199,6 +199,22 @@ struct AgentMirror {
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
     partial_update: Option<(u32, f32, u64)>,
+    n_step_windows: WindowsMirror,
+    /// Prioritized replay: the largest priority and one per transition.
+    priorities: Option<(f64, Vec<f64>)>,
+}
+
+/// Each environment's pending n-step steps.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct WindowsMirror {
+    envs: Vec<WindowMirror>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct WindowMirror {
+    states: Vec<f32>,
+    actions: Vec<usize>,
+    rewards: Vec<f32>,
 }
 
 /// ndarray's serialized matrix: format version, shape, values.
@@ -242,6 +258,8 @@ struct ReplayMirror {
     actions: Vec<u16>,
     rewards: Vec<f32>,
     flags: Vec<u8>,
+    multi_step: bool,
+    steps: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,7 +397,7 @@ fn edit_batch(saved: &mut Vec<u8>, edit: &dyn Fn(&mut BatchMirror)) {
 
 fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
     let s = &mut m.session;
-    match which % 48 {
+    match which % 58 {
         0 => m.train_csv_len = n,
         1 => m.elapsed_seconds = x,
         2 => s.cursor.episodes_finished = n as u32,
@@ -402,7 +420,7 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 *p = x as f32;
             }
         }
-        13..=19 => edit_batch(&mut s.envs, &|b| match which % 48 {
+        13..=19 => edit_batch(&mut s.envs, &|b| match which % 58 {
             13 => b.config.max_episode_steps = n as u32,
             14 => b.states.truncate(at % 3),
             15 => {
@@ -432,7 +450,7 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
         24 => s.config.agent.batch_size = n as usize,
         25 => s.config.agent.gamma = x,
         _ => match &mut s.learner {
-            LearnerMirror::Dqn(a) => match which % 48 {
+            LearnerMirror::Dqn(a) => match which % 58 {
                 26 => a.obs_dim = n as usize,
                 27 => a.n_actions = n as usize,
                 28 => a.config.buffer_capacity = n as usize,
@@ -466,6 +484,31 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 }
                 45 => a.sample_count_at_last_update = n,
                 46 => a.partial_update = Some((n as u32, x as f32, n)),
+                48 => a.replay.multi_step = !a.replay.multi_step,
+                49 => match a.replay.steps.get_mut(at % 40) {
+                    Some(v) => *v = n as u8,
+                    None => a.replay.steps.push(n as u8),
+                },
+                50 => a.config.n_step = n as usize,
+                51 => a.n_step_windows.envs.push(WindowMirror {
+                    states: vec![x as f32; at % 9],
+                    actions: vec![n as usize; at % 3],
+                    rewards: vec![x as f32; at % 3],
+                }),
+                52 => {
+                    if let Some(w) = a.n_step_windows.envs.first_mut() {
+                        w.actions.push(n as usize);
+                    }
+                }
+                53 => a.n_step_windows.envs = vec![WindowMirror::default(); (n % 70_000) as usize],
+                54 => a.priorities = Some((x, vec![x; at % 50])),
+                55 => a.priorities = None,
+                56 => a.config.sampling = runner::Sampling::Prioritized(runner::Prioritized::default()),
+                57 => {
+                    if let Some(v) = a.priorities.as_mut().and_then(|p| p.1.get_mut(at % 50)) {
+                        *v = x;
+                    }
+                }
                 _ => a.sample_count = n,
             },
             LearnerMirror::Tabular(t) => match which % 8 {
