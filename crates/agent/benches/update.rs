@@ -8,7 +8,7 @@
 //! (the peers: `xtask/peers/update_grid.py`); `act_single` and `act_batch`
 //! the cost of choosing actions, one observation or N at once.
 
-use agent::{Agent, AgentSeeds, Arithmetic, DqnConfig};
+use agent::{Agent, AgentSeeds, Arithmetic, DqnConfig, Prioritized, Sampling};
 use divan::{Bencher, black_box};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +56,15 @@ fn agent_update(bencher: Bencher) {
 #[divan::bench(sample_count = 500)]
 fn agent_update_fused(bencher: Bencher) {
     bench_update(bencher, Arithmetic::Fused);
+}
+
+/// The seed's update with prioritized replay (the paper's settings): the
+/// same network work plus drawing by segments, the importance weights and
+/// 64 priority updates. Compare with `agent_update` of the same run.
+#[divan::bench(sample_count = 500)]
+fn agent_update_prioritized(bencher: Bencher) {
+    let config = DqnConfig { sampling: Sampling::Prioritized(Prioritized::default()), ..DqnConfig::seed(4, 2) };
+    run_update(bencher, filled_agent_with(config));
 }
 
 /// Hidden width (two layers) × batch size: the grid of `docs/benchmarks.md`.

@@ -175,13 +175,17 @@ fn beta_rises_linearly_to_one() {
 }
 
 /// The same seeds give the same prioritized learner, batch for batch, with
-/// one thread or two (with n-step returns too).
+/// one thread or two — with n-step returns, Double DQN, the Huber loss and
+/// soft target updates on too.
 #[test]
 fn prioritized_replay_is_the_same_at_any_thread_count() {
     let config = DqnConfig {
         sampling: Sampling::Prioritized(Prioritized { beta_steps: 50, ..Prioritized::default() }),
         n_step: 3,
         batch_size: 64,
+        double_dqn: true,
+        loss: LossKind::Huber { delta: 1.0 },
+        target_update: TargetUpdate::Soft { tau: 0.05 },
         ..small_config()
     };
     let run = |threads: usize| {

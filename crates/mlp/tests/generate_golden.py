@@ -10,7 +10,9 @@ batch of transitions; the forward values, the Bellman targets, the MSE loss,
 every gradient before and after clamping to [-1, 1]; then from the same
 start, 10 steps of zero-grad → loss → backward → clamp → Adam at lr 1e-4 and
 1e-2, recording the parameters after steps 1, 2 and 10. Format:
-../shared/golden-format.md.
+../shared/golden-format.md. Cases named `*_weighted` add per-row loss weights
+(`batch.weights`, prioritized replay's importance weights, max 1): their loss
+is mean(w·(q_sa − y)²), and `forward.td_error` records q_sa − y.
 """
 import json
 import os
@@ -51,6 +53,12 @@ def state_dict(net):
     return {k: tensor(sd[k]) for k in NAMES}
 
 
+def make_weights(gen, batch_size):
+    """Importance weights as prioritized replay makes them: in (0, 1], the largest 1."""
+    w = torch.rand(batch_size, generator=gen) * 0.95 + 0.05
+    return (w / w.max()).to(torch.float32)
+
+
 def make_batch(gen, batch_size, reward_scale):
     scale = torch.tensor([1.0, 1.5, 0.1, 1.5])
     states = torch.randn(batch_size, 4, generator=gen) * scale
@@ -61,7 +69,7 @@ def make_batch(gen, batch_size, reward_scale):
     return states, actions, rewards.to(torch.float32), next_states, dones
 
 
-def loss_of(policy, target, batch):
+def loss_of(policy, target, batch, weights=None):
     states, actions, rewards, next_states, dones = batch
     q, h1, h2 = policy(states)
     q_sa = q.gather(1, actions.unsqueeze(1)).squeeze(1)
@@ -69,20 +77,24 @@ def loss_of(policy, target, batch):
         tq, _, _ = target(next_states)
         tmax = tq.max(1).values
         y = rewards + (GAMMA * tmax) * (1 - dones)
-    loss = nn.functional.mse_loss(q_sa, y)
+    if weights is None:
+        loss = nn.functional.mse_loss(q_sa, y)
+    else:
+        loss = (weights * (q_sa - y) ** 2).mean()
     return loss, dict(policy_h1_relu=h1, policy_h2_relu=h2, policy_q=q, q_sa=q_sa,
-                      target_q_next_all=tq, target_q_next_max=tmax, y=y)
+                      target_q_next_all=tq, target_q_next_max=tmax, y=y, td_error=q_sa - y)
 
 
-def case(name, hidden, batch_size, seed, reward_scale, moments):
+def case(name, hidden, batch_size, seed, reward_scale, moments, weighted=False):
     torch.manual_seed(seed)
     policy, target = QNet(hidden), QNet(hidden)
     gen = torch.Generator().manual_seed(seed + 1000)
     batch = make_batch(gen, batch_size, reward_scale)
+    weights = make_weights(gen, batch_size) if weighted else None
     init = {k: v.clone() for k, v in policy.state_dict().items()}
 
     policy.zero_grad()
-    loss, fwd = loss_of(policy, target, batch)
+    loss, fwd = loss_of(policy, target, batch, weights)
     loss.backward()
     grads_raw = {n: tensor(dict(policy.named_parameters())[n].grad) for n in NAMES}
     grads_clamped = {n: tensor(dict(policy.named_parameters())[n].grad.clamp(-1, 1)) for n in NAMES}
@@ -94,7 +106,7 @@ def case(name, hidden, batch_size, seed, reward_scale, moments):
         losses, after = [], {}
         for step in range(1, 11):
             opt.zero_grad()
-            loss_t, _ = loss_of(policy, target, batch)
+            loss_t, _ = loss_of(policy, target, batch, weights)
             losses.append(tensor(loss_t.detach().reshape(1)))
             loss_t.backward()
             for p in policy.parameters():
@@ -113,12 +125,15 @@ def case(name, hidden, batch_size, seed, reward_scale, moments):
     policy.load_state_dict(init)
 
     states, actions, rewards, next_states, dones = batch
+    batch_doc = {"states": tensor(states), "actions": [int(a) for a in actions], "rewards": tensor(rewards),
+                 "next_states": tensor(next_states), "dones": tensor(dones)}
+    if weights is not None:
+        batch_doc["weights"] = tensor(weights)
     return {
         "torch_version": torch.__version__, "name": name, "hidden": hidden, "batch_size": batch_size,
         "gamma": GAMMA,
         "policy_init": state_dict(policy), "target": state_dict(target),
-        "batch": {"states": tensor(states), "actions": [int(a) for a in actions], "rewards": tensor(rewards),
-                  "next_states": tensor(next_states), "dones": tensor(dones)},
+        "batch": batch_doc,
         "forward": {k: tensor(v) for k, v in fwd.items()} | {"loss": tensor(loss.detach().reshape(1))},
         "grads_raw": grads_raw, "grads_clamped": grads_clamped, "adam": adam,
     }
@@ -133,8 +148,12 @@ def main():
         ("seed_h128_b64_unit_rewards", 128, 64, 3, 1.0, False),
         ("seed_h128_b64_large_rewards", 128, 64, 4, 20.0, False),
     ]
-    for name, hidden, b, seed, rs, moments in cases:
-        doc = case(name, hidden, b, seed, rs, moments)
+    weighted = [
+        ("small_h8_b16_large_rewards_weighted", 8, 16, 5, 20.0, True),
+        ("seed_h128_b64_unit_rewards_weighted", 128, 64, 6, 1.0, False),
+    ]
+    for name, hidden, b, seed, rs, moments, *w in [c + (False,) for c in cases] + [c + (True,) for c in weighted]:
+        doc = case(name, hidden, b, seed, rs, moments, weighted=w[0])
         n_clamped = sum(int(u != v) for n in NAMES
                         for u, v in zip(doc["grads_raw"][n]["u32"], doc["grads_clamped"][n]["u32"]))
         print(f"{name}: loss {doc['forward']['loss']['repr'][0]}, {n_clamped} gradient entries clamped")

@@ -51,6 +51,9 @@ struct Batch {
     rewards: Tensor,
     next_states: Tensor,
     dones: Tensor,
+    /// Per-row loss weights (prioritized replay's importance weights);
+    /// absent for the plain mean.
+    weights: Option<Tensor>,
 }
 
 #[derive(Deserialize)]
@@ -195,7 +198,13 @@ fn check_case(case: &Case, origin: &str) {
 
     // y from PyTorch itself, so the gradient check does not inherit our y's rounding.
     let y_torch = f["y"].values();
-    let loss = GatheredLoss { kind: LossKind::Mse, actions: &case.batch.actions, targets: &y_torch, weights: None };
+    let weights = case.batch.weights.as_ref().map(Tensor::values);
+    let loss = GatheredLoss {
+        kind: LossKind::Mse,
+        actions: &case.batch.actions,
+        targets: &y_torch,
+        weights: weights.as_deref(),
+    };
     let mut grads = Params::zeros(&policy.sizes()).unwrap();
     let value = policy.loss_and_gradients(states.view(), &loss, &mut ws, &mut grads).unwrap();
     let q = ws.outputs().to_owned();
@@ -203,6 +212,9 @@ fn check_case(case: &Case, origin: &str) {
     let q_sa: Vec<f32> = case.batch.actions.iter().enumerate().map(|(r, &a)| q[[r, a]]).collect();
     assert_close(&format!("{origin} q_sa"), q_sa, &f["q_sa"].values(), FORWARD);
     assert_close(&format!("{origin} loss"), [value], &f["loss"].values(), FORWARD);
+    if let Some(td) = f.get("td_error") {
+        assert_close(&format!("{origin} td_error"), ws.td_errors().iter().copied(), &td.values(), FORWARD);
+    }
     assert_params_close(&format!("{origin} grads_raw"), &grads, &case.grads_raw, GRADS);
 
     grads.clamp_inplace(1.0);
@@ -276,7 +288,7 @@ fn golden_files() -> Vec<PathBuf> {
 #[test]
 fn every_golden_case_matches_pytorch() {
     let files = golden_files();
-    assert!(files.len() >= 4, "expected the committed cases, found {}", files.len());
+    assert!(files.len() >= 6, "expected the committed cases, found {}", files.len());
     for path in files {
         let case: Case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         check_case(&case, &format!("{} ({})", path.file_name().unwrap().to_string_lossy(), case.name));

@@ -74,6 +74,13 @@ impl PriorityTree {
         self.capacity
     }
 
+    /// Heap bytes of both trees (`capacity` rounded up to a power of two,
+    /// two nodes per leaf, 8 bytes a node, two trees).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        (self.sums.capacity() + self.mins.capacity()) * size_of::<f64>()
+    }
+
     /// Gives `slot` the priority `priority`.
     ///
     /// # Errors

@@ -29,6 +29,22 @@ fn the_embedded_default_is_the_seed_chapter() {
 }
 
 #[test]
+fn n_step_and_prioritized_replay_are_settings() {
+    let config = RunConfig::from_ron("(agent: (n_step: 3, sampling: Prioritized((alpha: 0.5))))", "f.ron").unwrap();
+    let expected = runner::Prioritized { alpha: 0.5, ..runner::Prioritized::default() };
+    assert_eq!((config.agent.n_step, config.agent.sampling), (3, runner::Sampling::Prioritized(expected)));
+    assert_eq!(RunConfig::from_ron(&config.to_ron(), "saved").unwrap(), config);
+    let mut set = RunConfig::default();
+    set.apply_override("agent.n_step=5").unwrap();
+    set.apply_override("agent.sampling=Prioritized(())").unwrap();
+    let paper = runner::Prioritized { alpha: 0.6, beta_start: 0.4, beta_steps: 100_000, eps: 1e-6 };
+    assert_eq!((set.agent.n_step, set.agent.sampling), (5, runner::Sampling::Prioritized(paper)));
+    set.apply_override("agent.n_step=0").unwrap();
+    let err = set.validate().unwrap_err();
+    assert!(err.to_string().contains("n_step"), "{err}");
+}
+
+#[test]
 fn a_partial_file_keeps_the_defaults_for_the_rest() {
     let config = RunConfig::from_ron(
         "(seed: 7, agent: (lr: 3e-4, loss: Huber(delta: 1.0)), env: (integrator: SemiImplicitEuler))",
