@@ -163,8 +163,13 @@ pub fn parse_divan(output: &str) -> Vec<DivanRow> {
     rows
 }
 
-/// Runs `cargo bench -p package --bench '*'` (the bench targets only) with `threads` rayon threads.
-fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<Vec<DivanRow>, String> {
+/// Lines a bench prints before its table that `docs/benchmarks.md` quotes
+/// (memory figures, which divan does not measure).
+const QUOTED_LINES: [&str; 2] = ["replay memory:", "prioritized replay:"];
+
+/// Runs `cargo bench -p package --bench '*'` (the bench targets only) with
+/// `threads` rayon threads; returns the rows and the quoted lines.
+fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<(Vec<DivanRow>, Vec<String>), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["bench", "--quiet", "-p", package, "--bench", "*"]).env("RAYON_NUM_THREADS", threads.to_string());
@@ -181,7 +186,8 @@ fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<Vec<DivanRo
     if rows.is_empty() {
         return Err(format!("cargo bench -p {package}: no divan table in its output"));
     }
-    Ok(rows)
+    let quoted = text.lines().filter(|l| QUOTED_LINES.iter().any(|q| l.starts_with(q))).map(str::to_string).collect();
+    Ok((rows, quoted))
 }
 
 /// Runs a Python anchor script with `args`, then `out_flag json`; returns
@@ -285,6 +291,8 @@ struct Results {
     anchor_versions: String,
     /// The JAX peer's version, when it ran.
     jax_version: String,
+    /// Lines the benches printed that the document quotes.
+    quoted: Vec<String>,
     /// The update grid's peers: `(framework, threads, hidden, batch)` → µs.
     grid: BTreeMap<(&'static str, usize, usize, usize), f64>,
     seed_runs: Vec<(WholeRun, Option<AnchorRun>)>,
@@ -318,7 +326,13 @@ pub fn run(opts: &Options) -> Result<String, String> {
     let mut rounds: BTreeMap<(String, usize), Vec<Vec<DivanRow>>> = BTreeMap::new();
     for _ in 0..opts.rounds.max(1) {
         for (package, threads) in BENCHES {
-            rounds.entry((package.to_string(), threads)).or_default().push(cargo_bench(package, threads, opts.quick)?);
+            let (rows, quoted) = cargo_bench(package, threads, opts.quick)?;
+            rounds.entry((package.to_string(), threads)).or_default().push(rows);
+            for line in quoted {
+                if !res.quoted.contains(&line) {
+                    res.quoted.push(line);
+                }
+            }
         }
     }
     for (key, runs) in rounds {
@@ -368,7 +382,11 @@ pub fn run(opts: &Options) -> Result<String, String> {
             let throughput = ["--mode", "throughput", "--threads", &t, "--steps", q("20000", "2000")];
             let v = python_json(py, &seed_dqn, &throughput, "--json", &json)?;
             res.anchor.insert(loop_key, num(&v, "/steps_per_s")?);
+            let per_args = ["--threads", &t, "--updates", q("2000", "100"), "--reps", q("3", "1")];
+            let v = python_json(py, &opts.peers.join("per_update.py"), &per_args, "--json", &json)?;
+            res.anchor.insert(if threads == 1 { "per_1" } else { "per_2" }, num(&v, "/us_per_update")?);
         }
+        check_per_peer(py, opts)?;
     }
     if let Some(py) = opts.jax_python.as_deref().filter(|p| p.exists()) {
         let jax = opts.anchors.join("jax");
@@ -468,6 +486,36 @@ pub fn run(opts: &Options) -> Result<String, String> {
     let text = render(&res, opts, started.elapsed().as_secs_f64());
     std::fs::write(&opts.out, &text).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     Ok(text)
+}
+
+/// Runs the PyTorch PER peer's check on every golden case with loss
+/// weights: its update must give the numbers dqn-rs's golden test checks,
+/// or its timing is not of the same semantics.
+fn check_per_peer(python: &Path, opts: &Options) -> Result<(), String> {
+    let golden = crate::chapter::workspace_root().join("crates/mlp/tests/golden");
+    let entries = std::fs::read_dir(&golden).map_err(|e| format!("{}: {e}", golden.display()))?;
+    let mut cases: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_stem().is_some_and(|s| s.to_string_lossy().ends_with("_weighted")))
+        .collect();
+    cases.sort();
+    if cases.is_empty() {
+        return Err(format!("{}: no *_weighted case to check the PER peer on", golden.display()));
+    }
+    for case in cases {
+        eprintln!("bench: per_update.py --check {}", case.display());
+        let status = Command::new(python)
+            .arg(opts.peers.join("per_update.py"))
+            .arg("--check")
+            .arg(&case)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        if !status.success() {
+            return Err(format!("the PER peer disagrees with {}: its timing would not be comparable", case.display()));
+        }
+    }
+    Ok(())
 }
 
 /// The machine, as every figure must be read with it: CPU model and family,
@@ -741,6 +789,26 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             ratio(jax_update, fused),
             if threads == 1 { "≥ 2×" } else { "" }
         );
+    }
+    for threads in [1, 2] {
+        let per = us("agent", threads, "update/agent_update_prioritized");
+        let uniform = us("agent", threads, "update/agent_update");
+        let peer = anchor(if threads == 1 { "per_1" } else { "per_2" });
+        let _ = writeln!(
+            t,
+            "| DQN update with prioritized replay (`sampling: Prioritized(())`, the paper's settings), {threads} thread{} | {} ({} the uniform update's time) | {} (PyTorch + numpy sum tree, `xtask/peers/per_update.py`) | {} | ≥ 6× |",
+            if threads == 1 { "" } else { "s" },
+            cell(per, &micros),
+            match (per, uniform) {
+                (Some(p), Some(u)) => format!("{:.2}×", p / u),
+                _ => na.clone(),
+            },
+            cell(peer, &micros),
+            ratio(peer, per)
+        );
+    }
+    for line in &res.quoted {
+        let _ = writeln!(t, "| {line} | – | – | – | |");
     }
     let loop2 = rate("runner", 2, "training_loop/seed_settings");
     let jax_loop = best(anchor("jax_loop_1"), anchor("jax_loop_2"), f64::max);
