@@ -40,6 +40,26 @@ fn bellman_targets_by_hand() {
     assert_eq!(bellman_target(-2.0, 4.0, false, 0.5), 0.0);
 }
 
+/// One transition at a time, by hand: a 5-unit net, batches of 1 from a
+/// buffer of 1, γ = 0.5, no clamping.
+fn by_hand_config() -> DqnConfig {
+    DqnConfig {
+        hidden: vec![5],
+        batch_size: 1,
+        buffer_capacity: 1,
+        gamma: 0.5,
+        grad_clip: None,
+        ..DqnConfig::seed(4, 2)
+    }
+}
+
+/// The policy's Q(s, action) and its largest Q-value at `next` (before any
+/// learning, while target and policy are the same network).
+fn q_and_next_max(agent: &mut Agent, s: &[f32], action: usize, next: &[f32]) -> (f32, f32) {
+    let q = agent.q_values(s).unwrap()[action];
+    (q, agent.q_values(next).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max))
+}
+
 /// One gradient step on one stored transition, its loss worked by hand from
 /// the network's own Q-values (the target network is still the policy's
 /// copy): a transition cut by the time limit (`truncated`, not
@@ -49,19 +69,11 @@ fn bellman_targets_by_hand() {
 /// the first transition.
 #[test]
 fn a_truncated_transition_bootstraps_and_a_terminated_one_does_not() {
-    let config = DqnConfig {
-        hidden: vec![5],
-        batch_size: 1,
-        buffer_capacity: 1,
-        gamma: 0.5,
-        grad_clip: None,
-        ..DqnConfig::seed(4, 2)
-    };
+    let config = by_hand_config();
     let (s, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3]);
     let loss_of = |terminated: bool, truncated: bool| {
         let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
-        let q = agent.q_values(&s).unwrap()[1];
-        let next = agent.q_values(&s2).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let (q, next) = q_and_next_max(&mut agent, &s, 1, &s2);
         let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated, truncated };
         agent.observe(t).unwrap();
         let loss = agent.update().unwrap().expect("a batch is available").loss;
@@ -81,19 +93,10 @@ fn a_truncated_transition_bootstraps_and_a_terminated_one_does_not() {
 /// `(s0, a0, r0 + γ·r1, s2)` whose target bootstraps with γ².
 #[test]
 fn an_n_step_target_by_hand() {
-    let config = DqnConfig {
-        hidden: vec![5],
-        batch_size: 1,
-        buffer_capacity: 1,
-        gamma: 0.5,
-        grad_clip: None,
-        n_step: 2,
-        ..DqnConfig::seed(4, 2)
-    };
+    let config = DqnConfig { n_step: 2, ..by_hand_config() };
     let (s0, s1, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3], [0.1, 0.2, -0.6, 0.4]);
     let mut agent = Agent::new(config, SEEDS).unwrap();
-    let q = agent.q_values(&s0).unwrap()[1];
-    let next = agent.q_values(&s2).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (q, next) = q_and_next_max(&mut agent, &s0, 1, &s2);
     let step = |state, action, reward, next_state| Transition {
         state,
         action,
@@ -130,19 +133,10 @@ fn an_n_step_target_by_hand() {
 #[test]
 fn a_prioritized_step_by_hand() {
     let settings = Prioritized { alpha: 0.7, ..Prioritized::default() };
-    let config = DqnConfig {
-        hidden: vec![5],
-        batch_size: 1,
-        buffer_capacity: 1,
-        gamma: 0.5,
-        grad_clip: None,
-        sampling: Sampling::Prioritized(settings),
-        ..DqnConfig::seed(4, 2)
-    };
+    let config = DqnConfig { sampling: Sampling::Prioritized(settings), ..by_hand_config() };
     let (s, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3]);
     let mut agent = Agent::new(config, SEEDS).unwrap();
-    let q = agent.q_values(&s).unwrap()[1];
-    let next = agent.q_values(&s2).unwrap().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let (q, next) = q_and_next_max(&mut agent, &s, 1, &s2);
     let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated: false, truncated: false };
     agent.observe(t).unwrap();
     assert_eq!(agent.priority(0), Some(1.0), "a new transition gets the largest priority so far");
