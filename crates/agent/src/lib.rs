@@ -18,6 +18,7 @@
 //! `runner`.
 
 mod agent;
+pub mod c51;
 mod config;
 mod error;
 mod n_step;
