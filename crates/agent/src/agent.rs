@@ -4,7 +4,7 @@
 //! interruptible updates, and the frozen form for checkpoints.
 
 use mlp::{
-    Adam, AdamConfig, BootstrapLoss, Gradients, Mlp, MlpError, Operand, Params, SingleScratch, StoredAdam, StoredLayer,
+    Adam, AdamConfig, Gradients, Mlp, MlpError, Operand, Params, SideNets, SingleScratch, StoredAdam, StoredLayer,
     Workspace,
 };
 use ndarray::ArrayView2;
@@ -13,10 +13,9 @@ use rand_chacha::ChaCha8Rng;
 use replay::{Batch, PriorityTree, ReplayBuffer, StoredReplay, Transition};
 use serde::{Deserialize, Serialize};
 
+use crate::dqn_loss::DqnLoss;
 use crate::n_step::NStepWindows;
-use crate::{
-    AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate, bellman_target, next_state_value,
-};
+use crate::{AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate};
 
 /// The seeds of the learner's three random streams, each derived by the
 /// caller from one master seed.
@@ -770,36 +769,26 @@ impl Agent {
         let states = ArrayView2::from_shape((b, d), self.batch.states()).expect("a batch holds b rows of obs_dim");
         let next_states =
             ArrayView2::from_shape((b, d), self.batch.next_states()).expect("a batch holds b rows of obs_dim");
-        let (rewards, terminated, steps) = (self.batch.rewards(), self.batch.terminated(), self.batch.steps());
-        let discounts = &self.discounts;
         // y = R + γ^k·max Q_target(s′, ·)·(1 − terminated), formed inside
         // the network's parallel pass, chunk by chunk, right after the
-        // target network's forward pass on that chunk's next states. (k = 1
-        // and R = r without n-step returns: `discounts[1]` is `γ as f32`.)
-        let target = |r: usize, q_next: &[f32], q_policy_next: Option<&[f32]>| {
-            let discount = discounts[usize::from(steps[r])];
-            next_state_value(q_next, q_policy_next)
-                .map(|value| bellman_target(rewards[r], value, terminated[r], discount))
-        };
-        let loss = BootstrapLoss {
+        // target network's forward pass on that chunk's next states (and,
+        // for Double DQN, the policy's). k = 1 and R = r without n-step
+        // returns: `discounts[1]` is `γ as f32`.
+        let loss = DqnLoss {
             kind: self.config.loss,
             actions: self.batch.actions(),
-            bootstrap: &self.target,
-            next_inputs: next_states,
-            own_on_next: self.config.double_dqn,
-            target: &target,
+            rewards: self.batch.rewards(),
+            terminated: self.batch.terminated(),
+            steps: self.batch.steps(),
+            discounts: &self.discounts,
             weights: self.prioritized.is_some().then_some(&self.weights[..]),
         };
+        let both = [&self.target, &self.policy];
+        let side = SideNets { nets: &both[..if self.config.double_dqn { 2 } else { 1 }], next_inputs: next_states };
         let sample_count = self.sample_count;
         let (value, grads) = self
             .policy
-            .bootstrap_loss_and_clamped_gradients(
-                states,
-                &loss,
-                &mut self.ws_policy,
-                &mut self.grads,
-                self.config.grad_clip,
-            )
+            .gradients(states, &loss, Some(side), &mut self.ws_policy, &mut self.grads, self.config.grad_clip)
             .map_err(|e| match e {
                 MlpError::NonFinite { what: Operand::Targets, .. } => AgentError::NonFiniteQ { sample_count },
                 MlpError::NonFinite { what: Operand::Tensor(tensor), index } => {
@@ -816,7 +805,7 @@ impl Agent {
         // Prioritized replay: each sampled transition's priority from the TD
         // error it had in this step (a slot drawn twice keeps its last).
         if let (Sampling::Prioritized(settings), Some(p)) = (self.config.sampling, &mut self.prioritized) {
-            for (&slot, &td_error) in self.sampled_slots.iter().zip(self.ws_policy.td_errors()) {
+            for (&slot, &td_error) in self.sampled_slots.iter().zip(self.ws_policy.row_values()) {
                 let priority = settings.priority(td_error);
                 p.tree.set(slot, priority)?;
                 p.max_priority = p.max_priority.max(priority);

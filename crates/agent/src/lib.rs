@@ -20,6 +20,7 @@
 mod agent;
 pub mod c51;
 mod config;
+mod dqn_loss;
 mod error;
 mod n_step;
 pub mod tabular;

@@ -123,7 +123,7 @@ impl Update {
         let loss = GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &self.targets, weights: None };
         let (value, grads) = self
             .policy
-            .loss_and_clamped_gradients(batch.states.view(), &loss, &mut self.ws, &mut self.grads, Some(1.0))
+            .gradients(batch.states.view(), &loss, None, &mut self.ws, &mut self.grads, Some(1.0))
             .expect("shapes match, finite gradients");
         self.adam.step_finite(&mut self.policy, grads).expect("shapes match");
         self.n_updates += 1;
@@ -230,7 +230,12 @@ mod parts {
         bencher.bench_local(|| {
             let loss =
                 GatheredLoss { kind: LossKind::Mse, actions: &batch.actions, targets: &u.targets, weights: None };
-            black_box(u.policy.loss_and_gradients(batch.states.view(), &loss, &mut u.ws, &mut u.grads).expect("shapes"))
+            black_box(
+                u.policy
+                    .gradients(batch.states.view(), &loss, None, &mut u.ws, &mut u.grads, None)
+                    .map(|(value, _)| value)
+                    .expect("shapes"),
+            )
         });
     }
 

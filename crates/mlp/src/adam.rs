@@ -170,7 +170,7 @@ impl<T: Scalar> Adam<T> {
     }
 
     /// [`step`](Self::step) with gradients already known to be finite (from
-    /// [`Mlp::loss_and_clamped_gradients`] or [`FiniteGradients::check`]),
+    /// [`Mlp::gradients`] or [`FiniteGradients::check`]),
     /// so they are not scanned again.
     ///
     /// # Errors

@@ -5,17 +5,19 @@
 //! linear layers with ReLU between them (none after the last), initialised
 //! like PyTorch's `nn.Linear`. [`Mlp::forward_single`] evaluates one input
 //! without allocating (action selection); [`Mlp::forward_batch`] and
-//! [`Mlp::loss_and_gradients`] run a batch in fixed-size chunks of rows on
-//! the rayon pool and sum the chunks' partial gradients in a fixed order, so
-//! results are bit-identical at any thread count. [`GatheredLoss`] is the DQN
-//! loss (MSE or Huber on the output of the taken action). [`Params`] holds
+//! [`Mlp::gradients`] run a batch in fixed-size chunks of rows on the rayon
+//! pool and sum the chunks' partial gradients in a fixed order, so results
+//! are bit-identical at any thread count. A loss is a [`RowLoss`]: each row
+//! sees its outputs and those of up to two side networks on its next input
+//! (a learner's target network), and writes its gradient; [`GatheredLoss`]
+//! is regression of one output per row on a given target (MSE or Huber,
+//! optionally weighted). [`Params`] holds
 //! tensors in PyTorch's state-dict layout and names (`fc1.weight` `[out,
 //! in]`, …) and clamps gradients; [`Adam`] is PyTorch's Adam with a
 //! serializable state.
 //!
 //! What it deliberately does not do: know about actions, rewards or target
-//! networks beyond "gather an output and compare it with a number"; own an
-//! RNG; do I/O.
+//! networks (a learner's rule is its own `RowLoss`); own an RNG; do I/O.
 //!
 //! Numerics: every matrix product sums in a fixed order with one rounding
 //! per operation (no fused multiply-add), vectorized across outputs, so
@@ -35,7 +37,10 @@ pub use kernel::Arithmetic;
 pub use net::{Mlp, SingleScratch};
 pub use params::{Gradients, LayerParams, Params, StoredLayer, TensorKind, TensorView, tensor_name};
 pub use scalar::Scalar;
-pub use train::{BootstrapLoss, DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, TargetFn, Workspace};
+pub use train::{
+    DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, MAX_SIDE_NETS, RowLoss, RowTerm, SideNets, Workspace,
+    check_actions, check_weights, gathered_term,
+};
 
 /// For benchmarks only: `iters` rounds of 96 independent 8-wide multiplies
 /// and adds, held in registers and compiled like the kernels (AVX2 where the

@@ -1,8 +1,9 @@
 //! The gradient pass: a batch split into fixed-size chunks of rows, run on
-//! the rayon pool, each chunk forward and backward (with the targets formed
-//! inside the pass from a bootstrap network when asked), the partial
-//! gradients summed in chunk order, clamped and checked in one pass. The
-//! chunking, never the thread count, decides the order of every sum.
+//! the rayon pool, each chunk forward (with its side networks on the rows'
+//! next inputs), then its rows' losses ([`RowLoss`], the one seam to the
+//! learning rule) and backward, the partial gradients summed in chunk
+//! order, clamped and checked in one pass. The chunking, never the thread
+//! count, decides the order of every sum.
 
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
@@ -16,7 +17,7 @@ use crate::{Gradients, Mlp, MlpError, Operand, Params, Scalar};
 /// gradients are summed, so it must not change with the pool.
 pub const DEFAULT_CHUNK_ROWS: usize = 32;
 
-/// Which loss compares the gathered outputs with their targets.
+/// Which loss compares a gathered output with its target.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum LossKind {
@@ -30,8 +31,101 @@ pub enum LossKind {
     },
 }
 
-/// The DQN loss on a batch: output `actions[r]` of row `r` is compared with
-/// `targets[r]`; the other outputs get no gradient.
+impl LossKind {
+    /// One row's loss term (before averaging) and its derivative with
+    /// respect to the output `q` (before the 1/B of the mean), for target
+    /// `y`.
+    #[inline(always)]
+    #[must_use]
+    pub fn term<T: Scalar>(self, q: T, y: T) -> (T, T) {
+        let d = q - y;
+        match self {
+            Self::Mse => (d * d, T::from_f64(2.0) * d),
+            Self::Huber { delta } => {
+                let delta = T::from_f64(delta);
+                let half = T::from_f64(0.5);
+                if d.abs() <= delta {
+                    (half * d * d, d)
+                } else {
+                    (delta * (d.abs() - half * delta), if d > T::ZERO { delta } else { -delta })
+                }
+            }
+        }
+    }
+
+    /// Checks δ.
+    ///
+    /// # Errors
+    /// [`MlpError::InvalidHyperparameter`] for a Huber δ that is not
+    /// positive and finite.
+    pub fn check(self) -> Result<(), MlpError> {
+        if let Self::Huber { delta } = self
+            && !(delta > 0.0 && delta.is_finite())
+        {
+            return Err(MlpError::InvalidHyperparameter {
+                name: "huber delta",
+                value: delta,
+                requirement: "positive and finite",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One row's part of a loss: its term (summed over the batch, then divided
+/// by the batch size) and a value of the loss's choosing, kept per row in
+/// [`Workspace::row_values`] (the TD error, for prioritized replay).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowTerm<T> {
+    /// The row's loss term.
+    pub loss: T,
+    /// The value kept for the row.
+    pub value: T,
+}
+
+/// A loss computed row by row inside the gradient pass: the one seam
+/// between a learning rule and the network. The pass gives each row its
+/// outputs, and the outputs of the [`SideNets`] on the row's next input;
+/// the loss writes ∂ℓ/∂outputs (the pass applies the 1/B of the mean) and
+/// returns the row's [`RowTerm`]. Rows are called from the pass's parallel
+/// chunks, in any order, so a loss must be a pure function of its row.
+pub trait RowLoss<T: Scalar>: Sync {
+    /// Row `row` of the batch: `outputs` are the trained network's,
+    /// `side[i]` side network `i`'s on the row's next input. `grad` is all
+    /// zeros on entry. `None` when no loss can be formed for the row (a
+    /// NaN in what it depends on): the pass then fails with
+    /// [`MlpError::NonFinite`] naming the row as [`Operand::Targets`].
+    fn row(&self, row: usize, outputs: &[T], side: &[&[T]], grad: &mut [T]) -> Option<RowTerm<T>>;
+
+    /// Checks the loss against a batch of `rows` rows of `n_outputs`
+    /// outputs before the pass; by default there is nothing to check.
+    ///
+    /// # Errors
+    /// The loss's own.
+    fn check(&self, rows: usize, n_outputs: usize) -> Result<(), MlpError> {
+        let _ = (rows, n_outputs);
+        Ok(())
+    }
+}
+
+/// Networks run inside the pass on the rows of `next_inputs` (one per
+/// input row), whose outputs each row's loss sees: a DQN's target network,
+/// and for Double DQN the trained network itself. At most
+/// [`MAX_SIDE_NETS`].
+#[derive(Clone, Copy)]
+pub struct SideNets<'a, T: Scalar> {
+    /// The networks, in the order the loss sees their outputs.
+    pub nets: &'a [&'a Mlp<T>],
+    /// One row per input row (the next states).
+    pub next_inputs: ArrayView2<'a, T>,
+}
+
+/// The most side networks a pass runs.
+pub const MAX_SIDE_NETS: usize = 2;
+
+/// Regression of one output per row on a given target: output
+/// `actions[r]` of row `r` is compared with `targets[r]`, the other outputs
+/// get no gradient; row `r`'s kept value is `q − y`.
 #[derive(Debug, Clone, Copy)]
 pub struct GatheredLoss<'a, T> {
     /// The loss function.
@@ -46,7 +140,11 @@ pub struct GatheredLoss<'a, T> {
     pub weights: Option<&'a [T]>,
 }
 
-fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(), MlpError> {
+/// Checks a batch's gathered actions: one per row, each an output.
+///
+/// # Errors
+/// [`MlpError::RowCount`] or [`MlpError::ActionOutOfRange`].
+pub fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(), MlpError> {
     if actions.len() != rows {
         return Err(MlpError::RowCount { what: Operand::Actions, expected: rows, got: actions.len() });
     }
@@ -56,7 +154,12 @@ fn check_actions(actions: &[usize], rows: usize, n_outputs: usize) -> Result<(),
     Ok(())
 }
 
-fn check_weights<T: Scalar>(weights: Option<&[T]>, rows: usize) -> Result<(), MlpError> {
+/// Checks per-row loss weights: one per row, finite and not negative.
+///
+/// # Errors
+/// [`MlpError::RowCount`] or [`MlpError::NonFinite`] (as
+/// [`Operand::Weights`]).
+pub fn check_weights<T: Scalar>(weights: Option<&[T]>, rows: usize) -> Result<(), MlpError> {
     let Some(weights) = weights else { return Ok(()) };
     if weights.len() != rows {
         return Err(MlpError::RowCount { what: Operand::Weights, expected: rows, got: weights.len() });
@@ -67,22 +170,36 @@ fn check_weights<T: Scalar>(weights: Option<&[T]>, rows: usize) -> Result<(), Ml
     Ok(())
 }
 
-fn check_kind(kind: LossKind) -> Result<(), MlpError> {
-    if let LossKind::Huber { delta } = kind
-        && !(delta > 0.0 && delta.is_finite())
-    {
-        return Err(MlpError::InvalidHyperparameter {
-            name: "huber delta",
-            value: delta,
-            requirement: "positive and finite",
-        });
+/// The gathered, optionally weighted, regression term of one row, with
+/// `q − y` as its value; the shared core of [`GatheredLoss`] and any loss
+/// that forms its target inside the pass.
+#[inline(always)]
+#[must_use]
+pub fn gathered_term<T: Scalar>(
+    kind: LossKind,
+    outputs: &[T],
+    action: usize,
+    y: T,
+    weight: Option<T>,
+    grad: &mut [T],
+) -> RowTerm<T> {
+    let q = outputs[action];
+    let (mut loss, mut d_q) = kind.term(q, y);
+    if let Some(w) = weight {
+        (loss, d_q) = (w * loss, w * d_q);
     }
-    Ok(())
+    grad[action] = d_q;
+    RowTerm { loss, value: q - y }
 }
 
-impl<'a, T: Scalar> GatheredLoss<'a, T> {
-    /// Checks the loss against a batch and returns it as the chunks see it.
-    fn spec(&self, rows: usize, n_outputs: usize) -> Result<LossSpec<'a, T>, MlpError> {
+impl<T: Scalar> RowLoss<T> for GatheredLoss<'_, T> {
+    #[inline(always)]
+    fn row(&self, row: usize, outputs: &[T], _side: &[&[T]], grad: &mut [T]) -> Option<RowTerm<T>> {
+        let weight = self.weights.map(|w| w[row]);
+        Some(gathered_term(self.kind, outputs, self.actions[row], self.targets[row], weight, grad))
+    }
+
+    fn check(&self, rows: usize, n_outputs: usize) -> Result<(), MlpError> {
         check_actions(self.actions, rows, n_outputs)?;
         if self.targets.len() != rows {
             return Err(MlpError::RowCount { what: Operand::Targets, expected: rows, got: self.targets.len() });
@@ -90,80 +207,18 @@ impl<'a, T: Scalar> GatheredLoss<'a, T> {
         if let Some(index) = self.targets.iter().position(|t| !t.is_finite()) {
             return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
-        check_kind(self.kind)?;
-        check_weights(self.weights, rows)?;
-        Ok(LossSpec {
-            kind: self.kind,
-            actions: self.actions,
-            targets: Targets::Given(self.targets),
-            weights: self.weights,
-        })
+        self.kind.check()?;
+        check_weights(self.weights, rows)
     }
 }
 
-/// A loss term (before averaging) and its derivative with respect to the
-/// gathered output `q` (before the 1/B of the mean), for target `y`.
-#[inline(always)]
-fn loss_term<T: Scalar>(kind: LossKind, q: T, y: T) -> (T, T) {
-    let d = q - y;
-    match kind {
-        LossKind::Mse => (d * d, T::from_f64(2.0) * d),
-        LossKind::Huber { delta } => {
-            let delta = T::from_f64(delta);
-            let half = T::from_f64(0.5);
-            if d.abs() <= delta {
-                (half * d * d, d)
-            } else {
-                (delta * (d.abs() - half * delta), if d > T::ZERO { delta } else { -delta })
-            }
-        }
-    }
-}
-
-/// Computes row `r`'s target from a bootstrap network's outputs on that row
-/// (`q_next`) and, when asked for, the trained network's outputs on the
-/// same row (`q_own_next`); `None` when no target can be formed (a NaN).
-pub type TargetFn<'a, T> = dyn Fn(usize, &[T], Option<&[T]>) -> Option<T> + Sync + 'a;
-
-/// The DQN loss with its targets computed inside the pass: each chunk
-/// evaluates `bootstrap` (the target network) on its rows of `next_inputs`,
-/// and, with `own_on_next`, the trained network too (Double DQN), then
-/// forms the targets with `target` and backpropagates. One parallel region
-/// instead of two, and the same bits as computing the targets first and
-/// using [`GatheredLoss`].
-pub struct BootstrapLoss<'a, T: Scalar> {
-    /// The loss function.
-    pub kind: LossKind,
-    /// For each row, which output is compared (the action taken).
-    pub actions: &'a [usize],
-    /// The network evaluated on `next_inputs`.
-    pub bootstrap: &'a Mlp<T>,
-    /// One row per input row (the next states).
-    pub next_inputs: ArrayView2<'a, T>,
-    /// Whether `target` also gets the trained network's outputs on
-    /// `next_inputs`.
-    pub own_on_next: bool,
-    /// Row `r`'s target.
-    pub target: &'a TargetFn<'a, T>,
-    /// For each row, the weight of its loss term (see
-    /// [`GatheredLoss::weights`]).
-    pub weights: Option<&'a [T]>,
-}
-
-/// Where a pass's targets come from.
-#[derive(Clone, Copy)]
-enum Targets<'a, T: Scalar> {
-    Given(&'a [T]),
-    Bootstrap { net: &'a Mlp<T>, next: &'a [T], own_on_next: bool, f: &'a TargetFn<'a, T> },
-}
-
-/// A loss as the chunks see it.
+/// A loss as the chunks see it: the row loss and the side networks' rows.
 #[derive(Clone, Copy)]
 pub(crate) struct LossSpec<'a, T: Scalar> {
-    kind: LossKind,
-    actions: &'a [usize],
-    targets: Targets<'a, T>,
-    weights: Option<&'a [T]>,
+    rows: &'a dyn RowLoss<T>,
+    side: &'a [&'a Mlp<T>],
+    /// The side networks' inputs, row-major (empty without side networks).
+    next: &'a [T],
 }
 
 /// Reusable buffers for batched forward and backward passes, and the chunk
@@ -174,7 +229,7 @@ pub struct Workspace<T: Scalar> {
     arithmetic: Arithmetic,
     chunks: Vec<Chunk<T>>,
     outputs: Vec<T>,
-    td_errors: Vec<T>,
+    row_values: Vec<T>,
     rows: usize,
     n_outputs: usize,
 }
@@ -189,15 +244,12 @@ struct Chunk<T: Scalar> {
     delta_prev: Vec<T>,
     grads: Option<Params<T>>,
     loss_sum: T,
-    /// This chunk's targets, one per row.
-    targets: Vec<T>,
-    /// Its rows' gathered output minus target (after a backward pass).
-    td_errors: Vec<T>,
-    /// Forward passes on the next inputs (bootstrap net, then the trained
-    /// net for Double DQN).
+    /// Its rows' values from the loss (after a backward pass).
+    row_values: Vec<T>,
+    /// The side networks' forward passes on the rows' next inputs.
     side: Vec<Chunk<T>>,
-    /// The first row (global index) whose target could not be formed.
-    target_error: Option<usize>,
+    /// The first row (global index) whose loss could not be formed.
+    row_error: Option<usize>,
 }
 
 impl<T: Scalar> Default for Workspace<T> {
@@ -222,7 +274,7 @@ impl<T: Scalar> Workspace<T> {
             arithmetic: Arithmetic::Separate,
             chunks: Vec::new(),
             outputs: Vec::new(),
-            td_errors: Vec::new(),
+            row_values: Vec::new(),
             rows: 0,
             n_outputs: 0,
         })
@@ -242,12 +294,12 @@ impl<T: Scalar> Workspace<T> {
         self.arithmetic
     }
 
-    /// Each row's gathered output minus its target, `q − y`, from the last
-    /// pass with a loss (prioritized replay's TD errors; empty after a
-    /// forward pass alone).
+    /// Each row's value from the loss of the last pass with one
+    /// ([`RowTerm::value`]: `q − y` for [`GatheredLoss`], the TD errors of
+    /// prioritized replay); empty after a forward pass alone.
     #[must_use]
-    pub fn td_errors(&self) -> &[T] {
-        &self.td_errors
+    pub fn row_values(&self) -> &[T] {
+        &self.row_values
     }
 
     /// The outputs of the last pass, `[rows, n_outputs]`.
@@ -304,15 +356,15 @@ impl<T: Scalar> Workspace<T> {
         }
         self.rows = rows;
         self.n_outputs = n_out;
-        if let Some(index) = self.chunks[..n_chunks].iter().find_map(|c| c.target_error) {
+        if let Some(index) = self.chunks[..n_chunks].iter().find_map(|c| c.row_error) {
             return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
         self.outputs.clear();
-        self.td_errors.clear();
+        self.row_values.clear();
         for chunk in &self.chunks[..n_chunks] {
             self.outputs.extend_from_slice(chunk.acts.last().expect("a network has a layer"));
             if loss.is_some() {
-                self.td_errors.extend_from_slice(&chunk.td_errors);
+                self.row_values.extend_from_slice(&chunk.row_values);
             }
         }
         Ok(())
@@ -379,8 +431,8 @@ impl<T: Scalar> Job for SumPartials<'_, T> {
     }
 }
 
-/// One chunk's forward, and backward when there is a loss (after forming
-/// its targets, if they come from a bootstrap network).
+/// One chunk's forward (and its side networks' on the rows' next inputs),
+/// then, when there is a loss, its rows' losses and backward.
 struct ChunkJob<'a, T: Scalar, const FUSED: bool> {
     chunk: &'a mut Chunk<T>,
     net: &'a Mlp<T>,
@@ -397,42 +449,20 @@ impl<T: Scalar, const FUSED: bool> Job for ChunkJob<'_, T, FUSED> {
     #[inline(always)]
     fn run(self) {
         let Self { chunk, net, input, r0, rows, loss, scale } = self;
-        chunk.target_error = None;
-        chunk.targets.clear();
-        match loss.map(|l| l.targets) {
-            None => {}
-            Some(Targets::Given(targets)) => chunk.targets.extend_from_slice(&targets[r0..r0 + rows]),
-            Some(Targets::Bootstrap { net: bootstrap, next, own_on_next, f }) => {
-                let width = net.input_dim();
-                let next = &next[r0 * width..(r0 + rows) * width];
-                chunk.side.resize_with(2, Chunk::default);
-                let (boot, own) = chunk.side.split_at_mut(1);
-                boot[0].forward::<FUSED>(bootstrap, next, rows);
-                if own_on_next {
-                    own[0].forward::<FUSED>(net, next, rows);
-                }
-                let q_next = boot[0].acts.last().expect("a network has a layer");
-                let n_boot = bootstrap.output_dim();
-                let n_own = net.output_dim();
-                for r in 0..rows {
-                    let own_row = own_on_next
-                        .then(|| &own[0].acts.last().expect("a network has a layer")[r * n_own..(r + 1) * n_own]);
-                    match f(r0 + r, &q_next[r * n_boot..(r + 1) * n_boot], own_row) {
-                        Some(y) if y.is_finite() => chunk.targets.push(y),
-                        _ => {
-                            chunk.target_error.get_or_insert(r0 + r);
-                            chunk.targets.push(T::ZERO);
-                        }
-                    }
-                }
+        chunk.row_error = None;
+        if let Some(LossSpec { side, next, .. }) = loss
+            && !side.is_empty()
+        {
+            let width = net.input_dim();
+            let next = &next[r0 * width..(r0 + rows) * width];
+            chunk.side.resize_with(side.len(), Chunk::default);
+            for (pass, side_net) in chunk.side.iter_mut().zip(side) {
+                pass.forward::<FUSED>(side_net, next, rows);
             }
         }
         chunk.forward::<FUSED>(net, input, rows);
-        if let Some(loss) = loss
-            && chunk.target_error.is_none()
-        {
-            let weights = loss.weights.map(|w| &w[r0..r0 + rows]);
-            chunk.backward::<FUSED>(net, loss.kind, &loss.actions[r0..r0 + rows], weights, rows, scale);
+        if let Some(loss) = loss {
+            chunk.backward::<FUSED>(net, loss, r0, rows, scale);
         }
     }
 }
@@ -462,42 +492,48 @@ impl<T: Scalar> Chunk<T> {
         }
     }
 
-    /// Backpropagates the loss of this chunk's rows (their `actions` and the
-    /// chunk's `targets`) into its partial gradients. `scale` is 1/B of the
-    /// mean.
+    /// Forms the losses of this chunk's rows (global indices `r0..r0 +
+    /// rows`) and backpropagates them into its partial gradients, or, if a
+    /// row's loss cannot be formed, records it and stops. `scale` is 1/B of
+    /// the mean.
     #[inline(always)]
-    fn backward<const FUSED: bool>(
-        &mut self,
-        net: &Mlp<T>,
-        kind: LossKind,
-        actions: &[usize],
-        weights: Option<&[T]>,
-        rows: usize,
-        scale: T,
-    ) {
+    fn backward<const FUSED: bool>(&mut self, net: &Mlp<T>, loss: LossSpec<'_, T>, r0: usize, rows: usize, scale: T) {
         let layers = net.params().layers();
         if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
         }
-        let grads = self.grads.as_mut().expect("set just above");
         let n_out = net.output_dim();
-        // ∂L/∂output: only each row's taken action gets a gradient.
+        // ∂L/∂output, row by row from the loss.
         self.delta.clear();
         self.delta.resize(rows * n_out, T::ZERO);
-        let q = self.acts.last().expect("a network has a layer");
         self.loss_sum = T::ZERO;
-        self.td_errors.clear();
+        self.row_values.clear();
+        let q = self.acts.last().expect("a network has a layer");
+        let n_side = self.side.len().min(loss.side.len());
         for r in 0..rows {
-            let a = actions[r];
-            let (q_ra, y) = (q[r * n_out + a], self.targets[r]);
-            let (mut term, mut d_q) = loss_term(kind, q_ra, y);
-            if let Some(w) = weights {
-                (term, d_q) = (w[r] * term, w[r] * d_q);
+            let side: [&[T]; MAX_SIDE_NETS] = std::array::from_fn(|i| {
+                self.side.get(i).filter(|_| i < n_side).map_or(&[][..], |pass| {
+                    let out = pass.acts.last().expect("a network has a layer");
+                    let width = out.len() / rows;
+                    &out[r * width..(r + 1) * width]
+                })
+            });
+            let grad = &mut self.delta[r * n_out..(r + 1) * n_out];
+            match loss.rows.row(r0 + r, &q[r * n_out..(r + 1) * n_out], &side[..n_side], grad) {
+                Some(term) => {
+                    self.loss_sum = self.loss_sum + term.loss;
+                    for g in grad.iter_mut() {
+                        *g = *g * scale;
+                    }
+                    self.row_values.push(term.value);
+                }
+                _ => {
+                    self.row_error = Some(r0 + r);
+                    return;
+                }
             }
-            self.loss_sum = self.loss_sum + term;
-            self.delta[r * n_out + a] = d_q * scale;
-            self.td_errors.push(q_ra - y);
         }
+        let grads = self.grads.as_mut().expect("set just above");
         for l in (0..layers.len()).rev() {
             let layer = &layers[l];
             let (out, inp) = layer.weight.dim();
@@ -542,92 +578,68 @@ impl<T: Scalar> Chunk<T> {
 }
 
 impl<T: Scalar> Mlp<T> {
-    /// The loss on a batch and its gradient with respect to every parameter,
-    /// written into `grads` (which must have this network's shape, e.g. made
-    /// by [`Params::zeros`]). The batch is split into the workspace's chunks,
-    /// computed in parallel on the current rayon pool, and the partial
-    /// gradients are summed in chunk order: the result is the same bits with
-    /// 1 thread or 64. The outputs stay readable in
-    /// [`Workspace::outputs`].
+    /// The mean of `loss` over the rows of `inputs` and its gradient with
+    /// respect to every parameter, written into `grads` (which must have
+    /// this network's shape, e.g. made by [`Params::zeros`]), each gradient
+    /// clamped to `[-clip, clip]` (`None`: not clamped) and checked finite
+    /// while the chunks' partial gradients are summed: they come back ready
+    /// for [`Adam::step_finite`](crate::Adam::step_finite).
+    ///
+    /// With `side`, its networks run on its `next_inputs` inside the same
+    /// parallel pass and each row's loss sees their outputs on its row (a
+    /// DQN's targets, formed there). The batch is split into the
+    /// workspace's chunks, computed in parallel on the current rayon pool,
+    /// and the partial gradients are summed in chunk order: the result is
+    /// the same bits with 1 thread or 64. The outputs and each row's
+    /// [`RowTerm::value`] stay readable in the workspace.
     ///
     /// # Errors
     /// [`MlpError::InputWidth`], [`MlpError::EmptyBatch`],
-    /// [`MlpError::RowCount`], [`MlpError::ActionOutOfRange`],
-    /// [`MlpError::NonFinite`] (inputs or targets),
-    /// [`MlpError::ShapeMismatch`] (grads).
-    pub fn loss_and_gradients(
+    /// [`MlpError::RowCount`] (next inputs), what the loss's
+    /// [`check`](RowLoss::check) finds, [`MlpError::NonFinite`] for inputs,
+    /// next inputs, a row whose loss could not be formed (as
+    /// [`Operand::Targets`]) or the first non-finite gradient (after
+    /// clamping, which turns ±∞ into ±clip but keeps NaN),
+    /// [`MlpError::ShapeMismatch`] (grads), and
+    /// [`MlpError::InvalidHyperparameter`] for more than
+    /// [`MAX_SIDE_NETS`] side networks.
+    pub fn gradients<'g>(
         &self,
         inputs: ArrayView2<'_, T>,
-        loss: &GatheredLoss<'_, T>,
-        ws: &mut Workspace<T>,
-        grads: &mut Gradients<T>,
-    ) -> Result<T, MlpError> {
-        self.params().check_same_shape(grads)?;
-        ws.run(self, inputs, Some(loss.spec(inputs.nrows(), self.output_dim())?))?;
-        Ok(ws.reduce(grads, None).0)
-    }
-
-    /// [`loss_and_gradients`](Self::loss_and_gradients), then every
-    /// gradient clamped to `[-clip, clip]` (`None`: not clamped) and checked
-    /// finite, all in the pass that sums the chunks: the gradients come back
-    /// ready for [`Adam::step_finite`](crate::Adam::step_finite). The same
-    /// bits as `loss_and_gradients`, [`Params::clamp_inplace`] and a check.
-    ///
-    /// # Errors
-    /// As `loss_and_gradients`, and [`MlpError::NonFinite`] naming the first
-    /// non-finite gradient (after clamping, which turns ±∞ into ±clip but
-    /// keeps NaN).
-    pub fn loss_and_clamped_gradients<'g>(
-        &self,
-        inputs: ArrayView2<'_, T>,
-        loss: &GatheredLoss<'_, T>,
-        ws: &mut Workspace<T>,
-        grads: &'g mut Gradients<T>,
-        clip: Option<T>,
-    ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
-        self.params().check_same_shape(grads)?;
-        ws.run(self, inputs, Some(loss.spec(inputs.nrows(), self.output_dim())?))?;
-        finish(ws, grads, clip)
-    }
-
-    /// [`loss_and_clamped_gradients`](Self::loss_and_clamped_gradients)
-    /// with the targets formed inside the pass from a bootstrap network
-    /// (see [`BootstrapLoss`]).
-    ///
-    /// # Errors
-    /// As `loss_and_clamped_gradients`; [`MlpError::NonFinite`] naming the
-    /// first row (`targets`) whose target is not a finite number; an error
-    /// for `next_inputs` of the wrong shape or with non-finite values.
-    pub fn bootstrap_loss_and_clamped_gradients<'g>(
-        &self,
-        inputs: ArrayView2<'_, T>,
-        loss: &BootstrapLoss<'_, T>,
+        loss: &dyn RowLoss<T>,
+        side: Option<SideNets<'_, T>>,
         ws: &mut Workspace<T>,
         grads: &'g mut Gradients<T>,
         clip: Option<T>,
     ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
         self.params().check_same_shape(grads)?;
         let rows = inputs.nrows();
-        check_actions(loss.actions, rows, self.output_dim())?;
-        check_kind(loss.kind)?;
-        let (next_rows, next_width) = loss.next_inputs.dim();
-        if next_rows != rows {
-            return Err(MlpError::RowCount { what: Operand::NextInputs, expected: rows, got: next_rows });
+        loss.check(rows, self.output_dim())?;
+        let side =
+            side.unwrap_or(SideNets { nets: &[], next_inputs: ArrayView2::from_shape((0, 0), &[]).expect("empty") });
+        if side.nets.len() > MAX_SIDE_NETS {
+            return Err(MlpError::InvalidHyperparameter {
+                name: "side networks",
+                value: side.nets.len() as f64,
+                requirement: "at most 2",
+            });
         }
-        self.check_input_width(next_width)?;
-        loss.bootstrap.check_input_width(next_width)?;
-        let next: CowArray<'_, T, _> = loss.next_inputs.as_standard_layout();
+        let next: CowArray<'_, T, _> = side.next_inputs.as_standard_layout();
         let next = next.as_slice().expect("standard layout is contiguous");
-        if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-            return Err(MlpError::NonFinite { what: Operand::NextInputs, index });
+        if !side.nets.is_empty() {
+            let (next_rows, next_width) = side.next_inputs.dim();
+            if next_rows != rows {
+                return Err(MlpError::RowCount { what: Operand::NextInputs, expected: rows, got: next_rows });
+            }
+            self.check_input_width(next_width)?;
+            for net in side.nets {
+                net.check_input_width(next_width)?;
+            }
+            if let Some(index) = next.iter().position(|v| !v.is_finite()) {
+                return Err(MlpError::NonFinite { what: Operand::NextInputs, index });
+            }
         }
-        check_weights(loss.weights, rows)?;
-        let targets = Targets::Bootstrap { net: loss.bootstrap, next, own_on_next: loss.own_on_next, f: loss.target };
-        ws.run(
-            self,
-            inputs,
-            Some(LossSpec { kind: loss.kind, actions: loss.actions, targets, weights: loss.weights }),
-        )?;
+        ws.run(self, inputs, Some(LossSpec { rows: loss, side: side.nets, next }))?;
         finish(ws, grads, clip)
     }
 }

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use mlp::{
-    Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Operand, Params, SingleScratch, Workspace,
+    Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Operand, Params, RowLoss, RowTerm, SideNets,
+    SingleScratch, Workspace, gathered_term,
 };
 use ndarray::{Array1, Array2, arr2};
 use proptest::prelude::*;
@@ -53,7 +54,12 @@ fn train_bits(threads: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
             let actions: Vec<usize> = (0..64).map(|_| rng.random_range(0..2)).collect();
             let targets: Vec<f32> = (0..64).map(|_| rng.random_range(0.0f32..2.0)).collect();
             let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
-            losses.push(net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap().to_bits());
+            losses.push(
+                net.gradients(inputs.view(), &loss, None, &mut ws, &mut grads, None)
+                    .map(|(value, _)| value)
+                    .unwrap()
+                    .to_bits(),
+            );
             grads.clamp_inplace(1.0);
             adam.step(&mut net, &grads).unwrap();
         }
@@ -218,23 +224,26 @@ fn bad_input_is_an_error_naming_it() {
     ];
     for (actions, targets, expected) in cases {
         let loss = GatheredLoss { kind: LossKind::Mse, actions, targets, weights: None };
-        assert_eq!(net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(), expected);
+        assert_eq!(
+            net.gradients(inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap_err(),
+            expected
+        );
     }
     let loss = GatheredLoss { kind: LossKind::Mse, actions: &[0, 1], targets: &targets, weights: None };
     let nan_inputs = arr2(&[[0.1f32, f32::INFINITY, 0.3], [0.0, 0.0, 1.0]]);
     assert_eq!(
-        net.loss_and_gradients(nan_inputs.view(), &loss, &mut ws, &mut grads).unwrap_err(),
+        net.gradients(nan_inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap_err(),
         MlpError::NonFinite { what: Operand::Inputs, index: 1 }
     );
     let mut wrong_grads = Params::zeros(&[3, 5, 2]).unwrap();
     assert!(matches!(
-        net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut wrong_grads),
+        net.gradients(inputs.view(), &loss, None, &mut ws, &mut wrong_grads, None).map(|(value, _)| value),
         Err(MlpError::ShapeMismatch { .. })
     ));
     let huber =
         GatheredLoss { kind: LossKind::Huber { delta: 0.0 }, actions: &[0, 1], targets: &targets, weights: None };
     assert!(matches!(
-        net.loss_and_gradients(inputs.view(), &huber, &mut ws, &mut grads),
+        net.gradients(inputs.view(), &huber, None, &mut ws, &mut grads, None).map(|(value, _)| value),
         Err(MlpError::InvalidHyperparameter { .. })
     ));
 
@@ -278,7 +287,7 @@ fn adam_leaves_the_kernel_copies_consistent() {
                 let actions: Vec<usize> = (0..40).map(|_| rng.random_range(0..3)).collect();
                 let targets: Vec<f32> = (0..40).map(|_| rng.random_range(0.0f32..2.0)).collect();
                 let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
-                net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
+                net.gradients(inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap();
                 adam.step(&mut net, &grads).unwrap();
                 assert_eq!(net, Mlp::from_params(net.params().clone()).unwrap(), "{threads} threads");
             }
@@ -313,7 +322,10 @@ fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
             pool.install(|| {
                 let mut ws = Workspace::new(16).unwrap();
                 let mut separate = Params::zeros(&SIZES).unwrap();
-                let value = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut separate).unwrap();
+                // Unclamped: an error for the huge net, but the summed
+                // gradients are in `separate` either way (the check comes
+                // after the sum).
+                let value = net.gradients(inputs.view(), &loss, None, &mut ws, &mut separate, None).map(|(v, _)| v);
                 if let Some(c) = clip {
                     separate.clamp_inplace(c);
                 }
@@ -322,10 +334,12 @@ fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
                     assert!(expected.is_err(), "the huge net must give non-finite gradients");
                 }
                 let mut fused = Params::zeros(&SIZES).unwrap();
-                match net.loss_and_clamped_gradients(inputs.view(), &loss, &mut ws, &mut fused, clip) {
+                match net.gradients(inputs.view(), &loss, None, &mut ws, &mut fused, clip) {
                     Ok((fused_value, _)) => {
                         assert!(expected.is_ok(), "scale {scale}: fused accepted what the check refuses");
-                        assert_eq!(fused_value.to_bits(), value.to_bits());
+                        if let Ok(value) = value {
+                            assert_eq!(fused_value.to_bits(), value.to_bits());
+                        }
                     }
                     Err(e) => assert_eq!(Err(e), expected, "scale {scale}, clip {clip:?}"),
                 }
@@ -338,12 +352,36 @@ fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
     }
 }
 
-/// Targets formed inside the pass from a bootstrap network give the same
-/// bits as computing them first (a separate forward pass) and using
+/// A DQN-like row loss: its target from the side networks' outputs on the
+/// row's next input (a bootstrap net, and the trained net for a Double-DQN
+/// like choice), by a made-up rule that uses both outputs, so a mix-up of
+/// rows or nets shows; no target for `missing`.
+struct RuleLoss<'a> {
+    actions: &'a [usize],
+    rewards: &'a [f32],
+    missing: Option<usize>,
+}
+
+impl RuleLoss<'_> {
+    fn target(&self, r: usize, q: &[f32], own: Option<&[f32]>) -> Option<f32> {
+        let pick = own.map_or(1, |o| usize::from(o[1] > o[0]));
+        (Some(r) != self.missing).then(|| self.rewards[r] + 0.9 * q[pick])
+    }
+}
+
+impl RowLoss<f32> for RuleLoss<'_> {
+    fn row(&self, r: usize, outputs: &[f32], side: &[&[f32]], grad: &mut [f32]) -> Option<RowTerm<f32>> {
+        let y = self.target(r, side[0], side.get(1).copied())?;
+        Some(gathered_term(LossKind::Huber { delta: 1.0 }, outputs, self.actions[r], y, None, grad))
+    }
+}
+
+/// Targets formed inside the pass from side networks give the same bits as
+/// computing them first (a separate forward pass) and using
 /// `GatheredLoss`, with and without the trained net's own next-state
 /// outputs (Double DQN); a row without a target is an error naming it.
 #[test]
-fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
+fn targets_formed_inside_the_pass_equal_targets_computed_first() {
     let mut rng = ChaCha8Rng::seed_from_u64(31);
     let net: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
     let bootstrap: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
@@ -352,11 +390,7 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
     let next = Array2::from_shape_fn((rows, 4), |_| rng.random_range(-1.0f32..1.0));
     let actions: Vec<usize> = (0..rows).map(|_| rng.random_range(0..2)).collect();
     let rewards: Vec<f32> = (0..rows).map(|r| r as f32 * 0.1).collect();
-    // A made-up rule using both outputs, so a mix-up of rows or nets shows.
-    let rule = |r: usize, q: &[f32], own: Option<&[f32]>| -> Option<f32> {
-        let pick = own.map_or(1, |o| usize::from(o[1] > o[0]));
-        Some(rewards[r] + 0.9 * q[pick])
-    };
+    let rule = RuleLoss { actions: &actions, rewards: &rewards, missing: None };
     let bits = |p: &Params<f32>| -> Vec<u32> {
         p.named_tensors().flat_map(|(_, t)| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect()
     };
@@ -370,7 +404,7 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
                 let targets: Vec<f32> = (0..rows)
                     .map(|r| {
                         let own = own_on_next.then(|| q_own.row(r).to_vec());
-                        rule(r, q_next.row(r).as_slice().unwrap(), own.as_deref()).unwrap()
+                        rule.target(r, q_next.row(r).as_slice().unwrap(), own.as_deref()).unwrap()
                     })
                     .collect();
                 let gathered = GatheredLoss {
@@ -380,44 +414,26 @@ fn bootstrap_targets_inside_the_pass_equal_targets_computed_first() {
                     weights: None,
                 };
                 let mut first = Params::zeros(&SIZES).unwrap();
-                let (v1, _) =
-                    net.loss_and_clamped_gradients(inputs.view(), &gathered, &mut ws, &mut first, Some(0.5)).unwrap();
-                let loss = mlp::BootstrapLoss {
-                    kind: LossKind::Huber { delta: 1.0 },
-                    actions: &actions,
-                    bootstrap: &bootstrap,
-                    next_inputs: next.view(),
-                    own_on_next,
-                    target: &rule,
-                    weights: None,
-                };
+                let (v1, _) = net.gradients(inputs.view(), &gathered, None, &mut ws, &mut first, Some(0.5)).unwrap();
+                let both = [&bootstrap, &net];
+                let side = SideNets { nets: &both[..if own_on_next { 2 } else { 1 }], next_inputs: next.view() };
                 let mut inside = Params::zeros(&SIZES).unwrap();
-                let (v2, _) = net
-                    .bootstrap_loss_and_clamped_gradients(inputs.view(), &loss, &mut ws, &mut inside, Some(0.5))
-                    .unwrap();
+                let (v2, _) = net.gradients(inputs.view(), &rule, Some(side), &mut ws, &mut inside, Some(0.5)).unwrap();
                 assert_eq!(v2.to_bits(), v1.to_bits());
                 assert_eq!(bits(&inside), bits(&first), "own_on_next {own_on_next}, {threads} threads");
+                assert_eq!(ws.row_values().len(), rows);
             });
         }
     }
-    let no_target_for_row_37 = |r: usize, q: &[f32], _: Option<&[f32]>| (r != 37).then_some(q[0]);
-    let loss = mlp::BootstrapLoss {
-        kind: LossKind::Mse,
-        actions: &actions,
-        bootstrap: &bootstrap,
-        next_inputs: next.view(),
-        own_on_next: false,
-        target: &no_target_for_row_37,
-        weights: None,
-    };
+    let no_target_for_row_37 = RuleLoss { missing: Some(37), ..rule };
+    let side = SideNets { nets: &[&bootstrap], next_inputs: next.view() };
     let mut grads = Params::zeros(&SIZES).unwrap();
-    let err = net
-        .bootstrap_loss_and_clamped_gradients(inputs.view(), &loss, &mut Workspace::new(16).unwrap(), &mut grads, None)
-        .unwrap_err();
+    let mut ws = Workspace::new(16).unwrap();
+    let err = net.gradients(inputs.view(), &no_target_for_row_37, Some(side), &mut ws, &mut grads, None).unwrap_err();
     assert_eq!(err, MlpError::NonFinite { what: Operand::Targets, index: 37 });
-    let short = mlp::BootstrapLoss { next_inputs: next.slice(ndarray::s![..10, ..]), ..loss };
-    let err = net
-        .bootstrap_loss_and_clamped_gradients(inputs.view(), &short, &mut Workspace::new(16).unwrap(), &mut grads, None)
-        .unwrap_err();
+    let short = SideNets { next_inputs: next.slice(ndarray::s![..10, ..]), ..side };
+    let err = net.gradients(inputs.view(), &rule, Some(short), &mut ws, &mut grads, None).unwrap_err();
     assert!(matches!(err, MlpError::RowCount { what: Operand::NextInputs, expected: 50, got: 10 }), "{err}");
+    let three = SideNets { nets: &[&bootstrap, &net, &bootstrap], ..side };
+    assert!(net.gradients(inputs.view(), &rule, Some(three), &mut ws, &mut grads, None).is_err());
 }

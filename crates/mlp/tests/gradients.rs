@@ -57,7 +57,8 @@ impl Problem {
         };
         let mut grads = Params::zeros(&net.sizes()).unwrap();
         let mut ws = Workspace::new(chunk_rows).unwrap();
-        let value = net.loss_and_gradients(self.inputs.view(), &loss, &mut ws, &mut grads).unwrap();
+        let value =
+            net.gradients(self.inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap();
         (value, grads)
     }
 
@@ -141,20 +142,22 @@ fn loss_values_are_the_means_by_hand() {
         (LossKind::Huber { delta: 1.0 }, 1.3125, [0.25, -0.5]),
     ] {
         let loss = GatheredLoss { kind, actions: &[0, 1], targets: &[1.0, 0.0], weights: None };
-        let value: f64 = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
+        let value: f64 =
+            net.gradients(inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap();
         assert_eq!(value, expected, "{kind:?}");
         assert_eq!(grads.layers()[0].bias.to_vec(), bias_grad, "{kind:?}");
-        assert_eq!(ws.td_errors(), [0.5, -3.0], "q − y per row");
+        assert_eq!(ws.row_values(), [0.5, -3.0], "q − y per row");
     }
     // Weights 0.5 and 0.25: MSE = (0.5·0.25 + 0.25·9) / 2 = 1.1875, and the
     // bias gradients scale with their rows' weights.
     let loss =
         GatheredLoss { kind: LossKind::Mse, actions: &[0, 1], targets: &[1.0, 0.0], weights: Some(&[0.5, 0.25]) };
-    let value: f64 = net.loss_and_gradients(inputs.view(), &loss, &mut ws, &mut grads).unwrap();
+    let value: f64 =
+        net.gradients(inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap();
     assert_eq!(value, 1.1875);
     assert_eq!(grads.layers()[0].bias.to_vec(), [0.25, -0.75]);
     let short = GatheredLoss { weights: Some(&[1.0]), ..loss };
-    assert!(net.loss_and_gradients(inputs.view(), &short, &mut ws, &mut grads).is_err());
+    assert!(net.gradients(inputs.view(), &short, None, &mut ws, &mut grads, None).map(|(value, _)| value).is_err());
     let negative = GatheredLoss { weights: Some(&[1.0, -1.0]), ..loss };
-    assert!(net.loss_and_gradients(inputs.view(), &negative, &mut ws, &mut grads).is_err());
+    assert!(net.gradients(inputs.view(), &negative, None, &mut ws, &mut grads, None).map(|(value, _)| value).is_err());
 }
