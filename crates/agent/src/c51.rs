@@ -4,10 +4,15 @@
 //! (`Tz_j = r + γ^k·z_j`, or `r` alone after termination), clipped to the
 //! support and split back onto its two neighbouring atoms.
 //!
-//! A pure function of one row, in `f32`, in the operation order of the
-//! PyTorch reference (`tests/generate_c51_golden.py`).
+//! The projection is a pure function of one row, in `f32`, in the
+//! operation order of the PyTorch reference (`tests/generate_c51_golden.py`).
+//! [`C51Loss`] is the distributional loss as the network's pass sees it:
+//! per action a softmax over the atoms of its logits, the cross-entropy of
+//! the taken action's distribution against the projected target.
 
-use crate::InvalidSetting;
+use mlp::{MlpError, RowLoss, RowTerm, check_actions, check_weights};
+
+use crate::{InvalidSetting, argmax};
 
 /// The atoms a distribution lives on: `n_atoms` evenly spaced values from
 /// `v_min` to `v_max`.
@@ -83,6 +88,122 @@ impl Support {
     }
 }
 
+/// `out = softmax(logits)`, computed as `exp(x − max) / Σ exp(x − max)`.
+fn softmax_into(logits: &[f32], out: &mut [f32]) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for (o, &x) in out.iter_mut().zip(logits) {
+        *o = (x - max).exp();
+        sum += *o;
+    }
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
+}
+
+/// The expected value `Σ z_j p_j` of each action's distribution, given its
+/// logits (`n_actions × n_atoms`, row-major), into `q`.
+pub fn expected_values(support: &Support, logits: &[f32], probs: &mut Vec<f32>, q: &mut Vec<f32>) {
+    let n = support.n_atoms();
+    probs.resize(logits.len(), 0.0);
+    q.clear();
+    for (l, p) in logits.chunks_exact(n).zip(probs.chunks_exact_mut(n)) {
+        softmax_into(l, p);
+        q.push(p.iter().enumerate().fold(0.0, |acc, (j, &pj)| acc + support.atom(j) * pj));
+    }
+}
+
+/// The largest number of atoms [`C51Loss`] handles per row without
+/// allocating (its scratch lives on the stack).
+pub const MAX_ATOMS: usize = 256;
+
+/// The most actions [`C51Loss`] handles.
+pub const MAX_ACTIONS: usize = 64;
+
+/// Distributional DQN's loss on a mini-batch, row by row: the target
+/// network's distributions at the next state (`side[0]`), the next action
+/// chosen by the largest expected value (or, for Double DQN, by the
+/// policy's distributions there, `side[1]`), its distribution projected
+/// through `r + γ^k·z`, and the cross-entropy `−Σ m_j log p_j` of the taken
+/// action's distribution against it, optionally importance-weighted. A
+/// row's kept value is its cross-entropy (prioritized replay's priority).
+pub struct C51Loss<'a> {
+    /// The atoms.
+    pub support: Support,
+    /// The number of actions (the network has `n_actions × n_atoms`
+    /// outputs, action-major).
+    pub n_actions: usize,
+    /// For each row, the action taken.
+    pub actions: &'a [usize],
+    /// Rewards, or n-step discounted returns.
+    pub rewards: &'a [f32],
+    /// Which rows ended their episode by termination.
+    pub terminated: &'a [bool],
+    /// The environment steps each transition spans (k).
+    pub steps: &'a [u8],
+    /// `γ^k` for each k.
+    pub discounts: &'a [f32],
+    /// Importance weights (prioritized replay).
+    pub weights: Option<&'a [f32]>,
+}
+
+impl C51Loss<'_> {
+    /// The next action: the largest expected value of `chooser`'s
+    /// distributions.
+    fn next_action(&self, chooser: &[f32]) -> Option<usize> {
+        let n = self.support.n_atoms();
+        let mut probs = [0.0f32; MAX_ATOMS];
+        let mut q = [0.0f32; MAX_ACTIONS];
+        for (a, logits) in chooser.chunks_exact(n).enumerate() {
+            softmax_into(logits, &mut probs[..n]);
+            q[a] = probs[..n].iter().enumerate().fold(0.0, |acc, (j, &pj)| acc + self.support.atom(j) * pj);
+        }
+        argmax(&q[..self.n_actions])
+    }
+}
+
+impl RowLoss<f32> for C51Loss<'_> {
+    fn row(&self, r: usize, outputs: &[f32], side: &[&[f32]], grad: &mut [f32]) -> Option<RowTerm<f32>> {
+        let n = self.support.n_atoms();
+        let next_action = self.next_action(side.get(1).copied().unwrap_or(side[0]))?;
+        let mut next_probs = [0.0f32; MAX_ATOMS];
+        softmax_into(&side[0][next_action * n..(next_action + 1) * n], &mut next_probs[..n]);
+        let mut m = [0.0f32; MAX_ATOMS];
+        let discount = self.discounts[usize::from(self.steps[r])];
+        self.support.project(self.rewards[r], discount, self.terminated[r], &next_probs[..n], &mut m[..n]);
+        // log p = x − max − log Σ exp(x − max) for the taken action's logits.
+        let a = self.actions[r];
+        let logits = &outputs[a * n..(a + 1) * n];
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_sum = logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+        let mut loss = 0.0;
+        let mut mass = 0.0;
+        for (&x, &mj) in logits.iter().zip(&m[..n]) {
+            loss -= mj * (x - max - log_sum);
+            mass += mj;
+        }
+        let w = self.weights.map_or(1.0, |w| w[r]);
+        // ∂/∂x_j of −Σ m log softmax(x) = softmax_j·Σm − m_j.
+        for ((g, &x), &mj) in grad[a * n..(a + 1) * n].iter_mut().zip(logits).zip(&m[..n]) {
+            *g = w * ((x - max - log_sum).exp() * mass - mj);
+        }
+        loss.is_finite().then_some(RowTerm { loss: w * loss, value: loss })
+    }
+
+    fn check(&self, rows: usize, n_outputs: usize) -> Result<(), MlpError> {
+        let n = self.support.n_atoms();
+        if n > MAX_ATOMS || self.n_actions > MAX_ACTIONS || self.n_actions * n != n_outputs {
+            return Err(MlpError::InvalidHyperparameter {
+                name: "c51 outputs",
+                value: n_outputs as f64,
+                requirement: "n_actions × n_atoms, with at most 64 actions and 256 atoms",
+            });
+        }
+        check_actions(self.actions, rows, self.n_actions)?;
+        check_weights(self.weights, rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +223,18 @@ mod tests {
         // γ = 0.5, r = 0: the support shrinks onto [−1, 1] exactly on atoms.
         s.project(0.0, 0.5, false, &[0.0, 1.0, 0.0, 0.0, 0.0], &mut out);
         assert_eq!(out, [0.0, 0.5, 0.5, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn expected_values_by_hand() {
+        let s = Support::new(-2.0, 2.0, 5).unwrap();
+        // Equal logits: the mean of the atoms, 0; all mass far up one end: ≈ 2.
+        let logits = [0.0, 0.0, 0.0, 0.0, 0.0, -100.0, -100.0, -100.0, -100.0, 0.0];
+        let (mut probs, mut q) = (Vec::new(), Vec::new());
+        expected_values(&s, &logits, &mut probs, &mut q);
+        assert_eq!(q.len(), 2);
+        assert!(q[0].abs() < 1e-6 && (q[1] - 2.0).abs() < 1e-6, "{q:?}");
+        assert!((probs[..5].iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }
 
     #[test]

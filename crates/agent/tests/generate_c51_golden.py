@@ -1,4 +1,5 @@
-"""Writes the C51 projection golden cases in tests/golden_c51/ from real PyTorch.
+"""Writes the C51 golden cases from real PyTorch: the projection (tests/golden_c51/) and whole
+distributional losses with their gradients (tests/golden_c51_update/).
 
 Run in a venv with torch installed (e.g. made by ../shared/anchors/setup.sh):
 
@@ -9,6 +10,18 @@ section of ../shared/golden-format.md defines it, in float32: Tz_j = clamp(r + d
 (1 - terminated), v_min, v_max); b_j = (Tz_j - v_min) / dz (clamped to [0, n_atoms - 1], which
 only matters when float rounding puts v_max a hair past the last atom); l = floor(b), u = ceil(b);
 p_j goes to l with weight (u - b_j), to u with weight (b_j - l), and wholly to l when l = u.
+
+The update cases (one file each): a net Linear(4->H), ReLU, Linear(H->H), ReLU, Linear(H->A*N) with
+PyTorch's default init, its N logits per action action-major; a fixed target net. For each row:
+the target net's softmax distributions at s', the next action by the largest expected value (or,
+with `double_dqn`, by the policy's expected values at s'), that distribution projected as above
+with the row's discount, and the cross-entropy -sum_j m_j log_softmax(logits_a)_j of the taken
+action a; the loss is the batch mean of w * cross-entropy (w = 1 without `batch.weights`).
+Keys: torch_version, name, hidden, n_actions, n_atoms, v_min, v_max, double_dqn, policy_init and
+target ({fc1.weight, ...: tensor}), batch {states, actions, rewards, next_states, dones, discounts,
+weights?}, forward {loss [1], row_loss [B] (the unweighted cross-entropies)}, grads {name: tensor}.
+Tolerances as the MLP/DQN-update section of ../shared/golden-format.md (forward rtol 1e-5 atol
+1e-6, gradients rtol 1e-4 atol 1e-6).
 """
 import json
 import os
@@ -17,6 +30,8 @@ import numpy as np
 import torch
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_c51")
+OUT_UPDATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_c51_update")
+NAMES = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"]
 
 
 def f32(t):
@@ -58,6 +73,58 @@ def case(name, description, v_min, v_max, n_atoms, rewards, discounts, terminate
             "terminated": f32(terminated), "next_probs": f32(next_probs), "projected": f32(projected)}
 
 
+class Net(torch.nn.Module):
+    def __init__(self, hidden, outputs):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(4, hidden), torch.nn.Linear(hidden, hidden)
+        self.fc3 = torch.nn.Linear(hidden, outputs)
+
+    def forward(self, x):
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def update_case(name, hidden, n_actions, n_atoms, v_min, v_max, batch_size, seed, double_dqn, weighted):
+    torch.manual_seed(seed)
+    policy, target = Net(hidden, n_actions * n_atoms), Net(hidden, n_actions * n_atoms)
+    gen = torch.Generator().manual_seed(seed + 1000)
+    states = torch.randn(batch_size, 4, generator=gen)
+    next_states = states + torch.randn(batch_size, 4, generator=gen) * 0.1
+    actions = torch.randint(0, n_actions, (batch_size,), generator=gen)
+    rewards = torch.randn(batch_size, generator=gen) * 2.0
+    dones = (torch.rand(batch_size, generator=gen) < 0.25).float()
+    discounts = torch.tensor([0.99 ** int(k) for k in torch.randint(1, 4, (batch_size,), generator=gen)])
+    weights = (torch.rand(batch_size, generator=gen) * 0.9 + 0.1) if weighted else None
+    z = torch.tensor(v_min, dtype=torch.float32) + torch.arange(n_atoms, dtype=torch.float32) * torch.tensor(
+        (v_max - v_min) / (n_atoms - 1), dtype=torch.float32)
+    with torch.no_grad():
+        p_next = torch.softmax(target(next_states).view(batch_size, n_actions, n_atoms), dim=2)
+        chooser = torch.softmax(policy(next_states).view(batch_size, n_actions, n_atoms), dim=2) if double_dqn else p_next
+        a_next = (chooser * z).sum(2).argmax(1)
+        _, m = project(rewards, discounts, dones, p_next[torch.arange(batch_size), a_next], v_min, v_max, n_atoms)
+    logits = policy(states).view(batch_size, n_actions, n_atoms)[torch.arange(batch_size), actions]
+    row_loss = -(m * torch.log_softmax(logits, dim=1)).sum(1)
+    loss = (row_loss if weights is None else weights * row_loss).mean()
+    policy.zero_grad()
+    loss.backward()
+    params = dict(policy.named_parameters())
+    batch = {"states": f32(states), "actions": [int(a) for a in actions], "rewards": f32(rewards),
+             "next_states": f32(next_states), "dones": f32(dones), "discounts": f32(discounts)}
+    if weights is not None:
+        batch["weights"] = f32(weights)
+    sd = lambda net: {k: f32_shaped(v) for k, v in net.state_dict().items()}
+    return {"torch_version": torch.__version__, "name": name, "hidden": hidden, "n_actions": n_actions,
+            "n_atoms": n_atoms, "v_min": v_min, "v_max": v_max, "double_dqn": double_dqn,
+            "policy_init": sd(policy), "target": sd(target), "batch": batch,
+            "forward": {"loss": f32(loss.detach().reshape(1)), "row_loss": f32(row_loss.detach())},
+            "grads": {n: f32_shaped(params[n].grad) for n in NAMES}}
+
+
+def f32_shaped(t):
+    out = f32(t.detach().reshape(-1))
+    out["shape"] = list(t.shape)
+    return out
+
+
 def main():
     gen = torch.Generator().manual_seed(51)
     g = 0.99
@@ -84,6 +151,15 @@ def main():
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
     print(f"{len(cases)} cases -> {OUT}/projection.json")
+    os.makedirs(OUT_UPDATE, exist_ok=True)
+    for args in [("small_h16_a2_n11", 16, 2, 11, -10.0, 10.0, 8, 1, False, False),
+                 ("double_weighted_h16_a3_n21", 16, 3, 21, -5.0, 15.0, 12, 2, True, True),
+                 ("seed_h128_a2_n51_b64", 128, 2, 51, -10.0, 10.0, 64, 3, False, True)]:
+        doc = update_case(*args)
+        with open(os.path.join(OUT_UPDATE, f"{args[0]}.json"), "w") as f:
+            json.dump(doc, f, separators=(",", ":"))
+            f.write("\n")
+        print(f"{args[0]}: loss {doc['forward']['loss']['repr'][0]}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,118 @@
+//! The distributional (C51) loss and its gradients against PyTorch: every
+//! case in `tests/golden_c51_update/` (written by
+//! `tests/generate_c51_golden.py`, format in its docstring), at the MLP
+//! update tolerances of `shared/golden-format.md`.
+
+// A panic in a test is a failed test: unwrapping is the point here.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use agent::c51::{C51Loss, Support};
+use mlp::{LayerParams, Mlp, Params, SideNets, Workspace};
+use ndarray::{Array1, Array2};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct F32s {
+    u32: Vec<String>,
+    shape: Option<Vec<usize>>,
+}
+
+impl F32s {
+    fn values(&self) -> Vec<f32> {
+        self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    n_actions: usize,
+    n_atoms: usize,
+    v_min: f64,
+    v_max: f64,
+    double_dqn: bool,
+    policy_init: BTreeMap<String, F32s>,
+    target: BTreeMap<String, F32s>,
+    batch: Batch,
+    forward: BTreeMap<String, F32s>,
+    grads: BTreeMap<String, F32s>,
+}
+
+#[derive(Deserialize)]
+struct Batch {
+    states: F32s,
+    actions: Vec<usize>,
+    rewards: F32s,
+    next_states: F32s,
+    dones: F32s,
+    discounts: F32s,
+    weights: Option<F32s>,
+}
+
+fn net(dict: &BTreeMap<String, F32s>) -> Mlp<f32> {
+    let layers = (1..=3)
+        .map(|k| {
+            let w = &dict[&format!("fc{k}.weight")];
+            let shape = w.shape.as_ref().unwrap();
+            LayerParams {
+                weight: Array2::from_shape_vec((shape[0], shape[1]), w.values()).unwrap(),
+                bias: Array1::from(dict[&format!("fc{k}.bias")].values()),
+            }
+        })
+        .collect();
+    Mlp::from_params(Params::from_layers(layers).unwrap()).unwrap()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], (rtol, atol): (f32, f32)) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= rtol * w.abs() + atol, "{what}[{i}]: {g} vs PyTorch {w}");
+    }
+}
+
+#[test]
+fn every_c51_update_case_matches_pytorch() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_c51_update");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    assert!(files.len() >= 3, "{} cases in {}", files.len(), dir.display());
+    for path in files {
+        let case: Case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let what = case.name.as_str();
+        let (policy, target) = (net(&case.policy_init), net(&case.target));
+        let b = &case.batch;
+        let rows = b.actions.len();
+        let states = Array2::from_shape_vec((rows, 4), b.states.values()).unwrap();
+        let next = Array2::from_shape_vec((rows, 4), b.next_states.values()).unwrap();
+        // Row r's discount as table entry r.
+        let steps: Vec<u8> = (0..rows).map(|r| u8::try_from(r).unwrap()).collect();
+        let (rewards, discounts, weights) =
+            (b.rewards.values(), b.discounts.values(), b.weights.as_ref().map(F32s::values));
+        let terminated: Vec<bool> = b.dones.values().iter().map(|&d| d == 1.0).collect();
+        let loss = C51Loss {
+            support: Support::new(case.v_min, case.v_max, case.n_atoms).unwrap(),
+            n_actions: case.n_actions,
+            actions: &b.actions,
+            rewards: &rewards,
+            terminated: &terminated,
+            steps: &steps,
+            discounts: &discounts,
+            weights: weights.as_deref(),
+        };
+        let both = [&target, &policy];
+        let side = SideNets { nets: &both[..if case.double_dqn { 2 } else { 1 }], next_inputs: next.view() };
+        let mut grads = Params::zeros(&policy.sizes()).unwrap();
+        let mut ws = Workspace::new(16).unwrap();
+        let (value, _) = policy.gradients(states.view(), &loss, Some(side), &mut ws, &mut grads, None).unwrap();
+        assert_close(&format!("{what} loss"), &[value], &case.forward["loss"].values(), (1e-5, 1e-6));
+        assert_close(&format!("{what} row_loss"), ws.row_values(), &case.forward["row_loss"].values(), (1e-5, 1e-6));
+        for (name, tensor) in grads.named_tensors() {
+            let got: Vec<f32> = tensor.iter().copied().collect();
+            assert_close(&format!("{what} grad {name}"), &got, &case.grads[&name].values(), (1e-4, 1e-6));
+        }
+    }
+}
