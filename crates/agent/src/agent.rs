@@ -4,8 +4,8 @@
 //! interruptible updates, and the frozen form for checkpoints.
 
 use mlp::{
-    Adam, AdamConfig, Gradients, Mlp, MlpError, Operand, Params, SideNets, SingleScratch, StoredAdam, StoredLayer,
-    Workspace,
+    Adam, AdamConfig, Gradients, Mlp, MlpError, Operand, Params, RowLoss, SideNets, SingleScratch, StoredAdam,
+    StoredLayer, Workspace,
 };
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use replay::{Batch, PriorityTree, ReplayBuffer, StoredReplay, Transition};
 use serde::{Deserialize, Serialize};
 
+use crate::c51::{C51Loss, Support, expected_values};
 use crate::dqn_loss::DqnLoss;
 use crate::n_step::NStepWindows;
 use crate::{AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate};
@@ -346,6 +347,16 @@ pub struct Agent {
     sampled_slots: Vec<usize>,
     weights_f64: Vec<f64>,
     weights: Vec<f32>,
+    /// Distributional DQN's atoms, and scratch for the expected values it
+    /// acts by.
+    support: Option<Support>,
+    c51_probs: Vec<f32>,
+    c51_values: Vec<f32>,
+}
+
+/// The atoms of distributional settings (checked by `validate`).
+fn support_of(config: &DqnConfig) -> Option<Support> {
+    config.distributional.map(|d| Support::new(d.v_min, d.v_max, d.n_atoms).expect("checked settings"))
 }
 
 /// Stores `t` (spanning `steps` environment steps) and, with prioritized
@@ -400,6 +411,9 @@ impl Agent {
             sampled_slots: Vec::new(),
             weights_f64: Vec::new(),
             weights: Vec::new(),
+            support: support_of(&config),
+            c51_probs: Vec::new(),
+            c51_values: Vec::new(),
             n_step_windows: NStepWindows::new(),
             discounts: discounts(config.gamma, config.n_step),
             batch: Batch::new(),
@@ -468,6 +482,9 @@ impl Agent {
             sampled_slots: Vec::new(),
             weights_f64: Vec::new(),
             weights: Vec::new(),
+            support: support_of(&state.config),
+            c51_probs: Vec::new(),
+            c51_values: Vec::new(),
             grads: Params::zeros(&sizes)?,
             discounts: discounts(state.config.gamma, state.config.n_step),
             n_step_windows: state.n_step_windows,
@@ -570,13 +587,21 @@ impl Agent {
         Ok(rows)
     }
 
-    /// The policy network's Q-values of `obs`.
+    /// The policy network's Q-values of `obs` (distributional: each
+    /// action's expected value).
     ///
     /// # Errors
     /// [`AgentError::BadObservation`] for a wrong length or a non-finite value.
     pub fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
         self.check_obs(0, obs)?;
-        Ok(self.policy.forward_single(obs, &mut self.scratch)?)
+        let outputs = self.policy.forward_single(obs, &mut self.scratch)?;
+        Ok(match &self.support {
+            Some(support) => {
+                expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
+                &self.c51_values
+            }
+            None => outputs,
+        })
     }
 
     /// The greedy action: the highest Q-value, ties to the lowest index.
@@ -635,14 +660,24 @@ impl Agent {
         if let [row] = self.greedy_rows[..] {
             // One row: the single-input path allocates nothing and skips the
             // batch machinery.
-            actions[row] =
-                crate::argmax(self.policy.forward_single(&self.greedy_obs, &mut self.scratch)?).ok_or_else(nan)?;
+            let obs = std::mem::take(&mut self.greedy_obs);
+            let chosen = crate::argmax(self.q_values(&obs)?).ok_or_else(nan);
+            self.greedy_obs = obs;
+            actions[row] = chosen?;
         } else if !self.greedy_rows.is_empty() {
             let inputs = ArrayView2::from_shape((self.greedy_rows.len(), d), &self.greedy_obs)
                 .expect("greedy_obs holds whole rows");
             let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
             for (&row, q_row) in self.greedy_rows.iter().zip(q.rows()) {
-                actions[row] = crate::argmax(q_row.as_slice().expect("rows are contiguous")).ok_or_else(nan)?;
+                let outputs = q_row.as_slice().expect("rows are contiguous");
+                let values = match &self.support {
+                    Some(support) => {
+                        expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
+                        &self.c51_values[..]
+                    }
+                    None => outputs,
+                };
+                actions[row] = crate::argmax(values).ok_or_else(nan)?;
             }
         }
         Ok(())
@@ -774,21 +809,31 @@ impl Agent {
         // target network's forward pass on that chunk's next states (and,
         // for Double DQN, the policy's). k = 1 and R = r without n-step
         // returns: `discounts[1]` is `γ as f32`.
-        let loss = DqnLoss {
-            kind: self.config.loss,
-            actions: self.batch.actions(),
-            rewards: self.batch.rewards(),
-            terminated: self.batch.terminated(),
-            steps: self.batch.steps(),
-            discounts: &self.discounts,
-            weights: self.prioritized.is_some().then_some(&self.weights[..]),
+        let weights = self.prioritized.is_some().then_some(&self.weights[..]);
+        let (actions, rewards, terminated, steps) =
+            (self.batch.actions(), self.batch.rewards(), self.batch.terminated(), self.batch.steps());
+        let dqn;
+        let c51;
+        let loss: &dyn RowLoss<f32> = match self.support {
+            // Distributional: the cross-entropy against the projected target.
+            Some(support) => {
+                let n_actions = self.config.n_actions;
+                let discounts = &self.discounts;
+                c51 = C51Loss { support, n_actions, actions, rewards, terminated, steps, discounts, weights };
+                &c51
+            }
+            None => {
+                let (kind, discounts) = (self.config.loss, &self.discounts);
+                dqn = DqnLoss { kind, actions, rewards, terminated, steps, discounts, weights };
+                &dqn
+            }
         };
         let both = [&self.target, &self.policy];
         let side = SideNets { nets: &both[..if self.config.double_dqn { 2 } else { 1 }], next_inputs: next_states };
         let sample_count = self.sample_count;
         let (value, grads) = self
             .policy
-            .gradients(states, &loss, Some(side), &mut self.ws_policy, &mut self.grads, self.config.grad_clip)
+            .gradients(states, loss, Some(side), &mut self.ws_policy, &mut self.grads, self.config.grad_clip)
             .map_err(|e| match e {
                 MlpError::NonFinite { what: Operand::Targets, .. } => AgentError::NonFiniteQ { sample_count },
                 MlpError::NonFinite { what: Operand::Tensor(tensor), index } => {
@@ -835,7 +880,16 @@ impl crate::Learner for Agent {
         let rows = self.check_batch(observations, obs_dim)?;
         let inputs = ArrayView2::from_shape((rows, obs_dim), observations).expect("whole rows, checked");
         let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
-        out.extend(q.iter().copied());
+        match &self.support {
+            Some(support) => {
+                for row in q.rows() {
+                    let outputs = row.as_slice().expect("rows are contiguous");
+                    expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
+                    out.extend_from_slice(&self.c51_values);
+                }
+            }
+            None => out.extend(q.iter().copied()),
+        }
         Ok(())
     }
     fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {

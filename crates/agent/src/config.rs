@@ -73,6 +73,28 @@ pub enum Sampling {
     Prioritized(Prioritized),
 }
 
+/// Distributional DQN (C51, Bellemare et al. 2017): the network gives, per
+/// action, logits of a distribution over `n_atoms` returns evenly spaced on
+/// `[v_min, v_max]`; it learns by the cross-entropy against the projected
+/// Bellman target, and acts by the expected value. [`Default`] is the
+/// paper's 51 atoms on [−10, 10].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Distributional {
+    /// Atoms of the support, 2 to 256.
+    pub n_atoms: usize,
+    /// The smallest return represented.
+    pub v_min: f64,
+    /// The largest return represented.
+    pub v_max: f64,
+}
+
+impl Default for Distributional {
+    fn default() -> Self {
+        Self { n_atoms: 51, v_min: -10.0, v_max: 10.0 }
+    }
+}
+
 /// The settings of prioritized replay; [`Default`] is the paper's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -167,6 +189,10 @@ pub struct DqnConfig {
     /// `γ^k` from the observation k steps on (fewer at an episode's end).
     /// 1, the seed, is one-step TD; at most 255.
     pub n_step: usize,
+    /// Distributional DQN (C51) instead of scalar Q-values; `None` (the
+    /// seed) for scalar. The `loss` setting does not apply to it (its loss
+    /// is the cross-entropy).
+    pub distributional: Option<Distributional>,
 }
 
 impl Default for DqnConfig {
@@ -212,6 +238,7 @@ impl DqnConfig {
             chunk_rows: mlp::DEFAULT_CHUNK_ROWS,
             arithmetic: Arithmetic::Separate,
             n_step: 1,
+            distributional: None,
         }
     }
 
@@ -292,6 +319,23 @@ impl DqnConfig {
         if !(1..=255).contains(&self.n_step) {
             return bad("n_step", format!("{} is outside 1..=255", self.n_step));
         }
+        if let Some(d) = self.distributional {
+            if let Err(e) = crate::c51::Support::new(d.v_min, d.v_max, d.n_atoms) {
+                return bad("distributional", format!("{}: {}", e.field, e.reason));
+            }
+            if d.n_atoms > crate::c51::MAX_ATOMS || self.n_actions > crate::c51::MAX_ACTIONS {
+                return bad(
+                    "distributional",
+                    format!(
+                        "{} atoms and {} actions: at most {} and {}",
+                        d.n_atoms,
+                        self.n_actions,
+                        crate::c51::MAX_ATOMS,
+                        crate::c51::MAX_ACTIONS
+                    ),
+                );
+            }
+        }
         if let Sampling::Prioritized(p) = self.sampling {
             if !(p.alpha >= 0.0 && p.alpha.is_finite()) {
                 return bad(
@@ -358,12 +402,13 @@ impl DqnConfig {
         2 * self.batch_size as u64 * per_row
     }
 
-    /// The network's layer sizes: observation, hidden layers, actions.
+    /// The network's layer sizes: observation, hidden layers, outputs (one
+    /// per action, or `n_atoms` per action when distributional).
     #[must_use]
     pub fn layer_sizes(&self) -> Vec<usize> {
         let mut sizes = vec![self.obs_dim];
         sizes.extend(&self.hidden);
-        sizes.push(self.n_actions);
+        sizes.push(self.n_actions.saturating_mul(self.distributional.map_or(1, |d| d.n_atoms)));
         sizes
     }
 }

@@ -11,7 +11,7 @@
 //! Options beside the seed's defaults, each off by default: Double DQN
 //! targets, the Huber loss, soft (Polyak) target updates, several gradient
 //! steps per environment step, a learning-starts threshold, n-step
-//! returns, and prioritized replay.
+//! returns, prioritized replay, and distributional C51.
 //!
 //! What it deliberately does not do: know the environment (observations are
 //! `f32` slices, actions indices), run episodes, or do I/O. The loop lives in
@@ -26,7 +26,7 @@ mod n_step;
 pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
-pub use config::{DqnConfig, EpsilonSchedule, Prioritized, Sampling, TargetUpdate};
+pub use config::{Distributional, DqnConfig, EpsilonSchedule, Prioritized, Sampling, TargetUpdate};
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 pub use n_step::MAX_ENVIRONMENTS;
 // What this crate's API exposes of its neighbours, re-exported so that a

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use agent::{
-    Agent, AgentError, AgentSeeds, AgentState, DqnConfig, EpsilonSchedule, LossKind, ObservationProblem, Prioritized,
-    ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome, argmax, bellman_target, next_state_value,
+    Agent, AgentError, AgentSeeds, AgentState, Distributional, DqnConfig, EpsilonSchedule, LossKind,
+    ObservationProblem, Prioritized, ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome, argmax,
+    bellman_target, next_state_value,
 };
 use proptest::prelude::*;
 
@@ -206,6 +207,55 @@ fn prioritized_replay_is_the_same_at_any_thread_count() {
     let one = run(1);
     assert!(one.replay().len() > 64);
     assert_eq!(run(2), one);
+}
+
+/// Distributional C51: the network has n_atoms outputs per action, acting
+/// goes by the expected values, and the learner is the same at 1 and 2
+/// threads (with Double DQN, prioritized replay and 2-step returns).
+#[test]
+fn a_distributional_learner_acts_by_expected_values_at_any_thread_count() {
+    let config = DqnConfig {
+        distributional: Some(Distributional { n_atoms: 11, v_min: 0.0, v_max: 20.0 }),
+        sampling: Sampling::Prioritized(Prioritized::default()),
+        double_dqn: true,
+        n_step: 2,
+        batch_size: 32,
+        ..small_config()
+    };
+    assert_eq!(config.layer_sizes(), [4, 16, 16, 22]);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+            for i in 0..200 {
+                let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
+                let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
+                let t = Transition {
+                    state: &s,
+                    action: i % 2,
+                    reward: 1.0,
+                    next_state: &s2,
+                    terminated: i % 10 == 9,
+                    truncated: false,
+                };
+                agent.observe_from(i % 2, t).unwrap();
+                agent.update().unwrap();
+            }
+            agent
+        })
+    };
+    let mut one = run(1);
+    let q = one.q_values(&[0.1, 0.1, -0.05, 0.2]).unwrap().to_vec();
+    assert_eq!(q.len(), 2, "one expected value per action");
+    assert!(q.iter().all(|v| (0.0..=20.0).contains(v)), "expected values lie on the support: {q:?}");
+    assert_eq!(one.predict(&[0.1, 0.1, -0.05, 0.2]).unwrap(), argmax(&q).unwrap());
+    assert!(one.n_updates() > 100);
+    assert_eq!(run(2).to_state(), one.to_state());
+    let bad = DqnConfig {
+        distributional: Some(Distributional { n_atoms: 1, ..Distributional::default() }),
+        ..small_config()
+    };
+    assert_eq!(bad.validate().unwrap_err().field, "distributional");
 }
 
 proptest! {

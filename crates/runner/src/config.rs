@@ -447,7 +447,8 @@ settable! {
     "agent.learning_starts" => agent.learning_starts,
     "agent.chunk_rows" => agent.chunk_rows,
     "agent.arithmetic" => agent.arithmetic,
-    "agent.n_step" => agent.n_step;
+    "agent.n_step" => agent.n_step,
+    "agent.distributional" => agent.distributional;
     "env" => set_env,
     // Settings of whichever environment the run has.
     "env.max_episode_steps" => set_env_max_episode_steps,

@@ -49,7 +49,9 @@ pub use session::{
 };
 pub use stats::{fnv1a, mean_std, median};
 
-pub use agent::{AgentError, Arithmetic, DqnConfig, EpsilonSchedule, LossKind, Prioritized, Sampling, TargetUpdate};
+pub use agent::{
+    AgentError, Arithmetic, Distributional, DqnConfig, EpsilonSchedule, LossKind, Prioritized, Sampling, TargetUpdate,
+};
 pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 
 /// A trained Q-network, as saved in `policy.json`.

@@ -155,6 +155,28 @@ fn prioritized_runs_resume_byte_for_byte() {
     }
 }
 
+/// Distributional C51 with Double DQN, prioritized replay and 3-step
+/// returns from three environments: a resumed run is the same run.
+#[test]
+fn distributional_runs_resume_byte_for_byte() {
+    let mut config = config();
+    config.agent.distributional = Some(runner::Distributional { n_atoms: 21, v_min: 0.0, v_max: 50.0 });
+    config.agent.double_dqn = true;
+    config.agent.sampling = runner::Sampling::Prioritized(runner::Prioritized::default());
+    config.agent.n_step = 3;
+    config.collection = runner::Collection { envs: 3, update_every: 1 };
+    let whole = scratch("c51-whole");
+    let summary = train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let expected = outputs(&whole);
+    let dir = scratch("c51-mid");
+    interrupted_at(&config, &dir, summary.train_steps / 2 + 2);
+    resume(&dir, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&dir), expected);
+    for d in [whole, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn damaged_checkpoints_are_named_and_skipped() {
     let config = config();

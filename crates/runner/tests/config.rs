@@ -164,6 +164,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.loss" => "Mse",
         "agent.sampling" => "Recent",
         "agent.arithmetic" => "Fused",
+        "agent.distributional" => "Some((n_atoms: 21))",
         "learner" => "TabularQ(bins: [2, 2, 2, 2], alpha: 0.5)",
         "max_train_steps" => "Some(100)",
         "agent.grad_clip" => "None",
