@@ -169,6 +169,31 @@ fn beta_rises_linearly_to_one() {
     }
 }
 
+/// A learner trained in a pool of `threads` threads on `steps` made-up
+/// steps from `envs` interleaved environments (rewards 0–6, terminations
+/// and truncations at their own periods), updating after each.
+fn trained_in_pool(config: &DqnConfig, threads: usize, steps: usize, envs: usize) -> Agent {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+        for i in 0..steps {
+            let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
+            let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
+            let t = Transition {
+                state: &s,
+                action: i % 2,
+                reward: (i % 7) as f32,
+                next_state: &s2,
+                terminated: i % 10 == 9,
+                truncated: i % 13 == 12,
+            };
+            agent.observe_from(i % envs, t).unwrap();
+            agent.update().unwrap();
+        }
+        agent
+    })
+}
+
 /// The same seeds give the same prioritized learner, batch for batch, with
 /// one thread or two — with n-step returns, Double DQN, the Huber loss and
 /// soft target updates on too.
@@ -183,27 +208,7 @@ fn prioritized_replay_is_the_same_at_any_thread_count() {
         target_update: TargetUpdate::Soft { tau: 0.05 },
         ..small_config()
     };
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| {
-            let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
-            for i in 0..300 {
-                let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
-                let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
-                let t = Transition {
-                    state: &s,
-                    action: i % 2,
-                    reward: (i % 7) as f32,
-                    next_state: &s2,
-                    terminated: i % 10 == 9,
-                    truncated: i % 13 == 12,
-                };
-                agent.observe_from(i % 3, t).unwrap();
-                agent.update().unwrap();
-            }
-            agent.to_state()
-        })
-    };
+    let run = |threads: usize| trained_in_pool(&config, threads, 300, 3).to_state();
     let one = run(1);
     assert!(one.replay().len() > 64);
     assert_eq!(run(2), one);
@@ -223,27 +228,7 @@ fn a_distributional_learner_acts_by_expected_values_at_any_thread_count() {
         ..small_config()
     };
     assert_eq!(config.layer_sizes(), [4, 16, 16, 22]);
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| {
-            let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
-            for i in 0..200 {
-                let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
-                let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
-                let t = Transition {
-                    state: &s,
-                    action: i % 2,
-                    reward: 1.0,
-                    next_state: &s2,
-                    terminated: i % 10 == 9,
-                    truncated: false,
-                };
-                agent.observe_from(i % 2, t).unwrap();
-                agent.update().unwrap();
-            }
-            agent
-        })
-    };
+    let run = |threads: usize| trained_in_pool(&config, threads, 200, 2);
     let mut one = run(1);
     let q = one.q_values(&[0.1, 0.1, -0.05, 0.2]).unwrap().to_vec();
     assert_eq!(q.len(), 2, "one expected value per action");

@@ -6,22 +6,11 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-
 use agent::c51::Support;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct F32s {
-    u32: Vec<String>,
-    shape: Option<Vec<usize>>,
-}
-
-impl F32s {
-    fn values(&self) -> Vec<f32> {
-        self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
-    }
-}
+mod common;
+use common::{F32s, json_files};
 
 #[derive(Deserialize)]
 struct Group {
@@ -46,14 +35,7 @@ const TOL: f32 = 1e-5;
 
 #[test]
 fn every_golden_projection_matches_pytorch() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_c51");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no golden files in {}", dir.display());
+    let files = json_files("golden_c51");
     let mut rows_checked = 0;
     for path in files {
         let group: Group = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -6,25 +6,14 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use agent::c51::{C51Loss, Support};
 use mlp::{LayerParams, Mlp, Params, SideNets, Workspace};
 use ndarray::{Array1, Array2};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
-struct F32s {
-    u32: Vec<String>,
-    shape: Option<Vec<usize>>,
-}
-
-impl F32s {
-    fn values(&self) -> Vec<f32> {
-        self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
-    }
-}
+mod common;
+use common::{F32s, json_files};
 
 #[derive(Deserialize)]
 struct Case {
@@ -75,11 +64,8 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], (rtol, atol): (f32, f32))
 
 #[test]
 fn every_c51_update_case_matches_pytorch() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_c51_update");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
-    files.sort();
-    assert!(files.len() >= 3, "{} cases in {}", files.len(), dir.display());
+    let files = json_files("golden_c51_update");
+    assert!(files.len() >= 3, "{} cases", files.len());
     for path in files {
         let case: Case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let what = case.name.as_str();
