@@ -14,7 +14,7 @@ use replay::{Batch, PriorityTree, ReplayBuffer, StoredReplay, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::c51::{C51Loss, Support, expected_values};
-use crate::dqn_loss::DqnLoss;
+use crate::dqn_loss::{BatchRows, DqnLoss};
 use crate::n_step::NStepWindows;
 use crate::{AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate};
 
@@ -809,22 +809,24 @@ impl Agent {
         // target network's forward pass on that chunk's next states (and,
         // for Double DQN, the policy's). k = 1 and R = r without n-step
         // returns: `discounts[1]` is `γ as f32`.
-        let weights = self.prioritized.is_some().then_some(&self.weights[..]);
-        let (actions, rewards, terminated, steps) =
-            (self.batch.actions(), self.batch.rewards(), self.batch.terminated(), self.batch.steps());
+        let rows = BatchRows {
+            actions: self.batch.actions(),
+            rewards: self.batch.rewards(),
+            terminated: self.batch.terminated(),
+            steps: self.batch.steps(),
+            discounts: &self.discounts,
+            weights: self.prioritized.is_some().then_some(&self.weights[..]),
+        };
         let dqn;
         let c51;
         let loss: &dyn RowLoss<f32> = match self.support {
             // Distributional: the cross-entropy against the projected target.
             Some(support) => {
-                let n_actions = self.config.n_actions;
-                let discounts = &self.discounts;
-                c51 = C51Loss { support, n_actions, actions, rewards, terminated, steps, discounts, weights };
+                c51 = C51Loss { support, n_actions: self.config.n_actions, rows };
                 &c51
             }
             None => {
-                let (kind, discounts) = (self.config.loss, &self.discounts);
-                dqn = DqnLoss { kind, actions, rewards, terminated, steps, discounts, weights };
+                dqn = DqnLoss { kind: self.config.loss, rows };
                 &dqn
             }
         };

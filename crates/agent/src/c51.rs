@@ -10,9 +10,9 @@
 //! per action a softmax over the atoms of its logits, the cross-entropy of
 //! the taken action's distribution against the projected target.
 
-use mlp::{MlpError, RowLoss, RowTerm, check_actions, check_weights};
+use mlp::{MlpError, RowLoss, RowTerm};
 
-use crate::{InvalidSetting, argmax};
+use crate::{BatchRows, InvalidSetting, argmax};
 
 /// The atoms a distribution lives on: `n_atoms` evenly spaced values from
 /// `v_min` to `v_max`.
@@ -133,18 +133,8 @@ pub struct C51Loss<'a> {
     /// The number of actions (the network has `n_actions × n_atoms`
     /// outputs, action-major).
     pub n_actions: usize,
-    /// For each row, the action taken.
-    pub actions: &'a [usize],
-    /// Rewards, or n-step discounted returns.
-    pub rewards: &'a [f32],
-    /// Which rows ended their episode by termination.
-    pub terminated: &'a [bool],
-    /// The environment steps each transition spans (k).
-    pub steps: &'a [u8],
-    /// `γ^k` for each k.
-    pub discounts: &'a [f32],
-    /// Importance weights (prioritized replay).
-    pub weights: Option<&'a [f32]>,
+    /// The rows of the mini-batch.
+    pub rows: BatchRows<'a>,
 }
 
 impl C51Loss<'_> {
@@ -169,10 +159,10 @@ impl RowLoss<f32> for C51Loss<'_> {
         let mut next_probs = [0.0f32; MAX_ATOMS];
         softmax_into(&side[0][next_action * n..(next_action + 1) * n], &mut next_probs[..n]);
         let mut m = [0.0f32; MAX_ATOMS];
-        let discount = self.discounts[usize::from(self.steps[r])];
-        self.support.project(self.rewards[r], discount, self.terminated[r], &next_probs[..n], &mut m[..n]);
+        let b = &self.rows;
+        self.support.project(b.rewards[r], b.discount(r), b.terminated[r], &next_probs[..n], &mut m[..n]);
         // log p = x − max − log Σ exp(x − max) for the taken action's logits.
-        let a = self.actions[r];
+        let a = b.actions[r];
         let logits = &outputs[a * n..(a + 1) * n];
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let log_sum = logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
@@ -182,7 +172,7 @@ impl RowLoss<f32> for C51Loss<'_> {
             loss -= mj * (x - max - log_sum);
             mass += mj;
         }
-        let w = self.weights.map_or(1.0, |w| w[r]);
+        let w = b.weight(r).unwrap_or(1.0);
         // ∂/∂x_j of −Σ m log softmax(x) = softmax_j·Σm − m_j.
         for ((g, &x), &mj) in grad[a * n..(a + 1) * n].iter_mut().zip(logits).zip(&m[..n]) {
             *g = w * ((x - max - log_sum).exp() * mass - mj);
@@ -199,8 +189,7 @@ impl RowLoss<f32> for C51Loss<'_> {
                 requirement: "n_actions × n_atoms, with at most 64 actions and 256 atoms",
             });
         }
-        check_actions(self.actions, rows, self.n_actions)?;
-        check_weights(self.weights, rows)
+        self.rows.check(rows, self.n_actions)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
 pub use config::{Distributional, DqnConfig, EpsilonSchedule, Prioritized, Sampling, TargetUpdate};
+pub use dqn_loss::BatchRows;
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 pub use n_step::MAX_ENVIRONMENTS;
 // What this crate's API exposes of its neighbours, re-exported so that a

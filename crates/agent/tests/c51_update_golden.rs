@@ -6,6 +6,7 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
+use agent::BatchRows;
 use agent::c51::{C51Loss, Support};
 use mlp::{LayerParams, Mlp, Params, SideNets, Workspace};
 use ndarray::{Array1, Array2};
@@ -79,9 +80,7 @@ fn every_c51_update_case_matches_pytorch() {
         let (rewards, discounts, weights) =
             (b.rewards.values(), b.discounts.values(), b.weights.as_ref().map(F32s::values));
         let terminated: Vec<bool> = b.dones.values().iter().map(|&d| d == 1.0).collect();
-        let loss = C51Loss {
-            support: Support::new(case.v_min, case.v_max, case.n_atoms).unwrap(),
-            n_actions: case.n_actions,
+        let rows = BatchRows {
             actions: &b.actions,
             rewards: &rewards,
             terminated: &terminated,
@@ -89,6 +88,8 @@ fn every_c51_update_case_matches_pytorch() {
             discounts: &discounts,
             weights: weights.as_deref(),
         };
+        let support = Support::new(case.v_min, case.v_max, case.n_atoms).unwrap();
+        let loss = C51Loss { support, n_actions: case.n_actions, rows };
         let both = [&target, &policy];
         let side = SideNets { nets: &both[..if case.double_dqn { 2 } else { 1 }], next_inputs: next.view() };
         let mut grads = Params::zeros(&policy.sizes()).unwrap();
