@@ -8,7 +8,7 @@
 
 use agent::BatchRows;
 use agent::c51::{C51Loss, Support};
-use mlp::{LayerParams, Mlp, Params, SideNets, Workspace};
+use mlp::{Adam, AdamConfig, LayerParams, Mlp, Params, SideNets, Workspace};
 use ndarray::{Array1, Array2};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -29,6 +29,13 @@ struct Case {
     batch: Batch,
     forward: BTreeMap<String, F32s>,
     grads: BTreeMap<String, F32s>,
+    after_adam_step: AdamStep,
+}
+
+#[derive(Deserialize)]
+struct AdamStep {
+    lr: f64,
+    params: BTreeMap<String, F32s>,
 }
 
 #[derive(Deserialize)]
@@ -101,5 +108,32 @@ fn every_c51_update_case_matches_pytorch() {
             let got: Vec<f32> = tensor.iter().copied().collect();
             assert_close(&format!("{what} grad {name}"), &got, &case.grads[&name].values(), (1e-4, 1e-6));
         }
+        // One Adam step on our gradients. Where PyTorch's gradient is below
+        // the gradient tolerance's atol, the first step `lr·g/(|g| + ε)` is
+        // not determined by the reference (any sign, up to lr): only its size
+        // is checked there.
+        let mut stepped = policy.clone();
+        let mut adam = Adam::new(&stepped, AdamConfig::new(case.after_adam_step.lr)).unwrap();
+        adam.step(&mut stepped, &grads).unwrap();
+        let lr = case.after_adam_step.lr as f32;
+        let mut determined = 0;
+        for ((name, after), (_, start)) in stepped.params().named_tensors().zip(policy.params().named_tensors()) {
+            let want = case.after_adam_step.params[&name].values();
+            let torch_grad = case.grads[&name].values();
+            for (i, ((&a, &s0), (&w, &g))) in
+                after.iter().zip(start.iter()).zip(want.iter().zip(&torch_grad)).enumerate()
+            {
+                if g.abs() > 1e-6 {
+                    assert!(
+                        (a - w).abs() <= 1e-5 * w.abs() + 1e-6,
+                        "{what} {name}[{i}] after Adam: {a} vs PyTorch {w}"
+                    );
+                    determined += 1;
+                } else {
+                    assert!((a - s0).abs() <= 1.01 * lr, "{what} {name}[{i}]: a step larger than lr");
+                }
+            }
+        }
+        assert!(determined * 2 > policy.params().len(), "{what}: {determined} parameters determined");
     }
 }

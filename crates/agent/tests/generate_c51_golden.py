@@ -19,7 +19,8 @@ with the row's discount, and the cross-entropy -sum_j m_j log_softmax(logits_a)_
 action a; the loss is the batch mean of w * cross-entropy (w = 1 without `batch.weights`).
 Keys: torch_version, name, hidden, n_actions, n_atoms, v_min, v_max, double_dqn, policy_init and
 target ({fc1.weight, ...: tensor}), batch {states, actions, rewards, next_states, dones, discounts,
-weights?}, forward {loss [1], row_loss [B] (the unweighted cross-entropies)}, grads {name: tensor}.
+weights?}, forward {loss [1], row_loss [B] (the unweighted cross-entropies)}, grads {name: tensor},
+after_adam_step {lr, params {name: tensor}}: one Adam step (PyTorch's defaults) on those gradients.
 Tolerances as the MLP/DQN-update section of ../shared/golden-format.md (forward rtol 1e-5 atol
 1e-6, gradients rtol 1e-4 atol 1e-6).
 """
@@ -107,6 +108,11 @@ def update_case(name, hidden, n_actions, n_atoms, v_min, v_max, batch_size, seed
     policy.zero_grad()
     loss.backward()
     params = dict(policy.named_parameters())
+    grads = {n: f32_shaped(params[n].grad) for n in NAMES}
+    init = {k: f32_shaped(v) for k, v in policy.state_dict().items()}
+    # One Adam step (lr 1e-4, PyTorch's defaults) on these gradients, unclamped.
+    opt = torch.optim.Adam(policy.parameters(), lr=1e-4)
+    opt.step()
     batch = {"states": f32(states), "actions": [int(a) for a in actions], "rewards": f32(rewards),
              "next_states": f32(next_states), "dones": f32(dones), "discounts": f32(discounts)}
     if weights is not None:
@@ -114,9 +120,9 @@ def update_case(name, hidden, n_actions, n_atoms, v_min, v_max, batch_size, seed
     sd = lambda net: {k: f32_shaped(v) for k, v in net.state_dict().items()}
     return {"torch_version": torch.__version__, "name": name, "hidden": hidden, "n_actions": n_actions,
             "n_atoms": n_atoms, "v_min": v_min, "v_max": v_max, "double_dqn": double_dqn,
-            "policy_init": sd(policy), "target": sd(target), "batch": batch,
+            "policy_init": init, "target": sd(target), "batch": batch,
             "forward": {"loss": f32(loss.detach().reshape(1)), "row_loss": f32(row_loss.detach())},
-            "grads": {n: f32_shaped(params[n].grad) for n in NAMES}}
+            "grads": grads, "after_adam_step": {"lr": 1e-4, "params": sd(policy)}}
 
 
 def f32_shaped(t):
