@@ -27,7 +27,8 @@ fn filled_agent(arithmetic: Arithmetic) -> Agent {
 }
 
 fn filled_agent_with(config: DqnConfig) -> Agent {
-    let mut agent = Agent::new(config, AgentSeeds { init: 0, explore: 1, replay: 2 }).expect("seed settings are valid");
+    let mut agent =
+        Agent::new(config, AgentSeeds { init: 0, explore: 1, replay: 2, noise: 4 }).expect("seed settings are valid");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut s = [0.0f32; 4];
     for i in 0..10_000 {

@@ -4,8 +4,8 @@
 //! interruptible updates, and the frozen form for checkpoints.
 
 use mlp::{
-    Adam, AdamConfig, Gradients, Mlp, MlpError, Operand, Params, RowLoss, SideNets, SingleScratch, StoredAdam,
-    StoredLayer, Workspace,
+    Adam, AdamConfig, Gradients, Mlp, MlpError, Noise, Operand, Params, RowLoss, SideNets, SingleScratch, StoredAdam,
+    StoredParams, Workspace,
 };
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
@@ -28,6 +28,8 @@ pub struct AgentSeeds {
     pub explore: u64,
     /// Mini-batch sampling.
     pub replay: u64,
+    /// Noisy layers' noise.
+    pub noise: u64,
 }
 
 /// What one call of [`Agent::update`] did.
@@ -67,6 +69,9 @@ pub struct AgentState {
     partial_update: Option<PartialUpdate>,
     n_step_windows: NStepWindows,
     priorities: Option<StoredPriorities>,
+    noise_rng: ChaCha8Rng,
+    policy_noise: Option<Noise<f32>>,
+    target_noise: Option<Noise<f32>>,
 }
 
 /// Prioritized replay's state as stored: the priority of each transition
@@ -142,8 +147,8 @@ pub struct StoredAgent {
     config: DqnConfig,
     obs_dim: usize,
     n_actions: usize,
-    policy: Vec<StoredLayer<f32>>,
-    target: Vec<StoredLayer<f32>>,
+    policy: StoredParams<f32>,
+    target: StoredParams<f32>,
     adam: StoredAdam<f32>,
     replay: StoredReplay,
     explore_rng: ChaCha8Rng,
@@ -155,6 +160,9 @@ pub struct StoredAgent {
     partial_update: Option<PartialUpdate>,
     n_step_windows: NStepWindows,
     priorities: Option<StoredPriorities>,
+    noise_rng: ChaCha8Rng,
+    policy_noise: Option<Noise<f32>>,
+    target_noise: Option<Noise<f32>>,
 }
 
 impl TryFrom<StoredAgent> for AgentState {
@@ -170,17 +178,30 @@ impl TryFrom<StoredAgent> for AgentState {
         let damaged = |problem| AgentError::DamagedState(problem);
         let config = DqnConfig { obs_dim: s.obs_dim, n_actions: s.n_actions, ..s.config };
         config.validate()?;
-        let network = |layers: Vec<StoredLayer<f32>>, role: fn(MlpError) -> StateProblem| {
-            Params::from_stored(layers).and_then(Mlp::from_params).map_err(|e| damaged(role(e)))
+        let noisy = config.noisy.is_some();
+        let network = |stored: StoredParams<f32>, noise: Option<Noise<f32>>, role: fn(MlpError) -> StateProblem| {
+            let mut net = Params::from_stored(stored).and_then(Mlp::from_params).map_err(|e| damaged(role(e)))?;
+            // Noisy settings keep a sample for each network, always.
+            match noise {
+                Some(noise) => net.set_noise(noise).map_err(|e| damaged(role(e)))?,
+                None if noisy => {
+                    let problem = "the settings are noisy, but no noise is stored".into();
+                    return Err(damaged(role(MlpError::InvalidNoise { problem })));
+                }
+                None => {}
+            }
+            Ok(net)
         };
-        let policy = network(s.policy, StateProblem::Policy)?;
-        let target = network(s.target, StateProblem::Target)?;
+        let policy = network(s.policy, s.policy_noise, StateProblem::Policy)?;
+        let target = network(s.target, s.target_noise, StateProblem::Target)?;
+        let (policy_noise, target_noise) = (policy.noise().cloned(), target.noise().cloned());
         let adam = Adam::try_from(s.adam).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
         let replay = ReplayBuffer::try_from(s.replay).map_err(|e| damaged(StateProblem::Replay(e)))?;
-        let expected = config.layer_sizes();
+        let expected = config.shape()?;
         for (network, net) in [("policy", &policy), ("target", &target)] {
-            if net.sizes() != expected {
-                return Err(damaged(StateProblem::NetworkSizes { network, sizes: net.sizes(), expected }));
+            if net.shape() != expected {
+                let (shape, expected) = (Box::new(net.shape()), Box::new(expected));
+                return Err(damaged(StateProblem::NetworkShape { network, shape, expected }));
             }
         }
         adam.check_fits(&policy).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
@@ -252,6 +273,9 @@ impl TryFrom<StoredAgent> for AgentState {
             partial_update: s.partial_update,
             n_step_windows: s.n_step_windows,
             priorities: s.priorities,
+            noise_rng: s.noise_rng,
+            policy_noise,
+            target_noise,
         })
     }
 }
@@ -352,6 +376,11 @@ pub struct Agent {
     support: Option<Support>,
     c51_probs: Vec<f32>,
     c51_values: Vec<f32>,
+    /// Noisy layers' noise stream.
+    noise_rng: ChaCha8Rng,
+    /// With noisy layers, the policy on its mean weights, for greedy
+    /// evaluation; made when first needed after the policy changed.
+    mean_policy: Option<Mlp<f32>>,
 }
 
 /// The atoms of distributional settings (checked by `validate`).
@@ -375,6 +404,19 @@ fn store(
     Ok(())
 }
 
+/// The network greedy evaluation uses: the policy, or with noisy layers
+/// the policy on its mean weights (made in `mean` when first needed).
+fn evaluation_net<'a>(policy: &'a Mlp<f32>, mean: &'a mut Option<Mlp<f32>>) -> &'a Mlp<f32> {
+    if !policy.is_noisy() {
+        return policy;
+    }
+    mean.get_or_insert_with(|| {
+        let mut net = policy.clone();
+        net.clear_noise();
+        net
+    })
+}
+
 /// `γ^k` for k = 0..=n, each computed in f64 and rounded once to f32.
 fn discounts(gamma: f64, n: usize) -> Vec<f32> {
     (0..=n).map(|k| gamma.powi(i32::try_from(k).unwrap_or(i32::MAX)) as f32).collect()
@@ -389,8 +431,10 @@ impl Agent {
     pub fn new(config: DqnConfig, seeds: AgentSeeds) -> Result<Self, AgentError> {
         config.validate()?;
         let mut init_rng = ChaCha8Rng::seed_from_u64(seeds.init);
-        let sizes = config.layer_sizes();
-        let policy = Mlp::new(&sizes, &mut init_rng)?;
+        let mut policy = Mlp::build(&config.architecture(), &mut init_rng)?;
+        let mut noise_rng = ChaCha8Rng::seed_from_u64(seeds.noise);
+        // Noisy: the first sample, which the target starts with too.
+        policy.resample_noise(&mut noise_rng);
         let target = policy.clone();
         let adam = Adam::new(&policy, AdamConfig::new(config.lr))?;
         let replay = if config.n_step > 1 {
@@ -405,7 +449,9 @@ impl Agent {
             Sampling::Uniform | Sampling::Recent => None,
         };
         Ok(Self {
-            grads: Params::zeros(&sizes)?,
+            grads: policy.params().zeros_like(),
+            noise_rng,
+            mean_policy: None,
             replay,
             prioritized,
             sampled_slots: Vec::new(),
@@ -458,6 +504,9 @@ impl Agent {
                 max_priority: p.max_priority,
                 priorities: p.tree.priorities()[..self.replay.len()].to_vec(),
             }),
+            noise_rng: self.noise_rng.clone(),
+            policy_noise: self.policy.noise().cloned(),
+            target_noise: self.target.noise().cloned(),
         }
     }
 
@@ -469,7 +518,6 @@ impl Agent {
     /// [`AgentError::Network`] only if the scratch buffers cannot be made
     /// for the settings, which checked settings rule out.
     pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
-        let sizes = state.config.layer_sizes();
         let prioritized = match &state.priorities {
             Some(p) => Some(PrioritizedState {
                 tree: PriorityTree::from_priorities(state.config.buffer_capacity, &p.priorities)?,
@@ -485,7 +533,9 @@ impl Agent {
             support: support_of(&state.config),
             c51_probs: Vec::new(),
             c51_values: Vec::new(),
-            grads: Params::zeros(&sizes)?,
+            grads: state.policy.params().zeros_like(),
+            noise_rng: state.noise_rng,
+            mean_policy: None,
             discounts: discounts(state.config.gamma, state.config.n_step),
             n_step_windows: state.n_step_windows,
             batch: Batch::new(),
@@ -563,7 +613,7 @@ impl Agent {
     /// [`act`](Self::act) used (the start value before any action).
     #[must_use]
     pub fn epsilon(&self) -> f64 {
-        self.config.epsilon.value(self.sample_count)
+        if self.explores_by_epsilon() { self.config.epsilon.value(self.sample_count) } else { 0.0 }
     }
 
     fn check_obs(&self, row: usize, obs: &[f32]) -> Result<(), AgentError> {
@@ -588,13 +638,14 @@ impl Agent {
     }
 
     /// The policy network's Q-values of `obs` (distributional: each
-    /// action's expected value).
+    /// action's expected value; noisy: on the mean weights).
     ///
     /// # Errors
     /// [`AgentError::BadObservation`] for a wrong length or a non-finite value.
     pub fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
         self.check_obs(0, obs)?;
-        let outputs = self.policy.forward_single(obs, &mut self.scratch)?;
+        let net = evaluation_net(&self.policy, &mut self.mean_policy);
+        let outputs = net.forward_single(obs, &mut self.scratch)?;
         Ok(match &self.support {
             Some(support) => {
                 expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
@@ -622,13 +673,38 @@ impl Agent {
     pub fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
         self.check_obs(0, obs)?;
         self.sample_count += 1;
+        // Noisy: a fresh sample for this action (draws nothing otherwise).
+        self.policy.resample_noise(&mut self.noise_rng);
+        if !self.explores_by_epsilon() {
+            return self.training_greedy(obs);
+        }
         let epsilon = self.config.epsilon.value(self.sample_count);
         // The seed: `if random.random() > epsilon: greedy else: random`.
         if self.explore_rng.random::<f64>() > epsilon {
-            self.predict(obs)
+            self.training_greedy(obs)
         } else {
             Ok(self.explore_rng.random_range(0..self.config.n_actions))
         }
+    }
+
+    /// Whether training actions are ε-greedy: always, except with noisy
+    /// layers that are not told to (their noise explores).
+    fn explores_by_epsilon(&self) -> bool {
+        self.config.noisy.is_none_or(|n| n.epsilon_greedy)
+    }
+
+    /// The greedy action of the policy as it acts in training (with its
+    /// current noise; without noisy layers, [`predict`](Self::predict)).
+    fn training_greedy(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+        let outputs = self.policy.forward_single(obs, &mut self.scratch)?;
+        let values = match &self.support {
+            Some(support) => {
+                expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
+                &self.c51_values[..]
+            }
+            None => outputs,
+        };
+        crate::argmax(values).ok_or(AgentError::NonFiniteQ { sample_count: self.sample_count })
     }
 
     /// Training actions for the rows of `observations` (`rows × obs_dim`):
@@ -644,10 +720,13 @@ impl Agent {
         self.check_batch(observations, d)?;
         self.greedy_rows.clear();
         self.greedy_obs.clear();
+        // Noisy: one fresh sample for the environments stepped together.
+        self.policy.resample_noise(&mut self.noise_rng);
+        let by_epsilon = self.explores_by_epsilon();
         for (i, row) in observations.chunks_exact(d).enumerate() {
             self.sample_count += 1;
             let epsilon = self.config.epsilon.value(self.sample_count);
-            if self.explore_rng.random::<f64>() > epsilon {
+            if !by_epsilon || self.explore_rng.random::<f64>() > epsilon {
                 self.greedy_rows.push(i);
                 self.greedy_obs.extend_from_slice(row);
                 actions.push(0);
@@ -661,7 +740,7 @@ impl Agent {
             // One row: the single-input path allocates nothing and skips the
             // batch machinery.
             let obs = std::mem::take(&mut self.greedy_obs);
-            let chosen = crate::argmax(self.q_values(&obs)?).ok_or_else(nan);
+            let chosen = self.training_greedy(&obs);
             self.greedy_obs = obs;
             actions[row] = chosen?;
         } else if !self.greedy_rows.is_empty() {
@@ -787,6 +866,8 @@ impl Agent {
     /// One gradient step on a fresh mini-batch; returns its loss.
     fn gradient_step(&mut self) -> Result<f32, AgentError> {
         let (b, d) = (self.config.batch_size, self.config.obs_dim);
+        // Noisy: the target network's own fresh sample for this step.
+        self.target.resample_noise(&mut self.noise_rng);
         match (self.config.sampling, &self.prioritized) {
             (Sampling::Prioritized(settings), Some(p)) => {
                 p.tree.sample_segments(b, &mut self.replay_rng, &mut self.sampled_slots)?;
@@ -848,6 +929,7 @@ impl Agent {
             return Err(AgentError::NonFiniteLoss { update, value });
         }
         self.adam.step_finite(&mut self.policy, grads)?;
+        self.mean_policy = None;
         self.n_updates = update;
         // Prioritized replay: each sampled transition's priority from the TD
         // error it had in this step (a slot drawn twice keeps its last).
@@ -867,8 +949,14 @@ impl Agent {
     /// # Errors
     /// [`AgentError::Network`] if the shapes differ from the configuration's.
     pub fn load_policy(&mut self, policy: Mlp<f32>) -> Result<(), AgentError> {
+        // The policy's noise (if any) is kept: a saved policy has none.
+        let noise = self.policy.noise().cloned();
         self.policy.copy_from(&policy)?;
-        self.target.copy_from(&policy)?;
+        if let Some(noise) = noise {
+            self.policy.set_noise(noise)?;
+        }
+        self.target.copy_from(&self.policy)?;
+        self.mean_policy = None;
         Ok(())
     }
 }
@@ -881,7 +969,8 @@ impl crate::Learner for Agent {
         out.clear();
         let rows = self.check_batch(observations, obs_dim)?;
         let inputs = ArrayView2::from_shape((rows, obs_dim), observations).expect("whole rows, checked");
-        let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
+        let net = evaluation_net(&self.policy, &mut self.mean_policy);
+        let q = net.forward_batch(inputs, &mut self.ws_policy)?;
         match &self.support {
             Some(support) => {
                 for row in q.rows() {

@@ -2,7 +2,7 @@
 //! the target-network rule and the mini-batch sampling; the seed chapter's
 //! values are [`DqnConfig::seed`].
 
-use mlp::{Arithmetic, LossKind};
+use mlp::{Architecture, Arithmetic, DuelingStreams, LossKind, NoisyInit, NoisyLayers, Shape};
 use serde::{Deserialize, Serialize};
 
 use crate::InvalidSetting;
@@ -92,6 +92,54 @@ pub struct Distributional {
 impl Default for Distributional {
     fn default() -> Self {
         Self { n_atoms: 51, v_min: -10.0, v_max: 10.0 }
+    }
+}
+
+/// Dueling heads (Wang et al. 2016): the hidden layers become a shared
+/// trunk read by a value stream and an advantage stream, combined as
+/// `Q(s, a) = V(s) + A(s, a) − mean_a A(s, a)` (per atom when
+/// distributional). [`Default`] gives each stream one hidden layer of 128,
+/// the seed's width, as the paper gives each stream one hidden layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dueling {
+    /// Hidden widths of the value stream (empty: one linear layer).
+    pub value_hidden: Vec<usize>,
+    /// Hidden widths of the advantage stream.
+    pub advantage_hidden: Vec<usize>,
+}
+
+impl Default for Dueling {
+    fn default() -> Self {
+        Self { value_hidden: vec![128], advantage_hidden: vec![128] }
+    }
+}
+
+/// Noisy Nets (Fortunato et al. 2018): factorised Gaussian noisy linear
+/// layers, `W = μ + σ ⊙ f(ε_out) f(ε_in)ᵀ`, `f(x) = sgn(x)·√|x|`, μ
+/// initialised as PyTorch's `nn.Linear` and σ as `σ₀/√fan_in`. The policy
+/// network's noise is drawn afresh before every training action (one draw
+/// for all environments stepped together) and the target network's before
+/// every gradient step, from the learner's own seeded stream; greedy
+/// evaluation (`predict`, test episodes, probes) uses the mean weights μ.
+/// Exploration comes from the noise: ε-greedy is off unless
+/// `epsilon_greedy` is set. [`Default`] is the paper's σ₀ = 0.5 on the
+/// heads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Noisy {
+    /// σ₀ of the initialisation.
+    pub sigma0: f64,
+    /// Which layers are noisy: `Heads` (the output layer, or every layer
+    /// of both dueling streams) or `All`.
+    pub layers: NoisyLayers,
+    /// Whether ε-greedy exploration (the `epsilon` schedule) applies too.
+    pub epsilon_greedy: bool,
+}
+
+impl Default for Noisy {
+    fn default() -> Self {
+        Self { sigma0: 0.5, layers: NoisyLayers::Heads, epsilon_greedy: false }
     }
 }
 
@@ -193,6 +241,11 @@ pub struct DqnConfig {
     /// seed) for scalar. The `loss` setting does not apply to it (its loss
     /// is the cross-entropy).
     pub distributional: Option<Distributional>,
+    /// Dueling heads after the hidden layers (the trunk); `None` (the
+    /// seed) for one linear output layer.
+    pub dueling: Option<Dueling>,
+    /// Noisy layers for exploration; `None` (the seed) for none.
+    pub noisy: Option<Noisy>,
 }
 
 impl Default for DqnConfig {
@@ -239,6 +292,8 @@ impl DqnConfig {
             arithmetic: Arithmetic::Separate,
             n_step: 1,
             distributional: None,
+            dueling: None,
+            noisy: None,
         }
     }
 
@@ -356,26 +411,52 @@ impl DqnConfig {
                 return bad("sampling", format!("Prioritized(eps: {}): eps must be positive and finite", p.eps));
             }
         }
+        if let Some(Noisy { sigma0, .. }) = self.noisy
+            && !(sigma0 > 0.0 && sigma0.is_finite())
+        {
+            return bad("noisy", format!("sigma0 {sigma0} is not a positive finite number"));
+        }
+        if let Some(d) = &self.dueling {
+            if self.hidden.is_empty() {
+                return bad("dueling", "needs at least one hidden layer (the shared trunk)".into());
+            }
+            if let Some(i) = d.value_hidden.iter().position(|&h| h == 0) {
+                return bad("dueling", format!("value_hidden layer {i} has width 0"));
+            }
+            if let Some(i) = d.advantage_hidden.iter().position(|&h| h == 0) {
+                return bad("dueling", format!("advantage_hidden layer {i} has width 0"));
+            }
+        }
         // A network this size is a typo, and allocating it would abort.
-        let sizes = self.layer_sizes();
-        let params =
-            sizes.windows(2).try_fold(0usize, |n, w| w[0].checked_mul(w[1]).and_then(|m| n.checked_add(m + w[1])));
-        if params.is_none_or(|n| n > Self::MAX_PARAMS) {
-            let max = Self::MAX_PARAMS;
+        let max = Self::MAX_PARAMS;
+        // Counted with checks: the widths come from a file.
+        let shape = self.shape().ok();
+        let Some(shape) = shape.filter(|s| s.param_count().is_some_and(|n| n <= max)) else {
             // Blame the size that is too large on its own, if one is.
             let field = if self.obs_dim > max {
                 "obs_dim"
             } else if self.n_actions > max {
                 "n_actions"
+            } else if self
+                .dueling
+                .as_ref()
+                .is_some_and(|d| d.value_hidden.iter().chain(&d.advantage_hidden).any(|&w| w > max))
+            {
+                "dueling"
             } else {
                 "hidden"
             };
+            let sizes = self.layer_sizes();
             return bad(field, format!("the layer sizes {sizes:?} make a network of more than {max} parameters"));
-        }
-        let activations =
-            sizes.iter().try_fold(0usize, |n, &w| n.checked_add(w)).and_then(|w| w.checked_mul(self.batch_size));
+        };
+        let activations = shape
+            .layers
+            .iter()
+            .try_fold(shape.inputs(), |n, l| n.checked_add(l.outputs))
+            .and_then(|w| w.checked_mul(self.batch_size));
         if activations.is_none_or(|n| n > Self::MAX_BATCH_ACTIVATIONS) {
             let max = Self::MAX_BATCH_ACTIVATIONS;
+            let sizes = self.layer_sizes();
             return bad(
                 "batch_size",
                 format!("{} rows through layers {sizes:?} hold more than {max} activations", self.batch_size),
@@ -393,22 +474,60 @@ impl DqnConfig {
     /// percent. For benchmarks' FLOP rates.
     #[must_use]
     pub fn gradient_step_flop(&self) -> u64 {
-        let sizes = self.layer_sizes();
-        let products: Vec<u64> = sizes.windows(2).map(|w| (w[0] as u64).saturating_mul(w[1] as u64)).collect();
+        let Ok(shape) = self.shape() else { return 0 };
+        let products: Vec<u64> =
+            shape.layers.iter().map(|l| (l.inputs as u64).saturating_mul(l.outputs as u64)).collect();
         let forward: u64 = products.iter().sum();
+        // Every layer but the first (the only one reading the input) passes
+        // its gradient on.
         let input_grads: u64 = products.iter().skip(1).sum();
         let next_state_passes = if self.double_dqn { 2 } else { 1 };
         let per_row = (next_state_passes + 2) * forward + input_grads;
         2 * self.batch_size as u64 * per_row
     }
 
-    /// The network's layer sizes: observation, hidden layers, outputs (one
-    /// per action, or `n_atoms` per action when distributional).
+    /// The network's widths: observation, hidden layers (the trunk, with
+    /// dueling heads), outputs (one per action, or `n_atoms` per action
+    /// when distributional).
     #[must_use]
     pub fn layer_sizes(&self) -> Vec<usize> {
         let mut sizes = vec![self.obs_dim];
         sizes.extend(&self.hidden);
-        sizes.push(self.n_actions.saturating_mul(self.distributional.map_or(1, |d| d.n_atoms)));
+        sizes.push(self.outputs());
         sizes
+    }
+
+    /// The number of network outputs: one per action, or `n_atoms` per
+    /// action when distributional.
+    fn outputs(&self) -> usize {
+        self.n_actions.saturating_mul(self.distributional.map_or(1, |d| d.n_atoms))
+    }
+
+    /// The network these settings ask for.
+    #[must_use]
+    pub fn architecture(&self) -> Architecture {
+        Architecture {
+            inputs: self.obs_dim,
+            hidden: self.hidden.clone(),
+            outputs: self.outputs(),
+            dueling: self.dueling.as_ref().map(|d| DuelingStreams {
+                value_hidden: d.value_hidden.clone(),
+                advantage_hidden: d.advantage_hidden.clone(),
+                value_outputs: self.distributional.map_or(1, |d| d.n_atoms),
+            }),
+            noisy: self.noisy.map(|n| NoisyInit { layers: n.layers, sigma0: n.sigma0 }),
+        }
+    }
+
+    /// The shape of that network.
+    ///
+    /// # Errors
+    /// [`InvalidSetting`] naming `hidden` (or `dueling`) when the widths
+    /// make no network.
+    pub fn shape(&self) -> Result<Shape, InvalidSetting> {
+        self.architecture().shape().map_err(|e| InvalidSetting {
+            field: if self.dueling.is_some() { "dueling" } else { "hidden" },
+            reason: e.to_string(),
+        })
     }
 }

@@ -122,14 +122,15 @@ pub enum StateProblem {
     Optimizer(mlp::MlpError),
     /// The replay buffer's contents are inconsistent.
     Replay(replay::ReplayError),
-    /// A network whose layer sizes differ from the settings'.
-    NetworkSizes {
+    /// A network whose shape (layout, layer sizes, noisy layers) differs
+    /// from the settings'.
+    NetworkShape {
         /// `"policy"` or `"target"`.
         network: &'static str,
-        /// Its sizes.
-        sizes: Vec<usize>,
-        /// The settings' sizes.
-        expected: Vec<usize>,
+        /// Its shape.
+        shape: Box<mlp::Shape>,
+        /// The settings' shape.
+        expected: Box<mlp::Shape>,
     },
     /// The replay buffer's shape differs from the settings'.
     BufferShape {
@@ -294,8 +295,8 @@ impl fmt::Display for StateProblem {
             Self::Target(_) => write!(f, "target network"),
             Self::Optimizer(_) => write!(f, "optimizer"),
             Self::Replay(_) => write!(f, "replay buffer"),
-            Self::NetworkSizes { network, sizes, expected } => {
-                write!(f, "the {network} network has sizes {sizes:?}, the settings {expected:?}")
+            Self::NetworkShape { network, shape, expected } => {
+                write!(f, "the {network} network is [{shape}], the settings make [{expected}]")
             }
             Self::BufferShape { capacity, obs_dim, expected_capacity, expected_obs_dim } => write!(
                 f,

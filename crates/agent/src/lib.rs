@@ -26,14 +26,15 @@ mod n_step;
 pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
-pub use config::{Distributional, DqnConfig, EpsilonSchedule, Prioritized, Sampling, TargetUpdate};
+pub use config::{Distributional, DqnConfig, Dueling, EpsilonSchedule, Noisy, Prioritized, Sampling, TargetUpdate};
 pub use dqn_loss::BatchRows;
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 pub use n_step::MAX_ENVIRONMENTS;
 // What this crate's API exposes of its neighbours, re-exported so that a
 // caller (runner) needs no edge of its own to `mlp` or `replay`.
 pub use mlp::{
-    Arithmetic, LayerParams, LossKind, Mlp, MlpError, Operand, Params, SingleScratch, TensorKind, tensor_name,
+    Architecture, Arithmetic, DuelingStreams, LayerParams, LayerShape, Layout, LossKind, Mlp, MlpError, Noise,
+    NoiseScales, NoisyInit, NoisyLayers, Operand, Params, Shape, SingleScratch, TensorKind, tensor_name,
 };
 pub use replay::{ReplayError, Transition};
 

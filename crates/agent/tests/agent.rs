@@ -10,7 +10,7 @@ use agent::{
 };
 use proptest::prelude::*;
 
-const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3 };
+const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3, noise: 4 };
 
 fn small_config() -> DqnConfig {
     DqnConfig { hidden: vec![16, 16], batch_size: 8, buffer_capacity: 1000, lr: 1e-3, ..DqnConfig::seed(4, 2) }

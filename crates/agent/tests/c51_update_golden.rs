@@ -54,10 +54,10 @@ fn net(dict: &BTreeMap<String, F32s>) -> Mlp<f32> {
         .map(|k| {
             let w = &dict[&format!("fc{k}.weight")];
             let shape = w.shape.as_ref().unwrap();
-            LayerParams {
-                weight: Array2::from_shape_vec((shape[0], shape[1]), w.values()).unwrap(),
-                bias: Array1::from(dict[&format!("fc{k}.bias")].values()),
-            }
+            LayerParams::plain(
+                Array2::from_shape_vec((shape[0], shape[1]), w.values()).unwrap(),
+                Array1::from(dict[&format!("fc{k}.bias")].values()),
+            )
         })
         .collect();
     Mlp::from_params(Params::from_layers(layers).unwrap()).unwrap()

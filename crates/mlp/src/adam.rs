@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
 use crate::net::{PANEL, refresh_block};
-use crate::{FiniteGradients, Gradients, Mlp, MlpError, OptimizerProblem, Params, Scalar, StoredLayer};
+use crate::{FiniteGradients, Gradients, Mlp, MlpError, OptimizerProblem, Params, Scalar, StoredParams};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -78,10 +78,10 @@ pub struct StoredAdam<T: Scalar> {
     pub config: AdamConfig,
     /// Steps taken.
     pub step: u64,
-    /// The first moments, layer by layer.
-    pub exp_avg: Vec<StoredLayer<T>>,
-    /// The second moments, layer by layer.
-    pub exp_avg_sq: Vec<StoredLayer<T>>,
+    /// The first moments.
+    pub exp_avg: StoredParams<T>,
+    /// The second moments.
+    pub exp_avg_sq: StoredParams<T>,
 }
 
 impl<T: Scalar> TryFrom<StoredAdam<T>> for Adam<T> {
@@ -119,7 +119,7 @@ impl<T: Scalar> Adam<T> {
     /// [`MlpError::InvalidHyperparameter`] for a non-positive learning rate
     /// or ε, or a β outside `[0, 1)`.
     pub fn new(net: &Mlp<T>, config: AdamConfig) -> Result<Self, MlpError> {
-        let zeros = Params::zeros(&net.sizes())?;
+        let zeros = net.params().zeros_like();
         Ok(Self { config: config.validate()?, step: 0, exp_avg: zeros.clone(), exp_avg_sq: zeros })
     }
 
@@ -199,31 +199,37 @@ impl<T: Scalar> Adam<T> {
         let layers = params.layers_mut().iter_mut().zip(self.exp_avg.layers_mut()).zip(self.exp_avg_sq.layers_mut());
         for (((p, m), v), (g, kw)) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())) {
             let inp = p.weight.ncols();
-            let block = PANEL * inp;
-            let ld = kw.backward_ld;
             let (pw, mw, vw) = (
                 p.weight.as_slice_mut().expect("owned, standard layout"),
                 m.weight.as_slice_mut().expect("owned, standard layout"),
                 v.weight.as_slice_mut().expect("owned, standard layout"),
             );
             let gw = g.weight.as_slice().expect("owned, standard layout");
-            let weight_block = |((((p, m), v), g), (panel, back)): WeightBlock<'_, T>| {
-                vectorized(AdamJob { p: &mut *p, m, v, g, c: coefficients });
-                refresh_block(inp, ld, p, panel, back);
-            };
-            if parallel && pw.len() > PIECE {
-                let blocks = pw
-                    .par_chunks_mut(block)
-                    .zip(mw.par_chunks_mut(block))
-                    .zip(vw.par_chunks_mut(block))
-                    .zip(gw.par_chunks(block));
-                let copies = kw.forward.par_chunks_mut(block).zip(kw.backward.par_chunks_mut(PANEL * ld));
-                blocks.zip(copies).for_each(weight_block);
+            if p.sigma.is_some() {
+                // A noisy layer computes with μ + σ ⊙ ε: its kernel copies
+                // are refreshed from both once both are updated (below).
+                vectorized(AdamJob { p: pw, m: mw, v: vw, g: gw, c: coefficients });
             } else {
-                let blocks =
-                    pw.chunks_mut(block).zip(mw.chunks_mut(block)).zip(vw.chunks_mut(block)).zip(gw.chunks(block));
-                let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
-                blocks.zip(copies).for_each(weight_block);
+                let block = PANEL * inp;
+                let ld = kw.backward_ld;
+                let weight_block = |((((p, m), v), g), (panel, back)): WeightBlock<'_, T>| {
+                    vectorized(AdamJob { p: &mut *p, m, v, g, c: coefficients });
+                    refresh_block(inp, ld, p, panel, back);
+                };
+                if parallel && pw.len() > PIECE {
+                    let blocks = pw
+                        .par_chunks_mut(block)
+                        .zip(mw.par_chunks_mut(block))
+                        .zip(vw.par_chunks_mut(block))
+                        .zip(gw.par_chunks(block));
+                    let copies = kw.forward.par_chunks_mut(block).zip(kw.backward.par_chunks_mut(PANEL * ld));
+                    blocks.zip(copies).for_each(weight_block);
+                } else {
+                    let blocks =
+                        pw.chunks_mut(block).zip(mw.chunks_mut(block)).zip(vw.chunks_mut(block)).zip(gw.chunks(block));
+                    let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
+                    blocks.zip(copies).for_each(weight_block);
+                }
             }
             let (pb, mb, vb) = (
                 p.bias.as_slice_mut().expect("owned, standard layout"),
@@ -237,6 +243,25 @@ impl<T: Scalar> Adam<T> {
                 g: g.bias.as_slice().expect("owned, standard layout"),
                 c: coefficients,
             });
+            if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
+                vectorized(AdamJob {
+                    p: ps.weight.as_slice_mut().expect("owned, standard layout"),
+                    m: ms.weight.as_slice_mut().expect("owned, standard layout"),
+                    v: vs.weight.as_slice_mut().expect("owned, standard layout"),
+                    g: gs.weight.as_slice().expect("owned, standard layout"),
+                    c: coefficients,
+                });
+                vectorized(AdamJob {
+                    p: ps.bias.as_slice_mut().expect("owned, standard layout"),
+                    m: ms.bias.as_slice_mut().expect("owned, standard layout"),
+                    v: vs.bias.as_slice_mut().expect("owned, standard layout"),
+                    g: gs.bias.as_slice().expect("owned, standard layout"),
+                    c: coefficients,
+                });
+            }
+        }
+        if net.is_noisy() {
+            net.refresh_noisy_layers();
         }
         Ok(())
     }

@@ -44,10 +44,20 @@ pub enum MlpError {
     },
     /// Two networks (or a network and a parameter set) of different shapes.
     ShapeMismatch {
-        /// The sizes expected.
-        expected: Vec<usize>,
-        /// The sizes given.
-        got: Vec<usize>,
+        /// The shape expected.
+        expected: Box<crate::Shape>,
+        /// The shape given.
+        got: Box<crate::Shape>,
+    },
+    /// Layers that do not connect as their layout says.
+    InvalidLayout {
+        /// What does not fit.
+        problem: String,
+    },
+    /// A noise sample that does not fit the network's noisy layers.
+    InvalidNoise {
+        /// What does not fit.
+        problem: String,
     },
     /// A parameter tensor of the wrong shape in a state dict.
     TensorShape {
@@ -125,8 +135,10 @@ impl fmt::Display for MlpError {
                 write!(f, "action {action} at row {row} is out of range: the network has {n_outputs} outputs")
             }
             Self::ShapeMismatch { expected, got } => {
-                write!(f, "network shape mismatch: expected layer sizes {expected:?}, got {got:?}")
+                write!(f, "network shape mismatch: expected [{expected}], got [{got}]")
             }
+            Self::InvalidLayout { problem } => write!(f, "invalid network layout: {problem}"),
+            Self::InvalidNoise { problem } => write!(f, "invalid noise sample: {problem}"),
             Self::TensorShape { name, expected, got } => {
                 write!(f, "tensor {name} has shape {got:?}, expected {expected:?}")
             }

@@ -2,8 +2,10 @@
 //! and Adam, numerically matching PyTorch.
 //!
 //! The job: the Q-network of DQN and nothing about RL. [`Mlp`] is a stack of
-//! linear layers with ReLU between them (none after the last), initialised
-//! like PyTorch's `nn.Linear`. [`Mlp::forward_single`] evaluates one input
+//! linear layers with ReLU between them (none after the last), or a trunk
+//! with dueling value and advantage streams ([`Layout`]), initialised like
+//! PyTorch's `nn.Linear`; any layer may be a factorised-Gaussian noisy
+//! layer whose noise ([`Noise`]) is drawn from an RNG the caller owns. [`Mlp::forward_single`] evaluates one input
 //! without allocating (action selection); [`Mlp::forward_batch`] and
 //! [`Mlp::gradients`] run a batch in fixed-size chunks of rows on the rayon
 //! pool and sum the chunks' partial gradients in a fixed order, so results
@@ -24,18 +26,24 @@
 //! results are the same bits on any x86-64 vector width.
 
 mod adam;
+mod architecture;
 mod error;
 mod kernel;
 mod net;
+mod noise;
 mod params;
 mod scalar;
 mod train;
 
 pub use adam::{Adam, AdamConfig, StoredAdam};
+pub use architecture::{
+    Architecture, DuelingStreams, LayerShape, Layout, NoisyInit, NoisyLayers, Shape, TensorKind, tensor_name,
+};
 pub use error::{MlpError, Operand, OptimizerProblem};
 pub use kernel::Arithmetic;
 pub use net::{Mlp, SingleScratch};
-pub use params::{Gradients, LayerParams, Params, StoredLayer, TensorKind, TensorView, tensor_name};
+pub use noise::{LayerNoise, Noise};
+pub use params::{Gradients, LayerParams, NoiseScales, Params, StoredLayer, StoredParams, TensorView};
 pub use scalar::Scalar;
 pub use train::{
     DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, MAX_SIDE_NETS, RowLoss, RowTerm, SideNets, Workspace,

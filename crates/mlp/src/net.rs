@@ -10,21 +10,33 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{ALayout, Job, Transpose, gemm_acc, vectorized};
+use crate::noise::NoisyWeights;
 use crate::params::{LayerParams, check_sizes};
-use crate::{MlpError, Params, Scalar, Workspace};
+use crate::train::Chunk;
+use crate::{Architecture, Layout, MlpError, Noise, NoiseScales, Params, Scalar, Shape, Workspace};
 
 /// A multilayer perceptron: linear layers with ReLU between them and none
-/// after the last.
+/// after the last, or a trunk with dueling heads ([`Layout`]); any layer
+/// may be noisy.
 ///
 /// The parameters live in PyTorch's layout ([`Params`]); the network also
 /// keeps copies of each weight laid out for the kernels ([`KernelWeights`]).
 /// Every method that changes the parameters refreshes those copies, so they
-/// can never disagree. Serializes as its [`Params`].
+/// can never disagree.
+///
+/// Noisy layers compute with the current [`Noise`] sample
+/// ([`resample_noise`](Self::resample_noise),
+/// [`set_noise`](Self::set_noise)), or with their mean weights μ when there
+/// is none ([`clear_noise`](Self::clear_noise), and a network just built or
+/// read back). Serializes as its [`Params`] (without the noise).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Params<T>", into = "Params<T>", bound = "T: Scalar")]
 pub struct Mlp<T: Scalar> {
     params: Params<T>,
     kernel_weights: Vec<KernelWeights<T>>,
+    noise: Option<Noise<T>>,
+    /// With a noise sample, each noisy layer's noise and effective tensors.
+    noisy_weights: Vec<Option<NoisyWeights<T>>>,
 }
 
 /// One layer's weight as the kernels read it: for the forward pass, `Wᵀ`
@@ -94,7 +106,11 @@ impl<T: Scalar> KernelWeights<T> {
 
     /// Rewrites both copies from the layer's weight.
     fn refresh(&mut self, layer: &LayerParams<T>) {
-        let src = layer.weight.as_slice().expect("parameters are owned in standard layout");
+        self.refresh_from(layer.weight.as_slice().expect("parameters are owned in standard layout"));
+    }
+
+    /// Rewrites both copies from `src`, a weight `[out, in]` row-major.
+    fn refresh_from(&mut self, src: &[T]) {
         let (inp, ld) = (self.inp, self.backward_ld);
         let blocks =
             src.chunks(PANEL * inp).zip(self.forward.chunks_mut(PANEL * inp)).zip(self.backward.chunks_mut(PANEL * ld));
@@ -141,11 +157,13 @@ pub(crate) fn refresh_block<T: Scalar>(inp: usize, backward_ld: usize, rows: &[T
     }
 }
 
-/// Buffers for [`Mlp::forward_single`]: two rows, reused from call to call.
+/// Buffers for [`Mlp::forward_single`]: two rows (and a one-row pass for
+/// dueling heads), reused from call to call.
 #[derive(Debug, Clone, Default)]
-pub struct SingleScratch<T> {
+pub struct SingleScratch<T: Scalar> {
     current: Vec<T>,
     next: Vec<T>,
+    chunk: Chunk<T>,
 }
 
 impl<T: Scalar> TryFrom<Params<T>> for Mlp<T> {
@@ -163,7 +181,7 @@ impl<T: Scalar> From<Mlp<T>> for Params<T> {
 }
 
 impl<T: Scalar> Mlp<T> {
-    /// A network of layer widths `sizes` (input first, output last),
+    /// A chain of layer widths `sizes` (input first, output last),
     /// initialised as PyTorch's `nn.Linear` does by default: every weight and
     /// bias of a layer with `fan_in` inputs uniform in `±1/√fan_in`, drawn
     /// from `rng` (layer by layer, weight then bias).
@@ -172,28 +190,146 @@ impl<T: Scalar> Mlp<T> {
     /// [`MlpError::TooFewSizes`] or [`MlpError::ZeroSize`].
     pub fn new<R: Rng + ?Sized>(sizes: &[usize], rng: &mut R) -> Result<Self, MlpError> {
         check_sizes(sizes)?;
-        let layers = sizes
-            .windows(2)
-            .map(|w| {
-                let bound = T::from_f64(1.0 / (w[0] as f64).sqrt());
-                let dist = || Uniform::new(-bound, bound).expect("bound is finite and positive");
-                LayerParams {
-                    weight: Array2::random_using((w[1], w[0]), dist(), rng),
-                    bias: ndarray::Array1::random_using(w[1], dist(), rng),
-                }
-            })
-            .collect();
-        Self::from_params(Params::from_layers(layers)?)
+        Self::build(&Architecture::sequential(sizes), rng)
     }
 
-    /// A network with the given parameters.
+    /// The network `architecture` describes, initialised layer by layer
+    /// in its layout's order: each weight, then bias, uniform in
+    /// `±1/√fan_in` from `rng` (PyTorch's `nn.Linear` default, and the
+    /// means μ of a noisy layer, as Fortunato et al. initialise them); a
+    /// noisy layer's σ are all `σ₀/√fan_in` and draw nothing. It starts
+    /// without noise (mean weights).
+    ///
+    /// # Errors
+    /// As [`Architecture::shape`].
+    pub fn build<R: Rng + ?Sized>(architecture: &Architecture, rng: &mut R) -> Result<Self, MlpError> {
+        let shape = architecture.shape()?;
+        let sigma0 = architecture.noisy.map_or(0.0, |n| n.sigma0);
+        let layers = shape
+            .layers
+            .iter()
+            .map(|l| {
+                let scale = 1.0 / (l.inputs as f64).sqrt();
+                let bound = T::from_f64(scale);
+                let dist = || Uniform::new(-bound, bound).expect("bound is finite and positive");
+                let weight = Array2::random_using((l.outputs, l.inputs), dist(), rng);
+                let bias = ndarray::Array1::random_using(l.outputs, dist(), rng);
+                let sigma = l.noisy.then(|| {
+                    let s = T::from_f64(sigma0 * scale);
+                    NoiseScales {
+                        weight: Array2::from_elem((l.outputs, l.inputs), s),
+                        bias: ndarray::Array1::from_elem(l.outputs, s),
+                    }
+                });
+                LayerParams { weight, bias, sigma }
+            })
+            .collect();
+        Self::from_params(Params::from_layers_with(shape.layout, layers)?)
+    }
+
+    /// A network with the given parameters, without noise.
     ///
     /// # Errors
     /// [`MlpError::NonFinite`] if a parameter is NaN or infinite.
     pub fn from_params(params: Params<T>) -> Result<Self, MlpError> {
         params.check_finite()?;
         let kernel_weights = params.layers().iter().map(KernelWeights::new).collect();
-        Ok(Self { params, kernel_weights })
+        Ok(Self { params, kernel_weights, noise: None, noisy_weights: Vec::new() })
+    }
+
+    /// The current noise sample (`None`: the noisy layers use their means).
+    #[must_use]
+    pub fn noise(&self) -> Option<&Noise<T>> {
+        self.noise.as_ref()
+    }
+
+    /// Whether any layer is noisy.
+    #[must_use]
+    pub fn is_noisy(&self) -> bool {
+        self.params.is_noisy()
+    }
+
+    /// Draws a fresh noise sample from `rng` (see [`Noise`]) and computes
+    /// with it from now on. Does nothing for a network without noisy
+    /// layers (and draws nothing).
+    pub fn resample_noise<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        if self.is_noisy() {
+            let noise = Noise::sample(self.params.layers(), rng);
+            self.install_noise(noise);
+        }
+    }
+
+    /// Computes with `noise` from now on.
+    ///
+    /// # Errors
+    /// [`MlpError::InvalidNoise`] if it does not fit the noisy layers (or
+    /// holds a non-finite draw); nothing changes then.
+    pub fn set_noise(&mut self, noise: Noise<T>) -> Result<(), MlpError> {
+        let layout = self.params.layout();
+        noise.check(self.params.layers(), |l| layout.layer_name(l))?;
+        self.install_noise(noise);
+        Ok(())
+    }
+
+    /// Computes with the noisy layers' mean weights μ from now on (greedy
+    /// evaluation).
+    pub fn clear_noise(&mut self) {
+        if self.noise.take().is_some() {
+            self.noisy_weights.clear();
+            self.update_params(|_| {});
+        }
+    }
+
+    fn install_noise(&mut self, noise: Noise<T>) {
+        self.noisy_weights = noise.layers.iter().map(|n| n.as_ref().map(NoisyWeights::new)).collect();
+        self.noise = Some(noise);
+        self.refresh_noisy_layers();
+    }
+
+    /// Recomputes the noisy layers' effective tensors and kernel copies
+    /// from their parameters and the current noise (their means without).
+    pub(crate) fn refresh_noisy_layers(&mut self) {
+        for (l, layer) in self.params.layers().iter().enumerate() {
+            if layer.sigma.is_none() {
+                continue;
+            }
+            match self.noisy_weights.get_mut(l).and_then(Option::as_mut) {
+                Some(noisy) => {
+                    noisy.update(layer);
+                    self.kernel_weights[l].refresh_from(&noisy.weight);
+                }
+                None => self.kernel_weights[l].refresh(layer),
+            }
+        }
+    }
+
+    /// The bias layer `l` computes with (the effective one of a noisy layer
+    /// under noise).
+    #[inline(always)]
+    pub(crate) fn forward_bias(&self, l: usize) -> &[T] {
+        match self.noisy_weights.get(l).and_then(Option::as_ref) {
+            Some(noisy) => &noisy.bias,
+            None => self.params.layers()[l].bias.as_slice().expect("parameters are owned in standard layout"),
+        }
+    }
+
+    /// A noisy layer's weight and bias noise under the current sample
+    /// (`None` for a plain layer or without noise).
+    #[inline(always)]
+    pub(crate) fn layer_noise(&self, l: usize) -> Option<(&[T], &[T])> {
+        self.noisy_weights.get(l).and_then(Option::as_ref).map(|n| (&n.weight_noise[..], &n.bias_noise[..]))
+    }
+
+    /// How the layers connect.
+    #[must_use]
+    pub fn layout(&self) -> Layout {
+        self.params.layout()
+    }
+
+    /// The layout and every layer's shape.
+    #[must_use]
+    pub fn shape(&self) -> Shape {
+        self.params.shape()
     }
 
     /// The parameters, in PyTorch's layout.
@@ -202,7 +338,8 @@ impl<T: Scalar> Mlp<T> {
         &self.params
     }
 
-    /// The layer widths, input first.
+    /// The input width, then each layer's output width (for a chain, its
+    /// layer widths).
     #[must_use]
     pub fn sizes(&self) -> Vec<usize> {
         self.params.sizes()
@@ -214,7 +351,7 @@ impl<T: Scalar> Mlp<T> {
         self.params.layers()[0].weight.ncols()
     }
 
-    /// The number of outputs.
+    /// The number of outputs (for dueling heads, the advantage stream's).
     #[must_use]
     pub fn output_dim(&self) -> usize {
         self.params.layers().last().expect("a network has a layer").weight.nrows()
@@ -224,12 +361,15 @@ impl<T: Scalar> Mlp<T> {
     pub(crate) fn update_params(&mut self, f: impl FnOnce(&mut Params<T>)) {
         f(&mut self.params);
         for (weights, layer) in self.kernel_weights.iter_mut().zip(self.params.layers()) {
-            weights.refresh(layer);
+            if layer.sigma.is_none() {
+                weights.refresh(layer);
+            }
         }
+        self.refresh_noisy_layers();
     }
 
-    /// Makes this network's parameters equal to `other`'s, bit for bit (the
-    /// hard target-network update).
+    /// Makes this network's parameters (and noise) equal to `other`'s, bit
+    /// for bit (the hard target-network update).
     ///
     /// # Errors
     /// [`MlpError::ShapeMismatch`] if the layer sizes differ.
@@ -237,6 +377,8 @@ impl<T: Scalar> Mlp<T> {
         self.params.check_same_shape(&other.params)?;
         self.params.zip_apply(&other.params, |a, b| *a = b);
         self.kernel_weights.clone_from(&other.kernel_weights);
+        self.noise.clone_from(&other.noise);
+        self.noisy_weights.clone_from(&other.noisy_weights);
         Ok(())
     }
 
@@ -277,12 +419,20 @@ impl<T: Scalar> Mlp<T> {
 
     #[inline(always)]
     fn forward_single_unchecked(&self, input: &[T], scratch: &mut SingleScratch<T>) {
+        if self.layout() != Layout::Sequential {
+            // Dueling: the batch pass on one row (the same kernels, so the
+            // same bits as that row in a batch).
+            scratch.chunk.forward::<false>(self, input, 1);
+            scratch.current.clear();
+            scratch.current.extend_from_slice(scratch.chunk.output());
+            return;
+        }
         scratch.current.clear();
         scratch.current.extend_from_slice(input);
         for (l, layer) in self.params.layers().iter().enumerate() {
             let (out, inp) = layer.weight.dim();
             scratch.next.clear();
-            scratch.next.extend_from_slice(layer.bias.as_slice().expect("parameters are owned in standard layout"));
+            scratch.next.extend_from_slice(self.forward_bias(l));
             debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
             self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, &mut scratch.next);
             if l + 1 < self.params.layers().len() {

@@ -2,35 +2,67 @@
 //! parameters, their gradients and Adam's moments; clamping, finiteness
 //! checks, and the checked stored form.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Zip};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
+use crate::architecture::Source;
 use crate::kernel::{Job, PIECE, for_each_piece, vectorized};
-use crate::{MlpError, Operand, Scalar};
+use crate::{LayerShape, Layout, MlpError, Operand, Scalar, Shape, TensorKind};
 
 /// One linear layer's tensors, in PyTorch's layout: `weight` is
-/// `[out, in]`, `bias` is `[out]`.
+/// `[out, in]`, `bias` is `[out]`. A noisy layer has them as the means μ
+/// and the noise scales σ in `sigma`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerParams<T> {
     /// `[out, in]`.
     pub weight: Array2<T>,
     /// `[out]`.
     pub bias: Array1<T>,
+    /// A noisy layer's noise scales; `None` for a plain layer.
+    pub sigma: Option<NoiseScales<T>>,
+}
+
+/// The noise scales σ of a noisy layer's weight and bias, shaped like them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseScales<T> {
+    /// `[out, in]`.
+    pub weight: Array2<T>,
+    /// `[out]`.
+    pub bias: Array1<T>,
+}
+
+impl<T> LayerParams<T> {
+    /// A plain (not noisy) layer.
+    #[must_use]
+    pub fn plain(weight: Array2<T>, bias: Array1<T>) -> Self {
+        Self { weight, bias, sigma: None }
+    }
+
+    /// Its shape.
+    #[must_use]
+    pub fn shape(&self) -> LayerShape {
+        let (outputs, inputs) = self.weight.dim();
+        LayerShape { inputs, outputs, noisy: self.sigma.is_some() }
+    }
 }
 
 /// A set of tensors shaped like a network's parameters: the parameters
-/// themselves, their gradients, or Adam's moments.
+/// themselves, their gradients, or Adam's moments, with the network's
+/// [`Layout`].
 ///
-/// Layer `l` (0-based) is named `fc{l+1}` as in the seed's PyTorch model, so
-/// the tensors are `fc1.weight`, `fc1.bias`, `fc2.weight`, …
+/// Tensors are named as in PyTorch's state dict (see
+/// [`Layout::tensor_name`]): a chain's layer `l` (0-based) is `fc{l+1}`
+/// as in the seed's PyTorch model, so the tensors are `fc1.weight`,
+/// `fc1.bias`, `fc2.weight`, …
 ///
-/// Read back (serde), it goes through [`StoredLayer`]'s checks and
+/// Read back (serde), it goes through [`StoredParams`]' checks and
 /// [`Params::from_stored`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<StoredLayer<T>>", into = "Vec<LayerParams<T>>", bound = "T: Scalar")]
+#[serde(try_from = "StoredParams<T>", bound = "T: Scalar")]
 pub struct Params<T: Scalar> {
+    layout: Layout,
     layers: Vec<LayerParams<T>>,
 }
 
@@ -65,26 +97,6 @@ impl<T> TensorView<'_, T> {
     }
 }
 
-/// The two tensors of a linear layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TensorKind {
-    /// `[out, in]`.
-    Weight,
-    /// `[out]`.
-    Bias,
-}
-
-/// The name of layer `layer`'s weight or bias (0-based layer), as in
-/// PyTorch's state dict: `fc1.weight`, `fc1.bias`, `fc2.weight`, …
-#[must_use]
-pub fn tensor_name(layer: usize, kind: TensorKind) -> String {
-    let suffix = match kind {
-        TensorKind::Weight => "weight",
-        TensorKind::Bias => "bias",
-    };
-    format!("fc{}.{suffix}", layer + 1)
-}
-
 pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), MlpError> {
     if sizes.len() < 2 {
         return Err(MlpError::TooFewSizes { got: sizes.len() });
@@ -95,14 +107,32 @@ pub(crate) fn check_sizes(sizes: &[usize]) -> Result<(), MlpError> {
     }
 }
 
-/// A layer as stored (ndarray's serialized form of its two tensors), before
-/// it is checked: decode this and convert it with [`Params::from_stored`]
-/// to keep the typed error of a misshapen tensor (ndarray's own check of a
+/// A parameter set as stored, before it is checked: its layout and its
+/// layers. Decode this and convert it with [`Params::from_stored`] to keep
+/// the typed error of a misshapen tensor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(bound = "T: Scalar")]
+pub struct StoredParams<T> {
+    layout: Layout,
+    layers: Vec<StoredLayer<T>>,
+}
+
+/// A layer as stored (ndarray's serialized form of its tensors), before it
+/// is checked: decode this and convert it with [`Params::from_stored`] to
+/// keep the typed error of a misshapen tensor (ndarray's own check of a
 /// stored array raises an error whose message some formats, postcard among
 /// them, drop).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(bound = "T: Scalar")]
 pub struct StoredLayer<T> {
+    weight: StoredArray<[usize; 2], T>,
+    bias: StoredArray<[usize; 1], T>,
+    sigma: Option<StoredScales<T>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(bound = "T: Scalar")]
+struct StoredScales<T> {
     weight: StoredArray<[usize; 2], T>,
     bias: StoredArray<[usize; 1], T>,
 }
@@ -134,77 +164,126 @@ impl<D: AsRef<[usize]>, T> StoredArray<D, T> {
     }
 }
 
-impl<T: Scalar> TryFrom<Vec<StoredLayer<T>>> for Params<T> {
-    type Error = MlpError;
-
-    fn try_from(layers: Vec<StoredLayer<T>>) -> Result<Self, MlpError> {
-        Self::from_stored(layers)
+impl<T> StoredArray<[usize; 2], T> {
+    /// The checked matrix.
+    fn into_matrix(self, name: impl Fn() -> String) -> Result<Array2<T>, MlpError> {
+        self.check(&name)?;
+        let [out, inp] = self.dim;
+        // ndarray has limits of its own (a shape's size must fit an
+        // isize): refused as a misshapen tensor, not unwrapped.
+        let values = self.data.len();
+        Array2::from_shape_vec((out, inp), self.data).map_err(|_| MlpError::TensorValues {
+            name: name(),
+            shape: vec![out, inp],
+            values,
+        })
     }
 }
 
-impl<T: Scalar> From<Params<T>> for Vec<LayerParams<T>> {
-    fn from(params: Params<T>) -> Self {
-        params.layers
+impl<T> StoredArray<[usize; 1], T> {
+    /// The checked vector.
+    fn into_vector(self, name: impl Fn() -> String) -> Result<Array1<T>, MlpError> {
+        self.check(name)?;
+        Ok(Array1::from(self.data))
+    }
+}
+
+impl<T: Scalar> TryFrom<StoredParams<T>> for Params<T> {
+    type Error = MlpError;
+
+    fn try_from(stored: StoredParams<T>) -> Result<Self, MlpError> {
+        Self::from_stored(stored)
     }
 }
 
 impl<T: Scalar> Params<T> {
-    /// All-zero tensors for a network of layer widths `sizes` (input first).
+    /// All-zero tensors for a chain of plain layers of widths `sizes`
+    /// (input first).
     ///
     /// # Errors
     /// [`MlpError::TooFewSizes`] or [`MlpError::ZeroSize`].
     pub fn zeros(sizes: &[usize]) -> Result<Self, MlpError> {
         check_sizes(sizes)?;
-        let layers = sizes
-            .windows(2)
-            .map(|w| LayerParams {
-                weight: Array2::from_elem((w[1], w[0]), T::ZERO),
-                bias: Array1::from_elem(w[1], T::ZERO),
+        let layers = sizes.windows(2).map(|w| LayerShape { inputs: w[0], outputs: w[1], noisy: false }).collect();
+        Self::zeros_of(&Shape { layout: Layout::Sequential, layers })
+    }
+
+    /// All-zero tensors of a checked shape.
+    ///
+    /// # Errors
+    /// As [`Shape::check`].
+    pub fn zeros_of(shape: &Shape) -> Result<Self, MlpError> {
+        shape.check()?;
+        let layers = shape
+            .layers
+            .iter()
+            .map(|l| {
+                let weight = || Array2::from_elem((l.outputs, l.inputs), T::ZERO);
+                let bias = || Array1::from_elem(l.outputs, T::ZERO);
+                let sigma = l.noisy.then(|| NoiseScales { weight: weight(), bias: bias() });
+                LayerParams { weight: weight(), bias: bias(), sigma }
             })
             .collect();
-        Ok(Self { layers })
+        Ok(Self { layout: shape.layout, layers })
     }
 
-    /// Builds a set from its stored layers (see [`StoredLayer`]).
+    /// All-zero tensors of this set's shape.
+    #[must_use]
+    pub fn zeros_like(&self) -> Self {
+        Self::zeros_of(&self.shape()).expect("a set's own shape is valid")
+    }
+
+    /// Builds a set from its stored form (see [`StoredParams`]).
     ///
     /// # Errors
-    /// [`MlpError::TensorShape`] for a tensor whose values do not fill its
-    /// shape (or of another array format), and as
-    /// [`from_layers`](Self::from_layers).
-    pub fn from_stored(stored: Vec<StoredLayer<T>>) -> Result<Self, MlpError> {
-        let mut layers = Vec::with_capacity(stored.len());
-        for (l, StoredLayer { weight, bias }) in stored.into_iter().enumerate() {
-            let weight_name = || tensor_name(l, TensorKind::Weight);
-            weight.check(weight_name)?;
-            bias.check(|| tensor_name(l, TensorKind::Bias))?;
-            let [out, inp] = weight.dim;
-            // ndarray has limits of its own (a shape's size must fit an
-            // isize): refused as a misshapen tensor, not unwrapped.
-            let values = weight.data.len();
-            let weight = Array2::from_shape_vec((out, inp), weight.data).map_err(|_| MlpError::TensorValues {
-                name: weight_name(),
-                shape: vec![out, inp],
-                values,
-            })?;
-            layers.push(LayerParams { weight, bias: Array1::from(bias.data) });
+    /// [`MlpError::TensorValues`] or [`MlpError::ArrayFormat`] for a tensor
+    /// whose values do not fill its shape (or of another array format), and
+    /// as [`from_layers_with`](Self::from_layers_with).
+    pub fn from_stored(stored: StoredParams<T>) -> Result<Self, MlpError> {
+        let layout = stored.layout;
+        let mut layers = Vec::with_capacity(stored.layers.len());
+        for (l, StoredLayer { weight, bias, sigma }) in stored.layers.into_iter().enumerate() {
+            let noisy = sigma.is_some();
+            let name = |kind| move || layout.tensor_name(l, kind, noisy);
+            let sigma = match sigma {
+                Some(s) => Some(NoiseScales {
+                    weight: s.weight.into_matrix(name(TensorKind::WeightSigma))?,
+                    bias: s.bias.into_vector(name(TensorKind::BiasSigma))?,
+                }),
+                None => None,
+            };
+            layers.push(LayerParams {
+                weight: weight.into_matrix(name(TensorKind::Weight))?,
+                bias: bias.into_vector(name(TensorKind::Bias))?,
+                sigma,
+            });
         }
-        Self::from_layers(layers)
+        Self::from_layers_with(layout, layers)
     }
 
-    /// Builds a set from its layers.
+    /// A chain of layers ([`Layout::Sequential`]).
     ///
     /// # Errors
-    /// [`MlpError::TooFewSizes`] for no layers, and
-    /// [`MlpError::TensorShape`] where a layer's input width differs from the
-    /// previous layer's output or a bias from its weight.
-    pub fn from_layers(mut layers: Vec<LayerParams<T>>) -> Result<Self, MlpError> {
+    /// As [`from_layers_with`](Self::from_layers_with).
+    pub fn from_layers(layers: Vec<LayerParams<T>>) -> Result<Self, MlpError> {
+        Self::from_layers_with(Layout::Sequential, layers)
+    }
+
+    /// Builds a set from its layers, connected as `layout` says.
+    ///
+    /// # Errors
+    /// [`MlpError::TooFewSizes`] for no layers, [`MlpError::TensorShape`]
+    /// where a bias (or a noise scale) differs from its weight or a
+    /// layer's input width from its source's output, and the other errors
+    /// of [`Shape::check`].
+    pub fn from_layers_with(layout: Layout, mut layers: Vec<LayerParams<T>>) -> Result<Self, MlpError> {
         // The kernels read tensors as row-major slices.
         for layer in &mut layers {
-            if !layer.weight.is_standard_layout() {
-                layer.weight = layer.weight.as_standard_layout().into_owned();
-            }
-            if !layer.bias.is_standard_layout() {
-                layer.bias = layer.bias.as_standard_layout().into_owned();
+            standardize2(&mut layer.weight);
+            standardize1(&mut layer.bias);
+            if let Some(sigma) = &mut layer.sigma {
+                standardize2(&mut sigma.weight);
+                standardize1(&mut sigma.bias);
             }
         }
         if layers.is_empty() {
@@ -212,31 +291,47 @@ impl<T: Scalar> Params<T> {
         }
         for (l, layer) in layers.iter().enumerate() {
             let (out, inp) = layer.weight.dim();
+            let noisy = layer.sigma.is_some();
+            let mismatch = |kind, expected: Vec<usize>, got: Vec<usize>| {
+                Err(MlpError::TensorShape { name: layout.tensor_name(l, kind, noisy), expected, got })
+            };
             if layer.bias.len() != out {
-                return Err(MlpError::TensorShape {
-                    name: tensor_name(l, TensorKind::Bias),
-                    expected: vec![out],
-                    got: vec![layer.bias.len()],
-                });
+                return mismatch(TensorKind::Bias, vec![out], vec![layer.bias.len()]);
             }
-            if l > 0 {
-                let prev_out = layers[l - 1].weight.nrows();
-                if inp != prev_out {
-                    return Err(MlpError::TensorShape {
-                        name: tensor_name(l, TensorKind::Weight),
-                        expected: vec![out, prev_out],
-                        got: vec![out, inp],
-                    });
+            if let Some(sigma) = &layer.sigma {
+                if sigma.weight.dim() != (out, inp) {
+                    return mismatch(TensorKind::WeightSigma, vec![out, inp], sigma.weight.shape().to_vec());
+                }
+                if sigma.bias.len() != out {
+                    return mismatch(TensorKind::BiasSigma, vec![out], vec![sigma.bias.len()]);
                 }
             }
-            if out == 0 || inp == 0 {
-                return Err(MlpError::ZeroSize { index: if inp == 0 { l } else { l + 1 } });
+            if let Source::Layer(k) = layout.source(l)
+                && k < layers.len()
+                && inp != layers[k].weight.nrows()
+            {
+                return mismatch(TensorKind::Weight, vec![out, layers[k].weight.nrows()], vec![out, inp]);
             }
         }
-        Ok(Self { layers })
+        let params = Self { layout, layers };
+        params.shape().check()?;
+        Ok(params)
     }
 
-    /// The layer widths, input first.
+    /// How the layers connect.
+    #[must_use]
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The layout and every layer's shape.
+    #[must_use]
+    pub fn shape(&self) -> Shape {
+        Shape { layout: self.layout, layers: self.layers.iter().map(LayerParams::shape).collect() }
+    }
+
+    /// The input width, then every layer's output width in layer order:
+    /// for a chain, its layer widths.
     #[must_use]
     pub fn sizes(&self) -> Vec<usize> {
         let mut sizes = vec![self.layers[0].weight.ncols()];
@@ -244,7 +339,7 @@ impl<T: Scalar> Params<T> {
         sizes
     }
 
-    /// The layers, first to last.
+    /// The layers, in the layout's order.
     #[must_use]
     pub fn layers(&self) -> &[LayerParams<T>] {
         &self.layers
@@ -254,20 +349,42 @@ impl<T: Scalar> Params<T> {
         &mut self.layers
     }
 
+    /// Whether any layer is noisy.
+    #[must_use]
+    pub fn is_noisy(&self) -> bool {
+        self.layers.iter().any(|l| l.sigma.is_some())
+    }
+
+    /// Each tensor's name, in state-dict order (the order of
+    /// [`named_tensors`](Self::named_tensors)).
+    pub fn tensor_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.layers.iter().enumerate().flat_map(move |(l, layer)| {
+            let noisy = layer.sigma.is_some();
+            let kinds: &[TensorKind] = if noisy {
+                &[TensorKind::Weight, TensorKind::Bias, TensorKind::WeightSigma, TensorKind::BiasSigma]
+            } else {
+                &[TensorKind::Weight, TensorKind::Bias]
+            };
+            kinds.iter().map(move |&kind| self.layout.tensor_name(l, kind, noisy))
+        })
+    }
+
     /// The tensors with their PyTorch names, in state-dict order.
     pub fn named_tensors(&self) -> impl Iterator<Item = (String, TensorView<'_, T>)> + '_ {
-        self.layers.iter().enumerate().flat_map(|(l, layer)| {
-            [
-                (tensor_name(l, TensorKind::Weight), TensorView::Weight(layer.weight.view())),
-                (tensor_name(l, TensorKind::Bias), TensorView::Bias(layer.bias.view())),
-            ]
-        })
+        let views = self.layers.iter().flat_map(|layer| {
+            let mut views = vec![TensorView::Weight(layer.weight.view()), TensorView::Bias(layer.bias.view())];
+            if let Some(sigma) = &layer.sigma {
+                views.extend([TensorView::Weight(sigma.weight.view()), TensorView::Bias(sigma.bias.view())]);
+            }
+            views
+        });
+        self.tensor_names().zip(views)
     }
 
     /// The number of scalars.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.layers.iter().map(|l| l.weight.len() + l.bias.len()).sum()
+        self.slices().map(<[T]>::len).sum()
     }
 
     /// Whether there are no scalars (never, for a valid set).
@@ -276,43 +393,36 @@ impl<T: Scalar> Params<T> {
         self.len() == 0
     }
 
-    /// Whether `other` has the same tensor shapes (allocates nothing).
+    /// Whether `other` has the same layout and tensor shapes (allocates
+    /// nothing).
     #[must_use]
     pub fn same_shape(&self, other: &Self) -> bool {
-        self.layers.len() == other.layers.len()
-            && self
-                .layers
-                .iter()
-                .zip(&other.layers)
-                .all(|(a, b)| a.weight.dim() == b.weight.dim() && a.bias.len() == b.bias.len())
+        self.layout == other.layout
+            && self.layers.len() == other.layers.len()
+            && self.layers.iter().zip(&other.layers).all(|(a, b)| a.shape() == b.shape())
     }
 
     pub(crate) fn check_same_shape(&self, other: &Self) -> Result<(), MlpError> {
         if !self.same_shape(other) {
-            return Err(MlpError::ShapeMismatch { expected: self.sizes(), got: other.sizes() });
+            return Err(MlpError::ShapeMismatch { expected: Box::new(self.shape()), got: Box::new(other.shape()) });
         }
         Ok(())
     }
 
     /// Applies `f(self_value, other_value)` element-wise, in place.
     pub(crate) fn zip_apply(&mut self, other: &Self, f: impl Fn(&mut T, T) + Copy) {
-        for (mine, theirs) in self.layers.iter_mut().zip(&other.layers) {
-            Zip::from(&mut mine.weight).and(&theirs.weight).for_each(|a, &b| f(a, b));
-            Zip::from(&mut mine.bias).and(&theirs.bias).for_each(|a, &b| f(a, b));
-        }
-    }
-
-    /// Every value, mutably, layer by layer (weight then bias).
-    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
-        for layer in &mut self.layers {
-            layer.weight.iter_mut().for_each(&mut f);
-            layer.bias.iter_mut().for_each(&mut f);
+        for (mine, theirs) in self.slices_mut().zip(other.slices()) {
+            for (a, &b) in mine.iter_mut().zip(theirs) {
+                f(a, b);
+            }
         }
     }
 
     /// Sets every value to zero.
     pub fn fill_zero(&mut self) {
-        self.for_each_mut(|v| *v = T::ZERO);
+        for values in self.slices_mut() {
+            values.fill(T::ZERO);
+        }
     }
 
     /// Clamps every value to `[-c, c]` in place, as PyTorch's
@@ -327,13 +437,11 @@ impl<T: Scalar> Params<T> {
     #[must_use]
     pub fn max_abs(&self) -> T {
         let mut max = T::ZERO;
-        for layer in &self.layers {
-            for &v in layer.weight.iter().chain(layer.bias.iter()) {
-                match v.abs().partial_cmp(&max) {
-                    Some(std::cmp::Ordering::Greater) => max = v.abs(),
-                    None => return v.abs(), // NaN
-                    _ => {}
-                }
+        for &v in self.slices().flatten() {
+            match v.abs().partial_cmp(&max) {
+                Some(std::cmp::Ordering::Greater) => max = v.abs(),
+                None => return v.abs(), // NaN
+                _ => {}
             }
         }
         max
@@ -353,25 +461,59 @@ impl<T: Scalar> Params<T> {
                 vectorized(AnyNonFinite { values })
             };
             if any_bad && let Some(index) = values.iter().position(|v| !v.is_finite()) {
-                let kind = if t % 2 == 0 { TensorKind::Weight } else { TensorKind::Bias };
-                return Err(MlpError::NonFinite { what: Operand::Tensor(tensor_name(t / 2, kind)), index });
+                let name = self.tensor_names().nth(t).expect("one name per tensor");
+                return Err(MlpError::NonFinite { what: Operand::Tensor(name), index });
             }
         }
         Ok(())
     }
 
-    /// Each tensor's values as a slice, in state-dict order.
+    /// Each tensor's values, row-major, in state-dict order (the order of
+    /// [`tensor_names`](Self::tensor_names)).
+    pub fn tensors(&self) -> impl Iterator<Item = &[T]> + '_ {
+        self.slices()
+    }
+
+    /// Each tensor's values, mutably (e.g. for an initialisation of one's
+    /// own; a network's parameters change only through its own methods).
+    pub fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [T]> + '_ {
+        self.slices_mut()
+    }
+
+    /// Each tensor's values as a slice, in state-dict order (allocates
+    /// nothing: the gradient reduction calls it per piece).
     pub(crate) fn slices(&self) -> impl Iterator<Item = &[T]> + '_ {
-        self.layers
-            .iter()
-            .flat_map(|l| [l.weight.as_slice().expect("standard layout"), l.bias.as_slice().expect("standard layout")])
+        self.layers.iter().flat_map(|l| {
+            let plain = [l.weight.as_slice().expect("standard layout"), l.bias.as_slice().expect("standard layout")];
+            let sigma = l.sigma.iter().flat_map(|s| {
+                [s.weight.as_slice().expect("standard layout"), s.bias.as_slice().expect("standard layout")]
+            });
+            plain.into_iter().chain(sigma)
+        })
     }
 
     /// Each tensor's values as a mutable slice, in state-dict order.
     pub(crate) fn slices_mut(&mut self) -> impl Iterator<Item = &mut [T]> + '_ {
         self.layers.iter_mut().flat_map(|l| {
-            [l.weight.as_slice_mut().expect("standard layout"), l.bias.as_slice_mut().expect("standard layout")]
+            let plain =
+                [l.weight.as_slice_mut().expect("standard layout"), l.bias.as_slice_mut().expect("standard layout")];
+            let sigma = l.sigma.iter_mut().flat_map(|s| {
+                [s.weight.as_slice_mut().expect("standard layout"), s.bias.as_slice_mut().expect("standard layout")]
+            });
+            plain.into_iter().chain(sigma)
         })
+    }
+}
+
+fn standardize2<T: Clone>(a: &mut Array2<T>) {
+    if !a.is_standard_layout() {
+        *a = a.as_standard_layout().into_owned();
+    }
+}
+
+fn standardize1<T: Clone>(a: &mut Array1<T>) {
+    if !a.is_standard_layout() {
+        *a = a.as_standard_layout().into_owned();
     }
 }
 

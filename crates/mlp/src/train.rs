@@ -8,6 +8,7 @@
 use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
+use crate::architecture::Source;
 use crate::kernel::{ALayout, Arithmetic, Job, PIECE, gemm_acc, vectorized, vectorized_fused};
 use crate::net::relu_inplace;
 use crate::{Gradients, Mlp, MlpError, Operand, Params, Scalar};
@@ -234,14 +235,25 @@ pub struct Workspace<T: Scalar> {
     n_outputs: usize,
 }
 
-/// One chunk's activations and partial gradients.
+/// One chunk's activations and partial gradients (and the one-row pass of
+/// [`Mlp::forward_single`] for dueling heads).
 #[derive(Debug, Clone, Default)]
-struct Chunk<T: Scalar> {
+pub(crate) struct Chunk<T: Scalar> {
     input: Vec<T>,
     /// Per layer, the outputs (after ReLU for hidden layers), `rows × width`.
     acts: Vec<Vec<T>>,
-    delta: Vec<T>,
-    delta_prev: Vec<T>,
+    /// Dueling heads' combined outputs, `rows × n_outputs`.
+    combined: Vec<T>,
+    /// Whether the last forward pass ended in `combined` (dueling heads).
+    dueling: bool,
+    /// ∂L/∂outputs, from the loss.
+    output_grad: Vec<T>,
+    /// Per layer, ∂L/∂(its output before ReLU), summed over its readers.
+    deltas: Vec<Vec<T>>,
+    /// Which layers' `deltas` have a first reader's part in this pass.
+    delta_started: Vec<bool>,
+    /// A second reader's part, before it is added.
+    delta_part: Vec<T>,
     grads: Option<Params<T>>,
     loss_sum: T,
     /// Its rows' values from the loss (after a backward pass).
@@ -362,7 +374,7 @@ impl<T: Scalar> Workspace<T> {
         self.outputs.clear();
         self.row_values.clear();
         for chunk in &self.chunks[..n_chunks] {
-            self.outputs.extend_from_slice(chunk.acts.last().expect("a network has a layer"));
+            self.outputs.extend_from_slice(chunk.output());
             if loss.is_some() {
                 self.row_values.extend_from_slice(&chunk.row_values);
             }
@@ -468,27 +480,41 @@ impl<T: Scalar, const FUSED: bool> Job for ChunkJob<'_, T, FUSED> {
 }
 
 impl<T: Scalar> Chunk<T> {
+    /// The network's outputs of the last forward pass, `rows × n_outputs`.
+    pub(crate) fn output(&self) -> &[T] {
+        if self.dueling { &self.combined } else { self.acts.last().expect("a network has a layer") }
+    }
+
     #[inline(always)]
-    fn forward<const FUSED: bool>(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
+    pub(crate) fn forward<const FUSED: bool>(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
         let layers = net.params().layers();
+        let layout = net.layout();
         self.input.clear();
         self.input.extend_from_slice(input);
         self.acts.resize_with(layers.len(), Vec::new);
-        for (l, layer) in layers.iter().enumerate() {
+        for l in 0..layers.len() {
             let (before, rest) = self.acts.split_at_mut(l);
-            let prev: &[T] = if l == 0 { &self.input } else { &before[l - 1] };
+            let prev: &[T] = match layout.source(l) {
+                Source::Input => &self.input,
+                Source::Layer(k) => &before[k],
+            };
             let z = &mut rest[0];
             // Every row starts from the bias (a copy per row: pushing value
             // by value cost a fifth of the forward pass).
-            let bias = layer.bias.as_slice().expect("parameters are owned in standard layout");
+            let bias = net.forward_bias(l);
             z.resize(rows * bias.len(), T::ZERO);
             for row in z.chunks_exact_mut(bias.len()) {
                 row.copy_from_slice(bias);
             }
             net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z);
-            if l + 1 < layers.len() {
+            if layout.relu_after(l, layers.len()) {
                 relu_inplace(z);
             }
+        }
+        self.dueling = false;
+        if let Some((v, a)) = layout.heads(layers.len()) {
+            combine_dueling(&self.acts[v], &self.acts[a], rows, &mut self.combined);
+            self.dueling = true;
         }
     }
 
@@ -499,26 +525,29 @@ impl<T: Scalar> Chunk<T> {
     #[inline(always)]
     fn backward<const FUSED: bool>(&mut self, net: &Mlp<T>, loss: LossSpec<'_, T>, r0: usize, rows: usize, scale: T) {
         let layers = net.params().layers();
+        let layout = net.layout();
+        let n_layers = layers.len();
         if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
         }
         let n_out = net.output_dim();
         // ∂L/∂output, row by row from the loss.
-        self.delta.clear();
-        self.delta.resize(rows * n_out, T::ZERO);
+        self.output_grad.clear();
+        self.output_grad.resize(rows * n_out, T::ZERO);
         self.loss_sum = T::ZERO;
         self.row_values.clear();
-        let q = self.acts.last().expect("a network has a layer");
+        // The outputs, as `output()` gives them (borrowing fields, not self).
+        let q: &[T] = if self.dueling { &self.combined } else { self.acts.last().expect("a network has a layer") };
         let n_side = self.side.len().min(loss.side.len());
         for r in 0..rows {
             let side: [&[T]; MAX_SIDE_NETS] = std::array::from_fn(|i| {
                 self.side.get(i).filter(|_| i < n_side).map_or(&[][..], |pass| {
-                    let out = pass.acts.last().expect("a network has a layer");
+                    let out = pass.output();
                     let width = out.len() / rows;
                     &out[r * width..(r + 1) * width]
                 })
             });
-            let grad = &mut self.delta[r * n_out..(r + 1) * n_out];
+            let grad = &mut self.output_grad[r * n_out..(r + 1) * n_out];
             match loss.rows.row(r0 + r, &q[r * n_out..(r + 1) * n_out], &side[..n_side], grad) {
                 Some(term) => {
                     self.loss_sum = self.loss_sum + term.loss;
@@ -533,45 +562,152 @@ impl<T: Scalar> Chunk<T> {
                 }
             }
         }
+        self.deltas.resize_with(n_layers, Vec::new);
+        self.delta_started.clear();
+        self.delta_started.resize(n_layers, false);
+        match layout.heads(n_layers) {
+            None => std::mem::swap(&mut self.deltas[n_layers - 1], &mut self.output_grad),
+            Some((v, a)) => {
+                let (value, advantage) = self.deltas.split_at_mut(a);
+                split_dueling_grad(
+                    &self.output_grad,
+                    rows,
+                    self.acts[v].len() / rows,
+                    &mut value[v],
+                    &mut advantage[0],
+                );
+            }
+        }
         let grads = self.grads.as_mut().expect("set just above");
-        for l in (0..layers.len()).rev() {
+        for l in (0..n_layers).rev() {
             let layer = &layers[l];
             let (out, inp) = layer.weight.dim();
-            let prev: &[T] = if l == 0 { &self.input } else { &self.acts[l - 1] };
+            let mut delta = std::mem::take(&mut self.deltas[l]);
+            if layout.relu_after(l, n_layers) {
+                // Through the ReLU: zero where the unit was not active
+                // (output 0 ⇔ pre-activation ≤ 0).
+                for (d, &h) in delta.iter_mut().zip(&self.acts[l]) {
+                    *d = if h > T::ZERO { *d } else { T::ZERO };
+                }
+            }
+            let source = layout.source(l);
+            let prev: &[T] = match source {
+                Source::Input => &self.input,
+                Source::Layer(k) => &self.acts[k],
+            };
             let g = &mut grads.layers_mut()[l];
             // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
             let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
             gw.fill(T::ZERO);
-            gemm_acc::<T, FUSED>(out, inp, rows, &self.delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
+            gemm_acc::<T, FUSED>(out, inp, rows, &delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
             // ∂L/∂b = Σ_rows δ, in row order.
             let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
             gb.fill(T::ZERO);
             for r in 0..rows {
-                for (b, &d) in gb.iter_mut().zip(&self.delta[r * out..(r + 1) * out]) {
+                for (b, &d) in gb.iter_mut().zip(&delta[r * out..(r + 1) * out]) {
                     *b = *b + d;
                 }
             }
-            if l > 0 {
-                // ∂L/∂h_prev = δ · W, then through the ReLU: zero where the
-                // unit was not active (h_prev = 0 ⇔ pre-activation ≤ 0).
-                self.delta_prev.clear();
-                self.delta_prev.resize(rows * inp, T::ZERO);
+            if let Some(sigma) = &mut g.sigma {
+                // W = μ + σ ⊙ ε: ∂L/∂μ = ∂L/∂W, ∂L/∂σ = ∂L/∂W ⊙ ε (0
+                // without noise).
+                let sw = sigma.weight.as_slice_mut().expect("gradients are owned in standard layout");
+                let sb = sigma.bias.as_slice_mut().expect("gradients are owned in standard layout");
+                match net.layer_noise(l) {
+                    Some((weight_noise, bias_noise)) => {
+                        for ((s, &g), &e) in sw.iter_mut().zip(&*gw).zip(weight_noise) {
+                            *s = g * e;
+                        }
+                        for ((s, &g), &e) in sb.iter_mut().zip(&*gb).zip(bias_noise) {
+                            *s = g * e;
+                        }
+                    }
+                    None => {
+                        sw.fill(T::ZERO);
+                        sb.fill(T::ZERO);
+                    }
+                }
+            }
+            if let Source::Layer(k) = source {
+                // ∂L/∂h_prev = δ · W: the first reader of layer k writes its
+                // delta, a second (the other dueling stream) adds its part.
+                let started = self.delta_started[k];
+                let part = if started { &mut self.delta_part } else { &mut self.deltas[k] };
+                part.clear();
+                part.resize(rows * inp, T::ZERO);
                 let w = net.kernel_weights(l);
                 gemm_acc::<T, FUSED>(
                     rows,
                     inp,
                     out,
-                    &self.delta,
+                    &delta,
                     ALayout::RowMajor { ld: out },
                     &w.backward,
                     w.backward_ld,
-                    &mut self.delta_prev,
+                    part,
                     inp,
                 );
-                for (d, &h) in self.delta_prev.iter_mut().zip(prev) {
-                    *d = if h > T::ZERO { *d } else { T::ZERO };
+                if started {
+                    for (d, &p) in self.deltas[k].iter_mut().zip(&self.delta_part) {
+                        *d = *d + p;
+                    }
                 }
-                std::mem::swap(&mut self.delta, &mut self.delta_prev);
+                self.delta_started[k] = true;
+            }
+            // The buffer goes back for the next pass.
+            self.deltas[l] = delta;
+        }
+    }
+}
+
+/// Dueling heads' outputs: for each row, with `g` value outputs and `n·g`
+/// advantage outputs, `q[a·g + z] = (V[z] + A[a·g + z]) − mean_a A[a·g + z]`
+/// (PyTorch's `v + a - a.mean(1, keepdim=True)`, the mean a sum in action
+/// order divided by n).
+#[inline(always)]
+fn combine_dueling<T: Scalar>(value: &[T], advantage: &[T], rows: usize, out: &mut Vec<T>) {
+    let g = value.len() / rows;
+    let width = advantage.len() / rows;
+    let n = width / g;
+    let n_t = T::from_f64(n as f64);
+    out.clear();
+    out.resize(advantage.len(), T::ZERO);
+    for ((v, a), q) in value.chunks_exact(g).zip(advantage.chunks_exact(width)).zip(out.chunks_exact_mut(width)) {
+        for z in 0..g {
+            let mut sum = a[z];
+            for action in 1..n {
+                sum = sum + a[action * g + z];
+            }
+            let mean = sum / n_t;
+            for action in 0..n {
+                q[action * g + z] = (v[z] + a[action * g + z]) - mean;
+            }
+        }
+    }
+}
+
+/// The gradients of the dueling combination: from ∂L/∂q, `∂L/∂V[z] =
+/// Σ_a ∂L/∂q[a·g + z]` and `∂L/∂A[a·g + z] = ∂L/∂q[a·g + z] − (Σ_a
+/// ∂L/∂q[a·g + z]) / n`.
+#[inline(always)]
+fn split_dueling_grad<T: Scalar>(grad: &[T], rows: usize, g: usize, value: &mut Vec<T>, advantage: &mut Vec<T>) {
+    let width = grad.len() / rows;
+    let n = width / g;
+    let n_t = T::from_f64(n as f64);
+    value.clear();
+    value.resize(rows * g, T::ZERO);
+    advantage.clear();
+    advantage.resize(grad.len(), T::ZERO);
+    for ((q, v), a) in grad.chunks_exact(width).zip(value.chunks_exact_mut(g)).zip(advantage.chunks_exact_mut(width)) {
+        for z in 0..g {
+            let mut sum = q[z];
+            for action in 1..n {
+                sum = sum + q[action * g + z];
+            }
+            v[z] = sum;
+            let share = sum / n_t;
+            for action in 0..n {
+                a[action * g + z] = q[action * g + z] - share;
             }
         }
     }

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use mlp::{
-    Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, Operand, Params, RowLoss, RowTerm, SideNets,
-    SingleScratch, Workspace, gathered_term,
+    Adam, AdamConfig, Architecture, DuelingStreams, GatheredLoss, LayerParams, LossKind, Mlp, MlpError, NoisyInit,
+    NoisyLayers, Operand, Params, RowLoss, RowTerm, SideNets, SingleScratch, Workspace, gathered_term,
 };
 use ndarray::{Array1, Array2, arr2};
 use proptest::prelude::*;
@@ -41,17 +41,24 @@ fn batched_rows_equal_single_forward_bit_for_bit() {
 /// 30 updates of the seed's net on changing batches; returns the final
 /// parameters, every loss, and the last batch's outputs, all as bits.
 fn train_bits(threads: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    train_bits_of(&Architecture::sequential(&SIZES), threads)
+}
+
+/// The same for the network `arch` describes, its noise (if any) drawn
+/// afresh before every update.
+fn train_bits_of(arch: &Architecture, threads: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let mut net: Mlp<f32> = Mlp::new(&SIZES, &mut rng).unwrap();
+        let mut net: Mlp<f32> = Mlp::build(arch, &mut rng).unwrap();
         let mut adam = Adam::new(&net, AdamConfig::new(1e-3)).unwrap();
-        let mut grads = Params::zeros(&SIZES).unwrap();
+        let mut grads = net.params().zeros_like();
         let mut ws = Workspace::default();
         let mut losses = Vec::new();
         for _ in 0..30 {
-            let inputs = Array2::from_shape_fn((64, 4), |_| rng.random_range(-1.0f32..1.0));
-            let actions: Vec<usize> = (0..64).map(|_| rng.random_range(0..2)).collect();
+            net.resample_noise(&mut rng);
+            let inputs = Array2::from_shape_fn((64, arch.inputs), |_| rng.random_range(-1.0f32..1.0));
+            let actions: Vec<usize> = (0..64).map(|_| rng.random_range(0..arch.outputs)).collect();
             let targets: Vec<f32> = (0..64).map(|_| rng.random_range(0.0f32..2.0)).collect();
             let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
             losses.push(
@@ -77,6 +84,67 @@ fn training_is_bit_identical_at_1_2_and_4_threads() {
     assert_eq!(train_bits(4), one, "4 threads differ from 1");
 }
 
+/// Dueling heads with noisy streams, at the seed's widths.
+fn dueling_noisy() -> Architecture {
+    Architecture {
+        inputs: 4,
+        hidden: vec![128],
+        outputs: 2 * 3,
+        dueling: Some(DuelingStreams { value_hidden: vec![64], advantage_hidden: vec![64], value_outputs: 3 }),
+        noisy: Some(NoisyInit { layers: NoisyLayers::Heads, sigma0: 0.5 }),
+    }
+}
+
+#[test]
+fn dueling_and_noisy_training_is_bit_identical_at_1_2_and_4_threads() {
+    let arch = dueling_noisy();
+    let one = train_bits_of(&arch, 1);
+    assert_eq!(train_bits_of(&arch, 2), one, "2 threads differ from 1");
+    assert_eq!(train_bits_of(&arch, 4), one, "4 threads differ from 1");
+    // And the noise matters: the same run without it differs.
+    let mut plain = arch.clone();
+    plain.noisy = None;
+    assert_ne!(train_bits_of(&plain, 1).1, one.1);
+}
+
+#[test]
+fn dueling_single_rows_equal_batched_rows_and_noise_round_trips() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let mut net: Mlp<f32> = Mlp::build(&dueling_noisy(), &mut rng).unwrap();
+    net.resample_noise(&mut rng);
+    let inputs = Array2::from_shape_fn((9, 4), |_| rng.random_range(-1.0f32..1.0));
+    let mut ws = Workspace::default();
+    let batch = net.forward_batch(inputs.view(), &mut ws).unwrap().to_owned();
+    let mut scratch = SingleScratch::default();
+    for (row, expected) in inputs.rows().into_iter().zip(batch.rows()) {
+        let single = net.forward_single(row.as_slice().unwrap(), &mut scratch).unwrap();
+        assert_eq!(single, expected.as_slice().unwrap());
+    }
+    // The layout and σ survive serde; the noise is set apart.
+    let mut back: Mlp<f32> = serde_json::from_str(&serde_json::to_string(&net).unwrap()).unwrap();
+    assert_eq!(back.shape(), net.shape());
+    assert!(back.noise().is_none());
+    back.set_noise(net.noise().unwrap().clone()).unwrap();
+    assert_eq!(back, net);
+    // A sample for other layers is refused, naming the layer.
+    let mut wrong = net.noise().unwrap().clone();
+    wrong.layers[1].as_mut().unwrap().input.pop();
+    let err = back.set_noise(wrong).unwrap_err();
+    assert!(matches!(err, MlpError::InvalidNoise { .. }) && err.to_string().contains("value.0"), "{err}");
+    let mut nan = net.noise().unwrap().clone();
+    nan.layers[3].as_mut().unwrap().output[0] = f32::NAN;
+    assert!(matches!(back.set_noise(nan), Err(MlpError::InvalidNoise { .. })));
+    // Clearing the noise computes with the means: the same as the network read back.
+    back.clear_noise();
+    let mean = net.forward_batch(inputs.view(), &mut ws).unwrap().to_owned();
+    let plain: Mlp<f32> = serde_json::from_str(&serde_json::to_string(&net).unwrap()).unwrap();
+    assert_eq!(
+        back.forward_batch(inputs.view(), &mut ws).unwrap(),
+        plain.forward_batch(inputs.view(), &mut Workspace::default()).unwrap()
+    );
+    assert_ne!(back.forward_batch(inputs.view(), &mut ws).unwrap(), mean.view());
+}
+
 #[test]
 fn single_and_batched_forward_agree_bit_for_bit() {
     let mut rng = ChaCha8Rng::seed_from_u64(6);
@@ -98,7 +166,7 @@ fn small_net(seed: u64) -> Mlp<f32> {
 proptest! {
     #[test]
     fn clamping_never_leaves_the_interval(values in prop::collection::vec(-1e6f32..1e6, 8), c in 1e-3f32..10.0) {
-        let layer = LayerParams { weight: Array2::from_shape_vec((2, 3), values[..6].to_vec()).unwrap(), bias: Array1::from(values[6..].to_vec()) };
+        let layer = LayerParams::plain(Array2::from_shape_vec((2, 3), values[..6].to_vec()).unwrap(), Array1::from(values[6..].to_vec()));
         let mut params = Params::from_layers(vec![layer]).unwrap();
         let before = params.clone();
         params.clamp_inplace(c);
@@ -191,7 +259,7 @@ fn network_and_optimizer_state_round_trip_through_serde() {
     assert_eq!(net_back, net);
     assert_eq!(adam_back, adam);
     // A serialized network with inconsistent shapes is refused, not loaded.
-    let bad = r#"[{"weight":{"v":1,"dim":[2,3],"data":[0,0,0,0,0,0]},"bias":{"v":1,"dim":[3],"data":[0,0,0]}}]"#;
+    let bad = r#"{"layout":"Sequential","layers":[{"weight":{"v":1,"dim":[2,3],"data":[0,0,0,0,0,0]},"bias":{"v":1,"dim":[3],"data":[0,0,0]},"sigma":null}]}"#;
     let err = serde_json::from_str::<Mlp<f32>>(bad).unwrap_err().to_string();
     assert!(err.contains("fc1.bias has shape [3], expected [2]"), "{err}");
 }
@@ -278,18 +346,29 @@ fn adam_leaves_the_kernel_copies_consistent() {
         pool.install(|| {
             let mut rng = ChaCha8Rng::seed_from_u64(8);
             // Odd sizes: panels and blocks with ragged ends.
+            let mut arch = Architecture::sequential(&[5, 70, 130, 3]);
             let mut net: Mlp<f32> = Mlp::new(&[5, 70, 130, 3], &mut rng).unwrap();
+            if threads == 2 {
+                // Noisy layers refresh their copies apart from the others.
+                arch.noisy = Some(NoisyInit { layers: NoisyLayers::All, sigma0: 0.5 });
+                net = Mlp::build(&arch, &mut rng).unwrap();
+            }
             let mut adam = Adam::new(&net, AdamConfig::new(1e-2)).unwrap();
-            let mut grads = Params::zeros(&net.sizes()).unwrap();
+            let mut grads = net.params().zeros_like();
             let mut ws = Workspace::default();
             for _ in 0..3 {
+                net.resample_noise(&mut rng);
                 let inputs = Array2::from_shape_fn((40, 5), |_| rng.random_range(-1.0f32..1.0));
                 let actions: Vec<usize> = (0..40).map(|_| rng.random_range(0..3)).collect();
                 let targets: Vec<f32> = (0..40).map(|_| rng.random_range(0.0f32..2.0)).collect();
                 let loss = GatheredLoss { kind: LossKind::Mse, actions: &actions, targets: &targets, weights: None };
                 net.gradients(inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap();
                 adam.step(&mut net, &grads).unwrap();
-                assert_eq!(net, Mlp::from_params(net.params().clone()).unwrap(), "{threads} threads");
+                let mut fresh = Mlp::from_params(net.params().clone()).unwrap();
+                if let Some(noise) = net.noise() {
+                    fresh.set_noise(noise.clone()).unwrap();
+                }
+                assert_eq!(net, fresh, "{threads} threads");
             }
         });
     }
@@ -309,7 +388,7 @@ fn clamped_gradients_equal_the_separate_steps_and_refuse_the_same_values() {
                 .params()
                 .layers()
                 .iter()
-                .map(|l| LayerParams { weight: l.weight.mapv(|w| w * scale), bias: l.bias.clone() })
+                .map(|l| LayerParams::plain(l.weight.mapv(|w| w * scale), l.bias.clone()))
                 .collect();
             net = Mlp::from_params(Params::from_layers(layers).unwrap()).unwrap();
         }

@@ -100,9 +100,8 @@ fn assert_close(what: &str, got: impl IntoIterator<Item = f32>, expected: &[f32]
 
 fn params_from(sd: &StateDict) -> Params<f32> {
     let layers = (1..=3)
-        .map(|l| LayerParams {
-            weight: sd[&format!("fc{l}.weight")].matrix(),
-            bias: Array1::from(sd[&format!("fc{l}.bias")].values()),
+        .map(|l| {
+            LayerParams::plain(sd[&format!("fc{l}.weight")].matrix(), Array1::from(sd[&format!("fc{l}.bias")].values()))
         })
         .collect();
     Params::from_layers(layers).unwrap()

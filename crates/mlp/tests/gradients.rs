@@ -3,7 +3,9 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
-use mlp::{GatheredLoss, LayerParams, LossKind, Mlp, Params, Workspace};
+use mlp::{
+    Architecture, DuelingStreams, GatheredLoss, LayerParams, LossKind, Mlp, NoisyInit, NoisyLayers, Params, Workspace,
+};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,11 +30,18 @@ struct Problem {
 
 impl Problem {
     fn new(sizes: &[usize], rows: usize, kind: LossKind, seed: u64) -> Self {
+        Self::of(&Architecture::sequential(sizes), rows, kind, seed)
+    }
+
+    /// A problem on the network `arch` describes; a noisy one gets a noise
+    /// sample.
+    fn of(arch: &Architecture, rows: usize, kind: LossKind, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let net = Mlp::new(sizes, &mut rng).unwrap();
-        let n_out = *sizes.last().unwrap();
+        let mut net = Mlp::build(arch, &mut rng).unwrap();
+        net.resample_noise(&mut rng);
+        let n_out = arch.outputs;
         Self {
-            inputs: Array2::from_shape_fn((rows, sizes[0]), |_| rng.random_range(-2.0..2.0)),
+            inputs: Array2::from_shape_fn((rows, arch.inputs), |_| rng.random_range(-2.0..2.0)),
             actions: (0..rows).map(|_| rng.random_range(0..n_out)).collect(),
             targets: (0..rows).map(|_| rng.random_range(-3.0..3.0)).collect(),
             net,
@@ -55,7 +64,7 @@ impl Problem {
             targets: &self.targets,
             weights: self.weights.as_deref(),
         };
-        let mut grads = Params::zeros(&net.sizes()).unwrap();
+        let mut grads = net.params().zeros_like();
         let mut ws = Workspace::new(chunk_rows).unwrap();
         let value =
             net.gradients(self.inputs.view(), &loss, None, &mut ws, &mut grads, None).map(|(value, _)| value).unwrap();
@@ -65,14 +74,12 @@ impl Problem {
     /// The loss with one parameter (tensor `t` in state-dict order, flat
     /// index `i`) moved by `delta`.
     fn loss_moved(&self, t: usize, i: usize, delta: f64) -> f64 {
-        let mut layers: Vec<LayerParams<f64>> = self.net.params().layers().to_vec();
-        let layer = &mut layers[t / 2];
-        if t.is_multiple_of(2) {
-            layer.weight.as_slice_mut().unwrap()[i] += delta;
-        } else {
-            layer.bias.as_slice_mut().unwrap()[i] += delta;
+        let mut params: Params<f64> = self.net.params().clone();
+        params.tensors_mut().nth(t).unwrap()[i] += delta;
+        let mut net = Mlp::from_params(params).unwrap();
+        if let Some(noise) = self.net.noise() {
+            net.set_noise(noise.clone()).unwrap();
         }
-        let net = Mlp::from_params(Params::from_layers(layers).unwrap()).unwrap();
         self.loss(&net, 3).0
     }
 }
@@ -131,7 +138,7 @@ fn loss_values_are_the_means_by_hand() {
     // Row 0: x = (1, 1), action 0: q = 1.5, target 1 → d = 0.5.
     // Row 1: x = (2, -1), action 1: q = -3, target 0 → d = -3.
     // MSE = (0.25 + 9) / 2 = 4.625. Huber(δ=1) = (0.5·0.25 + 1·(3 − 0.5)) / 2 = 1.3125.
-    let layer = LayerParams { weight: ndarray::arr2(&[[1.0, 0.0], [0.0, 2.0]]), bias: ndarray::arr1(&[0.5, -1.0]) };
+    let layer = LayerParams::plain(ndarray::arr2(&[[1.0, 0.0], [0.0, 2.0]]), ndarray::arr1(&[0.5, -1.0]));
     let net = Mlp::from_params(Params::from_layers(vec![layer]).unwrap()).unwrap();
     let inputs = ndarray::arr2(&[[1.0, 1.0], [2.0, -1.0]]);
     let mut grads = Params::zeros(&[2, 2]).unwrap();
@@ -160,4 +167,57 @@ fn loss_values_are_the_means_by_hand() {
     assert!(net.gradients(inputs.view(), &short, None, &mut ws, &mut grads, None).map(|(value, _)| value).is_err());
     let negative = GatheredLoss { weights: Some(&[1.0, -1.0]), ..loss };
     assert!(net.gradients(inputs.view(), &negative, None, &mut ws, &mut grads, None).map(|(value, _)| value).is_err());
+}
+
+fn dueling(value_outputs: usize, outputs: usize, noisy: Option<NoisyLayers>) -> Architecture {
+    Architecture {
+        inputs: 4,
+        hidden: vec![6, 5],
+        outputs,
+        dueling: Some(DuelingStreams { value_hidden: vec![4], advantage_hidden: vec![3], value_outputs }),
+        noisy: noisy.map(|layers| NoisyInit { layers, sigma0: 0.5 }),
+    }
+}
+
+#[test]
+fn dueling_gradients_match_finite_differences() {
+    // Scalar heads (one value output, 3 actions) and grouped ones (2 value
+    // outputs, 3 actions × 2): the mean is taken per group.
+    check_gradients(&Problem::of(&dueling(1, 3, None), 7, LossKind::Mse, 11));
+    check_gradients(&Problem::of(&dueling(2, 6, None), 7, LossKind::Huber { delta: 0.5 }, 12).weighted(13));
+}
+
+#[test]
+fn noisy_gradients_match_finite_differences() {
+    // Every σ gradient too, under a noise sample; on a chain and on heads.
+    let mut chain = Architecture::sequential(&[4, 5, 3, 2]);
+    chain.noisy = Some(NoisyInit { layers: NoisyLayers::All, sigma0: 0.5 });
+    check_gradients(&Problem::of(&chain, 7, LossKind::Mse, 14));
+    check_gradients(&Problem::of(&dueling(1, 3, Some(NoisyLayers::Heads)), 7, LossKind::Mse, 15));
+}
+
+#[test]
+fn without_noise_a_noisy_net_is_its_mean_and_sigma_learns_nothing() {
+    let mut arch = Architecture::sequential(&[4, 5, 2]);
+    arch.noisy = Some(NoisyInit { layers: NoisyLayers::Heads, sigma0: 0.5 });
+    let mut problem = Problem::of(&arch, 5, LossKind::Mse, 16);
+    problem.net.clear_noise();
+    let (value, grads) = problem.loss(&problem.net, 3);
+    // The same network with plain layers of the means gives the same bits.
+    let mut plain_params = problem.net.params().clone();
+    let plain_layers: Vec<_> =
+        plain_params.layers().iter().map(|l| LayerParams::plain(l.weight.clone(), l.bias.clone())).collect();
+    plain_params = Params::from_layers(plain_layers).unwrap();
+    let plain = Mlp::from_params(plain_params).unwrap();
+    let (plain_value, plain_grads) = problem.loss(&plain, 3);
+    assert_eq!(value.to_bits(), plain_value.to_bits());
+    let last = grads.layers().last().unwrap();
+    assert_eq!(last.weight, plain_grads.layers().last().unwrap().weight);
+    let sigma = last.sigma.as_ref().unwrap();
+    assert!(sigma.weight.iter().chain(&sigma.bias).all(|&g| g == 0.0));
+    // Under noise the outputs move, and σ learns.
+    problem.net.resample_noise(&mut ChaCha8Rng::seed_from_u64(17));
+    let (noisy_value, noisy_grads) = problem.loss(&problem.net, 3);
+    assert_ne!(noisy_value, value);
+    assert!(noisy_grads.layers().last().unwrap().sigma.as_ref().unwrap().weight.iter().any(|&g| g != 0.0));
 }

@@ -50,7 +50,8 @@ pub use session::{
 pub use stats::{fnv1a, mean_std, median};
 
 pub use agent::{
-    AgentError, Arithmetic, Distributional, DqnConfig, EpsilonSchedule, LossKind, Prioritized, Sampling, TargetUpdate,
+    AgentError, Arithmetic, Distributional, DqnConfig, Dueling, EpsilonSchedule, LossKind, Noisy, NoisyLayers,
+    Prioritized, Sampling, TargetUpdate,
 };
 pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 

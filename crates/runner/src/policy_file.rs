@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use agent::{DqnConfig, LayerParams, Mlp, MlpError, Params, TensorKind, tensor_name};
+use agent::{DqnConfig, LayerParams, LayerShape, Layout, Mlp, MlpError, NoiseScales, Params, Shape, TensorKind};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -14,16 +14,43 @@ use crate::RunError;
 use crate::error::io_err;
 
 const FORMAT: &str = "dqn-rs policy";
-const VERSION: u32 = 1;
+/// Version 2 names the layout and each layer (dueling heads, noisy
+/// layers); version 1, a chain given by its `sizes`, still loads.
+const VERSION: u32 = 2;
+
+/// What is read first, to choose the version's form.
+#[derive(Deserialize)]
+struct Header {
+    format: String,
+    version: u32,
+}
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     format: String,
     version: u32,
+    /// How the layers connect: `"Sequential"` (`fc1`, `fc2`, …) or
+    /// `{"Dueling": {"trunk": t, "value": v, "advantage": a}}` (`trunk.i`,
+    /// `value.i`, `advantage.i`).
+    layout: Layout,
+    /// Each layer's inputs, outputs and whether it is noisy (tensors
+    /// `weight_mu`, `weight_sigma`, `bias_mu`, `bias_sigma`), in order.
+    layers: Vec<LayerShape>,
+    /// `fc1.weight` ([out, in], row-major), `fc1.bias`, …
+    tensors: Tensors,
+}
+
+/// Version 1: a chain of plain layers.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFileV1 {
+    #[expect(dead_code, reason = "read by the header")]
+    format: String,
+    #[expect(dead_code, reason = "read by the header")]
+    version: u32,
     /// Layer widths, input first.
     sizes: Vec<usize>,
-    /// `fc1.weight` ([out, in], row-major), `fc1.bias`, …
     tensors: Tensors,
 }
 
@@ -69,7 +96,7 @@ struct Tensor {
 pub enum PolicyError {
     /// Not JSON of a policy file's form.
     Json(serde_json::Error),
-    /// Another format or version.
+    /// Another format, or a version other than 1 and 2.
     Format {
         /// The format named.
         format: String,
@@ -81,10 +108,12 @@ pub enum PolicyError {
         /// The sizes given.
         sizes: Vec<usize>,
     },
+    /// Layers that do not connect as the layout says.
+    Layers(MlpError),
     /// A network larger than any configuration may ask for.
     TooLarge {
-        /// The sizes given.
-        sizes: Vec<usize>,
+        /// The shape given.
+        shape: Box<Shape>,
     },
     /// A tensor the sizes call for is missing.
     MissingTensor {
@@ -109,12 +138,12 @@ pub enum PolicyError {
     },
     /// The network refused the tensors (e.g. a value that is not finite).
     Network(MlpError),
-    /// The policy's layer sizes differ from the run's configuration.
+    /// The policy's shape differs from the run's configuration's.
     Mismatch {
-        /// The policy's sizes.
-        policy: Vec<usize>,
-        /// The sizes the run's configuration makes.
-        run: Vec<usize>,
+        /// The policy's shape.
+        policy: Box<Shape>,
+        /// The shape the run's configuration makes.
+        run: Box<Shape>,
     },
     /// The run's learner has no network to load a policy into.
     NotANetworkLearner,
@@ -128,22 +157,23 @@ impl fmt::Display for PolicyError {
                 // A format string can be anything a file holds: show its start.
                 let shown: String = format.chars().take(40).collect();
                 let more = if shown.len() < format.len() { "…" } else { "" };
-                write!(f, "format {shown:?}{more} version {version}, expected {FORMAT:?} version {VERSION}")
+                write!(f, "format {shown:?}{more} version {version}, expected {FORMAT:?} version 1 or {VERSION}")
             }
             Self::Sizes { sizes } => {
                 write!(f, "sizes {sizes:?} do not make a network (at least two layers, each at least 1 wide)")
             }
-            Self::TooLarge { sizes } => {
-                write!(f, "sizes {sizes:?} make a network of more than {} parameters", DqnConfig::MAX_PARAMS)
+            Self::Layers(_) => write!(f, "the layers do not make a network"),
+            Self::TooLarge { shape } => {
+                write!(f, "layers [{shape}] make a network of more than {} parameters", DqnConfig::MAX_PARAMS)
             }
             Self::MissingTensor { name } => write!(f, "tensor {name} is missing"),
-            Self::UnexpectedTensor { name } => write!(f, "tensor {name} is not part of a network of these sizes"),
+            Self::UnexpectedTensor { name } => write!(f, "tensor {name} is not part of a network of these layers"),
             Self::TensorShape { name, shape, values, expected } => {
                 write!(f, "tensor {name} has shape {shape:?} and {values} values, expected {expected:?}")
             }
             Self::Network(_) => write!(f, "the network refused its tensors"),
             Self::Mismatch { policy, run } => {
-                write!(f, "the policy has layer sizes {policy:?}, the run's configuration {run:?}")
+                write!(f, "the policy is [{policy}], the run's configuration makes [{run}]")
             }
             Self::NotANetworkLearner => write!(f, "the run's learner has no network to load a policy into"),
         }
@@ -155,6 +185,7 @@ impl std::error::Error for PolicyError {
         match self {
             Self::Json(e) => Some(e),
             Self::Network(e) => Some(e),
+            Self::Layers(e) => Some(e),
             _ => None,
         }
     }
@@ -170,7 +201,14 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
         .named_tensors()
         .map(|(name, t)| (name, Tensor { shape: t.shape(), data: t.iter().copied().collect() }))
         .collect();
-    let file = PolicyFile { format: FORMAT.into(), version: VERSION, sizes: net.sizes(), tensors: Tensors(tensors) };
+    let shape = net.shape();
+    let file = PolicyFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        layout: shape.layout,
+        layers: shape.layers,
+        tensors: Tensors(tensors),
+    };
     let text = serde_json::to_string(&file).expect("a policy always serializes");
     crate::write_atomic(path, text.as_bytes(), &mut |_, _| {}).map_err(|(at, source)| RunError::Io {
         path: at,
@@ -179,13 +217,13 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
     })
 }
 
-/// Reads a policy written by [`save_policy`].
+/// Reads a policy written by [`save_policy`] (or by a version-1 writer).
 ///
 /// # Errors
 /// [`RunError::Io`] if unreadable, [`RunError::Policy`] naming what is wrong
-/// with the content (not JSON, another format or version, sizes that make no
-/// network or too large a one, a missing, unexpected or misshapen tensor, a
-/// non-finite value).
+/// with the content (not JSON, another format or version, layers that make
+/// no network or too large a one, a missing, unexpected or misshapen
+/// tensor, a non-finite value).
 pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
     let text = std::fs::read_to_string(path).map_err(io_err(path, "read policy"))?;
     parse_policy(&text).map_err(|source| RunError::Policy { path: path.to_path_buf(), source })
@@ -196,24 +234,34 @@ pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
 /// # Errors
 /// As [`load_policy`]'s [`RunError::Policy`].
 pub fn parse_policy(text: &str) -> Result<Mlp<f32>, PolicyError> {
-    let file: PolicyFile = serde_json::from_str(text).map_err(PolicyError::Json)?;
-    if file.format != FORMAT || file.version != VERSION {
-        return Err(PolicyError::Format { format: file.format, version: file.version });
+    let header: Header = serde_json::from_str(text).map_err(PolicyError::Json)?;
+    if header.format != FORMAT || !(1..=VERSION).contains(&header.version) {
+        return Err(PolicyError::Format { format: header.format, version: header.version });
     }
-    let sizes = file.sizes;
-    if sizes.len() < 2 || sizes.contains(&0) {
-        return Err(PolicyError::Sizes { sizes });
-    }
+    let (shape, tensors) = if header.version == 1 {
+        let file: PolicyFileV1 = serde_json::from_str(text).map_err(PolicyError::Json)?;
+        let sizes = file.sizes;
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(PolicyError::Sizes { sizes });
+        }
+        let layers = sizes.windows(2).map(|w| LayerShape { inputs: w[0], outputs: w[1], noisy: false }).collect();
+        (Shape { layout: Layout::Sequential, layers }, file.tensors)
+    } else {
+        let file: PolicyFile = serde_json::from_str(text).map_err(PolicyError::Json)?;
+        let shape = Shape { layout: file.layout, layers: file.layers };
+        shape.check().map_err(PolicyError::Layers)?;
+        (shape, file.tensors)
+    };
     // Every product is checked: the sizes come from the file.
-    let params = sizes.windows(2).try_fold(0usize, |n, w| w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(n));
-    if params.is_none_or(|n| n > DqnConfig::MAX_PARAMS) {
-        return Err(PolicyError::TooLarge { sizes });
+    if shape.param_count().is_none_or(|n| n > DqnConfig::MAX_PARAMS) {
+        return Err(PolicyError::TooLarge { shape: Box::new(shape) });
     }
-    let mut tensors = file.tensors.0;
-    let mut layers = Vec::with_capacity(sizes.len() - 1);
-    for (l, w) in sizes.windows(2).enumerate() {
+    let mut tensors = tensors.0;
+    let mut layers = Vec::with_capacity(shape.layers.len());
+    for (l, layer) in shape.layers.iter().enumerate() {
+        let (out, inp, noisy) = (layer.outputs, layer.inputs, layer.noisy);
         let mut take = |kind: TensorKind, expected: Vec<usize>| {
-            let name = tensor_name(l, kind);
+            let name = shape.layout.tensor_name(l, kind, noisy);
             let Some(t) = tensors.remove(&name) else { return Err(PolicyError::MissingTensor { name }) };
             // The product cannot overflow: it is bounded by the parameter count above.
             let n: usize = expected.iter().product();
@@ -222,16 +270,20 @@ pub fn parse_policy(text: &str) -> Result<Mlp<f32>, PolicyError> {
             }
             Ok(t.data)
         };
-        let weight = take(TensorKind::Weight, vec![w[1], w[0]])?;
-        let bias = take(TensorKind::Bias, vec![w[1]])?;
-        layers.push(LayerParams {
-            weight: Array2::from_shape_vec((w[1], w[0]), weight).expect("length checked against the shape"),
-            bias: Array1::from(bias),
-        });
+        let matrix = |data| Array2::from_shape_vec((out, inp), data).expect("length checked against the shape");
+        let weight = matrix(take(TensorKind::Weight, vec![out, inp])?);
+        let bias = Array1::from(take(TensorKind::Bias, vec![out])?);
+        let sigma = if noisy {
+            let weight = matrix(take(TensorKind::WeightSigma, vec![out, inp])?);
+            Some(NoiseScales { weight, bias: Array1::from(take(TensorKind::BiasSigma, vec![out])?) })
+        } else {
+            None
+        };
+        layers.push(LayerParams { weight, bias, sigma });
     }
     if let Some(name) = tensors.into_keys().next() {
         return Err(PolicyError::UnexpectedTensor { name });
     }
-    let params = Params::from_layers(layers).map_err(PolicyError::Network)?;
+    let params = Params::from_layers_with(shape.layout, layers).map_err(PolicyError::Network)?;
     Mlp::from_params(params).map_err(PolicyError::Network)
 }

@@ -30,9 +30,10 @@ use crate::{ConfigError, LearnerSetting, Phase, RunConfig, RunError};
 /// | 4 | mini-batch sampling (likewise) |
 /// | 5 | the probe states |
 /// | 6 | the periodic evaluations' resets |
+/// | 7 | noisy layers' noise (likewise) |
 /// | 2³² + i | training environment i ≥ 1 |
 ///
-/// Ids 7 to 2³² are free for consumers to come; environments take the
+/// Ids 8 to 2³² are free for consumers to come; environments take the
 /// range above 2³² (`collection.envs` is far below 2³²).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
@@ -53,6 +54,8 @@ pub enum Stream {
     Probe,
     /// Resets of the periodic evaluations (the same for each).
     Eval,
+    /// Noisy layers' noise.
+    Noise,
 }
 
 /// The first stream id of training environments 1, 2, …
@@ -71,12 +74,13 @@ impl Stream {
             Self::Replay => 4,
             Self::Probe => 5,
             Self::Eval => 6,
+            Self::Noise => 7,
         }
     }
 
     /// Every stream a run with `n_envs` training environments draws from.
     pub fn of_run(n_envs: u32) -> impl Iterator<Item = Stream> {
-        let named = [Self::TestEnv, Self::Init, Self::Explore, Self::Replay, Self::Probe, Self::Eval];
+        let named = [Self::TestEnv, Self::Init, Self::Explore, Self::Replay, Self::Probe, Self::Eval, Self::Noise];
         (0..n_envs).map(|env| Self::TrainEnv { env }).chain(named)
     }
 
@@ -691,6 +695,7 @@ impl Session {
                     init: Stream::Init.seed(config.seed),
                     explore: Stream::Explore.seed(config.seed),
                     replay: Stream::Replay.seed(config.seed),
+                    noise: Stream::Noise.seed(config.seed),
                 };
                 let agent = Agent::new(config.dqn_config_for(&spec), seeds).map_err(RunError::Learner)?;
                 RunLearner::Dqn(Box::new(agent))
@@ -1168,14 +1173,15 @@ fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Re
     config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
     config.validate()?;
     let dqn = config.dqn_config()?;
-    let run = dqn.layer_sizes();
-    if policy.sizes() != run {
-        return Err(misfit(PolicyError::Mismatch { policy: policy.sizes(), run }));
+    let run = dqn.shape().map_err(|e| RunError::Learner(e.into()))?;
+    if policy.shape() != run {
+        return Err(misfit(PolicyError::Mismatch { policy: Box::new(policy.shape()), run: Box::new(run) }));
     }
     let seeds = AgentSeeds {
         init: Stream::Init.seed(config.seed),
         explore: Stream::Explore.seed(config.seed),
         replay: Stream::Replay.seed(config.seed),
+        noise: Stream::Noise.seed(config.seed),
     };
     let mut agent = Agent::new(dqn, seeds).map_err(RunError::Learner)?;
     agent.load_policy(policy.clone()).expect("the sizes were checked");

@@ -68,21 +68,44 @@ struct FuzzTensor {
     data: Vec<f64>,
 }
 
-/// A policy file whose JSON is well formed: a format and version, sizes,
-/// and tensors near the ones the sizes call for (names, shapes and lengths
-/// sometimes wrong, layers sometimes missing or extra, values sometimes
-/// overflowing f32).
+/// A policy file whose JSON is well formed: a format and version, the
+/// layers (version 1: sizes of a chain; version 2: a layout, sequential or
+/// dueling, and each layer's shape, some noisy), and tensors near the ones
+/// they call for (names, shapes and lengths sometimes wrong, layers
+/// sometimes missing or extra, values sometimes overflowing f32).
 fn policy_text() -> impl Strategy<Value = String> {
-    let sizes = prop::collection::vec(prop_oneof![4 => 1u64..6, 1 => number()], 0..5);
+    let sizes = prop::collection::vec(prop_oneof![4 => 1u64..6, 1 => number()], 0..7);
     let right_format = prop::bool::weighted(0.9);
-    (sizes, right_format, prop_oneof![8 => Just(1u64), 1 => number()], prop::collection::vec(any::<u8>(), 0..10))
-        .prop_map(|(sizes, right_format, version, knobs)| {
+    let version = prop_oneof![4 => Just(1u64), 4 => Just(2u64), 1 => number()];
+    let layout = (any::<bool>(), 0u64..4, 0u64..4, any::<u8>());
+    (sizes, right_format, version, layout, prop::collection::vec(any::<u8>(), 0..10)).prop_map(
+        |(sizes, right_format, version, layout, knobs)| {
+            // Version 2's layout: dueling parts that may not add up, and
+            // which layers are noisy.
+            let (dueling, value, advantage, noisy_mask) = layout;
+            let n_layers = sizes.len().saturating_sub(1) as u64;
+            let trunk = n_layers.saturating_sub(value + advantage);
+            let named = if dueling && version == 2 {
+                let (t, v, a) = (trunk as usize, value as usize, advantage as usize);
+                agent::Layout::Dueling { trunk: t, value: v, advantage: a }
+            } else {
+                agent::Layout::Sequential
+            };
+            let noisy = |l: usize| version == 2 && noisy_mask >> (l % 8) & 1 == 1;
             let mut tensors = Vec::new();
             for (l, w) in sizes.windows(2).enumerate() {
-                for (kind, shape) in [("weight", vec![w[1], w[0]]), ("bias", vec![w[1]])] {
+                let mut kinds =
+                    vec![(agent::TensorKind::Weight, vec![w[1], w[0]]), (agent::TensorKind::Bias, vec![w[1]])];
+                if noisy(l) {
+                    kinds.extend([
+                        (agent::TensorKind::WeightSigma, vec![w[1], w[0]]),
+                        (agent::TensorKind::BiasSigma, vec![w[1]]),
+                    ]);
+                }
+                for (kind, shape) in kinds {
                     let n = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).filter(|&n| n <= 64).unwrap_or(3);
                     let data = (0..n).map(|i| ((i as f64) * 0.37).sin()).collect();
-                    tensors.push(FuzzTensor { name: format!("fc{}.{kind}", l + 1), shape, data });
+                    tensors.push(FuzzTensor { name: named.tensor_name(l, kind, noisy(l)), shape, data });
                 }
             }
             // Each knob byte edits one thing.
@@ -130,11 +153,24 @@ fn policy_text() -> impl Strategy<Value = String> {
                 })
                 .collect();
             let format = if right_format { "dqn-rs policy" } else { "dqn-rs Policy" };
-            format!(
-                "{{\"format\":{format:?},\"version\":{version},\"sizes\":{sizes:?},\"tensors\":{{{}}}}}",
-                tensors.join(",")
-            )
-        })
+            let layers = if version == 2 {
+                let layout = if dueling {
+                    format!("{{\"Dueling\":{{\"trunk\":{trunk},\"value\":{value},\"advantage\":{advantage}}}}}")
+                } else {
+                    "\"Sequential\"".to_string()
+                };
+                let shapes: Vec<String> = sizes
+                    .windows(2)
+                    .enumerate()
+                    .map(|(l, w)| format!("{{\"inputs\":{},\"outputs\":{},\"noisy\":{}}}", w[0], w[1], noisy(l)))
+                    .collect();
+                format!("\"layout\":{layout},\"layers\":[{}]", shapes.join(","))
+            } else {
+                format!("\"sizes\":{sizes:?}")
+            };
+            format!("{{\"format\":{format:?},\"version\":{version},{layers},\"tensors\":{{{}}}}}", tensors.join(","))
+        },
+    )
 }
 
 /// Parses a policy: a named error, or a network of the file's sizes that
@@ -142,10 +178,10 @@ fn policy_text() -> impl Strategy<Value = String> {
 fn check_policy(text: &str) -> Result<(), TestCaseError> {
     match parse_policy(text) {
         Ok(net) => {
-            let input = vec![0.25f32; net.sizes()[0]];
+            let input = vec![0.25f32; net.input_dim()];
             let mut scratch = agent::SingleScratch::default();
             let q = net.forward_single(&input, &mut scratch).unwrap();
-            prop_assert_eq!(q.len(), *net.sizes().last().unwrap());
+            prop_assert_eq!(q.len(), net.output_dim());
         }
         Err(e) => prop_assert!(!e.to_string().is_empty()),
     }
@@ -188,8 +224,8 @@ struct AgentMirror {
     config: DqnConfig,
     obs_dim: usize,
     n_actions: usize,
-    policy: Vec<LayerMirror>,
-    target: Vec<LayerMirror>,
+    policy: ParamsMirror,
+    target: ParamsMirror,
     adam: AdamMirror,
     replay: ReplayMirror,
     explore_rng: ChaCha8Rng,
@@ -202,6 +238,28 @@ struct AgentMirror {
     n_step_windows: WindowsMirror,
     /// Prioritized replay: the largest priority and one per transition.
     priorities: Option<(f64, Vec<f64>)>,
+    noise_rng: ChaCha8Rng,
+    policy_noise: Option<NoiseMirror>,
+    target_noise: Option<NoiseMirror>,
+}
+
+/// A noise sample: per layer, a noisy layer's `ε_in` and `ε_out`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NoiseMirror {
+    layers: Vec<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+/// A network's layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum LayoutMirror {
+    Sequential,
+    Dueling { trunk: usize, value: usize, advantage: usize },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ParamsMirror {
+    layout: LayoutMirror,
+    layers: Vec<LayerMirror>,
 }
 
 /// Each environment's pending n-step steps.
@@ -237,14 +295,16 @@ struct VectorMirror {
 struct LayerMirror {
     weight: MatrixMirror,
     bias: VectorMirror,
+    /// A noisy layer's σ of its weight and bias.
+    sigma: Option<(MatrixMirror, VectorMirror)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AdamMirror {
     config: (f64, f64, f64, f64),
     step: u64,
-    exp_avg: Vec<LayerMirror>,
-    exp_avg_sq: Vec<LayerMirror>,
+    exp_avg: ParamsMirror,
+    exp_avg_sq: ParamsMirror,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,19 +363,43 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The kinds of real checkpoint the fuzzer edits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Source {
+    Dqn,
+    Tabular,
+    /// Every network and target option on: dueling heads with noisy
+    /// streams, C51, Double DQN, prioritized replay, 3-step returns.
+    Rainbow,
+}
+
 /// A real checkpoint of a small run, stopped mid-run: DQN with 2
-/// environments and evaluations, or the tabular learner.
-fn source_checkpoint(tabular: bool) -> Vec<u8> {
+/// environments and evaluations, the tabular learner, or Rainbow.
+fn source_checkpoint(source: Source) -> Vec<u8> {
     let mut c = RunConfig { seed: 1, train_episodes: 3, test_episodes: 1, ..RunConfig::default() };
     c.agent.hidden = vec![4];
     c.agent.buffer_capacity = 64;
     c.agent.gradient_steps = 2;
     c.collection.envs = 2;
     c.early_stop = Some(runner::EarlyStop { every_steps: 10, episodes: 2, solved_at: 1e9 });
-    if tabular {
-        c.learner = runner::LearnerSetting::TabularQ { bins: vec![2, 2, 3, 3], alpha: 0.5, ranges: None };
+    match source {
+        Source::Dqn => {}
+        Source::Tabular => {
+            c.learner = runner::LearnerSetting::TabularQ { bins: vec![2, 2, 3, 3], alpha: 0.5, ranges: None };
+        }
+        Source::Rainbow => {
+            c.agent.dueling = Some(runner::Dueling { value_hidden: vec![3], advantage_hidden: vec![] });
+            c.agent.noisy = Some(runner::Noisy::default());
+            c.agent.distributional = Some(runner::Distributional { n_atoms: 5, v_min: 0.0, v_max: 10.0 });
+            c.agent.double_dqn = true;
+            c.agent.sampling = runner::Sampling::Prioritized(runner::Prioritized::default());
+            c.agent.n_step = 3;
+            // Its greedy noisy policy falls fast: more episodes, so the
+            // stop comes mid-run.
+            c.train_episodes = 50;
+        }
     }
-    let dir = scratch(if tabular { "source-tabular" } else { "source-dqn" });
+    let dir = scratch(&format!("source-{source:?}"));
     let opts = TrainOptions { stop_after_steps: Some(40), ..TrainOptions::default() };
     let ckpt = match train_with(&c, &dir, &opts, &mut Silent) {
         Err(RunError::Interrupted { checkpoint, .. }) => checkpoint,
@@ -327,7 +411,8 @@ fn source_checkpoint(tabular: bool) -> Vec<u8> {
 }
 
 thread_local! {
-    static SOURCES: [Vec<u8>; 2] = [source_checkpoint(false), source_checkpoint(true)];
+    static SOURCES: [Vec<u8>; 3] =
+        [source_checkpoint(Source::Dqn), source_checkpoint(Source::Tabular), source_checkpoint(Source::Rainbow)];
 }
 
 fn mirror_of(bytes: &[u8]) -> CheckpointMirror {
@@ -360,13 +445,46 @@ fn the_mirror_is_exact() {
 /// adversarial float, and a position.
 type Edit = (u8, u64, f64, usize);
 
-fn layer_edit(layers: &mut Vec<LayerMirror>, which: u8, n: u64, x: f64, at: usize) {
+fn layer_edit(params: &mut ParamsMirror, which: u8, n: u64, x: f64, at: usize) {
+    let layers = &mut params.layers;
     if layers.is_empty() {
         return;
     }
     let l = at % layers.len();
     let layer = &mut layers[l];
-    match which % 8 {
+    match which % 14 {
+        8 => {
+            params.layout = match params.layout {
+                LayoutMirror::Sequential => {
+                    LayoutMirror::Dueling { trunk: n as usize, value: at % 4, advantage: (n >> 2) as usize % 4 }
+                }
+                LayoutMirror::Dueling { .. } => LayoutMirror::Sequential,
+            }
+        }
+        9 => {
+            if let LayoutMirror::Dueling { trunk, value, .. } = &mut params.layout {
+                (*trunk, *value) = (*value, *trunk);
+            }
+        }
+        10 => layer.sigma = None,
+        11 => {
+            let (w, b) = (layer.weight.clone(), layer.bias.clone());
+            layer.sigma = Some((w, b));
+        }
+        12 => {
+            if let Some((w, b)) = &mut layer.sigma {
+                w.data.truncate(at % (w.data.len() + 1));
+                b.dim[0] = n as usize;
+            }
+        }
+        13 => {
+            if let Some((w, _)) = &mut layer.sigma
+                && !w.data.is_empty()
+            {
+                let i = at % w.data.len();
+                w.data[i] = x as f32;
+            }
+        }
         0 => layer.weight.dim[at % 2] = n as usize,
         1 => layer.bias.dim[0] = n as usize,
         2 => layer.weight.data.truncate(at % (layer.weight.data.len() + 1)),
@@ -397,7 +515,7 @@ fn edit_batch(saved: &mut Vec<u8>, edit: &dyn Fn(&mut BatchMirror)) {
 
 fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
     let s = &mut m.session;
-    match which % 58 {
+    match which % 68 {
         0 => m.train_csv_len = n,
         1 => m.elapsed_seconds = x,
         2 => s.cursor.episodes_finished = n as u32,
@@ -420,7 +538,7 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 *p = x as f32;
             }
         }
-        13..=19 => edit_batch(&mut s.envs, &|b| match which % 58 {
+        13..=19 => edit_batch(&mut s.envs, &|b| match which % 68 {
             13 => b.config.max_episode_steps = n as u32,
             14 => b.states.truncate(at % 3),
             15 => {
@@ -450,15 +568,15 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
         24 => s.config.agent.batch_size = n as usize,
         25 => s.config.agent.gamma = x,
         _ => match &mut s.learner {
-            LearnerMirror::Dqn(a) => match which % 58 {
+            LearnerMirror::Dqn(a) => match which % 68 {
                 26 => a.obs_dim = n as usize,
                 27 => a.n_actions = n as usize,
                 28 => a.config.buffer_capacity = n as usize,
                 29 => a.config.chunk_rows = n as usize,
-                30 => layer_edit(&mut a.policy, (n % 8) as u8, n, x, at),
-                31 => layer_edit(&mut a.target, (at % 8) as u8, n, x, at),
-                32 => layer_edit(&mut a.adam.exp_avg, (n % 8) as u8, n, x, at),
-                33 => layer_edit(&mut a.adam.exp_avg_sq, (at % 8) as u8, n, x, at),
+                30 => layer_edit(&mut a.policy, (n % 14) as u8, n, x, at),
+                31 => layer_edit(&mut a.target, (at % 14) as u8, n, x, at),
+                32 => layer_edit(&mut a.adam.exp_avg, (n % 14) as u8, n, x, at),
+                33 => layer_edit(&mut a.adam.exp_avg_sq, (at % 14) as u8, n, x, at),
                 34 => a.adam.config = (x, x, 0.999, 1e-8),
                 35 => a.adam.config.1 = x,
                 36 => a.adam.step = n,
@@ -509,6 +627,30 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                         *v = x;
                     }
                 }
+                // Noise: cut, poisoned, missing, moved to another layer.
+                58 => noise_edit(&mut a.policy_noise, n, x, at),
+                59 => noise_edit(&mut a.target_noise, n, x, at),
+                60 => a.policy_noise = None,
+                61 => a.target_noise = Some(NoiseMirror { layers: vec![Some((vec![x as f32; at % 5], vec![0.5; 2]))] }),
+                62 => a.config.noisy = if a.config.noisy.is_some() { None } else { Some(runner::Noisy::default()) },
+                63 => {
+                    a.config.dueling = if a.config.dueling.is_some() { None } else { Some(runner::Dueling::default()) }
+                }
+                64 => {
+                    if let Some(d) = &mut a.config.dueling {
+                        d.value_hidden = vec![n as usize];
+                    }
+                }
+                65 => {
+                    if let Some(noisy) = &mut a.config.noisy {
+                        noisy.sigma0 = x;
+                    }
+                }
+                66 => {
+                    a.config.distributional =
+                        Some(runner::Distributional { n_atoms: n as usize, v_min: x, v_max: 10.0 });
+                }
+                67 => layer_edit(&mut a.policy, 8 + (n % 6) as u8, n, x, at),
                 _ => a.sample_count = n,
             },
             LearnerMirror::Tabular(t) => match which % 8 {
@@ -527,6 +669,28 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 _ => t.config.discretizer.bins.push(n as usize),
             },
         },
+    }
+}
+
+fn noise_edit(noise: &mut Option<NoiseMirror>, n: u64, x: f64, at: usize) {
+    let Some(noise) = noise else { return };
+    let len = noise.layers.len();
+    match n % 4 {
+        0 => noise.layers.truncate(at % (len + 1)),
+        1 => {
+            if let Some(Some((input, _))) = noise.layers.get_mut(at % len.max(1)) {
+                input.truncate(at % (input.len() + 1));
+            }
+        }
+        2 => {
+            if let Some(Some((_, output))) = noise.layers.iter_mut().rev().find(|l| l.is_some()) {
+                let i = at % output.len().max(1);
+                if let Some(v) = output.get_mut(i) {
+                    *v = x as f32;
+                }
+            }
+        }
+        _ => noise.layers.rotate_left(at % len.max(1)),
     }
 }
 
@@ -687,10 +851,10 @@ proptest! {
 
     #[test]
     fn checkpoints_with_adversarial_numbers_never_panic(
-        tabular in any::<bool>(),
+        source in 0..3usize,
         edits in prop::collection::vec((any::<u8>(), number(), float(), any::<usize>()), 1..4),
     ) {
-        let source = SOURCES.with(|s| s[usize::from(tabular)].clone());
+        let source = SOURCES.with(|s| s[source].clone());
         let mut mirror = mirror_of(&source);
         for edit in edits {
             apply(&mut mirror, edit);
@@ -738,16 +902,16 @@ fn the_known_crashers_are_named_errors() {
         header[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(chain(&header).contains("truncated at byte"), "{}", chain(&header));
         // A weight of shape [0, u64::MAX]: its product is 0, ndarray's limit is not.
-        let text = chain(&edit(&|a| a.policy[0].weight.dim = [0, usize::MAX]));
+        let text = chain(&edit(&|a| a.policy.layers[0].weight.dim = [0, usize::MAX]));
         assert!(text.contains("stored tensor fc1.weight has shape [0, 18446744073709551615] but 16 values"), "{text}");
-        let text = chain(&edit(&|a| a.policy[1].bias.v = 0));
+        let text = chain(&edit(&|a| a.policy.layers[1].bias.v = 0));
         assert!(text.contains("array format 0"), "{text}");
         // Counters one step from overflowing.
         let text = chain(&edit(&|a| a.replay.pushes = u64::MAX));
         assert!(text.contains("write position"), "{text}");
         let text = chain(&edit(&|a| a.adam.step = u64::MAX));
         assert!(text.contains("steps taken, beyond what any run reaches"), "{text}");
-        let text = chain(&edit(&|a| a.adam.exp_avg_sq[0].bias.data[1] = -1.0));
+        let text = chain(&edit(&|a| a.adam.exp_avg_sq.layers[0].bias.data[1] = -1.0));
         assert!(text.contains("second moment of fc1.bias[1] is negative"), "{text}");
         let text = chain(&edit(&|a| a.adam.config.0 = 0.5));
         assert!(text.contains("optimizer's settings (lr 0.5)"), "{text}");

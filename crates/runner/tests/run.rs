@@ -114,10 +114,13 @@ fn damaged_policy_files_are_reported_not_panicked_on() {
     assert_eq!(net.sizes(), vec![4, 64, 64, 2]);
 
     type Expected = fn(&PolicyError) -> bool;
-    let cases: [(String, &str, Expected); 6] = [
+    let layer = |inputs: u64, outputs: u64| format!(r#"{{"inputs":{inputs},"outputs":{outputs},"noisy":false}}"#);
+    let chain_64 = format!("{},{},{}", layer(4, 64), layer(64, 64), layer(64, 2));
+    assert!(good.contains(&chain_64), "{}", &good[..200]);
+    let cases: [(String, &str, Expected); 7] = [
         (String::new(), "not a policy file", |e| matches!(e, PolicyError::Json(_))),
         (good[..good.len() / 2].to_string(), "not a policy file", |e| matches!(e, PolicyError::Json(_))),
-        (good.replace("\"version\":1", "\"version\":9"), "version 9", |e| {
+        (good.replace("\"version\":2", "\"version\":9"), "version 9", |e| {
             matches!(e, PolicyError::Format { version: 9, .. })
         }),
         (
@@ -126,15 +129,23 @@ fn damaged_policy_files_are_reported_not_panicked_on() {
             |e| matches!(e, PolicyError::MissingTensor { name } if name == "fc2.bias"),
         ),
         (
-            good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4,64,65,2]"),
+            good.replace(&chain_64, &format!("{},{},{}", layer(4, 64), layer(64, 65), layer(65, 2))),
             "tensor fc2.weight has shape [64, 64]",
             |e| matches!(e, PolicyError::TensorShape { name, .. } if name == "fc2.weight"),
         ),
-        // Sizes whose product overflows a usize: refused before any product is formed.
-        (good.replace("\"sizes\":[4,64,64,2]", "\"sizes\":[4294967296,4294967296]"), "more than", |e| {
+        // Widths whose product overflows a usize: refused before any product is formed.
+        (good.replace(&chain_64, &layer(4_294_967_296, 4_294_967_296)), "more than", |e| {
             matches!(e, PolicyError::TooLarge { .. })
         }),
+        // Dueling parts whose advantage outputs (2) are no multiple of the value outputs (64).
+        (good.replace("\"Sequential\"", r#"{"Dueling":{"trunk":1,"value":1,"advantage":1}}"#), "not a multiple", |e| {
+            matches!(e, PolicyError::Layers(_))
+        }),
     ];
+    // A version-1 file (a chain given by its sizes) still loads.
+    let tensors = &good[good.find("\"tensors\"").unwrap()..];
+    let v1 = format!(r#"{{"format":"dqn-rs policy","version":1,"sizes":[4,64,64,2],{tensors}"#);
+    assert_eq!(runner::parse_policy(&v1).unwrap(), net);
     for (text, expected, kind) in cases {
         std::fs::write(&path, &text).unwrap();
         let err = load_policy(&path).unwrap_err();
@@ -190,4 +201,34 @@ fn fused_arithmetic_is_deterministic_and_its_own_run() {
     for d in [separate, one, two, resumed] {
         std::fs::remove_dir_all(d).unwrap();
     }
+}
+
+/// A dueling network with noisy streams saves with its layout and PyTorch's
+/// names, and reads back to the same parameters.
+#[test]
+fn dueling_noisy_policies_round_trip_with_their_layout() {
+    use rand::SeedableRng;
+    let arch = agent::Architecture {
+        inputs: 4,
+        hidden: vec![8],
+        outputs: 2 * 3,
+        dueling: Some(agent::DuelingStreams { value_hidden: vec![5], advantage_hidden: vec![], value_outputs: 3 }),
+        noisy: Some(agent::NoisyInit { layers: agent::NoisyLayers::Heads, sigma0: 0.5 }),
+    };
+    let net = agent::Mlp::build(&arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3)).unwrap();
+    let dir = scratch("dueling-policy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.json");
+    runner::save_policy(&net, &path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    for name in ["trunk.0.weight", "value.0.weight_mu", "value.1.bias_sigma", "advantage.0.weight_sigma"] {
+        assert!(text.contains(&format!("\"{name}\"")), "{name} in {}", &text[..300]);
+    }
+    assert!(text.contains(r#""layout":{"Dueling":{"trunk":1,"value":2,"advantage":1}}"#));
+    assert_eq!(load_policy(&path).unwrap(), net);
+    // A σ tensor left out is named.
+    std::fs::write(&path, text.replace("value.1.bias_sigma", "value.1.bias_sigmx")).unwrap();
+    let err = ErrorChain(&load_policy(&path).unwrap_err()).to_string();
+    assert!(err.contains("tensor value.1.bias_sigma is missing"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -135,7 +135,7 @@ fn every_stream_of_a_run_is_its_own() {
         config.seed = 11;
         let session = Session::new(&config).unwrap();
         let streams: Vec<Stream> = session.streams().collect();
-        assert_eq!(streams.len(), n as usize + 6, "N environments and six named consumers");
+        assert_eq!(streams.len(), n as usize + 7, "N environments and seven named consumers");
         let mut ids: Vec<u64> = streams.iter().map(|s| s.id()).collect();
         ids.sort_unstable();
         ids.dedup();
