@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use agent::{
-    Agent, AgentError, AgentSeeds, AgentState, Distributional, DqnConfig, EpsilonSchedule, LossKind,
+    Agent, AgentError, AgentSeeds, AgentState, Distributional, DqnConfig, Dueling, EpsilonSchedule, LossKind, Noisy,
     ObservationProblem, Prioritized, ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome, argmax,
     bellman_target, next_state_value,
 };
@@ -212,6 +212,86 @@ fn prioritized_replay_is_the_same_at_any_thread_count() {
     let one = run(1);
     assert!(one.replay().len() > 64);
     assert_eq!(run(2), one);
+}
+
+/// Every Rainbow component together, acting as well as learning (two
+/// environments stepped together): the same learner at 1, 2 and 4
+/// threads; the noise, not ε, explores; greedy evaluation uses the mean
+/// weights.
+#[test]
+fn rainbow_is_the_same_at_1_2_and_4_threads_and_its_noise_explores() {
+    let config = DqnConfig {
+        distributional: Some(Distributional { n_atoms: 11, v_min: 0.0, v_max: 20.0 }),
+        dueling: Some(Dueling { value_hidden: vec![8], advantage_hidden: vec![8] }),
+        noisy: Some(Noisy::default()),
+        sampling: Sampling::Prioritized(Prioritized::default()),
+        double_dqn: true,
+        n_step: 3,
+        batch_size: 32,
+        ..small_config()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+            let mut actions = Vec::new();
+            let mut taken = Vec::new();
+            for i in 0..150 {
+                let obs: Vec<f32> = (0..8).map(|k| ((i * 8 + k) as f32 * 0.37).sin() * 0.1).collect();
+                agent.act_batch(&obs, &mut actions).unwrap();
+                taken.extend_from_slice(&actions);
+                for (env, (&a, s)) in actions.iter().zip(obs.chunks(4)).enumerate() {
+                    let next: Vec<f32> = s.iter().map(|v| v + 0.01).collect();
+                    let t = Transition {
+                        state: s,
+                        action: a,
+                        reward: (i % 5) as f32,
+                        next_state: &next,
+                        terminated: i % 17 == 16,
+                        truncated: false,
+                    };
+                    agent.observe_from(env, t).unwrap();
+                }
+                agent.update().unwrap();
+            }
+            (agent, taken)
+        })
+    };
+    let (mut one, taken) = run(1);
+    assert!(one.n_updates() > 100);
+    for threads in [2, 4] {
+        let (agent, taken_here) = run(threads);
+        assert_eq!(taken_here, taken, "{threads} threads");
+        assert_eq!(agent.to_state(), one.to_state(), "{threads} threads");
+    }
+    // No ε: the exploration stream is untouched, and ε reads 0.
+    assert_eq!(one.epsilon(), 0.0);
+    assert_eq!(one.to_state().explore_rng(), &<rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(2));
+    // Training actions on one observation vary with the noise; greedy
+    // evaluation does not, and is the mean network's.
+    let obs = [0.05, -0.02, 0.01, 0.03];
+    let training: Vec<usize> = (0..200).map(|_| one.act(&obs).unwrap()).collect();
+    assert!(training.contains(&0) && training.contains(&1), "the noise explores: {training:?}");
+    let greedy = one.predict(&obs).unwrap();
+    assert!((0..20).all(|_| one.predict(&obs).unwrap() == greedy));
+    let mut mean = one.policy().clone();
+    mean.clear_noise();
+    let mut scratch = agent::SingleScratch::default();
+    let outputs = mean.forward_single(&obs, &mut scratch).unwrap().to_vec();
+    let q = one.q_values(&obs).unwrap().to_vec();
+    let support: Vec<f32> = (0..11).map(|i| 2.0 * i as f32).collect();
+    for (a, &value) in q.iter().enumerate() {
+        let logits = &outputs[a * 11..(a + 1) * 11];
+        let max = logits.iter().copied().fold(f32::MIN, f32::max);
+        let weights: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+        let total: f32 = weights.iter().sum();
+        let expected: f32 = weights.iter().zip(&support).map(|(w, z)| w / total * z).sum();
+        assert!((value - expected).abs() < 1e-4, "action {a}: {value} vs the mean network's {expected}");
+    }
+    // ε-greedy comes back when asked for.
+    let with_epsilon = DqnConfig { noisy: Some(Noisy { epsilon_greedy: true, ..Noisy::default() }), ..config.clone() };
+    let agent = Agent::new(with_epsilon, SEEDS).unwrap();
+    assert!(agent.epsilon() > 0.9);
 }
 
 /// Distributional C51: the network has n_atoms outputs per action, acting

@@ -24,8 +24,10 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// step; 4: the environment is any `env_core` family, stored as its own
 /// bytes, and the config names it; 5: the learner's `arithmetic`; 6:
 /// n-step returns — the buffer's step counts and each environment's
-/// pending steps.)
-pub const VERSION: u32 = 6;
+/// pending steps, and prioritized replay's priorities; 7: networks with a
+/// layout (dueling heads) and noisy layers, their noise samples and the
+/// noise stream, the config's `dueling` and `noisy`.)
+pub const VERSION: u32 = 7;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.

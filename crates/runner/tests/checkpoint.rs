@@ -177,6 +177,31 @@ fn distributional_runs_resume_byte_for_byte() {
     }
 }
 
+/// Rainbow — dueling heads with noisy streams (whose noise is drawn
+/// before every action and gradient step), C51, Double DQN, prioritized
+/// replay, 3-step returns — resumes byte for byte too.
+#[test]
+fn rainbow_runs_resume_byte_for_byte() {
+    let mut config = config();
+    config.agent.distributional = Some(runner::Distributional { n_atoms: 11, v_min: 0.0, v_max: 50.0 });
+    config.agent.dueling = Some(runner::Dueling { value_hidden: vec![16], advantage_hidden: vec![16] });
+    config.agent.noisy = Some(runner::Noisy::default());
+    config.agent.double_dqn = true;
+    config.agent.sampling = runner::Sampling::Prioritized(runner::Prioritized::default());
+    config.agent.n_step = 3;
+    config.collection = runner::Collection { envs: 2, update_every: 1 };
+    let whole = scratch("rainbow-whole");
+    let summary = train_with(&config, &whole, &options(), &mut Silent).unwrap();
+    let expected = outputs(&whole);
+    let dir = scratch("rainbow-mid");
+    interrupted_at(&config, &dir, summary.train_steps / 2 + 1);
+    resume(&dir, &options(), &mut Silent).unwrap();
+    assert_eq!(outputs(&dir), expected);
+    for d in [whole, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn damaged_checkpoints_are_named_and_skipped() {
     let config = config();
