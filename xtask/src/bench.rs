@@ -385,8 +385,12 @@ pub fn run(opts: &Options) -> Result<String, String> {
             let per_args = ["--threads", &t, "--updates", q("2000", "100"), "--reps", q("3", "1")];
             let v = python_json(py, &opts.peers.join("per_update.py"), &per_args, "--json", &json)?;
             res.anchor.insert(if threads == 1 { "per_1" } else { "per_2" }, num(&v, "/us_per_update")?);
+            let rainbow_args = ["--threads", &t, "--updates", q("1000", "50"), "--reps", q("3", "1")];
+            let v = python_json(py, &opts.peers.join("rainbow_update.py"), &rainbow_args, "--json", &json)?;
+            res.anchor.insert(if threads == 1 { "rainbow_1" } else { "rainbow_2" }, num(&v, "/us_per_update")?);
         }
         check_per_peer(py, opts)?;
+        check_rainbow_peer(py, opts)?;
     }
     if let Some(py) = opts.jax_python.as_deref().filter(|p| p.exists()) {
         let jax = opts.anchors.join("jax");
@@ -513,6 +517,54 @@ fn check_per_peer(python: &Path, opts: &Options) -> Result<(), String> {
             .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
         if !status.success() {
             return Err(format!("the PER peer disagrees with {}: its timing would not be comparable", case.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the PyTorch Rainbow peer's checks: its network on every dueling
+/// noisy golden case (`crates/mlp/tests/golden_heads/rainbow*.json`) and
+/// its C51 learning step on every case of
+/// `crates/agent/tests/golden_c51_update/`, the numbers dqn-rs's own
+/// golden tests check.
+fn check_rainbow_peer(python: &Path, opts: &Options) -> Result<(), String> {
+    let root = crate::chapter::workspace_root();
+    let cases = |dir: &str, prefix: &str| -> Result<Vec<PathBuf>, String> {
+        let dir = root.join(dir);
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(format!("{}: no {prefix}*.json case to check the Rainbow peer on", dir.display()));
+        }
+        Ok(files)
+    };
+    let checks = [
+        ("--check-net", cases("crates/mlp/tests/golden_heads", "rainbow")?),
+        ("--check-loss", cases("crates/agent/tests/golden_c51_update", "")?),
+    ];
+    for (flag, files) in checks {
+        for case in files {
+            eprintln!("bench: rainbow_update.py {flag} {}", case.display());
+            let status = Command::new(python)
+                .arg(opts.peers.join("rainbow_update.py"))
+                .arg(flag)
+                .arg(&case)
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+            if !status.success() {
+                return Err(format!(
+                    "the Rainbow peer disagrees with {}: its timing would not be comparable",
+                    case.display()
+                ));
+            }
         }
     }
     Ok(())
@@ -805,6 +857,24 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             },
             cell(peer, &micros),
             ratio(peer, per)
+        );
+    }
+    for threads in [1, 2] {
+        let rainbow = us("agent", threads, "update/agent_update_rainbow");
+        let uniform = us("agent", threads, "update/agent_update");
+        let peer = anchor(if threads == 1 { "rainbow_1" } else { "rainbow_2" });
+        let _ = writeln!(
+            t,
+            "| Rainbow update (`DqnConfig::rainbow`, `presets/rainbow.ron`: dueling noisy heads, C51 × 51, Double, PER, 3-step; an action and its noise per update), {threads} thread{} | {} ({} the seed update's time) | {} (PyTorch, `xtask/peers/rainbow_update.py`) | {} | {} |",
+            if threads == 1 { "" } else { "s" },
+            cell(rainbow, &micros),
+            match (rainbow, uniform) {
+                (Some(r), Some(u)) => format!("{:.2}×", r / u),
+                _ => na.clone(),
+            },
+            cell(peer, &micros),
+            ratio(peer, rainbow),
+            if threads == 1 { "" } else { "≥ 6×" }
         );
     }
     for line in &res.quoted {

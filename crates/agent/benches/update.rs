@@ -68,6 +68,16 @@ fn agent_update_prioritized(bencher: Bencher) {
     run_update(bencher, filled_agent_with(config));
 }
 
+/// Rainbow's update, `DqnConfig::rainbow` (the agent of
+/// `presets/rainbow.ron`): dueling noisy heads on a trunk of 128, C51 with
+/// 51 atoms, Double DQN, prioritized replay, 3-step returns; each action
+/// draws the policy's noise, each update the target's. The peer:
+/// `xtask/peers/rainbow_update.py`.
+#[divan::bench(sample_count = 300)]
+fn agent_update_rainbow(bencher: Bencher) {
+    run_update(bencher, filled_agent_with(DqnConfig::rainbow(4, 2)));
+}
+
 /// Hidden width (two layers) × batch size: the grid of `docs/benchmarks.md`.
 const GRID: [(usize, usize); 12] = [
     (64, 32),

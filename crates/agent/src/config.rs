@@ -297,6 +297,35 @@ impl DqnConfig {
         }
     }
 
+    /// Rainbow (Hessel et al. 2018) for an environment with `obs_dim`
+    /// observations and `n_actions` actions, as `presets/rainbow.ron` sets
+    /// it for CartPole-v1: Double DQN, dueling heads (a trunk of 128, each
+    /// stream one hidden layer of 128), noisy streams (σ₀ 0.5, no ε),
+    /// 3-step returns, prioritized replay (α 0.5, β 0.4 → 1 over 20 000
+    /// steps), C51 with 51 atoms on [0, 100] (the returns of a reward of 1
+    /// a step at γ 0.99; other rewards want another support), γ 0.99, lr
+    /// 1e-3, batch 64, buffer 50 000, learning from 1 000 transitions, a
+    /// hard target copy every 200 actions, gradients clamped to ±10.
+    #[must_use]
+    pub fn rainbow(obs_dim: usize, n_actions: usize) -> Self {
+        Self {
+            hidden: vec![128],
+            gamma: 0.99,
+            lr: 1e-3,
+            buffer_capacity: 50_000,
+            target_update: TargetUpdate::Hard { every: 200 },
+            double_dqn: true,
+            grad_clip: Some(10.0),
+            learning_starts: 1000,
+            n_step: 3,
+            sampling: Sampling::Prioritized(Prioritized { alpha: 0.5, beta_steps: 20_000, ..Prioritized::default() }),
+            distributional: Some(Distributional { n_atoms: 51, v_min: 0.0, v_max: 100.0 }),
+            dueling: Some(Dueling::default()),
+            noisy: Some(Noisy::default()),
+            ..Self::seed(obs_dim, n_actions)
+        }
+    }
+
     /// Checks every setting; the error names the first bad one.
     ///
     /// # Errors

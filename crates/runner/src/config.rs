@@ -448,7 +448,9 @@ settable! {
     "agent.chunk_rows" => agent.chunk_rows,
     "agent.arithmetic" => agent.arithmetic,
     "agent.n_step" => agent.n_step,
-    "agent.distributional" => agent.distributional;
+    "agent.distributional" => agent.distributional,
+    "agent.dueling" => agent.dueling,
+    "agent.noisy" => agent.noisy;
     "env" => set_env,
     // Settings of whichever environment the run has.
     "env.max_episode_steps" => set_env_max_episode_steps,

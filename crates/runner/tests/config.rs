@@ -165,6 +165,8 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.sampling" => "Recent",
         "agent.arithmetic" => "Fused",
         "agent.distributional" => "Some((n_atoms: 21))",
+        "agent.dueling" => "Some((value_hidden: [4]))",
+        "agent.noisy" => "Some((sigma0: 0.4, layers: All))",
         "learner" => "TabularQ(bins: [2, 2, 2, 2], alpha: 0.5)",
         "max_train_steps" => "Some(100)",
         "agent.grad_clip" => "None",
@@ -192,6 +194,29 @@ proptest! {
         if let Ok(config) = RunConfig::from_ron(&text, "fuzz") {
             let _ = config.validate();
         }
+    }
+}
+
+/// `presets/rainbow.ron`'s agent is the library's `DqnConfig::rainbow`, so
+/// that a user of the `agent` crate alone gets the same learner.
+#[test]
+fn the_rainbow_preset_is_the_librarys_rainbow() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets/rainbow.ron");
+    let config = RunConfig::from_file(&path).unwrap();
+    assert_eq!(config.dqn_config().unwrap(), agent::DqnConfig::rainbow(4, 2));
+    // Each component switches off alone, and what is left is valid.
+    for key in [
+        "agent.double_dqn=false",
+        "agent.dueling=None",
+        "agent.noisy=None",
+        "agent.n_step=1",
+        "agent.sampling=Uniform",
+        "agent.distributional=None",
+    ] {
+        let mut ablated = config.clone();
+        ablated.apply_override(key).unwrap();
+        ablated.validate().unwrap();
+        assert_ne!(ablated.dqn_config().unwrap(), agent::DqnConfig::rainbow(4, 2), "{key}");
     }
 }
 
