@@ -165,7 +165,14 @@ impl RowLoss<f32> for C51Loss<'_> {
         let a = b.actions[r];
         let logits = &outputs[a * n..(a + 1) * n];
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let log_sum = logits.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+        // The exponentials once: the log-sum and, divided by the sum, the
+        // softmax of the gradient.
+        let mut exps = [0.0f32; MAX_ATOMS];
+        for (e, &x) in exps[..n].iter_mut().zip(logits) {
+            *e = (x - max).exp();
+        }
+        let sum = exps[..n].iter().sum::<f32>();
+        let log_sum = sum.ln();
         let mut loss = 0.0;
         let mut mass = 0.0;
         for (&x, &mj) in logits.iter().zip(&m[..n]) {
@@ -174,8 +181,8 @@ impl RowLoss<f32> for C51Loss<'_> {
         }
         let w = b.weight(r).unwrap_or(1.0);
         // ∂/∂x_j of −Σ m log softmax(x) = softmax_j·Σm − m_j.
-        for ((g, &x), &mj) in grad[a * n..(a + 1) * n].iter_mut().zip(logits).zip(&m[..n]) {
-            *g = w * ((x - max - log_sum).exp() * mass - mj);
+        for ((g, &e), &mj) in grad[a * n..(a + 1) * n].iter_mut().zip(&exps[..n]).zip(&m[..n]) {
+            *g = w * (e / sum * mass - mj);
         }
         loss.is_finite().then_some(RowTerm { loss: w * loss, value: loss })
     }

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::kernel::{Job, PIECE, vectorized};
 use crate::net::{PANEL, refresh_block};
+use crate::noise::NoisyRefresh;
 use crate::{FiniteGradients, Gradients, Mlp, MlpError, OptimizerProblem, Params, Scalar, StoredParams};
 
 /// Adam's hyperparameters; [`AdamConfig::new`] takes PyTorch's defaults.
@@ -195,9 +196,17 @@ impl<T: Scalar> Adam<T> {
         // refreshing are one pass, in parallel when the pool has threads to
         // spare.
         let parallel = rayon::current_num_threads() > 1;
-        let (params, kernel_weights) = net.params_and_kernel_weights_mut();
+        let (params, kernel_weights, noisy_weights) = net.parts_mut();
         let layers = params.layers_mut().iter_mut().zip(self.exp_avg.layers_mut()).zip(self.exp_avg_sq.layers_mut());
-        for (((p, m), v), (g, kw)) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())) {
+        for (l, (((p, m), v), (g, kw))) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())).enumerate()
+        {
+            // A noisy layer's σ first: its kernel copies are formed from
+            // μ and σ together, as μ's blocks are updated.
+            if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
+                adam_tensor([&mut ps.weight, &mut ms.weight, &mut vs.weight], &gs.weight, coefficients, parallel);
+                adam_tensor([&mut ps.bias, &mut ms.bias, &mut vs.bias], &gs.bias, coefficients, false);
+            }
+            adam_tensor([&mut p.bias, &mut m.bias, &mut v.bias], &g.bias, coefficients, false);
             let inp = p.weight.ncols();
             let (pw, mw, vw) = (
                 p.weight.as_slice_mut().expect("owned, standard layout"),
@@ -205,64 +214,55 @@ impl<T: Scalar> Adam<T> {
                 v.weight.as_slice_mut().expect("owned, standard layout"),
             );
             let gw = g.weight.as_slice().expect("owned, standard layout");
-            if p.sigma.is_some() {
-                // A noisy layer computes with μ + σ ⊙ ε: its kernel copies
-                // are refreshed from both once both are updated (below).
-                vectorized(AdamJob { p: pw, m: mw, v: vw, g: gw, c: coefficients });
-            } else {
-                let block = PANEL * inp;
-                let ld = kw.backward_ld;
-                let weight_block = |((((p, m), v), g), (panel, back)): WeightBlock<'_, T>| {
-                    vectorized(AdamJob { p: &mut *p, m, v, g, c: coefficients });
+            let block = PANEL * inp;
+            let ld = kw.backward_ld;
+            // Under noise the copies hold μ + σ ⊙ ε; otherwise μ itself.
+            let sigma = p.sigma.as_ref().map(|s| s.weight.as_slice().expect("owned, standard layout"));
+            let noise = noisy_weights.get(l).and_then(Option::as_ref);
+            let empty: &[T] = &[];
+            let (sigma, f_in, f_out) = match (sigma, noise) {
+                (Some(s), Some(n)) => (s, &n.f_in[..], &n.f_out[..]),
+                _ => (empty, empty, empty),
+            };
+            let weight_block = |(((((p, m), v), g), (sigma, f_out)), (panel, back)): WeightBlock<'_, T>| {
+                vectorized(AdamJob { p: &mut *p, m, v, g, c: coefficients });
+                if sigma.is_empty() {
                     refresh_block(inp, ld, p, panel, back);
-                };
-                if parallel && pw.len() > PIECE {
-                    let blocks = pw
-                        .par_chunks_mut(block)
-                        .zip(mw.par_chunks_mut(block))
-                        .zip(vw.par_chunks_mut(block))
-                        .zip(gw.par_chunks(block));
-                    let copies = kw.forward.par_chunks_mut(block).zip(kw.backward.par_chunks_mut(PANEL * ld));
-                    blocks.zip(copies).for_each(weight_block);
                 } else {
-                    let blocks =
-                        pw.chunks_mut(block).zip(mw.chunks_mut(block)).zip(vw.chunks_mut(block)).zip(gw.chunks(block));
-                    let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
-                    blocks.zip(copies).for_each(weight_block);
+                    vectorized(NoisyRefresh { mu: p, sigma, f_out, f_in, ld, panel, back });
                 }
-            }
-            let (pb, mb, vb) = (
-                p.bias.as_slice_mut().expect("owned, standard layout"),
-                m.bias.as_slice_mut().expect("owned, standard layout"),
-                v.bias.as_slice_mut().expect("owned, standard layout"),
-            );
-            vectorized(AdamJob {
-                p: pb,
-                m: mb,
-                v: vb,
-                g: g.bias.as_slice().expect("owned, standard layout"),
-                c: coefficients,
-            });
-            if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
-                vectorized(AdamJob {
-                    p: ps.weight.as_slice_mut().expect("owned, standard layout"),
-                    m: ms.weight.as_slice_mut().expect("owned, standard layout"),
-                    v: vs.weight.as_slice_mut().expect("owned, standard layout"),
-                    g: gs.weight.as_slice().expect("owned, standard layout"),
-                    c: coefficients,
-                });
-                vectorized(AdamJob {
-                    p: ps.bias.as_slice_mut().expect("owned, standard layout"),
-                    m: ms.bias.as_slice_mut().expect("owned, standard layout"),
-                    v: vs.bias.as_slice_mut().expect("owned, standard layout"),
-                    g: gs.bias.as_slice().expect("owned, standard layout"),
-                    c: coefficients,
-                });
+            };
+            // Plain layers have no σ and noise: empty pieces for every block.
+            let noisy_blocks = |n: usize| -> Vec<(&[T], &[T])> {
+                if sigma.is_empty() {
+                    vec![(empty, empty); n]
+                } else {
+                    sigma.chunks(block).zip(f_out.chunks(PANEL)).collect()
+                }
+            };
+            let n_blocks = pw.len().div_ceil(block);
+            if parallel && pw.len() > PIECE {
+                let noisy = noisy_blocks(n_blocks);
+                let blocks = pw
+                    .par_chunks_mut(block)
+                    .zip(mw.par_chunks_mut(block))
+                    .zip(vw.par_chunks_mut(block))
+                    .zip(gw.par_chunks(block))
+                    .zip(noisy.into_par_iter());
+                let copies = kw.forward.par_chunks_mut(block).zip(kw.backward.par_chunks_mut(PANEL * ld));
+                blocks.zip(copies).for_each(weight_block);
+            } else {
+                let blocks = pw
+                    .chunks_mut(block)
+                    .zip(mw.chunks_mut(block))
+                    .zip(vw.chunks_mut(block))
+                    .zip(gw.chunks(block))
+                    .zip(noisy_blocks(n_blocks));
+                let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
+                blocks.zip(copies).for_each(weight_block);
             }
         }
-        if net.is_noisy() {
-            net.refresh_noisy_layers();
-        }
+        net.refresh_noisy_biases();
         Ok(())
     }
 }
@@ -298,9 +298,31 @@ struct AdamCoefficients<T> {
     eps: T,
 }
 
-/// A block of a weight's rows, its two moments and its gradient, with the
-/// block's two kernel copies, as zipped iterators hand them out.
-type WeightBlock<'a, T> = ((((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]), (&'a mut [T], &'a mut [T]));
+/// A block of a weight's rows, its two moments and its gradient (and a
+/// noisy layer's σ rows and their f(ε_out), empty for a plain one), with the block's
+/// two kernel copies, as zipped iterators hand them out.
+type WeightBlock<'a, T> =
+    (((((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]), (&'a [T], &'a [T])), (&'a mut [T], &'a mut [T]));
+
+/// Adam on one whole tensor (`[parameter, first moment, second moment]`
+/// and the gradient), element-wise, in parallel pieces when asked and worth
+/// it: any split gives the same bits.
+fn adam_tensor<T: Scalar, D: ndarray::Dimension>(
+    [p, m, v]: [&mut ndarray::Array<T, D>; 3],
+    g: &ndarray::Array<T, D>,
+    c: AdamCoefficients<T>,
+    parallel: bool,
+) {
+    let layout = "owned, standard layout";
+    let (p, m, v) = (p.as_slice_mut().expect(layout), m.as_slice_mut().expect(layout), v.as_slice_mut().expect(layout));
+    let g = g.as_slice().expect(layout);
+    if parallel && p.len() > PIECE {
+        let pieces = p.par_chunks_mut(PIECE).zip(m.par_chunks_mut(PIECE)).zip(v.par_chunks_mut(PIECE));
+        pieces.zip(g.par_chunks(PIECE)).for_each(|(((p, m), v), g)| vectorized(AdamJob { p, m, v, g, c }));
+    } else {
+        vectorized(AdamJob { p, m, v, g, c });
+    }
+}
 
 /// The element-wise update of a piece of a tensor and its moments.
 struct AdamJob<'a, T: Scalar> {

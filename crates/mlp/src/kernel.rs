@@ -96,11 +96,12 @@ pub enum Arithmetic {
     Fused,
 }
 
-/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source into a
-/// row-major `cols × rows` destination, in 8 × 8 blocks so both sides stay
-/// in cache lines.
+/// `dst[j][i] = src[i][j]` for a row-major `rows × cols` source (rows
+/// `src_ld` apart) into a row-major `cols × rows` destination, in 8 × 8
+/// blocks so both sides stay in cache lines.
 pub(crate) struct Transpose<'a, T> {
     pub src: &'a [T],
+    pub src_ld: usize,
     pub rows: usize,
     pub cols: usize,
     pub dst: &'a mut [T],
@@ -112,13 +113,13 @@ impl<T: Scalar> Job for Transpose<'_, T> {
     #[inline(always)]
     fn run(self) {
         const B: usize = 8;
-        let Self { src, rows, cols, dst } = self;
+        let Self { src, src_ld, rows, cols, dst } = self;
         let (rows_full, cols_full) = (rows - rows % B, cols - cols % B);
         // Whole 8 × 8 blocks through registers: 8 row loads, 8 column stores.
         for i0 in (0..rows_full).step_by(B) {
             for j0 in (0..cols_full).step_by(B) {
                 let block: [[T; B]; B] = std::array::from_fn(|r| {
-                    let at = (i0 + r) * cols + j0;
+                    let at = (i0 + r) * src_ld + j0;
                     src[at..at + B].try_into().expect("slice of length B")
                 });
                 for c in 0..B {
@@ -133,7 +134,7 @@ impl<T: Scalar> Job for Transpose<'_, T> {
         for i in 0..rows {
             let j_from = if i < rows_full { cols_full } else { 0 };
             for j in j_from..cols {
-                dst[j * rows + i] = src[i * cols + j];
+                dst[j * rows + i] = src[i * src_ld + j];
             }
         }
     }

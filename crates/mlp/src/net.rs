@@ -10,10 +10,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::{ALayout, Job, Transpose, gemm_acc, vectorized};
-use crate::noise::NoisyWeights;
+use crate::noise::{NoisyRefresh, NoisyWeights};
 use crate::params::{LayerParams, check_sizes};
 use crate::train::Chunk;
 use crate::{Architecture, Layout, MlpError, Noise, NoiseScales, Params, Scalar, Shape, Workspace};
+use rayon::prelude::*;
 
 /// A multilayer perceptron: linear layers with ReLU between them and none
 /// after the last, or a trunk with dueling heads ([`Layout`]); any layer
@@ -81,6 +82,14 @@ impl<T: Clone> Clone for KernelWeights<T> {
     }
 }
 
+/// A block of a noisy weight's rows (μ, σ, and the rows' f(ε_out)) with
+/// the block's two kernel copies, as zipped iterators hand them out.
+type NoisyBlock<'a, T> = (((&'a [T], &'a [T]), &'a [T]), (&'a mut [T], &'a mut [T]));
+
+/// A network's parameters, kernel copies and noise, borrowed together
+/// (see [`Mlp::parts_mut`]).
+pub(crate) type NetParts<'a, T> = (&'a mut Params<T>, &'a mut [KernelWeights<T>], &'a [Option<NoisyWeights<T>>]);
+
 /// Columns of `Wᵀ` (rows of `W`) per panel of the forward copy.
 pub(crate) const PANEL: usize = 32;
 
@@ -107,6 +116,28 @@ impl<T: Scalar> KernelWeights<T> {
     /// Rewrites both copies from the layer's weight.
     fn refresh(&mut self, layer: &LayerParams<T>) {
         self.refresh_from(layer.weight.as_slice().expect("parameters are owned in standard layout"));
+    }
+
+    /// Rewrites both copies from the effective weight `μ + σ ⊙ (f_out ⊗
+    /// f_in)` of a noisy layer (μ and σ `[out, in]`, row-major), a block of
+    /// rows at a time, the blocks in parallel when asked and worth it.
+    pub(crate) fn refresh_noisy(&mut self, mu: &[T], sigma: &[T], noise: &NoisyWeights<T>, parallel: bool) {
+        let (inp, ld) = (self.inp, self.backward_ld);
+        let block = PANEL * inp;
+        let f_in = &noise.f_in[..];
+        let job = |(((mu, sigma), f_out), (panel, back)): NoisyBlock<'_, T>| {
+            vectorized(NoisyRefresh { mu, sigma, f_out, f_in, ld, panel, back });
+        };
+        let f_out = &noise.f_out[..];
+        if parallel && mu.len() > crate::kernel::PIECE {
+            let blocks = mu.par_chunks(block).zip(sigma.par_chunks(block)).zip(f_out.par_chunks(PANEL));
+            let copies = self.forward.par_chunks_mut(block).zip(self.backward.par_chunks_mut(PANEL * ld));
+            blocks.zip(copies).for_each(job);
+        } else {
+            let blocks = mu.chunks(block).zip(sigma.chunks(block)).zip(f_out.chunks(PANEL));
+            let copies = self.forward.chunks_mut(block).zip(self.backward.chunks_mut(PANEL * ld));
+            blocks.zip(copies).for_each(job);
+        }
     }
 
     /// Rewrites both copies from `src`, a weight `[out, in]` row-major.
@@ -151,7 +182,7 @@ impl<T: Scalar> KernelWeights<T> {
 #[inline(always)]
 pub(crate) fn refresh_block<T: Scalar>(inp: usize, backward_ld: usize, rows: &[T], panel: &mut [T], back: &mut [T]) {
     let n_rows = rows.len() / inp;
-    vectorized(Transpose { src: rows, rows: n_rows, cols: inp, dst: panel });
+    vectorized(Transpose { src: rows, src_ld: inp, rows: n_rows, cols: inp, dst: panel });
     for (dst, src) in back.chunks_mut(backward_ld).zip(rows.chunks(inp)) {
         dst[..inp].copy_from_slice(src);
     }
@@ -281,22 +312,29 @@ impl<T: Scalar> Mlp<T> {
     }
 
     fn install_noise(&mut self, noise: Noise<T>) {
-        self.noisy_weights = noise.layers.iter().map(|n| n.as_ref().map(NoisyWeights::new)).collect();
+        self.noisy_weights.resize_with(noise.layers.len(), || None);
+        for (slot, layer_noise) in self.noisy_weights.iter_mut().zip(&noise.layers) {
+            match layer_noise {
+                Some(n) => slot.get_or_insert_with(NoisyWeights::default).set(n),
+                None => *slot = None,
+            }
+        }
         self.noise = Some(noise);
         self.refresh_noisy_layers();
     }
 
-    /// Recomputes the noisy layers' effective tensors and kernel copies
+    /// Recomputes the noisy layers' effective biases and kernel copies
     /// from their parameters and the current noise (their means without).
     pub(crate) fn refresh_noisy_layers(&mut self) {
+        let parallel = rayon::current_num_threads() > 1;
         for (l, layer) in self.params.layers().iter().enumerate() {
-            if layer.sigma.is_none() {
-                continue;
-            }
+            let Some(sigma) = &layer.sigma else { continue };
             match self.noisy_weights.get_mut(l).and_then(Option::as_mut) {
                 Some(noisy) => {
-                    noisy.update(layer);
-                    self.kernel_weights[l].refresh_from(&noisy.weight);
+                    noisy.update_bias(layer);
+                    let mu = layer.weight.as_slice().expect("parameters are owned in standard layout");
+                    let sigma = sigma.weight.as_slice().expect("parameters are owned in standard layout");
+                    self.kernel_weights[l].refresh_noisy(mu, sigma, noisy, parallel);
                 }
                 None => self.kernel_weights[l].refresh(layer),
             }
@@ -313,11 +351,11 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
-    /// A noisy layer's weight and bias noise under the current sample
+    /// A noisy layer's `f(ε_in)` and `f(ε_out)` under the current sample
     /// (`None` for a plain layer or without noise).
     #[inline(always)]
     pub(crate) fn layer_noise(&self, l: usize) -> Option<(&[T], &[T])> {
-        self.noisy_weights.get(l).and_then(Option::as_ref).map(|n| (&n.weight_noise[..], &n.bias_noise[..]))
+        self.noisy_weights.get(l).and_then(Option::as_ref).map(|n| (&n.f_in[..], &n.f_out[..]))
     }
 
     /// How the layers connect.
@@ -461,11 +499,22 @@ impl<T: Scalar> Mlp<T> {
         &self.kernel_weights[layer]
     }
 
-    /// The parameters and the kernel copies together, for an optimizer that
-    /// updates both piece by piece. Whoever calls it must leave the copies
-    /// equal to what `refresh` would make of the parameters.
-    pub(crate) fn params_and_kernel_weights_mut(&mut self) -> (&mut Params<T>, &mut [KernelWeights<T>]) {
-        (&mut self.params, &mut self.kernel_weights)
+    /// The parameters, the kernel copies and the noise together, for an
+    /// optimizer that updates the first two piece by piece. Whoever calls it
+    /// must leave the copies equal to what `refresh` (or, under noise,
+    /// `refresh_noisy`) would make of the parameters, and then call
+    /// `refresh_noisy_biases`.
+    pub(crate) fn parts_mut(&mut self) -> NetParts<'_, T> {
+        (&mut self.params, &mut self.kernel_weights, &self.noisy_weights)
+    }
+
+    /// Recomputes the noisy layers' effective biases from their parameters.
+    pub(crate) fn refresh_noisy_biases(&mut self) {
+        for (noisy, layer) in self.noisy_weights.iter_mut().zip(self.params.layers()) {
+            if let Some(noisy) = noisy {
+                noisy.update_bias(layer);
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use ndarray_rand::rand_distr::StandardNormal;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::{Job, Transpose};
 use crate::{LayerParams, MlpError, Scalar};
 
 /// One sample of a network's noise: for each layer, `None` for a plain
@@ -40,44 +41,67 @@ fn signed_sqrt<T: Scalar>(x: T) -> T {
     }
 }
 
-/// What a noisy layer computes with under a sample: the weight's noise
-/// `f(ε_out) f(ε_in)ᵀ` (`[out, in]`, row-major), the bias's `f(ε_out)`,
-/// and the effective weight and bias.
-#[derive(Debug, Clone, PartialEq)]
+/// What a noisy layer computes with under a sample: `f(ε_in)`, `f(ε_out)`
+/// (the bias's noise) and the effective bias. The weight's noise
+/// `f(ε_out)ᵢ·f(ε_in)ⱼ` is formed where it is used (one rounding, the same
+/// bits as a stored outer product), and the effective weight goes block by
+/// block straight into the kernels' copies ([`NoisyRefresh`]).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct NoisyWeights<T> {
-    pub(crate) weight_noise: Vec<T>,
-    pub(crate) bias_noise: Vec<T>,
-    pub(crate) weight: Vec<T>,
+    pub(crate) f_in: Vec<T>,
+    pub(crate) f_out: Vec<T>,
     pub(crate) bias: Vec<T>,
 }
 
 impl<T: Scalar> NoisyWeights<T> {
-    pub(crate) fn new(noise: &LayerNoise<T>) -> Self {
-        let f_in: Vec<T> = noise.input.iter().map(|&x| signed_sqrt(x)).collect();
-        let bias_noise: Vec<T> = noise.output.iter().map(|&x| signed_sqrt(x)).collect();
-        let weight_noise = bias_noise.iter().flat_map(|&o| f_in.iter().map(move |&i| o * i)).collect();
-        Self { weight_noise, bias_noise, weight: Vec::new(), bias: Vec::new() }
+    /// The noise of `noise`, in this value's buffers (reused: a fresh sample
+    /// before every action allocates nothing).
+    pub(crate) fn set(&mut self, noise: &LayerNoise<T>) {
+        self.f_in.clear();
+        self.f_in.extend(noise.input.iter().map(|&x| signed_sqrt(x)));
+        self.f_out.clear();
+        self.f_out.extend(noise.output.iter().map(|&x| signed_sqrt(x)));
     }
 
-    /// Recomputes the effective weight and bias from the layer's μ and σ.
-    pub(crate) fn update(&mut self, layer: &LayerParams<T>) {
+    /// Recomputes the effective bias `μ_b + σ_b ⊙ f(ε_out)` from the layer.
+    pub(crate) fn update_bias(&mut self, layer: &LayerParams<T>) {
         let sigma = layer.sigma.as_ref().expect("a noisy layer has noise scales");
-        let combine = |out: &mut Vec<T>, mu: &[T], sigma: &[T], eps: &[T]| {
-            out.clear();
-            out.extend(mu.iter().zip(sigma).zip(eps).map(|((&m, &s), &e)| m + s * e));
-        };
-        combine(
-            &mut self.weight,
-            layer.weight.as_slice().expect("standard layout"),
-            sigma.weight.as_slice().expect("standard layout"),
-            &self.weight_noise,
-        );
-        combine(
-            &mut self.bias,
-            layer.bias.as_slice().expect("standard layout"),
-            sigma.bias.as_slice().expect("standard layout"),
-            &self.bias_noise,
-        );
+        let (mu, sigma) =
+            (layer.bias.as_slice().expect("standard layout"), sigma.bias.as_slice().expect("standard layout"));
+        self.bias.clear();
+        self.bias.extend(mu.iter().zip(sigma).zip(&self.f_out).map(|((&m, &s), &e)| m + s * e));
+    }
+}
+
+/// One block of a noisy layer's kernel copies from its μ and σ rows under
+/// noise: the effective rows `μ + σ ⊙ (f_out ⊗ f_in)` written straight into
+/// the backward copy (rows `ld` apart), then transposed from there into the
+/// forward panel.
+pub(crate) struct NoisyRefresh<'a, T> {
+    pub(crate) mu: &'a [T],
+    pub(crate) sigma: &'a [T],
+    /// `f(ε_out)` of this block's rows.
+    pub(crate) f_out: &'a [T],
+    pub(crate) f_in: &'a [T],
+    pub(crate) ld: usize,
+    pub(crate) panel: &'a mut [T],
+    pub(crate) back: &'a mut [T],
+}
+
+impl<T: Scalar> Job for NoisyRefresh<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self { mu, sigma, f_out, f_in, ld, panel, back } = self;
+        let inp = f_in.len();
+        for (((dst, mu), sigma), &o) in back.chunks_mut(ld).zip(mu.chunks(inp)).zip(sigma.chunks(inp)).zip(f_out) {
+            for (((d, &m), &s), &i) in dst[..inp].iter_mut().zip(mu).zip(sigma).zip(f_in) {
+                *d = m + s * (o * i);
+            }
+        }
+        let rows = f_out.len();
+        Transpose { src: back, src_ld: ld, rows, cols: inp, dst: panel }.run();
     }
 }
 

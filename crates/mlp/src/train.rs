@@ -614,11 +614,13 @@ impl<T: Scalar> Chunk<T> {
                 let sw = sigma.weight.as_slice_mut().expect("gradients are owned in standard layout");
                 let sb = sigma.bias.as_slice_mut().expect("gradients are owned in standard layout");
                 match net.layer_noise(l) {
-                    Some((weight_noise, bias_noise)) => {
-                        for ((s, &g), &e) in sw.iter_mut().zip(&*gw).zip(weight_noise) {
-                            *s = g * e;
+                    Some((f_in, f_out)) => {
+                        for ((s_row, g_row), &o) in sw.chunks_exact_mut(inp).zip(gw.chunks_exact(inp)).zip(f_out) {
+                            for ((s, &g), &i) in s_row.iter_mut().zip(g_row).zip(f_in) {
+                                *s = g * (o * i);
+                            }
                         }
-                        for ((s, &g), &e) in sb.iter_mut().zip(&*gb).zip(bias_noise) {
+                        for ((s, &g), &e) in sb.iter_mut().zip(&*gb).zip(f_out) {
                             *s = g * e;
                         }
                     }
