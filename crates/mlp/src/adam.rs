@@ -4,9 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rayon::prelude::*;
-
-use crate::kernel::{Job, PIECE, vectorized};
+use crate::kernel::{Job, run_balanced, vectorized};
 use crate::net::{PANEL, refresh_block};
 use crate::noise::NoisyRefresh;
 use crate::{FiniteGradients, Gradients, Mlp, MlpError, OptimizerProblem, Params, Scalar, StoredParams};
@@ -192,78 +190,131 @@ impl<T: Scalar> Adam<T> {
         let coefficients = AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps };
         // Element-wise, so any split gives the same bits. A weight goes in
         // blocks of PANEL rows: each block's update also rewrites that
-        // block's kernel copies (`refresh_block`), so updating and
-        // refreshing are one pass, in parallel when the pool has threads to
-        // spare.
-        let parallel = rayon::current_num_threads() > 1;
+        // block's kernel copies (`refresh_block`, or for a noisy layer under
+        // noise `NoisyRefresh` from the block's μ and σ, whose σ rows the
+        // block updates first), so updating and refreshing are one pass.
+        // Every block and bias of every layer is one work item, and the
+        // items run in one parallel region when the pool has threads to
+        // spare (a region per tensor cost more in hand-offs than it saved).
+        let layout = "owned, standard layout";
         let (params, kernel_weights, noisy_weights) = net.parts_mut();
         let layers = params.layers_mut().iter_mut().zip(self.exp_avg.layers_mut()).zip(self.exp_avg_sq.layers_mut());
+        let mut work: Vec<AdamWork<'_, T>> = Vec::new();
         for (l, (((p, m), v), (g, kw))) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())).enumerate()
         {
-            // A noisy layer's σ first: its kernel copies are formed from
-            // μ and σ together, as μ's blocks are updated.
-            if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
-                adam_tensor([&mut ps.weight, &mut ms.weight, &mut vs.weight], &gs.weight, coefficients, parallel);
-                adam_tensor([&mut ps.bias, &mut ms.bias, &mut vs.bias], &gs.bias, coefficients, false);
-            }
-            adam_tensor([&mut p.bias, &mut m.bias, &mut v.bias], &g.bias, coefficients, false);
-            let inp = p.weight.ncols();
-            let (pw, mw, vw) = (
-                p.weight.as_slice_mut().expect("owned, standard layout"),
-                m.weight.as_slice_mut().expect("owned, standard layout"),
-                v.weight.as_slice_mut().expect("owned, standard layout"),
-            );
-            let gw = g.weight.as_slice().expect("owned, standard layout");
+            let (inp, ld) = (p.weight.ncols(), kw.backward_ld);
             let block = PANEL * inp;
-            let ld = kw.backward_ld;
-            // Under noise the copies hold μ + σ ⊙ ε; otherwise μ itself.
-            let sigma = p.sigma.as_ref().map(|s| s.weight.as_slice().expect("owned, standard layout"));
+            work.push(AdamWork::Piece {
+                p: values_mut(&mut p.bias),
+                m: values_mut(&mut m.bias),
+                v: values_mut(&mut v.bias),
+                g: g.bias.as_slice().expect(layout),
+            });
             let noise = noisy_weights.get(l).and_then(Option::as_ref);
-            let empty: &[T] = &[];
-            let (sigma, f_in, f_out) = match (sigma, noise) {
-                (Some(s), Some(n)) => (s, &n.f_in[..], &n.f_out[..]),
-                _ => (empty, empty, empty),
-            };
-            let weight_block = |(((((p, m), v), g), (sigma, f_out)), (panel, back)): WeightBlock<'_, T>| {
-                vectorized(AdamJob { p: &mut *p, m, v, g, c: coefficients });
-                if sigma.is_empty() {
-                    refresh_block(inp, ld, p, panel, back);
-                } else {
-                    vectorized(NoisyRefresh { mu: p, sigma, f_out, f_in, ld, panel, back });
-                }
-            };
-            // Plain layers have no σ and noise: empty pieces for every block.
-            let noisy_blocks = |n: usize| -> Vec<(&[T], &[T])> {
-                if sigma.is_empty() {
-                    vec![(empty, empty); n]
-                } else {
-                    sigma.chunks(block).zip(f_out.chunks(PANEL)).collect()
-                }
-            };
-            let n_blocks = pw.len().div_ceil(block);
-            if parallel && pw.len() > PIECE {
-                let noisy = noisy_blocks(n_blocks);
-                let blocks = pw
-                    .par_chunks_mut(block)
-                    .zip(mw.par_chunks_mut(block))
-                    .zip(vw.par_chunks_mut(block))
-                    .zip(gw.par_chunks(block))
-                    .zip(noisy.into_par_iter());
-                let copies = kw.forward.par_chunks_mut(block).zip(kw.backward.par_chunks_mut(PANEL * ld));
-                blocks.zip(copies).for_each(weight_block);
-            } else {
-                let blocks = pw
+            // A noisy layer's σ rows, block by block (none for a plain one).
+            let mut sigma_blocks: Vec<Option<SigmaRows<'_, T>>> = Vec::new();
+            if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
+                work.push(AdamWork::Piece {
+                    p: values_mut(&mut ps.bias),
+                    m: values_mut(&mut ms.bias),
+                    v: values_mut(&mut vs.bias),
+                    g: gs.bias.as_slice().expect(layout),
+                });
+                let rows = values_mut(&mut ps.weight)
                     .chunks_mut(block)
-                    .zip(mw.chunks_mut(block))
-                    .zip(vw.chunks_mut(block))
-                    .zip(gw.chunks(block))
-                    .zip(noisy_blocks(n_blocks));
-                let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
-                blocks.zip(copies).for_each(weight_block);
+                    .zip(values_mut(&mut ms.weight).chunks_mut(block))
+                    .zip(values_mut(&mut vs.weight).chunks_mut(block))
+                    .zip(gs.weight.as_slice().expect(layout).chunks(block));
+                sigma_blocks.extend(rows.map(|(((p, m), v), g)| Some(SigmaRows { p, m, v, g })));
+            }
+            let n_blocks = p.weight.len().div_ceil(block);
+            sigma_blocks.resize_with(n_blocks, || None);
+            let (f_in, f_out): (&[T], &[T]) = match noise {
+                Some(n) => (&n.f_in, &n.f_out),
+                None => (&[], &[]),
+            };
+            let blocks = values_mut(&mut p.weight)
+                .chunks_mut(block)
+                .zip(values_mut(&mut m.weight).chunks_mut(block))
+                .zip(values_mut(&mut v.weight).chunks_mut(block))
+                .zip(g.weight.as_slice().expect(layout).chunks(block))
+                .zip(kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld)))
+                .zip(sigma_blocks);
+            for (q, (((((p, m), v), g), (panel, back)), sigma)) in blocks.enumerate() {
+                let f_out = if f_out.is_empty() { f_out } else { &f_out[q * PANEL..(q * PANEL + p.len() / inp)] };
+                work.push(AdamWork::Block { p, m, v, g, sigma, f_in, f_out, inp, ld, panel, back });
             }
         }
+        let c = coefficients;
+        run_balanced(work, AdamWork::size, |item| item.run(c), (), |(), ()| ());
         net.refresh_noisy_biases();
         Ok(())
+    }
+}
+
+/// A tensor's values (the parameters' are owned, in standard layout).
+fn values_mut<T, D: ndarray::Dimension>(t: &mut ndarray::Array<T, D>) -> &mut [T] {
+    t.as_slice_mut().expect("owned, standard layout")
+}
+
+/// A block of a noisy weight's σ rows with their moments and gradient.
+struct SigmaRows<'a, T> {
+    p: &'a mut [T],
+    m: &'a mut [T],
+    v: &'a mut [T],
+    g: &'a [T],
+}
+
+/// One item of an Adam step's work.
+enum AdamWork<'a, T> {
+    /// A whole small tensor (a bias), element-wise.
+    Piece { p: &'a mut [T], m: &'a mut [T], v: &'a mut [T], g: &'a [T] },
+    /// A block of a weight's rows (and of a noisy layer's σ rows), then the
+    /// block's kernel copies: from μ + σ ⊙ (f_out ⊗ f_in) under noise, from
+    /// the weight itself otherwise.
+    Block {
+        p: &'a mut [T],
+        m: &'a mut [T],
+        v: &'a mut [T],
+        g: &'a [T],
+        sigma: Option<SigmaRows<'a, T>>,
+        /// Empty without noise.
+        f_in: &'a [T],
+        /// The block's rows' f(ε_out); empty without noise.
+        f_out: &'a [T],
+        inp: usize,
+        ld: usize,
+        panel: &'a mut [T],
+        back: &'a mut [T],
+    },
+}
+
+impl<T: Scalar> AdamWork<'_, T> {
+    /// Its work, in elements.
+    fn size(&self) -> usize {
+        match self {
+            Self::Piece { p, .. } => p.len(),
+            Self::Block { p, sigma, .. } => p.len() * if sigma.is_some() { 3 } else { 1 },
+        }
+    }
+
+    fn run(self, c: AdamCoefficients<T>) {
+        match self {
+            Self::Piece { p, m, v, g } => vectorized(AdamJob { p, m, v, g, c }),
+            Self::Block { p, m, v, g, sigma, f_in, f_out, inp, ld, panel, back } => {
+                let noisy_sigma = sigma.map(|s| {
+                    vectorized(AdamJob { p: &mut *s.p, m: s.m, v: s.v, g: s.g, c });
+                    s.p
+                });
+                vectorized(AdamJob { p: &mut *p, m, v, g, c });
+                match noisy_sigma {
+                    Some(sigma) if !f_in.is_empty() => {
+                        vectorized(NoisyRefresh { mu: p, sigma, f_out, f_in, ld, panel, back });
+                    }
+                    _ => refresh_block(inp, ld, p, panel, back),
+                }
+            }
+        }
     }
 }
 
@@ -296,32 +347,6 @@ struct AdamCoefficients<T> {
     b2: T,
     one_minus_b2: T,
     eps: T,
-}
-
-/// A block of a weight's rows, its two moments and its gradient (and a
-/// noisy layer's σ rows and their f(ε_out), empty for a plain one), with the block's
-/// two kernel copies, as zipped iterators hand them out.
-type WeightBlock<'a, T> =
-    (((((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]), (&'a [T], &'a [T])), (&'a mut [T], &'a mut [T]));
-
-/// Adam on one whole tensor (`[parameter, first moment, second moment]`
-/// and the gradient), element-wise, in parallel pieces when asked and worth
-/// it: any split gives the same bits.
-fn adam_tensor<T: Scalar, D: ndarray::Dimension>(
-    [p, m, v]: [&mut ndarray::Array<T, D>; 3],
-    g: &ndarray::Array<T, D>,
-    c: AdamCoefficients<T>,
-    parallel: bool,
-) {
-    let layout = "owned, standard layout";
-    let (p, m, v) = (p.as_slice_mut().expect(layout), m.as_slice_mut().expect(layout), v.as_slice_mut().expect(layout));
-    let g = g.as_slice().expect(layout);
-    if parallel && p.len() > PIECE {
-        let pieces = p.par_chunks_mut(PIECE).zip(m.par_chunks_mut(PIECE)).zip(v.par_chunks_mut(PIECE));
-        pieces.zip(g.par_chunks(PIECE)).for_each(|(((p, m), v), g)| vectorized(AdamJob { p, m, v, g, c }));
-    } else {
-        vectorized(AdamJob { p, m, v, g, c });
-    }
 }
 
 /// The element-wise update of a piece of a tensor and its moments.

@@ -183,6 +183,43 @@ pub(crate) fn for_each_piece<T: Send>(values: &mut [T], f: impl Fn(usize, &mut [
     }
 }
 
+/// Runs `run` on every item, each exactly once, and folds the results with
+/// `join` (from `init`): with threads to spare, the items are cut into one
+/// contiguous group per thread of about equal `size` (work, in elements),
+/// and the groups run in parallel; otherwise in turn. For work whose items
+/// are independent, so neither the grouping nor the order changes a bit.
+/// One region with a group per thread: a task per small item cost more in
+/// hand-offs than it saved.
+pub(crate) fn run_balanced<I: Send, R: Send + Sync + Copy>(
+    items: Vec<I>,
+    size: impl Fn(&I) -> usize,
+    run: impl Fn(I) -> R + Sync + Send,
+    init: R,
+    join: impl Fn(R, R) -> R + Sync + Send,
+) -> R {
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let total: usize = items.iter().map(&size).sum();
+    if threads < 2 || items.len() < 2 || total <= PIECE {
+        return items.into_iter().map(run).fold(init, join);
+    }
+    let per_group = total.div_ceil(threads);
+    let mut groups: Vec<Vec<I>> = Vec::with_capacity(threads);
+    let mut current = Vec::new();
+    let mut filled = 0;
+    for item in items {
+        let n = size(&item);
+        if filled > 0 && filled + n / 2 > per_group && groups.len() + 1 < threads {
+            groups.push(std::mem::take(&mut current));
+            filled = 0;
+        }
+        filled += n;
+        current.push(item);
+    }
+    groups.push(current);
+    groups.into_par_iter().map(|group| group.into_iter().map(&run).fold(init, &join)).reduce(|| init, &join)
+}
+
 /// One step of a sum: `c + a·b`, rounded twice or (fused) once.
 #[inline(always)]
 fn step<T: Scalar, const FUSED: bool>(c: T, a: T, b: T) -> T {

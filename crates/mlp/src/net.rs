@@ -9,12 +9,11 @@ use ndarray_rand::rand_distr::Uniform;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{ALayout, Job, Transpose, gemm_acc, vectorized};
+use crate::kernel::{ALayout, Job, Transpose, gemm_acc, run_balanced, vectorized};
 use crate::noise::{NoisyRefresh, NoisyWeights};
 use crate::params::{LayerParams, check_sizes};
 use crate::train::Chunk;
 use crate::{Architecture, Layout, MlpError, Noise, NoiseScales, Params, Scalar, Shape, Workspace};
-use rayon::prelude::*;
 
 /// A multilayer perceptron: linear layers with ReLU between them and none
 /// after the last, or a trunk with dueling heads ([`Layout`]); any layer
@@ -82,10 +81,6 @@ impl<T: Clone> Clone for KernelWeights<T> {
     }
 }
 
-/// A block of a noisy weight's rows (μ, σ, and the rows' f(ε_out)) with
-/// the block's two kernel copies, as zipped iterators hand them out.
-type NoisyBlock<'a, T> = (((&'a [T], &'a [T]), &'a [T]), (&'a mut [T], &'a mut [T]));
-
 /// A network's parameters, kernel copies and noise, borrowed together
 /// (see [`Mlp::parts_mut`]).
 pub(crate) type NetParts<'a, T> = (&'a mut Params<T>, &'a mut [KernelWeights<T>], &'a [Option<NoisyWeights<T>>]);
@@ -116,28 +111,6 @@ impl<T: Scalar> KernelWeights<T> {
     /// Rewrites both copies from the layer's weight.
     fn refresh(&mut self, layer: &LayerParams<T>) {
         self.refresh_from(layer.weight.as_slice().expect("parameters are owned in standard layout"));
-    }
-
-    /// Rewrites both copies from the effective weight `μ + σ ⊙ (f_out ⊗
-    /// f_in)` of a noisy layer (μ and σ `[out, in]`, row-major), a block of
-    /// rows at a time, the blocks in parallel when asked and worth it.
-    pub(crate) fn refresh_noisy(&mut self, mu: &[T], sigma: &[T], noise: &NoisyWeights<T>, parallel: bool) {
-        let (inp, ld) = (self.inp, self.backward_ld);
-        let block = PANEL * inp;
-        let f_in = &noise.f_in[..];
-        let job = |(((mu, sigma), f_out), (panel, back)): NoisyBlock<'_, T>| {
-            vectorized(NoisyRefresh { mu, sigma, f_out, f_in, ld, panel, back });
-        };
-        let f_out = &noise.f_out[..];
-        if parallel && mu.len() > crate::kernel::PIECE {
-            let blocks = mu.par_chunks(block).zip(sigma.par_chunks(block)).zip(f_out.par_chunks(PANEL));
-            let copies = self.forward.par_chunks_mut(block).zip(self.backward.par_chunks_mut(PANEL * ld));
-            blocks.zip(copies).for_each(job);
-        } else {
-            let blocks = mu.chunks(block).zip(sigma.chunks(block)).zip(f_out.chunks(PANEL));
-            let copies = self.forward.chunks_mut(block).zip(self.backward.chunks_mut(PANEL * ld));
-            blocks.zip(copies).for_each(job);
-        }
     }
 
     /// Rewrites both copies from `src`, a weight `[out, in]` row-major.
@@ -324,21 +297,30 @@ impl<T: Scalar> Mlp<T> {
     }
 
     /// Recomputes the noisy layers' effective biases and kernel copies
-    /// from their parameters and the current noise (their means without).
+    /// from their parameters and the current noise (their means without):
+    /// every block of every noisy layer is one item, and the items run in
+    /// one parallel region when the pool has threads to spare.
     pub(crate) fn refresh_noisy_layers(&mut self) {
-        let parallel = rayon::current_num_threads() > 1;
-        for (l, layer) in self.params.layers().iter().enumerate() {
+        self.refresh_noisy_biases();
+        let mut jobs = Vec::new();
+        let layers = self.params.layers().iter().zip(self.kernel_weights.iter_mut()).enumerate();
+        for (l, (layer, kw)) in layers {
             let Some(sigma) = &layer.sigma else { continue };
-            match self.noisy_weights.get_mut(l).and_then(Option::as_mut) {
-                Some(noisy) => {
-                    noisy.update_bias(layer);
-                    let mu = layer.weight.as_slice().expect("parameters are owned in standard layout");
-                    let sigma = sigma.weight.as_slice().expect("parameters are owned in standard layout");
-                    self.kernel_weights[l].refresh_noisy(mu, sigma, noisy, parallel);
-                }
-                None => self.kernel_weights[l].refresh(layer),
+            let Some(noisy) = self.noisy_weights.get(l).and_then(Option::as_ref) else {
+                kw.refresh(layer);
+                continue;
+            };
+            let (inp, ld) = (kw.inp, kw.backward_ld);
+            let block = PANEL * inp;
+            let mu = layer.weight.as_slice().expect("parameters are owned in standard layout");
+            let sigma = sigma.weight.as_slice().expect("parameters are owned in standard layout");
+            let blocks = mu.chunks(block).zip(sigma.chunks(block)).zip(noisy.f_out.chunks(PANEL));
+            let copies = kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld));
+            for (((mu, sigma), f_out), (panel, back)) in blocks.zip(copies) {
+                jobs.push(NoisyRefresh { mu, sigma, f_out, f_in: &noisy.f_in, ld, panel, back });
             }
         }
+        run_balanced(jobs, |job| job.mu.len(), vectorized, (), |(), ()| ());
     }
 
     /// The bias layer `l` computes with (the effective one of a noisy layer

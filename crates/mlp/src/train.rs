@@ -9,7 +9,7 @@ use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
 use crate::architecture::Source;
-use crate::kernel::{ALayout, Arithmetic, Job, PIECE, gemm_acc, vectorized, vectorized_fused};
+use crate::kernel::{ALayout, Arithmetic, Job, PIECE, gemm_acc, run_balanced, vectorized, vectorized_fused};
 use crate::net::relu_inplace;
 use crate::{Gradients, Mlp, MlpError, Operand, Params, Scalar};
 
@@ -387,22 +387,18 @@ impl<T: Scalar> Workspace<T> {
     /// loss and whether every summed (and clamped) value is finite. One pass
     /// over the gradients, split across threads in fixed pieces.
     fn reduce(&self, grads: &mut Gradients<T>, clip: Option<T>) -> (T, bool) {
-        use rayon::prelude::*;
         let chunks = &self.chunks[..self.rows.div_ceil(self.chunk_rows)];
-        let mut all_finite = true;
-        for (t, out) in grads.slices_mut().enumerate() {
-            // Each element sums its chunks in chunk order whatever the
-            // split, so splitting the tensor changes no bit.
-            let piece = |(k, piece): (usize, &mut [T])| {
-                vectorized(SumPartials { out: piece, from: k * PIECE, tensor: t, chunks, clip })
-            };
-            let finite = if rayon::current_num_threads() > 1 && out.len() > PIECE {
-                out.par_chunks_mut(PIECE).enumerate().map(piece).reduce(|| true, |a, b| a & b)
-            } else {
-                out.chunks_mut(PIECE).enumerate().map(piece).fold(true, |a, b| a & b)
-            };
-            all_finite &= finite;
-        }
+        // Each element sums its chunks in chunk order whatever the split, so
+        // splitting changes no bit: every piece of every tensor is one item,
+        // and the items run in one parallel region, a group per thread.
+        let pieces: Vec<(usize, usize, &mut [T])> = grads
+            .slices_mut()
+            .enumerate()
+            .flat_map(|(t, out)| out.chunks_mut(PIECE).enumerate().map(move |(k, piece)| (t, k * PIECE, piece)))
+            .collect();
+        let piece =
+            |(tensor, from, out): (usize, usize, &mut [T])| vectorized(SumPartials { out, from, tensor, chunks, clip });
+        let all_finite = run_balanced(pieces, |p| p.2.len(), piece, true, |a, b| a & b);
         let loss_sum = chunks.iter().fold(T::ZERO, |acc, c| acc + c.loss_sum);
         (loss_sum / T::from_f64(self.rows as f64), all_finite)
     }
