@@ -280,7 +280,7 @@ impl<T: Scalar> Mlp<T> {
     pub fn clear_noise(&mut self) {
         if self.noise.take().is_some() {
             self.noisy_weights.clear();
-            self.update_params(|_| {});
+            self.refresh_noisy_layers();
         }
     }
 

@@ -904,6 +904,11 @@ fn the_known_crashers_are_named_errors() {
         // A weight of shape [0, u64::MAX]: its product is 0, ndarray's limit is not.
         let text = chain(&edit(&|a| a.policy.layers[0].weight.dim = [0, usize::MAX]));
         assert!(text.contains("stored tensor fc1.weight has shape [0, 18446744073709551615] but 16 values"), "{text}");
+        // Found by this fuzzer: dueling parts whose sum overflows.
+        let text = chain(&edit(&|a| {
+            a.policy.layout = LayoutMirror::Dueling { trunk: usize::MAX, value: 2, advantage: 1 };
+        }));
+        assert!(text.contains("dueling with 18446744073709551615 + 2 + 1 layers"), "{text}");
         let text = chain(&edit(&|a| a.policy.layers[1].bias.v = 0));
         assert!(text.contains("array format 0"), "{text}");
         // Counters one step from overflowing.
