@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from per_update import PriorityTree  # the PER peer's trees: the same sampling, one implementation
+
 # The agent settings of presets/rainbow.ron (DqnConfig::rainbow).
 GAMMA, LR, BATCH, CAPACITY, TARGET_EVERY, CLIP = 0.99, 1e-3, 64, 50_000, 200, 10.0
 TRUNK, STREAM, N_ATOMS, V_MIN, V_MAX, N_STEP, SIGMA0 = [128], [128], 51, 0.0, 100.0, 3, 0.5
@@ -145,40 +147,6 @@ def c51_loss(policy, target, batch, weights, n_actions, n_atoms, v_min, v_max, d
     row_loss = -(m * torch.log_softmax(logits, dim=1)).sum(1)
     loss = (row_loss if weights is None else weights * row_loss).mean()
     return loss, row_loss.detach()
-
-
-class PriorityTree:
-    """Sum and min of per-slot priorities in complete binary trees (leaf i at width + i)."""
-
-    def __init__(self, capacity):
-        self.width = 1 << (capacity - 1).bit_length()
-        self.sums = np.zeros(2 * self.width)
-        self.mins = np.full(2 * self.width, np.inf)
-
-    def set(self, slots, priorities):
-        node = np.asarray(slots) + self.width
-        self.sums[node] = priorities
-        self.mins[node] = priorities
-        while node[0] > 1:
-            node = np.unique(node // 2)
-            self.sums[node] = self.sums[2 * node] + self.sums[2 * node + 1]
-            self.mins[node] = np.minimum(self.mins[2 * node], self.mins[2 * node + 1])
-
-    def find(self, mass):
-        node = np.ones(len(mass), dtype=np.int64)
-        mass = mass.copy()
-        while node[0] < self.width:
-            left = 2 * node
-            go_left = (mass < self.sums[left]) | (self.sums[left + 1] <= 0)
-            mass = np.where(go_left, mass, mass - self.sums[left])
-            node = np.where(go_left, left, left + 1)
-        return node - self.width
-
-    def sample_segments(self, k, rng):
-        return self.find((np.arange(k) + rng.random(k)) * (self.sums[1] / k))
-
-    def weights(self, slots, beta):
-        return (self.mins[1] / self.sums[slots + self.width]) ** beta
 
 
 class RainbowAgent:

@@ -8,26 +8,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use mlp::{Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, Params, Workspace};
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Tensor {
-    u32: Vec<String>,
-    shape: Vec<usize>,
-}
-
-impl Tensor {
-    fn values(&self) -> Vec<f32> {
-        self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
-    }
-    fn matrix(&self) -> Array2<f32> {
-        Array2::from_shape_vec((self.shape[0], self.shape[1]), self.values()).unwrap()
-    }
-}
+mod common;
+use common::{Tensor, json_files};
 
 type StateDict = BTreeMap<String, Tensor>;
 
@@ -275,20 +262,9 @@ fn check_case(case: &Case, origin: &str) {
     }
 }
 
-fn golden_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_golden_case_matches_pytorch() {
-    let files = golden_files();
+    let files = json_files("golden");
     assert!(files.len() >= 6, "expected the committed cases, found {}", files.len());
     for path in files {
         let case: Case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

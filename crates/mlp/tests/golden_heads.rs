@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use mlp::{
     Adam, AdamConfig, Architecture, GatheredLoss, LayerNoise, LayerParams, LossKind, Mlp, Noise, NoiseScales, Params,
@@ -18,17 +17,8 @@ use mlp::{
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Tensor {
-    u32: Vec<String>,
-    shape: Vec<usize>,
-}
-
-impl Tensor {
-    fn values(&self) -> Vec<f32> {
-        self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
-    }
-}
+mod common;
+use common::{Tensor, json_files};
 
 type StateDict = BTreeMap<String, Tensor>;
 
@@ -157,13 +147,7 @@ fn check(case: &Case) {
 
 #[test]
 fn every_heads_case_matches_pytorch() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden_heads");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files = json_files("golden_heads");
     assert!(files.len() >= 5, "the committed cases are there: {files:?}");
     let (mut dueling, mut noisy) = (0, 0);
     for file in &files {
