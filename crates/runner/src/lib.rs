@@ -47,7 +47,10 @@ pub use session::{
     EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream,
     TallyProblem, TestLog, greedy_trajectory,
 };
-pub use stats::{fnv1a, mean_std, median};
+pub use stats::{
+    Interval, fnv1a, iqm, mean_std, median, normalized, performance_profile, probability_of_improvement, quantile,
+    stratified_bootstrap_ci, trimmed_mean,
+};
 
 pub use agent::{
     AgentError, Arithmetic, Distributional, DqnConfig, Dueling, EpsilonSchedule, LossKind, Noisy, NoisyLayers,
