@@ -9,6 +9,7 @@ mod compare;
 mod interrupt;
 mod plot;
 mod progress;
+mod suite;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -148,6 +149,34 @@ enum Command {
         /// Acrobot-v1).
         #[arg(long, value_name = "R", allow_negative_numbers = true)]
         solved_at: Option<f64>,
+    },
+    /// The classic-control suite: CartPole-v1 (DQN and Rainbow), Acrobot-v1
+    /// and MountainCar-v0 (DQN), each on every seed, cached by configuration
+    /// hash and resumable; then the report with IQMs, bootstrap intervals
+    /// and Rainbow against DQN (docs/results.md).
+    Suite {
+        /// Seeds of every entry: a range `0..10` or a list `0,3,7`.
+        #[arg(long, default_value = "0..10")]
+        seeds: String,
+        /// The results folder: one JSON file per run.
+        #[arg(long, value_name = "DIR", default_value = "suite")]
+        out: PathBuf,
+        /// Where the report goes (default docs/results.md).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Run only part I of N (see `sweep`).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Runs at a time (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Train nothing; report on the results in --out.
+        #[arg(long)]
+        report_only: bool,
+        /// Tiny runs (1 500 steps, 3 test episodes) for checking the
+        /// pipeline: give --out and --report elsewhere.
+        #[arg(long)]
+        quick: bool,
     },
     /// Measure: every benchmark of the workspace, the PyTorch and Gymnasium
     /// anchors in the same session (given their Python), the seed's whole
@@ -374,6 +403,21 @@ impl Command {
                 let solved_at = solved_at.or(threshold).ok_or("--solved-at: the environment has no threshold")?;
                 let report = sweep::sweep(&plan, &out, shard, workers, report_only, solved_at).map_err(chain)?;
                 println!("{report}");
+                Ok(())
+            }
+            Self::Suite { seeds, out, report, shard, jobs, report_only, quick } => {
+                if quick && report.is_none() {
+                    return Err("--quick is a scratch run: give --report FILE (and --out DIR)".into());
+                }
+                let seeds = compare::parse_seeds(&seeds)?;
+                let shard = shard.as_deref().map(runner::sweep::Shard::parse).transpose().map_err(chain)?;
+                let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+                let entries = suite::entries(quick)?;
+                let text = suite::suite(&entries, &seeds, &out, shard, workers, report_only)?;
+                let path = report.unwrap_or_else(|| chapter::workspace_root().join("docs/results.md"));
+                runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
+                    .map_err(|(path, e)| format!("{}: {e}", path.display()))?;
+                println!("{text}");
                 Ok(())
             }
             Self::Bench { quick, anchor_python, jax_python, anchors, out, seeds, preset_seeds, rounds } => {
