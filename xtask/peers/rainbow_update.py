@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Rainbow's update in PyTorch: the peer of `Agent::update` with the agent settings of
-`presets/rainbow.ron` (`DqnConfig::rainbow`) for `cargo xtask bench`.
+`presets/cartpole-rainbow.ron` (`DqnConfig::rainbow`) for `cargo xtask bench`.
 
 The same semantics as dqn-rs, per training action and update (as the Rust bench measures them):
   * act: a fresh noise sample for the policy's noisy layers, the greedy action of one observation
@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from per_update import PriorityTree  # the PER peer's trees: the same sampling, one implementation
 
-# The agent settings of presets/rainbow.ron (DqnConfig::rainbow).
+# The agent settings of presets/cartpole-rainbow.ron (DqnConfig::rainbow).
 GAMMA, LR, BATCH, CAPACITY, TARGET_EVERY, CLIP = 0.99, 1e-3, 64, 50_000, 200, 10.0
 TRUNK, STREAM, N_ATOMS, V_MIN, V_MAX, N_STEP, SIGMA0 = [128], [128], 51, 0.0, 100.0, 3, 0.5
 ALPHA, BETA_START, BETA_STEPS, EPS = 0.5, 0.4, 20_000, 1e-6

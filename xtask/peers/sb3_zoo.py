@@ -24,6 +24,8 @@ import stable_baselines3
 import torch
 from stable_baselines3 import DQN
 
+from machine import cpu_model
+
 # rl-baselines3-zoo hyperparams/dqn.yml (facts, transcribed).
 ZOO = {
     "CartPole-v1": dict(n_timesteps=50_000, learning_rate=2.3e-3, batch_size=64, buffer_size=100_000,
@@ -68,7 +70,8 @@ def run(env_id, seed, steps, test_episodes):
                 env_steps=n_timesteps, train_wall_s=train_s, test_wall_s=test_s,
                 test_mean=statistics.fmean(returns), test_std=float(np.std(returns)), test_episodes=test_episodes,
                 threads=torch.get_num_threads(), sb3=stable_baselines3.__version__, torch=torch.__version__,
-                gymnasium=gym.__version__)
+                gymnasium=gym.__version__, cpu=cpu_model())
+
 
 
 def main():

@@ -480,7 +480,7 @@ pub fn run(opts: &Options) -> Result<String, String> {
         };
         res.seed_runs.push((ours, theirs));
     }
-    let preset = crate::chapter::workspace_root().join("presets/fast.ron");
+    let preset = crate::chapter::workspace_root().join("presets/cartpole-dqn.ron");
     for &seed in &opts.preset_seeds {
         let run = our_run(Some(&preset), seed, &scratch.join(format!("fast{seed}")))?;
         eprintln!("bench: fast preset seed {seed}: {:.2} s, test mean {:.1}", run.wall_s, run.test_mean);
@@ -865,7 +865,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         let peer = anchor(if threads == 1 { "rainbow_1" } else { "rainbow_2" });
         let _ = writeln!(
             t,
-            "| Rainbow update (`DqnConfig::rainbow`, `presets/rainbow.ron`: dueling noisy heads, C51 × 51, Double, PER, 3-step; an action and its noise per update), {threads} thread{} | {} ({} the seed update's time) | {} (PyTorch, `xtask/peers/rainbow_update.py`) | {} | {} |",
+            "| Rainbow update (`DqnConfig::rainbow`, `presets/cartpole-rainbow.ron`: dueling noisy heads, C51 × 51, Double, PER, 3-step; an action and its noise per update), {threads} thread{} | {} ({} the seed update's time) | {} (PyTorch, `xtask/peers/rainbow_update.py`) | {} | {} |",
             if threads == 1 { "" } else { "s" },
             cell(rainbow, &micros),
             match (rainbow, uniform) {
@@ -939,7 +939,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     let solved = res.preset_runs.iter().filter(|r| r.test_mean >= 475.0).count();
     let _ = writeln!(
         t,
-        "| `presets/fast.ron`: solved (mean of 100 greedy episodes ≥ 475) | {solved} of {} seeds, median {:.2} s | Stable-Baselines3, rl-zoo3 settings: 2 of 3, 44 s (anchors' README, not rerun) | – | ≥ 9 of 10, ≤ 2 s |",
+        "| `presets/cartpole-dqn.ron`: solved (mean of 100 greedy episodes ≥ 475) | {solved} of {} seeds, median {:.2} s | Stable-Baselines3, rl-zoo3 settings: 2 of 3, 44 s (anchors' README, not rerun) | – | ≥ 9 of 10, ≤ 2 s |",
         res.preset_runs.len(),
         runner::median(res.preset_runs.iter().map(|r| r.wall_s))
     );
@@ -977,7 +977,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
     }
     let _ = writeln!(
         t,
-        "\n## The fast preset\n\n`cargo xtask train --config presets/fast.ron --seed N` on seeds it was not tuned on \
+        "\n## The fast preset\n\n`cargo xtask train --config presets/cartpole-dqn.ron --seed N` on seeds it was not tuned on \
          (the sweeps used seeds 100–109; see `docs/presets.md`).\n"
     );
     let _ = writeln!(

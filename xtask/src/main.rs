@@ -16,6 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Counts each thread's heap, so the run pool records every run's peak
+/// (`runner::heap`).
+#[global_allocator]
+static HEAP: runner::CountingAllocator = runner::CountingAllocator;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use runner::{ErrorChain, RunConfig, RunError, RunSummary};
 
@@ -177,6 +182,9 @@ enum Command {
         /// pipeline: give --out and --report elsewhere.
         #[arg(long)]
         quick: bool,
+        /// The peers' result files (from `xtask/peers/run_peers.sh`).
+        #[arg(long, value_name = "DIR", default_value = "docs/results/peers")]
+        peers: PathBuf,
     },
     /// Measure: every benchmark of the workspace, the PyTorch and Gymnasium
     /// anchors in the same session (given their Python), the seed's whole
@@ -405,7 +413,7 @@ impl Command {
                 println!("{report}");
                 Ok(())
             }
-            Self::Suite { seeds, out, report, shard, jobs, report_only, quick } => {
+            Self::Suite { seeds, out, report, shard, jobs, report_only, quick, peers } => {
                 if quick && report.is_none() {
                     return Err("--quick is a scratch run: give --report FILE (and --out DIR)".into());
                 }
@@ -413,8 +421,11 @@ impl Command {
                 let shard = shard.as_deref().map(runner::sweep::Shard::parse).transpose().map_err(chain)?;
                 let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
                 let entries = suite::entries(quick)?;
-                let text = suite::suite(&entries, &seeds, &out, shard, workers, report_only)?;
-                let path = report.unwrap_or_else(|| chapter::workspace_root().join("docs/results.md"));
+                let root = chapter::workspace_root();
+                let path = report.unwrap_or_else(|| root.join("docs/results.md"));
+                let peers = if peers.is_relative() { root.join(peers) } else { peers };
+                let paths = suite::Paths { out: &out, report: &path, peers: &peers };
+                let text = suite::suite(&entries, &seeds, &paths, shard, workers, report_only)?;
                 runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
                     .map_err(|(path, e)| format!("{}: {e}", path.display()))?;
                 println!("{text}");

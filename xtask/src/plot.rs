@@ -13,6 +13,16 @@ const WINDOW: usize = 10;
 const SIZE: (u32, u32) = (960, 540);
 const FONT: &str = "sans-serif";
 
+/// Curve colours, in order (matplotlib's first six).
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
 /// One curve of a figure.
 pub struct Series {
     pub label: String,
@@ -76,8 +86,8 @@ where
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 18))
         .light_line_style(WHITE.mix(0.0))
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .x_label_formatter(&|x| format!("{:.*}", decimals(x_max), x))
+        .y_label_formatter(&|y| format!("{:.*}", decimals(y_max - y_min), y))
         .draw()
         .map_err(err)?;
     for s in figure.series.iter().filter(|s| !s.band.is_empty()) {
@@ -111,6 +121,18 @@ where
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+/// Decimals for axis labels over a range `span` wide: whole numbers for
+/// returns and steps, two decimals for fractions in [0, 1].
+fn decimals(span: f64) -> usize {
+    if span <= 2.0 {
+        2
+    } else if span < 10.0 {
+        1
+    } else {
+        0
+    }
 }
 
 /// Writes `figure` as `<stem>.svg` and `<stem>.png`; returns both paths.

@@ -1,5 +1,5 @@
 //! The workspace's invariants that no compiler checks, checked (as
-//! rust-analyzer's tidy test checks its own): one `unsafe` exception, a
+//! rust-analyzer's tidy test checks its own): two `unsafe` exceptions, a
 //! `//!` line opening every module file, library crates that print nothing,
 //! and the dependency graph of `docs/ARCHITECTURE.md` being the manifests'.
 
@@ -61,7 +61,7 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 #[test]
-fn one_unsafe_exception_in_the_workspace() {
+fn two_unsafe_exceptions_in_the_workspace() {
     // Spelled in two pieces so this file does not count itself.
     let needle = ["allow(", "unsafe_code)"].concat();
     let mut found = Vec::new();
@@ -75,8 +75,11 @@ fn one_unsafe_exception_in_the_workspace() {
             }
         }
     }
-    assert_eq!(found.len(), 1, "the workspace allows unsafe code once (mlp's AVX2 dispatch): {found:#?}");
+    // mlp's AVX2 dispatch, and runner's counting allocator (`GlobalAlloc`
+    // is an unsafe trait).
+    assert_eq!(found.len(), 2, "the workspace allows unsafe code twice: {found:#?}");
     assert!(found[0].contains("crates/mlp/src/kernel.rs"), "{found:?}");
+    assert!(found[1].contains("crates/runner/src/heap.rs"), "{found:?}");
 }
 
 #[test]

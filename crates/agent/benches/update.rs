@@ -69,7 +69,7 @@ fn agent_update_prioritized(bencher: Bencher) {
 }
 
 /// Rainbow's update, `DqnConfig::rainbow` (the agent of
-/// `presets/rainbow.ron`): dueling noisy heads on a trunk of 128, C51 with
+/// `presets/cartpole-rainbow.ron`): dueling noisy heads on a trunk of 128, C51 with
 /// 51 atoms, Double DQN, prioritized replay, 3-step returns; each action
 /// draws the policy's noise, each update the target's. The peer:
 /// `xtask/peers/rainbow_update.py`.

@@ -7,9 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::InvalidSetting;
 
-/// ε as a function of how many training actions have been taken:
-/// `ε = end + (start − end) · exp(−sample_count / decay)` (the seed's
-/// exponential schedule).
+/// ε as a function of how many training actions have been taken, in one
+/// of two shapes ([`EpsilonShape`]): the seed's exponential decay,
+/// `ε = end + (start − end) · exp(−sample_count / decay)`, or a straight
+/// line from `start` to `end` over `decay` actions, then `end` (the shape of
+/// Stable-Baselines3's `exploration_fraction` schedule, with `decay` its
+/// fraction of the training steps).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EpsilonSchedule {
@@ -17,21 +20,43 @@ pub struct EpsilonSchedule {
     pub start: f64,
     /// The value ε decays towards.
     pub end: f64,
-    /// The number of actions over which the gap to `end` shrinks by `e`.
+    /// Exponential: the number of actions over which the gap to `end`
+    /// shrinks by `e`; linear: the number of actions to reach `end`.
     pub decay: f64,
+    /// How ε goes from `start` to `end` (left out: exponential).
+    #[serde(default)]
+    pub shape: EpsilonShape,
+}
+
+/// The shape of an [`EpsilonSchedule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum EpsilonShape {
+    /// `end + (start − end) · exp(−t / decay)` (the seed's).
+    #[default]
+    Exponential,
+    /// `start + (end − start) · min(t / decay, 1)`.
+    Linear,
 }
 
 impl EpsilonSchedule {
     /// The seed's schedule: 0.95 → 0.01 with decay 500.
     #[must_use]
     pub fn seed() -> Self {
-        Self { start: 0.95, end: 0.01, decay: 500.0 }
+        Self { start: 0.95, end: 0.01, decay: 500.0, shape: EpsilonShape::Exponential }
     }
 
     /// ε after `sample_count` training actions.
     #[must_use]
     pub fn value(&self, sample_count: u64) -> f64 {
-        self.end + (self.start - self.end) * (-(sample_count as f64) / self.decay).exp()
+        let t = sample_count as f64;
+        match self.shape {
+            EpsilonShape::Exponential => self.end + (self.start - self.end) * (-t / self.decay).exp(),
+            // Exactly `end` from `decay` on, and never past it on the way
+            // (rounding could overshoot by an ulp).
+            EpsilonShape::Linear if t >= self.decay => self.end,
+            EpsilonShape::Linear => (self.start + (self.end - self.start) * (t / self.decay))
+                .clamp(self.start.min(self.end), self.start.max(self.end)),
+        }
     }
 }
 
@@ -298,7 +323,7 @@ impl DqnConfig {
     }
 
     /// Rainbow (Hessel et al. 2018) for an environment with `obs_dim`
-    /// observations and `n_actions` actions, as `presets/rainbow.ron` sets
+    /// observations and `n_actions` actions, as `presets/cartpole-rainbow.ron` sets
     /// it for CartPole-v1: Double DQN, dueling heads (a trunk of 128, each
     /// stream one hidden layer of 128), noisy streams (σ₀ 0.5, no ε),
     /// 3-step returns, prioritized replay (α 0.5, β 0.4 → 1 over 20 000
@@ -359,7 +384,7 @@ impl DqnConfig {
                 format!("{} is larger than buffer_capacity {}", self.batch_size, self.buffer_capacity),
             );
         }
-        let EpsilonSchedule { start, end, decay } = self.epsilon;
+        let EpsilonSchedule { start, end, decay, .. } = self.epsilon;
         if !(0.0..=1.0).contains(&start) {
             return bad("epsilon.start", format!("{start} is outside [0, 1]"));
         }

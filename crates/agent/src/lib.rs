@@ -26,7 +26,9 @@ mod n_step;
 pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
-pub use config::{Distributional, DqnConfig, Dueling, EpsilonSchedule, Noisy, Prioritized, Sampling, TargetUpdate};
+pub use config::{
+    Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, Noisy, Prioritized, Sampling, TargetUpdate,
+};
 pub use dqn_loss::BatchRows;
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 pub use n_step::MAX_ENVIRONMENTS;

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use agent::{
-    Agent, AgentError, AgentSeeds, AgentState, Distributional, DqnConfig, Dueling, EpsilonSchedule, LossKind, Noisy,
-    ObservationProblem, Prioritized, ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome, argmax,
-    bellman_target, next_state_value,
+    Agent, AgentError, AgentSeeds, AgentState, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape,
+    LossKind, Noisy, ObservationProblem, Prioritized, ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome,
+    argmax, bellman_target, next_state_value,
 };
 use proptest::prelude::*;
 
@@ -338,8 +338,9 @@ proptest! {
     }
 
     #[test]
-    fn epsilon_decays_monotonically_to_the_end(start in 0.5f64..=1.0, end in 0f64..0.5, decay in 1f64..5000.0, n in 0u64..100_000) {
-        let schedule = EpsilonSchedule { start, end, decay };
+    fn epsilon_decays_monotonically_to_the_end(start in 0.5f64..=1.0, end in 0f64..0.5, decay in 1f64..5000.0, n in 0u64..100_000, linear: bool) {
+        let shape = if linear { EpsilonShape::Linear } else { EpsilonShape::Exponential };
+        let schedule = EpsilonSchedule { start, end, decay, shape };
         prop_assert!(schedule.value(n + 1) <= schedule.value(n));
         prop_assert!(schedule.value(n) >= end && schedule.value(n) <= start);
     }
@@ -351,6 +352,18 @@ fn epsilon_follows_the_seed_formula() {
     assert_eq!(s.value(0), 0.95);
     assert!((s.value(500) - (0.01 + 0.94 * (-1f64).exp())).abs() < 1e-15);
     assert!((s.value(10_000) - 0.01).abs() < 1e-8); // 0.94·e⁻²⁰ ≈ 1.9e-9
+}
+
+/// The linear shape by hand: 1.0 → 0.04 over 8 000 actions (SB3's
+/// CartPole schedule, exploration_fraction 0.16 of 50 000 steps).
+#[test]
+fn a_linear_epsilon_is_a_straight_line_then_flat() {
+    let s = EpsilonSchedule { start: 1.0, end: 0.04, decay: 8000.0, shape: EpsilonShape::Linear };
+    assert_eq!(s.value(0), 1.0);
+    assert!((s.value(2000) - 0.76).abs() < 1e-15);
+    assert!((s.value(4000) - 0.52).abs() < 1e-15);
+    assert_eq!(s.value(8000), 0.04);
+    assert_eq!(s.value(50_000), 0.04);
 }
 
 #[test]
@@ -430,7 +443,10 @@ fn no_learning_until_the_buffer_holds_enough() {
 #[test]
 fn epsilon_greedy_explores_with_probability_epsilon() {
     // ε = 1: every action random, both equally often.
-    let always = DqnConfig { epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0 }, ..small_config() };
+    let always = DqnConfig {
+        epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0, shape: EpsilonShape::Exponential },
+        ..small_config()
+    };
     let mut agent = Agent::new(always, SEEDS).unwrap();
     let obs = [0.1, 0.2, 0.3, 0.4];
     let ones: usize = (0..4000).map(|_| agent.act(&obs).unwrap()).sum();
@@ -438,7 +454,10 @@ fn epsilon_greedy_explores_with_probability_epsilon() {
     assert!((1800..=2200).contains(&ones), "{ones} of 4000");
     assert_eq!(agent.sample_count(), 4000);
     // ε = 0: always the greedy action.
-    let never = DqnConfig { epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0 }, ..small_config() };
+    let never = DqnConfig {
+        epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential },
+        ..small_config()
+    };
     let mut agent = Agent::new(never, SEEDS).unwrap();
     let greedy = agent.predict(&obs).unwrap();
     assert!((0..100).all(|_| agent.act(&obs).unwrap() == greedy));
@@ -470,7 +489,10 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
         (DqnConfig { buffer_capacity: 0, ..small_config() }, "buffer_capacity"),
         (DqnConfig { target_update: TargetUpdate::Hard { every: 0 }, ..small_config() }, "target_update"),
         (
-            DqnConfig { epsilon: EpsilonSchedule { start: 0.9, end: 0.1, decay: -1.0 }, ..small_config() },
+            DqnConfig {
+                epsilon: EpsilonSchedule { start: 0.9, end: 0.1, decay: -1.0, shape: EpsilonShape::Exponential },
+                ..small_config()
+            },
             "epsilon.decay",
         ),
         (DqnConfig { loss: LossKind::Huber { delta: 0.0 }, ..small_config() }, "loss"),
@@ -521,7 +543,10 @@ fn divergence_is_an_error_not_a_panic() {
 /// rows that differ so the greedy choices are not all alike.
 #[test]
 fn act_batch_equals_acting_row_by_row() {
-    let config = DqnConfig { epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0 }, ..small_config() };
+    let config = DqnConfig {
+        epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0, shape: EpsilonShape::Exponential },
+        ..small_config()
+    };
     let mut batched = Agent::new(config.clone(), SEEDS).unwrap();
     let mut single = Agent::new(config, SEEDS).unwrap();
     let mut actions = Vec::new();

@@ -4,7 +4,7 @@
 //! steps, then timed steps. `RAYON_NUM_THREADS=N cargo bench -p runner`;
 //! the bench thread is worker 0 of the global pool, as in `cargo xtask train`.
 //!
-//! `fast_preset` is the same for `presets/fast.ron` (8 environments, one
+//! `fast_preset` is the same for `presets/cartpole-dqn.ron` (8 environments, one
 //! batched action choice and one update per vector step).
 
 use divan::counter::ItemsCount;
@@ -49,6 +49,6 @@ fn seed_settings(bencher: Bencher) {
 
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn fast_preset(bencher: Bencher) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../presets/fast.ron");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../presets/cartpole-dqn.ron");
     bench_loop(bencher, RunConfig::from_file(std::path::Path::new(path)).expect("the shipped preset parses"));
 }

@@ -439,6 +439,7 @@ settable! {
     "agent.epsilon.start" => agent.epsilon.start,
     "agent.epsilon.end" => agent.epsilon.end,
     "agent.epsilon.decay" => agent.epsilon.decay,
+    "agent.epsilon.shape" => agent.epsilon.shape,
     "agent.target_update" => agent.target_update,
     "agent.double_dqn" => agent.double_dqn,
     "agent.loss" => agent.loss,

@@ -25,6 +25,7 @@ mod atomic_file;
 pub mod checkpoint;
 mod config;
 mod error;
+pub mod heap;
 mod policy_file;
 pub mod pool;
 mod run;
@@ -38,6 +39,7 @@ pub use config::{
     LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
+pub use heap::CountingAllocator;
 pub use policy_file::{PolicyError, load_policy, parse_policy, save_policy};
 pub use run::{
     FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
@@ -53,8 +55,8 @@ pub use stats::{
 };
 
 pub use agent::{
-    AgentError, Arithmetic, Distributional, DqnConfig, Dueling, EpsilonSchedule, LossKind, Noisy, NoisyLayers,
-    Prioritized, Sampling, TargetUpdate,
+    AgentError, Arithmetic, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, LossKind, Noisy,
+    NoisyLayers, Prioritized, Sampling, TargetUpdate,
 };
 pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 

@@ -41,6 +41,13 @@ pub struct RunRecord {
     pub test_discounted: Vec<f64>,
     /// Environment steps of training.
     pub train_steps: u64,
+    /// Environment steps of training at each periodic evaluation
+    /// ([`crate::EarlyStop`]; empty without one).
+    #[serde(default)]
+    pub eval_steps: Vec<u64>,
+    /// The mean greedy return of each periodic evaluation.
+    #[serde(default)]
+    pub eval_means: Vec<f64>,
 }
 
 impl RunRecord {
@@ -96,12 +103,19 @@ pub fn run_one(config: &RunConfig) -> Result<(RunRecord, Option<Policy>), RunErr
         test_q_start: Vec::new(),
         test_discounted: Vec::new(),
         train_steps: 0,
+        eval_steps: Vec::new(),
+        eval_means: Vec::new(),
     };
     while !session.is_done() {
-        for log in session.step()?.episodes {
+        let report = session.step()?;
+        for log in report.episodes {
             record.returns.push(log.ret);
             record.episode_ends.push(log.total_steps);
             record.q_probe.push(log.q_probe);
+        }
+        if let Some(eval) = report.evaluation {
+            record.eval_steps.push(eval.total_steps);
+            record.eval_means.push(eval.mean_return);
         }
     }
     record.train_steps = session.total_steps();
@@ -124,6 +138,9 @@ pub struct RunOutcome {
     pub policy: Option<Policy>,
     /// Wall seconds of the run.
     pub seconds: f64,
+    /// The most heap the run held at once, in bytes, when the binary
+    /// counts it ([`crate::heap`]).
+    pub peak_heap_bytes: Option<u64>,
 }
 
 /// Trains every `(key, config)` of `jobs` on `workers` threads, each run in
@@ -148,14 +165,17 @@ pub fn run_parallel(
                     let start = Instant::now();
                     // Without a pool of its own (thread creation refused),
                     // the run goes on in the global one: same numbers.
-                    let result = match &pool {
-                        Ok(pool) => pool.install(|| run_one(config)),
-                        Err(_) => run_one(config),
+                    // Measured on the thread the run trains on.
+                    let measured = || crate::heap::thread_peak(|| run_one(config));
+                    let (result, peak_heap_bytes) = match &pool {
+                        Ok(pool) => pool.install(measured),
+                        Err(_) => measured(),
                     };
                     let result = result.map(|(record, policy)| RunOutcome {
                         record,
                         policy,
                         seconds: start.elapsed().as_secs_f64(),
+                        peak_heap_bytes,
                     });
                     // A panic in another worker's callback poisons the
                     // lock; the results gathered so far are still whole.

@@ -95,6 +95,16 @@ pub struct SweepResult {
     /// Wall seconds of training and testing, on one core beside the
     /// sweep's other runs.
     pub seconds: f64,
+    /// The most heap the run held at once, in bytes (absent when the
+    /// sweeping binary did not count it: [`crate::heap`]).
+    #[serde(default)]
+    pub peak_heap_bytes: Option<u64>,
+    /// Environment steps at each periodic evaluation of training.
+    #[serde(default)]
+    pub eval_steps: Vec<u64>,
+    /// The mean greedy return of each periodic evaluation.
+    #[serde(default)]
+    pub eval_means: Vec<f64>,
 }
 
 /// Why a sweep could not be planned, run or read.
@@ -300,6 +310,9 @@ fn sweep_result(point: Point, config: &RunConfig, outcome: &RunOutcome) -> Sweep
         test_min: r.test_min(),
         test_episodes: r.test_returns.len(),
         seconds: outcome.seconds,
+        peak_heap_bytes: outcome.peak_heap_bytes,
+        eval_steps: r.eval_steps.clone(),
+        eval_means: r.eval_means.clone(),
     }
 }
 

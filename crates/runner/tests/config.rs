@@ -164,6 +164,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.loss" => "Mse",
         "agent.sampling" => "Recent",
         "agent.arithmetic" => "Fused",
+        "agent.epsilon.shape" => "Linear",
         "agent.distributional" => "Some((n_atoms: 21))",
         "agent.dueling" => "Some((value_hidden: [4]))",
         "agent.noisy" => "Some((sigma0: 0.4, layers: All))",
@@ -197,11 +198,11 @@ proptest! {
     }
 }
 
-/// `presets/rainbow.ron`'s agent is the library's `DqnConfig::rainbow`, so
+/// `presets/cartpole-rainbow.ron`'s agent is the library's `DqnConfig::rainbow`, so
 /// that a user of the `agent` crate alone gets the same learner.
 #[test]
 fn the_rainbow_preset_is_the_librarys_rainbow() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets/rainbow.ron");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets/cartpole-rainbow.ron");
     let config = RunConfig::from_file(&path).unwrap();
     assert_eq!(config.dqn_config().unwrap(), agent::DqnConfig::rainbow(4, 2));
     // Each component switches off alone, and what is left is valid.

@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use plotters::style::RGBColor;
-use runner::{EpsilonSchedule, LearnerSetting, RunConfig, Sampling, TargetUpdate};
+use runner::{EpsilonSchedule, EpsilonShape, LearnerSetting, RunConfig, Sampling, TargetUpdate};
 
 use super::stats::{band, on_step_grid, smooth};
 use super::{RunRecord, run_key};
-use crate::plot::{Figure, Series, save_svg, test_figure, train_figure};
+use crate::plot::{Figure, PALETTE, Series, save_svg, test_figure, train_figure};
 
 /// One setting of an experiment, run on every seed.
 pub struct Variant {
@@ -36,15 +35,6 @@ pub struct Experiment {
     pub x_axis: XAxis,
     pub variants: Vec<Variant>,
 }
-
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
 
 /// Episodes in the moving average applied to each seed's curve.
 const SMOOTH: usize = 10;
@@ -87,7 +77,11 @@ pub fn experiments(quick: bool) -> Vec<Experiment> {
         c.max_train_steps = Some(budget);
         c.train_episodes = 1_000_000;
     };
-    let eps = |start, end, decay| move |c: &mut RunConfig| c.agent.epsilon = EpsilonSchedule { start, end, decay };
+    let eps = |start, end, decay| {
+        move |c: &mut RunConfig| {
+            c.agent.epsilon = EpsilonSchedule { start, end, decay, shape: EpsilonShape::Exponential }
+        }
+    };
     let every = |n| move |c: &mut RunConfig| c.agent.target_update = TargetUpdate::Hard { every: n };
     let capacity = |n| move |c: &mut RunConfig| c.agent.buffer_capacity = n;
     vec![

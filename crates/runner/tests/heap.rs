@@ -1,0 +1,49 @@
+//! The counting allocator and the peak heap the pool records per run.
+
+use runner::pool::run_parallel;
+use runner::{CountingAllocator, RunConfig};
+
+#[global_allocator]
+static HEAP: CountingAllocator = CountingAllocator;
+
+#[test]
+fn a_thread_peak_counts_what_the_closure_held_at_once() {
+    let (len, peak) = runner::heap::thread_peak(|| {
+        let a = vec![1u8; 1 << 20];
+        let b = vec![2u8; 1 << 19];
+        drop(b);
+        // Freed before this one: the peak is 1.5 MiB, not 1.75.
+        let c = vec![3u8; 1 << 18];
+        a.len() + c.len()
+    });
+    assert_eq!(len, (1 << 20) + (1 << 18));
+    let peak = peak.expect("the counting allocator is installed");
+    let held = (1 << 20) + (1 << 19);
+    assert!((held..held + 4096).contains(&peak), "{peak}");
+    // Another thread's allocations are its own.
+    let (_, elsewhere) = runner::heap::thread_peak(|| std::thread::spawn(|| vec![0u8; 8 << 20].len()).join());
+    assert!(elsewhere.unwrap() < 1 << 20, "{elsewhere:?}");
+}
+
+/// Two runs that differ only in their replay capacity: the buffer reserves
+/// it at once, 39 bytes per CartPole transition, and the runs' peaks differ
+/// by exactly that.
+#[test]
+fn the_pool_records_each_runs_peak_heap() {
+    let tiny = |capacity: usize| {
+        let mut c = RunConfig { train_episodes: 3, test_episodes: 1, ..RunConfig::default() };
+        c.agent.hidden = vec![8];
+        c.agent.batch_size = 8;
+        c.agent.buffer_capacity = capacity;
+        (format!("{capacity}"), c)
+    };
+    let jobs = [tiny(1_000), tiny(201_000)];
+    let done = run_parallel(&jobs, 2, &|_, _, _, _| {});
+    let peak = |key: &str| {
+        let outcome = done.iter().find(|(k, _)| k == key).unwrap().1.as_ref().unwrap();
+        outcome.peak_heap_bytes.expect("measured")
+    };
+    let (small, large) = (peak("1000"), peak("201000"));
+    assert!(small > 1_000 * 39, "{small}");
+    assert_eq!(large - small, 200_000 * 39, "{small} {large}");
+}
