@@ -1,9 +1,6 @@
 //! Summaries over seeds: means with 95 % bootstrap confidence intervals,
 //! smoothing, and curves sampled on a common grid.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 /// Resamples per interval: the percentiles of 2 000 bootstrap means move
 /// by well under 1 % of the spread between regenerations of other seeds.
 const RESAMPLES: usize = 2000;
@@ -23,21 +20,18 @@ impl Estimate {
     }
 }
 
-/// The mean of `values` (one per seed) with a 95 % bootstrap interval: the
-/// 2.5th and 97.5th percentiles of the means of `RESAMPLES` resamples with
-/// replacement, drawn from a fixed seed so the figures are reproducible.
+/// The mean of `values` (one per seed) with a 95 % bootstrap interval:
+/// `runner::stratified_bootstrap_ci` over one stratum, `RESAMPLES`
+/// resamples with replacement drawn from a fixed seed, so the figures are
+/// reproducible.
 pub fn bootstrap(values: &[f64]) -> Estimate {
-    let n = values.len();
-    if n == 0 {
+    if values.is_empty() {
         return Estimate { mean: f64::NAN, lo: f64::NAN, hi: f64::NAN };
     }
-    let mean = values.iter().sum::<f64>() / n as f64;
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
-    let mut means: Vec<f64> =
-        (0..RESAMPLES).map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64).collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((RESAMPLES - 1) as f64 * q).round() as usize];
-    Estimate { mean, lo: at(0.025), hi: at(0.975) }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let strata = [values.to_vec()];
+    let interval = runner::stratified_bootstrap_ci(&strata, |s| mean(&s[0]), RESAMPLES, 0.95, 0x5eed);
+    Estimate { mean: mean(values), lo: interval.low, hi: interval.high }
 }
 
 pub use crate::plot::moving_average as smooth;
