@@ -149,27 +149,28 @@ node_up() {
     [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]]
 }
 
+# Starts daemon $1 (slurmctld or slurmd) unless its pid file names a live
+# one. -c: start clean, without an old run's jobs; it daemonizes and writes
+# its pid file.
+start_daemon() {
+    local name=$1
+    if live_pid "$RUN/$name.pid" "$name" >/dev/null; then
+        log "$name already running"
+    else
+        log "starting $name"
+        "$name" -c -f "$CONF"
+        wait_for "$name pid file" 15 live_pid "$RUN/$name.pid" "$name"
+    fi
+}
+
 start() {
     [[ $(id -u) == 0 ]] || die "run as root: the daemons, munge and apt-get need it"
     install_slurm
     write_conf
     start_munge
-    if live_pid "$RUN/slurmctld.pid" slurmctld >/dev/null; then
-        log "slurmctld already running"
-    else
-        log "starting slurmctld"
-        # -c: start clean, without an old run's jobs; it daemonizes and
-        # writes its pid file.
-        slurmctld -c -f "$CONF"
-        wait_for "slurmctld pid file" 15 live_pid "$RUN/slurmctld.pid" slurmctld
-    fi
-    if live_pid "$RUN/slurmd.pid" slurmd >/dev/null; then
-        log "slurmd already running"
-    else
-        log "starting slurmd"
-        slurmd -c -f "$CONF"
-        wait_for "slurmd pid file" 15 live_pid "$RUN/slurmd.pid" slurmd
-    fi
+    # The controller first: slurmd registers with it.
+    start_daemon slurmctld
+    start_daemon slurmd
     if ! (wait_for "idle node" 60 node_up); then
         log "the node is '$(node_state)'; the daemons' logs are in $DIR/log"
         tail -n 20 "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" >&2 || true

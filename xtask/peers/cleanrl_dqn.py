@@ -15,7 +15,6 @@ seed*1000+10000+i like sb3_zoo.py, and prints one JSON line. Runs go to a tempor
 """
 import argparse
 import importlib.metadata
-import json
 import os
 import re
 import statistics
@@ -32,7 +31,7 @@ import stable_baselines3
 import torch
 from cleanrl.dqn import QNetwork, make_env
 
-from machine import cpu_model
+from machine import cpu_model, emit
 
 
 def train(env_id, seed, steps, learning_starts, threads, workdir):
@@ -108,10 +107,7 @@ def main():
                threads=args.threads, args=cmd[3:], run_dir=workdir,
                cleanrl=importlib.metadata.version("cleanrl"), torch=torch.__version__, gymnasium=gym.__version__,
                sb3=stable_baselines3.__version__, cpu=cpu_model())
-    print(json.dumps(out))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f)
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

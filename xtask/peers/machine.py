@@ -1,5 +1,6 @@
-"""The machine a peer ran on, for the report: a wall-time ratio holds only on the machine it was
-measured on."""
+"""What every peer of the suite shares: the machine it ran on (a wall-time ratio holds only on the
+machine it was measured on) and how it hands over its result."""
+import json
 
 
 def cpu_model():
@@ -9,3 +10,11 @@ def cpu_model():
             return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         return "unknown"
+
+
+def emit(result, path):
+    """Prints the result as one JSON line and, given a path, writes it there (for run_peers.sh)."""
+    print(json.dumps(result))
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f)

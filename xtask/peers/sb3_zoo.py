@@ -14,7 +14,6 @@ versions.
   ... --steps 2000 --test-episodes 3                  # a smoke run
 """
 import argparse
-import json
 import statistics
 import time
 
@@ -24,7 +23,7 @@ import stable_baselines3
 import torch
 from stable_baselines3 import DQN
 
-from machine import cpu_model
+from machine import cpu_model, emit
 
 # rl-baselines3-zoo hyperparams/dqn.yml (facts, transcribed).
 ZOO = {
@@ -85,10 +84,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = run(args.env, args.seed, args.steps, args.test_episodes)
-    print(json.dumps(out))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f)
+    emit(out, args.json)
 
 
 if __name__ == "__main__":
