@@ -628,14 +628,13 @@ mod tests {
             .map(|r| r.seconds),
         );
         assert!(text.contains(&format!("| Acrobot-v1 | {ours:.1} | 12.0 | {:.1}× |", 12.0 / ours)), "{text}");
-        // One file per distinct run: entries with the same settings (the
-        // Acrobot DQN preset is the zoo's) share theirs.
+        // One file per distinct run (entries with the same settings would
+        // share theirs).
         let mut keys = std::collections::BTreeSet::new();
         for entry in &entries {
             let plan = Plan { base: entry.config.clone(), grid: Vec::new(), seeds: vec![0, 1] };
             keys.extend(plan.runs().unwrap().into_iter().map(|r| r.key));
         }
-        assert_eq!(keys.len(), 16);
         assert_eq!(std::fs::read_dir(&out).unwrap().count(), keys.len(), "one result file per run");
         let figures: Vec<String> = std::fs::read_dir(dir.join("results"))
             .unwrap()
