@@ -32,6 +32,35 @@ struct Cli {
     command: Command,
 }
 
+/// How a sweep or the suite uses the run pool.
+#[derive(clap::Args)]
+struct PoolArgs {
+    /// Run only part I of N (1-based): the runs whose configuration hash
+    /// is I-1 modulo N. Copy the shards' files into one folder to merge.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Runs at a time (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Train nothing; report on the results in --out.
+    #[arg(long)]
+    report_only: bool,
+}
+
+impl PoolArgs {
+    /// The shard, parsed, and the number of workers.
+    fn resolve(&self) -> Result<(Option<runner::sweep::Shard>, usize), String> {
+        let shard = self
+            .shard
+            .as_deref()
+            .map(runner::sweep::Shard::parse)
+            .transpose()
+            .map_err(|e| ErrorChain(&e).to_string())?;
+        let workers = self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        Ok((shard, workers))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train DQN and test its greedy policy; write a run folder with the
@@ -138,16 +167,8 @@ enum Command {
         /// The results folder: one JSON file per run, and report.md.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Run only part I of N (1-based): the runs whose configuration hash
-        /// is I-1 modulo N. Copy the shards' files into one folder to merge.
-        #[arg(long, value_name = "I/N")]
-        shard: Option<String>,
-        /// Runs at a time (default: the number of cores).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
-        /// Train nothing; report on the results in --out.
-        #[arg(long)]
-        report_only: bool,
+        #[command(flatten)]
+        pool: PoolArgs,
         /// The mean greedy test return that counts as solved (default: the
         /// base configuration's early_stop.solved_at, else the environment's
         /// reward_threshold: 475 for CartPole-v1, -110 MountainCar-v0, -100
@@ -155,10 +176,12 @@ enum Command {
         #[arg(long, value_name = "R", allow_negative_numbers = true)]
         solved_at: Option<f64>,
     },
-    /// The classic-control suite: CartPole-v1 (DQN and Rainbow), Acrobot-v1
-    /// and MountainCar-v0 (DQN), each on every seed, cached by configuration
-    /// hash and resumable; then the report with IQMs, bootstrap intervals
-    /// and Rainbow against DQN (docs/results.md).
+    /// The classic-control suite: CartPole-v1, Acrobot-v1 and MountainCar-v0,
+    /// each with DQN, Rainbow and DQN with RL Baselines3 Zoo's settings
+    /// (presets/), on every seed, cached by configuration hash and
+    /// resumable; then the report with IQMs, bootstrap intervals, Rainbow
+    /// against DQN, performance profiles, sample-efficiency curves and the
+    /// peers' rows (docs/results.md, docs/results/).
     Suite {
         /// Seeds of every entry: a range `0..10` or a list `0,3,7`.
         #[arg(long, default_value = "0..10")]
@@ -169,15 +192,8 @@ enum Command {
         /// Where the report goes (default docs/results.md).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// Run only part I of N (see `sweep`).
-        #[arg(long, value_name = "I/N")]
-        shard: Option<String>,
-        /// Runs at a time (default: the number of cores).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
-        /// Train nothing; report on the results in --out.
-        #[arg(long)]
-        report_only: bool,
+        #[command(flatten)]
+        pool: PoolArgs,
         /// Tiny runs (1 500 steps, 3 test episodes) for checking the
         /// pipeline: give --out and --report elsewhere.
         #[arg(long)]
@@ -398,34 +414,32 @@ impl Command {
                 }
                 Ok(chapter::generate(quick, out.as_deref(), no_cache)?)
             }
-            Self::Sweep { config, grid, overrides, seeds, out, shard, jobs, report_only, solved_at } => {
+            Self::Sweep { config, grid, overrides, seeds, out, pool, solved_at } => {
                 let plan = runner::sweep::Plan {
                     base: build_config(config.as_deref(), None, None, &overrides)?,
                     grid: grid.iter().map(|g| runner::sweep::parse_grid(g)).collect::<Result<_, _>>().map_err(chain)?,
                     seeds: compare::parse_seeds(&seeds)?,
                 };
-                let shard = shard.as_deref().map(runner::sweep::Shard::parse).transpose().map_err(chain)?;
-                let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+                let (shard, workers) = pool.resolve()?;
                 let threshold = plan.base.early_stop.as_ref().map(|stop| stop.solved_at);
                 let threshold = threshold.or(plan.base.env_spec()?.reward_threshold);
                 let solved_at = solved_at.or(threshold).ok_or("--solved-at: the environment has no threshold")?;
-                let report = sweep::sweep(&plan, &out, shard, workers, report_only, solved_at).map_err(chain)?;
+                let report = sweep::sweep(&plan, &out, shard, workers, pool.report_only, solved_at).map_err(chain)?;
                 println!("{report}");
                 Ok(())
             }
-            Self::Suite { seeds, out, report, shard, jobs, report_only, quick, peers } => {
+            Self::Suite { seeds, out, report, pool, quick, peers } => {
                 if quick && report.is_none() {
                     return Err("--quick is a scratch run: give --report FILE (and --out DIR)".into());
                 }
                 let seeds = compare::parse_seeds(&seeds)?;
-                let shard = shard.as_deref().map(runner::sweep::Shard::parse).transpose().map_err(chain)?;
-                let workers = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+                let (shard, workers) = pool.resolve()?;
                 let entries = suite::entries(quick)?;
                 let root = chapter::workspace_root();
                 let path = report.unwrap_or_else(|| root.join("docs/results.md"));
                 let peers = if peers.is_relative() { root.join(peers) } else { peers };
                 let paths = suite::Paths { out: &out, report: &path, peers: &peers };
-                let text = suite::suite(&entries, &seeds, &paths, shard, workers, report_only)?;
+                let text = suite::suite(&entries, &seeds, &paths, shard, workers, pool.report_only)?;
                 runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
                     .map_err(|(path, e)| format!("{}: {e}", path.display()))?;
                 println!("{text}");
