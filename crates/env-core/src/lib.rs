@@ -17,7 +17,7 @@
 //!
 //! What it deliberately does not do: know any particular environment,
 //! agents, replay buffers or networks; own an RNG; do I/O (saving is to
-//! bytes). With the `golden` feature, [`golden`] checks an environment
+//! bytes). With the `golden` feature, the `golden` module checks an environment
 //! against Gymnasium's recorded trajectories (for the environment crates'
 //! tests).
 

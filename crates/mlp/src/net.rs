@@ -20,7 +20,7 @@ use crate::{Architecture, Layout, MlpError, Noise, NoiseScales, Params, Scalar, 
 /// may be noisy.
 ///
 /// The parameters live in PyTorch's layout ([`Params`]); the network also
-/// keeps copies of each weight laid out for the kernels ([`KernelWeights`]).
+/// keeps copies of each weight laid out for the kernels (`KernelWeights`).
 /// Every method that changes the parameters refreshes those copies, so they
 /// can never disagree.
 ///

@@ -4,7 +4,7 @@
 //! Layout: the magic `DQNRSCK\0`, the format version (u32, little-endian),
 //! the payload's length (u64) and its FNV-1a 64 checksum (u64), then the
 //! payload (postcard-encoded [`Checkpoint`]). A file is written with
-//! [`write_atomic`](crate::write_atomic) (a temporary name, flushed to disk,
+//! [`write_atomic`] (a temporary name, flushed to disk,
 //! renamed into place, the folder synced), so a crash leaves either the old
 //! set of checkpoints or the new one, never a half-written file under a
 //! checkpoint's name.
