@@ -200,10 +200,6 @@ fn with_ci(scores: &[f64], stat: fn(&[f64]) -> f64, digits: usize) -> String {
     format!("{:.digits$} [{:.digits$}, {:.digits$}]", stat(scores), interval.low, interval.high)
 }
 
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
-}
-
 impl Report<'_> {
     fn scores(&self, i: usize) -> Vec<f64> {
         self.found[i].iter().map(|r| r.test_mean).collect()
@@ -279,7 +275,7 @@ impl Report<'_> {
                 entry.source,
                 scores.len(),
                 with_ci(&scores, iqm, 1),
-                with_ci(&scores, mean, 1),
+                with_ci(&scores, |v| runner::mean_std(v).0, 1),
                 iqm(&normalised),
                 entry.random,
                 entry.max,

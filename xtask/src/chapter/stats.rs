@@ -28,7 +28,7 @@ pub fn bootstrap(values: &[f64]) -> Estimate {
     if values.is_empty() {
         return Estimate { mean: f64::NAN, lo: f64::NAN, hi: f64::NAN };
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mean = |v: &[f64]| runner::mean_std(v).0;
     let strata = [values.to_vec()];
     let interval = runner::stratified_bootstrap_ci(&strata, |s| mean(&s[0]), RESAMPLES, 0.95, 0x5eed);
     Estimate { mean: mean(values), lo: interval.low, hi: interval.high }
