@@ -26,8 +26,9 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// n-step returns — the buffer's step counts and each environment's
 /// pending steps, and prioritized replay's priorities; 7: networks with a
 /// layout (dueling heads) and noisy layers, their noise samples and the
-/// noise stream, the config's `dueling` and `noisy`.)
-pub const VERSION: u32 = 7;
+/// noise stream, the config's `dueling` and `noisy`; 8: the run's
+/// configuration as its RON text.)
+pub const VERSION: u32 = 8;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.

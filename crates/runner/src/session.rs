@@ -166,6 +166,10 @@ pub struct StepReport<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StoredSession")]
 pub struct SessionState {
+    /// Stored as its RON text (as `config.ron` holds it), not field by
+    /// field: a setting added later with a default then reads in an older
+    /// state, and the configuration may leave out settings at their default.
+    #[serde(serialize_with = "config_as_ron")]
     config: RunConfig,
     learner: LearnerState,
     /// The training environments as their batch saved them
@@ -210,7 +214,8 @@ enum LearnerState {
 /// an error raised inside deserialization).
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredSession {
-    config: RunConfig,
+    /// The configuration's RON text, parsed when the session is checked.
+    config: String,
     learner: StoredLearner,
     envs: Vec<u8>,
     probe_states: Vec<f32>,
@@ -398,6 +403,18 @@ impl std::error::Error for StateError {
     }
 }
 
+/// Writes a configuration as the RON text of [`RunConfig::to_ron`].
+fn config_as_ron<S: serde::Serializer>(config: &RunConfig, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&config.to_ron())
+}
+
+impl StoredSession {
+    /// The stored configuration, parsed.
+    fn parse_config(&self) -> Result<RunConfig, StateError> {
+        RunConfig::from_ron(&self.config, "the checkpoint's configuration").map_err(StateError::Config)
+    }
+}
+
 impl TryFrom<StoredSession> for SessionState {
     type Error = StateError;
 
@@ -408,8 +425,9 @@ impl TryFrom<StoredSession> for SessionState {
     /// # Errors
     /// The [`StateError`] found first.
     fn try_from(s: StoredSession) -> Result<Self, StateError> {
-        s.config.validate().map_err(StateError::Config)?;
-        let family = s.config.env_family().map_err(StateError::Config)?;
+        let config = s.parse_config()?;
+        config.validate().map_err(StateError::Config)?;
+        let family = config.env_family().map_err(StateError::Config)?;
         Self::from_stored(s, family.as_ref())
     }
 }
@@ -422,7 +440,7 @@ impl SessionState {
     /// # Errors
     /// The [`StateError`] found first.
     pub fn from_stored(s: StoredSession, family: &dyn EnvFamily) -> Result<Self, StateError> {
-        let config = s.config;
+        let config = s.parse_config()?;
         config.validate_for(&family.spec()).map_err(StateError::Config)?;
         let learner = match s.learner {
             StoredLearner::Dqn(a) => {

@@ -203,8 +203,25 @@ struct CheckpointMirror {
     elapsed_seconds: f64,
 }
 
+/// A configuration as a checkpoint stores it: its RON text.
+mod config_text {
+    use runner::RunConfig;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(config: &RunConfig, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&config.to_ron())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RunConfig, D::Error> {
+        let text = String::deserialize(d)?;
+        RunConfig::from_ron(&text, "mirror").map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SessionMirror {
+    /// Stored as its RON text.
+    #[serde(with = "config_text")]
     config: RunConfig,
     learner: LearnerMirror,
     /// The batch as it saved itself (a CartPole batch here: `BatchMirror`).
