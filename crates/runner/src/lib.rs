@@ -40,7 +40,10 @@ pub use config::{
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
 pub use heap::CountingAllocator;
-pub use policy_file::{PolicyError, load_policy, parse_policy, save_policy};
+pub use policy_file::{
+    PolicyError, load_policy, parse_policy, parse_safetensors_policy, policy_safetensors, save_policy,
+    save_policy_safetensors,
+};
 pub use run::{
     FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
     prepare_run_dir, resume, resume_family, test_saved, train, train_family, train_with,

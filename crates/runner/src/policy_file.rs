@@ -1,6 +1,8 @@
-//! The saved policy: the network's tensors by their PyTorch names, as JSON,
-//! so the same file can be read back here or loaded into PyTorch. Reading
-//! checks every size, product and name before it builds anything.
+//! The saved policy: the network's tensors by their PyTorch names, as JSON
+//! (`policy.json`) or as safetensors (what `safetensors.torch.save_file`
+//! writes of a `state_dict`), so the same file can be read back here or
+//! loaded into PyTorch, and a network PyTorch trained can be read here.
+//! Reading checks every size, product and name before it builds anything.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -138,6 +140,29 @@ pub enum PolicyError {
     },
     /// The network refused the tensors (e.g. a value that is not finite).
     Network(MlpError),
+    /// Not a safetensors file, or a damaged one.
+    Safetensors(safetensors::SafeTensorError),
+    /// A safetensors tensor of another element type than `F32`.
+    Dtype {
+        /// Its name.
+        name: String,
+        /// Its element type, as the file names it.
+        dtype: String,
+    },
+    /// A tensor whose name belongs to no layer of a chain (`fcK.*`) or of
+    /// dueling heads (`trunk.i.*`, `value.i.*`, `advantage.i.*`), or names
+    /// of both kinds in one file.
+    UnknownName {
+        /// Its name.
+        name: String,
+    },
+    /// A weight that is not a matrix `[outputs, inputs]`.
+    WeightRank {
+        /// Its name.
+        name: String,
+        /// The shape given.
+        shape: Vec<usize>,
+    },
     /// The policy's shape differs from the run's configuration's.
     Mismatch {
         /// The policy's shape.
@@ -172,6 +197,16 @@ impl fmt::Display for PolicyError {
                 write!(f, "tensor {name} has shape {shape:?} and {values} values, expected {expected:?}")
             }
             Self::Network(_) => write!(f, "the network refused its tensors"),
+            Self::Safetensors(_) => write!(f, "not a readable safetensors file"),
+            Self::Dtype { name, dtype } => write!(f, "tensor {name} is {dtype}, expected F32 (float32)"),
+            Self::UnknownName { name } => write!(
+                f,
+                "tensor {name} is no layer of a chain (fc1.weight, fc1.bias, …) or of dueling heads (trunk.0.*, \
+                 value.0.*, advantage.0.*)"
+            ),
+            Self::WeightRank { name, shape } => {
+                write!(f, "tensor {name} has shape {shape:?}, expected a weight [outputs, inputs]")
+            }
             Self::Mismatch { policy, run } => {
                 write!(f, "the policy is [{policy}], the run's configuration makes [{run}]")
             }
@@ -186,6 +221,7 @@ impl std::error::Error for PolicyError {
             Self::Json(e) => Some(e),
             Self::Network(e) => Some(e),
             Self::Layers(e) => Some(e),
+            Self::Safetensors(e) => Some(e),
             _ => None,
         }
     }
@@ -210,23 +246,181 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
         tensors: Tensors(tensors),
     };
     let text = serde_json::to_string(&file).expect("a policy always serializes");
-    crate::write_atomic(path, text.as_bytes(), &mut |_, _| {}).map_err(|(at, source)| RunError::Io {
+    write_file(path, text.as_bytes())
+}
+
+/// Writes `net` to `path` as safetensors: each tensor by its PyTorch name,
+/// `F32`, little-endian, `[out, in]` weights (the file
+/// `safetensors.torch.load_file` reads into a `state_dict`). The header's
+/// metadata names the format and the shape, for people reading; loading
+/// goes by the tensors' names alone.
+///
+/// # Errors
+/// [`RunError::Io`].
+pub fn save_policy_safetensors(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
+    write_file(path, &policy_safetensors(net))
+}
+
+/// The safetensors bytes of `net` (as [`save_policy_safetensors`] writes
+/// them): the same network always gives the same bytes.
+#[must_use]
+pub fn policy_safetensors(net: &Mlp<f32>) -> Vec<u8> {
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = net
+        .params()
+        .named_tensors()
+        .map(|(name, t)| (name, t.shape(), t.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .collect();
+    let views = tensors.iter().map(|(name, shape, bytes)| {
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+            .expect("the bytes fill the shape");
+        (name.as_str(), view)
+    });
+    let metadata = [("format", FORMAT.to_string()), ("shape", net.shape().to_string())]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    safetensors::serialize(views, Some(metadata)).expect("a policy's tensors always serialize")
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    crate::write_atomic(path, bytes, &mut |_, _| {}).map_err(|(at, source)| RunError::Io {
         path: at,
         action: "write policy",
         source,
     })
 }
 
-/// Reads a policy written by [`save_policy`] (or by a version-1 writer).
+/// Reads a policy written by [`save_policy`] (or by a version-1 writer),
+/// or a safetensors file of a network's tensors by their PyTorch names (as
+/// [`save_policy_safetensors`] writes, or PyTorch's
+/// `safetensors.torch.save_file(net.state_dict(), path)` of a network of
+/// `nn.Linear` layers named `fc1`, `fc2`, …). The file's content says
+/// which: a safetensors file starts with its header's length, then `{`.
 ///
 /// # Errors
 /// [`RunError::Io`] if unreadable, [`RunError::Policy`] naming what is wrong
-/// with the content (not JSON, another format or version, layers that make
-/// no network or too large a one, a missing, unexpected or misshapen
-/// tensor, a non-finite value).
+/// with the content (not JSON or safetensors, another format or version,
+/// layers that make no network or too large a one, a missing, unexpected,
+/// misshapen or non-`F32` tensor, a non-finite value).
 pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path, "read policy"))?;
-    parse_policy(&text).map_err(|source| RunError::Policy { path: path.to_path_buf(), source })
+    let bytes = std::fs::read(path).map_err(io_err(path, "read policy"))?;
+    let policy = if is_safetensors(&bytes) {
+        parse_safetensors_policy(&bytes)
+    } else {
+        let text = String::from_utf8(bytes).map_err(|e| RunError::Io {
+            path: path.to_path_buf(),
+            action: "read policy",
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        parse_policy(&text)
+    };
+    policy.map_err(|source| RunError::Policy { path: path.to_path_buf(), source })
+}
+
+/// Whether `bytes` look like safetensors: an 8-byte header length, then the
+/// header's JSON object. (A policy's JSON starts with `{"format"`.)
+fn is_safetensors(bytes: &[u8]) -> bool {
+    bytes.get(8) == Some(&b'{') && bytes.first() != Some(&b'{')
+}
+
+/// The network a safetensors file describes, its shape read from the
+/// tensors' names and shapes: `fcK.weight` `[out, in]` and `fcK.bias` for
+/// a chain's layer K, or `trunk.i.*`, `value.i.*`, `advantage.i.*` for
+/// dueling heads; a noisy layer has `weight_mu`, `weight_sigma`,
+/// `bias_mu`, `bias_sigma` in their place. The header's metadata is not
+/// needed.
+///
+/// # Errors
+/// As [`load_policy`]'s [`RunError::Policy`].
+pub fn parse_safetensors_policy(bytes: &[u8]) -> Result<Mlp<f32>, PolicyError> {
+    let file = safetensors::SafeTensors::deserialize(bytes).map_err(PolicyError::Safetensors)?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in file.iter() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(PolicyError::Dtype { name: name.to_string(), dtype: view.dtype().to_string() });
+        }
+        // The crate checked that the bytes fill the shape.
+        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        tensors.insert(name.to_string(), Tensor { shape: view.shape().to_vec(), data });
+    }
+    let shape = shape_from_names(&tensors)?;
+    shape.check().map_err(PolicyError::Layers)?;
+    build(&shape, tensors)
+}
+
+/// A layer's place as its tensors' names give it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// `fcK`, K from 1.
+    Chain,
+    Trunk,
+    Value,
+    Advantage,
+}
+
+/// A layer index written in decimal digits only (`parse` alone also takes
+/// a leading `+`).
+fn digits(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The layout and layer shapes that tensors' names and weight shapes
+/// describe.
+fn shape_from_names(tensors: &BTreeMap<String, Tensor>) -> Result<Shape, PolicyError> {
+    // The layer indices of each group (0-based).
+    let mut groups: BTreeMap<Group, std::collections::BTreeSet<usize>> = BTreeMap::new();
+    for name in tensors.keys() {
+        let unknown = || PolicyError::UnknownName { name: name.clone() };
+        let (layer, _suffix) = name.rsplit_once('.').ok_or_else(unknown)?;
+        let (group, index) = if let Some(k) = layer.strip_prefix("fc") {
+            (Group::Chain, digits(k).and_then(|k| k.checked_sub(1)).ok_or_else(unknown)?)
+        } else {
+            let (stream, i) = layer.split_once('.').ok_or_else(unknown)?;
+            let group = match stream {
+                "trunk" => Group::Trunk,
+                "value" => Group::Value,
+                "advantage" => Group::Advantage,
+                _ => return Err(unknown()),
+            };
+            (group, digits(i).ok_or_else(unknown)?)
+        };
+        if groups.contains_key(&Group::Chain) != (group == Group::Chain) && !groups.is_empty() {
+            return Err(unknown());
+        }
+        groups.entry(group).or_default().insert(index);
+    }
+    // Each group's layers are 0..n; a gap is a layer whose tensors are missing.
+    let count = |group: Group| groups.get(&group).map_or(0, std::collections::BTreeSet::len);
+    let layout = if groups.contains_key(&Group::Chain) || groups.is_empty() {
+        Layout::Sequential
+    } else {
+        Layout::Dueling { trunk: count(Group::Trunk), value: count(Group::Value), advantage: count(Group::Advantage) }
+    };
+    let n_layers = match layout {
+        Layout::Sequential => count(Group::Chain),
+        Layout::Dueling { trunk, value, advantage } => trunk + value + advantage,
+    };
+    let mut layers = Vec::with_capacity(n_layers);
+    for l in 0..n_layers {
+        let plain = layout.tensor_name(l, TensorKind::Weight, false);
+        let (name, noisy) = if tensors.contains_key(&plain) {
+            (plain.clone(), false)
+        } else {
+            (layout.tensor_name(l, TensorKind::Weight, true), true)
+        };
+        let Some(weight) = tensors.get(&name) else { return Err(PolicyError::MissingTensor { name: plain }) };
+        let &[outputs, inputs] = weight.shape.as_slice() else {
+            return Err(PolicyError::WeightRank { name, shape: weight.shape.clone() });
+        };
+        layers.push(LayerShape { inputs, outputs, noisy });
+    }
+    if layers.is_empty() {
+        return Err(PolicyError::MissingTensor { name: "fc1.weight".into() });
+    }
+    Ok(Shape { layout, layers })
 }
 
 /// The network a policy file's text describes.
@@ -252,11 +446,16 @@ pub fn parse_policy(text: &str) -> Result<Mlp<f32>, PolicyError> {
         shape.check().map_err(PolicyError::Layers)?;
         (shape, file.tensors)
     };
+    build(&shape, tensors.0)
+}
+
+/// The network of `shape` from its tensors by name: every one present, of
+/// its shape, and none other.
+fn build(shape: &Shape, mut tensors: BTreeMap<String, Tensor>) -> Result<Mlp<f32>, PolicyError> {
     // Every product is checked: the sizes come from the file.
     if shape.param_count().is_none_or(|n| n > DqnConfig::MAX_PARAMS) {
-        return Err(PolicyError::TooLarge { shape: Box::new(shape) });
+        return Err(PolicyError::TooLarge { shape: Box::new(shape.clone()) });
     }
-    let mut tensors = tensors.0;
     let mut layers = Vec::with_capacity(shape.layers.len());
     for (l, layer) in shape.layers.iter().enumerate() {
         let (out, inp, noisy) = (layer.outputs, layer.inputs, layer.noisy);

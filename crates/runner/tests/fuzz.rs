@@ -858,12 +858,54 @@ fn check_config(text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+thread_local! {
+    /// A safetensors policy of dueling noisy heads (every tensor kind).
+    static SAFETENSORS: Vec<u8> = {
+        let architecture = agent::Architecture {
+            inputs: 3,
+            hidden: vec![4],
+            outputs: 6,
+            dueling: Some(agent::DuelingStreams { value_hidden: vec![], advantage_hidden: vec![2], value_outputs: 2 }),
+            noisy: Some(agent::NoisyInit { layers: agent::NoisyLayers::Heads, sigma0: 0.5 }),
+        };
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
+        runner::policy_safetensors(&agent::Mlp::build(&architecture, &mut rng).unwrap())
+    };
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn policy_files_with_adversarial_numbers_never_panic(text in policy_text()) {
         check_policy(&text)?;
+    }
+
+    /// Bytes overwritten (the header's JSON, its length, the data) and the
+    /// file cut short: a named error or a network that evaluates a row.
+    #[test]
+    fn damaged_safetensors_policies_never_panic(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+        cut_it in any::<bool>(),
+    ) {
+        let mut bytes = SAFETENSORS.with(Clone::clone);
+        for (at, value) in edits {
+            let i = at % bytes.len();
+            bytes[i] = value;
+        }
+        if cut_it {
+            bytes.truncate(cut % bytes.len());
+        }
+        match runner::parse_safetensors_policy(&bytes) {
+            Ok(net) => {
+                let input = vec![0.25f32; net.input_dim()];
+                let mut scratch = agent::SingleScratch::default();
+                let q = net.forward_single(&input, &mut scratch).unwrap();
+                prop_assert_eq!(q.len(), net.output_dim());
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
     }
 
     #[test]
