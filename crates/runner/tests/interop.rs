@@ -25,8 +25,11 @@ fn rainbow_like() -> Architecture {
     }
 }
 
+/// Tensors by name: shape and values.
+type Named = Vec<(&'static str, Vec<usize>, Vec<f32>)>;
+
 /// A safetensors file of the given tensors (F32 unless said otherwise).
-fn file(tensors: &[(&str, Vec<usize>, Vec<f32>)], f64_name: Option<&str>) -> Vec<u8> {
+fn file(tensors: &Named, f64_name: Option<&str>) -> Vec<u8> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -47,7 +50,7 @@ fn file(tensors: &[(&str, Vec<usize>, Vec<f32>)], f64_name: Option<&str>) -> Vec
 
 /// The tensors of the seed's chain 4→3→2 (what PyTorch's `state_dict` of
 /// `fc1`, `fc2` holds), with distinct values.
-fn chain_tensors() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
+fn chain_tensors() -> Named {
     let values = |n: usize, at: f32| (0..n).map(|i| at + i as f32 * 0.125).collect::<Vec<f32>>();
     vec![
         ("fc1.weight", vec![3, 4], values(12, -0.5)),
@@ -89,7 +92,7 @@ fn a_pytorch_state_dict_reads_by_its_names() {
 #[test]
 fn damaged_safetensors_are_named_errors() {
     type Expected = fn(&PolicyError) -> bool;
-    let with = |edit: &dyn Fn(&mut Vec<(&'static str, Vec<usize>, Vec<f32>)>)| {
+    let with = |edit: &dyn Fn(&mut Named)| {
         let mut tensors = chain_tensors();
         edit(&mut tensors);
         file(&tensors, None)
