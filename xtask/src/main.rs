@@ -61,6 +61,42 @@ impl PoolArgs {
     }
 }
 
+/// The formats of `export`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Safetensors,
+    Onnx,
+    Json,
+}
+
+impl From<FormatArg> for runner::ExportFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Safetensors => Self::Safetensors,
+            FormatArg::Onnx => Self::Onnx,
+            FormatArg::Json => Self::Json,
+        }
+    }
+}
+
+/// The configuration and policy file of `test` and `render`: a run
+/// folder's, or a policy file with a configuration (file, environment
+/// preset, or the seed's).
+fn policy_and_config(
+    run: Option<&Path>,
+    policy: Option<PathBuf>,
+    config: Option<&Path>,
+    env: Option<&str>,
+) -> Result<(RunConfig, PathBuf), Failure> {
+    Ok(match run {
+        Some(run) => (
+            RunConfig::from_file(&run.join(runner::files::CONFIG))?,
+            policy.unwrap_or_else(|| run.join(runner::files::POLICY)),
+        ),
+        None => (build_config(config, env, None, &[])?, policy.ok_or("give --run or --policy")?),
+    })
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train DQN and test its greedy policy; write a run folder with the
@@ -102,15 +138,65 @@ enum Command {
         /// How many checkpoints to keep (the newest).
         #[arg(long, value_name = "K", default_value_t = 3)]
         keep_checkpoints: usize,
+        /// Start the networks from this policy file (policy.json, or
+        /// safetensors such as PyTorch's save_file(net.state_dict())) instead
+        /// of random weights (the configuration's init_policy).
+        #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+        init_policy: Option<PathBuf>,
+        /// Write TensorBoard event files to DIR/<run folder's name>/ (the
+        /// configuration's tensorboard); view with `tensorboard --logdir DIR`.
+        #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+        tensorboard: Option<PathBuf>,
     },
-    /// Load the policy saved in a run folder and report its greedy returns.
+    /// Load a saved policy and report its greedy returns: a run folder's, or
+    /// any policy file (policy.json or safetensors, e.g. one PyTorch
+    /// trained) with a configuration.
     Test {
+        /// The run folder: its configuration, and its policy unless --policy.
+        #[arg(long, value_name = "DIR")]
+        run: Option<PathBuf>,
+        /// The policy file (default: the run folder's policy.json).
+        #[arg(long, value_name = "FILE", required_unless_present = "run")]
+        policy: Option<PathBuf>,
+        /// Without --run: the configuration file to test under.
+        #[arg(long, value_name = "FILE", conflicts_with = "run")]
+        config: Option<PathBuf>,
+        /// Without --run: the environment (with its preset's settings).
+        #[arg(long, value_name = "NAME", conflicts_with = "run", value_parser = clap::builder::PossibleValuesParser::new(runner::ENV_NAMES))]
+        env: Option<String>,
+        /// Episodes to run (default: the configuration's test_episodes).
+        #[arg(long, value_name = "N")]
+        episodes: Option<u32>,
+    },
+    /// Write a run's policy for other tools: safetensors (PyTorch's
+    /// safetensors.torch.load_file), ONNX (the greedy Q-network: input obs
+    /// [batch, obs_dim], output q [batch, n_actions]) or JSON.
+    Export {
         /// The run folder.
         #[arg(long, value_name = "DIR")]
         run: PathBuf,
-        /// Episodes to run (default: the run's test_episodes).
-        #[arg(long, value_name = "N")]
-        episodes: Option<u32>,
+        /// The format.
+        #[arg(long, value_enum)]
+        format: FormatArg,
+        /// The file to write (default: the run folder's policy.<extension>).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Draw a CartPole policy balancing, as an animated GIF (the policy of a
+    /// run folder, or any policy file with a configuration).
+    Render {
+        /// The run folder: its configuration, and its policy unless --policy.
+        #[arg(long, value_name = "DIR")]
+        run: Option<PathBuf>,
+        /// The policy file (default: the run folder's policy.json).
+        #[arg(long, value_name = "FILE", required_unless_present = "run")]
+        policy: Option<PathBuf>,
+        /// Without --run: the configuration file.
+        #[arg(long, value_name = "FILE", conflicts_with = "run")]
+        config: Option<PathBuf>,
+        /// The GIF to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Train the default configuration on several seeds and, given a Python
     /// with torch and gymnasium, the PyTorch version of the seed algorithm on
@@ -347,10 +433,28 @@ fn build_config(
 impl Command {
     fn run(self) -> Result<(), Failure> {
         match self {
-            Self::Train { config, env, seed, out, overrides, quiet, resume, checkpoint_every, keep_checkpoints } => {
+            Self::Train {
+                config,
+                env,
+                seed,
+                out,
+                overrides,
+                quiet,
+                resume,
+                checkpoint_every,
+                keep_checkpoints,
+                init_policy,
+                tensorboard,
+            } => {
                 let cfg = match resume {
                     Some(_) => None,
-                    None => Some(build_config(config.as_deref(), env.as_deref(), seed, &overrides)?),
+                    None => {
+                        let mut cfg = build_config(config.as_deref(), env.as_deref(), seed, &overrides)?;
+                        cfg.init_policy = init_policy.or(cfg.init_policy);
+                        cfg.tensorboard = tensorboard.or(cfg.tensorboard);
+                        cfg.validate()?;
+                        Some(cfg)
+                    }
                 };
                 let dir = match (&resume, &cfg) {
                     (Some(dir), _) => dir.clone(),
@@ -383,10 +487,10 @@ impl Command {
                 print_summary(&summary);
                 Ok(())
             }
-            Self::Test { run, episodes } => {
-                let config = RunConfig::from_file(&run.join(runner::files::CONFIG))?;
+            Self::Test { run, policy, config, env, episodes } => {
+                let (config, policy) = policy_and_config(run.as_deref(), policy, config.as_deref(), env.as_deref())?;
                 let episodes = episodes.unwrap_or(config.test_episodes);
-                let logs = in_pool(|| runner::test_saved(&run, episodes, &mut runner::Silent))?;
+                let logs = in_pool(|| runner::test_policy_file(&config, &policy, episodes, &mut runner::Silent))?;
                 let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
                 let (mean, std) = runner::mean_std(&returns);
                 let list: Vec<String> = returns.iter().map(|r| format!("{r}")).collect();
@@ -460,6 +564,22 @@ impl Command {
                 };
                 let text = bench::run(&opts)?;
                 println!("{text}");
+                Ok(())
+            }
+            Self::Export { run, format, out } => {
+                let format = runner::ExportFormat::from(format);
+                let out = out.unwrap_or_else(|| run.join(format!("policy.{}", format.extension())));
+                runner::export_policy(&run, format, &out)?;
+                println!("{}", out.display());
+                Ok(())
+            }
+            Self::Render { run, policy, config, out } => {
+                let (config, policy) = policy_and_config(run.as_deref(), policy, config.as_deref(), None)?;
+                if !matches!(config.env, runner::EnvSetting::CartPole { .. }) {
+                    return Err(format!("render draws CartPole; this configuration runs {}", config.env.id()).into());
+                }
+                chapter::art::animation(&config, &policy, &out)?;
+                println!("{}", out.display());
                 Ok(())
             }
             Self::Plot { run } => {

@@ -56,6 +56,22 @@ pub struct RunConfig {
     /// The learner's settings (see [`agent::DqnConfig`]; the observation
     /// and action sizes come from the environment).
     pub agent: DqnConfig,
+    /// A policy file (`policy.json`, or safetensors such as PyTorch's
+    /// `save_file(net.state_dict(), …)`) whose weights the policy and
+    /// target networks start from, in place of their random
+    /// initialisation; its shape must be the configuration's. `None` (the
+    /// seed): random. A relative path is read from the working folder.
+    // Settings added after the chapter's runs are left out of the RON text
+    // at their default, so those runs' text and cache keys stay as they
+    // were (checkpoints hold the text, so no field is missing there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_policy: Option<PathBuf>,
+    /// A folder for TensorBoard: training writes scalar event files into
+    /// `<folder>/<run folder's name>/` (view them with `tensorboard
+    /// --logdir <folder>`); `None` (the seed): none. Logging never changes
+    /// the results, and is no part of a run's cache key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// How a run collects experience.
@@ -330,6 +346,8 @@ impl Default for RunConfig {
             collection: Collection::default(),
             early_stop: None,
             agent: DqnConfig::default(),
+            init_policy: None,
+            tensorboard: None,
         }
     }
 }
@@ -429,6 +447,8 @@ settable! {
     "collection.envs" => collection.envs,
     "collection.update_every" => collection.update_every,
     "early_stop" => early_stop,
+    "init_policy" => init_policy,
+    "tensorboard" => tensorboard,
     "agent.hidden" => agent.hidden,
     "agent.gamma" => agent.gamma,
     "agent.lr" => agent.lr,
@@ -614,6 +634,9 @@ impl RunConfig {
         }
         if self.max_train_steps == Some(0) {
             return invalid("max_train_steps", "must be at least 1 (or None)");
+        }
+        if self.init_policy.is_some() && !matches!(self.learner, LearnerSetting::Dqn) {
+            return invalid("init_policy", "only the DQN learner has a network to start from a policy");
         }
         if self.collection.envs == 0 || self.collection.envs > 4096 {
             return invalid("collection.envs", "must be between 1 and 4096");

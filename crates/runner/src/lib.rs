@@ -25,7 +25,9 @@ mod atomic_file;
 pub mod checkpoint;
 mod config;
 mod error;
+mod export;
 pub mod heap;
+mod onnx;
 mod policy_file;
 pub mod pool;
 mod run;
@@ -39,14 +41,16 @@ pub use config::{
     LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
+pub use export::{ExportFormat, export_policy, greedy_q_values, q_support};
 pub use heap::CountingAllocator;
+pub use onnx::{QHead, onnx_model};
 pub use policy_file::{
     PolicyError, load_policy, parse_policy, parse_safetensors_policy, policy_safetensors, save_policy,
     save_policy_safetensors,
 };
 pub use run::{
     FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
-    prepare_run_dir, resume, resume_family, test_saved, train, train_family, train_with,
+    prepare_run_dir, resume, resume_family, test_policy_file, test_saved, train, train_family, train_with,
 };
 pub use session::{
     EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream,

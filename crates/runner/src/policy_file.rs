@@ -252,8 +252,8 @@ pub fn save_policy(net: &Mlp<f32>, path: &Path) -> Result<(), RunError> {
 /// Writes `net` to `path` as safetensors: each tensor by its PyTorch name,
 /// `F32`, little-endian, `[out, in]` weights (the file
 /// `safetensors.torch.load_file` reads into a `state_dict`). The header's
-/// metadata names the format and the shape, for people reading; loading
-/// goes by the tensors' names alone.
+/// metadata, `{"dqn-rs policy": "fc1 4→128, …"}`, is for people reading;
+/// loading goes by the tensors' names alone.
 ///
 /// # Errors
 /// [`RunError::Io`].
@@ -275,10 +275,9 @@ pub fn policy_safetensors(net: &Mlp<f32>) -> Vec<u8> {
             .expect("the bytes fill the shape");
         (name.as_str(), view)
     });
-    let metadata = [("format", FORMAT.to_string()), ("shape", net.shape().to_string())]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    // One entry: the crate keeps metadata in a HashMap, whose order (and
+    // so the bytes of more than one entry) varies from run to run.
+    let metadata = std::iter::once((FORMAT.to_string(), net.shape().to_string())).collect();
     safetensors::serialize(views, Some(metadata)).expect("a policy's tensors always serialize")
 }
 

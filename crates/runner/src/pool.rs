@@ -81,10 +81,20 @@ impl RunRecord {
 }
 
 /// The cache key of a run, 16 hex digits: the FNV-1a hash of the code's
-/// cache version and the full configuration.
+/// cache version and the configuration, without its `tensorboard` folder
+/// (logging changes no result) and with the bytes of its `init_policy`
+/// (the file, not its name, decides the run).
 #[must_use]
 pub fn run_key(config: &RunConfig) -> String {
-    format!("{:016x}", fnv1a(format!("{CACHE_VERSION}\n{}", config.to_ron()).as_bytes()))
+    let keyed = RunConfig { tensorboard: None, ..config.clone() };
+    let mut text = format!("{CACHE_VERSION}\n{}", keyed.to_ron());
+    if let Some(path) = &config.init_policy {
+        // An unreadable file keys apart from every readable one; the run
+        // itself then fails naming it.
+        let bytes = std::fs::read(path).map_or_else(|_| "unreadable".to_string(), |b| format!("{:016x}", fnv1a(&b)));
+        text.push_str(&format!("\ninit_policy {bytes}"));
+    }
+    format!("{:016x}", fnv1a(text.as_bytes()))
 }
 
 /// Trains `config` to the end (in the calling thread's rayon pool) and

@@ -564,11 +564,27 @@ fn drive(
 /// with the run's configuration (the same test stream as the run's own test).
 ///
 /// # Errors
-/// [`RunError::Config`] if the run's configuration cannot be read or
-/// `episodes` exceeds [`MAX_GREEDY_EPISODES`], [`RunError::Policy`] or
-/// [`RunError::Io`] for the policy file.
+/// As [`test_policy_file`], and [`RunError::Config`] if the run's
+/// configuration cannot be read.
 pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) -> Result<Vec<TestLog>, RunError> {
     let config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    test_policy_file(&config, &run_dir.join(files::POLICY), episodes, progress)
+}
+
+/// Runs `episodes` greedy episodes of the policy file at `policy` (JSON or
+/// safetensors: one PyTorch trained, say) with `config`'s environment and
+/// test stream; the policy's shape must be the one `config` makes.
+///
+/// # Errors
+/// [`RunError::Config`] for an invalid configuration or `episodes` beyond
+/// [`MAX_GREEDY_EPISODES`], [`RunError::Policy`] or [`RunError::Io`] for
+/// the policy file.
+pub fn test_policy_file(
+    config: &RunConfig,
+    policy: &Path,
+    episodes: u32,
+    progress: &mut dyn Progress,
+) -> Result<Vec<TestLog>, RunError> {
     config.validate()?;
     if episodes > MAX_GREEDY_EPISODES {
         return Err(RunError::Config(ConfigError::Invalid {
@@ -576,5 +592,5 @@ pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) ->
             reason: format!("{episodes}: at most {MAX_GREEDY_EPISODES} greedy episodes"),
         }));
     }
-    test_policy(&config, &run_dir.join(files::POLICY), episodes, &mut |log| progress.test_episode(log, episodes))
+    test_policy(config, policy, episodes, &mut |log| progress.test_episode(log, episodes))
 }

@@ -679,6 +679,18 @@ struct EpisodeTally {
     losses: u32,
 }
 
+/// Replaces the new agent's networks with the policy saved at `path`
+/// (`init_policy`), after checking its shape is the configuration's.
+fn start_from_policy(agent: &mut Agent, path: &Path) -> Result<(), RunError> {
+    let policy = load_policy(path)?;
+    let run = agent.policy().shape();
+    if policy.shape() != run {
+        let source = PolicyError::Mismatch { policy: Box::new(policy.shape()), run: Box::new(run) };
+        return Err(RunError::Policy { path: path.to_path_buf(), source });
+    }
+    agent.load_policy(policy).map_err(RunError::Learner)
+}
+
 /// Never interrupts: for steps that must run to their end.
 fn never() -> bool {
     false
@@ -715,7 +727,10 @@ impl Session {
                     replay: Stream::Replay.seed(config.seed),
                     noise: Stream::Noise.seed(config.seed),
                 };
-                let agent = Agent::new(config.dqn_config_for(&spec), seeds).map_err(RunError::Learner)?;
+                let mut agent = Agent::new(config.dqn_config_for(&spec), seeds).map_err(RunError::Learner)?;
+                if let Some(path) = &config.init_policy {
+                    start_from_policy(&mut agent, path)?;
+                }
                 RunLearner::Dqn(Box::new(agent))
             }
             Some(tabular) => {

@@ -65,7 +65,7 @@ fn safetensors_round_trip_is_exact_and_deterministic() {
     for architecture in [Architecture::sequential(&[4, 32, 32, 2]), rainbow_like()] {
         let original = net(&architecture);
         let bytes = policy_safetensors(&original);
-        assert_eq!(bytes, policy_safetensors(&original), "the same network gives the same bytes");
+        assert!(bytes == policy_safetensors(&original), "the same network gives the same bytes");
         let back = parse_safetensors_policy(&bytes).unwrap();
         assert_eq!(back, original, "every tensor back to the same bits, noisy σ included");
         // The header names every tensor by its PyTorch name, as F32.
@@ -172,4 +172,122 @@ fn load_policy_tells_the_formats_apart() {
     let err = runner::ErrorChain(&runner::load_policy(&st).unwrap_err()).to_string();
     assert!(err.contains("policy.safetensors") && err.contains("safetensors"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ------------------------------------------------------------ golden cases
+
+/// An f32 tensor in the format of `../shared/golden-format.md`.
+#[derive(serde::Deserialize)]
+struct GoldenTensor {
+    u32: Vec<String>,
+    shape: Vec<usize>,
+}
+
+impl GoldenTensor {
+    fn values(&self) -> Vec<f32> {
+        self.u32.iter().map(|h| f32::from_bits(u32::from_str_radix(h, 16).unwrap())).collect()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct GoldenC51 {
+    n_atoms: usize,
+    v_min: f64,
+    v_max: f64,
+}
+
+/// A case of `tests/generate_interop_golden.py` (unknown keys ignored).
+#[derive(serde::Deserialize)]
+struct GoldenCase {
+    name: String,
+    c51: Option<GoldenC51>,
+    obs: GoldenTensor,
+    torch_q: GoldenTensor,
+    onnxruntime_q: Option<GoldenTensor>,
+}
+
+fn golden_cases() -> Vec<(std::path::PathBuf, GoldenCase)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_interop");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("case.json").exists())
+        .map(|dir| {
+            let case = serde_json::from_str(&std::fs::read_to_string(dir.join("case.json")).unwrap()).unwrap();
+            (dir, case)
+        })
+        .collect();
+    cases.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(cases.len() >= 5, "the committed cases are there");
+    cases
+}
+
+/// `|a − b| ≤ rtol·|b| + atol`, the forward tolerance of the golden format.
+fn assert_close(ours: &[f32], theirs: &[f32], what: &str) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
+    for (i, (&a, &b)) in ours.iter().zip(theirs).enumerate() {
+        let tol = 1e-5 * b.abs() + 1e-6;
+        assert!((a - b).abs() <= tol, "{what}: value {i}: ours {a}, theirs {b}");
+    }
+}
+
+#[test]
+fn exported_policies_match_pytorch_and_onnx_runtime() {
+    for (dir, case) in golden_cases() {
+        let net = runner::load_policy(&dir.join("policy.safetensors")).unwrap();
+        let support = case.c51.as_ref().map(|c| agent::c51::Support::new(c.v_min, c.v_max, c.n_atoms).unwrap());
+        assert_eq!(case.obs.shape, vec![case.obs.shape[0], net.input_dim()], "{}", case.name);
+        let ours = runner::greedy_q_values(&net, support.as_ref(), &case.obs.values()).unwrap();
+        assert_eq!(case.torch_q.shape[0] * case.torch_q.shape[1], ours.len(), "{}", case.name);
+        assert_close(&ours, &case.torch_q.values(), &format!("{} vs PyTorch", case.name));
+        let model = dir.join("model.onnx");
+        if let Some(ort) = &case.onnxruntime_q {
+            assert_close(&ours, &ort.values(), &format!("{} vs ONNX Runtime", case.name));
+            // The file ONNX Runtime ran is the one this build writes.
+            let head = support.as_ref().map_or(runner::QHead::Values, runner::QHead::Distribution);
+            let bytes = runner::onnx_model(&net, head);
+            assert!(bytes == std::fs::read(&model).unwrap(), "{}: model.onnx is not what this build writes", case.name);
+            // And the policy file is the one this build writes of it.
+            assert!(
+                policy_safetensors(&net) == std::fs::read(dir.join("policy.safetensors")).unwrap(),
+                "{}",
+                case.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_policy_pytorch_trained_is_tested_and_starts_training() {
+    let (dir, case) = golden_cases().into_iter().find(|(_, c)| c.name == "pytorch_seed").unwrap();
+    let path = dir.join("policy.safetensors");
+    // Greedy actions as PyTorch's network takes them, on every row of the batch.
+    let net = runner::load_policy(&path).unwrap();
+    let ours = runner::greedy_q_values(&net, None, &case.obs.values()).unwrap();
+    let theirs = case.torch_q.values();
+    for (a, b) in ours.chunks(2).zip(theirs.chunks(2)) {
+        if (b[0] - b[1]).abs() > 1e-4 {
+            assert_eq!(a[0] > a[1], b[0] > b[1]);
+        }
+    }
+    // Tested under the seed's configuration (its shape, 4-128-128-2).
+    let config = runner::RunConfig { test_episodes: 5, ..runner::RunConfig::default() };
+    let logs = runner::test_policy_file(&config, &path, 5, &mut runner::Silent).unwrap();
+    assert_eq!(logs.len(), 5);
+    assert!(logs.iter().all(|l| l.ret >= 1.0 && l.ret <= 500.0));
+    // As init_policy, both networks start from it.
+    let init = runner::RunConfig { init_policy: Some(path.clone()), ..config.clone() };
+    let session = runner::Session::new(&init).unwrap();
+    let runner::RunLearner::Dqn(agent) = session.learner() else { panic!("a DQN learner") };
+    assert_eq!(agent.policy(), &net);
+    assert_eq!(agent.target().params(), net.params());
+    // Its key depends on the file's bytes; the TensorBoard folder changes no key.
+    let key = runner::pool::run_key(&init);
+    assert_ne!(key, runner::pool::run_key(&config));
+    let logged = runner::RunConfig { tensorboard: Some("tb".into()), ..init.clone() };
+    assert_eq!(runner::pool::run_key(&logged), key);
+    // A policy of another shape is refused, naming both shapes.
+    let other = runner::RunConfig { init_policy: Some(dir.join("../c51_cartpole/policy.safetensors")), ..config };
+    let err = runner::ErrorChain(&runner::Session::new(&other).err().unwrap()).to_string();
+    assert!(err.contains("c51_cartpole") && err.contains("the run's configuration makes"), "{err}");
 }

@@ -98,7 +98,7 @@ const MAX_STEPS: u32 = 300;
 
 /// `balance.gif`: the showcase policy balancing from the test stream's first
 /// reset.
-fn animation(showcase: &RunConfig, policy: &Path, path: &Path) -> Result<(), String> {
+pub fn animation(showcase: &RunConfig, policy: &Path, path: &Path) -> Result<(), String> {
     let states =
         runner::greedy_trajectory(showcase, policy, MAX_STEPS).map_err(|e| runner::ErrorChain(&e).to_string())?;
     let area = BitMapBackend::gif(path, (480, 220), 2 * 20)

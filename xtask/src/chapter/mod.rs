@@ -3,7 +3,7 @@
 //! draws the figures, and fills the chapter's numbers in from its template,
 //! so text and figures never drift apart.
 
-mod art;
+pub mod art;
 mod experiments;
 mod stats;
 

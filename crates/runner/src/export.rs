@@ -1,0 +1,111 @@
+//! A run's trained policy in the formats other tools read: the policy file
+//! as JSON or safetensors (PyTorch), and the greedy Q-network as ONNX.
+
+use std::path::Path;
+
+use agent::c51::{Support, expected_values};
+use agent::{Mlp, SingleScratch};
+
+use crate::onnx::{QHead, onnx_model};
+use crate::policy_file::{load_policy, policy_safetensors, save_policy};
+use crate::run::files;
+use crate::{LearnerSetting, PolicyError, RunConfig, RunError};
+
+/// A format a policy is exported in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// `policy.json`'s format.
+    Json,
+    /// safetensors: the tensors by their PyTorch names (`safetensors.torch.load_file`).
+    Safetensors,
+    /// An ONNX model of the greedy Q-values (see [`onnx_model`]).
+    Onnx,
+}
+
+impl ExportFormat {
+    /// The file extension of the format.
+    #[must_use]
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Safetensors => "safetensors",
+            Self::Onnx => "onnx",
+        }
+    }
+}
+
+/// The support of the run's distributional head, if it has one.
+///
+/// # Errors
+/// [`RunError::Config`] if the configuration is invalid.
+pub fn q_support(config: &RunConfig) -> Result<Option<Support>, RunError> {
+    let dqn = config.dqn_config()?;
+    let support = match dqn.distributional {
+        Some(d) => Some(Support::new(d.v_min, d.v_max, d.n_atoms).map_err(|e| RunError::Learner(e.into()))?),
+        None => None,
+    };
+    Ok(support)
+}
+
+/// Writes the policy of the run in `run_dir` (its `policy.json`, read with
+/// its `config.ron`) to `out` in `format`.
+///
+/// # Errors
+/// [`RunError::Config`] for the run's configuration, [`RunError::Io`] or
+/// [`RunError::Policy`] for the policy file (one that does not fit the
+/// configuration included), [`RunError::Io`] for `out`.
+pub fn export_policy(run_dir: &Path, format: ExportFormat, out: &Path) -> Result<(), RunError> {
+    let config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    let policy_path = run_dir.join(files::POLICY);
+    if !matches!(config.learner, LearnerSetting::Dqn) {
+        return Err(RunError::Policy { path: policy_path, source: PolicyError::NotANetworkLearner });
+    }
+    let net = load_policy(&policy_path)?;
+    let run = config.dqn_config()?.shape().map_err(|e| RunError::Learner(e.into()))?;
+    if net.shape() != run {
+        let source = PolicyError::Mismatch { policy: Box::new(net.shape()), run: Box::new(run) };
+        return Err(RunError::Policy { path: policy_path, source });
+    }
+    let bytes = match format {
+        ExportFormat::Json => return save_policy(&net, out),
+        ExportFormat::Safetensors => policy_safetensors(&net),
+        ExportFormat::Onnx => {
+            let support = q_support(&config)?;
+            onnx_model(&net, support.as_ref().map_or(QHead::Values, QHead::Distribution))
+        }
+    };
+    crate::write_atomic(out, &bytes, &mut |_, _| {}).map_err(|(path, source)| RunError::Io {
+        path,
+        action: "write export",
+        source,
+    })
+}
+
+/// The greedy Q-values of `net` on each row of `observations` (row-major,
+/// `net.input_dim()` wide), as the agent computes them when it acts: one
+/// row at a time, on the mean weights of noisy layers, a distribution's
+/// expected value under `support`. What an exported model must reproduce.
+///
+/// # Errors
+/// [`agent::MlpError`] if a row does not fit the network.
+pub fn greedy_q_values(
+    net: &Mlp<f32>,
+    support: Option<&Support>,
+    observations: &[f32],
+) -> Result<Vec<f32>, agent::MlpError> {
+    let mut mean = net.clone();
+    mean.clear_noise();
+    let mut scratch = SingleScratch::default();
+    let (mut probs, mut values, mut q) = (Vec::new(), Vec::new(), Vec::new());
+    for row in observations.chunks(net.input_dim().max(1)) {
+        let outputs = mean.forward_single(row, &mut scratch)?;
+        match support {
+            Some(support) => {
+                expected_values(support, outputs, &mut probs, &mut values);
+                q.extend_from_slice(&values);
+            }
+            None => q.extend_from_slice(outputs),
+        }
+    }
+    Ok(q)
+}
