@@ -27,7 +27,7 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// pending steps, and prioritized replay's priorities; 7: networks with a
 /// layout (dueling heads) and noisy layers, their noise samples and the
 /// noise stream, the config's `dueling` and `noisy`; 8: the run's
-/// configuration as its RON text.)
+/// configuration as its RON text, and the length of the TensorBoard event file.)
 pub const VERSION: u32 = 8;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
@@ -45,6 +45,8 @@ pub struct Checkpoint {
     pub timing_csv_len: u64,
     /// Bytes of `eval.csv` written when the checkpoint was taken.
     pub eval_csv_len: u64,
+    /// Bytes of the TensorBoard event file written (0 without one).
+    pub tensorboard_len: u64,
     /// Seconds of training before the checkpoint.
     pub elapsed_seconds: f64,
 }
@@ -57,6 +59,7 @@ struct StoredCheckpoint {
     train_csv_len: u64,
     timing_csv_len: u64,
     eval_csv_len: u64,
+    tensorboard_len: u64,
     elapsed_seconds: f64,
 }
 
@@ -249,6 +252,7 @@ fn decode_on(bytes: &[u8], family: Option<&dyn EnvFamily>) -> Result<Checkpoint,
         train_csv_len: stored.train_csv_len,
         timing_csv_len: stored.timing_csv_len,
         eval_csv_len: stored.eval_csv_len,
+        tensorboard_len: stored.tensorboard_len,
         elapsed_seconds: stored.elapsed_seconds,
     })
 }

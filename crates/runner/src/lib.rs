@@ -34,6 +34,7 @@ mod run;
 mod session;
 mod stats;
 pub mod sweep;
+pub mod tensorboard;
 
 pub use atomic_file::write_atomic;
 pub use config::{
@@ -49,7 +50,7 @@ pub use policy_file::{
     save_policy_safetensors,
 };
 pub use run::{
-    FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
+    EVENT_FILE, FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
     prepare_run_dir, resume, resume_family, test_policy_file, test_saved, train, train_family, train_with,
 };
 pub use session::{

@@ -338,6 +338,11 @@ fn start(
         train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER, env)?,
         timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER, env)?,
         eval: CsvFile::create(run_dir.join(files::EVAL_CSV), EVAL_HEADER, env)?,
+        tensorboard: config
+            .tensorboard
+            .as_ref()
+            .map(|folder| EventLog::create(EventLog::path(folder, run_dir)))
+            .transpose()?,
     };
     drive(session, logs, 0.0, run_dir, options, progress)
 }
@@ -414,6 +419,11 @@ fn resume_on(
         train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, env, episodes)?,
         timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, env, episodes)?,
         eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, env, None)?,
+        tensorboard: saved
+            .tensorboard
+            .as_ref()
+            .map(|folder| EventLog::resume(EventLog::path(folder, run_dir), ckpt.tensorboard_len))
+            .transpose()?,
     };
     let session = Session::from_state_with(ckpt.session, family)?;
     drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
@@ -425,6 +435,104 @@ struct Logs {
     train: CsvFile,
     timing: CsvFile,
     eval: CsvFile,
+    tensorboard: Option<EventLog>,
+}
+
+/// The run's TensorBoard event file (`tensorboard` in the configuration):
+/// `<folder>/<run folder's name>/events.out.tfevents.dqn-rs`.
+struct EventLog {
+    path: PathBuf,
+    out: File,
+    /// Bytes written so far (what a checkpoint records).
+    len: u64,
+}
+
+/// The name of a run's event file (TensorBoard reads every file whose name
+/// holds `tfevents`).
+pub const EVENT_FILE: &str = "events.out.tfevents.dqn-rs";
+
+fn wall_time() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl EventLog {
+    /// Where the event file of the run in `run_dir` goes under `folder`.
+    fn path(folder: &Path, run_dir: &Path) -> PathBuf {
+        let name = run_dir.file_name().map_or_else(|| "run".into(), std::ffi::OsStr::to_os_string);
+        folder.join(name).join(EVENT_FILE)
+    }
+
+    /// A new event file; one that exists already is an error, not overwritten.
+    fn create(path: PathBuf) -> Result<Self, RunError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent, "create TensorBoard folder"))?;
+        }
+        let out =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err(&path, "create"))?;
+        let mut log = Self { path, out, len: 0 };
+        log.append(&crate::tensorboard::file_version_record(wall_time()))?;
+        Ok(log)
+    }
+
+    /// Reopens the file after its first `len` bytes, which must be whole
+    /// events, dropping what was written after the checkpoint.
+    fn resume(path: PathBuf, len: u64) -> Result<Self, RunError> {
+        let bytes = std::fs::read(&path).map_err(io_err(&path, "read"))?;
+        let have = bytes.len() as u64;
+        if have < len {
+            return Err(RunError::LogTooShort { path, have, recorded: len });
+        }
+        if len == 0 || crate::tensorboard::read_events(&bytes[..len as usize]).is_err() {
+            return Err(RunError::LogMismatch { path, recorded_bytes: len, expected_lines: None });
+        }
+        let mut out = std::fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path, "open"))?;
+        out.set_len(len).map_err(io_err(&path, "truncate"))?;
+        out.seek(SeekFrom::Start(len)).map_err(io_err(&path, "seek"))?;
+        Ok(Self { path, out, len })
+    }
+
+    fn append(&mut self, record: &[u8]) -> Result<(), RunError> {
+        self.out.write_all(record).map_err(io_err(&self.path, "write"))?;
+        self.len += record.len() as u64;
+        Ok(())
+    }
+
+    fn scalars(&mut self, step: u64, scalars: &[(&str, f32)]) -> Result<(), RunError> {
+        self.append(&crate::tensorboard::scalars_record(wall_time(), step, scalars))
+    }
+}
+
+impl Logs {
+    /// A finished training episode, in `train.csv`, `timing.csv` and the event file.
+    fn episode(&mut self, log: &EpisodeLog, elapsed: f64) -> Result<(), RunError> {
+        let steps_per_second = log.total_steps as f64 / elapsed.max(1e-9);
+        self.train.line(&log.csv_line())?;
+        self.timing.line(&format!("{},{elapsed:.6},{steps_per_second:.1}", log.episode))?;
+        if let Some(tb) = &mut self.tensorboard {
+            let mut scalars = vec![
+                ("train/return", log.ret as f32),
+                ("train/episode_length", log.steps as f32),
+                ("train/epsilon", log.epsilon as f32),
+                ("train/q_probe", log.q_probe as f32),
+                ("train/steps_per_second", steps_per_second as f32),
+            ];
+            if let Some(loss) = log.mean_loss {
+                scalars.push(("train/loss", loss as f32));
+            }
+            tb.scalars(log.total_steps, &scalars)?;
+        }
+        Ok(())
+    }
+
+    /// A periodic evaluation, in `eval.csv` and the event file.
+    fn evaluation(&mut self, log: &EvalLog) -> Result<(), RunError> {
+        self.eval.line(&log.csv_line())?;
+        if let Some(tb) = &mut self.tensorboard {
+            let scalars = [("eval/mean_return", log.mean_return as f32), ("eval/min_return", log.min_return as f32)];
+            tb.scalars(log.total_steps, &scalars)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes a checkpoint of `session` and where the logs are, reporting the
@@ -445,6 +553,7 @@ fn save_checkpoint(
         train_csv_len: logs.train.len,
         timing_csv_len: logs.timing.len,
         eval_csv_len: logs.eval.len,
+        tensorboard_len: logs.tensorboard.as_ref().map_or(0, |tb| tb.len),
         elapsed_seconds: elapsed,
     };
     let mut on_progress = |written, total| fault(options, FaultPoint::CheckpointWriting { nth, written, total });
@@ -489,12 +598,11 @@ fn drive(
         let report = session.step_interruptible(&within_step)?;
         let t = elapsed();
         for log in report.episodes {
-            logs.train.line(&log.csv_line())?;
-            logs.timing.line(&format!("{},{t:.6},{:.1}", log.episode, log.total_steps as f64 / t.max(1e-9)))?;
+            logs.episode(log, t)?;
             progress.train_episode(log, config.train_episodes, t);
         }
         if let Some(eval) = report.evaluation {
-            logs.eval.line(&eval.csv_line())?;
+            logs.evaluation(eval)?;
             progress.evaluation(eval);
         }
         if !report.complete {
@@ -523,6 +631,11 @@ fn drive(
         &mut |log| {
             if test_error.is_ok() {
                 test_error = test_csv.line(&log.csv_line());
+            }
+            if test_error.is_ok()
+                && let Some(tb) = &mut logs.tensorboard
+            {
+                test_error = tb.scalars(u64::from(log.episode), &[("test/return", log.ret as f32)]);
             }
             progress.test_episode(log, config.test_episodes);
         },

@@ -200,6 +200,7 @@ struct CheckpointMirror {
     train_csv_len: u64,
     timing_csv_len: u64,
     eval_csv_len: u64,
+    tensorboard_len: u64,
     elapsed_seconds: f64,
 }
 

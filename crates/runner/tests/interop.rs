@@ -291,3 +291,135 @@ fn a_policy_pytorch_trained_is_tested_and_starts_training() {
     let err = runner::ErrorChain(&runner::Session::new(&other).err().unwrap()).to_string();
     assert!(err.contains("c51_cartpole") && err.contains("the run's configuration makes"), "{err}");
 }
+
+// ------------------------------------------------------------- TensorBoard
+
+use runner::tensorboard::{self, EventFileError};
+
+#[test]
+fn crc32c_matches_the_published_check_values() {
+    // The check value of the CRC catalogue, and RFC 3720's (iSCSI) B.4 vectors.
+    assert_eq!(tensorboard::crc32c(b"123456789"), 0xE306_9283);
+    assert_eq!(tensorboard::crc32c(&[0u8; 32]), 0x8A91_36AA);
+    assert_eq!(tensorboard::crc32c(&[0xFFu8; 32]), 0x62A8_AB43);
+    let ascending: Vec<u8> = (0..32).collect();
+    assert_eq!(tensorboard::crc32c(&ascending), 0x46DD_794E);
+    // Masking: rotate right by 15, add 0xa282ead8 (by hand for 0xE3069283:
+    // the low 15 bits 0x1283 move to the top).
+    let rotated = (0xE306_9283u32 >> 15) | (0xE306_9283u32 << 17);
+    assert_eq!(rotated, 0x2507_C60D);
+    assert_eq!(tensorboard::masked_crc32c(b"123456789"), 0x2507_C60Du32.wrapping_add(0xa282_ead8));
+}
+
+#[test]
+fn event_records_read_back_and_damage_is_named() {
+    let mut bytes = tensorboard::file_version_record(1.5);
+    let second = bytes.len() as u64;
+    bytes.extend(tensorboard::scalars_record(2.5, 42, &[("train/return", 17.0), ("train/loss", 0.25)]));
+    let events = tensorboard::read_events(&bytes).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].file_version.as_deref(), Some(tensorboard::FILE_VERSION));
+    assert_eq!((events[1].wall_time, events[1].step), (2.5, 42));
+    assert_eq!(events[1].scalars, vec![("train/return".to_string(), 17.0), ("train/loss".to_string(), 0.25)]);
+    let cut = &bytes[..bytes.len() - 1];
+    assert_eq!(tensorboard::read_events(cut), Err(EventFileError::Truncated { offset: second }));
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert_eq!(tensorboard::read_events(&flipped), Err(EventFileError::Checksum { offset: second }));
+    // A length that claims more than the file holds is a truncation, not an allocation.
+    let mut long = bytes[..second as usize].to_vec();
+    let len = u64::MAX.to_le_bytes();
+    long.extend_from_slice(&len);
+    long.extend_from_slice(&tensorboard::masked_crc32c(&len).to_le_bytes());
+    assert_eq!(tensorboard::read_events(&long), Err(EventFileError::Truncated { offset: second }));
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dqn-interop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A short run with evaluations, so every kind of scalar is written.
+fn logged_config() -> runner::RunConfig {
+    let mut config =
+        runner::RunConfig { seed: 3, train_episodes: 30, test_episodes: 4, ..runner::RunConfig::default() };
+    config.agent.hidden = vec![32, 32];
+    config.agent.lr = 1e-3;
+    config.early_stop = Some(runner::EarlyStop { every_steps: 200, episodes: 2, solved_at: 1e9 });
+    config
+}
+
+/// The events of a file without their wall times.
+fn events_of(path: &std::path::Path) -> Vec<(i64, Option<String>, Vec<(String, f32)>)> {
+    let events = tensorboard::read_events(&std::fs::read(path).unwrap()).unwrap();
+    events.into_iter().map(|e| (e.step, e.file_version, e.scalars)).collect()
+}
+
+#[test]
+fn tensorboard_logs_the_run_and_changes_no_result() {
+    let root = scratch("tb");
+    let plain = root.join("plain");
+    let logged = root.join("logged");
+    let config = logged_config();
+    runner::train(&config, &plain, &mut runner::Silent).unwrap();
+    let with_tb = runner::RunConfig { tensorboard: Some(root.join("tb")), ..config.clone() };
+    runner::train(&with_tb, &logged, &mut runner::Silent).unwrap();
+    for file in [runner::files::TRAIN_CSV, runner::files::TEST_CSV, runner::files::EVAL_CSV, runner::files::POLICY] {
+        assert!(std::fs::read(plain.join(file)).unwrap() == std::fs::read(logged.join(file)).unwrap(), "{file}");
+    }
+    // The events are train.csv's, eval.csv's and test.csv's numbers.
+    let events = events_of(&root.join("tb/logged").join(runner::EVENT_FILE));
+    assert_eq!(events[0].1.as_deref(), Some(tensorboard::FILE_VERSION));
+    let train = std::fs::read_to_string(logged.join(runner::files::TRAIN_CSV)).unwrap();
+    let rows: Vec<Vec<&str>> = train.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let train_events: Vec<_> = events.iter().filter(|e| e.2.iter().any(|(t, _)| t == "train/return")).collect();
+    assert_eq!(train_events.len(), rows.len());
+    for (row, (step, _, scalars)) in rows.iter().zip(&train_events) {
+        let value = |tag: &str| scalars.iter().find(|(t, _)| t == tag).map(|&(_, v)| v);
+        assert_eq!(step.to_string(), row[2], "the step is total_steps");
+        assert_eq!(value("train/return"), Some(row[3].parse::<f64>().unwrap() as f32));
+        assert_eq!(value("train/episode_length"), Some(row[1].parse::<f64>().unwrap() as f32));
+        assert_eq!(value("train/epsilon"), Some(row[4].parse::<f64>().unwrap() as f32));
+        assert_eq!(value("train/loss"), row[5].parse::<f64>().ok().map(|l| l as f32));
+        assert_eq!(value("train/q_probe"), Some(row[6].parse::<f64>().unwrap() as f32));
+        assert!(value("train/steps_per_second").is_some_and(|v| v > 0.0));
+    }
+    let evals = std::fs::read_to_string(logged.join(runner::files::EVAL_CSV)).unwrap().lines().count() - 1;
+    let eval_events = events.iter().filter(|e| e.2.iter().any(|(t, _)| t == "eval/mean_return")).count();
+    assert!(evals > 0);
+    assert_eq!(eval_events, evals);
+    let tests = events.iter().filter(|e| e.2.iter().any(|(t, _)| t == "test/return")).count();
+    assert_eq!(tests, 4);
+    // A second run into the same file is refused, and the first file kept.
+    let again = runner::train(&with_tb, &root.join("x").join("logged"), &mut runner::Silent).unwrap_err();
+    assert!(runner::ErrorChain(&again).to_string().contains(runner::EVENT_FILE), "{again}");
+    assert_eq!(events_of(&root.join("tb/logged").join(runner::EVENT_FILE)), events);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_resumed_run_logs_the_same_events_as_one_never_stopped() {
+    let root = scratch("tb-resume");
+    let config = runner::RunConfig { tensorboard: Some(root.join("tb")), ..logged_config() };
+    runner::train(&config, &root.join("whole"), &mut runner::Silent).unwrap();
+    let stopped = root.join("stopped");
+    let options = runner::TrainOptions { stop_after_steps: Some(250), checkpoint_every: 5, ..Default::default() };
+    let err = runner::train_with(&config, &stopped, &options, &mut runner::Silent).unwrap_err();
+    assert!(matches!(err, runner::RunError::Interrupted { .. }), "{err}");
+    // Events written after the checkpoint (none here) or a torn last record
+    // are cut back: append garbage as a crash mid-write would.
+    let file = root.join("tb/stopped").join(runner::EVENT_FILE);
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(&[1, 2, 3]);
+    std::fs::write(&file, bytes).unwrap();
+    runner::resume(&stopped, &runner::TrainOptions::default(), &mut runner::Silent).unwrap();
+    // Equal but for the clock: wall times and steps per second.
+    let untimed = |path: &std::path::Path| {
+        let mut events = events_of(path);
+        events.iter_mut().for_each(|e| e.2.retain(|(tag, _)| tag != "train/steps_per_second"));
+        events
+    };
+    assert_eq!(untimed(&file), untimed(&root.join("tb/whole").join(runner::EVENT_FILE)));
+    std::fs::remove_dir_all(&root).unwrap();
+}
