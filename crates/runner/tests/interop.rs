@@ -306,8 +306,7 @@ fn crc32c_matches_the_published_check_values() {
     assert_eq!(tensorboard::crc32c(&ascending), 0x46DD_794E);
     // Masking: rotate right by 15, add 0xa282ead8 (by hand for 0xE3069283:
     // the low 15 bits 0x1283 move to the top).
-    let rotated = (0xE306_9283u32 >> 15) | (0xE306_9283u32 << 17);
-    assert_eq!(rotated, 0x2507_C60D);
+    assert_eq!(0xE306_9283u32.rotate_right(15), 0x2507_C60D);
     assert_eq!(tensorboard::masked_crc32c(b"123456789"), 0x2507_C60Du32.wrapping_add(0xa282_ead8));
 }
 
@@ -350,8 +349,11 @@ fn logged_config() -> runner::RunConfig {
     config
 }
 
+/// An event without its wall time: step, file version, scalars.
+type Untimed = (i64, Option<String>, Vec<(String, f32)>);
+
 /// The events of a file without their wall times.
-fn events_of(path: &std::path::Path) -> Vec<(i64, Option<String>, Vec<(String, f32)>)> {
+fn events_of(path: &std::path::Path) -> Vec<Untimed> {
     let events = tensorboard::read_events(&std::fs::read(path).unwrap()).unwrap();
     events.into_iter().map(|e| (e.step, e.file_version, e.scalars)).collect()
 }
