@@ -178,7 +178,7 @@ enum Command {
         /// The format.
         #[arg(long, value_enum)]
         format: FormatArg,
-        /// The file to write (default: the run folder's policy.<extension>).
+        /// The file to write (default: the run folder's policy.safetensors, policy.onnx or policy.json).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! DQN, as the seed chapter defines it, with the usual improvements as options.
 //!
 //! The job: choose actions ε-greedily from a policy network, store

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! CartPole-v1, computed exactly as Gymnasium 1.x computes it.
 //!
 //! The job of this crate is the environment and nothing else: the physics of

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! The environment seam: what a training loop needs of an environment, and
 //! the pieces every classic-control environment shares.
 //!

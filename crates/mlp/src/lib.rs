@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! A multilayer perceptron on `ndarray`, trained with handwritten backprop
 //! and Adam, numerically matching PyTorch.
 //!

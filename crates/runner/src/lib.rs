@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
 //! Training and testing DQN: the loop that composes an environment (any
 //! `env_core::EnvFamily`: CartPole-v1, MountainCar-v0, Acrobot-v1, or a
 //! user's own through [`Session::with_family`] and [`train_family`]) and

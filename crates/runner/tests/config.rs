@@ -170,6 +170,8 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.noisy" => "Some((sigma0: 0.4, layers: All))",
         "learner" => "TabularQ(bins: [2, 2, 2, 2], alpha: 0.5)",
         "max_train_steps" => "Some(100)",
+        "init_policy" => r#"Some("runs/pytorch.safetensors")"#,
+        "tensorboard" => r#"Some("runs/tb")"#,
         "agent.grad_clip" => "None",
         "early_stop" => "Some((every_steps: 1000, episodes: 10, solved_at: 475.0))",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
