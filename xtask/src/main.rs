@@ -79,22 +79,39 @@ impl From<FormatArg> for runner::ExportFormat {
     }
 }
 
-/// The configuration and policy file of `test` and `render`: a run
-/// folder's, or a policy file with a configuration (file, environment
-/// preset, or the seed's).
-fn policy_and_config(
-    run: Option<&Path>,
+/// The policy of `test` and `render` and the configuration to run it
+/// under: a run folder's, or a policy file with a configuration (a file,
+/// an environment's preset, or the seed's).
+#[derive(clap::Args)]
+struct PolicySource {
+    /// The run folder: its configuration, and its policy unless --policy.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    /// The policy file: policy.json or safetensors, e.g. one PyTorch
+    /// trained (default: the run folder's policy.json).
+    #[arg(long, value_name = "FILE", required_unless_present = "run")]
     policy: Option<PathBuf>,
-    config: Option<&Path>,
-    env: Option<&str>,
-) -> Result<(RunConfig, PathBuf), Failure> {
-    Ok(match run {
-        Some(run) => (
-            RunConfig::from_file(&run.join(runner::files::CONFIG))?,
-            policy.unwrap_or_else(|| run.join(runner::files::POLICY)),
-        ),
-        None => (build_config(config, env, None, &[])?, policy.ok_or("give --run or --policy")?),
-    })
+    /// Without --run: the configuration file to run it under.
+    #[arg(long, value_name = "FILE", conflicts_with = "run")]
+    config: Option<PathBuf>,
+    /// Without --run: the environment (with its preset's settings).
+    #[arg(long, value_name = "NAME", conflicts_with = "run", value_parser = clap::builder::PossibleValuesParser::new(runner::ENV_NAMES))]
+    env: Option<String>,
+}
+
+impl PolicySource {
+    fn resolve(self) -> Result<(RunConfig, PathBuf), Failure> {
+        Ok(match self.run {
+            Some(run) => (
+                RunConfig::from_file(&run.join(runner::files::CONFIG))?,
+                self.policy.unwrap_or_else(|| run.join(runner::files::POLICY)),
+            ),
+            None => (
+                build_config(self.config.as_deref(), self.env.as_deref(), None, &[])?,
+                self.policy.ok_or("give --run or --policy")?,
+            ),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -152,18 +169,8 @@ enum Command {
     /// any policy file (policy.json or safetensors, e.g. one PyTorch
     /// trained) with a configuration.
     Test {
-        /// The run folder: its configuration, and its policy unless --policy.
-        #[arg(long, value_name = "DIR")]
-        run: Option<PathBuf>,
-        /// The policy file (default: the run folder's policy.json).
-        #[arg(long, value_name = "FILE", required_unless_present = "run")]
-        policy: Option<PathBuf>,
-        /// Without --run: the configuration file to test under.
-        #[arg(long, value_name = "FILE", conflicts_with = "run")]
-        config: Option<PathBuf>,
-        /// Without --run: the environment (with its preset's settings).
-        #[arg(long, value_name = "NAME", conflicts_with = "run", value_parser = clap::builder::PossibleValuesParser::new(runner::ENV_NAMES))]
-        env: Option<String>,
+        #[command(flatten)]
+        source: PolicySource,
         /// Episodes to run (default: the configuration's test_episodes).
         #[arg(long, value_name = "N")]
         episodes: Option<u32>,
@@ -185,15 +192,8 @@ enum Command {
     /// Draw a CartPole policy balancing, as an animated GIF (the policy of a
     /// run folder, or any policy file with a configuration).
     Render {
-        /// The run folder: its configuration, and its policy unless --policy.
-        #[arg(long, value_name = "DIR")]
-        run: Option<PathBuf>,
-        /// The policy file (default: the run folder's policy.json).
-        #[arg(long, value_name = "FILE", required_unless_present = "run")]
-        policy: Option<PathBuf>,
-        /// Without --run: the configuration file.
-        #[arg(long, value_name = "FILE", conflicts_with = "run")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        source: PolicySource,
         /// The GIF to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -487,8 +487,8 @@ impl Command {
                 print_summary(&summary);
                 Ok(())
             }
-            Self::Test { run, policy, config, env, episodes } => {
-                let (config, policy) = policy_and_config(run.as_deref(), policy, config.as_deref(), env.as_deref())?;
+            Self::Test { source, episodes } => {
+                let (config, policy) = source.resolve()?;
                 let episodes = episodes.unwrap_or(config.test_episodes);
                 let logs = in_pool(|| runner::test_policy_file(&config, &policy, episodes, &mut runner::Silent))?;
                 let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
@@ -573,8 +573,8 @@ impl Command {
                 println!("{}", out.display());
                 Ok(())
             }
-            Self::Render { run, policy, config, out } => {
-                let (config, policy) = policy_and_config(run.as_deref(), policy, config.as_deref(), None)?;
+            Self::Render { source, out } => {
+                let (config, policy) = source.resolve()?;
                 if !matches!(config.env, runner::EnvSetting::CartPole { .. }) {
                     return Err(format!("render draws CartPole; this configuration runs {}", config.env.id()).into());
                 }
