@@ -57,10 +57,16 @@ pub fn showcase(quick: bool) -> RunConfig {
 }
 
 fn variant(id: &'static str, label: &str, quick: bool, edit: impl Fn(&mut RunConfig)) -> Variant {
+    variant_of(&base(quick), id, label, quick, edit)
+}
+
+/// A variant of `base` (part two's experiments start from other
+/// environments' settings), on 10 seeds (`quick`: 2).
+fn variant_of(base: &RunConfig, id: &'static str, label: &str, quick: bool, edit: impl Fn(&mut RunConfig)) -> Variant {
     let seeds = if quick { 0..2 } else { 0..10 };
     let configs = seeds
         .map(|seed| {
-            let mut c = base(quick);
+            let mut c = base.clone();
             edit(&mut c);
             c.seed = seed;
             c
@@ -69,7 +75,68 @@ fn variant(id: &'static str, label: &str, quick: bool, edit: impl Fn(&mut RunCon
     Variant { id, label: label.to_string(), configs }
 }
 
-/// The four experiments, 10 seeds each (`quick`: 2 seeds, 8 episodes, a
+/// Part two's starting point on `env`: its preset (`--env`) with a
+/// 64×64 network, a budget of `steps` environment steps and 20 test
+/// episodes, without early stopping (`quick`: 400 steps, 16×16, 2 tests).
+fn part_two_base(env: &str, steps: u64, quick: bool) -> RunConfig {
+    let mut c = RunConfig::for_env(env).expect("a known environment");
+    c.max_train_steps = Some(if quick { 400 } else { steps });
+    c.train_episodes = 1_000_000;
+    c.early_stop = None;
+    c.test_episodes = if quick { 2 } else { 20 };
+    c.agent.hidden = if quick { vec![16, 16] } else { vec![64, 64] };
+    if quick {
+        c.agent.learning_starts = c.agent.learning_starts.min(100);
+    }
+    c
+}
+
+/// Part two: what DQN's improvements claim, tested where the claim should
+/// show (three actions, a hard exploration problem).
+fn part_two(quick: bool) -> Vec<Experiment> {
+    let double = |c: &mut RunConfig| c.agent.double_dqn = true;
+    let over = |env: &'static str, id: &'static str, title, steps| {
+        let base = part_two_base(env, steps, quick);
+        Experiment {
+            id,
+            title,
+            x_axis: XAxis::Steps,
+            variants: vec![
+                variant_of(&base, if env == "acrobot" { "p2d-acro-dqn" } else { "p2d-mc-dqn" }, "DQN", quick, |_| {}),
+                variant_of(
+                    &base,
+                    if env == "acrobot" { "p2d-acro-double" } else { "p2d-mc-double" },
+                    "Double DQN",
+                    quick,
+                    double,
+                ),
+            ],
+        }
+    };
+    let mc = part_two_base("mountaincar", 40_000, quick);
+    let noisy = |c: &mut RunConfig| {
+        c.agent.noisy = Some(runner::Noisy { sigma0: 0.5, layers: runner::NoisyLayers::Heads, epsilon_greedy: false });
+    };
+    let greedy = |c: &mut RunConfig| {
+        c.agent.epsilon = EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential };
+    };
+    vec![
+        over("acrobot", "p2d-acrobot", "DQN and Double DQN on Acrobot-v1", 60_000),
+        over("mountaincar", "p2d-mountaincar", "DQN and Double DQN on MountainCar-v0", 40_000),
+        Experiment {
+            id: "p2n",
+            title: "Exploration on MountainCar-v0",
+            x_axis: XAxis::Steps,
+            variants: vec![
+                variant_of(&mc, "p2n-eps", "ε-greedy, 1 → 0.07 over 8 000 steps", quick, |_| {}),
+                variant_of(&mc, "p2n-noisy", "noisy heads, σ₀ 0.5, no ε", quick, noisy),
+                variant_of(&mc, "p2n-greedy", "neither (ε = 0, no noise)", quick, greedy),
+            ],
+        },
+    ]
+}
+
+/// The four exercises' experiments, then part two's, 10 seeds each (`quick`: 2 seeds, 8 episodes, a
 /// 16×16 network).
 pub fn experiments(quick: bool) -> Vec<Experiment> {
     let budget = if quick { 400 } else { 30_000 };
@@ -143,6 +210,9 @@ pub fn experiments(quick: bool) -> Vec<Experiment> {
             ],
         },
     ]
+    .into_iter()
+    .chain(part_two(quick))
+    .collect()
 }
 
 fn records_of<'a>(v: &Variant, records: &'a BTreeMap<String, RunRecord>) -> Result<Vec<&'a RunRecord>, String> {

@@ -190,7 +190,8 @@ pub fn values(
         out.insert(format!("eps.{n}"), format!("{:.3}", showcase.agent.epsilon.value(n)));
     }
     for e in exps {
-        let with_q = e.id == "ex3";
+        // The experiments about over-estimation show it beside the returns.
+        let with_q = e.id == "ex3" || e.id.starts_with("p2d");
         let (head, q_head) = match lang {
             Lang::En => (
                 "| variant | test return, mean [95 % CI] | training env steps |",
@@ -216,6 +217,21 @@ pub fn values(
             out.insert(format!("{}.last50", v.id), format!("{:.0}", last50.mean));
             let learned = runs.iter().filter(|r| r.test_mean() >= LEARNED).count();
             out.insert(format!("{}.learned", v.id), learned.to_string());
+            if e.id == "p2n" {
+                // MountainCar pays −1 a step for 200 steps unless the car
+                // reaches the flag: a training return above −200 found it.
+                let first: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.returns.iter().position(|&g| g > -200.0).map(|i| r.episode_ends[i] as f64))
+                    .collect();
+                out.insert(format!("{}.reached", v.id), first.len().to_string());
+                let when = if first.is_empty() {
+                    "—".to_string()
+                } else {
+                    format!("{:.0}", runner::median(first.iter().copied()))
+                };
+                out.insert(format!("{}.first_goal", v.id), when);
+            }
             let label = match lang {
                 Lang::En => v.label.as_str(),
                 Lang::Zh => {

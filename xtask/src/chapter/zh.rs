@@ -25,6 +25,11 @@ pub fn label(id: &str) -> Option<&'static str> {
         "ex4-cap10000" => "容量 10 000",
         "ex4-cap100000" => "容量 100 000（原设置）",
         "ex4-recent" => "最近 64 个（不打乱）",
+        "p2d-acro-dqn" | "p2d-mc-dqn" => "DQN",
+        "p2d-acro-double" | "p2d-mc-double" => "Double DQN",
+        "p2n-eps" => "ε-贪心，8 000 步内从 1 降到 0.07",
+        "p2n-noisy" => "噪声网络输出层，σ₀ 0.5，无 ε",
+        "p2n-greedy" => "两者都没有（ε = 0，无噪声）",
         _ => return None,
     })
 }
