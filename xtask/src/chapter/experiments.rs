@@ -120,6 +120,13 @@ fn part_two(quick: bool) -> Vec<Experiment> {
     let greedy = |c: &mut RunConfig| {
         c.agent.epsilon = EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential };
     };
+    let mut acro = part_two_base("acrobot", 60_000, quick);
+    // Greedy evaluations along the way (10 episodes every 10 000 steps);
+    // no Acrobot return reaches 0, so none ends training.
+    let every_steps = if quick { 200 } else { 10_000 };
+    acro.early_stop = Some(runner::EarlyStop { every_steps, episodes: if quick { 2 } else { 10 }, solved_at: 0.0 });
+    let per = |c: &mut RunConfig| c.agent.sampling = Sampling::Prioritized(runner::Prioritized::default());
+    let n_step = |c: &mut RunConfig| c.agent.n_step = 3;
     vec![
         over("acrobot", "p2d-acrobot", "DQN and Double DQN on Acrobot-v1", 60_000),
         over("mountaincar", "p2d-mountaincar", "DQN and Double DQN on MountainCar-v0", 40_000),
@@ -131,6 +138,20 @@ fn part_two(quick: bool) -> Vec<Experiment> {
                 variant_of(&mc, "p2n-eps", "ε-greedy, 1 → 0.07 over 8 000 steps", quick, |_| {}),
                 variant_of(&mc, "p2n-noisy", "noisy heads, σ₀ 0.5, no ε", quick, noisy),
                 variant_of(&mc, "p2n-greedy", "neither (ε = 0, no noise)", quick, greedy),
+            ],
+        },
+        Experiment {
+            id: "p2s",
+            title: "Prioritized replay and 3-step returns on Acrobot-v1",
+            x_axis: XAxis::Steps,
+            variants: vec![
+                variant_of(&acro, "p2s-dqn", "DQN (uniform, 1-step)", quick, |_| {}),
+                variant_of(&acro, "p2s-per", "prioritized replay", quick, per),
+                variant_of(&acro, "p2s-nstep", "3-step returns", quick, n_step),
+                variant_of(&acro, "p2s-both", "both", quick, move |c| {
+                    per(c);
+                    n_step(c);
+                }),
             ],
         },
     ]

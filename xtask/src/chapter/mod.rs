@@ -250,6 +250,9 @@ pub fn values(
             table += "\n";
         }
         out.insert(format!("{}.table", e.id), table.trim_end().to_string());
+        if e.id == "p2s" {
+            out.insert("p2s.iqm_table".into(), evaluation_table(e, records, lang)?);
+        }
         out.insert(format!("{}.seeds", e.id), e.variants[0].configs.len().to_string());
         out.insert(
             format!("{}.last_seed", e.id),
@@ -262,6 +265,35 @@ pub fn values(
         }
     }
     Ok(out)
+}
+
+/// The IQM over seeds of each variant's greedy evaluations at each
+/// evaluation step, with 95 % bootstrap intervals: sample efficiency.
+fn evaluation_table(e: &Experiment, records: &BTreeMap<String, RunRecord>, lang: Lang) -> Result<String, String> {
+    let first = seeds_of(&e.variants[0], records)?;
+    let steps = first.iter().map(|r| r.eval_steps.clone()).min_by_key(Vec::len).unwrap_or_default();
+    let step_head: Vec<String> = steps.iter().map(|s| format!(" {s} |")).collect();
+    let mut table = match lang {
+        Lang::En => format!("| variant (IQM of greedy evaluations at step …) |{}", step_head.concat()),
+        Lang::Zh => format!("| 变体（在第 … 步时贪心评估的 IQM） |{}", step_head.concat()),
+    };
+    table += &format!("\n|---|{}", "---:|".repeat(steps.len()));
+    for v in &e.variants {
+        let runs = seeds_of(v, records)?;
+        let label = match lang {
+            Lang::En => v.label.as_str(),
+            Lang::Zh => {
+                zh::label(v.id).ok_or_else(|| format!("variant {} has no Chinese label (chapter/zh.rs)", v.id))?
+            }
+        };
+        table += &format!("\n| {label} |");
+        for k in 0..steps.len() {
+            let at: Vec<f64> = runs.iter().filter_map(|r| r.eval_means.get(k).copied()).collect();
+            let ci = runner::stratified_bootstrap_ci(std::slice::from_ref(&at), |s| runner::iqm(&s[0]), 2000, 0.95, 0);
+            table += &format!(" {:.1} [{:.1}, {:.1}] |", runner::iqm(&at), ci.low, ci.high);
+        }
+    }
+    Ok(table)
 }
 
 /// The settings of a run as a Markdown table, read from its configuration

@@ -30,6 +30,10 @@ pub fn label(id: &str) -> Option<&'static str> {
         "p2n-eps" => "ε-贪心，8 000 步内从 1 降到 0.07",
         "p2n-noisy" => "噪声网络输出层，σ₀ 0.5，无 ε",
         "p2n-greedy" => "两者都没有（ε = 0，无噪声）",
+        "p2s-dqn" => "DQN（均匀采样，单步）",
+        "p2s-per" => "优先经验回放",
+        "p2s-nstep" => "3 步回报",
+        "p2s-both" => "两者同时",
         _ => return None,
     })
 }
