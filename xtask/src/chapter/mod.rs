@@ -232,12 +232,7 @@ pub fn values(
                 };
                 out.insert(format!("{}.first_goal", v.id), when);
             }
-            let label = match lang {
-                Lang::En => v.label.as_str(),
-                Lang::Zh => {
-                    zh::label(v.id).ok_or_else(|| format!("variant {} has no Chinese label (chapter/zh.rs)", v.id))?
-                }
-            };
+            let label = variant_label(v, lang)?;
             table += &format!("| {label} | {} | {:.0} |", test.show(1), steps.mean);
             if with_q {
                 let over: Estimate = bootstrap(&per_seed(RunRecord::overestimation));
@@ -267,6 +262,14 @@ pub fn values(
     Ok(out)
 }
 
+/// A variant's name in `lang`'s tables.
+fn variant_label(v: &experiments::Variant, lang: Lang) -> Result<&str, String> {
+    match lang {
+        Lang::En => Ok(&v.label),
+        Lang::Zh => zh::label(v.id).ok_or_else(|| format!("variant {} has no Chinese label (chapter/zh.rs)", v.id)),
+    }
+}
+
 /// The IQM over seeds of each variant's greedy evaluations at each
 /// evaluation step, with 95 % bootstrap intervals: sample efficiency.
 fn evaluation_table(e: &Experiment, records: &BTreeMap<String, RunRecord>, lang: Lang) -> Result<String, String> {
@@ -280,12 +283,7 @@ fn evaluation_table(e: &Experiment, records: &BTreeMap<String, RunRecord>, lang:
     table += &format!("\n|---|{}", "---:|".repeat(steps.len()));
     for v in &e.variants {
         let runs = seeds_of(v, records)?;
-        let label = match lang {
-            Lang::En => v.label.as_str(),
-            Lang::Zh => {
-                zh::label(v.id).ok_or_else(|| format!("variant {} has no Chinese label (chapter/zh.rs)", v.id))?
-            }
-        };
+        let label = variant_label(v, lang)?;
         table += &format!("\n| {label} |");
         for k in 0..steps.len() {
             let at: Vec<f64> = runs.iter().filter_map(|r| r.eval_means.get(k).copied()).collect();
