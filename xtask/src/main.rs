@@ -220,7 +220,8 @@ enum Command {
         overrides: Vec<String>,
     },
     /// Run the docs chapter's experiments (cached by configuration), draw its
-    /// figures and fill its numbers into docs/chapter/README.md.
+    /// figures and fill its numbers into docs/chapter/README.md and
+    /// README.zh.md.
     Chapter {
         /// A tiny version (2 seeds, 8 episodes) written to --out, for checking the pipeline.
         #[arg(long)]
@@ -231,6 +232,10 @@ enum Command {
         /// Rerun every experiment, ignoring the cache.
         #[arg(long)]
         no_cache: bool,
+        /// Delete the cached runs no experiment uses any more (they are
+        /// listed otherwise).
+        #[arg(long)]
+        prune: bool,
     },
     /// Train a grid of settings on several seeds, runs side by side, and
     /// report which settings solve the task and how fast. Results are
@@ -512,11 +517,11 @@ impl Command {
                 println!("{}", compare::table(&ours, &anchor));
                 Ok(())
             }
-            Self::Chapter { quick, out, no_cache } => {
+            Self::Chapter { quick, out, no_cache, prune } => {
                 if quick && out.is_none() {
                     return Err("--quick writes a scratch chapter: give --out DIR".into());
                 }
-                Ok(chapter::generate(quick, out.as_deref(), no_cache)?)
+                Ok(chapter::generate(quick, out.as_deref(), no_cache, prune)?)
             }
             Self::Sweep { config, grid, overrides, seeds, out, pool, solved_at } => {
                 let plan = runner::sweep::Plan {

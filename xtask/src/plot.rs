@@ -65,8 +65,11 @@ where
     root.fill(&WHITE).map_err(err)?;
     let points = figure.series.iter().flat_map(|s| s.points.iter().copied());
     let band_edges = figure.series.iter().flat_map(|s| s.band.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]));
-    let (mut x_max, mut y_min, mut y_max) = (1.0f64, 0.0f64, 1.0f64);
+    // The axes always hold x = 0 (steps and episodes start there) and
+    // y in [0, 1]; a negative x (a return, say) widens the x axis leftwards.
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (0.0f64, 1.0f64, 0.0f64, 1.0f64);
     for (x, y) in points.chain(band_edges).filter(|(x, y)| x.is_finite() && y.is_finite()) {
+        x_min = x_min.min(x);
         x_max = x_max.max(x);
         y_min = y_min.min(y);
         y_max = y_max.max(y);
@@ -77,7 +80,7 @@ where
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_max * 1.02, (y_min - y_pad)..(y_max + y_pad))
+        .build_cartesian_2d(x_min * 1.02..x_max * 1.02, (y_min - y_pad)..(y_max + y_pad))
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -86,7 +89,7 @@ where
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 18))
         .light_line_style(WHITE.mix(0.0))
-        .x_label_formatter(&|x| format!("{:.*}", decimals(x_max), x))
+        .x_label_formatter(&|x| format!("{:.*}", decimals(x_max - x_min), x))
         .y_label_formatter(&|y| format!("{:.*}", decimals(y_max - y_min), y))
         .draw()
         .map_err(err)?;

@@ -12,6 +12,8 @@
 //! - [`VecEnv`]: N environments stepped together with same-step auto-reset
 //!   (the final observation of an episode that ended is kept apart);
 //!   [`AutoReset`] gives any single environment that form.
+//! - [`DuplicateAction`]: any family with copies of one action appended
+//!   (many actions of the same value, for dueling networks' claim).
 //! - [`EnvFamily`]: makes a run's environments (single ones for greedy
 //!   episodes, a batch for training) and restores a saved batch.
 //! - [`Dynamics`] and [`Episodic`]: an environment written as its pure
@@ -26,6 +28,7 @@
 //! tests).
 
 mod auto_reset;
+mod duplicate;
 mod episodic;
 mod error;
 #[cfg(feature = "golden")]
@@ -35,6 +38,7 @@ mod traits;
 pub mod workload;
 
 pub use auto_reset::{AutoReset, StoredAutoReset};
+pub use duplicate::{DuplicateAction, MAX_COPIES};
 pub use episodic::{Dynamics, Episodic, EpisodicFamily, Phase, StoredEpisodic};
 pub use error::{EnvError, Inconsistency};
 pub use traits::{Env, EnvFamily, EnvSpec, SavedEnv, StepOutcome, VecEnv};

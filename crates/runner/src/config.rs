@@ -72,6 +72,23 @@ pub struct RunConfig {
     /// the results, and is no part of a run's cache key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tensorboard: Option<PathBuf>,
+    /// Copies of one of the environment's actions appended to its action
+    /// space (`Some((action: 1, copies: 15))`: Acrobot's "no torque" 16
+    /// times, 18 actions in all), for experiments with many actions of the
+    /// same value; `None` (the seed): the environment's own actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_action: Option<DuplicateActionSetting>,
+}
+
+/// [`RunConfig::duplicate_action`]: `copies` more actions that each do what
+/// `action` does ([`env_core::DuplicateAction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateActionSetting {
+    /// The environment's action the copies stand for.
+    pub action: usize,
+    /// How many copies (1 to 1024).
+    pub copies: usize,
 }
 
 /// How a run collects experience.
@@ -348,6 +365,7 @@ impl Default for RunConfig {
             agent: DqnConfig::default(),
             init_policy: None,
             tensorboard: None,
+            duplicate_action: None,
         }
     }
 }
@@ -449,6 +467,7 @@ settable! {
     "early_stop" => early_stop,
     "init_policy" => init_policy,
     "tensorboard" => tensorboard,
+    "duplicate_action" => duplicate_action,
     "agent.hidden" => agent.hidden,
     "agent.gamma" => agent.gamma,
     "agent.lr" => agent.lr,
@@ -585,7 +604,15 @@ impl RunConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming `env` and the environment's own error.
     pub fn env_family(&self) -> Result<Box<dyn EnvFamily>, ConfigError> {
-        self.env.family().map_err(|e| ConfigError::Invalid { field: "env".into(), reason: e.to_string() })
+        let family =
+            self.env.family().map_err(|e| ConfigError::Invalid { field: "env".into(), reason: e.to_string() })?;
+        match self.duplicate_action {
+            None => Ok(family),
+            Some(DuplicateActionSetting { action, copies }) => Ok(Box::new(
+                env_core::DuplicateAction::new(family, action, copies)
+                    .map_err(|e| ConfigError::Invalid { field: "duplicate_action".into(), reason: e.to_string() })?,
+            )),
+        }
     }
 
     /// The learner's settings for the configured environment's sizes.

@@ -93,19 +93,50 @@ pub fn greedy_q_values(
     support: Option<&Support>,
     observations: &[f32],
 ) -> Result<Vec<f32>, agent::MlpError> {
+    let mut q = Vec::new();
+    for_each_greedy_row(net, support, observations, |_, values| q.extend_from_slice(values))?;
+    Ok(q)
+}
+
+/// The return distributions a distributional `net` predicts on each row of
+/// `observations`, as [`greedy_q_values`] computes them: per row, per
+/// action, the probability of each of `support`'s atoms (so `n_actions ×
+/// n_atoms` values a row).
+///
+/// # Errors
+/// As [`greedy_q_values`].
+pub fn greedy_distributions(
+    net: &Mlp<f32>,
+    support: &Support,
+    observations: &[f32],
+) -> Result<Vec<f32>, agent::MlpError> {
+    let mut out = Vec::new();
+    for_each_greedy_row(net, Some(support), observations, |probs, _| out.extend_from_slice(probs))?;
+    Ok(out)
+}
+
+/// Calls `row(probabilities, q_values)` for each row of `observations`,
+/// forwarded one at a time on `net`'s mean weights (probabilities empty
+/// without a `support`).
+fn for_each_greedy_row(
+    net: &Mlp<f32>,
+    support: Option<&Support>,
+    observations: &[f32],
+    mut row: impl FnMut(&[f32], &[f32]),
+) -> Result<(), agent::MlpError> {
     let mut mean = net.clone();
     mean.clear_noise();
     let mut scratch = SingleScratch::default();
-    let (mut probs, mut values, mut q) = (Vec::new(), Vec::new(), Vec::new());
-    for row in observations.chunks(net.input_dim().max(1)) {
-        let outputs = mean.forward_single(row, &mut scratch)?;
+    let (mut probs, mut values) = (Vec::new(), Vec::new());
+    for obs in observations.chunks(net.input_dim().max(1)) {
+        let outputs = mean.forward_single(obs, &mut scratch)?;
         match support {
             Some(support) => {
                 expected_values(support, outputs, &mut probs, &mut values);
-                q.extend_from_slice(&values);
+                row(&probs, &values);
             }
-            None => q.extend_from_slice(outputs),
+            None => row(&[], outputs),
         }
     }
-    Ok(q)
+    Ok(())
 }

@@ -42,11 +42,11 @@ pub mod tensorboard;
 
 pub use atomic_file::write_atomic;
 pub use config::{
-    ACROBOT_RON, Collection, ConfigError, DEFAULT_RON, ENV_NAMES, EarlyStop, EnvSetting, IntegratorSetting,
-    LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
+    ACROBOT_RON, Collection, ConfigError, DEFAULT_RON, DuplicateActionSetting, ENV_NAMES, EarlyStop, EnvSetting,
+    IntegratorSetting, LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
-pub use export::{ExportFormat, export_policy, greedy_q_values, q_support};
+pub use export::{ExportFormat, export_policy, greedy_distributions, greedy_q_values, q_support};
 pub use heap::CountingAllocator;
 pub use onnx::{QHead, onnx_model};
 pub use policy_file::{
@@ -58,8 +58,8 @@ pub use run::{
     prepare_run_dir, resume, resume_family, test_policy_file, test_saved, train, train_family, train_with,
 };
 pub use session::{
-    EpisodeLog, EvalLog, RunLearner, Session, SessionState, StateError, StepReport, StoredSession, Stream,
-    TallyProblem, TestLog, greedy_trajectory,
+    EpisodeLog, EvalLog, GreedyEpisode, RunLearner, Session, SessionState, StateError, StepReport, StoredSession,
+    Stream, TallyProblem, TestLog, greedy_episode,
 };
 pub use stats::{
     Interval, fnv1a, iqm, mean_std, median, normalized, performance_profile, probability_of_improvement, quantile,

@@ -1243,21 +1243,41 @@ pub(crate) fn test_policy(
     Ok(logs.expect("never interrupted"))
 }
 
-/// The states of one greedy episode of the policy saved at `policy_path`
-/// from the test stream's first reset (at most `max_steps` steps): for
-/// drawing the policy at work.
+/// One greedy episode, step by step: what [`greedy_episode`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreedyEpisode {
+    /// The physical state at each step, the start's first (one more than
+    /// the steps taken).
+    pub states: Vec<Vec<f64>>,
+    /// The observation at each step, row-major (`states.len() × obs_dim`).
+    pub observations: Vec<f32>,
+    /// The reward of each step taken.
+    pub rewards: Vec<f64>,
+    /// Whether the episode terminated (rather than was truncated or cut at
+    /// `max_steps`).
+    pub terminated: bool,
+}
+
+/// One greedy episode of the policy saved at `policy_path` from the test
+/// stream's first reset (at most `max_steps` steps): for drawing the
+/// policy at work.
 ///
 /// # Errors
 /// [`RunError::Config`] for an invalid configuration, [`RunError::Io`] or
 /// [`RunError::Policy`] for the policy file, [`RunError::Agent`] or
 /// [`RunError::Env`] if a step fails.
-pub fn greedy_trajectory(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<Vec<Vec<f64>>, RunError> {
+pub fn greedy_episode(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<GreedyEpisode, RunError> {
     let policy = load_policy(policy_path)?;
     let mut agent = greedy_agent(config, &policy, policy_path)?;
     let mut env = config.env_family()?.single();
     let mut obs = vec![0.0; env.spec().obs_dim];
     env.reset(&mut Stream::TestEnv.rng(config.seed), &mut obs);
-    let mut states = vec![env.state().to_vec()];
+    let mut episode = GreedyEpisode {
+        states: vec![env.state().to_vec()],
+        observations: obs.clone(),
+        rewards: Vec::new(),
+        terminated: false,
+    };
     for step in 1..=max_steps {
         let at = |source| RunError::Agent { phase: Phase::Test, episode: 1, step, source };
         let action = agent.predict(&obs).map_err(at)?;
@@ -1267,10 +1287,13 @@ pub fn greedy_trajectory(config: &RunConfig, policy_path: &Path, max_steps: u32)
             step,
             source,
         })?;
-        states.push(env.state().to_vec());
+        episode.states.push(env.state().to_vec());
+        episode.observations.extend_from_slice(&obs);
+        episode.rewards.push(out.reward);
         if out.is_done() {
+            episode.terminated = out.terminated;
             break;
         }
     }
-    Ok(states)
+    Ok(episode)
 }

@@ -172,6 +172,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "max_train_steps" => "Some(100)",
         "init_policy" => r#"Some("runs/pytorch.safetensors")"#,
         "tensorboard" => r#"Some("runs/tb")"#,
+        "duplicate_action" => "Some((action: 1, copies: 15))",
         "agent.grad_clip" => "None",
         "early_stop" => "Some((every_steps: 1000, episodes: 10, solved_at: 475.0))",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",

@@ -100,7 +100,7 @@ const MAX_STEPS: u32 = 300;
 /// reset.
 pub fn animation(showcase: &RunConfig, policy: &Path, path: &Path) -> Result<(), String> {
     let states =
-        runner::greedy_trajectory(showcase, policy, MAX_STEPS).map_err(|e| runner::ErrorChain(&e).to_string())?;
+        runner::greedy_episode(showcase, policy, MAX_STEPS).map_err(|e| runner::ErrorChain(&e).to_string())?.states;
     let area = BitMapBackend::gif(path, (480, 220), 2 * 20)
         .map_err(|e| format!("{}: {e}", path.display()))?
         .into_drawing_area();

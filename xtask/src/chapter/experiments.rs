@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use runner::{EpsilonSchedule, EpsilonShape, LearnerSetting, RunConfig, Sampling, TargetUpdate};
+use runner::{
+    DuplicateActionSetting, EpsilonSchedule, EpsilonShape, LearnerSetting, RunConfig, Sampling, TargetUpdate,
+};
 
 use super::stats::{band, on_step_grid, smooth};
 use super::{RunRecord, run_key};
@@ -96,7 +98,12 @@ fn part_two_base(env: &str, steps: u64, quick: bool) -> RunConfig {
 fn part_two(quick: bool) -> Vec<Experiment> {
     let double = |c: &mut RunConfig| c.agent.double_dqn = true;
     let over = |env: &'static str, id: &'static str, title, steps| {
-        let base = part_two_base(env, steps, quick);
+        let mut base = part_two_base(env, steps, quick);
+        if env == "acrobot" {
+            // As the sample-efficiency experiment's, whose DQN runs these
+            // are then: evaluations leave training as it is.
+            base.early_stop = evaluations(10_000, quick);
+        }
         Experiment {
             id,
             title,
@@ -120,15 +127,14 @@ fn part_two(quick: bool) -> Vec<Experiment> {
     let greedy = |c: &mut RunConfig| {
         c.agent.epsilon = EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential };
     };
-    let mut acro = part_two_base("acrobot", 60_000, quick);
-    // Greedy evaluations along the way (10 episodes every 10 000 steps);
-    // no Acrobot return reaches 0, so none ends training.
-    let every_steps = if quick { 200 } else { 10_000 };
-    acro.early_stop = Some(runner::EarlyStop { every_steps, episodes: if quick { 2 } else { 10 }, solved_at: 0.0 });
+    let mut acro = part_two_base("acrobot", 50_000, quick);
+    acro.early_stop = evaluations(10_000, quick);
     let per = |c: &mut RunConfig| c.agent.sampling = Sampling::Prioritized(runner::Prioritized::default());
     let n_step = |c: &mut RunConfig| c.agent.n_step = 3;
+    let dueling = dueling_experiment(quick);
+    let rainbow = rainbow_ablation(quick);
     vec![
-        over("acrobot", "p2d-acrobot", "DQN and Double DQN on Acrobot-v1", 60_000),
+        over("acrobot", "p2d-acrobot", "DQN and Double DQN on Acrobot-v1", 50_000),
         over("mountaincar", "p2d-mountaincar", "DQN and Double DQN on MountainCar-v0", 40_000),
         Experiment {
             id: "p2n",
@@ -154,7 +160,129 @@ fn part_two(quick: bool) -> Vec<Experiment> {
                 }),
             ],
         },
+        dueling,
+        rainbow,
     ]
+}
+
+/// Periodic greedy evaluations (every `every_steps`, 10 episodes; `quick`:
+/// every 200, 2) that never stop training: no Acrobot return reaches 0.
+fn evaluations(every_steps: u64, quick: bool) -> Option<runner::EarlyStop> {
+    Some(runner::EarlyStop {
+        every_steps: if quick { 200 } else { every_steps },
+        episodes: if quick { 2 } else { 10 },
+        solved_at: 0.0,
+    })
+}
+
+/// Dueling heads against one Q-head on Acrobot-v1, with its own three
+/// actions and with 15 copies of "no torque" appended (18 actions, 16 of
+/// them the same): Wang et al. (2016) add no-op actions to a corridor in
+/// the same way.
+fn dueling_experiment(quick: bool) -> Experiment {
+    let mut base = part_two_base("acrobot", 20_000, quick);
+    base.early_stop = evaluations(2_500, quick);
+    let width = base.agent.hidden[0];
+    // The same depth: a trunk of one layer, then a hidden layer in each
+    // stream, where the plain network has two hidden layers.
+    let dueling = move |c: &mut RunConfig| {
+        c.agent.hidden = vec![width];
+        c.agent.dueling = Some(runner::Dueling { value_hidden: vec![width], advantage_hidden: vec![width] });
+    };
+    let copies = |c: &mut RunConfig| c.duplicate_action = Some(DuplicateActionSetting { action: 1, copies: 15 });
+    Experiment {
+        id: "p2u",
+        title: "Dueling heads on Acrobot-v1 with 3 and 18 actions",
+        x_axis: XAxis::Steps,
+        variants: vec![
+            variant_of(&base, "p2u-dqn3", "Q-head, 3 actions", quick, |_| {}),
+            variant_of(&base, "p2u-duel3", "dueling, 3 actions", quick, dueling),
+            variant_of(&base, "p2u-dqn18", "Q-head, 18 actions", quick, copies),
+            variant_of(&base, "p2u-duel18", "dueling, 18 actions", quick, move |c| {
+                copies(c);
+                dueling(c);
+            }),
+        ],
+    }
+}
+
+/// The Acrobot-v1 Rainbow preset, shrunk to the chapter's budget: streams
+/// of 64 on a trunk of 64, 20 000 environment steps with a gradient step
+/// every second one on batches of 32, greedy evaluations every 2 500 steps
+/// (`quick`: 16 wide, 400 steps).
+fn rainbow_base(quick: bool) -> RunConfig {
+    let mut c = RunConfig::from_ron(ACROBOT_RAINBOW, "presets/acrobot-rainbow.ron").expect("the preset parses");
+    let steps = if quick { 400 } else { 20_000 };
+    let width = if quick { 16 } else { 64 };
+    c.max_train_steps = Some(steps);
+    c.train_episodes = 1_000_000;
+    c.test_episodes = if quick { 2 } else { 20 };
+    c.early_stop = evaluations(2_500, quick);
+    c.collection.update_every = 2;
+    c.agent.batch_size = 32;
+    c.agent.hidden = vec![width];
+    c.agent.dueling = Some(runner::Dueling { value_hidden: vec![width], advantage_hidden: vec![width] });
+    if let Sampling::Prioritized(p) = &mut c.agent.sampling {
+        // β reaches 1 at the last gradient step.
+        p.beta_steps = steps / 2;
+    }
+    if quick {
+        c.agent.learning_starts = 100;
+    }
+    // For the variants without noisy layers: ε-greedy, 1 → 0.05 over the
+    // first quarter of the budget (the preset explores by noise alone).
+    c.agent.epsilon = EpsilonSchedule { start: 1.0, end: 0.05, decay: (steps / 4) as f64, shape: EpsilonShape::Linear };
+    // For the variants without C51: Huber's loss, as DQN's.
+    c.agent.loss = runner::LossKind::Huber { delta: 1.0 };
+    c
+}
+
+const ACROBOT_RAINBOW: &str = include_str!("../../../presets/acrobot-rainbow.ron");
+
+/// The Rainbow ablation, after Hessel et al. (2018): Rainbow, Rainbow
+/// without each of its six components, and DQN (none of them).
+fn rainbow_ablation(quick: bool) -> Experiment {
+    let base = rainbow_base(quick);
+    let width = base.agent.hidden[0];
+    let no_dueling = move |c: &mut RunConfig| {
+        c.agent.dueling = None;
+        c.agent.hidden = vec![width, width];
+    };
+    let no_double = |c: &mut RunConfig| c.agent.double_dqn = false;
+    let no_noisy = |c: &mut RunConfig| c.agent.noisy = None;
+    let no_n_step = |c: &mut RunConfig| c.agent.n_step = 1;
+    let no_per = |c: &mut RunConfig| c.agent.sampling = Sampling::Uniform;
+    let no_c51 = |c: &mut RunConfig| c.agent.distributional = None;
+    Experiment {
+        id: "p2r",
+        title: "Rainbow and its ablations on Acrobot-v1",
+        x_axis: XAxis::Steps,
+        variants: vec![
+            variant_of(&base, "p2r-rainbow", "Rainbow", quick, |_| {}),
+            variant_of(&base, "p2r-no-double", "− Double", quick, no_double),
+            variant_of(&base, "p2r-no-dueling", "− dueling", quick, no_dueling),
+            variant_of(&base, "p2r-no-noisy", "− noisy (ε-greedy)", quick, no_noisy),
+            variant_of(&base, "p2r-no-nstep", "− 3-step (1-step)", quick, no_n_step),
+            variant_of(&base, "p2r-no-per", "− prioritized (uniform)", quick, no_per),
+            variant_of(&base, "p2r-no-c51", "− C51 (expected values)", quick, no_c51),
+            variant_of(&base, "p2r-dqn", "DQN (none of the six)", quick, move |c| {
+                no_double(c);
+                no_dueling(c);
+                no_noisy(c);
+                no_n_step(c);
+                no_per(c);
+                no_c51(c);
+            }),
+        ],
+    }
+}
+
+/// The run whose learned return distributions the chapter draws: Rainbow
+/// of the ablation, seed 0.
+pub fn distribution_run(quick: bool) -> RunConfig {
+    let mut c = rainbow_base(quick);
+    c.seed = 0;
+    c
 }
 
 /// The four exercises' experiments, then part two's, 10 seeds each (`quick`: 2 seeds, 8 episodes, a
@@ -304,4 +432,154 @@ pub fn draw_showcase(record: &RunRecord, figures: &Path) -> Result<(), String> {
     let test = test_figure("DQN on CartPole-v1, seed settings, seed 0: greedy test", &record.test_returns);
     save_svg(&test, &figures.join("showcase_test"))?;
     Ok(())
+}
+
+/// What the distribution run's greedy policy predicts at a few states of
+/// one of its greedy episodes.
+pub struct Distributions {
+    /// The values of the atoms.
+    pub atoms: Vec<f64>,
+    /// The steps the episode took.
+    pub episode_steps: usize,
+    /// The states drawn: the episode's start, its middle, and ten steps
+    /// before its end.
+    pub states: Vec<StateDistribution>,
+}
+
+/// The learned return distribution at one state.
+pub struct StateDistribution {
+    /// The step of the episode the state is reached at.
+    pub step: usize,
+    /// Per action, the probability of each atom.
+    pub probs: Vec<Vec<f64>>,
+    /// The action the policy takes (the highest expected value).
+    pub greedy: usize,
+    /// The discounted return the episode obtained from this state on.
+    pub obtained: f64,
+}
+
+impl StateDistribution {
+    /// The distribution's mean and standard deviation for `action`.
+    pub fn mean_sd(&self, atoms: &[f64], action: usize) -> (f64, f64) {
+        let p = &self.probs[action];
+        let mean: f64 = p.iter().zip(atoms).map(|(p, z)| p * z).sum();
+        let var: f64 = p.iter().zip(atoms).map(|(p, z)| p * (z - mean) * (z - mean)).sum();
+        (mean, var.max(0.0).sqrt())
+    }
+
+    /// The smallest atom at which the distribution of `action` reaches
+    /// probability `q` (its `q`-quantile).
+    pub fn quantile(&self, atoms: &[f64], action: usize, q: f64) -> f64 {
+        let mut sum = 0.0;
+        for (p, &z) in self.probs[action].iter().zip(atoms) {
+            sum += p;
+            if sum >= q {
+                return z;
+            }
+        }
+        atoms.last().copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// Steps before the end of the episode of the last state drawn.
+const BEFORE_END: usize = 10;
+
+/// The distributions of the run `config` (a C51 head) whose policy is kept
+/// at `policy`, along its greedy episode from the test stream's first
+/// reset.
+pub fn distributions(config: &RunConfig, policy: &Path) -> Result<Distributions, String> {
+    let chain = |e: runner::RunError| runner::ErrorChain(&e).to_string();
+    let support = runner::q_support(config).map_err(chain)?.ok_or("the distribution run has no C51 head")?;
+    let episode = runner::greedy_episode(config, policy, config.env.max_episode_steps()).map_err(chain)?;
+    let net = runner::load_policy(policy).map_err(chain)?;
+    let (obs_dim, n_actions, n_atoms) = (net.input_dim(), net.output_dim() / support.n_atoms(), support.n_atoms());
+    let steps = episode.rewards.len();
+    // The discounted return from each step on, summed from the end.
+    let gamma = config.agent.gamma;
+    let mut obtained = vec![0.0; steps + 1];
+    for t in (0..steps).rev() {
+        obtained[t] = episode.rewards[t] + gamma * obtained[t + 1];
+    }
+    let picks = [0, steps / 2, steps.saturating_sub(BEFORE_END)];
+    let states = picks
+        .iter()
+        .map(|&t| {
+            let obs = &episode.observations[t * obs_dim..(t + 1) * obs_dim];
+            let q = runner::greedy_q_values(&net, Some(&support), obs).map_err(|e| e.to_string())?;
+            let probs = runner::greedy_distributions(&net, &support, obs).map_err(|e| e.to_string())?;
+            let greedy = (0..n_actions).fold(0, |best, a| if q[a] > q[best] { a } else { best });
+            Ok(StateDistribution {
+                step: t,
+                probs: probs.chunks(n_atoms).map(|p| p.iter().map(|&x| f64::from(x)).collect()).collect(),
+                greedy,
+                obtained: obtained[t],
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let atoms = (0..n_atoms).map(|j| f64::from(support.atom(j))).collect();
+    Ok(Distributions { atoms, episode_steps: steps, states })
+}
+
+/// `p2c_distributions.svg`: the greedy action's distribution at each state
+/// drawn, and the discounted return that followed.
+pub fn draw_distributions(d: &Distributions, figures: &Path) -> Result<(), String> {
+    let top = 100.0 * d.states.iter().flat_map(|s| s.probs[s.greedy].iter().copied()).fold(0.0, f64::max);
+    let mut series = Vec::new();
+    for (i, s) in d.states.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let points = d.atoms.iter().copied().zip(s.probs[s.greedy].iter().map(|p| 100.0 * p)).collect();
+        let label = format!("step {} of {}: Z(s, a*)", s.step, d.episode_steps);
+        series.push(Series { label, points, color, markers: true, band: Vec::new() });
+        let label = format!("step {}: discounted return obtained, {:.1}", s.step, s.obtained);
+        series.push(Series {
+            label,
+            points: vec![(s.obtained, 0.0), (s.obtained, top)],
+            color,
+            markers: false,
+            band: Vec::new(),
+        });
+    }
+    let figure = Figure {
+        legend: plotters::chart::SeriesLabelPosition::UpperLeft,
+        title: "Rainbow on Acrobot-v1, seed 0: learned return distributions of the greedy action".to_string(),
+        x_label: "discounted return (the 51 atoms)".to_string(),
+        y_label: "probability (%)".to_string(),
+        series,
+    };
+    save_svg(&figure, &figures.join("p2c_distributions"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distribution_summaries_by_hand() {
+        let atoms = [-2.0, 0.0, 2.0];
+        let s = StateDistribution {
+            step: 0,
+            probs: vec![vec![0.5, 0.0, 0.5], vec![0.0, 1.0, 0.0]],
+            greedy: 0,
+            obtained: 0.0,
+        };
+        assert_eq!(s.mean_sd(&atoms, 0), (0.0, 2.0));
+        assert_eq!(s.mean_sd(&atoms, 1), (0.0, 0.0));
+        assert_eq!(
+            (s.quantile(&atoms, 0, 0.05), s.quantile(&atoms, 0, 0.5), s.quantile(&atoms, 0, 0.95)),
+            (-2.0, -2.0, 2.0)
+        );
+        assert_eq!(s.quantile(&atoms, 1, 0.05), 0.0);
+    }
+
+    /// The distribution run is the ablation's Rainbow, seed 0, so its kept
+    /// policy is one of the runs the chapter trains anyway.
+    #[test]
+    fn the_distribution_run_is_rainbow_seed_0() {
+        for quick in [true, false] {
+            let rainbow = rainbow_ablation(quick);
+            assert_eq!(rainbow.variants[0].configs[0], distribution_run(quick));
+            assert!(distribution_run(quick).agent.distributional.is_some());
+        }
+    }
 }

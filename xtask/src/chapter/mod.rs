@@ -89,11 +89,12 @@ impl Paths {
 
 /// Every (experiment, variant, seed) run, deduplicated by key: runs cached
 /// in `data` are read, the others trained on `workers` threads (each run on
-/// one core) and written to the cache. Returns the records by key and how
-/// many were trained.
+/// one core) and written to the cache, with the trained policies of the
+/// runs in `keep` (for the figures that need a policy). Returns the records
+/// by key and how many were trained.
 pub fn run_all(
     exps: &[Experiment],
-    showcase: &RunConfig,
+    keep: &[RunConfig],
     data: &Path,
     workers: usize,
     force: bool,
@@ -104,7 +105,7 @@ pub fn run_all(
     for config in exps.iter().flat_map(|e| e.variants.iter().flat_map(|v| v.configs.iter())) {
         let key = run_key(config);
         let path = data.join(format!("{key}.json"));
-        let policy_missing = config == showcase && !policy_path(data, showcase).is_file();
+        let policy_missing = keep.contains(config) && !policy_path(data, config).is_file();
         if !force
             && !policy_missing
             && let Ok(text) = std::fs::read_to_string(&path)
@@ -125,10 +126,10 @@ pub fn run_all(
             outcome.seconds
         );
         if let Some(policy) = &outcome.policy
-            && config == showcase
-            && let Err(e) = runner::save_policy(policy, &policy_path(data, showcase))
+            && keep.contains(config)
+            && let Err(e) = runner::save_policy_safetensors(policy, &policy_path(data, config))
         {
-            eprintln!("warning: could not keep the showcase policy: {e}");
+            eprintln!("warning: could not keep the policy of {key}: {e}");
         }
     });
     for (key, result) in results {
@@ -145,9 +146,9 @@ pub fn run_all(
     Ok((records, total))
 }
 
-/// Where the showcase run's policy is kept (for the animation).
-pub fn policy_path(data: &Path, showcase: &RunConfig) -> PathBuf {
-    data.join(format!("{}.policy.json", run_key(showcase)))
+/// Where a kept run's policy is (safetensors: a third of the JSON's size).
+pub fn policy_path(data: &Path, config: &RunConfig) -> PathBuf {
+    data.join(format!("{}.policy.safetensors", run_key(config)))
 }
 
 /// The records of a variant's seeds, in seed order.
@@ -174,9 +175,11 @@ pub fn values(
     exps: &[Experiment],
     showcase: &RunConfig,
     records: &BTreeMap<String, RunRecord>,
+    distributions: &experiments::Distributions,
     lang: Lang,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
+    distribution_values(distributions, lang, &mut out);
     let show = records.get(&run_key(showcase)).ok_or("the showcase run is missing: run `cargo xtask chapter`")?;
     let (mean, std) = runner::mean_std(&show.test_returns);
     out.insert("showcase.test".into(), format!("{mean:.1} ± {std:.1}"));
@@ -191,7 +194,7 @@ pub fn values(
     }
     for e in exps {
         // The experiments about over-estimation show it beside the returns.
-        let with_q = e.id == "ex3" || e.id.starts_with("p2d");
+        let with_q = e.id == "ex3" || e.id.starts_with("p2d") || e.id == "p2r";
         let (head, q_head) = match lang {
             Lang::En => (
                 "| variant | test return, mean [95 % CI] | training env steps |",
@@ -217,6 +220,17 @@ pub fn values(
             out.insert(format!("{}.last50", v.id), format!("{:.0}", last50.mean));
             let learned = runs.iter().filter(|r| r.test_mean() >= LEARNED).count();
             out.insert(format!("{}.learned", v.id), learned.to_string());
+            // Solved as Gymnasium counts it: the test mean at least the
+            // environment's reward threshold (Acrobot-v1: −100).
+            let threshold = v.configs[0].env_spec().map_err(|e| e.to_string())?.reward_threshold;
+            let solved = runs.iter().filter(|r| threshold.is_some_and(|t| r.test_mean() >= t)).count();
+            out.insert(format!("{}.solved", v.id), solved.to_string());
+            // Runs whose every test episode ran to the step limit at −1 a
+            // step (Acrobot, MountainCar): the task never once completed.
+            let limit = -f64::from(v.configs[0].env.max_episode_steps());
+            let stuck =
+                runs.iter().filter(|r| !r.test_returns.is_empty() && r.test_returns.iter().all(|&g| g == limit));
+            out.insert(format!("{}.stuck", v.id), stuck.count().to_string());
             if e.id == "p2n" {
                 // MountainCar pays −1 a step for 200 steps unless the car
                 // reaches the flag: a training return above −200 found it.
@@ -245,8 +259,11 @@ pub fn values(
             table += "\n";
         }
         out.insert(format!("{}.table", e.id), table.trim_end().to_string());
-        if e.id == "p2s" {
-            out.insert("p2s.iqm_table".into(), evaluation_table(e, records, lang)?);
+        if e.variants[0].configs[0].early_stop.is_some() {
+            out.insert(format!("{}.iqm_table", e.id), evaluation_table(e, records, lang)?);
+        }
+        if e.id == "p2r" {
+            ablation_values(e, records, lang, &mut out)?;
         }
         out.insert(format!("{}.seeds", e.id), e.variants[0].configs.len().to_string());
         out.insert(
@@ -260,6 +277,85 @@ pub fn values(
         }
     }
     Ok(out)
+}
+
+/// The Rainbow ablation's numbers: per variant, the IQM over seeds of the
+/// test means and of the mean of each run's evaluations (the area under
+/// its learning curve, for sample efficiency), each with its 95 %
+/// stratified-bootstrap interval, and the probability that a Rainbow run
+/// tests better than a run of the variant.
+fn ablation_values(
+    e: &Experiment,
+    records: &BTreeMap<String, RunRecord>,
+    lang: Lang,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), String> {
+    let scores = |v: &experiments::Variant| -> Result<(Vec<f64>, Vec<f64>), String> {
+        let runs = seeds_of(v, records)?;
+        let tests = runs.iter().map(|r| r.test_mean()).collect();
+        let areas = runs.iter().map(|r| runner::mean_std(&r.eval_means).0).collect();
+        Ok((tests, areas))
+    };
+    let (rainbow, _) = scores(&e.variants[0])?;
+    let mut table = String::from(match lang {
+        Lang::En => {
+            "| variant | test return, IQM [95 % CI] | mean of the evaluations, IQM [95 % CI] | P(Rainbow > variant) [95 % CI] |"
+        }
+        Lang::Zh => {
+            "| 变体 | 测试回报，IQM [95 % 置信区间] | 各次评估的均值，IQM [95 % 置信区间] | P(Rainbow > 变体) [95 % 置信区间] |"
+        }
+    });
+    table += "\n|---|---:|---:|---:|";
+    for v in &e.variants {
+        let (tests, areas) = scores(v)?;
+        let test = stats::iqm_estimate(&tests);
+        let area = stats::iqm_estimate(&areas);
+        out.insert(format!("{}.iqm", v.id), test.show(1));
+        out.insert(format!("{}.area", v.id), area.show(1));
+        let label = variant_label(v, lang)?;
+        table += &format!("\n| {label} | {} | {} |", test.show(1), area.show(1));
+        if v.id == e.variants[0].id {
+            table += " — |";
+        } else {
+            let p = stats::improvement(&rainbow, &tests);
+            out.insert(format!("{}.poi", v.id), p.show(2));
+            table += &format!(" {} |", p.show(2));
+        }
+    }
+    out.insert(format!("{}.ablation", e.id), table);
+    Ok(())
+}
+
+/// The learned distributions' numbers and table (`p2c.*`).
+fn distribution_values(d: &experiments::Distributions, lang: Lang, out: &mut BTreeMap<String, String>) {
+    out.insert("p2c.episode_steps".into(), d.episode_steps.to_string());
+    let n_actions = d.states.first().map_or(0, |s| s.probs.len());
+    let actions: String = (0..n_actions).map(|a| format!(" E[Z(s, {a})] |")).collect();
+    let mut table = match lang {
+        Lang::En => format!("| state |{actions} sd of Z(s, a*) | 5 %–95 % of Z(s, a*) | discounted return obtained |"),
+        Lang::Zh => format!("| 状态 |{actions} Z(s, a*) 的标准差 | Z(s, a*) 的 5 %–95 % 分位 | 实际得到的折扣回报 |"),
+    };
+    table += &format!("\n|---|{}---:|---:|---:|", "---:|".repeat(n_actions));
+    for (i, s) in d.states.iter().enumerate() {
+        let (mean, sd) = s.mean_sd(&d.atoms, s.greedy);
+        out.insert(format!("p2c.s{i}.step"), s.step.to_string());
+        out.insert(format!("p2c.s{i}.mean"), format!("{mean:.1}"));
+        out.insert(format!("p2c.s{i}.sd"), format!("{sd:.1}"));
+        out.insert(format!("p2c.s{i}.obtained"), format!("{:.1}", s.obtained));
+        let step = match lang {
+            Lang::En => format!("step {}", s.step),
+            Lang::Zh => format!("第 {} 步", s.step),
+        };
+        table += &format!("\n| {step} |");
+        for a in 0..n_actions {
+            let (m, _) = s.mean_sd(&d.atoms, a);
+            table += &if a == s.greedy { format!(" **{m:.1}** |") } else { format!(" {m:.1} |") };
+        }
+        let (lo, hi) = (s.quantile(&d.atoms, s.greedy, 0.05), s.quantile(&d.atoms, s.greedy, 0.95));
+        out.insert(format!("p2c.s{i}.range"), format!("[{lo:.0}, {hi:.0}]"));
+        table += &format!(" {sd:.1} | [{lo:.0}, {hi:.0}] | {:.1} |", s.obtained);
+    }
+    out.insert("p2c.table".into(), table);
 }
 
 /// A variant's name in `lang`'s tables.
@@ -287,8 +383,7 @@ fn evaluation_table(e: &Experiment, records: &BTreeMap<String, RunRecord>, lang:
         table += &format!("\n| {label} |");
         for k in 0..steps.len() {
             let at: Vec<f64> = runs.iter().filter_map(|r| r.eval_means.get(k).copied()).collect();
-            let ci = runner::stratified_bootstrap_ci(std::slice::from_ref(&at), |s| runner::iqm(&s[0]), 2000, 0.95, 0);
-            table += &format!(" {:.1} [{:.1}, {:.1}] |", runner::iqm(&at), ci.low, ci.high);
+            table += &format!(" {} |", stats::iqm_estimate(&at).show(1));
         }
     }
     Ok(table)
@@ -370,20 +465,42 @@ pub fn render(
     exps: &[Experiment],
     showcase: &RunConfig,
     records: &BTreeMap<String, RunRecord>,
+    distributions: &experiments::Distributions,
     lang: Lang,
 ) -> Result<String, String> {
-    Ok(format!("{}{}", lang.header(), fill(template, &values(exps, showcase, records, lang)?)?))
+    let values = values(exps, showcase, records, distributions, lang)?;
+    Ok(format!("{}{}", lang.header(), fill(template, &values)?))
+}
+
+/// The files in `data` that belong to none of `records`' runs: results
+/// (`<key>.json`) and kept policies (`<key>.policy.safetensors`) of runs no
+/// experiment has any more.
+pub fn unreferenced(data: &Path, records: &BTreeMap<String, RunRecord>) -> Result<Vec<PathBuf>, String> {
+    let mut stale = Vec::new();
+    for entry in std::fs::read_dir(data).map_err(|e| format!("{}: {e}", data.display()))? {
+        let path = entry.map_err(|e| format!("{}: {e}", data.display()))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let key = name.strip_suffix(".policy.safetensors").or_else(|| name.strip_suffix(".json"));
+        if key.is_some_and(|k| !records.contains_key(k)) {
+            stale.push(path);
+        }
+    }
+    stale.sort();
+    Ok(stale)
 }
 
 /// The whole job: experiments, figures, chapter. `quick` runs a tiny
-/// version into `out` (for the tests).
-pub fn generate(quick: bool, out: Option<&Path>, force: bool) -> Result<(), String> {
+/// version into `out` (for the tests); `prune` deletes the cached runs no
+/// experiment uses (otherwise they are only counted).
+pub fn generate(quick: bool, out: Option<&Path>, force: bool, prune: bool) -> Result<(), String> {
     let start = Instant::now();
     let paths = Paths::new(out);
     let exps = experiments(quick);
     let showcase = experiments::showcase(quick);
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let (records, trained) = run_all(&exps, &showcase, &paths.data, workers, force)?;
+    let distribution_run = experiments::distribution_run(quick);
+    let keep = [showcase.clone(), distribution_run.clone()];
+    let (records, trained) = run_all(&exps, &keep, &paths.data, workers, force)?;
     std::fs::create_dir_all(&paths.figures).map_err(|e| format!("{}: {e}", paths.figures.display()))?;
     for e in &exps {
         experiments::draw(e, &records, &paths.figures)?;
@@ -391,13 +508,28 @@ pub fn generate(quick: bool, out: Option<&Path>, force: bool) -> Result<(), Stri
     let showcase_record = records.get(&run_key(&showcase)).ok_or("the showcase run is missing")?;
     experiments::draw_showcase(showcase_record, &paths.figures)?;
     art::draw_all(&showcase, &policy_path(&paths.data, &showcase), &paths.figures)?;
+    let distributions = experiments::distributions(&distribution_run, &policy_path(&paths.data, &distribution_run))?;
+    experiments::draw_distributions(&distributions, &paths.figures)?;
     for lang in Lang::ALL {
         let template_path = paths.templates.join(lang.template());
         let template =
             std::fs::read_to_string(&template_path).map_err(|e| format!("{}: {e}", template_path.display()))?;
-        let text = render(&template, &exps, &showcase, &records, lang)?;
+        let text = render(&template, &exps, &showcase, &records, &distributions, lang)?;
         let chapter = paths.chapters.join(lang.chapter());
         std::fs::write(&chapter, text).map_err(|e| format!("{}: {e}", chapter.display()))?;
+    }
+    let stale = unreferenced(&paths.data, &records)?;
+    if prune {
+        for path in &stale {
+            std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        eprintln!("chapter: removed {} cached files no experiment uses", stale.len());
+    } else if !stale.is_empty() {
+        eprintln!(
+            "chapter: {} cached files in {} belong to no experiment (`cargo xtask chapter --prune` removes them)",
+            stale.len(),
+            paths.data.display()
+        );
     }
     eprintln!(
         "chapter: {} runs ({trained} trained, {} from the cache) in {:.1} s on {workers} workers -> {}",
@@ -429,7 +561,13 @@ mod tests {
         let root = workspace_root();
         let out = std::env::temp_dir().join(format!("dqn-chapter-quick-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        generate(true, Some(&out), false).unwrap();
+        // A stray result and a stray policy, as an experiment that was
+        // changed leaves behind.
+        std::fs::create_dir_all(out.join("data")).unwrap();
+        std::fs::write(out.join("data/0123456789abcdef.json"), "{}").unwrap();
+        std::fs::write(out.join("data/0123456789abcdef.policy.safetensors"), "").unwrap();
+        generate(true, Some(&out), false, false).unwrap();
+        assert!(out.join("data/0123456789abcdef.json").is_file(), "listed, not deleted, without --prune");
         let text = std::fs::read_to_string(out.join("README.md")).unwrap();
         assert!(!text.contains("{{"), "every placeholder filled");
         let zh = std::fs::read_to_string(out.join("README.zh.md")).unwrap();
@@ -440,16 +578,26 @@ mod tests {
             "ex3_returns.svg",
             "ex3_q.svg",
             "ex4_returns.svg",
+            "p2u_returns.svg",
+            "p2r_returns.svg",
+            "p2c_distributions.svg",
             "cartpole.svg",
             "balance.gif",
         ] {
             assert!(out.join("figures").join(fig).is_file(), "{fig} missing");
         }
         let exps = experiments(true);
-        let (records, trained) = run_all(&exps, &experiments::showcase(true), &out.join("data"), 2, false).unwrap();
+        let keep = [experiments::showcase(true), experiments::distribution_run(true)];
+        let (records, trained) = run_all(&exps, &keep, &out.join("data"), 2, false).unwrap();
         assert_eq!(trained, 0, "everything cached the second time");
+        let stale = unreferenced(&out.join("data"), &records).unwrap();
+        let names: Vec<_> = stale.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["0123456789abcdef.json", "0123456789abcdef.policy.safetensors"]);
         let template = std::fs::read_to_string(root.join("docs/chapter/template.md")).unwrap();
-        assert_eq!(render(&template, &exps, &experiments::showcase(true), &records, Lang::En).unwrap(), text);
+        let run = experiments::distribution_run(true);
+        let distributions = experiments::distributions(&run, &policy_path(&out.join("data"), &run)).unwrap();
+        let rendered = render(&template, &exps, &experiments::showcase(true), &records, &distributions, Lang::En);
+        assert_eq!(rendered.unwrap(), text);
         std::fs::remove_dir_all(&out).unwrap();
     }
 
@@ -468,9 +616,14 @@ mod tests {
                 .unwrap_or_else(|_| panic!("{} missing: run `cargo xtask chapter`", path.display()));
             records.insert(key, serde_json::from_str(&text).unwrap());
         }
+        let stale = unreferenced(&chapter.join("data"), &records).unwrap();
+        assert!(stale.is_empty(), "{stale:?} belong to no experiment: run `cargo xtask chapter --prune`");
+        let run = experiments::distribution_run(false);
+        let distributions = experiments::distributions(&run, &policy_path(&chapter.join("data"), &run)).unwrap();
         for lang in Lang::ALL {
             let template = std::fs::read_to_string(chapter.join(lang.template())).unwrap();
-            let expected = render(&template, &exps, &experiments::showcase(false), &records, lang).unwrap();
+            let expected =
+                render(&template, &exps, &experiments::showcase(false), &records, &distributions, lang).unwrap();
             let committed = std::fs::read_to_string(chapter.join(lang.chapter())).unwrap();
             assert!(committed == expected, "docs/chapter/{} is stale: run `cargo xtask chapter`", lang.chapter());
         }

@@ -5,6 +5,9 @@
 /// by well under 1 % of the spread between regenerations of other seeds.
 const RESAMPLES: usize = 2000;
 
+/// The resamples' seed: the same results give the same intervals.
+const SEED: u64 = 0x5eed;
+
 /// A mean and its 95 % percentile-bootstrap interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
@@ -30,8 +33,25 @@ pub fn bootstrap(values: &[f64]) -> Estimate {
     }
     let mean = |v: &[f64]| runner::mean_std(v).0;
     let strata = [values.to_vec()];
-    let interval = runner::stratified_bootstrap_ci(&strata, |s| mean(&s[0]), RESAMPLES, 0.95, 0x5eed);
+    let interval = runner::stratified_bootstrap_ci(&strata, |s| mean(&s[0]), RESAMPLES, 0.95, SEED);
     Estimate { mean: mean(values), lo: interval.low, hi: interval.high }
+}
+
+/// The interquartile mean of `values` (one per seed) with its 95 %
+/// stratified-bootstrap interval (one stratum, as [`bootstrap`]).
+pub fn iqm_estimate(values: &[f64]) -> Estimate {
+    let strata = [values.to_vec()];
+    let interval = runner::stratified_bootstrap_ci(&strata, |s| runner::iqm(&s[0]), RESAMPLES, 0.95, SEED);
+    Estimate { mean: runner::iqm(values), lo: interval.low, hi: interval.high }
+}
+
+/// The probability that a run of `x` scores higher than a run of `y`
+/// (ties half), with its 95 % interval from resampling both sides' runs.
+pub fn improvement(x: &[f64], y: &[f64]) -> Estimate {
+    let both = [x.to_vec(), y.to_vec()];
+    let p = |s: &[Vec<f64>]| runner::probability_of_improvement(&s[..1], &s[1..]);
+    let interval = runner::stratified_bootstrap_ci(&both, p, RESAMPLES, 0.95, SEED);
+    Estimate { mean: p(&both), lo: interval.low, hi: interval.high }
 }
 
 pub use crate::plot::moving_average as smooth;
@@ -70,6 +90,20 @@ mod tests {
         assert_eq!(e.mean, 4.0);
         assert!(e.lo < e.mean && e.mean < e.hi && e.lo >= 1.0 && e.hi <= 10.0, "{e:?}");
         assert_eq!(bootstrap(&[1.0, 2.0, 3.0, 4.0, 10.0]), e, "reproducible");
+    }
+
+    #[test]
+    fn iqm_and_improvement_by_hand() {
+        // The middle half of 1..=8 is 3, 4, 5, 6.
+        let e = iqm_estimate(&[8.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(e.mean, 4.5);
+        assert!(e.lo <= 4.5 && 4.5 <= e.hi && e.lo >= 1.0 && e.hi <= 8.0, "{e:?}");
+        // Every x beats every y: P = 1 in every resample too.
+        assert_eq!(improvement(&[5.0, 6.0], &[1.0, 2.0]), Estimate { mean: 1.0, lo: 1.0, hi: 1.0 });
+        // x = (1, 3), y = (2, 2): one win, one loss of two pairs each.
+        let p = improvement(&[1.0, 3.0], &[2.0, 2.0]);
+        assert_eq!(p.mean, 0.5);
+        assert!(p.lo < 0.5 && p.hi > 0.5, "{p:?}");
     }
 
     #[test]

@@ -34,6 +34,18 @@ pub fn label(id: &str) -> Option<&'static str> {
         "p2s-per" => "优先经验回放",
         "p2s-nstep" => "3 步回报",
         "p2s-both" => "两者同时",
+        "p2u-dqn3" => "普通 Q 输出层，3 个动作",
+        "p2u-duel3" => "对偶网络，3 个动作",
+        "p2u-dqn18" => "普通 Q 输出层，18 个动作",
+        "p2u-duel18" => "对偶网络，18 个动作",
+        "p2r-rainbow" => "Rainbow",
+        "p2r-no-double" => "− Double",
+        "p2r-no-dueling" => "− 对偶网络",
+        "p2r-no-noisy" => "− 噪声网络（改用 ε-贪心）",
+        "p2r-no-nstep" => "− 3 步回报（单步）",
+        "p2r-no-per" => "− 优先经验回放（均匀采样）",
+        "p2r-no-c51" => "− C51（期望值）",
+        "p2r-dqn" => "DQN（六项都不用）",
         _ => return None,
     })
 }
