@@ -127,14 +127,14 @@ fn part_two(quick: bool) -> Vec<Experiment> {
     let greedy = |c: &mut RunConfig| {
         c.agent.epsilon = EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential };
     };
-    let mut acro = part_two_base("acrobot", 50_000, quick);
+    let mut acro = part_two_base("acrobot", 40_000, quick);
     acro.early_stop = evaluations(10_000, quick);
     let per = |c: &mut RunConfig| c.agent.sampling = Sampling::Prioritized(runner::Prioritized::default());
     let n_step = |c: &mut RunConfig| c.agent.n_step = 3;
     let dueling = dueling_experiment(quick);
     let rainbow = rainbow_ablation(quick);
     vec![
-        over("acrobot", "p2d-acrobot", "DQN and Double DQN on Acrobot-v1", 50_000),
+        over("acrobot", "p2d-acrobot", "DQN and Double DQN on Acrobot-v1", 40_000),
         over("mountaincar", "p2d-mountaincar", "DQN and Double DQN on MountainCar-v0", 40_000),
         Experiment {
             id: "p2n",
@@ -277,12 +277,16 @@ fn rainbow_ablation(quick: bool) -> Experiment {
     }
 }
 
-/// The run whose learned return distributions the chapter draws: Rainbow
-/// of the ablation, seed 0.
-pub fn distribution_run(quick: bool) -> RunConfig {
-    let mut c = rainbow_base(quick);
-    c.seed = 0;
-    c
+/// The runs whose learned return distributions the chapter examines: the
+/// ablation's Rainbow runs, every seed (the first, seed 0, is drawn).
+pub fn distribution_runs(quick: bool) -> Vec<RunConfig> {
+    rainbow_ablation(quick).variants.swap_remove(0).configs
+}
+
+/// The runs whose trained policies the chapter keeps: the showcase (for
+/// its animation) and the distribution runs.
+pub fn kept_policies(quick: bool) -> Vec<RunConfig> {
+    std::iter::once(showcase(quick)).chain(distribution_runs(quick)).collect()
 }
 
 /// The four exercises' experiments, then part two's, 10 seeds each (`quick`: 2 seeds, 8 episodes, a
@@ -484,40 +488,84 @@ impl StateDistribution {
 /// Steps before the end of the episode of the last state drawn.
 const BEFORE_END: usize = 10;
 
-/// The distributions of the run `config` (a C51 head) whose policy is kept
-/// at `policy`, along its greedy episode from the test stream's first
-/// reset.
-pub fn distributions(config: &RunConfig, policy: &Path) -> Result<Distributions, String> {
+/// The distribution of every state of the greedy episode of the run
+/// `config` (a C51 head) whose policy is kept at `policy`, from the test
+/// stream's first reset, with the atoms' values.
+fn along_episode(config: &RunConfig, policy: &Path) -> Result<(Vec<f64>, Vec<StateDistribution>), String> {
     let chain = |e: runner::RunError| runner::ErrorChain(&e).to_string();
     let support = runner::q_support(config).map_err(chain)?.ok_or("the distribution run has no C51 head")?;
     let episode = runner::greedy_episode(config, policy, config.env.max_episode_steps()).map_err(chain)?;
     let net = runner::load_policy(policy).map_err(chain)?;
-    let (obs_dim, n_actions, n_atoms) = (net.input_dim(), net.output_dim() / support.n_atoms(), support.n_atoms());
-    let steps = episode.rewards.len();
+    let (n_atoms, steps) = (support.n_atoms(), episode.rewards.len());
+    let n_actions = net.output_dim() / n_atoms;
     // The discounted return from each step on, summed from the end.
     let gamma = config.agent.gamma;
     let mut obtained = vec![0.0; steps + 1];
     for t in (0..steps).rev() {
         obtained[t] = episode.rewards[t] + gamma * obtained[t + 1];
     }
-    let picks = [0, steps / 2, steps.saturating_sub(BEFORE_END)];
-    let states = picks
-        .iter()
-        .map(|&t| {
-            let obs = &episode.observations[t * obs_dim..(t + 1) * obs_dim];
-            let q = runner::greedy_q_values(&net, Some(&support), obs).map_err(|e| e.to_string())?;
-            let probs = runner::greedy_distributions(&net, &support, obs).map_err(|e| e.to_string())?;
-            let greedy = (0..n_actions).fold(0, |best, a| if q[a] > q[best] { a } else { best });
-            Ok(StateDistribution {
+    // Every state an action was taken in (not the last one).
+    let observations = &episode.observations[..steps * net.input_dim()];
+    let q = runner::greedy_q_values(&net, Some(&support), observations).map_err(|e| e.to_string())?;
+    let probs = runner::greedy_distributions(&net, &support, observations).map_err(|e| e.to_string())?;
+    let states = (0..steps)
+        .map(|t| {
+            let q = &q[t * n_actions..(t + 1) * n_actions];
+            StateDistribution {
                 step: t,
-                probs: probs.chunks(n_atoms).map(|p| p.iter().map(|&x| f64::from(x)).collect()).collect(),
-                greedy,
+                probs: probs[t * n_actions * n_atoms..(t + 1) * n_actions * n_atoms]
+                    .chunks(n_atoms)
+                    .map(|p| p.iter().map(|&x| f64::from(x)).collect())
+                    .collect(),
+                greedy: (0..n_actions).fold(0, |best, a| if q[a] > q[best] { a } else { best }),
                 obtained: obtained[t],
-            })
+            }
         })
-        .collect::<Result<Vec<_>, String>>()?;
-    let atoms = (0..n_atoms).map(|j| f64::from(support.atom(j))).collect();
-    Ok(Distributions { atoms, episode_steps: steps, states })
+        .collect();
+    Ok(((0..n_atoms).map(|j| f64::from(support.atom(j))).collect(), states))
+}
+
+/// Where the returns an episode obtained fell against the predicted
+/// distributions: the fractions of its steps whose discounted return lay
+/// inside the greedy action's 5 %–95 % range, above it and below it (a
+/// calibrated distribution: 0.90, 0.05, 0.05).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pub inside: f64,
+    pub above: f64,
+    pub below: f64,
+}
+
+/// What the chapter shows of C51: the drawn states of the first run and
+/// the calibration of every run.
+pub struct DistributionEvidence {
+    pub drawn: Distributions,
+    pub calibration: Vec<Calibration>,
+}
+
+/// [`DistributionEvidence`] of `runs` (the first drawn), whose policies are
+/// kept in `data`.
+pub fn distribution_evidence(runs: &[RunConfig], data: &Path) -> Result<DistributionEvidence, String> {
+    let mut drawn = None;
+    let mut calibration = Vec::new();
+    for config in runs {
+        let (atoms, states) = along_episode(config, &super::policy_path(data, config))?;
+        let n = states.len().max(1) as f64;
+        let range = |s: &StateDistribution| (s.quantile(&atoms, s.greedy, 0.05), s.quantile(&atoms, s.greedy, 0.95));
+        let share = |f: &dyn Fn(&StateDistribution) -> bool| states.iter().filter(|s| f(s)).count() as f64 / n;
+        calibration.push(Calibration {
+            inside: share(&|s| (range(s).0..=range(s).1).contains(&s.obtained)),
+            above: share(&|s| s.obtained > range(s).1),
+            below: share(&|s| s.obtained < range(s).0),
+        });
+        if drawn.is_none() {
+            let steps = states.len();
+            let picks = [0, steps / 2, steps.saturating_sub(BEFORE_END)];
+            let picked = states.into_iter().filter(|s| picks.contains(&s.step)).collect();
+            drawn = Some(Distributions { atoms, episode_steps: steps, states: picked });
+        }
+    }
+    Ok(DistributionEvidence { drawn: drawn.ok_or("no distribution runs")?, calibration })
 }
 
 /// `p2c_distributions.svg`: the greedy action's distribution at each state
@@ -572,14 +620,16 @@ mod tests {
         assert_eq!(s.quantile(&atoms, 1, 0.05), 0.0);
     }
 
-    /// The distribution run is the ablation's Rainbow, seed 0, so its kept
-    /// policy is one of the runs the chapter trains anyway.
+    /// The distribution runs are the ablation's Rainbow runs, seed 0 first,
+    /// so their kept policies are of runs the chapter trains anyway.
     #[test]
-    fn the_distribution_run_is_rainbow_seed_0() {
+    fn the_distribution_runs_are_rainbows_seeds() {
         for quick in [true, false] {
-            let rainbow = rainbow_ablation(quick);
-            assert_eq!(rainbow.variants[0].configs[0], distribution_run(quick));
-            assert!(distribution_run(quick).agent.distributional.is_some());
+            let runs = distribution_runs(quick);
+            assert_eq!(runs, rainbow_ablation(quick).variants[0].configs);
+            assert_eq!(runs[0].seed, 0);
+            assert!(runs.iter().all(|c| c.agent.distributional.is_some()));
+            assert_eq!(kept_policies(quick)[0], showcase(quick));
         }
     }
 }

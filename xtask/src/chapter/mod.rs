@@ -175,11 +175,11 @@ pub fn values(
     exps: &[Experiment],
     showcase: &RunConfig,
     records: &BTreeMap<String, RunRecord>,
-    distributions: &experiments::Distributions,
+    evidence: &experiments::DistributionEvidence,
     lang: Lang,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
-    distribution_values(distributions, lang, &mut out);
+    distribution_values(evidence, lang, &mut out);
     let show = records.get(&run_key(showcase)).ok_or("the showcase run is missing: run `cargo xtask chapter`")?;
     let (mean, std) = runner::mean_std(&show.test_returns);
     out.insert("showcase.test".into(), format!("{mean:.1} ± {std:.1}"));
@@ -189,6 +189,7 @@ pub fn values(
     let solved = show.test_returns.iter().filter(|&&r| r >= 500.0).count();
     out.insert("showcase.test_500".into(), solved.to_string());
     out.insert("settings.table".into(), settings_table(showcase, lang)?);
+    out.insert("runs.total".into(), records.len().to_string());
     for n in [100u64, 500, 1000, 2000, 5000] {
         out.insert(format!("eps.{n}"), format!("{:.3}", showcase.agent.epsilon.value(n)));
     }
@@ -326,8 +327,18 @@ fn ablation_values(
     Ok(())
 }
 
-/// The learned distributions' numbers and table (`p2c.*`).
-fn distribution_values(d: &experiments::Distributions, lang: Lang, out: &mut BTreeMap<String, String>) {
+/// The learned distributions' numbers and table (`p2c.*`): the drawn
+/// states', and over the runs, where the returns obtained fell (in % of
+/// the steps, mean and 95 % bootstrap interval).
+fn distribution_values(evidence: &experiments::DistributionEvidence, lang: Lang, out: &mut BTreeMap<String, String>) {
+    let pick = |f: fn(&experiments::Calibration) -> f64| {
+        bootstrap(&evidence.calibration.iter().map(|c| 100.0 * f(c)).collect::<Vec<_>>()).show(0)
+    };
+    out.insert("p2c.inside".into(), pick(|c| c.inside));
+    out.insert("p2c.above".into(), pick(|c| c.above));
+    out.insert("p2c.below".into(), pick(|c| c.below));
+    out.insert("p2c.runs".into(), evidence.calibration.len().to_string());
+    let d = &evidence.drawn;
     out.insert("p2c.episode_steps".into(), d.episode_steps.to_string());
     let n_actions = d.states.first().map_or(0, |s| s.probs.len());
     let actions: String = (0..n_actions).map(|a| format!(" E[Z(s, {a})] |")).collect();
@@ -465,10 +476,10 @@ pub fn render(
     exps: &[Experiment],
     showcase: &RunConfig,
     records: &BTreeMap<String, RunRecord>,
-    distributions: &experiments::Distributions,
+    evidence: &experiments::DistributionEvidence,
     lang: Lang,
 ) -> Result<String, String> {
-    let values = values(exps, showcase, records, distributions, lang)?;
+    let values = values(exps, showcase, records, evidence, lang)?;
     Ok(format!("{}{}", lang.header(), fill(template, &values)?))
 }
 
@@ -498,9 +509,7 @@ pub fn generate(quick: bool, out: Option<&Path>, force: bool, prune: bool) -> Re
     let exps = experiments(quick);
     let showcase = experiments::showcase(quick);
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let distribution_run = experiments::distribution_run(quick);
-    let keep = [showcase.clone(), distribution_run.clone()];
-    let (records, trained) = run_all(&exps, &keep, &paths.data, workers, force)?;
+    let (records, trained) = run_all(&exps, &experiments::kept_policies(quick), &paths.data, workers, force)?;
     std::fs::create_dir_all(&paths.figures).map_err(|e| format!("{}: {e}", paths.figures.display()))?;
     for e in &exps {
         experiments::draw(e, &records, &paths.figures)?;
@@ -508,13 +517,13 @@ pub fn generate(quick: bool, out: Option<&Path>, force: bool, prune: bool) -> Re
     let showcase_record = records.get(&run_key(&showcase)).ok_or("the showcase run is missing")?;
     experiments::draw_showcase(showcase_record, &paths.figures)?;
     art::draw_all(&showcase, &policy_path(&paths.data, &showcase), &paths.figures)?;
-    let distributions = experiments::distributions(&distribution_run, &policy_path(&paths.data, &distribution_run))?;
-    experiments::draw_distributions(&distributions, &paths.figures)?;
+    let evidence = experiments::distribution_evidence(&experiments::distribution_runs(quick), &paths.data)?;
+    experiments::draw_distributions(&evidence.drawn, &paths.figures)?;
     for lang in Lang::ALL {
         let template_path = paths.templates.join(lang.template());
         let template =
             std::fs::read_to_string(&template_path).map_err(|e| format!("{}: {e}", template_path.display()))?;
-        let text = render(&template, &exps, &showcase, &records, &distributions, lang)?;
+        let text = render(&template, &exps, &showcase, &records, &evidence, lang)?;
         let chapter = paths.chapters.join(lang.chapter());
         std::fs::write(&chapter, text).map_err(|e| format!("{}: {e}", chapter.display()))?;
     }
@@ -587,16 +596,15 @@ mod tests {
             assert!(out.join("figures").join(fig).is_file(), "{fig} missing");
         }
         let exps = experiments(true);
-        let keep = [experiments::showcase(true), experiments::distribution_run(true)];
-        let (records, trained) = run_all(&exps, &keep, &out.join("data"), 2, false).unwrap();
+        let (records, trained) =
+            run_all(&exps, &experiments::kept_policies(true), &out.join("data"), 2, false).unwrap();
         assert_eq!(trained, 0, "everything cached the second time");
         let stale = unreferenced(&out.join("data"), &records).unwrap();
         let names: Vec<_> = stale.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
         assert_eq!(names, ["0123456789abcdef.json", "0123456789abcdef.policy.safetensors"]);
         let template = std::fs::read_to_string(root.join("docs/chapter/template.md")).unwrap();
-        let run = experiments::distribution_run(true);
-        let distributions = experiments::distributions(&run, &policy_path(&out.join("data"), &run)).unwrap();
-        let rendered = render(&template, &exps, &experiments::showcase(true), &records, &distributions, Lang::En);
+        let evidence = experiments::distribution_evidence(&experiments::distribution_runs(true), &out.join("data"));
+        let rendered = render(&template, &exps, &experiments::showcase(true), &records, &evidence.unwrap(), Lang::En);
         assert_eq!(rendered.unwrap(), text);
         std::fs::remove_dir_all(&out).unwrap();
     }
@@ -618,12 +626,11 @@ mod tests {
         }
         let stale = unreferenced(&chapter.join("data"), &records).unwrap();
         assert!(stale.is_empty(), "{stale:?} belong to no experiment: run `cargo xtask chapter --prune`");
-        let run = experiments::distribution_run(false);
-        let distributions = experiments::distributions(&run, &policy_path(&chapter.join("data"), &run)).unwrap();
+        let evidence =
+            experiments::distribution_evidence(&experiments::distribution_runs(false), &chapter.join("data")).unwrap();
         for lang in Lang::ALL {
             let template = std::fs::read_to_string(chapter.join(lang.template())).unwrap();
-            let expected =
-                render(&template, &exps, &experiments::showcase(false), &records, &distributions, lang).unwrap();
+            let expected = render(&template, &exps, &experiments::showcase(false), &records, &evidence, lang).unwrap();
             let committed = std::fs::read_to_string(chapter.join(lang.chapter())).unwrap();
             assert!(committed == expected, "docs/chapter/{} is stale: run `cargo xtask chapter`", lang.chapter());
         }
