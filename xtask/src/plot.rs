@@ -13,14 +13,16 @@ const WINDOW: usize = 10;
 const SIZE: (u32, u32) = (960, 540);
 const FONT: &str = "sans-serif";
 
-/// Curve colours, in order (matplotlib's first six).
-pub const PALETTE: [RGBColor; 6] = [
+/// Curve colours, in order (matplotlib's first eight but pink).
+pub const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(127, 127, 127),
 ];
 
 /// One curve of a figure.

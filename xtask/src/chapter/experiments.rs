@@ -148,7 +148,7 @@ fn part_two(quick: bool) -> Vec<Experiment> {
         },
         Experiment {
             id: "p2s",
-            title: "Prioritized replay and 3-step returns on Acrobot-v1",
+            title: "PER and 3-step returns on Acrobot-v1",
             x_axis: XAxis::Steps,
             variants: vec![
                 variant_of(&acro, "p2s-dqn", "DQN (uniform, 1-step)", quick, |_| {}),
@@ -192,7 +192,7 @@ fn dueling_experiment(quick: bool) -> Experiment {
     let copies = |c: &mut RunConfig| c.duplicate_action = Some(DuplicateActionSetting { action: 1, copies: 15 });
     Experiment {
         id: "p2u",
-        title: "Dueling heads on Acrobot-v1 with 3 and 18 actions",
+        title: "Dueling on Acrobot-v1, 3 and 18 actions",
         x_axis: XAxis::Steps,
         variants: vec![
             variant_of(&base, "p2u-dqn3", "Q-head, 3 actions", quick, |_| {}),
