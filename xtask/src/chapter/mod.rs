@@ -636,6 +636,29 @@ mod tests {
         }
     }
 
+    /// Every relative link and image of both committed editions points to a
+    /// file that exists (the code a section names, its figures).
+    #[test]
+    fn the_chapters_links_resolve() {
+        let chapter = workspace_root().join("docs/chapter");
+        for lang in Lang::ALL {
+            let text = std::fs::read_to_string(chapter.join(lang.chapter())).unwrap();
+            let mut rest = text.as_str();
+            let mut checked = 0;
+            while let Some(start) = rest.find("](") {
+                let target = &rest[start + 2..];
+                let end = target.find(')').unwrap();
+                let link = target[..end].split('#').next().unwrap();
+                if !link.is_empty() && !link.contains("://") {
+                    assert!(chapter.join(link).exists(), "{}: {link} does not exist", lang.chapter());
+                    checked += 1;
+                }
+                rest = &target[end..];
+            }
+            assert!(checked > 20, "{}: only {checked} links found", lang.chapter());
+        }
+    }
+
     /// The two editions name the same numbers, and every variant has a
     /// Chinese label: one data source, two templates.
     #[test]
