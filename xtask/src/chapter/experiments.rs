@@ -471,6 +471,11 @@ impl StateDistribution {
         (mean, var.max(0.0).sqrt())
     }
 
+    /// The 5 % and 95 % quantiles of the greedy action's distribution.
+    pub fn central_90(&self, atoms: &[f64]) -> (f64, f64) {
+        (self.quantile(atoms, self.greedy, 0.05), self.quantile(atoms, self.greedy, 0.95))
+    }
+
     /// The smallest atom at which the distribution of `action` reaches
     /// probability `q` (its `q`-quantile).
     pub fn quantile(&self, atoms: &[f64], action: usize, q: f64) -> f64 {
@@ -550,14 +555,17 @@ pub fn distribution_evidence(runs: &[RunConfig], data: &Path) -> Result<Distribu
     let mut calibration = Vec::new();
     for config in runs {
         let (atoms, states) = along_episode(config, &super::policy_path(data, config))?;
-        let n = states.len().max(1) as f64;
-        let range = |s: &StateDistribution| (s.quantile(&atoms, s.greedy, 0.05), s.quantile(&atoms, s.greedy, 0.95));
-        let share = |f: &dyn Fn(&StateDistribution) -> bool| states.iter().filter(|s| f(s)).count() as f64 / n;
-        calibration.push(Calibration {
-            inside: share(&|s| (range(s).0..=range(s).1).contains(&s.obtained)),
-            above: share(&|s| s.obtained > range(s).1),
-            below: share(&|s| s.obtained < range(s).0),
-        });
+        let [mut inside, mut above, mut below] = [0usize; 3];
+        for s in &states {
+            let (lo, hi) = s.central_90(&atoms);
+            match s.obtained {
+                g if g > hi => above += 1,
+                g if g < lo => below += 1,
+                _ => inside += 1,
+            }
+        }
+        let share = |count: usize| count as f64 / states.len().max(1) as f64;
+        calibration.push(Calibration { inside: share(inside), above: share(above), below: share(below) });
         if drawn.is_none() {
             let steps = states.len();
             let picks = [0, steps / 2, steps.saturating_sub(BEFORE_END)];

@@ -362,7 +362,7 @@ fn distribution_values(evidence: &experiments::DistributionEvidence, lang: Lang,
             let (m, _) = s.mean_sd(&d.atoms, a);
             table += &if a == s.greedy { format!(" **{m:.1}** |") } else { format!(" {m:.1} |") };
         }
-        let (lo, hi) = (s.quantile(&d.atoms, s.greedy, 0.05), s.quantile(&d.atoms, s.greedy, 0.95));
+        let (lo, hi) = s.central_90(&d.atoms);
         out.insert(format!("p2c.s{i}.range"), format!("[{lo:.0}, {hi:.0}]"));
         table += &format!(" {sd:.1} | [{lo:.0}, {hi:.0}] | {:.1} |", s.obtained);
     }
