@@ -99,9 +99,11 @@ pub fn greedy_q_values(
 }
 
 /// The return distributions a distributional `net` predicts on each row of
-/// `observations`, as [`greedy_q_values`] computes them: per row, per
-/// action, the probability of each of `support`'s atoms (so `n_actions ×
-/// n_atoms` values a row).
+/// `observations`, as [`greedy_q_values`] computes them, with their
+/// expected values: per row, per action, the probability of each of
+/// `support`'s atoms (`n_actions × n_atoms` values a row), and per row the
+/// `n_actions` Q-values the agent acts on (the same as
+/// [`greedy_q_values`]'s, from the same forward pass).
 ///
 /// # Errors
 /// As [`greedy_q_values`].
@@ -109,10 +111,13 @@ pub fn greedy_distributions(
     net: &Mlp<f32>,
     support: &Support,
     observations: &[f32],
-) -> Result<Vec<f32>, agent::MlpError> {
-    let mut out = Vec::new();
-    for_each_greedy_row(net, Some(support), observations, |probs, _| out.extend_from_slice(probs))?;
-    Ok(out)
+) -> Result<(Vec<f32>, Vec<f32>), agent::MlpError> {
+    let (mut probs, mut q) = (Vec::new(), Vec::new());
+    for_each_greedy_row(net, Some(support), observations, |p, values| {
+        probs.extend_from_slice(p);
+        q.extend_from_slice(values);
+    })?;
+    Ok((probs, q))
 }
 
 /// Calls `row(probabilities, q_values)` for each row of `observations`,

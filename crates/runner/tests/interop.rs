@@ -240,6 +240,24 @@ fn exported_policies_match_pytorch_and_onnx_runtime() {
         let ours = runner::greedy_q_values(&net, support.as_ref(), &case.obs.values()).unwrap();
         assert_eq!(case.torch_q.shape[0] * case.torch_q.shape[1], ours.len(), "{}", case.name);
         assert_close(&ours, &case.torch_q.values(), &format!("{} vs PyTorch", case.name));
+        if let Some(support) = &support {
+            // The distributions behind those values: each a probability
+            // vector whose mean over the atoms is the Q-value PyTorch gave.
+            let (probs, q) = runner::greedy_distributions(&net, support, &case.obs.values()).unwrap();
+            assert_eq!(q, ours, "{}: the same Q-values from the same pass", case.name);
+            let means: Vec<f32> = probs
+                .chunks(support.n_atoms())
+                .map(|p| {
+                    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5 && p.iter().all(|&x| x >= 0.0), "{}", case.name);
+                    p.iter().enumerate().map(|(j, &x)| x * support.atom(j)).sum()
+                })
+                .collect();
+            let torch = case.torch_q.values();
+            for (i, (&m, &t)) in means.iter().zip(&torch).enumerate() {
+                let tol = 1e-4 * t.abs() + 1e-4;
+                assert!((m - t).abs() <= tol, "{}: mean of distribution {i}: {m}, PyTorch {t}", case.name);
+            }
+        }
         let model = dir.join("model.onnx");
         if let Some(ort) = &case.onnxruntime_q {
             assert_close(&ours, &ort.values(), &format!("{} vs ONNX Runtime", case.name));

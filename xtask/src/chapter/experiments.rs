@@ -511,8 +511,7 @@ fn along_episode(config: &RunConfig, policy: &Path) -> Result<(Vec<f64>, Vec<Sta
     }
     // Every state an action was taken in (not the last one).
     let observations = &episode.observations[..steps * net.input_dim()];
-    let q = runner::greedy_q_values(&net, Some(&support), observations).map_err(|e| e.to_string())?;
-    let probs = runner::greedy_distributions(&net, &support, observations).map_err(|e| e.to_string())?;
+    let (probs, q) = runner::greedy_distributions(&net, &support, observations).map_err(|e| e.to_string())?;
     let states = (0..steps)
         .map(|t| {
             let q = &q[t * n_actions..(t + 1) * n_actions];
