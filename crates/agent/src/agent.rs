@@ -43,35 +43,111 @@ pub struct UpdateStats {
     pub target_synced: bool,
 }
 
-/// Everything that determines an [`Agent`]'s future, for checkpoints: the
-/// settings, both networks, the optimizer, the replay buffer, both RNGs and
-/// the counters. (Buffers that are overwritten before they are read are
-/// not part of it.) A value of this type is always consistent: it is made
-/// by [`Agent::to_state`], or read back through [`StoredAgent`]'s checks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "StoredAgent")]
-pub struct AgentState {
+/// Everything of an agent that determines its future besides its replay
+/// memory: one list of fields, held alike by the live [`Agent`] and by its
+/// frozen [`AgentState`]. (Scratch buffers, which are overwritten before
+/// they are read, are not part of it.)
+#[derive(Debug, Clone, PartialEq)]
+struct Core {
     config: DqnConfig,
-    // The sizes are not part of `DqnConfig`'s serialized form (the
-    // environment sets them), so the state keeps them itself.
-    obs_dim: usize,
-    n_actions: usize,
     policy: Mlp<f32>,
     target: Mlp<f32>,
     adam: Adam<f32>,
-    replay: ReplayBuffer,
     explore_rng: ChaCha8Rng,
     replay_rng: ChaCha8Rng,
+    noise_rng: ChaCha8Rng,
+    counts: Counts,
+    partial_update: Option<PartialUpdate>,
+    /// Each environment's steps not yet in an n-step transition.
+    n_step_windows: NStepWindows,
+}
+
+/// The learner's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Counts {
+    /// Training actions taken (the seed's `sample_count`).
     sample_count: u64,
+    /// Gradient steps taken.
     n_updates: u64,
+    /// Hard copies of the policy into the target.
     n_target_syncs: u64,
+    /// `sample_count` when the last update began.
     sample_count_at_last_update: u64,
+}
+
+/// A [`Core`] as it is serialized: the networks as their parameters, their
+/// noise samples apart, and the sizes the environment decided (which
+/// `DqnConfig`'s own serialized form leaves out).
+#[derive(Serialize)]
+struct CoreRef<'a> {
+    config: &'a DqnConfig,
+    obs_dim: usize,
+    n_actions: usize,
+    policy: &'a Mlp<f32>,
+    target: &'a Mlp<f32>,
+    adam: &'a Adam<f32>,
+    explore_rng: &'a ChaCha8Rng,
+    replay_rng: &'a ChaCha8Rng,
+    noise_rng: &'a ChaCha8Rng,
+    counts: Counts,
+    partial_update: Option<PartialUpdate>,
+    n_step_windows: &'a NStepWindows,
+    policy_noise: Option<&'a Noise<f32>>,
+    target_noise: Option<&'a Noise<f32>>,
+}
+
+impl Serialize for Core {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        CoreRef {
+            config: &self.config,
+            obs_dim: self.config.obs_dim,
+            n_actions: self.config.n_actions,
+            policy: &self.policy,
+            target: &self.target,
+            adam: &self.adam,
+            explore_rng: &self.explore_rng,
+            replay_rng: &self.replay_rng,
+            noise_rng: &self.noise_rng,
+            counts: self.counts,
+            partial_update: self.partial_update,
+            n_step_windows: &self.n_step_windows,
+            policy_noise: self.policy.noise(),
+            target_noise: self.target.noise(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A [`Core`] as stored, before it is checked: [`CoreRef`]'s fields, each
+/// part in its own stored form.
+#[derive(Debug, Clone, Deserialize)]
+struct StoredCore {
+    config: DqnConfig,
+    obs_dim: usize,
+    n_actions: usize,
+    policy: StoredParams<f32>,
+    target: StoredParams<f32>,
+    adam: StoredAdam<f32>,
+    explore_rng: ChaCha8Rng,
+    replay_rng: ChaCha8Rng,
+    noise_rng: ChaCha8Rng,
+    counts: Counts,
     partial_update: Option<PartialUpdate>,
     n_step_windows: NStepWindows,
-    priorities: Option<StoredPriorities>,
-    noise_rng: ChaCha8Rng,
     policy_noise: Option<Noise<f32>>,
     target_noise: Option<Noise<f32>>,
+}
+
+/// Everything that determines an [`Agent`]'s future, for checkpoints: its
+/// [`Core`], the replay buffer and prioritized replay's priorities. A value
+/// of this type is always consistent: it is made by [`Agent::to_state`], or
+/// read back through [`StoredAgent`]'s checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredAgent")]
+pub struct AgentState {
+    core: Core,
+    replay: ReplayBuffer,
+    priorities: Option<StoredPriorities>,
 }
 
 /// Prioritized replay's state as stored: the priority of each transition
@@ -95,19 +171,19 @@ impl AgentState {
     /// The settings.
     #[must_use]
     pub fn config(&self) -> &DqnConfig {
-        &self.config
+        &self.core.config
     }
 
     /// Whether an interrupted update waits to be continued.
     #[must_use]
     pub fn update_in_progress(&self) -> bool {
-        self.partial_update.is_some()
+        self.core.partial_update.is_some()
     }
 
     /// Training actions taken.
     #[must_use]
     pub fn sample_count(&self) -> u64 {
-        self.sample_count
+        self.core.counts.sample_count
     }
 
     /// The replay buffer.
@@ -121,19 +197,19 @@ impl AgentState {
     /// otherwise). Every observed step is a push or one of these.
     #[must_use]
     pub fn pending_steps(&self) -> u64 {
-        self.n_step_windows.pending() as u64
+        self.core.n_step_windows.pending() as u64
     }
 
     /// The ε-greedy RNG.
     #[must_use]
     pub fn explore_rng(&self) -> &ChaCha8Rng {
-        &self.explore_rng
+        &self.core.explore_rng
     }
 
     /// The mini-batch sampling RNG.
     #[must_use]
     pub fn replay_rng(&self) -> &ChaCha8Rng {
-        &self.replay_rng
+        &self.core.replay_rng
     }
 }
 
@@ -144,37 +220,17 @@ impl AgentState {
 /// error raised inside deserialization).
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredAgent {
-    config: DqnConfig,
-    obs_dim: usize,
-    n_actions: usize,
-    policy: StoredParams<f32>,
-    target: StoredParams<f32>,
-    adam: StoredAdam<f32>,
+    core: StoredCore,
     replay: StoredReplay,
-    explore_rng: ChaCha8Rng,
-    replay_rng: ChaCha8Rng,
-    sample_count: u64,
-    n_updates: u64,
-    n_target_syncs: u64,
-    sample_count_at_last_update: u64,
-    partial_update: Option<PartialUpdate>,
-    n_step_windows: NStepWindows,
     priorities: Option<StoredPriorities>,
-    noise_rng: ChaCha8Rng,
-    policy_noise: Option<Noise<f32>>,
-    target_noise: Option<Noise<f32>>,
 }
 
-impl TryFrom<StoredAgent> for AgentState {
+impl TryFrom<StoredCore> for Core {
     type Error = AgentError;
 
     /// Checks each part, then that the parts fit the settings and each
     /// other.
-    ///
-    /// # Errors
-    /// [`AgentError::InvalidConfig`] for bad settings, else
-    /// [`AgentError::DamagedState`] naming what does not fit.
-    fn try_from(s: StoredAgent) -> Result<Self, AgentError> {
+    fn try_from(s: StoredCore) -> Result<Self, AgentError> {
         let damaged = |problem| AgentError::DamagedState(problem);
         let config = DqnConfig { obs_dim: s.obs_dim, n_actions: s.n_actions, ..s.config };
         config.validate()?;
@@ -194,9 +250,7 @@ impl TryFrom<StoredAgent> for AgentState {
         };
         let policy = network(s.policy, s.policy_noise, StateProblem::Policy)?;
         let target = network(s.target, s.target_noise, StateProblem::Target)?;
-        let (policy_noise, target_noise) = (policy.noise().cloned(), target.noise().cloned());
         let adam = Adam::try_from(s.adam).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
-        let replay = ReplayBuffer::try_from(s.replay).map_err(|e| damaged(StateProblem::Replay(e)))?;
         let expected = config.shape()?;
         for (network, net) in [("policy", &policy), ("target", &target)] {
             if net.shape() != expected {
@@ -208,15 +262,60 @@ impl TryFrom<StoredAgent> for AgentState {
         if adam.config() != AdamConfig::new(config.lr) {
             return Err(damaged(StateProblem::OptimizerSettings { lr: adam.config().lr, expected_lr: config.lr }));
         }
-        crate::check_count("sample_count", s.sample_count)?;
-        crate::check_count("n_updates", s.n_updates)?;
-        crate::check_count("n_target_syncs", s.n_target_syncs)?;
-        if s.sample_count_at_last_update > s.sample_count {
+        let counts = s.counts;
+        crate::check_count("sample_count", counts.sample_count)?;
+        crate::check_count("n_updates", counts.n_updates)?;
+        crate::check_count("n_target_syncs", counts.n_target_syncs)?;
+        if counts.sample_count_at_last_update > counts.sample_count {
             return Err(damaged(StateProblem::Counters {
-                sample_count: s.sample_count,
-                at_last_update: s.sample_count_at_last_update,
+                sample_count: counts.sample_count,
+                at_last_update: counts.sample_count_at_last_update,
             }));
         }
+        s.n_step_windows.check(config.n_step, config.obs_dim, config.n_actions)?;
+        if let Some(p) = s.partial_update
+            && !(p.steps_done >= 1
+                && p.steps_done < config.gradient_steps
+                && p.loss_sum.is_finite()
+                && p.previous_count <= counts.sample_count_at_last_update)
+        {
+            return Err(damaged(StateProblem::PartialUpdate {
+                steps_done: p.steps_done,
+                gradient_steps: config.gradient_steps,
+                loss_sum: p.loss_sum,
+                previous_count: p.previous_count,
+                at_last_update: counts.sample_count_at_last_update,
+            }));
+        }
+        Ok(Self {
+            config,
+            policy,
+            target,
+            adam,
+            explore_rng: s.explore_rng,
+            replay_rng: s.replay_rng,
+            noise_rng: s.noise_rng,
+            counts,
+            partial_update: s.partial_update,
+            n_step_windows: s.n_step_windows,
+        })
+    }
+}
+
+impl TryFrom<StoredAgent> for AgentState {
+    type Error = AgentError;
+
+    /// Checks the core, the buffer and the priorities, then that they fit
+    /// each other.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidConfig`] for bad settings, else
+    /// [`AgentError::DamagedState`] naming what does not fit.
+    fn try_from(s: StoredAgent) -> Result<Self, AgentError> {
+        let damaged = |problem| AgentError::DamagedState(problem);
+        let core = Core::try_from(s.core)?;
+        let config = &core.config;
+        let replay = ReplayBuffer::try_from(s.replay).map_err(|e| damaged(StateProblem::Replay(e)))?;
         if replay.capacity() != config.buffer_capacity || replay.obs_dim() != config.obs_dim {
             return Err(damaged(StateProblem::BufferShape {
                 capacity: replay.capacity(),
@@ -240,43 +339,8 @@ impl TryFrom<StoredAgent> for AgentState {
         {
             return Err(damaged(StateProblem::StoredSteps { slot, steps, n_step: config.n_step }));
         }
-        s.n_step_windows.check(config.n_step, config.obs_dim, config.n_actions)?;
-        check_priorities(s.priorities.as_ref(), &config, replay.len())?;
-        if let Some(p) = s.partial_update
-            && !(p.steps_done >= 1
-                && p.steps_done < config.gradient_steps
-                && p.loss_sum.is_finite()
-                && p.previous_count <= s.sample_count_at_last_update)
-        {
-            return Err(damaged(StateProblem::PartialUpdate {
-                steps_done: p.steps_done,
-                gradient_steps: config.gradient_steps,
-                loss_sum: p.loss_sum,
-                previous_count: p.previous_count,
-                at_last_update: s.sample_count_at_last_update,
-            }));
-        }
-        Ok(Self {
-            obs_dim: config.obs_dim,
-            n_actions: config.n_actions,
-            config,
-            policy,
-            target,
-            adam,
-            replay,
-            explore_rng: s.explore_rng,
-            replay_rng: s.replay_rng,
-            sample_count: s.sample_count,
-            n_updates: s.n_updates,
-            n_target_syncs: s.n_target_syncs,
-            sample_count_at_last_update: s.sample_count_at_last_update,
-            partial_update: s.partial_update,
-            n_step_windows: s.n_step_windows,
-            priorities: s.priorities,
-            noise_rng: s.noise_rng,
-            policy_noise,
-            target_noise,
-        })
+        check_priorities(s.priorities.as_ref(), config, replay.len())?;
+        Ok(Self { core, replay, priorities: s.priorities })
     }
 }
 
@@ -339,33 +403,30 @@ pub enum UpdateOutcome {
 /// policy is copied into it (or, with soft updates, averaged into it).
 #[derive(Debug)]
 pub struct Agent {
-    config: DqnConfig,
-    policy: Mlp<f32>,
-    target: Mlp<f32>,
-    adam: Adam<f32>,
-    grads: Gradients<f32>,
+    core: Core,
     replay: ReplayBuffer,
+    /// With prioritized sampling: the priorities.
+    prioritized: Option<PrioritizedState>,
+    work: Work,
+}
+
+/// The agent's scratch: buffers overwritten before they are read, and
+/// values derived from the settings. Made the same way for a new agent and
+/// a restored one.
+#[derive(Debug)]
+struct Work {
+    grads: Gradients<f32>,
     batch: Batch,
-    /// The policy's batch workspace (loss and gradients; Double DQN's next-state pass).
-    ws_policy: Workspace<f32>,
+    /// The policy's batch workspace (loss and gradients; Double DQN's
+    /// next-state pass; batched acting and evaluation).
+    policy_pass: Workspace<f32>,
     scratch: SingleScratch<f32>,
     // Greedy rows of `act_batch`, gathered for one forward pass.
     greedy_rows: Vec<usize>,
     greedy_obs: Vec<f32>,
-    explore_rng: ChaCha8Rng,
-    replay_rng: ChaCha8Rng,
-    sample_count: u64,
-    n_updates: u64,
-    n_target_syncs: u64,
-    sample_count_at_last_update: u64,
-    partial_update: Option<PartialUpdate>,
-    /// Each environment's steps not yet in an n-step transition.
-    n_step_windows: NStepWindows,
     /// `γ^k` in `f32` for k = 0..=n (the bootstrap discount of a transition
     /// spanning k steps; `discounts[1]` is the seed's `γ as f32`).
     discounts: Vec<f32>,
-    /// With prioritized sampling: the priorities.
-    prioritized: Option<PrioritizedState>,
     /// The slots of a prioritized mini-batch and their loss weights (f64,
     /// then as the network takes them).
     sampled_slots: Vec<usize>,
@@ -376,11 +437,31 @@ pub struct Agent {
     support: Option<Support>,
     c51_probs: Vec<f32>,
     c51_values: Vec<f32>,
-    /// Noisy layers' noise stream.
-    noise_rng: ChaCha8Rng,
     /// With noisy layers, the policy on its mean weights, for greedy
     /// evaluation; made when first needed after the policy changed.
     mean_policy: Option<Mlp<f32>>,
+}
+
+impl Work {
+    /// Scratch for an agent with these (checked) settings and policy.
+    fn new(config: &DqnConfig, policy: &Mlp<f32>) -> Result<Self, AgentError> {
+        Ok(Self {
+            grads: policy.params().zeros_like(),
+            batch: Batch::new(),
+            policy_pass: Workspace::new(config.chunk_rows)?.with_arithmetic(config.arithmetic),
+            scratch: SingleScratch::default(),
+            greedy_rows: Vec::new(),
+            greedy_obs: Vec::new(),
+            discounts: discounts(config.gamma, config.n_step),
+            sampled_slots: Vec::new(),
+            weights_f64: Vec::new(),
+            weights: Vec::new(),
+            support: support_of(config),
+            c51_probs: Vec::new(),
+            c51_values: Vec::new(),
+            mean_policy: None,
+        })
+    }
 }
 
 /// The atoms of distributional settings (checked by `validate`).
@@ -448,65 +529,32 @@ impl Agent {
             }
             Sampling::Uniform | Sampling::Recent => None,
         };
-        Ok(Self {
-            grads: policy.params().zeros_like(),
-            noise_rng,
-            mean_policy: None,
-            replay,
-            prioritized,
-            sampled_slots: Vec::new(),
-            weights_f64: Vec::new(),
-            weights: Vec::new(),
-            support: support_of(&config),
-            c51_probs: Vec::new(),
-            c51_values: Vec::new(),
-            n_step_windows: NStepWindows::new(),
-            discounts: discounts(config.gamma, config.n_step),
-            batch: Batch::new(),
-            ws_policy: Workspace::new(config.chunk_rows)?.with_arithmetic(config.arithmetic),
-            scratch: SingleScratch::default(),
-            greedy_rows: Vec::new(),
-            greedy_obs: Vec::new(),
+        let work = Work::new(&config, &policy)?;
+        let core = Core {
             explore_rng: ChaCha8Rng::seed_from_u64(seeds.explore),
             replay_rng: ChaCha8Rng::seed_from_u64(seeds.replay),
-            sample_count: 0,
-            n_updates: 0,
-            n_target_syncs: 0,
-            sample_count_at_last_update: 0,
+            noise_rng,
+            counts: Counts::default(),
             partial_update: None,
+            n_step_windows: NStepWindows::new(),
             config,
             policy,
             target,
             adam,
-        })
+        };
+        Ok(Self { core, replay, prioritized, work })
     }
 
     /// A snapshot of everything that determines the rest of training.
     #[must_use]
     pub fn to_state(&self) -> AgentState {
         AgentState {
-            config: self.config.clone(),
-            obs_dim: self.config.obs_dim,
-            n_actions: self.config.n_actions,
-            policy: self.policy.clone(),
-            target: self.target.clone(),
-            adam: self.adam.clone(),
+            core: self.core.clone(),
             replay: self.replay.clone(),
-            explore_rng: self.explore_rng.clone(),
-            replay_rng: self.replay_rng.clone(),
-            sample_count: self.sample_count,
-            n_updates: self.n_updates,
-            n_target_syncs: self.n_target_syncs,
-            sample_count_at_last_update: self.sample_count_at_last_update,
-            partial_update: self.partial_update,
-            n_step_windows: self.n_step_windows.clone(),
             priorities: self.prioritized.as_ref().map(|p| StoredPriorities {
                 max_priority: p.max_priority,
                 priorities: p.tree.priorities()[..self.replay.len()].to_vec(),
             }),
-            noise_rng: self.noise_rng.clone(),
-            policy_noise: self.policy.noise().cloned(),
-            target_noise: self.target.noise().cloned(),
         }
     }
 
@@ -518,62 +566,34 @@ impl Agent {
     /// [`AgentError::Network`] only if the scratch buffers cannot be made
     /// for the settings, which checked settings rule out.
     pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
-        let prioritized = match &state.priorities {
+        let AgentState { core, replay, priorities } = state;
+        let prioritized = match priorities {
             Some(p) => Some(PrioritizedState {
-                tree: PriorityTree::from_priorities(state.config.buffer_capacity, &p.priorities)?,
+                tree: PriorityTree::from_priorities(core.config.buffer_capacity, &p.priorities)?,
                 max_priority: p.max_priority,
             }),
             None => None,
         };
-        Ok(Self {
-            prioritized,
-            sampled_slots: Vec::new(),
-            weights_f64: Vec::new(),
-            weights: Vec::new(),
-            support: support_of(&state.config),
-            c51_probs: Vec::new(),
-            c51_values: Vec::new(),
-            grads: state.policy.params().zeros_like(),
-            noise_rng: state.noise_rng,
-            mean_policy: None,
-            discounts: discounts(state.config.gamma, state.config.n_step),
-            n_step_windows: state.n_step_windows,
-            batch: Batch::new(),
-            ws_policy: Workspace::new(state.config.chunk_rows)?.with_arithmetic(state.config.arithmetic),
-            scratch: SingleScratch::default(),
-            greedy_rows: Vec::new(),
-            greedy_obs: Vec::new(),
-            config: state.config,
-            policy: state.policy,
-            target: state.target,
-            adam: state.adam,
-            replay: state.replay,
-            explore_rng: state.explore_rng,
-            replay_rng: state.replay_rng,
-            sample_count: state.sample_count,
-            n_updates: state.n_updates,
-            n_target_syncs: state.n_target_syncs,
-            sample_count_at_last_update: state.sample_count_at_last_update,
-            partial_update: state.partial_update,
-        })
+        let work = Work::new(&core.config, &core.policy)?;
+        Ok(Self { core, replay, prioritized, work })
     }
 
     /// The settings.
     #[must_use]
     pub fn config(&self) -> &DqnConfig {
-        &self.config
+        &self.core.config
     }
 
     /// The policy network.
     #[must_use]
     pub fn policy(&self) -> &Mlp<f32> {
-        &self.policy
+        &self.core.policy
     }
 
     /// The target network.
     #[must_use]
     pub fn target(&self) -> &Mlp<f32> {
-        &self.target
+        &self.core.target
     }
 
     /// The replay buffer.
@@ -585,7 +605,7 @@ impl Agent {
     /// Training actions taken (the `sample_count` of the seed).
     #[must_use]
     pub fn sample_count(&self) -> u64 {
-        self.sample_count
+        self.core.counts.sample_count
     }
 
     /// With prioritized sampling, the priority of the transition in replay
@@ -600,25 +620,25 @@ impl Agent {
     /// Gradient steps taken.
     #[must_use]
     pub fn n_updates(&self) -> u64 {
-        self.n_updates
+        self.core.counts.n_updates
     }
 
     /// Hard copies of the policy into the target so far.
     #[must_use]
     pub fn n_target_syncs(&self) -> u64 {
-        self.n_target_syncs
+        self.core.counts.n_target_syncs
     }
 
     /// ε at the current `sample_count`: the value the last
     /// [`act`](Self::act) used (the start value before any action).
     #[must_use]
     pub fn epsilon(&self) -> f64 {
-        if self.explores_by_epsilon() { self.config.epsilon.value(self.sample_count) } else { 0.0 }
+        if self.explores_by_epsilon() { self.core.config.epsilon.value(self.core.counts.sample_count) } else { 0.0 }
     }
 
     fn check_obs(&self, row: usize, obs: &[f32]) -> Result<(), AgentError> {
-        if obs.len() != self.config.obs_dim {
-            let problem = ObservationProblem::Length { expected: self.config.obs_dim, got: obs.len() };
+        if obs.len() != self.core.config.obs_dim {
+            let problem = ObservationProblem::Length { expected: self.core.config.obs_dim, got: obs.len() };
             return Err(AgentError::BadObservation(problem));
         }
         if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
@@ -630,7 +650,7 @@ impl Agent {
 
     /// Checks a batch of observations, row by row.
     fn check_batch(&self, observations: &[f32], row_len: usize) -> Result<usize, AgentError> {
-        let rows = crate::check_rows(observations, row_len, self.config.obs_dim)?;
+        let rows = crate::check_rows(observations, row_len, self.core.config.obs_dim)?;
         for (row, obs) in observations.chunks_exact(row_len).enumerate() {
             self.check_obs(row, obs)?;
         }
@@ -644,12 +664,12 @@ impl Agent {
     /// [`AgentError::BadObservation`] for a wrong length or a non-finite value.
     pub fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
         self.check_obs(0, obs)?;
-        let net = evaluation_net(&self.policy, &mut self.mean_policy);
-        let outputs = net.forward_single(obs, &mut self.scratch)?;
-        Ok(match &self.support {
+        let net = evaluation_net(&self.core.policy, &mut self.work.mean_policy);
+        let outputs = net.forward_single(obs, &mut self.work.scratch)?;
+        Ok(match &self.work.support {
             Some(support) => {
-                expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
-                &self.c51_values
+                expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
+                &self.work.c51_values
             }
             None => outputs,
         })
@@ -661,7 +681,7 @@ impl Agent {
     /// [`AgentError::BadObservation`], or [`AgentError::NonFiniteQ`] if the
     /// network outputs a NaN.
     pub fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        let sample_count = self.sample_count;
+        let sample_count = self.core.counts.sample_count;
         crate::argmax(self.q_values(obs)?).ok_or(AgentError::NonFiniteQ { sample_count })
     }
 
@@ -672,39 +692,39 @@ impl Agent {
     /// As [`predict`](Self::predict).
     pub fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
         self.check_obs(0, obs)?;
-        self.sample_count += 1;
+        self.core.counts.sample_count += 1;
         // Noisy: a fresh sample for this action (draws nothing otherwise).
-        self.policy.resample_noise(&mut self.noise_rng);
+        self.core.policy.resample_noise(&mut self.core.noise_rng);
         if !self.explores_by_epsilon() {
             return self.training_greedy(obs);
         }
-        let epsilon = self.config.epsilon.value(self.sample_count);
+        let epsilon = self.core.config.epsilon.value(self.core.counts.sample_count);
         // The seed: `if random.random() > epsilon: greedy else: random`.
-        if self.explore_rng.random::<f64>() > epsilon {
+        if self.core.explore_rng.random::<f64>() > epsilon {
             self.training_greedy(obs)
         } else {
-            Ok(self.explore_rng.random_range(0..self.config.n_actions))
+            Ok(self.core.explore_rng.random_range(0..self.core.config.n_actions))
         }
     }
 
     /// Whether training actions are ε-greedy: always, except with noisy
     /// layers that are not told to (their noise explores).
     fn explores_by_epsilon(&self) -> bool {
-        self.config.noisy.is_none_or(|n| n.epsilon_greedy)
+        self.core.config.noisy.is_none_or(|n| n.epsilon_greedy)
     }
 
     /// The greedy action of the policy as it acts in training (with its
     /// current noise; without noisy layers, [`predict`](Self::predict)).
     fn training_greedy(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        let outputs = self.policy.forward_single(obs, &mut self.scratch)?;
-        let values = match &self.support {
+        let outputs = self.core.policy.forward_single(obs, &mut self.work.scratch)?;
+        let values = match &self.work.support {
             Some(support) => {
-                expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
-                &self.c51_values[..]
+                expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
+                &self.work.c51_values[..]
             }
             None => outputs,
         };
-        crate::argmax(values).ok_or(AgentError::NonFiniteQ { sample_count: self.sample_count })
+        crate::argmax(values).ok_or(AgentError::NonFiniteQ { sample_count: self.core.counts.sample_count })
     }
 
     /// Training actions for the rows of `observations` (`rows × obs_dim`):
@@ -715,44 +735,44 @@ impl Agent {
     /// # Errors
     /// As [`act`](Self::act); a bad row is found before anything is drawn.
     pub fn act_batch(&mut self, observations: &[f32], actions: &mut Vec<usize>) -> Result<(), AgentError> {
-        let d = self.config.obs_dim;
+        let d = self.core.config.obs_dim;
         actions.clear();
         self.check_batch(observations, d)?;
-        self.greedy_rows.clear();
-        self.greedy_obs.clear();
+        self.work.greedy_rows.clear();
+        self.work.greedy_obs.clear();
         // Noisy: one fresh sample for the environments stepped together.
-        self.policy.resample_noise(&mut self.noise_rng);
+        self.core.policy.resample_noise(&mut self.core.noise_rng);
         let by_epsilon = self.explores_by_epsilon();
         for (i, row) in observations.chunks_exact(d).enumerate() {
-            self.sample_count += 1;
-            let epsilon = self.config.epsilon.value(self.sample_count);
-            if !by_epsilon || self.explore_rng.random::<f64>() > epsilon {
-                self.greedy_rows.push(i);
-                self.greedy_obs.extend_from_slice(row);
+            self.core.counts.sample_count += 1;
+            let epsilon = self.core.config.epsilon.value(self.core.counts.sample_count);
+            if !by_epsilon || self.core.explore_rng.random::<f64>() > epsilon {
+                self.work.greedy_rows.push(i);
+                self.work.greedy_obs.extend_from_slice(row);
                 actions.push(0);
             } else {
-                actions.push(self.explore_rng.random_range(0..self.config.n_actions));
+                actions.push(self.core.explore_rng.random_range(0..self.core.config.n_actions));
             }
         }
-        let sample_count = self.sample_count;
+        let sample_count = self.core.counts.sample_count;
         let nan = || AgentError::NonFiniteQ { sample_count };
-        if let [row] = self.greedy_rows[..] {
+        if let [row] = self.work.greedy_rows[..] {
             // One row: the single-input path allocates nothing and skips the
             // batch machinery.
-            let obs = std::mem::take(&mut self.greedy_obs);
+            let obs = std::mem::take(&mut self.work.greedy_obs);
             let chosen = self.training_greedy(&obs);
-            self.greedy_obs = obs;
+            self.work.greedy_obs = obs;
             actions[row] = chosen?;
-        } else if !self.greedy_rows.is_empty() {
-            let inputs = ArrayView2::from_shape((self.greedy_rows.len(), d), &self.greedy_obs)
+        } else if !self.work.greedy_rows.is_empty() {
+            let inputs = ArrayView2::from_shape((self.work.greedy_rows.len(), d), &self.work.greedy_obs)
                 .expect("greedy_obs holds whole rows");
-            let q = self.policy.forward_batch(inputs, &mut self.ws_policy)?;
-            for (&row, q_row) in self.greedy_rows.iter().zip(q.rows()) {
+            let q = self.core.policy.forward_batch(inputs, &mut self.work.policy_pass)?;
+            for (&row, q_row) in self.work.greedy_rows.iter().zip(q.rows()) {
                 let outputs = q_row.as_slice().expect("rows are contiguous");
-                let values = match &self.support {
+                let values = match &self.work.support {
                     Some(support) => {
-                        expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
-                        &self.c51_values[..]
+                        expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
+                        &self.work.c51_values[..]
                     }
                     None => outputs,
                 };
@@ -783,15 +803,15 @@ impl Agent {
     /// [`AgentError::NonFiniteReturn`] when the rewards overflow their
     /// sum. Nothing is kept of a refused transition.
     pub fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
-        if transition.action >= self.config.n_actions {
-            return Err(AgentError::InvalidAction { action: transition.action, n_actions: self.config.n_actions });
+        if transition.action >= self.core.config.n_actions {
+            return Err(AgentError::InvalidAction { action: transition.action, n_actions: self.core.config.n_actions });
         }
-        if self.config.n_step == 1 {
+        if self.core.config.n_step == 1 {
             return store(&mut self.replay, self.prioritized.as_mut(), transition, 1);
         }
         self.replay.check(&transition)?;
         let (replay, prioritized) = (&mut self.replay, &mut self.prioritized);
-        self.n_step_windows.observe(env, transition, self.config.n_step, self.config.gamma, |ready| {
+        self.core.n_step_windows.observe(env, transition, self.core.config.n_step, self.core.config.gamma, |ready| {
             store(replay, prioritized.as_mut(), ready.transition, ready.steps)
         })
     }
@@ -818,12 +838,13 @@ impl Agent {
     /// # Errors
     /// As [`update`](Self::update).
     pub fn update_interruptible(&mut self, interrupt: &dyn Fn() -> bool) -> Result<UpdateOutcome, AgentError> {
-        let steps = self.config.gradient_steps;
-        let PartialUpdate { steps_done, mut loss_sum, previous_count } = match self.partial_update.take() {
+        let steps = self.core.config.gradient_steps;
+        let PartialUpdate { steps_done, mut loss_sum, previous_count } = match self.core.partial_update.take() {
             Some(partial) => partial,
             None => {
-                let previous_count = std::mem::replace(&mut self.sample_count_at_last_update, self.sample_count);
-                let needed = self.config.batch_size.max(self.config.learning_starts);
+                let previous_count =
+                    std::mem::replace(&mut self.core.counts.sample_count_at_last_update, self.core.counts.sample_count);
+                let needed = self.core.config.batch_size.max(self.core.config.learning_starts);
                 if self.replay.len() < needed {
                     return Ok(UpdateOutcome::NotYet);
                 }
@@ -834,25 +855,25 @@ impl Agent {
             // Asked only between steps, so every stop leaves at least one
             // step taken: an interrupt that is always set still progresses.
             if done > steps_done && interrupt() {
-                self.partial_update = Some(PartialUpdate { steps_done: done, loss_sum, previous_count });
+                self.core.partial_update = Some(PartialUpdate { steps_done: done, loss_sum, previous_count });
                 return Ok(UpdateOutcome::Interrupted);
             }
             loss_sum += self.gradient_step()?;
-            if let TargetUpdate::Soft { tau } = self.config.target_update {
-                self.target.soft_update_from(&self.policy, tau)?;
+            if let TargetUpdate::Soft { tau } = self.core.config.target_update {
+                self.core.target.soft_update_from(&self.core.policy, tau)?;
             }
         }
-        let target_synced = match self.config.target_update {
+        let target_synced = match self.core.config.target_update {
             // A copy when a multiple of C was reached since the last call:
             // with one action per call (the seed) that is `sample_count % C
             // == 0`; with several environments acting between calls, no
             // multiple is skipped.
-            TargetUpdate::Hard { every } => self.sample_count / every > previous_count / every,
+            TargetUpdate::Hard { every } => self.core.counts.sample_count / every > previous_count / every,
             TargetUpdate::Soft { .. } => false,
         };
         if target_synced {
-            self.target.copy_from(&self.policy)?;
-            self.n_target_syncs += 1;
+            self.core.target.copy_from(&self.core.policy)?;
+            self.core.counts.n_target_syncs += 1;
         }
         Ok(UpdateOutcome::Learned(UpdateStats { loss: loss_sum / steps as f32, gradient_steps: steps, target_synced }))
     }
@@ -860,81 +881,90 @@ impl Agent {
     /// Whether an interrupted update waits to be continued.
     #[must_use]
     pub fn update_in_progress(&self) -> bool {
-        self.partial_update.is_some()
+        self.core.partial_update.is_some()
     }
 
     /// One gradient step on a fresh mini-batch; returns its loss.
     fn gradient_step(&mut self) -> Result<f32, AgentError> {
-        let (b, d) = (self.config.batch_size, self.config.obs_dim);
+        let (b, d) = (self.core.config.batch_size, self.core.config.obs_dim);
         // Noisy: the target network's own fresh sample for this step.
-        self.target.resample_noise(&mut self.noise_rng);
-        match (self.config.sampling, &self.prioritized) {
+        self.core.target.resample_noise(&mut self.core.noise_rng);
+        match (self.core.config.sampling, &self.prioritized) {
             (Sampling::Prioritized(settings), Some(p)) => {
-                p.tree.sample_segments(b, &mut self.replay_rng, &mut self.sampled_slots)?;
-                self.replay.gather_slots_into(&self.sampled_slots, &mut self.batch)?;
-                let beta = settings.beta(self.n_updates);
-                p.tree.importance_weights(&self.sampled_slots, beta, &mut self.weights_f64)?;
-                self.weights.clear();
-                self.weights.extend(self.weights_f64.iter().map(|&w| w as f32));
+                p.tree.sample_segments(b, &mut self.core.replay_rng, &mut self.work.sampled_slots)?;
+                self.replay.gather_slots_into(&self.work.sampled_slots, &mut self.work.batch)?;
+                let beta = settings.beta(self.core.counts.n_updates);
+                p.tree.importance_weights(&self.work.sampled_slots, beta, &mut self.work.weights_f64)?;
+                self.work.weights.clear();
+                self.work.weights.extend(self.work.weights_f64.iter().map(|&w| w as f32));
             }
-            (Sampling::Recent, _) => self.replay.recent_into(b, &mut self.batch)?,
+            (Sampling::Recent, _) => self.replay.recent_into(b, &mut self.work.batch)?,
             _ => {
-                self.replay.sample_into(b, &mut self.replay_rng, &mut self.batch)?;
+                self.replay.sample_into(b, &mut self.core.replay_rng, &mut self.work.batch)?;
             }
         }
-        let states = ArrayView2::from_shape((b, d), self.batch.states()).expect("a batch holds b rows of obs_dim");
+        let states = ArrayView2::from_shape((b, d), self.work.batch.states()).expect("a batch holds b rows of obs_dim");
         let next_states =
-            ArrayView2::from_shape((b, d), self.batch.next_states()).expect("a batch holds b rows of obs_dim");
+            ArrayView2::from_shape((b, d), self.work.batch.next_states()).expect("a batch holds b rows of obs_dim");
         // y = R + γ^k·max Q_target(s′, ·)·(1 − terminated), formed inside
         // the network's parallel pass, chunk by chunk, right after the
         // target network's forward pass on that chunk's next states (and,
         // for Double DQN, the policy's). k = 1 and R = r without n-step
         // returns: `discounts[1]` is `γ as f32`.
         let rows = BatchRows {
-            actions: self.batch.actions(),
-            rewards: self.batch.rewards(),
-            terminated: self.batch.terminated(),
-            steps: self.batch.steps(),
-            discounts: &self.discounts,
-            weights: self.prioritized.is_some().then_some(&self.weights[..]),
+            actions: self.work.batch.actions(),
+            rewards: self.work.batch.rewards(),
+            terminated: self.work.batch.terminated(),
+            steps: self.work.batch.steps(),
+            discounts: &self.work.discounts,
+            weights: self.prioritized.is_some().then_some(&self.work.weights[..]),
         };
         let dqn;
         let c51;
-        let loss: &dyn RowLoss<f32> = match self.support {
+        let loss: &dyn RowLoss<f32> = match self.work.support {
             // Distributional: the cross-entropy against the projected target.
             Some(support) => {
-                c51 = C51Loss { support, n_actions: self.config.n_actions, rows };
+                c51 = C51Loss { support, n_actions: self.core.config.n_actions, rows };
                 &c51
             }
             None => {
-                dqn = DqnLoss { kind: self.config.loss, rows };
+                dqn = DqnLoss { kind: self.core.config.loss, rows };
                 &dqn
             }
         };
-        let both = [&self.target, &self.policy];
-        let side = SideNets { nets: &both[..if self.config.double_dqn { 2 } else { 1 }], next_inputs: next_states };
-        let sample_count = self.sample_count;
+        let both = [&self.core.target, &self.core.policy];
+        let side =
+            SideNets { nets: &both[..if self.core.config.double_dqn { 2 } else { 1 }], next_inputs: next_states };
+        let sample_count = self.core.counts.sample_count;
         let (value, grads) = self
+            .core
             .policy
-            .gradients(states, loss, Some(side), &mut self.ws_policy, &mut self.grads, self.config.grad_clip)
+            .gradients(
+                states,
+                loss,
+                Some(side),
+                &mut self.work.policy_pass,
+                &mut self.work.grads,
+                self.core.config.grad_clip,
+            )
             .map_err(|e| match e {
                 MlpError::NonFinite { what: Operand::Targets, .. } => AgentError::NonFiniteQ { sample_count },
                 MlpError::NonFinite { what: Operand::Tensor(tensor), index } => {
-                    AgentError::NonFiniteGradient { update: self.n_updates + 1, tensor, index }
+                    AgentError::NonFiniteGradient { update: self.core.counts.n_updates + 1, tensor, index }
                 }
                 other => other.into(),
             })?;
-        let update = self.n_updates + 1;
+        let update = self.core.counts.n_updates + 1;
         if !value.is_finite() {
             return Err(AgentError::NonFiniteLoss { update, value });
         }
-        self.adam.step_finite(&mut self.policy, grads)?;
-        self.mean_policy = None;
-        self.n_updates = update;
+        self.core.adam.step_finite(&mut self.core.policy, grads)?;
+        self.work.mean_policy = None;
+        self.core.counts.n_updates = update;
         // Prioritized replay: each sampled transition's priority from the TD
         // error it had in this step (a slot drawn twice keeps its last).
-        if let (Sampling::Prioritized(settings), Some(p)) = (self.config.sampling, &mut self.prioritized) {
-            for (&slot, &td_error) in self.sampled_slots.iter().zip(self.ws_policy.row_values()) {
+        if let (Sampling::Prioritized(settings), Some(p)) = (self.core.config.sampling, &mut self.prioritized) {
+            for (&slot, &td_error) in self.work.sampled_slots.iter().zip(self.work.policy_pass.row_values()) {
                 let priority = settings.priority(td_error);
                 p.tree.set(slot, priority)?;
                 p.max_priority = p.max_priority.max(priority);
@@ -950,13 +980,13 @@ impl Agent {
     /// [`AgentError::Network`] if the shapes differ from the configuration's.
     pub fn load_policy(&mut self, policy: Mlp<f32>) -> Result<(), AgentError> {
         // The policy's noise (if any) is kept: a saved policy has none.
-        let noise = self.policy.noise().cloned();
-        self.policy.copy_from(&policy)?;
+        let noise = self.core.policy.noise().cloned();
+        self.core.policy.copy_from(&policy)?;
         if let Some(noise) = noise {
-            self.policy.set_noise(noise)?;
+            self.core.policy.set_noise(noise)?;
         }
-        self.target.copy_from(&self.policy)?;
-        self.mean_policy = None;
+        self.core.target.copy_from(&self.core.policy)?;
+        self.work.mean_policy = None;
         Ok(())
     }
 }
@@ -969,14 +999,14 @@ impl crate::Learner for Agent {
         out.clear();
         let rows = self.check_batch(observations, obs_dim)?;
         let inputs = ArrayView2::from_shape((rows, obs_dim), observations).expect("whole rows, checked");
-        let net = evaluation_net(&self.policy, &mut self.mean_policy);
-        let q = net.forward_batch(inputs, &mut self.ws_policy)?;
-        match &self.support {
+        let net = evaluation_net(&self.core.policy, &mut self.work.mean_policy);
+        let q = net.forward_batch(inputs, &mut self.work.policy_pass)?;
+        match &self.work.support {
             Some(support) => {
                 for row in q.rows() {
                     let outputs = row.as_slice().expect("rows are contiguous");
-                    expected_values(support, outputs, &mut self.c51_probs, &mut self.c51_values);
-                    out.extend_from_slice(&self.c51_values);
+                    expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
+                    out.extend_from_slice(&self.work.c51_values);
                 }
             }
             None => out.extend(q.iter().copied()),
@@ -985,7 +1015,7 @@ impl crate::Learner for Agent {
     }
     fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
         actions.clear();
-        crate::check_rows(observations, obs_dim, self.config.obs_dim)?;
+        crate::check_rows(observations, obs_dim, self.core.config.obs_dim)?;
         Agent::act_batch(self, observations, actions)
     }
     fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {

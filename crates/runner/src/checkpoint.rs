@@ -27,8 +27,10 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// pending steps, and prioritized replay's priorities; 7: networks with a
 /// layout (dueling heads) and noisy layers, their noise samples and the
 /// noise stream, the config's `dueling` and `noisy`; 8: the run's
-/// configuration as its RON text, and the length of the TensorBoard event file.)
-pub const VERSION: u32 = 8;
+/// configuration as its RON text, and the length of the TensorBoard event
+/// file; 9: the agent's persisted fields as one core, its replay buffer and
+/// priorities after it.)
+pub const VERSION: u32 = 9;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.

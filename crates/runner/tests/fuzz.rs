@@ -250,20 +250,20 @@ struct AgentMirror {
     policy: ParamsMirror,
     target: ParamsMirror,
     adam: AdamMirror,
-    replay: ReplayMirror,
     explore_rng: ChaCha8Rng,
     replay_rng: ChaCha8Rng,
+    noise_rng: ChaCha8Rng,
     sample_count: u64,
     n_updates: u64,
     n_target_syncs: u64,
     sample_count_at_last_update: u64,
     partial_update: Option<(u32, f32, u64)>,
     n_step_windows: WindowsMirror,
-    /// Prioritized replay: the largest priority and one per transition.
-    priorities: Option<(f64, Vec<f64>)>,
-    noise_rng: ChaCha8Rng,
     policy_noise: Option<NoiseMirror>,
     target_noise: Option<NoiseMirror>,
+    replay: ReplayMirror,
+    /// Prioritized replay: the largest priority and one per transition.
+    priorities: Option<(f64, Vec<f64>)>,
 }
 
 /// A noise sample: per layer, a noisy layer's `ε_in` and `ε_out`.
@@ -988,7 +988,7 @@ fn the_known_crashers_are_named_errors() {
         };
         let payload = &source[HEADER..];
         let text = chain(&rewrap(&payload[..payload.len() / 2]));
-        assert!(text.contains("does not decode at [0][1].0[6]") && text.contains("end of buffer"), "{text}");
+        assert!(text.contains("does not decode at [0][1].0[1]") && text.contains("end of buffer"), "{text}");
         let mut padded = payload.to_vec();
         padded.extend_from_slice(&[0, 0, 0, 0]);
         let text = chain(&rewrap(&padded));
