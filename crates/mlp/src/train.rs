@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::architecture::Source;
 use crate::kernel::{ALayout, Arithmetic, Job, PIECE, gemm_acc, run_balanced, vectorized, vectorized_fused};
 use crate::net::relu_inplace;
-use crate::{Gradients, Mlp, MlpError, Operand, Params, Scalar};
+use crate::{Gradients, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
 
 /// Rows per parallel chunk unless chosen otherwise. Fixed, never derived
 /// from the thread count: the chunking decides the order in which partial
@@ -520,14 +520,41 @@ impl<T: Scalar> Chunk<T> {
     /// the mean.
     #[inline(always)]
     fn backward<const FUSED: bool>(&mut self, net: &Mlp<T>, loss: LossSpec<'_, T>, r0: usize, rows: usize, scale: T) {
-        let layers = net.params().layers();
-        let layout = net.layout();
-        let n_layers = layers.len();
+        let n_layers = net.params().layers().len();
         if !self.grads.as_ref().is_some_and(|g| g.same_shape(net.params())) {
             self.grads = Some(net.params().clone());
         }
+        if !self.output_grads(net, loss, r0, rows, scale) {
+            return;
+        }
+        self.deltas.resize_with(n_layers, Vec::new);
+        self.delta_started.clear();
+        self.delta_started.resize(n_layers, false);
+        match net.layout().heads(n_layers) {
+            None => std::mem::swap(&mut self.deltas[n_layers - 1], &mut self.output_grad),
+            Some((v, a)) => {
+                let (value, advantage) = self.deltas.split_at_mut(a);
+                split_dueling_grad(
+                    &self.output_grad,
+                    rows,
+                    self.acts[v].len() / rows,
+                    &mut value[v],
+                    &mut advantage[0],
+                );
+            }
+        }
+        for l in (0..n_layers).rev() {
+            self.layer_backward::<FUSED>(net, l, rows);
+        }
+    }
+
+    /// ∂L/∂output of each row, from the loss, scaled by `scale`, into
+    /// `output_grad`, the rows' loss terms summed into `loss_sum` and their
+    /// kept values into `row_values`. False (the row recorded in
+    /// `row_error`) if a row's loss cannot be formed.
+    #[inline(always)]
+    fn output_grads(&mut self, net: &Mlp<T>, loss: LossSpec<'_, T>, r0: usize, rows: usize, scale: T) -> bool {
         let n_out = net.output_dim();
-        // ∂L/∂output, row by row from the loss.
         self.output_grad.clear();
         self.output_grad.resize(rows * n_out, T::ZERO);
         self.loss_sum = T::ZERO;
@@ -554,106 +581,109 @@ impl<T: Scalar> Chunk<T> {
                 }
                 _ => {
                     self.row_error = Some(r0 + r);
-                    return;
+                    return false;
                 }
             }
         }
-        self.deltas.resize_with(n_layers, Vec::new);
-        self.delta_started.clear();
-        self.delta_started.resize(n_layers, false);
-        match layout.heads(n_layers) {
-            None => std::mem::swap(&mut self.deltas[n_layers - 1], &mut self.output_grad),
-            Some((v, a)) => {
-                let (value, advantage) = self.deltas.split_at_mut(a);
-                split_dueling_grad(
-                    &self.output_grad,
-                    rows,
-                    self.acts[v].len() / rows,
-                    &mut value[v],
-                    &mut advantage[0],
-                );
+        true
+    }
+
+    /// Layer `l`'s step of the backward pass, its delta (∂L/∂ its output)
+    /// in `deltas[l]`: through its ReLU, its weight and bias gradients (and
+    /// a noisy layer's σ gradients), and the delta of the layer it reads
+    /// (written by its first reader, added to by a second).
+    #[inline(always)]
+    fn layer_backward<const FUSED: bool>(&mut self, net: &Mlp<T>, l: usize, rows: usize) {
+        let layers = net.params().layers();
+        let layout = net.layout();
+        let (out, inp) = layers[l].weight.dim();
+        let mut delta = std::mem::take(&mut self.deltas[l]);
+        if layout.relu_after(l, layers.len()) {
+            // Through the ReLU: zero where the unit was not active
+            // (output 0 ⇔ pre-activation ≤ 0).
+            for (d, &h) in delta.iter_mut().zip(&self.acts[l]) {
+                *d = if h > T::ZERO { *d } else { T::ZERO };
             }
         }
-        let grads = self.grads.as_mut().expect("set just above");
-        for l in (0..n_layers).rev() {
-            let layer = &layers[l];
-            let (out, inp) = layer.weight.dim();
-            let mut delta = std::mem::take(&mut self.deltas[l]);
-            if layout.relu_after(l, n_layers) {
-                // Through the ReLU: zero where the unit was not active
-                // (output 0 ⇔ pre-activation ≤ 0).
-                for (d, &h) in delta.iter_mut().zip(&self.acts[l]) {
-                    *d = if h > T::ZERO { *d } else { T::ZERO };
+        let source = layout.source(l);
+        let prev: &[T] = match source {
+            Source::Input => &self.input,
+            Source::Layer(k) => &self.acts[k],
+        };
+        let g = &mut self.grads.as_mut().expect("made by backward").layers_mut()[l];
+        // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
+        let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
+        gw.fill(T::ZERO);
+        gemm_acc::<T, FUSED>(out, inp, rows, &delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
+        // ∂L/∂b = Σ_rows δ, in row order.
+        let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
+        gb.fill(T::ZERO);
+        for r in 0..rows {
+            for (b, &d) in gb.iter_mut().zip(&delta[r * out..(r + 1) * out]) {
+                *b = *b + d;
+            }
+        }
+        if let Some(sigma) = &mut g.sigma {
+            noisy_sigma_grads(net.layer_noise(l), inp, gw, gb, sigma);
+        }
+        if let Source::Layer(k) = source {
+            // ∂L/∂h_prev = δ · W: the first reader of layer k writes its
+            // delta, a second (the other dueling stream) adds its part.
+            let started = self.delta_started[k];
+            let part = if started { &mut self.delta_part } else { &mut self.deltas[k] };
+            part.clear();
+            part.resize(rows * inp, T::ZERO);
+            let w = net.kernel_weights(l);
+            gemm_acc::<T, FUSED>(
+                rows,
+                inp,
+                out,
+                &delta,
+                ALayout::RowMajor { ld: out },
+                &w.backward,
+                w.backward_ld,
+                part,
+                inp,
+            );
+            if started {
+                for (d, &p) in self.deltas[k].iter_mut().zip(&self.delta_part) {
+                    *d = *d + p;
                 }
             }
-            let source = layout.source(l);
-            let prev: &[T] = match source {
-                Source::Input => &self.input,
-                Source::Layer(k) => &self.acts[k],
-            };
-            let g = &mut grads.layers_mut()[l];
-            // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
-            let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
-            gw.fill(T::ZERO);
-            gemm_acc::<T, FUSED>(out, inp, rows, &delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
-            // ∂L/∂b = Σ_rows δ, in row order.
-            let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
-            gb.fill(T::ZERO);
-            for r in 0..rows {
-                for (b, &d) in gb.iter_mut().zip(&delta[r * out..(r + 1) * out]) {
-                    *b = *b + d;
+            self.delta_started[k] = true;
+        }
+        // The buffer goes back for the next pass.
+        self.deltas[l] = delta;
+    }
+}
+
+/// A noisy layer's σ gradients from its weight and bias gradients `gw`,
+/// `gb`: with `W = μ + σ ⊙ ε`, ∂L/∂μ = ∂L/∂W and ∂L/∂σ = ∂L/∂W ⊙ ε, the
+/// factorised `ε = f(ε_out) f(ε_in)ᵀ` (0 without noise).
+#[inline(always)]
+fn noisy_sigma_grads<T: Scalar>(
+    noise: Option<(&[T], &[T])>,
+    inp: usize,
+    gw: &[T],
+    gb: &[T],
+    sigma: &mut NoiseScales<T>,
+) {
+    let sw = sigma.weight.as_slice_mut().expect("gradients are owned in standard layout");
+    let sb = sigma.bias.as_slice_mut().expect("gradients are owned in standard layout");
+    match noise {
+        Some((f_in, f_out)) => {
+            for ((s_row, g_row), &o) in sw.chunks_exact_mut(inp).zip(gw.chunks_exact(inp)).zip(f_out) {
+                for ((s, &g), &i) in s_row.iter_mut().zip(g_row).zip(f_in) {
+                    *s = g * (o * i);
                 }
             }
-            if let Some(sigma) = &mut g.sigma {
-                // W = μ + σ ⊙ ε: ∂L/∂μ = ∂L/∂W, ∂L/∂σ = ∂L/∂W ⊙ ε (0
-                // without noise).
-                let sw = sigma.weight.as_slice_mut().expect("gradients are owned in standard layout");
-                let sb = sigma.bias.as_slice_mut().expect("gradients are owned in standard layout");
-                match net.layer_noise(l) {
-                    Some((f_in, f_out)) => {
-                        for ((s_row, g_row), &o) in sw.chunks_exact_mut(inp).zip(gw.chunks_exact(inp)).zip(f_out) {
-                            for ((s, &g), &i) in s_row.iter_mut().zip(g_row).zip(f_in) {
-                                *s = g * (o * i);
-                            }
-                        }
-                        for ((s, &g), &e) in sb.iter_mut().zip(&*gb).zip(f_out) {
-                            *s = g * e;
-                        }
-                    }
-                    None => {
-                        sw.fill(T::ZERO);
-                        sb.fill(T::ZERO);
-                    }
-                }
+            for ((s, &g), &e) in sb.iter_mut().zip(gb).zip(f_out) {
+                *s = g * e;
             }
-            if let Source::Layer(k) = source {
-                // ∂L/∂h_prev = δ · W: the first reader of layer k writes its
-                // delta, a second (the other dueling stream) adds its part.
-                let started = self.delta_started[k];
-                let part = if started { &mut self.delta_part } else { &mut self.deltas[k] };
-                part.clear();
-                part.resize(rows * inp, T::ZERO);
-                let w = net.kernel_weights(l);
-                gemm_acc::<T, FUSED>(
-                    rows,
-                    inp,
-                    out,
-                    &delta,
-                    ALayout::RowMajor { ld: out },
-                    &w.backward,
-                    w.backward_ld,
-                    part,
-                    inp,
-                );
-                if started {
-                    for (d, &p) in self.deltas[k].iter_mut().zip(&self.delta_part) {
-                        *d = *d + p;
-                    }
-                }
-                self.delta_started[k] = true;
-            }
-            // The buffer goes back for the next pass.
-            self.deltas[l] = delta;
+        }
+        None => {
+            sw.fill(T::ZERO);
+            sb.fill(T::ZERO);
         }
     }
 }
