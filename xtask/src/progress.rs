@@ -80,6 +80,15 @@ impl Progress for Reporter {
         }
     }
 
+    /// Always shown: the run cannot be resumed if it stops.
+    fn checkpoints_unavailable(&mut self, env: &str) {
+        let line = format!("note: environment {env} cannot be saved: no checkpoints, --resume unavailable");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     fn test_episode(&mut self, log: &TestLog, of: u32) {
         if !self.quiet && self.bar.is_none() {
             eprintln!("test episode {:>3}/{of}: return {}", log.episode, log.ret);

@@ -25,16 +25,19 @@ fn single_env(bencher: Bencher) {
     let actions = random_actions(STEPS, 3, 1);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let (mut env, mut obs) = (acrobot_sim::v1(), [0.0f32; 6]);
-    env.reset(&mut rng, &mut obs);
+    env.reset(&mut rng, (&mut obs[..]).into()).expect("the observation fits");
     bencher.counter(ItemsCount::new(STEPS)).bench_local(|| run_single(&mut env, &mut rng, &actions, &mut obs));
 }
 
 #[divan::bench(args = [8, 64])]
 fn batched(bencher: Bencher, n_envs: usize) {
     let actions = random_actions(STEPS, 3, 2);
+    let mut rngs = batch_rngs(n_envs);
     let mut batch = AcrobotFamily::new(AcrobotDynamics, acrobot_sim::MAX_EPISODE_STEPS)
         .expect("v1's rules")
-        .batch(batch_rngs(n_envs))
+        .batch(n_envs, &mut rngs)
         .expect("valid batch");
-    bencher.counter(ItemsCount::new(STEPS / n_envs * n_envs)).bench_local(|| run_batched(batch.as_mut(), &actions));
+    bencher
+        .counter(ItemsCount::new(STEPS / n_envs * n_envs))
+        .bench_local(|| run_batched(batch.as_mut(), &mut rngs, &actions));
 }

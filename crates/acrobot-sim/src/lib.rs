@@ -30,7 +30,7 @@
 
 pub mod physics;
 
-use env_core::{Dynamics, EnvSpec, Episodic, EpisodicFamily};
+use env_core::{Dynamics, EnvSpec, Episodic, EpisodicFamily, ObsSpace};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -47,16 +47,17 @@ pub struct AcrobotDynamics;
 
 impl Dynamics for AcrobotDynamics {
     type State = [f64; 4];
-    const OBS_DIM: usize = 6;
+    type Element = f32;
+    const OBS_LEN: usize = 6;
     const N_ACTIONS: usize = 3;
 
     fn spec(&self, max_episode_steps: u32) -> EnvSpec {
         let (v1, v2) = (physics::MAX_VEL_1 as f32, physics::MAX_VEL_2 as f32);
         EnvSpec {
-            id: ID,
-            obs_dim: 6,
+            id: ID.to_string(),
+            obs: ObsSpace::vector(6),
             n_actions: 3,
-            max_episode_steps,
+            max_episode_steps: Some(max_episode_steps),
             reward_threshold: Some(REWARD_THRESHOLD),
             obs_ranges: vec![(-1.0, 1.0), (-1.0, 1.0), (-1.0, 1.0), (-1.0, 1.0), (-v1, v1), (-v2, v2)],
         }
@@ -99,8 +100,8 @@ impl Dynamics for AcrobotDynamics {
 ///
 /// let mut env = acrobot_sim::v1();
 /// let mut obs = [0.0f32; 6];
-/// env.reset(&mut rand_chacha::ChaCha8Rng::seed_from_u64(7), &mut obs);
-/// let step = env.step(1, &mut obs)?; // no torque
+/// env.reset(&mut rand_chacha::ChaCha8Rng::seed_from_u64(7), (&mut obs[..]).into())?;
+/// let step = env.step(1, (&mut obs[..]).into())?; // no torque
 /// assert_eq!(step.reward, -1.0);
 /// # Ok::<(), env_core::EnvError>(())
 /// ```

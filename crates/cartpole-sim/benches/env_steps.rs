@@ -49,11 +49,11 @@ fn single_env(bencher: Bencher) {
 #[divan::bench(args = [8, 64])]
 fn batched(bencher: Bencher, n_envs: usize) {
     let actions = random_actions(STEPS, 2);
-    let rngs = (0..n_envs as u64).map(ChaCha8Rng::seed_from_u64).collect();
-    let mut batch = CartPoleBatch::new(EnvConfig::v1(), rngs).expect("valid batch");
+    let mut rngs: Vec<ChaCha8Rng> = (0..n_envs as u64).map(ChaCha8Rng::seed_from_u64).collect();
+    let mut batch = CartPoleBatch::new(EnvConfig::v1(), n_envs, &mut rngs).expect("valid batch");
     bencher.counter(ItemsCount::new(STEPS / n_envs * n_envs)).bench_local(|| {
         for chunk in actions.chunks_exact(n_envs) {
-            batch.step(black_box(chunk)).expect("one action per env");
+            batch.step(black_box(chunk), &mut rngs).expect("one action per env");
         }
         black_box(batch.observations()[0])
     });

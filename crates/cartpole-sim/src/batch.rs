@@ -1,7 +1,7 @@
 //! N CartPole environments stepped together as a struct of arrays, with
 //! same-step auto-reset, each resetting from the RNG its caller hands in.
 
-use rand_chacha::ChaCha8Rng;
+use env_core::Resets;
 use serde::{Deserialize, Serialize};
 
 use crate::env::{Action, EnvConfig, check_finite, draw_reset_state};
@@ -11,10 +11,11 @@ use crate::{OBS_DIM, physics};
 /// N CartPole environments stepped together, stored as a struct of arrays.
 ///
 /// Environment `i` draws its resets from its own RNG, the `i`-th of those the
-/// caller hands to [`new`](Self::new). Which RNGs those are is the caller's
-/// decision (a training loop derives them from its master seed, on streams
-/// no other consumer of that seed uses), so the batch never decides, and can
-/// never collide with, anyone else's random stream.
+/// caller hands to [`new`](Self::new) and [`step`](Self::step). Which RNGs
+/// those are is the caller's decision (a training loop derives them from its
+/// master seed, on streams no other consumer of that seed uses, and saves
+/// them with its checkpoints), so the batch never decides, and can never
+/// collide with, anyone else's random stream.
 ///
 /// # Auto-reset (same step)
 /// When environment `i` ends on a step (terminated, truncated or both), the
@@ -27,7 +28,7 @@ use crate::{OBS_DIM, physics};
 /// next action is chosen from `observations`. No step is ever lost to a reset
 /// (unlike Gymnasium's default next-step auto-reset, which spends one call).
 ///
-/// Serializes with every environment's state and RNG (a checkpoint); the
+/// Serializes with every environment's state (a checkpoint); the
 /// outputs of the last step are not stored, so a deserialized batch reports
 /// its current observations as the final ones, as a new batch does. It is
 /// checked on the way in: equal lengths, finite states, no episode past the
@@ -42,7 +43,6 @@ pub struct CartPoleBatch {
     theta: Vec<f64>,
     theta_dot: Vec<f64>,
     elapsed_steps: Vec<u32>,
-    rngs: Vec<ChaCha8Rng>,
     // Outputs of the last call, rows of OBS_DIM.
     observations: Vec<f32>,
     final_observations: Vec<f32>,
@@ -61,7 +61,6 @@ pub struct StoredBatch {
     config: EnvConfig,
     states: Vec<[f64; 4]>,
     elapsed_steps: Vec<u32>,
-    rngs: Vec<ChaCha8Rng>,
     episodes_finished: u64,
 }
 
@@ -71,7 +70,6 @@ impl From<CartPoleBatch> for StoredBatch {
             config: b.config,
             states: (0..b.len()).map(|i| b.state(i)).collect(),
             elapsed_steps: b.elapsed_steps,
-            rngs: b.rngs,
             episodes_finished: b.episodes_finished,
         }
     }
@@ -86,11 +84,10 @@ impl TryFrom<StoredBatch> for CartPoleBatch {
         if n == 0 {
             return Err(SimError::EmptyBatch);
         }
-        if s.elapsed_steps.len() != n || s.rngs.len() != n {
+        if s.elapsed_steps.len() != n {
             return Err(SimError::Inconsistent(Inconsistency::BatchLengths {
                 states: n,
                 step_counts: s.elapsed_steps.len(),
-                rngs: s.rngs.len(),
             }));
         }
         let limit = config.max_episode_steps;
@@ -106,7 +103,6 @@ impl TryFrom<StoredBatch> for CartPoleBatch {
             theta: s.states.iter().map(|s| s[2]).collect(),
             theta_dot: s.states.iter().map(|s| s[3]).collect(),
             elapsed_steps: s.elapsed_steps,
-            rngs: s.rngs,
             observations: s.states.iter().flat_map(physics::observe).collect(),
             final_observations: Vec::new(),
             rewards: vec![0.0; n],
@@ -119,20 +115,28 @@ impl TryFrom<StoredBatch> for CartPoleBatch {
     }
 }
 
+/// Refuses fewer RNGs than environments.
+fn check_resets(resets: &dyn Resets, n: usize) -> Result<(), SimError> {
+    if resets.count() < n {
+        return Err(SimError::ResetCount { expected: n, got: resets.count() });
+    }
+    Ok(())
+}
+
 impl CartPoleBatch {
-    /// One environment per RNG in `rngs`, all with the same rules, each
-    /// reset once from its own RNG (environment `i` from `rngs[i]`, for this
-    /// reset and every later one).
+    /// `n_envs` environments, all with the same rules, each reset once from
+    /// its own RNG (environment `i` from `resets.rng(i)`, which it resets
+    /// from at every later step too).
     ///
     /// # Errors
-    /// [`SimError::EmptyBatch`] if `rngs` is empty, and
-    /// [`SimError::ZeroStepLimit`] if the step limit is 0.
-    pub fn new(config: EnvConfig, rngs: Vec<ChaCha8Rng>) -> Result<Self, SimError> {
+    /// [`SimError::EmptyBatch`] for none, [`SimError::ResetCount`] for too
+    /// few RNGs, and [`SimError::ZeroStepLimit`] if the step limit is 0.
+    pub fn new(config: EnvConfig, n_envs: usize, resets: &mut dyn Resets) -> Result<Self, SimError> {
         let config = config.validate()?;
-        let n_envs = rngs.len();
         if n_envs == 0 {
             return Err(SimError::EmptyBatch);
         }
+        check_resets(resets, n_envs)?;
         let zeros = vec![0.0; n_envs];
         let mut batch = Self {
             config,
@@ -141,7 +145,6 @@ impl CartPoleBatch {
             theta: zeros.clone(),
             theta_dot: zeros.clone(),
             elapsed_steps: vec![0; n_envs],
-            rngs,
             observations: vec![0.0; n_envs * OBS_DIM],
             final_observations: vec![0.0; n_envs * OBS_DIM],
             rewards: zeros,
@@ -150,7 +153,7 @@ impl CartPoleBatch {
             episodes_finished: 0,
         };
         for i in 0..n_envs {
-            batch.reset_env(i);
+            batch.reset_env(i, resets);
         }
         batch.final_observations.copy_from_slice(&batch.observations);
         Ok(batch)
@@ -183,29 +186,32 @@ impl CartPoleBatch {
         self.observations[i * OBS_DIM..(i + 1) * OBS_DIM].copy_from_slice(&physics::observe(&state));
     }
 
-    fn reset_env(&mut self, i: usize) {
-        let state = draw_reset_state(&mut self.rngs[i]);
+    fn reset_env(&mut self, i: usize, resets: &mut dyn Resets) {
+        let state = draw_reset_state(resets.rng(i));
         self.set_state(i, state);
         self.elapsed_steps[i] = 0;
     }
 
     /// Steps every environment once, environment `i` under `actions[i]`,
-    /// resetting those that end (see the type's documentation).
+    /// resetting those that end from `resets.rng(i)` (see the type's
+    /// documentation).
     ///
     /// # Errors
     /// [`SimError::ActionCount`] if `actions.len()` differs from the number of
-    /// environments; nothing is stepped then.
-    pub fn step(&mut self, actions: &[Action]) -> Result<(), SimError> {
+    /// environments, [`SimError::ResetCount`] for too few RNGs; nothing is
+    /// stepped then.
+    pub fn step(&mut self, actions: &[Action], resets: &mut dyn Resets) -> Result<(), SimError> {
         if actions.len() != self.len() {
             return Err(SimError::ActionCount { expected: self.len(), got: actions.len() });
         }
-        self.step_each(|i| actions[i]);
+        check_resets(resets, self.len())?;
+        self.step_each(|i| actions[i], resets);
         Ok(())
     }
 
     /// Steps environment `i` under `action(i)`, for every `i` (the caller
-    /// checked the actions).
-    pub(crate) fn step_each(&mut self, action: impl Fn(usize) -> Action) {
+    /// checked the actions and the RNGs' count).
+    pub(crate) fn step_each(&mut self, action: impl Fn(usize) -> Action, resets: &mut dyn Resets) {
         for i in 0..self.len() {
             let action = action(i);
             let state = physics::advance(self.state(i), action, self.config.integrator);
@@ -222,7 +228,7 @@ impl CartPoleBatch {
                 // A count, not an index: saturating keeps a restored
                 // batch's absurd count from overflowing.
                 self.episodes_finished = self.episodes_finished.saturating_add(1);
-                self.reset_env(i);
+                self.reset_env(i, resets);
             }
         }
     }
@@ -265,12 +271,6 @@ impl CartPoleBatch {
         &self.elapsed_steps
     }
 
-    /// Each environment's RNG, in environment order.
-    #[must_use]
-    pub fn rngs(&self) -> &[ChaCha8Rng] {
-        &self.rngs
-    }
-
     /// Episodes finished (and auto-reset) since the batch was made.
     #[must_use]
     pub fn episodes_finished(&self) -> u64 {
@@ -283,6 +283,7 @@ mod tests {
     use super::*;
     use crate::CartPole;
     use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
 
     /// `n` RNGs: ChaCha8 seeded with `seed`, on streams 0..n.
     fn streams(n: usize, seed: u64) -> Vec<ChaCha8Rng> {
@@ -297,13 +298,18 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert_eq!(CartPoleBatch::new(EnvConfig::v1(), Vec::new()).unwrap_err(), SimError::EmptyBatch);
+        assert_eq!(CartPoleBatch::new(EnvConfig::v1(), 0, &mut streams(0, 1)).unwrap_err(), SimError::EmptyBatch);
         let zero = EnvConfig { max_episode_steps: 0, ..EnvConfig::v1() };
-        assert_eq!(CartPoleBatch::new(zero, streams(2, 1)).unwrap_err(), SimError::ZeroStepLimit);
-        let mut batch = CartPoleBatch::new(EnvConfig::v1(), streams(3, 1)).unwrap();
+        assert_eq!(CartPoleBatch::new(zero, 2, &mut streams(2, 1)).unwrap_err(), SimError::ZeroStepLimit);
+        let err = CartPoleBatch::new(EnvConfig::v1(), 3, &mut streams(2, 1)).unwrap_err();
+        assert_eq!(err, SimError::ResetCount { expected: 3, got: 2 });
+        let mut rngs = streams(3, 1);
+        let mut batch = CartPoleBatch::new(EnvConfig::v1(), 3, &mut rngs).unwrap();
         let before = batch.observations().to_vec();
-        let err = batch.step(&[Action::Left]).unwrap_err();
+        let err = batch.step(&[Action::Left], &mut rngs).unwrap_err();
         assert_eq!(err, SimError::ActionCount { expected: 3, got: 1 });
+        let err = batch.step(&[Action::Left; 3], &mut streams(1, 1)).unwrap_err();
+        assert_eq!(err, SimError::ResetCount { expected: 3, got: 1 });
         assert_eq!(batch.observations(), before.as_slice());
     }
 
@@ -315,7 +321,8 @@ mod tests {
         let config = EnvConfig { max_episode_steps: 50, ..EnvConfig::v1() };
         let n = 5;
         let seed = 99;
-        let mut batch = CartPoleBatch::new(config, streams(n, seed)).unwrap();
+        let mut rngs = streams(n, seed);
+        let mut batch = CartPoleBatch::new(config, n, &mut rngs).unwrap();
         let mut singles: Vec<(CartPole, ChaCha8Rng)> = (0..n)
             .map(|i| {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -329,7 +336,7 @@ mod tests {
         for t in 0..400usize {
             let actions: Vec<Action> =
                 (0..n).map(|i| if (t * 7 + i * 3) % 5 < 2 { Action::Left } else { Action::Right }).collect();
-            batch.step(&actions).unwrap();
+            batch.step(&actions, &mut rngs).unwrap();
             for (i, (env, rng)) in singles.iter_mut().enumerate() {
                 let step = env.step(actions[i]).unwrap();
                 let row = i * OBS_DIM..(i + 1) * OBS_DIM;
@@ -355,19 +362,22 @@ mod tests {
     #[test]
     fn serde_round_trip_continues_identically_and_checks_damage() {
         let config = EnvConfig { max_episode_steps: 30, ..EnvConfig::v1() };
-        let mut batch = CartPoleBatch::new(config, streams(3, 5)).unwrap();
+        let mut rngs = streams(3, 5);
+        let mut batch = CartPoleBatch::new(config, 3, &mut rngs).unwrap();
         let actions = |t: usize| -> Vec<Action> {
             (0..3).map(|i| if (t + i).is_multiple_of(3) { Action::Left } else { Action::Right }).collect()
         };
         for t in 0..17 {
-            batch.step(&actions(t)).unwrap();
+            batch.step(&actions(t), &mut rngs).unwrap();
         }
         let json = serde_json::to_string(&batch).unwrap();
         let mut restored: CartPoleBatch = serde_json::from_str(&json).unwrap();
         assert_eq!(restored.observations(), batch.observations());
+        // The RNGs are the caller's: the restored batch resets from a copy.
+        let mut restored_rngs = rngs.clone();
         for t in 17..200 {
-            batch.step(&actions(t)).unwrap();
-            restored.step(&actions(t)).unwrap();
+            batch.step(&actions(t), &mut rngs).unwrap();
+            restored.step(&actions(t), &mut restored_rngs).unwrap();
             assert_eq!(restored.final_observations(), batch.final_observations());
             assert_eq!(restored.observations(), batch.observations());
             assert_eq!(restored.elapsed_steps(), batch.elapsed_steps());

@@ -51,6 +51,13 @@ pub enum SimError {
         /// The number of actions given.
         got: usize,
     },
+    /// Fewer reset RNGs than environments in the batch.
+    ResetCount {
+        /// The number of environments in the batch.
+        expected: usize,
+        /// The number of RNGs given.
+        got: usize,
+    },
     /// A stored environment or batch whose parts do not fit together (a
     /// damaged checkpoint).
     Inconsistent(Inconsistency),
@@ -86,6 +93,7 @@ impl fmt::Display for SimError {
             Self::ActionCount { expected, got } => {
                 write!(f, "got {got} actions for a batch of {expected} environments")
             }
+            Self::ResetCount { expected, got } => write!(f, "{got} reset RNGs for a batch of {expected} environments"),
             Self::Inconsistent(problem) => write!(f, "inconsistent stored environment: {problem}"),
         }
     }

@@ -4,9 +4,10 @@
 //! both for a training loop. The inherent API stays as it is; these impls
 //! only translate (actions as indices, errors as [`EnvError`]).
 
-use env_core::{Env, EnvError, EnvFamily, EnvSpec, Inconsistency, StepOutcome, VecEnv};
+use env_core::{
+    Env, EnvError, EnvFamily, EnvSpec, Inconsistency, Obs, ObsMut, ObsSpace, ObsType, Resets, StepOutcome, VecEnv,
+};
 use rand::RngCore;
-use rand_chacha::ChaCha8Rng;
 
 use crate::batch::StoredBatch;
 use crate::{Action, CartPole, CartPoleBatch, EnvConfig, N_ACTIONS, OBS_DIM, SimError};
@@ -27,10 +28,10 @@ fn spec(config: EnvConfig) -> EnvSpec {
         _ => None,
     };
     EnvSpec {
-        id: ID,
-        obs_dim: OBS_DIM,
+        id: ID.to_string(),
+        obs: ObsSpace::vector(OBS_DIM),
         n_actions: N_ACTIONS,
-        max_episode_steps: config.max_episode_steps,
+        max_episode_steps: Some(config.max_episode_steps),
         reward_threshold,
         obs_ranges: OBS_RANGES.to_vec(),
     }
@@ -49,17 +50,18 @@ impl From<SimError> for EnvError {
             SimError::ZeroStepLimit => EnvError::ZeroStepLimit,
             SimError::EmptyBatch => EnvError::EmptyBatch,
             SimError::ActionCount { expected, got } => EnvError::ActionCount { expected, got },
+            SimError::ResetCount { expected, got } => EnvError::ResetCount { expected, got },
             SimError::Inconsistent(problem) => EnvError::Inconsistent(problem),
         }
     }
 }
 
-fn copy_obs(from: [f32; 4], obs: &mut [f32]) -> Result<(), EnvError> {
-    if obs.len() != OBS_DIM {
-        return Err(EnvError::StateLength { what: "observation", expected: OBS_DIM, got: obs.len() });
-    }
-    obs.copy_from_slice(&from);
-    Ok(())
+/// The buffer an observation goes into, checked: `f32` values, four of them.
+fn obs_buffer(obs: ObsMut<'_>) -> Result<&mut [f32; OBS_DIM], EnvError> {
+    let got = obs.carrier();
+    let ObsMut::F32(values) = obs else { return Err(EnvError::ObsType { expected: ObsType::F32, got }) };
+    let len = values.len();
+    values.try_into().map_err(|_| EnvError::StateLength { what: "observation", expected: OBS_DIM, got: len })
 }
 
 impl Env for CartPole {
@@ -67,35 +69,29 @@ impl Env for CartPole {
         spec(self.config())
     }
 
-    fn reset(&mut self, rng: &mut dyn RngCore, obs: &mut [f32]) {
-        let first = CartPole::reset(self, rng);
-        obs[..OBS_DIM].copy_from_slice(&first);
+    fn reset(&mut self, rng: &mut dyn RngCore, obs: ObsMut<'_>) -> Result<(), EnvError> {
+        let obs = obs_buffer(obs)?;
+        *obs = CartPole::reset(self, rng);
+        Ok(())
     }
 
-    fn reset_to(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
+    fn reset_to(&mut self, state: &[f64], obs: ObsMut<'_>) -> Result<(), EnvError> {
         let state: [f64; 4] =
             state.try_into().map_err(|_| EnvError::StateLength { what: "state", expected: 4, got: state.len() })?;
-        if obs.len() != OBS_DIM {
-            return Err(EnvError::StateLength { what: "observation", expected: OBS_DIM, got: obs.len() });
-        }
-        copy_obs(CartPole::reset_to(self, state)?, obs)
+        let obs = obs_buffer(obs)?;
+        *obs = CartPole::reset_to(self, state)?;
+        Ok(())
     }
 
-    fn step(&mut self, action: usize, obs: &mut [f32]) -> Result<StepOutcome, EnvError> {
-        if obs.len() != OBS_DIM {
-            return Err(EnvError::StateLength { what: "observation", expected: OBS_DIM, got: obs.len() });
-        }
+    fn step(&mut self, action: usize, obs: ObsMut<'_>) -> Result<StepOutcome, EnvError> {
+        let obs = obs_buffer(obs)?;
         let out = CartPole::step(self, Action::from_index(action)?)?;
-        obs.copy_from_slice(&out.obs);
+        *obs = out.obs;
         Ok(StepOutcome { reward: out.reward, terminated: out.terminated, truncated: out.truncated })
     }
 
     fn state(&self) -> &[f64] {
         self.state_ref()
-    }
-
-    fn observe(&self, obs: &mut [f32]) {
-        obs[..OBS_DIM].copy_from_slice(&self.observation());
     }
 
     fn elapsed_steps(&self) -> u32 {
@@ -116,12 +112,12 @@ impl VecEnv for CartPoleBatch {
         CartPoleBatch::len(self)
     }
 
-    fn observations(&self) -> &[f32] {
-        CartPoleBatch::observations(self)
+    fn observations(&self) -> Obs<'_> {
+        Obs::F32(CartPoleBatch::observations(self))
     }
 
-    fn final_observations(&self) -> &[f32] {
-        CartPoleBatch::final_observations(self)
+    fn final_observations(&self) -> Obs<'_> {
+        Obs::F32(CartPoleBatch::final_observations(self))
     }
 
     fn rewards(&self) -> &[f64] {
@@ -140,23 +136,20 @@ impl VecEnv for CartPoleBatch {
         CartPoleBatch::elapsed_steps(self)
     }
 
-    fn rngs(&self) -> &[ChaCha8Rng] {
-        CartPoleBatch::rngs(self)
-    }
-
-    fn step(&mut self, actions: &[usize]) -> Result<(), EnvError> {
+    fn step(&mut self, actions: &[usize], resets: &mut dyn Resets) -> Result<(), EnvError> {
         if actions.len() != CartPoleBatch::len(self) {
             return Err(EnvError::ActionCount { expected: CartPoleBatch::len(self), got: actions.len() });
         }
         if let Some(&action) = actions.iter().find(|&&a| a >= N_ACTIONS) {
             return Err(EnvError::InvalidAction { action, n_actions: N_ACTIONS });
         }
-        self.step_each(|i| if actions[i] == 0 { Action::Left } else { Action::Right });
+        env_core::check_resets(resets, actions.len())?;
+        self.step_each(|i| if actions[i] == 0 { Action::Left } else { Action::Right }, resets);
         Ok(())
     }
 
-    fn save(&self) -> Vec<u8> {
-        env_core::encode(&StoredBatch::from(self.clone()))
+    fn save(&self) -> Result<Vec<u8>, EnvError> {
+        Ok(env_core::encode(&StoredBatch::from(self.clone())))
     }
 }
 
@@ -183,12 +176,12 @@ impl EnvFamily for CartPoleFamily {
         spec(self.config)
     }
 
-    fn single(&self) -> Box<dyn Env> {
-        Box::new(CartPole::new(self.config).expect("checked by new"))
+    fn single(&self) -> Result<Box<dyn Env>, EnvError> {
+        Ok(Box::new(CartPole::new(self.config)?))
     }
 
-    fn batch(&self, rngs: Vec<ChaCha8Rng>) -> Result<Box<dyn VecEnv>, EnvError> {
-        Ok(Box::new(CartPoleBatch::new(self.config, rngs)?))
+    fn batch(&self, n: usize, resets: &mut dyn Resets) -> Result<Box<dyn VecEnv>, EnvError> {
+        Ok(Box::new(CartPoleBatch::new(self.config, n, resets)?))
     }
 
     fn restore(&self, saved: &[u8]) -> Result<Box<dyn VecEnv>, EnvError> {

@@ -1,29 +1,27 @@
 //! [`AutoReset`]: any single environment in the batched form, N of them
 //! stepped together with same-step auto-reset, each resetting from its own
-//! RNG.
+//! RNG (which the caller holds).
 
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{EnvError, EnvSpec, Inconsistency, SavedEnv, VecEnv};
+use crate::{EnvError, EnvSpec, Inconsistency, Obs, ObsBuf, Resets, SavedEnv, VecEnv, check_resets};
 
 /// N environments of one kind stepped together. When environment `i` ends
 /// on a step (terminated, truncated or both), the same call resets it from
-/// its RNG: [`final_observations`](VecEnv::final_observations) row `i` holds
-/// the observation the episode ended in, [`observations`](VecEnv::observations)
-/// row `i` the new episode's first. No step is ever lost to a reset.
+/// `resets.rng(i)`: [`final_observations`](VecEnv::final_observations) row
+/// `i` holds the observation the episode ended in,
+/// [`observations`](VecEnv::observations) row `i` the new episode's first.
+/// No step is ever lost to a reset.
 ///
-/// Saves its environments and RNGs; the outputs of the last step are not
-/// saved, so a restored batch reports its current observations as the
-/// final ones, as a new batch does.
+/// Saves its environments; the outputs of the last step are not saved, so
+/// a restored batch reports its current observations as the final ones, as
+/// a new batch does.
 #[derive(Debug, Clone)]
 pub struct AutoReset<E> {
     envs: Vec<E>,
-    rngs: Vec<ChaCha8Rng>,
-    obs_dim: usize,
-    n_actions: usize,
-    observations: Vec<f32>,
-    final_observations: Vec<f32>,
+    spec: EnvSpec,
+    observations: ObsBuf,
+    final_observations: ObsBuf,
     rewards: Vec<f64>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
@@ -34,7 +32,6 @@ pub struct AutoReset<E> {
 #[derive(Serialize)]
 struct SavedAutoReset<'a, E> {
     envs: &'a [E],
-    rngs: &'a [ChaCha8Rng],
 }
 
 /// An [`AutoReset`] as saved, before it is checked: each environment in its
@@ -42,41 +39,35 @@ struct SavedAutoReset<'a, E> {
 #[derive(Debug, Deserialize)]
 pub struct StoredAutoReset<S> {
     envs: Vec<S>,
-    rngs: Vec<ChaCha8Rng>,
 }
 
 impl<E: SavedEnv> AutoReset<E> {
-    /// One environment per RNG (all of one kind: `envs[i]` resets from
-    /// `rngs[i]`), each reset once now.
+    /// The environments `envs` (all of one kind), environment `i` reset once
+    /// now from `resets.rng(i)`.
     ///
     /// # Errors
-    /// [`EnvError::EmptyBatch`] for none, [`Inconsistency::BatchLengths`]
-    /// if the lengths differ.
-    pub fn new(mut envs: Vec<E>, mut rngs: Vec<ChaCha8Rng>) -> Result<Self, EnvError> {
+    /// [`EnvError::EmptyBatch`] for none, [`EnvError::ResetCount`] for too
+    /// few RNGs, or an environment's failure to reset.
+    pub fn new(mut envs: Vec<E>, resets: &mut dyn Resets) -> Result<Self, EnvError> {
         if envs.is_empty() {
             return Err(EnvError::EmptyBatch);
         }
-        if envs.len() != rngs.len() {
-            let (states, rngs) = (envs.len(), rngs.len());
-            return Err(EnvError::Inconsistent(Inconsistency::BatchLengths { states, step_counts: states, rngs }));
+        check_resets(resets, envs.len())?;
+        let spec = envs[0].spec();
+        let len = spec.obs.len();
+        let mut observations = ObsBuf::zeros(&spec.obs, envs.len())?;
+        for (i, env) in envs.iter_mut().enumerate() {
+            env.reset(resets.rng(i), observations.row_mut(i, len))?;
         }
-        let obs_dim = envs[0].spec().obs_dim;
-        let mut observations = vec![0.0; envs.len() * obs_dim];
-        for ((env, rng), obs) in envs.iter_mut().zip(&mut rngs).zip(observations.chunks_exact_mut(obs_dim.max(1))) {
-            env.reset(rng, obs);
-        }
-        Ok(Self::assemble(envs, rngs, obs_dim, observations))
+        Ok(Self::assemble(envs, spec, observations))
     }
 
-    fn assemble(envs: Vec<E>, rngs: Vec<ChaCha8Rng>, obs_dim: usize, observations: Vec<f32>) -> Self {
+    fn assemble(envs: Vec<E>, spec: EnvSpec, observations: ObsBuf) -> Self {
         let n = envs.len();
         let elapsed_steps = envs.iter().map(|e| e.elapsed_steps()).collect();
-        let n_actions = envs[0].spec().n_actions;
         Self {
             envs,
-            rngs,
-            obs_dim,
-            n_actions,
+            spec,
             final_observations: observations.clone(),
             observations,
             rewards: vec![0.0; n],
@@ -112,38 +103,38 @@ impl<E: SavedEnv> TryFrom<StoredAutoReset<E::Stored>> for AutoReset<E> {
         if s.envs.is_empty() {
             return Err(EnvError::EmptyBatch);
         }
-        if s.envs.len() != s.rngs.len() {
-            let (states, rngs) = (s.envs.len(), s.rngs.len());
-            return Err(EnvError::Inconsistent(Inconsistency::BatchLengths { states, step_counts: states, rngs }));
-        }
         let envs = s.envs.into_iter().map(E::from_stored).collect::<Result<Vec<E>, EnvError>>()?;
-        let obs_dim = envs[0].spec().obs_dim;
-        let mut observations = vec![0.0; envs.len() * obs_dim];
-        for (i, (env, obs)) in envs.iter().zip(observations.chunks_exact_mut(obs_dim.max(1))).enumerate() {
+        let spec = envs[0].spec();
+        if envs.iter().any(|e| e.spec() != spec) {
+            return Err(EnvError::Inconsistent(Inconsistency::Rules));
+        }
+        let len = spec.obs.len();
+        let mut observations = ObsBuf::zeros(&spec.obs, envs.len())?;
+        for (i, env) in envs.iter().enumerate() {
             if !env.is_running() {
                 return Err(EnvError::Inconsistent(Inconsistency::NotRunning { env: i }));
             }
-            env.observe(obs);
+            env.observe(observations.row_mut(i, len))?;
         }
-        Ok(Self::assemble(envs, s.rngs, obs_dim, observations))
+        Ok(Self::assemble(envs, spec, observations))
     }
 }
 
 impl<E: SavedEnv> VecEnv for AutoReset<E> {
     fn spec(&self) -> EnvSpec {
-        self.envs[0].spec()
+        self.spec.clone()
     }
 
     fn len(&self) -> usize {
         self.envs.len()
     }
 
-    fn observations(&self) -> &[f32] {
-        &self.observations
+    fn observations(&self) -> Obs<'_> {
+        self.observations.as_obs()
     }
 
-    fn final_observations(&self) -> &[f32] {
-        &self.final_observations
+    fn final_observations(&self) -> Obs<'_> {
+        self.final_observations.as_obs()
     }
 
     fn rewards(&self) -> &[f64] {
@@ -162,36 +153,32 @@ impl<E: SavedEnv> VecEnv for AutoReset<E> {
         &self.elapsed_steps
     }
 
-    fn rngs(&self) -> &[ChaCha8Rng] {
-        &self.rngs
-    }
-
-    fn step(&mut self, actions: &[usize]) -> Result<(), EnvError> {
+    fn step(&mut self, actions: &[usize], resets: &mut dyn Resets) -> Result<(), EnvError> {
         if actions.len() != self.envs.len() {
             return Err(EnvError::ActionCount { expected: self.envs.len(), got: actions.len() });
         }
-        let n_actions = self.n_actions;
+        let n_actions = self.spec.n_actions;
         if let Some(&action) = actions.iter().find(|&&a| a >= n_actions) {
             return Err(EnvError::InvalidAction { action, n_actions });
         }
-        let d = self.obs_dim;
+        check_resets(resets, self.envs.len())?;
+        let len = self.spec.obs.len();
         for (i, (env, &action)) in self.envs.iter_mut().zip(actions).enumerate() {
-            let row = i * d..(i + 1) * d;
-            let out = env.step(action, &mut self.final_observations[row.clone()])?;
+            let out = env.step(action, self.final_observations.row_mut(i, len))?;
             self.rewards[i] = out.reward;
             self.terminated[i] = out.terminated;
             self.truncated[i] = out.truncated;
             if out.is_done() {
-                env.reset(&mut self.rngs[i], &mut self.observations[row]);
+                env.reset(resets.rng(i), self.observations.row_mut(i, len))?;
             } else {
-                self.observations[row.clone()].copy_from_slice(&self.final_observations[row]);
+                self.observations.copy_row(&self.final_observations, i, len);
             }
             self.elapsed_steps[i] = env.elapsed_steps();
         }
         Ok(())
     }
 
-    fn save(&self) -> Vec<u8> {
-        crate::encode(&SavedAutoReset { envs: &self.envs, rngs: &self.rngs })
+    fn save(&self) -> Result<Vec<u8>, EnvError> {
+        Ok(crate::encode(&SavedAutoReset { envs: &self.envs }))
     }
 }

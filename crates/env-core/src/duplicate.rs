@@ -4,9 +4,8 @@
 //! should learn faster than a plain Q-network.
 
 use rand::RngCore;
-use rand_chacha::ChaCha8Rng;
 
-use crate::{Env, EnvError, EnvFamily, EnvSpec, StepOutcome, VecEnv};
+use crate::{Env, EnvError, EnvFamily, EnvSpec, Obs, ObsMut, Resets, StepOutcome, VecEnv};
 
 /// The most copies [`DuplicateAction`] takes: each is a network output.
 pub const MAX_COPIES: usize = 1024;
@@ -72,12 +71,16 @@ impl EnvFamily for DuplicateAction {
         EnvSpec { n_actions: self.map.n_actions(), ..self.inner.spec() }
     }
 
-    fn single(&self) -> Box<dyn Env> {
-        Box::new(DuplicateEnv { inner: self.inner.single(), map: self.map })
+    fn single(&self) -> Result<Box<dyn Env>, EnvError> {
+        Ok(Box::new(DuplicateEnv { inner: self.inner.single()?, map: self.map }))
     }
 
-    fn batch(&self, rngs: Vec<ChaCha8Rng>) -> Result<Box<dyn VecEnv>, EnvError> {
-        Ok(Box::new(DuplicateVecEnv { inner: self.inner.batch(rngs)?, map: self.map, own: Vec::new() }))
+    fn batch(&self, n: usize, resets: &mut dyn Resets) -> Result<Box<dyn VecEnv>, EnvError> {
+        Ok(Box::new(DuplicateVecEnv { inner: self.inner.batch(n, resets)?, map: self.map, own: Vec::new() }))
+    }
+
+    fn can_save(&self) -> bool {
+        self.inner.can_save()
     }
 
     fn restore(&self, saved: &[u8]) -> Result<Box<dyn VecEnv>, EnvError> {
@@ -97,24 +100,20 @@ impl Env for DuplicateEnv {
         EnvSpec { n_actions: self.map.n_actions(), ..self.inner.spec() }
     }
 
-    fn reset(&mut self, rng: &mut dyn RngCore, obs: &mut [f32]) {
-        self.inner.reset(rng, obs);
+    fn reset(&mut self, rng: &mut dyn RngCore, obs: ObsMut<'_>) -> Result<(), EnvError> {
+        self.inner.reset(rng, obs)
     }
 
-    fn reset_to(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
+    fn reset_to(&mut self, state: &[f64], obs: ObsMut<'_>) -> Result<(), EnvError> {
         self.inner.reset_to(state, obs)
     }
 
-    fn step(&mut self, action: usize, obs: &mut [f32]) -> Result<StepOutcome, EnvError> {
+    fn step(&mut self, action: usize, obs: ObsMut<'_>) -> Result<StepOutcome, EnvError> {
         self.inner.step(self.map.own_action(action)?, obs)
     }
 
     fn state(&self) -> &[f64] {
         self.inner.state()
-    }
-
-    fn observe(&self, obs: &mut [f32]) {
-        self.inner.observe(obs);
     }
 
     fn elapsed_steps(&self) -> u32 {
@@ -144,11 +143,11 @@ impl VecEnv for DuplicateVecEnv {
         self.inner.len()
     }
 
-    fn observations(&self) -> &[f32] {
+    fn observations(&self) -> Obs<'_> {
         self.inner.observations()
     }
 
-    fn final_observations(&self) -> &[f32] {
+    fn final_observations(&self) -> Obs<'_> {
         self.inner.final_observations()
     }
 
@@ -168,11 +167,7 @@ impl VecEnv for DuplicateVecEnv {
         self.inner.elapsed_steps()
     }
 
-    fn rngs(&self) -> &[ChaCha8Rng] {
-        self.inner.rngs()
-    }
-
-    fn step(&mut self, actions: &[usize]) -> Result<(), EnvError> {
+    fn step(&mut self, actions: &[usize], resets: &mut dyn Resets) -> Result<(), EnvError> {
         if actions.len() != self.inner.len() {
             return Err(EnvError::ActionCount { expected: self.inner.len(), got: actions.len() });
         }
@@ -180,10 +175,10 @@ impl VecEnv for DuplicateVecEnv {
         for &a in actions {
             self.own.push(self.map.own_action(a)?);
         }
-        self.inner.step(&self.own)
+        self.inner.step(&self.own, resets)
     }
 
-    fn save(&self) -> Vec<u8> {
+    fn save(&self) -> Result<Vec<u8>, EnvError> {
         self.inner.save()
     }
 }

@@ -5,11 +5,13 @@
 //! checked stored form. Written once, for every such environment.
 
 use rand::RngCore;
-use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::{AutoReset, Env, EnvError, EnvFamily, EnvSpec, Inconsistency, SavedEnv, StepOutcome, VecEnv};
+use crate::{
+    AutoReset, Env, EnvError, EnvFamily, EnvSpec, Inconsistency, ObsElement, ObsMut, Resets, SavedEnv, StepOutcome,
+    VecEnv,
+};
 
 /// The pure part of an environment: its constants and settings, how a start
 /// is drawn, one state transition, when it terminates, its reward and its
@@ -25,11 +27,16 @@ pub trait Dynamics: Clone + std::fmt::Debug + PartialEq + Send + Sync + Serializ
         + DeserializeOwned
         + AsRef<[f64]>
         + for<'a> TryFrom<&'a [f64]>;
+    /// What an observation is made of: `f32` values, or bytes (pixels and
+    /// binary cells); the spec's [`ObsSpace`](crate::ObsSpace) says which.
+    type Element: ObsElement;
     /// The length of an observation.
-    const OBS_DIM: usize;
+    const OBS_LEN: usize;
     /// The number of discrete actions.
     const N_ACTIONS: usize;
-    /// The spaces and rules, with the step limit `max_episode_steps`.
+    /// The spaces and rules, with the step limit `max_episode_steps`
+    /// (`spec.obs` has [`OBS_LEN`](Self::OBS_LEN) values of
+    /// [`Element`](Self::Element)'s type).
     fn spec(&self, max_episode_steps: u32) -> EnvSpec;
     /// A start state drawn from `rng`, as the environment's reset draws it.
     fn draw_start(&self, rng: &mut dyn RngCore) -> Self::State;
@@ -40,13 +47,14 @@ pub trait Dynamics: Clone + std::fmt::Debug + PartialEq + Send + Sync + Serializ
     fn is_terminal(&self, state: &Self::State) -> bool;
     /// The reward of a step that led to `state`.
     fn reward(&self, state: &Self::State, terminated: bool) -> f64;
-    /// Writes the observation of `state` into `obs` (of length `obs_dim`).
-    fn observe(&self, state: &Self::State, obs: &mut [f32]);
+    /// Writes the observation of `state` into `obs` (of length
+    /// [`OBS_LEN`](Self::OBS_LEN)).
+    fn observe(&self, state: &Self::State, obs: &mut [Self::Element]);
     /// Writes the observation of `state` and says whether it is terminal:
     /// [`observe`](Self::observe) and [`is_terminal`](Self::is_terminal) in
     /// one call (what a step needs), for dynamics that share work between
     /// them. Must agree with the two.
-    fn observe_terminal(&self, state: &Self::State, obs: &mut [f32]) -> bool {
+    fn observe_terminal(&self, state: &Self::State, obs: &mut [Self::Element]) -> bool {
         self.observe(state, obs);
         self.is_terminal(state)
     }
@@ -105,14 +113,26 @@ pub struct StoredEpisodic<D: Dynamics> {
     phase: Phase,
 }
 
+/// The observation buffer `obs` as `D`'s values, checked to be of its
+/// type and length.
+fn obs_values<'a, D: Dynamics>(obs: ObsMut<'a>) -> Result<&'a mut [D::Element], EnvError> {
+    let carrier = obs.carrier();
+    let values = D::Element::values_mut(obs)
+        .ok_or(EnvError::ObsType { expected: <D::Element as ObsElement>::CARRIER, got: carrier })?;
+    if values.len() != D::OBS_LEN {
+        return Err(EnvError::StateLength { what: "observation", expected: D::OBS_LEN, got: values.len() });
+    }
+    Ok(values)
+}
+
 /// Checks that a state is finite and that its observation is too.
-fn check_state<D: Dynamics>(dynamics: &D, state: &D::State, obs: &mut [f32]) -> Result<(), EnvError> {
+fn check_state<D: Dynamics>(dynamics: &D, state: &D::State, obs: &mut [D::Element]) -> Result<(), EnvError> {
     let values = state.as_ref();
     if let Some(index) = values.iter().position(|v| !v.is_finite()) {
         return Err(EnvError::NonFiniteState { index, value: values[index] });
     }
     dynamics.observe(state, obs);
-    if obs.iter().any(|v| !v.is_finite()) {
+    if D::Element::first_non_finite(obs).is_some() {
         // The entry whose observation overflowed: its value as f32 is infinite.
         let index = values.iter().position(|&v| !(v as f32).is_finite()).unwrap_or(0);
         return Err(EnvError::StateBeyondObservation { index, value: values[index] });
@@ -127,7 +147,7 @@ impl<D: Dynamics> TryFrom<StoredEpisodic<D>> for Episodic<D> {
     /// step count and the episode's phase are ones that stepping can reach.
     fn try_from(s: StoredEpisodic<D>) -> Result<Self, EnvError> {
         let env = Self::new(s.dynamics, s.max_episode_steps)?;
-        let mut obs = vec![0.0; D::OBS_DIM];
+        let mut obs = vec![D::Element::default(); D::OBS_LEN];
         check_state(&env.dynamics, &s.state, &mut obs)?;
         let (elapsed_steps, limit) = (s.elapsed_steps, s.max_episode_steps);
         let problem = match s.phase {
@@ -191,19 +211,11 @@ impl<D: Dynamics> Episodic<D> {
         self.phase
     }
 
-    fn start(&mut self, state: D::State, obs: &mut [f32]) {
+    fn start(&mut self, state: D::State, obs: &mut [D::Element]) {
         self.state = state;
         self.elapsed_steps = 0;
         self.phase = Phase::Running;
         self.dynamics.observe(&self.state, obs);
-    }
-
-    fn check_obs_len(&self, obs: &[f32]) -> Result<(), EnvError> {
-        let expected = D::OBS_DIM;
-        if obs.len() != expected {
-            return Err(EnvError::StateLength { what: "observation", expected, got: obs.len() });
-        }
-        Ok(())
     }
 }
 
@@ -212,13 +224,15 @@ impl<D: Dynamics> Env for Episodic<D> {
         self.dynamics.spec(self.max_episode_steps)
     }
 
-    fn reset(&mut self, rng: &mut dyn RngCore, obs: &mut [f32]) {
+    fn reset(&mut self, rng: &mut dyn RngCore, obs: ObsMut<'_>) -> Result<(), EnvError> {
+        let obs = obs_values::<D>(obs)?;
         let state = self.dynamics.draw_start(rng);
         self.start(state, obs);
+        Ok(())
     }
 
-    fn reset_to(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
-        self.check_obs_len(obs)?;
+    fn reset_to(&mut self, state: &[f64], obs: ObsMut<'_>) -> Result<(), EnvError> {
+        let obs = obs_values::<D>(obs)?;
         let expected = self.dynamics.initial_state().as_ref().len();
         let state = D::State::try_from(state).map_err(|_| EnvError::StateLength {
             what: "state",
@@ -230,7 +244,7 @@ impl<D: Dynamics> Env for Episodic<D> {
         Ok(())
     }
 
-    fn step(&mut self, action: usize, obs: &mut [f32]) -> Result<StepOutcome, EnvError> {
+    fn step(&mut self, action: usize, obs: ObsMut<'_>) -> Result<StepOutcome, EnvError> {
         match self.phase {
             Phase::NotReset => return Err(EnvError::NotReset),
             Phase::Over { terminated, truncated } => {
@@ -242,7 +256,7 @@ impl<D: Dynamics> Env for Episodic<D> {
         if action >= n_actions {
             return Err(EnvError::InvalidAction { action, n_actions });
         }
-        self.check_obs_len(obs)?;
+        let obs = obs_values::<D>(obs)?;
         self.state = self.dynamics.advance(&self.state, action);
         self.elapsed_steps += 1;
         let terminated = self.dynamics.observe_terminal(&self.state, obs);
@@ -255,10 +269,6 @@ impl<D: Dynamics> Env for Episodic<D> {
 
     fn state(&self) -> &[f64] {
         self.state.as_ref()
-    }
-
-    fn observe(&self, obs: &mut [f32]) {
-        self.dynamics.observe(&self.state, obs);
     }
 
     fn elapsed_steps(&self) -> u32 {
@@ -275,6 +285,11 @@ impl<D: Dynamics> SavedEnv for Episodic<D> {
 
     fn from_stored(stored: StoredEpisodic<D>) -> Result<Self, EnvError> {
         Self::try_from(stored)
+    }
+
+    fn observe(&self, obs: ObsMut<'_>) -> Result<(), EnvError> {
+        self.dynamics.observe(&self.state, obs_values::<D>(obs)?);
+        Ok(())
     }
 }
 
@@ -308,13 +323,13 @@ impl<D: Dynamics> EnvFamily for EpisodicFamily<D> {
         self.dynamics.spec(self.max_episode_steps)
     }
 
-    fn single(&self) -> Box<dyn Env> {
-        Box::new(self.make())
+    fn single(&self) -> Result<Box<dyn Env>, EnvError> {
+        Ok(Box::new(self.make()))
     }
 
-    fn batch(&self, rngs: Vec<ChaCha8Rng>) -> Result<Box<dyn VecEnv>, EnvError> {
-        let envs = (0..rngs.len()).map(|_| self.make()).collect();
-        Ok(Box::new(AutoReset::new(envs, rngs)?))
+    fn batch(&self, n: usize, resets: &mut dyn Resets) -> Result<Box<dyn VecEnv>, EnvError> {
+        let envs = (0..n).map(|_| self.make()).collect();
+        Ok(Box::new(AutoReset::new(envs, resets)?))
     }
 
     fn restore(&self, saved: &[u8]) -> Result<Box<dyn VecEnv>, EnvError> {

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::ObsType;
+
 /// Everything a caller can get wrong when driving an environment.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -72,9 +74,52 @@ pub enum EnvError {
     /// damaged checkpoint).
     Inconsistent(Inconsistency),
     /// Saved bytes that do not decode.
-    Decode {
-        /// The decoder's message.
-        reason: String,
+    Decode(postcard::Error),
+    /// Saved bytes with more after their content.
+    DecodeTrailing {
+        /// The bytes left over.
+        extra: usize,
+    },
+    /// An observation shape with no dimension, a dimension of 0, or more
+    /// values than [`MAX_OBS_LEN`](crate::MAX_OBS_LEN).
+    ObsShape {
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// An observation buffer of another element type than the
+    /// environment's.
+    ObsType {
+        /// The environment's type.
+        expected: ObsType,
+        /// The buffer's.
+        got: ObsType,
+    },
+    /// What a batch handed back is not what its spec promises: a slice of
+    /// the wrong length or type, a value that is not finite, a binary cell
+    /// that is not 0 or 1. Checked after every step, so an environment
+    /// written elsewhere (Python, say) cannot make the loop panic or learn
+    /// from garbage.
+    Output {
+        /// Which output: `"observations"`, `"final_observations"`,
+        /// `"rewards"`, `"terminated"`, `"truncated"`, `"elapsed_steps"`.
+        field: &'static str,
+        /// The environment of the batch, where one is to blame.
+        env: Option<usize>,
+        /// What is wrong.
+        problem: OutputProblem,
+    },
+    /// Fewer reset RNGs than environments in the batch.
+    ResetCount {
+        /// Environments in the batch.
+        expected: usize,
+        /// RNGs given.
+        got: usize,
+    },
+    /// The environment cannot be saved (one that lives outside Rust, say):
+    /// its family says so up front ([`EnvFamily::can_save`](crate::EnvFamily::can_save)).
+    NotSaveable {
+        /// The environment's id.
+        id: String,
     },
     /// What the environment cannot do (an explicit state for one without a
     /// physical state, say).
@@ -84,6 +129,53 @@ pub enum EnvError {
     },
     /// A user environment's own error.
     Custom(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What is wrong with an output of a batch (see [`EnvError::Output`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum OutputProblem {
+    /// A slice of the wrong length.
+    Length {
+        /// The length the batch's size and spec ask for.
+        expected: usize,
+        /// The length handed back.
+        got: usize,
+    },
+    /// Values of another type than the spec's.
+    Type {
+        /// The spec's type.
+        expected: ObsType,
+        /// The type handed back.
+        got: ObsType,
+    },
+    /// A value that is not finite.
+    NonFinite {
+        /// Its index in the environment's row.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A binary cell that is neither 0 nor 1.
+    NotBinary {
+        /// Its index in the environment's row.
+        index: usize,
+        /// The value.
+        value: u8,
+    },
+}
+
+impl fmt::Display for OutputProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { expected, got } => write!(f, "{got} values, expected {expected}"),
+            Self::Type { expected, got } => {
+                write!(f, "{} values, expected {}", got.name(), expected.name())
+            }
+            Self::NonFinite { index, value } => write!(f, "value {index} is {value}, which is not finite"),
+            Self::NotBinary { index, value } => write!(f, "cell {index} is {value}, but binary cells are 0 or 1"),
+        }
+    }
 }
 
 /// How a stored environment (or batch of them) contradicts itself or its
@@ -97,8 +189,6 @@ pub enum Inconsistency {
         states: usize,
         /// Stored step counts.
         step_counts: usize,
-        /// Stored RNGs.
-        rngs: usize,
     },
     /// An episode in progress at or past the step limit (its next step
     /// would count past the limit).
@@ -182,7 +272,29 @@ impl fmt::Display for EnvError {
             }
             Self::InvalidSetting { name, value } => write!(f, "environment setting {name} = {value} is not allowed"),
             Self::Inconsistent(problem) => write!(f, "inconsistent stored environment: {problem}"),
-            Self::Decode { reason } => write!(f, "saved environments do not decode: {reason}"),
+            Self::Decode(_) => write!(f, "saved environments do not decode"),
+            Self::DecodeTrailing { extra } => {
+                write!(f, "saved environments do not decode: {extra} bytes left after the content")
+            }
+            Self::ObsShape { shape } => write!(
+                f,
+                "observation shape {shape:?}: every dimension must be at least 1, with at most {} values in all",
+                crate::MAX_OBS_LEN
+            ),
+            Self::ObsType { expected, got } => {
+                write!(f, "an observation buffer of {} values for an environment of {}", got.name(), expected.name())
+            }
+            Self::Output { field, env, problem } => {
+                write!(f, "the environments handed back bad {field}")?;
+                if let Some(env) = env {
+                    write!(f, " (environment {env} of the batch)")?;
+                }
+                write!(f, ": {problem}")
+            }
+            Self::ResetCount { expected, got } => {
+                write!(f, "{got} reset RNGs for a batch of {expected} environments")
+            }
+            Self::NotSaveable { id } => write!(f, "environment {id} cannot be saved"),
             Self::Unsupported { what } => write!(f, "the environment does not support {what}"),
             Self::Custom(_) => write!(f, "environment"),
         }
@@ -193,6 +305,7 @@ impl std::error::Error for EnvError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Custom(e) => Some(e.as_ref()),
+            Self::Decode(e) => Some(e),
             _ => None,
         }
     }
@@ -201,9 +314,7 @@ impl std::error::Error for EnvError {
 impl fmt::Display for Inconsistency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BatchLengths { states, step_counts, rngs } => {
-                write!(f, "{states} states, {step_counts} step counts, {rngs} RNGs")
-            }
+            Self::BatchLengths { states, step_counts } => write!(f, "{states} states, {step_counts} step counts"),
             Self::PastStepLimit { env, elapsed_steps, limit } => {
                 write!(f, "environment {env} is at step {elapsed_steps} of an episode limited to {limit}")
             }

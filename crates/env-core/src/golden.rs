@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{Env, EnvError};
+use crate::{Env, EnvError, ObsMut};
 
 #[derive(Deserialize)]
 struct Group {
@@ -147,17 +147,17 @@ pub fn check_folder(dir: &Path, env_id: &str, make: &dyn Fn(u32) -> Box<dyn Env>
 }
 
 fn check_case(case: &Case, origin: &str, env: &mut dyn Env) -> u32 {
-    let obs_dim = env.spec().obs_dim;
+    let obs_dim = env.spec().obs.len();
     let mut obs = vec![0.0f32; obs_dim];
     let initial = case.initial_state.values();
-    env.reset_to(&initial, &mut obs).unwrap_or_else(|e| panic!("{origin}: reset_to: {e}"));
+    env.reset_to(&initial, ObsMut::F32(&mut obs)).unwrap_or_else(|e| panic!("{origin}: reset_to: {e}"));
     assert_eq!(bits(env.state()), bits(&initial), "{origin}: initial state");
     let got: Vec<u32> = obs.iter().map(|v| v.to_bits()).collect();
     assert_eq!(got, case.initial_obs.bits(), "{origin}: initial observation");
     let mut compared = 0;
     for step in case.steps.iter().take_while(|s| s.t <= case.episode_length) {
         let at = format!("{origin}, t={}", step.t);
-        let out = env.step(step.action, &mut obs).unwrap_or_else(|e| panic!("{at}: {e}"));
+        let out = env.step(step.action, ObsMut::F32(&mut obs)).unwrap_or_else(|e| panic!("{at}: {e}"));
         assert_eq!(bits(env.state()), bits(&step.state.values()), "{at}: state bits");
         let got: Vec<u32> = obs.iter().map(|v| v.to_bits()).collect();
         assert_eq!(got, step.obs.bits(), "{at}: observation bits");
@@ -168,7 +168,7 @@ fn check_case(case: &Case, origin: &str, env: &mut dyn Env) -> u32 {
     }
     assert_eq!(compared, case.episode_length, "{origin}: the file holds every step up to the end");
     // One step more is refused, as the episode is over.
-    let err = env.step(0, &mut obs).expect_err("a step after the end");
+    let err = env.step(0, ObsMut::F32(&mut obs)).expect_err("a step after the end");
     assert!(matches!(err, EnvError::EpisodeOver { steps, .. } if steps == case.episode_length), "{origin}: {err}");
     let _ = case.steps_after_end;
     compared

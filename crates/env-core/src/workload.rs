@@ -8,7 +8,7 @@ use std::hint::black_box;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Env, VecEnv};
+use crate::{Env, ObsMut, VecEnv};
 
 /// `n` uniformly random actions in `0..n_actions`, from `seed`.
 #[must_use]
@@ -31,22 +31,23 @@ pub fn batch_rngs(n_envs: usize) -> Vec<ChaCha8Rng> {
 /// observation length): a broken benchmark.
 pub fn run_single<E: Env>(env: &mut E, rng: &mut ChaCha8Rng, actions: &[usize], obs: &mut [f32]) -> f32 {
     for &action in actions {
-        let step = env.step(black_box(action), obs).expect("the env is reset after every end");
+        let step = env.step(black_box(action), ObsMut::F32(obs)).expect("the env is reset after every end");
         if step.is_done() {
-            env.reset(rng, obs);
+            env.reset(rng, ObsMut::F32(obs)).expect("the observation buffer fits");
         }
     }
     black_box(obs[0])
 }
 
 /// Steps `batch` through `actions`, `batch.len()` at a time (a remainder
-/// is left out); returns the first observation's first entry.
+/// is left out), resetting environment `i` from `rngs[i]`; returns the
+/// first observation's first entry.
 ///
 /// # Panics
 /// If the batch refuses a step: a broken benchmark.
-pub fn run_batched(batch: &mut dyn VecEnv, actions: &[usize]) -> f32 {
+pub fn run_batched(batch: &mut dyn VecEnv, rngs: &mut Vec<ChaCha8Rng>, actions: &[usize]) -> f32 {
     for chunk in actions.chunks_exact(batch.len()) {
-        batch.step(black_box(chunk)).expect("one action per env");
+        batch.step(black_box(chunk), rngs).expect("one action per env");
     }
-    black_box(batch.observations()[0])
+    black_box(batch.observations().as_f32().map_or(0.0, |o| o[0]))
 }

@@ -22,7 +22,7 @@
 
 pub mod physics;
 
-use env_core::{Dynamics, EnvError, EnvSpec, Episodic, EpisodicFamily};
+use env_core::{Dynamics, EnvError, EnvSpec, Episodic, EpisodicFamily, ObsSpace};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -50,15 +50,16 @@ impl Default for MountainCarDynamics {
 
 impl Dynamics for MountainCarDynamics {
     type State = [f64; 2];
-    const OBS_DIM: usize = 2;
+    type Element = f32;
+    const OBS_LEN: usize = 2;
     const N_ACTIONS: usize = 3;
 
     fn spec(&self, max_episode_steps: u32) -> EnvSpec {
         EnvSpec {
-            id: ID,
-            obs_dim: 2,
+            id: ID.to_string(),
+            obs: ObsSpace::vector(2),
             n_actions: 3,
-            max_episode_steps,
+            max_episode_steps: Some(max_episode_steps),
             reward_threshold: Some(REWARD_THRESHOLD),
             obs_ranges: vec![
                 (physics::MIN_POSITION as f32, physics::MAX_POSITION as f32),
@@ -110,10 +111,10 @@ impl Dynamics for MountainCarDynamics {
 ///
 /// let mut env: MountainCar = mountaincar_sim::v0();
 /// let mut obs = [0.0f32; 2];
-/// env.reset(&mut rand_chacha::ChaCha8Rng::seed_from_u64(7), &mut obs);
+/// env.reset(&mut rand_chacha::ChaCha8Rng::seed_from_u64(7), (&mut obs[..]).into())?;
 /// let mut ret = 0.0;
 /// loop {
-///     let step = env.step(2, &mut obs)?; // always push right
+///     let step = env.step(2, (&mut obs[..]).into())?; // always push right
 ///     ret += step.reward;
 ///     if step.is_done() {
 ///         break;

@@ -13,7 +13,7 @@ fn every_golden_trajectory_matches_gymnasium_bit_for_bit() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let make = |limit| {
         let family = MountainCarFamily::new(MountainCarDynamics::default(), limit).expect("a positive step limit");
-        env_core::EnvFamily::single(&family)
+        env_core::EnvFamily::single(&family).expect("an environment")
     };
     let checked = check_folder(&dir, mountaincar_sim::ID, &make);
     // Guard against a regeneration that silently drops the edge cases:

@@ -7,7 +7,7 @@
 //! truncated, errors for bad actions) and the batched, checkpointable form
 //! that `runner::Session` trains on.
 
-use env_core::{Dynamics, EnvSpec, EpisodicFamily};
+use env_core::{Dynamics, EnvSpec, EpisodicFamily, ObsSpace};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -17,12 +17,19 @@ pub struct Chase;
 
 impl Dynamics for Chase {
     type State = [f64; 2];
-    const OBS_DIM: usize = 2;
+    type Element = f32;
+    const OBS_LEN: usize = 2;
     const N_ACTIONS: usize = 2; // 0: left, 1: right
 
     fn spec(&self, max_episode_steps: u32) -> EnvSpec {
-        let obs_ranges = vec![(0.0, 1.0); 2];
-        EnvSpec { id: "Chase1D", obs_dim: 2, n_actions: 2, max_episode_steps, reward_threshold: None, obs_ranges }
+        EnvSpec {
+            id: "Chase1D".into(),
+            obs: ObsSpace::vector(2),
+            n_actions: 2,
+            max_episode_steps: Some(max_episode_steps),
+            reward_threshold: None,
+            obs_ranges: vec![(0.0, 1.0); 2],
+        }
     }
     fn draw_start(&self, rng: &mut dyn RngCore) -> [f64; 2] {
         let runner = rng.next_u32() % 11;

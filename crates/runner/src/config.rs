@@ -192,6 +192,15 @@ pub enum EnvSetting {
         #[serde(default = "acrobot_limit")]
         max_episode_steps: u32,
     },
+    /// An environment that the program running the configuration provides:
+    /// a family of its own ([`Session::with_family`](crate::Session::with_family),
+    /// [`train_family`](crate::train_family)) or a Gymnasium environment
+    /// through the Python package. `id` is its [`EnvSpec::id`]; the
+    /// configuration alone cannot make it.
+    Custom {
+        /// The environment's id.
+        id: String,
+    },
 }
 
 fn cartpole_limit() -> u32 {
@@ -222,60 +231,63 @@ impl EnvSetting {
         }
     }
 
-    /// Gymnasium's id of the environment.
+    /// The environment's id (Gymnasium's for the environments of this
+    /// workspace).
     #[must_use]
-    pub fn id(&self) -> &'static str {
+    pub fn id(&self) -> &str {
         match self {
             Self::CartPole { .. } => cartpole_sim::ID,
             Self::MountainCar { .. } => mountaincar_sim::ID,
             Self::Acrobot { .. } => acrobot_sim::ID,
+            Self::Custom { id } => id,
         }
     }
 
-    /// The step limit.
+    /// The step limit (`None` for a custom environment, whose limit is its
+    /// own).
     #[must_use]
-    pub fn max_episode_steps(&self) -> u32 {
+    pub fn max_episode_steps(&self) -> Option<u32> {
         match *self {
             Self::CartPole { max_episode_steps, .. }
             | Self::MountainCar { max_episode_steps, .. }
-            | Self::Acrobot { max_episode_steps } => max_episode_steps,
+            | Self::Acrobot { max_episode_steps } => Some(max_episode_steps),
+            Self::Custom { .. } => None,
         }
     }
 
-    /// Sets the step limit.
-    pub fn set_max_episode_steps(&mut self, max_episode_steps: u32) {
-        *self.max_episode_steps_mut() = max_episode_steps;
-    }
-
-    fn max_episode_steps_mut(&mut self) -> &mut u32 {
+    fn max_episode_steps_mut(&mut self) -> Option<&mut u32> {
         match self {
             Self::CartPole { max_episode_steps, .. }
             | Self::MountainCar { max_episode_steps, .. }
-            | Self::Acrobot { max_episode_steps } => max_episode_steps,
+            | Self::Acrobot { max_episode_steps } => Some(max_episode_steps),
+            Self::Custom { .. } => None,
         }
     }
 
     /// The family that makes this environment's instances.
     ///
     /// # Errors
-    /// The settings' [`EnvError`] (a step limit of 0, a goal velocity that
-    /// is not finite).
-    pub fn family(&self) -> Result<Box<dyn EnvFamily>, EnvError> {
+    /// [`ConfigError::Env`] with the settings' [`EnvError`] (a step limit of
+    /// 0, a goal velocity that is not finite); [`ConfigError::CustomEnv`]
+    /// for a custom environment.
+    pub fn family(&self) -> Result<Box<dyn EnvFamily>, ConfigError> {
+        let setting = |source| ConfigError::Env { field: "env", source };
         Ok(match *self {
             Self::CartPole { max_episode_steps, integrator } => {
                 let integrator = match integrator {
                     IntegratorSetting::Euler => Integrator::Euler,
                     IntegratorSetting::SemiImplicitEuler => Integrator::SemiImplicitEuler,
                 };
-                Box::new(CartPoleFamily::new(EnvConfig { integrator, max_episode_steps })?)
+                Box::new(CartPoleFamily::new(EnvConfig { integrator, max_episode_steps }).map_err(setting)?)
             }
             Self::MountainCar { max_episode_steps, goal_velocity } => {
                 let dynamics = mountaincar_sim::MountainCarDynamics { goal_velocity };
-                Box::new(mountaincar_sim::MountainCarFamily::new(dynamics, max_episode_steps)?)
+                Box::new(mountaincar_sim::MountainCarFamily::new(dynamics, max_episode_steps).map_err(setting)?)
             }
-            Self::Acrobot { max_episode_steps } => {
-                Box::new(acrobot_sim::AcrobotFamily::new(acrobot_sim::AcrobotDynamics, max_episode_steps)?)
-            }
+            Self::Acrobot { max_episode_steps } => Box::new(
+                acrobot_sim::AcrobotFamily::new(acrobot_sim::AcrobotDynamics, max_episode_steps).map_err(setting)?,
+            ),
+            Self::Custom { ref id } => return Err(ConfigError::CustomEnv { id: id.clone() }),
         })
     }
 }
@@ -408,6 +420,45 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// An environment setting that the environment refuses.
+    Env {
+        /// The setting (`env`, `duplicate_action`).
+        field: &'static str,
+        /// The environment's error.
+        source: EnvError,
+    },
+    /// The learner's settings, refused by the learner.
+    Agent(agent::InvalidSetting),
+    /// The configuration names an environment its runner provides
+    /// (`Custom(id: ...)`): it cannot be made from the configuration alone.
+    CustomEnv {
+        /// The environment's id.
+        id: String,
+    },
+    /// A run on a family of the caller's whose configuration names another
+    /// custom environment.
+    OtherEnv {
+        /// The environment the configuration names.
+        configured: String,
+        /// The environment the family makes.
+        family: String,
+    },
+}
+
+impl ConfigError {
+    /// The setting at fault (`agent.gamma`, `env`, `duplicate_action`),
+    /// where the error names one.
+    #[must_use]
+    pub fn field(&self) -> Option<String> {
+        match self {
+            Self::Invalid { field, .. } => Some(field.clone()),
+            Self::Env { field, .. } => Some((*field).to_string()),
+            Self::Agent(e) => Some(format!("agent.{}", e.field)),
+            Self::CustomEnv { .. } | Self::OtherEnv { .. } => Some("env".into()),
+            Self::UnknownKey { key } => Some(key.clone()),
+            Self::Read { .. } | Self::Parse { .. } | Self::MalformedOverride { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -422,6 +473,17 @@ impl fmt::Display for ConfigError {
                 write!(f, "--set {argument:?}: expected key=value, e.g. agent.lr=3e-4")
             }
             Self::Invalid { field, reason } => write!(f, "invalid configuration: {field}: {reason}"),
+            Self::Env { field, .. } => write!(f, "invalid configuration: {field}"),
+            Self::Agent(e) => write!(f, "invalid configuration: agent.{}: {}", e.field, e.reason),
+            Self::CustomEnv { id } => write!(
+                f,
+                "env: Custom(id: {id:?}) is an environment its program provides (runner::train_family, \
+                 Session::with_family, the Python package); this configuration alone cannot make it"
+            ),
+            Self::OtherEnv { configured, family } => write!(
+                f,
+                "env: the configuration names Custom(id: {configured:?}), but the environments given are {family:?}"
+            ),
         }
     }
 }
@@ -431,6 +493,7 @@ impl std::error::Error for ConfigError {
         match self {
             Self::Read { source, .. } => Some(source),
             Self::Parse { source, .. } => Some(source.as_ref()),
+            Self::Env { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -574,7 +637,13 @@ impl RunConfig {
     }
 
     fn set_env_max_episode_steps(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        *self.env.max_episode_steps_mut() = parse_value(key, value)?;
+        let limit = parse_value(key, value)?;
+        let id = self.env.id().to_string();
+        let Some(slot) = self.env.max_episode_steps_mut() else {
+            let reason = format!("{id} is a custom environment: its step limit is its own");
+            return Err(ConfigError::Invalid { field: key.to_string(), reason });
+        };
+        *slot = limit;
         Ok(())
     }
 
@@ -602,17 +671,36 @@ impl RunConfig {
     /// The family that makes the run's environments.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] naming `env` and the environment's own error.
+    /// [`ConfigError::Env`] naming the setting and carrying the
+    /// environment's own error; [`ConfigError::CustomEnv`] for a custom
+    /// environment.
     pub fn env_family(&self) -> Result<Box<dyn EnvFamily>, ConfigError> {
-        let family =
-            self.env.family().map_err(|e| ConfigError::Invalid { field: "env".into(), reason: e.to_string() })?;
+        let family = self.env.family()?;
         match self.duplicate_action {
             None => Ok(family),
             Some(DuplicateActionSetting { action, copies }) => Ok(Box::new(
                 env_core::DuplicateAction::new(family, action, copies)
-                    .map_err(|e| ConfigError::Invalid { field: "duplicate_action".into(), reason: e.to_string() })?,
+                    .map_err(|source| ConfigError::Env { field: "duplicate_action", source })?,
             )),
         }
+    }
+
+    /// This configuration for a run on a family of the caller's with
+    /// `spec`: its `env` becomes `Custom(id: spec.id)`, so the run's
+    /// `config.ron` names the environment it ran on (its own `env` is not
+    /// used).
+    ///
+    /// # Errors
+    /// [`ConfigError::OtherEnv`] if the configuration already names another
+    /// custom environment.
+    pub fn for_family(mut self, spec: &EnvSpec) -> Result<Self, ConfigError> {
+        if let EnvSetting::Custom { id } = &self.env
+            && *id != spec.id
+        {
+            return Err(ConfigError::OtherEnv { configured: id.clone(), family: spec.id.clone() });
+        }
+        self.env = EnvSetting::Custom { id: spec.id.clone() };
+        Ok(self)
     }
 
     /// The learner's settings for the configured environment's sizes.
@@ -626,7 +714,7 @@ impl RunConfig {
     /// The learner's settings for an environment with `spec`'s sizes.
     #[must_use]
     pub fn dqn_config_for(&self, spec: &EnvSpec) -> DqnConfig {
-        DqnConfig { obs_dim: spec.obs_dim, n_actions: spec.n_actions, ..self.agent.clone() }
+        DqnConfig { obs_dim: spec.obs_len(), n_actions: spec.n_actions, ..self.agent.clone() }
     }
 
     /// Checks every value; the error names the first bad field.
@@ -634,7 +722,7 @@ impl RunConfig {
     /// # Errors
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.env.max_episode_steps() == 0 {
+        if self.env.max_episode_steps() == Some(0) {
             return Err(ConfigError::Invalid {
                 field: "env.max_episode_steps".into(),
                 reason: "must be at least 1".into(),
@@ -686,26 +774,36 @@ impl RunConfig {
             }
         }
         if let LearnerSetting::TabularQ { bins, alpha, ranges } = &self.learner {
-            if bins.len() != spec.obs_dim || bins.contains(&0) {
+            if bins.len() != spec.obs_len() || bins.contains(&0) {
                 let reason = format!(
                     "TabularQ needs {} bin counts for {}'s observation, each at least 1",
-                    spec.obs_dim, spec.id
+                    spec.obs_len(),
+                    spec.id
                 );
                 return invalid("learner", &reason);
             }
             if let Some(ranges) = ranges
-                && (ranges.len() != spec.obs_dim
+                && (ranges.len() != spec.obs_len()
                     || ranges.iter().any(|&(lo, hi)| !(lo.is_finite() && hi.is_finite() && lo < hi)))
             {
-                let reason = format!("TabularQ ranges need {} (low, high) pairs, finite, low < high", spec.obs_dim);
+                let reason = format!("TabularQ ranges need {} (low, high) pairs, finite, low < high", spec.obs_len());
                 return invalid("learner", &reason);
             }
             if !(*alpha > 0.0 && *alpha <= 1.0) {
                 return invalid("learner", "TabularQ alpha must be in (0, 1]");
             }
         }
+        if spec.obs.dtype() != env_core::ObsType::F32 {
+            let reason = format!(
+                "{}'s observations are {} values of shape {:?}; the learners take f32 vectors",
+                spec.id,
+                spec.obs.dtype().name(),
+                spec.obs.shape()
+            );
+            return invalid("env", &reason);
+        }
         let dqn = self.dqn_config_for(spec);
-        dqn.validate().map_err(|e| ConfigError::Invalid { field: format!("agent.{}", e.field), reason: e.reason })?;
+        dqn.validate().map_err(ConfigError::Agent)?;
         // Every environment's row goes through the network in one batched
         // pass: bounded as a mini-batch is.
         let sizes = dqn.layer_sizes();

@@ -46,8 +46,12 @@ pub enum RunError {
         /// What went wrong.
         source: agent::AgentError,
     },
-    /// The environment refused a step (e.g. an action it does not have).
+    /// The environment failed: it refused a step (an action it does not
+    /// have), failed on its own (an error of an environment written
+    /// elsewhere), or handed back a bad observation or reward.
     Env {
+        /// The environment's id.
+        env: String,
         /// When.
         phase: Phase,
         /// The 1-based episode.
@@ -111,10 +115,17 @@ pub enum RunError {
     /// Training was stopped (Ctrl-C, SIGTERM, or a requested stop) after
     /// writing a checkpoint from which the run continues exactly.
     Interrupted {
-        /// The checkpoint written.
-        checkpoint: PathBuf,
+        /// The checkpoint written; `None` when the run's environment cannot
+        /// be saved, so the run has no checkpoints.
+        checkpoint: Option<PathBuf>,
         /// The run folder to resume.
         run_dir: PathBuf,
+    },
+    /// A run whose environment cannot be saved (its family says so) cannot
+    /// be resumed: it writes no checkpoints.
+    NotResumable {
+        /// The environment's id.
+        env: String,
     },
 }
 
@@ -177,8 +188,9 @@ impl fmt::Display for RunError {
                 "run folder {} already holds files; choose another --out (runs are never overwritten)",
                 path.display()
             ),
-            Self::Agent { phase, episode, step, .. } | Self::Env { phase, episode, step, .. } => {
-                write!(f, "{phase} episode {episode}, step {step}")
+            Self::Agent { phase, episode, step, .. } => write!(f, "{phase} episode {episode}, step {step}"),
+            Self::Env { env, phase, episode, step, .. } => {
+                write!(f, "environment {env}, {phase} episode {episode}, step {step}")
             }
             Self::State(_) => write!(f, "inconsistent session state"),
             Self::Checkpoint { path, .. } => write!(f, "checkpoint {}", path.display()),
@@ -208,11 +220,21 @@ impl fmt::Display for RunError {
                 }
             }
             Self::Policy { path, .. } => write!(f, "policy {}", path.display()),
-            Self::Interrupted { checkpoint, run_dir } => write!(
+            Self::Interrupted { checkpoint: Some(checkpoint), run_dir } => write!(
                 f,
                 "interrupted; checkpoint written to {}; continue with: cargo xtask train --resume {}",
                 checkpoint.display(),
                 run_dir.display()
+            ),
+            Self::Interrupted { checkpoint: None, run_dir } => write!(
+                f,
+                "interrupted; the run in {} cannot be continued: its environment cannot be saved, so it has no \
+                 checkpoints",
+                run_dir.display()
+            ),
+            Self::NotResumable { env } => write!(
+                f,
+                "environment {env} cannot be saved: its runs write no checkpoints, so --resume is unavailable"
             ),
         }
     }
@@ -234,7 +256,8 @@ impl Error for RunError {
             | Self::AlreadyComplete { .. }
             | Self::LogTooShort { .. }
             | Self::LogMismatch { .. }
-            | Self::Interrupted { .. } => None,
+            | Self::Interrupted { .. }
+            | Self::NotResumable { .. } => None,
         }
     }
 }

@@ -55,7 +55,8 @@ pub use policy_file::{
 };
 pub use run::{
     EVENT_FILE, FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,
-    prepare_run_dir, resume, resume_family, test_policy_file, test_saved, train, train_family, train_with,
+    prepare_run_dir, resume, resume_family, test_policy_family, test_policy_file, test_saved, test_saved_family, train,
+    train_family, train_with,
 };
 pub use session::{
     EpisodeLog, EvalLog, GreedyEpisode, RunLearner, Session, SessionState, StateError, StepReport, StoredSession,

@@ -8,14 +8,14 @@
 //! `train` makes on any machine. Used by the docs chapter, sweeps and the
 //! benchmark suite; a library user can cache by [`run_key`] the same way.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::stats::{fnv1a, mean_std};
-use crate::{Policy, RunConfig, RunError, Session};
+use crate::{EnvFamily, Policy, RunConfig, RunError, Session};
 
 /// Part of every [`run_key`]: changed when the code changes what a run
 /// computes, so results cached by older code are not reused.
@@ -103,7 +103,21 @@ pub fn run_key(config: &RunConfig) -> String {
 /// # Errors
 /// The [`RunError`] that stopped the run.
 pub fn run_one(config: &RunConfig) -> Result<(RunRecord, Option<Policy>), RunError> {
-    let mut session = Session::new(config)?;
+    record_run(Session::new(config)?)
+}
+
+/// As [`run_one`], on the environments `family` makes (one of the caller's
+/// own, which the configuration cannot make: its record's configuration
+/// names it `Custom`).
+///
+/// # Errors
+/// As [`run_one`].
+pub fn run_one_with(config: &RunConfig, family: Box<dyn EnvFamily>) -> Result<(RunRecord, Option<Policy>), RunError> {
+    record_run(Session::with_family(config, family)?)
+}
+
+fn record_run(mut session: Session) -> Result<(RunRecord, Option<Policy>), RunError> {
+    let config = session.config().clone();
     let mut record = RunRecord {
         config: config.to_ron(),
         returns: Vec::new(),
@@ -154,13 +168,16 @@ pub struct RunOutcome {
 }
 
 /// Trains every `(key, config)` of `jobs` on `workers` threads, each run in
-/// a one-thread pool. `on_done(key, config, outcome, finished)` sees each
-/// successful run as it finishes (with how many have finished, this one
-/// included), so a caller can save it at once; it is called under a lock,
-/// one run at a time. Returns every result, in finishing order.
+/// a one-thread pool, on its configuration's environment or, given a
+/// `family`, on the environments it makes (one family serves every run: it
+/// only makes environments). `on_done(key, config, outcome, finished)`
+/// sees each successful run as it finishes (with how many have finished,
+/// this one included), so a caller can save it at once; it is called under
+/// a lock, one run at a time. Returns every result, in finishing order.
 pub fn run_parallel(
     jobs: &[(String, RunConfig)],
     workers: usize,
+    family: Option<&Arc<dyn EnvFamily>>,
     on_done: &(dyn Fn(&str, &RunConfig, &RunOutcome, usize) + Sync),
 ) -> Vec<(String, Result<RunOutcome, RunError>)> {
     let next = AtomicUsize::new(0);
@@ -176,7 +193,11 @@ pub fn run_parallel(
                     // Without a pool of its own (thread creation refused),
                     // the run goes on in the global one: same numbers.
                     // Measured on the thread the run trains on.
-                    let measured = || crate::heap::thread_peak(|| run_one(config));
+                    let run = || match family {
+                        Some(family) => run_one_with(config, Box::new(Arc::clone(family))),
+                        None => run_one(config),
+                    };
+                    let measured = || crate::heap::thread_peak(run);
                     let (result, peak_heap_bytes) = match &pool {
                         Ok(pool) => pool.install(measured),
                         Err(_) => measured(),
@@ -226,7 +247,7 @@ mod tests {
         let jobs: Vec<(String, RunConfig)> = (0..4).map(|s| (run_key(&tiny(s)), tiny(s))).collect();
         let alone: Vec<RunRecord> = jobs.iter().map(|(_, c)| run_one(c).unwrap().0).collect();
         let calls = AtomicUsize::new(0);
-        let results = run_parallel(&jobs, 3, &|_, _, _, _| {
+        let results = run_parallel(&jobs, 3, None, &|_, _, _, _| {
             calls.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(calls.into_inner(), 4);

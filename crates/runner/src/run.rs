@@ -16,7 +16,7 @@ use crate::atomic_file::write_atomic;
 use crate::error::{SkippedCheckpoint, io_err};
 use crate::session::{EpisodeLog, EvalLog, Session, TestLog, test_policy};
 use crate::stats::mean_std;
-use crate::{ConfigError, EnvFamily, MAX_GREEDY_EPISODES, RunConfig, RunError, checkpoint, policy_file};
+use crate::{ConfigError, EnvFamily, MAX_GREEDY_EPISODES, Phase, RunConfig, RunError, checkpoint, policy_file};
 
 /// What a run reports as it goes. Every method has a default that does
 /// nothing.
@@ -30,6 +30,10 @@ pub trait Progress: Send {
     /// When [`resume`] passes over a checkpoint it cannot use (newest
     /// first), before it tries the next.
     fn checkpoint_skipped(&mut self, _skipped: &SkippedCheckpoint) {}
+    /// Before training, when the run's environment cannot be saved (its
+    /// family says so): the run writes no checkpoints, and cannot be
+    /// resumed.
+    fn checkpoints_unavailable(&mut self, _env: &str) {}
 }
 
 /// A [`Progress`] that reports nothing.
@@ -155,15 +159,15 @@ struct CsvFile {
     /// Bytes written so far (what a checkpoint records).
     len: u64,
     /// The environment's id, the last field of every line.
-    env: &'static str,
+    env: String,
 }
 
 impl CsvFile {
-    fn create(path: PathBuf, header: &str, env: &'static str) -> Result<Self, RunError> {
+    fn create(path: PathBuf, header: &str, env: &str) -> Result<Self, RunError> {
         let file = File::create(&path).map_err(io_err(&path, "create"))?;
-        let mut csv = Self { path, out: BufWriter::new(file), len: 0, env: "env" };
+        let mut csv = Self { path, out: BufWriter::new(file), len: 0, env: "env".into() };
         csv.line(header)?;
-        csv.env = env;
+        csv.env = env.to_string();
         Ok(csv)
     }
 
@@ -171,7 +175,7 @@ impl CsvFile {
     /// lines written after the checkpoint that recorded `len`. Those bytes
     /// must be the log's header and whole lines (`lines` of them after the
     /// header, when the checkpoint says how many).
-    fn resume(path: PathBuf, len: u64, header: &str, env: &'static str, lines: Option<u64>) -> Result<Self, RunError> {
+    fn resume(path: PathBuf, len: u64, header: &str, env: &str, lines: Option<u64>) -> Result<Self, RunError> {
         let header = format!("{header},env");
         let text = std::fs::read(&path).map_err(io_err(&path, "read"))?;
         let have = text.len() as u64;
@@ -190,7 +194,7 @@ impl CsvFile {
         file.set_len(len).map_err(io_err(&path, "truncate"))?;
         let mut out = BufWriter::new(file);
         out.seek(SeekFrom::Start(len)).map_err(io_err(&path, "seek"))?;
-        Ok(Self { path, out, len, env })
+        Ok(Self { path, out, len, env: env.to_string() })
     }
 
     /// Writes a line, with the environment's field, and flushes it, so the
@@ -302,7 +306,7 @@ pub fn train_with(
     options: &TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunSummary, RunError> {
-    start(Session::new(config)?, config, run_dir, options, progress)
+    start(Session::new(config)?, run_dir, options, progress)
 }
 
 /// As [`train_with`], on the environments `family` makes (a user's own,
@@ -320,24 +324,29 @@ pub fn train_family(
     options: &TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunSummary, RunError> {
-    start(Session::with_family(config, family)?, config, run_dir, options, progress)
+    start(Session::with_family(config, family)?, run_dir, options, progress)
 }
 
 fn start(
     session: Session,
-    config: &RunConfig,
     run_dir: &Path,
     options: &TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunSummary, RunError> {
-    let env = session.env_spec().id;
+    let env = session.env_spec().id.clone();
     prepare_run_dir(run_dir)?;
+    // The session's configuration: for a family of the caller's, it names
+    // that environment (`Custom`), not the given configuration's `env`.
+    let config = session.config().clone();
     write_atomic(&run_dir.join(files::CONFIG), config.to_ron().as_bytes(), &mut |_, _| {})
         .map_err(|(path, source)| RunError::Io { path, action: "write", source })?;
+    if !session.can_checkpoint() {
+        progress.checkpoints_unavailable(&env);
+    }
     let logs = Logs {
-        train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER, env)?,
-        timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER, env)?,
-        eval: CsvFile::create(run_dir.join(files::EVAL_CSV), EVAL_HEADER, env)?,
+        train: CsvFile::create(run_dir.join(files::TRAIN_CSV), TRAIN_HEADER, &env)?,
+        timing: CsvFile::create(run_dir.join(files::TIMING_CSV), TIMING_HEADER, &env)?,
+        eval: CsvFile::create(run_dir.join(files::EVAL_CSV), EVAL_HEADER, &env)?,
         tensorboard: config
             .tensorboard
             .as_ref()
@@ -381,15 +390,19 @@ fn resume_on(
     if run_dir.join(files::SUMMARY).exists() {
         return Err(RunError::AlreadyComplete { run_dir: run_dir.to_path_buf() });
     }
+    let saved = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    let family = match family {
+        Some(family) => family,
+        None => saved.env_family()?,
+    };
+    if !family.can_save() {
+        return Err(RunError::NotResumable { env: family.spec().id });
+    }
     let dir = run_dir.join(checkpoint::DIR);
     let mut skipped = Vec::new();
     let mut found = None;
     for path in checkpoint::list(&dir).into_iter().rev() {
-        let read = match &family {
-            Some(family) => checkpoint::read_for(&path, family.as_ref()),
-            None => checkpoint::read(&path),
-        };
-        match read {
+        match checkpoint::read_for(&path, family.as_ref()) {
             Ok(ckpt) => {
                 found = Some((path, ckpt));
                 break;
@@ -404,21 +417,16 @@ fn resume_on(
     let Some((path, ckpt)) = found else {
         return Err(RunError::NoUsableCheckpoint { dir, skipped });
     };
-    let saved = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
     if &saved != ckpt.session.config() {
         return Err(RunError::Checkpoint { path, source: checkpoint::CheckpointError::ConfigDiffers });
     }
     // One line per finished episode in both per-episode logs.
     let episodes = Some(u64::from(ckpt.session.episodes_finished()));
-    let family = match family {
-        Some(family) => family,
-        None => saved.env_family()?,
-    };
     let env = family.spec().id;
     let logs = Logs {
-        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, env, episodes)?,
-        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, env, episodes)?,
-        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, env, None)?,
+        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, &env, episodes)?,
+        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, &env, episodes)?,
+        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, &env, None)?,
         tensorboard: saved
             .tensorboard
             .as_ref()
@@ -536,7 +544,8 @@ impl Logs {
 }
 
 /// Writes a checkpoint of `session` and where the logs are, reporting the
-/// write's progress as fault points.
+/// write's progress as fault points; `None` (nothing written) when the
+/// session's environments cannot be saved.
 fn save_checkpoint(
     session: &Session,
     logs: &Logs,
@@ -544,12 +553,23 @@ fn save_checkpoint(
     run_dir: &Path,
     options: &TrainOptions,
     nth: &mut u32,
-) -> Result<PathBuf, RunError> {
+) -> Result<Option<PathBuf>, RunError> {
+    if !session.can_checkpoint() {
+        return Ok(None);
+    }
     *nth += 1;
     let nth = *nth;
     fault(options, FaultPoint::CheckpointBegin { nth });
+    let spec = session.env_spec();
+    let env_error = |source| RunError::Env {
+        env: spec.id.clone(),
+        phase: Phase::Train,
+        episode: session.episodes_finished() + 1,
+        step: 0,
+        source,
+    };
     let ckpt = checkpoint::Checkpoint {
-        session: session.to_state(),
+        session: session.to_state().map_err(env_error)?,
         train_csv_len: logs.train.len,
         timing_csv_len: logs.timing.len,
         eval_csv_len: logs.eval.len,
@@ -558,6 +578,7 @@ fn save_checkpoint(
     };
     let mut on_progress = |written, total| fault(options, FaultPoint::CheckpointWriting { nth, written, total });
     checkpoint::write(&run_dir.join(checkpoint::DIR), &ckpt, options.keep_checkpoints, &mut on_progress)
+        .map(Some)
         .map_err(|(path, source)| RunError::Io { path, action: "write checkpoint", source })
 }
 
@@ -620,7 +641,7 @@ fn drive(
         policy_file::save_policy(agent.policy(), &run_dir.join(files::POLICY))?;
     }
 
-    let mut test_csv = CsvFile::create(run_dir.join(files::TEST_CSV), TEST_HEADER, session.env_spec().id)?;
+    let mut test_csv = CsvFile::create(run_dir.join(files::TEST_CSV), TEST_HEADER, &session.env_spec().id)?;
     let mut test_error = Ok(());
     let testing = || {
         fault(options, FaultPoint::Testing);
@@ -649,7 +670,7 @@ fn drive(
     let (test_mean, test_std) = mean_std(&test_returns);
     let summary = RunSummary {
         run_dir: run_dir.to_path_buf(),
-        env: session.env_spec().id.to_string(),
+        env: session.env_spec().id.clone(),
         reward_threshold: session.env_spec().reward_threshold,
         train_episodes: session.episodes_finished(),
         train_steps: session.total_steps(),
@@ -684,6 +705,22 @@ pub fn test_saved(run_dir: &Path, episodes: u32, progress: &mut dyn Progress) ->
     test_policy_file(&config, &run_dir.join(files::POLICY), episodes, progress)
 }
 
+/// As [`test_saved`], for a run of [`train_family`]: its policy tested on
+/// the environments `family` makes.
+///
+/// # Errors
+/// As [`test_saved`], and [`RunError::Config`] if the run names another
+/// custom environment than `family`'s.
+pub fn test_saved_family(
+    run_dir: &Path,
+    family: &dyn EnvFamily,
+    episodes: u32,
+    progress: &mut dyn Progress,
+) -> Result<Vec<TestLog>, RunError> {
+    let config = RunConfig::from_file(&run_dir.join(files::CONFIG))?;
+    test_policy_family(&config, family, &run_dir.join(files::POLICY), episodes, progress)
+}
+
 /// Runs `episodes` greedy episodes of the policy file at `policy` (JSON or
 /// safetensors: one PyTorch trained, say) with `config`'s environment and
 /// test stream; the policy's shape must be the one `config` makes.
@@ -699,11 +736,32 @@ pub fn test_policy_file(
     progress: &mut dyn Progress,
 ) -> Result<Vec<TestLog>, RunError> {
     config.validate()?;
-    if episodes > MAX_GREEDY_EPISODES {
+    test_policy_family(config, config.env_family()?.as_ref(), policy, episodes, progress)
+}
+
+/// As [`test_policy_file`], on the environments `family` makes (one of the
+/// caller's own, which the configuration cannot make).
+///
+/// # Errors
+/// As [`test_policy_file`], and [`RunError::Config`] if the configuration
+/// names another custom environment than `family`'s.
+pub fn test_policy_family(
+    config: &RunConfig,
+    family: &dyn EnvFamily,
+    policy: &Path,
+    episodes: u32,
+    progress: &mut dyn Progress,
+) -> Result<Vec<TestLog>, RunError> {
+    let config = match config.env {
+        crate::EnvSetting::Custom { .. } => config.clone().for_family(&family.spec())?,
+        _ => config.clone(),
+    };
+    config.validate_for(&family.spec())?;
+    if episodes == 0 || episodes > MAX_GREEDY_EPISODES {
         return Err(RunError::Config(ConfigError::Invalid {
             field: "--episodes".into(),
-            reason: format!("{episodes}: at most {MAX_GREEDY_EPISODES} greedy episodes"),
+            reason: format!("{episodes}: from 1 to {MAX_GREEDY_EPISODES} greedy episodes"),
         }));
     }
-    test_policy(config, policy, episodes, &mut |log| progress.test_episode(log, episodes))
+    test_policy(&config, family, policy, episodes, &mut |log| progress.test_episode(log, episodes))
 }

@@ -8,13 +8,13 @@ use std::path::Path;
 
 use agent::tabular::{Discretizer, StoredTabularQ, TabularConfig, TabularQ};
 use agent::{Agent, AgentError, AgentSeeds, AgentState, Learner, Mlp, StoredAgent, Transition, UpdateOutcome};
-use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
+use env_core::{Env, EnvError, EnvFamily, EnvSpec, Obs, ObsMut, ObsType, VecEnv, check_outputs};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::policy_file::{PolicyError, load_policy};
-use crate::{ConfigError, LearnerSetting, Phase, RunConfig, RunError};
+use crate::{ConfigError, EnvSetting, LearnerSetting, Phase, RunConfig, RunError};
 
 /// The random streams of a run. Each is ChaCha8 seeded with the master seed,
 /// on a stream number of its own ([`Stream::id`]); no two consumers share a
@@ -175,6 +175,9 @@ pub struct SessionState {
     /// The training environments as their batch saved them
     /// ([`VecEnv::save`]); restored by the run's [`EnvFamily`].
     envs: Vec<u8>,
+    /// Each training environment's reset RNG ([`Stream::TrainEnv`]): the
+    /// session holds them, the environments only draw from them.
+    env_rngs: Vec<ChaCha8Rng>,
     /// `N_PROBE` observations, row-major.
     probe_states: Vec<f32>,
     cursor: Cursor,
@@ -218,6 +221,7 @@ pub struct StoredSession {
     config: String,
     learner: StoredLearner,
     envs: Vec<u8>,
+    env_rngs: Vec<ChaCha8Rng>,
     probe_states: Vec<f32>,
     cursor: Cursor,
 }
@@ -248,13 +252,15 @@ pub enum StateError {
     },
     /// The stored learner's settings differ from the configuration's.
     LearnerSettings,
-    /// The numbers of environments and episode tallies differ from
-    /// `collection.envs`.
+    /// The numbers of environments, episode tallies and reset RNGs differ
+    /// from `collection.envs`.
     EnvCount {
         /// Stored environments.
         envs: usize,
         /// Stored episode tallies.
         tallies: usize,
+        /// Stored reset RNGs.
+        rngs: usize,
         /// `collection.envs`.
         configured: u32,
     },
@@ -317,9 +323,11 @@ impl fmt::Display for StateError {
                 write!(f, "the learner is {stored}, the configuration asks for {configured}")
             }
             Self::LearnerSettings => write!(f, "the learner's settings differ from the run's configuration"),
-            Self::EnvCount { envs, tallies, configured } => {
-                write!(f, "{envs} environments and {tallies} episode tallies for collection.envs = {configured}")
-            }
+            Self::EnvCount { envs, tallies, rngs, configured } => write!(
+                f,
+                "{envs} environments, {tallies} episode tallies and {rngs} reset RNGs for collection.envs = \
+                 {configured}"
+            ),
             Self::Counters { episodes_finished, train_episodes, total_steps, vector_steps } => write!(
                 f,
                 "{episodes_finished} of {train_episodes} episodes finished, {total_steps} environment steps in \
@@ -441,7 +449,13 @@ impl SessionState {
     /// The [`StateError`] found first.
     pub fn from_stored(s: StoredSession, family: &dyn EnvFamily) -> Result<Self, StateError> {
         let config = s.parse_config()?;
-        config.validate_for(&family.spec()).map_err(StateError::Config)?;
+        let spec = family.spec();
+        if let EnvSetting::Custom { id } = &config.env
+            && *id != spec.id
+        {
+            return Err(StateError::Config(ConfigError::OtherEnv { configured: id.clone(), family: spec.id }));
+        }
+        config.validate_for(&spec).map_err(StateError::Config)?;
         let learner = match s.learner {
             StoredLearner::Dqn(a) => {
                 LearnerState::Dqn(Box::new(AgentState::try_from(*a).map_err(StateError::Learner)?))
@@ -450,7 +464,14 @@ impl SessionState {
                 LearnerState::Tabular(Box::new(TabularQ::try_from(*t).map_err(StateError::Learner)?))
             }
         };
-        let state = Self { config, learner, envs: s.envs, probe_states: s.probe_states, cursor: s.cursor };
+        let state = Self {
+            config,
+            learner,
+            envs: s.envs,
+            env_rngs: s.env_rngs,
+            probe_states: s.probe_states,
+            cursor: s.cursor,
+        };
         state.check(family)?;
         Ok(state)
     }
@@ -478,9 +499,12 @@ impl SessionState {
             (LearnerState::Tabular(_), _) => return Err(kind_mismatch("TabularQ")),
         };
         let envs = family.restore(&self.envs).map_err(StateError::Envs)?;
+        check_outputs(envs.as_ref(), &spec).map_err(StateError::Envs)?;
         let n_envs = config.collection.envs;
-        if envs.len() != n_envs as usize || cursor.episodes.len() != n_envs as usize {
-            return Err(StateError::EnvCount { envs: envs.len(), tallies: cursor.episodes.len(), configured: n_envs });
+        let counts = [envs.len(), cursor.episodes.len(), self.env_rngs.len()];
+        if counts.iter().any(|&n| n != n_envs as usize) {
+            let [envs, tallies, rngs] = counts;
+            return Err(StateError::EnvCount { envs, tallies, rngs, configured: n_envs });
         }
         // Bounded as the learner's counts are (`agent::MAX_COUNT`), so that
         // stepping on can never overflow them.
@@ -533,9 +557,9 @@ impl SessionState {
         if actions != cursor.total_steps || pushes.is_some_and(|p| p != cursor.total_steps) {
             return Err(StateError::StepTotals { total_steps: cursor.total_steps, actions, pushes });
         }
-        check_streams(config.seed, learner, envs.as_ref())?;
+        check_streams(config.seed, learner, &self.env_rngs)?;
         let non_finite = self.probe_states.iter().position(|v| !v.is_finite());
-        if self.probe_states.len() != N_PROBE * spec.obs_dim || non_finite.is_some() {
+        if self.probe_states.len() != N_PROBE * spec.obs_len() || non_finite.is_some() {
             return Err(StateError::ProbeStates { count: self.probe_states.len(), non_finite });
         }
         Ok(envs)
@@ -544,12 +568,12 @@ impl SessionState {
 
 /// Checks that every stored RNG is the one its consumer gets from the
 /// master seed (its key and stream; how far it has run is its own).
-fn check_streams(seed: u64, learner: &LearnerState, envs: &dyn VecEnv) -> Result<(), StateError> {
+fn check_streams(seed: u64, learner: &LearnerState, env_rngs: &[ChaCha8Rng]) -> Result<(), StateError> {
     let same = |rng: &ChaCha8Rng, expected: ChaCha8Rng| {
         rng.get_seed() == expected.get_seed() && rng.get_stream() == expected.get_stream()
     };
     let from_seed = |stream: Stream| ChaCha8Rng::seed_from_u64(stream.seed(seed));
-    for (env, rng) in envs.rngs().iter().enumerate() {
+    for (env, rng) in env_rngs.iter().enumerate() {
         let consumer = Stream::TrainEnv { env: env as u32 };
         if !same(rng, consumer.rng(seed)) {
             return Err(StateError::RandomStream { consumer });
@@ -631,9 +655,14 @@ pub struct Session {
     /// Makes the run's environments: single ones for greedy episodes.
     family: Box<dyn EnvFamily>,
     spec: EnvSpec,
-    /// The training environments, stepped together; environment `i` draws
-    /// its resets from [`Stream::TrainEnv`] `{ env: i }`.
+    /// The training environments, stepped together.
     envs: Box<dyn VecEnv>,
+    /// Their reset RNGs: environment `i` draws its resets from
+    /// [`Stream::TrainEnv`] `{ env: i }`.
+    env_rngs: Vec<ChaCha8Rng>,
+    /// Single environments for greedy episodes (evaluations, the test),
+    /// made once and reset before each episode.
+    greedy_envs: Vec<Box<dyn Env>>,
     /// `N_PROBE` observations, row-major.
     probe_states: Vec<f32>,
     cursor: Cursor,
@@ -707,16 +736,24 @@ impl Session {
     /// buffer too large to allocate, say).
     pub fn new(config: &RunConfig) -> Result<Self, RunError> {
         config.validate()?;
-        Self::with_family(config, config.env_family()?)
+        Self::build(config, config.env_family()?)
     }
 
     /// A new run on the environments `family` makes (one of a user's own,
-    /// say): as [`new`](Self::new), with the configuration's `env` unused.
+    /// say): as [`new`](Self::new), with the configuration's `env` unused;
+    /// the session's configuration names the family's environment
+    /// ([`RunConfig::for_family`]).
     ///
     /// # Errors
-    /// As [`new`](Self::new), and [`RunError::Env`] if the family cannot
-    /// make the batch.
+    /// As [`new`](Self::new), [`RunError::Config`] if the configuration
+    /// names another custom environment, and [`RunError::Env`] if the
+    /// family cannot make the batch.
     pub fn with_family(config: &RunConfig, family: Box<dyn EnvFamily>) -> Result<Self, RunError> {
+        let config = config.clone().for_family(&family.spec())?;
+        Self::build(&config, family)
+    }
+
+    fn build(config: &RunConfig, family: Box<dyn EnvFamily>) -> Result<Self, RunError> {
         let spec = family.spec();
         config.validate_for(&spec)?;
         let learner = match tabular_config(config, &spec) {
@@ -739,14 +776,21 @@ impl Session {
             }
         };
         let n_envs = config.collection.envs as usize;
-        let env_rngs = (0..config.collection.envs).map(|env| Stream::TrainEnv { env }.rng(config.seed)).collect();
-        let setup = |source| RunError::Env { phase: Phase::Train, episode: 1, step: 0, source };
-        let envs = family.batch(env_rngs).map_err(setup)?;
+        let mut env_rngs: Vec<ChaCha8Rng> =
+            (0..config.collection.envs).map(|env| Stream::TrainEnv { env }.rng(config.seed)).collect();
+        let setup = |source| RunError::Env { env: spec.id.clone(), phase: Phase::Train, episode: 1, step: 0, source };
+        let envs = family.batch(n_envs, &mut env_rngs).map_err(setup)?;
+        check_outputs(envs.as_ref(), &spec).map_err(setup)?;
+        // The probe states: start states of one environment, reset again
+        // and again from the probe stream.
         let mut probe_rng = Stream::Probe.rng(config.seed);
-        let mut probe_env = family.single();
-        let mut probe_states = vec![0.0; N_PROBE * spec.obs_dim];
-        for obs in probe_states.chunks_exact_mut(spec.obs_dim) {
-            probe_env.reset(&mut probe_rng, obs);
+        let mut probe_env = family.single().map_err(setup)?;
+        let mut probe_states = vec![0.0; N_PROBE * spec.obs_len()];
+        for obs in probe_states.chunks_exact_mut(spec.obs_len()) {
+            probe_env.reset(&mut probe_rng, ObsMut::F32(obs)).map_err(setup)?;
+            spec.obs
+                .check_values(Obs::F32(obs))
+                .map_err(|problem| setup(EnvError::Output { field: "observations", env: None, problem }))?;
         }
         let cursor = Cursor {
             episodes_finished: 0,
@@ -756,7 +800,7 @@ impl Session {
             solved: false,
             pending: None,
         };
-        Ok(Self::assemble(config.clone(), learner, family, envs, probe_states, cursor))
+        Ok(Self::assemble(config.clone(), learner, family, envs, env_rngs, probe_states, cursor))
     }
 
     fn assemble(
@@ -764,6 +808,7 @@ impl Session {
         learner: RunLearner,
         family: Box<dyn EnvFamily>,
         envs: Box<dyn VecEnv>,
+        env_rngs: Vec<ChaCha8Rng>,
         probe_states: Vec<f32>,
         cursor: Cursor,
     ) -> Self {
@@ -773,9 +818,11 @@ impl Session {
             config,
             learner,
             family,
-            obs_before: Vec::with_capacity(n * spec.obs_dim),
+            obs_before: Vec::with_capacity(n * spec.obs_len()),
             spec,
             envs,
+            env_rngs,
+            greedy_envs: Vec::new(),
             probe_states,
             cursor,
             actions: Vec::with_capacity(n),
@@ -794,18 +841,29 @@ impl Session {
     /// A snapshot from which [`Session::from_state`] continues exactly here:
     /// between two steps (mid-episode included) or inside an interrupted
     /// one.
-    #[must_use]
-    pub fn to_state(&self) -> SessionState {
-        SessionState {
+    ///
+    /// # Errors
+    /// [`EnvError::NotSaveable`] when the environments cannot be saved (see
+    /// [`can_checkpoint`](Self::can_checkpoint)), or their own failure to.
+    pub fn to_state(&self) -> Result<SessionState, EnvError> {
+        Ok(SessionState {
             config: self.config.clone(),
             learner: match &self.learner {
                 RunLearner::Dqn(a) => LearnerState::Dqn(Box::new(a.to_state())),
                 RunLearner::Tabular(t) => LearnerState::Tabular(t.clone()),
             },
-            envs: self.envs.save(),
+            envs: self.envs.save()?,
+            env_rngs: self.env_rngs.clone(),
             probe_states: self.probe_states.clone(),
             cursor: self.cursor.clone(),
-        }
+        })
+    }
+
+    /// Whether the session can be frozen ([`to_state`](Self::to_state)),
+    /// and so checkpointed: whether its environments' family can save them.
+    #[must_use]
+    pub fn can_checkpoint(&self) -> bool {
+        self.family.can_save()
     }
 
     /// The session a snapshot describes, on the configured environment
@@ -831,7 +889,7 @@ impl Session {
             LearnerState::Dqn(a) => RunLearner::Dqn(Box::new(Agent::from_state(*a).map_err(StateError::Learner)?)),
             LearnerState::Tabular(t) => RunLearner::Tabular(t),
         };
-        Ok(Self::assemble(s.config, learner, family, envs, s.probe_states, s.cursor))
+        Ok(Self::assemble(s.config, learner, family, envs, s.env_rngs, s.probe_states, s.cursor))
     }
 
     /// The environment's spaces and rules.
@@ -843,7 +901,7 @@ impl Session {
     /// The observations the next step acts on, one row per training
     /// environment (row-major).
     #[must_use]
-    pub fn observations(&self) -> &[f32] {
+    pub fn observations(&self) -> Obs<'_> {
         self.envs.observations()
     }
 
@@ -967,12 +1025,16 @@ impl Session {
     fn collect(&mut self) -> Result<Vec<bool>, RunError> {
         let (episode, step) = (self.cursor.episodes_finished + 1, self.cursor.episodes[0].steps + 1);
         let fail = |source| RunError::Agent { phase: Phase::Train, episode, step, source };
+        let id = &self.spec.id;
+        let env_fail = |source| RunError::Env { env: id.clone(), phase: Phase::Train, episode, step, source };
         let learner = self.learner.as_learner();
         self.obs_before.clear();
-        self.obs_before.extend_from_slice(self.envs.observations());
-        let d = self.spec.obs_dim;
+        self.obs_before.extend_from_slice(f32_rows(self.envs.observations()).map_err(env_fail)?);
+        let d = self.spec.obs_len();
         learner.act_batch(&self.obs_before, d, &mut self.actions).map_err(fail)?;
-        self.envs.step(&self.actions).map_err(|source| RunError::Env { phase: Phase::Train, episode, step, source })?;
+        self.envs.step(&self.actions, &mut self.env_rngs).map_err(env_fail)?;
+        check_outputs(self.envs.as_ref(), &self.spec).map_err(env_fail)?;
+        let final_observations = f32_rows(self.envs.final_observations()).map_err(env_fail)?;
         for (i, &action) in self.actions.iter().enumerate() {
             let row = i * d..(i + 1) * d;
             learner
@@ -982,7 +1044,7 @@ impl Session {
                         state: &self.obs_before[row.clone()],
                         action,
                         reward: self.envs.rewards()[i] as f32,
-                        next_state: &self.envs.final_observations()[row],
+                        next_state: &final_observations[row],
                         terminated: self.envs.terminated()[i],
                         truncated: self.envs.truncated()[i],
                     },
@@ -1038,10 +1100,8 @@ impl Session {
         }
         let (episodes, solved_at) = (stop.episodes, stop.solved_at);
         let learner = self.learner.as_learner();
-        let family = self.family.as_ref();
-        let Some(logs) =
-            greedy_episodes(learner, &self.config, family, Stream::Eval, episodes, &mut |_| {}, interrupt)?
-        else {
+        let play = Greedy { config: &self.config, family: self.family.as_ref(), envs: &mut self.greedy_envs };
+        let Some(logs) = play.episodes(learner, Stream::Eval, episodes, &mut |_| {}, interrupt)? else {
             self.cursor.pending = Some(PendingStep::Evaluation);
             return Ok(false);
         };
@@ -1063,7 +1123,7 @@ impl Session {
     /// batched forward pass: the same bits as one state at a time).
     fn q_probe(&mut self) -> Result<f64, AgentError> {
         let learner = self.learner.as_learner();
-        learner.q_values_batch(&self.probe_states, self.spec.obs_dim, &mut self.probe_q)?;
+        learner.q_values_batch(&self.probe_states, self.spec.obs_len(), &mut self.probe_q)?;
         let sum: f64 = self
             .probe_q
             .chunks_exact(self.spec.n_actions)
@@ -1094,109 +1154,143 @@ impl Session {
         on_episode: &mut dyn FnMut(&TestLog),
         interrupt: &dyn Fn() -> bool,
     ) -> Result<Option<Vec<TestLog>>, RunError> {
-        let (learner, family) = (self.learner.as_learner(), self.family.as_ref());
-        greedy_episodes(learner, &self.config, family, Stream::TestEnv, episodes, on_episode, interrupt)
+        let learner = self.learner.as_learner();
+        let play = Greedy { config: &self.config, family: self.family.as_ref(), envs: &mut self.greedy_envs };
+        play.episodes(learner, Stream::TestEnv, episodes, on_episode, interrupt)
     }
 }
 
 /// Greedy episodes played side by side, at most this many at a time.
 const GREEDY_GROUP: usize = 128;
 
-/// Greedy episodes of `agent`'s policy, resets drawn from `stream` in
-/// episode order. Up to [`GREEDY_GROUP`] episodes run side by side, their
-/// actions chosen in one batched forward pass per step (the same bits as one
-/// state at a time, so the same returns as playing them in turn); the logs
-/// reach `on_episode` in episode order. `interrupt` is asked before each
-/// batched step; `None` if it stopped them.
-fn greedy_episodes(
-    agent: &mut dyn Learner,
-    config: &RunConfig,
-    family: &dyn EnvFamily,
-    stream: Stream,
-    episodes: u32,
-    on_episode: &mut dyn FnMut(&TestLog),
-    interrupt: &dyn Fn() -> bool,
-) -> Result<Option<Vec<TestLog>>, RunError> {
-    /// One episode in progress.
-    struct Playing {
-        env: Box<dyn Env>,
-        obs: Vec<f32>,
-        log: TestLog,
-        discount: f64,
-        done: bool,
-    }
-    let phase = if stream == Stream::TestEnv { Phase::Test } else { Phase::Evaluation };
-    let spec = family.spec();
-    let mut rng = stream.rng(config.seed);
-    let gamma = config.agent.gamma;
-    // Grown as episodes finish, not reserved from a count the caller gives.
-    let mut logs = Vec::new();
-    let (mut rows, mut q) = (Vec::new(), Vec::new());
-    let mut first = 1;
-    while first <= episodes {
-        let last = episodes.min(first.saturating_add(GREEDY_GROUP as u32 - 1));
-        // Episodes reset in episode order from the one stream, so episode k
-        // starts where it would if they were played one after another.
-        let mut group: Vec<Playing> = (first..=last)
-            .map(|episode| {
-                let mut env = family.single();
-                let mut obs = vec![0.0; spec.obs_dim];
-                env.reset(&mut rng, &mut obs);
-                let log = TestLog { episode, ret: 0.0, q_start: 0.0, discounted_return: 0.0 };
-                Playing { env, obs, log, discount: 1.0, done: false }
-            })
-            .collect();
-        let mut step = 0u32;
-        while group.iter().any(|p| !p.done) {
-            if interrupt() {
-                return Ok(None);
-            }
-            step += 1;
-            rows.clear();
-            group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(&p.obs));
-            let fail = |episode, source| RunError::Agent { phase, episode, step, source };
-            let first_active = group.iter().find(|p| !p.done).map_or(first, |p| p.log.episode);
-            agent.q_values_batch(&rows, spec.obs_dim, &mut q).map_err(|e| fail(first_active, e))?;
-            for (p, values) in group.iter_mut().filter(|p| !p.done).zip(q.chunks_exact(spec.n_actions)) {
-                let action = match agent::argmax(values) {
-                    Some(a) => a,
-                    // No greedy action (a NaN): `predict` names the error.
-                    None => agent.predict(&p.obs).map_err(|e| fail(p.log.episode, e))?,
-                };
-                if step == 1 {
-                    p.log.q_start = f64::from(values[action]);
-                }
-                let episode = p.log.episode;
-                let out =
-                    p.env.step(action, &mut p.obs).map_err(|source| RunError::Env { phase, episode, step, source })?;
-                p.log.ret += out.reward;
-                p.log.discounted_return += p.discount * out.reward;
-                p.discount *= gamma;
-                p.done = out.is_done();
-            }
-        }
-        for p in group {
-            on_episode(&p.log);
-            logs.push(p.log);
-        }
-        first = last.saturating_add(1);
-        if last == u32::MAX {
-            break;
-        }
-    }
-    Ok(Some(logs))
+/// The observations of `obs` as `f32` rows: what the learners take.
+fn f32_rows(obs: Obs<'_>) -> Result<&[f32], EnvError> {
+    obs.as_f32().ok_or(EnvError::ObsType { expected: ObsType::F32, got: obs.carrier() })
 }
 
-/// A DQN learner for `config` whose networks are `policy` (read from
-/// `policy_path`), for greedy play: testing a saved policy, drawing it at
-/// work. Its replay buffer is the smallest the settings allow (it never
-/// learns).
+/// What greedy episodes are played with: the run's configuration (its
+/// seed, γ), the family that makes the environments, and the single
+/// environments made so far (reused: each episode starts with a reset, so
+/// which environment plays it changes nothing, and an environment that is
+/// costly to make is made once).
+struct Greedy<'a> {
+    config: &'a RunConfig,
+    family: &'a dyn EnvFamily,
+    envs: &'a mut Vec<Box<dyn Env>>,
+}
+
+impl Greedy<'_> {
+    /// Greedy episodes of `agent`'s policy, resets drawn from `stream` in
+    /// episode order. Up to [`GREEDY_GROUP`] episodes run side by side,
+    /// their actions chosen in one batched forward pass per step (the same
+    /// bits as one state at a time, so the same returns as playing them in
+    /// turn); the logs reach `on_episode` in episode order. `interrupt` is
+    /// asked before each batched step; `None` if it stopped them.
+    fn episodes(
+        self,
+        agent: &mut dyn Learner,
+        stream: Stream,
+        episodes: u32,
+        on_episode: &mut dyn FnMut(&TestLog),
+        interrupt: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<TestLog>>, RunError> {
+        /// One episode in progress, on `envs[env]`.
+        struct Playing {
+            env: usize,
+            obs: Vec<f32>,
+            log: TestLog,
+            discount: f64,
+            done: bool,
+        }
+        let phase = if stream == Stream::TestEnv { Phase::Test } else { Phase::Evaluation };
+        let spec = self.family.spec();
+        let env_error = |episode, step, source| RunError::Env { env: spec.id.clone(), phase, episode, step, source };
+        let mut rng = stream.rng(self.config.seed);
+        let gamma = self.config.agent.gamma;
+        // Grown as episodes finish, not reserved from a count the caller gives.
+        let mut logs = Vec::new();
+        let (mut rows, mut q) = (Vec::new(), Vec::new());
+        let mut first = 1;
+        while first <= episodes {
+            let last = episodes.min(first.saturating_add(GREEDY_GROUP as u32 - 1));
+            // Episodes reset in episode order from the one stream, so episode k
+            // starts where it would if they were played one after another.
+            let mut group = Vec::new();
+            for (env, episode) in (first..=last).enumerate() {
+                if self.envs.len() <= env {
+                    self.envs.push(self.family.single().map_err(|e| env_error(episode, 0, e))?);
+                }
+                let mut obs = vec![0.0; spec.obs_len()];
+                self.envs[env].reset(&mut rng, ObsMut::F32(&mut obs)).map_err(|e| env_error(episode, 0, e))?;
+                spec.obs.check_values(Obs::F32(&obs)).map_err(|problem| {
+                    env_error(episode, 0, EnvError::Output { field: "observations", env: None, problem })
+                })?;
+                let log = TestLog { episode, ret: 0.0, q_start: 0.0, discounted_return: 0.0 };
+                group.push(Playing { env, obs, log, discount: 1.0, done: false });
+            }
+            let mut step = 0u32;
+            while group.iter().any(|p| !p.done) {
+                if interrupt() {
+                    return Ok(None);
+                }
+                step += 1;
+                rows.clear();
+                group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(&p.obs));
+                let fail = |episode, source| RunError::Agent { phase, episode, step, source };
+                let first_active = group.iter().find(|p| !p.done).map_or(first, |p| p.log.episode);
+                agent.q_values_batch(&rows, spec.obs_len(), &mut q).map_err(|e| fail(first_active, e))?;
+                for (p, values) in group.iter_mut().filter(|p| !p.done).zip(q.chunks_exact(spec.n_actions)) {
+                    let action = match agent::argmax(values) {
+                        Some(a) => a,
+                        // No greedy action (a NaN): `predict` names the error.
+                        None => agent.predict(&p.obs).map_err(|e| fail(p.log.episode, e))?,
+                    };
+                    if step == 1 {
+                        p.log.q_start = f64::from(values[action]);
+                    }
+                    let episode = p.log.episode;
+                    let out = self.envs[p.env]
+                        .step(action, ObsMut::F32(&mut p.obs))
+                        .map_err(|e| env_error(episode, step, e))?;
+                    let reward_ok = out.reward.is_finite();
+                    let checked = spec.obs.check_values(Obs::F32(&p.obs)).and_then(|()| {
+                        reward_ok
+                            .then_some(())
+                            .ok_or(env_core::OutputProblem::NonFinite { index: 0, value: out.reward })
+                    });
+                    checked.map_err(|problem| {
+                        let field = if reward_ok { "observations" } else { "rewards" };
+                        env_error(episode, step, EnvError::Output { field, env: None, problem })
+                    })?;
+                    p.log.ret += out.reward;
+                    p.log.discounted_return += p.discount * out.reward;
+                    p.discount *= gamma;
+                    p.done = out.is_done();
+                }
+            }
+            for p in group {
+                on_episode(&p.log);
+                logs.push(p.log);
+            }
+            first = last.saturating_add(1);
+            if last == u32::MAX {
+                break;
+            }
+        }
+        Ok(Some(logs))
+    }
+}
+
+/// A DQN learner for `config` on an environment with `spec` whose networks
+/// are `policy` (read from `policy_path`), for greedy play: testing a saved
+/// policy, drawing it at work. Its replay buffer is the smallest the
+/// settings allow (it never learns).
 ///
 /// # Errors
 /// [`RunError::Config`] for an invalid configuration, [`RunError::Learner`]
 /// if the learner cannot be built, [`RunError::Policy`] for a policy that
 /// does not fit the configuration.
-fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Result<Agent, RunError> {
+fn greedy_agent(config: &RunConfig, spec: &EnvSpec, policy: &Mlp<f32>, policy_path: &Path) -> Result<Agent, RunError> {
     let misfit = |source| RunError::Policy { path: policy_path.to_path_buf(), source };
     if !matches!(config.learner, LearnerSetting::Dqn) {
         return Err(misfit(PolicyError::NotANetworkLearner));
@@ -1204,8 +1298,8 @@ fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Re
     let mut config = config.clone();
     // Testing needs no replay memory.
     config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
-    config.validate()?;
-    let dqn = config.dqn_config()?;
+    config.validate_for(spec)?;
+    let dqn = config.dqn_config_for(spec);
     let run = dqn.shape().map_err(|e| RunError::Learner(e.into()))?;
     if policy.shape() != run {
         return Err(misfit(PolicyError::Mismatch { policy: Box::new(policy.shape()), run: Box::new(run) }));
@@ -1222,13 +1316,15 @@ fn greedy_agent(config: &RunConfig, policy: &Mlp<f32>, policy_path: &Path) -> Re
 }
 
 /// Greedy test episodes of the policy saved at `policy_path` with the run's
-/// configuration (the same test stream as the run's own test).
+/// configuration, on the environments `family` makes (the same test stream
+/// as the run's own test).
 ///
 /// # Errors
 /// [`RunError::Io`] or [`RunError::Policy`] for the file, and as
 /// [`greedy_agent`] and [`Session::test`].
 pub(crate) fn test_policy(
     config: &RunConfig,
+    family: &dyn EnvFamily,
     policy_path: &Path,
     episodes: u32,
     on_episode: &mut dyn FnMut(&TestLog),
@@ -1237,9 +1333,10 @@ pub(crate) fn test_policy(
         return Err(RunError::Policy { path: policy_path.to_path_buf(), source: PolicyError::NotANetworkLearner });
     }
     let policy = load_policy(policy_path)?;
-    let mut agent = greedy_agent(config, &policy, policy_path)?;
-    let family = config.env_family()?;
-    let logs = greedy_episodes(&mut agent, config, family.as_ref(), Stream::TestEnv, episodes, on_episode, &never)?;
+    let mut agent = greedy_agent(config, &family.spec(), &policy, policy_path)?;
+    let mut envs = Vec::new();
+    let play = Greedy { config, family, envs: &mut envs };
+    let logs = play.episodes(&mut agent, Stream::TestEnv, episodes, on_episode, &never)?;
     Ok(logs.expect("never interrupted"))
 }
 
@@ -1247,9 +1344,10 @@ pub(crate) fn test_policy(
 #[derive(Debug, Clone, PartialEq)]
 pub struct GreedyEpisode {
     /// The physical state at each step, the start's first (one more than
-    /// the steps taken).
+    /// the steps taken); empty entries for an environment without a
+    /// physical state.
     pub states: Vec<Vec<f64>>,
-    /// The observation at each step, row-major (`states.len() × obs_dim`).
+    /// The observation at each step, row-major (`states.len() × obs_len`).
     pub observations: Vec<f32>,
     /// The reward of each step taken.
     pub rewards: Vec<f64>,
@@ -1259,19 +1357,22 @@ pub struct GreedyEpisode {
 }
 
 /// One greedy episode of the policy saved at `policy_path` from the test
-/// stream's first reset (at most `max_steps` steps): for drawing the
-/// policy at work.
+/// stream's first reset (at most `max_steps` steps), on the environment
+/// `config` names: for drawing the policy at work.
 ///
 /// # Errors
 /// [`RunError::Config`] for an invalid configuration, [`RunError::Io`] or
 /// [`RunError::Policy`] for the policy file, [`RunError::Agent`] or
 /// [`RunError::Env`] if a step fails.
 pub fn greedy_episode(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<GreedyEpisode, RunError> {
+    let family = config.env_family()?;
+    let spec = family.spec();
     let policy = load_policy(policy_path)?;
-    let mut agent = greedy_agent(config, &policy, policy_path)?;
-    let mut env = config.env_family()?.single();
-    let mut obs = vec![0.0; env.spec().obs_dim];
-    env.reset(&mut Stream::TestEnv.rng(config.seed), &mut obs);
+    let mut agent = greedy_agent(config, &spec, &policy, policy_path)?;
+    let env_error = |step, source| RunError::Env { env: spec.id.clone(), phase: Phase::Test, episode: 1, step, source };
+    let mut env = family.single().map_err(|e| env_error(0, e))?;
+    let mut obs = vec![0.0; spec.obs_len()];
+    env.reset(&mut Stream::TestEnv.rng(config.seed), ObsMut::F32(&mut obs)).map_err(|e| env_error(0, e))?;
     let mut episode = GreedyEpisode {
         states: vec![env.state().to_vec()],
         observations: obs.clone(),
@@ -1281,12 +1382,7 @@ pub fn greedy_episode(config: &RunConfig, policy_path: &Path, max_steps: u32) ->
     for step in 1..=max_steps {
         let at = |source| RunError::Agent { phase: Phase::Test, episode: 1, step, source };
         let action = agent.predict(&obs).map_err(at)?;
-        let out = env.step(action, &mut obs).map_err(|source| RunError::Env {
-            phase: Phase::Test,
-            episode: 1,
-            step,
-            source,
-        })?;
+        let out = env.step(action, ObsMut::F32(&mut obs)).map_err(|e| env_error(step, e))?;
         episode.states.push(env.state().to_vec());
         episode.observations.extend_from_slice(&obs);
         episode.rewards.push(out.reward);

@@ -275,7 +275,7 @@ pub fn run(
     let points: BTreeMap<&str, &Point> = all.iter().map(|r| (r.key.as_str(), &r.point)).collect();
     let total = todo.len();
     let write_error = std::sync::Mutex::new(None);
-    let results = run_parallel(&todo, workers, &|key, config, outcome, finished| {
+    let results = run_parallel(&todo, workers, None, &|key, config, outcome, finished| {
         let result = sweep_result(points.get(key).map_or_else(Vec::new, |p| (*p).clone()), config, outcome);
         let path = result_path(folder, key);
         let text = serde_json::to_string_pretty(&result).expect("results serialize");

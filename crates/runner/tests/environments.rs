@@ -22,7 +22,7 @@ fn scratch(name: &str) -> PathBuf {
 fn small_config(env: &str, seed: u64) -> RunConfig {
     let mut c = RunConfig::for_env(env).unwrap();
     c.seed = seed;
-    c.env.set_max_episode_steps(60);
+    c.apply_override("env.max_episode_steps=60").unwrap();
     c.train_episodes = 40;
     c.test_episodes = 3;
     c.max_train_steps = Some(2_400);
@@ -108,7 +108,7 @@ fn a_checkpoint_belongs_to_its_environment() {
     assert!(matches!(train_with(&config, &dir, &stop, &mut Silent), Err(RunError::Interrupted { .. })));
     let mut swapped = config.clone();
     swapped.env = EnvSetting::named("mountaincar").unwrap();
-    swapped.env.set_max_episode_steps(60);
+    swapped.apply_override("env.max_episode_steps=60").unwrap();
     std::fs::write(dir.join(files::CONFIG), swapped.to_ron()).unwrap();
     let err = resume(&dir, &options(), &mut Silent).unwrap_err();
     let text = runner::ErrorChain(&err).to_string();

@@ -232,6 +232,7 @@ struct SessionMirror {
     learner: LearnerMirror,
     /// The batch as it saved itself (a CartPole batch here: `BatchMirror`).
     envs: Vec<u8>,
+    env_rngs: Vec<ChaCha8Rng>,
     probe_states: Vec<f32>,
     cursor: CursorMirror,
 }
@@ -360,7 +361,6 @@ struct BatchMirror {
     config: EnvConfig,
     states: Vec<[f64; 4]>,
     elapsed_steps: Vec<u32>,
-    rngs: Vec<ChaCha8Rng>,
     episodes_finished: u64,
 }
 
@@ -425,7 +425,7 @@ fn source_checkpoint(source: Source) -> Vec<u8> {
     let dir = scratch(&format!("source-{source:?}"));
     let opts = TrainOptions { stop_after_steps: Some(40), ..TrainOptions::default() };
     let ckpt = match train_with(&c, &dir, &opts, &mut Silent) {
-        Err(RunError::Interrupted { checkpoint, .. }) => checkpoint,
+        Err(RunError::Interrupted { checkpoint: Some(checkpoint), .. }) => checkpoint,
         other => panic!("{other:?}"),
     };
     let bytes = std::fs::read(ckpt).unwrap();
@@ -561,7 +561,7 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 *p = x as f32;
             }
         }
-        13..=19 => edit_batch(&mut s.envs, &|b| match which % 68 {
+        13..=17 => edit_batch(&mut s.envs, &|b| match which % 68 {
             13 => b.config.max_episode_steps = n as u32,
             14 => b.states.truncate(at % 3),
             15 => {
@@ -575,11 +575,13 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 }
             }
             17 => b.elapsed_steps.push(n as u32),
-            18 => {
-                b.rngs.pop();
-            }
             _ => b.episodes_finished = n,
         }),
+        // The session's reset RNGs: one fewer, or two swapped.
+        18 => {
+            s.env_rngs.pop();
+        }
+        19 if s.env_rngs.len() >= 2 => s.env_rngs.swap(0, 1),
         // The saved batch's own bytes, cut or extended.
         47 => s.envs.truncate(at % (s.envs.len() + 1)),
         20 => s.config.seed = n,
@@ -995,7 +997,7 @@ fn the_known_crashers_are_named_errors() {
         assert!(text.contains("4 bytes after the decoded content"), "{text}");
         // Two environments' RNGs swapped (the multi-environment source).
         let mut m = mirror_of(source);
-        edit_batch(&mut m.session.envs, &|b| b.rngs.swap(0, 1));
+        m.session.env_rngs.swap(0, 1);
         let text = chain(&file_of(&m, source));
         assert!(text.contains("random stream of TrainEnv"), "{text}");
     });

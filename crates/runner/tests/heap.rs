@@ -38,7 +38,7 @@ fn the_pool_records_each_runs_peak_heap() {
         (format!("{capacity}"), c)
     };
     let jobs = [tiny(1_000), tiny(201_000)];
-    let done = run_parallel(&jobs, 2, &|_, _, _, _| {});
+    let done = run_parallel(&jobs, 2, None, &|_, _, _, _| {});
     let peak = |key: &str| {
         let outcome = done.iter().find(|(k, _)| k == key).unwrap().1.as_ref().unwrap();
         outcome.peak_heap_bytes.expect("measured")

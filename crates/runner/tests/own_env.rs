@@ -4,7 +4,7 @@
 #[path = "../examples/own_env.rs"]
 mod own_env;
 
-use env_core::{Dynamics, Env, EnvError, EpisodicFamily};
+use env_core::{Dynamics, Env, EnvError, EpisodicFamily, ObsMut};
 use rand::SeedableRng;
 
 #[test]
@@ -26,13 +26,13 @@ fn the_example_environment_gets_the_episode_rules() {
     let mut env = family.make();
     let mut obs = [0.0f32; 2];
     // A start one cell left of the goal: one step right ends it, with reward 0.
-    env.reset_to(&[4.0, 5.0], &mut obs).unwrap();
+    env.reset_to(&[4.0, 5.0], ObsMut::F32(&mut obs)).unwrap();
     assert_eq!(obs, [0.4, 0.5]);
-    let outcome = env.step(1, &mut obs).unwrap();
+    let outcome = env.step(1, ObsMut::F32(&mut obs)).unwrap();
     assert!(outcome.terminated && !outcome.truncated && outcome.reward == 0.0, "{outcome:?}");
-    assert!(matches!(env.step(1, &mut obs), Err(EnvError::EpisodeOver { .. })));
-    env.reset(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1), &mut obs);
-    assert!(matches!(env.step(2, &mut obs), Err(EnvError::InvalidAction { .. })));
+    assert!(matches!(env.step(1, ObsMut::F32(&mut obs)), Err(EnvError::EpisodeOver { .. })));
+    env.reset(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1), ObsMut::F32(&mut obs)).unwrap();
+    assert!(matches!(env.step(2, ObsMut::F32(&mut obs)), Err(EnvError::InvalidAction { .. })));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     for _ in 0..1000 {
         let [runner, goal] = own_env::Chase.draw_start(&mut rng);

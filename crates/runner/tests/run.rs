@@ -6,9 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use runner::{
-    ConfigError, ErrorChain, PolicyError, RunConfig, RunError, Silent, files, load_policy, test_saved, train,
-};
+use runner::{ErrorChain, PolicyError, RunConfig, RunError, Silent, files, load_policy, test_saved, train};
 
 /// A fresh, empty scratch folder for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -90,7 +88,7 @@ fn runs_never_overwrite_and_bad_configs_start_nothing() {
     let mut config = short_config(0);
     config.agent.gamma = 2.0;
     let err = train(&config, &dir, &mut Silent).unwrap_err();
-    assert!(matches!(&err, RunError::Config(ConfigError::Invalid { field, .. }) if field == "agent.gamma"), "{err:?}");
+    assert!(matches!(&err, RunError::Config(e) if e.field().as_deref() == Some("agent.gamma")), "{err:?}");
     assert_eq!(ErrorChain(&err).to_string(), "invalid configuration: agent.gamma: 2 is outside [0, 1]");
     assert!(!dir.exists(), "nothing is created for an invalid configuration");
 

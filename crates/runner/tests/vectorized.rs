@@ -28,7 +28,7 @@ fn vector_config(envs: u32) -> RunConfig {
 fn transitions_are_those_of_independent_environments_with_final_observations() {
     let n = 3;
     let mut config = vector_config(n);
-    config.env.set_max_episode_steps(14); // many truncations as well as terminations
+    config.apply_override("env.max_episode_steps=14").unwrap(); // many truncations as well as terminations
     config.agent.epsilon.decay = 50.0;
     let mut session = Session::new(&config).unwrap();
     for _ in 0..400 {
@@ -146,7 +146,7 @@ fn every_stream_of_a_run_is_its_own() {
             .into_iter()
             .flat_map(|(stream, count)| starts(stream, config.seed, count))
             .collect();
-        for (i, row) in session.observations().chunks_exact(OBS_DIM).enumerate() {
+        for (i, row) in session.observations().as_f32().unwrap().chunks_exact(OBS_DIM).enumerate() {
             let expected = starts(Stream::TrainEnv { env: i as u32 }, config.seed, 1)[0];
             assert_eq!(row, expected.as_slice(), "N = {n}: environment {i} does not start from its stream");
             assert!(
@@ -172,7 +172,7 @@ fn every_stream_of_a_run_is_its_own() {
 #[test]
 fn a_truncated_episode_is_stored_as_truncated_not_terminated() {
     let mut config = vector_config(1);
-    config.env.set_max_episode_steps(3); // far below where CartPole terminates
+    config.apply_override("env.max_episode_steps=3").unwrap(); // far below where CartPole terminates
     config.agent.buffer_capacity = 64;
     let mut session = Session::new(&config).unwrap();
     let mut reference = CartPole::new(EnvConfig { max_episode_steps: 3, ..EnvConfig::v1() }).unwrap();
@@ -188,6 +188,6 @@ fn a_truncated_episode_is_stored_as_truncated_not_terminated() {
         assert_eq!(t.next_state, out.obs.as_slice(), "step {step}: the final observation is stored");
         assert_eq!((t.terminated, t.truncated), (false, step % 3 == 0), "step {step}");
         obs = if out.is_done() { reference.reset(&mut rng) } else { out.obs };
-        assert_eq!(session.observations(), obs.as_slice(), "step {step}: the session acts on the reset");
+        assert_eq!(session.observations().as_f32(), Some(obs.as_slice()), "step {step}: the session acts on the reset");
     }
 }

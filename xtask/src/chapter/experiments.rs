@@ -499,7 +499,8 @@ const BEFORE_END: usize = 10;
 fn along_episode(config: &RunConfig, policy: &Path) -> Result<(Vec<f64>, Vec<StateDistribution>), String> {
     let chain = |e: runner::RunError| runner::ErrorChain(&e).to_string();
     let support = runner::q_support(config).map_err(chain)?.ok_or("the distribution run has no C51 head")?;
-    let episode = runner::greedy_episode(config, policy, config.env.max_episode_steps()).map_err(chain)?;
+    let limit = config.env.max_episode_steps().ok_or("the distribution run has no step limit")?;
+    let episode = runner::greedy_episode(config, policy, limit).map_err(chain)?;
     let net = runner::load_policy(policy).map_err(chain)?;
     let (n_atoms, steps) = (support.n_atoms(), episode.rewards.len());
     let n_actions = net.output_dim() / n_atoms;

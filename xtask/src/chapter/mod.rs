@@ -118,7 +118,7 @@ pub fn run_all(
     }
     let jobs: Vec<(String, RunConfig)> = todo.into_iter().collect();
     let total = jobs.len();
-    let results = runner::pool::run_parallel(&jobs, workers, &|key, config, outcome, finished| {
+    let results = runner::pool::run_parallel(&jobs, workers, None, &|key, config, outcome, finished| {
         eprintln!(
             "[{finished}/{total}] {key}: {} steps, test mean {:.1} ({:.1} s)",
             outcome.record.train_steps,
@@ -228,7 +228,7 @@ pub fn values(
             out.insert(format!("{}.solved", v.id), solved.to_string());
             // Runs whose every test episode ran to the step limit at −1 a
             // step (Acrobot, MountainCar): the task never once completed.
-            let limit = -f64::from(v.configs[0].env.max_episode_steps());
+            let limit = -f64::from(v.configs[0].env.max_episode_steps().ok_or("a chapter run without a step limit")?);
             let stuck =
                 runs.iter().filter(|r| !r.test_returns.is_empty() && r.test_returns.iter().all(|&g| g == limit));
             out.insert(format!("{}.stuck", v.id), stuck.count().to_string());
