@@ -29,8 +29,9 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// noise stream, the config's `dueling` and `noisy`; 8: the run's
 /// configuration as its RON text, and the length of the TensorBoard event
 /// file; 9: the agent's persisted fields as one core, its replay buffer and
-/// priorities after it.)
-pub const VERSION: u32 = 9;
+/// priorities after it; 10: the environments' reset RNGs held by the
+/// session, not inside the saved batch.)
+pub const VERSION: u32 = 10;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// The folder of a run that holds its checkpoints.
