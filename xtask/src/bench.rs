@@ -764,7 +764,7 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             cell(per_obs(&format!("update/act_batch/{n}"), f64::from(n)), &nanos)
         );
     }
-    let flop = runner::DqnConfig::seed(4, 2).gradient_step_flop() as f64;
+    let flop = runner::DqnConfig::seed().gradient_step_flop(&runner::Spaces::vectors(4, 2)) as f64;
     let ceiling = rate("mlp", 1, "update/kernel_peak/register_mul_add_ceiling");
     for threads in [1, 2] {
         let update = us("agent", threads, "update/agent_update");
@@ -1051,8 +1051,8 @@ fn render_grid(t: &mut String, res: &Results, ceiling: Option<f64>) {
             (a, b) => a.or(b),
         };
         let over = |theirs: Option<f64>, ours: Option<f64>| Some(theirs? / ours?);
-        let config = runner::DqnConfig { hidden: vec![h, h], batch_size: b, ..runner::DqnConfig::seed(4, 2) };
-        let flop = config.gradient_step_flop() as f64;
+        let config = runner::DqnConfig { hidden: vec![h, h], batch_size: b, ..runner::DqnConfig::seed() };
+        let flop = config.gradient_step_flop(&runner::Spaces::vectors(4, 2)) as f64;
         let efficiency = match (o1, ceiling) {
             (Some(us), Some(c)) => format!("{:.0} %", 100.0 * flop / (us * 1e-6) / c),
             _ => "–".to_string(),

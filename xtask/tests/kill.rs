@@ -33,7 +33,7 @@ fn train_args(out: &Path, extra: &[&str]) -> Vec<String> {
     args.extend(["--out".to_string(), out.display().to_string()]);
     let episodes = format!("train_episodes={EPISODES}");
     let sets =
-        [episodes.as_str(), "test_episodes=2", "agent.hidden=[32, 32]", "agent.lr=1e-3", "agent.buffer_capacity=20000"];
+        [episodes.as_str(), "test_episodes=2", "agent.hidden=[64, 64]", "agent.lr=1e-3", "agent.buffer_capacity=20000"];
     for set in sets.iter().chain(extra) {
         args.extend(["--set".to_string(), set.to_string()]);
     }

@@ -8,7 +8,7 @@
 //! (the peers: `xtask/peers/update_grid.py`); `act_single` and `act_batch`
 //! the cost of choosing actions, one observation or N at once.
 
-use agent::{Agent, AgentSeeds, Arithmetic, DqnConfig, Prioritized, Sampling};
+use agent::{Agent, AgentSeeds, Arithmetic, DqnConfig, Frame, Prioritized, Sampling, Spaces};
 use divan::{Bencher, black_box};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,22 +23,24 @@ fn main() {
 /// The seed's agent with 10 000 transitions of a random walk in CartPole's
 /// observation ranges (the anchor fills its buffer with random play).
 fn filled_agent(arithmetic: Arithmetic) -> Agent {
-    filled_agent_with(DqnConfig { arithmetic, ..DqnConfig::seed(4, 2) })
+    filled_agent_with(DqnConfig { arithmetic, ..DqnConfig::seed() })
 }
 
 fn filled_agent_with(config: DqnConfig) -> Agent {
-    let mut agent =
-        Agent::new(config, AgentSeeds { init: 0, explore: 1, replay: 2, noise: 4 }).expect("seed settings are valid");
+    // CartPole's spaces, with room for the 64 environments `act_batch` acts for.
+    let spaces = Spaces::vectors(4, 2).with_envs(64);
+    let mut agent = Agent::new(config, spaces, AgentSeeds { init: 0, explore: 1, replay: 2, noise: 4 })
+        .expect("seed settings are valid");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut s = [0.0f32; 4];
     for i in 0..10_000 {
         let next: [f32; 4] = std::array::from_fn(|j| (s[j] + rng.random_range(-0.05..0.05)).clamp(-2.0, 2.0));
         let terminated = i % 25 == 24;
         let t = Transition {
-            state: &s,
+            state: (&s).into(),
             action: rng.random_range(0..2),
             reward: 1.0,
-            next_state: &next,
+            next_state: (&next).into(),
             terminated,
             truncated: false,
         };
@@ -64,7 +66,7 @@ fn agent_update_fused(bencher: Bencher) {
 /// 64 priority updates. Compare with `agent_update` of the same run.
 #[divan::bench(sample_count = 500)]
 fn agent_update_prioritized(bencher: Bencher) {
-    let config = DqnConfig { sampling: Sampling::Prioritized(Prioritized::default()), ..DqnConfig::seed(4, 2) };
+    let config = DqnConfig { sampling: Sampling::Prioritized(Prioritized::default()), ..DqnConfig::seed() };
     run_update(bencher, filled_agent_with(config));
 }
 
@@ -75,7 +77,7 @@ fn agent_update_prioritized(bencher: Bencher) {
 /// `xtask/peers/rainbow_update.py`.
 #[divan::bench(sample_count = 300)]
 fn agent_update_rainbow(bencher: Bencher) {
-    run_update(bencher, filled_agent_with(DqnConfig::rainbow(4, 2)));
+    run_update(bencher, filled_agent_with(DqnConfig::rainbow()));
 }
 
 /// Hidden width (two layers) × batch size: the grid of `docs/benchmarks.md`.
@@ -97,7 +99,7 @@ const GRID: [(usize, usize); 12] = [
 /// The seed's update with a `4 → h → h → 2` network and batches of `b`.
 #[divan::bench(args = GRID, sample_count = 60, max_time = 3)]
 fn update_grid(bencher: Bencher, (hidden, batch): (usize, usize)) {
-    let config = DqnConfig { hidden: vec![hidden, hidden], batch_size: batch, ..DqnConfig::seed(4, 2) };
+    let config = DqnConfig { hidden: vec![hidden, hidden], batch_size: batch, ..DqnConfig::seed() };
     run_update(bencher, filled_agent_with(config));
 }
 
@@ -118,13 +120,13 @@ fn act_single(bencher: Bencher) {
 fn act_batch(bencher: Bencher, n: usize) {
     let mut agent = filled_agent(Arithmetic::Separate);
     for _ in 0..5_000 {
-        agent.act(&[0.0; 4]).expect("valid observation");
+        agent.act(Frame::F32(&[0.0; 4])).expect("valid observation");
     }
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let observations: Vec<f32> = (0..n * 4).map(|_| rng.random_range(-0.5..0.5)).collect();
     let mut actions = Vec::new();
     bencher.bench_local(|| {
-        agent.act_batch(black_box(&observations), &mut actions).expect("valid observations");
+        agent.act_batch(black_box((&observations).into()), &mut actions).expect("valid observations");
         black_box(actions.len())
     });
 }
@@ -136,13 +138,13 @@ fn bench_update(bencher: Bencher, arithmetic: Arithmetic) {
 fn run_update(bencher: Bencher, mut agent: Agent) {
     let obs = [0.01f32, 0.0, -0.01, 0.0];
     for _ in 0..100 {
-        agent.act(&obs).expect("valid observation");
+        agent.act((&obs).into()).expect("valid observation");
         agent.update().expect("finite training");
     }
     bencher.bench_local(|| {
         // The anchor counts an action per update (sample_count += 1) so
         // the copy every 4 happens on the same cadence.
-        agent.act(&obs).expect("valid observation");
+        agent.act((&obs).into()).expect("valid observation");
         black_box(agent.update().expect("finite training"))
     });
 }

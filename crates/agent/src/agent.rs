@@ -1,7 +1,8 @@
 //! The DQN learner: policy and target networks, Adam, the replay buffer and
 //! the exploration and sampling RNGs; ε-greedy acting (one row or a batch),
 //! the gradient step on Bellman targets formed inside the network's pass,
-//! interruptible updates, and the frozen form for checkpoints.
+//! interruptible updates, and the frozen form for checkpoints (the replay
+//! buffer apart, streamed on its own).
 
 use mlp::{
     Adam, AdamConfig, Gradients, Mlp, MlpError, Noise, Operand, Params, RowLoss, SideNets, SingleScratch, StoredAdam,
@@ -10,13 +11,13 @@ use mlp::{
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::{Batch, PriorityTree, ReplayBuffer, StoredReplay, Transition};
+use replay::{Batch, Evicted, Frame, InputFormat, PriorityTree, ReplayBuffer, ReplayConfig, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::c51::{C51Loss, Support, expected_values};
 use crate::dqn_loss::{BatchRows, DqnLoss};
-use crate::n_step::NStepWindows;
-use crate::{AgentError, DqnConfig, ObservationProblem, Sampling, StateProblem, TargetUpdate};
+use crate::n_step::{NStepWindows, Ready};
+use crate::{AgentError, DqnConfig, ObservationProblem, Sampling, Spaces, StateProblem, TargetUpdate};
 
 /// The seeds of the learner's three random streams, each derived by the
 /// caller from one master seed.
@@ -50,6 +51,7 @@ pub struct UpdateStats {
 #[derive(Debug, Clone, PartialEq)]
 struct Core {
     config: DqnConfig,
+    spaces: Spaces,
     policy: Mlp<f32>,
     target: Mlp<f32>,
     adam: Adam<f32>,
@@ -75,14 +77,15 @@ struct Counts {
     sample_count_at_last_update: u64,
 }
 
-/// A [`Core`] as it is serialized: the networks as their parameters, their
-/// noise samples apart, and the sizes the environment decided (which
-/// `DqnConfig`'s own serialized form leaves out).
+/// A [`Core`] as it is serialized: the settings as their RON text (as a
+/// configuration file holds them, so a setting added later with a default
+/// reads in an older state, and the text may leave out settings at their
+/// default), the environment's spaces, the networks as their parameters
+/// with their noise samples apart.
 #[derive(Serialize)]
 struct CoreRef<'a> {
-    config: &'a DqnConfig,
-    obs_dim: usize,
-    n_actions: usize,
+    config: String,
+    spaces: Spaces,
     policy: &'a Mlp<f32>,
     target: &'a Mlp<f32>,
     adam: &'a Adam<f32>,
@@ -99,9 +102,8 @@ struct CoreRef<'a> {
 impl Serialize for Core {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         CoreRef {
-            config: &self.config,
-            obs_dim: self.config.obs_dim,
-            n_actions: self.config.n_actions,
+            config: self.config.to_ron(),
+            spaces: self.spaces,
             policy: &self.policy,
             target: &self.target,
             adam: &self.adam,
@@ -122,9 +124,8 @@ impl Serialize for Core {
 /// part in its own stored form.
 #[derive(Debug, Clone, Deserialize)]
 struct StoredCore {
-    config: DqnConfig,
-    obs_dim: usize,
-    n_actions: usize,
+    config: String,
+    spaces: Spaces,
     policy: StoredParams<f32>,
     target: StoredParams<f32>,
     adam: StoredAdam<f32>,
@@ -138,20 +139,22 @@ struct StoredCore {
     target_noise: Option<Noise<f32>>,
 }
 
-/// Everything that determines an [`Agent`]'s future, for checkpoints: its
-/// [`Core`], the replay buffer and prioritized replay's priorities. A value
-/// of this type is always consistent: it is made by [`Agent::to_state`], or
-/// read back through [`StoredAgent`]'s checks.
+/// Everything that determines an [`Agent`]'s future but its replay buffer,
+/// for checkpoints: its core settings, weights and counters, and prioritized replay's priorities. The
+/// buffer, which can be gigabytes, streams on its own
+/// ([`ReplayBuffer::write_to`]); [`Agent::from_state`] takes both and
+/// checks that they fit. A value of this type is always consistent in
+/// itself: it is made by [`Agent::to_state`], or read back through
+/// [`StoredAgent`]'s checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StoredAgent")]
 pub struct AgentState {
     core: Core,
-    replay: ReplayBuffer,
     priorities: Option<StoredPriorities>,
 }
 
 /// Prioritized replay's state as stored: the priority of each transition
-/// held (slot order) and the largest priority so far, which new
+/// held (oldest first) and the largest priority so far, which new
 /// transitions get.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct StoredPriorities {
@@ -186,10 +189,34 @@ impl AgentState {
         self.core.counts.sample_count
     }
 
-    /// The replay buffer.
+    /// The environment's spaces the learner was made for.
     #[must_use]
-    pub fn replay(&self) -> &ReplayBuffer {
-        &self.replay
+    pub fn spaces(&self) -> &Spaces {
+        &self.core.spaces
+    }
+
+    /// The replay buffer's settings this learner needs (what a streamed
+    /// buffer must be to be restored with it).
+    #[must_use]
+    pub fn replay_config(&self) -> ReplayConfig {
+        replay_config(&self.core.config, &self.core.spaces)
+    }
+
+    /// Whether `replay` is this learner's buffer: its settings, actions in
+    /// range, one priority per transition held (prioritized replay).
+    ///
+    /// # Errors
+    /// [`AgentError::DamagedState`] naming what does not fit.
+    pub fn check_replay(&self, replay: &ReplayBuffer) -> Result<(), AgentError> {
+        let damaged = |problem| AgentError::DamagedState(problem);
+        if *replay.config() != self.replay_config() {
+            return Err(damaged(StateProblem::BufferSettings));
+        }
+        let n_actions = self.core.spaces.n_actions;
+        if let Some(action) = replay.max_action().filter(|&a| a >= n_actions) {
+            return Err(damaged(StateProblem::StoredAction { action, n_actions }));
+        }
+        check_priorities(self.priorities.as_ref(), &self.core.config, Some(replay.len()))
     }
 
     /// Environment steps observed but not yet stored: with n-step returns,
@@ -221,7 +248,6 @@ impl AgentState {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredAgent {
     core: StoredCore,
-    replay: StoredReplay,
     priorities: Option<StoredPriorities>,
 }
 
@@ -232,8 +258,9 @@ impl TryFrom<StoredCore> for Core {
     /// other.
     fn try_from(s: StoredCore) -> Result<Self, AgentError> {
         let damaged = |problem| AgentError::DamagedState(problem);
-        let config = DqnConfig { obs_dim: s.obs_dim, n_actions: s.n_actions, ..s.config };
-        config.validate()?;
+        let config = DqnConfig::from_ron(&s.config).map_err(|e| damaged(StateProblem::Settings(Box::new(e))))?;
+        let spaces = s.spaces;
+        config.validate(&spaces)?;
         let noisy = config.noisy.is_some();
         let network = |stored: StoredParams<f32>, noise: Option<Noise<f32>>, role: fn(MlpError) -> StateProblem| {
             let mut net = Params::from_stored(stored).and_then(Mlp::from_params).map_err(|e| damaged(role(e)))?;
@@ -251,7 +278,7 @@ impl TryFrom<StoredCore> for Core {
         let policy = network(s.policy, s.policy_noise, StateProblem::Policy)?;
         let target = network(s.target, s.target_noise, StateProblem::Target)?;
         let adam = Adam::try_from(s.adam).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
-        let expected = config.shape()?;
+        let expected = config.shape(&spaces)?;
         for (network, net) in [("policy", &policy), ("target", &target)] {
             if net.shape() != expected {
                 let (shape, expected) = (Box::new(net.shape()), Box::new(expected));
@@ -272,7 +299,7 @@ impl TryFrom<StoredCore> for Core {
                 at_last_update: counts.sample_count_at_last_update,
             }));
         }
-        s.n_step_windows.check(config.n_step, config.obs_dim, config.n_actions)?;
+        s.n_step_windows.check_stored(config.n_step, spaces.n_actions)?;
         if let Some(p) = s.partial_update
             && !(p.steps_done >= 1
                 && p.steps_done < config.gradient_steps
@@ -289,6 +316,7 @@ impl TryFrom<StoredCore> for Core {
         }
         Ok(Self {
             config,
+            spaces,
             policy,
             target,
             adam,
@@ -305,56 +333,45 @@ impl TryFrom<StoredCore> for Core {
 impl TryFrom<StoredAgent> for AgentState {
     type Error = AgentError;
 
-    /// Checks the core, the buffer and the priorities, then that they fit
-    /// each other.
+    /// Checks the core and the priorities' own consistency; how they fit
+    /// a replay buffer is [`Agent::from_state`]'s to check.
     ///
     /// # Errors
     /// [`AgentError::InvalidConfig`] for bad settings, else
     /// [`AgentError::DamagedState`] naming what does not fit.
     fn try_from(s: StoredAgent) -> Result<Self, AgentError> {
-        let damaged = |problem| AgentError::DamagedState(problem);
         let core = Core::try_from(s.core)?;
-        let config = &core.config;
-        let replay = ReplayBuffer::try_from(s.replay).map_err(|e| damaged(StateProblem::Replay(e)))?;
-        if replay.capacity() != config.buffer_capacity || replay.obs_dim() != config.obs_dim {
-            return Err(damaged(StateProblem::BufferShape {
-                capacity: replay.capacity(),
-                obs_dim: replay.obs_dim(),
-                expected_capacity: config.buffer_capacity,
-                expected_obs_dim: config.obs_dim,
-            }));
-        }
-        if let Some(t) = replay.iter().find(|t| t.action >= config.n_actions) {
-            return Err(damaged(StateProblem::StoredAction { action: t.action, n_actions: config.n_actions }));
-        }
-        if replay.is_multi_step() != (config.n_step > 1) {
-            return Err(damaged(StateProblem::BufferSteps {
-                multi_step: replay.is_multi_step(),
-                n_step: config.n_step,
-            }));
-        }
-        if let Some((slot, steps)) = (0..replay.len())
-            .map(|slot| (slot, replay.steps_at(slot).expect("slot < len")))
-            .find(|&(_, steps)| usize::from(steps) > config.n_step)
-        {
-            return Err(damaged(StateProblem::StoredSteps { slot, steps, n_step: config.n_step }));
-        }
-        check_priorities(s.priorities.as_ref(), config, replay.len())?;
-        Ok(Self { core, replay, priorities: s.priorities })
+        check_priorities(s.priorities.as_ref(), &core.config, None)?;
+        Ok(Self { core, priorities: s.priorities })
     }
 }
 
-/// Checks stored priorities against the settings and the buffer: present
-/// exactly with prioritized sampling, one per transition held, each
-/// positive and finite, none above the recorded largest.
-fn check_priorities(stored: Option<&StoredPriorities>, config: &DqnConfig, len: usize) -> Result<(), AgentError> {
+/// The replay buffer a learner with `config` needs on `spaces`.
+fn replay_config(config: &DqnConfig, spaces: &Spaces) -> ReplayConfig {
+    ReplayConfig {
+        capacity: config.buffer_capacity,
+        input: config.input_format(spaces),
+        max_steps: u8::try_from(config.n_step).expect("checked settings: n_step ≤ 255"),
+        envs: spaces.envs,
+    }
+}
+
+/// Checks stored priorities against the settings and, given its length,
+/// the buffer: present exactly with prioritized sampling, one per
+/// transition held, each positive and finite, none above the recorded
+/// largest.
+fn check_priorities(
+    stored: Option<&StoredPriorities>,
+    config: &DqnConfig,
+    len: Option<usize>,
+) -> Result<(), AgentError> {
     let bad = |problem| Err(AgentError::DamagedState(StateProblem::Priorities { problem }));
     match (stored, matches!(config.sampling, Sampling::Prioritized(_))) {
         (None, false) => Ok(()),
         (Some(_), false) => bad("are stored, but sampling is not prioritized"),
         (None, true) => bad("are missing, but sampling is prioritized"),
         (Some(p), true) => {
-            if p.priorities.len() != len {
+            if len.is_some_and(|len| p.priorities.len() != len) {
                 return bad("do not number one per transition held");
             }
             if !(p.max_priority > 0.0 && p.max_priority.is_finite()) {
@@ -421,9 +438,11 @@ struct Work {
     /// next-state pass; batched acting and evaluation).
     policy_pass: Workspace<f32>,
     scratch: SingleScratch<f32>,
-    // Greedy rows of `act_batch`, gathered for one forward pass.
+    /// The input rows of `act_batch`'s observations; its greedy rows,
+    /// gathered for one forward pass.
+    inputs: Vec<f32>,
     greedy_rows: Vec<usize>,
-    greedy_obs: Vec<f32>,
+    greedy_inputs: Vec<f32>,
     /// `γ^k` in `f32` for k = 0..=n (the bootstrap discount of a transition
     /// spanning k steps; `discounts[1]` is the seed's `γ as f32`).
     discounts: Vec<f32>,
@@ -450,8 +469,9 @@ impl Work {
             batch: Batch::new(),
             policy_pass: Workspace::new(config.chunk_rows)?.with_arithmetic(config.arithmetic),
             scratch: SingleScratch::default(),
+            inputs: Vec::new(),
             greedy_rows: Vec::new(),
-            greedy_obs: Vec::new(),
+            greedy_inputs: Vec::new(),
             discounts: discounts(config.gamma, config.n_step),
             sampled_slots: Vec::new(),
             weights_f64: Vec::new(),
@@ -467,22 +487,6 @@ impl Work {
 /// The atoms of distributional settings (checked by `validate`).
 fn support_of(config: &DqnConfig) -> Option<Support> {
     config.distributional.map(|d| Support::new(d.v_min, d.v_max, d.n_atoms).expect("checked settings"))
-}
-
-/// Stores `t` (spanning `steps` environment steps) and, with prioritized
-/// replay, gives its slot the largest priority so far.
-fn store(
-    replay: &mut ReplayBuffer,
-    prioritized: Option<&mut PrioritizedState>,
-    t: Transition<'_>,
-    steps: u8,
-) -> Result<(), AgentError> {
-    let slot = replay.write_position();
-    replay.push_spanning(t, steps)?;
-    if let Some(p) = prioritized {
-        p.tree.set(slot, p.max_priority)?;
-    }
-    Ok(())
 }
 
 /// The network greedy evaluation uses: the policy, or with noisy layers
@@ -503,26 +507,37 @@ fn discounts(gamma: f64, n: usize) -> Vec<f32> {
     (0..=n).map(|k| gamma.powi(i32::try_from(k).unwrap_or(i32::MAX)) as f32).collect()
 }
 
+impl PrioritizedState {
+    /// New transitions in `slot` get the largest priority so far.
+    fn added(&mut self, slot: usize) -> Result<(), AgentError> {
+        Ok(self.tree.set(slot, self.max_priority)?)
+    }
+
+    /// Transitions the buffer let go have no priority.
+    fn evicted(&mut self, evicted: Evicted, capacity: usize) -> Result<(), AgentError> {
+        for i in 0..evicted.count {
+            self.tree.clear((evicted.first + i) % capacity)?;
+        }
+        Ok(())
+    }
+}
+
 impl Agent {
     /// A learner with fresh networks (the target a copy of the policy) and
-    /// an empty buffer.
+    /// an empty buffer, for an environment with `spaces`.
     ///
     /// # Errors
     /// [`AgentError::InvalidConfig`] naming the first bad setting.
-    pub fn new(config: DqnConfig, seeds: AgentSeeds) -> Result<Self, AgentError> {
-        config.validate()?;
+    pub fn new(config: DqnConfig, spaces: Spaces, seeds: AgentSeeds) -> Result<Self, AgentError> {
+        config.validate(&spaces)?;
         let mut init_rng = ChaCha8Rng::seed_from_u64(seeds.init);
-        let mut policy = Mlp::build(&config.architecture(), &mut init_rng)?;
+        let mut policy = Mlp::build(&config.architecture(&spaces), &mut init_rng)?;
         let mut noise_rng = ChaCha8Rng::seed_from_u64(seeds.noise);
         // Noisy: the first sample, which the target starts with too.
         policy.resample_noise(&mut noise_rng);
         let target = policy.clone();
         let adam = Adam::new(&policy, AdamConfig::new(config.lr))?;
-        let replay = if config.n_step > 1 {
-            ReplayBuffer::new_multi_step(config.buffer_capacity, config.obs_dim)?
-        } else {
-            ReplayBuffer::new(config.buffer_capacity, config.obs_dim)?
-        };
+        let replay = ReplayBuffer::with_config(replay_config(&config, &spaces))?;
         let prioritized = match config.sampling {
             Sampling::Prioritized(_) => {
                 Some(PrioritizedState { tree: PriorityTree::new(config.buffer_capacity)?, max_priority: 1.0 })
@@ -538,6 +553,7 @@ impl Agent {
             partial_update: None,
             n_step_windows: NStepWindows::new(),
             config,
+            spaces,
             policy,
             target,
             adam,
@@ -545,33 +561,42 @@ impl Agent {
         Ok(Self { core, replay, prioritized, work })
     }
 
-    /// A snapshot of everything that determines the rest of training.
+    /// A snapshot of everything that determines the rest of training but
+    /// the replay buffer ([`replay`](Self::replay), streamed apart).
     #[must_use]
     pub fn to_state(&self) -> AgentState {
         AgentState {
             core: self.core.clone(),
-            replay: self.replay.clone(),
             priorities: self.prioritized.as_ref().map(|p| StoredPriorities {
                 max_priority: p.max_priority,
-                priorities: p.tree.priorities()[..self.replay.len()].to_vec(),
+                priorities: (0..self.replay.len())
+                    .map(|age| {
+                        let slot = self.replay.slot_of_age(age).expect("age < len");
+                        p.tree.get(slot).expect("a slot of the buffer")
+                    })
+                    .collect(),
             }),
         }
     }
 
-    /// The learner a snapshot describes; it continues exactly where the
-    /// original was. (The snapshot is consistent by construction: see
-    /// [`AgentState`].)
+    /// The learner a snapshot and its replay buffer describe; it continues
+    /// exactly where the original was.
     ///
     /// # Errors
-    /// [`AgentError::Network`] only if the scratch buffers cannot be made
-    /// for the settings, which checked settings rule out.
-    pub fn from_state(state: AgentState) -> Result<Self, AgentError> {
-        let AgentState { core, replay, priorities } = state;
+    /// [`AgentError::DamagedState`] if the buffer does not fit the snapshot
+    /// (other settings, an action out of range, priorities that do not
+    /// number one per transition held).
+    pub fn from_state(state: AgentState, replay: ReplayBuffer) -> Result<Self, AgentError> {
+        state.check_replay(&replay)?;
+        let AgentState { core, priorities } = state;
         let prioritized = match priorities {
-            Some(p) => Some(PrioritizedState {
-                tree: PriorityTree::from_priorities(core.config.buffer_capacity, &p.priorities)?,
-                max_priority: p.max_priority,
-            }),
+            Some(p) => {
+                let mut tree = PriorityTree::new(core.config.buffer_capacity)?;
+                for (age, &priority) in p.priorities.iter().enumerate() {
+                    tree.set(replay.slot_of_age(age).expect("one priority per transition held"), priority)?;
+                }
+                Some(PrioritizedState { tree, max_priority: p.max_priority })
+            }
             None => None,
         };
         let work = Work::new(&core.config, &core.policy)?;
@@ -582,6 +607,18 @@ impl Agent {
     #[must_use]
     pub fn config(&self) -> &DqnConfig {
         &self.core.config
+    }
+
+    /// The environment's spaces.
+    #[must_use]
+    pub fn spaces(&self) -> &Spaces {
+        &self.core.spaces
+    }
+
+    /// How observations become the network's input rows.
+    #[must_use]
+    pub fn input_format(&self) -> InputFormat {
+        self.replay.config().input
     }
 
     /// The policy network.
@@ -609,12 +646,12 @@ impl Agent {
     }
 
     /// With prioritized sampling, the priority of the transition in replay
-    /// slot `slot` (`None` without prioritized sampling or beyond the
-    /// transitions held).
+    /// slot `slot` (`None` without prioritized sampling or for a slot
+    /// holding no transition).
     #[must_use]
     pub fn priority(&self, slot: usize) -> Option<f64> {
         let p = self.prioritized.as_ref()?;
-        (slot < self.replay.len()).then(|| p.tree.priorities()[slot])
+        self.replay.is_live(slot).then(|| p.tree.priorities()[slot])
     }
 
     /// Gradient steps taken.
@@ -636,36 +673,41 @@ impl Agent {
         if self.explores_by_epsilon() { self.core.config.epsilon.value(self.core.counts.sample_count) } else { 0.0 }
     }
 
-    fn check_obs(&self, row: usize, obs: &[f32]) -> Result<(), AgentError> {
-        if obs.len() != self.core.config.obs_dim {
-            let problem = ObservationProblem::Length { expected: self.core.config.obs_dim, got: obs.len() };
+    /// The length of an input row.
+    fn input_len(&self) -> usize {
+        self.replay.row_len()
+    }
+
+    fn check_input(&self, row: usize, input: &[f32]) -> Result<(), AgentError> {
+        if input.len() != self.input_len() {
+            let problem = ObservationProblem::Length { expected: self.input_len(), got: input.len() };
             return Err(AgentError::BadObservation(problem));
         }
-        if let Some(index) = obs.iter().position(|v| !v.is_finite()) {
-            let problem = ObservationProblem::NonFinite { row, index, value: obs[index] };
+        if let Some(index) = input.iter().position(|v| !v.is_finite()) {
+            let problem = ObservationProblem::NonFinite { row, index, value: input[index] };
             return Err(AgentError::BadObservation(problem));
         }
         Ok(())
     }
 
-    /// Checks a batch of observations, row by row.
-    fn check_batch(&self, observations: &[f32], row_len: usize) -> Result<usize, AgentError> {
-        let rows = crate::check_rows(observations, row_len, self.core.config.obs_dim)?;
-        for (row, obs) in observations.chunks_exact(row_len).enumerate() {
-            self.check_obs(row, obs)?;
+    /// Checks a batch of input rows, row by row.
+    fn check_inputs(&self, inputs: &[f32], row_len: usize) -> Result<usize, AgentError> {
+        let rows = crate::check_rows(inputs, row_len, self.input_len())?;
+        for (row, input) in inputs.chunks_exact(row_len).enumerate() {
+            self.check_input(row, input)?;
         }
         Ok(rows)
     }
 
-    /// The policy network's Q-values of `obs` (distributional: each
+    /// The policy network's Q-values of an input row (distributional: each
     /// action's expected value; noisy: on the mean weights).
     ///
     /// # Errors
     /// [`AgentError::BadObservation`] for a wrong length or a non-finite value.
-    pub fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
-        self.check_obs(0, obs)?;
+    pub fn q_values(&mut self, input: &[f32]) -> Result<&[f32], AgentError> {
+        self.check_input(0, input)?;
         let net = evaluation_net(&self.core.policy, &mut self.work.mean_policy);
-        let outputs = net.forward_single(obs, &mut self.work.scratch)?;
+        let outputs = net.forward_single(input, &mut self.work.scratch)?;
         Ok(match &self.work.support {
             Some(support) => {
                 expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
@@ -675,36 +717,27 @@ impl Agent {
         })
     }
 
-    /// The greedy action: the highest Q-value, ties to the lowest index.
+    /// The greedy action of an input row: the highest Q-value, ties to the
+    /// lowest index.
     ///
     /// # Errors
     /// [`AgentError::BadObservation`], or [`AgentError::NonFiniteQ`] if the
     /// network outputs a NaN.
-    pub fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+    pub fn predict(&mut self, input: &[f32]) -> Result<usize, AgentError> {
         let sample_count = self.core.counts.sample_count;
-        crate::argmax(self.q_values(obs)?).ok_or(AgentError::NonFiniteQ { sample_count })
+        crate::argmax(self.q_values(input)?).ok_or(AgentError::NonFiniteQ { sample_count })
     }
 
-    /// A training action: counts it, then with probability ε (after the
-    /// count, as in the seed) a uniformly random action, else the greedy one.
+    /// A training action for one environment's observation (environment
+    /// 0 of those stepped together): [`act_batch`](Self::act_batch) of one
+    /// row.
     ///
     /// # Errors
-    /// As [`predict`](Self::predict).
-    pub fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        self.check_obs(0, obs)?;
-        self.core.counts.sample_count += 1;
-        // Noisy: a fresh sample for this action (draws nothing otherwise).
-        self.core.policy.resample_noise(&mut self.core.noise_rng);
-        if !self.explores_by_epsilon() {
-            return self.training_greedy(obs);
-        }
-        let epsilon = self.core.config.epsilon.value(self.core.counts.sample_count);
-        // The seed: `if random.random() > epsilon: greedy else: random`.
-        if self.core.explore_rng.random::<f64>() > epsilon {
-            self.training_greedy(obs)
-        } else {
-            Ok(self.core.explore_rng.random_range(0..self.core.config.n_actions))
-        }
+    /// As [`act_batch`](Self::act_batch).
+    pub fn act(&mut self, observation: Frame<'_>) -> Result<usize, AgentError> {
+        let mut actions = Vec::with_capacity(1);
+        self.act_batch(observation, &mut actions)?;
+        Ok(actions[0])
     }
 
     /// Whether training actions are ε-greedy: always, except with noisy
@@ -714,9 +747,9 @@ impl Agent {
     }
 
     /// The greedy action of the policy as it acts in training (with its
-    /// current noise; without noisy layers, [`predict`](Self::predict)).
-    fn training_greedy(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        let outputs = self.core.policy.forward_single(obs, &mut self.work.scratch)?;
+    /// current noise) on one input row.
+    fn training_greedy(&mut self, input: &[f32]) -> Result<usize, AgentError> {
+        let outputs = self.core.policy.forward_single(input, &mut self.work.scratch)?;
         let values = match &self.work.support {
             Some(support) => {
                 expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
@@ -727,31 +760,56 @@ impl Agent {
         crate::argmax(values).ok_or(AgentError::NonFiniteQ { sample_count: self.core.counts.sample_count })
     }
 
-    /// Training actions for the rows of `observations` (`rows × obs_dim`):
-    /// the same choices and random draws as [`act`](Self::act) on each row in
-    /// turn, with the greedy rows evaluated in one batched forward pass
-    /// (which gives the same bits as one row at a time).
+    /// Training actions for the environments stepped together, one frame
+    /// each in `observations` (environment order): each counted, then with
+    /// probability ε (after the count, as in the seed) a uniformly random
+    /// action, else the greedy one, the greedy rows evaluated in one batched
+    /// forward pass (which gives the same bits as one row at a time). Each
+    /// observation acts as its input row: with stacked frames, the stack of
+    /// its episode's recent frames, as the buffer stores them.
     ///
     /// # Errors
-    /// As [`act`](Self::act); a bad row is found before anything is drawn.
-    pub fn act_batch(&mut self, observations: &[f32], actions: &mut Vec<usize>) -> Result<(), AgentError> {
-        let d = self.core.config.obs_dim;
+    /// A bad frame (length, type, value) or too many rows, found before
+    /// anything is drawn; [`AgentError::NonFiniteQ`] if the network outputs
+    /// a NaN.
+    pub fn act_batch(&mut self, observations: Frame<'_>, actions: &mut Vec<usize>) -> Result<(), AgentError> {
         actions.clear();
-        self.check_batch(observations, d)?;
+        let (frame_len, row_len) = (self.core.spaces.frame.len, self.input_len());
+        let rows = observations.len() / frame_len;
+        if rows == 0 || rows * frame_len != observations.len() || rows > self.core.spaces.envs {
+            let (values, expected) = (observations.len(), frame_len);
+            return Err(AgentError::BadObservation(ObservationProblem::Rows { values, row_len: frame_len, expected }));
+        }
+        self.work.inputs.resize(rows * row_len, 0.0);
+        for (env, input) in self.work.inputs.chunks_exact_mut(row_len).enumerate() {
+            let frame = match observations {
+                Frame::F32(v) => Frame::F32(&v[env * frame_len..(env + 1) * frame_len]),
+                Frame::U8(v) => Frame::U8(&v[env * frame_len..(env + 1) * frame_len]),
+            };
+            self.replay.write_input(env, frame, input).map_err(|e| match e {
+                replay::ReplayError::NonFinite { index, value, .. } => {
+                    AgentError::BadObservation(ObservationProblem::NonFinite { row: env, index, value })
+                }
+                replay::ReplayError::NotBinary { index, value, .. } => {
+                    AgentError::BadObservation(ObservationProblem::NotBinary { row: env, index, value })
+                }
+                other => other.into(),
+            })?;
+        }
         self.work.greedy_rows.clear();
-        self.work.greedy_obs.clear();
+        self.work.greedy_inputs.clear();
         // Noisy: one fresh sample for the environments stepped together.
         self.core.policy.resample_noise(&mut self.core.noise_rng);
         let by_epsilon = self.explores_by_epsilon();
-        for (i, row) in observations.chunks_exact(d).enumerate() {
+        for (i, row) in self.work.inputs.chunks_exact(row_len).enumerate() {
             self.core.counts.sample_count += 1;
             let epsilon = self.core.config.epsilon.value(self.core.counts.sample_count);
             if !by_epsilon || self.core.explore_rng.random::<f64>() > epsilon {
                 self.work.greedy_rows.push(i);
-                self.work.greedy_obs.extend_from_slice(row);
+                self.work.greedy_inputs.extend_from_slice(row);
                 actions.push(0);
             } else {
-                actions.push(self.core.explore_rng.random_range(0..self.core.config.n_actions));
+                actions.push(self.core.explore_rng.random_range(0..self.core.spaces.n_actions));
             }
         }
         let sample_count = self.core.counts.sample_count;
@@ -759,13 +817,13 @@ impl Agent {
         if let [row] = self.work.greedy_rows[..] {
             // One row: the single-input path allocates nothing and skips the
             // batch machinery.
-            let obs = std::mem::take(&mut self.work.greedy_obs);
-            let chosen = self.training_greedy(&obs);
-            self.work.greedy_obs = obs;
+            let input = std::mem::take(&mut self.work.greedy_inputs);
+            let chosen = self.training_greedy(&input);
+            self.work.greedy_inputs = input;
             actions[row] = chosen?;
         } else if !self.work.greedy_rows.is_empty() {
-            let inputs = ArrayView2::from_shape((self.work.greedy_rows.len(), d), &self.work.greedy_obs)
-                .expect("greedy_obs holds whole rows");
+            let inputs = ArrayView2::from_shape((self.work.greedy_rows.len(), row_len), &self.work.greedy_inputs)
+                .expect("greedy_inputs holds whole rows");
             let q = self.core.policy.forward_batch(inputs, &mut self.work.policy_pass)?;
             for (&row, q_row) in self.work.greedy_rows.iter().zip(q.rows()) {
                 let outputs = q_row.as_slice().expect("rows are contiguous");
@@ -782,37 +840,60 @@ impl Agent {
         Ok(())
     }
 
-    /// Stores a transition in the replay buffer.
+    /// Stores a transition of environment 0.
     ///
     /// # Errors
-    /// [`AgentError::InvalidAction`], or the buffer's refusal (wrong length,
-    /// non-finite value).
+    /// As [`observe_from`](Self::observe_from).
     pub fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
         self.observe_from(0, transition)
     }
 
-    /// Stores a transition of environment `env`. With n-step returns
-    /// (`n_step > 1`) each environment's steps are held back until n of
-    /// them (or its episode's end) complete a transition, so environments
-    /// stepped together must be told apart; with one-step returns `env`
-    /// changes nothing.
+    /// Stores a transition of environment `env`: its step into the replay
+    /// buffer (each observation once), and the transitions it completes.
+    /// With n-step returns (`n_step > 1`) each environment's steps are held
+    /// back until n of them (or its episode's end) complete a transition.
     ///
     /// # Errors
-    /// As [`observe`](Self::observe); [`AgentError::InvalidEnvironment`]
-    /// for `env` ≥ [`MAX_ENVIRONMENTS`](crate::MAX_ENVIRONMENTS) and
-    /// [`AgentError::NonFiniteReturn`] when the rewards overflow their
+    /// [`AgentError::InvalidAction`], the buffer's refusal (a frame of the
+    /// wrong length or type, a non-finite value, an environment beyond
+    /// those the learner was made for), [`AgentError::InvalidEnvironment`],
+    /// and [`AgentError::NonFiniteReturn`] when the rewards overflow their
     /// sum. Nothing is kept of a refused transition.
-    pub fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
-        if transition.action >= self.core.config.n_actions {
-            return Err(AgentError::InvalidAction { action: transition.action, n_actions: self.core.config.n_actions });
+    pub fn observe_from(&mut self, env: usize, t: Transition<'_>) -> Result<(), AgentError> {
+        let n_actions = self.core.spaces.n_actions;
+        if t.action >= n_actions {
+            return Err(AgentError::InvalidAction { action: t.action, n_actions });
         }
-        if self.core.config.n_step == 1 {
-            return store(&mut self.replay, self.prioritized.as_mut(), transition, 1);
+        if env >= self.core.spaces.envs {
+            return Err(AgentError::InvalidEnvironment { env, max: self.core.spaces.envs });
         }
-        self.replay.check(&transition)?;
+        self.replay.check_transition(&t)?;
+        let (n, gamma) = (self.core.config.n_step, self.core.config.gamma);
+        let ended = t.terminated || t.truncated;
+        self.core.n_step_windows.check(env, t.reward, ended, n, gamma)?;
+        if self.core.n_step_windows.pending_of(env) > 0 && !self.replay.continues(env, t.state) {
+            return Err(AgentError::Discontinuity { env });
+        }
+        let evicted = self.replay.record_step(env, t.state, t.next_state, t.terminated, t.truncated)?;
+        let capacity = self.replay.capacity();
+        if let Some(p) = &mut self.prioritized {
+            p.evicted(evicted, capacity)?;
+        }
         let (replay, prioritized) = (&mut self.replay, &mut self.prioritized);
-        self.core.n_step_windows.observe(env, transition, self.core.config.n_step, self.core.config.gamma, |ready| {
-            store(replay, prioritized.as_mut(), ready.transition, ready.steps)
+        let flags = (t.terminated, t.truncated);
+        self.core.n_step_windows.observe(env, t.action, t.reward, flags, n, gamma, |ready: Ready| {
+            let slot = replay.push_transition(
+                env,
+                ready.action,
+                ready.reward,
+                ready.steps,
+                ready.terminated,
+                ready.truncated,
+            )?;
+            if let Some(p) = prioritized {
+                p.added(slot)?;
+            }
+            Ok(())
         })
     }
 
@@ -886,7 +967,7 @@ impl Agent {
 
     /// One gradient step on a fresh mini-batch; returns its loss.
     fn gradient_step(&mut self) -> Result<f32, AgentError> {
-        let (b, d) = (self.core.config.batch_size, self.core.config.obs_dim);
+        let (b, d) = (self.core.config.batch_size, self.input_len());
         // Noisy: the target network's own fresh sample for this step.
         self.core.target.resample_noise(&mut self.core.noise_rng);
         match (self.core.config.sampling, &self.prioritized) {
@@ -903,9 +984,12 @@ impl Agent {
                 self.replay.sample_into(b, &mut self.core.replay_rng, &mut self.work.batch)?;
             }
         }
-        let states = ArrayView2::from_shape((b, d), self.work.batch.states()).expect("a batch holds b rows of obs_dim");
+        // The batch's rows are the network's input rows, gathered from the
+        // compact frames straight into the batch's reused buffers.
+        let states =
+            ArrayView2::from_shape((b, d), self.work.batch.states()).expect("a batch holds b rows of the input");
         let next_states =
-            ArrayView2::from_shape((b, d), self.work.batch.next_states()).expect("a batch holds b rows of obs_dim");
+            ArrayView2::from_shape((b, d), self.work.batch.next_states()).expect("a batch holds b rows of the input");
         // y = R + γ^k·max Q_target(s′, ·)·(1 − terminated), formed inside
         // the network's parallel pass, chunk by chunk, right after the
         // target network's forward pass on that chunk's next states (and,
@@ -924,7 +1008,7 @@ impl Agent {
         let loss: &dyn RowLoss<f32> = match self.work.support {
             // Distributional: the cross-entropy against the projected target.
             Some(support) => {
-                c51 = C51Loss { support, n_actions: self.core.config.n_actions, rows };
+                c51 = C51Loss { support, n_actions: self.core.spaces.n_actions, rows };
                 &c51
             }
             None => {
@@ -992,13 +1076,16 @@ impl Agent {
 }
 
 impl crate::Learner for Agent {
-    fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        Agent::act(self, obs)
+    fn input_format(&self) -> InputFormat {
+        Agent::input_format(self)
     }
-    fn q_values_batch(&mut self, observations: &[f32], obs_dim: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
+    fn act_batch(&mut self, observations: Frame<'_>, actions: &mut Vec<usize>) -> Result<(), AgentError> {
+        Agent::act_batch(self, observations, actions)
+    }
+    fn q_values_batch(&mut self, inputs: &[f32], row_len: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
         out.clear();
-        let rows = self.check_batch(observations, obs_dim)?;
-        let inputs = ArrayView2::from_shape((rows, obs_dim), observations).expect("whole rows, checked");
+        let rows = self.check_inputs(inputs, row_len)?;
+        let inputs = ArrayView2::from_shape((rows, row_len), inputs).expect("whole rows, checked");
         let net = evaluation_net(&self.core.policy, &mut self.work.mean_policy);
         let q = net.forward_batch(inputs, &mut self.work.policy_pass)?;
         match &self.work.support {
@@ -1013,19 +1100,11 @@ impl crate::Learner for Agent {
         }
         Ok(())
     }
-    fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
-        actions.clear();
-        crate::check_rows(observations, obs_dim, self.core.config.obs_dim)?;
-        Agent::act_batch(self, observations, actions)
+    fn predict(&mut self, input: &[f32]) -> Result<usize, AgentError> {
+        Agent::predict(self, input)
     }
-    fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
-        Agent::predict(self, obs)
-    }
-    fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError> {
-        Agent::q_values(self, obs)
-    }
-    fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError> {
-        Agent::observe(self, transition)
+    fn q_values(&mut self, input: &[f32]) -> Result<&[f32], AgentError> {
+        Agent::q_values(self, input)
     }
     fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
         Agent::observe_from(self, env, transition)

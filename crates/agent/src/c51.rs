@@ -1,8 +1,8 @@
 //! Distributional DQN's categorical projection (C51, Bellemare et al.
 //! 2017): a next state's return distribution on the fixed support
 //! `z_j = v_min + j·Δz`, shifted and shrunk by the Bellman operator
-//! (`Tz_j = r + γ^k·z_j`, or `r` alone after termination), clipped to the
-//! support and split back onto its two neighbouring atoms.
+//! (`Tz_j = r + γ^k·z_j`, or all the mass at `r` after termination), clipped
+//! to the support and split back onto its two neighbouring atoms.
 //!
 //! The projection is a pure function of one row, in `f32`, in the
 //! operation order of the PyTorch reference (`tests/generate_c51_golden.py`).
@@ -59,9 +59,13 @@ impl Support {
 
     /// Projects `next_probs` (a distribution over the atoms) through the
     /// Bellman operator with `reward` and `discount` (γ^k for a transition
-    /// of k steps; ignored when `terminated`) onto the support, into `out`
-    /// (overwritten). Mass is conserved: `out` sums to what `next_probs`
-    /// sums to, up to rounding.
+    /// of k steps) onto the support, into `out` (overwritten). Mass is
+    /// conserved: `out` sums to what `next_probs` sums to, up to rounding.
+    /// A `terminated` transition's target is the reward alone: all its mass
+    /// (exactly 1) on the reward's two neighbouring atoms, `next_probs` not
+    /// read (the replay buffer does not keep a terminated transition's next
+    /// state; PyTorch's reference projects `next_probs`, which sum to 1 up
+    /// to rounding, onto the same place).
     ///
     /// # Panics
     /// If `next_probs` or `out` is not `n_atoms` long (a caller's bug: the
@@ -69,21 +73,30 @@ impl Support {
     pub fn project(&self, reward: f32, discount: f32, terminated: bool, next_probs: &[f32], out: &mut [f32]) {
         assert_eq!((next_probs.len(), out.len()), (self.n_atoms, self.n_atoms), "rows of n_atoms values");
         out.fill(0.0);
-        let alive = if terminated { 0.0 } else { 1.0 };
-        let last = (self.n_atoms - 1) as f32;
+        if terminated {
+            self.split(reward, 1.0, out);
+            return;
+        }
         for (j, &p) in next_probs.iter().enumerate() {
-            let tz = (reward + discount * self.atom(j) * alive).clamp(self.v_min, self.v_max);
-            // Clamped again: rounding can put v_max a hair past the last atom.
-            let b = ((tz - self.v_min) / self.delta_z).clamp(0.0, last);
-            let (l, u) = (b.floor(), b.ceil());
-            // `b` is in [0, n_atoms − 1], so both are valid indices.
-            let (li, ui) = (l as usize, u as usize);
-            if li == ui {
-                out[li] += p;
-            } else {
-                out[li] += p * (u - b);
-                out[ui] += p * (b - l);
-            }
+            self.split(reward + discount * self.atom(j), p, out);
+        }
+    }
+
+    /// Adds mass `p` at return `tz` (clipped to the support) to `out`,
+    /// split between its two neighbouring atoms.
+    fn split(&self, tz: f32, p: f32, out: &mut [f32]) {
+        let last = (self.n_atoms - 1) as f32;
+        let tz = tz.clamp(self.v_min, self.v_max);
+        // Clamped again: rounding can put v_max a hair past the last atom.
+        let b = ((tz - self.v_min) / self.delta_z).clamp(0.0, last);
+        let (l, u) = (b.floor(), b.ceil());
+        // `b` is in [0, n_atoms − 1], so both are valid indices.
+        let (li, ui) = (l as usize, u as usize);
+        if li == ui {
+            out[li] += p;
+        } else {
+            out[li] += p * (u - b);
+            out[ui] += p * (b - l);
         }
     }
 }

@@ -3,9 +3,43 @@
 //! values are [`DqnConfig::seed`].
 
 use mlp::{Architecture, Arithmetic, DuelingStreams, LossKind, NoisyInit, NoisyLayers, Shape};
+use replay::{FrameKind, FrameSpec, InputFormat, Stacking};
 use serde::{Deserialize, Serialize};
 
 use crate::InvalidSetting;
+
+/// What the environment decides for a learner: what one observation is
+/// (a frame: its values and their kind), its actions, and how many
+/// environments are stepped together (each keeps its own n-step window and
+/// stack of frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spaces {
+    /// One observation.
+    pub frame: FrameSpec,
+    /// The number of discrete actions, `0..n_actions`.
+    pub n_actions: usize,
+    /// Environments stepped together.
+    pub envs: usize,
+}
+
+impl Spaces {
+    /// One environment with `f32` observations of `obs_len` values and
+    /// `n_actions` actions (classic control's).
+    #[must_use]
+    pub fn vectors(obs_len: usize, n_actions: usize) -> Self {
+        Self { frame: FrameSpec::vector(obs_len), n_actions, envs: 1 }
+    }
+
+    /// The same spaces for `envs` environments stepped together.
+    #[must_use]
+    pub fn with_envs(self, envs: usize) -> Self {
+        Self { envs, ..self }
+    }
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
 
 /// ε as a function of how many training actions have been taken, in one
 /// of two shapes ([`EpsilonShape`]): the seed's exponential decay,
@@ -205,21 +239,28 @@ impl Prioritized {
 }
 
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
-/// [`Agent::new`](crate::Agent::new) checks them.
+/// [`Agent::new`](crate::Agent::new) checks them against the environment's
+/// [`Spaces`].
 ///
-/// As a configuration file section it holds every field but the
-/// environment's sizes (`obs_dim`, `n_actions`), which the environment
-/// decides; missing fields take the seed's values ([`Default`] is the seed's
-/// settings with both sizes 0, to be set before use).
+/// As a configuration file section, missing fields take the seed's values
+/// ([`Default`] is the seed's settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DqnConfig {
-    /// The length of an observation.
-    #[serde(skip)]
-    pub obs_dim: usize,
-    /// The number of discrete actions.
-    #[serde(skip)]
-    pub n_actions: usize,
+    /// How many of an episode's most recent observations make the
+    /// network's input, and how a stack is padded at an episode's start
+    /// (`(frames: 4, padding: Repeat)` for Atari); the seed's one
+    /// observation by default. The replay buffer stores each observation
+    /// once and rebuilds the stacks.
+    // Settings added after the chapter's runs are left out of the RON text
+    // at their default, so those runs' text and cache keys stay as they were.
+    #[serde(skip_serializing_if = "is_default")]
+    pub stack: Stacking,
+    /// The factor observations are multiplied by on their way into the
+    /// network; `None` (the default): 1/255 for `u8` pixels (PyTorch's `x /
+    /// 255.0`, bit for bit), 1 for `f32` values and binary planes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obs_scale: Option<f64>,
     /// Widths of the hidden layers.
     pub hidden: Vec<usize>,
     /// The discount γ, in [0, 1].
@@ -275,7 +316,7 @@ pub struct DqnConfig {
 
 impl Default for DqnConfig {
     fn default() -> Self {
-        Self::seed(0, 0)
+        Self::seed()
     }
 }
 
@@ -291,15 +332,15 @@ impl DqnConfig {
     /// of `f32`), counted as `batch_size` × the sum of the layer widths.
     pub const MAX_BATCH_ACTIVATIONS: usize = 1 << 26;
 
-    /// The seed chapter's settings for an environment with `obs_dim`
-    /// observations and `n_actions` actions: hidden 128 × 128, γ 0.95, lr
-    /// 1e-4, batch 64, buffer 100 000, ε 0.95 → 0.01 over 500, hard target
-    /// copy every 4, MSE, gradients clamped to [−1, 1], one step per action.
+    /// The seed chapter's settings: hidden 128 × 128, γ 0.95, lr 1e-4,
+    /// batch 64, buffer 100 000, ε 0.95 → 0.01 over 500, hard target copy
+    /// every 4, MSE, gradients clamped to [−1, 1], one step per action, one
+    /// observation per input.
     #[must_use]
-    pub fn seed(obs_dim: usize, n_actions: usize) -> Self {
+    pub fn seed() -> Self {
         Self {
-            obs_dim,
-            n_actions,
+            stack: Stacking::default(),
+            obs_scale: None,
             hidden: vec![128, 128],
             gamma: 0.95,
             lr: 1e-4,
@@ -322,8 +363,7 @@ impl DqnConfig {
         }
     }
 
-    /// Rainbow (Hessel et al. 2018) for an environment with `obs_dim`
-    /// observations and `n_actions` actions, as `presets/cartpole-rainbow.ron` sets
+    /// Rainbow (Hessel et al. 2018), as `presets/cartpole-rainbow.ron` sets
     /// it for CartPole-v1: Double DQN, dueling heads (a trunk of 128, each
     /// stream one hidden layer of 128), noisy streams (σ₀ 0.5, no ε),
     /// 3-step returns, prioritized replay (α 0.5, β 0.4 → 1 over 20 000
@@ -332,7 +372,7 @@ impl DqnConfig {
     /// 1e-3, batch 64, buffer 50 000, learning from 1 000 transitions, a
     /// hard target copy every 200 actions, gradients clamped to ±10.
     #[must_use]
-    pub fn rainbow(obs_dim: usize, n_actions: usize) -> Self {
+    pub fn rainbow() -> Self {
         Self {
             hidden: vec![128],
             gamma: 0.99,
@@ -347,21 +387,65 @@ impl DqnConfig {
             distributional: Some(Distributional { n_atoms: 51, v_min: 0.0, v_max: 100.0 }),
             dueling: Some(Dueling::default()),
             noisy: Some(Noisy::default()),
-            ..Self::seed(obs_dim, n_actions)
+            ..Self::seed()
         }
     }
 
-    /// Checks every setting; the error names the first bad one.
+    /// The settings as RON text, as a configuration file holds them
+    /// (settings added later are left out at their default).
+    #[must_use]
+    pub fn to_ron(&self) -> String {
+        ron::ser::to_string(self).expect("the settings always serialize")
+    }
+
+    /// Settings from RON text.
+    ///
+    /// # Errors
+    /// The parser's error, with the position.
+    pub fn from_ron(text: &str) -> Result<Self, ron::error::SpannedError> {
+        ron::from_str(text)
+    }
+
+    /// How observations of `spaces` become the network's input: this
+    /// many stacked, scaled as set (or as their kind wants).
+    #[must_use]
+    pub fn input_format(&self, spaces: &Spaces) -> InputFormat {
+        let scale = self.obs_scale.unwrap_or(match spaces.frame.kind {
+            FrameKind::U8 => 1.0 / 255.0,
+            FrameKind::F32 | FrameKind::Bit => 1.0,
+        });
+        InputFormat { frame: spaces.frame, stacking: self.stack, scale }
+    }
+
+    /// The length of the network's input: the stack's frames × a frame's
+    /// values.
+    #[must_use]
+    pub fn input_len(&self, spaces: &Spaces) -> usize {
+        self.stack.frames.saturating_mul(spaces.frame.len)
+    }
+
+    /// Checks every setting for an environment with `spaces`; the error
+    /// names the first bad one.
     ///
     /// # Errors
     /// [`InvalidSetting`] with the field and the reason.
-    pub fn validate(&self) -> Result<(), InvalidSetting> {
+    pub fn validate(&self, spaces: &Spaces) -> Result<(), InvalidSetting> {
         let bad = |field: &'static str, reason: String| Err(InvalidSetting { field, reason });
-        if self.obs_dim == 0 {
-            return bad("obs_dim", "must be at least 1".into());
+        if let Err(e) = spaces.frame.check() {
+            return bad("observations", e.to_string());
         }
-        if self.n_actions == 0 {
+        if spaces.n_actions == 0 {
             return bad("n_actions", "must be at least 1".into());
+        }
+        if spaces.n_actions > replay::MAX_ACTION + 1 {
+            return bad("n_actions", format!("{} actions: at most {}", spaces.n_actions, replay::MAX_ACTION + 1));
+        }
+        if !(1..=replay::MAX_ENVS).contains(&spaces.envs) {
+            return bad("envs", format!("{} environments: from 1 to {}", spaces.envs, replay::MAX_ENVS));
+        }
+        if let Err(e) = self.input_format(spaces).check() {
+            let field = if matches!(e, replay::ReplayError::Scale { .. }) { "obs_scale" } else { "stack" };
+            return bad(field, e.to_string());
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return bad("hidden", format!("layer {i} has width 0"));
@@ -432,13 +516,13 @@ impl DqnConfig {
             if let Err(e) = crate::c51::Support::new(d.v_min, d.v_max, d.n_atoms) {
                 return bad("distributional", format!("{}: {}", e.field, e.reason));
             }
-            if d.n_atoms > crate::c51::MAX_ATOMS || self.n_actions > crate::c51::MAX_ACTIONS {
+            if d.n_atoms > crate::c51::MAX_ATOMS || spaces.n_actions > crate::c51::MAX_ACTIONS {
                 return bad(
                     "distributional",
                     format!(
                         "{} atoms and {} actions: at most {} and {}",
                         d.n_atoms,
-                        self.n_actions,
+                        spaces.n_actions,
                         crate::c51::MAX_ATOMS,
                         crate::c51::MAX_ACTIONS
                     ),
@@ -484,12 +568,12 @@ impl DqnConfig {
         // A network this size is a typo, and allocating it would abort.
         let max = Self::MAX_PARAMS;
         // Counted with checks: the widths come from a file.
-        let shape = self.shape().ok();
+        let shape = self.shape(spaces).ok();
         let Some(shape) = shape.filter(|s| s.param_count().is_some_and(|n| n <= max)) else {
             // Blame the size that is too large on its own, if one is.
-            let field = if self.obs_dim > max {
-                "obs_dim"
-            } else if self.n_actions > max {
+            let field = if self.input_len(spaces) > max {
+                "observations"
+            } else if spaces.n_actions > max {
                 "n_actions"
             } else if self
                 .dueling
@@ -500,7 +584,7 @@ impl DqnConfig {
             } else {
                 "hidden"
             };
-            let sizes = self.layer_sizes();
+            let sizes = self.layer_sizes(spaces);
             return bad(field, format!("the layer sizes {sizes:?} make a network of more than {max} parameters"));
         };
         let activations = shape
@@ -510,7 +594,7 @@ impl DqnConfig {
             .and_then(|w| w.checked_mul(self.batch_size));
         if activations.is_none_or(|n| n > Self::MAX_BATCH_ACTIVATIONS) {
             let max = Self::MAX_BATCH_ACTIVATIONS;
-            let sizes = self.layer_sizes();
+            let sizes = self.layer_sizes(spaces);
             return bad(
                 "batch_size",
                 format!("{} rows through layers {sizes:?} hold more than {max} activations", self.batch_size),
@@ -527,8 +611,8 @@ impl DqnConfig {
     /// first). Element-wise work (ReLU, bias, Adam) is left out: it is a few
     /// percent. For benchmarks' FLOP rates.
     #[must_use]
-    pub fn gradient_step_flop(&self) -> u64 {
-        let Ok(shape) = self.shape() else { return 0 };
+    pub fn gradient_step_flop(&self, spaces: &Spaces) -> u64 {
+        let Ok(shape) = self.shape(spaces) else { return 0 };
         let products: Vec<u64> =
             shape.layers.iter().map(|l| (l.inputs as u64).saturating_mul(l.outputs as u64)).collect();
         let forward: u64 = products.iter().sum();
@@ -544,26 +628,26 @@ impl DqnConfig {
     /// dueling heads), outputs (one per action, or `n_atoms` per action
     /// when distributional).
     #[must_use]
-    pub fn layer_sizes(&self) -> Vec<usize> {
-        let mut sizes = vec![self.obs_dim];
+    pub fn layer_sizes(&self, spaces: &Spaces) -> Vec<usize> {
+        let mut sizes = vec![self.input_len(spaces)];
         sizes.extend(&self.hidden);
-        sizes.push(self.outputs());
+        sizes.push(self.outputs(spaces));
         sizes
     }
 
     /// The number of network outputs: one per action, or `n_atoms` per
     /// action when distributional.
-    fn outputs(&self) -> usize {
-        self.n_actions.saturating_mul(self.distributional.map_or(1, |d| d.n_atoms))
+    fn outputs(&self, spaces: &Spaces) -> usize {
+        spaces.n_actions.saturating_mul(self.distributional.map_or(1, |d| d.n_atoms))
     }
 
-    /// The network these settings ask for.
+    /// The network these settings ask for on `spaces`.
     #[must_use]
-    pub fn architecture(&self) -> Architecture {
+    pub fn architecture(&self, spaces: &Spaces) -> Architecture {
         Architecture {
-            inputs: self.obs_dim,
+            inputs: self.input_len(spaces),
             hidden: self.hidden.clone(),
-            outputs: self.outputs(),
+            outputs: self.outputs(spaces),
             dueling: self.dueling.as_ref().map(|d| DuelingStreams {
                 value_hidden: d.value_hidden.clone(),
                 advantage_hidden: d.advantage_hidden.clone(),
@@ -578,8 +662,8 @@ impl DqnConfig {
     /// # Errors
     /// [`InvalidSetting`] naming `hidden` (or `dueling`) when the widths
     /// make no network.
-    pub fn shape(&self) -> Result<Shape, InvalidSetting> {
-        self.architecture().shape().map_err(|e| InvalidSetting {
+    pub fn shape(&self, spaces: &Spaces) -> Result<Shape, InvalidSetting> {
+        self.architecture(spaces).shape().map_err(|e| InvalidSetting {
             field: if self.dueling.is_some() { "dueling" } else { "hidden" },
             reason: e.to_string(),
         })

@@ -59,6 +59,13 @@ pub enum AgentError {
         /// The limit ([`crate::MAX_ENVIRONMENTS`]).
         max: usize,
     },
+    /// With n-step returns, a step whose state is not the next state of its
+    /// environment's previous step, though that episode did not end: the
+    /// pending steps could not be completed. Nothing was stored.
+    Discontinuity {
+        /// The environment.
+        env: usize,
+    },
     /// An n-step return that overflowed to infinity: the rewards are too
     /// large to sum. Nothing was stored or kept of that step.
     NonFiniteReturn {
@@ -99,6 +106,22 @@ pub enum ObservationProblem {
     },
     /// A batch with no rows.
     Empty,
+    /// A binary cell that is neither 0 nor 1.
+    NotBinary {
+        /// The row (the environment).
+        row: usize,
+        /// The cell within the row.
+        index: usize,
+        /// The value.
+        value: u8,
+    },
+    /// An observation of another kind than the learner takes.
+    Kind {
+        /// The kind the learner takes.
+        expected: replay::FrameKind,
+        /// The kind given.
+        got: replay::FrameKind,
+    },
     /// A NaN or infinite entry.
     NonFinite {
         /// The row (0 for a single observation).
@@ -132,17 +155,11 @@ pub enum StateProblem {
         /// The settings' shape.
         expected: Box<mlp::Shape>,
     },
-    /// The replay buffer's shape differs from the settings'.
-    BufferShape {
-        /// Its capacity.
-        capacity: usize,
-        /// Its observation length.
-        obs_dim: usize,
-        /// The settings' capacity.
-        expected_capacity: usize,
-        /// The settings' observation length.
-        expected_obs_dim: usize,
-    },
+    /// The replay buffer's settings (capacity, frames, stack, n, number of
+    /// environments) differ from the learner's.
+    BufferSettings,
+    /// The stored settings do not parse.
+    Settings(Box<ron::error::SpannedError>),
     /// A stored transition whose action is outside the action space.
     StoredAction {
         /// The action.
@@ -199,23 +216,6 @@ pub enum StateProblem {
         /// What is wrong.
         problem: &'static str,
     },
-    /// The replay buffer keeps step counts but n-step returns are off, or
-    /// the other way round.
-    BufferSteps {
-        /// Whether the buffer keeps step counts.
-        multi_step: bool,
-        /// The settings' n.
-        n_step: usize,
-    },
-    /// A stored transition spans more steps than the settings' n.
-    StoredSteps {
-        /// The slot.
-        slot: usize,
-        /// Its steps.
-        steps: u8,
-        /// The settings' n.
-        n_step: usize,
-    },
     /// Prioritized replay's stored priorities are impossible.
     Priorities {
         /// What is wrong.
@@ -251,6 +251,11 @@ impl fmt::Display for AgentError {
             Self::InvalidEnvironment { env, max } => {
                 write!(f, "environment index {env} is out of range: at most {max} environments")
             }
+            Self::Discontinuity { env } => write!(
+                f,
+                "environment {env}'s state is not the next state of its previous step, though that episode did not \
+                 end: n-step transitions need each environment's steps in order"
+            ),
             Self::NonFiniteReturn { env, pending } => write!(
                 f,
                 "the n-step return of environment {env} from its pending step {pending} is not finite: the rewards \
@@ -283,6 +288,8 @@ impl fmt::Display for ObservationProblem {
                 write!(f, "{values} values in rows of {row_len}, expected whole rows of {expected}")
             }
             Self::Empty => write!(f, "a batch of no observations"),
+            Self::Kind { expected, got } => write!(f, "{} values, expected {}", got.name(), expected.name()),
+            Self::NotBinary { row, index, value } => write!(f, "row {row}, cell {index} is {value}, not 0 or 1"),
             Self::NonFinite { row, index, value } => write!(f, "row {row}, entry {index} is {value}"),
         }
     }
@@ -298,11 +305,8 @@ impl fmt::Display for StateProblem {
             Self::NetworkShape { network, shape, expected } => {
                 write!(f, "the {network} network is [{shape}], the settings make [{expected}]")
             }
-            Self::BufferShape { capacity, obs_dim, expected_capacity, expected_obs_dim } => write!(
-                f,
-                "the replay buffer holds {capacity} observations of {obs_dim}, the settings \
-                 {expected_capacity} of {expected_obs_dim}"
-            ),
+            Self::BufferSettings => write!(f, "the replay buffer's settings differ from the learner's"),
+            Self::Settings(_) => write!(f, "the stored settings do not parse"),
             Self::StoredAction { action, n_actions } => {
                 write!(f, "a stored transition has action {action}, outside 0..{n_actions}")
             }
@@ -326,14 +330,6 @@ impl fmt::Display for StateProblem {
                 gradient_steps.saturating_sub(1)
             ),
             Self::NStepWindows { env, problem } => write!(f, "the n-step window of environment {env} {problem}"),
-            Self::BufferSteps { multi_step, n_step } => write!(
-                f,
-                "the replay buffer {} step counts, but n_step is {n_step}",
-                if *multi_step { "keeps" } else { "keeps no" }
-            ),
-            Self::StoredSteps { slot, steps, n_step } => {
-                write!(f, "the transition in slot {slot} spans {steps} steps, more than n_step {n_step}")
-            }
             Self::Priorities { problem } => write!(f, "the replay priorities {problem}"),
             Self::OptimizerSettings { lr, expected_lr } => write!(
                 f,
@@ -349,6 +345,7 @@ impl std::error::Error for StateProblem {
         match self {
             Self::Policy(e) | Self::Target(e) | Self::Optimizer(e) => Some(e),
             Self::Replay(e) => Some(e),
+            Self::Settings(e) => Some(e.as_ref()),
             _ => None,
         }
     }

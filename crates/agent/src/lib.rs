@@ -18,8 +18,8 @@
 //! returns, prioritized replay, and distributional C51.
 //!
 //! What it deliberately does not do: know the environment (observations are
-//! `f32` slices, actions indices), run episodes, or do I/O. The loop lives in
-//! `runner`.
+//! frames of values or bytes, actions indices), run episodes, or do I/O. The
+//! loop lives in `runner`.
 
 mod agent;
 pub mod c51;
@@ -31,7 +31,8 @@ pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
 pub use config::{
-    Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, Noisy, Prioritized, Sampling, TargetUpdate,
+    Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, Noisy, Prioritized, Sampling, Spaces,
+    TargetUpdate,
 };
 pub use dqn_loss::BatchRows;
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
@@ -42,74 +43,59 @@ pub use mlp::{
     Architecture, Arithmetic, DuelingStreams, LayerParams, LayerShape, Layout, LossKind, Mlp, MlpError, Noise,
     NoiseScales, NoisyInit, NoisyLayers, Operand, Params, Shape, SingleScratch, TensorKind, tensor_name,
 };
-pub use replay::{ReplayError, Transition};
+pub use replay::{
+    Batch, Frame, FrameKind, FrameSpec, FrameWindow, InputFormat, Padding, Record, ReplayBuffer, ReplayConfig,
+    ReplayError, Stacking, StreamError, Transition,
+};
 
 /// What a training loop needs of a learner: act, remember, learn, and show
 /// its values. [`Agent`] (DQN) and [`tabular::TabularQ`] implement it.
+///
+/// Observations arrive as frames ([`Frame`]: `f32` values or bytes);
+/// values are read from input rows, the `f32` rows the learner's
+/// [`input_format`](Self::input_format) makes of frames (stacked and
+/// scaled), which a caller builds with [`FrameWindow`].
 pub trait Learner: Send + std::fmt::Debug {
-    /// A training action (exploring), counted for the ε schedule.
+    /// How frames become the learner's input rows.
+    fn input_format(&self) -> InputFormat;
+    /// Training actions for the environments stepped together:
+    /// `observations` holds one frame per environment, in environment order,
+    /// into `actions`. Exactly what acting on each row in turn would choose,
+    /// random draws included, so a batch of one is a single step. An
+    /// environment's stack of frames continues its episode until
+    /// [`observe_from`](Self::observe_from) reports the episode's end.
     ///
     /// # Errors
-    /// A bad observation, or a non-finite value.
-    fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError>;
-    /// Training actions for the rows of `observations` (`rows × obs_dim`,
-    /// row-major), into `actions`: exactly what [`act`](Self::act) on each
-    /// row in turn would choose, random draws included, so a batch of one is
-    /// a single step. Learners with a network override it to evaluate the
-    /// greedy rows in one batched forward pass.
+    /// A bad observation, or a non-finite value; `actions` then holds the
+    /// rows before the bad one.
+    fn act_batch(&mut self, observations: Frame<'_>, actions: &mut Vec<usize>) -> Result<(), AgentError>;
+    /// The greedy action of an input row.
     ///
     /// # Errors
-    /// As [`act`](Self::act); `actions` then holds the rows before the bad one.
-    fn act_batch(&mut self, observations: &[f32], obs_dim: usize, actions: &mut Vec<usize>) -> Result<(), AgentError> {
-        actions.clear();
-        check_rows(observations, obs_dim, obs_dim)?;
-        for row in observations.chunks_exact(obs_dim) {
-            actions.push(self.act(row)?);
-        }
-        Ok(())
-    }
-    /// The greedy action.
+    /// A row of the wrong length or with a non-finite value.
+    fn predict(&mut self, input: &[f32]) -> Result<usize, AgentError>;
+    /// The action values of an input row.
     ///
     /// # Errors
-    /// As [`act`](Self::act).
-    fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError>;
-    /// The action values of `obs`.
-    ///
-    /// # Errors
-    /// As [`act`](Self::act).
-    fn q_values(&mut self, obs: &[f32]) -> Result<&[f32], AgentError>;
-    /// The action values of each row of `observations` (`rows × obs_dim`),
+    /// As [`predict`](Self::predict).
+    fn q_values(&mut self, input: &[f32]) -> Result<&[f32], AgentError>;
+    /// The action values of each input row of `inputs` (`rows × row_len`),
     /// appended to `out` row after row: the same values as
-    /// [`q_values`](Self::q_values) on each row. Learners with a network
-    /// override it with one batched forward pass.
+    /// [`q_values`](Self::q_values) on each row. Learners with a network do
+    /// it in one batched forward pass.
     ///
     /// # Errors
-    /// As [`act`](Self::act).
-    fn q_values_batch(&mut self, observations: &[f32], obs_dim: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
-        out.clear();
-        check_rows(observations, obs_dim, obs_dim)?;
-        for row in observations.chunks_exact(obs_dim) {
-            let q = self.q_values(row)?;
-            out.extend_from_slice(q);
-        }
-        Ok(())
-    }
-    /// Remembers a transition.
-    ///
-    /// # Errors
-    /// An invalid action or a non-finite value.
-    fn observe(&mut self, transition: Transition<'_>) -> Result<(), AgentError>;
+    /// As [`predict`](Self::predict).
+    fn q_values_batch(&mut self, inputs: &[f32], row_len: usize, out: &mut Vec<f32>) -> Result<(), AgentError>;
     /// Remembers a transition of environment `env` (of several stepped
     /// together): learners that combine consecutive steps of one
-    /// environment (n-step returns) keep each environment's apart. By
-    /// default the same as [`observe`](Self::observe).
+    /// environment (n-step returns, stacks of frames) keep each
+    /// environment's apart.
     ///
     /// # Errors
-    /// As [`observe`](Self::observe), and an environment index out of range.
-    fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError> {
-        let _ = env;
-        self.observe(transition)
-    }
+    /// An invalid action, a bad observation or reward, an environment
+    /// index out of range.
+    fn observe_from(&mut self, env: usize, transition: Transition<'_>) -> Result<(), AgentError>;
     /// Learns from what it remembers, asking `interrupt` between pieces of
     /// work that may take long (gradient steps) and stopping, resumably, when
     /// it answers true (see [`UpdateOutcome`]).

@@ -3,19 +3,22 @@
 //! `R = Σ_{i<k} γ^i r_{t+i}` — `k = n`, or fewer when the episode ends
 //! first, in which case every pending step is flushed with the episode's
 //! final observation and flags (a terminated episode never bootstraps; a
-//! truncated one does, from that observation, with `γ^k`).
+//! truncated one does, from that observation, with `γ^k`). The windows hold
+//! actions and rewards; the observations are the replay buffer's.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentError, StateProblem, Transition};
+use crate::{AgentError, StateProblem};
 
 /// The most environments whose steps can be pending at once: an index
 /// beyond it is a bug in the caller, and growing to it would allocate for
 /// nothing.
-pub const MAX_ENVIRONMENTS: usize = 1 << 16;
+pub const MAX_ENVIRONMENTS: usize = replay::MAX_ENVS;
 
 /// The pending steps of every environment (at most n − 1 each between
-/// calls).
+/// calls). Only actions and rewards: the observations are the replay
+/// buffer's, which stores each once and finds a transition's state by
+/// going back its steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct NStepWindows {
     envs: Vec<Window>,
@@ -24,16 +27,22 @@ pub(crate) struct NStepWindows {
 /// One environment's pending steps, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Window {
-    /// One row of `obs_dim` values per step.
-    states: Vec<f32>,
     actions: Vec<usize>,
     rewards: Vec<f32>,
 }
 
-/// A transition ready for the buffer, and the steps it spans.
-pub(crate) struct Ready<'a> {
-    pub transition: Transition<'a>,
+/// A transition ready for the buffer: it ends at the latest step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Ready {
+    /// Its first step's action.
+    pub action: usize,
+    /// `Σ_{i<k} γ^i r_i`.
+    pub reward: f32,
+    /// The steps it spans, k.
     pub steps: u8,
+    /// The flags of its last step (set only when the episode ended there).
+    pub terminated: bool,
+    pub truncated: bool,
 }
 
 /// `Σ_{i<k} γ^i r_i` over `rewards`, in f64 (each power and product rounded
@@ -48,60 +57,77 @@ impl NStepWindows {
         Self { envs: Vec::new() }
     }
 
-    /// Adds `t`, the latest step of environment `env`, and hands `store`
-    /// every transition that is now complete, oldest first. `t` must have
-    /// been checked (lengths, finite values, action in range).
+    fn window(&self, env: usize) -> &[f32] {
+        self.envs.get(env).map_or(&[], |w| &w.rewards)
+    }
+
+    /// Whether adding a step of environment `env` with `reward` would make
+    /// every completed transition's return finite (nothing changes).
     ///
     /// # Errors
     /// [`AgentError::InvalidEnvironment`] for `env ≥ MAX_ENVIRONMENTS`;
-    /// [`AgentError::NonFiniteReturn`] if a discounted return overflows
-    /// (nothing is kept or stored then); what `store` returns.
-    pub(crate) fn observe(
-        &mut self,
-        env: usize,
-        t: Transition<'_>,
-        n: usize,
-        gamma: f64,
-        mut store: impl FnMut(Ready<'_>) -> Result<(), AgentError>,
-    ) -> Result<(), AgentError> {
+    /// [`AgentError::NonFiniteReturn`] naming the pending step whose return
+    /// overflows.
+    pub(crate) fn check(&self, env: usize, reward: f32, ended: bool, n: usize, gamma: f64) -> Result<(), AgentError> {
         if env >= MAX_ENVIRONMENTS {
             return Err(AgentError::InvalidEnvironment { env, max: MAX_ENVIRONMENTS });
         }
+        let mut rewards = self.window(env).to_vec();
+        rewards.push(reward);
+        let ready = if ended { rewards.len() } else { usize::from(rewards.len() == n) };
+        match (0..ready).find(|&j| !discounted_return(&rewards[j..], gamma).is_finite()) {
+            Some(pending) => Err(AgentError::NonFiniteReturn { env, pending }),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the latest step of environment `env` (checked by
+    /// [`check`](Self::check)) and hands `store` every transition that is
+    /// now complete, oldest first: the oldest pending step once n are, or
+    /// every pending one (flushed with the end's flags) when the episode
+    /// ended.
+    ///
+    /// # Errors
+    /// What `store` returns.
+    #[allow(clippy::too_many_arguments)] // one step's fields and the rule's two
+    pub(crate) fn observe(
+        &mut self,
+        env: usize,
+        action: usize,
+        reward: f32,
+        (terminated, truncated): (bool, bool),
+        n: usize,
+        gamma: f64,
+        mut store: impl FnMut(Ready) -> Result<(), AgentError>,
+    ) -> Result<(), AgentError> {
         if self.envs.len() <= env {
             self.envs.resize_with(env + 1, Window::default);
         }
         let window = &mut self.envs[env];
-        window.states.extend_from_slice(t.state);
-        window.actions.push(t.action);
-        window.rewards.push(t.reward);
-        let ended = t.terminated || t.truncated;
+        window.actions.push(action);
+        window.rewards.push(reward);
+        let ended = terminated || truncated;
         let ready = if ended { window.actions.len() } else { usize::from(window.actions.len() == n) };
-        // Every return first: an overflow must leave the window as it was.
-        if let Some(j) = (0..ready).find(|&j| !discounted_return(&window.rewards[j..], gamma).is_finite()) {
-            window.states.truncate(window.states.len() - t.state.len());
-            window.actions.pop();
-            window.rewards.pop();
-            return Err(AgentError::NonFiniteReturn { env, pending: j });
-        }
-        let d = t.state.len();
         let pending = window.actions.len();
         for j in 0..ready {
-            let steps = u8::try_from(pending - j).expect("n is at most 255");
-            let transition = Transition {
-                state: &window.states[j * d..(j + 1) * d],
+            store(Ready {
                 action: window.actions[j],
                 reward: discounted_return(&window.rewards[j..], gamma),
-                next_state: t.next_state,
+                steps: u8::try_from(pending - j).expect("n is at most 255"),
                 // Only the step that ends the episode carries its flags.
-                terminated: ended && t.terminated,
-                truncated: ended && t.truncated,
-            };
-            store(Ready { transition, steps })?;
+                terminated: ended && terminated,
+                truncated: ended && truncated,
+            })?;
         }
-        window.states.drain(..ready * d);
         window.actions.drain(..ready);
         window.rewards.drain(..ready);
         Ok(())
+    }
+
+    /// Environment `env`'s steps observed but not yet part of a stored
+    /// transition.
+    pub(crate) fn pending_of(&self, env: usize) -> usize {
+        self.envs.get(env).map_or(0, |w| w.actions.len())
     }
 
     /// Steps observed but not yet part of a stored transition.
@@ -110,7 +136,7 @@ impl NStepWindows {
     }
 
     /// Checks stored windows against the settings (a damaged checkpoint).
-    pub(crate) fn check(&self, n: usize, obs_dim: usize, n_actions: usize) -> Result<(), AgentError> {
+    pub(crate) fn check_stored(&self, n: usize, n_actions: usize) -> Result<(), AgentError> {
         if self.envs.len() > MAX_ENVIRONMENTS {
             return Err(AgentError::DamagedState(StateProblem::NStepWindows {
                 env: self.envs.len(),
@@ -123,13 +149,13 @@ impl NStepWindows {
             if len >= n {
                 return bad("holds n or more pending steps");
             }
-            if w.rewards.len() != len || w.states.len() != len * obs_dim {
+            if w.rewards.len() != len {
                 return bad("its columns differ in length");
             }
             if w.actions.iter().any(|&a| a >= n_actions) {
                 return bad("holds an action out of range");
             }
-            if w.states.iter().chain(&w.rewards).any(|v| !v.is_finite()) {
+            if w.rewards.iter().any(|v| !v.is_finite()) {
                 return bad("holds a non-finite value");
             }
         }
@@ -142,28 +168,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What is stored, as plain values: (state, action, R, next state, k,
-    /// terminated, truncated).
-    type Stored = (f32, usize, f32, f32, u8, bool, bool);
+    /// What is stored, as plain values: (the global index of the first
+    /// step, R, k, terminated, truncated). Each step's action is its global
+    /// index, so a transition names the step it starts at.
+    type Stored = (usize, f32, u8, bool, bool);
 
-    fn run(n: usize, gamma: f64, steps: &[(usize, f32, f32, bool, bool)]) -> Vec<Stored> {
-        // (env, state = next state − 1, reward, terminated, truncated)
+    fn run(n: usize, gamma: f64, steps: &[(usize, f32, bool, bool)]) -> Vec<Stored> {
+        // (env, reward, terminated, truncated)
         let mut windows = NStepWindows::new();
         let mut out = Vec::new();
-        for &(env, s, r, term, trunc) in steps {
-            let (state, next) = ([s], [s + 1.0]);
-            let t = Transition {
-                state: &state,
-                action: env,
-                reward: r,
-                next_state: &next,
-                terminated: term,
-                truncated: trunc,
-            };
+        for (g, &(env, r, term, trunc)) in steps.iter().enumerate() {
+            windows.check(env, r, term || trunc, n, gamma).expect("finite returns");
             windows
-                .observe(env, t, n, gamma, |ready| {
-                    let t = ready.transition;
-                    out.push((t.state[0], t.action, t.reward, t.next_state[0], ready.steps, t.terminated, t.truncated));
+                .observe(env, g, r, (term, trunc), n, gamma, |ready| {
+                    out.push((ready.action, ready.reward, ready.steps, ready.terminated, ready.truncated));
                     Ok(())
                 })
                 .expect("valid steps");
@@ -176,67 +194,50 @@ mod tests {
         let g = 0.5;
         // n = 3, one episode of 5 steps terminated on the last.
         let steps = [
-            (0, 0.0, 1.0, false, false),
-            (0, 1.0, 2.0, false, false),
-            (0, 2.0, 4.0, false, false),
-            (0, 3.0, 8.0, false, false),
-            (0, 4.0, 16.0, true, false),
+            (0, 1.0, false, false),
+            (0, 2.0, false, false),
+            (0, 4.0, false, false),
+            (0, 8.0, false, false),
+            (0, 16.0, true, false),
         ];
         assert_eq!(
             run(3, g, &steps),
             vec![
-                (0.0, 0, 1.0 + 1.0 + 1.0, 3.0, 3, false, false), // 1 + ½·2 + ¼·4, next state s3
-                (1.0, 0, 2.0 + 2.0 + 2.0, 4.0, 3, false, false), // 2 + ½·4 + ¼·8
-                (2.0, 0, 4.0 + 4.0 + 4.0, 5.0, 3, true, false),  // flushed: 4 + ½·8 + ¼·16, ends terminated
-                (3.0, 0, 8.0 + 8.0, 5.0, 2, true, false),
-                (4.0, 0, 16.0, 5.0, 1, true, false),
+                (0, 1.0 + 1.0 + 1.0, 3, false, false), // 1 + ½·2 + ¼·4
+                (1, 2.0 + 2.0 + 2.0, 3, false, false), // 2 + ½·4 + ¼·8
+                (2, 4.0 + 4.0 + 4.0, 3, true, false),  // flushed: 4 + ½·8 + ¼·16, ends terminated
+                (3, 8.0 + 8.0, 2, true, false),
+                (4, 16.0, 1, true, false),
             ]
         );
         // Truncation inside the window: both pending steps flushed, truncated, bootstrapping.
-        let steps = [(0, 0.0, 1.0, false, false), (0, 1.0, 1.0, false, true)];
-        assert_eq!(run(4, g, &steps), vec![(0.0, 0, 1.5, 2.0, 2, false, true), (1.0, 0, 1.0, 2.0, 1, false, true)]);
+        let steps = [(0, 1.0, false, false), (0, 1.0, false, true)];
+        assert_eq!(run(4, g, &steps), vec![(0, 1.5, 2, false, true), (1, 1.0, 1, false, true)]);
         // Both flags on one step; n larger than the episode.
-        let steps = [(0, 0.0, 2.0, false, false), (0, 1.0, 2.0, true, true)];
-        assert_eq!(run(10, g, &steps), vec![(0.0, 0, 3.0, 2.0, 2, true, true), (1.0, 0, 2.0, 2.0, 1, true, true)]);
+        let steps = [(0, 2.0, false, false), (0, 2.0, true, true)];
+        assert_eq!(run(10, g, &steps), vec![(0, 3.0, 2, true, true), (1, 2.0, 1, true, true)]);
         // n = 1 stores every step as it comes, reward untouched.
-        let steps = [(0, 0.0, 0.1, false, false), (0, 1.0, 0.7, true, false)];
-        assert_eq!(run(1, 0.95, &steps), vec![(0.0, 0, 0.1, 1.0, 1, false, false), (1.0, 0, 0.7, 2.0, 1, true, false)]);
+        let steps = [(0, 0.1, false, false), (0, 0.7, true, false)];
+        assert_eq!(run(1, 0.95, &steps), vec![(0, 0.1, 1, false, false), (1, 0.7, 1, true, false)]);
         // Two environments interleaved keep apart.
-        let steps = [
-            (0, 0.0, 1.0, false, false),
-            (1, 10.0, 3.0, false, false),
-            (0, 1.0, 1.0, false, false),
-            (1, 11.0, 3.0, true, false),
-        ];
+        let steps = [(0, 1.0, false, false), (1, 3.0, false, false), (0, 1.0, false, false), (1, 3.0, true, false)];
         assert_eq!(
             run(2, g, &steps),
-            vec![
-                (0.0, 0, 1.5, 2.0, 2, false, false),
-                (10.0, 1, 4.5, 12.0, 2, true, false),
-                (11.0, 1, 3.0, 12.0, 1, true, false),
-            ]
+            vec![(0, 1.5, 2, false, false), (1, 4.5, 2, true, false), (3, 3.0, 1, true, false)]
         );
     }
 
     #[test]
-    fn an_overflowing_return_keeps_nothing() {
+    fn an_overflowing_return_is_found_before_anything_changes() {
         let mut windows = NStepWindows::new();
-        let (s, big) = ([0.0f32], f32::MAX);
-        let t = |r, term| Transition {
-            state: &s,
-            action: 0,
-            reward: r,
-            next_state: &s,
-            terminated: term,
-            truncated: false,
-        };
-        windows.observe(0, t(big, false), 3, 1.0, |_| Ok(())).expect("one pending step");
+        let big = f32::MAX;
+        windows.check(0, big, false, 3, 1.0).unwrap();
+        windows.observe(0, 0, big, (false, false), 3, 1.0, |_| Ok(())).expect("one pending step");
         let before = windows.clone();
-        let err = windows.observe(0, t(big, true), 3, 1.0, |_| panic!("nothing is stored")).unwrap_err();
-        assert_eq!(err, AgentError::NonFiniteReturn { env: 0, pending: 0 });
+        assert_eq!(windows.check(0, big, true, 3, 1.0), Err(AgentError::NonFiniteReturn { env: 0, pending: 0 }));
         assert_eq!(windows, before);
         assert_eq!(
-            windows.observe(MAX_ENVIRONMENTS, t(1.0, false), 3, 1.0, |_| Ok(())),
+            windows.check(MAX_ENVIRONMENTS, 1.0, false, 3, 1.0),
             Err(AgentError::InvalidEnvironment { env: MAX_ENVIRONMENTS, max: MAX_ENVIRONMENTS })
         );
     }
@@ -244,9 +245,9 @@ mod tests {
     /// The reference: the steps split into each environment's episodes,
     /// and every n-step transition written out from its definition, with
     /// the step that completes it (its window fills, or its episode ends).
-    fn reference(n: usize, gamma: f64, steps: &[(usize, f32, f32, bool, bool)]) -> Vec<Stored> {
+    fn reference(n: usize, gamma: f64, steps: &[(usize, f32, bool, bool)]) -> Vec<Stored> {
         let mut episodes: Vec<Vec<Vec<usize>>> = Vec::new(); // env → episodes → global indices
-        for (g, &(env, _, _, term, trunc)) in steps.iter().enumerate() {
+        for (g, &(env, _, term, trunc)) in steps.iter().enumerate() {
             if episodes.len() <= env {
                 episodes.resize(env + 1, vec![Vec::new()]);
             }
@@ -258,26 +259,18 @@ mod tests {
         let mut out = Vec::new();
         for ep in episodes.iter().flatten().filter(|ep| !ep.is_empty()) {
             let len = ep.len();
-            let (_, _, _, term, trunc) = steps[ep[len - 1]];
+            let (_, _, term, trunc) = steps[ep[len - 1]];
             let ended = term || trunc;
             for j in 0..len {
                 if j + n > len && !ended {
                     continue; // still pending
                 }
                 let end = (j + n).min(len);
-                let rewards: Vec<f32> = ep[j..end].iter().map(|&g| steps[g].2).collect();
+                let rewards: Vec<f32> = ep[j..end].iter().map(|&g| steps[g].1).collect();
                 let flushed = ended && end == len;
-                let (env, s, ..) = steps[ep[j]];
                 let completed_at = ep[end - 1];
-                let stored = (
-                    s,
-                    env,
-                    discounted_return(&rewards, gamma),
-                    steps[completed_at].1 + 1.0,
-                    (end - j) as u8,
-                    flushed && term,
-                    flushed && trunc,
-                );
+                let stored =
+                    (ep[j], discounted_return(&rewards, gamma), (end - j) as u8, flushed && term, flushed && trunc);
                 out.push((completed_at, stored));
             }
         }
@@ -299,8 +292,7 @@ mod tests {
             // Flags: terminated 1 time in 20, truncated 1 in 20, both 1 in 40-ish.
             let steps: Vec<_> = raw
                 .iter()
-                .enumerate()
-                .map(|(i, &(e, r, f))| (e % envs, i as f32, r, f == 0 || f == 1, f == 1 || f == 2))
+                .map(|&(e, r, f)| (e % envs, r, f == 0 || f == 1, f == 1 || f == 2))
                 .collect();
             prop_assert_eq!(run(n, gamma, &steps), reference(n, gamma, &steps));
         }

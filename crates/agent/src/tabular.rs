@@ -6,7 +6,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::Transition;
+use replay::{Frame, FrameKind, InputFormat, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -212,10 +212,24 @@ impl TabularQ {
         }
         Ok(self.config.discretizer.cell(obs))
     }
-}
 
-impl Learner for TabularQ {
-    fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
+    /// The values of an observation: the table discretises `f32` vectors.
+    fn values<'a>(&self, frame: Frame<'a>) -> Result<&'a [f32], AgentError> {
+        match frame {
+            Frame::F32(values) => Ok(values),
+            Frame::U8(_) => Err(AgentError::BadObservation(ObservationProblem::Kind {
+                expected: FrameKind::F32,
+                got: FrameKind::U8,
+            })),
+        }
+    }
+
+    /// A training action: counts it, then with probability ε (after the
+    /// count) a uniformly random action, else the greedy one.
+    ///
+    /// # Errors
+    /// [`AgentError::BadObservation`].
+    pub fn act(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
         let cell = self.check(obs)?;
         self.sample_count += 1;
         let epsilon = self.config.epsilon.value(self.sample_count);
@@ -224,6 +238,41 @@ impl Learner for TabularQ {
         } else {
             Ok(self.rng.random_range(0..self.config.n_actions))
         }
+    }
+
+    /// Remembers a transition, to learn from at the next update.
+    ///
+    /// # Errors
+    /// [`AgentError::InvalidAction`], [`AgentError::NonFiniteReward`] or
+    /// [`AgentError::BadObservation`].
+    pub fn observe(&mut self, t: Transition<'_>) -> Result<(), AgentError> {
+        if t.action >= self.config.n_actions {
+            return Err(AgentError::InvalidAction { action: t.action, n_actions: self.config.n_actions });
+        }
+        if !t.reward.is_finite() {
+            return Err(AgentError::NonFiniteReward { value: t.reward });
+        }
+        let (cell, next_cell) = (self.check(self.values(t.state)?)?, self.check(self.values(t.next_state)?)?);
+        let (action, reward, terminated) = (t.action, t.reward, t.terminated);
+        self.pending = Some(PendingTransition { cell, action, reward, next_cell, terminated });
+        Ok(())
+    }
+}
+
+impl Learner for TabularQ {
+    fn input_format(&self) -> InputFormat {
+        InputFormat::vector(self.config.discretizer.bins.len())
+    }
+
+    fn act_batch(&mut self, observations: Frame<'_>, actions: &mut Vec<usize>) -> Result<(), AgentError> {
+        actions.clear();
+        let values = self.values(observations)?;
+        let d = self.config.discretizer.bins.len();
+        crate::check_rows(values, d, d)?;
+        for row in values.chunks_exact(d) {
+            actions.push(self.act(row)?);
+        }
+        Ok(())
     }
 
     fn predict(&mut self, obs: &[f32]) -> Result<usize, AgentError> {
@@ -236,17 +285,19 @@ impl Learner for TabularQ {
         Ok(self.row(cell))
     }
 
-    fn observe(&mut self, t: Transition<'_>) -> Result<(), AgentError> {
-        if t.action >= self.config.n_actions {
-            return Err(AgentError::InvalidAction { action: t.action, n_actions: self.config.n_actions });
+    fn q_values_batch(&mut self, inputs: &[f32], row_len: usize, out: &mut Vec<f32>) -> Result<(), AgentError> {
+        out.clear();
+        let d = self.config.discretizer.bins.len();
+        crate::check_rows(inputs, row_len, d)?;
+        for row in inputs.chunks_exact(d) {
+            let cell = self.check(row)?;
+            out.extend_from_slice(self.row(cell));
         }
-        if !t.reward.is_finite() {
-            return Err(AgentError::NonFiniteReward { value: t.reward });
-        }
-        let (cell, next_cell) = (self.check(t.state)?, self.check(t.next_state)?);
-        let (action, reward, terminated) = (t.action, t.reward, t.terminated);
-        self.pending = Some(PendingTransition { cell, action, reward, next_cell, terminated });
         Ok(())
+    }
+
+    fn observe_from(&mut self, _env: usize, t: Transition<'_>) -> Result<(), AgentError> {
+        self.observe(t)
     }
 
     /// One Q-learning step: quick, so `interrupt` is never asked.
@@ -302,7 +353,14 @@ mod tests {
         let (s, s2) = ([-0.5, 0.5], [0.5, 3.5]);
         q.table[7 * 2 + 1] = 4.0; // max Q(s′) = 4
         let step = |q: &mut TabularQ, terminated| {
-            let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated, truncated: false };
+            let t = Transition {
+                state: (&s).into(),
+                action: 1,
+                reward: 1.0,
+                next_state: (&s2).into(),
+                terminated,
+                truncated: false,
+            };
             q.observe(t).unwrap();
             q.update(&|| false).unwrap();
         };

@@ -5,15 +5,24 @@
 
 use agent::{
     Agent, AgentError, AgentSeeds, AgentState, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape,
-    LossKind, Noisy, ObservationProblem, Prioritized, ReplayError, Sampling, TargetUpdate, Transition, UpdateOutcome,
-    argmax, bellman_target, next_state_value,
+    LossKind, Noisy, ObservationProblem, Prioritized, ReplayError, Sampling, Spaces, TargetUpdate, Transition,
+    UpdateOutcome, argmax, bellman_target, next_state_value,
 };
 use proptest::prelude::*;
 
 const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3, noise: 4 };
 
+/// Observations of 4 values, 2 actions, up to 8 environments stepped together.
+const SPACES: Spaces =
+    Spaces { frame: agent::FrameSpec { len: 4, kind: agent::FrameKind::F32 }, n_actions: 2, envs: 8 };
+
+/// A learner frozen whole: its state and its replay buffer.
+fn frozen(agent: &Agent) -> (AgentState, agent::ReplayBuffer) {
+    (agent.to_state(), agent.replay().clone())
+}
+
 fn small_config() -> DqnConfig {
-    DqnConfig { hidden: vec![16, 16], batch_size: 8, buffer_capacity: 1000, lr: 1e-3, ..DqnConfig::seed(4, 2) }
+    DqnConfig { hidden: vec![16, 16], batch_size: 8, buffer_capacity: 1000, lr: 1e-3, ..DqnConfig::seed() }
 }
 
 /// Pushes `n` made-up transitions (every 10th terminated).
@@ -22,10 +31,10 @@ fn fill(agent: &mut Agent, n: usize) {
         let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
         let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
         let t = Transition {
-            state: &s,
+            state: (&s).into(),
             action: i % 2,
             reward: 1.0,
-            next_state: &s2,
+            next_state: (&s2).into(),
             terminated: i % 10 == 9,
             truncated: false,
         };
@@ -44,14 +53,7 @@ fn bellman_targets_by_hand() {
 /// One transition at a time, by hand: a 5-unit net, batches of 1 from a
 /// buffer of 1, γ = 0.5, no clamping.
 fn by_hand_config() -> DqnConfig {
-    DqnConfig {
-        hidden: vec![5],
-        batch_size: 1,
-        buffer_capacity: 1,
-        gamma: 0.5,
-        grad_clip: None,
-        ..DqnConfig::seed(4, 2)
-    }
+    DqnConfig { hidden: vec![5], batch_size: 1, buffer_capacity: 1, gamma: 0.5, grad_clip: None, ..DqnConfig::seed() }
 }
 
 /// The policy's Q(s, action) and its largest Q-value at `next` (before any
@@ -73,9 +75,10 @@ fn a_truncated_transition_bootstraps_and_a_terminated_one_does_not() {
     let config = by_hand_config();
     let (s, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3]);
     let loss_of = |terminated: bool, truncated: bool| {
-        let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+        let mut agent = Agent::new(config.clone(), SPACES, SEEDS).unwrap();
         let (q, next) = q_and_next_max(&mut agent, &s, 1, &s2);
-        let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated, truncated };
+        let t =
+            Transition { state: (&s).into(), action: 1, reward: 1.0, next_state: (&s2).into(), terminated, truncated };
         agent.observe(t).unwrap();
         let loss = agent.update().unwrap().expect("a batch is available").loss;
         (loss, q, next)
@@ -96,34 +99,38 @@ fn a_truncated_transition_bootstraps_and_a_terminated_one_does_not() {
 fn an_n_step_target_by_hand() {
     let config = DqnConfig { n_step: 2, ..by_hand_config() };
     let (s0, s1, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3], [0.1, 0.2, -0.6, 0.4]);
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     let (q, next) = q_and_next_max(&mut agent, &s0, 1, &s2);
-    let step = |state, action, reward, next_state| Transition {
-        state,
-        action,
-        reward,
-        next_state,
-        terminated: false,
-        truncated: false,
-    };
+    fn step<'a>(state: &'a [f32; 4], action: usize, reward: f32, next_state: &'a [f32; 4]) -> Transition<'a> {
+        Transition {
+            state: state.into(),
+            action,
+            reward,
+            next_state: next_state.into(),
+            terminated: false,
+            truncated: false,
+        }
+    }
     // Another environment's step in between changes nothing for env 0.
     agent.observe_from(0, step(&s0, 1, 1.0, &s1)).unwrap();
     agent.observe_from(1, step(&s2, 0, 100.0, &s0)).unwrap();
     assert_eq!(agent.replay().len(), 0, "nothing is complete yet");
     agent.observe_from(0, step(&s1, 0, 2.0, &s2)).unwrap();
-    let stored = agent.replay().slot(0).unwrap();
-    assert_eq!((stored.state, stored.action, stored.reward, stored.next_state), (&s0[..], 1, 2.0, &s2[..]));
-    assert_eq!(agent.replay().steps_at(0), Some(2));
+    let mut batch = agent::Batch::new();
+    agent.replay().gather_slots_into(&[0], &mut batch).unwrap();
+    let record = agent.replay().record(0).unwrap();
+    assert_eq!((batch.states(), record.action, record.reward, batch.next_states()), (&s0[..], 1, 2.0, &s2[..]));
+    assert_eq!(record.steps, 2);
     let loss = agent.update().unwrap().expect("a batch is available").loss;
     let y = 2.0 + 0.25 * next;
     assert_eq!(loss, (q - y) * (q - y));
     assert!(next.abs() > 1e-3, "the bootstrap term must be visible: max Q(s2) = {next}");
-    let err = agent.observe_from(agent::MAX_ENVIRONMENTS, step(&s0, 0, 1.0, &s1)).unwrap_err();
-    assert_eq!(err, AgentError::InvalidEnvironment { env: agent::MAX_ENVIRONMENTS, max: agent::MAX_ENVIRONMENTS });
+    let err = agent.observe_from(SPACES.envs, step(&s0, 0, 1.0, &s1)).unwrap_err();
+    assert_eq!(err, AgentError::InvalidEnvironment { env: SPACES.envs, max: SPACES.envs });
     let bad = Transition { reward: f32::NAN, ..step(&s0, 0, 1.0, &s1) };
     assert!(matches!(agent.observe_from(0, bad), Err(AgentError::Replay(ReplayError::NonFinite { .. }))));
     for n_step in [0, 256] {
-        let err = DqnConfig { n_step, ..DqnConfig::seed(4, 2) }.validate().unwrap_err();
+        let err = DqnConfig { n_step, ..DqnConfig::seed() }.validate(&SPACES).unwrap_err();
         assert_eq!(err.field, "n_step");
     }
 }
@@ -136,9 +143,16 @@ fn a_prioritized_step_by_hand() {
     let settings = Prioritized { alpha: 0.7, ..Prioritized::default() };
     let config = DqnConfig { sampling: Sampling::Prioritized(settings), ..by_hand_config() };
     let (s, s2) = ([0.3, -0.2, 0.5, 0.1], [-0.4, 0.6, 0.2, -0.3]);
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     let (q, next) = q_and_next_max(&mut agent, &s, 1, &s2);
-    let t = Transition { state: &s, action: 1, reward: 1.0, next_state: &s2, terminated: false, truncated: false };
+    let t = Transition {
+        state: (&s).into(),
+        action: 1,
+        reward: 1.0,
+        next_state: (&s2).into(),
+        terminated: false,
+        truncated: false,
+    };
     agent.observe(t).unwrap();
     assert_eq!(agent.priority(0), Some(1.0), "a new transition gets the largest priority so far");
     let loss = agent.update().unwrap().expect("a batch is available").loss;
@@ -148,9 +162,9 @@ fn a_prioritized_step_by_hand() {
     assert_eq!(agent.priority(0), Some(expected));
     assert!(expected != 1.0);
     // A resumed state carries the priorities.
-    let resumed = Agent::from_state(agent.to_state()).unwrap();
+    let resumed = Agent::from_state(agent.to_state(), agent.replay().clone()).unwrap();
     assert_eq!(resumed.priority(0), Some(expected));
-    assert_eq!(Agent::new(small_config(), SEEDS).unwrap().priority(0), None);
+    assert_eq!(Agent::new(small_config(), SPACES, SEEDS).unwrap().priority(0), None);
 }
 
 #[test]
@@ -164,8 +178,8 @@ fn beta_rises_linearly_to_one() {
         Prioritized { beta_steps: 0, ..p },
         Prioritized { eps: 0.0, ..p },
     ] {
-        let config = DqnConfig { sampling: Sampling::Prioritized(bad), ..DqnConfig::seed(4, 2) };
-        assert_eq!(config.validate().unwrap_err().field, "sampling", "{bad:?}");
+        let config = DqnConfig { sampling: Sampling::Prioritized(bad), ..DqnConfig::seed() };
+        assert_eq!(config.validate(&SPACES).unwrap_err().field, "sampling", "{bad:?}");
     }
 }
 
@@ -175,20 +189,25 @@ fn beta_rises_linearly_to_one() {
 fn trained_in_pool(config: &DqnConfig, threads: usize, steps: usize, envs: usize) -> Agent {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
-        let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+        let mut agent = Agent::new(config.clone(), SPACES, SEEDS).unwrap();
+        // Each environment's episode goes on from its last next state.
+        let mut states: Vec<[f32; 4]> = (0..envs).map(|e| [e as f32 * 0.1, 0.1, -0.05, 0.2]).collect();
         for i in 0..steps {
-            let s = [i as f32 * 0.01, 0.1, -0.05, 0.2];
-            let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, 0.1];
+            let env = i % envs;
+            let s = states[env];
+            let s2 = [i as f32 * 0.01 + 0.01, 0.1, -0.04, (i % 5) as f32 * 0.1];
+            let (terminated, truncated) = (i % 10 == 9, i % 13 == 12);
             let t = Transition {
-                state: &s,
+                state: (&s).into(),
                 action: i % 2,
                 reward: (i % 7) as f32,
-                next_state: &s2,
-                terminated: i % 10 == 9,
-                truncated: i % 13 == 12,
+                next_state: (&s2).into(),
+                terminated,
+                truncated,
             };
-            agent.observe_from(i % envs, t).unwrap();
+            agent.observe_from(env, t).unwrap();
             agent.update().unwrap();
+            states[env] = if terminated || truncated { [i as f32 * 0.02, -0.1, 0.05, 0.0] } else { s2 };
         }
         agent
     })
@@ -208,9 +227,9 @@ fn prioritized_replay_is_the_same_at_any_thread_count() {
         target_update: TargetUpdate::Soft { tau: 0.05 },
         ..small_config()
     };
-    let run = |threads: usize| trained_in_pool(&config, threads, 300, 3).to_state();
+    let run = |threads: usize| frozen(&trained_in_pool(&config, threads, 300, 3));
     let one = run(1);
-    assert!(one.replay().len() > 64);
+    assert!(one.1.len() > 64);
     assert_eq!(run(2), one);
 }
 
@@ -233,25 +252,31 @@ fn rainbow_is_the_same_at_1_2_and_4_threads_and_its_noise_explores() {
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let mut agent = Agent::new(config.clone(), SEEDS).unwrap();
+            let mut agent = Agent::new(config.clone(), SPACES, SEEDS).unwrap();
             let mut actions = Vec::new();
             let mut taken = Vec::new();
+            // Two environments, each going on from its last next state.
+            let mut obs: Vec<f32> = (0..8).map(|k| (k as f32 * 0.37).sin() * 0.1).collect();
             for i in 0..150 {
-                let obs: Vec<f32> = (0..8).map(|k| ((i * 8 + k) as f32 * 0.37).sin() * 0.1).collect();
-                agent.act_batch(&obs, &mut actions).unwrap();
+                agent.act_batch((&obs).into(), &mut actions).unwrap();
                 taken.extend_from_slice(&actions);
+                let mut next_obs = obs.clone();
                 for (env, (&a, s)) in actions.iter().zip(obs.chunks(4)).enumerate() {
-                    let next: Vec<f32> = s.iter().map(|v| v + 0.01).collect();
+                    let next: Vec<f32> = (0..4).map(|k| ((i * 8 + env * 4 + k) as f32 * 0.37).sin() * 0.1).collect();
+                    let terminated = i % 17 == 16;
                     let t = Transition {
-                        state: s,
+                        state: s.into(),
                         action: a,
                         reward: (i % 5) as f32,
-                        next_state: &next,
-                        terminated: i % 17 == 16,
+                        next_state: (&next).into(),
+                        terminated,
                         truncated: false,
                     };
                     agent.observe_from(env, t).unwrap();
+                    let start: Vec<f32> = next.iter().map(|v| -v).collect();
+                    next_obs[env * 4..env * 4 + 4].copy_from_slice(if terminated { &start } else { &next });
                 }
+                obs = next_obs;
                 agent.update().unwrap();
             }
             (agent, taken)
@@ -262,7 +287,7 @@ fn rainbow_is_the_same_at_1_2_and_4_threads_and_its_noise_explores() {
     for threads in [2, 4] {
         let (agent, taken_here) = run(threads);
         assert_eq!(taken_here, taken, "{threads} threads");
-        assert_eq!(agent.to_state(), one.to_state(), "{threads} threads");
+        assert_eq!(frozen(&agent), frozen(&one), "{threads} threads");
     }
     // No ε: the exploration stream is untouched, and ε reads 0.
     assert_eq!(one.epsilon(), 0.0);
@@ -270,7 +295,7 @@ fn rainbow_is_the_same_at_1_2_and_4_threads_and_its_noise_explores() {
     // Training actions on one observation vary with the noise; greedy
     // evaluation does not, and is the mean network's.
     let obs = [0.05, -0.02, 0.01, 0.03];
-    let training: Vec<usize> = (0..200).map(|_| one.act(&obs).unwrap()).collect();
+    let training: Vec<usize> = (0..200).map(|_| one.act((&obs).into()).unwrap()).collect();
     assert!(training.contains(&0) && training.contains(&1), "the noise explores: {training:?}");
     let greedy = one.predict(&obs).unwrap();
     assert!((0..20).all(|_| one.predict(&obs).unwrap() == greedy));
@@ -290,7 +315,7 @@ fn rainbow_is_the_same_at_1_2_and_4_threads_and_its_noise_explores() {
     }
     // ε-greedy comes back when asked for.
     let with_epsilon = DqnConfig { noisy: Some(Noisy { epsilon_greedy: true, ..Noisy::default() }), ..config.clone() };
-    let agent = Agent::new(with_epsilon, SEEDS).unwrap();
+    let agent = Agent::new(with_epsilon, SPACES, SEEDS).unwrap();
     assert!(agent.epsilon() > 0.9);
 }
 
@@ -307,7 +332,7 @@ fn a_distributional_learner_acts_by_expected_values_at_any_thread_count() {
         batch_size: 32,
         ..small_config()
     };
-    assert_eq!(config.layer_sizes(), [4, 16, 16, 22]);
+    assert_eq!(config.layer_sizes(&SPACES), [4, 16, 16, 22]);
     let run = |threads: usize| trained_in_pool(&config, threads, 200, 2);
     let mut one = run(1);
     let q = one.q_values(&[0.1, 0.1, -0.05, 0.2]).unwrap().to_vec();
@@ -315,12 +340,12 @@ fn a_distributional_learner_acts_by_expected_values_at_any_thread_count() {
     assert!(q.iter().all(|v| (0.0..=20.0).contains(v)), "expected values lie on the support: {q:?}");
     assert_eq!(one.predict(&[0.1, 0.1, -0.05, 0.2]).unwrap(), argmax(&q).unwrap());
     assert!(one.n_updates() > 100);
-    assert_eq!(run(2).to_state(), one.to_state());
+    assert_eq!(frozen(&run(2)), frozen(&one));
     let bad = DqnConfig {
         distributional: Some(Distributional { n_atoms: 1, ..Distributional::default() }),
         ..small_config()
     };
-    assert_eq!(bad.validate().unwrap_err().field, "distributional");
+    assert_eq!(bad.validate(&SPACES).unwrap_err().field, "distributional");
 }
 
 proptest! {
@@ -387,20 +412,20 @@ fn double_dqn_values_the_policy_choice_with_the_target() {
 #[test]
 fn the_target_network_changes_only_when_copied() {
     let config = DqnConfig { target_update: TargetUpdate::Hard { every: 5 }, ..small_config() };
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     assert_eq!(agent.policy(), agent.target(), "the target starts as a copy");
     fill(&mut agent, 50);
     let target_before = agent.target().clone();
     let obs = [0.0, 0.0, 0.0, 0.0];
     // sample_count 1..4: updates, no copy; the policy moves away.
     for _ in 0..4 {
-        agent.act(&obs).unwrap();
+        agent.act((&obs).into()).unwrap();
         let stats = agent.update().unwrap().unwrap();
         assert!(!stats.target_synced);
     }
     assert_eq!(agent.target(), &target_before, "the target must not move between copies");
     assert_ne!(agent.policy(), agent.target(), "the policy learned");
-    agent.act(&obs).unwrap();
+    agent.act((&obs).into()).unwrap();
     assert!(agent.update().unwrap().unwrap().target_synced, "sample_count 5 is a multiple of 5");
     assert_eq!(agent.policy(), agent.target());
     assert_eq!((agent.n_updates(), agent.n_target_syncs()), (5, 1));
@@ -409,10 +434,10 @@ fn the_target_network_changes_only_when_copied() {
 #[test]
 fn soft_updates_move_the_target_part_way() {
     let config = DqnConfig { target_update: TargetUpdate::Soft { tau: 0.5 }, ..small_config() };
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     fill(&mut agent, 20);
     let before = agent.target().clone();
-    agent.act(&[0.0; 4]).unwrap();
+    agent.act(agent::Frame::F32(&[0.0; 4])).unwrap();
     let stats = agent.update().unwrap().unwrap();
     assert!(!stats.target_synced);
     let (t0, t1, p) = (
@@ -425,14 +450,14 @@ fn soft_updates_move_the_target_part_way() {
 
 #[test]
 fn no_learning_until_the_buffer_holds_enough() {
-    let mut agent = Agent::new(small_config(), SEEDS).unwrap();
+    let mut agent = Agent::new(small_config(), SPACES, SEEDS).unwrap();
     fill(&mut agent, 7);
     assert_eq!(agent.update().unwrap(), None, "7 < batch 8");
     fill(&mut agent, 1);
     assert!(agent.update().unwrap().is_some());
 
     let config = DqnConfig { learning_starts: 30, gradient_steps: 3, ..small_config() };
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     fill(&mut agent, 29);
     assert_eq!(agent.update().unwrap(), None, "29 < learning_starts 30");
     fill(&mut agent, 1);
@@ -447,9 +472,9 @@ fn epsilon_greedy_explores_with_probability_epsilon() {
         epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0, shape: EpsilonShape::Exponential },
         ..small_config()
     };
-    let mut agent = Agent::new(always, SEEDS).unwrap();
+    let mut agent = Agent::new(always, SPACES, SEEDS).unwrap();
     let obs = [0.1, 0.2, 0.3, 0.4];
-    let ones: usize = (0..4000).map(|_| agent.act(&obs).unwrap()).sum();
+    let ones: usize = (0..4000).map(|_| agent.act((&obs).into()).unwrap()).sum();
     // Binomial(4000, 0.5): sd 31.6; ±200 is over 6 sd.
     assert!((1800..=2200).contains(&ones), "{ones} of 4000");
     assert_eq!(agent.sample_count(), 4000);
@@ -458,20 +483,20 @@ fn epsilon_greedy_explores_with_probability_epsilon() {
         epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential },
         ..small_config()
     };
-    let mut agent = Agent::new(never, SEEDS).unwrap();
+    let mut agent = Agent::new(never, SPACES, SEEDS).unwrap();
     let greedy = agent.predict(&obs).unwrap();
-    assert!((0..100).all(|_| agent.act(&obs).unwrap() == greedy));
+    assert!((0..100).all(|_| agent.act((&obs).into()).unwrap() == greedy));
     assert_eq!(agent.epsilon(), 0.0);
 }
 
 #[test]
 fn same_seeds_give_the_same_learner() {
     let run = || {
-        let mut agent = Agent::new(small_config(), SEEDS).unwrap();
+        let mut agent = Agent::new(small_config(), SPACES, SEEDS).unwrap();
         fill(&mut agent, 40);
         let mut actions = Vec::new();
         for i in 0..30 {
-            actions.push(agent.act(&[i as f32 * 0.1, 0.0, 0.0, 0.0]).unwrap());
+            actions.push(agent.act(agent::Frame::F32(&[i as f32 * 0.1, 0.0, 0.0, 0.0])).unwrap());
             agent.update().unwrap();
         }
         (actions, agent.policy().clone())
@@ -498,22 +523,29 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
         (DqnConfig { loss: LossKind::Huber { delta: 0.0 }, ..small_config() }, "loss"),
     ];
     for (config, field) in cases {
-        match Agent::new(config, SEEDS) {
+        match Agent::new(config, SPACES, SEEDS) {
             Err(AgentError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
             other => panic!("{field}: expected an InvalidConfig error, got {other:?}"),
         }
     }
-    let mut agent = Agent::new(small_config(), SEEDS).unwrap();
+    let mut agent = Agent::new(small_config(), SPACES, SEEDS).unwrap();
     assert_eq!(
-        agent.act(&[0.0; 3]).unwrap_err(),
-        AgentError::BadObservation(ObservationProblem::Length { expected: 4, got: 3 })
+        agent.act(agent::Frame::F32(&[0.0; 3])).unwrap_err(),
+        AgentError::BadObservation(ObservationProblem::Rows { values: 3, row_len: 4, expected: 4 })
     );
     assert!(matches!(
         agent.predict(&[0.0, f32::NAN, 0.0, 0.0]),
         Err(AgentError::BadObservation(ObservationProblem::NonFinite { row: 0, index: 1, .. }))
     ));
     let s = [0.0; 4];
-    let t = Transition { state: &s, action: 2, reward: 1.0, next_state: &s, terminated: false, truncated: false };
+    let t = Transition {
+        state: (&s).into(),
+        action: 2,
+        reward: 1.0,
+        next_state: (&s).into(),
+        terminated: false,
+        truncated: false,
+    };
     assert_eq!(agent.observe(t).unwrap_err(), AgentError::InvalidAction { action: 2, n_actions: 2 });
     let t = Transition { action: 0, reward: f32::NAN, ..t };
     assert!(matches!(agent.observe(t), Err(AgentError::Replay(ReplayError::NonFinite { field: "reward", .. }))));
@@ -524,7 +556,7 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
 fn divergence_is_an_error_not_a_panic() {
     // A learning rate of 1e30 blows the parameters up within a few steps.
     let config = DqnConfig { lr: 1e30, grad_clip: None, ..small_config() };
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     fill(&mut agent, 50);
     let err = (0..100).find_map(|_| agent.update().err()).expect("training diverges");
     // The loss, a target or a gradient stops being finite first; nothing else.
@@ -547,15 +579,15 @@ fn act_batch_equals_acting_row_by_row() {
         epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0, shape: EpsilonShape::Exponential },
         ..small_config()
     };
-    let mut batched = Agent::new(config.clone(), SEEDS).unwrap();
-    let mut single = Agent::new(config, SEEDS).unwrap();
+    let mut batched = Agent::new(config.clone(), SPACES, SEEDS).unwrap();
+    let mut single = Agent::new(config, SPACES, SEEDS).unwrap();
     let mut actions = Vec::new();
     let mut greedy_seen = [0usize; 2];
     for step in 0..60 {
         let rows = 1 + step % 7;
         let obs: Vec<f32> = (0..rows * 4).map(|k| ((k * 37 + step * 11) % 23) as f32 * 4.0 - 44.0).collect();
-        batched.act_batch(&obs, &mut actions).unwrap();
-        let expected: Vec<usize> = obs.chunks(4).map(|row| single.act(row).unwrap()).collect();
+        batched.act_batch((&obs).into(), &mut actions).unwrap();
+        let expected: Vec<usize> = obs.chunks(4).map(|row| single.act(row.into()).unwrap()).collect();
         assert_eq!(actions, expected, "step {step}");
         for row in obs.chunks(4) {
             greedy_seen[single.predict(row).unwrap()] += 1;
@@ -565,10 +597,11 @@ fn act_batch_equals_acting_row_by_row() {
     assert!(greedy_seen.iter().all(|&n| n > 0), "both greedy actions occur: {greedy_seen:?}");
     // A bad row is refused before anything is drawn.
     let count = batched.sample_count();
-    let err = batched.act_batch(&[0.0, 0.0, 0.0, 0.0, 1.0, f32::NAN, 0.0, 0.0], &mut actions).unwrap_err();
+    let err =
+        batched.act_batch(agent::Frame::F32(&[0.0, 0.0, 0.0, 0.0, 1.0, f32::NAN, 0.0, 0.0]), &mut actions).unwrap_err();
     assert!(matches!(err, AgentError::BadObservation(ObservationProblem::NonFinite { row: 1, index: 1, .. })), "{err}");
     assert_eq!(
-        batched.act_batch(&[0.0; 6], &mut actions).unwrap_err(),
+        batched.act_batch(agent::Frame::F32(&[0.0; 6]), &mut actions).unwrap_err(),
         AgentError::BadObservation(ObservationProblem::Rows { values: 6, row_len: 4, expected: 4 })
     );
     assert_eq!(batched.sample_count(), count);
@@ -580,12 +613,12 @@ fn act_batch_equals_acting_row_by_row() {
 #[test]
 fn hard_copies_are_not_skipped_when_several_actions_pass_between_updates() {
     let config = DqnConfig { target_update: TargetUpdate::Hard { every: 4 }, ..small_config() };
-    let mut agent = Agent::new(config, SEEDS).unwrap();
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
     fill(&mut agent, 20);
     let mut actions = Vec::new();
     let mut synced = Vec::new();
     for _ in 0..8 {
-        agent.act_batch(&[0.1; 12], &mut actions).unwrap(); // 3 actions
+        agent.act_batch(agent::Frame::F32(&[0.1; 12]), &mut actions).unwrap(); // 3 actions
         synced.push(agent.update().unwrap().unwrap().target_synced);
     }
     // sample_count 3, 6, 9, 12, 15, 18, 21, 24: multiples of 4 are reached
@@ -601,12 +634,13 @@ fn hard_copies_are_not_skipped_when_several_actions_pass_between_updates() {
 /// adds one more forward pass (the policy on the next states).
 #[test]
 fn gradient_step_flop_count_by_hand() {
-    let seed = DqnConfig::seed(4, 2);
-    assert_eq!(seed.gradient_step_flop(), 2 * 64 * (3 * 17_152 + 16_640));
+    let seed = DqnConfig::seed();
+    let cartpole = Spaces::vectors(4, 2);
+    assert_eq!(seed.gradient_step_flop(&cartpole), 2 * 64 * (3 * 17_152 + 16_640));
     let double = DqnConfig { double_dqn: true, ..seed };
-    assert_eq!(double.gradient_step_flop(), 2 * 64 * (4 * 17_152 + 16_640));
-    let tiny = DqnConfig { hidden: vec![], batch_size: 1, ..DqnConfig::seed(3, 2) };
-    assert_eq!(tiny.gradient_step_flop(), 2 * 3 * 6);
+    assert_eq!(double.gradient_step_flop(&cartpole), 2 * 64 * (4 * 17_152 + 16_640));
+    let tiny = DqnConfig { hidden: vec![], batch_size: 1, ..DqnConfig::seed() };
+    assert_eq!(tiny.gradient_step_flop(&Spaces::vectors(3, 2)), 2 * 3 * 6);
 }
 
 /// An update interrupted between gradient steps, frozen, thawed (through
@@ -615,13 +649,13 @@ fn gradient_step_flop_count_by_hand() {
 #[test]
 fn an_interrupted_update_continues_to_the_same_state() {
     let config = DqnConfig { gradient_steps: 7, target_update: TargetUpdate::Hard { every: 3 }, ..small_config() };
-    let mut whole = Agent::new(config.clone(), SEEDS).unwrap();
-    let mut parts = Agent::new(config, SEEDS).unwrap();
+    let mut whole = Agent::new(config.clone(), SPACES, SEEDS).unwrap();
+    let mut parts = Agent::new(config, SPACES, SEEDS).unwrap();
     fill(&mut whole, 40);
     fill(&mut parts, 40);
     for _ in 0..3 {
-        whole.act(&[0.1, 0.2, 0.3, 0.4]).unwrap();
-        parts.act(&[0.1, 0.2, 0.3, 0.4]).unwrap();
+        whole.act(agent::Frame::F32(&[0.1, 0.2, 0.3, 0.4])).unwrap();
+        parts.act(agent::Frame::F32(&[0.1, 0.2, 0.3, 0.4])).unwrap();
         let expected = whole.update().unwrap().unwrap();
         let mut interruptions = 0;
         let stats = loop {
@@ -632,7 +666,10 @@ fn an_interrupted_update_continues_to_the_same_state() {
                     interruptions += 1;
                     assert!(parts.update_in_progress());
                     let json = serde_json::to_string(&parts.to_state()).unwrap();
-                    parts = Agent::from_state(serde_json::from_str::<AgentState>(&json).unwrap()).unwrap();
+                    let mut stream = Vec::new();
+                    parts.replay().write_to(&mut stream).unwrap();
+                    let replay = agent::ReplayBuffer::read_from(&mut stream.as_slice(), None).unwrap();
+                    parts = Agent::from_state(serde_json::from_str::<AgentState>(&json).unwrap(), replay).unwrap();
                 }
                 UpdateOutcome::NotYet => panic!("the buffer holds enough"),
             }
@@ -640,7 +677,7 @@ fn an_interrupted_update_continues_to_the_same_state() {
         assert_eq!(interruptions, 6, "one step per call, the last one completes the update");
         assert_eq!(stats, expected);
         assert!(!parts.update_in_progress());
-        assert_eq!(parts.to_state(), whole.to_state());
+        assert_eq!(frozen(&parts), frozen(&whole));
     }
     assert!(whole.n_target_syncs() >= 1, "the target copy is part of what must match");
 }

@@ -297,7 +297,7 @@ impl ObsElement for u8 {
 
 /// Observations of several environments (or steps) in one buffer, row
 /// after row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ObsBuf {
     /// `f32` values.
     F32(Vec<f32>),
@@ -366,6 +366,18 @@ impl ObsBuf {
         match self {
             Self::F32(v) => ObsMut::F32(&mut v[range]),
             Self::U8(v) => ObsMut::U8(&mut v[range]),
+        }
+    }
+
+    /// Appends `other`'s values (of the same type) after this buffer's.
+    ///
+    /// # Panics
+    /// If the types differ: a caller's bug.
+    pub fn extend(&mut self, other: &Self) {
+        match (self, other) {
+            (Self::F32(to), Self::F32(from)) => to.extend_from_slice(from),
+            (Self::U8(to), Self::U8(from)) => to.extend_from_slice(from),
+            _ => panic!("rows of one type extend the same type"),
         }
     }
 

@@ -1,17 +1,19 @@
-//! A reusable mini-batch: the sampled transitions gathered into columns, and
-//! Floyd's algorithm for drawing distinct indices.
+//! A reusable mini-batch: the sampled transitions gathered into columns,
+//! their observations as the network's input rows, and Floyd's algorithm
+//! for drawing distinct indices.
 
 use rand::Rng;
 
 /// A mini-batch gathered from a [`ReplayBuffer`](crate::ReplayBuffer), reused
 /// from one sample to the next.
 ///
-/// Observations are rows of `obs_dim` values, row-major: row `i` of
-/// [`states`](Self::states) belongs with `actions()[i]`, `rewards()[i]`, and so
-/// on.
+/// Observations are input rows of [`row_len`](Self::row_len) `f32` values
+/// (a stack of frames, converted and scaled), row-major: row `i` of
+/// [`states`](Self::states) belongs with `actions()[i]`, `rewards()[i]`,
+/// and so on.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    obs_dim: usize,
+    row_len: usize,
     indices: Vec<usize>,
     states: Vec<f32>,
     actions: Vec<usize>,
@@ -20,9 +22,22 @@ pub struct Batch {
     terminated: Vec<bool>,
     truncated: Vec<bool>,
     steps: Vec<u8>,
-    /// One bit per buffer slot, set for the slots already chosen; all clear
-    /// between samples.
+    /// One bit per index drawn from, set for those already chosen; all
+    /// clear between samples.
     chosen: Vec<u64>,
+}
+
+/// A batch's columns, borrowed to be filled (the indices read, the rows
+/// sized, the other columns empty).
+pub(crate) struct BatchRows<'a> {
+    pub(crate) indices: &'a [usize],
+    pub(crate) states: &'a mut [f32],
+    pub(crate) next_states: &'a mut [f32],
+    pub(crate) actions: &'a mut Vec<usize>,
+    pub(crate) rewards: &'a mut Vec<f32>,
+    pub(crate) terminated: &'a mut Vec<bool>,
+    pub(crate) truncated: &'a mut Vec<bool>,
+    pub(crate) steps: &'a mut Vec<u8>,
 }
 
 impl Batch {
@@ -56,32 +71,33 @@ impl Batch {
         self.indices.extend(indices);
     }
 
-    /// Fills every field from the slots in `indices`; `fetch` copies a slot's
-    /// observations into the given rows and returns its other fields:
-    /// `((action, reward), (terminated, truncated), steps)`.
-    pub(crate) fn gather(
-        &mut self,
-        obs_dim: usize,
-        mut fetch: impl FnMut(usize, &mut [f32], &mut [f32]) -> ((usize, f32), (bool, bool), u8),
-    ) {
+    pub(crate) fn map_indices(&mut self, f: impl Fn(usize) -> usize) {
+        for i in &mut self.indices {
+            *i = f(*i);
+        }
+    }
+
+    /// Sizes the rows for the indices drawn (rows of `row_len`) and empties
+    /// the other columns, for the buffer to fill.
+    pub(crate) fn prepare(&mut self, row_len: usize) -> BatchRows<'_> {
         let k = self.indices.len();
-        self.obs_dim = obs_dim;
-        self.states.resize(k * obs_dim, 0.0);
-        self.next_states.resize(k * obs_dim, 0.0);
+        self.row_len = row_len;
+        self.states.resize(k * row_len, 0.0);
+        self.next_states.resize(k * row_len, 0.0);
         self.actions.clear();
         self.rewards.clear();
         self.terminated.clear();
         self.truncated.clear();
         self.steps.clear();
-        for (row, &slot) in self.indices.iter().enumerate() {
-            let rows = row * obs_dim..(row + 1) * obs_dim;
-            let ((action, reward), (terminated, truncated), steps) =
-                fetch(slot, &mut self.states[rows.clone()], &mut self.next_states[rows]);
-            self.actions.push(action);
-            self.rewards.push(reward);
-            self.terminated.push(terminated);
-            self.truncated.push(truncated);
-            self.steps.push(steps);
+        BatchRows {
+            indices: &self.indices,
+            states: &mut self.states,
+            next_states: &mut self.next_states,
+            actions: &mut self.actions,
+            rewards: &mut self.rewards,
+            terminated: &mut self.terminated,
+            truncated: &mut self.truncated,
+            steps: &mut self.steps,
         }
     }
 
@@ -97,20 +113,19 @@ impl Batch {
         self.indices.is_empty()
     }
 
-    /// The length of each observation row.
+    /// The length of each input row.
     #[must_use]
-    pub fn obs_dim(&self) -> usize {
-        self.obs_dim
+    pub fn row_len(&self) -> usize {
+        self.row_len
     }
 
-    /// The buffer slots the transitions came from (see
-    /// [`ReplayBuffer::slot`](crate::ReplayBuffer::slot)).
+    /// The buffer slots the transitions came from.
     #[must_use]
     pub fn indices(&self) -> &[usize] {
         &self.indices
     }
 
-    /// The states, `len() × obs_dim()` row-major.
+    /// The states' input rows, `len() × row_len()` row-major.
     #[must_use]
     pub fn states(&self) -> &[f32] {
         &self.states
@@ -128,7 +143,9 @@ impl Batch {
         &self.rewards
     }
 
-    /// The next states, `len() × obs_dim()` row-major.
+    /// The next states' input rows, `len() × row_len()` row-major (a
+    /// terminated transition's row holds its state: nothing bootstraps
+    /// from it, and its next state is not stored).
     #[must_use]
     pub fn next_states(&self) -> &[f32] {
         &self.next_states
@@ -146,8 +163,7 @@ impl Batch {
         &self.truncated
     }
 
-    /// The environment steps each transition spans (1 unless pushed with
-    /// [`ReplayBuffer::push_spanning`](crate::ReplayBuffer::push_spanning)).
+    /// The environment steps each transition spans.
     #[must_use]
     pub fn steps(&self) -> &[u8] {
         &self.steps

@@ -1,381 +1,749 @@
-//! The ring buffer of transitions, stored as a struct of arrays with its
-//! capacity reserved once, and its checked stored form.
+//! The ring buffer of transitions, whose observations are frames stored
+//! once each, in their own type, and rebuilt into stacked `f32` rows when a
+//! mini-batch is gathered.
+//!
+//! Two rings: one of frames (each environment step's observation, once),
+//! one of transitions (action, reward, flags, steps, and the frame they end
+//! at). A frame knows the frame before it in its episode (a distance back
+//! in the frame ring, 0 at an episode's first frame), so a transition's
+//! state is found `steps` frames back from its end, and a stack by going
+//! back `frames − 1` more. Environments interleave freely: each keeps its
+//! own chain of frames.
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::batch::Batch;
 use crate::error::{Inconsistency, ReplayError};
+use crate::frame::{Converter, Frame, FrameKind, FrameSpec, InputFormat, Padding};
 
-/// One transition, borrowed: what is pushed, and what is read back.
+/// The most environments a buffer records.
+pub const MAX_ENVS: usize = 1 << 16;
+
+/// The largest action a buffer stores: actions share 16 bits with the two
+/// episode flags.
+pub const MAX_ACTION: usize = (1 << 14) - 1;
+
+const TERMINATED: u16 = 1 << 14;
+const TRUNCATED: u16 = 1 << 15;
+
+/// One transition, borrowed: what is pushed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transition<'a> {
     /// The observation the action was taken in.
-    pub state: &'a [f32],
+    pub state: Frame<'a>,
     /// The index of the action taken.
     pub action: usize,
     /// The reward received.
     pub reward: f32,
     /// The observation the action led to (for an ended episode, the one it
     /// ended in, not the next episode's first).
-    pub next_state: &'a [f32],
+    pub next_state: Frame<'a>,
     /// The episode truly ended: no future reward to bootstrap from.
     pub terminated: bool,
     /// The episode was cut by a time limit: the future still counts.
     pub truncated: bool,
 }
 
-const TERMINATED: u8 = 1;
-const TRUNCATED: u8 = 2;
-
-/// A ring buffer of transitions with a fixed capacity.
-///
-/// Storage is a struct of arrays: states and next states as `f32` rows,
-/// actions as `u16`, rewards as `f32`, and both episode flags packed in one
-/// byte: 39 bytes per CartPole transition. A buffer made by
-/// [`new_multi_step`](Self::new_multi_step) (for n-step returns) also keeps
-/// the number of environment steps each transition spans, one more byte. Memory is reserved once at
-/// construction and grows by nothing after.
-///
-/// Serializes with its contents and write position (for checkpoints); what
-/// is read back is checked for consistency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "StoredReplay")]
-pub struct ReplayBuffer {
-    obs_dim: usize,
-    capacity: usize,
-    /// The slot the next push writes: `pushes mod capacity`.
-    write_pos: usize,
-    pushes: u64,
-    states: Vec<f32>,
-    next_states: Vec<f32>,
-    actions: Vec<u16>,
-    rewards: Vec<f32>,
-    flags: Vec<u8>,
-    /// Whether `steps` is kept (else every transition spans one step and
-    /// `steps` stays empty).
-    multi_step: bool,
-    /// Environment steps each transition spans: its reward is the
-    /// discounted sum of that many rewards and its next state that many
-    /// steps on.
-    steps: Vec<u8>,
+/// A stored transition's fields besides its observations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    /// The action taken.
+    pub action: usize,
+    /// The reward (an n-step transition: the discounted sum).
+    pub reward: f32,
+    /// Whether the episode terminated at its end.
+    pub terminated: bool,
+    /// Whether the episode was truncated at its end.
+    pub truncated: bool,
+    /// The environment steps it spans.
+    pub steps: u8,
 }
 
-/// A [`ReplayBuffer`] as stored, before it is checked: the same fields, in
-/// the same serialized form. Decode this and convert it with
-/// `ReplayBuffer::try_from` to keep the typed error of damaged contents
-/// (some formats, postcard among them, drop the message of an error raised
-/// inside deserialization).
-#[derive(Debug, Clone, Deserialize)]
-pub struct StoredReplay {
-    obs_dim: usize,
-    capacity: usize,
-    write_pos: usize,
-    pushes: u64,
-    states: Vec<f32>,
-    next_states: Vec<f32>,
-    actions: Vec<u16>,
-    rewards: Vec<f32>,
-    flags: Vec<u8>,
-    multi_step: bool,
-    steps: Vec<u8>,
+/// A buffer's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayConfig {
+    /// The most transitions it holds.
+    pub capacity: usize,
+    /// What a frame is, and how frames become the network's input rows.
+    pub input: InputFormat,
+    /// The most environment steps a transition may span (n of n-step
+    /// returns; 1 keeps no step counts).
+    pub max_steps: u8,
+    /// The environments whose steps it records (indices `0..envs`).
+    pub envs: usize,
 }
 
-impl TryFrom<StoredReplay> for ReplayBuffer {
-    type Error = ReplayError;
+impl ReplayConfig {
+    /// One-step transitions of one environment's `f32` vectors of
+    /// `obs_len` values, unstacked and unscaled.
+    #[must_use]
+    pub fn vectors(capacity: usize, obs_len: usize) -> Self {
+        Self { capacity, input: InputFormat::vector(obs_len), max_steps: 1, envs: 1 }
+    }
 
+    /// Checks the settings.
+    ///
     /// # Errors
-    /// [`ReplayError::ZeroCapacity`], [`ReplayError::ZeroObsDim`] or
-    /// [`ReplayError::Inconsistent`] naming what does not fit.
-    fn try_from(p: StoredReplay) -> Result<Self, ReplayError> {
-        let bad = |problem| Err(ReplayError::Inconsistent(problem));
-        if p.capacity == 0 {
+    /// [`ReplayError::ZeroCapacity`], [`ReplayError::EnvCount`],
+    /// [`ReplayError::Steps`], or the input format's error.
+    pub fn check(&self) -> Result<(), ReplayError> {
+        if self.capacity == 0 {
             return Err(ReplayError::ZeroCapacity);
         }
-        if p.obs_dim == 0 {
-            return Err(ReplayError::ZeroObsDim);
+        if !(1..=MAX_ENVS).contains(&self.envs) {
+            return Err(ReplayError::EnvCount { envs: self.envs });
         }
-        let len = p.actions.len();
-        let steps_len = if p.multi_step { len } else { 0 };
-        if len > p.capacity || p.rewards.len() != len || p.flags.len() != len || p.steps.len() != steps_len {
-            return bad(Inconsistency::Columns {
-                actions: len,
-                rewards: p.rewards.len(),
-                flags: p.flags.len(),
-                steps: p.steps.len(),
-                capacity: p.capacity,
-            });
+        if self.max_steps == 0 {
+            return Err(ReplayError::Steps { steps: 0, max_steps: 0 });
         }
-        // Checked: a crafted obs_dim can make the product overflow.
-        let values = len.checked_mul(p.obs_dim);
-        if values != Some(p.states.len()) || values != Some(p.next_states.len()) {
-            return bad(Inconsistency::Observations {
-                states: p.states.len(),
-                next_states: p.next_states.len(),
-                transitions: len,
-                obs_dim: p.obs_dim,
-            });
-        }
-        let expected_pos = (p.pushes % p.capacity as u64) as usize;
-        let full = len == p.capacity;
-        // A buffer holds min(pushes, capacity) transitions; and no run
-        // pushes 2^62 times (14 000 years at ten million a second), so a
-        // count beyond that is damage, and counting on cannot overflow.
-        let pushes_fit = p.pushes >= len as u64 && (full || p.pushes == len as u64) && p.pushes <= 1 << 62;
-        if p.write_pos != expected_pos || !pushes_fit {
-            return bad(Inconsistency::WritePosition { write_pos: p.write_pos, pushes: p.pushes, len });
-        }
-        for (field, values) in [("state", &p.states), ("next_state", &p.next_states), ("reward", &p.rewards)] {
-            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-                return bad(Inconsistency::NonFinite { field, index, value: values[index] });
-            }
-        }
-        if let Some(slot) = p.flags.iter().position(|&f| f > (TERMINATED | TRUNCATED)) {
-            return bad(Inconsistency::FlagBits { slot, flags: p.flags[slot] });
-        }
-        if let Some(slot) = p.steps.iter().position(|&k| k == 0) {
-            return bad(Inconsistency::ZeroSteps { slot });
-        }
-        let mut buffer = Self {
-            obs_dim: p.obs_dim,
-            capacity: p.capacity,
-            write_pos: p.write_pos,
-            pushes: p.pushes,
-            states: p.states,
-            next_states: p.next_states,
-            actions: p.actions,
-            rewards: p.rewards,
-            flags: p.flags,
-            multi_step: p.multi_step,
-            steps: p.steps,
-        };
-        // As a new buffer: the rest of the capacity is reserved now.
-        buffer.reserve_capacity()?;
-        Ok(buffer)
+        self.input.check()
+    }
+
+    /// The frames the buffer keeps room for: one per transition, and more
+    /// for what costs a frame beyond that — an environment's first
+    /// observation, a truncated episode's final one, the steps pending in
+    /// n-step windows, the older frames of stacks. A terminated episode's
+    /// final observation is never stored (nothing bootstraps from it), so
+    /// episodes that end by termination cost no frame beyond their
+    /// transitions.
+    ///
+    /// The extra is at least 1/256 of the capacity (episodes of 256 steps
+    /// or more, all truncated, never run short), and more for small frames,
+    /// up to an eighth: as many frames as half a byte per transition pays
+    /// for. When episodes end by truncation more often than that, the
+    /// buffer holds fewer transitions than its capacity (the oldest go
+    /// first, as their frames are overwritten); [`len`](ReplayBuffer::len)
+    /// says how many.
+    #[must_use]
+    pub fn frame_capacity(&self) -> usize {
+        let per_frame = self.input.frame.stored_bytes() + size_of::<u32>();
+        let extra = (self.capacity / 256).max(self.capacity / (2 * per_frame)).min(self.capacity / 8);
+        let pending = usize::from(self.max_steps) + self.input.stacking.frames;
+        // Environments stepped together push at most two frames each a
+        // step: this many more keep every environment's pending frames
+        // stored however small the capacity.
+        self.capacity.saturating_add(extra).saturating_add(2 * self.envs * pending)
+    }
+
+    /// The heap bytes a buffer with these settings reserves
+    /// ([`ReplayBuffer::heap_bytes`] of a new one), without making it.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        let frames = self.frame_capacity();
+        let per_transition = size_of::<u32>() + size_of::<u16>() + size_of::<f32>() + usize::from(self.max_steps > 1);
+        frames * (self.input.frame.stored_bytes() + size_of::<u32>())
+            + self.capacity * per_transition
+            + self.envs * size_of::<Chain>()
     }
 }
 
-fn check_obs(field: &'static str, obs: &[f32], obs_dim: usize) -> Result<(), ReplayError> {
-    if obs.len() != obs_dim {
-        return Err(ReplayError::ObsLength { field, expected: obs_dim, got: obs.len() });
+/// Each environment's latest frame: where its episode is in the frame ring.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Chain {
+    /// The frame ring's sequence number of the environment's latest frame.
+    pub(crate) last: Option<u64>,
+    /// Whether its episode ended on the latest step (the next step starts
+    /// another).
+    pub(crate) ended: bool,
+}
+
+/// The frames of every stored step, in one ring.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Frames {
+    pub(crate) spec: FrameSpec,
+    /// Frames held at most.
+    pub(crate) capacity: usize,
+    /// Storage units per frame: values (`f32`, `u8`) or bytes of bits.
+    pub(crate) stride: usize,
+    pub(crate) cells: Cells,
+    /// Per frame, how far back in the ring the frame before it in its
+    /// episode is (0: the episode's first frame).
+    pub(crate) back: Vec<u32>,
+    /// Frames pushed since the buffer was made; frame `q` lives at
+    /// position `q mod capacity` while `q ≥ pushed − capacity`.
+    pub(crate) pushed: u64,
+}
+
+/// The frames' values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cells {
+    F32(Vec<f32>),
+    /// Bytes, or bits packed eight to a byte, least significant first.
+    U8(Vec<u8>),
+}
+
+impl Frames {
+    fn new(spec: FrameSpec, capacity: usize) -> Result<Self, ReplayError> {
+        let too_large = || ReplayError::TooLarge { capacity };
+        if u32::try_from(capacity).is_err() {
+            return Err(too_large());
+        }
+        let stride = match spec.kind {
+            FrameKind::F32 | FrameKind::U8 => spec.len,
+            FrameKind::Bit => spec.len.div_ceil(8),
+        };
+        let units = capacity.checked_mul(stride).ok_or_else(too_large)?;
+        let cells = match spec.kind {
+            FrameKind::F32 => {
+                let mut v = Vec::new();
+                v.try_reserve_exact(units).map_err(|_| too_large())?;
+                Cells::F32(v)
+            }
+            FrameKind::U8 | FrameKind::Bit => {
+                let mut v = Vec::new();
+                v.try_reserve_exact(units).map_err(|_| too_large())?;
+                Cells::U8(v)
+            }
+        };
+        let mut back = Vec::new();
+        back.try_reserve_exact(capacity).map_err(|_| too_large())?;
+        Ok(Self { spec, capacity, stride, cells, back, pushed: 0 })
     }
-    match obs.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(ReplayError::NonFinite { field, index, value: obs[index] }),
-        None => Ok(()),
+
+    /// Frames stored now: `min(pushed, capacity)`.
+    pub(crate) fn stored(&self) -> usize {
+        self.back.len()
     }
+
+    /// The oldest frame still stored.
+    pub(crate) fn oldest(&self) -> u64 {
+        self.pushed - self.stored() as u64
+    }
+
+    pub(crate) fn present(&self, seq: u64) -> bool {
+        seq < self.pushed && seq >= self.oldest()
+    }
+
+    pub(crate) fn position(&self, seq: u64) -> usize {
+        (seq % self.capacity as u64) as usize
+    }
+
+    /// The sequence number of the frame stored at `position`.
+    pub(crate) fn seq_at(&self, position: usize) -> u64 {
+        let oldest = self.oldest();
+        let offset = (position as u64 + self.capacity as u64 - oldest % self.capacity as u64) % self.capacity as u64;
+        oldest + offset
+    }
+
+    /// The frame before `seq` in its episode, if `seq` is not its first.
+    pub(crate) fn prev(&self, seq: u64) -> Option<u64> {
+        match self.back[self.position(seq)] {
+            0 => None,
+            d => Some(seq - u64::from(d)),
+        }
+    }
+
+    /// Stores `frame` (checked) as the next frame, `back` after the one
+    /// before it in its episode (0: none); returns its sequence number.
+    fn push(&mut self, frame: Frame<'_>, back: u32) -> u64 {
+        let seq = self.pushed;
+        let at = self.position(seq);
+        let range = at * self.stride..(at + 1) * self.stride;
+        let appending = self.back.len() < self.capacity;
+        match (&mut self.cells, frame) {
+            (Cells::F32(cells), Frame::F32(values)) => {
+                if appending {
+                    cells.extend_from_slice(values);
+                } else {
+                    cells[range].copy_from_slice(values);
+                }
+            }
+            (Cells::U8(cells), Frame::U8(values)) if self.spec.kind == FrameKind::Bit => {
+                if appending {
+                    cells.resize(cells.len() + self.stride, 0);
+                }
+                pack_bits(values, &mut cells[range]);
+            }
+            (Cells::U8(cells), Frame::U8(values)) => {
+                if appending {
+                    cells.extend_from_slice(values);
+                } else {
+                    cells[range].copy_from_slice(values);
+                }
+            }
+            _ => unreachable!("frames are checked against the spec before they are stored"),
+        }
+        if appending {
+            self.back.push(back);
+        } else {
+            self.back[at] = back;
+        }
+        self.pushed += 1;
+        seq
+    }
+
+    /// Whether the stored frame `seq` holds exactly `frame`'s values (bit
+    /// for bit).
+    fn holds(&self, seq: u64, frame: Frame<'_>) -> bool {
+        let at = self.position(seq);
+        let range = at * self.stride..(at + 1) * self.stride;
+        match (&self.cells, frame) {
+            (Cells::F32(cells), Frame::F32(values)) => {
+                cells[range].iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits())
+            }
+            (Cells::U8(cells), Frame::U8(values)) if self.spec.kind == FrameKind::Bit => {
+                let packed = &cells[range];
+                values.chunks(8).zip(packed).all(|(bits, &byte)| pack_byte(bits) == byte)
+            }
+            (Cells::U8(cells), Frame::U8(values)) => &cells[range] == values,
+            _ => false,
+        }
+    }
+
+    /// Writes the stored frame `seq`'s values, converted, into `out`.
+    fn write(&self, seq: u64, converter: &Converter, out: &mut [f32]) {
+        let at = self.position(seq);
+        let range = at * self.stride..(at + 1) * self.stride;
+        match &self.cells {
+            Cells::F32(cells) => converter.f32s(&cells[range], out),
+            Cells::U8(cells) if self.spec.kind == FrameKind::Bit => converter.packed_bits(&cells[range], out),
+            Cells::U8(cells) => converter.u8s(&cells[range], out),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let cells = match &self.cells {
+            Cells::F32(v) => v.capacity() * 4,
+            Cells::U8(v) => v.capacity(),
+        };
+        cells + self.back.capacity() * size_of::<u32>()
+    }
+}
+
+/// Up to eight binary cells as one byte, the first the least significant
+/// bit.
+fn pack_byte(bits: &[u8]) -> u8 {
+    bits.iter().enumerate().fold(0, |byte, (i, &b)| byte | (b & 1) << i)
+}
+
+fn pack_bits(values: &[u8], out: &mut [u8]) {
+    for (byte, bits) in out.iter_mut().zip(values.chunks(8)) {
+        *byte = pack_byte(bits);
+    }
+}
+
+/// A ring buffer of transitions with a fixed capacity, whose observations
+/// are frames stored once each.
+///
+/// Record each environment step with [`record_step`](Self::record_step)
+/// (its observation before and after; a step that starts an episode stores
+/// its first observation too, one that terminates stores nothing after it)
+/// and push the transitions it completes with
+/// [`push_transition`](Self::push_transition), or do both for a one-step
+/// transition with [`push`](Self::push). Mini-batches are gathered as the
+/// network's input rows: each observation the stack of its episode's most
+/// recent frames, converted to `f32` and scaled ([`InputFormat`]).
+///
+/// A transition that terminated has no next observation stored (nothing
+/// bootstraps from it): its row of [`Batch::next_states`] holds its state
+/// instead.
+///
+/// Memory is reserved once at construction and grows by nothing after:
+/// per transition 10 bytes (11 with step counts) and a frame with its
+/// 4-byte link, and [`ReplayConfig::frame_capacity`]'s extra frames.
+#[derive(Debug, Clone)]
+pub struct ReplayBuffer {
+    pub(crate) config: ReplayConfig,
+    pub(crate) frames: Frames,
+    /// Per slot, the position in the frame ring of the transition's last
+    /// stored frame: its next state, or for a terminated one the state of
+    /// its last step.
+    pub(crate) anchors: Vec<u32>,
+    /// Per slot, the action and the two episode flags.
+    pub(crate) acts: Vec<u16>,
+    pub(crate) rewards: Vec<f32>,
+    /// Per slot, the environment steps spanned (kept when `max_steps > 1`).
+    pub(crate) steps: Vec<u8>,
+    /// The slot the next transition goes to.
+    pub(crate) head: usize,
+    /// Transitions held.
+    pub(crate) len: usize,
+    /// Transitions pushed since the buffer was made.
+    pub(crate) pushes: u64,
+    pub(crate) chains: Vec<Chain>,
+    /// The largest "oldest frame needed" of any transition pushed, and the
+    /// most any transition's fell below an earlier one's: transitions of
+    /// several environments and n-step windows reach back unevenly, and
+    /// evicting the oldest transition while the frame it needs is within
+    /// `disorder` of the one to be overwritten keeps every later one whole.
+    pub(crate) reach: u64,
+    pub(crate) disorder: u64,
+    pub(crate) converter: Converter,
+}
+
+/// Two buffers are equal when they hold the same transitions, frames and
+/// positions under the same settings (the converter follows from them).
+impl PartialEq for ReplayBuffer {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.config, &self.frames, &self.anchors, &self.acts, &self.rewards, &self.steps)
+            == (&other.config, &other.frames, &other.anchors, &other.acts, &other.rewards, &other.steps)
+            && (self.head, self.len, self.pushes, self.reach, self.disorder)
+                == (other.head, other.len, other.pushes, other.reach, other.disorder)
+            && self.chains == other.chains
+    }
+}
+
+/// The transitions a frame write pushed out of the buffer (their frames
+/// were overwritten): `count` slots from `first`, in ring order. Prioritized
+/// replay clears their priorities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evicted {
+    /// The first slot.
+    pub first: usize,
+    /// How many.
+    pub count: usize,
 }
 
 impl ReplayBuffer {
-    /// An empty buffer for `capacity` transitions with observations of
-    /// length `obs_dim`.
+    /// An empty buffer for `capacity` one-step transitions of one
+    /// environment's `f32` vectors of `obs_len` values.
     ///
     /// # Errors
-    /// [`ReplayError::ZeroCapacity`], [`ReplayError::ZeroObsDim`], or
+    /// As [`with_config`](Self::with_config).
+    pub fn new(capacity: usize, obs_len: usize) -> Result<Self, ReplayError> {
+        Self::with_config(ReplayConfig::vectors(capacity, obs_len))
+    }
+
+    /// An empty buffer with these settings, its memory reserved now.
+    ///
+    /// # Errors
+    /// The settings' error ([`ReplayConfig::check`]), or
     /// [`ReplayError::TooLarge`] if the memory cannot be had.
-    pub fn new(capacity: usize, obs_dim: usize) -> Result<Self, ReplayError> {
-        Self::with_steps(capacity, obs_dim, false)
-    }
-
-    /// An empty buffer that also keeps, per transition, how many
-    /// environment steps it spans (see [`push_spanning`](Self::push_spanning)).
-    ///
-    /// # Errors
-    /// As [`new`](Self::new).
-    pub fn new_multi_step(capacity: usize, obs_dim: usize) -> Result<Self, ReplayError> {
-        Self::with_steps(capacity, obs_dim, true)
-    }
-
-    fn with_steps(capacity: usize, obs_dim: usize, multi_step: bool) -> Result<Self, ReplayError> {
-        if capacity == 0 {
-            return Err(ReplayError::ZeroCapacity);
+    pub fn with_config(config: ReplayConfig) -> Result<Self, ReplayError> {
+        config.check()?;
+        let capacity = config.capacity;
+        let too_large = || ReplayError::TooLarge { capacity };
+        let frames = Frames::new(config.input.frame, config.frame_capacity())?;
+        fn reserve<T>(n: usize, too_large: impl Fn() -> ReplayError) -> Result<Vec<T>, ReplayError> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| too_large())?;
+            Ok(v)
         }
-        if obs_dim == 0 {
-            return Err(ReplayError::ZeroObsDim);
-        }
-        let mut buffer = Self {
-            obs_dim,
-            capacity,
-            write_pos: 0,
+        let steps = if config.max_steps > 1 { capacity } else { 0 };
+        Ok(Self {
+            anchors: reserve(capacity, too_large)?,
+            acts: reserve(capacity, too_large)?,
+            rewards: reserve(capacity, too_large)?,
+            steps: reserve(steps, too_large)?,
+            head: 0,
+            len: 0,
             pushes: 0,
-            states: Vec::new(),
-            next_states: Vec::new(),
-            actions: Vec::new(),
-            rewards: Vec::new(),
-            flags: Vec::new(),
-            multi_step,
-            steps: Vec::new(),
-        };
-        buffer.reserve_capacity()?;
-        Ok(buffer)
+            chains: vec![Chain::default(); config.envs],
+            reach: 0,
+            disorder: 0,
+            converter: config.input.converter(),
+            frames,
+            config,
+        })
     }
 
-    /// Reserves the whole capacity up front, once: a capacity too large to
-    /// allocate is an error here, not an abort at some later push.
-    fn reserve_capacity(&mut self) -> Result<(), ReplayError> {
-        let capacity = self.capacity;
-        let too_large = ReplayError::TooLarge { capacity };
-        fn reserve<T>(v: &mut Vec<T>, total: Option<usize>, too_large: &ReplayError) -> Result<(), ReplayError> {
-            let more = total.ok_or_else(|| too_large.clone())?.saturating_sub(v.len());
-            v.try_reserve_exact(more).map_err(|_| too_large.clone())
-        }
-        let values = capacity.checked_mul(self.obs_dim);
-        reserve(&mut self.states, values, &too_large)?;
-        reserve(&mut self.next_states, values, &too_large)?;
-        reserve(&mut self.actions, Some(capacity), &too_large)?;
-        reserve(&mut self.rewards, Some(capacity), &too_large)?;
-        reserve(&mut self.flags, Some(capacity), &too_large)?;
-        reserve(&mut self.steps, Some(if self.multi_step { capacity } else { 0 }), &too_large)
-    }
-
-    /// Whether the buffer keeps step counts (made by
-    /// [`new_multi_step`](Self::new_multi_step)).
+    /// The settings.
     #[must_use]
-    pub fn is_multi_step(&self) -> bool {
-        self.multi_step
+    pub fn config(&self) -> &ReplayConfig {
+        &self.config
     }
 
-    /// Stores a transition, overwriting the oldest once the buffer is full.
-    ///
-    /// # Errors
-    /// [`ReplayError::ObsLength`], [`ReplayError::NonFinite`] or
-    /// [`ReplayError::ActionOutOfRange`]; the buffer is unchanged then.
-    pub fn push(&mut self, t: Transition<'_>) -> Result<(), ReplayError> {
-        self.push_spanning(t, 1)
-    }
-
-    /// Stores a transition that spans `steps` environment steps (an n-step
-    /// return: `t.reward` is the discounted sum of their rewards and
-    /// `t.next_state` the observation `steps` later), overwriting the
-    /// oldest once the buffer is full.
-    ///
-    /// # Errors
-    /// As [`push`](Self::push); [`ReplayError::Steps`] for 0 steps, or more
-    /// than one in a buffer that keeps no step counts; the buffer is
-    /// unchanged then.
-    pub fn push_spanning(&mut self, t: Transition<'_>, steps: u8) -> Result<(), ReplayError> {
-        if steps == 0 || (steps > 1 && !self.multi_step) {
-            return Err(ReplayError::Steps { steps, multi_step: self.multi_step });
-        }
-        self.check(&t)?;
-        let action = u16::try_from(t.action).map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
-        let flags = if t.terminated { TERMINATED } else { 0 } | if t.truncated { TRUNCATED } else { 0 };
-        let slot = self.write_pos;
-        if self.actions.len() < self.capacity {
-            self.states.extend_from_slice(t.state);
-            self.next_states.extend_from_slice(t.next_state);
-            self.actions.push(action);
-            self.rewards.push(t.reward);
-            self.flags.push(flags);
-            if self.multi_step {
-                self.steps.push(steps);
-            }
-        } else {
-            let row = slot * self.obs_dim..(slot + 1) * self.obs_dim;
-            self.states[row.clone()].copy_from_slice(t.state);
-            self.next_states[row].copy_from_slice(t.next_state);
-            self.actions[slot] = action;
-            self.rewards[slot] = t.reward;
-            self.flags[slot] = flags;
-            if self.multi_step {
-                self.steps[slot] = steps;
-            }
-        }
-        self.write_pos = if slot + 1 == self.capacity { 0 } else { slot + 1 };
-        self.pushes += 1;
-        Ok(())
-    }
-
-    /// Whether [`push`](Self::push) would take `t`: observations of the
-    /// buffer's length, finite values, an action that fits.
-    ///
-    /// # Errors
-    /// [`ReplayError::ObsLength`], [`ReplayError::NonFinite`] or
-    /// [`ReplayError::ActionOutOfRange`].
-    pub fn check(&self, t: &Transition<'_>) -> Result<(), ReplayError> {
-        check_obs("state", t.state, self.obs_dim)?;
-        check_obs("next_state", t.next_state, self.obs_dim)?;
-        if !t.reward.is_finite() {
-            return Err(ReplayError::NonFinite { field: "reward", index: 0, value: t.reward });
-        }
-        u16::try_from(t.action).map_err(|_| ReplayError::ActionOutOfRange { action: t.action })?;
-        Ok(())
-    }
-
-    /// The number of transitions held: `min(pushes, capacity)`.
+    /// The number of transitions held: `min(pushes, capacity)`, or fewer
+    /// when frames ran short (see [`ReplayConfig::frame_capacity`]).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.actions.len()
+        self.len
     }
 
-    /// Whether nothing has been pushed yet.
+    /// Whether it holds no transition.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.len == 0
     }
 
     /// The most transitions the buffer holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.config.capacity
     }
 
-    /// The length of every observation.
+    /// Values in one input row (a stack of frames).
     #[must_use]
-    pub fn obs_dim(&self) -> usize {
-        self.obs_dim
+    pub fn row_len(&self) -> usize {
+        self.config.input.row_len()
     }
 
-    /// The slot the next push writes to, `pushes() mod capacity()`.
+    /// The slot the next transition goes to.
     #[must_use]
     pub fn write_position(&self) -> usize {
-        self.write_pos
+        self.head
     }
 
-    /// Transitions pushed since the buffer was made, overwritten ones included.
+    /// Transitions pushed since the buffer was made, overwritten ones
+    /// included.
     #[must_use]
     pub fn pushes(&self) -> u64 {
         self.pushes
     }
 
-    /// The transition in storage slot `slot` (as [`Batch::indices`] name them).
+    /// Frames stored since the buffer was made.
     #[must_use]
-    pub fn slot(&self, slot: usize) -> Option<Transition<'_>> {
-        if slot >= self.len() {
-            return None;
-        }
-        let row = slot * self.obs_dim..(slot + 1) * self.obs_dim;
-        Some(Transition {
-            state: &self.states[row.clone()],
-            action: usize::from(self.actions[slot]),
-            reward: self.rewards[slot],
-            next_state: &self.next_states[row],
-            terminated: self.flags[slot] & TERMINATED != 0,
-            truncated: self.flags[slot] & TRUNCATED != 0,
+    pub fn frames_pushed(&self) -> u64 {
+        self.frames.pushed
+    }
+
+    /// The oldest slot holding a transition.
+    fn tail(&self) -> usize {
+        (self.head + self.config.capacity - self.len) % self.config.capacity
+    }
+
+    /// Whether `slot` holds a transition.
+    #[must_use]
+    pub fn is_live(&self, slot: usize) -> bool {
+        let n = self.config.capacity;
+        slot < n && (slot + n - self.tail()) % n < self.len
+    }
+
+    /// The slot of the `age`-th oldest transition held (0 is the oldest).
+    #[must_use]
+    pub fn slot_of_age(&self, age: usize) -> Option<usize> {
+        (age < self.len).then(|| (self.tail() + age) % self.config.capacity)
+    }
+
+    /// The transition in `slot`, besides its observations.
+    #[must_use]
+    pub fn record(&self, slot: usize) -> Option<Record> {
+        self.is_live(slot).then(|| {
+            let act = self.acts[slot];
+            Record {
+                action: usize::from(act & !(TERMINATED | TRUNCATED)),
+                reward: self.rewards[slot],
+                terminated: act & TERMINATED != 0,
+                truncated: act & TRUNCATED != 0,
+                steps: self.steps_in(slot),
+            }
         })
     }
 
-    /// The environment steps the transition in storage slot `slot` spans
-    /// (see [`push_spanning`](Self::push_spanning)).
+    /// The largest action stored, if any transition is held.
     #[must_use]
-    pub fn steps_at(&self, slot: usize) -> Option<u8> {
-        if self.multi_step { self.steps.get(slot).copied() } else { (slot < self.len()).then_some(1) }
+    pub fn max_action(&self) -> Option<usize> {
+        (0..self.len).filter_map(|age| self.record(self.slot_of_age(age)?)).map(|r| r.action).max()
     }
 
-    /// The `age`-th oldest transition held (0 is the oldest).
+    /// The most steps any transition held spans.
     #[must_use]
-    pub fn get(&self, age: usize) -> Option<Transition<'_>> {
-        if age >= self.len() {
-            return None;
+    pub fn max_steps_held(&self) -> u8 {
+        (0..self.len).filter_map(|age| self.slot_of_age(age)).map(|s| self.steps_in(s)).max().unwrap_or(0)
+    }
+
+    fn steps_in(&self, slot: usize) -> u8 {
+        if self.config.max_steps > 1 { self.steps[slot] } else { 1 }
+    }
+
+    /// Whether a step of environment `env` from `state` continues its
+    /// episode: `state` is its latest stored frame (its previous next
+    /// state, bit for bit) and the episode did not end there.
+    /// [`record_step`](Self::record_step) starts a new episode otherwise.
+    #[must_use]
+    pub fn continues(&self, env: usize, state: Frame<'_>) -> bool {
+        self.chains.get(env).is_some_and(|chain| {
+            !chain.ended && chain.last.is_some_and(|q| self.frames.present(q) && self.frames.holds(q, state))
+        })
+    }
+
+    /// Records one step of environment `env`: the observation it acted on
+    /// (`state`) and the one it led to (`next_state`, the final one of an
+    /// episode that ended), and how the episode ended. Each observation is
+    /// stored once: `state` only when it starts an episode (the first step
+    /// of one, or a state that is not the environment's previous next
+    /// state, bit for bit), `next_state` unless the episode terminated.
+    /// Push the transitions the step completes next, before the
+    /// environment's next step. Returns the transitions that were pushed
+    /// out because their frames were overwritten.
+    ///
+    /// # Errors
+    /// [`ReplayError::EnvOutOfRange`], or a frame's error
+    /// ([`Frame::check`]); the buffer is unchanged then.
+    pub fn record_step(
+        &mut self,
+        env: usize,
+        state: Frame<'_>,
+        next_state: Frame<'_>,
+        terminated: bool,
+        truncated: bool,
+    ) -> Result<Evicted, ReplayError> {
+        let envs = self.config.envs;
+        if env >= envs {
+            return Err(ReplayError::EnvOutOfRange { env, envs });
         }
-        // Before the buffer is full the oldest is slot 0; after, it is the
-        // slot about to be overwritten.
-        let oldest = if self.len() < self.capacity { 0 } else { self.write_pos };
-        self.slot((oldest + age) % self.capacity)
+        let spec = self.config.input.frame;
+        state.check(&spec, "state")?;
+        next_state.check(&spec, "next_state")?;
+        let mut evicted = Evicted { first: self.tail(), count: 0 };
+        let mut last = match self.chains[env].last {
+            Some(q) if self.continues(env, state) => q,
+            _ => self.push_frame(state, 0, &mut evicted),
+        };
+        if !terminated {
+            let back = u32::try_from(self.frames.pushed - last).expect("the frame before is still stored");
+            last = self.push_frame(next_state, back, &mut evicted);
+        }
+        self.chains[env] = Chain { last: Some(last), ended: terminated || truncated };
+        Ok(evicted)
     }
 
-    /// The transitions held, oldest first.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Transition<'_>> + '_ {
-        (0..self.len()).map(|age| self.get(age).expect("age < len always has a transition"))
+    /// Stores a frame, first pushing out the oldest transitions while the
+    /// frame it overwrites may be one they need.
+    fn push_frame(&mut self, frame: Frame<'_>, back: u32, evicted: &mut Evicted) -> u64 {
+        let seq = self.frames.pushed;
+        if let Some(victim) = seq.checked_sub(self.frames.capacity as u64) {
+            while self.len > 0 && self.oldest_needed(self.tail()) <= victim + self.disorder {
+                self.len -= 1;
+                evicted.count += 1;
+            }
+        }
+        self.frames.push(frame, back)
+    }
+
+    /// The oldest frame the transition in `slot` needs: the oldest of its
+    /// state's stack.
+    fn oldest_needed(&self, slot: usize) -> u64 {
+        let state = self.state_of(slot);
+        let mut oldest = state;
+        for _ in 1..self.config.input.stacking.frames {
+            match self.frames.prev(oldest) {
+                Some(p) => oldest = p,
+                None => break,
+            }
+        }
+        oldest
+    }
+
+    /// The frame of the state of the transition in `slot` (stored and
+    /// linked, as every held transition's frames are).
+    fn state_of(&self, slot: usize) -> u64 {
+        let anchor = self.frames.seq_at(self.anchors[slot] as usize);
+        let act = self.acts[slot];
+        let back = self.steps_in(slot) - u8::from(act & TERMINATED != 0);
+        (0..back).fold(anchor, |q, _| self.frames.prev(q).expect("a held transition's frames are linked"))
+    }
+
+    /// Pushes the transition that environment `env`'s latest recorded step
+    /// completes: it ends at that step, spans `steps` steps (its state is
+    /// the observation `steps` steps before its next state), and has
+    /// `action` (its first step's), `reward` (an n-step transition: the
+    /// discounted sum) and the flags of its last step. Once the buffer is
+    /// full it overwrites the oldest transition. Returns the slot.
+    ///
+    /// # Errors
+    /// [`ReplayError::EnvOutOfRange`], [`ReplayError::Steps`],
+    /// [`ReplayError::ActionOutOfRange`], [`ReplayError::NonFinite`] for
+    /// the reward, [`ReplayError::NoStep`], [`ReplayError::Span`] or
+    /// [`ReplayError::FramesOverwritten`]; the buffer is unchanged then.
+    #[allow(clippy::too_many_arguments)] // the fields of one transition
+    pub fn push_transition(
+        &mut self,
+        env: usize,
+        action: usize,
+        reward: f32,
+        steps: u8,
+        terminated: bool,
+        truncated: bool,
+    ) -> Result<usize, ReplayError> {
+        let (envs, max_steps) = (self.config.envs, self.config.max_steps);
+        if env >= envs {
+            return Err(ReplayError::EnvOutOfRange { env, envs });
+        }
+        if steps == 0 || steps > max_steps {
+            return Err(ReplayError::Steps { steps, max_steps });
+        }
+        if action > MAX_ACTION {
+            return Err(ReplayError::ActionOutOfRange { action });
+        }
+        if !reward.is_finite() {
+            return Err(ReplayError::NonFinite { field: "reward", index: 0, value: reward });
+        }
+        let anchor = self.chains[env].last.ok_or(ReplayError::NoStep { env })?;
+        let gone = ReplayError::FramesOverwritten { env };
+        if !self.frames.present(anchor) {
+            return Err(gone);
+        }
+        let mut state = anchor;
+        for _ in 0..steps - u8::from(terminated) {
+            state = self.frames.prev(state).ok_or(ReplayError::Span { env, steps })?;
+            if !self.frames.present(state) {
+                return Err(gone);
+            }
+        }
+        let mut oldest = state;
+        for _ in 1..self.config.input.stacking.frames {
+            match self.frames.prev(oldest) {
+                Some(p) if self.frames.present(p) => oldest = p,
+                Some(_) => return Err(gone),
+                None => break,
+            }
+        }
+        self.disorder = self.disorder.max(self.reach.saturating_sub(oldest));
+        self.reach = self.reach.max(oldest);
+        let act = action as u16 | if terminated { TERMINATED } else { 0 } | if truncated { TRUNCATED } else { 0 };
+        let anchor = self.frames.position(anchor) as u32;
+        let slot = self.head;
+        if self.anchors.len() < self.config.capacity {
+            self.anchors.push(anchor);
+            self.acts.push(act);
+            self.rewards.push(reward);
+            if max_steps > 1 {
+                self.steps.push(steps);
+            }
+        } else {
+            self.anchors[slot] = anchor;
+            self.acts[slot] = act;
+            self.rewards[slot] = reward;
+            if max_steps > 1 {
+                self.steps[slot] = steps;
+            }
+        }
+        self.head = (slot + 1) % self.config.capacity;
+        self.len = (self.len + 1).min(self.config.capacity);
+        self.pushes += 1;
+        Ok(slot)
+    }
+
+    /// Records a step of environment 0 and pushes its one-step transition:
+    /// [`record_step`](Self::record_step) then
+    /// [`push_transition`](Self::push_transition). Returns the slot.
+    ///
+    /// # Errors
+    /// As the two; nothing is stored when the transition is refused.
+    pub fn push(&mut self, t: Transition<'_>) -> Result<usize, ReplayError> {
+        self.push_from(0, t).map(|(slot, _)| slot)
+    }
+
+    /// [`push`](Self::push) for environment `env`; also returns the
+    /// transitions pushed out.
+    ///
+    /// # Errors
+    /// As [`push`](Self::push).
+    pub fn push_from(&mut self, env: usize, t: Transition<'_>) -> Result<(usize, Evicted), ReplayError> {
+        self.check_transition(&t)?;
+        let evicted = self.record_step(env, t.state, t.next_state, t.terminated, t.truncated)?;
+        let slot = self.push_transition(env, t.action, t.reward, 1, t.terminated, t.truncated)?;
+        Ok((slot, evicted))
+    }
+
+    /// Whether [`push`](Self::push) would take `t` (its frames, action and
+    /// reward), before anything is stored.
+    ///
+    /// # Errors
+    /// As [`Frame::check`], [`ReplayError::ActionOutOfRange`] or
+    /// [`ReplayError::NonFinite`] for the reward.
+    pub fn check_transition(&self, t: &Transition<'_>) -> Result<(), ReplayError> {
+        let spec = self.config.input.frame;
+        t.state.check(&spec, "state")?;
+        t.next_state.check(&spec, "next_state")?;
+        if !t.reward.is_finite() {
+            return Err(ReplayError::NonFinite { field: "reward", index: 0, value: t.reward });
+        }
+        if t.action > MAX_ACTION {
+            return Err(ReplayError::ActionOutOfRange { action: t.action });
+        }
+        Ok(())
     }
 
     /// Draws `batch_size` distinct transitions uniformly at random (without
@@ -396,12 +764,18 @@ impl ReplayBuffer {
         rng: &mut R,
         batch: &mut Batch,
     ) -> Result<(), ReplayError> {
-        let len = self.len();
+        let len = self.len;
         if batch_size > len {
             return Err(ReplayError::BatchTooLarge { batch_size, len });
         }
         batch.choose_floyd(len, batch_size, rng);
-        self.gather_into(batch);
+        // The i-th of the transitions held: slot i of a full ring (every
+        // slot is one), else counted from the oldest.
+        if len < self.config.capacity {
+            let (tail, n) = (self.tail(), self.config.capacity);
+            batch.map_indices(|i| (tail + i) % n);
+        }
+        self.gather(batch);
         Ok(())
     }
 
@@ -412,13 +786,14 @@ impl ReplayBuffer {
     /// # Errors
     /// [`ReplayError::BatchTooLarge`] if `batch_size > len()`.
     pub fn recent_into(&self, batch_size: usize, batch: &mut Batch) -> Result<(), ReplayError> {
-        let len = self.len();
+        let len = self.len;
         if batch_size > len {
             return Err(ReplayError::BatchTooLarge { batch_size, len });
         }
-        let newest = self.write_pos + self.capacity - 1;
-        batch.set_indices((0..batch_size).map(|back| (newest - back) % self.capacity));
-        self.gather_into(batch);
+        let n = self.config.capacity;
+        let newest = self.head + n - 1;
+        batch.set_indices((0..batch_size).map(|back| (newest - back) % n));
+        self.gather(batch);
         Ok(())
     }
 
@@ -430,33 +805,175 @@ impl ReplayBuffer {
     /// [`ReplayError::SlotOutOfRange`] for a slot not holding a transition;
     /// `batch` is unchanged then.
     pub fn gather_slots_into(&self, slots: &[usize], batch: &mut Batch) -> Result<(), ReplayError> {
-        if let Some(&slot) = slots.iter().find(|&&slot| slot >= self.len()) {
-            return Err(ReplayError::SlotOutOfRange { slot, capacity: self.len() });
+        if let Some(&slot) = slots.iter().find(|&&slot| !self.is_live(slot)) {
+            return Err(ReplayError::SlotOutOfRange { slot, capacity: self.config.capacity });
         }
         batch.set_indices(slots.iter().copied());
-        self.gather_into(batch);
+        self.gather(batch);
         Ok(())
     }
 
-    fn gather_into(&self, batch: &mut Batch) {
-        let d = self.obs_dim;
-        batch.gather(d, |slot, state, next_state| {
-            state.copy_from_slice(&self.states[slot * d..(slot + 1) * d]);
-            next_state.copy_from_slice(&self.next_states[slot * d..(slot + 1) * d]);
-            let flags = self.flags[slot];
-            let fields = (usize::from(self.actions[slot]), self.rewards[slot]);
-            let steps = if self.multi_step { self.steps[slot] } else { 1 };
-            (fields, (flags & TERMINATED != 0, flags & TRUNCATED != 0), steps)
-        });
+    /// Fills every row of `batch` from the slots in its indices.
+    fn gather(&self, batch: &mut Batch) {
+        let row_len = self.row_len();
+        let batch_rows = batch.prepare(row_len);
+        for (row, &slot) in batch_rows.indices.iter().enumerate() {
+            let record = self.record(slot).expect("gathered slots hold transitions");
+            let state = self.state_of(slot);
+            let next = if record.terminated { state } else { self.frames.seq_at(self.anchors[slot] as usize) };
+            let rows = row * row_len..(row + 1) * row_len;
+            self.write_stack(state, &mut batch_rows.states[rows.clone()]);
+            self.write_stack(next, &mut batch_rows.next_states[rows]);
+            batch_rows.actions.push(record.action);
+            batch_rows.rewards.push(record.reward);
+            batch_rows.terminated.push(record.terminated);
+            batch_rows.truncated.push(record.truncated);
+            batch_rows.steps.push(record.steps);
+        }
     }
 
-    /// Heap bytes reserved for transitions (the buffer at full capacity).
+    /// Writes the input row environment `env` acts on when its current
+    /// observation is `frame` into `out` (of [`row_len`](Self::row_len)
+    /// values): the stack of its episode's most recent frames, `frame`
+    /// last, exactly as a gathered batch rebuilds it for a transition from
+    /// this observation. The episode goes on when `frame` is the
+    /// environment's latest stored frame (its previous next state, bit for
+    /// bit) and did not end there; otherwise `frame` starts one, padded.
+    ///
+    /// # Errors
+    /// [`ReplayError::EnvOutOfRange`], [`ReplayError::ObsLength`] for an
+    /// `out` of another length, or the frame's error ([`Frame::check`]).
+    pub fn write_input(&self, env: usize, frame: Frame<'_>, out: &mut [f32]) -> Result<(), ReplayError> {
+        let envs = self.config.envs;
+        if env >= envs {
+            return Err(ReplayError::EnvOutOfRange { env, envs });
+        }
+        frame.check(&self.config.input.frame, "observation")?;
+        if out.len() != self.row_len() {
+            return Err(ReplayError::ObsLength { field: "input row", expected: self.row_len(), got: out.len() });
+        }
+        let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
+        let chain = self.chains[env];
+        match chain.last {
+            Some(q) if k > 1 && !chain.ended && self.frames.present(q) && self.frames.holds(q, frame) => {
+                self.write_stack(q, out);
+            }
+            _ => {
+                let first = (k - 1) * len;
+                self.converter.frame(frame, &mut out[first..]);
+                match self.config.input.stacking.padding {
+                    Padding::Zeros => out[..first].fill(0.0),
+                    Padding::Repeat => {
+                        for older in 0..k - 1 {
+                            out.copy_within(first.., older * len);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the input row of the stack that ends at frame `seq`: the
+    /// `frames` most recent frames of its episode, oldest first, padded at
+    /// the episode's start as the format says.
+    fn write_stack(&self, seq: u64, out: &mut [f32]) {
+        let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
+        let mut q = seq;
+        let mut place = k - 1;
+        loop {
+            self.frames.write(q, &self.converter, &mut out[place * len..(place + 1) * len]);
+            if place == 0 {
+                return;
+            }
+            match self.frames.prev(q) {
+                Some(p) => {
+                    q = p;
+                    place -= 1;
+                }
+                None => break,
+            }
+        }
+        // `place` holds the episode's first frame; the places before it pad.
+        match self.config.input.stacking.padding {
+            Padding::Zeros => out[..place * len].fill(0.0),
+            Padding::Repeat => {
+                for older in 0..place {
+                    out.copy_within(place * len..(place + 1) * len, older * len);
+                }
+            }
+        }
+    }
+
+    /// Heap bytes reserved for transitions and frames (the buffer at full
+    /// capacity).
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        use std::mem::size_of;
-        (self.states.capacity() + self.next_states.capacity()) * size_of::<f32>()
-            + self.actions.capacity() * size_of::<u16>()
+        self.frames.heap_bytes()
+            + self.anchors.capacity() * size_of::<u32>()
+            + self.acts.capacity() * size_of::<u16>()
             + self.rewards.capacity() * size_of::<f32>()
-            + (self.flags.capacity() + self.steps.capacity()) * size_of::<u8>()
+            + self.steps.capacity()
+            + self.chains.capacity() * size_of::<Chain>()
+    }
+
+    /// Checks the buffer's structure: counters, every held transition's
+    /// frames stored and linked, chains pointing at stored frames. What a
+    /// buffer read back from a file must pass.
+    pub(crate) fn check_structure(&self) -> Result<(), Inconsistency> {
+        let n = self.config.capacity;
+        let counters = |problem| Err(Inconsistency::Counters { problem });
+        if self.head >= n || self.len > n || self.len as u64 > self.pushes {
+            return counters("position or length beyond the capacity or the pushes");
+        }
+        let filled = self.anchors.len();
+        if filled != (self.pushes.min(n as u64)) as usize || (self.len < filled && self.pushes < n as u64) {
+            return counters("slots filled contradict the pushes");
+        }
+        if self.pushes < n as u64 && self.head as u64 != self.pushes {
+            return counters("the write position does not follow from the pushes");
+        }
+        let stored = self.frames.stored();
+        if stored as u64 != self.frames.pushed.min(self.frames.capacity as u64) {
+            return counters("frames stored contradict the frames pushed");
+        }
+        if self.reach > self.frames.pushed || self.disorder > self.frames.pushed {
+            return counters("frame marks beyond the frames pushed");
+        }
+        // A link may point at a frame already overwritten (the frame
+        // before the oldest stored, say), but never before the first frame.
+        for (at, &back) in self.frames.back.iter().enumerate() {
+            if u64::from(back) > self.frames.seq_at(at) {
+                return Err(Inconsistency::Link { frame: at });
+            }
+        }
+        for age in 0..self.len {
+            let slot = self.slot_of_age(age).expect("age < len");
+            let steps = self.steps_in(slot);
+            if steps == 0 || steps > self.config.max_steps {
+                return Err(Inconsistency::Steps { slot });
+            }
+            if self.anchors[slot] as usize >= stored {
+                return Err(Inconsistency::Transition { slot });
+            }
+            let mut q = self.frames.seq_at(self.anchors[slot] as usize);
+            let walk = usize::from(steps - u8::from(self.acts[slot] & TERMINATED != 0))
+                + self.config.input.stacking.frames
+                - 1;
+            for i in 0..walk {
+                match self.frames.prev(q) {
+                    Some(p) if self.frames.present(p) => q = p,
+                    // Only the stack's older places may meet the episode's start.
+                    None if i >= usize::from(steps - u8::from(self.acts[slot] & TERMINATED != 0)) => break,
+                    _ => return Err(Inconsistency::Transition { slot }),
+                }
+            }
+        }
+        for (env, chain) in self.chains.iter().enumerate() {
+            if chain.last.is_some_and(|q| !self.frames.present(q)) {
+                return Err(Inconsistency::Chain { env });
+            }
+        }
+        Ok(())
     }
 }

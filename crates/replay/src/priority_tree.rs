@@ -106,6 +106,26 @@ impl PriorityTree {
         Ok(())
     }
 
+    /// Takes `slot`'s priority away (a transition no longer held): it is
+    /// never drawn until it gets one again.
+    ///
+    /// # Errors
+    /// [`ReplayError::SlotOutOfRange`] for a slot beyond the capacity.
+    pub fn clear(&mut self, slot: usize) -> Result<(), ReplayError> {
+        if slot >= self.capacity {
+            return Err(ReplayError::SlotOutOfRange { slot, capacity: self.capacity });
+        }
+        let mut node = self.width + slot;
+        self.sums[node] = 0.0;
+        self.mins[node] = f64::INFINITY;
+        while node > 1 {
+            node /= 2;
+            self.sums[node] = self.sums[2 * node] + self.sums[2 * node + 1];
+            self.mins[node] = self.mins[2 * node].min(self.mins[2 * node + 1]);
+        }
+        Ok(())
+    }
+
     /// The priority of `slot` (0 if it has none), or `None` beyond the
     /// capacity.
     #[must_use]

@@ -28,9 +28,30 @@ pub fn write_atomic(
     bytes: &[u8],
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), (PathBuf, std::io::Error)> {
+    write_atomic_with(path, bytes.len() as u64, &mut |w| w.write_all(bytes), on_progress)
+}
+
+/// [`write_atomic`] of a file that `fill` writes, `total` bytes in all,
+/// through a buffer of a fixed size: a file of any size is streamed, never
+/// held in memory whole.
+///
+/// # Errors
+/// As [`write_atomic`], and `fill`'s error with the temporary file's path.
+pub fn write_atomic_with(
+    path: &Path,
+    total: u64,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    on_progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), (PathBuf, std::io::Error)> {
     let resolved;
     let path = match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => return write_in_place(path, bytes, on_progress),
+        Ok(meta) if !meta.is_file() => {
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| write_through(f, total, fill, on_progress).map(drop));
+            return written.map_err(|e| (path.to_path_buf(), e));
+        }
         Ok(_) if path.is_symlink() => {
             resolved = std::fs::canonicalize(path).map_err(|e| (path.to_path_buf(), e))?;
             resolved.as_path()
@@ -43,37 +64,63 @@ pub fn write_atomic(
     };
     let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp"));
-    let written = File::create(&tmp).and_then(|mut f| {
-        write_pieces(&mut f, bytes, on_progress)?;
-        f.sync_all()
-    });
+    let written =
+        File::create(&tmp).and_then(|f| write_through(f, total, fill, on_progress)).and_then(|f| f.sync_all());
     written.map_err(|e| (tmp.clone(), e))?;
     std::fs::rename(&tmp, path).map_err(|e| (path.to_path_buf(), e))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| (dir.to_path_buf(), e))
 }
 
-fn write_in_place(
-    path: &Path,
-    bytes: &[u8],
+/// Runs `fill` on `file` through a [`Pieces`] writer; returns the file,
+/// flushed.
+fn write_through(
+    file: File,
+    total: u64,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
     on_progress: &mut dyn FnMut(u64, u64),
-) -> Result<(), (PathBuf, std::io::Error)> {
-    let written = std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| {
-        write_pieces(&mut f, bytes, on_progress)?;
-        f.flush()
-    });
-    written.map_err(|e| (path.to_path_buf(), e))
+) -> std::io::Result<File> {
+    let mut out = Pieces { file, piece: Vec::with_capacity(PIECE), done: 0, total, on_progress };
+    fill(&mut out)?;
+    out.flush()?;
+    Ok(out.file)
 }
 
-/// Writes `bytes` in pieces of [`PIECE`], reporting after each.
-fn write_pieces(f: &mut File, bytes: &[u8], on_progress: &mut dyn FnMut(u64, u64)) -> std::io::Result<()> {
-    let total = bytes.len() as u64;
-    let mut done = 0u64;
-    for piece in bytes.chunks(PIECE) {
-        f.write_all(piece)?;
-        done += piece.len() as u64;
-        on_progress(done, total);
+/// A writer that gathers bytes into pieces of [`PIECE`], writes each whole
+/// and reports it: the one buffer of a streamed write.
+struct Pieces<'a> {
+    file: File,
+    piece: Vec<u8>,
+    done: u64,
+    total: u64,
+    on_progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl Pieces<'_> {
+    fn write_piece(&mut self) -> std::io::Result<()> {
+        if !self.piece.is_empty() {
+            self.file.write_all(&self.piece)?;
+            self.done += self.piece.len() as u64;
+            self.piece.clear();
+            (self.on_progress)(self.done, self.total);
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Write for Pieces<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(PIECE - self.piece.len());
+        self.piece.extend_from_slice(&buf[..n]);
+        if self.piece.len() == PIECE {
+            self.write_piece()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_piece()?;
+        self.file.flush()
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,33 @@
 //! Checkpoints: everything that determines the rest of a run, in one file
-//! that is written atomically and verified when read.
+//! that is written atomically and verified when read, with the replay
+//! buffer streamed through it so that neither writing nor reading holds a
+//! second copy of the buffer.
 //!
 //! Layout: the magic `DQNRSCK\0`, the format version (u32, little-endian),
 //! the payload's length (u64) and its FNV-1a 64 checksum (u64), then the
-//! payload (postcard-encoded [`Checkpoint`]). A file is written with
-//! [`write_atomic`] (a temporary name, flushed to disk,
-//! renamed into place, the folder synced), so a crash leaves either the old
-//! set of checkpoints or the new one, never a half-written file under a
+//! payload (postcard-encoded [`CheckpointMeta`]: the session but its replay
+//! buffer, the logs' lengths, the training time). A DQN session's replay
+//! buffer follows ([`ReplayBuffer::write_to`]'s stream), then the stream's
+//! length (u64) and its checksum ([`StreamSum`], u64). A file is written
+//! with [`write_atomic_with`] (a temporary name, flushed to disk, renamed
+//! into place, the folder synced), so a crash leaves either the old set of
+//! checkpoints or the new one, never a half-written file under a
 //! checkpoint's name.
+//!
+//! The extra memory a checkpoint needs, beyond the session itself, is the
+//! payload (the networks and optimizer state, a few copies of the network's
+//! size) and fixed pieces of 64 KiB: it does not grow with the replay
+//! buffer.
 
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use agent::{ReplayBuffer, StreamError};
 use serde::{Deserialize, Serialize};
 
 use crate::EnvFamily;
-use crate::atomic_file::write_atomic;
-use crate::session::{SessionState, StateError, StoredSession};
+use crate::atomic_file::write_atomic_with;
+use crate::session::{SessionMeta, SessionState, StateError, StoredSession};
 use crate::stats::fnv1a;
 
 const MAGIC: &[u8; 8] = b"DQNRSCK\0";
@@ -30,18 +42,21 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// configuration as its RON text, and the length of the TensorBoard event
 /// file; 9: the agent's persisted fields as one core, its replay buffer and
 /// priorities after it; 10: the environments' reset RNGs held by the
-/// session, not inside the saved batch.)
-pub const VERSION: u32 = 10;
+/// session, not inside the saved batch; 11: observations as frames stored
+/// once, the replay buffer streamed after the payload with its own length
+/// and checksum, the learner's settings and spaces, typed probe states.)
+pub const VERSION: u32 = 11;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
+/// Bytes after a replay buffer's stream: its length and checksum.
+pub const TRAILER: usize = 8 + 8;
 /// The folder of a run that holds its checkpoints.
 pub const DIR: &str = "checkpoints";
 
-/// What a checkpoint holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Checkpoint {
-    /// The training session: learner, environment, RNGs, counters.
-    pub session: SessionState,
+/// Where a run's logs were, and how long it had trained, when a
+/// checkpoint was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LogLengths {
     /// Bytes of `train.csv` written when the checkpoint was taken.
     pub train_csv_len: u64,
     /// Bytes of `timing.csv` written when the checkpoint was taken.
@@ -54,16 +69,31 @@ pub struct Checkpoint {
     pub elapsed_seconds: f64,
 }
 
-/// A [`Checkpoint`] as decoded, before the session is checked: the payload
-/// is decoded into this, and the session converted with its typed checks.
+/// A checkpoint's payload: the session but its replay buffer, and the
+/// logs' lengths.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointMeta {
+    /// The training session but its replay buffer: learner, environment,
+    /// RNGs, counters.
+    pub session: SessionMeta,
+    /// Where the logs were.
+    pub logs: LogLengths,
+}
+
+/// What a checkpoint file holds, read back and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The training session, its replay buffer included.
+    pub session: SessionState,
+    /// Where the logs were.
+    pub logs: LogLengths,
+}
+
+/// A [`CheckpointMeta`] as decoded, before the session is checked.
 #[derive(Deserialize)]
 struct StoredCheckpoint {
     session: StoredSession,
-    train_csv_len: u64,
-    timing_csv_len: u64,
-    eval_csv_len: u64,
-    tensorboard_len: u64,
-    elapsed_seconds: f64,
+    logs: LogLengths,
 }
 
 /// Why a file could not be used as a checkpoint.
@@ -74,7 +104,7 @@ pub enum CheckpointError {
     Read(std::io::Error),
     /// The file is empty.
     Empty,
-    /// The file ends before its header or payload does.
+    /// The file ends before its header, payload or replay trailer does.
     Truncated {
         /// Bytes present.
         have: u64,
@@ -90,9 +120,9 @@ pub enum CheckpointError {
     },
     /// The payload's checksum does not match: the file is damaged.
     Checksum,
-    /// Longer than the header says.
+    /// Longer than its content.
     TrailingBytes {
-        /// Bytes beyond the payload.
+        /// Bytes beyond the content (at least this many).
         extra: u64,
     },
     /// The payload does not decode: at `path`, the decoder's error.
@@ -111,6 +141,16 @@ pub enum CheckpointError {
         /// The bytes left.
         extra: u64,
     },
+    /// The replay buffer's stream is damaged or not the learner's.
+    Replay(StreamError),
+    /// The file ends inside the replay buffer's stream.
+    ReplayCut {
+        /// The file's length.
+        at: u64,
+    },
+    /// The replay buffer's stream is not the length or checksum its
+    /// trailer records: the file is damaged.
+    ReplayChecksum,
     /// The payload decodes but describes an impossible session.
     State(StateError),
     /// The payload's time counter is negative or not finite.
@@ -132,7 +172,7 @@ impl std::fmt::Display for CheckpointError {
             Self::NotACheckpoint => write!(f, "not a dqn-rs checkpoint (wrong magic bytes)"),
             Self::Version { found } => write!(f, "format version {found}, this build reads version {VERSION}"),
             Self::Checksum => write!(f, "checksum mismatch: the file is damaged"),
-            Self::TrailingBytes { extra } => write!(f, "{extra} bytes after the payload: the file is damaged"),
+            Self::TrailingBytes { extra } => write!(f, "{extra} bytes after the content: the file is damaged"),
             Self::Decode { path, source } => {
                 write!(f, "the content does not decode at {path}")?;
                 // Postcard reports a value its type refuses (an enum
@@ -145,6 +185,13 @@ impl std::fmt::Display for CheckpointError {
             }
             Self::PayloadTrailing { extra } => {
                 write!(f, "{extra} bytes after the decoded content inside the payload: the file is damaged")
+            }
+            Self::Replay(_) => write!(f, "the replay buffer"),
+            Self::ReplayCut { at } => {
+                write!(f, "the file ends at byte {at}, inside the replay buffer's stream: the file is damaged")
+            }
+            Self::ReplayChecksum => {
+                write!(f, "the replay buffer's length or checksum does not match its trailer: the file is damaged")
             }
             Self::State(_) => write!(f, "the content is inconsistent"),
             Self::ElapsedSeconds { value } => write!(f, "the recorded training time {value} s is impossible"),
@@ -159,6 +206,7 @@ impl std::error::Error for CheckpointError {
             Self::Read(e) => Some(e),
             Self::Decode { source: postcard::Error::SerdeDeCustom, .. } => None,
             Self::Decode { source, .. } => Some(source),
+            Self::Replay(e) => Some(e),
             Self::State(e) => Some(e),
             _ => None,
         }
@@ -173,27 +221,157 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     fnv1a(bytes)
 }
 
-/// The bytes of a checkpoint file.
+/// The checksum of a replay buffer's stream, computed as the bytes pass:
+/// taken eight at a time as little-endian words (the last one padded with
+/// zeros), each mixed in as `h = rotl((h ⊕ w)·K, 31)` with `K` the 64-bit
+/// golden ratio, and the length mixed in last. A word at a time, so
+/// gigabytes cost a fraction of a second; it detects damage, not tampering.
+#[derive(Debug, Clone)]
+pub struct StreamSum {
+    h: u64,
+    word: [u8; 8],
+    filled: usize,
+    len: u64,
+}
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Default for StreamSum {
+    fn default() -> Self {
+        Self { h: GOLDEN, word: [0; 8], filled: 0, len: 0 }
+    }
+}
+
+impl StreamSum {
+    /// Takes in `bytes`.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.filled > 0 {
+            let n = bytes.len().min(8 - self.filled);
+            self.word[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled < 8 {
+                return;
+            }
+            self.mix(u64::from_le_bytes(self.word));
+            self.filled = 0;
+        }
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        self.word[..rest.len()].copy_from_slice(rest);
+        self.filled = rest.len();
+    }
+
+    fn mix(&mut self, w: u64) {
+        self.h = (self.h ^ w).wrapping_mul(GOLDEN).rotate_left(31);
+    }
+
+    /// The bytes taken in.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was taken in.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The checksum of everything taken in.
+    #[must_use]
+    pub fn finish(&self) -> u64 {
+        let mut h = self.h;
+        if self.filled > 0 {
+            let mut last = [0u8; 8];
+            last[..self.filled].copy_from_slice(&self.word[..self.filled]);
+            h = (h ^ u64::from_le_bytes(last)).wrapping_mul(GOLDEN).rotate_left(31);
+        }
+        (h ^ self.len).wrapping_mul(GOLDEN).rotate_left(31)
+    }
+}
+
+/// Writes through to `inner`, summing what passes.
+struct SummingWriter<'a> {
+    inner: &'a mut dyn Write,
+    sum: StreamSum,
+}
+
+impl Write for SummingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads through `inner`, summing what passes.
+struct SummingReader<'a> {
+    inner: &'a mut dyn Read,
+    sum: StreamSum,
+}
+
+impl Read for SummingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The payload's bytes, postcard-encoded.
+fn encode_meta(meta: &CheckpointMeta) -> Vec<u8> {
+    postcard::to_stdvec(meta).expect("a checkpoint always encodes")
+}
+
+/// Writes a checkpoint of `meta` and `replay` (a DQN session's buffer) to
+/// `w`: header, payload, then the replay stream and its trailer. Returns
+/// the bytes written.
+///
+/// # Errors
+/// The writer's error.
+pub fn write_to(w: &mut dyn Write, meta: &CheckpointMeta, replay: Option<&ReplayBuffer>) -> std::io::Result<u64> {
+    let payload = encode_meta(meta);
+    w.write_all(MAGIC)?;
+    w.write_all(&VERSION.to_le_bytes())?;
+    w.write_all(&(payload.len() as u64).to_le_bytes())?;
+    w.write_all(&checksum(&payload).to_le_bytes())?;
+    w.write_all(&payload)?;
+    let mut written = (HEADER + payload.len()) as u64;
+    if let Some(replay) = replay {
+        let mut summing = SummingWriter { inner: w, sum: StreamSum::default() };
+        replay.write_to(&mut summing)?;
+        let sum = summing.sum;
+        w.write_all(&sum.len().to_le_bytes())?;
+        w.write_all(&sum.finish().to_le_bytes())?;
+        written += sum.len() + TRAILER as u64;
+    }
+    Ok(written)
+}
+
+/// The bytes of a checkpoint file (for tests and tools; a run writes its
+/// checkpoints with [`write()`], which streams).
 #[must_use]
-pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
-    let payload = postcard::to_stdvec(checkpoint).expect("a checkpoint always encodes");
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&checksum(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+pub fn encode(meta: &CheckpointMeta, replay: Option<&ReplayBuffer>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_to(&mut out, meta, replay).expect("writing to memory cannot fail");
     out
 }
 
-/// Reads checkpoint bytes back, verifying the header and checksum first,
-/// then decoding the payload into its stored form and checking the session
-/// it describes (every part, and how the parts fit the configuration).
+/// Reads checkpoint bytes back (see [`read_from`]).
 ///
 /// # Errors
-/// The [`CheckpointError`] found first.
+/// As [`read_from`].
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    decode_on(bytes, None)
+    read_from(&mut &bytes[..], bytes.len() as u64, None)
 }
 
 /// As [`decode`], the session's environments checked against `family` (a
@@ -203,38 +381,48 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
 /// # Errors
 /// As [`decode`].
 pub fn decode_for(bytes: &[u8], family: &dyn EnvFamily) -> Result<Checkpoint, CheckpointError> {
-    decode_on(bytes, Some(family))
+    read_from(&mut &bytes[..], bytes.len() as u64, Some(family))
 }
 
-fn decode_on(bytes: &[u8], family: Option<&dyn EnvFamily>) -> Result<Checkpoint, CheckpointError> {
-    if bytes.is_empty() {
+/// Reads a checkpoint of `len` bytes from `r`: verifies the header and the
+/// payload's checksum, decodes the payload into its stored form, checks the
+/// learner, reads the replay buffer's stream (which must be the learner's,
+/// checked before its memory is reserved) and its trailer, then checks the
+/// session it all describes (every part, and how the parts fit the
+/// configuration and `family`, or the configuration's own environment).
+///
+/// # Errors
+/// The [`CheckpointError`] found first.
+pub fn read_from(r: &mut dyn Read, len: u64, family: Option<&dyn EnvFamily>) -> Result<Checkpoint, CheckpointError> {
+    if len == 0 {
         return Err(CheckpointError::Empty);
     }
-    if !MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
+    let mut header = [0u8; HEADER];
+    let got = read_up_to(r, &mut header).map_err(CheckpointError::Read)?;
+    if !MAGIC.starts_with(&header[..got.min(8)]) {
         return Err(CheckpointError::NotACheckpoint);
     }
-    if bytes.len() < HEADER {
-        return Err(CheckpointError::Truncated { have: bytes.len() as u64, need: HEADER as u64 });
+    if got < HEADER {
+        return Err(CheckpointError::Truncated { have: got as u64, need: HEADER as u64 });
     }
-    let word = |at: usize, n: usize| bytes[at..at + n].iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+    let word = |at: usize, n: usize| header[at..at + n].iter().rev().fold(0u64, |v, &b| (v << 8) | u64::from(b));
     let version = word(8, 4) as u32;
     if version != VERSION {
         return Err(CheckpointError::Version { found: version });
     }
-    let (len, sum) = (word(12, 8), word(20, 8));
-    let have = (bytes.len() - HEADER) as u64;
-    if have < len {
-        let need = (HEADER as u64).saturating_add(len);
-        return Err(CheckpointError::Truncated { have: bytes.len() as u64, need });
+    let (payload_len, sum) = (word(12, 8), word(20, 8));
+    let have = len - HEADER as u64;
+    if have < payload_len {
+        let need = (HEADER as u64).saturating_add(payload_len);
+        return Err(CheckpointError::Truncated { have: len, need });
     }
-    if have > len {
-        return Err(CheckpointError::TrailingBytes { extra: have - len });
-    }
-    let payload = &bytes[HEADER..];
-    if checksum(payload) != sum {
+    // Bounded by the file's length, checked just above.
+    let mut payload = vec![0u8; payload_len as usize];
+    r.read_exact(&mut payload).map_err(CheckpointError::Read)?;
+    if checksum(&payload) != sum {
         return Err(CheckpointError::Checksum);
     }
-    let mut decoder = postcard::Deserializer::from_bytes(payload);
+    let mut decoder = postcard::Deserializer::from_bytes(&payload);
     let stored: StoredCheckpoint = serde_path_to_error::deserialize(&mut decoder).map_err(|e| {
         let path = e.path().to_string();
         CheckpointError::Decode { path, source: e.into_inner() }
@@ -243,25 +431,73 @@ fn decode_on(bytes: &[u8], family: Option<&dyn EnvFamily>) -> Result<Checkpoint,
     if !rest.is_empty() {
         return Err(CheckpointError::PayloadTrailing { extra: rest.len() as u64 });
     }
-    if !(stored.elapsed_seconds >= 0.0 && stored.elapsed_seconds.is_finite()) {
-        return Err(CheckpointError::ElapsedSeconds { value: stored.elapsed_seconds });
+    let elapsed = stored.logs.elapsed_seconds;
+    if !(elapsed >= 0.0 && elapsed.is_finite()) {
+        return Err(CheckpointError::ElapsedSeconds { value: elapsed });
     }
-    Ok(Checkpoint {
-        session: match family {
-            None => SessionState::try_from(stored.session),
-            Some(family) => SessionState::from_stored(stored.session, family),
+    let mut left = have - payload_len;
+    let replay = match stored.session.agent_state().map_err(CheckpointError::State)? {
+        None => None,
+        Some(agent) => {
+            let expected = agent.replay_config();
+            let mut summing = SummingReader { inner: r, sum: StreamSum::default() };
+            let replay = ReplayBuffer::read_from(&mut summing, Some(&expected)).map_err(|e| {
+                if e.is_truncated() && summing.sum.len() == left {
+                    CheckpointError::ReplayCut { at: len }
+                } else {
+                    CheckpointError::Replay(e)
+                }
+            })?;
+            let sum = summing.sum;
+            left -= sum.len();
+            let mut trailer = [0u8; TRAILER];
+            let got = read_up_to(r, &mut trailer).map_err(CheckpointError::Read)?;
+            if got < TRAILER {
+                return Err(CheckpointError::Truncated { have: len, need: len + (TRAILER - got) as u64 });
+            }
+            left -= TRAILER as u64;
+            let (stated_len, stated_sum) = (
+                u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(trailer[8..].try_into().expect("8 bytes")),
+            );
+            if stated_len != sum.len() || stated_sum != sum.finish() {
+                return Err(CheckpointError::ReplayChecksum);
+            }
+            Some(replay)
         }
-        .map_err(CheckpointError::State)?,
-        train_csv_len: stored.train_csv_len,
-        timing_csv_len: stored.timing_csv_len,
-        eval_csv_len: stored.eval_csv_len,
-        tensorboard_len: stored.tensorboard_len,
-        elapsed_seconds: stored.elapsed_seconds,
-    })
+    };
+    if left > 0 || r.read(&mut [0u8; 1]).map_err(CheckpointError::Read)? > 0 {
+        return Err(CheckpointError::TrailingBytes { extra: left.max(1) });
+    }
+    let session = match family {
+        Some(family) => SessionState::from_stored(stored.session, replay, family),
+        None => {
+            let config = stored.session.parse_config().map_err(CheckpointError::State)?;
+            let family = config.env_family().map_err(|e| CheckpointError::State(StateError::Config(e)))?;
+            SessionState::from_stored(stored.session, replay, family.as_ref())
+        }
+    }
+    .map_err(CheckpointError::State)?;
+    Ok(Checkpoint { session, logs: stored.logs })
 }
 
-/// Writes `checkpoint` atomically as `dir/ckpt-<total steps>.bin`, then
-/// deletes all but the newest `keep`. Returns the file's path.
+/// Fills as much of `buf` as the reader has; returns how much.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Writes a checkpoint of `meta` and `replay` atomically as
+/// `dir/ckpt-<total steps>.bin`, streaming the replay buffer into the file,
+/// then deletes all but the newest `keep`. Returns the file's path.
 /// `on_progress(written, total)` is called after each piece of the file
 /// reaches its temporary name (before it is synced and renamed): where a
 /// crash test stops the process mid-write.
@@ -270,14 +506,17 @@ fn decode_on(bytes: &[u8], family: Option<&dyn EnvFamily>) -> Result<Checkpoint,
 /// The I/O error, with the path.
 pub fn write(
     dir: &Path,
-    checkpoint: &Checkpoint,
+    meta: &CheckpointMeta,
+    replay: Option<&ReplayBuffer>,
     keep: usize,
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PathBuf, (PathBuf, std::io::Error)> {
     std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
-    let name = format!("ckpt-{:012}.bin", checkpoint.session.total_steps());
+    let name = format!("ckpt-{:012}.bin", meta.session.total_steps());
     let path = dir.join(&name);
-    write_atomic(&path, &encode(checkpoint), on_progress)?;
+    let payload = encode_meta(meta).len() as u64;
+    let total = HEADER as u64 + payload + replay.map_or(0, |r| r.stream_len() + TRAILER as u64);
+    write_atomic_with(&path, total, &mut |w| write_to(w, meta, replay).map(drop), on_progress)?;
     let mut all = list(dir);
     all.reverse();
     for old in all.into_iter().skip(keep.max(1)) {
@@ -311,14 +550,13 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
     files.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Reads one checkpoint file.
+/// Reads one checkpoint file, streaming it (see [`read_from`]).
 ///
 /// # Errors
-/// [`CheckpointError::Read`] or the problem [`decode`] finds (the caller
-/// adds the path).
+/// [`CheckpointError::Read`] or the problem [`read_from`] finds (the
+/// caller adds the path).
 pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(CheckpointError::Read)?;
-    decode(&bytes)
+    read_on(path, None)
 }
 
 /// Reads one checkpoint file of a run on `family`'s environments (see
@@ -327,6 +565,39 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
 /// # Errors
 /// As [`read`].
 pub fn read_for(path: &Path, family: &dyn EnvFamily) -> Result<Checkpoint, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(CheckpointError::Read)?;
-    decode_for(&bytes, family)
+    read_on(path, Some(family))
+}
+
+fn read_on(path: &Path, family: Option<&dyn EnvFamily>) -> Result<Checkpoint, CheckpointError> {
+    let file = std::fs::File::open(path).map_err(CheckpointError::Read)?;
+    let len = file.metadata().map_err(CheckpointError::Read)?.len();
+    read_from(&mut BufReader::with_capacity(1 << 16, file), len, family)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream checksum does not depend on how the bytes are cut.
+    #[test]
+    fn stream_sums_do_not_depend_on_the_pieces() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 251) as u8).collect();
+        let mut whole = StreamSum::default();
+        whole.update(&bytes);
+        for cut in [1, 3, 7, 8, 9, 64, 999] {
+            let mut parts = StreamSum::default();
+            for piece in bytes.chunks(cut) {
+                parts.update(piece);
+            }
+            assert_eq!((parts.finish(), parts.len()), (whole.finish(), whole.len()), "pieces of {cut}");
+        }
+        let mut other = bytes.clone();
+        other[500] ^= 1;
+        let mut changed = StreamSum::default();
+        changed.update(&other);
+        assert_ne!(changed.finish(), whole.finish());
+        let mut longer = StreamSum::default();
+        longer.update(&[bytes.as_slice(), &[0]].concat());
+        assert_ne!(longer.finish(), whole.finish(), "a trailing zero changes the sum");
+    }
 }

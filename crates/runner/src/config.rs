@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use agent::DqnConfig;
+use agent::{DqnConfig, FrameKind, FrameSpec, Spaces};
 use cartpole_sim::{CartPoleFamily, EnvConfig, Integrator};
 use env_core::{EnvError, EnvFamily, EnvSpec};
 use serde::de::DeserializeOwned;
@@ -350,6 +350,17 @@ fn env_or_legacy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EnvSettin
              setting optional; a setting's name or value is wrong",
         )),
     }
+}
+
+/// The frames of an observation space: its values and their type.
+#[must_use]
+pub fn frame_spec(obs: &env_core::ObsSpace) -> FrameSpec {
+    let kind = match obs.dtype() {
+        env_core::ObsType::F32 => FrameKind::F32,
+        env_core::ObsType::U8 => FrameKind::U8,
+        env_core::ObsType::Bit => FrameKind::Bit,
+    };
+    FrameSpec { len: obs.len(), kind }
 }
 
 /// Gymnasium's two kinematics integrators.
@@ -703,18 +714,21 @@ impl RunConfig {
         Ok(self)
     }
 
-    /// The learner's settings for the configured environment's sizes.
+    /// What the configured environment decides for the learner (see
+    /// [`spaces_for`](Self::spaces_for)).
     ///
     /// # Errors
     /// As [`env_spec`](Self::env_spec).
-    pub fn dqn_config(&self) -> Result<DqnConfig, ConfigError> {
-        Ok(self.dqn_config_for(&self.env_spec()?))
+    pub fn spaces(&self) -> Result<Spaces, ConfigError> {
+        Ok(self.spaces_for(&self.env_spec()?))
     }
 
-    /// The learner's settings for an environment with `spec`'s sizes.
+    /// What an environment with `spec` decides for the learner: its frames
+    /// (the observation's values and their type), its actions, and the
+    /// number stepped together (`collection.envs`).
     #[must_use]
-    pub fn dqn_config_for(&self, spec: &EnvSpec) -> DqnConfig {
-        DqnConfig { obs_dim: spec.obs_len(), n_actions: spec.n_actions, ..self.agent.clone() }
+    pub fn spaces_for(&self, spec: &EnvSpec) -> Spaces {
+        Spaces { frame: frame_spec(&spec.obs), n_actions: spec.n_actions, envs: self.collection.envs as usize }
     }
 
     /// Checks every value; the error names the first bad field.
@@ -774,6 +788,15 @@ impl RunConfig {
             }
         }
         if let LearnerSetting::TabularQ { bins, alpha, ranges } = &self.learner {
+            if spec.obs.dtype() != env_core::ObsType::F32 || spec.obs.shape().len() != 1 {
+                let reason = format!(
+                    "TabularQ discretises f32 vectors; {}'s observations are {} values of shape {:?}",
+                    spec.id,
+                    spec.obs.dtype().name(),
+                    spec.obs.shape()
+                );
+                return invalid("learner", &reason);
+            }
             if bins.len() != spec.obs_len() || bins.contains(&0) {
                 let reason = format!(
                     "TabularQ needs {} bin counts for {}'s observation, each at least 1",
@@ -793,20 +816,11 @@ impl RunConfig {
                 return invalid("learner", "TabularQ alpha must be in (0, 1]");
             }
         }
-        if spec.obs.dtype() != env_core::ObsType::F32 {
-            let reason = format!(
-                "{}'s observations are {} values of shape {:?}; the learners take f32 vectors",
-                spec.id,
-                spec.obs.dtype().name(),
-                spec.obs.shape()
-            );
-            return invalid("env", &reason);
-        }
-        let dqn = self.dqn_config_for(spec);
-        dqn.validate().map_err(ConfigError::Agent)?;
+        let spaces = self.spaces_for(spec);
+        self.agent.validate(&spaces).map_err(ConfigError::Agent)?;
         // Every environment's row goes through the network in one batched
         // pass: bounded as a mini-batch is.
-        let sizes = dqn.layer_sizes();
+        let sizes = self.agent.layer_sizes(&spaces);
         let widths: usize = sizes.iter().sum();
         if widths.saturating_mul(self.collection.envs as usize) > DqnConfig::MAX_BATCH_ACTIVATIONS {
             let (envs, max) = (self.collection.envs, DqnConfig::MAX_BATCH_ACTIVATIONS);

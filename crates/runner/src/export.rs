@@ -39,8 +39,8 @@ impl ExportFormat {
 /// # Errors
 /// [`RunError::Config`] if the configuration is invalid.
 pub fn q_support(config: &RunConfig) -> Result<Option<Support>, RunError> {
-    let dqn = config.dqn_config()?;
-    let support = match dqn.distributional {
+    config.validate()?;
+    let support = match config.agent.distributional {
         Some(d) => Some(Support::new(d.v_min, d.v_max, d.n_atoms).map_err(|e| RunError::Learner(e.into()))?),
         None => None,
     };
@@ -61,7 +61,7 @@ pub fn export_policy(run_dir: &Path, format: ExportFormat, out: &Path) -> Result
         return Err(RunError::Policy { path: policy_path, source: PolicyError::NotANetworkLearner });
     }
     let net = load_policy(&policy_path)?;
-    let run = config.dqn_config()?.shape().map_err(|e| RunError::Learner(e.into()))?;
+    let run = config.agent.shape(&config.spaces()?).map_err(|e| RunError::Learner(e.into()))?;
     if net.shape() != run {
         let source = PolicyError::Mismatch { policy: Box::new(net.shape()), run: Box::new(run) };
         return Err(RunError::Policy { path: policy_path, source });

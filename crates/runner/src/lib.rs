@@ -40,7 +40,7 @@ mod stats;
 pub mod sweep;
 pub mod tensorboard;
 
-pub use atomic_file::write_atomic;
+pub use atomic_file::{write_atomic, write_atomic_with};
 pub use config::{
     ACROBOT_RON, Collection, ConfigError, DEFAULT_RON, DuplicateActionSetting, ENV_NAMES, EarlyStop, EnvSetting,
     IntegratorSetting, LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
@@ -59,8 +59,8 @@ pub use run::{
     train_family, train_with,
 };
 pub use session::{
-    EpisodeLog, EvalLog, GreedyEpisode, RunLearner, Session, SessionState, StateError, StepReport, StoredSession,
-    Stream, TallyProblem, TestLog, greedy_episode,
+    EpisodeLog, EvalLog, GreedyEpisode, RunLearner, Session, SessionMeta, SessionState, StateError, StepReport,
+    StoredSession, Stream, TallyProblem, TestLog, greedy_episode,
 };
 pub use stats::{
     Interval, fnv1a, iqm, mean_std, median, normalized, performance_profile, probability_of_improvement, quantile,
@@ -68,8 +68,8 @@ pub use stats::{
 };
 
 pub use agent::{
-    AgentError, Arithmetic, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, LossKind, Noisy,
-    NoisyLayers, Prioritized, Sampling, TargetUpdate,
+    AgentError, Arithmetic, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, FrameKind, FrameSpec,
+    LossKind, Noisy, NoisyLayers, Padding, Prioritized, Sampling, Spaces, Stacking, TargetUpdate,
 };
 pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 

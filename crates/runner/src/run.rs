@@ -424,17 +424,23 @@ fn resume_on(
     let episodes = Some(u64::from(ckpt.session.episodes_finished()));
     let env = family.spec().id;
     let logs = Logs {
-        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.train_csv_len, TRAIN_HEADER, &env, episodes)?,
-        timing: CsvFile::resume(run_dir.join(files::TIMING_CSV), ckpt.timing_csv_len, TIMING_HEADER, &env, episodes)?,
-        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.eval_csv_len, EVAL_HEADER, &env, None)?,
+        train: CsvFile::resume(run_dir.join(files::TRAIN_CSV), ckpt.logs.train_csv_len, TRAIN_HEADER, &env, episodes)?,
+        timing: CsvFile::resume(
+            run_dir.join(files::TIMING_CSV),
+            ckpt.logs.timing_csv_len,
+            TIMING_HEADER,
+            &env,
+            episodes,
+        )?,
+        eval: CsvFile::resume(run_dir.join(files::EVAL_CSV), ckpt.logs.eval_csv_len, EVAL_HEADER, &env, None)?,
         tensorboard: saved
             .tensorboard
             .as_ref()
-            .map(|folder| EventLog::resume(EventLog::path(folder, run_dir), ckpt.tensorboard_len))
+            .map(|folder| EventLog::resume(EventLog::path(folder, run_dir), ckpt.logs.tensorboard_len))
             .transpose()?,
     };
     let session = Session::from_state_with(ckpt.session, family)?;
-    drive(session, logs, ckpt.elapsed_seconds, run_dir, options, progress)
+    drive(session, logs, ckpt.logs.elapsed_seconds, run_dir, options, progress)
 }
 
 const TIMING_HEADER: &str = "episode,wall_seconds,steps_per_second";
@@ -568,16 +574,19 @@ fn save_checkpoint(
         step: 0,
         source,
     };
-    let ckpt = checkpoint::Checkpoint {
-        session: session.to_state().map_err(env_error)?,
-        train_csv_len: logs.train.len,
-        timing_csv_len: logs.timing.len,
-        eval_csv_len: logs.eval.len,
-        tensorboard_len: logs.tensorboard.as_ref().map_or(0, |tb| tb.len),
-        elapsed_seconds: elapsed,
+    let meta = checkpoint::CheckpointMeta {
+        session: session.meta().map_err(env_error)?,
+        logs: checkpoint::LogLengths {
+            train_csv_len: logs.train.len,
+            timing_csv_len: logs.timing.len,
+            eval_csv_len: logs.eval.len,
+            tensorboard_len: logs.tensorboard.as_ref().map_or(0, |tb| tb.len),
+            elapsed_seconds: elapsed,
+        },
     };
     let mut on_progress = |written, total| fault(options, FaultPoint::CheckpointWriting { nth, written, total });
-    checkpoint::write(&run_dir.join(checkpoint::DIR), &ckpt, options.keep_checkpoints, &mut on_progress)
+    let dir = run_dir.join(checkpoint::DIR);
+    checkpoint::write(&dir, &meta, session.replay(), options.keep_checkpoints, &mut on_progress)
         .map(Some)
         .map_err(|(path, source)| RunError::Io { path, action: "write checkpoint", source })
 }

@@ -7,8 +7,11 @@ use std::fmt;
 use std::path::Path;
 
 use agent::tabular::{Discretizer, StoredTabularQ, TabularConfig, TabularQ};
-use agent::{Agent, AgentError, AgentSeeds, AgentState, Learner, Mlp, StoredAgent, Transition, UpdateOutcome};
-use env_core::{Env, EnvError, EnvFamily, EnvSpec, Obs, ObsMut, ObsType, VecEnv, check_outputs};
+use agent::{
+    Agent, AgentError, AgentSeeds, AgentState, Frame, FrameWindow, InputFormat, Learner, Mlp, ReplayBuffer,
+    StoredAgent, Transition, UpdateOutcome,
+};
+use env_core::{Env, EnvError, EnvFamily, EnvSpec, Obs, ObsBuf, VecEnv, check_outputs};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -161,15 +164,12 @@ pub struct StepReport<'a> {
 }
 
 /// A [`Session`] frozen: everything that determines the rest of the run
-/// (see [`crate::checkpoint`]). Always consistent: made by
-/// [`Session::to_state`], or read back through [`StoredSession`]'s checks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "StoredSession")]
+/// (see [`crate::checkpoint`]), the replay buffer included. Always
+/// consistent: made by [`Session::to_state`], or read back through
+/// [`StoredSession`]'s checks with its replay buffer
+/// ([`SessionState::from_stored`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionState {
-    /// Stored as its RON text (as `config.ron` holds it), not field by
-    /// field: a setting added later with a default then reads in an older
-    /// state, and the configuration may leave out settings at their default.
-    #[serde(serialize_with = "config_as_ron")]
     config: RunConfig,
     learner: LearnerState,
     /// The training environments as their batch saved them
@@ -178,8 +178,8 @@ pub struct SessionState {
     /// Each training environment's reset RNG ([`Stream::TrainEnv`]): the
     /// session holds them, the environments only draw from them.
     env_rngs: Vec<ChaCha8Rng>,
-    /// `N_PROBE` observations, row-major.
-    probe_states: Vec<f32>,
+    /// `N_PROBE` start observations.
+    probe_frames: ObsBuf,
     cursor: Cursor,
 }
 
@@ -204,17 +204,50 @@ impl SessionState {
 }
 
 /// A learner frozen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum LearnerState {
+    Dqn { agent: Box<AgentState>, replay: Box<ReplayBuffer> },
+    Tabular(Box<TabularQ>),
+}
+
+/// A [`Session`] frozen but for its replay buffer, which a checkpoint
+/// streams apart: what [`Session::meta`] gives and a checkpoint's payload
+/// holds. The configuration is stored as its RON text (as `config.ron`
+/// holds it), not field by field: a setting added later with a default then
+/// reads in an older state, and the configuration may leave out settings
+/// at their default.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionMeta {
+    #[serde(serialize_with = "config_as_ron")]
+    config: RunConfig,
+    learner: LearnerMeta,
+    envs: Vec<u8>,
+    env_rngs: Vec<ChaCha8Rng>,
+    probe_frames: ObsBuf,
+    cursor: Cursor,
+}
+
+/// A learner frozen but for its replay buffer.
+#[derive(Debug, Clone, Serialize)]
+enum LearnerMeta {
     Dqn(Box<AgentState>),
     Tabular(Box<TabularQ>),
 }
 
-/// A [`SessionState`] as stored, before it is checked: the same fields in
+impl SessionMeta {
+    /// Environment steps taken in training.
+    #[must_use]
+    pub fn total_steps(&self) -> u64 {
+        self.cursor.total_steps
+    }
+}
+
+/// A [`SessionMeta`] as stored, before it is checked: the same fields in
 /// the same serialized form, each part in its own stored form. Decode this
-/// and convert it with `SessionState::try_from` to keep the typed error of
-/// a damaged state (postcard, the checkpoints' format, drops the message of
-/// an error raised inside deserialization).
+/// and convert it with [`SessionState::from_stored`] (with the replay
+/// buffer streamed after it) to keep the typed error of a damaged state
+/// (postcard, the checkpoints' format, drops the message of an error raised
+/// inside deserialization).
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredSession {
     /// The configuration's RON text, parsed when the session is checked.
@@ -222,7 +255,7 @@ pub struct StoredSession {
     learner: StoredLearner,
     envs: Vec<u8>,
     env_rngs: Vec<ChaCha8Rng>,
-    probe_states: Vec<f32>,
+    probe_frames: ObsBuf,
     cursor: Cursor,
 }
 
@@ -230,6 +263,21 @@ pub struct StoredSession {
 enum StoredLearner {
     Dqn(Box<StoredAgent>),
     Tabular(Box<StoredTabularQ>),
+}
+
+impl StoredSession {
+    /// The agent's stored state, checked, for a DQN session (what the
+    /// replay buffer streamed after it must fit: see
+    /// [`AgentState::replay_config`]); `None` for another learner.
+    ///
+    /// # Errors
+    /// [`StateError::Learner`] for a damaged agent.
+    pub fn agent_state(&self) -> Result<Option<AgentState>, StateError> {
+        match &self.learner {
+            StoredLearner::Dqn(a) => Ok(Some(AgentState::try_from((**a).clone()).map_err(StateError::Learner)?)),
+            StoredLearner::Tabular(_) => Ok(None),
+        }
+    }
 }
 
 /// How a stored session contradicts itself or its configuration.
@@ -301,13 +349,17 @@ pub enum StateError {
     },
     /// The policy was found solved, though the run evaluates nothing.
     SolvedWithoutEvaluation,
-    /// The probe states are not the run's number of finite observations.
+    /// The probe states are not the run's number of observations of its
+    /// environment's space (finite `f32` values, binary cells 0 or 1).
     ProbeStates {
         /// Values stored.
         count: usize,
-        /// The first non-finite one, if any.
-        non_finite: Option<usize>,
+        /// The first bad one, if any.
+        bad: Option<usize>,
     },
+    /// A DQN session without its replay buffer, or another learner's with
+    /// one.
+    Replay,
     /// An interrupted step that cannot be continued: its stage contradicts
     /// the learner, the environments or the configuration.
     PendingStep,
@@ -345,10 +397,11 @@ impl fmt::Display for StateError {
                 write!(f, "the random stream of {consumer:?} is not the one the run's seed gives it")
             }
             Self::SolvedWithoutEvaluation => write!(f, "marked solved, but the run has no early_stop evaluations"),
-            Self::ProbeStates { count, non_finite } => match non_finite {
-                Some(i) => write!(f, "probe value {i} is not finite"),
+            Self::ProbeStates { count, bad } => match bad {
+                Some(i) => write!(f, "probe value {i} is not an observation's value"),
                 None => write!(f, "{count} probe values, expected {N_PROBE} observations"),
             },
+            Self::Replay => write!(f, "a DQN learner needs its replay buffer, other learners have none"),
             Self::PendingStep => write!(f, "an interrupted step that cannot be continued"),
         }
     }
@@ -418,36 +471,27 @@ fn config_as_ron<S: serde::Serializer>(config: &RunConfig, serializer: S) -> Res
 
 impl StoredSession {
     /// The stored configuration, parsed.
-    fn parse_config(&self) -> Result<RunConfig, StateError> {
+    ///
+    /// # Errors
+    /// [`StateError::Config`] if it does not parse.
+    pub fn parse_config(&self) -> Result<RunConfig, StateError> {
         RunConfig::from_ron(&self.config, "the checkpoint's configuration").map_err(StateError::Config)
     }
 }
 
-impl TryFrom<StoredSession> for SessionState {
-    type Error = StateError;
-
-    /// Checks every part, then how the parts fit the configuration and each
-    /// other; the environments are restored by the configuration's own
-    /// environment family to be checked.
-    ///
-    /// # Errors
-    /// The [`StateError`] found first.
-    fn try_from(s: StoredSession) -> Result<Self, StateError> {
-        let config = s.parse_config()?;
-        config.validate().map_err(StateError::Config)?;
-        let family = config.env_family().map_err(StateError::Config)?;
-        Self::from_stored(s, family.as_ref())
-    }
-}
-
 impl SessionState {
-    /// Checks a stored session as [`TryFrom`] does, its environments
-    /// restored by `family` (a user's own, in place of the configuration's
-    /// `env`).
+    /// Checks a stored session and the replay buffer streamed after it
+    /// (DQN sessions only), its environments restored by `family` (the
+    /// configuration's own, or a user's, which must make the environment a
+    /// `Custom` configuration names).
     ///
     /// # Errors
     /// The [`StateError`] found first.
-    pub fn from_stored(s: StoredSession, family: &dyn EnvFamily) -> Result<Self, StateError> {
+    pub fn from_stored(
+        s: StoredSession,
+        replay: Option<ReplayBuffer>,
+        family: &dyn EnvFamily,
+    ) -> Result<Self, StateError> {
         let config = s.parse_config()?;
         let spec = family.spec();
         if let EnvSetting::Custom { id } = &config.env
@@ -456,20 +500,22 @@ impl SessionState {
             return Err(StateError::Config(ConfigError::OtherEnv { configured: id.clone(), family: spec.id }));
         }
         config.validate_for(&spec).map_err(StateError::Config)?;
-        let learner = match s.learner {
-            StoredLearner::Dqn(a) => {
-                LearnerState::Dqn(Box::new(AgentState::try_from(*a).map_err(StateError::Learner)?))
+        let learner = match (s.learner, replay) {
+            (StoredLearner::Dqn(a), Some(replay)) => {
+                let agent = AgentState::try_from(*a).map_err(StateError::Learner)?;
+                LearnerState::Dqn { agent: Box::new(agent), replay: Box::new(replay) }
             }
-            StoredLearner::Tabular(t) => {
+            (StoredLearner::Tabular(t), None) => {
                 LearnerState::Tabular(Box::new(TabularQ::try_from(*t).map_err(StateError::Learner)?))
             }
+            _ => return Err(StateError::Replay),
         };
         let state = Self {
             config,
             learner,
             envs: s.envs,
             env_rngs: s.env_rngs,
-            probe_states: s.probe_states,
+            probe_frames: s.probe_frames,
             cursor: s.cursor,
         };
         state.check(family)?;
@@ -483,11 +529,12 @@ impl SessionState {
         let spec = family.spec();
         let kind_mismatch = |stored| StateError::LearnerKind { stored, configured: config.learner.kind() };
         let update_in_progress = match (learner, &config.learner) {
-            (LearnerState::Dqn(a), LearnerSetting::Dqn) => {
-                if *a.config() != config.dqn_config_for(&spec) {
+            (LearnerState::Dqn { agent, replay }, LearnerSetting::Dqn) => {
+                if *agent.config() != config.agent || *agent.spaces() != config.spaces_for(&spec) {
                     return Err(StateError::LearnerSettings);
                 }
-                a.update_in_progress()
+                agent.check_replay(replay).map_err(StateError::Learner)?;
+                agent.update_in_progress()
             }
             (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => {
                 if Some(t.config()) != tabular_config(config, &spec).as_ref() {
@@ -495,7 +542,7 @@ impl SessionState {
                 }
                 false
             }
-            (LearnerState::Dqn(_), _) => return Err(kind_mismatch("Dqn")),
+            (LearnerState::Dqn { .. }, _) => return Err(kind_mismatch("Dqn")),
             (LearnerState::Tabular(_), _) => return Err(kind_mismatch("TabularQ")),
         };
         let envs = family.restore(&self.envs).map_err(StateError::Envs)?;
@@ -551,16 +598,24 @@ impl SessionState {
         }
         let (actions, pushes) = match learner {
             // Steps an n-step window still holds are stored later.
-            LearnerState::Dqn(a) => (a.sample_count(), Some(a.replay().pushes() + a.pending_steps())),
+            LearnerState::Dqn { agent, replay } => {
+                (agent.sample_count(), Some(replay.pushes() + agent.pending_steps()))
+            }
             LearnerState::Tabular(t) => (t.sample_count(), None),
         };
         if actions != cursor.total_steps || pushes.is_some_and(|p| p != cursor.total_steps) {
             return Err(StateError::StepTotals { total_steps: cursor.total_steps, actions, pushes });
         }
         check_streams(config.seed, learner, &self.env_rngs)?;
-        let non_finite = self.probe_states.iter().position(|v| !v.is_finite());
-        if self.probe_states.len() != N_PROBE * spec.obs_len() || non_finite.is_some() {
-            return Err(StateError::ProbeStates { count: self.probe_states.len(), non_finite });
+        let count = self.probe_frames.len();
+        if count != N_PROBE * spec.obs_len() {
+            return Err(StateError::ProbeStates { count, bad: None });
+        }
+        for i in 0..N_PROBE {
+            if let Err(problem) = spec.obs.check_values(self.probe_frames.row(i, spec.obs_len())) {
+                let bad = i * spec.obs_len() + problem_index(problem);
+                return Err(StateError::ProbeStates { count, bad: Some(bad) });
+            }
         }
         Ok(envs)
     }
@@ -580,7 +635,9 @@ fn check_streams(seed: u64, learner: &LearnerState, env_rngs: &[ChaCha8Rng]) -> 
         }
     }
     let learner_rngs: Vec<(Stream, &ChaCha8Rng)> = match learner {
-        LearnerState::Dqn(a) => vec![(Stream::Explore, a.explore_rng()), (Stream::Replay, a.replay_rng())],
+        LearnerState::Dqn { agent, .. } => {
+            vec![(Stream::Explore, agent.explore_rng()), (Stream::Replay, agent.replay_rng())]
+        }
         LearnerState::Tabular(t) => vec![(Stream::Explore, t.rng())],
     };
     for (consumer, rng) in learner_rngs {
@@ -589,6 +646,14 @@ fn check_streams(seed: u64, learner: &LearnerState, env_rngs: &[ChaCha8Rng]) -> 
         }
     }
     Ok(())
+}
+
+/// Where in an observation an output problem is (0 for a whole one).
+fn problem_index(problem: env_core::OutputProblem) -> usize {
+    match problem {
+        env_core::OutputProblem::NonFinite { index, .. } | env_core::OutputProblem::NotBinary { index, .. } => index,
+        _ => 0,
+    }
 }
 
 /// Number of fixed probe states for [`EpisodeLog::q_probe`].
@@ -608,6 +673,13 @@ impl RunLearner {
         match self {
             Self::Dqn(a) => a.as_mut(),
             Self::Tabular(t) => t.as_mut(),
+        }
+    }
+
+    fn as_ref(&self) -> &dyn Learner {
+        match self {
+            Self::Dqn(a) => a.as_ref(),
+            Self::Tabular(t) => t.as_ref(),
         }
     }
 
@@ -663,11 +735,13 @@ pub struct Session {
     /// Single environments for greedy episodes (evaluations, the test),
     /// made once and reset before each episode.
     greedy_envs: Vec<Box<dyn Env>>,
-    /// `N_PROBE` observations, row-major.
-    probe_states: Vec<f32>,
+    /// `N_PROBE` start observations, and the input rows the learner makes
+    /// of them (each the first of its episode).
+    probe_frames: ObsBuf,
+    probe_inputs: Vec<f32>,
     cursor: Cursor,
     /// Scratch for one step: what was acted on, the choices, the step's logs.
-    obs_before: Vec<f32>,
+    obs_before: ObsBuf,
     actions: Vec<usize>,
     finished: Vec<EpisodeLog>,
     evaluation: Option<EvalLog>,
@@ -764,7 +838,8 @@ impl Session {
                     replay: Stream::Replay.seed(config.seed),
                     noise: Stream::Noise.seed(config.seed),
                 };
-                let mut agent = Agent::new(config.dqn_config_for(&spec), seeds).map_err(RunError::Learner)?;
+                let spaces = config.spaces_for(&spec);
+                let mut agent = Agent::new(config.agent.clone(), spaces, seeds).map_err(RunError::Learner)?;
                 if let Some(path) = &config.init_policy {
                     start_from_policy(&mut agent, path)?;
                 }
@@ -785,11 +860,11 @@ impl Session {
         // and again from the probe stream.
         let mut probe_rng = Stream::Probe.rng(config.seed);
         let mut probe_env = family.single().map_err(setup)?;
-        let mut probe_states = vec![0.0; N_PROBE * spec.obs_len()];
-        for obs in probe_states.chunks_exact_mut(spec.obs_len()) {
-            probe_env.reset(&mut probe_rng, ObsMut::F32(obs)).map_err(setup)?;
+        let mut probe_frames = ObsBuf::zeros(&spec.obs, N_PROBE).map_err(setup)?;
+        for i in 0..N_PROBE {
+            probe_env.reset(&mut probe_rng, probe_frames.row_mut(i, spec.obs_len())).map_err(setup)?;
             spec.obs
-                .check_values(Obs::F32(obs))
+                .check_values(probe_frames.row(i, spec.obs_len()))
                 .map_err(|problem| setup(EnvError::Output { field: "observations", env: None, problem }))?;
         }
         let cursor = Cursor {
@@ -800,7 +875,7 @@ impl Session {
             solved: false,
             pending: None,
         };
-        Ok(Self::assemble(config.clone(), learner, family, envs, env_rngs, probe_states, cursor))
+        Self::assemble(config.clone(), learner, family, envs, env_rngs, probe_frames, cursor).map_err(setup)
     }
 
     fn assemble(
@@ -809,27 +884,29 @@ impl Session {
         family: Box<dyn EnvFamily>,
         envs: Box<dyn VecEnv>,
         env_rngs: Vec<ChaCha8Rng>,
-        probe_states: Vec<f32>,
+        probe_frames: ObsBuf,
         cursor: Cursor,
-    ) -> Self {
+    ) -> Result<Self, EnvError> {
         let spec = family.spec();
         let n = envs.len();
-        Self {
+        let probe_inputs = input_rows(&probe_frames, &spec, learner.as_ref().input_format());
+        Ok(Self {
             config,
             learner,
             family,
-            obs_before: Vec::with_capacity(n * spec.obs_len()),
+            obs_before: ObsBuf::zeros(&spec.obs, n)?,
             spec,
             envs,
             env_rngs,
             greedy_envs: Vec::new(),
-            probe_states,
+            probe_frames,
+            probe_inputs,
             cursor,
             actions: Vec::with_capacity(n),
             finished: Vec::new(),
             evaluation: None,
             probe_q: Vec::new(),
-        }
+        })
     }
 
     /// The configuration.
@@ -849,14 +926,42 @@ impl Session {
         Ok(SessionState {
             config: self.config.clone(),
             learner: match &self.learner {
-                RunLearner::Dqn(a) => LearnerState::Dqn(Box::new(a.to_state())),
+                RunLearner::Dqn(a) => {
+                    LearnerState::Dqn { agent: Box::new(a.to_state()), replay: Box::new(a.replay().clone()) }
+                }
                 RunLearner::Tabular(t) => LearnerState::Tabular(t.clone()),
             },
             envs: self.envs.save()?,
             env_rngs: self.env_rngs.clone(),
-            probe_states: self.probe_states.clone(),
+            probe_frames: self.probe_frames.clone(),
             cursor: self.cursor.clone(),
         })
+    }
+
+    /// The session frozen but for its replay buffer ([`replay`](Self::replay),
+    /// which a checkpoint streams apart): nothing of the buffer's size is
+    /// copied.
+    ///
+    /// # Errors
+    /// As [`to_state`](Self::to_state).
+    pub fn meta(&self) -> Result<SessionMeta, EnvError> {
+        Ok(SessionMeta {
+            config: self.config.clone(),
+            learner: match &self.learner {
+                RunLearner::Dqn(a) => LearnerMeta::Dqn(Box::new(a.to_state())),
+                RunLearner::Tabular(t) => LearnerMeta::Tabular(t.clone()),
+            },
+            envs: self.envs.save()?,
+            env_rngs: self.env_rngs.clone(),
+            probe_frames: self.probe_frames.clone(),
+            cursor: self.cursor.clone(),
+        })
+    }
+
+    /// The DQN learner's replay buffer (`None` for another learner).
+    #[must_use]
+    pub fn replay(&self) -> Option<&ReplayBuffer> {
+        self.learner.dqn().map(Agent::replay)
     }
 
     /// Whether the session can be frozen ([`to_state`](Self::to_state)),
@@ -886,10 +991,12 @@ impl Session {
     pub fn from_state_with(s: SessionState, family: Box<dyn EnvFamily>) -> Result<Self, StateError> {
         let envs = s.check(family.as_ref())?;
         let learner = match s.learner {
-            LearnerState::Dqn(a) => RunLearner::Dqn(Box::new(Agent::from_state(*a).map_err(StateError::Learner)?)),
+            LearnerState::Dqn { agent, replay } => {
+                RunLearner::Dqn(Box::new(Agent::from_state(*agent, *replay).map_err(StateError::Learner)?))
+            }
             LearnerState::Tabular(t) => RunLearner::Tabular(t),
         };
-        Ok(Self::assemble(s.config, learner, family, envs, s.env_rngs, s.probe_states, s.cursor))
+        Self::assemble(s.config, learner, family, envs, s.env_rngs, s.probe_frames, s.cursor).map_err(StateError::Envs)
     }
 
     /// The environment's spaces and rules.
@@ -1028,23 +1135,25 @@ impl Session {
         let id = &self.spec.id;
         let env_fail = |source| RunError::Env { env: id.clone(), phase: Phase::Train, episode, step, source };
         let learner = self.learner.as_learner();
-        self.obs_before.clear();
-        self.obs_before.extend_from_slice(f32_rows(self.envs.observations()).map_err(env_fail)?);
-        let d = self.spec.obs_len();
-        learner.act_batch(&self.obs_before, d, &mut self.actions).map_err(fail)?;
+        // What the environments act on, kept for the transitions: the
+        // batch overwrites its observations when it steps.
+        copy_obs(&mut self.obs_before, self.envs.observations());
+        learner.act_batch(frame(self.obs_before.as_obs()), &mut self.actions).map_err(fail)?;
         self.envs.step(&self.actions, &mut self.env_rngs).map_err(env_fail)?;
         check_outputs(self.envs.as_ref(), &self.spec).map_err(env_fail)?;
-        let final_observations = f32_rows(self.envs.final_observations()).map_err(env_fail)?;
+        let d = self.spec.obs_len();
+        let final_observations = self.envs.final_observations();
         for (i, &action) in self.actions.iter().enumerate() {
-            let row = i * d..(i + 1) * d;
+            let state = self.obs_before.as_obs().row(i, d).expect("checked lengths");
+            let next_state = final_observations.row(i, d).expect("checked lengths");
             learner
                 .observe_from(
                     i,
                     Transition {
-                        state: &self.obs_before[row.clone()],
+                        state: frame(state),
                         action,
                         reward: self.envs.rewards()[i] as f32,
-                        next_state: &final_observations[row],
+                        next_state: frame(next_state),
                         terminated: self.envs.terminated()[i],
                         truncated: self.envs.truncated()[i],
                     },
@@ -1123,7 +1232,8 @@ impl Session {
     /// batched forward pass: the same bits as one state at a time).
     fn q_probe(&mut self) -> Result<f64, AgentError> {
         let learner = self.learner.as_learner();
-        learner.q_values_batch(&self.probe_states, self.spec.obs_len(), &mut self.probe_q)?;
+        let row_len = self.probe_inputs.len() / N_PROBE;
+        learner.q_values_batch(&self.probe_inputs, row_len, &mut self.probe_q)?;
         let sum: f64 = self
             .probe_q
             .chunks_exact(self.spec.n_actions)
@@ -1163,9 +1273,35 @@ impl Session {
 /// Greedy episodes played side by side, at most this many at a time.
 const GREEDY_GROUP: usize = 128;
 
-/// The observations of `obs` as `f32` rows: what the learners take.
-fn f32_rows(obs: Obs<'_>) -> Result<&[f32], EnvError> {
-    obs.as_f32().ok_or(EnvError::ObsType { expected: ObsType::F32, got: obs.carrier() })
+/// An environment's observation as a learner's frame (the same values).
+fn frame(obs: Obs<'_>) -> Frame<'_> {
+    match obs {
+        Obs::F32(v) => Frame::F32(v),
+        Obs::U8(v) => Frame::U8(v),
+    }
+}
+
+/// Copies a batch's observations into `to` (of their size and type, as
+/// the checks of the batch's outputs make them).
+fn copy_obs(to: &mut ObsBuf, from: Obs<'_>) {
+    match (to, from) {
+        (ObsBuf::F32(to), Obs::F32(from)) => to.copy_from_slice(from),
+        (ObsBuf::U8(to), Obs::U8(from)) => to.copy_from_slice(from),
+        _ => unreachable!("the batch's outputs are checked against its spec"),
+    }
+}
+
+/// The input rows a learner reading `format` makes of `frames` (rows of
+/// `spec`'s observations), each the first observation of an episode.
+fn input_rows(frames: &ObsBuf, spec: &EnvSpec, format: InputFormat) -> Vec<f32> {
+    let mut window = FrameWindow::new(format).expect("a learner's checked input format");
+    let rows = frames.len() / spec.obs_len();
+    let mut inputs = Vec::with_capacity(rows * format.row_len());
+    for i in 0..rows {
+        window.push(frame(frames.row(i, spec.obs_len())), true).expect("checked observations");
+        inputs.extend_from_slice(window.input());
+    }
+    inputs
 }
 
 /// What greedy episodes are played with: the run's configuration (its
@@ -1184,8 +1320,10 @@ impl Greedy<'_> {
     /// episode order. Up to [`GREEDY_GROUP`] episodes run side by side,
     /// their actions chosen in one batched forward pass per step (the same
     /// bits as one state at a time, so the same returns as playing them in
-    /// turn); the logs reach `on_episode` in episode order. `interrupt` is
-    /// asked before each batched step; `None` if it stopped them.
+    /// turn); the logs reach `on_episode` in episode order. Each episode's
+    /// observations become input rows as the learner reads them (stacked
+    /// and scaled, [`FrameWindow`]). `interrupt` is asked before each
+    /// batched step; `None` if it stopped them.
     fn episodes(
         self,
         agent: &mut dyn Learner,
@@ -1197,7 +1335,8 @@ impl Greedy<'_> {
         /// One episode in progress, on `envs[env]`.
         struct Playing {
             env: usize,
-            obs: Vec<f32>,
+            obs: ObsBuf,
+            window: FrameWindow,
             log: TestLog,
             discount: f64,
             done: bool,
@@ -1205,6 +1344,9 @@ impl Greedy<'_> {
         let phase = if stream == Stream::TestEnv { Phase::Test } else { Phase::Evaluation };
         let spec = self.family.spec();
         let env_error = |episode, step, source| RunError::Env { env: spec.id.clone(), phase, episode, step, source };
+        let output_error =
+            |episode, step, field, problem| env_error(episode, step, EnvError::Output { field, env: None, problem });
+        let format = agent.input_format();
         let mut rng = stream.rng(self.config.seed);
         let gamma = self.config.agent.gamma;
         // Grown as episodes finish, not reserved from a count the caller gives.
@@ -1220,13 +1362,13 @@ impl Greedy<'_> {
                 if self.envs.len() <= env {
                     self.envs.push(self.family.single().map_err(|e| env_error(episode, 0, e))?);
                 }
-                let mut obs = vec![0.0; spec.obs_len()];
-                self.envs[env].reset(&mut rng, ObsMut::F32(&mut obs)).map_err(|e| env_error(episode, 0, e))?;
-                spec.obs.check_values(Obs::F32(&obs)).map_err(|problem| {
-                    env_error(episode, 0, EnvError::Output { field: "observations", env: None, problem })
-                })?;
+                let mut obs = ObsBuf::zeros(&spec.obs, 1).map_err(|e| env_error(episode, 0, e))?;
+                self.envs[env].reset(&mut rng, obs.as_obs_mut()).map_err(|e| env_error(episode, 0, e))?;
+                spec.obs.check_values(obs.as_obs()).map_err(|p| output_error(episode, 0, "observations", p))?;
+                let mut window = FrameWindow::new(format).map_err(|e| env_error(episode, 0, replay_error(e)))?;
+                window.push(frame(obs.as_obs()), true).map_err(|e| env_error(episode, 0, replay_error(e)))?;
                 let log = TestLog { episode, ret: 0.0, q_start: 0.0, discounted_return: 0.0 };
-                group.push(Playing { env, obs, log, discount: 1.0, done: false });
+                group.push(Playing { env, obs, window, log, discount: 1.0, done: false });
             }
             let mut step = 0u32;
             while group.iter().any(|p| !p.done) {
@@ -1235,37 +1377,38 @@ impl Greedy<'_> {
                 }
                 step += 1;
                 rows.clear();
-                group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(&p.obs));
+                group.iter().filter(|p| !p.done).for_each(|p| rows.extend_from_slice(p.window.input()));
                 let fail = |episode, source| RunError::Agent { phase, episode, step, source };
                 let first_active = group.iter().find(|p| !p.done).map_or(first, |p| p.log.episode);
-                agent.q_values_batch(&rows, spec.obs_len(), &mut q).map_err(|e| fail(first_active, e))?;
+                agent.q_values_batch(&rows, format.row_len(), &mut q).map_err(|e| fail(first_active, e))?;
                 for (p, values) in group.iter_mut().filter(|p| !p.done).zip(q.chunks_exact(spec.n_actions)) {
                     let action = match agent::argmax(values) {
                         Some(a) => a,
                         // No greedy action (a NaN): `predict` names the error.
-                        None => agent.predict(&p.obs).map_err(|e| fail(p.log.episode, e))?,
+                        None => agent.predict(p.window.input()).map_err(|e| fail(p.log.episode, e))?,
                     };
                     if step == 1 {
                         p.log.q_start = f64::from(values[action]);
                     }
                     let episode = p.log.episode;
-                    let out = self.envs[p.env]
-                        .step(action, ObsMut::F32(&mut p.obs))
-                        .map_err(|e| env_error(episode, step, e))?;
-                    let reward_ok = out.reward.is_finite();
-                    let checked = spec.obs.check_values(Obs::F32(&p.obs)).and_then(|()| {
-                        reward_ok
-                            .then_some(())
-                            .ok_or(env_core::OutputProblem::NonFinite { index: 0, value: out.reward })
-                    });
-                    checked.map_err(|problem| {
-                        let field = if reward_ok { "observations" } else { "rewards" };
-                        env_error(episode, step, EnvError::Output { field, env: None, problem })
-                    })?;
+                    let out =
+                        self.envs[p.env].step(action, p.obs.as_obs_mut()).map_err(|e| env_error(episode, step, e))?;
+                    spec.obs
+                        .check_values(p.obs.as_obs())
+                        .map_err(|e| output_error(episode, step, "observations", e))?;
+                    if !out.reward.is_finite() {
+                        let problem = env_core::OutputProblem::NonFinite { index: 0, value: out.reward };
+                        return Err(output_error(episode, step, "rewards", problem));
+                    }
                     p.log.ret += out.reward;
                     p.log.discounted_return += p.discount * out.reward;
                     p.discount *= gamma;
                     p.done = out.is_done();
+                    if !p.done {
+                        p.window
+                            .push(frame(p.obs.as_obs()), false)
+                            .map_err(|e| env_error(episode, step, replay_error(e)))?;
+                    }
                 }
             }
             for p in group {
@@ -1279,6 +1422,12 @@ impl Greedy<'_> {
         }
         Ok(Some(logs))
     }
+}
+
+/// A frame the learner's window refused (checked against the spec before,
+/// so a bug's): as the environment's error of a bad output.
+fn replay_error(e: agent::ReplayError) -> EnvError {
+    EnvError::Custom(Box::new(e))
 }
 
 /// A DQN learner for `config` on an environment with `spec` whose networks
@@ -1299,8 +1448,8 @@ fn greedy_agent(config: &RunConfig, spec: &EnvSpec, policy: &Mlp<f32>, policy_pa
     // Testing needs no replay memory.
     config.agent.buffer_capacity = config.agent.batch_size.max(config.agent.learning_starts);
     config.validate_for(spec)?;
-    let dqn = config.dqn_config_for(spec);
-    let run = dqn.shape().map_err(|e| RunError::Learner(e.into()))?;
+    let spaces = config.spaces_for(spec);
+    let run = config.agent.shape(&spaces).map_err(|e| RunError::Learner(e.into()))?;
     if policy.shape() != run {
         return Err(misfit(PolicyError::Mismatch { policy: Box::new(policy.shape()), run: Box::new(run) }));
     }
@@ -1310,7 +1459,7 @@ fn greedy_agent(config: &RunConfig, spec: &EnvSpec, policy: &Mlp<f32>, policy_pa
         replay: Stream::Replay.seed(config.seed),
         noise: Stream::Noise.seed(config.seed),
     };
-    let mut agent = Agent::new(dqn, seeds).map_err(RunError::Learner)?;
+    let mut agent = Agent::new(config.agent.clone(), spaces, seeds).map_err(RunError::Learner)?;
     agent.load_policy(policy.clone()).expect("the sizes were checked");
     Ok(agent)
 }
@@ -1347,8 +1496,12 @@ pub struct GreedyEpisode {
     /// the steps taken); empty entries for an environment without a
     /// physical state.
     pub states: Vec<Vec<f64>>,
-    /// The observation at each step, row-major (`states.len() × obs_len`).
-    pub observations: Vec<f32>,
+    /// The observation at each step, row after row (`states.len()` rows).
+    pub observations: ObsBuf,
+    /// The input row the policy read at each step (the observations
+    /// stacked and scaled as the learner reads them), row after row
+    /// (`states.len()` rows).
+    pub inputs: Vec<f32>,
     /// The reward of each step taken.
     pub rewards: Vec<f64>,
     /// Whether the episode terminated (rather than was truncated or cut at
@@ -1371,25 +1524,28 @@ pub fn greedy_episode(config: &RunConfig, policy_path: &Path, max_steps: u32) ->
     let mut agent = greedy_agent(config, &spec, &policy, policy_path)?;
     let env_error = |step, source| RunError::Env { env: spec.id.clone(), phase: Phase::Test, episode: 1, step, source };
     let mut env = family.single().map_err(|e| env_error(0, e))?;
-    let mut obs = vec![0.0; spec.obs_len()];
-    env.reset(&mut Stream::TestEnv.rng(config.seed), ObsMut::F32(&mut obs)).map_err(|e| env_error(0, e))?;
-    let mut episode = GreedyEpisode {
-        states: vec![env.state().to_vec()],
-        observations: obs.clone(),
-        rewards: Vec::new(),
-        terminated: false,
-    };
+    let mut obs = ObsBuf::zeros(&spec.obs, 1).map_err(|e| env_error(0, e))?;
+    env.reset(&mut Stream::TestEnv.rng(config.seed), obs.as_obs_mut()).map_err(|e| env_error(0, e))?;
+    let mut window = FrameWindow::new(agent.input_format()).map_err(|e| env_error(0, replay_error(e)))?;
+    window.push(frame(obs.as_obs()), true).map_err(|e| env_error(0, replay_error(e)))?;
+    let mut states = vec![env.state().to_vec()];
+    let mut seen = obs.clone();
+    let mut inputs = window.input().to_vec();
+    let mut rewards = Vec::new();
+    let mut terminated = false;
     for step in 1..=max_steps {
         let at = |source| RunError::Agent { phase: Phase::Test, episode: 1, step, source };
-        let action = agent.predict(&obs).map_err(at)?;
-        let out = env.step(action, ObsMut::F32(&mut obs)).map_err(|e| env_error(step, e))?;
-        episode.states.push(env.state().to_vec());
-        episode.observations.extend_from_slice(&obs);
-        episode.rewards.push(out.reward);
+        let action = agent.predict(window.input()).map_err(at)?;
+        let out = env.step(action, obs.as_obs_mut()).map_err(|e| env_error(step, e))?;
+        window.push(frame(obs.as_obs()), false).map_err(|e| env_error(step, replay_error(e)))?;
+        states.push(env.state().to_vec());
+        seen.extend(&obs);
+        inputs.extend_from_slice(window.input());
+        rewards.push(out.reward);
         if out.is_done() {
-            episode.terminated = out.terminated;
+            terminated = out.terminated;
             break;
         }
     }
-    Ok(episode)
+    Ok(GreedyEpisode { states, observations: seen, inputs, rewards, terminated })
 }

@@ -218,7 +218,7 @@ fn damaged_checkpoints_are_named_and_skipped() {
     let good = std::fs::read(&newest).unwrap();
 
     let mut flipped = good.clone();
-    let mid = flipped.len() / 2;
+    let mid = flipped.len() - checkpoint::TRAILER - 4;
     flipped[mid] ^= 0x10;
     let mut wrong_version = good.clone();
     wrong_version[8..12].copy_from_slice(&(checkpoint::VERSION + 1).to_le_bytes());
@@ -227,13 +227,19 @@ fn damaged_checkpoints_are_named_and_skipped() {
     let mut previous_version = good.clone();
     previous_version[8..12].copy_from_slice(&(checkpoint::VERSION - 1).to_le_bytes());
     type Expected = fn(&CheckpointError) -> bool;
-    let cases: [(&[u8], Expected); 6] = [
+    let mut payload_flipped = good.clone();
+    payload_flipped[HEADER + 5] ^= 0x10;
+    let cases: [(&[u8], Expected); 8] = [
         (b"", |e| matches!(e, CheckpointError::Empty)),
-        (&good[..good.len() - 100], |e| matches!(e, CheckpointError::Truncated { .. })),
+        // Cut inside the replay buffer's stream, which most of the file is.
+        (&good[..good.len() - 100], |e| matches!(e, CheckpointError::ReplayCut { .. })),
+        (&good[..40], |e| matches!(e, CheckpointError::Truncated { .. })),
         (&wrong_version, |e| matches!(e, CheckpointError::Version { found } if *found == checkpoint::VERSION + 1)),
         (&previous_version, |e| matches!(e, CheckpointError::Version { found } if *found == checkpoint::VERSION - 1)),
         (b"\x89PNG\r\n\x1a\n not a checkpoint at all", |e| matches!(e, CheckpointError::NotACheckpoint)),
-        (&flipped, |e| matches!(e, CheckpointError::Checksum)),
+        // A byte of the replay stream: its checksum, or its own checks.
+        (&flipped, |e| matches!(e, CheckpointError::ReplayChecksum | CheckpointError::Replay(_))),
+        (&payload_flipped, |e| matches!(e, CheckpointError::Checksum)),
     ];
     for (bytes, expected_problem) in cases {
         std::fs::write(&newest, bytes).unwrap();

@@ -80,7 +80,7 @@ fn environments_are_named_with_their_own_settings() {
         config.validate().unwrap();
         let spec = config.env_spec().unwrap();
         assert_eq!(spec.max_episode_steps, Some(17));
-        assert_eq!(config.dqn_config().unwrap().layer_sizes(), vec![spec.obs_len(), 128, 128, spec.n_actions]);
+        assert_eq!(config.agent.layer_sizes(&config.spaces().unwrap()), vec![spec.obs_len(), 128, 128, spec.n_actions]);
     }
     let mut acrobot = RunConfig { env: EnvSetting::named("Acrobot").unwrap(), ..RunConfig::default() };
     let err = acrobot.apply_override("env.integrator=Euler").unwrap_err();
@@ -203,7 +203,7 @@ proptest! {
 fn the_rainbow_preset_is_the_librarys_rainbow() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets/cartpole-rainbow.ron");
     let config = RunConfig::from_file(&path).unwrap();
-    assert_eq!(config.dqn_config().unwrap(), agent::DqnConfig::rainbow(4, 2));
+    assert_eq!(config.agent, agent::DqnConfig::rainbow());
     // Each component switches off alone, and what is left is valid.
     for key in [
         "agent.double_dqn=false",
@@ -216,7 +216,7 @@ fn the_rainbow_preset_is_the_librarys_rainbow() {
         let mut ablated = config.clone();
         ablated.apply_override(key).unwrap();
         ablated.validate().unwrap();
-        assert_ne!(ablated.dqn_config().unwrap(), agent::DqnConfig::rainbow(4, 2), "{key}");
+        assert_ne!(ablated.agent, agent::DqnConfig::rainbow(), "{key}");
     }
 }
 

@@ -84,7 +84,7 @@ fn bad_settings_name_the_field() {
     // Written in a file, and a field of its own that is wrong.
     let c = RunConfig::from_ron("(duplicate_action: Some((action: 1, copies: 15)))", "t.ron").unwrap();
     assert_eq!(c.duplicate_action, Some(DuplicateActionSetting { action: 1, copies: 15 }));
-    assert_eq!(c.dqn_config().unwrap().n_actions, 17, "CartPole's 2 and 15 copies");
+    assert_eq!(c.spaces().unwrap().n_actions, 17, "CartPole's 2 and 15 copies");
     let err = RunConfig::from_ron("(duplicate_action: Some((action: 1, copy: 15)))", "t.ron").unwrap_err();
     let text = ErrorChain(&err).to_string();
     assert!(text.contains("t.ron") && text.contains("copy"), "{text}");

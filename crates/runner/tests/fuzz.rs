@@ -18,7 +18,7 @@ use agent::tabular::TabularConfig;
 use cartpole_sim::EnvConfig;
 use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;
-use runner::checkpoint::{self, HEADER, checksum};
+use runner::checkpoint::{self, HEADER, TRAILER, checksum};
 use runner::{RunConfig, RunError, Session, Silent, TrainOptions, parse_policy, train_with};
 use serde::{Deserialize, Serialize};
 
@@ -198,10 +198,16 @@ fn check_parsed(parsed: Result<agent::Mlp<f32>, runner::PolicyError>) -> Result<
 /// An exact mirror of a checkpoint's payload, field by field, in the stored
 /// forms' serialized layout, with every field open to editing.
 /// (`the_mirror_is_exact` proves it: a real checkpoint decodes into it and
-/// re-encodes to the same bytes.)
+/// re-encodes to the same bytes.) A DQN checkpoint's replay buffer follows
+/// the payload as its own stream, edited as bytes ([`Parts`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CheckpointMirror {
     session: SessionMirror,
+    logs: LogsMirror,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LogsMirror {
     train_csv_len: u64,
     timing_csv_len: u64,
     eval_csv_len: u64,
@@ -224,6 +230,21 @@ mod config_text {
     }
 }
 
+/// The learner's settings as a frozen agent stores them: their RON text.
+mod agent_config_text {
+    use agent::DqnConfig;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(config: &DqnConfig, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&config.to_ron())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DqnConfig, D::Error> {
+        let text = String::deserialize(d)?;
+        DqnConfig::from_ron(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SessionMirror {
     /// Stored as its RON text.
@@ -233,8 +254,15 @@ struct SessionMirror {
     /// The batch as it saved itself (a CartPole batch here: `BatchMirror`).
     envs: Vec<u8>,
     env_rngs: Vec<ChaCha8Rng>,
-    probe_states: Vec<f32>,
+    probe_frames: ObsMirror,
     cursor: CursorMirror,
+}
+
+/// Observations: `f32` values or bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum ObsMirror {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,11 +271,23 @@ enum LearnerMirror {
     Tabular(Box<TabularMirror>),
 }
 
+/// The kind of a frame's values.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum KindMirror {
+    F32,
+    U8,
+    Bit,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct AgentMirror {
+    /// Stored as its RON text.
+    #[serde(with = "agent_config_text")]
     config: DqnConfig,
-    obs_dim: usize,
+    frame_len: usize,
+    frame_kind: KindMirror,
     n_actions: usize,
+    envs: usize,
     policy: ParamsMirror,
     target: ParamsMirror,
     adam: AdamMirror,
@@ -262,7 +302,6 @@ struct AgentMirror {
     n_step_windows: WindowsMirror,
     policy_noise: Option<NoiseMirror>,
     target_noise: Option<NoiseMirror>,
-    replay: ReplayMirror,
     /// Prioritized replay: the largest priority and one per transition.
     priorities: Option<(f64, Vec<f64>)>,
 }
@@ -294,7 +333,6 @@ struct WindowsMirror {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct WindowMirror {
-    states: Vec<f32>,
     actions: Vec<usize>,
     rewards: Vec<f32>,
 }
@@ -332,21 +370,6 @@ struct AdamMirror {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ReplayMirror {
-    obs_dim: usize,
-    capacity: usize,
-    write_pos: usize,
-    pushes: u64,
-    states: Vec<f32>,
-    next_states: Vec<f32>,
-    actions: Vec<u16>,
-    rewards: Vec<f32>,
-    flags: Vec<u8>,
-    multi_step: bool,
-    steps: Vec<u8>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 struct TabularMirror {
     config: TabularConfig,
     table: Vec<f32>,
@@ -378,6 +401,26 @@ struct CursorMirror {
 enum PendingMirror {
     Update { ended: Vec<bool> },
     Evaluation,
+}
+
+/// A checkpoint taken apart: the payload's mirror and, for DQN, the replay
+/// buffer's stream (without its trailer, which [`file_of`] writes anew).
+#[derive(Debug, Clone)]
+struct Parts {
+    mirror: CheckpointMirror,
+    replay: Option<Vec<u8>>,
+}
+
+/// Where the replay stream's counters are, in bytes from its start: after
+/// its tag and settings (8 + 3·8 + 3 + 8 + 8), seven u64 words.
+mod stream_at {
+    pub const FRAME_LEN: usize = 16;
+    pub const FRAME_CAPACITY: usize = 51;
+    pub const PUSHED: usize = 59;
+    pub const HEAD: usize = 67;
+    pub const LEN: usize = 75;
+    pub const PUSHES: usize = 83;
+    pub const DISORDER: usize = 99;
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -438,26 +481,45 @@ thread_local! {
         [source_checkpoint(Source::Dqn), source_checkpoint(Source::Tabular), source_checkpoint(Source::Rainbow)];
 }
 
-fn mirror_of(bytes: &[u8]) -> CheckpointMirror {
-    postcard::from_bytes(&bytes[HEADER..]).unwrap()
+fn parts_of(bytes: &[u8]) -> Parts {
+    let payload_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+    let mirror: CheckpointMirror = postcard::from_bytes(&bytes[HEADER..HEADER + payload_len]).unwrap();
+    let rest = &bytes[HEADER + payload_len..];
+    let replay = (!rest.is_empty()).then(|| rest[..rest.len() - TRAILER].to_vec());
+    Parts { mirror, replay }
 }
 
-/// The file a mirror describes, with a header and a checksum that are right.
-fn file_of(mirror: &CheckpointMirror, version_of: &[u8]) -> Vec<u8> {
-    let payload = postcard::to_stdvec(mirror).unwrap();
+/// The file the parts describe, with a header, a checksum and a replay
+/// trailer that are right.
+fn file_of(parts: &Parts, version_of: &[u8]) -> Vec<u8> {
+    let payload = postcard::to_stdvec(&parts.mirror).unwrap();
     let mut file = version_of[..12].to_vec();
     file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     file.extend_from_slice(&checksum(&payload).to_le_bytes());
     file.extend_from_slice(&payload);
+    if let Some(stream) = &parts.replay {
+        let mut sum = checkpoint::StreamSum::default();
+        sum.update(stream);
+        file.extend_from_slice(stream);
+        file.extend_from_slice(&sum.len().to_le_bytes());
+        file.extend_from_slice(&sum.finish().to_le_bytes());
+    }
     file
+}
+
+/// Overwrites the u64 at `at` of a replay stream.
+fn set_word(stream: &mut [u8], at: usize, value: u64) {
+    if let Some(word) = stream.get_mut(at..at + 8) {
+        word.copy_from_slice(&value.to_le_bytes());
+    }
 }
 
 #[test]
 fn the_mirror_is_exact() {
     SOURCES.with(|sources| {
         for bytes in sources {
-            let mirror = mirror_of(bytes);
-            assert_eq!(&file_of(&mirror, bytes), bytes, "the mirror re-encodes a real checkpoint to its bytes");
+            let parts = parts_of(bytes);
+            assert_eq!(&file_of(&parts, bytes), bytes, "the mirror re-encodes a real checkpoint to its bytes");
             let session = checkpoint::decode(bytes).unwrap().session;
             Session::from_state(session).unwrap();
         }
@@ -536,11 +598,12 @@ fn edit_batch(saved: &mut Vec<u8>, edit: &dyn Fn(&mut BatchMirror)) {
     }
 }
 
-fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
+fn apply(parts: &mut Parts, (which, n, x, at): Edit) {
+    let (m, replay) = (&mut parts.mirror, &mut parts.replay);
     let s = &mut m.session;
     match which % 68 {
-        0 => m.train_csv_len = n,
-        1 => m.elapsed_seconds = x,
+        0 => m.logs.train_csv_len = n,
+        1 => m.logs.elapsed_seconds = x,
         2 => s.cursor.episodes_finished = n as u32,
         3 => s.cursor.total_steps = n,
         4 => s.cursor.vector_steps = n,
@@ -554,13 +617,24 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
         8 => s.cursor.solved = n % 2 == 1,
         9 => s.cursor.pending = Some(PendingMirror::Update { ended: vec![n % 2 == 0; at % 4] }),
         10 => s.cursor.pending = Some(PendingMirror::Evaluation),
-        11 => s.probe_states.truncate(at % 300),
-        12 => {
-            let len = s.probe_states.len().max(1);
-            if let Some(p) = s.probe_states.get_mut(at % len) {
-                *p = x as f32;
+        11 => match &mut s.probe_frames {
+            ObsMirror::F32(v) => v.truncate(at % 300),
+            ObsMirror::U8(v) => v.truncate(at % 300),
+        },
+        12 => match &mut s.probe_frames {
+            ObsMirror::F32(v) => {
+                let len = v.len().max(1);
+                if let Some(p) = v.get_mut(at % len) {
+                    *p = x as f32;
+                }
             }
-        }
+            ObsMirror::U8(v) => {
+                let len = v.len().max(1);
+                if let Some(p) = v.get_mut(at % len) {
+                    *p = n as u8;
+                }
+            }
+        },
         13..=17 => edit_batch(&mut s.envs, &|b| match which % 68 {
             13 => b.config.max_episode_steps = n as u32,
             14 => b.states.truncate(at % 3),
@@ -592,9 +666,29 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
         }
         24 => s.config.agent.batch_size = n as usize,
         25 => s.config.agent.gamma = x,
+        // The replay stream: counters, a byte anywhere, a cut, a stream
+        // where none belongs or none where one does.
+        37..=44 | 48 | 49 if replay.is_some() => {
+            let stream = replay.as_mut().expect("checked");
+            match which % 68 {
+                37 => set_word(stream, stream_at::FRAME_LEN, n),
+                38 => set_word(stream, stream_at::FRAME_CAPACITY, n),
+                39 => set_word(stream, stream_at::HEAD, n),
+                40 => set_word(stream, stream_at::PUSHES, n),
+                41 => stream.truncate(at % (stream.len() + 1)),
+                42 => {
+                    let i = at % stream.len();
+                    stream[i] ^= (n as u8) | 1;
+                }
+                43 => set_word(stream, stream_at::LEN, n),
+                44 => set_word(stream, stream_at::PUSHED, n),
+                48 => set_word(stream, stream_at::DISORDER, n),
+                _ => *replay = None,
+            }
+        }
         _ => match &mut s.learner {
             LearnerMirror::Dqn(a) => match which % 68 {
-                26 => a.obs_dim = n as usize,
+                26 => a.frame_len = n as usize,
                 27 => a.n_actions = n as usize,
                 28 => a.config.buffer_capacity = n as usize,
                 29 => a.config.chunk_rows = n as usize,
@@ -605,39 +699,16 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 34 => a.adam.config = (x, x, 0.999, 1e-8),
                 35 => a.adam.config.1 = x,
                 36 => a.adam.step = n,
-                37 => a.replay.obs_dim = n as usize,
-                38 => a.replay.capacity = n as usize,
-                39 => a.replay.write_pos = n as usize,
-                40 => a.replay.pushes = n,
-                41 => a.replay.states.truncate(at % 200),
-                42 => {
-                    if let Some(v) = a.replay.rewards.get_mut(at % 40) {
-                        *v = x as f32;
-                    }
-                }
-                43 => {
-                    if let Some(v) = a.replay.actions.get_mut(at % 40) {
-                        *v = n as u16;
-                    }
-                }
-                44 => {
-                    if let Some(v) = a.replay.flags.get_mut(at % 40) {
-                        *v = n as u8;
-                    }
-                }
+                37 => a.envs = n as usize,
+                38 => a.frame_kind = [KindMirror::F32, KindMirror::U8, KindMirror::Bit][at % 3],
+                39 => a.config.stack.frames = n as usize,
                 45 => a.sample_count_at_last_update = n,
                 46 => a.partial_update = Some((n as u32, x as f32, n)),
-                48 => a.replay.multi_step = !a.replay.multi_step,
-                49 => match a.replay.steps.get_mut(at % 40) {
-                    Some(v) => *v = n as u8,
-                    None => a.replay.steps.push(n as u8),
-                },
                 50 => a.config.n_step = n as usize,
-                51 => a.n_step_windows.envs.push(WindowMirror {
-                    states: vec![x as f32; at % 9],
-                    actions: vec![n as usize; at % 3],
-                    rewards: vec![x as f32; at % 3],
-                }),
+                51 => a
+                    .n_step_windows
+                    .envs
+                    .push(WindowMirror { actions: vec![n as usize; at % 3], rewards: vec![x as f32; at % 3] }),
                 52 => {
                     if let Some(w) = a.n_step_windows.envs.first_mut() {
                         w.actions.push(n as usize);
@@ -678,7 +749,7 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 67 => layer_edit(&mut a.policy, 8 + (n % 6) as u8, n, x, at),
                 _ => a.sample_count = n,
             },
-            LearnerMirror::Tabular(t) => match which % 8 {
+            LearnerMirror::Tabular(t) => match which % 9 {
                 0 => t.table.truncate(at % 40),
                 1 => {
                     let len = t.table.len().max(1);
@@ -691,6 +762,7 @@ fn apply(m: &mut CheckpointMirror, (which, n, x, at): Edit) {
                 4 => t.config.n_actions = n as usize,
                 5 => t.pending = Some((n as usize, at, x as f32, n as usize, true)),
                 6 => t.config.alpha = x,
+                7 => *replay = Some(vec![n as u8; at % 100]),
                 _ => t.config.discretizer.bins.push(n as usize),
             },
         },
@@ -841,7 +913,7 @@ fn check_config(text: &str) -> Result<(), TestCaseError> {
     // A valid network of millions of parameters is only slow to build (the
     // limit that matters, DqnConfig::MAX_PARAMS, is validation's): building
     // one per case would make this test take minutes.
-    let sizes = config.dqn_config().unwrap().layer_sizes();
+    let sizes = config.agent.layer_sizes(&config.spaces().unwrap());
     let params: usize = sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
     if params > 1_000_000 {
         return Ok(());
@@ -914,11 +986,11 @@ proptest! {
         edits in prop::collection::vec((any::<u8>(), number(), float(), any::<usize>()), 1..4),
     ) {
         let source = SOURCES.with(|s| s[source].clone());
-        let mut mirror = mirror_of(&source);
+        let mut parts = parts_of(&source);
         for edit in edits {
-            apply(&mut mirror, edit);
+            apply(&mut parts, edit);
         }
-        check_checkpoint(&file_of(&mirror, &source))?;
+        check_checkpoint(&file_of(&parts, &source))?;
     }
 
     #[test]
@@ -933,15 +1005,14 @@ fn the_known_crashers_are_named_errors() {
     let text = r#"{"format":"dqn-rs policy","version":1,"sizes":[4294967296,4294967296],"tensors":{}}"#;
     assert!(matches!(parse_policy(text), Err(runner::PolicyError::TooLarge { .. })));
     SOURCES.with(|sources| {
-        let mut m = mirror_of(&sources[0]);
-        let LearnerMirror::Dqn(a) = &mut m.session.learner else { unreachable!("the first source is DQN") };
-        a.replay.obs_dim = 1 << 63;
-        let err = checkpoint::decode(&file_of(&m, &sources[0])).unwrap_err();
+        let mut p = parts_of(&sources[0]);
+        set_word(p.replay.as_mut().unwrap(), stream_at::FRAME_LEN, 1 << 63);
+        let err = checkpoint::decode(&file_of(&p, &sources[0])).unwrap_err();
         let text = runner::ErrorChain(&err).to_string();
-        assert!(text.contains("observation values"), "{text}");
-        let mut m = mirror_of(&sources[0]);
-        edit_batch(&mut m.session.envs, &|b| b.elapsed_steps[0] = u32::MAX);
-        let err = checkpoint::decode(&file_of(&m, &sources[0])).unwrap_err();
+        assert!(text.contains("replay buffer") && text.contains("settings are not the run's"), "{text}");
+        let mut p = parts_of(&sources[0]);
+        edit_batch(&mut p.mirror.session.envs, &|b| b.elapsed_steps[0] = u32::MAX);
+        let err = checkpoint::decode(&file_of(&p, &sources[0])).unwrap_err();
         let text = runner::ErrorChain(&err).to_string();
         assert!(text.contains("environment 0 is at step 4294967295"), "{text}");
     });
@@ -951,10 +1022,15 @@ fn the_known_crashers_are_named_errors() {
         let source = &sources[0];
         let chain = |bytes: &[u8]| runner::ErrorChain(&checkpoint::decode(bytes).unwrap_err()).to_string();
         let edit = |f: &dyn Fn(&mut AgentMirror)| {
-            let mut m = mirror_of(source);
-            let LearnerMirror::Dqn(a) = &mut m.session.learner else { unreachable!("the first source is DQN") };
+            let mut p = parts_of(source);
+            let LearnerMirror::Dqn(a) = &mut p.mirror.session.learner else { unreachable!("the first source is DQN") };
             f(a);
-            file_of(&m, source)
+            file_of(&p, source)
+        };
+        let edit_stream = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut p = parts_of(source);
+            f(p.replay.as_mut().unwrap());
+            file_of(&p, source)
         };
         // A header announcing u64::MAX payload bytes.
         let mut header = source.clone();
@@ -971,16 +1047,24 @@ fn the_known_crashers_are_named_errors() {
         let text = chain(&edit(&|a| a.policy.layers[1].bias.v = 0));
         assert!(text.contains("array format 0"), "{text}");
         // Counters one step from overflowing.
-        let text = chain(&edit(&|a| a.replay.pushes = u64::MAX));
-        assert!(text.contains("write position"), "{text}");
+        let text = chain(&edit_stream(&|r| set_word(r, stream_at::PUSHES, u64::MAX)));
+        assert!(text.contains("counters contradict each other"), "{text}");
         let text = chain(&edit(&|a| a.adam.step = u64::MAX));
         assert!(text.contains("steps taken, beyond what any run reaches"), "{text}");
         let text = chain(&edit(&|a| a.adam.exp_avg_sq.layers[0].bias.data[1] = -1.0));
         assert!(text.contains("second moment of fc1.bias[1] is negative"), "{text}");
         let text = chain(&edit(&|a| a.adam.config.0 = 0.5));
         assert!(text.contains("optimizer's settings (lr 0.5)"), "{text}");
+        // A replay stream cut short, or with a byte flipped.
+        let text = chain(&edit_stream(&|r| r.truncate(r.len() / 2)));
+        assert!(text.contains("inside the replay buffer's stream"), "{text}");
+        let mut flipped = source.clone();
+        let at = flipped.len() - TRAILER - 3;
+        flipped[at] ^= 0x40;
+        assert!(chain(&flipped).contains("checksum does not match"), "{}", chain(&flipped));
         // A payload that stops decoding names the field where it stopped;
         // one with bytes left after its content is refused.
+        let payload_len = u64::from_le_bytes(source[12..20].try_into().unwrap()) as usize;
         let rewrap = |payload: &[u8]| {
             let mut bytes = source[..12].to_vec();
             bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
@@ -988,17 +1072,17 @@ fn the_known_crashers_are_named_errors() {
             bytes.extend_from_slice(payload);
             bytes
         };
-        let payload = &source[HEADER..];
+        let payload = &source[HEADER..HEADER + payload_len];
         let text = chain(&rewrap(&payload[..payload.len() / 2]));
-        assert!(text.contains("does not decode at [0][1].0[1]") && text.contains("end of buffer"), "{text}");
+        assert!(text.contains("does not decode at [0][1].0") && text.contains("end of buffer"), "{text}");
         let mut padded = payload.to_vec();
         padded.extend_from_slice(&[0, 0, 0, 0]);
         let text = chain(&rewrap(&padded));
         assert!(text.contains("4 bytes after the decoded content"), "{text}");
         // Two environments' RNGs swapped (the multi-environment source).
-        let mut m = mirror_of(source);
-        m.session.env_rngs.swap(0, 1);
-        let text = chain(&file_of(&m, source));
+        let mut p = parts_of(source);
+        p.mirror.session.env_rngs.swap(0, 1);
+        let text = chain(&file_of(&p, source));
         assert!(text.contains("random stream of TrainEnv"), "{text}");
     });
     let mut config = RunConfig { test_episodes: u32::MAX, ..RunConfig::default() };

@@ -26,8 +26,10 @@ fn a_thread_peak_counts_what_the_closure_held_at_once() {
 }
 
 /// Two runs that differ only in their replay capacity: the buffer reserves
-/// it at once, 39 bytes per CartPole transition, and the runs' peaks differ
-/// by exactly that.
+/// it at once (about 31 bytes per CartPole transition: a 16-byte
+/// observation with its 4-byte link, 10 bytes of transition, and a few
+/// extra frames; `ReplayConfig::heap_bytes`), and the runs' peaks differ by
+/// exactly that.
 #[test]
 fn the_pool_records_each_runs_peak_heap() {
     let tiny = |capacity: usize| {
@@ -44,6 +46,8 @@ fn the_pool_records_each_runs_peak_heap() {
         outcome.peak_heap_bytes.expect("measured")
     };
     let (small, large) = (peak("1000"), peak("201000"));
-    assert!(small > 1_000 * 39, "{small}");
-    assert_eq!(large - small, 200_000 * 39, "{small} {large}");
+    let reserved = |capacity| agent::ReplayConfig::vectors(capacity, 4).heap_bytes() as u64;
+    assert!(small > reserved(1_000), "{small}");
+    assert_eq!(large - small, reserved(201_000) - reserved(1_000), "{small} {large}");
+    assert!(reserved(201_000) < 201_000 * 39, "fewer bytes than two f32 observations a transition");
 }

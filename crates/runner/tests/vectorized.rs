@@ -46,13 +46,21 @@ fn transitions_are_those_of_independent_environments_with_final_observations() {
         })
         .collect();
     let (mut truncations, mut terminations) = (0, 0);
-    for (k, t) in replay.iter().enumerate() {
+    let slots: Vec<usize> = (0..replay.len()).map(|age| replay.slot_of_age(age).unwrap()).collect();
+    let mut batch = agent::Batch::new();
+    replay.gather_slots_into(&slots, &mut batch).unwrap();
+    for k in 0..replay.len() {
         let (env, rng, obs) = &mut reference[k % n as usize];
-        assert_eq!(t.state, obs.as_slice(), "transition {k}: state");
-        let step = env.step(Action::from_index(t.action).unwrap()).unwrap();
-        assert_eq!(t.next_state, step.obs.as_slice(), "transition {k}: next state");
-        assert_eq!((t.terminated, t.truncated), (step.terminated, step.truncated), "transition {k}");
-        assert_eq!(t.reward, 1.0);
+        let (state, next_state) = (&batch.states()[k * 4..k * 4 + 4], &batch.next_states()[k * 4..k * 4 + 4]);
+        assert_eq!(state, obs.as_slice(), "transition {k}: state");
+        let step = env.step(Action::from_index(batch.actions()[k]).unwrap()).unwrap();
+        // A terminated transition's next state is not stored (nothing
+        // bootstraps from it): its row holds its state.
+        let expected_next = if step.terminated { obs.as_slice() } else { step.obs.as_slice() };
+        assert_eq!(next_state, expected_next, "transition {k}: next state");
+        let flags = (batch.terminated()[k], batch.truncated()[k]);
+        assert_eq!(flags, (step.terminated, step.truncated), "transition {k}");
+        assert_eq!(batch.rewards()[k], 1.0);
         *obs = step.obs;
         if step.is_done() {
             truncations += usize::from(step.truncated && !step.terminated);
@@ -182,11 +190,12 @@ fn a_truncated_episode_is_stored_as_truncated_not_terminated() {
         let ended = session.step().unwrap().episodes.len();
         assert_eq!(ended, usize::from(step % 3 == 0), "step {step}");
         let replay = session.learner().dqn().unwrap().replay();
-        let t = replay.get(replay.len() - 1).unwrap(); // the newest
-        let out = reference.step(Action::from_index(t.action).unwrap()).unwrap();
-        assert_eq!(t.state, obs.as_slice(), "step {step}");
-        assert_eq!(t.next_state, out.obs.as_slice(), "step {step}: the final observation is stored");
-        assert_eq!((t.terminated, t.truncated), (false, step % 3 == 0), "step {step}");
+        let mut newest = agent::Batch::new();
+        replay.recent_into(1, &mut newest).unwrap();
+        let out = reference.step(Action::from_index(newest.actions()[0]).unwrap()).unwrap();
+        assert_eq!(newest.states(), obs.as_slice(), "step {step}");
+        assert_eq!(newest.next_states(), out.obs.as_slice(), "step {step}: the final observation is stored");
+        assert_eq!((newest.terminated()[0], newest.truncated()[0]), (false, step % 3 == 0), "step {step}");
         obs = if out.is_done() { reference.reset(&mut rng) } else { out.obs };
         assert_eq!(session.observations().as_f32(), Some(obs.as_slice()), "step {step}: the session acts on the reset");
     }

@@ -511,7 +511,7 @@ fn along_episode(config: &RunConfig, policy: &Path) -> Result<(Vec<f64>, Vec<Sta
         obtained[t] = episode.rewards[t] + gamma * obtained[t + 1];
     }
     // Every state an action was taken in (not the last one).
-    let observations = &episode.observations[..steps * net.input_dim()];
+    let observations = &episode.inputs[..steps * net.input_dim()];
     let (probs, q) = runner::greedy_distributions(&net, &support, observations).map_err(|e| e.to_string())?;
     let states = (0..steps)
         .map(|t| {

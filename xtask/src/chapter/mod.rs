@@ -403,8 +403,9 @@ fn evaluation_table(e: &Experiment, records: &BTreeMap<String, RunRecord>, lang:
 /// The settings of a run as a Markdown table, read from its configuration
 /// (so the chapter cannot disagree with `default.ron`).
 fn settings_table(c: &RunConfig, lang: Lang) -> Result<String, String> {
-    let a = c.dqn_config().map_err(|e| runner::ErrorChain(&e).to_string())?;
-    let sizes: Vec<String> = a.layer_sizes().iter().map(ToString::to_string).collect();
+    let spaces = c.spaces().map_err(|e| runner::ErrorChain(&e).to_string())?;
+    let a = &c.agent;
+    let sizes: Vec<String> = a.layer_sizes(&spaces).iter().map(ToString::to_string).collect();
     let en = lang == Lang::En;
     let target = match (a.target_update, en) {
         (runner::TargetUpdate::Hard { every }, true) => format!("copied every {every} actions"),
