@@ -77,12 +77,24 @@ where
         y_max = y_max.max(y);
     }
     let y_pad = (y_max - y_min) * 0.05;
+    let (x_range, y_range) = (x_min * 1.02..x_max * 1.02, (y_min - y_pad)..(y_max + y_pad));
+    // Values near f64::MAX make an axis whose span overflows to infinity,
+    // where plotters would search for tick marks forever.
+    if ![x_range.start, x_range.end, y_range.start, y_range.end, y_range.end - y_range.start]
+        .iter()
+        .all(|v| v.is_finite())
+    {
+        return Err(format!(
+            "{}: values from {y_min:e} to {y_max:e} (x from {x_min:e} to {x_max:e}) are too large to draw",
+            figure.title
+        ));
+    }
     let mut chart = ChartBuilder::on(root)
         .caption(&figure.title, (FONT, 26))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(x_min * 1.02..x_max * 1.02, (y_min - y_pad)..(y_max + y_pad))
+        .build_cartesian_2d(x_range, y_range)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -91,8 +103,8 @@ where
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 18))
         .light_line_style(WHITE.mix(0.0))
-        .x_label_formatter(&|x| format!("{:.*}", decimals(x_max - x_min), x))
-        .y_label_formatter(&|y| format!("{:.*}", decimals(y_max - y_min), y))
+        .x_label_formatter(&|x| tick_label(*x, decimals(x_max - x_min)))
+        .y_label_formatter(&|y| tick_label(*y, decimals(y_max - y_min)))
         .draw()
         .map_err(err)?;
     for s in figure.series.iter().filter(|s| !s.band.is_empty()) {
@@ -102,7 +114,11 @@ where
     }
     for s in &figure.series {
         let color = s.color;
-        let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
+        // A thick line's mitred corners spike far past a zigzag of more
+        // points than there are pixels across (a return of ±1 alternating
+        // from episode to episode): draw such a series one pixel wide.
+        let stroke_width = if s.points.len() > (SIZE.0 / 2) as usize { 1 } else { 2 };
+        let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width };
         chart
             .draw_series(LineSeries::new(s.points.iter().copied(), style))
             .map_err(err)?
@@ -126,6 +142,16 @@ where
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+/// An axis label: `value` to `decimals` places, without the minus sign of
+/// a tick that rounds to zero (a tick at -1e-17 is "0.00", not "-0.00").
+fn tick_label(value: f64, decimals: usize) -> String {
+    let label = format!("{value:.decimals$}");
+    match label.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => label,
+    }
 }
 
 /// Decimals for axis labels over a range `span` wide: whole numbers for
@@ -293,6 +319,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tick_labels_never_show_minus_zero() {
+        assert_eq!(tick_label(-1e-17, 2), "0.00");
+        assert_eq!(tick_label(-0.0, 0), "0");
+        assert_eq!(tick_label(-0.004, 2), "0.00");
+        assert_eq!(tick_label(-0.006, 2), "-0.01");
+        assert_eq!(tick_label(-200.0, 0), "-200");
+    }
+
+    #[test]
     fn moving_average_by_hand() {
         assert_eq!(moving_average(&[2.0, 4.0, 6.0, 8.0], 2), vec![2.0, 3.0, 5.0, 7.0]);
         assert_eq!(moving_average(&[], 3), Vec::<f64>::new());
@@ -349,6 +384,46 @@ mod tests {
             let lowest_tick = svg.lines().filter_map(|l| l.trim().parse::<i32>().ok()).min();
             assert!(lowest_tick.is_some_and(|y| y <= worst + 20 && y >= worst - 50), "{name}: {lowest_tick:?}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Returns near f64::MAX overflow the axis span: a named error, where
+    /// plotters would search for tick marks forever.
+    #[test]
+    fn returns_too_large_to_draw_are_an_error() {
+        let dir = std::env::temp_dir().join(format!("dqn-plot-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.ron"), runner::RunConfig::default().to_ron()).unwrap();
+        std::fs::write(
+            dir.join("train.csv"),
+            "episode,steps,total_steps,return,epsilon,mean_loss\n1,10,10,10,0.9,\n2,30,40,30,0.8,0.5\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("test.csv"), "episode,return\n1,1.7e308\n2,-1.7e308\n").unwrap();
+        let error = draw_run(&dir).unwrap_err();
+        assert!(error.contains("greedy test") && error.contains("too large to draw"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A training curve of more episodes than pixels, alternating between
+    /// -1 and 1 (Catch's), is drawn one pixel wide: a thicker line's mitred
+    /// corners spike beyond the axes.
+    #[test]
+    fn dense_zigzags_are_drawn_thin() {
+        let returns: Vec<f64> = (0..2000).map(|i| if i % 2 == 0 { -1.0 } else { 1.0 }).collect();
+        let dir = std::env::temp_dir().join(format!("dqn-plot-dense-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = save_svg(&train_figure("dense", &returns), &dir.join("train")).unwrap();
+        let svg = std::fs::read_to_string(path).unwrap();
+        // The two curves are the polylines of thousands of points (the
+        // axes and grid are short ones).
+        let polylines: Vec<&str> = svg.lines().filter(|l| l.contains("<polyline") && l.len() > 10_000).collect();
+        assert_eq!(polylines.len(), 2, "the returns and their moving average");
+        assert!(
+            polylines.iter().all(|l| l.contains(r#"stroke-width="1""#)),
+            "{:?}",
+            polylines.iter().map(|l| &l[..80.min(l.len())]).collect::<Vec<_>>()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
