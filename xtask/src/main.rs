@@ -124,7 +124,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// The environment: cartpole (the seed chapter's CartPole-v1),
-        /// mountaincar (MountainCar-v0) or acrobot (Acrobot-v1). Without
+        /// mountaincar (MountainCar-v0), acrobot (Acrobot-v1) or catch (bsuite's Catch, a 10×5 binary image). Without
         /// --config each comes with DQN settings that learn it
         /// (crates/runner/src/presets/); with --config, the file's settings
         /// train this environment.
@@ -345,13 +345,15 @@ fn main() -> ExitCode {
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            match &failure {
+            let message = match &failure {
                 // Not an error: the run stopped as asked and says how to go on.
-                Failure::Run(e @ RunError::Interrupted { .. }) => eprintln!("{e}"),
-                Failure::Run(e) => eprintln!("error: {}", ErrorChain(e)),
-                Failure::Config(e) => eprintln!("error: {}", ErrorChain(e)),
-                Failure::Other(message) => eprintln!("error: {message}"),
-            }
+                Failure::Run(e @ RunError::Interrupted { .. }) => e.to_string(),
+                Failure::Run(e) => format!("error: {}", ErrorChain(e)),
+                Failure::Config(e) => format!("error: {}", ErrorChain(e)),
+                Failure::Other(message) => format!("error: {message}"),
+            };
+            // An input of any length (a 50 MB path) is shown cut short.
+            eprintln!("{}", runner::text::abbreviate_words(&message));
             ExitCode::from(failure.exit_code())
         }
     }

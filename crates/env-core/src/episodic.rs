@@ -60,6 +60,17 @@ pub trait Dynamics: Clone + std::fmt::Debug + PartialEq + Send + Sync + Serializ
     }
     /// The state a new environment holds before its first reset.
     fn initial_state(&self) -> Self::State;
+    /// Checks a state given from outside ([`Env::reset_to`], or read back
+    /// from a checkpoint), already known to be finite: one the dynamics
+    /// cannot be in is refused before any method sees it. Every finite
+    /// state is accepted by default (classic control's physics takes any).
+    ///
+    /// # Errors
+    /// [`EnvError::StateOutOfRange`] naming the entry.
+    fn check_state(&self, state: &Self::State) -> Result<(), EnvError> {
+        let _ = state;
+        Ok(())
+    }
     /// Checks the settings.
     ///
     /// # Errors
@@ -125,12 +136,14 @@ fn obs_values<'a, D: Dynamics>(obs: ObsMut<'a>) -> Result<&'a mut [D::Element], 
     Ok(values)
 }
 
-/// Checks that a state is finite and that its observation is too.
+/// Checks that a state is finite, one the dynamics can be in, and that its
+/// observation is finite too.
 fn check_state<D: Dynamics>(dynamics: &D, state: &D::State, obs: &mut [D::Element]) -> Result<(), EnvError> {
     let values = state.as_ref();
     if let Some(index) = values.iter().position(|v| !v.is_finite()) {
         return Err(EnvError::NonFiniteState { index, value: values[index] });
     }
+    dynamics.check_state(state)?;
     dynamics.observe(state, obs);
     if D::Element::first_non_finite(obs).is_some() {
         // The entry whose observation overflowed: its value as f32 is infinite.

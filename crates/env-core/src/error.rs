@@ -42,6 +42,16 @@ pub enum EnvError {
         /// The offending value.
         value: f64,
     },
+    /// An explicit state with an entry the environment cannot be in (a
+    /// board position off the board, say).
+    StateOutOfRange {
+        /// Which entry.
+        index: usize,
+        /// The offending value.
+        value: f64,
+        /// What the entry may be, in words (`"an integer from 0 to 9"`).
+        allowed: &'static str,
+    },
     /// An explicit state or an observation buffer of the wrong length.
     StateLength {
         /// `"state"` or `"observation"`.
@@ -264,6 +274,9 @@ impl fmt::Display for EnvError {
                 "the {} state entry (index {index}) is {value}, too large for an f32 observation",
                 ordinal(*index)
             ),
+            Self::StateOutOfRange { index, value, allowed } => {
+                write!(f, "the {} state entry (index {index}) is {value}, but it must be {allowed}", ordinal(*index))
+            }
             Self::StateLength { what, expected, got } => write!(f, "{what} of length {got}, expected {expected}"),
             Self::ZeroStepLimit => write!(f, "max_episode_steps is 0: it must be at least 1"),
             Self::EmptyBatch => write!(f, "a batch needs at least one environment"),

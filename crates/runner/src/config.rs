@@ -24,6 +24,9 @@ pub const DEFAULT_RON: &str = include_str!("default.ron");
 pub const MOUNTAINCAR_RON: &str = include_str!("presets/mountaincar.ron");
 /// What `--env acrobot` trains when given no file.
 pub const ACROBOT_RON: &str = include_str!("presets/acrobot.ron");
+/// What `--env catch` trains when given no file: an MLP on the flattened
+/// board that catches the ball.
+pub const CATCH_RON: &str = include_str!("presets/catch.ron");
 
 /// Everything a run needs, as written in a RON file. Every field is
 /// optional in a file; missing ones take [`RunConfig::default`] (the seed
@@ -192,6 +195,9 @@ pub enum EnvSetting {
         #[serde(default = "acrobot_limit")]
         max_episode_steps: u32,
     },
+    /// Catch (`catch-sim`): bsuite's falling ball on a 10 × 5 binary board;
+    /// every episode ends by termination on its 9th step.
+    Catch,
     /// An environment that the program running the configuration provides:
     /// a family of its own ([`Session::with_family`](crate::Session::with_family),
     /// [`train_family`](crate::train_family)) or a Gymnasium environment
@@ -216,7 +222,7 @@ fn acrobot_limit() -> u32 {
 }
 
 /// The names `--env` takes, with the environment each stands for.
-pub const ENV_NAMES: &[&str] = &["cartpole", "mountaincar", "acrobot"];
+pub const ENV_NAMES: &[&str] = &["cartpole", "mountaincar", "acrobot", "catch"];
 
 impl EnvSetting {
     /// The environment called `name` (one of [`ENV_NAMES`], any case) with
@@ -227,6 +233,7 @@ impl EnvSetting {
             "cartpole" => Some(Self::default()),
             "mountaincar" => Some(Self::MountainCar { max_episode_steps: mountaincar_limit(), goal_velocity: 0.0 }),
             "acrobot" => Some(Self::Acrobot { max_episode_steps: acrobot_limit() }),
+            "catch" => Some(Self::Catch),
             _ => None,
         }
     }
@@ -239,19 +246,20 @@ impl EnvSetting {
             Self::CartPole { .. } => cartpole_sim::ID,
             Self::MountainCar { .. } => mountaincar_sim::ID,
             Self::Acrobot { .. } => acrobot_sim::ID,
+            Self::Catch => catch_sim::ID,
             Self::Custom { id } => id,
         }
     }
 
-    /// The step limit (`None` for a custom environment, whose limit is its
-    /// own).
+    /// The step limit (`None` for Catch, whose episodes always end by
+    /// termination, and for a custom environment, whose limit is its own).
     #[must_use]
     pub fn max_episode_steps(&self) -> Option<u32> {
         match *self {
             Self::CartPole { max_episode_steps, .. }
             | Self::MountainCar { max_episode_steps, .. }
             | Self::Acrobot { max_episode_steps } => Some(max_episode_steps),
-            Self::Custom { .. } => None,
+            Self::Catch | Self::Custom { .. } => None,
         }
     }
 
@@ -260,7 +268,7 @@ impl EnvSetting {
             Self::CartPole { max_episode_steps, .. }
             | Self::MountainCar { max_episode_steps, .. }
             | Self::Acrobot { max_episode_steps } => Some(max_episode_steps),
-            Self::Custom { .. } => None,
+            Self::Catch | Self::Custom { .. } => None,
         }
     }
 
@@ -287,6 +295,7 @@ impl EnvSetting {
             Self::Acrobot { max_episode_steps } => Box::new(
                 acrobot_sim::AcrobotFamily::new(acrobot_sim::AcrobotDynamics, max_episode_steps).map_err(setting)?,
             ),
+            Self::Catch => Box::new(catch_sim::family()),
             Self::Custom { ref id } => return Err(ConfigError::CustomEnv { id: id.clone() }),
         })
     }
@@ -315,6 +324,7 @@ enum EnvName {
     CartPole,
     MountainCar,
     Acrobot,
+    Catch,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +348,7 @@ fn env_or_legacy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EnvSettin
             EnvName::CartPole => "cartpole",
             EnvName::MountainCar => "mountaincar",
             EnvName::Acrobot => "acrobot",
+            EnvName::Catch => "catch",
         })
         .expect("every name is known")),
         Ok(EnvInput::Legacy(LegacyCartPole { max_episode_steps, integrator })) => {
@@ -346,9 +357,28 @@ fn env_or_legacy<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EnvSettin
         // The untagged form's own message says only that nothing matched.
         Err(_) => Err(serde::de::Error::custom(
             "env: expected CartPole(max_episode_steps: N, integrator: Euler | SemiImplicitEuler), \
-             MountainCar(max_episode_steps: N, goal_velocity: V) or Acrobot(max_episode_steps: N), every \
-             setting optional; a setting's name or value is wrong",
+             MountainCar(max_episode_steps: N, goal_velocity: V), Acrobot(max_episode_steps: N) or Catch, \
+             every setting optional; a setting's name or value is wrong",
         )),
+    }
+}
+
+/// Refuses an `env` written as a quoted string (`env: "MountainCar"`), as
+/// `learner` and `sampling` refuse theirs. The environment's forms are
+/// read through serde's untagged buffering, in which RON hands a bare name
+/// and a string over alike, so the check reads RON's own value tree, where
+/// a name and a string differ.
+fn refuse_quoted_env(env: &ron::Value) -> Result<(), ConfigError> {
+    match env {
+        ron::Value::String(name) => Err(ConfigError::Invalid {
+            field: "env".into(),
+            reason: format!(
+                "{:?} is a quoted string; an environment is written as a name, without quotes (env: {})",
+                crate::text::abbreviate(name),
+                crate::text::abbreviate(name)
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -475,13 +505,14 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Read { path, .. } => write!(f, "cannot read configuration {}", path.display()),
-            Self::Parse { location, .. } => write!(f, "{location}"),
+            Self::Read { path, .. } => write!(f, "cannot read configuration {}", crate::text::path(path)),
+            Self::Parse { location, .. } => write!(f, "{}", crate::text::abbreviate(location)),
             Self::UnknownKey { key } => {
+                let key = crate::text::abbreviate(key);
                 write!(f, "--set {key}: no such setting (known: {})", SETTABLE_KEYS.join(", "))
             }
             Self::MalformedOverride { argument } => {
-                write!(f, "--set {argument:?}: expected key=value, e.g. agent.lr=3e-4")
+                write!(f, "--set {:?}: expected key=value, e.g. agent.lr=3e-4", crate::text::abbreviate(argument))
             }
             Self::Invalid { field, reason } => write!(f, "invalid configuration: {field}: {reason}"),
             Self::Env { field, .. } => write!(f, "invalid configuration: {field}"),
@@ -564,7 +595,9 @@ settable! {
     "agent.n_step" => agent.n_step,
     "agent.distributional" => agent.distributional,
     "agent.dueling" => agent.dueling,
-    "agent.noisy" => agent.noisy;
+    "agent.noisy" => agent.noisy,
+    "agent.stack" => agent.stack,
+    "agent.obs_scale" => agent.obs_scale;
     "env" => set_env,
     // Settings of whichever environment the run has.
     "env.max_episode_steps" => set_env_max_episode_steps,
@@ -583,14 +616,20 @@ impl RunConfig {
     /// [`ConfigError::Parse`] with the line and column, for bad syntax, a
     /// wrong type or an unknown key.
     pub fn from_ron(text: &str, location: &str) -> Result<Self, ConfigError> {
-        ron::from_str(text)
-            .map_err(|source| ConfigError::Parse { location: location.to_string(), source: Box::new(source) })
+        let config = ron::from_str(text)
+            .map_err(|source| ConfigError::Parse { location: location.to_string(), source: Box::new(source) })?;
+        if let Ok(ron::Value::Map(fields)) = ron::from_str::<ron::Value>(text)
+            && let Some(env) = fields.get(&ron::Value::String("env".into()))
+        {
+            refuse_quoted_env(env)?;
+        }
+        Ok(config)
     }
 
     /// The configuration `cargo xtask train --env NAME` starts from:
     /// CartPole's is the seed chapter's ([`RunConfig::default`]), the others
     /// are settings that learn their task ([`MOUNTAINCAR_RON`],
-    /// [`ACROBOT_RON`]).
+    /// [`ACROBOT_RON`], [`CATCH_RON`]).
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] for a name not in [`ENV_NAMES`].
@@ -599,6 +638,7 @@ impl RunConfig {
             "cartpole" => return Ok(Self::default()),
             "mountaincar" => (MOUNTAINCAR_RON, "runner/src/presets/mountaincar.ron"),
             "acrobot" => (ACROBOT_RON, "runner/src/presets/acrobot.ron"),
+            "catch" => (CATCH_RON, "runner/src/presets/catch.ron"),
             _ => {
                 return Err(ConfigError::Invalid {
                     field: "--env".into(),
@@ -616,7 +656,7 @@ impl RunConfig {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Self::from_ron(&text, &path.display().to_string())
+        Self::from_ron(&text, &crate::text::path(path))
     }
 
     /// The configuration as RON, as it is saved in a run folder.
@@ -643,6 +683,7 @@ impl RunConfig {
         let mut deserializer = ron::Deserializer::from_str(value).map_err(parse)?;
         let env = env_or_legacy(&mut deserializer).map_err(|e| parse(deserializer.span_error(e)))?;
         deserializer.end().map_err(|e| parse(deserializer.span_error(e)))?;
+        refuse_quoted_env(&ron::from_str(value).map_err(parse)?)?;
         self.env = env;
         Ok(())
     }
@@ -651,7 +692,10 @@ impl RunConfig {
         let limit = parse_value(key, value)?;
         let id = self.env.id().to_string();
         let Some(slot) = self.env.max_episode_steps_mut() else {
-            let reason = format!("{id} is a custom environment: its step limit is its own");
+            let reason = match self.env {
+                EnvSetting::Catch => format!("{id} has no step limit: every episode ends on step 9"),
+                _ => format!("{id} is a custom environment: its step limit is its own"),
+            };
             return Err(ConfigError::Invalid { field: key.to_string(), reason });
         };
         *slot = limit;

@@ -182,55 +182,60 @@ impl fmt::Display for RunError {
             // Transparent: the configuration's error says it all.
             Self::Config(e) => e.fmt(f),
             Self::Learner(_) => write!(f, "cannot build the learner"),
-            Self::Io { path, action, .. } => write!(f, "cannot {action} {}", path.display()),
+            Self::Io { path, action, .. } => write!(f, "cannot {action} {}", crate::text::path(path)),
             Self::RunDirNotEmpty { path } => write!(
                 f,
                 "run folder {} already holds files; choose another --out (runs are never overwritten)",
-                path.display()
+                crate::text::path(path)
             ),
             Self::Agent { phase, episode, step, .. } => write!(f, "{phase} episode {episode}, step {step}"),
             Self::Env { env, phase, episode, step, .. } => {
                 write!(f, "environment {env}, {phase} episode {episode}, step {step}")
             }
             Self::State(_) => write!(f, "inconsistent session state"),
-            Self::Checkpoint { path, .. } => write!(f, "checkpoint {}", path.display()),
+            Self::Checkpoint { path, .. } => write!(f, "checkpoint {}", crate::text::path(path)),
             Self::NoUsableCheckpoint { dir, skipped } if skipped.is_empty() => {
-                write!(f, "no checkpoint files in {}", dir.display())
+                write!(f, "no checkpoint files in {}", crate::text::path(dir))
             }
             Self::NoUsableCheckpoint { dir, skipped } => {
-                write!(f, "none of the {} checkpoints in {} is usable; the newest", skipped.len(), dir.display())
+                write!(
+                    f,
+                    "none of the {} checkpoints in {} is usable; the newest",
+                    skipped.len(),
+                    crate::text::path(dir)
+                )
             }
             Self::AlreadyComplete { run_dir } => {
-                write!(f, "the run in {} is already complete (summary.json exists)", run_dir.display())
+                write!(f, "the run in {} is already complete (summary.json exists)", crate::text::path(run_dir))
             }
             Self::LogTooShort { path, have, recorded } => write!(
                 f,
                 "log {} has {have} bytes but the checkpoint recorded {recorded}: lines are missing",
-                path.display()
+                crate::text::path(path)
             ),
             Self::LogMismatch { path, recorded_bytes, expected_lines } => {
                 write!(
                     f,
                     "log {}: its first {recorded_bytes} bytes, where the checkpoint was taken, are not",
-                    path.display()
+                    crate::text::path(path)
                 )?;
                 match expected_lines {
                     Some(n) => write!(f, " its header and {n} whole lines"),
                     None => write!(f, " its header and whole lines"),
                 }
             }
-            Self::Policy { path, .. } => write!(f, "policy {}", path.display()),
+            Self::Policy { path, .. } => write!(f, "policy {}", crate::text::path(path)),
             Self::Interrupted { checkpoint: Some(checkpoint), run_dir } => write!(
                 f,
                 "interrupted; checkpoint written to {}; continue with: cargo xtask train --resume {}",
-                checkpoint.display(),
-                run_dir.display()
+                crate::text::path(checkpoint),
+                crate::text::path(run_dir)
             ),
             Self::Interrupted { checkpoint: None, run_dir } => write!(
                 f,
                 "interrupted; the run in {} cannot be continued: its environment cannot be saved, so it has no \
                  checkpoints",
-                run_dir.display()
+                crate::text::path(run_dir)
             ),
             Self::NotResumable { env } => write!(
                 f,
@@ -264,7 +269,7 @@ impl Error for RunError {
 
 impl fmt::Display for SkippedCheckpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())
+        write!(f, "{}", crate::text::path(&self.path))
     }
 }
 

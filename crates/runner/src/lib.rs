@@ -39,6 +39,7 @@ mod session;
 mod stats;
 pub mod sweep;
 pub mod tensorboard;
+pub mod text;
 
 pub use atomic_file::{write_atomic, write_atomic_with};
 pub use config::{

@@ -159,8 +159,8 @@ impl std::fmt::Display for SweepError {
             }
             Self::Shard { text } => write!(f, "--shard {text:?}: expected I/N with 1 <= I <= N, e.g. 3/16"),
             Self::Point { point, .. } => write!(f, "grid point {point}"),
-            Self::Io { path, .. } => write!(f, "{}", path.display()),
-            Self::Result { path, .. } => write!(f, "{}: not a sweep result", path.display()),
+            Self::Io { path, .. } => write!(f, "{}", crate::text::path(path)),
+            Self::Result { path, .. } => write!(f, "{}: not a sweep result", crate::text::path(path)),
             Self::Run { key, .. } => write!(f, "run {key}"),
         }
     }

@@ -75,6 +75,15 @@ fn environments_are_named_with_their_own_settings() {
     for name in runner::ENV_NAMES {
         let mut config = RunConfig { env: EnvSetting::named(name).unwrap(), ..RunConfig::default() };
         assert_eq!(RunConfig::from_ron(&config.to_ron(), "saved").unwrap(), config, "{name}");
+        if *name == "catch" {
+            // Every episode of Catch ends on step 9: there is no limit to set.
+            let err = config.apply_override("env.max_episode_steps=17").unwrap_err();
+            assert!(err.to_string().contains("no step limit"), "{err}");
+            let spec = config.env_spec().unwrap();
+            assert_eq!((spec.max_episode_steps, spec.obs.shape()), (None, &[1, 10, 5][..]));
+            assert_eq!(config.agent.layer_sizes(&config.spaces().unwrap()), vec![50, 128, 128, 3]);
+            continue;
+        }
         config.apply_override("env.max_episode_steps=17").unwrap();
         assert_eq!(config.env.max_episode_steps(), Some(17));
         config.validate().unwrap();
@@ -170,6 +179,8 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "tensorboard" => r#"Some("runs/tb")"#,
         "duplicate_action" => "Some((action: 1, copies: 15))",
         "agent.grad_clip" => "None",
+        "agent.stack" => "(frames: 4, padding: Zeros)",
+        "agent.obs_scale" => "Some(0.5)",
         "early_stop" => "Some((every_steps: 1000, episodes: 10, solved_at: 475.0))",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
         _ => "3",
@@ -235,4 +246,37 @@ fn shipped_presets_are_valid() {
         }
     }
     assert!(n >= 1, "no presets in {}", dir.display());
+}
+
+/// `env` is written as a name, like `learner` and `sampling`: a quoted
+/// string is refused by name, in a file and in `--set`, while the bare
+/// and parenthesised forms (and the older CartPole form) still read.
+#[test]
+fn an_env_written_as_a_quoted_string_is_refused() {
+    for (text, expected) in [
+        ("(env: MountainCar)", Some("MountainCar-v0")),
+        ("(env: MountainCar())", Some("MountainCar-v0")),
+        ("(env: Catch)", Some("Catch-bsuite")),
+        ("(env: MountainCar(max_episode_steps: 9))", Some("MountainCar-v0")),
+        ("(env: (max_episode_steps: 9))", Some("CartPole-v1")),
+        ("(env: \"MountainCar\")", None),
+        ("(env: \"Catch\")", None),
+    ] {
+        match (RunConfig::from_ron(text, "test.ron"), expected) {
+            (Ok(config), Some(id)) => assert_eq!(config.env.id(), id, "{text}"),
+            (Err(ConfigError::Invalid { field, reason }), None) => {
+                assert_eq!(field, "env", "{text}");
+                assert!(reason.contains("quoted string") && reason.contains("without quotes"), "{reason}");
+            }
+            (other, _) => panic!("{text}: {other:?}"),
+        }
+    }
+    let mut config = RunConfig::default();
+    let err = config.apply_override("env=\"Acrobot\"").unwrap_err();
+    assert!(matches!(&err, ConfigError::Invalid { field, .. } if field == "env"), "{err:?}");
+    config.apply_override("env=Acrobot").unwrap();
+    assert_eq!(config.env.id(), "Acrobot-v1");
+    // The learner's and the sampling's names are refused quoted too.
+    assert!(RunConfig::from_ron("(learner: \"Dqn\")", "t").is_err());
+    assert!(RunConfig::from_ron("(agent: (sampling: \"Uniform\"))", "t").is_err());
 }
