@@ -165,14 +165,19 @@ pub fn parse_divan(output: &str) -> Vec<DivanRow> {
 
 /// Lines a bench prints before its table that `docs/benchmarks.md` quotes
 /// (memory figures, which divan does not measure).
-const QUOTED_LINES: [&str; 2] = ["replay memory:", "prioritized replay:"];
+const QUOTED_LINES: [&str; 3] = ["replay memory:", "prioritized replay:", "checkpoint memory:"];
 
-/// Runs `cargo bench -p package --bench '*'` (the bench targets only) with
-/// `threads` rayon threads; returns the rows and the quoted lines.
-fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<(Vec<DivanRow>, Vec<String>), String> {
+/// Runs `cargo bench -p package --bench target` (`*`: every bench target)
+/// with `threads` rayon threads; returns the rows and the quoted lines.
+fn cargo_bench(
+    package: &str,
+    target: &str,
+    threads: usize,
+    quick: bool,
+) -> Result<(Vec<DivanRow>, Vec<String>), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["bench", "--quiet", "-p", package, "--bench", "*"]).env("RAYON_NUM_THREADS", threads.to_string());
+    cmd.args(["bench", "--quiet", "-p", package, "--bench", target]).env("RAYON_NUM_THREADS", threads.to_string());
     if quick {
         cmd.args(["--", "--sample-count", "3", "--sample-size", "1"]);
     }
@@ -186,8 +191,33 @@ fn cargo_bench(package: &str, threads: usize, quick: bool) -> Result<(Vec<DivanR
     if rows.is_empty() {
         return Err(format!("cargo bench -p {package}: no divan table in its output"));
     }
-    let quoted = text.lines().filter(|l| QUOTED_LINES.iter().any(|q| l.starts_with(q))).map(str::to_string).collect();
-    Ok((rows, quoted))
+    Ok((rows, quoted_lines(&text)))
+}
+
+fn quoted_lines(text: &str) -> Vec<String> {
+    text.lines().filter(|l| QUOTED_LINES.iter().any(|q| l.starts_with(q))).map(str::to_string).collect()
+}
+
+/// Runs `cargo bench -p runner --bench checkpoint_memory` once (a replay
+/// buffer of 1.07 GB written and read, with uniform and prioritized
+/// sampling; 6 000 transitions with `quick`); returns its quoted lines.
+fn checkpoint_memory(quick: bool) -> Result<Vec<String>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["bench", "--quiet", "-p", "runner", "--bench", "checkpoint_memory"]);
+    if quick {
+        cmd.env("DQN_CHECKPOINT_TRANSITIONS", "6000");
+    }
+    eprintln!("bench: cargo bench -p runner --bench checkpoint_memory");
+    let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("cannot run cargo bench: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo bench -p runner --bench checkpoint_memory failed: {}", out.status));
+    }
+    let lines = quoted_lines(&String::from_utf8_lossy(&out.stdout));
+    if lines.is_empty() {
+        return Err("cargo bench -p runner --bench checkpoint_memory printed no figures".into());
+    }
+    Ok(lines)
 }
 
 /// Runs a Python anchor script with `args`, then `out_flag json`; returns
@@ -311,22 +341,25 @@ pub fn run(opts: &Options) -> Result<String, String> {
     let mut res = Results::default();
     // A shared VM varies from minute to minute: every bench runs several
     // rounds, in turn, and each figure is the median of the rounds' medians.
-    const BENCHES: [(&str, usize); 10] = [
-        ("cartpole-sim", 1),
-        ("mountaincar-sim", 1),
-        ("acrobot-sim", 1),
-        ("replay", 1),
-        ("mlp", 1),
-        ("mlp", 2),
-        ("agent", 1),
-        ("agent", 2),
-        ("runner", 1),
-        ("runner", 2),
+    // The checkpoint's memory is measured once, apart (it writes a
+    // gigabyte): the runner's rounds time its training loop only.
+    const BENCHES: [(&str, &str, usize); 11] = [
+        ("cartpole-sim", "*", 1),
+        ("mountaincar-sim", "*", 1),
+        ("acrobot-sim", "*", 1),
+        ("catch-sim", "*", 1),
+        ("replay", "*", 1),
+        ("mlp", "*", 1),
+        ("mlp", "*", 2),
+        ("agent", "*", 1),
+        ("agent", "*", 2),
+        ("runner", "training_loop", 1),
+        ("runner", "training_loop", 2),
     ];
     let mut rounds: BTreeMap<(String, usize), Vec<Vec<DivanRow>>> = BTreeMap::new();
     for _ in 0..opts.rounds.max(1) {
-        for (package, threads) in BENCHES {
-            let (rows, quoted) = cargo_bench(package, threads, opts.quick)?;
+        for (package, target, threads) in BENCHES {
+            let (rows, quoted) = cargo_bench(package, target, threads, opts.quick)?;
             rounds.entry((package.to_string(), threads)).or_default().push(rows);
             for line in quoted {
                 if !res.quoted.contains(&line) {
@@ -338,6 +371,7 @@ pub fn run(opts: &Options) -> Result<String, String> {
     for (key, runs) in rounds {
         res.rust.insert(key, median_rows(&runs));
     }
+    res.quoted.extend(checkpoint_memory(opts.quick)?);
     let scratch = std::env::temp_dir().join(format!("dqn-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let python = opts.python.as_deref().filter(|p| p.exists());
@@ -750,6 +784,22 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         "| replay: sample 64 of 100 000 | {} | – | – | |",
         cell(us("replay", 1, "replay/sample_uniform/64"), &micros)
     );
+    // Gathering rebuilds each stack from frames stored once; the peers
+    // are the least any batch of the same bytes costs.
+    let gather = us("replay", 1, "replay/atari_gather_32");
+    for (peer, what) in [
+        ("replay/atari_plain_copy_32", "a plain copy of the same 2 × 32 × 4 × 84 × 84 bytes"),
+        ("replay/atari_plain_convert_32", "a plain conversion of the same bytes to scaled f32"),
+    ] {
+        let peer_us = us("replay", 1, peer);
+        let _ = writeln!(
+            t,
+            "| replay: gather 32 stacked 4×84×84 `s` and `s′` from an Atari-shaped buffer into the f32 batch | {} | {} ({what}) | {} | |",
+            cell(gather, &micros),
+            cell(peer_us, &micros),
+            ratio(peer_us, gather)
+        );
+    }
     let per_obs = |path: &str, n: f64| us("agent", 1, path).map(|v| v * 1e3 / n);
     let nanos = |v: f64| format!("{v:.0} ns");
     let _ = writeln!(

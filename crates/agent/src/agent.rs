@@ -2,7 +2,7 @@
 //! the exploration and sampling RNGs; ε-greedy acting (one row or a batch),
 //! the gradient step on Bellman targets formed inside the network's pass,
 //! interruptible updates, and the frozen form for checkpoints (the replay
-//! buffer apart, streamed on its own).
+//! buffer and the priorities apart, each streamed on its own).
 
 use mlp::{
     Adam, AdamConfig, Gradients, Mlp, MlpError, Noise, Operand, Params, RowLoss, SideNets, SingleScratch, StoredAdam,
@@ -11,13 +11,13 @@ use mlp::{
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::{Batch, Evicted, Frame, InputFormat, PriorityTree, ReplayBuffer, ReplayConfig, Transition};
+use replay::{Batch, Frame, InputFormat, ReplayBuffer, ReplayConfig, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::c51::{C51Loss, Support, expected_values};
 use crate::dqn_loss::{BatchRows, DqnLoss};
 use crate::n_step::{NStepWindows, Ready};
-use crate::{AgentError, DqnConfig, ObservationProblem, Sampling, Spaces, StateProblem, TargetUpdate};
+use crate::{AgentError, DqnConfig, ObservationProblem, Priorities, Sampling, Spaces, StateProblem, TargetUpdate};
 
 /// The seeds of the learner's three random streams, each derived by the
 /// caller from one master seed.
@@ -139,35 +139,18 @@ struct StoredCore {
     target_noise: Option<Noise<f32>>,
 }
 
-/// Everything that determines an [`Agent`]'s future but its replay buffer,
-/// for checkpoints: its core settings, weights and counters, and prioritized replay's priorities. The
-/// buffer, which can be gigabytes, streams on its own
-/// ([`ReplayBuffer::write_to`]); [`Agent::from_state`] takes both and
-/// checks that they fit. A value of this type is always consistent in
+/// Everything that determines an [`Agent`]'s future but its experience,
+/// for checkpoints: its settings, networks, optimizer, RNGs and counters.
+/// The replay buffer, which can be gigabytes, and prioritized replay's
+/// [`Priorities`] (one per transition) stream on their own
+/// ([`ReplayBuffer::write_to`], [`Priorities::write_to`]);
+/// [`Agent::from_state`] takes all three and checks that they fit. A value of this type is always consistent in
 /// itself: it is made by [`Agent::to_state`], or read back through
 /// [`StoredAgent`]'s checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StoredAgent")]
 pub struct AgentState {
     core: Core,
-    priorities: Option<StoredPriorities>,
-}
-
-/// Prioritized replay's state as stored: the priority of each transition
-/// held (oldest first) and the largest priority so far, which new
-/// transitions get.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct StoredPriorities {
-    max_priority: f64,
-    priorities: Vec<f64>,
-}
-
-/// Prioritized replay's state: the priority tree over the buffer's slots
-/// and the largest priority so far.
-#[derive(Debug, Clone)]
-struct PrioritizedState {
-    tree: PriorityTree,
-    max_priority: f64,
 }
 
 impl AgentState {
@@ -202,8 +185,46 @@ impl AgentState {
         replay_config(&self.core.config, &self.core.spaces)
     }
 
+    /// Whether this learner samples by priority (and so comes with
+    /// [`Priorities`]).
+    #[must_use]
+    pub fn is_prioritized(&self) -> bool {
+        matches!(self.core.config.sampling, Sampling::Prioritized(_))
+    }
+
+    /// Whether `experience` is this learner's: the buffer's settings,
+    /// actions in range, priorities present exactly with prioritized
+    /// sampling, for the buffer's capacity, one for each transition held
+    /// and none above the largest.
+    ///
+    /// # Errors
+    /// [`AgentError::DamagedState`] naming what does not fit.
+    pub fn check_experience(&self, experience: &Experience) -> Result<(), AgentError> {
+        let replay = &experience.replay;
+        self.check_replay(replay)?;
+        let bad = |problem| Err(AgentError::DamagedState(StateProblem::Priorities { problem }));
+        match (&experience.priorities, self.is_prioritized()) {
+            (None, false) => Ok(()),
+            (Some(_), false) => bad("are stored, but sampling is not prioritized"),
+            (None, true) => bad("are missing, but sampling is prioritized"),
+            (Some(p), true) => {
+                if p.tree.capacity() != replay.capacity() {
+                    return bad("are for a buffer of another capacity");
+                }
+                let held = p.tree.priorities();
+                if (0..replay.capacity()).any(|slot| replay.is_live(slot) != (held[slot] > 0.0)) {
+                    return bad("do not number one per transition held");
+                }
+                if held.iter().any(|&v| v > p.max_priority) {
+                    return bad("hold a value that is not positive or is above the largest");
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Whether `replay` is this learner's buffer: its settings, actions in
-    /// range, one priority per transition held (prioritized replay).
+    /// range (the buffer read back before the priorities that follow it).
     ///
     /// # Errors
     /// [`AgentError::DamagedState`] naming what does not fit.
@@ -216,7 +237,7 @@ impl AgentState {
         if let Some(action) = replay.max_action().filter(|&a| a >= n_actions) {
             return Err(damaged(StateProblem::StoredAction { action, n_actions }));
         }
-        check_priorities(self.priorities.as_ref(), &self.core.config, Some(replay.len()))
+        Ok(())
     }
 
     /// Environment steps observed but not yet stored: with n-step returns,
@@ -240,6 +261,18 @@ impl AgentState {
     }
 }
 
+/// What an agent has learnt from, kept apart from its [`AgentState`]
+/// because it can be gigabytes: the replay buffer and, with prioritized
+/// sampling, each transition's priority. Checkpoints stream both
+/// ([`ReplayBuffer::write_to`], [`Priorities::write_to`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experience {
+    /// The replay buffer.
+    pub replay: ReplayBuffer,
+    /// The priorities, with prioritized sampling.
+    pub priorities: Option<Priorities>,
+}
+
 /// An [`AgentState`] as stored, before it is checked: the same fields in the
 /// same serialized form, each part in its own stored form. Decode this and
 /// convert it with `AgentState::try_from` to keep the typed error of a
@@ -248,7 +281,6 @@ impl AgentState {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StoredAgent {
     core: StoredCore,
-    priorities: Option<StoredPriorities>,
 }
 
 impl TryFrom<StoredCore> for Core {
@@ -333,16 +365,14 @@ impl TryFrom<StoredCore> for Core {
 impl TryFrom<StoredAgent> for AgentState {
     type Error = AgentError;
 
-    /// Checks the core and the priorities' own consistency; how they fit
-    /// a replay buffer is [`Agent::from_state`]'s to check.
+    /// Checks the core; how it fits a replay buffer and priorities is
+    /// [`Agent::from_state`]'s to check.
     ///
     /// # Errors
     /// [`AgentError::InvalidConfig`] for bad settings, else
     /// [`AgentError::DamagedState`] naming what does not fit.
     fn try_from(s: StoredAgent) -> Result<Self, AgentError> {
-        let core = Core::try_from(s.core)?;
-        check_priorities(s.priorities.as_ref(), &core.config, None)?;
-        Ok(Self { core, priorities: s.priorities })
+        Ok(Self { core: Core::try_from(s.core)? })
     }
 }
 
@@ -353,35 +383,6 @@ fn replay_config(config: &DqnConfig, spaces: &Spaces) -> ReplayConfig {
         input: config.input_format(spaces),
         max_steps: u8::try_from(config.n_step).expect("checked settings: n_step ≤ 255"),
         envs: spaces.envs,
-    }
-}
-
-/// Checks stored priorities against the settings and, given its length,
-/// the buffer: present exactly with prioritized sampling, one per
-/// transition held, each positive and finite, none above the recorded
-/// largest.
-fn check_priorities(
-    stored: Option<&StoredPriorities>,
-    config: &DqnConfig,
-    len: Option<usize>,
-) -> Result<(), AgentError> {
-    let bad = |problem| Err(AgentError::DamagedState(StateProblem::Priorities { problem }));
-    match (stored, matches!(config.sampling, Sampling::Prioritized(_))) {
-        (None, false) => Ok(()),
-        (Some(_), false) => bad("are stored, but sampling is not prioritized"),
-        (None, true) => bad("are missing, but sampling is prioritized"),
-        (Some(p), true) => {
-            if len.is_some_and(|len| p.priorities.len() != len) {
-                return bad("do not number one per transition held");
-            }
-            if !(p.max_priority > 0.0 && p.max_priority.is_finite()) {
-                return bad("have a largest value that is not positive and finite");
-            }
-            if p.priorities.iter().any(|&v| !(v > 0.0 && v <= p.max_priority)) {
-                return bad("hold a value that is not positive or is above the largest");
-            }
-            Ok(())
-        }
     }
 }
 
@@ -423,7 +424,7 @@ pub struct Agent {
     core: Core,
     replay: ReplayBuffer,
     /// With prioritized sampling: the priorities.
-    prioritized: Option<PrioritizedState>,
+    prioritized: Option<Priorities>,
     work: Work,
 }
 
@@ -507,21 +508,6 @@ fn discounts(gamma: f64, n: usize) -> Vec<f32> {
     (0..=n).map(|k| gamma.powi(i32::try_from(k).unwrap_or(i32::MAX)) as f32).collect()
 }
 
-impl PrioritizedState {
-    /// New transitions in `slot` get the largest priority so far.
-    fn added(&mut self, slot: usize) -> Result<(), AgentError> {
-        Ok(self.tree.set(slot, self.max_priority)?)
-    }
-
-    /// Transitions the buffer let go have no priority.
-    fn evicted(&mut self, evicted: Evicted, capacity: usize) -> Result<(), AgentError> {
-        for i in 0..evicted.count {
-            self.tree.clear((evicted.first + i) % capacity)?;
-        }
-        Ok(())
-    }
-}
-
 impl Agent {
     /// A learner with fresh networks (the target a copy of the policy) and
     /// an empty buffer, for an environment with `spaces`.
@@ -539,9 +525,7 @@ impl Agent {
         let adam = Adam::new(&policy, AdamConfig::new(config.lr))?;
         let replay = ReplayBuffer::with_config(replay_config(&config, &spaces))?;
         let prioritized = match config.sampling {
-            Sampling::Prioritized(_) => {
-                Some(PrioritizedState { tree: PriorityTree::new(config.buffer_capacity)?, max_priority: 1.0 })
-            }
+            Sampling::Prioritized(_) => Some(Priorities::new(config.buffer_capacity)?),
             Sampling::Uniform | Sampling::Recent => None,
         };
         let work = Work::new(&config, &policy)?;
@@ -562,45 +546,43 @@ impl Agent {
     }
 
     /// A snapshot of everything that determines the rest of training but
-    /// the replay buffer ([`replay`](Self::replay), streamed apart).
+    /// the experience: the replay buffer ([`replay`](Self::replay)) and the
+    /// priorities ([`priorities`](Self::priorities)), streamed apart.
     #[must_use]
     pub fn to_state(&self) -> AgentState {
-        AgentState {
-            core: self.core.clone(),
-            priorities: self.prioritized.as_ref().map(|p| StoredPriorities {
-                max_priority: p.max_priority,
-                priorities: (0..self.replay.len())
-                    .map(|age| {
-                        let slot = self.replay.slot_of_age(age).expect("age < len");
-                        p.tree.get(slot).expect("a slot of the buffer")
-                    })
-                    .collect(),
-            }),
-        }
+        AgentState { core: self.core.clone() }
     }
 
-    /// The learner a snapshot and its replay buffer describe; it continues
-    /// exactly where the original was.
+    /// The learner a snapshot and its experience (replay buffer and, with
+    /// prioritized sampling, priorities) describe; it continues exactly
+    /// where the original was.
     ///
     /// # Errors
-    /// [`AgentError::DamagedState`] if the buffer does not fit the snapshot
-    /// (other settings, an action out of range, priorities that do not
-    /// number one per transition held).
-    pub fn from_state(state: AgentState, replay: ReplayBuffer) -> Result<Self, AgentError> {
-        state.check_replay(&replay)?;
-        let AgentState { core, priorities } = state;
-        let prioritized = match priorities {
-            Some(p) => {
-                let mut tree = PriorityTree::new(core.config.buffer_capacity)?;
-                for (age, &priority) in p.priorities.iter().enumerate() {
-                    tree.set(replay.slot_of_age(age).expect("one priority per transition held"), priority)?;
-                }
-                Some(PrioritizedState { tree, max_priority: p.max_priority })
-            }
-            None => None,
-        };
+    /// [`AgentError::DamagedState`] if the buffer or the priorities do not
+    /// fit the snapshot (other settings, an action out of range,
+    /// priorities missing, unexpected, of another capacity, or missing for
+    /// a transition held).
+    pub fn from_state(state: AgentState, experience: Experience) -> Result<Self, AgentError> {
+        state.check_experience(&experience)?;
+        let Experience { replay, priorities } = experience;
+        let AgentState { core } = state;
         let work = Work::new(&core.config, &core.policy)?;
-        Ok(Self { core, replay, prioritized, work })
+        Ok(Self { core, replay, prioritized: priorities, work })
+    }
+
+    /// A copy of the experience (for a snapshot in memory; checkpoints
+    /// stream [`replay`](Self::replay) and [`priorities`](Self::priorities)
+    /// instead).
+    #[must_use]
+    pub fn experience(&self) -> Experience {
+        Experience { replay: self.replay.clone(), priorities: self.prioritized.clone() }
+    }
+
+    /// Prioritized replay's priorities (`None` without prioritized
+    /// sampling), for checkpoints to stream ([`Priorities::write_to`]).
+    #[must_use]
+    pub fn priorities(&self) -> Option<&Priorities> {
+        self.prioritized.as_ref()
     }
 
     /// The settings.

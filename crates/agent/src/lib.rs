@@ -27,9 +27,10 @@ mod config;
 mod dqn_loss;
 mod error;
 mod n_step;
+mod priorities;
 pub mod tabular;
 
-pub use agent::{Agent, AgentSeeds, AgentState, StoredAgent, UpdateOutcome, UpdateStats};
+pub use agent::{Agent, AgentSeeds, AgentState, Experience, StoredAgent, UpdateOutcome, UpdateStats};
 pub use config::{
     Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, Noisy, Prioritized, Sampling, Spaces,
     TargetUpdate,
@@ -37,6 +38,7 @@ pub use config::{
 pub use dqn_loss::BatchRows;
 pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
 pub use n_step::MAX_ENVIRONMENTS;
+pub use priorities::{Priorities, PrioritiesError};
 // What this crate's API exposes of its neighbours, re-exported so that a
 // caller (runner) needs no edge of its own to `mlp` or `replay`.
 pub use mlp::{

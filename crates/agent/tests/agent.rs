@@ -16,9 +16,9 @@ const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3, noise: 4 
 const SPACES: Spaces =
     Spaces { frame: agent::FrameSpec { len: 4, kind: agent::FrameKind::F32 }, n_actions: 2, envs: 8 };
 
-/// A learner frozen whole: its state and its replay buffer.
-fn frozen(agent: &Agent) -> (AgentState, agent::ReplayBuffer) {
-    (agent.to_state(), agent.replay().clone())
+/// A learner frozen whole: its state and its experience.
+fn frozen(agent: &Agent) -> (AgentState, agent::Experience) {
+    (agent.to_state(), agent.experience())
 }
 
 fn small_config() -> DqnConfig {
@@ -161,10 +161,47 @@ fn a_prioritized_step_by_hand() {
     let expected = (f64::from(q - y).abs() + settings.eps).powf(settings.alpha);
     assert_eq!(agent.priority(0), Some(expected));
     assert!(expected != 1.0);
-    // A resumed state carries the priorities.
-    let resumed = Agent::from_state(agent.to_state(), agent.replay().clone()).unwrap();
+    // The priorities stream apart and come back with the state.
+    let mut stream = Vec::new();
+    let priorities = agent.priorities().unwrap();
+    priorities.write_to(agent.replay(), &mut stream).unwrap();
+    assert_eq!(stream.len() as u64, agent::Priorities::stream_len(agent.replay()));
+    let read = agent::Priorities::read_from(&mut stream.as_slice(), agent.replay()).unwrap();
+    assert_eq!(&read, priorities);
+    let experience = |priorities| agent::Experience { replay: agent.replay().clone(), priorities };
+    let resumed = Agent::from_state(agent.to_state(), experience(Some(read))).unwrap();
     assert_eq!(resumed.priority(0), Some(expected));
     assert_eq!(Agent::new(small_config(), SPACES, SEEDS).unwrap().priority(0), None);
+    // Missing, unexpected or damaged priorities are named.
+    let missing = Agent::from_state(agent.to_state(), experience(None)).unwrap_err();
+    assert!(error_chain(&missing).contains("priorities are missing"), "{missing}");
+    let plain = Agent::new(small_config(), SPACES, SEEDS).unwrap();
+    let plain_experience = agent::Experience { replay: plain.replay().clone(), priorities: Some(priorities.clone()) };
+    let extra = Agent::from_state(plain.to_state(), plain_experience).unwrap_err();
+    assert!(error_chain(&extra).contains("sampling is not prioritized"), "{extra}");
+    for (at, value, problem) in
+        [(0, -1.0, "largest"), (0, f64::NAN, "largest"), (8, 0.0, "not positive"), (8, 1e9, "above")]
+    {
+        let mut damaged = stream.clone();
+        damaged[at..at + 8].copy_from_slice(&f64::to_le_bytes(value));
+        let err = agent::Priorities::read_from(&mut damaged.as_slice(), agent.replay()).unwrap_err();
+        assert!(matches!(err, agent::PrioritiesError::Damaged(_)), "{err:?}");
+        assert!(error_chain(&err).contains(problem), "{value}: {}", error_chain(&err));
+    }
+    let cut = agent::Priorities::read_from(&mut &stream[..12], agent.replay()).unwrap_err();
+    assert!(cut.is_truncated(), "{cut:?}");
+}
+
+/// An error and its sources, one after the other.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[test]
@@ -229,7 +266,7 @@ fn prioritized_replay_is_the_same_at_any_thread_count() {
     };
     let run = |threads: usize| frozen(&trained_in_pool(&config, threads, 300, 3));
     let one = run(1);
-    assert!(one.1.len() > 64);
+    assert!(one.1.replay.len() > 64);
     assert_eq!(run(2), one);
 }
 
@@ -669,7 +706,9 @@ fn an_interrupted_update_continues_to_the_same_state() {
                     let mut stream = Vec::new();
                     parts.replay().write_to(&mut stream).unwrap();
                     let replay = agent::ReplayBuffer::read_from(&mut stream.as_slice(), None).unwrap();
-                    parts = Agent::from_state(serde_json::from_str::<AgentState>(&json).unwrap(), replay).unwrap();
+                    let state = serde_json::from_str::<AgentState>(&json).unwrap();
+                    let experience = agent::Experience { replay, priorities: parts.priorities().cloned() };
+                    parts = Agent::from_state(state, experience).unwrap();
                 }
                 UpdateOutcome::NotYet => panic!("the buffer holds enough"),
             }

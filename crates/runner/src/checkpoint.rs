@@ -5,10 +5,12 @@
 //!
 //! Layout: the magic `DQNRSCK\0`, the format version (u32, little-endian),
 //! the payload's length (u64) and its FNV-1a 64 checksum (u64), then the
-//! payload (postcard-encoded [`CheckpointMeta`]: the session but its replay
-//! buffer, the logs' lengths, the training time). A DQN session's replay
-//! buffer follows ([`ReplayBuffer::write_to`]'s stream), then the stream's
-//! length (u64) and its checksum ([`StreamSum`], u64). A file is written
+//! payload (postcard-encoded [`CheckpointMeta`]: the session but its
+//! experience, the logs' lengths, the training time). A DQN session's
+//! experience follows: its replay buffer ([`ReplayBuffer::write_to`]'s
+//! stream) and, with prioritized sampling, its priorities
+//! ([`Priorities::write_to`]), then the length (u64) and checksum
+//! ([`StreamSum`], u64) of the two together. A file is written
 //! with [`write_atomic_with`] (a temporary name, flushed to disk, renamed
 //! into place, the folder synced), so a crash leaves either the old set of
 //! checkpoints or the new one, never a half-written file under a
@@ -16,13 +18,15 @@
 //!
 //! The extra memory a checkpoint needs, beyond the session itself, is the
 //! payload (the networks and optimizer state, a few copies of the network's
-//! size) and fixed pieces of 64 KiB: it does not grow with the replay
-//! buffer.
+//! size; the environments' saved state; 64 probe observations) and buffers
+//! of fixed size (64 KiB for the file, 8 KiB for the priorities): it does
+//! not grow with the replay buffer. Reading one back allocates the buffer
+//! and the priority tree once, at their final size, and reads into them.
 
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use agent::{ReplayBuffer, StreamError};
+use agent::{Priorities, PrioritiesError, ReplayBuffer, StreamError};
 use serde::{Deserialize, Serialize};
 
 use crate::EnvFamily;
@@ -43,8 +47,9 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// file; 9: the agent's persisted fields as one core, its replay buffer and
 /// priorities after it; 10: the environments' reset RNGs held by the
 /// session, not inside the saved batch; 11: observations as frames stored
-/// once, the replay buffer streamed after the payload with its own length
-/// and checksum, the learner's settings and spaces, typed probe states.)
+/// once, the replay buffer and the priorities streamed after the payload
+/// with their own length and checksum, the learner's settings and spaces,
+/// typed probe states.)
 pub const VERSION: u32 = 11;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
@@ -52,6 +57,10 @@ pub const HEADER: usize = 8 + 4 + 8 + 8;
 pub const TRAILER: usize = 8 + 8;
 /// The folder of a run that holds its checkpoints.
 pub const DIR: &str = "checkpoints";
+/// The longest training time a checkpoint may record: 10⁹ s, about 31
+/// years. A longer one is damage (it would print as a wall time of
+/// hundreds of digits).
+pub const MAX_ELAPSED_SECONDS: f64 = 1e9;
 
 /// Where a run's logs were, and how long it had trained, when a
 /// checkpoint was taken.
@@ -143,7 +152,9 @@ pub enum CheckpointError {
     },
     /// The replay buffer's stream is damaged or not the learner's.
     Replay(StreamError),
-    /// The file ends inside the replay buffer's stream.
+    /// The priorities' stream is damaged.
+    Priorities(PrioritiesError),
+    /// The file ends inside the replay buffer's or the priorities' stream.
     ReplayCut {
         /// The file's length.
         at: u64,
@@ -153,10 +164,17 @@ pub enum CheckpointError {
     ReplayChecksum,
     /// The payload decodes but describes an impossible session.
     State(StateError),
-    /// The payload's time counter is negative or not finite.
+    /// The payload's training time is negative, not finite, or beyond
+    /// [`MAX_ELAPSED_SECONDS`].
     ElapsedSeconds {
         /// The value.
         value: f64,
+    },
+    /// The payload records a TensorBoard event file for a run that writes
+    /// none.
+    TensorboardLen {
+        /// The length recorded.
+        len: u64,
     },
     /// The checkpoint's configuration differs from the run folder's
     /// `config.ron`.
@@ -187,6 +205,7 @@ impl std::fmt::Display for CheckpointError {
                 write!(f, "{extra} bytes after the decoded content inside the payload: the file is damaged")
             }
             Self::Replay(_) => write!(f, "the replay buffer"),
+            Self::Priorities(_) => write!(f, "the replay priorities"),
             Self::ReplayCut { at } => {
                 write!(f, "the file ends at byte {at}, inside the replay buffer's stream: the file is damaged")
             }
@@ -194,7 +213,14 @@ impl std::fmt::Display for CheckpointError {
                 write!(f, "the replay buffer's length or checksum does not match its trailer: the file is damaged")
             }
             Self::State(_) => write!(f, "the content is inconsistent"),
-            Self::ElapsedSeconds { value } => write!(f, "the recorded training time {value} s is impossible"),
+            Self::ElapsedSeconds { value } => write!(
+                f,
+                "the recorded training time {value:e} s is impossible (at most {MAX_ELAPSED_SECONDS:e} s, about 31 years)"
+            ),
+            Self::TensorboardLen { len } => write!(
+                f,
+                "it records {len} bytes of a TensorBoard event file, but the run writes none (tensorboard: None)"
+            ),
             Self::ConfigDiffers => write!(f, "its configuration differs from the run folder's config.ron"),
         }
     }
@@ -207,6 +233,7 @@ impl std::error::Error for CheckpointError {
             Self::Decode { source: postcard::Error::SerdeDeCustom, .. } => None,
             Self::Decode { source, .. } => Some(source),
             Self::Replay(e) => Some(e),
+            Self::Priorities(e) => Some(e),
             Self::State(e) => Some(e),
             _ => None,
         }
@@ -332,13 +359,38 @@ fn encode_meta(meta: &CheckpointMeta) -> Vec<u8> {
     postcard::to_stdvec(meta).expect("a checkpoint always encodes")
 }
 
-/// Writes a checkpoint of `meta` and `replay` (a DQN session's buffer) to
-/// `w`: header, payload, then the replay stream and its trailer. Returns
-/// the bytes written.
+/// What a DQN session's checkpoint streams after its payload: the replay
+/// buffer and, with prioritized sampling, the priorities
+/// ([`Session::streamed`](crate::Session::streamed)).
+#[derive(Debug, Clone, Copy)]
+pub struct Streamed<'a> {
+    /// The replay buffer.
+    pub replay: &'a ReplayBuffer,
+    /// The priorities of its transitions.
+    pub priorities: Option<&'a Priorities>,
+}
+
+impl Streamed<'_> {
+    /// The bytes of the stream (without its trailer).
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.replay.stream_len() + self.priorities.map_or(0, |_| Priorities::stream_len(self.replay))
+    }
+
+    /// Always false: a buffer's stream has a header.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Writes a checkpoint of `meta` and `streamed` (a DQN session's
+/// experience) to `w`: header, payload, then the replay and priorities
+/// streams and their trailer. Returns the bytes written.
 ///
 /// # Errors
 /// The writer's error.
-pub fn write_to(w: &mut dyn Write, meta: &CheckpointMeta, replay: Option<&ReplayBuffer>) -> std::io::Result<u64> {
+pub fn write_to(w: &mut dyn Write, meta: &CheckpointMeta, streamed: Option<Streamed<'_>>) -> std::io::Result<u64> {
     let payload = encode_meta(meta);
     w.write_all(MAGIC)?;
     w.write_all(&VERSION.to_le_bytes())?;
@@ -346,9 +398,12 @@ pub fn write_to(w: &mut dyn Write, meta: &CheckpointMeta, replay: Option<&Replay
     w.write_all(&checksum(&payload).to_le_bytes())?;
     w.write_all(&payload)?;
     let mut written = (HEADER + payload.len()) as u64;
-    if let Some(replay) = replay {
+    if let Some(Streamed { replay, priorities }) = streamed {
         let mut summing = SummingWriter { inner: w, sum: StreamSum::default() };
         replay.write_to(&mut summing)?;
+        if let Some(priorities) = priorities {
+            priorities.write_to(replay, &mut summing)?;
+        }
         let sum = summing.sum;
         w.write_all(&sum.len().to_le_bytes())?;
         w.write_all(&sum.finish().to_le_bytes())?;
@@ -360,9 +415,9 @@ pub fn write_to(w: &mut dyn Write, meta: &CheckpointMeta, replay: Option<&Replay
 /// The bytes of a checkpoint file (for tests and tools; a run writes its
 /// checkpoints with [`write()`], which streams).
 #[must_use]
-pub fn encode(meta: &CheckpointMeta, replay: Option<&ReplayBuffer>) -> Vec<u8> {
+pub fn encode(meta: &CheckpointMeta, streamed: Option<Streamed<'_>>) -> Vec<u8> {
     let mut out = Vec::new();
-    write_to(&mut out, meta, replay).expect("writing to memory cannot fail");
+    write_to(&mut out, meta, streamed).expect("writing to memory cannot fail");
     out
 }
 
@@ -432,8 +487,12 @@ pub fn read_from(r: &mut dyn Read, len: u64, family: Option<&dyn EnvFamily>) -> 
         return Err(CheckpointError::PayloadTrailing { extra: rest.len() as u64 });
     }
     let elapsed = stored.logs.elapsed_seconds;
-    if !(elapsed >= 0.0 && elapsed.is_finite()) {
+    if !(0.0..=MAX_ELAPSED_SECONDS).contains(&elapsed) {
         return Err(CheckpointError::ElapsedSeconds { value: elapsed });
+    }
+    let config = stored.session.parse_config().map_err(CheckpointError::State)?;
+    if config.tensorboard.is_none() && stored.logs.tensorboard_len != 0 {
+        return Err(CheckpointError::TensorboardLen { len: stored.logs.tensorboard_len });
     }
     let mut left = have - payload_len;
     let replay = match stored.session.agent_state().map_err(CheckpointError::State)? {
@@ -448,6 +507,26 @@ pub fn read_from(r: &mut dyn Read, len: u64, family: Option<&dyn EnvFamily>) -> 
                     CheckpointError::Replay(e)
                 }
             })?;
+            // The priorities are read against the buffer: it must be the
+            // learner's first (its capacity sizes their tree).
+            agent.check_replay(&replay).map_err(|e| CheckpointError::State(StateError::Learner(e)))?;
+            let priorities = if agent.is_prioritized() {
+                // The file must hold them and the trailer: read no further
+                // than its end, never into the trailer as if priorities.
+                let (remaining, need) = (left - summing.sum.len(), Priorities::stream_len(&replay) + TRAILER as u64);
+                if remaining < need {
+                    return Err(CheckpointError::Truncated { have: len, need: len + (need - remaining) });
+                }
+                Some(Priorities::read_from(&mut summing, &replay).map_err(|e| {
+                    if e.is_truncated() && summing.sum.len() == left {
+                        CheckpointError::ReplayCut { at: len }
+                    } else {
+                        CheckpointError::Priorities(e)
+                    }
+                })?)
+            } else {
+                None
+            };
             let sum = summing.sum;
             left -= sum.len();
             let mut trailer = [0u8; TRAILER];
@@ -463,7 +542,7 @@ pub fn read_from(r: &mut dyn Read, len: u64, family: Option<&dyn EnvFamily>) -> 
             if stated_len != sum.len() || stated_sum != sum.finish() {
                 return Err(CheckpointError::ReplayChecksum);
             }
-            Some(replay)
+            Some(agent::Experience { replay, priorities })
         }
     };
     if left > 0 || r.read(&mut [0u8; 1]).map_err(CheckpointError::Read)? > 0 {
@@ -472,7 +551,6 @@ pub fn read_from(r: &mut dyn Read, len: u64, family: Option<&dyn EnvFamily>) -> 
     let session = match family {
         Some(family) => SessionState::from_stored(stored.session, replay, family),
         None => {
-            let config = stored.session.parse_config().map_err(CheckpointError::State)?;
             let family = config.env_family().map_err(|e| CheckpointError::State(StateError::Config(e)))?;
             SessionState::from_stored(stored.session, replay, family.as_ref())
         }
@@ -507,7 +585,7 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn write(
     dir: &Path,
     meta: &CheckpointMeta,
-    replay: Option<&ReplayBuffer>,
+    streamed: Option<Streamed<'_>>,
     keep: usize,
     on_progress: &mut dyn FnMut(u64, u64),
 ) -> Result<PathBuf, (PathBuf, std::io::Error)> {
@@ -515,8 +593,8 @@ pub fn write(
     let name = format!("ckpt-{:012}.bin", meta.session.total_steps());
     let path = dir.join(&name);
     let payload = encode_meta(meta).len() as u64;
-    let total = HEADER as u64 + payload + replay.map_or(0, |r| r.stream_len() + TRAILER as u64);
-    write_atomic_with(&path, total, &mut |w| write_to(w, meta, replay).map(drop), on_progress)?;
+    let total = HEADER as u64 + payload + streamed.map_or(0, |s| s.len() + TRAILER as u64);
+    write_atomic_with(&path, total, &mut |w| write_to(w, meta, streamed).map(drop), on_progress)?;
     let mut all = list(dir);
     all.reverse();
     for old in all.into_iter().skip(keep.max(1)) {

@@ -43,8 +43,8 @@ pub mod text;
 
 pub use atomic_file::{write_atomic, write_atomic_with};
 pub use config::{
-    ACROBOT_RON, Collection, ConfigError, DEFAULT_RON, DuplicateActionSetting, ENV_NAMES, EarlyStop, EnvSetting,
-    IntegratorSetting, LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
+    ACROBOT_RON, CATCH_RON, Collection, ConfigError, DEFAULT_RON, DuplicateActionSetting, ENV_NAMES, EarlyStop,
+    EnvSetting, IntegratorSetting, LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,
 };
 pub use error::{ErrorChain, Phase, RunError, SkippedCheckpoint};
 pub use export::{ExportFormat, export_policy, greedy_distributions, greedy_q_values, q_support};

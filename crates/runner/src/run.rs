@@ -586,7 +586,7 @@ fn save_checkpoint(
     };
     let mut on_progress = |written, total| fault(options, FaultPoint::CheckpointWriting { nth, written, total });
     let dir = run_dir.join(checkpoint::DIR);
-    checkpoint::write(&dir, &meta, session.replay(), options.keep_checkpoints, &mut on_progress)
+    checkpoint::write(&dir, &meta, session.streamed(), options.keep_checkpoints, &mut on_progress)
         .map(Some)
         .map_err(|(path, source)| RunError::Io { path, action: "write checkpoint", source })
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use agent::tabular::{Discretizer, StoredTabularQ, TabularConfig, TabularQ};
 use agent::{
-    Agent, AgentError, AgentSeeds, AgentState, Frame, FrameWindow, InputFormat, Learner, Mlp, ReplayBuffer,
+    Agent, AgentError, AgentSeeds, AgentState, Experience, Frame, FrameWindow, InputFormat, Learner, Mlp, ReplayBuffer,
     StoredAgent, Transition, UpdateOutcome,
 };
 use env_core::{Env, EnvError, EnvFamily, EnvSpec, Obs, ObsBuf, VecEnv, check_outputs};
@@ -16,6 +16,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Streamed;
 use crate::policy_file::{PolicyError, load_policy};
 use crate::{ConfigError, EnvSetting, LearnerSetting, Phase, RunConfig, RunError};
 
@@ -206,7 +207,7 @@ impl SessionState {
 /// A learner frozen.
 #[derive(Debug, Clone, PartialEq)]
 enum LearnerState {
-    Dqn { agent: Box<AgentState>, replay: Box<ReplayBuffer> },
+    Dqn { agent: Box<AgentState>, experience: Box<Experience> },
     Tabular(Box<TabularQ>),
 }
 
@@ -480,8 +481,9 @@ impl StoredSession {
 }
 
 impl SessionState {
-    /// Checks a stored session and the replay buffer streamed after it
-    /// (DQN sessions only), its environments restored by `family` (the
+    /// Checks a stored session and the experience (replay buffer and
+    /// priorities) streamed after it (DQN sessions only), its environments
+    /// restored by `family` (the
     /// configuration's own, or a user's, which must make the environment a
     /// `Custom` configuration names).
     ///
@@ -489,7 +491,7 @@ impl SessionState {
     /// The [`StateError`] found first.
     pub fn from_stored(
         s: StoredSession,
-        replay: Option<ReplayBuffer>,
+        experience: Option<Experience>,
         family: &dyn EnvFamily,
     ) -> Result<Self, StateError> {
         let config = s.parse_config()?;
@@ -500,10 +502,10 @@ impl SessionState {
             return Err(StateError::Config(ConfigError::OtherEnv { configured: id.clone(), family: spec.id }));
         }
         config.validate_for(&spec).map_err(StateError::Config)?;
-        let learner = match (s.learner, replay) {
-            (StoredLearner::Dqn(a), Some(replay)) => {
+        let learner = match (s.learner, experience) {
+            (StoredLearner::Dqn(a), Some(experience)) => {
                 let agent = AgentState::try_from(*a).map_err(StateError::Learner)?;
-                LearnerState::Dqn { agent: Box::new(agent), replay: Box::new(replay) }
+                LearnerState::Dqn { agent: Box::new(agent), experience: Box::new(experience) }
             }
             (StoredLearner::Tabular(t), None) => {
                 LearnerState::Tabular(Box::new(TabularQ::try_from(*t).map_err(StateError::Learner)?))
@@ -529,11 +531,11 @@ impl SessionState {
         let spec = family.spec();
         let kind_mismatch = |stored| StateError::LearnerKind { stored, configured: config.learner.kind() };
         let update_in_progress = match (learner, &config.learner) {
-            (LearnerState::Dqn { agent, replay }, LearnerSetting::Dqn) => {
+            (LearnerState::Dqn { agent, experience }, LearnerSetting::Dqn) => {
                 if *agent.config() != config.agent || *agent.spaces() != config.spaces_for(&spec) {
                     return Err(StateError::LearnerSettings);
                 }
-                agent.check_replay(replay).map_err(StateError::Learner)?;
+                agent.check_experience(experience).map_err(StateError::Learner)?;
                 agent.update_in_progress()
             }
             (LearnerState::Tabular(t), LearnerSetting::TabularQ { .. }) => {
@@ -598,8 +600,8 @@ impl SessionState {
         }
         let (actions, pushes) = match learner {
             // Steps an n-step window still holds are stored later.
-            LearnerState::Dqn { agent, replay } => {
-                (agent.sample_count(), Some(replay.pushes() + agent.pending_steps()))
+            LearnerState::Dqn { agent, experience } => {
+                (agent.sample_count(), Some(experience.replay.pushes() + agent.pending_steps()))
             }
             LearnerState::Tabular(t) => (t.sample_count(), None),
         };
@@ -927,7 +929,7 @@ impl Session {
             config: self.config.clone(),
             learner: match &self.learner {
                 RunLearner::Dqn(a) => {
-                    LearnerState::Dqn { agent: Box::new(a.to_state()), replay: Box::new(a.replay().clone()) }
+                    LearnerState::Dqn { agent: Box::new(a.to_state()), experience: Box::new(a.experience()) }
                 }
                 RunLearner::Tabular(t) => LearnerState::Tabular(t.clone()),
             },
@@ -964,6 +966,13 @@ impl Session {
         self.learner.dqn().map(Agent::replay)
     }
 
+    /// What a checkpoint streams after [`meta`](Self::meta): the DQN
+    /// learner's replay buffer and priorities (`None` for another learner).
+    #[must_use]
+    pub fn streamed(&self) -> Option<Streamed<'_>> {
+        self.learner.dqn().map(|a| Streamed { replay: a.replay(), priorities: a.priorities() })
+    }
+
     /// Whether the session can be frozen ([`to_state`](Self::to_state)),
     /// and so checkpointed: whether its environments' family can save them.
     #[must_use]
@@ -991,8 +1000,8 @@ impl Session {
     pub fn from_state_with(s: SessionState, family: Box<dyn EnvFamily>) -> Result<Self, StateError> {
         let envs = s.check(family.as_ref())?;
         let learner = match s.learner {
-            LearnerState::Dqn { agent, replay } => {
-                RunLearner::Dqn(Box::new(Agent::from_state(*agent, *replay).map_err(StateError::Learner)?))
+            LearnerState::Dqn { agent, experience } => {
+                RunLearner::Dqn(Box::new(Agent::from_state(*agent, *experience).map_err(StateError::Learner)?))
             }
             LearnerState::Tabular(t) => RunLearner::Tabular(t),
         };

@@ -302,8 +302,6 @@ struct AgentMirror {
     n_step_windows: WindowsMirror,
     policy_noise: Option<NoiseMirror>,
     target_noise: Option<NoiseMirror>,
-    /// Prioritized replay: the largest priority and one per transition.
-    priorities: Option<(f64, Vec<f64>)>,
 }
 
 /// A noise sample: per layer, a noisy layer's `ε_in` and `ε_out`.
@@ -404,11 +402,14 @@ enum PendingMirror {
 }
 
 /// A checkpoint taken apart: the payload's mirror and, for DQN, the replay
-/// buffer's stream (without its trailer, which [`file_of`] writes anew).
+/// buffer's stream and, with prioritized replay, the priorities streamed
+/// after it (the largest, then one per transition; without the trailer,
+/// which [`file_of`] writes anew).
 #[derive(Debug, Clone)]
 struct Parts {
     mirror: CheckpointMirror,
     replay: Option<Vec<u8>>,
+    priorities: Option<(f64, Vec<f64>)>,
 }
 
 /// Where the replay stream's counters are, in bytes from its start: after
@@ -485,8 +486,21 @@ fn parts_of(bytes: &[u8]) -> Parts {
     let payload_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
     let mirror: CheckpointMirror = postcard::from_bytes(&bytes[HEADER..HEADER + payload_len]).unwrap();
     let rest = &bytes[HEADER + payload_len..];
-    let replay = (!rest.is_empty()).then(|| rest[..rest.len() - TRAILER].to_vec());
-    Parts { mirror, replay }
+    let mut replay = (!rest.is_empty()).then(|| rest[..rest.len() - TRAILER].to_vec());
+    let prioritized = match &mirror.session.learner {
+        LearnerMirror::Dqn(a) => matches!(a.config.sampling, runner::Sampling::Prioritized(_)),
+        LearnerMirror::Tabular(_) => false,
+    };
+    let priorities = match replay.as_mut() {
+        Some(stream) if prioritized => {
+            let len = u64::from_le_bytes(stream[stream_at::LEN..stream_at::LEN + 8].try_into().unwrap()) as usize;
+            let tail = stream.split_off(stream.len() - 8 * (1 + len));
+            let words: Vec<f64> = tail.chunks_exact(8).map(|w| f64::from_le_bytes(w.try_into().unwrap())).collect();
+            Some((words[0], words[1..].to_vec()))
+        }
+        _ => None,
+    };
+    Parts { mirror, replay, priorities }
 }
 
 /// The file the parts describe, with a header, a checksum and a replay
@@ -498,9 +512,13 @@ fn file_of(parts: &Parts, version_of: &[u8]) -> Vec<u8> {
     file.extend_from_slice(&checksum(&payload).to_le_bytes());
     file.extend_from_slice(&payload);
     if let Some(stream) = &parts.replay {
+        let mut stream = stream.clone();
+        if let Some((max, priorities)) = &parts.priorities {
+            stream.extend(std::iter::once(max).chain(priorities).flat_map(|v| v.to_le_bytes()));
+        }
         let mut sum = checkpoint::StreamSum::default();
-        sum.update(stream);
-        file.extend_from_slice(stream);
+        sum.update(&stream);
+        file.extend_from_slice(&stream);
         file.extend_from_slice(&sum.len().to_le_bytes());
         file.extend_from_slice(&sum.finish().to_le_bytes());
     }
@@ -599,7 +617,7 @@ fn edit_batch(saved: &mut Vec<u8>, edit: &dyn Fn(&mut BatchMirror)) {
 }
 
 fn apply(parts: &mut Parts, (which, n, x, at): Edit) {
-    let (m, replay) = (&mut parts.mirror, &mut parts.replay);
+    let (m, replay, priorities) = (&mut parts.mirror, &mut parts.replay, &mut parts.priorities);
     let s = &mut m.session;
     match which % 68 {
         0 => m.logs.train_csv_len = n,
@@ -715,11 +733,11 @@ fn apply(parts: &mut Parts, (which, n, x, at): Edit) {
                     }
                 }
                 53 => a.n_step_windows.envs = vec![WindowMirror::default(); (n % 70_000) as usize],
-                54 => a.priorities = Some((x, vec![x; at % 50])),
-                55 => a.priorities = None,
+                54 => *priorities = Some((x, vec![x; at % 50])),
+                55 => *priorities = None,
                 56 => a.config.sampling = runner::Sampling::Prioritized(runner::Prioritized::default()),
                 57 => {
-                    if let Some(v) = a.priorities.as_mut().and_then(|p| p.1.get_mut(at % 50)) {
+                    if let Some(v) = priorities.as_mut().and_then(|p| p.1.get_mut(at % 50)) {
                         *v = x;
                     }
                 }
@@ -1084,6 +1102,32 @@ fn the_known_crashers_are_named_errors() {
         p.mirror.session.env_rngs.swap(0, 1);
         let text = chain(&file_of(&p, source));
         assert!(text.contains("random stream of TrainEnv"), "{text}");
+        // Finite but meaningless: 10^300 seconds of training (printed as a
+        // wall time of 300 digits), a TensorBoard file of 2^63 bytes for a
+        // run that writes none.
+        let mut p = parts_of(source);
+        p.mirror.logs.elapsed_seconds = 1e300;
+        let text = chain(&file_of(&p, source));
+        assert!(text.contains("training time 1e300 s is impossible"), "{text}");
+        let mut p = parts_of(source);
+        p.mirror.logs.tensorboard_len = 1 << 63;
+        let text = chain(&file_of(&p, source));
+        assert!(text.contains("TensorBoard event file, but the run writes none"), "{text}");
+    });
+    // Prioritized replay's priorities, streamed after the buffer: damaged,
+    // missing or cut, each is named.
+    SOURCES.with(|sources| {
+        let source = &sources[2];
+        let chain = |bytes: &[u8]| runner::ErrorChain(&checkpoint::decode(bytes).unwrap_err()).to_string();
+        let mut p = parts_of(source);
+        let (max, priorities) = p.priorities.clone().expect("the Rainbow source samples by priority");
+        assert!(!priorities.is_empty() && priorities.iter().all(|&v| v > 0.0 && v <= max));
+        p.priorities.as_mut().unwrap().1[0] = max * 2.0;
+        let text = chain(&file_of(&p, source));
+        assert!(text.contains("replay priorities") && text.contains("above the largest"), "{text}");
+        p.priorities = None;
+        let text = chain(&file_of(&p, source));
+        assert!(text.contains("truncated at byte"), "{text}");
     });
     let mut config = RunConfig { test_episodes: u32::MAX, ..RunConfig::default() };
     assert!(config.validate().is_err());

@@ -1,5 +1,8 @@
 //! The counting allocator and the peak heap the pool records per run.
 
+#[path = "support/checkpoint_memory.rs"]
+mod checkpoint_memory;
+
 use runner::pool::run_parallel;
 use runner::{CountingAllocator, RunConfig};
 
@@ -50,4 +53,24 @@ fn the_pool_records_each_runs_peak_heap() {
     assert!(small > reserved(1_000), "{small}");
     assert_eq!(large - small, reserved(201_000) - reserved(1_000), "{small} {large}");
     assert!(reserved(201_000) < 201_000 * 39, "fewer bytes than two f32 observations a transition");
+}
+
+/// A checkpoint of an image run streams its experience: writing holds no
+/// more than the bound `runner::checkpoint` states (the payload a few
+/// times over and 1 MiB) beyond the session, and reading no more beyond
+/// the experience it reads, with prioritized replay too. The buffer here
+/// is about 42 MB, several times the bound; `cargo bench -p runner --bench
+/// checkpoint_memory` measures one of over a gigabyte.
+#[test]
+fn a_checkpoint_streams_its_experience_within_the_stated_bound() {
+    for prioritized in [false, true] {
+        let dir = std::env::temp_dir().join(format!("dqn-heap-ckpt-{prioritized}-{}", std::process::id()));
+        let m = checkpoint_memory::measure(6_000, prioritized, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(m.experience_bytes > 6_000 * 84 * 84, "{m:?}");
+        assert!(m.bound() * 4 < m.experience_bytes, "the bound is small beside the buffer: {m:?}");
+        assert!(m.write_peak <= m.bound(), "writing held {} bytes: {m:?}", m.write_peak);
+        assert!(m.read_extra() <= m.bound(), "reading held {} bytes beyond the experience: {m:?}", m.read_extra());
+        assert!(m.file_bytes > m.experience_bytes * 9 / 10, "the file holds the frames: {m:?}");
+    }
 }
