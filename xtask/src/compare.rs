@@ -117,12 +117,7 @@ pub fn table(ours: &[Row], anchor: &[Row]) -> String {
 
 /// The seeds `a..b` of a range argument like `0..5`, or a comma list.
 pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, String> {
-    let bad = || format!("--seeds {spec:?}: expected a range like 0..5 or a list like 0,3,7");
-    if let Some((a, b)) = spec.split_once("..") {
-        let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        return if a < b { Ok((a..b).collect()) } else { Err(bad()) };
-    }
-    spec.split(',').map(|s| s.trim().parse().map_err(|_| bad())).collect()
+    runner::sweep::parse_seeds(spec).map_err(|e| e.to_string())
 }
 
 /// Where the comparison's runs go.
@@ -143,5 +138,14 @@ mod tests {
         assert_eq!(parse_seeds("0..5").unwrap(), vec![0, 1, 2, 3, 4]);
         assert_eq!(parse_seeds("3, 7").unwrap(), vec![3, 7]);
         assert!(parse_seeds("5..5").is_err() && parse_seeds("x").is_err());
+        // Counted before a list is built; a seed twice is one run twice.
+        for (spec, problem) in [
+            ("0..100000000000", "100000000000 seeds; at most 100000"),
+            ("0..18446744073709551615", "at most 100000"),
+            ("1,1,1", "seed 1 is given twice"),
+        ] {
+            let err = parse_seeds(spec).unwrap_err();
+            assert!(err.contains(problem), "{spec}: {err}");
+        }
     }
 }

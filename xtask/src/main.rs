@@ -56,7 +56,10 @@ impl PoolArgs {
             .map(runner::sweep::Shard::parse)
             .transpose()
             .map_err(|e| ErrorChain(&e).to_string())?;
-        let workers = self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        let workers = match self.jobs {
+            Some(jobs) => runner::sweep::check_workers(jobs).map_err(|e| e.to_string())?,
+            None => std::thread::available_parallelism().map_or(2, usize::from),
+        };
         Ok((shard, workers))
     }
 }
@@ -264,7 +267,7 @@ enum Command {
         /// base configuration's early_stop.solved_at, else the environment's
         /// reward_threshold: 475 for CartPole-v1, -110 MountainCar-v0, -100
         /// Acrobot-v1).
-        #[arg(long, value_name = "R", allow_negative_numbers = true)]
+        #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = finite_f64)]
         solved_at: Option<f64>,
     },
     /// The classic-control suite: CartPole-v1, Acrobot-v1 and MountainCar-v0,
@@ -356,6 +359,16 @@ fn main() -> ExitCode {
             eprintln!("{}", runner::text::abbreviate_words(&message));
             ExitCode::from(failure.exit_code())
         }
+    }
+}
+
+/// A number that must be finite (`--solved-at NaN` would count nothing as
+/// solved, silently).
+fn finite_f64(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} is not a finite number")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

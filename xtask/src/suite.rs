@@ -168,9 +168,19 @@ pub struct PeerRun {
 /// Every `*.json` in `folder` (none if it does not exist), by file name.
 ///
 /// # Errors
-/// A file that cannot be read or is not a peer run, named.
+/// A `folder` that exists but is not a folder (a file given as `--peers`
+/// is a mistake, not "no peers"), or cannot be listed; a file that cannot
+/// be read or is not a peer run, named.
 pub fn read_peers(folder: &Path) -> Result<Vec<PeerRun>, String> {
-    let Ok(listing) = std::fs::read_dir(folder) else { return Ok(Vec::new()) };
+    let shown = runner::text::path(folder);
+    let listing = match std::fs::read_dir(folder) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(_) if folder.exists() && !folder.is_dir() => {
+            return Err(format!("--peers {shown}: not a folder (the peers' result files go in a folder)"));
+        }
+        Err(e) => return Err(format!("--peers {shown}: {e}")),
+    };
     let mut files: Vec<PathBuf> = listing
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -584,6 +594,20 @@ mod tests {
         for ((_, y), (_, lo, hi)) in points.iter().zip(&band) {
             assert!(lo <= y && y <= hi, "{lo} {y} {hi}");
         }
+    }
+
+    /// A `--peers` that is a file is an error, not "no peers"; an absent
+    /// folder is no peers.
+    #[test]
+    fn peers_must_be_a_folder() {
+        let dir = std::env::temp_dir().join(format!("dqn-suite-peers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("peers.json");
+        std::fs::write(&file, "{}").unwrap();
+        let err = read_peers(&file).unwrap_err();
+        assert!(err.contains("not a folder"), "{err}");
+        assert!(read_peers(&dir.join("absent")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The pipeline end to end on tiny runs: every entry trains and the

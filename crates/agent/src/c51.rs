@@ -30,19 +30,43 @@ impl Support {
     /// `n_atoms` atoms on `[v_min, v_max]`.
     ///
     /// # Errors
-    /// [`InvalidSetting`] for fewer than 2 atoms, more than 2¹⁶, or bounds
-    /// that are not finite `f32` values with `v_min < v_max`.
+    /// [`InvalidSetting`] (of `distributional.n_atoms` or
+    /// `distributional.v_min`) for fewer than 2 atoms, more than 2¹⁶,
+    /// bounds that are not finite `f32` values with `v_min < v_max`, or
+    /// atoms that are not distinct finite `f32` values (`v_max: 1e-44`
+    /// would put every atom at 0: a spacing that rounds to nothing).
     pub fn new(v_min: f64, v_max: f64, n_atoms: usize) -> Result<Self, InvalidSetting> {
-        let bad = |field, reason: String| Err(InvalidSetting { field, reason });
+        let bad = |field, reason: String| Err(InvalidSetting::new(field, reason));
         if !(2..=1 << 16).contains(&n_atoms) {
-            return bad("n_atoms", format!("{n_atoms} is outside 2..=65536"));
+            return bad("distributional.n_atoms", format!("{n_atoms} is outside 2..=65536"));
         }
         let (lo, hi) = (v_min as f32, v_max as f32);
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return bad("v_min", format!("[{v_min}, {v_max}] is not a finite interval with v_min < v_max"));
+            return bad(
+                "distributional.v_min",
+                format!("[{v_min}, {v_max}] is not a finite interval with v_min < v_max"),
+            );
         }
         let delta_z = ((v_max - v_min) / (n_atoms - 1) as f64) as f32;
-        Ok(Self { v_min: lo, v_max: hi, n_atoms, delta_z })
+        let support = Self { v_min: lo, v_max: hi, n_atoms, delta_z };
+        // Atoms are computed in f32: each must be finite and above the one
+        // before, or two returns share an atom and the projection is wrong.
+        let mut previous = f32::NEG_INFINITY;
+        for j in 0..n_atoms {
+            let z = support.atom(j);
+            if !(z.is_finite() && z > previous) {
+                return bad(
+                    "distributional.v_min",
+                    format!(
+                        "{n_atoms} atoms on [{v_min}, {v_max}] are spaced {delta_z:e} apart in f32: atoms {} and {j} \
+                         are not distinct finite values; widen the interval or use fewer atoms",
+                        j.saturating_sub(1)
+                    ),
+                );
+            }
+            previous = z;
+        }
+        Ok(support)
     }
 
     /// The number of atoms.
@@ -248,9 +272,17 @@ mod tests {
 
     #[test]
     fn bad_supports_are_refused() {
-        assert_eq!(Support::new(-1.0, 1.0, 1).unwrap_err().field, "n_atoms");
-        assert_eq!(Support::new(1.0, 1.0, 51).unwrap_err().field, "v_min");
-        assert_eq!(Support::new(f64::NAN, 1.0, 51).unwrap_err().field, "v_min");
-        assert_eq!(Support::new(-1e39, 1.0, 51).unwrap_err().field, "v_min");
+        assert_eq!(Support::new(-1.0, 1.0, 1).unwrap_err().field, "distributional.n_atoms");
+        assert_eq!(Support::new(1.0, 1.0, 51).unwrap_err().field, "distributional.v_min");
+        assert_eq!(Support::new(f64::NAN, 1.0, 51).unwrap_err().field, "distributional.v_min");
+        assert_eq!(Support::new(-1e39, 1.0, 51).unwrap_err().field, "distributional.v_min");
+        // Finite bounds whose atoms are not distinct finite f32 values: a
+        // spacing that rounds to 0, atoms that run past f32::MAX, two
+        // atoms a rounding apart.
+        for (v_min, v_max, n) in [(0.0, 1e-44, 51), (-3e38, 3e38, 51), (1.0, 1.0 + 1e-7, 51)] {
+            let err = Support::new(v_min, v_max, n).unwrap_err();
+            assert!(err.reason.contains("not distinct finite values"), "[{v_min}, {v_max}]: {}", err.reason);
+        }
+        assert!(Support::new(-1e38, 1e38, 2).is_ok(), "two atoms at the ends are distinct and finite");
     }
 }

@@ -6,7 +6,7 @@ use mlp::{Architecture, Arithmetic, DuelingStreams, LossKind, NoisyInit, NoisyLa
 use replay::{FrameKind, FrameSpec, InputFormat, Stacking};
 use serde::{Deserialize, Serialize};
 
-use crate::InvalidSetting;
+use crate::{InvalidSetting, SettingSource};
 
 /// What the environment decides for a learner: what one observation is
 /// (a frame: its values and their kind), its actions, and how many
@@ -430,9 +430,10 @@ impl DqnConfig {
     /// # Errors
     /// [`InvalidSetting`] with the field and the reason.
     pub fn validate(&self, spaces: &Spaces) -> Result<(), InvalidSetting> {
-        let bad = |field: &'static str, reason: String| Err(InvalidSetting { field, reason });
+        let bad = |field: &'static str, reason: String| Err(InvalidSetting::new(field, reason));
         if let Err(e) = spaces.frame.check() {
-            return bad("observations", e.to_string());
+            return Err(InvalidSetting::new("observations", "the environment's frames cannot be stored")
+                .because(SettingSource::Replay(e)));
         }
         if spaces.n_actions == 0 {
             return bad("n_actions", "must be at least 1".into());
@@ -444,8 +445,12 @@ impl DqnConfig {
             return bad("envs", format!("{} environments: from 1 to {}", spaces.envs, replay::MAX_ENVS));
         }
         if let Err(e) = self.input_format(spaces).check() {
-            let field = if matches!(e, replay::ReplayError::Scale { .. }) { "obs_scale" } else { "stack" };
-            return bad(field, e.to_string());
+            let (field, reason) = if matches!(e, replay::ReplayError::Scale { .. }) {
+                ("obs_scale", "the scale cannot make inputs")
+            } else {
+                ("stack", "the stack cannot be rebuilt")
+            };
+            return Err(InvalidSetting::new(field, reason).because(SettingSource::Replay(e)));
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return bad("hidden", format!("layer {i} has width 0"));
@@ -513,9 +518,7 @@ impl DqnConfig {
             return bad("n_step", format!("{} is outside 1..=255", self.n_step));
         }
         if let Some(d) = self.distributional {
-            if let Err(e) = crate::c51::Support::new(d.v_min, d.v_max, d.n_atoms) {
-                return bad("distributional", format!("{}: {}", e.field, e.reason));
-            }
+            crate::c51::Support::new(d.v_min, d.v_max, d.n_atoms)?;
             if d.n_atoms > crate::c51::MAX_ATOMS || spaces.n_actions > crate::c51::MAX_ACTIONS {
                 return bad(
                     "distributional",
@@ -663,9 +666,9 @@ impl DqnConfig {
     /// [`InvalidSetting`] naming `hidden` (or `dueling`) when the widths
     /// make no network.
     pub fn shape(&self, spaces: &Spaces) -> Result<Shape, InvalidSetting> {
-        self.architecture(spaces).shape().map_err(|e| InvalidSetting {
-            field: if self.dueling.is_some() { "dueling" } else { "hidden" },
-            reason: e.to_string(),
+        self.architecture(spaces).shape().map_err(|e| {
+            let field = if self.dueling.is_some() { "dueling" } else { "hidden" };
+            InvalidSetting::new(field, "the widths make no network").because(SettingSource::Network(e))
         })
     }
 }

@@ -10,12 +10,7 @@ use std::fmt;
 #[non_exhaustive]
 pub enum AgentError {
     /// A setting is invalid.
-    InvalidConfig {
-        /// The setting's name, as in the configuration file.
-        field: &'static str,
-        /// Why it is invalid.
-        reason: String,
-    },
+    InvalidConfig(InvalidSetting),
     /// An observation (or a batch of them) the learner cannot use.
     BadObservation(ObservationProblem),
     /// A NaN or infinite reward.
@@ -233,7 +228,7 @@ pub enum StateProblem {
 impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidConfig { field, reason } => write!(f, "invalid setting {field}: {reason}"),
+            Self::InvalidConfig(_) => write!(f, "invalid settings"),
             Self::BadObservation(problem) => write!(f, "bad observation: {problem}"),
             Self::NonFiniteReward { value } => write!(f, "the reward is {value}: rewards must be finite"),
             Self::InvalidAction { action, n_actions } => {
@@ -272,6 +267,7 @@ impl fmt::Display for AgentError {
 impl std::error::Error for AgentError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::InvalidConfig(e) => Some(e),
             Self::DamagedState(e) => Some(e),
             Self::Replay(e) => Some(e),
             Self::Network(e) => Some(e),
@@ -353,12 +349,40 @@ impl std::error::Error for StateProblem {
 
 /// A setting that is invalid: what [`DqnConfig::validate`](crate::DqnConfig::validate)
 /// finds (it can find nothing else).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InvalidSetting {
     /// The setting's name, as in the configuration file.
     pub field: &'static str,
     /// Why it is invalid.
     pub reason: String,
+    /// The lower crate's refusal it comes from, kept as the error's
+    /// [`source`](std::error::Error::source) (not folded into `reason`).
+    pub source: Option<Box<SettingSource>>,
+}
+
+/// What refused a setting below the learner.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SettingSource {
+    /// The network (its widths make no network, say).
+    Network(mlp::MlpError),
+    /// The replay buffer (its observations or stacking).
+    Replay(replay::ReplayError),
+}
+
+impl InvalidSetting {
+    /// `field` is invalid because `reason`.
+    #[must_use]
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into(), source: None }
+    }
+
+    /// The same, with the lower error it comes from.
+    #[must_use]
+    pub fn because(mut self, source: SettingSource) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
 }
 
 impl fmt::Display for InvalidSetting {
@@ -367,11 +391,19 @@ impl fmt::Display for InvalidSetting {
     }
 }
 
-impl std::error::Error for InvalidSetting {}
+impl std::error::Error for InvalidSetting {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.source.as_deref() {
+            Some(SettingSource::Network(e)) => Some(e),
+            Some(SettingSource::Replay(e)) => Some(e),
+            None => None,
+        }
+    }
+}
 
 impl From<InvalidSetting> for AgentError {
     fn from(e: InvalidSetting) -> Self {
-        Self::InvalidConfig { field: e.field, reason: e.reason }
+        Self::InvalidConfig(e)
     }
 }
 

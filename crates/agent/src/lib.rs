@@ -36,7 +36,7 @@ pub use config::{
     TargetUpdate,
 };
 pub use dqn_loss::BatchRows;
-pub use error::{AgentError, InvalidSetting, ObservationProblem, StateProblem};
+pub use error::{AgentError, InvalidSetting, ObservationProblem, SettingSource, StateProblem};
 pub use n_step::MAX_ENVIRONMENTS;
 pub use priorities::{Priorities, PrioritiesError};
 // What this crate's API exposes of its neighbours, re-exported so that a

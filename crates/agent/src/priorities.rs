@@ -100,15 +100,17 @@ impl Priorities {
     /// [`PrioritiesError::Read`] for the reader's failure (an early end
     /// included), [`PrioritiesError::Damaged`] naming a bad value.
     pub fn read_from(r: &mut dyn Read, replay: &ReplayBuffer) -> Result<Self, PrioritiesError> {
-        let damaged =
-            |problem| PrioritiesError::Damaged(AgentError::DamagedState(StateProblem::Priorities { problem }));
+        let damaged = |problem| {
+            PrioritiesError::Damaged(Box::new(AgentError::DamagedState(StateProblem::Priorities { problem })))
+        };
         let mut word = [0u8; 8];
         r.read_exact(&mut word).map_err(PrioritiesError::Read)?;
         let max_priority = f64::from_le_bytes(word);
         if !(max_priority > 0.0 && max_priority.is_finite()) {
             return Err(damaged("have a largest value that is not positive and finite"));
         }
-        let mut tree = PriorityTree::new(replay.capacity()).map_err(|e| PrioritiesError::Damaged(e.into()))?;
+        let mut tree =
+            PriorityTree::new(replay.capacity()).map_err(|e| PrioritiesError::Damaged(Box::new(e.into())))?;
         for age in 0..replay.len() {
             r.read_exact(&mut word).map_err(PrioritiesError::Read)?;
             let priority = f64::from_le_bytes(word);
@@ -116,7 +118,7 @@ impl Priorities {
                 return Err(damaged("hold a value that is not positive or is above the largest"));
             }
             let slot = replay.slot_of_age(age).expect("age < len");
-            tree.set(slot, priority).map_err(|e| PrioritiesError::Damaged(e.into()))?;
+            tree.set(slot, priority).map_err(|e| PrioritiesError::Damaged(Box::new(e.into())))?;
         }
         Ok(Self { tree, max_priority })
     }
@@ -129,7 +131,7 @@ pub enum PrioritiesError {
     /// The reader failed, or the stream ended early.
     Read(std::io::Error),
     /// A value the priorities cannot hold.
-    Damaged(AgentError),
+    Damaged(Box<AgentError>),
 }
 
 impl PrioritiesError {
@@ -153,7 +155,7 @@ impl std::error::Error for PrioritiesError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Read(e) => Some(e),
-            Self::Damaged(e) => Some(e),
+            Self::Damaged(e) => Some(e.as_ref()),
         }
     }
 }

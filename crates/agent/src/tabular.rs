@@ -145,7 +145,7 @@ impl TabularQ {
     /// # Errors
     /// [`AgentError::InvalidConfig`] for bad bins, ranges, α or γ.
     pub fn new(config: TabularConfig, explore_seed: u64) -> Result<Self, AgentError> {
-        let bad = |field, reason: &str| Err(AgentError::InvalidConfig { field, reason: reason.into() });
+        let bad = |field, reason: &str| Err(AgentError::InvalidConfig(crate::InvalidSetting::new(field, reason)));
         let d = &config.discretizer;
         if d.bins.is_empty() || d.bins.len() != d.ranges.len() || d.bins.contains(&0) {
             return bad("bins", "one positive bin count per range is needed");

@@ -382,7 +382,13 @@ fn a_distributional_learner_acts_by_expected_values_at_any_thread_count() {
         distributional: Some(Distributional { n_atoms: 1, ..Distributional::default() }),
         ..small_config()
     };
-    assert_eq!(bad.validate(&SPACES).unwrap_err().field, "distributional");
+    assert_eq!(bad.validate(&SPACES).unwrap_err().field, "distributional.n_atoms");
+    // Finite bounds whose atoms round together in f32: refused by name.
+    let tiny =
+        DqnConfig { distributional: Some(Distributional { n_atoms: 51, v_min: 0.0, v_max: 1e-44 }), ..small_config() };
+    let err = tiny.validate(&SPACES).unwrap_err();
+    assert_eq!(err.field, "distributional.v_min");
+    assert!(err.reason.contains("not distinct finite values"), "{}", err.reason);
 }
 
 proptest! {
@@ -561,7 +567,7 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
     ];
     for (config, field) in cases {
         match Agent::new(config, SPACES, SEEDS) {
-            Err(AgentError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+            Err(AgentError::InvalidConfig(e)) => assert_eq!(e.field, field),
             other => panic!("{field}: expected an InvalidConfig error, got {other:?}"),
         }
     }

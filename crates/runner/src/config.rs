@@ -536,6 +536,9 @@ impl std::error::Error for ConfigError {
             Self::Read { source, .. } => Some(source),
             Self::Parse { source, .. } => Some(source.as_ref()),
             Self::Env { source, .. } => Some(source),
+            // Its field and reason are this error's text: the chain goes on
+            // with what refused the setting below the learner.
+            Self::Agent(e) => std::error::Error::source(e),
             _ => None,
         }
     }

@@ -156,6 +156,12 @@ pub enum PolicyError {
         /// Its name.
         name: String,
     },
+    /// A safetensors header that names a tensor twice (the crate would
+    /// keep one of them silently; `policy.json` refuses the same).
+    DuplicateTensor {
+        /// Its name.
+        name: String,
+    },
     /// A weight that is not a matrix `[outputs, inputs]`.
     WeightRank {
         /// Its name.
@@ -199,6 +205,7 @@ impl fmt::Display for PolicyError {
             Self::Network(_) => write!(f, "the network refused its tensors"),
             Self::Safetensors(_) => write!(f, "not a readable safetensors file"),
             Self::Dtype { name, dtype } => write!(f, "tensor {name} is {dtype}, expected F32 (float32)"),
+            Self::DuplicateTensor { name } => write!(f, "tensor {name} is named twice in the safetensors header"),
             Self::UnknownName { name } => write!(
                 f,
                 "tensor {name} is no layer of a chain (fc1.weight, fc1.bias, …) or of dueling heads (trunk.0.*, \
@@ -316,10 +323,48 @@ pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
     policy.map_err(|source| RunError::Policy { path: path.to_path_buf(), source })
 }
 
-/// Whether `bytes` look like safetensors: an 8-byte header length, then the
-/// header's JSON object. (A policy's JSON starts with `{"format"`.)
+/// Whether `bytes` look like safetensors: an 8-byte little-endian header
+/// length that fits the file, then the header's JSON object. A policy's
+/// JSON starts with `{`, or with white space before it: eight spaces read
+/// as a length of 2.3·10¹⁸ bytes, which no file holds, so such a file is
+/// JSON.
 fn is_safetensors(bytes: &[u8]) -> bool {
-    bytes.get(8) == Some(&b'{') && bytes.first() != Some(&b'{')
+    let Some(len) = bytes.get(..8) else { return false };
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    bytes.get(8) == Some(&b'{') && len <= (bytes.len() - 8) as u64
+}
+
+/// The first tensor name a safetensors header gives twice. The header is
+/// a JSON object from names to tensors (and `__metadata__`); JSON allows
+/// a key twice, and the crate's map keeps one silently.
+fn duplicate_name(bytes: &[u8]) -> Option<String> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a safetensors header")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+            // Read to the end (the parser checks the object is whole).
+            let (mut seen, mut twice) = (std::collections::BTreeSet::new(), None);
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    twice.get_or_insert(key);
+                }
+            }
+            Ok(twice)
+        }
+    }
+    struct Header(Option<String>);
+    impl<'de> Deserialize<'de> for Header {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(Keys).map(Header)
+        }
+    }
+    let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header = bytes.get(8..8usize.checked_add(len)?)?;
+    serde_json::from_slice::<Header>(header).ok()?.0
 }
 
 /// The network a safetensors file describes, its shape read from the
@@ -333,6 +378,9 @@ fn is_safetensors(bytes: &[u8]) -> bool {
 /// As [`load_policy`]'s [`RunError::Policy`].
 pub fn parse_safetensors_policy(bytes: &[u8]) -> Result<Mlp<f32>, PolicyError> {
     let file = safetensors::SafeTensors::deserialize(bytes).map_err(PolicyError::Safetensors)?;
+    if let Some(name) = duplicate_name(bytes) {
+        return Err(PolicyError::DuplicateTensor { name });
+    }
     let mut tensors = BTreeMap::new();
     for (name, view) in file.iter() {
         if view.dtype() != safetensors::Dtype::F32 {

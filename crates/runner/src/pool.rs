@@ -183,7 +183,9 @@ pub fn run_parallel(
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
+        // No more threads than runs: a worker count of any size (2⁶⁴ − 1)
+        // spawns at most one thread per run.
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
             scope.spawn(|| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
                 loop {

@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::pool::{RunOutcome, run_key, run_parallel};
 use crate::{ConfigError, RunConfig, RunError, write_atomic};
 
+/// The most runs a plan may hold (grid points × seeds): far more than a
+/// sweep of days, few enough to list. A larger plan is refused before any
+/// point or seed list is built.
+pub const MAX_RUNS: u64 = 100_000;
+/// The most worker threads a pool may be asked for.
+pub const MAX_WORKERS: usize = 1024;
+
 /// One part of a sweep split `count` ways: `index` is 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -116,6 +123,32 @@ pub enum SweepError {
         /// The argument.
         arg: String,
     },
+    /// A seed list or range that does not parse, repeats a seed (the same
+    /// run twice), or holds more seeds than a plan may run.
+    Seeds {
+        /// The argument.
+        spec: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A grid that varies a key twice or repeats a value of one key (the
+    /// same runs twice).
+    Repeated {
+        /// The key.
+        key: String,
+        /// The repeated value (`None`: the key itself is repeated).
+        value: Option<String>,
+    },
+    /// More runs than [`MAX_RUNS`] (`runs` is `None` beyond `u64`).
+    TooManyRuns {
+        /// Grid points × seeds.
+        runs: Option<u64>,
+    },
+    /// A worker count of 0 or beyond [`MAX_WORKERS`].
+    Workers {
+        /// The count given.
+        workers: usize,
+    },
     /// A shard is not `I/N` with `1 <= I <= N`.
     Shard {
         /// The argument.
@@ -157,6 +190,16 @@ impl std::fmt::Display for SweepError {
             Self::Grid { arg } => {
                 write!(f, "--grid {arg:?}: expected KEY=V1|V2|... with no empty value, e.g. agent.lr=1e-3|3e-3")
             }
+            Self::Seeds { spec, problem } => write!(f, "--seeds {:?}: {problem}", crate::text::abbreviate(spec)),
+            Self::Repeated { key, value: None } => write!(f, "--grid varies {key} twice: give its values once"),
+            Self::Repeated { key, value: Some(value) } => {
+                write!(f, "--grid {key}: the value {value} is given twice (the same runs twice)")
+            }
+            Self::TooManyRuns { runs } => {
+                let runs = runs.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+                write!(f, "the sweep has {runs} runs (grid points × seeds); at most {MAX_RUNS} are allowed")
+            }
+            Self::Workers { workers } => write!(f, "--jobs {workers}: must be from 1 to {MAX_WORKERS}"),
             Self::Shard { text } => write!(f, "--shard {text:?}: expected I/N with 1 <= I <= N, e.g. 3/16"),
             Self::Point { point, .. } => write!(f, "grid point {point}"),
             Self::Io { path, .. } => write!(f, "{}", crate::text::path(path)),
@@ -173,9 +216,54 @@ impl std::error::Error for SweepError {
             Self::Io { source, .. } => Some(source),
             Self::Result { source, .. } => Some(source),
             Self::Run { source, .. } => Some(source.as_ref()),
-            Self::Grid { .. } | Self::Shard { .. } => None,
+            Self::Grid { .. }
+            | Self::Seeds { .. }
+            | Self::Repeated { .. }
+            | Self::TooManyRuns { .. }
+            | Self::Workers { .. }
+            | Self::Shard { .. } => None,
         }
     }
+}
+
+/// Parses seeds: a range `A..B` (A < B) or a list `A,B,C`, with no seed
+/// twice and at most [`MAX_RUNS`] of them, counted before any list is
+/// built (a range up to 2⁶⁴ − 1 is refused at once).
+///
+/// # Errors
+/// [`SweepError::Seeds`] naming the problem.
+pub fn parse_seeds(spec: &str) -> Result<Vec<u64>, SweepError> {
+    let bad = |problem: &str| SweepError::Seeds { spec: spec.to_string(), problem: problem.to_string() };
+    let syntax = "expected a range like 0..5 or a list like 0,3,7";
+    if let Some((a, b)) = spec.split_once("..") {
+        let (a, b): (u64, u64) =
+            (a.trim().parse().map_err(|_| bad(syntax))?, b.trim().parse().map_err(|_| bad(syntax))?);
+        if a >= b {
+            return Err(bad("an empty range: the end must be above the start"));
+        }
+        if b - a > MAX_RUNS {
+            return Err(bad(&format!("{} seeds; at most {MAX_RUNS} are allowed", b - a)));
+        }
+        return Ok((a..b).collect());
+    }
+    let items = spec.split(',');
+    if items.clone().count() as u64 > MAX_RUNS {
+        return Err(bad(&format!("more than {MAX_RUNS} seeds")));
+    }
+    let seeds: Vec<u64> = items.map(|s| s.trim().parse().map_err(|_| bad(syntax))).collect::<Result<_, _>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = seeds.iter().find(|s| !seen.insert(**s)) {
+        return Err(bad(&format!("seed {twice} is given twice (the same run twice)")));
+    }
+    Ok(seeds)
+}
+
+/// Checks a worker count: 1 to [`MAX_WORKERS`].
+///
+/// # Errors
+/// [`SweepError::Workers`].
+pub fn check_workers(workers: usize) -> Result<usize, SweepError> {
+    if (1..=MAX_WORKERS).contains(&workers) { Ok(workers) } else { Err(SweepError::Workers { workers }) }
 }
 
 /// Parses `KEY=V1|V2|...`.
@@ -185,9 +273,16 @@ impl std::error::Error for SweepError {
 pub fn parse_grid(arg: &str) -> Result<(String, Vec<String>), SweepError> {
     let bad = || SweepError::Grid { arg: arg.to_string() };
     let (key, values) = arg.split_once('=').ok_or_else(bad)?;
+    if values.split('|').count() as u64 > MAX_RUNS {
+        return Err(SweepError::TooManyRuns { runs: Some(values.split('|').count() as u64) });
+    }
     let values: Vec<String> = values.split('|').map(|v| v.trim().to_string()).collect();
     if key.trim().is_empty() || values.iter().any(String::is_empty) {
         return Err(bad());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = values.iter().find(|v| !seen.insert(v.as_str())) {
+        return Err(SweepError::Repeated { key: key.trim().to_string(), value: Some(twice.clone()) });
     }
     Ok((key.trim().to_string(), values))
 }
@@ -202,7 +297,35 @@ pub fn describe(point: &Point) -> String {
 }
 
 impl Plan {
-    /// Every grid point, in order (the last key varies fastest).
+    /// Checks the plan's size before anything is built: no key varied
+    /// twice, no seed twice, at most [`MAX_RUNS`] runs in all.
+    ///
+    /// # Errors
+    /// [`SweepError::Repeated`], [`SweepError::Seeds`] or
+    /// [`SweepError::TooManyRuns`].
+    pub fn check(&self) -> Result<u64, SweepError> {
+        let mut keys = std::collections::BTreeSet::new();
+        if let Some((key, _)) = self.grid.iter().find(|(key, _)| !keys.insert(key.as_str())) {
+            return Err(SweepError::Repeated { key: key.clone(), value: None });
+        }
+        let runs =
+            self.grid.iter().try_fold(self.seeds.len() as u64, |n, (_, values)| n.checked_mul(values.len() as u64));
+        let runs = match runs {
+            Some(n) if n <= MAX_RUNS => n,
+            runs => return Err(SweepError::TooManyRuns { runs }),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = self.seeds.iter().find(|s| !seen.insert(**s)) {
+            let spec = self.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+            let problem = format!("seed {twice} is given twice (the same run twice)");
+            return Err(SweepError::Seeds { spec, problem });
+        }
+        Ok(runs)
+    }
+
+    /// Every grid point, in order (the last key varies fastest). Build
+    /// them after [`check`](Self::check): a grid of ten keys of ten values
+    /// has 10¹⁰ points.
     #[must_use]
     pub fn points(&self) -> Vec<Point> {
         self.grid.iter().fold(vec![Vec::new()], |points, (key, values)| {
@@ -222,9 +345,11 @@ impl Plan {
     /// Every run, each point with each seed, checked.
     ///
     /// # Errors
-    /// [`SweepError::Point`] for the first point whose settings do not apply
-    /// or validate.
+    /// As [`check`](Self::check), before any point is built; then
+    /// [`SweepError::Point`] for the first point whose settings do not
+    /// apply or validate.
     pub fn runs(&self) -> Result<Vec<PlannedRun>, SweepError> {
+        self.check()?;
         let mut out = Vec::new();
         for point in self.points() {
             for &seed in &self.seeds {
@@ -265,8 +390,9 @@ pub fn run(
     workers: usize,
     on_result: &(dyn Fn(&SweepResult, usize, usize) + Sync),
 ) -> Result<usize, SweepError> {
-    std::fs::create_dir_all(folder).map_err(|source| SweepError::Io { path: folder.to_path_buf(), source })?;
+    check_workers(workers)?;
     let all = plan.runs()?;
+    std::fs::create_dir_all(folder).map_err(|source| SweepError::Io { path: folder.to_path_buf(), source })?;
     let todo: Vec<(String, RunConfig)> = all
         .iter()
         .filter(|r| shard.is_none_or(|s| s.owns(&r.key)) && !result_path(folder, &r.key).is_file())
@@ -375,6 +501,45 @@ mod tests {
         plan.grid.push(parse_grid("agent.batch_size=8|0").unwrap());
         let err = plan.runs().unwrap_err();
         assert!(matches!(&err, SweepError::Point { point, .. } if point.contains("agent.batch_size=0")), "{err}");
+    }
+
+    /// Sizes are counted before anything is built: ranges and grids of any
+    /// size are refused at once, repeats are named, and a worker count of
+    /// any size is refused (the pool itself spawns no more threads than
+    /// runs).
+    #[test]
+    fn plans_are_counted_before_they_are_built() {
+        for (spec, problem) in [
+            ("0..18446744073709551615", "at most 100000"),
+            ("5..5", "empty range"),
+            ("1,1,1", "seed 1 is given twice"),
+            ("0..x", "expected a range"),
+        ] {
+            match parse_seeds(spec) {
+                Err(e @ SweepError::Seeds { .. }) => assert!(e.to_string().contains(problem), "{spec}: {e}"),
+                other => panic!("{spec}: {other:?}"),
+            }
+        }
+        assert_eq!(parse_seeds("3,1,2").unwrap(), vec![3, 1, 2]);
+        let mut plan = tiny_plan();
+        plan.grid = (0..10).map(|k| (format!("key{k}"), (0..10).map(|v| v.to_string()).collect())).collect();
+        assert!(matches!(plan.check(), Err(SweepError::TooManyRuns { runs: Some(30_000_000_000) })));
+        assert!(matches!(plan.runs(), Err(SweepError::TooManyRuns { .. })), "refused before the points are built");
+        plan.grid = (0..40).map(|k| (format!("key{k}"), vec!["1".into(), "2".into(), "3".into()])).collect();
+        assert!(matches!(plan.check(), Err(SweepError::TooManyRuns { runs: None })));
+        let mut twice = tiny_plan();
+        twice.grid.push(parse_grid("agent.lr=1e-4").unwrap());
+        assert!(matches!(twice.check(), Err(SweepError::Repeated { value: None, .. })));
+        assert!(matches!(parse_grid("agent.lr=1|2|1"), Err(SweepError::Repeated { value: Some(_), .. })));
+        let mut seeds = tiny_plan();
+        seeds.seeds = vec![4, 4];
+        assert!(matches!(seeds.check(), Err(SweepError::Seeds { .. })));
+        for workers in [0, MAX_WORKERS + 1, usize::MAX] {
+            assert!(matches!(check_workers(workers), Err(SweepError::Workers { .. })));
+        }
+        assert_eq!(check_workers(2).unwrap(), 2);
+        // 2⁶⁴ − 1 workers for no run: one thread looks, finds none, ends.
+        assert!(run_parallel(&[], usize::MAX, None, &|_, _, _, _| {}).is_empty());
     }
 
     /// Two shards into one folder give the same results as one sweep, and

@@ -120,7 +120,7 @@ pub struct Event {
 }
 
 /// Why bytes are not an event file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EventFileError {
     /// The file ends inside the record that starts at `offset`.
@@ -137,6 +137,8 @@ pub enum EventFileError {
     Decode {
         /// Where the record starts.
         offset: u64,
+        /// The protobuf decoder's error.
+        source: prost::DecodeError,
     },
 }
 
@@ -145,12 +147,19 @@ impl fmt::Display for EventFileError {
         match self {
             Self::Truncated { offset } => write!(f, "the file ends inside the record at byte {offset}"),
             Self::Checksum { offset } => write!(f, "the record at byte {offset} does not match its checksum"),
-            Self::Decode { offset } => write!(f, "the record at byte {offset} is not a TensorBoard event"),
+            Self::Decode { offset, .. } => write!(f, "the record at byte {offset} is not a TensorBoard event"),
         }
     }
 }
 
-impl std::error::Error for EventFileError {}
+impl std::error::Error for EventFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode { source, .. } => Some(source),
+            Self::Truncated { .. } | Self::Checksum { .. } => None,
+        }
+    }
+}
 
 /// The events of an event file, in order, every length and checksum checked.
 ///
@@ -178,7 +187,8 @@ pub fn read_events(bytes: &[u8]) -> Result<Vec<Event>, EventFileError> {
         if masked_crc32c(data).to_le_bytes() != bytes[end - 4..end] {
             return Err(EventFileError::Checksum { offset });
         }
-        let event: proto::Event = prost::Message::decode(data).map_err(|_| EventFileError::Decode { offset })?;
+        let event: proto::Event =
+            prost::Message::decode(data).map_err(|source| EventFileError::Decode { offset, source })?;
         let scalars = event
             .summary
             .map(|s| s.value.into_iter().filter_map(|v| Some((v.tag, v.simple_value?))).collect())

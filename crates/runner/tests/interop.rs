@@ -148,6 +148,24 @@ fn damaged_safetensors_are_named_errors() {
             |e| matches!(e, PolicyError::Layers(_)),
         ),
         (with(&|t| t[1].2[2] = f32::NAN), "refused its tensors", |e| matches!(e, PolicyError::Network(_))),
+        // The header names fc1.bias twice (JSON allows it; the crate keeps
+        // one silently): refused, as policy.json refuses it.
+        (
+            {
+                let mut twice = good.clone();
+                let len = u64::from_le_bytes(twice[..8].try_into().unwrap()) as usize;
+                let header = String::from_utf8(twice[8..8 + len].to_vec()).unwrap();
+                let entry_at = header.find("\"fc1.bias\"").unwrap();
+                let entry_end = entry_at + header[entry_at..].find('}').unwrap() + 1;
+                let entry = header[entry_at..entry_end].to_string();
+                let doubled = format!("{{{entry},{}", &header[1..]);
+                let padded = format!("{doubled:<width$}", width = doubled.len().next_multiple_of(8));
+                twice.splice(..8 + len, (padded.len() as u64).to_le_bytes().into_iter().chain(padded.bytes()));
+                twice
+            },
+            "tensor fc1.bias is named twice",
+            |e| matches!(e, PolicyError::DuplicateTensor { name } if name == "fc1.bias"),
+        ),
     ];
     for (bytes, expected, kind) in cases {
         let err = parse_safetensors_policy(&bytes).unwrap_err();
@@ -167,6 +185,11 @@ fn load_policy_tells_the_formats_apart() {
     runner::save_policy_safetensors(&original, &st).unwrap();
     assert_eq!(runner::load_policy(&json).unwrap(), original);
     assert_eq!(runner::load_policy(&st).unwrap(), original);
+    // JSON with white space before it is JSON, not a bad safetensors
+    // header (its first eight bytes are no length a file can have).
+    let spaced = dir.join("spaced.json");
+    std::fs::write(&spaced, format!("        \n  {}", std::fs::read_to_string(&json).unwrap())).unwrap();
+    assert_eq!(runner::load_policy(&spaced).unwrap(), original);
     // A damaged file of either kind is named with its path.
     std::fs::write(&st, &std::fs::read(&st).unwrap()[..100]).unwrap();
     let err = runner::ErrorChain(&runner::load_policy(&st).unwrap_err()).to_string();
