@@ -327,11 +327,21 @@ struct Results {
     grid: BTreeMap<(&'static str, usize, usize, usize), f64>,
     seed_runs: Vec<(WholeRun, Option<AnchorRun>)>,
     preset_runs: Vec<WholeRun>,
+    /// Bench paths the report asked for in a package that was benchmarked
+    /// but has no such row: a renamed bench, which must fail the report,
+    /// not print "–".
+    missing: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Results {
+    /// The row of `path` in `package`'s bench at `threads`; a package that
+    /// ran without it is recorded in `missing`.
     fn rust(&self, package: &str, threads: usize, path: &str) -> Option<&DivanRow> {
-        self.rust.get(&(package.to_string(), threads))?.iter().find(|r| r.path == path)
+        let row = self.rust.get(&(package.to_string(), threads))?.iter().find(|r| r.path == path);
+        if row.is_none() {
+            self.missing.borrow_mut().insert(format!("{package} (RAYON_NUM_THREADS={threads}): {path}"));
+        }
+        row
     }
 }
 
@@ -522,6 +532,11 @@ pub fn run(opts: &Options) -> Result<String, String> {
     }
     let _ = std::fs::remove_dir_all(&scratch);
     let text = render(&res, opts, started.elapsed().as_secs_f64());
+    let missing = res.missing.take();
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.into_iter().collect();
+        return Err(format!("the report asks for bench rows that do not exist (renamed?): {}", list.join("; ")));
+    }
     std::fs::write(&opts.out, &text).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     Ok(text)
 }
@@ -1213,5 +1228,19 @@ training_loop     fastest       │ slowest       │ median        │ mean    
         assert_eq!(rows[3].median_per_s, None);
         assert_eq!(rows[6].median_ns, 168.7e6);
         assert_eq!(rows[6].median_per_s, Some(950.0));
+    }
+
+    /// A row the report asks for in a package that ran without it is
+    /// recorded (the report then fails); a package that did not run is
+    /// not (its rows show "–", as a missing peer's do).
+    #[test]
+    fn a_renamed_bench_fails_the_report() {
+        let mut res = Results::default();
+        res.rust.insert(("agent".to_string(), 1), parse_divan(SAMPLE));
+        assert!(res.rust("agent", 1, "update/agent_update").is_some());
+        assert!(res.rust("agent", 1, "update/agent_updat").is_none());
+        assert!(res.rust("mlp", 1, "update/kernel").is_none());
+        let missing: Vec<String> = res.missing.take().into_iter().collect();
+        assert_eq!(missing, ["agent (RAYON_NUM_THREADS=1): update/agent_updat"]);
     }
 }
