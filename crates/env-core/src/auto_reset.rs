@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EnvError, EnvSpec, Inconsistency, Obs, ObsBuf, Resets, SavedEnv, VecEnv, check_resets};
+use crate::{Env, EnvError, EnvSpec, Inconsistency, Obs, ObsBuf, ObsMut, Resets, SavedEnv, VecEnv, check_resets};
 
 /// N environments of one kind stepped together. When environment `i` ends
 /// on a step (terminated, truncated or both), the same call resets it from
@@ -120,6 +120,44 @@ impl<E: SavedEnv> TryFrom<StoredAutoReset<E::Stored>> for AutoReset<E> {
     }
 }
 
+/// The per-environment outputs of a step, written by [`step_rows`].
+struct Outputs<'a> {
+    rewards: &'a mut [f64],
+    terminated: &'a mut [bool],
+    truncated: &'a mut [bool],
+    elapsed_steps: &'a mut [u32],
+}
+
+/// Steps every environment of a batch whose observations are rows of `T`,
+/// resetting those that end.
+fn step_rows<E: Env, T: Copy>(
+    envs: &mut [E],
+    actions: &[usize],
+    finals: &mut [T],
+    observations: &mut [T],
+    len: usize,
+    out: Outputs<'_>,
+    resets: &mut dyn Resets,
+) -> Result<(), EnvError>
+where
+    for<'a> &'a mut [T]: Into<ObsMut<'a>>,
+{
+    let rows = finals.chunks_exact_mut(len).zip(observations.chunks_exact_mut(len));
+    let outputs = out.rewards.iter_mut().zip(out.terminated.iter_mut()).zip(out.truncated.iter_mut());
+    let each = envs.iter_mut().zip(actions).zip(rows).zip(outputs).zip(out.elapsed_steps.iter_mut());
+    for (i, ((((env, &action), (last, next)), ((reward, terminated), truncated)), elapsed)) in each.enumerate() {
+        let step = env.step(action, last.into())?;
+        (*reward, *terminated, *truncated) = (step.reward, step.terminated, step.truncated);
+        if step.is_done() {
+            env.reset(resets.rng(i), next.into())?;
+        } else {
+            next.copy_from_slice(last);
+        }
+        *elapsed = env.elapsed_steps();
+    }
+    Ok(())
+}
+
 impl<E: SavedEnv> VecEnv for AutoReset<E> {
     fn spec(&self) -> EnvSpec {
         self.spec.clone()
@@ -163,19 +201,23 @@ impl<E: SavedEnv> VecEnv for AutoReset<E> {
         }
         check_resets(resets, self.envs.len())?;
         let len = self.spec.obs.len();
-        for (i, (env, &action)) in self.envs.iter_mut().zip(actions).enumerate() {
-            let out = env.step(action, self.final_observations.row_mut(i, len))?;
-            self.rewards[i] = out.reward;
-            self.terminated[i] = out.terminated;
-            self.truncated[i] = out.truncated;
-            if out.is_done() {
-                env.reset(resets.rng(i), self.observations.row_mut(i, len))?;
-            } else {
-                self.observations.copy_row(&self.final_observations, i, len);
+        let outputs = Outputs {
+            rewards: &mut self.rewards,
+            terminated: &mut self.terminated,
+            truncated: &mut self.truncated,
+            elapsed_steps: &mut self.elapsed_steps,
+        };
+        // The buffers' type is matched once per vector step, not per
+        // environment: the loop then walks plain slices.
+        match (&mut self.final_observations, &mut self.observations) {
+            (ObsBuf::F32(finals), ObsBuf::F32(obs)) => {
+                step_rows(&mut self.envs, actions, finals, obs, len, outputs, resets)
             }
-            self.elapsed_steps[i] = env.elapsed_steps();
+            (ObsBuf::U8(finals), ObsBuf::U8(obs)) => {
+                step_rows(&mut self.envs, actions, finals, obs, len, outputs, resets)
+            }
+            _ => unreachable!("both buffers are made from the one spec"),
         }
-        Ok(())
     }
 
     fn save(&self) -> Result<Vec<u8>, EnvError> {

@@ -129,7 +129,7 @@ pub struct StoredEpisodic<D: Dynamics> {
 fn obs_values<'a, D: Dynamics>(obs: ObsMut<'a>) -> Result<&'a mut [D::Element], EnvError> {
     let carrier = obs.carrier();
     let values = D::Element::values_mut(obs)
-        .ok_or(EnvError::ObsType { expected: <D::Element as ObsElement>::CARRIER, got: carrier })?;
+        .ok_or_else(|| EnvError::ObsType { expected: <D::Element as ObsElement>::CARRIER, got: carrier })?;
     if values.len() != D::OBS_LEN {
         return Err(EnvError::StateLength { what: "observation", expected: D::OBS_LEN, got: values.len() });
     }
