@@ -21,6 +21,12 @@ use crate::{EnvFamily, Policy, RunConfig, RunError, Session};
 /// computes, so results cached by older code are not reused.
 const CACHE_VERSION: &str = "dqn-rs chapter cache v1";
 
+/// Part of the [`run_key`] of a run with a C51 head only: C51's target at a
+/// terminal transition became a point mass at the reward (checkpoint format
+/// 11), which changed those runs' numbers and no others, so only their
+/// cached results are stale.
+const C51_VERSION: &str = "c51 terminal target: point mass (format 11)";
+
 /// What one training run left: its configuration, the per-episode training
 /// curve and the greedy test, and nothing that depends on the machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +94,9 @@ impl RunRecord {
 pub fn run_key(config: &RunConfig) -> String {
     let keyed = RunConfig { tensorboard: None, ..config.clone() };
     let mut text = format!("{CACHE_VERSION}\n{}", keyed.to_ron());
+    if config.agent.distributional.is_some() {
+        text.push_str(&format!("\n{C51_VERSION}"));
+    }
     if let Some(path) = &config.init_policy {
         // An unreadable file keys apart from every readable one; the run
         // itself then fails naming it.
