@@ -9,6 +9,7 @@ mod compare;
 mod interrupt;
 mod plot;
 mod progress;
+mod python_front;
 mod suite;
 mod sweep;
 
@@ -327,6 +328,15 @@ enum Command {
         /// minute; the report takes the median).
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Measure only the Python package beside Stable-Baselines3 and
+        /// rewrite that section of the report (the --anchor-python must
+        /// have torch, stable-baselines3 and dqn_rs: xtask/peers/setup_sb3.sh,
+        /// then `pip install ./crates/dqn-py`).
+        #[arg(long)]
+        python_front: bool,
+        /// Training steps of each Python-package run.
+        #[arg(long, default_value_t = 20_000)]
+        python_front_steps: u64,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -569,20 +579,51 @@ impl Command {
                 println!("{text}");
                 Ok(())
             }
-            Self::Bench { quick, anchor_python, jax_python, anchors, out, seeds, preset_seeds, rounds } => {
+            Self::Bench {
+                quick,
+                anchor_python,
+                jax_python,
+                anchors,
+                out,
+                seeds,
+                preset_seeds,
+                rounds,
+                python_front,
+                python_front_steps,
+            } => {
                 let root = chapter::workspace_root();
+                let out = out.unwrap_or_else(|| root.join("docs/benchmarks.md"));
+                let front = python_front::Options {
+                    python: anchor_python.clone(),
+                    peers: root.join("xtask/peers"),
+                    xtask: std::env::current_exe().map_err(|e| format!("the xtask binary: {e}"))?,
+                    steps: if quick { 2_000 } else { python_front_steps },
+                    rounds: if quick { 1 } else { rounds },
+                };
+                if python_front {
+                    println!("{}", python_front::update(&front, &out)?);
+                    return Ok(());
+                }
+                // The full report keeps the section it had (rewritten only
+                // by --python-front).
+                let kept = std::fs::read_to_string(&out).ok().and_then(|t| python_front::section(&t));
                 let opts = bench::Options {
                     quick,
                     python: Some(anchor_python),
                     jax_python: Some(jax_python),
                     anchors: if anchors.is_relative() { root.join(anchors) } else { anchors },
                     peers: root.join("xtask/peers"),
-                    out: out.unwrap_or_else(|| root.join("docs/benchmarks.md")),
+                    out: out.clone(),
                     seeds: if quick { vec![0] } else { compare::parse_seeds(&seeds)? },
                     preset_seeds: if quick { vec![0] } else { compare::parse_seeds(&preset_seeds)? },
                     rounds: if quick { 1 } else { rounds },
                 };
                 let text = bench::run(&opts)?;
+                if let Some(kept) = kept {
+                    let written = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+                    std::fs::write(&out, python_front::splice(&written, &kept))
+                        .map_err(|e| format!("{}: {e}", out.display()))?;
+                }
                 println!("{text}");
                 Ok(())
             }

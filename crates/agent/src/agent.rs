@@ -5,8 +5,8 @@
 //! buffer and the priorities apart, each streamed on its own).
 
 use mlp::{
-    Adam, AdamConfig, Gradients, Mlp, MlpError, Noise, Operand, Params, RowLoss, SideNets, SingleScratch, StoredAdam,
-    StoredParams, Workspace,
+    Adam, AdamConfig, FiniteGradients, Gradients, Mlp, MlpError, Noise, Operand, Params, RowLoss, SideNets,
+    SingleScratch, StoredAdam, StoredParams, Workspace,
 };
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
@@ -1024,6 +1024,15 @@ impl Agent {
         if !value.is_finite() {
             return Err(AgentError::NonFiniteLoss { update, value });
         }
+        let grads = match self.core.config.max_grad_norm {
+            None => grads,
+            Some(max_norm) => {
+                // Finite values have a finite norm (summed in f64): the
+                // scaled values stay finite; checked again all the same.
+                self.work.grads.clip_norm(max_norm);
+                FiniteGradients::check(&self.work.grads)?
+            }
+        };
         self.core.adam.step_finite(&mut self.core.policy, grads)?;
         self.work.mean_policy = None;
         self.core.counts.n_updates = update;

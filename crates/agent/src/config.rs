@@ -284,6 +284,11 @@ pub struct DqnConfig {
     pub loss: LossKind,
     /// Gradients are clamped element-wise to [−clip, clip]; `None` for no clamping.
     pub grad_clip: Option<f32>,
+    /// The gradients' global Euclidean norm is scaled down to at most this
+    /// (PyTorch's `clip_grad_norm_`, Stable-Baselines3's `max_grad_norm`),
+    /// after any element-wise clamp; `None` (the seed): no norm clipping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_grad_norm: Option<f32>,
     /// Gradient steps per training action.
     pub gradient_steps: u32,
     /// No learning until the buffer holds this many transitions (at least
@@ -352,6 +357,7 @@ impl DqnConfig {
             double_dqn: false,
             loss: LossKind::Mse,
             grad_clip: Some(1.0),
+            max_grad_norm: None,
             gradient_steps: 1,
             learning_starts: 0,
             chunk_rows: mlp::DEFAULT_CHUNK_ROWS,
@@ -381,6 +387,7 @@ impl DqnConfig {
             target_update: TargetUpdate::Hard { every: 200 },
             double_dqn: true,
             grad_clip: Some(10.0),
+            max_grad_norm: None,
             learning_starts: 1000,
             n_step: 3,
             sampling: Sampling::Prioritized(Prioritized { alpha: 0.5, beta_steps: 20_000, ..Prioritized::default() }),
@@ -501,6 +508,11 @@ impl DqnConfig {
             && !(clip > 0.0 && clip.is_finite())
         {
             return bad("grad_clip", format!("{clip} is not a positive finite number"));
+        }
+        if let Some(norm) = self.max_grad_norm
+            && !(norm > 0.0 && norm.is_finite())
+        {
+            return bad("max_grad_norm", format!("{norm} is not a positive finite number"));
         }
         if self.gradient_steps == 0 {
             return bad("gradient_steps", "must be at least 1".into());

@@ -433,6 +433,38 @@ impl<T: Scalar> Params<T> {
         }
     }
 
+    /// Scales every value by `max_norm / (‖g‖ + 1e-6)` when that is below
+    /// 1, where ‖g‖ is the Euclidean norm of all the values together: PyTorch's
+    /// `clip_grad_norm_(params, max_norm)` (SB3's and CleanRL's
+    /// `max_grad_norm`), its norm the norm of the tensors' norms. The norms
+    /// are summed in `f64` in a fixed order (the same bits at any thread
+    /// count); returns ‖g‖ (NaN if a value is NaN, and then nothing is
+    /// scaled, so the NaN is still found).
+    pub fn clip_norm(&mut self, max_norm: T) -> f64 {
+        let total = self
+            .slices()
+            .map(|values| {
+                let squares: f64 = values.iter().map(|v| v.to_f64() * v.to_f64()).sum();
+                // Each tensor's norm rounded to the values' type, as
+                // PyTorch's per-tensor `vector_norm`.
+                let norm = T::from_f64(squares.sqrt()).to_f64();
+                norm * norm
+            })
+            .sum::<f64>()
+            .sqrt();
+        let total = T::from_f64(total).to_f64();
+        let coefficient = max_norm.to_f64() / (total + 1e-6);
+        if coefficient < 1.0 {
+            let c = T::from_f64(coefficient);
+            for values in self.slices_mut() {
+                for v in values {
+                    *v = *v * c;
+                }
+            }
+        }
+        total
+    }
+
     /// The largest absolute value (NaN if any value is NaN).
     #[must_use]
     pub fn max_abs(&self) -> T {

@@ -573,6 +573,13 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// The bytes [`write_to`] writes for `meta` and `streamed`: what
+/// [`write_atomic_with`] is told to expect.
+#[must_use]
+pub fn encoded_len(meta: &CheckpointMeta, streamed: Option<Streamed<'_>>) -> u64 {
+    HEADER as u64 + encode_meta(meta).len() as u64 + streamed.map_or(0, |s| s.len() + TRAILER as u64)
+}
+
 /// Writes a checkpoint of `meta` and `replay` atomically as
 /// `dir/ckpt-<total steps>.bin`, streaming the replay buffer into the file,
 /// then deletes all but the newest `keep`. Returns the file's path.
@@ -592,8 +599,7 @@ pub fn write(
     std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
     let name = format!("ckpt-{:012}.bin", meta.session.total_steps());
     let path = dir.join(&name);
-    let payload = encode_meta(meta).len() as u64;
-    let total = HEADER as u64 + payload + streamed.map_or(0, |s| s.len() + TRAILER as u64);
+    let total = encoded_len(meta, streamed);
     write_atomic_with(&path, total, &mut |w| write_to(w, meta, streamed).map(drop), on_progress)?;
     let mut all = list(dir);
     all.reverse();

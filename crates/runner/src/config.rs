@@ -591,6 +591,7 @@ settable! {
     "agent.double_dqn" => agent.double_dqn,
     "agent.loss" => agent.loss,
     "agent.grad_clip" => agent.grad_clip,
+    "agent.max_grad_norm" => agent.max_grad_norm,
     "agent.gradient_steps" => agent.gradient_steps,
     "agent.learning_starts" => agent.learning_starts,
     "agent.chunk_rows" => agent.chunk_rows,

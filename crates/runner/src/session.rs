@@ -1051,6 +1051,64 @@ impl Session {
         self.cursor.solved
     }
 
+    /// Moves the step budget to `max_train_steps` environment steps in all
+    /// (`max_train_steps` of the configuration, which checkpoints keep): a
+    /// caller that trains in installments (the Python package's `learn`)
+    /// extends it before each, and the run goes on exactly as one long one.
+    pub fn set_step_budget(&mut self, max_train_steps: u64) {
+        self.config.max_train_steps = Some(max_train_steps);
+    }
+
+    /// The policy's greedy actions for `observations` (whole rows of the
+    /// environment's observation, of its type), into `actions`, and their
+    /// action values, into `q_values` (row after row), from one batched
+    /// forward pass with the mean weights. Each row is taken as the first
+    /// of its episode: with stacked frames, its stack repeats (or pads) it.
+    /// Ties go to the lowest action.
+    ///
+    /// # Errors
+    /// [`RunError::Agent`] for rows that are not whole, of the wrong type,
+    /// or not finite.
+    pub fn greedy_actions(
+        &mut self,
+        observations: Obs<'_>,
+        actions: &mut Vec<usize>,
+        q_values: &mut Vec<f32>,
+    ) -> Result<(), RunError> {
+        let at = |source| RunError::Agent { phase: Phase::Test, episode: 0, step: 0, source };
+        let len = self.spec.obs_len();
+        // The window checks each row's type and values.
+        if observations.is_empty() || !observations.len().is_multiple_of(len) {
+            let problem = agent::ObservationProblem::Rows { values: observations.len(), row_len: len, expected: len };
+            return Err(at(AgentError::BadObservation(problem)));
+        }
+        let learner = self.learner.as_learner();
+        let format = learner.input_format();
+        let mut window = FrameWindow::new(format).map_err(|e| at(AgentError::Replay(e)))?;
+        let rows = observations.len() / len;
+        let mut inputs = Vec::with_capacity(rows * format.row_len());
+        for i in 0..rows {
+            let row = observations.row(i, len).expect("whole rows were checked");
+            window.push(frame(row), true).map_err(|e| at(AgentError::Replay(e)))?;
+            inputs.extend_from_slice(window.input());
+        }
+        q_values.clear();
+        learner.q_values_batch(&inputs, format.row_len(), q_values).map_err(at)?;
+        actions.clear();
+        actions.extend(q_values.chunks_exact(self.spec.n_actions).map(|q| {
+            // The first of the largest, as the agent's own greedy choice.
+            q.iter().enumerate().fold(0, |best, (a, &v)| if v > q[best] { a } else { best })
+        }));
+        Ok(())
+    }
+
+    /// ε at the current action count (0 for a learner that explores by
+    /// noise alone).
+    #[must_use]
+    pub fn epsilon(&self) -> f64 {
+        self.learner.as_ref().epsilon()
+    }
+
     /// Whether a step was interrupted part-way (the next `step` finishes it).
     #[must_use]
     pub fn step_in_progress(&self) -> bool {

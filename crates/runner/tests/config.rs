@@ -179,6 +179,7 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "tensorboard" => r#"Some("runs/tb")"#,
         "duplicate_action" => "Some((action: 1, copies: 15))",
         "agent.grad_clip" => "None",
+        "agent.max_grad_norm" => "Some(10.0)",
         "agent.stack" => "(frames: 4, padding: Zeros)",
         "agent.obs_scale" => "Some(0.5)",
         "early_stop" => "Some((every_steps: 1000, episodes: 10, solved_at: 475.0))",

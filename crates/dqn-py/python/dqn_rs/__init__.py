@@ -1,0 +1,40 @@
+"""dqn_rs: DQN and every Rainbow part in Rust, with Stable-Baselines3's API,
+for any Gymnasium environment with discrete actions.
+
+    from dqn_rs import DQN
+    model = DQN("MlpPolicy", "CartPole-v1", seed=0).learn(50_000)
+    action, _ = model.predict(obs, deterministic=True)
+
+Importing it registers the Rust environments with Gymnasium
+(``dqn_rs/CartPole-v1``, ``dqn_rs/MountainCar-v0``, ``dqn_rs/Acrobot-v1``,
+``dqn_rs/Catch-v0``).
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .dqn import DQN
+from .envs import AcrobotEnv, CartPoleEnv, CatchEnv, MountainCarEnv, RustVectorEnv, register_envs
+from .errors import CheckpointError, ConfigError, DqnRsError, EnvError
+from .evaluation import evaluate_policy
+
+try:
+    __version__ = version("dqn-rs")
+except PackageNotFoundError:  # pragma: no cover - an uninstalled checkout
+    __version__ = "0.0.0"
+
+register_envs()
+
+__all__ = [
+    "DQN",
+    "AcrobotEnv",
+    "CartPoleEnv",
+    "CatchEnv",
+    "CheckpointError",
+    "ConfigError",
+    "DqnRsError",
+    "EnvError",
+    "MountainCarEnv",
+    "RustVectorEnv",
+    "evaluate_policy",
+    "register_envs",
+]

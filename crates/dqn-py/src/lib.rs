@@ -1,0 +1,46 @@
+//! The extension module of the Python package `dqn_rs` (imported as
+//! `dqn_rs._dqn_rs`): the workspace's DQN as a `Trainer` that trains on
+//! the workspace's environments or on a Gymnasium environment stepped from
+//! Rust, and the workspace's environments as `RustEnv` / `RustVecEnv`.
+//! The package's Python layer (`python/dqn_rs`) gives them
+//! Stable-Baselines3's API and Gymnasium's classes.
+//!
+//! Nothing here panics on what Python passes: every failure is a Python
+//! exception of `dqn_rs.errors` whose message is the Rust error's chain,
+//! or the environment's own exception, re-raised unchanged.
+
+mod errors;
+mod python_env;
+mod rust_env;
+mod trainer;
+
+use pyo3::prelude::*;
+
+/// DQN in Rust: the training core of `dqn_rs`.
+#[pymodule]
+mod _dqn_rs {
+    use pyo3::prelude::*;
+
+    #[pymodule_export]
+    use super::rust_env::{RustEnv, RustVecEnv};
+    #[pymodule_export]
+    use super::trainer::Trainer;
+
+    /// The RON configuration `config` with each `key=value` of `overrides`
+    /// applied (the CLI's `--set`), checked, as RON text.
+    #[pyfunction]
+    fn apply_overrides(py: Python<'_>, config: &str, overrides: Vec<String>) -> PyResult<String> {
+        use crate::errors::{Kind, raise};
+        let mut config = runner::RunConfig::from_ron(config, "config").map_err(|e| raise(py, Kind::Config, &e))?;
+        for o in &overrides {
+            config.apply_override(o).map_err(|e| raise(py, Kind::Config, &e))?;
+        }
+        Ok(config.to_ron())
+    }
+
+    /// The names of the workspace's environments (`--env` of the CLI).
+    #[pyfunction]
+    fn env_names() -> Vec<&'static str> {
+        runner::ENV_NAMES.to_vec()
+    }
+}

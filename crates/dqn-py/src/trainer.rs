@@ -1,0 +1,411 @@
+//! `Trainer`: one training run (a `runner::Session`) driven from Python —
+//! trained in installments with the GIL released, asked for greedy
+//! actions, saved and read back as a checkpoint. The Stable-Baselines3
+//! names and defaults are the Python layer's (`dqn_rs.DQN`); this is the
+//! small surface beneath it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
+
+use env_core::{EnvSpec, Obs, ObsType};
+use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArrayDyn};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use runner::checkpoint::{self, CheckpointMeta, LogLengths};
+use runner::{RunConfig, RunError, Session};
+
+use crate::errors::{Kind, raise, raise_message};
+use crate::python_env::{Description, Mode, ObsKind, ObsLayout, PythonFamily, Raised, obs_space};
+
+/// How often a long `learn` looks for Ctrl-C (and so how soon it stops).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// An episode that ended in training: its return, its length and the
+/// environment steps taken when it ended.
+type Episode = (f64, u32, u64);
+
+/// The run.
+struct Inner {
+    session: Session,
+    raised: Raised,
+}
+
+/// The counters Python reads, kept apart from the run so that a callback
+/// called in the middle of `learn` (which holds the run) reads them too.
+#[derive(Default)]
+struct Counters {
+    steps: AtomicU64,
+    updates: AtomicU64,
+    /// ε's bits.
+    epsilon: AtomicU64,
+    episodes: AtomicU64,
+}
+
+impl Counters {
+    fn of(session: &Session) -> Self {
+        let counters = Self::default();
+        counters.update(session);
+        counters
+    }
+
+    fn update(&self, session: &Session) {
+        self.steps.store(session.total_steps(), Ordering::Relaxed);
+        self.updates.store(session.learner().n_updates(), Ordering::Relaxed);
+        self.epsilon.store(session.epsilon().to_bits(), Ordering::Relaxed);
+        self.episodes.store(u64::from(session.episodes_finished()), Ordering::Relaxed);
+    }
+}
+
+/// A training run driven from Python (`dqn_rs.DQN` holds one).
+#[pyclass(module = "dqn_rs._dqn_rs")]
+pub struct Trainer {
+    inner: Mutex<Inner>,
+    counters: Counters,
+    /// Episodes ended since Python last took them (apart from the run, as
+    /// the counters).
+    episodes: Mutex<Vec<Episode>>,
+}
+
+/// What `learn` stopped on.
+enum Stop {
+    /// The step budget is spent.
+    Done,
+    /// The callback answered False.
+    Callback,
+}
+
+impl Trainer {
+    /// The run, unless `learn` holds it (a callback calling back into the
+    /// model): an error then, never a deadlock.
+    fn lock(&self) -> PyResult<MutexGuard<'_, Inner>> {
+        self.inner.try_lock().map_err(|e| match e {
+            TryLockError::WouldBlock => PyRuntimeError::new_err(
+                "the model is in the middle of learn(): a callback may read num_timesteps, exploration_rate, \
+                 n_updates and the episodes, not use the model otherwise",
+            ),
+            TryLockError::Poisoned(_) => PyRuntimeError::new_err("a previous call on this model panicked"),
+        })
+    }
+
+    fn new_of(session: Session, raised: Raised) -> Self {
+        Self {
+            counters: Counters::of(&session),
+            inner: Mutex::new(Inner { session, raised }),
+            episodes: Mutex::default(),
+        }
+    }
+}
+
+/// The Python exception for a run's error: the environment's own exception
+/// if one is waiting, else the Rust error as one of `dqn_rs.errors`.
+fn run_error(py: Python<'_>, raised: &Raised, error: &RunError) -> PyErr {
+    if let Some(original) = raised.lock().ok().and_then(|mut slot| slot.take()) {
+        return original;
+    }
+    raise(py, Kind::of(error), error)
+}
+
+/// Reads the description the Python layer made of an environment
+/// (`dqn_rs._spaces.describe`).
+fn description(d: &Bound<'_, PyDict>) -> PyResult<(Description, Py<PyAny>, Py<PyAny>)> {
+    fn get<'py, T: for<'a> FromPyObject<'a, 'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+        let value =
+            d.get_item(key)?.ok_or_else(|| PyValueError::new_err(format!("environment description: no {key}")))?;
+        value.extract::<T>().map_err(|_| PyValueError::new_err(format!("environment description: bad {key}")))
+    }
+    let kind: String = get(d, "obs_kind")?;
+    let kind = match kind.as_str() {
+        "f32" => ObsKind::F32,
+        "u8" => ObsKind::U8,
+        "onehot" => ObsKind::OneHot { n: get(d, "discrete_n")?, start: get(d, "discrete_start")? },
+        other => return Err(PyValueError::new_err(format!("environment description: obs_kind {other}"))),
+    };
+    let layout = ObsLayout { source_shape: get(d, "obs_shape")?, channels_last: get(d, "channels_last")?, kind };
+    let mode: String = get(d, "mode")?;
+    let mode = match mode.as_str() {
+        "single" => Mode::Single,
+        "same_step" => Mode::SameStep,
+        "next_step" => Mode::NextStep,
+        "disabled" => Mode::Disabled,
+        other => return Err(PyValueError::new_err(format!("environment description: mode {other}"))),
+    };
+    let obs = obs_space(&layout).map_err(|e| PyValueError::new_err(format!("observation space: {e}")))?;
+    let ranges: Vec<(f32, f32)> = get(d, "obs_ranges")?;
+    let spec = EnvSpec {
+        id: get(d, "id")?,
+        obs,
+        n_actions: get(d, "n_actions")?,
+        max_episode_steps: get(d, "max_episode_steps")?,
+        reward_threshold: get(d, "reward_threshold")?,
+        obs_ranges: ranges,
+    };
+    let description = Description {
+        spec,
+        layout,
+        mode,
+        num_envs: get(d, "num_envs")?,
+        action_start: get(d, "action_start")?,
+        can_save: get(d, "can_save")?,
+    };
+    Ok((description, get(d, "env")?, get(d, "make_single")?))
+}
+
+#[pymethods]
+impl Trainer {
+    /// A new run of the configuration `config` (RON text), on the Python
+    /// environment `env` describes (`dqn_rs._spaces.describe`), or on the
+    /// configuration's own (Rust) environment when `env` is None.
+    #[new]
+    #[pyo3(signature = (config, env=None))]
+    fn new(py: Python<'_>, config: &str, env: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let config = RunConfig::from_ron(config, "config").map_err(|e| raise(py, Kind::Config, &e))?;
+        let raised: Raised = Arc::default();
+        let session = match env {
+            None => Session::new(&config).map_err(|e| run_error(py, &raised, &e))?,
+            Some(d) => {
+                let (description, env, make_single) = description(d)?;
+                let family = Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised)));
+                Session::with_family(&config, Box::new(family)).map_err(|e| run_error(py, &raised, &e))?
+            }
+        };
+        Ok(Self::new_of(session, raised))
+    }
+
+    /// The run read back from the checkpoint at `path`, on the Python
+    /// environment `env` describes (whose saved state the checkpoint
+    /// holds), or on the configuration's own.
+    #[staticmethod]
+    #[pyo3(signature = (path, env=None))]
+    fn from_checkpoint(py: Python<'_>, path: PathBuf, env: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let raised: Raised = Arc::default();
+        let fail = |e: &checkpoint::CheckpointError, raised: &Raised| {
+            if let Some(original) = raised.lock().ok().and_then(|mut slot| slot.take()) {
+                return original;
+            }
+            raise_message(py, Kind::Checkpoint, format!("{}: {}", path.display(), runner::ErrorChain(e)))
+        };
+        let session = match env {
+            None => {
+                let ckpt = checkpoint::read(&path).map_err(|e| fail(&e, &raised))?;
+                Session::from_state(ckpt.session).map_err(|e| raise(py, Kind::Checkpoint, &e))?
+            }
+            Some(d) => {
+                let (description, env, make_single) = description(d)?;
+                let family = Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised)));
+                let ckpt = checkpoint::read_for(&path, family.as_ref()).map_err(|e| fail(&e, &raised))?;
+                Session::from_state_with(ckpt.session, Box::new(family)).map_err(|e| raise(py, Kind::Checkpoint, &e))?
+            }
+        };
+        Ok(Self::new_of(session, raised))
+    }
+
+    /// Trains `steps` more environment steps (the budget is the steps taken
+    /// so far plus `steps`), with the GIL released. `callback(num_timesteps)`,
+    /// if given, is called after every vector step; False stops training.
+    /// Ctrl-C stops within a fraction of a second, raising
+    /// KeyboardInterrupt, and leaves the run consistent: the next call
+    /// finishes the interrupted step, as if it had never stopped. Returns
+    /// False if the callback stopped it.
+    #[pyo3(signature = (steps, callback=None))]
+    fn learn(&self, py: Python<'_>, steps: u64, callback: Option<Py<PyAny>>) -> PyResult<bool> {
+        let mut guard = self.lock()?;
+        let inner = &mut *guard;
+        let budget = inner.session.total_steps().saturating_add(steps);
+        inner.session.set_step_budget(budget);
+        // Shared with the interrupt check, which runs in this thread (the
+        // closures must be Send to run with the GIL released).
+        let signal: Mutex<Option<PyErr>> = Mutex::new(None);
+        let last_check = Mutex::new(Instant::now());
+        let stopped = |signal: &Mutex<Option<PyErr>>| signal.lock().map_or(true, |s| s.is_some());
+        let keep = |signal: &Mutex<Option<PyErr>>, e: PyErr| {
+            if let Ok(mut slot) = signal.lock() {
+                slot.get_or_insert(e);
+            }
+        };
+        let outcome = py.detach(|| -> Result<Stop, RunError> {
+            // Asked between gradient steps and after every step.
+            let interrupted = || {
+                if stopped(&signal) {
+                    return true;
+                }
+                let Ok(mut last) = last_check.lock() else { return true };
+                if last.elapsed() < SIGNAL_CHECK {
+                    return false;
+                }
+                *last = Instant::now();
+                if let Err(e) = Python::attach(|py| py.check_signals()) {
+                    keep(&signal, e);
+                    return true;
+                }
+                false
+            };
+            while !inner.session.is_done() {
+                let report = inner.session.step_interruptible(&interrupted)?;
+                let complete = report.complete;
+                if !report.episodes.is_empty()
+                    && let Ok(mut episodes) = self.episodes.lock()
+                {
+                    episodes.extend(report.episodes.iter().map(|e| (e.ret, e.steps, e.total_steps)));
+                }
+                self.counters.update(&inner.session);
+                let total = inner.session.total_steps();
+                if !complete || interrupted() {
+                    return Ok(Stop::Done);
+                }
+                if let Some(callback) = &callback {
+                    let go_on = Python::attach(|py| -> PyResult<bool> {
+                        let answer = callback.bind(py).call1((total,))?;
+                        Ok(answer.is_none() || answer.is_truthy()?)
+                    });
+                    match go_on {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(Stop::Callback),
+                        Err(e) => {
+                            keep(&signal, e);
+                            return Ok(Stop::Done);
+                        }
+                    }
+                }
+            }
+            Ok(Stop::Done)
+        });
+        self.counters.update(&inner.session);
+        let stop = outcome.map_err(|e| run_error(py, &inner.raised, &e))?;
+        if let Some(e) = signal.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        Ok(matches!(stop, Stop::Done))
+    }
+
+    /// The episodes that ended since the last call: (return, length,
+    /// environment steps when it ended).
+    fn take_episodes(&self) -> PyResult<Vec<Episode>> {
+        let mut episodes = self.episodes.lock().map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
+        Ok(std::mem::take(&mut *episodes))
+    }
+
+    /// The greedy actions and action values of `observations`: a
+    /// C-contiguous float32 or uint8 array of whole observations (channel
+    /// first), as the run's environment gives them.
+    fn greedy<'py>(
+        &self,
+        py: Python<'py>,
+        observations: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let mut inner = self.lock()?;
+        let n_actions = inner.session.env_spec().n_actions;
+        let (mut actions, mut q) = (Vec::new(), Vec::new());
+        let result = if inner.session.env_spec().obs.dtype() == ObsType::F32 {
+            let array: PyReadonlyArrayDyn<'_, f32> = observations.extract()?;
+            let values = array.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+            inner.session.greedy_actions(Obs::F32(values), &mut actions, &mut q)
+        } else {
+            let array: PyReadonlyArrayDyn<'_, u8> = observations.extract()?;
+            let values = array.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+            inner.session.greedy_actions(Obs::U8(values), &mut actions, &mut q)
+        };
+        result.map_err(|e| raise(py, Kind::Config, &e))?;
+        let rows = actions.len();
+        let actions: Vec<i64> = actions.into_iter().map(|a| a as i64).collect();
+        let q = q.into_pyarray(py).reshape([rows, n_actions])?;
+        Ok((actions.into_pyarray(py).into_any(), q.into_any()))
+    }
+
+    /// Environment steps taken in training.
+    #[getter]
+    fn num_timesteps(&self) -> u64 {
+        self.counters.steps.load(Ordering::Relaxed)
+    }
+
+    /// ε at the current step.
+    #[getter]
+    fn exploration_rate(&self) -> f64 {
+        f64::from_bits(self.counters.epsilon.load(Ordering::Relaxed))
+    }
+
+    /// Gradient steps taken.
+    #[getter]
+    fn n_updates(&self) -> u64 {
+        self.counters.updates.load(Ordering::Relaxed)
+    }
+
+    /// Training episodes finished.
+    #[getter]
+    fn episodes_finished(&self) -> u64 {
+        self.counters.episodes.load(Ordering::Relaxed)
+    }
+
+    /// The run's configuration as RON text.
+    fn config_ron(&self) -> PyResult<String> {
+        Ok(self.lock()?.session.config().to_ron())
+    }
+
+    /// Whether the run can be checkpointed (its environments saved).
+    #[getter]
+    fn can_checkpoint(&self) -> PyResult<bool> {
+        Ok(self.lock()?.session.can_checkpoint())
+    }
+
+    /// The observation shape (channel first), element type (`"f32"`,
+    /// `"u8"`, `"bit"`) and number of actions.
+    fn spaces(&self) -> PyResult<(Vec<usize>, String, usize)> {
+        let inner = self.lock()?;
+        let spec = inner.session.env_spec();
+        Ok((spec.obs.shape().to_vec(), spec.obs.dtype().name().to_string(), spec.n_actions))
+    }
+
+    /// Writes the whole run (learner, replay buffer, environments, RNGs,
+    /// counters) to `path` as a checkpoint, atomically, streaming the
+    /// replay buffer (no second copy of it in memory).
+    fn save_checkpoint(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let inner = self.lock()?;
+        let meta = inner.session.meta().map_err(|e| {
+            if let Some(original) = inner.raised.lock().ok().and_then(|mut slot| slot.take()) {
+                return original;
+            }
+            raise(py, Kind::Checkpoint, &e)
+        })?;
+        let logs = LogLengths {
+            train_csv_len: 0,
+            timing_csv_len: 0,
+            eval_csv_len: 0,
+            tensorboard_len: 0,
+            elapsed_seconds: 0.0,
+        };
+        let meta = CheckpointMeta { session: meta, logs };
+        let streamed = inner.session.streamed();
+        let total = checkpoint::encoded_len(&meta, streamed);
+        runner::write_atomic_with(
+            &path,
+            total,
+            &mut |w| checkpoint::write_to(w, &meta, streamed).map(drop),
+            &mut |_, _| {},
+        )
+        .map_err(|(p, e)| raise_message(py, Kind::Checkpoint, format!("writing {}: {e}", p.display())))
+    }
+
+    /// The policy network as safetensors bytes (PyTorch's names).
+    fn policy_safetensors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = self.lock()?;
+        let agent =
+            inner.session.learner().dqn().ok_or_else(|| PyValueError::new_err("the run's learner has no network"))?;
+        Ok(PyBytes::new(py, &runner::policy_safetensors(agent.policy())))
+    }
+
+    /// The policy network's tensors by PyTorch name, as float32 arrays.
+    fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = self.lock()?;
+        let agent =
+            inner.session.learner().dqn().ok_or_else(|| PyValueError::new_err("the run's learner has no network"))?;
+        let out = PyDict::new(py);
+        for (name, tensor) in agent.policy().params().named_tensors() {
+            let shape = tensor.shape();
+            let values: Vec<f32> = tensor.iter().copied().collect();
+            out.set_item(name, values.into_pyarray(py).reshape(shape)?)?;
+        }
+        Ok(out)
+    }
+}
