@@ -38,6 +38,25 @@ mod _dqn_rs {
         Ok(config.to_ron())
     }
 
+    /// A TensorBoard event record (TFRecord framing, CRC-32C) saying the
+    /// file's version: the first record of an event file.
+    #[pyfunction]
+    fn tensorboard_version_record(py: Python<'_>, wall_time: f64) -> Bound<'_, pyo3::types::PyBytes> {
+        pyo3::types::PyBytes::new(py, &runner::tensorboard::file_version_record(wall_time))
+    }
+
+    /// A TensorBoard event record of scalars at `step`.
+    #[pyfunction]
+    fn tensorboard_scalars_record(
+        py: Python<'_>,
+        wall_time: f64,
+        step: u64,
+        scalars: Vec<(String, f32)>,
+    ) -> Bound<'_, pyo3::types::PyBytes> {
+        let scalars: Vec<(&str, f32)> = scalars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        pyo3::types::PyBytes::new(py, &runner::tensorboard::scalars_record(wall_time, step, &scalars))
+    }
+
     /// The names of the workspace's environments (`--env` of the CLI).
     #[pyfunction]
     fn env_names() -> Vec<&'static str> {

@@ -313,8 +313,6 @@ class DQN:
             sets.append("agent.distributional=Some((n_atoms: 51, v_min: -10.0, v_max: 10.0))")
         if self.rainbow and not given("n_steps", "n_step"):
             sets.append("agent.n_step=3")
-        if self.tensorboard_log is not None:
-            sets.append(f"tensorboard=Some({_ron_string(str(Path(self.tensorboard_log)))})")
         return sets
 
     def _config_text(self, schedule_steps: int | None) -> str:
@@ -391,17 +389,21 @@ class DQN:
         bar = _ProgressBar(total_timesteps) if progress_bar else None
         start, start_steps = time.time(), self.num_timesteps
         last_log = [self._episode_num]
+        board = _TensorBoard(self.tensorboard_log, tb_log_name, fresh) if self.tensorboard_log else None
 
         def on_step(num_timesteps: int) -> bool:
             self._take_episodes()
-            if self.verbose >= 1 and log_interval and self._episode_num - last_log[0] >= log_interval:
+            if log_interval and self._episode_num - last_log[0] >= log_interval:
                 last_log[0] = self._episode_num
-                self._log(start, start_steps)
+                if self.verbose >= 1:
+                    self._log(start, start_steps)
+                if board is not None:
+                    board.write(self._rows(start, start_steps), self.num_timesteps)
             if bar is not None:
                 bar.update(num_timesteps - start_steps)
             return step_callback() if step_callback is not None else True
 
-        needs_steps = step_callback is not None or bar is not None or self.verbose >= 1
+        needs_steps = step_callback is not None or bar is not None or self.verbose >= 1 or board is not None
         try:
             if step_callback is not None:
                 _call_optional(callback, "on_training_start", {"total_timesteps": total_timesteps}, {})
@@ -410,6 +412,9 @@ class DQN:
             self._take_episodes()
             if bar is not None:
                 bar.close()
+            if board is not None:
+                board.write(self._rows(start, start_steps), self.num_timesteps)
+                board.close()
             if step_callback is not None:
                 _call_optional(callback, "on_training_end")
         return self
@@ -419,11 +424,12 @@ class DQN:
             self._episode_num += 1
             self.ep_info_buffer.append({"r": ret, "l": length})
 
-    def _log(self, start: float, start_steps: int) -> None:
+    def _rows(self, start: float, start_steps: int) -> dict[str, float]:
+        """SB3's logger keys and values."""
         elapsed = max(time.time() - start, 1e-9)
         rewards = [e["r"] for e in self.ep_info_buffer]
         lengths = [e["l"] for e in self.ep_info_buffer]
-        rows = {
+        return {
             "rollout/ep_len_mean": np.mean(lengths) if lengths else float("nan"),
             "rollout/ep_rew_mean": np.mean(rewards) if rewards else float("nan"),
             "rollout/exploration_rate": self.exploration_rate,
@@ -432,6 +438,9 @@ class DQN:
             "time/total_timesteps": self.num_timesteps,
             "train/n_updates": self.n_updates,
         }
+
+    def _log(self, start: float, start_steps: int) -> None:
+        rows = self._rows(start, start_steps)
         width = max(len(k) for k in rows)
         print("-" * (width + 16))
         for key, value in rows.items():
@@ -735,6 +744,31 @@ def _wrap_callback(callback: Any, model: DQN) -> Callable[[], bool] | None:
             return lambda: callback(model) is not False
         return lambda: callback({"self": model, "num_timesteps": model.num_timesteps}, {}) is not False
     raise TypeError(f"callback must be a function or an object with on_step(); got {type(callback).__name__}")
+
+
+class _TensorBoard:
+    """An event file in ``<folder>/<name>_<n>/`` (SB3's layout: a new ``n``
+    for each run, the same one when a run continues), written with the
+    Rust core's record encoder (TFRecord framing, CRC-32C)."""
+
+    def __init__(self, folder: str, name: str, fresh: bool) -> None:
+        root = Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        taken = [int(p.name.rsplit("_", 1)[1]) for p in root.glob(f"{name}_*") if p.name.rsplit("_", 1)[1].isdigit()]
+        n = max(taken, default=0) + (1 if fresh or not taken else 0)
+        run = root / f"{name}_{n}"
+        run.mkdir(exist_ok=True)
+        self.path = run / f"events.out.tfevents.{int(time.time())}.dqn_rs"
+        self.file = open(self.path, "ab")
+        self.file.write(_dqn_rs.tensorboard_version_record(time.time()))
+
+    def write(self, rows: dict[str, float], step: int) -> None:
+        scalars = [(k, float(v)) for k, v in rows.items() if np.isfinite(v)]
+        self.file.write(_dqn_rs.tensorboard_scalars_record(time.time(), int(step), scalars))
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class _ProgressBar:

@@ -165,3 +165,55 @@ def test_vector_envs_in_every_autoreset_mode():
     rust = gym.make_vec("dqn_rs/CartPole-v1", num_envs=4)
     model = DQN("MlpPolicy", rust, seed=11, **FAST).learn(400)
     assert model.num_timesteps == 400 and model.n_envs == 4
+
+
+class ImageCorridor(Corridor):
+    """The corridor seen as a 4 x 8 grey image, channel last or first."""
+
+    def __init__(self, channels_last: bool) -> None:
+        super().__init__()
+        self.channels_last = channels_last
+        shape = (4, 8, 1) if channels_last else (1, 4, 8)
+        self.observation_space = gym.spaces.Box(0, 255, shape=shape, dtype=np.uint8)
+
+    def _obs(self) -> np.ndarray:
+        image = np.zeros((1, 4, 8), dtype=np.uint8)
+        image[0, :, self.position] = 255
+        return np.transpose(image, (1, 2, 0)).copy() if self.channels_last else image
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_images_channel_last_or_first_train_and_predict(channels_last):
+    env = ImageCorridor(channels_last)
+    model = DQN("MlpPolicy", env, seed=12, gamma=0.9, **FAST).learn(3_000)
+    # Stored channel first either way: the network sees the same numbers.
+    shape, dtype, _ = model._trainer.spaces()
+    assert shape == [1, 4, 8] and dtype == "u8"
+    assert greedy_return(model, ImageCorridor(channels_last), episodes=10, seed=70) == pytest.approx(1.0)
+    batch = np.stack([env.reset(seed=s)[0] for s in range(3)])
+    actions, _ = model.predict(batch, deterministic=True)
+    assert actions.shape == (3,)
+
+
+def test_tensorboard_log_writes_event_files(tmp_path):
+    import struct
+
+    model = DQN("MlpPolicy", "CartPole-v1", seed=13, tensorboard_log=str(tmp_path), **FAST)
+    model.learn(1_000, log_interval=2)
+    model.learn(500, reset_num_timesteps=False)
+    runs = sorted(p.name for p in tmp_path.iterdir())
+    assert runs == ["DQN_1"]  # continued: the same run folder
+    files = list((tmp_path / "DQN_1").iterdir())
+    assert files
+    records = []
+    for f in files:
+        data = f.read_bytes()
+        at = 0
+        while at < len(data):
+            (length,) = struct.unpack_from("<Q", data, at)
+            records.append(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4
+        assert at == len(data)  # whole TFRecords, nothing torn
+    assert b"rollout/ep_rew_mean" in b"".join(records) and b"brain.Event:2" in records[0]
+    DQN("MlpPolicy", "CartPole-v1", seed=13, tensorboard_log=str(tmp_path), **FAST).learn(100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DQN_1", "DQN_2"]
