@@ -115,7 +115,9 @@ class DQN:
 
     ``config`` is a RON configuration (text, a file path, or a preset file
     of the repository's ``presets/``); the keyword arguments given
-    explicitly override it. Without it, SB3's defaults apply.
+    explicitly override it, and its ``early_stop`` (a periodic greedy
+    evaluation that ends training once solved) is kept. Without it, SB3's
+    defaults apply.
     """
 
     @_explicit_arguments
@@ -236,8 +238,16 @@ class DQN:
         def given(*names: str) -> bool:
             return explicit is None or any(n in explicit for n in names)
 
-        sets: list[str] = [f"seed={self.seed}", "train_episodes=4294967295", "max_train_steps=Some(1)", "early_stop=None"]
-        sets.append(f"collection.envs={self.n_envs}")
+        # learn() sets the step budget; episodes do not end a run.
+        sets: list[str] = [f"seed={self.seed}", "train_episodes=4294967295", "max_train_steps=Some(1)"]
+        if self._base_config is None:
+            # SB3 has no periodic evaluation that stops training; a
+            # configuration's own (a preset's early_stop) is kept.
+            sets.append("early_stop=None")
+        if self._env_description is not None or isinstance(self.env, RustVectorEnv) or self._base_config is None:
+            # The environment given fixes how many step together; a Rust
+            # environment named by id steps as many as the configuration says.
+            sets.append(f"collection.envs={self.n_envs}")
         if self._rust_setting is not None:
             sets.append(f"env={self._rust_setting}")
         if given("learning_rate"):
