@@ -31,6 +31,7 @@
 
 mod adam;
 mod architecture;
+mod conv;
 mod error;
 mod kernel;
 mod net;
@@ -43,6 +44,7 @@ pub use adam::{Adam, AdamConfig, StoredAdam};
 pub use architecture::{
     Architecture, DuelingStreams, LayerShape, Layout, NoisyInit, NoisyLayers, Shape, TensorKind, tensor_name,
 };
+pub use conv::{Conv2dShape, conv2d_backward, conv2d_forward, im2col};
 pub use error::{MlpError, Operand, OptimizerProblem};
 pub use kernel::Arithmetic;
 pub use net::{Mlp, SingleScratch};

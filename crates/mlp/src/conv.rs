@@ -1,0 +1,231 @@
+//! One 2-D convolution layer, forward and backward, for one sample:
+//! PyTorch's `nn.Conv2d` with square kernels, a stride and zero padding on
+//! every side, its tensors in PyTorch's layout (weight `[out, in, k, k]`,
+//! input and output channel-major `[C][H][W]`).
+//!
+//! The input is unfolded into patches (`im2col`: row `r = (c, ki, kj)` of
+//! `in_channels·k·k` rows, one column per output pixel), so the forward pass
+//! is the product `weight · patches` and the backward pass two products and
+//! a fold back (`col2im`). Every sum runs in one fixed order (patch rows
+//! for the output, output pixels for the weight gradient, output channels
+//! for the input gradient), so the results do not depend on how a batch is
+//! split across threads. This is the layer's arithmetic; networks of these
+//! layers come on top of it.
+
+use crate::{MlpError, Scalar};
+
+/// The geometry of a convolution layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Conv2dShape {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Output channels (filters).
+    pub out_channels: usize,
+    /// The kernel's side.
+    pub kernel: usize,
+    /// The step between patches.
+    pub stride: usize,
+    /// Zeros added on every side.
+    pub padding: usize,
+}
+
+/// The largest value any size of a convolution may take: beyond it the
+/// products of sizes could overflow before anything is allocated.
+const MAX_SIDE: usize = 1 << 16;
+
+impl Conv2dShape {
+    /// Checks the geometry: every size positive and at most 2¹⁶, the kernel
+    /// no larger than the padded input.
+    ///
+    /// # Errors
+    /// [`MlpError::InvalidHyperparameter`] naming the size.
+    pub fn new(
+        in_channels: usize,
+        (height, width): (usize, usize),
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self, MlpError> {
+        let bad = |name, value: usize, requirement| {
+            Err(MlpError::InvalidHyperparameter { name, value: value as f64, requirement })
+        };
+        for (name, value) in [
+            ("in_channels", in_channels),
+            ("height", height),
+            ("width", width),
+            ("out_channels", out_channels),
+            ("kernel", kernel),
+            ("stride", stride),
+        ] {
+            if value == 0 || value > MAX_SIDE {
+                return bad(name, value, "from 1 to 65536");
+            }
+        }
+        if padding > MAX_SIDE {
+            return bad("padding", padding, "at most 65536");
+        }
+        if kernel > height + 2 * padding || kernel > width + 2 * padding {
+            return bad("kernel", kernel, "no larger than the padded input");
+        }
+        Ok(Self { in_channels, height, width, out_channels, kernel, stride, padding })
+    }
+
+    /// Output height: `(H + 2p − k) / s + 1`, rounded down (PyTorch's).
+    #[must_use]
+    pub fn out_height(&self) -> usize {
+        (self.height + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// Output width.
+    #[must_use]
+    pub fn out_width(&self) -> usize {
+        (self.width + 2 * self.padding - self.kernel) / self.stride + 1
+    }
+
+    /// Values in one input.
+    #[must_use]
+    pub fn in_len(&self) -> usize {
+        self.in_channels * self.height * self.width
+    }
+
+    /// Values in one output.
+    #[must_use]
+    pub fn out_len(&self) -> usize {
+        self.out_channels * self.out_pixels()
+    }
+
+    /// Output pixels per channel.
+    #[must_use]
+    pub fn out_pixels(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Rows of a patch: `in_channels · k · k` (the weight's row length).
+    #[must_use]
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel * self.kernel
+    }
+
+    /// Values of the weight, `[out, in, k, k]`.
+    #[must_use]
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len()
+    }
+
+    /// For patch row `r` and output pixel `(oy, ox)`, the input index, or
+    /// `None` where the patch lies on the padding.
+    fn source(&self, r: usize, oy: usize, ox: usize) -> Option<usize> {
+        let k = self.kernel;
+        let (c, ki, kj) = (r / (k * k), (r / k) % k, r % k);
+        let y = (oy * self.stride + ki).checked_sub(self.padding)?;
+        let x = (ox * self.stride + kj).checked_sub(self.padding)?;
+        (y < self.height && x < self.width).then(|| (c * self.height + y) * self.width + x)
+    }
+
+    fn check(&self, what: &'static str, got: usize, expected: usize) -> Result<(), MlpError> {
+        if got != expected {
+            return Err(MlpError::InvalidHyperparameter {
+                name: what,
+                value: got as f64,
+                requirement: "the length the layer's geometry gives",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Unfolds `input` (`[C][H][W]`) into `patches`, `patch_len` rows of
+/// `out_pixels` columns, row-major; the padding reads as zeros.
+///
+/// # Errors
+/// [`MlpError::InvalidHyperparameter`] for buffers of the wrong length.
+pub fn im2col<T: Scalar>(shape: &Conv2dShape, input: &[T], patches: &mut [T]) -> Result<(), MlpError> {
+    shape.check("input", input.len(), shape.in_len())?;
+    shape.check("patches", patches.len(), shape.patch_len() * shape.out_pixels())?;
+    let (ow, pixels) = (shape.out_width(), shape.out_pixels());
+    for (r, row) in patches.chunks_exact_mut(pixels).enumerate() {
+        for (pixel, value) in row.iter_mut().enumerate() {
+            *value = shape.source(r, pixel / ow, pixel % ow).map_or(T::ZERO, |i| input[i]);
+        }
+    }
+    Ok(())
+}
+
+/// The layer's output (`[out][OH][OW]`, before any ReLU) for `patches` (from
+/// [`im2col`]): `bias[o] + Σ_r weight[o][r] · patches[r][pixel]`, summed
+/// over `r` in order.
+///
+/// # Errors
+/// [`MlpError::InvalidHyperparameter`] for buffers of the wrong length.
+pub fn conv2d_forward<T: Scalar>(
+    shape: &Conv2dShape,
+    weight: &[T],
+    bias: &[T],
+    patches: &[T],
+    out: &mut [T],
+) -> Result<(), MlpError> {
+    shape.check("weight", weight.len(), shape.weight_len())?;
+    shape.check("bias", bias.len(), shape.out_channels)?;
+    shape.check("patches", patches.len(), shape.patch_len() * shape.out_pixels())?;
+    shape.check("output", out.len(), shape.out_len())?;
+    let (pixels, patch) = (shape.out_pixels(), shape.patch_len());
+    for (o, row) in out.chunks_exact_mut(pixels).enumerate() {
+        row.fill(bias[o]);
+        for (r, &w) in weight[o * patch..(o + 1) * patch].iter().enumerate() {
+            for (y, &p) in row.iter_mut().zip(&patches[r * pixels..(r + 1) * pixels]) {
+                *y = *y + w * p;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The layer's backward pass for one sample: adds `∂L/∂weight` (`Σ_pixel
+/// grad_out[o][pixel] · patches[r][pixel]`, over pixels in order) and
+/// `∂L/∂bias` into `grad_weight` and `grad_bias`, and, when asked, writes
+/// `∂L/∂input` (`Σ_o weight[o][r] · grad_out[o][pixel]` folded back onto
+/// the input, over `o` in order, then over patch rows and pixels in order).
+///
+/// # Errors
+/// [`MlpError::InvalidHyperparameter`] for buffers of the wrong length.
+pub fn conv2d_backward<T: Scalar>(
+    shape: &Conv2dShape,
+    weight: &[T],
+    patches: &[T],
+    grad_out: &[T],
+    grad_weight: &mut [T],
+    grad_bias: &mut [T],
+    grad_input: Option<&mut [T]>,
+) -> Result<(), MlpError> {
+    shape.check("weight", weight.len(), shape.weight_len())?;
+    shape.check("patches", patches.len(), shape.patch_len() * shape.out_pixels())?;
+    shape.check("output gradient", grad_out.len(), shape.out_len())?;
+    shape.check("weight gradient", grad_weight.len(), shape.weight_len())?;
+    shape.check("bias gradient", grad_bias.len(), shape.out_channels)?;
+    let (pixels, patch, ow) = (shape.out_pixels(), shape.patch_len(), shape.out_width());
+    for (o, g) in grad_out.chunks_exact(pixels).enumerate() {
+        grad_bias[o] = grad_bias[o] + g.iter().fold(T::ZERO, |s, &v| s + v);
+        for (r, gw) in grad_weight[o * patch..(o + 1) * patch].iter_mut().enumerate() {
+            let row = &patches[r * pixels..(r + 1) * pixels];
+            *gw = *gw + g.iter().zip(row).fold(T::ZERO, |s, (&a, &b)| s + a * b);
+        }
+    }
+    if let Some(grad_input) = grad_input {
+        shape.check("input gradient", grad_input.len(), shape.in_len())?;
+        grad_input.fill(T::ZERO);
+        for r in 0..patch {
+            for pixel in 0..pixels {
+                let Some(i) = shape.source(r, pixel / ow, pixel % ow) else { continue };
+                let d = (0..shape.out_channels)
+                    .fold(T::ZERO, |s, o| s + weight[o * patch + r] * grad_out[o * pixels + pixel]);
+                grad_input[i] = grad_input[i] + d;
+            }
+        }
+    }
+    Ok(())
+}
