@@ -188,68 +188,86 @@ impl<T: Scalar> Adam<T> {
         let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
         let eps = T::from_f64(eps);
         let coefficients = AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps };
-        // Element-wise, so any split gives the same bits. A weight goes in
-        // blocks of PANEL rows: each block's update also rewrites that
-        // block's kernel copies (`refresh_block`, or for a noisy layer under
-        // noise `NoisyRefresh` from the block's μ and σ, whose σ rows the
-        // block updates first), so updating and refreshing are one pass.
-        // Every block and bias of every layer is one work item, and the
-        // items run in one parallel region when the pool has threads to
-        // spare (a region per tensor cost more in hand-offs than it saved).
-        let layout = "owned, standard layout";
-        let (params, kernel_weights, noisy_weights) = net.parts_mut();
-        let layers = params.layers_mut().iter_mut().zip(self.exp_avg.layers_mut()).zip(self.exp_avg_sq.layers_mut());
-        let mut work: Vec<AdamWork<'_, T>> = Vec::new();
-        for (l, (((p, m), v), (g, kw))) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())).enumerate()
-        {
-            let (inp, ld) = (p.weight.ncols(), kw.backward_ld);
-            let block = PANEL * inp;
-            work.push(AdamWork::Piece {
-                p: values_mut(&mut p.bias),
-                m: values_mut(&mut m.bias),
-                v: values_mut(&mut v.bias),
-                g: g.bias.as_slice().expect(layout),
-            });
-            let noise = noisy_weights.get(l).and_then(Option::as_ref);
-            // A noisy layer's σ rows, block by block (none for a plain one).
-            let mut sigma_blocks: Vec<Option<SigmaRows<'_, T>>> = Vec::new();
-            if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
-                work.push(AdamWork::Piece {
-                    p: values_mut(&mut ps.bias),
-                    m: values_mut(&mut ms.bias),
-                    v: values_mut(&mut vs.bias),
-                    g: gs.bias.as_slice().expect(layout),
-                });
-                let rows = values_mut(&mut ps.weight)
-                    .chunks_mut(block)
-                    .zip(values_mut(&mut ms.weight).chunks_mut(block))
-                    .zip(values_mut(&mut vs.weight).chunks_mut(block))
-                    .zip(gs.weight.as_slice().expect(layout).chunks(block));
-                sigma_blocks.extend(rows.map(|(((p, m), v), g)| Some(SigmaRows { p, m, v, g })));
-            }
-            let n_blocks = p.weight.len().div_ceil(block);
-            sigma_blocks.resize_with(n_blocks, || None);
-            let (f_in, f_out): (&[T], &[T]) = match noise {
-                Some(n) => (&n.f_in, &n.f_out),
-                None => (&[], &[]),
-            };
-            let blocks = values_mut(&mut p.weight)
-                .chunks_mut(block)
-                .zip(values_mut(&mut m.weight).chunks_mut(block))
-                .zip(values_mut(&mut v.weight).chunks_mut(block))
-                .zip(g.weight.as_slice().expect(layout).chunks(block))
-                .zip(kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld)))
-                .zip(sigma_blocks);
-            for (q, (((((p, m), v), g), (panel, back)), sigma)) in blocks.enumerate() {
-                let f_out = if f_out.is_empty() { f_out } else { &f_out[q * PANEL..(q * PANEL + p.len() / inp)] };
-                work.push(AdamWork::Block { p, m, v, g, sigma, f_in, f_out, inp, ld, panel, back });
-            }
-        }
-        let c = coefficients;
-        run_balanced(work, AdamWork::size, |item| item.run(c), (), |(), ()| ());
-        net.refresh_noisy_biases();
+        update_net(net, &mut self.exp_avg, &mut self.exp_avg_sq, grads, coefficients);
         Ok(())
     }
+}
+
+/// An element-wise optimizer rule: the new parameter and state of one
+/// element from its gradient (`a` and `b` are the rule's two state values:
+/// Adam's moments, RMSprop's gradient and square averages).
+pub(crate) trait Rule<T>: Copy + Send + Sync {
+    fn apply(self, p: &mut T, a: &mut T, b: &mut T, g: T);
+}
+
+/// Updates every parameter of `net` by `rule` from `grads` and the state
+/// tensors `a` and `b` (of the network's shape, checked by the caller),
+/// refreshing the kernels' copies of each block in the same pass.
+pub(crate) fn update_net<T: Scalar, R: Rule<T>>(
+    net: &mut Mlp<T>,
+    a: &mut Params<T>,
+    b: &mut Params<T>,
+    grads: &Gradients<T>,
+    rule: R,
+) {
+    // Element-wise, so any split gives the same bits. A weight goes in
+    // blocks of PANEL rows: each block's update also rewrites that
+    // block's kernel copies (`refresh_block`, or for a noisy layer under
+    // noise `NoisyRefresh` from the block's μ and σ, whose σ rows the
+    // block updates first), so updating and refreshing are one pass.
+    // Every block and bias of every layer is one work item, and the
+    // items run in one parallel region when the pool has threads to
+    // spare (a region per tensor cost more in hand-offs than it saved).
+    let layout = "owned, standard layout";
+    let (params, kernel_weights, noisy_weights) = net.parts_mut();
+    let layers = params.layers_mut().iter_mut().zip(a.layers_mut()).zip(b.layers_mut());
+    let mut work: Vec<AdamWork<'_, T>> = Vec::new();
+    for (l, (((p, m), v), (g, kw))) in layers.zip(grads.layers().iter().zip(kernel_weights.iter_mut())).enumerate() {
+        let (inp, ld) = (p.weight.ncols(), kw.backward_ld);
+        let block = PANEL * inp;
+        work.push(AdamWork::Piece {
+            p: values_mut(&mut p.bias),
+            m: values_mut(&mut m.bias),
+            v: values_mut(&mut v.bias),
+            g: g.bias.as_slice().expect(layout),
+        });
+        let noise = noisy_weights.get(l).and_then(Option::as_ref);
+        // A noisy layer's σ rows, block by block (none for a plain one).
+        let mut sigma_blocks: Vec<Option<SigmaRows<'_, T>>> = Vec::new();
+        if let (Some(ps), Some(ms), Some(vs), Some(gs)) = (&mut p.sigma, &mut m.sigma, &mut v.sigma, &g.sigma) {
+            work.push(AdamWork::Piece {
+                p: values_mut(&mut ps.bias),
+                m: values_mut(&mut ms.bias),
+                v: values_mut(&mut vs.bias),
+                g: gs.bias.as_slice().expect(layout),
+            });
+            let rows = values_mut(&mut ps.weight)
+                .chunks_mut(block)
+                .zip(values_mut(&mut ms.weight).chunks_mut(block))
+                .zip(values_mut(&mut vs.weight).chunks_mut(block))
+                .zip(gs.weight.as_slice().expect(layout).chunks(block));
+            sigma_blocks.extend(rows.map(|(((p, m), v), g)| Some(SigmaRows { p, m, v, g })));
+        }
+        let n_blocks = p.weight.len().div_ceil(block);
+        sigma_blocks.resize_with(n_blocks, || None);
+        let (f_in, f_out): (&[T], &[T]) = match noise {
+            Some(n) => (&n.f_in, &n.f_out),
+            None => (&[], &[]),
+        };
+        let blocks = values_mut(&mut p.weight)
+            .chunks_mut(block)
+            .zip(values_mut(&mut m.weight).chunks_mut(block))
+            .zip(values_mut(&mut v.weight).chunks_mut(block))
+            .zip(g.weight.as_slice().expect(layout).chunks(block))
+            .zip(kw.forward.chunks_mut(block).zip(kw.backward.chunks_mut(PANEL * ld)))
+            .zip(sigma_blocks);
+        for (q, (((((p, m), v), g), (panel, back)), sigma)) in blocks.enumerate() {
+            let f_out = if f_out.is_empty() { f_out } else { &f_out[q * PANEL..(q * PANEL + p.len() / inp)] };
+            work.push(AdamWork::Block { p, m, v, g, sigma, f_in, f_out, inp, ld, panel, back });
+        }
+    }
+    run_balanced(work, AdamWork::size, |item| item.run(rule), (), |(), ()| ());
+    net.refresh_noisy_biases();
 }
 
 /// A tensor's values (the parameters' are owned, in standard layout).
@@ -298,7 +316,7 @@ impl<T: Scalar> AdamWork<'_, T> {
         }
     }
 
-    fn run(self, c: AdamCoefficients<T>) {
+    fn run<R: Rule<T>>(self, c: R) {
         match self {
             Self::Piece { p, m, v, g } => vectorized(AdamJob { p, m, v, g, c }),
             Self::Block { p, m, v, g, sigma, f_in, f_out, inp, ld, panel, back } => {
@@ -334,7 +352,7 @@ impl<T: Scalar> AdamWork<'_, T> {
 /// Written as a select, it is deterministic and independent of the CPU's
 /// flush-to-zero mode.
 #[inline(always)]
-fn flush_subnormal<T: Scalar>(x: T) -> T {
+pub(crate) fn flush_subnormal<T: Scalar>(x: T) -> T {
     if x.abs() < T::MIN_POSITIVE { T::ZERO } else { x }
 }
 
@@ -349,30 +367,37 @@ struct AdamCoefficients<T> {
     eps: T,
 }
 
-/// The element-wise update of a piece of a tensor and its moments.
-struct AdamJob<'a, T: Scalar> {
+/// The element-wise update of a piece of a tensor and its state by a rule.
+struct AdamJob<'a, T: Scalar, R> {
     p: &'a mut [T],
     m: &'a mut [T],
     v: &'a mut [T],
     g: &'a [T],
-    c: AdamCoefficients<T>,
+    c: R,
 }
 
-impl<T: Scalar> Job for AdamJob<'_, T> {
+impl<T: Scalar, R: Rule<T>> Job for AdamJob<'_, T, R> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
-        let AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps } = self.c;
         for (((p, m), v), &g) in self.p.iter_mut().zip(self.m.iter_mut()).zip(self.v.iter_mut()).zip(self.g) {
-            // torch: exp_avg.lerp_(grad, 1 - beta1)
-            *m = flush_subnormal(*m + one_minus_b1 * (g - *m));
-            // torch: exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            *v = flush_subnormal(*v * b2 + one_minus_b2 * g * g);
-            // torch: denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-            let denom = v.sqrt() / bias_correction2_sqrt + eps;
-            // torch: param.addcdiv_(exp_avg, denom, value=-step_size)
-            *p = *p - step_size * (*m / denom);
+            self.c.apply(p, m, v, g);
         }
+    }
+}
+
+impl<T: Scalar> Rule<T> for AdamCoefficients<T> {
+    #[inline(always)]
+    fn apply(self, p: &mut T, m: &mut T, v: &mut T, g: T) {
+        let AdamCoefficients { step_size, bias_correction2_sqrt, one_minus_b1, b2, one_minus_b2, eps } = self;
+        // torch: exp_avg.lerp_(grad, 1 - beta1)
+        *m = flush_subnormal(*m + one_minus_b1 * (g - *m));
+        // torch: exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        *v = flush_subnormal(*v * b2 + one_minus_b2 * g * g);
+        // torch: denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        let denom = v.sqrt() / bias_correction2_sqrt + eps;
+        // torch: param.addcdiv_(exp_avg, denom, value=-step_size)
+        *p = *p - step_size * (*m / denom);
     }
 }

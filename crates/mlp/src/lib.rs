@@ -37,6 +37,7 @@ mod kernel;
 mod net;
 mod noise;
 mod params;
+mod rmsprop;
 mod scalar;
 mod train;
 
@@ -50,6 +51,7 @@ pub use kernel::Arithmetic;
 pub use net::{Mlp, SingleScratch};
 pub use noise::{LayerNoise, Noise};
 pub use params::{Gradients, LayerParams, NoiseScales, Params, StoredLayer, StoredParams, TensorView};
+pub use rmsprop::{RmsProp, RmsPropConfig, StoredRmsProp};
 pub use scalar::Scalar;
 pub use train::{
     DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, MAX_SIDE_NETS, RowLoss, RowTerm, SideNets, Workspace,

@@ -21,6 +21,12 @@ impl Tensor {
         self.u32.iter().map(|b| f32::from_bits(u32::from_str_radix(b, 16).unwrap())).collect()
     }
 
+    /// A tensor of `shape` with every value `v`.
+    pub fn filled(shape: Vec<usize>, v: f32) -> Self {
+        let n = shape.iter().product();
+        Self { u32: vec![format!("{:08x}", v.to_bits()); n], shape }
+    }
+
     pub fn matrix(&self) -> Array2<f32> {
         Array2::from_shape_vec((self.shape[0], self.shape[1]), self.values()).unwrap()
     }
