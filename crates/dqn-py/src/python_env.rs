@@ -551,8 +551,12 @@ impl PythonBatch {
         read_column(&parts[2], n, "terminations", &mut self.terminated)?;
         read_column(&parts[3], n, "truncations", &mut self.truncated)?;
         let ended: Vec<bool> = (0..n).map(|i| self.terminated[i] || self.truncated[i]).collect();
-        self.observations = self.final_observations.clone();
         let len = d.layout.len();
+        // Where no episode ended, the next observation is the last one
+        // (copied row by row into the buffer there is: no allocation).
+        for i in 0..n {
+            self.observations.copy_row(&self.final_observations, i, len);
+        }
         match d.mode {
             Mode::SameStep => {
                 // The returned observations already start the new episodes;

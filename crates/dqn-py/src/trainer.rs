@@ -343,6 +343,13 @@ impl Trainer {
         Ok(self.lock()?.session.config().to_ron())
     }
 
+    /// Environments stepped together (the configuration's
+    /// `collection.envs`).
+    #[getter]
+    fn num_envs(&self) -> PyResult<u32> {
+        Ok(self.lock()?.session.config().collection.envs)
+    }
+
     /// Whether the run can be checkpointed (its environments saved).
     #[getter]
     fn can_checkpoint(&self) -> PyResult<bool> {

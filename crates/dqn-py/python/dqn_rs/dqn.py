@@ -330,17 +330,20 @@ class DQN:
         return _dqn_rs.apply_overrides(base, self._overrides(schedule_steps))
 
     def _setup_model(self, schedule_steps: int | None = None) -> None:
-        text = self._config_text(schedule_steps)
+        self._trainer = self._new_trainer(self._config_text(schedule_steps))
+        # A configuration may step several Rust environments together.
+        self.n_envs = int(self._trainer.num_envs)
+
+    def _new_trainer(self, text: str) -> Any:
         if self._start_policy is None:
-            self._trainer = _dqn_rs.Trainer(text, self._env_description)
-            return
+            return _dqn_rs.Trainer(text, self._env_description)
         # The run starts from a given policy (a loaded one, or the network
         # of a finished run that learns anew); the file is read at once.
         with tempfile.TemporaryDirectory() as tmp:
             policy = Path(tmp) / "policy.safetensors"
             policy.write_bytes(self._start_policy)
             text = _dqn_rs.apply_overrides(text, [f"init_policy=Some({_ron_string(policy.as_posix())})"])
-            self._trainer = _dqn_rs.Trainer(text, self._env_description)
+            return _dqn_rs.Trainer(text, self._env_description)
 
     # ------------------------------------------------------------- training
 

@@ -154,6 +154,11 @@ def test_a_ron_configuration_and_explicit_keywords():
     model.learn(200)
     with pytest.raises(ConfigError, match="agent.lr"):
         DQN("MlpPolicy", "CartPole-v1", learning_rate=-1.0)
+    # A Rust environment by id steps as many together as the configuration says.
+    batched = DQN("MlpPolicy", "CartPole-v1", config="(collection: (envs: 4, update_every: 1))", seed=9)
+    assert batched.n_envs == 4
+    batched.learn(400)
+    assert batched.num_timesteps == 400
 
 
 def test_vector_envs_in_every_autoreset_mode():
