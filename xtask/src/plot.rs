@@ -333,9 +333,10 @@ mod tests {
         assert_eq!(moving_average(&[], 3), Vec::<f64>::new());
     }
 
-    #[test]
-    fn figures_are_written_with_text() {
-        let dir = std::env::temp_dir().join(format!("dqn-plot-test-{}", std::process::id()));
+    /// A run folder of the default configuration with two training
+    /// episodes and the greedy test `test_csv`.
+    fn run_folder(name: &str, test_csv: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dqn-plot-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.ron"), runner::RunConfig::default().to_ron()).unwrap();
         std::fs::write(
@@ -343,7 +344,13 @@ mod tests {
             "episode,steps,total_steps,return,epsilon,mean_loss\n1,10,10,10,0.9,\n2,30,40,30,0.8,0.5\n",
         )
         .unwrap();
-        std::fs::write(dir.join("test.csv"), "episode,return\n1,200\n2,180\n").unwrap();
+        std::fs::write(dir.join("test.csv"), test_csv).unwrap();
+        dir
+    }
+
+    #[test]
+    fn figures_are_written_with_text() {
+        let dir = run_folder("test", "episode,return\n1,200\n2,180\n");
         let files = draw_run(&dir).unwrap();
         assert_eq!(files.len(), 4);
         let svg = std::fs::read_to_string(dir.join("train.svg")).unwrap();
@@ -391,15 +398,7 @@ mod tests {
     /// plotters would search for tick marks forever.
     #[test]
     fn returns_too_large_to_draw_are_an_error() {
-        let dir = std::env::temp_dir().join(format!("dqn-plot-huge-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.ron"), runner::RunConfig::default().to_ron()).unwrap();
-        std::fs::write(
-            dir.join("train.csv"),
-            "episode,steps,total_steps,return,epsilon,mean_loss\n1,10,10,10,0.9,\n2,30,40,30,0.8,0.5\n",
-        )
-        .unwrap();
-        std::fs::write(dir.join("test.csv"), "episode,return\n1,1.7e308\n2,-1.7e308\n").unwrap();
+        let dir = run_folder("huge", "episode,return\n1,1.7e308\n2,-1.7e308\n");
         let error = draw_run(&dir).unwrap_err();
         assert!(error.contains("greedy test") && error.contains("too large to draw"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
