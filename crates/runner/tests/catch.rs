@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 use runner::{Collection, Padding, RunConfig, RunError, Silent, Stacking, TrainOptions, files, resume, train_with};
 
+#[path = "support/run_outputs.rs"]
+mod run_outputs;
+use run_outputs::{in_pool, outputs};
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dqn-catch-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -47,17 +51,6 @@ fn catch_is_learnt_from_the_board() {
     assert!(mean(&test) >= 0.9, "greedy test mean {} (first 50 training episodes {first})", mean(&test));
     assert!(first < 0.0, "the first episodes act at random: {first}");
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    [files::TRAIN_CSV, files::TEST_CSV, files::EVAL_CSV, files::POLICY, files::CONFIG]
-        .iter()
-        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
-        .collect()
-}
-
-fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
 }
 
 /// Three boards stacked (zero-padded at an episode's start), three

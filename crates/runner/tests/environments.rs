@@ -6,9 +6,13 @@
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use runner::{Collection, EarlyStop, EnvSetting, RunConfig, RunError, Silent, TrainOptions, files, resume, train_with};
+
+#[path = "support/run_outputs.rs"]
+mod run_outputs;
+use run_outputs::{in_pool, outputs};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dqn-envs-{name}-{}", std::process::id()));
@@ -39,17 +43,6 @@ fn small_config(env: &str, seed: u64) -> RunConfig {
 
 fn options() -> TrainOptions {
     TrainOptions { checkpoint_every: 5, keep_checkpoints: 2, ..TrainOptions::default() }
-}
-
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    [files::TRAIN_CSV, files::TEST_CSV, files::EVAL_CSV, files::POLICY, files::CONFIG]
-        .iter()
-        .map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap()))
-        .collect()
-}
-
-fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
 }
 
 fn check_environment(name: &str, id: &str) {
