@@ -669,6 +669,7 @@ impl DqnConfig {
                 value_outputs: self.distributional.map_or(1, |d| d.n_atoms),
             }),
             noisy: self.noisy.map(|n| NoisyInit { layers: n.layers, sigma0: n.sigma0 }),
+            conv: None,
         }
     }
 

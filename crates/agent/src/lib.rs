@@ -42,8 +42,9 @@ pub use priorities::{Priorities, PrioritiesError};
 // What this crate's API exposes of its neighbours, re-exported so that a
 // caller (runner) needs no edge of its own to `mlp` or `replay`.
 pub use mlp::{
-    Architecture, Arithmetic, DuelingStreams, LayerParams, LayerShape, Layout, LossKind, Mlp, MlpError, Noise,
-    NoiseScales, NoisyInit, NoisyLayers, Operand, Params, Shape, SingleScratch, TensorKind, tensor_name,
+    Architecture, Arithmetic, Conv2dShape, ConvLayer, ConvTrunk, DuelingStreams, LayerKind, LayerParams, LayerShape,
+    Layout, LossKind, Mlp, MlpError, Noise, NoiseScales, NoisyInit, NoisyLayers, Operand, Params, Shape, SingleScratch,
+    TensorKind, tensor_name,
 };
 pub use replay::{
     Batch, Frame, FrameKind, FrameSpec, FrameWindow, InputFormat, Padding, Record, ReplayBuffer, ReplayConfig,

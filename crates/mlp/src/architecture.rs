@@ -1,13 +1,14 @@
 //! How a network's layers connect: a chain ([`Layout::Sequential`]) or a
 //! shared trunk feeding a value and an advantage stream
-//! ([`Layout::Dueling`]); which layers are noisy; and the PyTorch names of
-//! their tensors.
+//! ([`Layout::Dueling`]); what each layer computes ([`LayerKind`]: linear,
+//! or a convolution at the front of the chain or trunk); which layers are
+//! noisy; and the PyTorch names of their tensors.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::MlpError;
+use crate::{Conv2dShape, MlpError};
 
 /// How the layers of a network connect. The layers are stored in one list,
 /// in the order given here.
@@ -44,14 +45,29 @@ pub(crate) enum Source {
 }
 
 impl Layout {
-    /// Layer `l`'s name prefix: `fc3`, `trunk.0`, `value.1`, …
+    /// Layer `l`'s name prefix in a network without convolutions: `fc3`,
+    /// `trunk.0`, `value.1`, …
     #[must_use]
     pub fn layer_name(self, l: usize) -> String {
+        self.layer_name_after(l, 0)
+    }
+
+    /// Layer `l`'s name prefix in a network whose first `convs` layers are
+    /// convolutions: those are `conv1`, `conv2`, …; the linear layers of a
+    /// chain are `fc1`, `fc2`, … counted from the first linear layer, and a
+    /// dueling trunk's linear layers `trunk.0`, … (as a PyTorch module with
+    /// attributes `conv1`, …, `fc1`, … or `trunk`, `value`, `advantage`
+    /// names them).
+    #[must_use]
+    pub fn layer_name_after(self, l: usize, convs: usize) -> String {
+        if l < convs {
+            return format!("conv{}", l + 1);
+        }
         match self {
-            Self::Sequential => format!("fc{}", l + 1),
+            Self::Sequential => format!("fc{}", l - convs + 1),
             Self::Dueling { trunk, value, .. } => {
                 if l < trunk {
-                    format!("trunk.{l}")
+                    format!("trunk.{}", l - convs)
                 } else if l < trunk + value {
                     format!("value.{}", l - trunk)
                 } else {
@@ -65,6 +81,14 @@ impl Layout {
     /// noisy layer `fc1.weight_mu`, `fc1.weight_sigma`, …
     #[must_use]
     pub fn tensor_name(self, l: usize, kind: TensorKind, noisy: bool) -> String {
+        self.tensor_name_after(l, 0, kind, noisy)
+    }
+
+    /// The PyTorch name of a tensor of layer `l` in a network whose first
+    /// `convs` layers are convolutions (see
+    /// [`layer_name_after`](Self::layer_name_after)).
+    #[must_use]
+    pub fn tensor_name_after(self, l: usize, convs: usize, kind: TensorKind, noisy: bool) -> String {
         let suffix = match (kind, noisy) {
             (TensorKind::Weight, false) => "weight",
             (TensorKind::Bias, false) => "bias",
@@ -73,7 +97,7 @@ impl Layout {
             (TensorKind::WeightSigma, _) => "weight_sigma",
             (TensorKind::BiasSigma, _) => "bias_sigma",
         };
-        format!("{}.{suffix}", self.layer_name(l))
+        format!("{}.{suffix}", self.layer_name_after(l, convs))
     }
 
     /// Where layer `l` reads from. (Total for any numbers, a layout read
@@ -133,16 +157,89 @@ pub fn tensor_name(layer: usize, kind: TensorKind) -> String {
     Layout::Sequential.tensor_name(layer, kind, false)
 }
 
+/// What a layer computes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LayerKind {
+    /// `y = W·x + b`, the weight `[out, in]`.
+    #[default]
+    Linear,
+    /// A 2-D convolution of its input read as `[C][H][W]` (PyTorch's
+    /// `nn.Conv2d`), its output `[out_channels][OH][OW]` read flat by the
+    /// next layer (PyTorch's `flatten`, channel-major). The weight is
+    /// PyTorch's `[out, in, k, k]` stored as `[out, in·k·k]` (the same
+    /// values in the same order). Convolutions come first in a network,
+    /// are never noisy and never its output.
+    Conv2d(Conv2dShape),
+}
+
 /// One layer's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerShape {
-    /// Its input width.
+    /// Its input width (for a convolution, `C·H·W`).
     pub inputs: usize,
-    /// Its output width.
+    /// Its output width (for a convolution, `out_channels·OH·OW`).
     pub outputs: usize,
     /// Whether it is a noisy layer (μ and σ for each tensor).
     pub noisy: bool,
+    /// What it computes (written only for a convolution: a file of linear
+    /// layers reads as before).
+    #[serde(default, skip_serializing_if = "LayerKind::is_linear")]
+    pub kind: LayerKind,
+}
+
+impl LayerKind {
+    /// Whether it is [`LayerKind::Linear`].
+    #[must_use]
+    pub fn is_linear(&self) -> bool {
+        *self == Self::Linear
+    }
+}
+
+impl LayerShape {
+    /// A plain or noisy linear layer.
+    #[must_use]
+    pub fn linear(inputs: usize, outputs: usize, noisy: bool) -> Self {
+        Self { inputs, outputs, noisy, kind: LayerKind::Linear }
+    }
+
+    /// A convolution of the given geometry (never noisy).
+    #[must_use]
+    pub fn conv(conv: Conv2dShape) -> Self {
+        Self { inputs: conv.in_len(), outputs: conv.out_len(), noisy: false, kind: LayerKind::Conv2d(conv) }
+    }
+
+    /// The weight's rows and columns as stored: `[out, in]`, or for a
+    /// convolution `[out_channels, in_channels·k·k]`.
+    #[must_use]
+    pub fn weight_dims(&self) -> (usize, usize) {
+        match self.kind {
+            LayerKind::Linear => (self.outputs, self.inputs),
+            LayerKind::Conv2d(c) => (c.out_channels, c.patch_len()),
+        }
+    }
+
+    /// The bias's length.
+    #[must_use]
+    pub fn bias_len(&self) -> usize {
+        self.weight_dims().0
+    }
+
+    /// The inputs each output sums over (PyTorch's `fan_in`, which sets
+    /// the initialisation's bound `1/√fan_in`).
+    #[must_use]
+    pub fn fan_in(&self) -> usize {
+        self.weight_dims().1
+    }
+
+    /// The convolution's geometry, if it is one.
+    #[must_use]
+    pub fn conv_shape(&self) -> Option<&Conv2dShape> {
+        match &self.kind {
+            LayerKind::Linear => None,
+            LayerKind::Conv2d(c) => Some(c),
+        }
+    }
 }
 
 /// A network's shape: its layout and each layer's shape, in order. Two
@@ -161,7 +258,23 @@ impl fmt::Display for Shape {
         for (l, layer) in self.layers.iter().enumerate() {
             let sep = if l == 0 { "" } else { ", " };
             let noisy = if layer.noisy { " noisy" } else { "" };
-            write!(f, "{sep}{} {}→{}{noisy}", self.layout.layer_name(l), layer.inputs, layer.outputs)?;
+            write!(f, "{sep}{} ", self.layer_name(l))?;
+            match layer.conv_shape() {
+                None => write!(f, "{}→{}{noisy}", layer.inputs, layer.outputs)?,
+                Some(c) => write!(
+                    f,
+                    "{}×{}×{}→{}×{}×{} (k{} s{} p{})",
+                    c.in_channels,
+                    c.height,
+                    c.width,
+                    c.out_channels,
+                    c.out_height(),
+                    c.out_width(),
+                    c.kernel,
+                    c.stride,
+                    c.padding
+                )?,
+            }
         }
         Ok(())
     }
@@ -173,9 +286,29 @@ impl Shape {
     #[must_use]
     pub fn param_count(&self) -> Option<usize> {
         self.layers.iter().try_fold(0usize, |n, l| {
-            let one = l.inputs.checked_mul(l.outputs)?.checked_add(l.outputs)?;
+            let (rows, cols) = l.weight_dims();
+            let one = rows.checked_mul(cols)?.checked_add(rows)?;
             n.checked_add(if l.noisy { one.checked_mul(2)? } else { one })
         })
+    }
+
+    /// How many of the first layers are convolutions.
+    #[must_use]
+    pub fn convs(&self) -> usize {
+        self.layers.iter().take_while(|l| l.conv_shape().is_some()).count()
+    }
+
+    /// Layer `l`'s name prefix: `conv1`, `fc2`, `trunk.0`, …
+    #[must_use]
+    pub fn layer_name(&self, l: usize) -> String {
+        self.layout.layer_name_after(l, self.convs())
+    }
+
+    /// The PyTorch name of a tensor of layer `l`.
+    #[must_use]
+    pub fn tensor_name(&self, l: usize, kind: TensorKind) -> String {
+        let noisy = self.layers.get(l).is_some_and(|layer| layer.noisy);
+        self.layout.tensor_name_after(l, self.convs(), kind, noisy)
     }
 
     /// The input width (0 for no layers).
@@ -214,6 +347,7 @@ impl Shape {
                 return bad(format!("dueling with {trunk} + {value} + {advantage} layers, got {}", self.layers.len()));
             }
         }
+        self.check_convs()?;
         for (l, layer) in self.layers.iter().enumerate() {
             if layer.inputs == 0 || layer.outputs == 0 {
                 return Err(MlpError::ZeroSize { index: if layer.inputs == 0 { l } else { l + 1 } });
@@ -223,9 +357,9 @@ impl Shape {
             {
                 return bad(format!(
                     "{} takes {} inputs but reads {}, which gives {}",
-                    self.layout.layer_name(l),
+                    self.layer_name(l),
                     layer.inputs,
-                    self.layout.layer_name(k),
+                    self.layer_name(k),
                     self.layers[k].outputs
                 ));
             }
@@ -237,6 +371,107 @@ impl Shape {
             }
         }
         Ok(())
+    }
+}
+
+impl Shape {
+    /// The convolutions: a prefix of the layers, inside a dueling trunk,
+    /// never noisy, each a valid geometry whose widths are the layer's and
+    /// whose input is the previous convolution's output image.
+    fn check_convs(&self) -> Result<(), MlpError> {
+        let convs = self.convs();
+        let bad = |problem: String| Err(MlpError::InvalidLayout { problem });
+        if let Some(l) = self.layers[convs..].iter().position(|l| l.conv_shape().is_some()) {
+            return bad(format!("{} is a convolution after a linear layer", self.layer_name(convs + l)));
+        }
+        let in_trunk = match self.layout {
+            Layout::Sequential => convs < self.layers.len(),
+            Layout::Dueling { trunk, .. } => convs <= trunk,
+        };
+        if convs > 0 && !in_trunk {
+            return bad("a convolution is an output layer".into());
+        }
+        let mut previous: Option<&Conv2dShape> = None;
+        for (l, layer) in self.layers[..convs].iter().enumerate() {
+            let c = layer.conv_shape().expect("a prefix of convolutions");
+            let checked = c.checked()?;
+            let name = self.layer_name(l);
+            if checked != *c || layer.inputs != c.in_len() || layer.outputs != c.out_len() {
+                return bad(format!(
+                    "{name} has widths {}→{} that its geometry does not give",
+                    layer.inputs, layer.outputs
+                ));
+            }
+            if layer.noisy {
+                return bad(format!("{name} is a noisy convolution"));
+            }
+            if let Some(p) = previous
+                && (p.out_channels, p.out_height(), p.out_width()) != (c.in_channels, c.height, c.width)
+            {
+                return bad(format!(
+                    "{name} reads a {}×{}×{} image but the layer before gives {}×{}×{}",
+                    c.in_channels,
+                    c.height,
+                    c.width,
+                    p.out_channels,
+                    p.out_height(),
+                    p.out_width()
+                ));
+            }
+            previous = Some(c);
+        }
+        Ok(())
+    }
+}
+
+/// One convolution of a trunk, as written in a configuration (the input
+/// image comes from the layer before, or the observation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvLayer {
+    /// Output channels (filters).
+    pub out_channels: usize,
+    /// The square kernel's side.
+    pub kernel: usize,
+    /// The step between patches.
+    pub stride: usize,
+    /// Zeros added on every side (0: 'valid'; `(kernel − 1)/2` with stride
+    /// 1 and an odd kernel: 'same').
+    #[serde(default)]
+    pub padding: usize,
+}
+
+/// Convolutions in front of the linear layers: the image they read and
+/// the layers, each with a ReLU after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvTrunk {
+    /// The input image `[channels, height, width]`; its product is the
+    /// network's input width.
+    pub input: [usize; 3],
+    /// The convolutions, in order (at least one).
+    pub layers: Vec<ConvLayer>,
+}
+
+impl ConvTrunk {
+    /// Each convolution's geometry, in order.
+    ///
+    /// # Errors
+    /// [`MlpError::InvalidLayout`] for no layers, and
+    /// [`MlpError::InvalidHyperparameter`] for a geometry
+    /// [`Conv2dShape::new`] refuses.
+    pub fn shapes(&self) -> Result<Vec<Conv2dShape>, MlpError> {
+        if self.layers.is_empty() {
+            return Err(MlpError::InvalidLayout { problem: "a convolutional trunk needs a layer".into() });
+        }
+        let [mut c, mut h, mut w] = self.input;
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let shape = Conv2dShape::new(c, (h, w), layer.out_channels, layer.kernel, layer.stride, layer.padding)?;
+            (c, h, w) = (shape.out_channels, shape.out_height(), shape.out_width());
+            shapes.push(shape);
+        }
+        Ok(shapes)
     }
 }
 
@@ -274,9 +509,9 @@ pub struct NoisyInit {
     pub sigma0: f64,
 }
 
-/// What network to build: input and output widths, the hidden widths of
-/// the chain (or of the dueling trunk), optional dueling streams and noisy
-/// layers.
+/// What network to build: input and output widths, optional convolutions
+/// first, the hidden widths of the chain (or of the dueling trunk),
+/// optional dueling streams and noisy layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Architecture {
@@ -288,8 +523,12 @@ pub struct Architecture {
     pub outputs: usize,
     /// Dueling streams after the hidden layers; `None` for a chain.
     pub dueling: Option<DuelingStreams>,
-    /// Noisy layers; `None` for none.
+    /// Noisy layers; `None` for none. Convolutions are never noisy
+    /// ([`NoisyLayers::All`] is every linear layer).
     pub noisy: Option<NoisyInit>,
+    /// Convolutions before the hidden layers; `None` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvTrunk>,
 }
 
 impl Architecture {
@@ -298,7 +537,7 @@ impl Architecture {
     pub fn sequential(sizes: &[usize]) -> Self {
         let (inputs, outputs) = (sizes.first().copied().unwrap_or(0), sizes.last().copied().unwrap_or(0));
         let hidden = if sizes.len() > 2 { sizes[1..sizes.len() - 1].to_vec() } else { Vec::new() };
-        Self { inputs, hidden, outputs, dueling: None, noisy: None }
+        Self { inputs, hidden, outputs, dueling: None, noisy: None, conv: None }
     }
 
     /// The shape of the network this describes.
@@ -318,29 +557,48 @@ impl Architecture {
             });
         }
         let chain = |widths: &[usize]| -> Vec<LayerShape> {
-            widths.windows(2).map(|w| LayerShape { inputs: w[0], outputs: w[1], noisy: false }).collect()
+            widths.windows(2).map(|w| LayerShape::linear(w[0], w[1], false)).collect()
         };
+        let convs: Vec<LayerShape> = match &self.conv {
+            None => Vec::new(),
+            Some(trunk) => {
+                let image = trunk.input.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                if image != Some(self.inputs) {
+                    return Err(MlpError::InvalidLayout {
+                        problem: format!(
+                            "the convolutions read a {}×{}×{} image but the input is {} wide",
+                            trunk.input[0], trunk.input[1], trunk.input[2], self.inputs
+                        ),
+                    });
+                }
+                trunk.shapes()?.into_iter().map(LayerShape::conv).collect()
+            }
+        };
+        // The linear layers read the input, or the last convolution's output.
+        let first_width = convs.last().map_or(self.inputs, |c| c.outputs);
         let (layout, mut layers, heads_from) = match &self.dueling {
             None => {
                 if self.inputs == 0 && self.hidden.is_empty() && self.outputs == 0 {
                     return Err(MlpError::TooFewSizes { got: 0 });
                 }
-                let mut widths = vec![self.inputs];
+                let mut widths = vec![first_width];
                 widths.extend(&self.hidden);
                 widths.push(self.outputs);
-                let layers = chain(&widths);
+                let mut layers = convs.clone();
+                layers.extend(chain(&widths));
                 let last = layers.len() - 1;
                 (Layout::Sequential, layers, last)
             }
             Some(streams) => {
-                let Some(&trunk_out) = self.hidden.last() else {
+                let Some(&trunk_out) = self.hidden.last().or(convs.last().map(|c| &c.outputs)) else {
                     return Err(MlpError::InvalidLayout {
                         problem: "dueling heads need a hidden layer (the trunk)".into(),
                     });
                 };
-                let mut widths = vec![self.inputs];
+                let mut widths = vec![first_width];
                 widths.extend(&self.hidden);
-                let mut layers = chain(&widths);
+                let mut layers = convs.clone();
+                layers.extend(chain(&widths));
                 let trunk = layers.len();
                 let mut stream = |hidden: &[usize], outputs: usize| {
                     let mut widths = vec![trunk_out];
@@ -362,7 +620,7 @@ impl Architecture {
                 NoisyLayers::Heads => heads_from,
             };
             for layer in &mut layers[first..] {
-                layer.noisy = true;
+                layer.noisy = layer.kind == LayerKind::Linear;
             }
         }
         let shape = Shape { layout, layers };
@@ -383,6 +641,7 @@ mod tests {
             outputs: 6,
             dueling: Some(DuelingStreams { value_hidden: vec![5], advantage_hidden: vec![], value_outputs: 3 }),
             noisy: Some(NoisyInit { layers: NoisyLayers::Heads, sigma0: 0.5 }),
+            conv: None,
         };
         let shape = arch.shape().unwrap();
         assert_eq!(shape.layout, Layout::Dueling { trunk: 2, value: 2, advantage: 1 });
@@ -411,9 +670,9 @@ mod tests {
         let shape = Shape {
             layout: Layout::Dueling { trunk: 1, value: 1, advantage: 1 },
             layers: vec![
-                LayerShape { inputs: 4, outputs: 8, noisy: false },
-                LayerShape { inputs: 7, outputs: 1, noisy: false },
-                LayerShape { inputs: 8, outputs: 2, noisy: false },
+                LayerShape::linear(4, 8, false),
+                LayerShape::linear(7, 1, false),
+                LayerShape::linear(8, 2, false),
             ],
         };
         assert!(matches!(shape.check(), Err(MlpError::InvalidLayout { .. })), "value.0 reads 8, takes 7");

@@ -15,7 +15,7 @@
 use crate::{MlpError, Scalar};
 
 /// The geometry of a convolution layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Conv2dShape {
     /// Input channels.
     pub in_channels: usize,
@@ -73,6 +73,22 @@ impl Conv2dShape {
             return bad("kernel", kernel, "no larger than the padded input");
         }
         Ok(Self { in_channels, height, width, out_channels, kernel, stride, padding })
+    }
+
+    /// This geometry if [`new`](Self::new) would make it (a geometry read
+    /// from a file is checked so before any size is computed from it).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn checked(self) -> Result<Self, MlpError> {
+        Self::new(
+            self.in_channels,
+            (self.height, self.width),
+            self.out_channels,
+            self.kernel,
+            self.stride,
+            self.padding,
+        )
     }
 
     /// Output height: `(H + 2p − k) / s + 1`, rounded down (PyTorch's).
@@ -228,4 +244,65 @@ pub fn conv2d_backward<T: Scalar>(
         }
     }
     Ok(())
+}
+
+/// Unfolds `rows` inputs (`[rows][C][H][W]`, each `in_len` long, of any
+/// element type `S` converted by `convert`) into pixel-major patches: row
+/// `s·P + p` of `cols` holds sample `s`'s patch for output pixel `p`,
+/// `patch_len` values in `(c, ki, kj)` order, zero on the padding. The
+/// layer is then a matrix product over `rows·P` rows, like a linear layer.
+#[inline(always)]
+pub(crate) fn unfold<S: Copy, T: Scalar>(
+    shape: &Conv2dShape,
+    input: &[S],
+    rows: usize,
+    convert: impl Fn(S) -> T,
+    cols: &mut Vec<T>,
+) {
+    let Conv2dShape { height, width, kernel: k, stride, padding, .. } = *shape;
+    let (oh, ow, patch) = (shape.out_height(), shape.out_width(), shape.patch_len());
+    cols.clear();
+    cols.resize(rows * oh * ow * patch, T::ZERO);
+    for (sample, out) in input.chunks_exact(shape.in_len()).take(rows).zip(cols.chunks_exact_mut(oh * ow * patch)) {
+        for (pixel, row) in out.chunks_exact_mut(patch).enumerate() {
+            let (y0, x0) = ((pixel / ow) * stride, (pixel % ow) * stride);
+            for (ck, dst) in row.chunks_exact_mut(k).enumerate() {
+                let (c, ki) = (ck / k, ck % k);
+                let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else { continue };
+                let line = &sample[(c * height + y) * width..(c * height + y + 1) * width];
+                for (kj, d) in dst.iter_mut().enumerate() {
+                    if let Some(x) = (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
+                        *d = convert(line[x]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`unfold`]: `out` (`[rows][C][H][W]`) becomes, at each
+/// input position, the sum of the patch values read from it, added in
+/// pixel order, then patch order (a fixed order: the same bits however a
+/// batch is split).
+#[inline(always)]
+pub(crate) fn fold<T: Scalar>(shape: &Conv2dShape, cols: &[T], rows: usize, out: &mut Vec<T>) {
+    let Conv2dShape { height, width, kernel: k, stride, padding, .. } = *shape;
+    let (oh, ow, patch) = (shape.out_height(), shape.out_width(), shape.patch_len());
+    out.clear();
+    out.resize(rows * shape.in_len(), T::ZERO);
+    for (sample, src) in out.chunks_exact_mut(shape.in_len()).zip(cols.chunks_exact(oh * ow * patch)) {
+        for (pixel, row) in src.chunks_exact(patch).enumerate() {
+            let (y0, x0) = ((pixel / ow) * stride, (pixel % ow) * stride);
+            for (ck, values) in row.chunks_exact(k).enumerate() {
+                let (c, ki) = (ck / k, ck % k);
+                let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else { continue };
+                let line = &mut sample[(c * height + y) * width..(c * height + y + 1) * width];
+                for (kj, &v) in values.iter().enumerate() {
+                    if let Some(x) = (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
+                        line[x] = line[x] + v;
+                    }
+                }
+            }
+        }
+    }
 }

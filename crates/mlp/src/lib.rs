@@ -43,7 +43,8 @@ mod train;
 
 pub use adam::{Adam, AdamConfig, StoredAdam};
 pub use architecture::{
-    Architecture, DuelingStreams, LayerShape, Layout, NoisyInit, NoisyLayers, Shape, TensorKind, tensor_name,
+    Architecture, ConvLayer, ConvTrunk, DuelingStreams, LayerKind, LayerShape, Layout, NoisyInit, NoisyLayers, Shape,
+    TensorKind, tensor_name,
 };
 pub use conv::{Conv2dShape, conv2d_backward, conv2d_forward, im2col};
 pub use error::{MlpError, Operand, OptimizerProblem};

@@ -213,19 +213,21 @@ impl<T: Scalar> Mlp<T> {
             .layers
             .iter()
             .map(|l| {
-                let scale = 1.0 / (l.inputs as f64).sqrt();
+                // PyTorch's default for `nn.Linear` and `nn.Conv2d` alike:
+                // fan_in is a convolution's `in_channels·k·k`.
+                let scale = 1.0 / (l.fan_in() as f64).sqrt();
                 let bound = T::from_f64(scale);
                 let dist = || Uniform::new(-bound, bound).expect("bound is finite and positive");
-                let weight = Array2::random_using((l.outputs, l.inputs), dist(), rng);
-                let bias = ndarray::Array1::random_using(l.outputs, dist(), rng);
+                let weight = Array2::random_using(l.weight_dims(), dist(), rng);
+                let bias = ndarray::Array1::random_using(l.bias_len(), dist(), rng);
                 let sigma = l.noisy.then(|| {
                     let s = T::from_f64(sigma0 * scale);
                     NoiseScales {
-                        weight: Array2::from_elem((l.outputs, l.inputs), s),
-                        bias: ndarray::Array1::from_elem(l.outputs, s),
+                        weight: Array2::from_elem(l.weight_dims(), s),
+                        bias: ndarray::Array1::from_elem(l.bias_len(), s),
                     }
                 });
-                LayerParams { weight, bias, sigma }
+                LayerParams { weight, bias, sigma, kind: l.kind }
             })
             .collect();
         Self::from_params(Params::from_layers_with(shape.layout, layers)?)
@@ -368,7 +370,7 @@ impl<T: Scalar> Mlp<T> {
     /// The width of an input row.
     #[must_use]
     pub fn input_dim(&self) -> usize {
-        self.params.layers()[0].weight.ncols()
+        self.params.layers()[0].shape().inputs
     }
 
     /// The number of outputs (for dueling heads, the advantage stream's).
@@ -439,9 +441,9 @@ impl<T: Scalar> Mlp<T> {
 
     #[inline(always)]
     fn forward_single_unchecked(&self, input: &[T], scratch: &mut SingleScratch<T>) {
-        if self.layout() != Layout::Sequential {
-            // Dueling: the batch pass on one row (the same kernels, so the
-            // same bits as that row in a batch).
+        if self.layout() != Layout::Sequential || self.params.convs() > 0 {
+            // Dueling or convolutions: the batch pass on one row (the same
+            // kernels, so the same bits as that row in a batch).
             scratch.chunk.forward::<false>(self, input, 1);
             scratch.current.clear();
             scratch.current.extend_from_slice(scratch.chunk.output());

@@ -9,11 +9,12 @@ use rayon::prelude::*;
 
 use crate::architecture::Source;
 use crate::kernel::{Job, PIECE, for_each_piece, vectorized};
-use crate::{LayerShape, Layout, MlpError, Operand, Scalar, Shape, TensorKind};
+use crate::{LayerKind, LayerShape, Layout, MlpError, Operand, Scalar, Shape, TensorKind};
 
-/// One linear layer's tensors, in PyTorch's layout: `weight` is
-/// `[out, in]`, `bias` is `[out]`. A noisy layer has them as the means μ
-/// and the noise scales σ in `sigma`.
+/// One layer's tensors, in PyTorch's layout: `weight` is `[out, in]`
+/// (a convolution's `[out, in, k, k]` stored as `[out, in·k·k]`), `bias` is
+/// `[out]`. A noisy layer has them as the means μ and the noise scales σ in
+/// `sigma`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerParams<T> {
     /// `[out, in]`.
@@ -22,6 +23,10 @@ pub struct LayerParams<T> {
     pub bias: Array1<T>,
     /// A noisy layer's noise scales; `None` for a plain layer.
     pub sigma: Option<NoiseScales<T>>,
+    /// What the layer computes (linear when a self-describing format
+    /// leaves it out).
+    #[serde(default)]
+    pub kind: LayerKind,
 }
 
 /// The noise scales σ of a noisy layer's weight and bias, shaped like them.
@@ -37,14 +42,21 @@ impl<T> LayerParams<T> {
     /// A plain (not noisy) layer.
     #[must_use]
     pub fn plain(weight: Array2<T>, bias: Array1<T>) -> Self {
-        Self { weight, bias, sigma: None }
+        Self { weight, bias, sigma: None, kind: LayerKind::Linear }
     }
 
-    /// Its shape.
+    /// Its shape (a convolution's widths are its geometry's; whether its
+    /// weight fits them is checked where a set is built).
     #[must_use]
     pub fn shape(&self) -> LayerShape {
-        let (outputs, inputs) = self.weight.dim();
-        LayerShape { inputs, outputs, noisy: self.sigma.is_some() }
+        let noisy = self.sigma.is_some();
+        match self.kind {
+            LayerKind::Linear => {
+                let (outputs, inputs) = self.weight.dim();
+                LayerShape::linear(inputs, outputs, noisy)
+            }
+            LayerKind::Conv2d(c) => LayerShape { noisy, ..LayerShape::conv(c) },
+        }
     }
 }
 
@@ -74,6 +86,14 @@ pub type Gradients<T> = Params<T>;
 pub enum TensorView<'a, T> {
     /// A weight, `[out, in]`.
     Weight(ArrayView2<'a, T>),
+    /// A convolution's weight, `[out, in·k·k]` as stored, which PyTorch
+    /// shapes `[out, in, k, k]`.
+    ConvWeight {
+        /// The values, `[out, in·k·k]`.
+        weight: ArrayView2<'a, T>,
+        /// The kernel's side `k`.
+        kernel: usize,
+    },
     /// A bias, `[out]`.
     Bias(ArrayView1<'a, T>),
 }
@@ -84,6 +104,10 @@ impl<T> TensorView<'_, T> {
     pub fn shape(&self) -> Vec<usize> {
         match self {
             Self::Weight(w) => w.shape().to_vec(),
+            Self::ConvWeight { weight, kernel } => {
+                let (out, patch) = weight.dim();
+                vec![out, patch / (kernel * kernel).max(1), *kernel, *kernel]
+            }
             Self::Bias(b) => b.shape().to_vec(),
         }
     }
@@ -91,7 +115,7 @@ impl<T> TensorView<'_, T> {
     /// The values, row-major.
     pub fn iter(&self) -> Box<dyn Iterator<Item = &T> + '_> {
         match self {
-            Self::Weight(w) => Box::new(w.iter()),
+            Self::Weight(w) | Self::ConvWeight { weight: w, .. } => Box::new(w.iter()),
             Self::Bias(b) => Box::new(b.iter()),
         }
     }
@@ -128,6 +152,8 @@ pub struct StoredLayer<T> {
     weight: StoredArray<[usize; 2], T>,
     bias: StoredArray<[usize; 1], T>,
     sigma: Option<StoredScales<T>>,
+    #[serde(default)]
+    kind: LayerKind,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,7 +230,7 @@ impl<T: Scalar> Params<T> {
     /// [`MlpError::TooFewSizes`] or [`MlpError::ZeroSize`].
     pub fn zeros(sizes: &[usize]) -> Result<Self, MlpError> {
         check_sizes(sizes)?;
-        let layers = sizes.windows(2).map(|w| LayerShape { inputs: w[0], outputs: w[1], noisy: false }).collect();
+        let layers = sizes.windows(2).map(|w| LayerShape::linear(w[0], w[1], false)).collect();
         Self::zeros_of(&Shape { layout: Layout::Sequential, layers })
     }
 
@@ -218,10 +244,10 @@ impl<T: Scalar> Params<T> {
             .layers
             .iter()
             .map(|l| {
-                let weight = || Array2::from_elem((l.outputs, l.inputs), T::ZERO);
-                let bias = || Array1::from_elem(l.outputs, T::ZERO);
+                let weight = || Array2::from_elem(l.weight_dims(), T::ZERO);
+                let bias = || Array1::from_elem(l.bias_len(), T::ZERO);
                 let sigma = l.noisy.then(|| NoiseScales { weight: weight(), bias: bias() });
-                LayerParams { weight: weight(), bias: bias(), sigma }
+                LayerParams { weight: weight(), bias: bias(), sigma, kind: l.kind }
             })
             .collect();
         Ok(Self { layout: shape.layout, layers })
@@ -241,10 +267,11 @@ impl<T: Scalar> Params<T> {
     /// as [`from_layers_with`](Self::from_layers_with).
     pub fn from_stored(stored: StoredParams<T>) -> Result<Self, MlpError> {
         let layout = stored.layout;
+        let convs = stored.layers.iter().take_while(|l| matches!(l.kind, LayerKind::Conv2d(_))).count();
         let mut layers = Vec::with_capacity(stored.layers.len());
-        for (l, StoredLayer { weight, bias, sigma }) in stored.layers.into_iter().enumerate() {
+        for (l, StoredLayer { weight, bias, sigma, kind }) in stored.layers.into_iter().enumerate() {
             let noisy = sigma.is_some();
-            let name = |kind| move || layout.tensor_name(l, kind, noisy);
+            let name = |tensor| move || layout.tensor_name_after(l, convs, tensor, noisy);
             let sigma = match sigma {
                 Some(s) => Some(NoiseScales {
                     weight: s.weight.into_matrix(name(TensorKind::WeightSigma))?,
@@ -256,6 +283,7 @@ impl<T: Scalar> Params<T> {
                 weight: weight.into_matrix(name(TensorKind::Weight))?,
                 bias: bias.into_vector(name(TensorKind::Bias))?,
                 sigma,
+                kind,
             });
         }
         Self::from_layers_with(layout, layers)
@@ -289,12 +317,25 @@ impl<T: Scalar> Params<T> {
         if layers.is_empty() {
             return Err(MlpError::TooFewSizes { got: 0 });
         }
+        // A geometry from a file is checked before any width is computed
+        // from it.
+        for layer in &layers {
+            if let LayerKind::Conv2d(c) = layer.kind {
+                c.checked()?;
+            }
+        }
+        let convs = layers.iter().take_while(|l| matches!(l.kind, LayerKind::Conv2d(_))).count();
         for (l, layer) in layers.iter().enumerate() {
             let (out, inp) = layer.weight.dim();
             let noisy = layer.sigma.is_some();
             let mismatch = |kind, expected: Vec<usize>, got: Vec<usize>| {
-                Err(MlpError::TensorShape { name: layout.tensor_name(l, kind, noisy), expected, got })
+                Err(MlpError::TensorShape { name: layout.tensor_name_after(l, convs, kind, noisy), expected, got })
             };
+            if let LayerKind::Conv2d(c) = layer.kind
+                && (out, inp) != (c.out_channels, c.patch_len())
+            {
+                return mismatch(TensorKind::Weight, vec![c.out_channels, c.patch_len()], vec![out, inp]);
+            }
             if layer.bias.len() != out {
                 return mismatch(TensorKind::Bias, vec![out], vec![layer.bias.len()]);
             }
@@ -306,11 +347,21 @@ impl<T: Scalar> Params<T> {
                     return mismatch(TensorKind::BiasSigma, vec![out], vec![sigma.bias.len()]);
                 }
             }
+            let width = layer.shape().inputs;
             if let Source::Layer(k) = layout.source(l)
                 && k < layers.len()
-                && inp != layers[k].weight.nrows()
+                && width != layers[k].shape().outputs
             {
-                return mismatch(TensorKind::Weight, vec![out, layers[k].weight.nrows()], vec![out, inp]);
+                let source = layers[k].shape().outputs;
+                return match layer.kind {
+                    LayerKind::Linear => mismatch(TensorKind::Weight, vec![out, source], vec![out, inp]),
+                    LayerKind::Conv2d(_) => Err(MlpError::InvalidLayout {
+                        problem: format!(
+                            "{} reads {width} values but the layer before gives {source}",
+                            layout.layer_name_after(l, convs)
+                        ),
+                    }),
+                };
             }
         }
         let params = Self { layout, layers };
@@ -334,9 +385,21 @@ impl<T: Scalar> Params<T> {
     /// for a chain, its layer widths.
     #[must_use]
     pub fn sizes(&self) -> Vec<usize> {
-        let mut sizes = vec![self.layers[0].weight.ncols()];
-        sizes.extend(self.layers.iter().map(|l| l.weight.nrows()));
+        let mut sizes = vec![self.layers[0].shape().inputs];
+        sizes.extend(self.layers.iter().map(|l| l.shape().outputs));
         sizes
+    }
+
+    /// How many of the first layers are convolutions.
+    #[must_use]
+    pub fn convs(&self) -> usize {
+        self.layers.iter().take_while(|l| matches!(l.kind, LayerKind::Conv2d(_))).count()
+    }
+
+    /// Layer `l`'s name prefix: `conv1`, `fc2`, `trunk.0`, …
+    #[must_use]
+    pub fn layer_name(&self, l: usize) -> String {
+        self.layout.layer_name_after(l, self.convs())
     }
 
     /// The layers, in the layout's order.
@@ -365,14 +428,19 @@ impl<T: Scalar> Params<T> {
             } else {
                 &[TensorKind::Weight, TensorKind::Bias]
             };
-            kinds.iter().map(move |&kind| self.layout.tensor_name(l, kind, noisy))
+            let convs = self.convs();
+            kinds.iter().map(move |&kind| self.layout.tensor_name_after(l, convs, kind, noisy))
         })
     }
 
     /// The tensors with their PyTorch names, in state-dict order.
     pub fn named_tensors(&self) -> impl Iterator<Item = (String, TensorView<'_, T>)> + '_ {
         let views = self.layers.iter().flat_map(|layer| {
-            let mut views = vec![TensorView::Weight(layer.weight.view()), TensorView::Bias(layer.bias.view())];
+            let weight = match layer.kind {
+                LayerKind::Linear => TensorView::Weight(layer.weight.view()),
+                LayerKind::Conv2d(c) => TensorView::ConvWeight { weight: layer.weight.view(), kernel: c.kernel },
+            };
+            let mut views = vec![weight, TensorView::Bias(layer.bias.view())];
             if let Some(sigma) = &layer.sigma {
                 views.extend([TensorView::Weight(sigma.weight.view()), TensorView::Bias(sigma.bias.view())]);
             }

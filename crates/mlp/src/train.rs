@@ -9,9 +9,10 @@ use ndarray::{ArrayView2, CowArray};
 use rayon::prelude::*;
 
 use crate::architecture::Source;
-use crate::kernel::{ALayout, Arithmetic, Job, PIECE, gemm_acc, run_balanced, vectorized, vectorized_fused};
-use crate::net::relu_inplace;
-use crate::{Gradients, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
+use crate::conv::{fold, unfold};
+use crate::kernel::{ALayout, Arithmetic, Job, PIECE, Transpose, gemm_acc, run_balanced, vectorized, vectorized_fused};
+use crate::net::{KernelWeights, relu_inplace};
+use crate::{Conv2dShape, Gradients, LayerKind, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
 
 /// Rows per parallel chunk unless chosen otherwise. Fixed, never derived
 /// from the thread count: the chunking decides the order in which partial
@@ -262,6 +263,13 @@ pub(crate) struct Chunk<T: Scalar> {
     side: Vec<Chunk<T>>,
     /// The first row (global index) whose loss could not be formed.
     row_error: Option<usize>,
+    /// Per convolution, its input unfolded into patches (`rows·P ×
+    /// in·k·k`, pixel-major); empty for linear layers.
+    cols: Vec<Vec<T>>,
+    /// A convolution's output or δ pixel-major (`rows·P × out`).
+    pixel_rows: Vec<T>,
+    /// ∂L/∂patches of a convolution, before it is folded onto its input.
+    cols_grad: Vec<T>,
 }
 
 impl<T: Scalar> Default for Workspace<T> {
@@ -495,14 +503,23 @@ impl<T: Scalar> Chunk<T> {
                 Source::Layer(k) => &before[k],
             };
             let z = &mut rest[0];
-            // Every row starts from the bias (a copy per row: pushing value
-            // by value cost a fifth of the forward pass).
             let bias = net.forward_bias(l);
-            z.resize(rows * bias.len(), T::ZERO);
-            for row in z.chunks_exact_mut(bias.len()) {
-                row.copy_from_slice(bias);
+            match layers[l].kind {
+                LayerKind::Linear => {
+                    // Every row starts from the bias (a copy per row: pushing
+                    // value by value cost a fifth of the forward pass).
+                    z.resize(rows * bias.len(), T::ZERO);
+                    for row in z.chunks_exact_mut(bias.len()) {
+                        row.copy_from_slice(bias);
+                    }
+                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z);
+                }
+                LayerKind::Conv2d(c) => {
+                    self.cols.resize_with(layers.len(), Vec::new);
+                    let (cols, pixel_rows) = (&mut self.cols[l], &mut self.pixel_rows);
+                    conv_forward::<T, FUSED>(&c, net.kernel_weights(l), bias, prev, rows, cols, pixel_rows, z);
+                }
             }
-            net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z);
             if layout.relu_after(l, layers.len()) {
                 relu_inplace(z);
             }
@@ -591,7 +608,10 @@ impl<T: Scalar> Chunk<T> {
     /// Layer `l`'s step of the backward pass, its delta (∂L/∂ its output)
     /// in `deltas[l]`: through its ReLU, its weight and bias gradients (and
     /// a noisy layer's σ gradients), and the delta of the layer it reads
-    /// (written by its first reader, added to by a second).
+    /// (written by its first reader, added to by a second). A convolution
+    /// is a linear layer over its patches (`rows·P` rows of `in·k·k`
+    /// inputs): its δ is turned pixel-major, and its input's delta is the
+    /// patches' gradient folded back onto the image.
     #[inline(always)]
     fn layer_backward<const FUSED: bool>(&mut self, net: &Mlp<T>, l: usize, rows: usize) {
         let layers = net.params().layers();
@@ -606,20 +626,49 @@ impl<T: Scalar> Chunk<T> {
             }
         }
         let source = layout.source(l);
-        let prev: &[T] = match source {
-            Source::Input => &self.input,
-            Source::Layer(k) => &self.acts[k],
+        let conv = match layers[l].kind {
+            LayerKind::Linear => None,
+            LayerKind::Conv2d(c) => Some(c),
+        };
+        // The layer as a product: its rows, their δ and their inputs.
+        let (dense_rows, dense_delta, dense_input): (usize, &[T], &[T]) = match conv {
+            None => (
+                rows,
+                &delta,
+                match source {
+                    Source::Input => &self.input,
+                    Source::Layer(k) => &self.acts[k],
+                },
+            ),
+            Some(c) => {
+                let pixels = c.out_pixels();
+                self.pixel_rows.resize(rows * pixels * out, T::ZERO);
+                for (src, dst) in delta.chunks_exact(out * pixels).zip(self.pixel_rows.chunks_exact_mut(pixels * out)) {
+                    Transpose { src, src_ld: pixels, rows: out, cols: pixels, dst }.run();
+                }
+                (rows * pixels, &self.pixel_rows, &self.cols[l])
+            }
         };
         let g = &mut self.grads.as_mut().expect("made by backward").layers_mut()[l];
         // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
         let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
         gw.fill(T::ZERO);
-        gemm_acc::<T, FUSED>(out, inp, rows, &delta, ALayout::ColMajor { ld: out }, prev, inp, gw, inp);
+        gemm_acc::<T, FUSED>(
+            out,
+            inp,
+            dense_rows,
+            dense_delta,
+            ALayout::ColMajor { ld: out },
+            dense_input,
+            inp,
+            gw,
+            inp,
+        );
         // ∂L/∂b = Σ_rows δ, in row order.
         let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
         gb.fill(T::ZERO);
-        for r in 0..rows {
-            for (b, &d) in gb.iter_mut().zip(&delta[r * out..(r + 1) * out]) {
+        for d_row in dense_delta.chunks_exact(out) {
+            for (b, &d) in gb.iter_mut().zip(d_row) {
                 *b = *b + d;
             }
         }
@@ -631,20 +680,24 @@ impl<T: Scalar> Chunk<T> {
             // delta, a second (the other dueling stream) adds its part.
             let started = self.delta_started[k];
             let part = if started { &mut self.delta_part } else { &mut self.deltas[k] };
-            part.clear();
-            part.resize(rows * inp, T::ZERO);
             let w = net.kernel_weights(l);
+            let product = if conv.is_some() { &mut self.cols_grad } else { &mut *part };
+            product.clear();
+            product.resize(dense_rows * inp, T::ZERO);
             gemm_acc::<T, FUSED>(
-                rows,
+                dense_rows,
                 inp,
                 out,
-                &delta,
+                dense_delta,
                 ALayout::RowMajor { ld: out },
                 &w.backward,
                 w.backward_ld,
-                part,
+                product,
                 inp,
             );
+            if let Some(c) = conv {
+                fold(&c, &self.cols_grad, rows, part);
+            }
             if started {
                 for (d, &p) in self.deltas[k].iter_mut().zip(&self.delta_part) {
                     *d = *d + p;
@@ -654,6 +707,35 @@ impl<T: Scalar> Chunk<T> {
         }
         // The buffer goes back for the next pass.
         self.deltas[l] = delta;
+    }
+}
+
+/// A convolution's forward pass over `rows` inputs into `z` (`[rows][out][P]`,
+/// before its ReLU): the inputs unfolded into `cols`, each patch row times
+/// `Wᵀ` from the bias (the linear layers' kernel, over `rows·P` rows) into
+/// `pixel_rows`, then each sample turned channel-major.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn conv_forward<T: Scalar, const FUSED: bool>(
+    c: &Conv2dShape,
+    weights: &KernelWeights<T>,
+    bias: &[T],
+    input: &[T],
+    rows: usize,
+    cols: &mut Vec<T>,
+    pixel_rows: &mut Vec<T>,
+    z: &mut Vec<T>,
+) {
+    unfold(c, input, rows, |v| v, cols);
+    let (pixels, out) = (c.out_pixels(), c.out_channels);
+    pixel_rows.resize(rows * pixels * out, T::ZERO);
+    for row in pixel_rows.chunks_exact_mut(out) {
+        row.copy_from_slice(bias);
+    }
+    weights.forward_gemm::<FUSED>(rows * pixels, cols, pixel_rows);
+    z.resize(rows * out * pixels, T::ZERO);
+    for (src, dst) in pixel_rows.chunks_exact(pixels * out).zip(z.chunks_exact_mut(out * pixels)) {
+        Transpose { src, src_ld: out, rows: pixels, cols: out, dst }.run();
     }
 }
 

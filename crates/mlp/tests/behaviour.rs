@@ -92,6 +92,7 @@ fn dueling_noisy() -> Architecture {
         outputs: 2 * 3,
         dueling: Some(DuelingStreams { value_hidden: vec![64], advantage_hidden: vec![64], value_outputs: 3 }),
         noisy: Some(NoisyInit { layers: NoisyLayers::Heads, sigma0: 0.5 }),
+        conv: None,
     }
 }
 

@@ -87,7 +87,12 @@ fn params_from(arch: &Architecture, sd: &StateDict) -> Params<f32> {
                 weight: matrix(get(TensorKind::WeightSigma)),
                 bias: Array1::from(get(TensorKind::BiasSigma)),
             });
-            LayerParams { weight: matrix(get(TensorKind::Weight)), bias: Array1::from(get(TensorKind::Bias)), sigma }
+            LayerParams {
+                weight: matrix(get(TensorKind::Weight)),
+                bias: Array1::from(get(TensorKind::Bias)),
+                sigma,
+                kind: mlp::LayerKind::Linear,
+            }
         })
         .collect();
     Params::from_layers_with(layout, layers).unwrap()

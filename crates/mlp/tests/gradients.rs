@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use mlp::{
-    Architecture, DuelingStreams, GatheredLoss, LayerParams, LossKind, Mlp, NoisyInit, NoisyLayers, Params, Workspace,
+    Architecture, ConvLayer, ConvTrunk, DuelingStreams, GatheredLoss, LayerParams, LossKind, Mlp, NoisyInit,
+    NoisyLayers, Params, Workspace,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -176,6 +177,7 @@ fn dueling(value_outputs: usize, outputs: usize, noisy: Option<NoisyLayers>) -> 
         outputs,
         dueling: Some(DuelingStreams { value_hidden: vec![4], advantage_hidden: vec![3], value_outputs }),
         noisy: noisy.map(|layers| NoisyInit { layers, sigma0: 0.5 }),
+        conv: None,
     }
 }
 
@@ -220,4 +222,47 @@ fn without_noise_a_noisy_net_is_its_mean_and_sigma_learns_nothing() {
     let (noisy_value, noisy_grads) = problem.loss(&problem.net, 3);
     assert_ne!(noisy_value, value);
     assert!(noisy_grads.layers().last().unwrap().sigma.as_ref().unwrap().weight.iter().any(|&g| g != 0.0));
+}
+
+fn conv(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> ConvLayer {
+    ConvLayer { out_channels, kernel, stride, padding }
+}
+
+/// Convolutions on a `[c, h, w]` input, then `hidden` and `outputs`.
+fn convnet(input: [usize; 3], layers: Vec<ConvLayer>, hidden: Vec<usize>, outputs: usize) -> Architecture {
+    Architecture {
+        inputs: input.iter().product(),
+        hidden,
+        outputs,
+        dueling: None,
+        noisy: None,
+        conv: Some(ConvTrunk { input, layers }),
+    }
+}
+
+#[test]
+fn convolution_gradients_match_finite_differences() {
+    // A non-square input, a strided padded layer that leaves remainders
+    // ((9 + 2 − 3) mod 2 = 0 but (7 + 2 − 4) mod 3 = 2 on the second), then
+    // a valid one and two linear layers: every weight, bias and the input
+    // gradient that carries conv2's δ back to conv1.
+    let odd = convnet([2, 9, 7], vec![conv(3, 3, 2, 1), conv(4, 2, 1, 0)], vec![5], 3);
+    check_gradients(&Problem::of(&odd, 7, LossKind::Mse, 31));
+    // Strided with a remainder and padding on the first layer.
+    let strided = convnet([1, 8, 6], vec![conv(2, 4, 3, 1)], vec![], 2);
+    check_gradients(&Problem::of(&strided, 5, LossKind::Huber { delta: 0.5 }, 32).weighted(33));
+    // Dopamine's MinAtar form: 'same' padding straight into the output layer.
+    let same = convnet([3, 5, 5], vec![conv(4, 3, 1, 1)], vec![], 3);
+    check_gradients(&Problem::of(&same, 4, LossKind::Mse, 34));
+}
+
+#[test]
+fn convolutions_under_dueling_and_noisy_heads_match_finite_differences() {
+    let mut arch = convnet([2, 6, 5], vec![conv(3, 3, 1, 0), conv(2, 2, 2, 1)], vec![6], 6);
+    arch.dueling = Some(DuelingStreams { value_hidden: vec![4], advantage_hidden: vec![], value_outputs: 2 });
+    arch.noisy = Some(NoisyInit { layers: NoisyLayers::All, sigma0: 0.5 });
+    check_gradients(&Problem::of(&arch, 7, LossKind::Huber { delta: 0.5 }, 35));
+    // Streams reading the convolutions directly: two readers of conv2's δ.
+    arch.hidden.clear();
+    check_gradients(&Problem::of(&arch, 5, LossKind::Mse, 36));
 }

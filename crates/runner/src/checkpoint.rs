@@ -49,8 +49,8 @@ const MAGIC: &[u8; 8] = b"DQNRSCK\0";
 /// session, not inside the saved batch; 11: observations as frames stored
 /// once, the replay buffer and the priorities streamed after the payload
 /// with their own length and checksum, the learner's settings and spaces,
-/// typed probe states.)
-pub const VERSION: u32 = 11;
+/// typed probe states; 12: each layer's kind, a convolution's geometry.)
+pub const VERSION: u32 = 12;
 /// Bytes before the payload: magic, version, length, checksum.
 pub const HEADER: usize = 8 + 4 + 8 + 8;
 /// Bytes after a replay buffer's stream: its length and checksum.

@@ -51,8 +51,8 @@ pub use export::{ExportFormat, export_policy, greedy_distributions, greedy_q_val
 pub use heap::CountingAllocator;
 pub use onnx::{QHead, onnx_model};
 pub use policy_file::{
-    PolicyError, load_policy, parse_policy, parse_safetensors_policy, policy_safetensors, save_policy,
-    save_policy_safetensors,
+    PolicyError, load_policy, parse_policy, parse_safetensors_policy, parse_safetensors_policy_like,
+    policy_safetensors, save_policy, save_policy_safetensors,
 };
 pub use run::{
     EVENT_FILE, FaultHook, FaultPoint, Progress, RunSummary, Silent, TEST_HEADER, TRAIN_HEADER, TrainOptions, files,

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use agent::{DqnConfig, LayerParams, LayerShape, Layout, Mlp, MlpError, NoiseScales, Params, Shape, TensorKind};
+use agent::{
+    Conv2dShape, DqnConfig, LayerParams, LayerShape, Layout, Mlp, MlpError, NoiseScales, Params, Shape, TensorKind,
+};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -37,10 +39,22 @@ struct PolicyFile {
     /// `value.i`, `advantage.i`).
     layout: Layout,
     /// Each layer's inputs, outputs and whether it is noisy (tensors
-    /// `weight_mu`, `weight_sigma`, `bias_mu`, `bias_sigma`), in order.
+    /// `weight_mu`, `weight_sigma`, `bias_mu`, `bias_sigma`), in order; a
+    /// convolution adds its `kind` (`{"Conv2d": {geometry}}`).
     layers: Vec<LayerShape>,
-    /// `fc1.weight` ([out, in], row-major), `fc1.bias`, …
+    /// `conv1.weight` ([out, in, k, k]), `fc1.weight` ([out, in],
+    /// row-major), `fc1.bias`, …
     tensors: Tensors,
+}
+
+/// A safetensors file's metadata value when the network has convolutions:
+/// the geometry its tensors' shapes do not give (strides, padding, the
+/// input image), as `policy.json` writes it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShapeHeader {
+    layout: Layout,
+    layers: Vec<LayerShape>,
 }
 
 /// Version 1: a chain of plain layers.
@@ -162,7 +176,16 @@ pub enum PolicyError {
         /// Its name.
         name: String,
     },
-    /// A weight that is not a matrix `[outputs, inputs]`.
+    /// A convolution's weight whose geometry (stride, padding, input
+    /// image) neither the file nor the configuration gives.
+    ConvGeometry {
+        /// The weight's name.
+        name: String,
+        /// Its shape, `[out, in, k, k]`.
+        shape: Vec<usize>,
+    },
+    /// A weight that is not a matrix `[outputs, inputs]` (or a
+    /// convolution's `[out, in, k, k]`).
     WeightRank {
         /// Its name.
         name: String,
@@ -208,12 +231,19 @@ impl fmt::Display for PolicyError {
             Self::DuplicateTensor { name } => write!(f, "tensor {name} is named twice in the safetensors header"),
             Self::UnknownName { name } => write!(
                 f,
-                "tensor {name} is no layer of a chain (fc1.weight, fc1.bias, …) or of dueling heads (trunk.0.*, \
-                 value.0.*, advantage.0.*)"
+                "tensor {name} is no layer of a chain (conv1.weight, …, fc1.weight, fc1.bias, …) or of dueling \
+                 heads (trunk.0.*, value.0.*, advantage.0.*)"
             ),
-            Self::WeightRank { name, shape } => {
-                write!(f, "tensor {name} has shape {shape:?}, expected a weight [outputs, inputs]")
-            }
+            Self::WeightRank { name, shape } => write!(
+                f,
+                "tensor {name} has shape {shape:?}, expected a weight [outputs, inputs] (or a convolution's [out, in, \
+                 k, k])"
+            ),
+            Self::ConvGeometry { name, shape } => write!(
+                f,
+                "tensor {name} {shape:?} is a convolution whose stride, padding and input size the file does not \
+                 give: load it into a run whose configuration has that network"
+            ),
             Self::Mismatch { policy, run } => {
                 write!(f, "the policy is [{policy}], the run's configuration makes [{run}]")
             }
@@ -283,8 +313,16 @@ pub fn policy_safetensors(net: &Mlp<f32>) -> Vec<u8> {
         (name.as_str(), view)
     });
     // One entry: the crate keeps metadata in a HashMap, whose order (and
-    // so the bytes of more than one entry) varies from run to run.
-    let metadata = std::iter::once((FORMAT.to_string(), net.shape().to_string())).collect();
+    // so the bytes of more than one entry) varies from run to run. With
+    // convolutions it is the shape as JSON, which a reader needs.
+    let shape = net.shape();
+    let value = if shape.convs() == 0 {
+        shape.to_string()
+    } else {
+        serde_json::to_string(&ShapeHeader { layout: shape.layout, layers: shape.layers })
+            .expect("a shape always serializes")
+    };
+    let metadata = std::iter::once((FORMAT.to_string(), value)).collect();
     safetensors::serialize(views, Some(metadata)).expect("a policy's tensors always serialize")
 }
 
@@ -377,6 +415,20 @@ fn duplicate_name(bytes: &[u8]) -> Option<String> {
 /// # Errors
 /// As [`load_policy`]'s [`RunError::Policy`].
 pub fn parse_safetensors_policy(bytes: &[u8]) -> Result<Mlp<f32>, PolicyError> {
+    parse_safetensors_policy_like(bytes, None)
+}
+
+/// As [`parse_safetensors_policy`], and a convolution whose geometry the
+/// file does not give (a PyTorch `state_dict` saved as it is) takes the
+/// geometry of the same layer of `like` when its channels and kernel are
+/// the same.
+///
+/// # Errors
+/// As [`load_policy`]'s [`RunError::Policy`].
+pub fn parse_safetensors_policy_like(bytes: &[u8], like: Option<&Shape>) -> Result<Mlp<f32>, PolicyError> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(PolicyError::Safetensors)?;
+    let written: Option<ShapeHeader> =
+        metadata.metadata().as_ref().and_then(|m| m.get(FORMAT)).and_then(|v| serde_json::from_str(v).ok());
     let file = safetensors::SafeTensors::deserialize(bytes).map_err(PolicyError::Safetensors)?;
     if let Some(name) = duplicate_name(bytes) {
         return Err(PolicyError::DuplicateTensor { name });
@@ -390,7 +442,12 @@ pub fn parse_safetensors_policy(bytes: &[u8]) -> Result<Mlp<f32>, PolicyError> {
         let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         tensors.insert(name.to_string(), Tensor { shape: view.shape().to_vec(), data });
     }
-    let shape = shape_from_names(&tensors)?;
+    let geometry: Vec<Conv2dShape> = match (&written, like) {
+        (Some(header), _) => header.layers.iter().filter_map(LayerShape::conv_shape).copied().collect(),
+        (None, Some(shape)) => shape.layers.iter().filter_map(LayerShape::conv_shape).copied().collect(),
+        (None, None) => Vec::new(),
+    };
+    let shape = shape_from_names(&tensors, &geometry)?;
     shape.check().map_err(PolicyError::Layers)?;
     build(&shape, tensors)
 }
@@ -398,6 +455,8 @@ pub fn parse_safetensors_policy(bytes: &[u8]) -> Result<Mlp<f32>, PolicyError> {
 /// A layer's place as its tensors' names give it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Group {
+    /// `convK`, K from 1.
+    Conv,
     /// `fcK`, K from 1.
     Chain,
     Trunk,
@@ -415,8 +474,9 @@ fn digits(s: &str) -> Option<usize> {
 }
 
 /// The layout and layer shapes that tensors' names and weight shapes
-/// describe.
-fn shape_from_names(tensors: &BTreeMap<String, Tensor>) -> Result<Shape, PolicyError> {
+/// describe; a convolution `convK` takes the K-th of `geometry` if its
+/// channels and kernel are the weight's.
+fn shape_from_names(tensors: &BTreeMap<String, Tensor>, geometry: &[Conv2dShape]) -> Result<Shape, PolicyError> {
     // The layer indices of each group (0-based).
     let mut groups: BTreeMap<Group, std::collections::BTreeSet<usize>> = BTreeMap::new();
     for name in tensors.keys() {
@@ -424,6 +484,8 @@ fn shape_from_names(tensors: &BTreeMap<String, Tensor>) -> Result<Shape, PolicyE
         let (layer, _suffix) = name.rsplit_once('.').ok_or_else(unknown)?;
         let (group, index) = if let Some(k) = layer.strip_prefix("fc") {
             (Group::Chain, digits(k).and_then(|k| k.checked_sub(1)).ok_or_else(unknown)?)
+        } else if let Some(k) = layer.strip_prefix("conv") {
+            (Group::Conv, digits(k).and_then(|k| k.checked_sub(1)).ok_or_else(unknown)?)
         } else {
             let (stream, i) = layer.split_once('.').ok_or_else(unknown)?;
             let group = match stream {
@@ -434,35 +496,59 @@ fn shape_from_names(tensors: &BTreeMap<String, Tensor>) -> Result<Shape, PolicyE
             };
             (group, digits(i).ok_or_else(unknown)?)
         };
-        if groups.contains_key(&Group::Chain) != (group == Group::Chain) && !groups.is_empty() {
+        // Convolutions go with either; a chain's names with no heads' names.
+        let chain = groups.contains_key(&Group::Chain);
+        let heads = groups.keys().any(|g| matches!(g, Group::Trunk | Group::Value | Group::Advantage));
+        if (group == Group::Chain && heads)
+            || (matches!(group, Group::Trunk | Group::Value | Group::Advantage) && chain)
+        {
             return Err(unknown());
         }
         groups.entry(group).or_default().insert(index);
     }
     // Each group's layers are 0..n; a gap is a layer whose tensors are missing.
     let count = |group: Group| groups.get(&group).map_or(0, std::collections::BTreeSet::len);
-    let layout = if groups.contains_key(&Group::Chain) || groups.is_empty() {
-        Layout::Sequential
+    let convs = count(Group::Conv);
+    let heads = [Group::Trunk, Group::Value, Group::Advantage].iter().any(|g| groups.contains_key(g));
+    let layout = if heads {
+        Layout::Dueling {
+            trunk: convs + count(Group::Trunk),
+            value: count(Group::Value),
+            advantage: count(Group::Advantage),
+        }
     } else {
-        Layout::Dueling { trunk: count(Group::Trunk), value: count(Group::Value), advantage: count(Group::Advantage) }
+        Layout::Sequential
     };
     let n_layers = match layout {
-        Layout::Sequential => count(Group::Chain),
+        Layout::Sequential => convs + count(Group::Chain),
         Layout::Dueling { trunk, value, advantage } => trunk + value + advantage,
     };
     let mut layers = Vec::with_capacity(n_layers);
     for l in 0..n_layers {
-        let plain = layout.tensor_name(l, TensorKind::Weight, false);
-        let (name, noisy) = if tensors.contains_key(&plain) {
+        let plain = layout.tensor_name_after(l, convs, TensorKind::Weight, false);
+        let (name, noisy) = if tensors.contains_key(&plain) || l < convs {
             (plain.clone(), false)
         } else {
-            (layout.tensor_name(l, TensorKind::Weight, true), true)
+            (layout.tensor_name_after(l, convs, TensorKind::Weight, true), true)
         };
         let Some(weight) = tensors.get(&name) else { return Err(PolicyError::MissingTensor { name: plain }) };
+        if l < convs {
+            let &[out, channels, k, k2] = weight.shape.as_slice() else {
+                return Err(PolicyError::WeightRank { name, shape: weight.shape.clone() });
+            };
+            let Some(&conv) = geometry
+                .get(l)
+                .filter(|c| (c.out_channels, c.in_channels, c.kernel, c.kernel) == (out, channels, k, k2))
+            else {
+                return Err(PolicyError::ConvGeometry { name, shape: weight.shape.clone() });
+            };
+            layers.push(LayerShape::conv(conv.checked().map_err(PolicyError::Layers)?));
+            continue;
+        }
         let &[outputs, inputs] = weight.shape.as_slice() else {
             return Err(PolicyError::WeightRank { name, shape: weight.shape.clone() });
         };
-        layers.push(LayerShape { inputs, outputs, noisy });
+        layers.push(LayerShape::linear(inputs, outputs, noisy));
     }
     if layers.is_empty() {
         return Err(PolicyError::MissingTensor { name: "fc1.weight".into() });
@@ -485,7 +571,7 @@ pub fn parse_policy(text: &str) -> Result<Mlp<f32>, PolicyError> {
         if sizes.len() < 2 || sizes.contains(&0) {
             return Err(PolicyError::Sizes { sizes });
         }
-        let layers = sizes.windows(2).map(|w| LayerShape { inputs: w[0], outputs: w[1], noisy: false }).collect();
+        let layers = sizes.windows(2).map(|w| LayerShape::linear(w[0], w[1], false)).collect();
         (Shape { layout: Layout::Sequential, layers }, file.tensors)
     } else {
         let file: PolicyFile = serde_json::from_str(text).map_err(PolicyError::Json)?;
@@ -505,9 +591,14 @@ fn build(shape: &Shape, mut tensors: BTreeMap<String, Tensor>) -> Result<Mlp<f32
     }
     let mut layers = Vec::with_capacity(shape.layers.len());
     for (l, layer) in shape.layers.iter().enumerate() {
-        let (out, inp, noisy) = (layer.outputs, layer.inputs, layer.noisy);
+        let ((out, inp), noisy) = (layer.weight_dims(), layer.noisy);
+        // The weight as PyTorch shapes it: a convolution's is [out, in, k, k].
+        let weight_shape = match layer.conv_shape() {
+            None => vec![out, inp],
+            Some(c) => vec![out, c.in_channels, c.kernel, c.kernel],
+        };
         let mut take = |kind: TensorKind, expected: Vec<usize>| {
-            let name = shape.layout.tensor_name(l, kind, noisy);
+            let name = shape.tensor_name(l, kind);
             let Some(t) = tensors.remove(&name) else { return Err(PolicyError::MissingTensor { name }) };
             // The product cannot overflow: it is bounded by the parameter count above.
             let n: usize = expected.iter().product();
@@ -517,7 +608,7 @@ fn build(shape: &Shape, mut tensors: BTreeMap<String, Tensor>) -> Result<Mlp<f32
             Ok(t.data)
         };
         let matrix = |data| Array2::from_shape_vec((out, inp), data).expect("length checked against the shape");
-        let weight = matrix(take(TensorKind::Weight, vec![out, inp])?);
+        let weight = matrix(take(TensorKind::Weight, weight_shape)?);
         let bias = Array1::from(take(TensorKind::Bias, vec![out])?);
         let sigma = if noisy {
             let weight = matrix(take(TensorKind::WeightSigma, vec![out, inp])?);
@@ -525,7 +616,7 @@ fn build(shape: &Shape, mut tensors: BTreeMap<String, Tensor>) -> Result<Mlp<f32
         } else {
             None
         };
-        layers.push(LayerParams { weight, bias, sigma });
+        layers.push(LayerParams { weight, bias, sigma, kind: layer.kind });
     }
     if let Some(name) = tensors.into_keys().next() {
         return Err(PolicyError::UnexpectedTensor { name });

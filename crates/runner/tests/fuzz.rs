@@ -357,6 +357,16 @@ struct LayerMirror {
     bias: VectorMirror,
     /// A noisy layer's σ of its weight and bias.
     sigma: Option<(MatrixMirror, VectorMirror)>,
+    kind: LayerKindMirror,
+}
+
+/// `mlp::LayerKind`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum LayerKindMirror {
+    Linear,
+    /// `Conv2dShape`: in_channels, height, width, out_channels, kernel,
+    /// stride, padding.
+    Conv2d([usize; 7]),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -555,7 +565,21 @@ fn layer_edit(params: &mut ParamsMirror, which: u8, n: u64, x: f64, at: usize) {
     }
     let l = at % layers.len();
     let layer = &mut layers[l];
-    match which % 14 {
+    match which % 16 {
+        14 => {
+            // A convolution of adversarial geometry, or one that fits the
+            // weight's row length but not the layer before.
+            let n = n as usize;
+            let geometry = [n % 5 + 1, at % 9, n >> 3, layer.weight.dim[0], at % 4, n % 3, at >> 2];
+            layer.kind = LayerKindMirror::Conv2d(geometry);
+        }
+        15 => match &mut layer.kind {
+            LayerKindMirror::Conv2d(geometry) => geometry[at % 7] = n as usize,
+            LayerKindMirror::Linear => {
+                let cols = layer.weight.dim[1];
+                layer.kind = LayerKindMirror::Conv2d([cols, 1, 1, layer.weight.dim[0], 1, 1, 0]);
+            }
+        },
         8 => {
             params.layout = match params.layout {
                 LayoutMirror::Sequential => {
@@ -965,6 +989,7 @@ thread_local! {
             outputs: 6,
             dueling: Some(agent::DuelingStreams { value_hidden: vec![], advantage_hidden: vec![2], value_outputs: 2 }),
             noisy: Some(agent::NoisyInit { layers: agent::NoisyLayers::Heads, sigma0: 0.5 }),
+        conv: None,
         };
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
         runner::policy_safetensors(&agent::Mlp::build(&architecture, &mut rng).unwrap())

@@ -22,6 +22,7 @@ fn rainbow_like() -> Architecture {
         outputs: 15,
         dueling: Some(DuelingStreams { value_hidden: vec![8], advantage_hidden: vec![8], value_outputs: 5 }),
         noisy: Some(NoisyInit { layers: NoisyLayers::Heads, sigma0: 0.5 }),
+        conv: None,
     }
 }
 
@@ -114,8 +115,14 @@ fn damaged_safetensors_are_named_errors() {
         ),
         (
             with(&|t| t[0].0 = "conv1.weight"),
-            "tensor conv1.weight is no layer",
-            |e| matches!(e, PolicyError::UnknownName { name } if name == "conv1.weight"),
+            "tensor conv1.weight has shape [3, 4], expected a weight",
+            |e| matches!(e, PolicyError::WeightRank { name, .. } if name == "conv1.weight"),
+        ),
+        // A convolution's weight in a file that does not give its geometry.
+        (
+            with(&|t| t.push(("conv1.weight", vec![2, 1, 2, 2], vec![0.0; 8]))),
+            "tensor conv1.weight [2, 1, 2, 2] is a convolution whose stride",
+            |e| matches!(e, PolicyError::ConvGeometry { name, .. } if name == "conv1.weight"),
         ),
         (with(&|t| t[0].0 = "fc+1.weight"), "tensor fc+1.weight is no layer", |e| {
             matches!(e, PolicyError::UnknownName { .. })

@@ -212,6 +212,7 @@ fn dueling_noisy_policies_round_trip_with_their_layout() {
         outputs: 2 * 3,
         dueling: Some(agent::DuelingStreams { value_hidden: vec![5], advantage_hidden: vec![], value_outputs: 3 }),
         noisy: Some(agent::NoisyInit { layers: agent::NoisyLayers::Heads, sigma0: 0.5 }),
+        conv: None,
     };
     let net = agent::Mlp::build(&arch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(3)).unwrap();
     let dir = scratch("dueling-policy");
