@@ -5,8 +5,8 @@
 //! buffer and the priorities apart, each streamed on its own).
 
 use mlp::{
-    Adam, AdamConfig, FiniteGradients, Gradients, Mlp, MlpError, Noise, Operand, Params, RowLoss, SideNets,
-    SingleScratch, StoredAdam, StoredParams, Workspace,
+    FiniteGradients, Gradients, Mlp, MlpError, Noise, Operand, Optimizer, Params, RowLoss, SideNets, SingleScratch,
+    StoredOptimizer, StoredParams, Workspace,
 };
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
@@ -54,7 +54,7 @@ struct Core {
     spaces: Spaces,
     policy: Mlp<f32>,
     target: Mlp<f32>,
-    adam: Adam<f32>,
+    optimizer: Optimizer<f32>,
     explore_rng: ChaCha8Rng,
     replay_rng: ChaCha8Rng,
     noise_rng: ChaCha8Rng,
@@ -88,7 +88,7 @@ struct CoreRef<'a> {
     spaces: Spaces,
     policy: &'a Mlp<f32>,
     target: &'a Mlp<f32>,
-    adam: &'a Adam<f32>,
+    optimizer: &'a Optimizer<f32>,
     explore_rng: &'a ChaCha8Rng,
     replay_rng: &'a ChaCha8Rng,
     noise_rng: &'a ChaCha8Rng,
@@ -106,7 +106,7 @@ impl Serialize for Core {
             spaces: self.spaces,
             policy: &self.policy,
             target: &self.target,
-            adam: &self.adam,
+            optimizer: &self.optimizer,
             explore_rng: &self.explore_rng,
             replay_rng: &self.replay_rng,
             noise_rng: &self.noise_rng,
@@ -128,7 +128,7 @@ struct StoredCore {
     spaces: Spaces,
     policy: StoredParams<f32>,
     target: StoredParams<f32>,
-    adam: StoredAdam<f32>,
+    optimizer: StoredOptimizer<f32>,
     explore_rng: ChaCha8Rng,
     replay_rng: ChaCha8Rng,
     noise_rng: ChaCha8Rng,
@@ -309,7 +309,7 @@ impl TryFrom<StoredCore> for Core {
         };
         let policy = network(s.policy, s.policy_noise, StateProblem::Policy)?;
         let target = network(s.target, s.target_noise, StateProblem::Target)?;
-        let adam = Adam::try_from(s.adam).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
+        let optimizer = Optimizer::try_from(s.optimizer).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
         let expected = config.shape(&spaces)?;
         for (network, net) in [("policy", &policy), ("target", &target)] {
             if net.shape() != expected {
@@ -317,9 +317,10 @@ impl TryFrom<StoredCore> for Core {
                 return Err(damaged(StateProblem::NetworkShape { network, shape, expected }));
             }
         }
-        adam.check_fits(&policy).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
-        if adam.config() != AdamConfig::new(config.lr) {
-            return Err(damaged(StateProblem::OptimizerSettings { lr: adam.config().lr, expected_lr: config.lr }));
+        optimizer.check_fits(&policy).map_err(|e| damaged(StateProblem::Optimizer(e)))?;
+        if optimizer.config() != config.optimizer_config() {
+            let (stored, expected) = (Box::new(optimizer.config()), Box::new(config.optimizer_config()));
+            return Err(damaged(StateProblem::OptimizerSettings { stored, expected }));
         }
         let counts = s.counts;
         crate::check_count("sample_count", counts.sample_count)?;
@@ -351,7 +352,7 @@ impl TryFrom<StoredCore> for Core {
             spaces,
             policy,
             target,
-            adam,
+            optimizer,
             explore_rng: s.explore_rng,
             replay_rng: s.replay_rng,
             noise_rng: s.noise_rng,
@@ -522,7 +523,7 @@ impl Agent {
         // Noisy: the first sample, which the target starts with too.
         policy.resample_noise(&mut noise_rng);
         let target = policy.clone();
-        let adam = Adam::new(&policy, AdamConfig::new(config.lr))?;
+        let optimizer = Optimizer::new(&policy, config.optimizer_config())?;
         let replay = ReplayBuffer::with_config(replay_config(&config, &spaces))?;
         let prioritized = match config.sampling {
             Sampling::Prioritized(_) => Some(Priorities::new(config.buffer_capacity)?),
@@ -540,7 +541,7 @@ impl Agent {
             spaces,
             policy,
             target,
-            adam,
+            optimizer,
         };
         Ok(Self { core, replay, prioritized, work })
     }
@@ -1033,7 +1034,7 @@ impl Agent {
                 FiniteGradients::check(&self.work.grads)?
             }
         };
-        self.core.adam.step_finite(&mut self.core.policy, grads)?;
+        self.core.optimizer.step_finite(&mut self.core.policy, grads)?;
         self.work.mean_policy = None;
         self.core.counts.n_updates = update;
         // Prioritized replay: each sampled transition's priority from the TD

@@ -2,20 +2,27 @@
 //! the target-network rule and the mini-batch sampling; the seed chapter's
 //! values are [`DqnConfig::seed`].
 
-use mlp::{Architecture, Arithmetic, DuelingStreams, LossKind, NoisyInit, NoisyLayers, Shape};
+use mlp::{
+    AdamConfig, Architecture, Arithmetic, ConvLayer, ConvTrunk, DuelingStreams, LossKind, NoisyInit, NoisyLayers,
+    OptimizerConfig, RmsPropConfig, Shape,
+};
 use replay::{FrameKind, FrameSpec, InputFormat, Stacking};
 use serde::{Deserialize, Serialize};
 
 use crate::{InvalidSetting, SettingSource};
 
 /// What the environment decides for a learner: what one observation is
-/// (a frame: its values and their kind), its actions, and how many
-/// environments are stepped together (each keeps its own n-step window and
-/// stack of frames).
+/// (a frame: its values and their kind, and its image shape if it is
+/// one), its actions, and how many environments are stepped together
+/// (each keeps its own n-step window and stack of frames).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spaces {
     /// One observation.
     pub frame: FrameSpec,
+    /// A frame's image shape `[channels, height, width]` (its product is
+    /// the frame's length), or `None` for a flat vector. Convolutions read
+    /// it, the stacked frames as channels.
+    pub image: Option<[usize; 3]>,
     /// The number of discrete actions, `0..n_actions`.
     pub n_actions: usize,
     /// Environments stepped together.
@@ -27,7 +34,7 @@ impl Spaces {
     /// `n_actions` actions (classic control's).
     #[must_use]
     pub fn vectors(obs_len: usize, n_actions: usize) -> Self {
-        Self { frame: FrameSpec::vector(obs_len), n_actions, envs: 1 }
+        Self { frame: FrameSpec::vector(obs_len), image: None, n_actions, envs: 1 }
     }
 
     /// The same spaces for `envs` environments stepped together.
@@ -238,6 +245,74 @@ impl Prioritized {
     }
 }
 
+/// Convolutions in front of the hidden layers, reading each observation as
+/// an image (the stacked frames as its channels), each followed by a ReLU,
+/// then PyTorch's channel-major flatten into the linear layers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Network {
+    /// Mnih et al. (2015): 32 filters 8×8 stride 4, 64 4×4 stride 2, 64
+    /// 3×3 stride 1, then a hidden layer of 512 (made for 4 × 84 × 84
+    /// frames).
+    Nature,
+    /// Young & Tian (2019)'s MinAtar network: 16 filters 3×3 stride 1
+    /// without padding, then a hidden layer of 128.
+    MinAtar,
+    /// Dopamine's MinAtar network: 16 filters 3×3 stride 1 with 'same'
+    /// padding, straight into the output layer.
+    DopamineMinAtar,
+    /// Convolutions written out (`(out_channels: 16, kernel: 3, stride:
+    /// 1, padding: 0)`, padding 0 if left out), then the `hidden` layers.
+    Conv(Vec<ConvLayer>),
+}
+
+impl Network {
+    /// Its convolutions.
+    #[must_use]
+    pub fn conv_layers(&self) -> Vec<ConvLayer> {
+        let conv = |out_channels, kernel, stride, padding| ConvLayer { out_channels, kernel, stride, padding };
+        match self {
+            Self::Nature => vec![conv(32, 8, 4, 0), conv(64, 4, 2, 0), conv(64, 3, 1, 0)],
+            Self::MinAtar => vec![conv(16, 3, 1, 0)],
+            Self::DopamineMinAtar => vec![conv(16, 3, 1, 1)],
+            Self::Conv(layers) => layers.clone(),
+        }
+    }
+
+    /// The hidden widths a named network comes with (`None`: the
+    /// configuration's `hidden`).
+    #[must_use]
+    pub fn hidden(&self) -> Option<Vec<usize>> {
+        match self {
+            Self::Nature => Some(vec![512]),
+            Self::MinAtar => Some(vec![128]),
+            Self::DopamineMinAtar => Some(Vec::new()),
+            Self::Conv(_) => None,
+        }
+    }
+}
+
+/// The optimizer of the policy network's parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum OptimizerChoice {
+    /// PyTorch's Adam with β = (0.9, 0.999) and ε = 1e-8 (the seed's).
+    #[default]
+    Adam,
+    /// PyTorch's RMSprop, momentum 0, ε added after the square root
+    /// (Young & Tian's MinAtar DQN: `RmsProp(alpha: 0.95, eps: 0.01,
+    /// centered: true)` with lr 2.5e-4).
+    RmsProp {
+        /// The decay of the averages (α), in [0, 1).
+        alpha: f64,
+        /// Added after the square root (ε), positive.
+        eps: f64,
+        /// Divide by the gradients' standard deviation rather than their
+        /// root mean square.
+        centered: bool,
+    },
+}
+
+
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
 /// [`Agent::new`](crate::Agent::new) checks them against the environment's
 /// [`Spaces`].
@@ -317,6 +392,17 @@ pub struct DqnConfig {
     pub dueling: Option<Dueling>,
     /// Noisy layers for exploration; `None` (the seed) for none.
     pub noisy: Option<Noisy>,
+    /// Convolutions in front of the hidden layers for image observations:
+    /// `Some(Nature)`, `Some(MinAtar)`, `Some(DopamineMinAtar)` (each with
+    /// its own hidden layers, so `hidden` stays at its default) or
+    /// `Some(Conv([...]))` (then `hidden`); `None` (the seed): the
+    /// observation is read as a flat vector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// The optimizer (its learning rate is `lr`): `Adam` (the seed) or
+    /// `RmsProp(alpha: …, eps: …, centered: …)`.
+    #[serde(skip_serializing_if = "is_default")]
+    pub optimizer: OptimizerChoice,
 }
 
 impl Default for DqnConfig {
@@ -366,6 +452,8 @@ impl DqnConfig {
             distributional: None,
             dueling: None,
             noisy: None,
+            network: None,
+            optimizer: OptimizerChoice::Adam,
         }
     }
 
@@ -461,6 +549,37 @@ impl DqnConfig {
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
             return bad("hidden", format!("layer {i} has width 0"));
+        }
+        if let Some(network) = &self.network {
+            if network.hidden().is_some() && self.hidden != Self::seed().hidden {
+                return bad(
+                    "hidden",
+                    format!("{:?} comes with its own hidden layers; write Conv([...]) with hidden for others", network),
+                );
+            }
+            let Some([c, h, w]) = spaces.image else {
+                return bad("network", format!("{network:?} reads images, and the observations are flat vectors"));
+            };
+            let input = [c.saturating_mul(self.stack.frames), h, w];
+            let trunk = ConvTrunk { input, layers: network.conv_layers() };
+            if let Err(e) = trunk.shapes() {
+                return Err(InvalidSetting::new(
+                    "network",
+                    format!("{network:?} does not fit {c}×{h}×{w} observations"),
+                )
+                .because(SettingSource::Network(e)));
+            }
+        }
+        match self.optimizer {
+            OptimizerChoice::Adam => {}
+            OptimizerChoice::RmsProp { alpha, eps, .. } => {
+                if !(0.0..1.0).contains(&alpha) {
+                    return bad("optimizer", format!("RmsProp(alpha: {alpha}): alpha must be in [0, 1)"));
+                }
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return bad("optimizer", format!("RmsProp(eps: {eps}): eps must be positive and finite"));
+                }
+            }
         }
         if !(0.0..=1.0).contains(&self.gamma) {
             return bad("gamma", format!("{} is outside [0, 1]", self.gamma));
@@ -570,7 +689,7 @@ impl DqnConfig {
             return bad("noisy", format!("sigma0 {sigma0} is not a positive finite number"));
         }
         if let Some(d) = &self.dueling {
-            if self.hidden.is_empty() {
+            if self.hidden_widths().is_empty() && self.network.is_none() {
                 return bad("dueling", "needs at least one hidden layer (the shared trunk)".into());
             }
             if let Some(i) = d.value_hidden.iter().position(|&h| h == 0) {
@@ -602,10 +721,14 @@ impl DqnConfig {
             let sizes = self.layer_sizes(spaces);
             return bad(field, format!("the layer sizes {sizes:?} make a network of more than {max} parameters"));
         };
+        // A convolution also holds its unfolded patches.
         let activations = shape
             .layers
             .iter()
-            .try_fold(shape.inputs(), |n, l| n.checked_add(l.outputs))
+            .try_fold(shape.inputs(), |n, l| {
+                let patches = l.conv_shape().map_or(Some(0), |c| c.out_pixels().checked_mul(c.patch_len()))?;
+                n.checked_add(l.outputs)?.checked_add(patches)
+            })
             .and_then(|w| w.checked_mul(self.batch_size));
         if activations.is_none_or(|n| n > Self::MAX_BATCH_ACTIVATIONS) {
             let max = Self::MAX_BATCH_ACTIVATIONS;
@@ -628,8 +751,17 @@ impl DqnConfig {
     #[must_use]
     pub fn gradient_step_flop(&self, spaces: &Spaces) -> u64 {
         let Ok(shape) = self.shape(spaces) else { return 0 };
-        let products: Vec<u64> =
-            shape.layers.iter().map(|l| (l.inputs as u64).saturating_mul(l.outputs as u64)).collect();
+        // Multiply-adds per row: the weight's size, times the output
+        // pixels for a convolution.
+        let products: Vec<u64> = shape
+            .layers
+            .iter()
+            .map(|l| {
+                let (rows, cols) = l.weight_dims();
+                let pixels = l.conv_shape().map_or(1, |c| c.out_pixels());
+                (rows as u64).saturating_mul(cols as u64).saturating_mul(pixels as u64)
+            })
+            .collect();
         let forward: u64 = products.iter().sum();
         // Every layer but the first (the only one reading the input) passes
         // its gradient on.
@@ -645,9 +777,26 @@ impl DqnConfig {
     #[must_use]
     pub fn layer_sizes(&self, spaces: &Spaces) -> Vec<usize> {
         let mut sizes = vec![self.input_len(spaces)];
-        sizes.extend(&self.hidden);
+        sizes.extend(self.hidden_widths());
         sizes.push(self.outputs(spaces));
         sizes
+    }
+
+    /// The hidden widths: the named network's, or `hidden`.
+    #[must_use]
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        self.network.as_ref().and_then(Network::hidden).unwrap_or_else(|| self.hidden.clone())
+    }
+
+    /// The optimizer these settings ask for, with the learning rate.
+    #[must_use]
+    pub fn optimizer_config(&self) -> OptimizerConfig {
+        match self.optimizer {
+            OptimizerChoice::Adam => OptimizerConfig::Adam(AdamConfig::new(self.lr)),
+            OptimizerChoice::RmsProp { alpha, eps, centered } => {
+                OptimizerConfig::RmsProp(RmsPropConfig { lr: self.lr, alpha, eps, centered })
+            }
+        }
     }
 
     /// The number of network outputs: one per action, or `n_atoms` per
@@ -659,9 +808,16 @@ impl DqnConfig {
     /// The network these settings ask for on `spaces`.
     #[must_use]
     pub fn architecture(&self, spaces: &Spaces) -> Architecture {
+        // The stacked frames are the image's channels; a network without
+        // an image shape is refused by `validate` (and here reads a column).
+        let [c, h, w] = spaces.image.unwrap_or([spaces.frame.len, 1, 1]);
+        let conv = self
+            .network
+            .as_ref()
+            .map(|n| ConvTrunk { input: [c.saturating_mul(self.stack.frames), h, w], layers: n.conv_layers() });
         Architecture {
             inputs: self.input_len(spaces),
-            hidden: self.hidden.clone(),
+            hidden: self.hidden_widths(),
             outputs: self.outputs(spaces),
             dueling: self.dueling.as_ref().map(|d| DuelingStreams {
                 value_hidden: d.value_hidden.clone(),
@@ -669,7 +825,7 @@ impl DqnConfig {
                 value_outputs: self.distributional.map_or(1, |d| d.n_atoms),
             }),
             noisy: self.noisy.map(|n| NoisyInit { layers: n.layers, sigma0: n.sigma0 }),
-            conv: None,
+            conv,
         }
     }
 
@@ -680,7 +836,13 @@ impl DqnConfig {
     /// make no network.
     pub fn shape(&self, spaces: &Spaces) -> Result<Shape, InvalidSetting> {
         self.architecture(spaces).shape().map_err(|e| {
-            let field = if self.dueling.is_some() { "dueling" } else { "hidden" };
+            let field = if self.network.is_some() {
+                "network"
+            } else if self.dueling.is_some() {
+                "dueling"
+            } else {
+                "hidden"
+            };
             InvalidSetting::new(field, "the widths make no network").because(SettingSource::Network(e))
         })
     }

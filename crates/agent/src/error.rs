@@ -218,10 +218,10 @@ pub enum StateProblem {
     },
     /// The optimizer's settings differ from the learner's.
     OptimizerSettings {
-        /// The optimizer's learning rate.
-        lr: f64,
-        /// The settings' learning rate.
-        expected_lr: f64,
+        /// The stored optimizer's.
+        stored: Box<mlp::OptimizerConfig>,
+        /// The settings'.
+        expected: Box<mlp::OptimizerConfig>,
     },
 }
 
@@ -327,11 +327,9 @@ impl fmt::Display for StateProblem {
             ),
             Self::NStepWindows { env, problem } => write!(f, "the n-step window of environment {env} {problem}"),
             Self::Priorities { problem } => write!(f, "the replay priorities {problem}"),
-            Self::OptimizerSettings { lr, expected_lr } => write!(
-                f,
-                "the optimizer's settings (lr {lr}) differ from the learner's (lr {expected_lr}, with PyTorch's \
-                 betas and eps)"
-            ),
+            Self::OptimizerSettings { stored, expected } => {
+                write!(f, "the optimizer's settings ({stored:?}) differ from the learner's ({expected:?})")
+            }
         }
     }
 }

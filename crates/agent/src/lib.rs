@@ -32,8 +32,8 @@ pub mod tabular;
 
 pub use agent::{Agent, AgentSeeds, AgentState, Experience, StoredAgent, UpdateOutcome, UpdateStats};
 pub use config::{
-    Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, Noisy, Prioritized, Sampling, Spaces,
-    TargetUpdate,
+    Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, Network, Noisy, OptimizerChoice, Prioritized,
+    Sampling, Spaces, TargetUpdate,
 };
 pub use dqn_loss::BatchRows;
 pub use error::{AgentError, InvalidSetting, ObservationProblem, SettingSource, StateProblem};

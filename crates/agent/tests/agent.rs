@@ -14,7 +14,7 @@ const SEEDS: AgentSeeds = AgentSeeds { init: 1, explore: 2, replay: 3, noise: 4 
 
 /// Observations of 4 values, 2 actions, up to 8 environments stepped together.
 const SPACES: Spaces =
-    Spaces { frame: agent::FrameSpec { len: 4, kind: agent::FrameKind::F32 }, n_actions: 2, envs: 8 };
+    Spaces { frame: agent::FrameSpec { len: 4, kind: agent::FrameKind::F32 }, image: None, n_actions: 2, envs: 8 };
 
 /// A learner frozen whole: its state and its experience.
 fn frozen(agent: &Agent) -> (AgentState, agent::Experience) {

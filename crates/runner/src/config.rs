@@ -393,6 +393,18 @@ pub fn frame_spec(obs: &env_core::ObsSpace) -> FrameSpec {
     FrameSpec { len: obs.len(), kind }
 }
 
+/// An observation's image shape `[channels, height, width]`: its own for
+/// three axes (channel first, as [`env_core::ObsSpace`] has them), one
+/// channel for two; `None` for a vector.
+#[must_use]
+pub fn image_shape(obs: &env_core::ObsSpace) -> Option<[usize; 3]> {
+    match *obs.shape() {
+        [c, h, w] => Some([c, h, w]),
+        [h, w] => Some([1, h, w]),
+        _ => None,
+    }
+}
+
 /// Gymnasium's two kinematics integrators.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -601,7 +613,9 @@ settable! {
     "agent.dueling" => agent.dueling,
     "agent.noisy" => agent.noisy,
     "agent.stack" => agent.stack,
-    "agent.obs_scale" => agent.obs_scale;
+    "agent.obs_scale" => agent.obs_scale,
+    "agent.network" => agent.network,
+    "agent.optimizer" => agent.optimizer;
     "env" => set_env,
     // Settings of whichever environment the run has.
     "env.max_episode_steps" => set_env_max_episode_steps,
@@ -776,7 +790,12 @@ impl RunConfig {
     /// number stepped together (`collection.envs`).
     #[must_use]
     pub fn spaces_for(&self, spec: &EnvSpec) -> Spaces {
-        Spaces { frame: frame_spec(&spec.obs), n_actions: spec.n_actions, envs: self.collection.envs as usize }
+        Spaces {
+            frame: frame_spec(&spec.obs),
+            image: image_shape(&spec.obs),
+            n_actions: spec.n_actions,
+            envs: self.collection.envs as usize,
+        }
     }
 
     /// Checks every value; the error names the first bad field.

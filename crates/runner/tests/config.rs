@@ -182,6 +182,8 @@ fn overrides_set_values_and_refuse_unknown_keys() {
         "agent.max_grad_norm" => "Some(10.0)",
         "agent.stack" => "(frames: 4, padding: Zeros)",
         "agent.obs_scale" => "Some(0.5)",
+        "agent.network" => "Some(Conv([(out_channels: 4, kernel: 2, stride: 1)]))",
+        "agent.optimizer" => "RmsProp(alpha: 0.95, eps: 0.01, centered: true)",
         "early_stop" => "Some((every_steps: 1000, episodes: 10, solved_at: 475.0))",
         k if k.contains("gamma") || k.contains("lr") || k.contains("epsilon.") => "0.5",
         _ => "3",

@@ -286,11 +286,12 @@ struct AgentMirror {
     config: DqnConfig,
     frame_len: usize,
     frame_kind: KindMirror,
+    image: Option<[usize; 3]>,
     n_actions: usize,
     envs: usize,
     policy: ParamsMirror,
     target: ParamsMirror,
-    adam: AdamMirror,
+    optimizer: OptimizerMirror,
     explore_rng: ChaCha8Rng,
     replay_rng: ChaCha8Rng,
     noise_rng: ChaCha8Rng,
@@ -370,11 +371,35 @@ enum LayerKindMirror {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+enum OptimizerMirror {
+    Adam(AdamMirror),
+    RmsProp(RmsPropMirror),
+}
+
+impl OptimizerMirror {
+    fn adam(&mut self) -> &mut AdamMirror {
+        match self {
+            Self::Adam(adam) => adam,
+            Self::RmsProp(_) => panic!("the sources use Adam"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct AdamMirror {
     config: (f64, f64, f64, f64),
     step: u64,
     exp_avg: ParamsMirror,
     exp_avg_sq: ParamsMirror,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RmsPropMirror {
+    /// lr, alpha, eps, centered.
+    config: (f64, f64, f64, bool),
+    step: u64,
+    grad_avg: ParamsMirror,
+    square_avg: ParamsMirror,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -734,13 +759,24 @@ fn apply(parts: &mut Parts, (which, n, x, at): Edit) {
                 27 => a.n_actions = n as usize,
                 28 => a.config.buffer_capacity = n as usize,
                 29 => a.config.chunk_rows = n as usize,
-                30 => layer_edit(&mut a.policy, (n % 14) as u8, n, x, at),
-                31 => layer_edit(&mut a.target, (at % 14) as u8, n, x, at),
-                32 => layer_edit(&mut a.adam.exp_avg, (n % 14) as u8, n, x, at),
-                33 => layer_edit(&mut a.adam.exp_avg_sq, (at % 14) as u8, n, x, at),
-                34 => a.adam.config = (x, x, 0.999, 1e-8),
-                35 => a.adam.config.1 = x,
-                36 => a.adam.step = n,
+                30 => layer_edit(&mut a.policy, (n % 16) as u8, n, x, at),
+                31 => layer_edit(&mut a.target, (at % 16) as u8, n, x, at),
+                32..=36 => match &mut a.optimizer {
+                    OptimizerMirror::Adam(adam) => match which % 68 {
+                        32 => layer_edit(&mut adam.exp_avg, (n % 16) as u8, n, x, at),
+                        33 => layer_edit(&mut adam.exp_avg_sq, (at % 16) as u8, n, x, at),
+                        34 => adam.config = (x, x, 0.999, 1e-8),
+                        35 => adam.config.1 = x,
+                        _ => adam.step = n,
+                    },
+                    OptimizerMirror::RmsProp(rms) => match which % 68 {
+                        32 => layer_edit(&mut rms.grad_avg, (n % 16) as u8, n, x, at),
+                        33 => layer_edit(&mut rms.square_avg, (at % 16) as u8, n, x, at),
+                        34 => rms.config = (x, x, 0.01, n % 2 == 0),
+                        35 => rms.config.2 = x,
+                        _ => rms.step = n,
+                    },
+                },
                 37 => a.envs = n as usize,
                 38 => a.frame_kind = [KindMirror::F32, KindMirror::U8, KindMirror::Bit][at % 3],
                 39 => a.config.stack.frames = n as usize,
@@ -788,7 +824,19 @@ fn apply(parts: &mut Parts, (which, n, x, at): Edit) {
                     a.config.distributional =
                         Some(runner::Distributional { n_atoms: n as usize, v_min: x, v_max: 10.0 });
                 }
-                67 => layer_edit(&mut a.policy, 8 + (n % 6) as u8, n, x, at),
+                67 => layer_edit(&mut a.policy, 8 + (n % 8) as u8, n, x, at),
+                // The optimizer swapped for RMSprop (the settings say Adam),
+                // or the image shape made up.
+                0..=25 if at % 7 == 0 => {
+                    let (grad_avg, square_avg) = (a.policy.clone(), a.target.clone());
+                    a.optimizer = OptimizerMirror::RmsProp(RmsPropMirror {
+                        config: (a.config.lr, x, 0.01, at % 2 == 0),
+                        step: n,
+                        grad_avg,
+                        square_avg,
+                    });
+                }
+                0..=25 if at % 7 == 1 => a.image = Some([n as usize, at, a.frame_len]),
                 _ => a.sample_count = n,
             },
             LearnerMirror::Tabular(t) => match which % 9 {
@@ -1092,12 +1140,12 @@ fn the_known_crashers_are_named_errors() {
         // Counters one step from overflowing.
         let text = chain(&edit_stream(&|r| set_word(r, stream_at::PUSHES, u64::MAX)));
         assert!(text.contains("counters contradict each other"), "{text}");
-        let text = chain(&edit(&|a| a.adam.step = u64::MAX));
+        let text = chain(&edit(&|a| a.optimizer.adam().step = u64::MAX));
         assert!(text.contains("steps taken, beyond what any run reaches"), "{text}");
-        let text = chain(&edit(&|a| a.adam.exp_avg_sq.layers[0].bias.data[1] = -1.0));
+        let text = chain(&edit(&|a| a.optimizer.adam().exp_avg_sq.layers[0].bias.data[1] = -1.0));
         assert!(text.contains("second moment of fc1.bias[1] is negative"), "{text}");
-        let text = chain(&edit(&|a| a.adam.config.0 = 0.5));
-        assert!(text.contains("optimizer's settings (lr 0.5)"), "{text}");
+        let text = chain(&edit(&|a| a.optimizer.adam().config.0 = 0.5));
+        assert!(text.contains("optimizer's settings (Adam(AdamConfig { lr: 0.5"), "{text}");
         // A replay stream cut short, or with a byte flipped.
         let text = chain(&edit_stream(&|r| r.truncate(r.len() / 2)));
         assert!(text.contains("inside the replay buffer's stream"), "{text}");

@@ -85,6 +85,11 @@ def _rust_setting(env: Any) -> str | None:
     return None
 
 
+def _rust_id(setting: str | None) -> str:
+    """The id of the Rust environment of a RON setting."""
+    return next(name for name, known in RUST_IDS.items() if known == setting)
+
+
 def _explicit_arguments(init: Callable) -> Callable:
     """Records which arguments a call named: with ``config=``, only those
     override the configuration (the rest keep its values, not SB3's)."""
@@ -160,10 +165,8 @@ class DQN:
         config: str | os.PathLike[str] | None = None,
         channels_last: bool | None = None,
     ) -> None:
-        if policy not in ("MlpPolicy",) and not (isinstance(policy, str) and policy == "CnnPolicy"):
-            raise ConfigError(f"policy={policy!r}: dqn_rs has 'MlpPolicy' (and 'CnnPolicy' for images)")
-        if policy == "CnnPolicy":
-            raise ConfigError("policy='CnnPolicy': convolutional networks are not in this version; use 'MlpPolicy'")
+        if not (isinstance(policy, str) and policy in ("MlpPolicy", "CnnPolicy")):
+            raise ConfigError(f"policy={policy!r}: dqn_rs has 'MlpPolicy' and 'CnnPolicy' (for images)")
         if replay_buffer_class is not None or replay_buffer_kwargs:
             raise ConfigError("replay_buffer_class/replay_buffer_kwargs: the replay buffer is Rust's; use prioritized=True")
         if device not in ("auto", "cpu"):
@@ -297,7 +300,16 @@ class DQN:
                 sets += ["agent.grad_clip=None", "agent.max_grad_norm=None"]
             else:
                 sets += ["agent.grad_clip=None", f"agent.max_grad_norm=Some({_ron_float(self.max_grad_norm)})"]
-        if given("policy_kwargs") or self._base_config is None:
+        if self.policy == "CnnPolicy":
+            # SB3's CnnPolicy is the Nature network (its NatureCNN and a
+            # 512 layer) into the output; on MinAtar-sized boards, which
+            # the Nature network's 8x8 stride 4 cannot read, Young & Tian's
+            # MinAtar network. Both bring their hidden layers, so `hidden`
+            # goes back to the default they require.
+            if self.policy_kwargs:
+                raise ConfigError(f"policy_kwargs {sorted(self.policy_kwargs)}: not supported with CnnPolicy")
+            sets += [f"agent.network=Some({self._cnn_network()})", "agent.hidden=[128, 128]"]
+        elif given("policy_kwargs") or self._base_config is None:
             kwargs = dict(self.policy_kwargs)
             net_arch = kwargs.pop("net_arch", [64, 64])
             activation = kwargs.pop("activation_fn", None)
@@ -324,6 +336,21 @@ class DQN:
         if self.rainbow and not given("n_steps", "n_step"):
             sets.append("agent.n_step=3")
         return sets
+
+    def _cnn_network(self) -> str:
+        """`Nature` for frames of at least 36 x 36 pixels, else `MinAtar`."""
+        if self._env_description is not None:
+            shape = list(self._env_description["obs_shape"])
+            if self._env_description["channels_last"]:
+                shape = shape[-1:] + shape[:-1]
+        else:
+            env = self.env if self.env is not None else gym.make(_rust_id(self._rust_setting))
+            space = getattr(env, "single_observation_space", env.observation_space)
+            shape = list(space.shape)
+        if len(shape) not in (2, 3):
+            raise ConfigError(f"CnnPolicy reads images; the observations have shape {tuple(shape)} (use MlpPolicy)")
+        height, width = shape[-2:]
+        return "Nature" if min(height, width) >= 36 else "MinAtar"
 
     def _config_text(self, schedule_steps: int | None) -> str:
         base = self._base_config if self._base_config is not None else "()"

@@ -41,6 +41,39 @@ class Corridor(gym.Env):
         return self._obs(), reward, terminated, self.steps >= 20, {}
 
 
+class PixelCatch(gym.Env):
+    """bsuite's Catch drawn as an 8-bit image, channels last (as Gymnasium's
+    image environments are): a 10 x 5 board, a ball falling one row a step
+    from a random column, a paddle on the bottom row moved left (0), not
+    (1) or right (2). Catching pays 1, missing -1; 9 steps an episode.
+    Pixels are 255 where the ball or the paddle is."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(0, 255, shape=(10, 5, 1), dtype=np.uint8)
+        self.action_space = spaces.Discrete(3)
+        self.ball, self.row, self.paddle = 0, 0, 2
+
+    def _obs(self) -> np.ndarray:
+        board = np.zeros((10, 5, 1), dtype=np.uint8)
+        board[self.row, self.ball, 0] = 255
+        board[9, self.paddle, 0] = 255
+        return board
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.ball, self.row, self.paddle = int(self.np_random.integers(5)), 0, 2
+        return self._obs(), {}
+
+    def step(self, action):
+        self.paddle = min(4, max(0, self.paddle + int(action) - 1))
+        self.row += 1
+        terminated = self.row == 9
+        reward = (1.0 if self.ball == self.paddle else -1.0) if terminated else 0.0
+        return self._obs(), reward, terminated, False, {}
+
+
 class Faulty(Corridor):
     """A corridor that goes wrong on its `at`-th step, in the way `fault` says."""
 
