@@ -312,7 +312,6 @@ pub enum OptimizerChoice {
     },
 }
 
-
 /// Every setting of the learner. [`DqnConfig::seed`] gives the chapter's;
 /// [`Agent::new`](crate::Agent::new) checks them against the environment's
 /// [`Spaces`].

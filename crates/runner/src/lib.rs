@@ -51,7 +51,7 @@ pub use export::{ExportFormat, export_policy, greedy_distributions, greedy_q_val
 pub use heap::CountingAllocator;
 pub use onnx::{QHead, onnx_model};
 pub use policy_file::{
-    PolicyError, load_policy, parse_policy, parse_safetensors_policy, parse_safetensors_policy_like,
+    PolicyError, load_policy, load_policy_like, parse_policy, parse_safetensors_policy, parse_safetensors_policy_like,
     policy_safetensors, save_policy, save_policy_safetensors,
 };
 pub use run::{

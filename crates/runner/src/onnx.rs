@@ -1,9 +1,13 @@
 //! The greedy Q-network as an ONNX model, for ONNX Runtime and the tools
-//! that read ONNX: input `obs` `[batch, obs_dim]` (a dynamic batch),
-//! output `q` `[batch, n_actions]`, the Q-values the agent acts on.
+//! that read ONNX: input `obs` `[batch, obs_dim]` (a dynamic batch, the
+//! flat input the agent's network reads: stacked frames one after the
+//! other), output `q` `[batch, n_actions]`, the Q-values the agent acts on.
 //!
 //! The graph is made of `Gemm` (each linear layer, its weight `[out, in]`
-//! under its PyTorch name, `transB = 1`) and `Relu`; dueling heads add
+//! under its PyTorch name, `transB = 1`) and `Relu`; convolutions are a
+//! `Reshape` of `obs` to `[batch, C, H, W]`, then `Conv` nodes (weight
+//! `[out, in, k, k]`, `strides`, `pads`) each with its `Relu`, then a
+//! `Flatten` (channel-major, PyTorch's) into the linear layers; dueling heads add
 //! `ReduceMean`, `Sub` and `Add` (`Q = (V + A) − mean_a A`); a distribution
 //! over atoms (C51) adds `Reshape`, `Softmax` over the atoms and a `MatMul`
 //! with the support (`Q = Σ_j z_j p_j`). Noisy layers are written as their
@@ -14,7 +18,7 @@
 //! prost; the same network always gives the same bytes.
 
 use agent::c51::Support;
-use agent::{Layout, Mlp, TensorKind};
+use agent::{LayerKind, Layout, Mlp, TensorKind};
 
 /// `onnx.proto`'s messages, the fields used here.
 mod proto {
@@ -213,21 +217,46 @@ impl Graph {
 
     /// Layer `l` of `net` applied to `input`, with a ReLU after it if `relu`.
     fn linear(&mut self, net: &Mlp<f32>, l: usize, input: String, relu: bool) -> String {
-        let layout = net.layout();
+        let shape = net.shape();
         let layer = &net.params().layers()[l];
-        let noisy = layer.sigma.is_some();
         let (outputs, inputs) = layer.weight.dim();
-        let weight = self.floats(
-            layout.tensor_name(l, TensorKind::Weight, noisy),
-            vec![dim(outputs), dim(inputs)],
-            layer.weight.iter().copied(),
-        );
-        let bias =
-            self.floats(layout.tensor_name(l, TensorKind::Bias, noisy), vec![dim(outputs)], layer.bias.iter().copied());
-        let prefix = layout.layer_name(l);
-        let out =
-            self.node("Gemm", format!("{prefix}.gemm"), vec![input, weight, bias], vec![int_attribute("transB", 1)]);
+        let weight_dims = match layer.kind {
+            LayerKind::Linear => vec![dim(outputs), dim(inputs)],
+            LayerKind::Conv2d(c) => vec![dim(outputs), dim(c.in_channels), dim(c.kernel), dim(c.kernel)],
+        };
+        let weight = self.floats(shape.tensor_name(l, TensorKind::Weight), weight_dims, layer.weight.iter().copied());
+        let bias = self.floats(shape.tensor_name(l, TensorKind::Bias), vec![dim(outputs)], layer.bias.iter().copied());
+        let prefix = shape.layer_name(l);
+        let out = match layer.kind {
+            LayerKind::Linear => {
+                self.node("Gemm", format!("{prefix}.gemm"), vec![input, weight, bias], vec![int_attribute("transB", 1)])
+            }
+            LayerKind::Conv2d(c) => {
+                let (k, s, p) = (dim(c.kernel), dim(c.stride), dim(c.padding));
+                let attributes = vec![
+                    ints_attribute("kernel_shape", vec![k, k]),
+                    ints_attribute("strides", vec![s, s]),
+                    ints_attribute("pads", vec![p, p, p, p]),
+                ];
+                self.node("Conv", format!("{prefix}.conv"), vec![input, weight, bias], attributes)
+            }
+        };
         if relu { self.node("Relu", format!("{prefix}.relu"), vec![out], Vec::new()) } else { out }
+    }
+
+    /// The convolutions of `net` (its first layers) on the flat `obs`: a
+    /// reshape to the image, each convolution and its ReLU, a flatten;
+    /// returns the flat output and the first layer after them.
+    fn convolutions(&mut self, net: &Mlp<f32>, obs: String) -> (String, usize) {
+        let layers = net.params().layers();
+        let Some(LayerKind::Conv2d(first)) = layers.first().map(|l| l.kind) else { return (obs, 0) };
+        let image = [0, dim(first.in_channels), dim(first.height), dim(first.width)];
+        let mut x = self.reshape("image", obs, &image);
+        let convs = net.params().convs();
+        for l in 0..convs {
+            x = self.linear(net, l, x, true);
+        }
+        (self.node("Flatten", "flatten".into(), vec![x], vec![int_attribute("axis", 1)]), convs)
     }
 
     /// Layers `from..to` in a chain from `input`, ReLU after each but the
@@ -258,13 +287,13 @@ pub fn onnx_model(net: &Mlp<f32>, head: QHead<'_>) -> Vec<u8> {
     assert_eq!(net.output_dim() % atoms, 0, "the atoms divide the outputs");
     let n_actions = net.output_dim() / atoms;
     let (a, g_atoms) = (dim(n_actions), dim(atoms));
-    let obs = "obs".to_string();
+    let (obs, first) = g.convolutions(net, "obs".to_string());
     // The outputs: [batch, n_actions·atoms], or [batch, n_actions, atoms]
     // once a distribution's are grouped by action.
     let mut out = match net.layout() {
-        Layout::Sequential => g.chain(net, 0, n_layers, obs, false),
+        Layout::Sequential => g.chain(net, first, n_layers, obs, false),
         Layout::Dueling { trunk, value, .. } => {
-            let h = g.chain(net, 0, trunk, obs, true);
+            let h = g.chain(net, first, trunk, obs, true);
             let v = g.chain(net, trunk, trunk + value, h.clone(), false);
             let adv = g.chain(net, trunk + value, n_layers, h, false);
             // A distribution's streams grouped by action: [batch, 1, atoms]

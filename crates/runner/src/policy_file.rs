@@ -347,9 +347,20 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
 /// layers that make no network or too large a one, a missing, unexpected,
 /// misshapen or non-`F32` tensor, a non-finite value).
 pub fn load_policy(path: &Path) -> Result<Mlp<f32>, RunError> {
+    load_policy_like(path, None)
+}
+
+/// [`load_policy`] for a run whose configuration makes the network
+/// `like`: a safetensors file that does not give its convolutions'
+/// geometry (PyTorch's `save_file(net.state_dict())` of a module with
+/// `conv1`, …) takes `like`'s (see [`parse_safetensors_policy_like`]).
+///
+/// # Errors
+/// As [`load_policy`].
+pub fn load_policy_like(path: &Path, like: Option<&Shape>) -> Result<Mlp<f32>, RunError> {
     let bytes = std::fs::read(path).map_err(io_err(path, "read policy"))?;
     let policy = if is_safetensors(&bytes) {
-        parse_safetensors_policy(&bytes)
+        parse_safetensors_policy_like(&bytes, like)
     } else {
         let text = String::from_utf8(bytes).map_err(|e| RunError::Io {
             path: path.to_path_buf(),

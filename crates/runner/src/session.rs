@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Streamed;
-use crate::policy_file::{PolicyError, load_policy};
+use crate::policy_file::{PolicyError, load_policy_like};
 use crate::{ConfigError, EnvSetting, LearnerSetting, Phase, RunConfig, RunError};
 
 /// The random streams of a run. Each is ChaCha8 seeded with the master seed,
@@ -787,13 +787,19 @@ struct EpisodeTally {
 /// Replaces the new agent's networks with the policy saved at `path`
 /// (`init_policy`), after checking its shape is the configuration's.
 fn start_from_policy(agent: &mut Agent, path: &Path) -> Result<(), RunError> {
-    let policy = load_policy(path)?;
     let run = agent.policy().shape();
+    let policy = load_policy_like(path, Some(&run))?;
     if policy.shape() != run {
         let source = PolicyError::Mismatch { policy: Box::new(policy.shape()), run: Box::new(run) };
         return Err(RunError::Policy { path: path.to_path_buf(), source });
     }
     agent.load_policy(policy).map_err(RunError::Learner)
+}
+
+/// The network `config` makes for `spec` (`None` if it makes none): what a
+/// policy file without its convolutions' geometry is read as.
+fn config_shape(config: &RunConfig, spec: &EnvSpec) -> Option<agent::Shape> {
+    config.agent.shape(&config.spaces_for(spec)).ok()
 }
 
 /// Never interrupts: for steps that must run to their end.
@@ -1548,7 +1554,7 @@ pub(crate) fn test_policy(
     if !matches!(config.learner, LearnerSetting::Dqn) {
         return Err(RunError::Policy { path: policy_path.to_path_buf(), source: PolicyError::NotANetworkLearner });
     }
-    let policy = load_policy(policy_path)?;
+    let policy = load_policy_like(policy_path, config_shape(config, &family.spec()).as_ref())?;
     let mut agent = greedy_agent(config, &family.spec(), &policy, policy_path)?;
     let mut envs = Vec::new();
     let play = Greedy { config, family, envs: &mut envs };
@@ -1587,7 +1593,7 @@ pub struct GreedyEpisode {
 pub fn greedy_episode(config: &RunConfig, policy_path: &Path, max_steps: u32) -> Result<GreedyEpisode, RunError> {
     let family = config.env_family()?;
     let spec = family.spec();
-    let policy = load_policy(policy_path)?;
+    let policy = load_policy_like(policy_path, config_shape(config, &spec).as_ref())?;
     let mut agent = greedy_agent(config, &spec, &policy, policy_path)?;
     let env_error = |step, source| RunError::Env { env: spec.id.clone(), phase: Phase::Test, episode: 1, step, source };
     let mut env = family.single().map_err(|e| env_error(0, e))?;

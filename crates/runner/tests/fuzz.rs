@@ -1029,15 +1029,17 @@ fn check_config(text: &str) -> Result<(), TestCaseError> {
 }
 
 thread_local! {
-    /// A safetensors policy of dueling noisy heads (every tensor kind).
+    /// A safetensors policy of a convolution (its geometry in the
+    /// metadata) under dueling noisy heads (every tensor kind).
     static SAFETENSORS: Vec<u8> = {
+        let conv = agent::ConvLayer { out_channels: 3, kernel: 2, stride: 1, padding: 1 };
         let architecture = agent::Architecture {
-            inputs: 3,
+            inputs: 2 * 3 * 2,
             hidden: vec![4],
             outputs: 6,
             dueling: Some(agent::DuelingStreams { value_hidden: vec![], advantage_hidden: vec![2], value_outputs: 2 }),
             noisy: Some(agent::NoisyInit { layers: agent::NoisyLayers::Heads, sigma0: 0.5 }),
-        conv: None,
+            conv: Some(agent::ConvTrunk { input: [2, 3, 2], layers: vec![conv] }),
         };
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3);
         runner::policy_safetensors(&agent::Mlp::build(&architecture, &mut rng).unwrap())

@@ -69,6 +69,22 @@ CASES = [
          c51=dict(n_atoms=51, v_min=-100.0, v_max=0.0)),
 ]
 
+# Convolutional networks on Catch's 1 x 10 x 5 board (their own random stream,
+# so the cases above keep their observations).
+CONV_CASES = [
+    dict(name="conv_minatar_catch", description="Young & Tian's MinAtar network on Catch (presets/catch-cnn.ron), "
+         "2000 steps", train=["--config", "presets/catch-cnn.ron", "--seed", "4", "--set", "max_train_steps=Some(2000)"],
+         c51=None, frames=1),
+    dict(name="conv_dueling_catch", description="two stacked boards, a padded strided convolution and a valid one, "
+         "dueling heads, 1500 steps",
+         train=["--env", "catch", "--seed", "5", "--set", "max_train_steps=Some(1500)",
+                "--set", "agent.stack=(frames: 2, padding: Repeat)", "--set", "agent.hidden=[32]",
+                "--set", "agent.network=Some(Conv([(out_channels: 8, kernel: 3, stride: 2, padding: 1), "
+                "(out_channels: 6, kernel: 2, stride: 1)]))",
+                "--set", "agent.dueling=Some((value_hidden: [16], advantage_hidden: []))"],
+         c51=None, frames=2),
+]
+
 
 def f32_tensor(a):
     a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
@@ -106,14 +122,24 @@ def stack(x, layers, relu_last):
 
 
 class QNetwork(nn.Module):
-    """The architecture a state_dict's names describe, as dqn-rs names it."""
+    """The architecture a state_dict's names describe, as dqn-rs names it;
+    convolutions `conv1`, ... (nn.Conv2d, geometry from the file's metadata)
+    first, reading the flat input as an image, then a channel-major flatten."""
 
-    def __init__(self, shapes, c51):
+    def __init__(self, shapes, c51, convs=()):
         super().__init__()
         def layers(prefix, count):
             return [Linear(*shapes[f"{prefix}{i}"]) for i in range(count)]
+        self.convs = []
+        for i, c in enumerate(convs, start=1):
+            conv = nn.Conv2d(c["in_channels"], c["out_channels"], c["kernel"], c["stride"], c["padding"])
+            setattr(self, f"conv{i}", conv)
+            self.convs.append(conv)
+        self.image = (convs[0]["in_channels"], convs[0]["height"], convs[0]["width"]) if convs else None
         groups = {}
         for key in shapes:
+            if key.startswith("conv"):
+                continue
             head, index = key.rsplit(".", 1) if "." in key else (key[:2], key[2:])
             groups.setdefault(head, set()).add(int(index))
         self.dueling = "trunk" in groups
@@ -134,6 +160,11 @@ class QNetwork(nn.Module):
                 persistent=False)
 
     def forward(self, x):
+        if self.image is not None:
+            x = x.view(x.shape[0], *self.image)
+            for conv in self.convs:
+                x = torch.relu(conv(x))
+            x = x.flatten(1)
         if self.dueling:
             h = stack(x, self.trunk, True)
             v, a = stack(h, self.value, False), stack(h, self.advantage, False)
@@ -159,9 +190,20 @@ def layer_shapes(state):
     return shapes
 
 
+def conv_geometry(path):
+    """The convolutions' geometry a dqn-rs safetensors file's metadata gives."""
+    with safetensors.safe_open(path, "pt") as f:
+        metadata = f.metadata() or {}
+    try:
+        header = json.loads(metadata.get("dqn-rs policy", ""))
+    except json.JSONDecodeError:
+        return []
+    return [layer["kind"]["Conv2d"] for layer in header["layers"] if isinstance(layer.get("kind"), dict)]
+
+
 def torch_q(path, c51, obs):
     state = load_file(path)
-    net = QNetwork(layer_shapes(state), c51)
+    net = QNetwork(layer_shapes(state), c51, conv_geometry(path))
     net.load_state_dict(state, strict=True)
     net.eval()
     with torch.no_grad():
@@ -176,6 +218,11 @@ def observations(env, rng):
     t1, t2 = rng.uniform(-np.pi, np.pi, BATCH), rng.uniform(-np.pi, np.pi, BATCH)
     return np.stack([np.cos(t1), np.sin(t1), np.cos(t2), np.sin(t2),
                      rng.uniform(-4, 4, BATCH), rng.uniform(-9, 9, BATCH)], 1).astype(np.float32)
+
+
+def boards(rng, frames):
+    """Catch inputs: `frames` boards of 10 x 5 cells, 0 or 1, one after the other."""
+    return (rng.random((BATCH, frames * 50)) < 0.1).astype(np.float32)
 
 
 def env_of(case):
@@ -198,7 +245,7 @@ def exported_case(case, scratch, rng):
     for fmt, path in (("safetensors", policy), ("onnx", model)):
         subprocess.run([XTASK, "export", "--run", run, "--format", fmt, "--out", path], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-    obs = observations(env_of(case), rng)
+    obs = boards(rng, case["frames"]) if "frames" in case else observations(env_of(case), rng)
     q_torch = torch_q(policy, case["c51"], obs)
     onnx.checker.check_model(onnx.load(model), full_check=True)
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -259,6 +306,36 @@ def pytorch_seed_case(rng):
                 gymnasium_greedy_returns=test, gymnasium_greedy_mean=float(np.mean(test)))
 
 
+def pytorch_conv_case(rng):
+    """PyTorch's own module, saved with save_file(state_dict) and no metadata:
+    Young & Tian's MinAtar network on Catch's board; Rust reads it with the
+    geometry of a configuration that has that network."""
+    torch.manual_seed(7)
+
+    class MinAtarNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 16, 3, 1)
+            self.fc1 = nn.Linear(16 * 8 * 3, 128)
+            self.fc2 = nn.Linear(128, 3)
+
+        def forward(self, x):
+            x = torch.relu(self.conv1(x.view(x.shape[0], 1, 10, 5)))
+            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+    net = MinAtarNet()
+    folder = os.path.join(OUT, "pytorch_conv")
+    os.makedirs(folder, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, os.path.join(folder, "policy.safetensors"))
+    obs = boards(rng, 1)
+    with torch.no_grad():
+        q = net(torch.from_numpy(obs)).numpy()
+    return dict(name="pytorch_conv", description="a PyTorch module conv1 (16 3x3), fc1 128, fc2 3 on a 1x10x5 "
+                "board, saved with save_file(net.state_dict())", **versions(), c51=None,
+                network=dict(setting="Some(MinAtar)", image=[1, 10, 5], n_actions=3),
+                obs=f32_tensor(obs), torch_q=f32_tensor(q))
+
+
 def main():
     if not os.path.exists(XTASK):
         sys.exit(f"{XTASK} is missing: cargo build --release -p xtask")
@@ -269,6 +346,13 @@ def main():
     finally:
         shutil.rmtree(scratch)
     cases.append(pytorch_seed_case(rng))
+    conv_rng = np.random.default_rng(2030)
+    scratch = tempfile.mkdtemp(prefix="dqn-interop-")
+    try:
+        cases += [exported_case(case, scratch, conv_rng) for case in CONV_CASES]
+    finally:
+        shutil.rmtree(scratch)
+    cases.append(pytorch_conv_case(conv_rng))
     for case in cases:
         with open(os.path.join(OUT, case["name"], "case.json"), "w") as f:
             json.dump(case, f, indent=1)
