@@ -6,6 +6,7 @@
 mod bench;
 mod chapter;
 mod compare;
+mod conv_bench;
 mod interrupt;
 mod plot;
 mod progress;
@@ -337,6 +338,10 @@ enum Command {
         /// Training steps of each Python-package run.
         #[arg(long, default_value_t = 20_000)]
         python_front_steps: u64,
+        /// Measure only the convolutional networks' update beside PyTorch
+        /// and JAX and rewrite that section of the report.
+        #[arg(long)]
+        conv: bool,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -590,6 +595,7 @@ impl Command {
                 rounds,
                 python_front,
                 python_front_steps,
+                conv,
             } => {
                 let root = chapter::workspace_root();
                 let out = out.unwrap_or_else(|| root.join("docs/benchmarks.md"));
@@ -604,9 +610,24 @@ impl Command {
                     println!("{}", python_front::update(&front, &out)?);
                     return Ok(());
                 }
-                // The full report keeps the section it had (rewritten only
-                // by --python-front).
-                let kept = std::fs::read_to_string(&out).ok().and_then(|t| python_front::section(&t));
+                let conv_opts = conv_bench::Options {
+                    python: anchor_python.clone(),
+                    jax_python: jax_python.clone(),
+                    peers: root.join("xtask/peers"),
+                    rounds: if quick { 1 } else { rounds },
+                    quick,
+                };
+                if conv {
+                    println!("{}", conv_bench::update(&conv_opts, &out)?);
+                    return Ok(());
+                }
+                // The full report keeps the sections it had (rewritten only
+                // by --python-front and --conv).
+                let previous = std::fs::read_to_string(&out).ok();
+                let kept = previous.as_deref().and_then(python_front::section);
+                let kept_conv = previous
+                    .as_deref()
+                    .and_then(|t| python_front::section_between(t, conv_bench::BEGIN, conv_bench::END));
                 let opts = bench::Options {
                     quick,
                     python: Some(anchor_python),
@@ -619,11 +640,14 @@ impl Command {
                     rounds: if quick { 1 } else { rounds },
                 };
                 let text = bench::run(&opts)?;
+                let mut written = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
                 if let Some(kept) = kept {
-                    let written = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-                    std::fs::write(&out, python_front::splice(&written, &kept))
-                        .map_err(|e| format!("{}: {e}", out.display()))?;
+                    written = python_front::splice(&written, &kept);
                 }
+                if let Some(kept) = kept_conv {
+                    written = python_front::splice_between(&written, &kept, conv_bench::BEGIN, conv_bench::END);
+                }
+                std::fs::write(&out, written).map_err(|e| format!("{}: {e}", out.display()))?;
                 println!("{text}");
                 Ok(())
             }

@@ -135,16 +135,27 @@ pub fn measure(opts: &Options) -> Result<String, String> {
 
 /// The section of `text`, if it has one.
 pub fn section(text: &str) -> Option<String> {
-    let start = text.find(BEGIN)?;
-    let end = text[start..].find(END)? + start + END.len();
-    Some(format!("{}\n", &text[start..end]))
+    section_between(text, BEGIN, END)
 }
 
 /// `text` with its section replaced by `new` (appended if it has none).
 pub fn splice(text: &str, new: &str) -> String {
-    match (text.find(BEGIN), text.find(END)) {
-        (Some(start), Some(end)) if end > start => {
-            let mut after = &text[end + END.len()..];
+    splice_between(text, new, BEGIN, END)
+}
+
+/// The lines of `text` from the line `begin` to the line `end`, if it has them.
+pub fn section_between(text: &str, begin: &str, end: &str) -> Option<String> {
+    let start = text.find(begin)?;
+    let stop = text[start..].find(end)? + start + end.len();
+    Some(format!("{}\n", &text[start..stop]))
+}
+
+/// `text` with its section between `begin` and `end` replaced by `new`
+/// (appended if it has none).
+pub fn splice_between(text: &str, new: &str, begin: &str, end: &str) -> String {
+    match (text.find(begin), text.find(end)) {
+        (Some(start), Some(stop)) if stop > start => {
+            let mut after = &text[stop + end.len()..];
             after = after.strip_prefix('\n').unwrap_or(after);
             format!("{}{new}{after}", &text[..start])
         }

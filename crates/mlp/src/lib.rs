@@ -2,8 +2,9 @@
 //!
 //! ## Design
 //!
-//! A multilayer perceptron on `ndarray`, trained with handwritten backprop
-//! and Adam, numerically matching PyTorch.
+//! A Q-network on `ndarray` (linear layers, optionally behind 2-D
+//! convolutions), trained with handwritten backprop and Adam or RMSprop,
+//! numerically matching PyTorch.
 //!
 //! The job: the Q-network of DQN and nothing about RL. [`Mlp`] is a stack of
 //! linear layers with ReLU between them (none after the last), or a trunk
