@@ -445,6 +445,8 @@ struct Work {
     inputs: Vec<f32>,
     greedy_rows: Vec<usize>,
     greedy_inputs: Vec<f32>,
+    /// `act`'s one action, its buffer reused from call to call.
+    action: Vec<usize>,
     /// `γ^k` in `f32` for k = 0..=n (the bootstrap discount of a transition
     /// spanning k steps; `discounts[1]` is the seed's `γ as f32`).
     discounts: Vec<f32>,
@@ -474,6 +476,7 @@ impl Work {
             inputs: Vec::new(),
             greedy_rows: Vec::new(),
             greedy_inputs: Vec::new(),
+            action: Vec::with_capacity(1),
             discounts: discounts(config.gamma, config.n_step),
             sampled_slots: Vec::new(),
             weights_f64: Vec::new(),
@@ -718,9 +721,14 @@ impl Agent {
     /// # Errors
     /// As [`act_batch`](Self::act_batch).
     pub fn act(&mut self, observation: Frame<'_>) -> Result<usize, AgentError> {
-        let mut actions = Vec::with_capacity(1);
-        self.act_batch(observation, &mut actions)?;
-        Ok(actions[0])
+        // The buffer is taken and put back: acting allocates nothing.
+        let mut actions = std::mem::take(&mut self.work.action);
+        actions.clear();
+        let acted = self.act_batch(observation, &mut actions);
+        let action = actions.first().copied();
+        self.work.action = actions;
+        acted?;
+        Ok(action.expect("act_batch gives one action per observation"))
     }
 
     /// Whether training actions are ε-greedy: always, except with noisy

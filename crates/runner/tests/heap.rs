@@ -4,7 +4,7 @@
 mod checkpoint_memory;
 
 use runner::pool::run_parallel;
-use runner::{CountingAllocator, RunConfig};
+use runner::{CountingAllocator, DqnConfig, FrameKind, FrameSpec, Network, RunConfig, Spaces};
 
 #[global_allocator]
 static HEAP: CountingAllocator = CountingAllocator;
@@ -72,5 +72,39 @@ fn a_checkpoint_streams_its_experience_within_the_stated_bound() {
         assert!(m.write_peak <= m.bound(), "writing held {} bytes: {m:?}", m.write_peak);
         assert!(m.read_extra() <= m.bound(), "reading held {} bytes beyond the experience: {m:?}", m.read_extra());
         assert!(m.file_bytes > m.experience_bytes * 9 / 10, "the file holds the frames: {m:?}");
+    }
+}
+
+/// Acting on one observation (`Agent::act`: the input rebuilt from the
+/// replay's frames, ε-greedy, the forward pass) allocates nothing once its
+/// buffers have seen a call: the Nature network on a 4 × 84 × 84 frame, the
+/// MinAtar network on 4 × 10 × 10 binary planes, the seed's MLP; greedy
+/// (ε = 0: every call runs the network) and at random (ε = 1).
+#[test]
+fn acting_on_one_observation_allocates_nothing() {
+    let cases = [
+        (Some(Network::Nature), FrameSpec { len: 4 * 84 * 84, kind: FrameKind::U8 }, Some([4, 84, 84])),
+        (Some(Network::MinAtar), FrameSpec { len: 4 * 10 * 10, kind: FrameKind::Bit }, Some([4, 10, 10])),
+        (None, FrameSpec { len: 4, kind: FrameKind::F32 }, None),
+    ];
+    for ((network, frame, image), epsilon) in cases.into_iter().flat_map(|c| [(c.clone(), 0.0), (c, 1.0)]) {
+        let mut config =
+            DqnConfig { network: network.clone(), buffer_capacity: 64, batch_size: 32, ..DqnConfig::default() };
+        (config.epsilon.start, config.epsilon.end) = (epsilon, epsilon);
+        let spaces = Spaces { frame, image, n_actions: 6, envs: 1 };
+        let seeds = agent::AgentSeeds { init: 1, explore: 2, replay: 3, noise: 4 };
+        let mut learner = agent::Agent::new(config, spaces, seeds).unwrap();
+        let bytes: Vec<u8> = (0..frame.len).map(|i| (i % 2) as u8).collect();
+        let values: Vec<f32> = (0..frame.len).map(|i| i as f32 * 0.1).collect();
+        let obs = || if frame.kind == FrameKind::F32 { agent::Frame::F32(&values) } else { agent::Frame::U8(&bytes) };
+        for _ in 0..3 {
+            learner.act(obs()).unwrap();
+        }
+        let (_, peak) = runner::heap::thread_peak(|| {
+            for _ in 0..20 {
+                learner.act(obs()).unwrap();
+            }
+        });
+        assert_eq!(peak, Some(0), "{network:?}, epsilon {epsilon}: acting held heap");
     }
 }
