@@ -5,13 +5,13 @@
 //! buffer and the priorities apart, each streamed on its own).
 
 use mlp::{
-    FiniteGradients, Gradients, Mlp, MlpError, Noise, Operand, Optimizer, Params, RowLoss, SideNets, SingleScratch,
-    StoredOptimizer, StoredParams, Workspace,
+    FiniteGradients, Gradients, Inputs, Mlp, MlpError, Noise, Operand, Optimizer, Params, RowLoss, SideNets,
+    SingleScratch, StoredOptimizer, StoredParams, Workspace,
 };
 use ndarray::ArrayView2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use replay::{Batch, Frame, InputFormat, ReplayBuffer, ReplayConfig, Transition};
+use replay::{Batch, Frame, InputFormat, ReplayBuffer, ReplayConfig, Rows, Transition};
 use serde::{Deserialize, Serialize};
 
 use crate::c51::{C51Loss, Support, expected_values};
@@ -507,6 +507,18 @@ fn evaluation_net<'a>(policy: &'a Mlp<f32>, mean: &'a mut Option<Mlp<f32>>) -> &
     })
 }
 
+/// A batch's `b` rows of `d` values as the network's inputs: values, or
+/// bytes with their table.
+fn network_inputs(rows: Rows<'_>, b: usize, d: usize) -> Inputs<'_, f32> {
+    let shape = "a batch holds b rows of the input";
+    match rows {
+        Rows::F32(values) => Inputs::Values(ArrayView2::from_shape((b, d), values).expect(shape)),
+        Rows::Bytes { bytes, table } => {
+            Inputs::Bytes { rows: ArrayView2::from_shape((b, d), bytes).expect(shape), table }
+        }
+    }
+}
+
 /// `γ^k` for k = 0..=n, each computed in f64 and rounded once to f32.
 fn discounts(gamma: f64, n: usize) -> Vec<f32> {
     (0..=n).map(|k| gamma.powi(i32::try_from(k).unwrap_or(i32::MAX)) as f32).collect()
@@ -976,11 +988,10 @@ impl Agent {
             }
         }
         // The batch's rows are the network's input rows, gathered from the
-        // compact frames straight into the batch's reused buffers.
-        let states =
-            ArrayView2::from_shape((b, d), self.work.batch.states()).expect("a batch holds b rows of the input");
-        let next_states =
-            ArrayView2::from_shape((b, d), self.work.batch.next_states()).expect("a batch holds b rows of the input");
+        // compact frames straight into the batch's reused buffers; frames
+        // of bytes stay bytes, converted as the first layer reads them.
+        let states = network_inputs(self.work.batch.states(), b, d);
+        let next_states = network_inputs(self.work.batch.next_states(), b, d);
         // y = R + γ^k·max Q_target(s′, ·)·(1 − terminated), formed inside
         // the network's parallel pass, chunk by chunk, right after the
         // target network's forward pass on that chunk's next states (and,

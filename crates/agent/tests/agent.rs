@@ -119,7 +119,10 @@ fn an_n_step_target_by_hand() {
     let mut batch = agent::Batch::new();
     agent.replay().gather_slots_into(&[0], &mut batch).unwrap();
     let record = agent.replay().record(0).unwrap();
-    assert_eq!((batch.states(), record.action, record.reward, batch.next_states()), (&s0[..], 1, 2.0, &s2[..]));
+    assert_eq!(
+        (batch.states().to_vec(), record.action, record.reward, batch.next_states().to_vec()),
+        (s0.to_vec(), 1, 2.0, s2.to_vec())
+    );
     assert_eq!(record.steps, 2);
     let loss = agent.update().unwrap().expect("a batch is available").loss;
     let y = 2.0 + 0.25 * next;

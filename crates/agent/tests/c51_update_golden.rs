@@ -98,7 +98,7 @@ fn every_c51_update_case_matches_pytorch() {
         let support = Support::new(case.v_min, case.v_max, case.n_atoms).unwrap();
         let loss = C51Loss { support, n_actions: case.n_actions, rows };
         let both = [&target, &policy];
-        let side = SideNets { nets: &both[..if case.double_dqn { 2 } else { 1 }], next_inputs: next.view() };
+        let side = SideNets { nets: &both[..if case.double_dqn { 2 } else { 1 }], next_inputs: next.view().into() };
         let mut grads = Params::zeros(&policy.sizes()).unwrap();
         let mut ws = Workspace::new(16).unwrap();
         let (value, _) = policy.gradients(states.view(), &loss, Some(side), &mut ws, &mut grads, None).unwrap();

@@ -34,6 +34,7 @@ mod adam;
 mod architecture;
 mod conv;
 mod error;
+mod inputs;
 mod kernel;
 mod net;
 mod noise;
@@ -50,6 +51,7 @@ pub use architecture::{
 };
 pub use conv::{Conv2dShape, conv2d_backward, conv2d_forward, im2col};
 pub use error::{MlpError, Operand, OptimizerProblem};
+pub use inputs::Inputs;
 pub use kernel::Arithmetic;
 pub use net::{Mlp, SingleScratch};
 pub use noise::{LayerNoise, Noise};

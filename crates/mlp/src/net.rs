@@ -9,6 +9,7 @@ use ndarray_rand::rand_distr::Uniform;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::inputs::{Inputs, RowSource};
 use crate::kernel::{ALayout, Job, Transpose, gemm_acc, run_balanced, vectorized};
 use crate::noise::{NoisyRefresh, NoisyWeights};
 use crate::params::{LayerParams, check_sizes};
@@ -444,7 +445,7 @@ impl<T: Scalar> Mlp<T> {
         if self.layout() != Layout::Sequential || self.params.convs() > 0 {
             // Dueling or convolutions: the batch pass on one row (the same
             // kernels, so the same bits as that row in a batch).
-            scratch.chunk.forward::<false>(self, input, 1);
+            scratch.chunk.forward::<false>(self, RowSource::Values(input), 1);
             scratch.current.clear();
             scratch.current.extend_from_slice(scratch.chunk.output());
             return;
@@ -464,18 +465,19 @@ impl<T: Scalar> Mlp<T> {
         }
     }
 
-    /// The outputs for a batch of input rows (`[rows, input_dim]`), computed
-    /// in parallel chunks of rows on the current rayon pool; the bits do not
-    /// depend on the number of threads.
+    /// The outputs for a batch of input rows (`[rows, input_dim]`, values or
+    /// bytes: [`Inputs`]), computed in parallel chunks of rows on the
+    /// current rayon pool; the bits do not depend on the number of threads.
     ///
     /// # Errors
-    /// [`MlpError::InputWidth`] or [`MlpError::EmptyBatch`].
-    pub fn forward_batch<'w>(
+    /// [`MlpError::InputWidth`], [`MlpError::EmptyBatch`] or
+    /// [`MlpError::NonFinite`] for an input.
+    pub fn forward_batch<'a, 'w>(
         &self,
-        inputs: ArrayView2<'_, T>,
+        inputs: impl Into<Inputs<'a, T>>,
         ws: &'w mut Workspace<T>,
     ) -> Result<ArrayView2<'w, T>, MlpError> {
-        ws.run(self, inputs, None)?;
+        ws.run(self, inputs.into(), None)?;
         Ok(ws.outputs())
     }
 

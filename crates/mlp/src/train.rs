@@ -5,11 +5,12 @@
 //! order, clamped and checked in one pass. The chunking, never the thread
 //! count, decides the order of every sum.
 
-use ndarray::{ArrayView2, CowArray};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use crate::architecture::Source;
 use crate::conv::{fold, unfold};
+use crate::inputs::{CheckedInputs, Inputs, RowSource};
 use crate::kernel::{ALayout, Arithmetic, Job, PIECE, Transpose, gemm_acc, run_balanced, vectorized, vectorized_fused};
 use crate::net::{KernelWeights, relu_inplace};
 use crate::{Conv2dShape, Gradients, LayerKind, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
@@ -119,7 +120,7 @@ pub struct SideNets<'a, T: Scalar> {
     /// The networks, in the order the loss sees their outputs.
     pub nets: &'a [&'a Mlp<T>],
     /// One row per input row (the next states).
-    pub next_inputs: ArrayView2<'a, T>,
+    pub next_inputs: Inputs<'a, T>,
 }
 
 /// The most side networks a pass runs.
@@ -220,7 +221,7 @@ pub(crate) struct LossSpec<'a, T: Scalar> {
     rows: &'a dyn RowLoss<T>,
     side: &'a [&'a Mlp<T>],
     /// The side networks' inputs, row-major (empty without side networks).
-    next: &'a [T],
+    next: RowSource<'a, T>,
 }
 
 /// Reusable buffers for batched forward and backward passes, and the chunk
@@ -240,6 +241,8 @@ pub struct Workspace<T: Scalar> {
 /// [`Mlp::forward_single`] for dueling heads).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunk<T: Scalar> {
+    /// The input rows as values, for linear layers that read the input
+    /// (a convolution unfolds its patches from the rows as they come).
     input: Vec<T>,
     /// Per layer, the outputs (after ReLU for hidden layers), `rows × width`.
     acts: Vec<Vec<T>>,
@@ -333,7 +336,7 @@ impl<T: Scalar> Workspace<T> {
     pub(crate) fn run(
         &mut self,
         net: &Mlp<T>,
-        inputs: ArrayView2<'_, T>,
+        inputs: Inputs<'_, T>,
         loss: Option<LossSpec<'_, T>>,
     ) -> Result<(), MlpError> {
         let (rows, width) = inputs.dim();
@@ -342,11 +345,8 @@ impl<T: Scalar> Workspace<T> {
             return Err(MlpError::EmptyBatch);
         }
         let n_out = net.output_dim();
-        let inputs: CowArray<'_, T, _> = inputs.as_standard_layout();
-        let flat = inputs.as_slice().expect("standard layout is contiguous");
-        if let Some(index) = flat.iter().position(|v| !v.is_finite()) {
-            return Err(MlpError::NonFinite { what: Operand::Inputs, index });
-        }
+        let inputs = CheckedInputs::new(inputs, Operand::Inputs)?;
+        let flat = inputs.rows();
         let n_chunks = rows.div_ceil(self.chunk_rows);
         if self.chunks.len() < n_chunks {
             self.chunks.resize_with(n_chunks, Chunk::default);
@@ -357,7 +357,7 @@ impl<T: Scalar> Workspace<T> {
         let job = |(c, chunk): (usize, &mut Chunk<T>)| {
             let r0 = c * chunk_rows;
             let r1 = (r0 + chunk_rows).min(rows);
-            let input = &flat[r0 * width..r1 * width];
+            let input = flat.rows(r0, r1, width);
             let rows = r1 - r0;
             if fused {
                 vectorized_fused(ChunkJob::<T, true> { chunk, net, input, r0, rows, loss, scale });
@@ -452,7 +452,7 @@ impl<T: Scalar> Job for SumPartials<'_, T> {
 struct ChunkJob<'a, T: Scalar, const FUSED: bool> {
     chunk: &'a mut Chunk<T>,
     net: &'a Mlp<T>,
-    input: &'a [T],
+    input: RowSource<'a, T>,
     r0: usize,
     rows: usize,
     loss: Option<LossSpec<'a, T>>,
@@ -470,7 +470,7 @@ impl<T: Scalar, const FUSED: bool> Job for ChunkJob<'_, T, FUSED> {
             && !side.is_empty()
         {
             let width = net.input_dim();
-            let next = &next[r0 * width..(r0 + rows) * width];
+            let next = next.rows(r0, r0 + rows, width);
             chunk.side.resize_with(side.len(), Chunk::default);
             for (pass, side_net) in chunk.side.iter_mut().zip(side) {
                 pass.forward::<FUSED>(side_net, next, rows);
@@ -490,22 +490,29 @@ impl<T: Scalar> Chunk<T> {
     }
 
     #[inline(always)]
-    pub(crate) fn forward<const FUSED: bool>(&mut self, net: &Mlp<T>, input: &[T], rows: usize) {
+    pub(crate) fn forward<const FUSED: bool>(&mut self, net: &Mlp<T>, input: RowSource<'_, T>, rows: usize) {
         let layers = net.params().layers();
         let layout = net.layout();
-        self.input.clear();
-        self.input.extend_from_slice(input);
+        let linear_reads_input =
+            (0..layers.len()).any(|l| layout.source(l) == Source::Input && layers[l].kind == LayerKind::Linear);
+        if linear_reads_input {
+            input.write_values(&mut self.input);
+        }
         self.acts.resize_with(layers.len(), Vec::new);
         for l in 0..layers.len() {
             let (before, rest) = self.acts.split_at_mut(l);
-            let prev: &[T] = match layout.source(l) {
-                Source::Input => &self.input,
-                Source::Layer(k) => &before[k],
+            let source = match layout.source(l) {
+                Source::Input => input,
+                Source::Layer(k) => RowSource::Values(&before[k]),
             };
             let z = &mut rest[0];
             let bias = net.forward_bias(l);
             match layers[l].kind {
                 LayerKind::Linear => {
+                    let prev: &[T] = match layout.source(l) {
+                        Source::Input => &self.input,
+                        Source::Layer(k) => &before[k],
+                    };
                     // Every row starts from the bias (a copy per row: pushing
                     // value by value cost a fifth of the forward pass).
                     z.resize(rows * bias.len(), T::ZERO);
@@ -517,7 +524,7 @@ impl<T: Scalar> Chunk<T> {
                 LayerKind::Conv2d(c) => {
                     self.cols.resize_with(layers.len(), Vec::new);
                     let (cols, pixel_rows) = (&mut self.cols[l], &mut self.pixel_rows);
-                    conv_forward::<T, FUSED>(&c, net.kernel_weights(l), bias, prev, rows, cols, pixel_rows, z);
+                    conv_forward::<T, FUSED>(&c, net.kernel_weights(l), bias, source, rows, cols, pixel_rows, z);
                 }
             }
             if layout.relu_after(l, layers.len()) {
@@ -720,13 +727,16 @@ fn conv_forward<T: Scalar, const FUSED: bool>(
     c: &Conv2dShape,
     weights: &KernelWeights<T>,
     bias: &[T],
-    input: &[T],
+    input: RowSource<'_, T>,
     rows: usize,
     cols: &mut Vec<T>,
     pixel_rows: &mut Vec<T>,
     z: &mut Vec<T>,
 ) {
-    unfold(c, input, rows, |v| v, cols);
+    match input {
+        RowSource::Values(values) => unfold(c, values, rows, |v| v, cols),
+        RowSource::Bytes(bytes, table) => unfold(c, bytes, rows, |b| table[usize::from(b)], cols),
+    }
     let (pixels, out) = (c.out_pixels(), c.out_channels);
     pixel_rows.resize(rows * pixels * out, T::ZERO);
     for row in pixel_rows.chunks_exact_mut(out) {
@@ -849,9 +859,9 @@ impl<T: Scalar> Mlp<T> {
     /// [`MlpError::ShapeMismatch`] (grads), and
     /// [`MlpError::InvalidHyperparameter`] for more than
     /// [`MAX_SIDE_NETS`] side networks.
-    pub fn gradients<'g>(
+    pub fn gradients<'a, 'g>(
         &self,
-        inputs: ArrayView2<'_, T>,
+        inputs: impl Into<Inputs<'a, T>>,
         loss: &dyn RowLoss<T>,
         side: Option<SideNets<'_, T>>,
         ws: &mut Workspace<T>,
@@ -859,10 +869,13 @@ impl<T: Scalar> Mlp<T> {
         clip: Option<T>,
     ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
         self.params().check_same_shape(grads)?;
-        let rows = inputs.nrows();
+        let inputs = inputs.into();
+        let rows = inputs.dim().0;
         loss.check(rows, self.output_dim())?;
-        let side =
-            side.unwrap_or(SideNets { nets: &[], next_inputs: ArrayView2::from_shape((0, 0), &[]).expect("empty") });
+        let side = side.unwrap_or(SideNets {
+            nets: &[],
+            next_inputs: Inputs::Values(ArrayView2::from_shape((0, 0), &[]).expect("empty")),
+        });
         if side.nets.len() > MAX_SIDE_NETS {
             return Err(MlpError::InvalidHyperparameter {
                 name: "side networks",
@@ -870,8 +883,6 @@ impl<T: Scalar> Mlp<T> {
                 requirement: "at most 2",
             });
         }
-        let next: CowArray<'_, T, _> = side.next_inputs.as_standard_layout();
-        let next = next.as_slice().expect("standard layout is contiguous");
         if !side.nets.is_empty() {
             let (next_rows, next_width) = side.next_inputs.dim();
             if next_rows != rows {
@@ -881,11 +892,9 @@ impl<T: Scalar> Mlp<T> {
             for net in side.nets {
                 net.check_input_width(next_width)?;
             }
-            if let Some(index) = next.iter().position(|v| !v.is_finite()) {
-                return Err(MlpError::NonFinite { what: Operand::NextInputs, index });
-            }
         }
-        ws.run(self, inputs, Some(LossSpec { rows: loss, side: side.nets, next }))?;
+        let next = CheckedInputs::new(side.next_inputs, Operand::NextInputs)?;
+        ws.run(self, inputs, Some(LossSpec { rows: loss, side: side.nets, next: next.rows() }))?;
         finish(ws, grads, clip)
     }
 }

@@ -496,7 +496,7 @@ fn targets_formed_inside_the_pass_equal_targets_computed_first() {
                 let mut first = Params::zeros(&SIZES).unwrap();
                 let (v1, _) = net.gradients(inputs.view(), &gathered, None, &mut ws, &mut first, Some(0.5)).unwrap();
                 let both = [&bootstrap, &net];
-                let side = SideNets { nets: &both[..if own_on_next { 2 } else { 1 }], next_inputs: next.view() };
+                let side = SideNets { nets: &both[..if own_on_next { 2 } else { 1 }], next_inputs: next.view().into() };
                 let mut inside = Params::zeros(&SIZES).unwrap();
                 let (v2, _) = net.gradients(inputs.view(), &rule, Some(side), &mut ws, &mut inside, Some(0.5)).unwrap();
                 assert_eq!(v2.to_bits(), v1.to_bits());
@@ -506,12 +506,12 @@ fn targets_formed_inside_the_pass_equal_targets_computed_first() {
         }
     }
     let no_target_for_row_37 = RuleLoss { missing: Some(37), ..rule };
-    let side = SideNets { nets: &[&bootstrap], next_inputs: next.view() };
+    let side = SideNets { nets: &[&bootstrap], next_inputs: next.view().into() };
     let mut grads = Params::zeros(&SIZES).unwrap();
     let mut ws = Workspace::new(16).unwrap();
     let err = net.gradients(inputs.view(), &no_target_for_row_37, Some(side), &mut ws, &mut grads, None).unwrap_err();
     assert_eq!(err, MlpError::NonFinite { what: Operand::Targets, index: 37 });
-    let short = SideNets { next_inputs: next.slice(ndarray::s![..10, ..]), ..side };
+    let short = SideNets { next_inputs: next.slice(ndarray::s![..10, ..]).into(), ..side };
     let err = net.gradients(inputs.view(), &rule, Some(short), &mut ws, &mut grads, None).unwrap_err();
     assert!(matches!(err, MlpError::RowCount { what: Operand::NextInputs, expected: 50, got: 10 }), "{err}");
     let three = SideNets { nets: &[&bootstrap, &net, &bootstrap], ..side };

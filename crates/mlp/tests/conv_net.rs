@@ -5,7 +5,8 @@
 //! Nature geometry on 84×84 frames, an odd geometry), its u8 batch scaled
 //! on the way in: the outputs, the targets, the loss, its gradients, and
 //! five Adam or RMSprop steps. Then the same weights bit for bit at 1, 2
-//! and 4 threads, and one row alone equal to that row in a batch.
+//! and 4 threads, one row alone equal to that row in a batch, and a batch
+//! of bytes read through a table equal to the batch of its values.
 
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
@@ -13,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use mlp::{
-    Adam, AdamConfig, Architecture, ConvLayer, ConvTrunk, GatheredLoss, LossKind, Mlp, Params, RmsProp, RmsPropConfig,
-    SingleScratch, Workspace,
+    Adam, AdamConfig, Architecture, ConvLayer, ConvTrunk, DuelingStreams, GatheredLoss, Inputs, LossKind, Mlp,
+    MlpError, Operand, Params, RmsProp, RmsPropConfig, SideNets, SingleScratch, Workspace,
 };
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -315,4 +316,90 @@ fn one_observation_alone_equals_its_row_in_a_batch() {
             assert_eq!(bits(single), bits(batch.row(r).as_slice().unwrap()), "{} row {r}", case.name);
         }
     }
+}
+
+/// The table a byte batch is read through: byte `b` is `b · scale`, as
+/// [`Case::inputs`] converts it.
+fn byte_table(scale: f64) -> [f32; 256] {
+    std::array::from_fn(|b| f32::from(b as u8) * scale as f32)
+}
+
+/// The gradients' bits and the outputs' bits of one pass of `net` on
+/// `inputs`, with `side` (the target network) on `next`.
+fn pass_bits<'a>(
+    net: &Mlp<f32>,
+    side: &'a [&'a Mlp<f32>],
+    inputs: Inputs<'a, f32>,
+    next: Inputs<'a, f32>,
+    actions: &[usize],
+) -> Vec<u32> {
+    let y = vec![0.5; actions.len()];
+    let loss = GatheredLoss { kind: LossKind::Mse, actions, targets: &y, weights: None };
+    let mut ws = Workspace::new(3).unwrap();
+    let mut grads = net.params().zeros_like();
+    let side = SideNets { nets: side, next_inputs: next };
+    net.gradients(inputs, &loss, Some(side), &mut ws, &mut grads, None).unwrap();
+    let outputs = ws.outputs().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    grads.tensors().flat_map(|t| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).chain(outputs).collect()
+}
+
+#[test]
+fn a_byte_batch_gives_the_bits_of_its_values() {
+    for case in cases() {
+        let net = case.net(&case.policy_init);
+        let (states, next) = (&case.batch.states, &case.batch.next_states);
+        let table = byte_table(case.input_scale);
+        let as_bytes = |t: &ByteTensor| Array2::from_shape_vec((t.shape[0], t.values().len() / t.shape[0]), t.values());
+        let (state_bytes, next_bytes) = (as_bytes(states).unwrap(), as_bytes(next).unwrap());
+        let (state_values, next_values) = (case.inputs(states), case.inputs(next));
+        let from_values =
+            pass_bits(&net, &[&net], state_values.view().into(), next_values.view().into(), &case.batch.actions);
+        let from_bytes = pass_bits(
+            &net,
+            &[&net],
+            Inputs::Bytes { rows: state_bytes.view(), table: &table },
+            Inputs::Bytes { rows: next_bytes.view(), table: &table },
+            &case.batch.actions,
+        );
+        assert_eq!(from_bytes, from_values, "{}", case.name);
+        let mut ws = Workspace::default();
+        let forward = net.forward_batch(Inputs::Bytes { rows: state_bytes.view(), table: &table }, &mut ws).unwrap();
+        assert_eq!(forward.as_slice().unwrap().len(), state_bytes.nrows() * net.output_dim(), "{}", case.name);
+    }
+}
+
+#[test]
+fn a_linear_first_layer_reads_bytes_chunk_by_chunk_with_the_same_bits() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let dueling = DuelingStreams { value_hidden: vec![6], advantage_hidden: vec![], value_outputs: 1 };
+    for dueling in [None, Some(dueling)] {
+        let is_dueling = dueling.is_some();
+        let architecture = Architecture { dueling, ..Architecture::sequential(&[12, 16, 3]) };
+        let net = Mlp::<f32>::build(&architecture, &mut rng).unwrap();
+        let bytes = Array2::from_shape_fn((7, 12), |(r, c)| (r * 37 + c * 11) as u8);
+        let next = Array2::from_shape_fn((7, 12), |(r, c)| (r * 5 + c * 101) as u8);
+        let table = byte_table(1.0 / 255.0);
+        let values = |b: &Array2<u8>| b.mapv(|b| table[usize::from(b)]);
+        let actions = [0, 1, 2, 0, 1, 2, 2];
+        let from_values = pass_bits(&net, &[&net], values(&bytes).view().into(), values(&next).view().into(), &actions);
+        let from_bytes = pass_bits(
+            &net,
+            &[&net],
+            Inputs::Bytes { rows: bytes.view(), table: &table },
+            Inputs::Bytes { rows: next.view(), table: &table },
+            &actions,
+        );
+        assert_eq!(from_bytes, from_values, "dueling: {is_dueling}");
+    }
+}
+
+#[test]
+fn a_byte_whose_table_value_is_not_finite_is_named() {
+    let net = Mlp::<f32>::new(&[3, 4, 2], &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let mut table = byte_table(1.0);
+    table[200] = f32::NAN;
+    let bytes = Array2::from_shape_vec((2, 3), vec![1, 2, 3, 4, 200, 6]).unwrap();
+    let mut ws = Workspace::default();
+    let err = net.forward_batch(Inputs::Bytes { rows: bytes.view(), table: &table }, &mut ws).unwrap_err();
+    assert_eq!(err, MlpError::NonFinite { what: Operand::Inputs, index: 4 });
 }

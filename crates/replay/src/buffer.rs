@@ -12,7 +12,7 @@
 
 use rand::Rng;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, RowsMut};
 use crate::error::{Inconsistency, ReplayError};
 use crate::frame::{Converter, Frame, FrameKind, FrameSpec, InputFormat, Padding};
 
@@ -290,6 +290,18 @@ impl Frames {
         }
     }
 
+    /// Writes the stored frame `seq`'s bytes into `out`, a bit as 0 or 1
+    /// (frames of bytes or bits only).
+    fn write_bytes(&self, seq: u64, out: &mut [u8]) {
+        let at = self.position(seq);
+        let range = at * self.stride..(at + 1) * self.stride;
+        match &self.cells {
+            Cells::U8(cells) if self.spec.kind == FrameKind::Bit => unpack_bits(&cells[range], out),
+            Cells::U8(cells) => out.copy_from_slice(&cells[range]),
+            Cells::F32(_) => unreachable!("only frames of bytes or bits are gathered as bytes"),
+        }
+    }
+
     /// Writes the stored frame `seq`'s values, converted, into `out`.
     fn write(&self, seq: u64, converter: &Converter, out: &mut [f32]) {
         let at = self.position(seq);
@@ -319,6 +331,16 @@ fn pack_byte(bits: &[u8]) -> u8 {
 fn pack_bits(values: &[u8], out: &mut [u8]) {
     for (byte, bits) in out.iter_mut().zip(values.chunks(8)) {
         *byte = pack_byte(bits);
+    }
+}
+
+/// The inverse of [`pack_bits`]: each bit of `packed` (least significant
+/// first) as a byte 0 or 1, `out.len()` of them.
+fn unpack_bits(packed: &[u8], out: &mut [u8]) {
+    for (cells, &byte) in out.chunks_mut(8).zip(packed) {
+        for (i, cell) in cells.iter_mut().enumerate() {
+            *cell = byte >> i & 1;
+        }
     }
 }
 
@@ -813,17 +835,30 @@ impl ReplayBuffer {
         Ok(())
     }
 
-    /// Fills every row of `batch` from the slots in its indices.
+    /// Fills every row of `batch` from the slots in its indices: `f32`
+    /// rows for `f32` frames, rows of bytes (and the table converting
+    /// them) for frames of bytes or bits.
     fn gather(&self, batch: &mut Batch) {
         let row_len = self.row_len();
-        let batch_rows = batch.prepare(row_len);
+        let table = (self.config.input.frame.kind != FrameKind::F32).then(|| self.converter.byte_table());
+        let mut batch_rows = batch.prepare(row_len, table);
         for (row, &slot) in batch_rows.indices.iter().enumerate() {
             let record = self.record(slot).expect("gathered slots hold transitions");
             let state = self.state_of(slot);
             let next = if record.terminated { state } else { self.frames.seq_at(self.anchors[slot] as usize) };
             let rows = row * row_len..(row + 1) * row_len;
-            self.write_stack(state, &mut batch_rows.states[rows.clone()]);
-            self.write_stack(next, &mut batch_rows.next_states[rows]);
+            match &mut batch_rows.rows {
+                RowsMut::F32 { states, next_states } => {
+                    let write = |q, out: &mut [f32]| self.frames.write(q, &self.converter, out);
+                    self.write_stack(state, &mut states[rows.clone()], write);
+                    self.write_stack(next, &mut next_states[rows], write);
+                }
+                RowsMut::Bytes { states, next_states } => {
+                    let write = |q, out: &mut [u8]| self.frames.write_bytes(q, out);
+                    self.write_stack(state, &mut states[rows.clone()], write);
+                    self.write_stack(next, &mut next_states[rows], write);
+                }
+            }
             batch_rows.actions.push(record.action);
             batch_rows.rewards.push(record.reward);
             batch_rows.terminated.push(record.terminated);
@@ -856,7 +891,7 @@ impl ReplayBuffer {
         let chain = self.chains[env];
         match chain.last {
             Some(q) if k > 1 && !chain.ended && self.frames.present(q) && self.frames.holds(q, frame) => {
-                self.write_stack(q, out);
+                self.write_stack(q, out, |q, out: &mut [f32]| self.frames.write(q, &self.converter, out));
             }
             _ => {
                 let first = (k - 1) * len;
@@ -875,14 +910,15 @@ impl ReplayBuffer {
     }
 
     /// Writes the input row of the stack that ends at frame `seq`: the
-    /// `frames` most recent frames of its episode, oldest first, padded at
-    /// the episode's start as the format says.
-    fn write_stack(&self, seq: u64, out: &mut [f32]) {
+    /// `frames` most recent frames of its episode, oldest first, each
+    /// written by `write`, padded at the episode's start as the format says
+    /// (zeros are `E::default()`).
+    fn write_stack<E: Copy + Default>(&self, seq: u64, out: &mut [E], write: impl Fn(u64, &mut [E])) {
         let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
         let mut q = seq;
         let mut place = k - 1;
         loop {
-            self.frames.write(q, &self.converter, &mut out[place * len..(place + 1) * len]);
+            write(q, &mut out[place * len..(place + 1) * len]);
             if place == 0 {
                 return;
             }
@@ -896,7 +932,7 @@ impl ReplayBuffer {
         }
         // `place` holds the episode's first frame; the places before it pad.
         match self.config.input.stacking.padding {
-            Padding::Zeros => out[..place * len].fill(0.0),
+            Padding::Zeros => out[..place * len].fill(E::default()),
             Padding::Repeat => {
                 for older in 0..place {
                     out.copy_within(place * len..(place + 1) * len, older * len);

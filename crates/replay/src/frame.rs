@@ -271,6 +271,11 @@ impl Converter {
         Self { kind: format.frame.kind, scale, bytes, bits }
     }
 
+    /// Each byte's value: what a stored byte (or a bit, as 0 or 1) becomes.
+    pub(crate) fn byte_table(&self) -> &[f32; 256] {
+        &self.bytes
+    }
+
     /// Writes a borrowed frame's values into `out` (of its length).
     pub(crate) fn frame(&self, frame: Frame<'_>, out: &mut [f32]) {
         match frame {

@@ -12,9 +12,10 @@
 //! several environments' episodes interleaved. Mini-batches of distinct
 //! transitions are drawn uniformly at random from a caller-supplied RNG
 //! into a reusable [`Batch`] as the network's input rows: each observation
-//! rebuilt as the stack of its episode's most recent frames, converted to
-//! `f32` and scaled ([`InputFormat`]); [`FrameWindow`] builds the same
-//! stacks for acting. Nothing is allocated once a batch has reached its
+//! rebuilt as the stack of its episode's most recent frames, `f32` frames
+//! scaled ([`InputFormat`]), byte and bit frames kept as bytes with the
+//! table that converts them ([`Rows`]); [`FrameWindow`] builds the same
+//! stacks, converted, for acting. Nothing is allocated once a batch has reached its
 //! size.
 //!
 //! Main types: [`ReplayBuffer`] (with [`ReplayConfig`]), [`Transition`]
@@ -34,7 +35,7 @@ mod frame;
 mod persist;
 mod priority_tree;
 
-pub use batch::Batch;
+pub use batch::{Batch, Rows};
 pub use buffer::{Evicted, MAX_ACTION, MAX_ENVS, Record, ReplayBuffer, ReplayConfig, Transition};
 pub use error::{Inconsistency, ReplayError};
 pub use frame::{Frame, FrameKind, FrameSpec, FrameWindow, InputFormat, MAX_FRAME_LEN, MAX_STACK, Padding, Stacking};

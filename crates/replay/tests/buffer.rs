@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use replay::{
     Batch, Frame, FrameKind, FrameSpec, FrameWindow, InputFormat, Padding, ReplayBuffer, ReplayConfig, ReplayError,
-    Stacking, Transition,
+    Rows, Stacking, Transition,
 };
 
 const OBS_DIM: usize = 3;
@@ -47,11 +47,11 @@ fn push_numbered(buffer: &mut ReplayBuffer, i: usize) {
 fn push_number(batch: &Batch, row: usize) -> usize {
     let i = (-batch.rewards()[row]) as usize;
     let start = if i > 0 && (i - 1).is_multiple_of(5) { 1000 + i } else { i };
-    assert_eq!(&batch.states()[row * OBS_DIM..(row + 1) * OBS_DIM], obs(start));
+    assert_eq!(&batch.states().to_vec()[row * OBS_DIM..(row + 1) * OBS_DIM], obs(start));
     let terminated = i.is_multiple_of(5);
     // A terminated transition's next state is not stored: its state stands in.
     let next = if terminated { obs(start) } else { obs(i + 1) };
-    assert_eq!(&batch.next_states()[row * OBS_DIM..(row + 1) * OBS_DIM], next);
+    assert_eq!(&batch.next_states().to_vec()[row * OBS_DIM..(row + 1) * OBS_DIM], next);
     assert_eq!((batch.actions()[row], batch.terminated()[row], batch.truncated()[row]), (i % 3, terminated, false));
     i
 }
@@ -233,7 +233,10 @@ fn step_counts_are_checked() {
     assert_eq!(multi.push_transition(0, 1, 1.5, 2, false, false), Ok(0));
     let mut batch = Batch::new();
     multi.recent_into(1, &mut batch).unwrap();
-    assert_eq!((batch.states(), batch.next_states(), batch.steps()), (&[0.0][..], &[2.0][..], &[2][..]));
+    assert_eq!(
+        (batch.states().to_vec(), batch.next_states().to_vec(), batch.steps()),
+        (vec![0.0], vec![2.0], &[2][..])
+    );
 }
 
 // ------------------------------------------------------------ frames
@@ -396,8 +399,8 @@ fn check_against_reference(buffer: &ReplayBuffer, expected: &[Expected]) {
     let row_len = buffer.row_len();
     for (row, e) in expected[expected.len() - held..].iter().enumerate() {
         let got = Expected {
-            state: batch.states()[row * row_len..(row + 1) * row_len].to_vec(),
-            next_state: batch.next_states()[row * row_len..(row + 1) * row_len].to_vec(),
+            state: batch.states().to_vec()[row * row_len..(row + 1) * row_len].to_vec(),
+            next_state: batch.next_states().to_vec()[row * row_len..(row + 1) * row_len].to_vec(),
             action: batch.actions()[row],
             reward: batch.rewards()[row],
             terminated: batch.terminated()[row],
@@ -516,7 +519,48 @@ fn windows_and_gathered_stacks_agree() {
         let mut batch = Batch::new();
         buffer.gather_slots_into(&[0, 1, 2, 3, 4], &mut batch).unwrap();
         for (t, row) in acted.iter().enumerate() {
-            assert_eq!(&batch.states()[t * 12..(t + 1) * 12], row.as_slice(), "{padding:?} t={t}");
+            assert_eq!(&batch.states().to_vec()[t * 12..(t + 1) * 12], row.as_slice(), "{padding:?} t={t}");
+        }
+    }
+}
+
+/// Frames of bytes are gathered as bytes (a bit as 0 or 1) with the table
+/// of their values, a quarter of the memory of `f32` rows; `f32` frames
+/// as `f32`. Either way the values are the ones acting sees.
+#[test]
+fn byte_and_bit_frames_are_gathered_as_bytes_with_their_table() {
+    let cells: [u8; 10] = [0, 1, 1, 0, 1, 0, 0, 1, 1, 1];
+    for (kind, scale) in [(FrameKind::U8, 1.0 / 255.0), (FrameKind::Bit, 0.5), (FrameKind::F32, 2.0)] {
+        let format = InputFormat {
+            frame: FrameSpec { len: 10, kind },
+            stacking: Stacking { frames: 2, padding: Padding::Zeros },
+            scale,
+        };
+        let mut buffer =
+            ReplayBuffer::with_config(ReplayConfig { capacity: 8, input: format, max_steps: 1, envs: 1 }).unwrap();
+        let values: Vec<f32> = cells.iter().map(|&c| f32::from(c)).collect();
+        let next: Vec<u8> = cells.iter().map(|&c| 1 - c).collect();
+        let next_values: Vec<f32> = next.iter().map(|&c| f32::from(c)).collect();
+        let (state, next_state) = match kind {
+            FrameKind::F32 => (Frame::F32(&values), Frame::F32(&next_values)),
+            _ => (Frame::U8(&cells), Frame::U8(&next)),
+        };
+        let t = Transition { state, action: 0, reward: 0.0, next_state, terminated: false, truncated: false };
+        buffer.push(t).unwrap();
+        let mut window = FrameWindow::new(format).unwrap();
+        window.push(state, true).unwrap();
+        window.push(next_state, false).unwrap();
+        let mut batch = Batch::new();
+        buffer.gather_slots_into(&[0], &mut batch).unwrap();
+        assert_eq!(batch.next_states().to_vec(), window.input(), "{kind:?}");
+        match (kind, batch.states()) {
+            (FrameKind::F32, Rows::F32(_)) => {}
+            (FrameKind::U8 | FrameKind::Bit, Rows::Bytes { bytes, table }) => {
+                assert_eq!(&bytes[10..], &cells[..], "{kind:?}: the frame's bytes after a zero pad");
+                assert_eq!(&bytes[..10], &[0; 10], "{kind:?}");
+                assert_eq!(table[1], scale as f32, "{kind:?}");
+            }
+            (kind, rows) => panic!("{kind:?} frames gathered as {rows:?}"),
         }
     }
 }

@@ -51,7 +51,8 @@ fn transitions_are_those_of_independent_environments_with_final_observations() {
     replay.gather_slots_into(&slots, &mut batch).unwrap();
     for k in 0..replay.len() {
         let (env, rng, obs) = &mut reference[k % n as usize];
-        let (state, next_state) = (&batch.states()[k * 4..k * 4 + 4], &batch.next_states()[k * 4..k * 4 + 4]);
+        let (states, next_states) = (batch.states().to_vec(), batch.next_states().to_vec());
+        let (state, next_state) = (&states[k * 4..k * 4 + 4], &next_states[k * 4..k * 4 + 4]);
         assert_eq!(state, obs.as_slice(), "transition {k}: state");
         let step = env.step(Action::from_index(batch.actions()[k]).unwrap()).unwrap();
         // A terminated transition's next state is not stored (nothing
@@ -193,8 +194,8 @@ fn a_truncated_episode_is_stored_as_truncated_not_terminated() {
         let mut newest = agent::Batch::new();
         replay.recent_into(1, &mut newest).unwrap();
         let out = reference.step(Action::from_index(newest.actions()[0]).unwrap()).unwrap();
-        assert_eq!(newest.states(), obs.as_slice(), "step {step}");
-        assert_eq!(newest.next_states(), out.obs.as_slice(), "step {step}: the final observation is stored");
+        assert_eq!(newest.states().to_vec(), obs, "step {step}");
+        assert_eq!(newest.next_states().to_vec(), out.obs, "step {step}: the final observation is stored");
         assert_eq!((newest.terminated()[0], newest.truncated()[0]), (false, step % 3 == 0), "step {step}");
         obs = if out.is_done() { reference.reset(&mut rng) } else { out.obs };
         assert_eq!(session.observations().as_f32(), Some(obs.as_slice()), "step {step}: the session acts on the reset");
