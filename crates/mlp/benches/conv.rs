@@ -6,8 +6,9 @@
 //!
 //! The update is the work of `xtask/peers/conv_update.py`, which measures
 //! PyTorch and JAX doing it: 32 indices drawn from a buffer of u8
-//! observations, states and next states converted to `f32` times the scale
-//! (1 for planes, 1/255 for frames), the target network on the next states,
+//! observations, states and next states gathered as bytes (as the replay
+//! gathers them) and read by the first layer through a table of `f32`
+//! values (`b · scale`: 1 for planes, 1/255 for frames), the target network on the next states,
 //! `y = r + 0.99·max Q′·(1 − done)`, the policy forward and backward with
 //! the Huber loss on the taken actions, one Adam step (lr 1e-4), a hard
 //! target copy every 1 000 updates. Items are FLOP (a multiply-add is 2):
@@ -21,7 +22,8 @@
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
 use mlp::{
-    Adam, AdamConfig, Architecture, ConvLayer, ConvTrunk, GatheredLoss, LossKind, Mlp, Params, SingleScratch, Workspace,
+    Adam, AdamConfig, Architecture, ConvLayer, ConvTrunk, GatheredLoss, Inputs, LossKind, Mlp, Params, SingleScratch,
+    Workspace,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -105,10 +107,10 @@ struct Update {
     actions: Vec<usize>,
     rewards: Vec<f32>,
     dones: Vec<f32>,
-    scale: f32,
+    table: [f32; 256],
     rng: ChaCha8Rng,
-    batch_states: Array2<f32>,
-    batch_next: Array2<f32>,
+    batch_states: Array2<u8>,
+    batch_next: Array2<u8>,
     batch_actions: Vec<usize>,
     targets: Vec<f32>,
     n_updates: usize,
@@ -133,7 +135,7 @@ impl Update {
             dones: (0..n).map(|_| if rng.random_range(0.0..1.0) < 0.1 { 1.0 } else { 0.0 }).collect(),
             states,
             next_states,
-            scale,
+            table: std::array::from_fn(|b| b as f32 * scale),
             rng,
             batch_states: Array2::zeros((BATCH, width)),
             batch_next: Array2::zeros((BATCH, width)),
@@ -156,12 +158,11 @@ impl Update {
             let rows = [(&mut self.batch_states, &self.states), (&mut self.batch_next, &self.next_states)];
             for (batch, buffer) in rows {
                 let src = &buffer[i * width..(i + 1) * width];
-                for (d, &s) in batch.row_mut(r).iter_mut().zip(src) {
-                    *d = f32::from(s) * self.scale;
-                }
+                batch.row_mut(r).as_slice_mut().expect("contiguous rows").copy_from_slice(src);
             }
         }
-        let q_next = self.target.forward_batch(self.batch_next.view(), &mut self.ws).expect("shapes match");
+        let next = Inputs::Bytes { rows: self.batch_next.view(), table: &self.table };
+        let q_next = self.target.forward_batch(next, &mut self.ws).expect("shapes match");
         for (r, row) in q_next.rows().into_iter().enumerate() {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let i = picks[r];
@@ -175,7 +176,14 @@ impl Update {
         };
         let (value, grads) = self
             .policy
-            .gradients(self.batch_states.view(), &loss, None, &mut self.ws, &mut self.grads, None)
+            .gradients(
+                Inputs::Bytes { rows: self.batch_states.view(), table: &self.table },
+                &loss,
+                None,
+                &mut self.ws,
+                &mut self.grads,
+                None,
+            )
             .expect("shapes match, finite gradients");
         self.adam.step_finite(&mut self.policy, grads).expect("shapes match");
         self.n_updates += 1;

@@ -246,50 +246,91 @@ pub fn conv2d_backward<T: Scalar>(
     Ok(())
 }
 
-/// Unfolds `rows` inputs (`[rows][C][H][W]`, each `in_len` long, of any
-/// element type `S` converted by `convert`) into pixel-major patches: row
+/// Unfolds `rows` inputs (`[rows][C][H][W]`, each `in_len` long) into
+/// pixel-major patches: row
 /// `s·P + p` of `cols` holds sample `s`'s patch for output pixel `p`,
 /// `patch_len` values in `(c, ki, kj)` order, zero on the padding. The
 /// layer is then a matrix product over `rows·P` rows, like a linear layer.
 /// Every value is written (the buffer is not cleared first: for the Nature
 /// network's first layer that would be 13 MB of zeros per pass).
 #[inline(always)]
-pub(crate) fn unfold<S: Copy, T: Scalar>(
+pub(crate) fn unfold<T: Scalar>(shape: &Conv2dShape, input: &[T], rows: usize, cols: &mut Vec<T>) {
+    let per_sample = shape.out_pixels() * shape.patch_len();
+    cols.resize(rows * per_sample, T::ZERO);
+    for (sample, out) in input.chunks_exact(shape.in_len()).take(rows).zip(cols.chunks_exact_mut(per_sample)) {
+        unfold_sample(shape, sample, out);
+    }
+}
+
+/// [`unfold`] for a batch of bytes read through `table`: each sample is
+/// converted once into `sample` (one input's values, reused), then
+/// unfolded from there, since a patch matrix holds each input value up to
+/// k²/stride² times (four times for the Nature network's first layer).
+#[inline(always)]
+pub(crate) fn unfold_bytes<T: Scalar>(
     shape: &Conv2dShape,
-    input: &[S],
+    input: &[u8],
     rows: usize,
-    convert: impl Fn(S) -> T,
+    table: &[T; 256],
+    sample: &mut Vec<T>,
     cols: &mut Vec<T>,
 ) {
+    let per_sample = shape.out_pixels() * shape.patch_len();
+    cols.resize(rows * per_sample, T::ZERO);
+    for (bytes, out) in input.chunks_exact(shape.in_len()).take(rows).zip(cols.chunks_exact_mut(per_sample)) {
+        sample.clear();
+        sample.extend(bytes.iter().map(|&b| table[usize::from(b)]));
+        unfold_sample(shape, sample, out);
+    }
+}
+
+/// One sample's patches (`out_pixels × patch_len`, pixel-major) into `out`.
+#[inline(always)]
+fn unfold_sample<T: Scalar>(shape: &Conv2dShape, sample: &[T], out: &mut [T]) {
     let Conv2dShape { height, width, kernel: k, stride, padding, .. } = *shape;
-    let (oh, ow, patch) = (shape.out_height(), shape.out_width(), shape.patch_len());
-    cols.resize(rows * oh * ow * patch, T::ZERO);
-    for (sample, out) in input.chunks_exact(shape.in_len()).take(rows).zip(cols.chunks_exact_mut(oh * ow * patch)) {
-        for (pixel, row) in out.chunks_exact_mut(patch).enumerate() {
-            let (y0, x0) = ((pixel / ow) * stride, (pixel % ow) * stride);
-            for (ck, dst) in row.chunks_exact_mut(k).enumerate() {
-                let (c, ki) = (ck / k, ck % k);
-                let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else {
-                    dst.fill(T::ZERO);
-                    continue;
-                };
-                let line = &sample[(c * height + y) * width..(c * height + y + 1) * width];
-                let inside = x0 >= padding && x0 + k <= padding + width;
-                if inside {
-                    // No padding in this patch row: a straight run of the line.
-                    for (d, &v) in dst.iter_mut().zip(&line[x0 - padding..x0 - padding + k]) {
-                        *d = convert(v);
-                    }
-                } else {
-                    for (kj, d) in dst.iter_mut().enumerate() {
-                        *d = match (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
-                            Some(x) => convert(line[x]),
-                            None => T::ZERO,
-                        };
-                    }
+    let (ow, patch) = (shape.out_width(), shape.patch_len());
+    for (pixel, row) in out.chunks_exact_mut(patch).enumerate() {
+        let (y0, x0) = ((pixel / ow) * stride, (pixel % ow) * stride);
+        for (ck, dst) in row.chunks_exact_mut(k).enumerate() {
+            let (c, ki) = (ck / k, ck % k);
+            let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else {
+                dst.fill(T::ZERO);
+                continue;
+            };
+            let line = &sample[(c * height + y) * width..(c * height + y + 1) * width];
+            let inside = x0 >= padding && x0 + k <= padding + width;
+            if inside {
+                // No padding in this patch row: a straight run of the line.
+                copy_run(dst, &line[x0 - padding..x0 - padding + k]);
+            } else {
+                for (kj, d) in dst.iter_mut().enumerate() {
+                    *d = match (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
+                        Some(x) => line[x],
+                        None => T::ZERO,
+                    };
                 }
             }
         }
+    }
+}
+
+/// `dst = src` for one patch row: a kernel's width, known here as a
+/// constant for the common widths so that the copy is a few vector moves
+/// rather than a call to `memcpy` (which cost as much as the product for
+/// the Nature network's first layer).
+#[inline(always)]
+fn copy_run<T: Scalar>(dst: &mut [T], src: &[T]) {
+    fn fixed<T: Scalar, const K: usize>(dst: &mut [T], src: &[T]) {
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<K>(), src.first_chunk::<K>()) {
+            *d = *s;
+        }
+    }
+    match dst.len() {
+        3 => fixed::<T, 3>(dst, src),
+        4 => fixed::<T, 4>(dst, src),
+        5 => fixed::<T, 5>(dst, src),
+        8 => fixed::<T, 8>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -310,6 +351,13 @@ pub(crate) fn fold<T: Scalar>(shape: &Conv2dShape, cols: &[T], rows: usize, out:
                 let (c, ki) = (ck / k, ck % k);
                 let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else { continue };
                 let line = &mut sample[(c * height + y) * width..(c * height + y + 1) * width];
+                if x0 >= padding && x0 + k <= padding + width {
+                    // No padding in this patch row: a straight run.
+                    for (d, &v) in line[x0 - padding..x0 - padding + k].iter_mut().zip(values) {
+                        *d = *d + v;
+                    }
+                    continue;
+                }
                 for (kj, &v) in values.iter().enumerate() {
                     if let Some(x) = (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
                         line[x] = line[x] + v;

@@ -298,6 +298,21 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, cons
             tile::<T, MR, NR, FUSED>(k, a, bc, i0, j0);
         }
     }
+    edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc);
+}
+
+/// The parts of `C` outside whole `MR × NR` tiles: the rows past the last
+/// whole group of `MR`, and the columns past the last whole `NR`.
+#[inline(always)]
+fn edges<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const FUSED: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AMatrix<'_, T>,
+    bc: &mut BC<'_, T>,
+) {
+    let n_full = n - n % NR;
+    let m_full = m - m % MR;
     // Rows left over (fewer than MR; a single input): one at a time, as
     // wide as possible.
     for i in m_full..m {
@@ -336,6 +351,82 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, cons
     }
 }
 
+/// Depth of a packed block of `B`: rows `p0..p0 + KC`.
+const KC: usize = 256;
+/// Tile columns packed together: a packed block is `KC × PACK_STRIPS·NR`
+/// (64 KiB of `f32`), each strip of `NR` columns contiguous.
+const PACK_STRIPS: usize = 4;
+/// Rows of `C` from which packing pays: below it, each packed value would
+/// be read by too few tiles to repay its copy.
+const PACK_MIN_ROWS: usize = 4 * MR;
+
+/// [`gemm_acc`], with `B` copied block by block into `pack` (each strip of
+/// `NR` columns, `KC` rows deep, made contiguous) when `C` has enough rows
+/// to reuse it. Strided rows of `B` (a patch matrix 256 values wide, a
+/// layer's inputs 1 024 wide) fall into a few cache sets and miss; packed,
+/// a block stays in cache while every row tile of `C` reads it. Each
+/// element is still summed over `p` in order, so the bits are
+/// [`gemm_acc`]'s.
+#[allow(clippy::too_many_arguments)] // gemm_acc's signature and its buffer
+#[inline(always)]
+pub(crate) fn gemm_acc_packed<T: Scalar, const FUSED: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    a_layout: ALayout,
+    b: &[T],
+    ldb: usize,
+    c: &mut [T],
+    ldc: usize,
+    pack: &mut Vec<T>,
+) {
+    if m < PACK_MIN_ROWS {
+        return gemm_acc::<T, FUSED>(m, n, k, a, a_layout, b, ldb, c, ldc);
+    }
+    let a = AMatrix { data: a, layout: a_layout };
+    let mut bc = BC { b, ldb, c, ldc };
+    match TILE_ROW_BYTES / size_of::<T>() {
+        16 => packed::<T, 16, 32, 64, FUSED>(m, n, k, a, &mut bc, pack),
+        _ => packed::<T, 8, 16, 32, FUSED>(m, n, k, a, &mut bc, pack),
+    }
+}
+
+#[inline(always)]
+fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const FUSED: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AMatrix<'_, T>,
+    bc: &mut BC<'_, T>,
+    pack: &mut Vec<T>,
+) {
+    let n_full = n - n % NR;
+    let m_full = m - m % MR;
+    let strip = KC * NR;
+    pack.resize(PACK_STRIPS * strip, T::ZERO);
+    let BC { b, ldb, ref mut c, ldc } = *bc;
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        for g0 in (0..n_full).step_by(PACK_STRIPS * NR) {
+            let strips = ((n_full - g0) / NR).min(PACK_STRIPS);
+            for (s, packed) in pack.chunks_exact_mut(strip).take(strips).enumerate() {
+                for (p, row) in packed.chunks_exact_mut(NR).take(kc).enumerate() {
+                    let from = (p0 + p) * ldb + g0 + s * NR;
+                    row.copy_from_slice(&b[from..from + NR]);
+                }
+            }
+            for i0 in (0..m_full).step_by(MR) {
+                for s in 0..strips {
+                    let block = (&pack[s * strip..(s + 1) * strip], NR, 0);
+                    tile_block::<T, MR, NR, FUSED>((p0, kc), a, block, c, ldc, i0, g0 + s * NR);
+                }
+            }
+        }
+    }
+    edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc);
+}
+
 /// One `R × W` tile of `C` at `(i0, j0)`, held in registers while `p` runs
 /// over `k` in order.
 #[inline(always)]
@@ -347,6 +438,23 @@ fn tile<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     j0: usize,
 ) {
     let BC { b, ldb, ref mut c, ldc } = *bc;
+    tile_block::<T, R, W, FUSED>((0, k), a, (b, ldb, j0), c, ldc, i0, j0);
+}
+
+/// The tile of [`tile`] over `p` in `p0..p0 + kc` only, its `B` rows read
+/// from `b` at `b_start + (p − p0)·ldb` (a packed block of `B`, or `B`
+/// itself): started from `C`'s values and stored back, so running the
+/// blocks of `p` in order sums each element in the same order as one pass.
+#[inline(always)]
+fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
+    (p0, k): (usize, usize),
+    a: AMatrix<'_, T>,
+    (b, ldb, b_start): (&[T], usize, usize),
+    c: &mut [T],
+    ldc: usize,
+    i0: usize,
+    j0: usize,
+) {
     let mut acc = [[T::ZERO; W]; R];
     for (r, row) in acc.iter_mut().enumerate() {
         row.copy_from_slice(&c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + W]);
@@ -357,10 +465,10 @@ fn tile<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     // step: a multiply `p·ldb` and its overflow checks in the index were a
     // third of the loop's instructions.
     let b_row = |b_at: usize| -> &[T; W] { b[b_at..].first_chunk::<W>().expect("B holds W columns from j0") };
-    let mut b_at = j0;
+    let mut b_at = b_start;
     match a.layout {
         ALayout::RowMajor { ld } => {
-            let rows: [&[T]; R] = std::array::from_fn(|r| &a.data[(i0 + r) * ld..(i0 + r) * ld + k]);
+            let rows: [&[T]; R] = std::array::from_fn(|r| &a.data[(i0 + r) * ld + p0..(i0 + r) * ld + p0 + k]);
             // An index loop on purpose: written with iterators, LLVM kept the
             // accumulators in memory and the loop ran 8× slower.
             #[allow(clippy::needless_range_loop)]
@@ -376,7 +484,7 @@ fn tile<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
             }
         }
         ALayout::ColMajor { ld } => {
-            let mut a_at = i0;
+            let mut a_at = p0 * ld + i0;
             for _ in 0..k {
                 let b_row = b_row(b_at);
                 b_at += ldb;
@@ -466,7 +574,10 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
         };
-        for (m, n, k) in [(1, 1, 1), (6, 32, 5), (13, 70, 9), (64, 128, 128), (7, 2, 128), (128, 4, 33)] {
+        // The last three run the packed kernel over several blocks of `p`,
+        // of tile columns, and with rows and columns left over.
+        let sizes = [(1, 1, 1), (6, 32, 5), (13, 70, 9), (64, 128, 128), (7, 2, 128), (128, 4, 33)];
+        for (m, n, k) in sizes.into_iter().chain([(16, 16, 300), (37, 85, 530), (70, 130, 257)]) {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
             let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
@@ -494,6 +605,16 @@ mod tests {
             let mut c = c0.clone();
             gemm_acc::<f32, false>(m, n, k, &a_t, ALayout::ColMajor { ld: m }, &b, n, &mut c, n);
             assert_eq!(c, expected, "column-major A, {m}x{n}x{k}");
+            // Packed, with either layout, plain and fused.
+            let mut pack = Vec::new();
+            for (a_in, layout) in [(&a, ALayout::RowMajor { ld: k }), (&a_t, ALayout::ColMajor { ld: m })] {
+                let mut c = c0.clone();
+                gemm_acc_packed::<f32, false>(m, n, k, a_in, layout, &b, n, &mut c, n, &mut pack);
+                assert_eq!(c, expected, "packed, {layout:?}, {m}x{n}x{k}");
+                let mut c = c0.clone();
+                gemm_acc_packed::<f32, true>(m, n, k, a_in, layout, &b, n, &mut c, n, &mut pack);
+                assert_eq!(c, fused, "packed fused, {layout:?}, {m}x{n}x{k}");
+            }
             // Fused: the fused loop's bits, in the plain build and in the
             // FMA-compiled one.
             for layout in [ALayout::RowMajor { ld: k }, ALayout::ColMajor { ld: m }] {

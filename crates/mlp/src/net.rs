@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::{Inputs, RowSource};
-use crate::kernel::{ALayout, Job, Transpose, gemm_acc, run_balanced, vectorized};
+use crate::kernel::{ALayout, Job, Transpose, gemm_acc_packed, run_balanced, vectorized};
 use crate::noise::{NoisyRefresh, NoisyWeights};
 use crate::params::{LayerParams, check_sizes};
 use crate::train::Chunk;
@@ -131,11 +131,11 @@ impl<T: Scalar> KernelWeights<T> {
 
     /// `C[rows × out] += A[rows × in] · Wᵀ`, panel by panel.
     #[inline(always)]
-    pub(crate) fn forward_gemm<const FUSED: bool>(&self, rows: usize, a: &[T], c: &mut [T]) {
+    pub(crate) fn forward_gemm<const FUSED: bool>(&self, rows: usize, a: &[T], c: &mut [T], pack: &mut Vec<T>) {
         let (inp, out) = (self.inp, self.out);
         for (first, panel) in self.panels() {
             let width = panel.len() / inp;
-            gemm_acc::<T, FUSED>(
+            gemm_acc_packed::<T, FUSED>(
                 rows,
                 width,
                 inp,
@@ -145,6 +145,7 @@ impl<T: Scalar> KernelWeights<T> {
                 width,
                 &mut c[first..],
                 out,
+                pack,
             );
         }
     }
@@ -457,7 +458,7 @@ impl<T: Scalar> Mlp<T> {
             scratch.next.clear();
             scratch.next.extend_from_slice(self.forward_bias(l));
             debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
-            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, &mut scratch.next);
+            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, &mut scratch.next, &mut Vec::new());
             if l + 1 < self.params.layers().len() {
                 relu_inplace(&mut scratch.next);
             }

@@ -9,9 +9,11 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use crate::architecture::Source;
-use crate::conv::{fold, unfold};
+use crate::conv::{fold, unfold, unfold_bytes};
 use crate::inputs::{CheckedInputs, Inputs, RowSource};
-use crate::kernel::{ALayout, Arithmetic, Job, PIECE, Transpose, gemm_acc, run_balanced, vectorized, vectorized_fused};
+use crate::kernel::{
+    ALayout, Arithmetic, Job, PIECE, Transpose, gemm_acc_packed, run_balanced, vectorized, vectorized_fused,
+};
 use crate::net::{KernelWeights, relu_inplace};
 use crate::{Conv2dShape, Gradients, LayerKind, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
 
@@ -242,7 +244,8 @@ pub struct Workspace<T: Scalar> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunk<T: Scalar> {
     /// The input rows as values, for linear layers that read the input
-    /// (a convolution unfolds its patches from the rows as they come).
+    /// (a convolution unfolds its patches from the rows as they come: for
+    /// bytes, one sample's values at a time, in `sample`).
     input: Vec<T>,
     /// Per layer, the outputs (after ReLU for hidden layers), `rows × width`.
     acts: Vec<Vec<T>>,
@@ -273,6 +276,10 @@ pub(crate) struct Chunk<T: Scalar> {
     pixel_rows: Vec<T>,
     /// ∂L/∂patches of a convolution, before it is folded onto its input.
     cols_grad: Vec<T>,
+    /// The matrix kernel's packed blocks.
+    pack: Vec<T>,
+    /// One input converted from bytes, for a convolution to unfold.
+    sample: Vec<T>,
 }
 
 impl<T: Scalar> Default for Workspace<T> {
@@ -519,12 +526,18 @@ impl<T: Scalar> Chunk<T> {
                     for row in z.chunks_exact_mut(bias.len()) {
                         row.copy_from_slice(bias);
                     }
-                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z);
+                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z, &mut self.pack);
                 }
                 LayerKind::Conv2d(c) => {
                     self.cols.resize_with(layers.len(), Vec::new);
-                    let (cols, pixel_rows) = (&mut self.cols[l], &mut self.pixel_rows);
-                    conv_forward::<T, FUSED>(&c, net.kernel_weights(l), bias, source, rows, cols, pixel_rows, z);
+                    // A linear layer reading the input keeps its values in
+                    // `input`; then this convolution reads them from there.
+                    let source = match source {
+                        RowSource::Bytes(..) if linear_reads_input => RowSource::Values(&self.input),
+                        other => other,
+                    };
+                    let buffers = (&mut self.cols[l], &mut self.pixel_rows, &mut self.pack, &mut self.sample);
+                    conv_forward::<T, FUSED>(&c, net.kernel_weights(l), bias, source, rows, buffers, z);
                 }
             }
             if layout.relu_after(l, layers.len()) {
@@ -660,7 +673,7 @@ impl<T: Scalar> Chunk<T> {
         // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
         let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
         gw.fill(T::ZERO);
-        gemm_acc::<T, FUSED>(
+        gemm_acc_packed::<T, FUSED>(
             out,
             inp,
             dense_rows,
@@ -670,6 +683,7 @@ impl<T: Scalar> Chunk<T> {
             inp,
             gw,
             inp,
+            &mut self.pack,
         );
         // ∂L/∂b = Σ_rows δ, in row order.
         let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
@@ -691,7 +705,7 @@ impl<T: Scalar> Chunk<T> {
             let product = if conv.is_some() { &mut self.cols_grad } else { &mut *part };
             product.clear();
             product.resize(dense_rows * inp, T::ZERO);
-            gemm_acc::<T, FUSED>(
+            gemm_acc_packed::<T, FUSED>(
                 dense_rows,
                 inp,
                 out,
@@ -701,6 +715,7 @@ impl<T: Scalar> Chunk<T> {
                 w.backward_ld,
                 product,
                 inp,
+                &mut self.pack,
             );
             if let Some(c) = conv {
                 fold(&c, &self.cols_grad, rows, part);
@@ -729,20 +744,19 @@ fn conv_forward<T: Scalar, const FUSED: bool>(
     bias: &[T],
     input: RowSource<'_, T>,
     rows: usize,
-    cols: &mut Vec<T>,
-    pixel_rows: &mut Vec<T>,
+    (cols, pixel_rows, pack, sample): (&mut Vec<T>, &mut Vec<T>, &mut Vec<T>, &mut Vec<T>),
     z: &mut Vec<T>,
 ) {
     match input {
-        RowSource::Values(values) => unfold(c, values, rows, |v| v, cols),
-        RowSource::Bytes(bytes, table) => unfold(c, bytes, rows, |b| table[usize::from(b)], cols),
+        RowSource::Values(values) => unfold(c, values, rows, cols),
+        RowSource::Bytes(bytes, table) => unfold_bytes(c, bytes, rows, table, sample, cols),
     }
     let (pixels, out) = (c.out_pixels(), c.out_channels);
     pixel_rows.resize(rows * pixels * out, T::ZERO);
     for row in pixel_rows.chunks_exact_mut(out) {
         row.copy_from_slice(bias);
     }
-    weights.forward_gemm::<FUSED>(rows * pixels, cols, pixel_rows);
+    weights.forward_gemm::<FUSED>(rows * pixels, cols, pixel_rows, pack);
     z.resize(rows * out * pixels, T::ZERO);
     for (src, dst) in pixel_rows.chunks_exact(pixels * out).zip(z.chunks_exact_mut(out * pixels)) {
         Transpose { src, src_ld: out, rows: pixels, cols: out, dst }.run();
