@@ -1,0 +1,260 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Design
+//!
+//! [`MinAtar`] is the package's `Environment` wrapper: a game, the
+//! sticky-action probability, and one [`NumpyRandom`] stream that the
+//! sticky draws and the game share after [`MinAtar::seed`], exactly as the
+//! package shares `self.random`. Each game is its own module holding its
+//! state and its rules, in the reference's order of operations and of
+//! random draws. Observations are the package's boolean planes written
+//! channel-major (`[c][y][x]`, a byte 0 or 1 per cell), the layout a
+//! convolution reads; [`MinAtar::state_hwc`] gives the package's own
+//! `[y][x][c]` order.
+
+use std::num::NonZeroU32;
+
+use serde::{Deserialize, Serialize};
+
+mod asterix;
+mod breakout;
+mod freeway;
+mod numpy_random;
+
+pub use numpy_random::NumpyRandom;
+
+/// The side of the board.
+pub const SIDE: usize = 10;
+
+/// Every game takes these six actions (a game ignores those it does not
+/// use).
+pub const N_ACTIONS: usize = 6;
+
+const TWO: NonZeroU32 = NonZeroU32::new(2).expect("2 is not 0");
+
+/// The games ported so far (of the package's five: Seaquest and Space
+/// Invaders are still to come).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Game {
+    /// Asterix.
+    Asterix,
+    /// Breakout.
+    Breakout,
+    /// Freeway.
+    Freeway,
+}
+
+impl Game {
+    /// The package's name for the game (`Environment(name)`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Asterix => "asterix",
+            Self::Breakout => "breakout",
+            Self::Freeway => "freeway",
+        }
+    }
+
+    /// Planes of an observation.
+    #[must_use]
+    pub fn channels(self) -> usize {
+        match self {
+            Self::Asterix => asterix::CHANNELS,
+            Self::Breakout => breakout::CHANNELS,
+            Self::Freeway => freeway::CHANNELS,
+        }
+    }
+
+    /// The actions that do something in this game, as indices of the six
+    /// (the package's `minimal_action_set()`, the `-v1` ids' actions).
+    #[must_use]
+    pub fn minimal_actions(self) -> &'static [usize] {
+        match self {
+            Self::Asterix => &[0, 1, 2, 3, 4],
+            Self::Breakout => &[0, 1, 3],
+            Self::Freeway => &[0, 2, 4],
+        }
+    }
+}
+
+/// The six actions, in the package's order `n l u r d f`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Noop,
+    Left,
+    Up,
+    Right,
+    Down,
+    Fire,
+}
+
+impl Action {
+    fn from_index(index: usize) -> Option<Self> {
+        [Self::Noop, Self::Left, Self::Up, Self::Right, Self::Down, Self::Fire].get(index).copied()
+    }
+}
+
+/// An observation being drawn: `channels` planes of 10 × 10 cells.
+pub(crate) struct Grid<'a> {
+    cells: &'a mut [u8],
+}
+
+impl Grid<'_> {
+    /// Marks cell `(y, x)` of plane `c`.
+    fn set(&mut self, c: usize, y: i32, x: i32) {
+        if let (Ok(y), Ok(x)) = (usize::try_from(y), usize::try_from(x))
+            && y < SIDE
+            && x < SIDE
+        {
+            self.cells[(c * SIDE + y) * SIDE + x] = 1;
+        }
+    }
+}
+
+/// The settings of `Environment(game, sticky_action_prob, difficulty_ramping)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The probability that the previous action is repeated (0.1).
+    pub sticky_action_prob: f64,
+    /// Whether the game speeds up over time (on).
+    pub difficulty_ramping: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { sticky_action_prob: 0.1, difficulty_ramping: true }
+    }
+}
+
+/// A game's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum GameState {
+    Asterix(asterix::Asterix),
+    Breakout(breakout::Breakout),
+    Freeway(freeway::Freeway),
+}
+
+/// What an action out of range is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionOutOfRange {
+    /// The action given.
+    pub action: usize,
+}
+
+impl std::fmt::Display for ActionOutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "action {} is not one of MinAtar's {N_ACTIONS} actions (0..=5)", self.action)
+    }
+}
+
+impl std::error::Error for ActionOutOfRange {}
+
+/// A MinAtar environment: the package's `Environment` after `seed(s)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinAtar {
+    game: Game,
+    settings: Settings,
+    random: NumpyRandom,
+    last_action: usize,
+    state: GameState,
+}
+
+impl MinAtar {
+    /// `Environment(game, …)`, then `seed(seed)` and `reset()`: the game
+    /// the package plays after those three calls.
+    #[must_use]
+    pub fn new(game: Game, settings: Settings, seed: u32) -> Self {
+        let mut random = NumpyRandom::new(seed);
+        let state = Self::start(game, settings, &mut random);
+        Self { game, settings, random, last_action: 0, state }
+    }
+
+    fn start(game: Game, settings: Settings, random: &mut NumpyRandom) -> GameState {
+        match game {
+            Game::Asterix => GameState::Asterix(asterix::Asterix::new(settings.difficulty_ramping)),
+            Game::Breakout => GameState::Breakout(breakout::Breakout::new(random)),
+            Game::Freeway => GameState::Freeway(freeway::Freeway::new(random)),
+        }
+    }
+
+    /// The game.
+    #[must_use]
+    pub fn game(&self) -> Game {
+        self.game
+    }
+
+    /// `seed(seed)`: a new stream, shared by the sticky actions and the
+    /// game. The game itself is not restarted (call [`reset`](Self::reset)).
+    pub fn seed(&mut self, seed: u32) {
+        self.random = NumpyRandom::new(seed);
+    }
+
+    /// `reset()`: a new game from the shared stream. The last action is
+    /// kept, as the package keeps it.
+    pub fn reset(&mut self) {
+        self.state = Self::start(self.game, self.settings, &mut self.random);
+    }
+
+    /// `act(a)`: the sticky draw (always made), then one frame of the
+    /// game; returns the reward and whether the game is over.
+    ///
+    /// # Errors
+    /// [`ActionOutOfRange`] for an action above 5 (nothing is drawn then).
+    pub fn act(&mut self, action: usize) -> Result<(i32, bool), ActionOutOfRange> {
+        if action >= N_ACTIONS {
+            return Err(ActionOutOfRange { action });
+        }
+        let action = if self.random.rand() < self.settings.sticky_action_prob { self.last_action } else { action };
+        self.last_action = action;
+        let action = Action::from_index(action).ok_or(ActionOutOfRange { action })?;
+        let reward = match &mut self.state {
+            GameState::Asterix(g) => g.act(action, &mut self.random),
+            GameState::Breakout(g) => g.act(action),
+            GameState::Freeway(g) => g.act(action, &mut self.random),
+        };
+        Ok((reward, self.terminal()))
+    }
+
+    /// Whether the game is over.
+    #[must_use]
+    pub fn terminal(&self) -> bool {
+        match &self.state {
+            GameState::Asterix(g) => g.terminal(),
+            GameState::Breakout(g) => g.terminal(),
+            GameState::Freeway(g) => g.terminal(),
+        }
+    }
+
+    /// Cells of an observation: `channels × 10 × 10`.
+    #[must_use]
+    pub fn obs_len(&self) -> usize {
+        self.game.channels() * SIDE * SIDE
+    }
+
+    /// The observation, channel-major: `channels × 10 × 10` cells, 0 or 1,
+    /// written into `out` (resized to [`obs_len`](Self::obs_len)).
+    pub fn state_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.resize(self.obs_len(), 0);
+        let mut grid = Grid { cells: out };
+        match &self.state {
+            GameState::Asterix(g) => g.draw(&mut grid),
+            GameState::Breakout(g) => g.draw(&mut grid),
+            GameState::Freeway(g) => g.draw(&mut grid),
+        }
+    }
+
+    /// The observation in the package's layout, `[y][x][c]`.
+    #[must_use]
+    pub fn state_hwc(&self) -> Vec<u8> {
+        let c = self.game.channels();
+        let mut planes = Vec::new();
+        self.state_into(&mut planes);
+        let mut out = vec![0; c * SIDE * SIDE];
+        for (i, v) in out.iter_mut().enumerate() {
+            let (yx, ch) = (i / c, i % c);
+            *v = planes[ch * SIDE * SIDE + yx];
+        }
+        out
+    }
+}
