@@ -135,7 +135,8 @@ pub fn measure(opts: &Options) -> Result<String, String> {
     t.push_str("\n\n## Convolutional Q-networks\n\n");
     t.push_str(&format!(
         "One DQN update, batch 32 (`cargo bench -p mlp --bench conv`): 32 transitions drawn from a buffer of u8 \
-         observations, converted to `f32` on the way in, the target network on the next states, the Huber loss \
+         observations, gathered as bytes and converted by the first layer as it reads them (`Inputs::Bytes`), \
+         the target network on the next states, the Huber loss \
          on the taken actions, backward, one Adam step. The peers do the same work \
          (`xtask/peers/conv_update.py`): PyTorch eager with its buffer as tensors and `torch.randint` indices; \
          JAX (NCHW `lax.conv_general_dilated`, optax Adam) once as one jitted call per update and once as updates \
