@@ -20,6 +20,7 @@ mod asterix;
 mod breakout;
 mod freeway;
 mod numpy_random;
+mod seaquest;
 
 pub use numpy_random::NumpyRandom;
 
@@ -32,8 +33,8 @@ pub const N_ACTIONS: usize = 6;
 
 const TWO: NonZeroU32 = NonZeroU32::new(2).expect("2 is not 0");
 
-/// The games ported so far (of the package's five: Seaquest and Space
-/// Invaders are still to come).
+/// The games ported so far (of the package's five: Space Invaders is still
+/// to come).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Game {
     /// Asterix.
@@ -42,6 +43,8 @@ pub enum Game {
     Breakout,
     /// Freeway.
     Freeway,
+    /// Seaquest.
+    Seaquest,
 }
 
 impl Game {
@@ -52,6 +55,7 @@ impl Game {
             Self::Asterix => "asterix",
             Self::Breakout => "breakout",
             Self::Freeway => "freeway",
+            Self::Seaquest => "seaquest",
         }
     }
 
@@ -62,6 +66,7 @@ impl Game {
             Self::Asterix => asterix::CHANNELS,
             Self::Breakout => breakout::CHANNELS,
             Self::Freeway => freeway::CHANNELS,
+            Self::Seaquest => seaquest::CHANNELS,
         }
     }
 
@@ -73,6 +78,7 @@ impl Game {
             Self::Asterix => &[0, 1, 2, 3, 4],
             Self::Breakout => &[0, 1, 3],
             Self::Freeway => &[0, 2, 4],
+            Self::Seaquest => &[0, 1, 2, 3, 4, 5],
         }
     }
 }
@@ -132,6 +138,7 @@ enum GameState {
     Asterix(asterix::Asterix),
     Breakout(breakout::Breakout),
     Freeway(freeway::Freeway),
+    Seaquest(seaquest::Seaquest),
 }
 
 /// What an action out of range is.
@@ -174,6 +181,7 @@ impl MinAtar {
             Game::Asterix => GameState::Asterix(asterix::Asterix::new(settings.difficulty_ramping)),
             Game::Breakout => GameState::Breakout(breakout::Breakout::new(random)),
             Game::Freeway => GameState::Freeway(freeway::Freeway::new(random)),
+            Game::Seaquest => GameState::Seaquest(seaquest::Seaquest::new(settings.difficulty_ramping)),
         }
     }
 
@@ -211,6 +219,7 @@ impl MinAtar {
             GameState::Asterix(g) => g.act(action, &mut self.random),
             GameState::Breakout(g) => g.act(action),
             GameState::Freeway(g) => g.act(action, &mut self.random),
+            GameState::Seaquest(g) => g.act(action, &mut self.random),
         };
         Ok((reward, self.terminal()))
     }
@@ -222,6 +231,7 @@ impl MinAtar {
             GameState::Asterix(g) => g.terminal(),
             GameState::Breakout(g) => g.terminal(),
             GameState::Freeway(g) => g.terminal(),
+            GameState::Seaquest(g) => g.terminal(),
         }
     }
 
@@ -241,6 +251,7 @@ impl MinAtar {
             GameState::Asterix(g) => g.draw(&mut grid),
             GameState::Breakout(g) => g.draw(&mut grid),
             GameState::Freeway(g) => g.draw(&mut grid),
+            GameState::Seaquest(g) => g.draw(&mut grid),
         }
     }
 

@@ -140,6 +140,16 @@ def freeway_up(env, rng, t):
     return int(rng.randint(6)) if rng.rand() < 0.15 else 2
 
 
+def seaquest_diver(env, rng, t):
+    """surface when six divers are aboard (or oxygen runs low with some), else the survivor's choice"""
+    inner = env.env
+    if inner.sub_y > 0 and (inner.diver_count >= 6 or (inner.oxygen < 25 and inner.diver_count > 0)):
+        return 2
+    if inner.sub_y == 0 and inner.diver_count <= 0 and inner.oxygen > 150:
+        return 4
+    return survivor(env, rng, t)
+
+
 # Per game, the policy that reaches deep states (Breakout: the wall cleared
 # and refilled several times) and the seeds it plays.
 DEEP = {
@@ -148,6 +158,7 @@ DEEP = {
     "breakout": (breakout_oracle, [100, 112]),
     "asterix": (survivor, [100, 101]),
     "freeway": (freeway_up, [100]),
+    "seaquest": (seaquest_diver, [100, 101, 102]),
 }
 
 

@@ -49,6 +49,7 @@ fn game(name: &str) -> Option<Game> {
         "asterix" => Some(Game::Asterix),
         "breakout" => Some(Game::Breakout),
         "freeway" => Some(Game::Freeway),
+        "seaquest" => Some(Game::Seaquest),
         _ => None,
     }
 }
