@@ -21,6 +21,7 @@ mod breakout;
 mod freeway;
 mod numpy_random;
 mod seaquest;
+mod space_invaders;
 
 pub use numpy_random::NumpyRandom;
 
@@ -33,8 +34,7 @@ pub const N_ACTIONS: usize = 6;
 
 const TWO: NonZeroU32 = NonZeroU32::new(2).expect("2 is not 0");
 
-/// The games ported so far (of the package's five: Space Invaders is still
-/// to come).
+/// The five games.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Game {
     /// Asterix.
@@ -45,6 +45,8 @@ pub enum Game {
     Freeway,
     /// Seaquest.
     Seaquest,
+    /// Space Invaders.
+    SpaceInvaders,
 }
 
 impl Game {
@@ -56,6 +58,7 @@ impl Game {
             Self::Breakout => "breakout",
             Self::Freeway => "freeway",
             Self::Seaquest => "seaquest",
+            Self::SpaceInvaders => "space_invaders",
         }
     }
 
@@ -67,6 +70,7 @@ impl Game {
             Self::Breakout => breakout::CHANNELS,
             Self::Freeway => freeway::CHANNELS,
             Self::Seaquest => seaquest::CHANNELS,
+            Self::SpaceInvaders => space_invaders::CHANNELS,
         }
     }
 
@@ -79,6 +83,7 @@ impl Game {
             Self::Breakout => &[0, 1, 3],
             Self::Freeway => &[0, 2, 4],
             Self::Seaquest => &[0, 1, 2, 3, 4, 5],
+            Self::SpaceInvaders => &[0, 1, 3, 5],
         }
     }
 }
@@ -139,6 +144,7 @@ enum GameState {
     Breakout(breakout::Breakout),
     Freeway(freeway::Freeway),
     Seaquest(seaquest::Seaquest),
+    SpaceInvaders(space_invaders::SpaceInvaders),
 }
 
 /// What an action out of range is.
@@ -182,6 +188,9 @@ impl MinAtar {
             Game::Breakout => GameState::Breakout(breakout::Breakout::new(random)),
             Game::Freeway => GameState::Freeway(freeway::Freeway::new(random)),
             Game::Seaquest => GameState::Seaquest(seaquest::Seaquest::new(settings.difficulty_ramping)),
+            Game::SpaceInvaders => {
+                GameState::SpaceInvaders(space_invaders::SpaceInvaders::new(settings.difficulty_ramping))
+            }
         }
     }
 
@@ -220,6 +229,7 @@ impl MinAtar {
             GameState::Breakout(g) => g.act(action),
             GameState::Freeway(g) => g.act(action, &mut self.random),
             GameState::Seaquest(g) => g.act(action, &mut self.random),
+            GameState::SpaceInvaders(g) => g.act(action),
         };
         Ok((reward, self.terminal()))
     }
@@ -232,6 +242,7 @@ impl MinAtar {
             GameState::Breakout(g) => g.terminal(),
             GameState::Freeway(g) => g.terminal(),
             GameState::Seaquest(g) => g.terminal(),
+            GameState::SpaceInvaders(g) => g.terminal(),
         }
     }
 
@@ -252,6 +263,7 @@ impl MinAtar {
             GameState::Breakout(g) => g.draw(&mut grid),
             GameState::Freeway(g) => g.draw(&mut grid),
             GameState::Seaquest(g) => g.draw(&mut grid),
+            GameState::SpaceInvaders(g) => g.draw(&mut grid),
         }
     }
 

@@ -159,6 +159,7 @@ DEEP = {
     "asterix": (survivor, [100, 101]),
     "freeway": (freeway_up, [100]),
     "seaquest": (seaquest_diver, [100, 101, 102]),
+    "space_invaders": (survivor, [100, 101]),
 }
 
 

@@ -50,6 +50,7 @@ fn game(name: &str) -> Option<Game> {
         "breakout" => Some(Game::Breakout),
         "freeway" => Some(Game::Freeway),
         "seaquest" => Some(Game::Seaquest),
+        "space_invaders" => Some(Game::SpaceInvaders),
         _ => None,
     }
 }
