@@ -81,6 +81,13 @@ impl Objects {
     }
 }
 
+/// Which list of enemies.
+#[derive(Debug, Clone, Copy)]
+enum Enemies {
+    Subs,
+    Fish,
+}
+
 /// The state of a Seaquest game.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Seaquest {
@@ -247,30 +254,47 @@ impl Seaquest {
         }
     }
 
+    /// One enemy's step, fish or sub alike: a collision where it is, then,
+    /// when its timer is up, a move (off the board: removed; onto the sub:
+    /// the end; onto a friendly bullet: both removed, +1). Returns the enemy
+    /// as it now is (removed or not: a sub goes on to shoot) and the reward.
+    fn step_enemy(&mut self, which: Enemies, id: u32, mut enemy: Thing) -> (Thing, i32) {
+        if self.at_sub(&enemy) {
+            self.terminal = true;
+        }
+        if enemy.move_timer == 0 {
+            enemy.move_timer = self.move_speed;
+            enemy.x += if enemy.right { 1 } else { -1 };
+            self.enemies(which).store(id, enemy);
+            if !(0..=9).contains(&enemy.x) {
+                self.enemies(which).remove_value(enemy);
+            } else if self.at_sub(&enemy) {
+                self.terminal = true;
+            } else if let Some(bullet) = self.f_bullets.at(enemy.x, enemy.y) {
+                self.enemies(which).remove_value(enemy);
+                self.f_bullets.remove_value(bullet);
+                return (enemy, 1);
+            }
+        } else {
+            enemy.move_timer -= 1;
+            self.enemies(which).store(id, enemy);
+        }
+        (enemy, 0)
+    }
+
+    fn enemies(&mut self, which: Enemies) -> &mut Objects {
+        match which {
+            Enemies::Subs => &mut self.e_subs,
+            Enemies::Fish => &mut self.e_fish,
+        }
+    }
+
     fn update_enemy_subs(&mut self) -> i32 {
         let mut reward = 0;
         let mut index = self.e_subs.start();
-        while let Some((id, mut sub)) = self.e_subs.walk_back(&mut index) {
-            if self.at_sub(&sub) {
-                self.terminal = true;
-            }
-            if sub.move_timer == 0 {
-                sub.move_timer = self.move_speed;
-                sub.x += if sub.right { 1 } else { -1 };
-                self.e_subs.store(id, sub);
-                if !(0..=9).contains(&sub.x) {
-                    self.e_subs.remove_value(sub);
-                } else if self.at_sub(&sub) {
-                    self.terminal = true;
-                } else if let Some(bullet) = self.f_bullets.at(sub.x, sub.y) {
-                    self.e_subs.remove_value(sub);
-                    self.f_bullets.remove_value(bullet);
-                    reward += 1;
-                }
-            } else {
-                sub.move_timer -= 1;
-                self.e_subs.store(id, sub);
-            }
+        while let Some((id, sub)) = self.e_subs.walk_back(&mut index) {
+            let (mut sub, r) = self.step_enemy(Enemies::Subs, id, sub);
+            reward += r;
             // A sub removed above still shoots from its last cell (the
             // reference's quirk: the loop goes on with the removed item).
             if sub.shot_timer == 0 {
@@ -305,27 +329,8 @@ impl Seaquest {
     fn update_fish(&mut self) -> i32 {
         let mut reward = 0;
         let mut index = self.e_fish.start();
-        while let Some((id, mut fish)) = self.e_fish.walk_back(&mut index) {
-            if self.at_sub(&fish) {
-                self.terminal = true;
-            }
-            if fish.move_timer == 0 {
-                fish.move_timer = self.move_speed;
-                fish.x += if fish.right { 1 } else { -1 };
-                self.e_fish.store(id, fish);
-                if !(0..=9).contains(&fish.x) {
-                    self.e_fish.remove_value(fish);
-                } else if self.at_sub(&fish) {
-                    self.terminal = true;
-                } else if let Some(bullet) = self.f_bullets.at(fish.x, fish.y) {
-                    self.e_fish.remove_value(fish);
-                    self.f_bullets.remove_value(bullet);
-                    reward += 1;
-                }
-            } else {
-                fish.move_timer -= 1;
-                self.e_fish.store(id, fish);
-            }
+        while let Some((id, fish)) = self.e_fish.walk_back(&mut index) {
+            reward += self.step_enemy(Enemies::Fish, id, fish).1;
         }
         reward
     }
@@ -394,15 +399,13 @@ impl Seaquest {
         for x in (9 - self.diver_count).max(0)..9 {
             grid.set(8, 9, x);
         }
-        let things = |list: &Objects| list.items.iter().map(|&(_, t)| t).collect::<Vec<_>>();
-        for b in things(&self.f_bullets) {
-            grid.set(2, b.y, b.x);
-        }
-        for b in things(&self.e_bullets) {
-            grid.set(4, b.y, b.x);
+        for (channel, list) in [(2, &self.f_bullets), (4, &self.e_bullets)] {
+            for (_, b) in &list.items {
+                grid.set(channel, b.y, b.x);
+            }
         }
         for (channel, list) in [(5, &self.e_fish), (6, &self.e_subs), (9, &self.divers)] {
-            for t in things(list) {
+            for (_, t) in &list.items {
                 grid.set(channel, t.y, t.x);
                 let back = if t.right { t.x - 1 } else { t.x + 1 };
                 if (0..=9).contains(&back) {
