@@ -49,10 +49,21 @@ pub trait Scalar:
     /// same bits on every machine; one instruction where the CPU has FMA).
     #[must_use]
     fn mul_add(self, a: Self, b: Self) -> Self;
+    /// These values as `f32`, when `Self` is `f32`: lets a kernel take a
+    /// path written for `f32` vectors (the same bits as the generic one).
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
+    /// [`as_f32`](Self::as_f32), mutably.
+    fn as_f32_mut(values: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = values;
+        None
+    }
 }
 
 macro_rules! impl_scalar {
-    ($t:ty) => {
+    ($t:ty $(, $extra:item)*) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -79,9 +90,18 @@ macro_rules! impl_scalar {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
             }
+            $($extra)*
         }
     };
 }
 
-impl_scalar!(f32);
+impl_scalar!(
+    f32,
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
+    },
+    fn as_f32_mut(values: &mut [f32]) -> Option<&mut [f32]> {
+        Some(values)
+    }
+);
 impl_scalar!(f64);
