@@ -61,7 +61,7 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 #[test]
-fn two_unsafe_exceptions_in_the_workspace() {
+fn three_unsafe_exceptions_in_the_workspace() {
     // Spelled in two pieces so this file does not count itself.
     let needle = ["allow(", "unsafe_code)"].concat();
     let mut found = Vec::new();
@@ -75,11 +75,13 @@ fn two_unsafe_exceptions_in_the_workspace() {
             }
         }
     }
-    // mlp's AVX2 dispatch, and runner's counting allocator (`GlobalAlloc`
-    // is an unsafe trait).
-    assert_eq!(found.len(), 2, "the workspace allows unsafe code twice: {found:#?}");
+    // mlp's AVX2 dispatch and its AVX2 register tile (pointer reads after
+    // asserted bounds), and runner's counting allocator (`GlobalAlloc` is
+    // an unsafe trait).
+    assert_eq!(found.len(), 3, "the workspace allows unsafe code three times: {found:#?}");
     assert!(found[0].contains("crates/mlp/src/kernel.rs"), "{found:?}");
-    assert!(found[1].contains("crates/runner/src/heap.rs"), "{found:?}");
+    assert!(found[1].contains("crates/mlp/src/kernel.rs"), "{found:?}");
+    assert!(found[2].contains("crates/runner/src/heap.rs"), "{found:?}");
 }
 
 #[test]

@@ -21,8 +21,15 @@ use pyo3::prelude::*;
 mod _dqn_rs {
     use pyo3::prelude::*;
 
+    #[cfg(feature = "minatar")]
+    #[pymodule_export]
+    use super::rust_env::MinAtarGame;
     #[pymodule_export]
     use super::rust_env::{RustEnv, RustVecEnv};
+    /// Whether this build has MinAtar's games (cargo's `minatar` feature;
+    /// they are GPL-3.0-or-later).
+    #[pymodule_export]
+    const HAS_MINATAR: bool = cfg!(feature = "minatar");
     #[pymodule_export]
     use super::trainer::Trainer;
 

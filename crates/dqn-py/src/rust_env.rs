@@ -233,3 +233,62 @@ impl RustVecEnv {
         to_array(py, &obs, &shape)
     }
 }
+
+/// A MinAtar game (`minatar-sim`, GPL-3.0-or-later: only in a build with
+/// the `minatar` feature), stepped from Python with the package's seeding:
+/// `reset(seed)` is the package's `reset(seed=seed)`.
+#[cfg(feature = "minatar")]
+#[pyclass(module = "dqn_rs._dqn_rs")]
+pub struct MinAtarGame {
+    inner: Mutex<(minatar_sim::MinAtarEnv, Vec<u8>)>,
+    spec: EnvSpec,
+}
+
+#[cfg(feature = "minatar")]
+#[pymethods]
+impl MinAtarGame {
+    /// The game a RON setting names (`MinAtar(game: Breakout, actions:
+    /// Minimal)`).
+    #[new]
+    fn new(py: Python<'_>, setting: &str) -> PyResult<Self> {
+        let mut config = RunConfig::from_ron("()", "defaults").map_err(|e| raise(py, Kind::Config, &e))?;
+        config.apply_override(&format!("env={setting}")).map_err(|e| raise(py, Kind::Config, &e))?;
+        let runner::EnvSetting::MinAtar { game, sticky_action_prob, difficulty_ramping, actions } = config.env else {
+            return Err(PyValueError::new_err(format!("{setting:?} is not a MinAtar game")));
+        };
+        let settings = minatar_sim::Settings { sticky_action_prob, difficulty_ramping };
+        let env = minatar_sim::MinAtarEnv::new(minatar_sim::Rules { game, settings, actions })
+            .map_err(|e| env_error(py, &e))?;
+        let spec = env.spec();
+        let planes = vec![0; spec.obs_len()];
+        Ok(Self { inner: Mutex::new((env, planes)), spec })
+    }
+
+    /// (id, observation shape, element type, actions, step limit, reward
+    /// threshold, observation ranges).
+    fn spec(&self) -> SpecItems {
+        spec_items(&self.spec)
+    }
+
+    /// The package's `reset(seed=seed)`: `seed(seed)`, then `reset()`;
+    /// returns the first observation, `[channels, 10, 10]` bytes 0/1.
+    fn reset<'py>(&self, py: Python<'py>, seed: u32) -> PyResult<Bound<'py, PyAny>> {
+        let mut guard = self.inner.lock().map_err(|_| PyValueError::new_err("a previous call panicked"))?;
+        let (env, planes) = &mut *guard;
+        env.reset_with_seed(seed, (&mut planes[..]).into()).map_err(|e| env_error(py, &e))?;
+        Ok(planes.clone().into_pyarray(py).reshape(self.spec.obs.shape().to_vec())?.into_any())
+    }
+
+    /// One step under `action`: (observation, reward, terminated,
+    /// truncated).
+    fn step<'py>(&self, py: Python<'py>, action: i64) -> PyResult<(Bound<'py, PyAny>, f64, bool, bool)> {
+        let mut guard = self.inner.lock().map_err(|_| PyValueError::new_err("a previous call panicked"))?;
+        let (env, planes) = &mut *guard;
+        let action = usize::try_from(action).map_err(|_| {
+            env_error(py, &EnvError::InvalidAction { action: usize::MAX, n_actions: self.spec.n_actions })
+        })?;
+        let outcome = env.step(action, (&mut planes[..]).into()).map_err(|e| env_error(py, &e))?;
+        let obs = planes.clone().into_pyarray(py).reshape(self.spec.obs.shape().to_vec())?.into_any();
+        Ok((obs, outcome.reward, outcome.terminated, outcome.truncated))
+    }
+}

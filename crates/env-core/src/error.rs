@@ -237,6 +237,15 @@ pub enum Inconsistency {
     /// Saved environments whose rules (settings, step limit) differ from
     /// the ones they are restored for.
     Rules,
+    /// An environment stored as the start of its episode and the actions
+    /// since (one that owns a random stream) that does not play out as
+    /// stored.
+    Replay {
+        /// The step of the episode (0 for its start) where it goes wrong.
+        step: usize,
+        /// What is wrong there.
+        problem: &'static str,
+    },
 }
 
 const fn ordinal(index: usize) -> &'static str {
@@ -342,6 +351,7 @@ impl fmt::Display for Inconsistency {
             ),
             Self::NotRunning { env } => write!(f, "environment {env} of a batch is not in an episode"),
             Self::Rules => write!(f, "the saved environments follow other rules than the run's"),
+            Self::Replay { step, problem } => write!(f, "the stored episode does not replay at step {step}: {problem}"),
         }
     }
 }

@@ -20,10 +20,12 @@ mod asterix;
 mod breakout;
 mod freeway;
 mod numpy_random;
+mod seam;
 mod seaquest;
 mod space_invaders;
 
 pub use numpy_random::NumpyRandom;
+pub use seam::{ActionSet, EpisodeLog, MinAtarEnv, MinAtarFamily, Rules, StoredMinAtarEnv};
 
 /// The side of the board.
 pub const SIDE: usize = 10;
@@ -60,6 +62,30 @@ impl Game {
             Self::Seaquest => "seaquest",
             Self::SpaceInvaders => "space_invaders",
         }
+    }
+
+    /// The name in the package's Gymnasium ids (`MinAtar/<name>-v0`): the
+    /// package's name in title case without underscores.
+    #[must_use]
+    pub fn gym_name(self) -> &'static str {
+        match self {
+            Self::Asterix => "Asterix",
+            Self::Breakout => "Breakout",
+            Self::Freeway => "Freeway",
+            Self::Seaquest => "Seaquest",
+            Self::SpaceInvaders => "SpaceInvaders",
+        }
+    }
+
+    /// Every game, in the package's order.
+    pub const ALL: [Self; 5] = [Self::Asterix, Self::Breakout, Self::Freeway, Self::Seaquest, Self::SpaceInvaders];
+
+    /// The game with this package name (`"space_invaders"`) or Gymnasium
+    /// name (`"SpaceInvaders"`), in any case.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        let wanted = name.to_ascii_lowercase().replace('_', "");
+        Self::ALL.into_iter().find(|g| g.gym_name().to_ascii_lowercase() == wanted)
     }
 
     /// Planes of an observation.
@@ -257,7 +283,14 @@ impl MinAtar {
     pub fn state_into(&self, out: &mut Vec<u8>) {
         out.clear();
         out.resize(self.obs_len(), 0);
-        let mut grid = Grid { cells: out };
+        self.draw(out);
+    }
+
+    /// Draws the observation into `cells`, which hold
+    /// [`obs_len`](Self::obs_len) zeros or more (the seam checks the length).
+    pub(crate) fn draw(&self, cells: &mut [u8]) {
+        cells.fill(0);
+        let mut grid = Grid { cells };
         match &self.state {
             GameState::Asterix(g) => g.draw(&mut grid),
             GameState::Breakout(g) => g.draw(&mut grid),

@@ -27,6 +27,10 @@ pub const ACROBOT_RON: &str = include_str!("presets/acrobot.ron");
 /// What `--env catch` trains when given no file: an MLP on the flattened
 /// board that catches the ball.
 pub const CATCH_RON: &str = include_str!("presets/catch.ron");
+/// What `--env minatar-<game>` trains when given no file: Young & Tian's
+/// DQN (their network, centered RMSprop, 5 M frames), on that game.
+#[cfg(feature = "minatar")]
+pub const MINATAR_RON: &str = include_str!("presets/minatar.ron");
 
 /// Everything a run needs, as written in a RON file. Every field is
 /// optional in a file; missing ones take [`RunConfig::default`] (the seed
@@ -198,6 +202,26 @@ pub enum EnvSetting {
     /// Catch (`catch-sim`): bsuite's falling ball on a 10 × 5 binary board;
     /// every episode ends by termination on its 9th step.
     Catch,
+    /// A MinAtar game (`minatar-sim`, built with the `minatar` feature) as
+    /// the `minatar` 1.0.15 package plays it: binary planes
+    /// `[channels, 10, 10]`, no step limit (Freeway ends itself after
+    /// 2 500 frames). Each reset draws a seed and plays the package's
+    /// episode for it (`reset(seed=s)`).
+    #[cfg(feature = "minatar")]
+    MinAtar {
+        /// Asterix, Breakout, Freeway, Seaquest or SpaceInvaders.
+        game: minatar_sim::Game,
+        /// The probability that the previous action repeats (0.1).
+        #[serde(default = "sticky_action_prob")]
+        sticky_action_prob: f64,
+        /// Whether the game speeds up over time (true).
+        #[serde(default = "difficulty_ramping")]
+        difficulty_ramping: bool,
+        /// Full (all six actions: `MinAtar/<Game>-v0`, as Young & Tian) or
+        /// Minimal (the game's own: `-v1`).
+        #[serde(default)]
+        actions: minatar_sim::ActionSet,
+    },
     /// An environment that the program running the configuration provides:
     /// a family of its own ([`Session::with_family`](crate::Session::with_family),
     /// [`train_family`](crate::train_family)) or a Gymnasium environment
@@ -221,8 +245,58 @@ fn acrobot_limit() -> u32 {
     acrobot_sim::MAX_EPISODE_STEPS
 }
 
+#[cfg(feature = "minatar")]
+fn sticky_action_prob() -> f64 {
+    minatar_sim::Settings::default().sticky_action_prob
+}
+
+#[cfg(feature = "minatar")]
+fn difficulty_ramping() -> bool {
+    minatar_sim::Settings::default().difficulty_ramping
+}
+
 /// The names `--env` takes, with the environment each stands for.
+#[cfg(not(feature = "minatar"))]
 pub const ENV_NAMES: &[&str] = &["cartpole", "mountaincar", "acrobot", "catch"];
+/// The names `--env` takes, with the environment each stands for (a
+/// MinAtar game's name may end in `-v1` for its minimal action set).
+#[cfg(feature = "minatar")]
+pub const ENV_NAMES: &[&str] = &[
+    "cartpole",
+    "mountaincar",
+    "acrobot",
+    "catch",
+    "minatar-asterix",
+    "minatar-breakout",
+    "minatar-freeway",
+    "minatar-seaquest",
+    "minatar-space-invaders",
+];
+
+/// Whether `name` names a MinAtar game (`minatar-…`), built in or not.
+fn is_minatar_name(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with("minatar-")
+}
+
+/// The MinAtar game `name` stands for (`minatar-space-invaders`,
+/// `minatar-breakout-v1`, …).
+#[cfg(feature = "minatar")]
+fn minatar_named(name: &str) -> Option<EnvSetting> {
+    let name = name.to_ascii_lowercase();
+    let game = name.strip_prefix("minatar-")?;
+    let (game, actions) = match (game.strip_suffix("-v0"), game.strip_suffix("-v1")) {
+        (Some(game), _) => (game, minatar_sim::ActionSet::Full),
+        (_, Some(game)) => (game, minatar_sim::ActionSet::Minimal),
+        _ => (game, minatar_sim::ActionSet::Full),
+    };
+    let game = minatar_sim::Game::from_name(&game.replace('-', ""))?;
+    Some(EnvSetting::MinAtar {
+        game,
+        sticky_action_prob: sticky_action_prob(),
+        difficulty_ramping: difficulty_ramping(),
+        actions,
+    })
+}
 
 impl EnvSetting {
     /// The environment called `name` (one of [`ENV_NAMES`], any case) with
@@ -234,6 +308,8 @@ impl EnvSetting {
             "mountaincar" => Some(Self::MountainCar { max_episode_steps: mountaincar_limit(), goal_velocity: 0.0 }),
             "acrobot" => Some(Self::Acrobot { max_episode_steps: acrobot_limit() }),
             "catch" => Some(Self::Catch),
+            #[cfg(feature = "minatar")]
+            other if is_minatar_name(other) => minatar_named(other),
             _ => None,
         }
     }
@@ -247,6 +323,10 @@ impl EnvSetting {
             Self::MountainCar { .. } => mountaincar_sim::ID,
             Self::Acrobot { .. } => acrobot_sim::ID,
             Self::Catch => catch_sim::ID,
+            #[cfg(feature = "minatar")]
+            Self::MinAtar { game, actions, .. } => {
+                minatar_sim::Rules { actions: *actions, ..minatar_sim::Rules::new(*game) }.id()
+            }
             Self::Custom { id } => id,
         }
     }
@@ -260,6 +340,8 @@ impl EnvSetting {
             | Self::MountainCar { max_episode_steps, .. }
             | Self::Acrobot { max_episode_steps } => Some(max_episode_steps),
             Self::Catch | Self::Custom { .. } => None,
+            #[cfg(feature = "minatar")]
+            Self::MinAtar { .. } => None,
         }
     }
 
@@ -269,6 +351,8 @@ impl EnvSetting {
             | Self::MountainCar { max_episode_steps, .. }
             | Self::Acrobot { max_episode_steps } => Some(max_episode_steps),
             Self::Catch | Self::Custom { .. } => None,
+            #[cfg(feature = "minatar")]
+            Self::MinAtar { .. } => None,
         }
     }
 
@@ -296,6 +380,13 @@ impl EnvSetting {
                 acrobot_sim::AcrobotFamily::new(acrobot_sim::AcrobotDynamics, max_episode_steps).map_err(setting)?,
             ),
             Self::Catch => Box::new(catch_sim::family()),
+            #[cfg(feature = "minatar")]
+            Self::MinAtar { game, sticky_action_prob, difficulty_ramping, actions } => {
+                let settings = minatar_sim::Settings { sticky_action_prob, difficulty_ramping };
+                Box::new(
+                    minatar_sim::MinAtarFamily::new(minatar_sim::Rules { game, settings, actions }).map_err(setting)?,
+                )
+            }
             Self::Custom { ref id } => return Err(ConfigError::CustomEnv { id: id.clone() }),
         })
     }
@@ -657,6 +748,26 @@ impl RunConfig {
             "mountaincar" => (MOUNTAINCAR_RON, "runner/src/presets/mountaincar.ron"),
             "acrobot" => (ACROBOT_RON, "runner/src/presets/acrobot.ron"),
             "catch" => (CATCH_RON, "runner/src/presets/catch.ron"),
+            #[cfg(feature = "minatar")]
+            other if is_minatar_name(other) => {
+                let env = EnvSetting::named(other).ok_or_else(|| ConfigError::Invalid {
+                    field: "--env".into(),
+                    reason: format!("{name:?} is not a MinAtar game; the names are {}", ENV_NAMES.join(", ")),
+                })?;
+                let mut config = Self::from_ron(MINATAR_RON, "runner/src/presets/minatar.ron")?;
+                config.env = env;
+                return Ok(config);
+            }
+            #[cfg(not(feature = "minatar"))]
+            other if is_minatar_name(other) => {
+                return Err(ConfigError::Invalid {
+                    field: "--env".into(),
+                    reason: format!(
+                        "{name:?}: MinAtar's games are in minatar-sim (GPL-3.0-or-later), which this program \
+                         was built without (cargo's `minatar` feature)"
+                    ),
+                });
+            }
             _ => {
                 return Err(ConfigError::Invalid {
                     field: "--env".into(),
@@ -712,6 +823,10 @@ impl RunConfig {
         let Some(slot) = self.env.max_episode_steps_mut() else {
             let reason = match self.env {
                 EnvSetting::Catch => format!("{id} has no step limit: every episode ends on step 9"),
+                #[cfg(feature = "minatar")]
+                EnvSetting::MinAtar { .. } => {
+                    format!("{id} has no step limit, as the minatar package has none (Freeway ends itself)")
+                }
                 _ => format!("{id} is a custom environment: its step limit is its own"),
             };
             return Err(ConfigError::Invalid { field: key.to_string(), reason });

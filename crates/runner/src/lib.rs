@@ -42,6 +42,8 @@ pub mod tensorboard;
 pub mod text;
 
 pub use atomic_file::{write_atomic, write_atomic_with};
+#[cfg(feature = "minatar")]
+pub use config::MINATAR_RON;
 pub use config::{
     ACROBOT_RON, CATCH_RON, Collection, ConfigError, DEFAULT_RON, DuplicateActionSetting, ENV_NAMES, EarlyStop,
     EnvSetting, IntegratorSetting, LearnerSetting, MAX_GREEDY_EPISODES, MOUNTAINCAR_RON, RunConfig, SETTABLE_KEYS,

@@ -75,6 +75,12 @@ fn environments_are_named_with_their_own_settings() {
     for name in runner::ENV_NAMES {
         let mut config = RunConfig { env: EnvSetting::named(name).unwrap(), ..RunConfig::default() };
         assert_eq!(RunConfig::from_ron(&config.to_ron(), "saved").unwrap(), config, "{name}");
+        if name.starts_with("minatar-") {
+            // MinAtar has no step limit (Freeway ends itself).
+            let err = config.apply_override("env.max_episode_steps=17").unwrap_err();
+            assert!(err.to_string().contains("no step limit"), "{err}");
+            continue;
+        }
         if *name == "catch" {
             // Every episode of Catch ends on step 9: there is no limit to set.
             let err = config.apply_override("env.max_episode_steps=17").unwrap_err();
@@ -282,4 +288,12 @@ fn an_env_written_as_a_quoted_string_is_refused() {
     // The learner's and the sampling's names are refused quoted too.
     assert!(RunConfig::from_ron("(learner: \"Dqn\")", "t").is_err());
     assert!(RunConfig::from_ron("(agent: (sampling: \"Uniform\"))", "t").is_err());
+}
+
+/// Built without MinAtar (cargo's `minatar` feature), its names say so.
+#[cfg(not(feature = "minatar"))]
+#[test]
+fn minatar_names_say_the_feature_is_missing() {
+    let err = RunConfig::for_env("minatar-breakout").unwrap_err().to_string();
+    assert!(err.contains("`minatar` feature") && err.contains("GPL-3.0-or-later"), "{err}");
 }

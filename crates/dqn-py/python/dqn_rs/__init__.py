@@ -13,7 +13,7 @@ Importing it registers the Rust environments with Gymnasium
 from importlib.metadata import PackageNotFoundError, version
 
 from .dqn import DQN
-from .envs import AcrobotEnv, CartPoleEnv, CatchEnv, MountainCarEnv, RustVectorEnv, register_envs
+from .envs import AcrobotEnv, CartPoleEnv, CatchEnv, MinAtarEnv, MountainCarEnv, RustVectorEnv, register_envs
 from .errors import CheckpointError, ConfigError, DqnRsError, EnvError
 from .evaluation import evaluate_policy
 
@@ -29,6 +29,7 @@ __all__ = [
     "AcrobotEnv",
     "CartPoleEnv",
     "CatchEnv",
+    "MinAtarEnv",
     "CheckpointError",
     "ConfigError",
     "DqnRsError",

@@ -507,6 +507,12 @@ class DQN:
             return rows, batched
         source = tuple(d["obs_shape"]) if d is not None else tuple(shape)
         last = d is not None and d["channels_last"]
+        if d is None and (self._rust_setting or "").startswith("MinAtar(") and len(source) == 3:
+            # A MinAtar game's observation as Python sees it (the package's
+            # [y][x][c] booleans) to the planes the network reads.
+            package = (source[1], source[2], source[0])
+            if obs.shape == package or obs.shape[1:] == package:
+                obs = np.moveaxis(obs, -1, -3).astype(np.uint8)
         if obs.shape == source:
             batched = False
             obs = obs[None]

@@ -7,6 +7,11 @@ registers them as ``dqn_rs/CartPole-v1``, ``dqn_rs/MountainCar-v0``,
 ``dqn_rs/Acrobot-v1`` and ``dqn_rs/Catch-v0`` (``gymnasium.make`` and
 ``gymnasium.make_vec``).
 
+A build with MinAtar's games (``dqn_rs.HAS_MINATAR``: cargo's ``minatar``
+feature; they are GPL-3.0-or-later) also registers ``MinAtar/<Game>-v0``
+and ``-v1`` (``MinAtarEnv``) as the ``minatar`` package registers them,
+unless that package registered them first.
+
 Each episode's start is drawn from the environment's ``np_random`` exactly
 as Gymnasium's own class draws it, and the dynamics are Gymnasium's to the
 bit, so ``CartPoleEnv().reset(seed=s)`` followed by the same actions gives
@@ -29,6 +34,7 @@ __all__ = [
     "AcrobotEnv",
     "CartPoleEnv",
     "CatchEnv",
+    "MinAtarEnv",
     "MountainCarEnv",
     "RustEnvBase",
     "RustVectorEnv",
@@ -152,6 +158,73 @@ class CatchEnv(RustEnvBase):
         return [0.0, float(self.np_random.integers(0, 5)), 2.0]
 
 
+MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+
+
+class MinAtarEnv(RustEnvBase):
+    """A MinAtar game as the ``minatar`` 1.0.15 package's Gymnasium wrapper
+    plays it, bit for bit: the same observation space (``(10, 10, C)``
+    booleans, channel last), all six actions or (``use_minimal_action_set``)
+    the game's own, sticky actions 0.1 and difficulty ramping by default.
+    ``reset(seed=s)`` is the package's ``reset(seed=s)``: the same episode
+    for the same actions. A reset without a seed plays the package's
+    episode for a seed drawn from ``np_random`` (where the package would
+    continue its stream). Given to ``dqn_rs.DQN``, it is stepped in Rust,
+    its planes read channel first. Needs a build with the ``minatar``
+    feature (``dqn_rs.HAS_MINATAR``)."""
+
+    def __init__(
+        self,
+        game: str,
+        render_mode: str | None = None,
+        use_minimal_action_set: bool = False,
+        sticky_action_prob: float = 0.1,
+        difficulty_ramping: bool = True,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r}: the Rust environments do not render from Python")
+        if not _dqn_rs.HAS_MINATAR:
+            raise ValueError(
+                "MinAtar's games are not in this build of dqn_rs: they are GPL-3.0-or-later and come with "
+                "cargo's `minatar` feature (maturin develop --features minatar)"
+            )
+        # The package's names ("space_invaders") or its ids' ("SpaceInvaders").
+        wanted = str(game).lower().replace("_", "").replace(" ", "")
+        name = next((g for g in MINATAR_GAMES if g.lower() == wanted), None)
+        if name is None:
+            raise ValueError(f"game={game!r}: MinAtar's games are {', '.join(MINATAR_GAMES)}")
+        actions = "Minimal" if use_minimal_action_set else "Full"
+        self.render_mode = None
+        # The package's defaults are left out, so that the setting is the
+        # one its id stands for (RUST_IDS).
+        extra = "" if float(sticky_action_prob) == 0.1 else f", sticky_action_prob: {float(sticky_action_prob)!r}"
+        extra += "" if difficulty_ramping else ", difficulty_ramping: false"
+        self._setting = f"MinAtar(game: {name}, actions: {actions}{extra})"
+        self._rust = _dqn_rs.MinAtarGame(self._setting)
+        _, shape, _, n_actions, _, _, _ = self._rust.spec()
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(shape[1], shape[2], shape[0]), dtype=bool)
+        self.action_space = spaces.Discrete(n_actions)
+
+    @staticmethod
+    def _package_layout(planes: np.ndarray) -> np.ndarray:
+        # [c][y][x] bytes to the package's [y][x][c] booleans.
+        return np.ascontiguousarray(planes.transpose(1, 2, 0)).astype(bool)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super(RustEnvBase, self).reset(seed=seed)
+        if seed is None:
+            seed = int(self.np_random.integers(0, 2**32))
+        if not 0 <= int(seed) < 2**32:
+            raise ValueError(f"seed={seed!r}: the minatar package's seeds are 0 to 2**32 - 1 (numpy's RandomState)")
+        return self._package_layout(self._rust.reset(int(seed))), {}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        planes, reward, terminated, truncated = self._rust.step(int(action))
+        return self._package_layout(planes), reward, terminated, truncated, {}
+
+
 class RustVectorEnv(VectorEnv):
     """``num_envs`` Rust environments stepped together in Rust, each reset on
     the step its episode ends (``AutoresetMode.SAME_STEP``: the observation
@@ -222,6 +295,21 @@ RUST_IDS = {
 }
 
 
+_MINATAR_IDS = {
+    f"MinAtar/{game}-v{version}": (
+        game,
+        version == 1,
+        f"MinAtar(game: {game}, actions: {'Minimal' if version == 1 else 'Full'})",
+    )
+    for game in MINATAR_GAMES
+    for version in (0, 1)
+}
+
+if _dqn_rs.HAS_MINATAR:
+    # The package's own ids: dqn_rs.DQN given one trains on the Rust game.
+    RUST_IDS.update({env_id: setting for env_id, (_, _, setting) in _MINATAR_IDS.items()})
+
+
 def _vector_maker(setting: str):
     def make(num_envs: int = 1, **kwargs: Any) -> RustVectorEnv:
         return RustVectorEnv(setting, num_envs=num_envs, **kwargs)
@@ -241,3 +329,10 @@ def register_envs() -> None:
             max_episode_steps=limit,
             reward_threshold=threshold,
         )
+    if not _dqn_rs.HAS_MINATAR:
+        return
+    for env_id, (game, minimal, _) in _MINATAR_IDS.items():
+        if env_id in gym.registry:
+            # The minatar package registered its own: the same game.
+            continue
+        gym.register(id=env_id, entry_point=MinAtarEnv, kwargs={"game": game, "use_minimal_action_set": minimal})
