@@ -36,18 +36,26 @@ pub struct Options {
 const NETS: [(&str, &str); 2] =
     [("minatar", "MinAtar (4×10×10, 16 3×3, 128, 6)"), ("nature", "Nature (4×84×84, 512, 6)")];
 
-fn divan(bench: &str, filter: &[&str], threads: usize, quick: bool) -> Result<Vec<DivanRow>, String> {
+/// Runs `cargo bench -p PACKAGE --bench BENCH -- FILTER…` on `threads`
+/// rayon threads and parses divan's table.
+pub(crate) fn divan(
+    package: &str,
+    bench: &str,
+    filter: &[&str],
+    threads: usize,
+    quick: bool,
+) -> Result<Vec<DivanRow>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["bench", "--quiet", "-p", "mlp", "--bench", bench, "--"]).args(filter);
+    cmd.args(["bench", "--quiet", "-p", package, "--bench", bench, "--"]).args(filter);
     cmd.env("RAYON_NUM_THREADS", threads.to_string());
     if quick {
         cmd.args(["--sample-count", "2", "--sample-size", "1"]);
     }
-    eprintln!("bench: cargo bench -p mlp --bench {bench} {filter:?} (RAYON_NUM_THREADS={threads})");
+    eprintln!("bench: cargo bench -p {package} --bench {bench} {filter:?} (RAYON_NUM_THREADS={threads})");
     let out = cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("cannot run cargo bench: {e}"))?;
     if !out.status.success() {
-        return Err(format!("cargo bench -p mlp --bench {bench} failed: {}", out.status));
+        return Err(format!("cargo bench -p {package} --bench {bench} failed: {}", out.status));
     }
     Ok(parse_divan(&String::from_utf8_lossy(&out.stdout)))
 }
@@ -85,7 +93,7 @@ fn peer(opts: &Options, framework: &str, threads: usize, jax_loop: &str) -> Resu
         .collect()
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
 }
@@ -102,11 +110,11 @@ pub fn measure(opts: &Options) -> Result<String, String> {
     let mut ceiling = Vec::new();
     for _ in 0..opts.rounds.max(1) {
         for threads in [1, 2] {
-            for row in divan("conv", &[], threads, opts.quick)? {
+            for row in divan("mlp", "conv", &[], threads, opts.quick)? {
                 ours.push((row.path, threads, row.median_ns, row.median_per_s));
             }
         }
-        let probe = divan("update", &["register_mul_add_ceiling"], 1, opts.quick)?;
+        let probe = divan("mlp", "update", &["register_mul_add_ceiling"], 1, opts.quick)?;
         ceiling.extend(probe.iter().filter_map(|r| r.median_per_s));
         for (label, framework, threads, jax_loop) in [
             ("PyTorch, 1 thread", "torch", 1, ""),

@@ -8,6 +8,7 @@ mod chapter;
 mod compare;
 mod conv_bench;
 mod interrupt;
+mod minatar_bench;
 mod plot;
 mod progress;
 mod python_front;
@@ -342,6 +343,12 @@ enum Command {
         /// and JAX and rewrite that section of the report.
         #[arg(long)]
         conv: bool,
+        /// Measure only MinAtar's steps per second beside the `minatar`
+        /// package (the --anchor-python must have it: `pip install
+        /// minatar==1.0.15 --no-deps`) and gymnax (the --jax-python must
+        /// have it) and rewrite that section of the report.
+        #[arg(long)]
+        minatar: bool,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -596,6 +603,7 @@ impl Command {
                 python_front,
                 python_front_steps,
                 conv,
+                minatar,
             } => {
                 let root = chapter::workspace_root();
                 let out = out.unwrap_or_else(|| root.join("docs/benchmarks.md"));
@@ -621,13 +629,27 @@ impl Command {
                     println!("{}", conv_bench::update(&conv_opts, &out)?);
                     return Ok(());
                 }
+                if minatar {
+                    let opts = minatar_bench::Options {
+                        python: anchor_python,
+                        jax_python,
+                        peers: root.join("xtask/peers"),
+                        rounds: if quick { 1 } else { rounds },
+                        quick,
+                    };
+                    println!("{}", minatar_bench::update(&opts, &out)?);
+                    return Ok(());
+                }
                 // The full report keeps the sections it had (rewritten only
-                // by --python-front and --conv).
+                // by --python-front, --conv and --minatar).
                 let previous = std::fs::read_to_string(&out).ok();
                 let kept = previous.as_deref().and_then(python_front::section);
                 let kept_conv = previous
                     .as_deref()
                     .and_then(|t| python_front::section_between(t, conv_bench::BEGIN, conv_bench::END));
+                let kept_minatar = previous
+                    .as_deref()
+                    .and_then(|t| python_front::section_between(t, minatar_bench::BEGIN, minatar_bench::END));
                 let opts = bench::Options {
                     quick,
                     python: Some(anchor_python),
@@ -646,6 +668,9 @@ impl Command {
                 }
                 if let Some(kept) = kept_conv {
                     written = python_front::splice_between(&written, &kept, conv_bench::BEGIN, conv_bench::END);
+                }
+                if let Some(kept) = kept_minatar {
+                    written = python_front::splice_between(&written, &kept, minatar_bench::BEGIN, minatar_bench::END);
                 }
                 std::fs::write(&out, written).map_err(|e| format!("{}: {e}", out.display()))?;
                 println!("{text}");

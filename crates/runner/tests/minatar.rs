@@ -97,3 +97,20 @@ fn a_vectorized_minatar_run_resumes_byte_for_byte_mid_episode() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// `presets/minatar/<game>-dqn.ron` are the settings `--env minatar-<game>`
+/// runs, written out: a test keeps them from drifting apart.
+#[test]
+fn the_written_out_presets_equal_the_embedded_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../presets/minatar");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_string();
+        let game = file.strip_suffix("-dqn.ron").unwrap();
+        let written = RunConfig::from_file(&path).unwrap();
+        assert_eq!(written, RunConfig::for_env(&format!("minatar-{game}")).unwrap(), "{file}");
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+}

@@ -1,0 +1,160 @@
+//! MinAtar's section of `docs/benchmarks.md`: steps per second of each
+//! game, one game and a batch of 16 (`cargo bench -p minatar-sim --bench
+//! steps`), beside the `minatar` package and gymnax's MinAtar under
+//! `jax.jit` (`xtask/peers/minatar_steps.py`), in one run. Written between
+//! two markers, so `cargo xtask bench --minatar` rewrites only it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::conv_bench::{divan, median};
+
+/// The section's first line.
+pub const BEGIN: &str = "<!-- minatar: cargo xtask bench --minatar -->";
+/// The section's last line.
+pub const END: &str = "<!-- /minatar -->";
+
+/// What to measure.
+pub struct Options {
+    /// A Python with the `minatar` package.
+    pub python: PathBuf,
+    /// A Python with jax and gymnax.
+    pub jax_python: PathBuf,
+    /// `xtask/peers/`.
+    pub peers: PathBuf,
+    /// Rounds of every measurement (medians are reported).
+    pub rounds: usize,
+    /// Few samples, for a check that everything runs.
+    pub quick: bool,
+}
+
+/// The games as the bench and the peer name them, with their names.
+const GAMES: [(&str, &str); 5] = [
+    ("asterix", "Asterix"),
+    ("breakout", "Breakout"),
+    ("freeway", "Freeway"),
+    ("seaquest", "Seaquest"),
+    ("space_invaders", "Space Invaders"),
+];
+
+/// A peer's measurements: (game, form, steps per second).
+type PeerRates = Vec<(String, String, f64)>;
+
+/// One run of the peer script: its version and rates.
+fn peer(opts: &Options, framework: &str) -> Result<(String, PeerRates), String> {
+    let python = if framework == "gymnax" { &opts.jax_python } else { &opts.python };
+    let mut cmd = Command::new(python);
+    cmd.arg(opts.peers.join("minatar_steps.py")).args(["--framework", framework]);
+    if opts.quick {
+        cmd.args(["--seconds", "0.2", "--steps", "2000", "--reps", "1"]);
+    }
+    let json_path = std::env::temp_dir().join(format!("dqn-minatar-peer-{}.json", std::process::id()));
+    cmd.arg("--json").arg(&json_path);
+    eprintln!("bench: minatar_steps.py --framework {framework}");
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "minatar_steps.py --framework {framework} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let json = std::fs::read_to_string(&json_path).map_err(|e| format!("minatar_steps.py's JSON: {e}"))?;
+    let _ = std::fs::remove_file(&json_path);
+    let v: serde_json::Value = serde_json::from_str(&json).map_err(|e| format!("minatar_steps.py: {e}"))?;
+    let version = v["version"].as_str().unwrap_or("?").to_string();
+    let mut rates = Vec::new();
+    for (game, _) in GAMES {
+        for form in ["single", "batched"] {
+            if let Some(rate) = v["points"][game][form].as_f64() {
+                rates.push((game.to_string(), form.to_string(), rate));
+            }
+        }
+    }
+    Ok((version, rates))
+}
+
+fn rate(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        Some(v) => format!("{:.0} k", v / 1e3),
+        None => "–".into(),
+    }
+}
+
+/// Measures every row and returns the section (markers included).
+///
+/// # Errors
+/// A run that fails, with its message.
+pub fn measure(opts: &Options) -> Result<String, String> {
+    let mut ours: Vec<(String, f64)> = Vec::new();
+    let mut peers: Vec<(String, String, String, f64)> = Vec::new();
+    let mut versions = (String::new(), String::new());
+    for _ in 0..opts.rounds.max(1) {
+        for row in divan("minatar-sim", "steps", &[], 1, opts.quick)? {
+            if let Some(per_s) = row.median_per_s {
+                ours.push((row.path, per_s));
+            }
+        }
+        for framework in ["minatar", "gymnax"] {
+            let (version, rates) = peer(opts, framework)?;
+            if framework == "minatar" {
+                versions.0 = version;
+            } else {
+                versions.1 = version;
+            }
+            peers.extend(rates.into_iter().map(|(g, f, r)| (framework.to_string(), g, f, r)));
+        }
+    }
+    let ours_rate = |path: &str| median(ours.iter().filter(|r| r.0 == path).map(|r| r.1).collect());
+    let peer_rate = |framework: &str, game: &str, form: &str| {
+        median(peers.iter().filter(|p| p.0 == framework && p.1 == game && p.2 == form).map(|p| p.3).collect())
+    };
+    let mut t = format!(
+        "{BEGIN}\n\n## MinAtar: environment steps per second\n\n\
+         Each game under uniformly random actions drawn beforehand, 1 thread (`cargo bench -p minatar-sim \
+         --bench steps`): one game (`Env::step`, which writes the observation's planes every step; a reset \
+         after an end) and a batch of 16 (`VecEnv::step`, same-step resets). The peers, in the same run \
+         (`xtask/peers/minatar_steps.py`): the `minatar` {} package, one process, `act` then `state` each \
+         step (its reference form; it has no batch), and gymnax {} (`<Game>-MinAtar` in one jitted \
+         `lax.scan`, one game and 16 under `jax.vmap`, XLA on one CPU thread). gymnax plays other rules \
+         (minimal actions, no sticky actions, a 1 000-step limit, another random stream): its speed is \
+         not the same game's. Medians of {} rounds; the ratio is ours over the package's, one game each.\n\n\
+         | game | ours, one game | ours, 16 | `minatar` (Python) | gymnax, one / 16 | ours ÷ `minatar` (target ≥ 100×) |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+        versions.0,
+        versions.1,
+        opts.rounds.max(1)
+    );
+    for (game, label) in GAMES {
+        let single = ours_rate(&format!("steps/single/{game}"));
+        let batched = ours_rate(&format!("steps/batched/{game}"));
+        let package = peer_rate("minatar", game, "single");
+        let jax = (peer_rate("gymnax", game, "single"), peer_rate("gymnax", game, "batched"));
+        let ratio = match (single, package) {
+            (Some(o), Some(p)) => format!("**{:.0}×**", o / p),
+            _ => "–".into(),
+        };
+        t.push_str(&format!(
+            "| {label} | {} | {} | {} | {} / {} | {ratio} |\n",
+            rate(single),
+            rate(batched),
+            rate(package),
+            rate(jax.0),
+            rate(jax.1)
+        ));
+    }
+    t.push_str(&format!("\nSteps per second (k = thousand, M = million).\n\n{END}\n"));
+    Ok(t)
+}
+
+/// Measures and writes the section into `file` (appended if it has none).
+///
+/// # Errors
+/// As [`measure`], or the file's I/O error.
+pub fn update(opts: &Options, file: &Path) -> Result<String, String> {
+    let new = measure(opts)?;
+    let old = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    std::fs::write(file, crate::python_front::splice_between(&old, &new, BEGIN, END))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(new)
+}
