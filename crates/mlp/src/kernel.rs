@@ -581,10 +581,11 @@ mod x86_tile {
             // for (checked above), and the assertions put every element
             // each one reads or writes inside the slices.
             unsafe {
+                let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc };
                 if FUSED {
-                    tile_fma(k, a, (a_rs, a_ps), b, ldb, c, ldc);
+                    tile_fma(raw);
                 } else {
-                    tile_avx2(k, a, (a_rs, a_ps), b, ldb, c, ldc);
+                    tile_avx2(raw);
                 }
             }
             true
@@ -618,10 +619,10 @@ mod x86_tile {
         }};
     }
 
-    /// `c + a·b`, rounded after the multiply and after the add.
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_avx2(
+    /// A tile's operands as pointers to its first elements, with the
+    /// strides of [`Tile`].
+    #[derive(Clone, Copy)]
+    struct Raw {
         k: usize,
         a: *const f32,
         strides: (usize, usize),
@@ -629,23 +630,18 @@ mod x86_tile {
         ldb: usize,
         c: *mut f32,
         ldc: usize,
-    ) {
+    }
+
+    /// `c + a·b`, rounded after the multiply and after the add.
+    #[target_feature(enable = "avx2")]
+    unsafe fn tile_avx2(Raw { k, a, strides, b, ldb, c, ldc }: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
         unsafe { tile_body!(k, a, strides, b, ldb, c, ldc, |c, a, b| _mm256_add_ps(c, _mm256_mul_ps(a, b))) }
     }
 
     /// `a·b + c`, rounded once.
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile_fma(
-        k: usize,
-        a: *const f32,
-        strides: (usize, usize),
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn tile_fma(Raw { k, a, strides, b, ldb, c, ldc }: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
         unsafe { tile_body!(k, a, strides, b, ldb, c, ldc, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
     }
