@@ -4,7 +4,6 @@ counters, get_parameters, callbacks and Ctrl-C."""
 
 from __future__ import annotations
 
-import threading
 import _thread
 
 import gymnasium as gym
@@ -120,15 +119,21 @@ def test_ctrl_c_stops_learn_and_the_model_continues_exactly():
     total = 400
     whole = DQN("MlpPolicy", "CartPole-v1", seed=7, **heavy).learn(total)
     model = DQN("MlpPolicy", "CartPole-v1", seed=7, **heavy)
-    # Ctrl-C as the terminal sends it, while learn runs in Rust; the run
-    # takes seconds, and the signal comes 0.3 s in.
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
+    # Ctrl-C as the terminal sends it, while learn runs in Rust: sent at a
+    # fixed step (from the per-step callback), not after a fixed time, which
+    # a fast enough run outlived (it ended before a signal 0.3 s in).
+    fired = []
+
+    def interrupt_at_150(locals_, globals_):
+        if locals_["num_timesteps"] >= 150 and not fired:
+            fired.append(locals_["num_timesteps"])
+            _thread.interrupt_main()
+        return True
+
     with pytest.raises(KeyboardInterrupt):
-        model.learn(total)
-    timer.join()
+        model.learn(total, callback=interrupt_at_150)
     stopped_at = model.num_timesteps
-    assert 0 < stopped_at < total
+    assert fired == [150] and 150 <= stopped_at < total
     model.learn(total - stopped_at, reset_num_timesteps=False)
     assert model.num_timesteps == total
     a, b = whole.get_parameters()["policy"], model.get_parameters()["policy"]
