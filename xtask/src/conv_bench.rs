@@ -18,11 +18,12 @@ pub const BEGIN: &str = "<!-- conv: cargo xtask bench --conv -->";
 /// See [`BEGIN`].
 pub const END: &str = "<!-- /conv -->";
 
-/// What to measure.
+/// What to measure (the conv and MinAtar sections).
 pub struct Options {
-    /// A Python with torch.
+    /// The anchor Python: torch (the conv section), the `minatar`
+    /// package (MinAtar's).
     pub python: PathBuf,
-    /// A Python with jax and optax.
+    /// A Python with jax: optax (the conv section), gymnax (MinAtar's).
     pub jax_python: PathBuf,
     /// `xtask/peers/`.
     pub peers: PathBuf,

@@ -4,7 +4,7 @@
 //! `jax.jit` (`xtask/peers/minatar_steps.py`), in one run. Written between
 //! two markers, so `cargo xtask bench --minatar` rewrites only it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::conv_bench::{divan, median};
@@ -14,19 +14,8 @@ pub const BEGIN: &str = "<!-- minatar: cargo xtask bench --minatar -->";
 /// The section's last line.
 pub const END: &str = "<!-- /minatar -->";
 
-/// What to measure.
-pub struct Options {
-    /// A Python with the `minatar` package.
-    pub python: PathBuf,
-    /// A Python with jax and gymnax.
-    pub jax_python: PathBuf,
-    /// `xtask/peers/`.
-    pub peers: PathBuf,
-    /// Rounds of every measurement (medians are reported).
-    pub rounds: usize,
-    /// Few samples, for a check that everything runs.
-    pub quick: bool,
-}
+/// What to measure: the peers' Pythons and rounds, as for the conv section.
+pub use crate::conv_bench::Options;
 
 /// The games as the bench and the peer name them, with their names.
 const GAMES: [(&str, &str); 5] = [
