@@ -209,8 +209,6 @@ pub fn measure(opts: &Options) -> Result<String, String> {
 /// As [`measure`], or the file's I/O error.
 pub fn update(opts: &Options, file: &Path) -> Result<String, String> {
     let new = measure(opts)?;
-    let old = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    std::fs::write(file, crate::python_front::splice_between(&old, &new, BEGIN, END))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    crate::python_front::write_section(file, &new, BEGIN, END)?;
     Ok(new)
 }

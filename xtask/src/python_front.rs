@@ -163,6 +163,16 @@ pub fn splice_between(text: &str, new: &str, begin: &str, end: &str) -> String {
     }
 }
 
+/// Puts `section` (its markers included) between `begin` and `end` in
+/// `file`, or appends it when the file has none.
+///
+/// # Errors
+/// The file's I/O error.
+pub fn write_section(file: &Path, section: &str, begin: &str, end: &str) -> Result<(), String> {
+    let old = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    std::fs::write(file, splice_between(&old, section, begin, end)).map_err(|e| format!("{}: {e}", file.display()))
+}
+
 /// Measures and writes the section into `file`.
 ///
 /// # Errors
