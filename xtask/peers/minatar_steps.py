@@ -11,7 +11,7 @@ on CPU -- the peers of `cargo bench -p minatar-sim --bench steps`.
            set, no sticky actions, a 1 000-step time limit, float observations): its speed, not the
            same game.
 
-  python minatar_steps.py --framework minatar --seconds 3 --json out.json
+  python minatar_steps.py --framework minatar --seconds 3 --games breakout,seaquest --json out.json
 
 Prints (and writes) JSON: {"framework", "version", "points": {"GAME": {"single": steps/s,
 "batched": steps/s or null}}}, each the median over --reps repetitions.
@@ -89,13 +89,18 @@ def main():
     ap.add_argument("--steps", type=int, default=100_000, help="steps of one jitted call (gymnax)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--games", default=",".join(GAMES), help="comma-separated, of " + ", ".join(GAMES))
     ap.add_argument("--anchors", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "anchors"))
     ap.add_argument("--json")
     args = ap.parse_args()
+    games = args.games.split(",")
+    unknown = [g for g in games if g not in GAMES]
+    if unknown:
+        ap.error(f"unknown games {unknown}; the games are {GAMES}")
     points = {}
     if args.framework == "minatar":
         version = dist_version("minatar")
-        for game in GAMES:
+        for game in games:
             rates = sorted(minatar_rate(game, args.seconds, args.seed) for _ in range(args.reps))
             points[game] = {"single": rates[len(rates) // 2], "batched": None}
     else:
@@ -103,7 +108,7 @@ def main():
         import benchutil  # sets XLA's threads and the affinity before jax is imported
         benchutil.configure_threads(1)
         version = dist_version("gymnax")
-        for game in GAMES:
+        for game in games:
             point = {}
             for label, batch in (("single", 1), ("batched", BATCH)):
                 run = gymnax_runner(game, args.steps // batch if batch > 1 else args.steps, batch, args.seed)

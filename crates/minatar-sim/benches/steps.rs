@@ -1,15 +1,18 @@
-//! Steps per second of each game: one game (`Env::step`, the observation
-//! written each step, a reset on the step after an end) and a batch of 16
-//! (`VecEnv::step`, same-step reset), under uniformly random actions
-//! drawn beforehand. The peers (`xtask/peers/minatar_steps.py`) do the same
-//! with the `minatar` package (`act` + `state`) and gymnax.
+//! Steps per second of each game under uniformly random actions drawn
+//! beforehand: the game as the package is driven (`act` + `state`, then
+//! `reset()` after an end: the stream goes on, no new seed), one game
+//! behind the environment seam (`Env::step`, the observation written each
+//! step, a reset on the step after an end, each reset a new seed and so a
+//! new MT19937 state), and a batch of 16 (`VecEnv::step`, same-step
+//! reset). The peers (`xtask/peers/minatar_steps.py`) drive the `minatar`
+//! package the first way and gymnax its own.
 //!
 //! `cargo bench -p minatar-sim --bench steps`; items are environment steps.
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
 use env_core::{Env, EnvFamily};
-use minatar_sim::{Game, MinAtarEnv, MinAtarFamily, Rules};
+use minatar_sim::{Game, MinAtar, MinAtarEnv, MinAtarFamily, Rules, Settings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -29,6 +32,23 @@ fn game(name: &str) -> Game {
 fn actions(len: usize) -> Vec<usize> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     (0..len).map(|_| rng.random_range(0..6)).collect()
+}
+
+#[divan::bench(args = ["asterix", "breakout", "freeway", "seaquest", "space_invaders"], sample_count = 30)]
+fn package_protocol(bencher: Bencher, name: &str) {
+    let mut env = MinAtar::new(game(name), Settings::default(), 0);
+    let mut obs = Vec::new();
+    let actions = actions(STEPS);
+    bencher.counter(ItemsCount::new(STEPS)).bench_local(|| {
+        for &a in &actions {
+            let (_, over) = black_box(env.act(a).expect("actions below 6"));
+            env.state_into(&mut obs);
+            black_box(&obs);
+            if over {
+                env.reset();
+            }
+        }
+    });
 }
 
 #[divan::bench(args = ["asterix", "breakout", "freeway", "seaquest", "space_invaders"], sample_count = 30)]

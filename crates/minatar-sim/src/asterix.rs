@@ -3,8 +3,6 @@
 
 use std::num::NonZeroU32;
 
-use serde::{Deserialize, Serialize};
-
 use crate::numpy_random::NumpyRandom;
 use crate::{Action, Grid};
 
@@ -16,7 +14,7 @@ const INIT_SPAWN_SPEED: i32 = 10;
 const INIT_MOVE_INTERVAL: i32 = 5;
 
 /// An enemy or a piece of gold, in row `slot + 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entity {
     x: i32,
     y: i32,
@@ -26,7 +24,7 @@ struct Entity {
 }
 
 /// The state of an Asterix game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Asterix {
     ramping: bool,
     player_x: i32,
@@ -62,9 +60,12 @@ impl Asterix {
         self.terminal
     }
 
-    /// The player meeting entity `i` (if at its cell): gold is taken (+1),
-    /// an enemy ends the game and stays.
-    fn meet(&mut self, i: usize) -> i32 {
+    /// The player meeting an entity at its cell: gold is taken (+1), an
+    /// enemy ends the game and stays. The reference checks every entity;
+    /// an entity keeps the row of its slot (`y = slot + 1`), so only the
+    /// one of the player's row can be there.
+    fn meet(&mut self) -> i32 {
+        let i = usize::try_from(self.player_y - 1).expect("the player's row is 1..=8");
         match self.entities[i] {
             Some(e) if (e.x, e.y) == (self.player_x, self.player_y) => {
                 if e.gold {
@@ -95,20 +96,21 @@ impl Asterix {
             Action::Down => self.player_y = (self.player_y + 1).min(8),
             Action::Noop | Action::Fire => {}
         }
-        for i in 0..self.entities.len() {
-            reward += self.meet(i);
-        }
+        reward += self.meet();
         if self.move_timer == 0 {
             self.move_timer = self.move_speed;
-            for i in 0..self.entities.len() {
-                if let Some(e) = &mut self.entities[i] {
+            // The reference meets each entity after moving it; moving the
+            // others first changes nothing, as a meeting touches only its
+            // own entity.
+            for slot in &mut self.entities {
+                if let Some(e) = slot {
                     e.x += if e.right { 1 } else { -1 };
                     if !(0..=9).contains(&e.x) {
-                        self.entities[i] = None;
+                        *slot = None;
                     }
                 }
-                reward += self.meet(i);
             }
+            reward += self.meet();
         }
         self.spawn_timer -= 1;
         self.move_timer -= 1;

@@ -1,8 +1,6 @@
 //! Breakout: a paddle in the bottom row, a ball moving diagonally, three
 //! rows of bricks that refill when cleared.
 
-use serde::{Deserialize, Serialize};
-
 use crate::numpy_random::NumpyRandom;
 use crate::{Action, Grid, SIDE};
 
@@ -10,7 +8,7 @@ use crate::{Action, Grid, SIDE};
 pub(crate) const CHANNELS: usize = 4;
 
 /// The state of a Breakout game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Breakout {
     ball_x: i32,
     ball_y: i32,
@@ -112,12 +110,6 @@ impl Breakout {
         grid.set(0, 9, self.paddle);
         grid.set(1, self.ball_y, self.ball_x);
         grid.set(2, self.last_y, self.last_x);
-        for (y, row) in self.bricks.iter().enumerate() {
-            for (x, &brick) in row.iter().enumerate() {
-                if brick {
-                    grid.set(3, y as i32, x as i32);
-                }
-            }
-        }
+        grid.set_plane(3, &self.bricks);
     }
 }

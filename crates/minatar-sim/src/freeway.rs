@@ -3,8 +3,6 @@
 
 use std::num::NonZeroU32;
 
-use serde::{Deserialize, Serialize};
-
 use crate::numpy_random::NumpyRandom;
 use crate::{Action, Grid};
 
@@ -16,7 +14,7 @@ const TIME_LIMIT: i32 = 2500;
 const FIVE: NonZeroU32 = NonZeroU32::new(5).expect("5 is not 0");
 
 /// A car in row `y`, moving one cell every `|speed| + 1` frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Car {
     x: i32,
     y: i32,
@@ -26,7 +24,7 @@ struct Car {
 }
 
 /// The state of a Freeway game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Freeway {
     cars: [Car; 8],
     /// The chicken's row (its column is 4).

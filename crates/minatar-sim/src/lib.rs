@@ -146,6 +146,15 @@ impl Grid<'_> {
             self.cells[(c * SIDE + y) * SIDE + x] = 1;
         }
     }
+
+    /// Writes plane `c` whole from a board of flags (`[y][x]`), one copy
+    /// instead of a checked [`set`](Self::set) per cell.
+    fn set_plane(&mut self, c: usize, board: &[[bool; SIDE]; SIDE]) {
+        let plane = &mut self.cells[c * SIDE * SIDE..(c + 1) * SIDE * SIDE];
+        for (cell, &flag) in plane.iter_mut().zip(board.as_flattened()) {
+            *cell = u8::from(flag);
+        }
+    }
 }
 
 /// The settings of `Environment(game, sticky_action_prob, difficulty_ramping)`.
@@ -164,7 +173,7 @@ impl Default for Settings {
 }
 
 /// A game's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum GameState {
     Asterix(asterix::Asterix),
     Breakout(breakout::Breakout),
@@ -188,11 +197,24 @@ impl std::fmt::Display for ActionOutOfRange {
 
 impl std::error::Error for ActionOutOfRange {}
 
+/// The integer `t` with `k < t` exactly when `k / 2⁵³ < p`, for the 53-bit
+/// integers `k` that `rand()` divides by 2⁵³ (exactly, as both are powers
+/// of two apart): `⌈p · 2⁵³⌉`, which is exact too. A NaN or negative `p`
+/// gives 0 (never below), `p ≥ 1` at least 2⁵³ (always), as the
+/// comparison of doubles does. Saves the sticky draw its conversions.
+fn sticky_threshold(p: f64) -> u64 {
+    // `as` saturates: NaN and negatives to 0, the huge to u64::MAX.
+    (p * 9_007_199_254_740_992.0).ceil() as u64
+}
+
 /// A MinAtar environment: the package's `Environment` after `seed(s)`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct MinAtar {
     game: Game,
     settings: Settings,
+    /// `rand() < sticky_action_prob` as `rand_bits() < sticky_below`: see
+    /// [`sticky_threshold`].
+    sticky_below: u64,
     random: NumpyRandom,
     last_action: usize,
     state: GameState,
@@ -205,7 +227,14 @@ impl MinAtar {
     pub fn new(game: Game, settings: Settings, seed: u32) -> Self {
         let mut random = NumpyRandom::new(seed);
         let state = Self::start(game, settings, &mut random);
-        Self { game, settings, random, last_action: 0, state }
+        Self {
+            game,
+            settings,
+            sticky_below: sticky_threshold(settings.sticky_action_prob),
+            random,
+            last_action: 0,
+            state,
+        }
     }
 
     fn start(game: Game, settings: Settings, random: &mut NumpyRandom) -> GameState {
@@ -229,7 +258,7 @@ impl MinAtar {
     /// `seed(seed)`: a new stream, shared by the sticky actions and the
     /// game. The game itself is not restarted (call [`reset`](Self::reset)).
     pub fn seed(&mut self, seed: u32) {
-        self.random = NumpyRandom::new(seed);
+        self.random.reseed(seed);
     }
 
     /// `reset()`: a new game from the shared stream. The last action is
@@ -247,7 +276,7 @@ impl MinAtar {
         if action >= N_ACTIONS {
             return Err(ActionOutOfRange { action });
         }
-        let action = if self.random.rand() < self.settings.sticky_action_prob { self.last_action } else { action };
+        let action = if self.random.rand_bits() < self.sticky_below { self.last_action } else { action };
         self.last_action = action;
         let action = Action::from_index(action).ok_or(ActionOutOfRange { action })?;
         let reward = match &mut self.state {
@@ -281,7 +310,7 @@ impl MinAtar {
     /// The observation, channel-major: `channels × 10 × 10` cells, 0 or 1,
     /// written into `out` (resized to [`obs_len`](Self::obs_len)).
     pub fn state_into(&self, out: &mut Vec<u8>) {
-        out.clear();
+        // `draw` clears the cells itself.
         out.resize(self.obs_len(), 0);
         self.draw(out);
     }
@@ -312,5 +341,41 @@ impl MinAtar {
             *v = planes[ch * SIDE * SIDE + yx];
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::sticky_threshold;
+
+    const TWO_53: f64 = 9_007_199_254_740_992.0;
+
+    fn doubles_say(k: u64, p: f64) -> bool {
+        (k as f64 / TWO_53) < p
+    }
+
+    #[test]
+    fn the_sticky_threshold_on_its_edges() {
+        for p in [0.0, 0.1, 0.5, 1.0, 1.5, -0.1, f64::NAN, f64::INFINITY, f64::MIN_POSITIVE, 5e-324] {
+            let t = sticky_threshold(p);
+            for k in [0, 1, t.saturating_sub(1), t, t.saturating_add(1), (1 << 53) - 1] {
+                let k = k.min((1 << 53) - 1);
+                assert_eq!(k < t, doubles_say(k, p), "k {k}, p {p}");
+            }
+        }
+    }
+
+    proptest! {
+        /// Comparing the integers is comparing the doubles, for every
+        /// 53-bit `k` and probability, on both sides of `p`'s own cell.
+        #[test]
+        fn the_sticky_threshold_is_the_doubles_comparison(k in 0u64..(1 << 53), p in 0.0f64..=1.0, near: bool) {
+            let k = if near { ((p * TWO_53) as u64).min((1 << 53) - 1) } else { k };
+            prop_assert_eq!(k < sticky_threshold(p), doubles_say(k, p));
+            let k1 = (k + 1).min((1 << 53) - 1);
+            prop_assert_eq!(k1 < sticky_threshold(p), doubles_say(k1, p));
+        }
     }
 }

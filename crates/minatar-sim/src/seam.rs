@@ -229,7 +229,11 @@ impl MinAtarEnv {
         let last_action = u8::try_from(game.last_action).expect("actions are below 6");
         game.draw(cells);
         self.game = Some(game);
-        self.log = Some(EpisodeLog { seed, last_action, actions: Vec::new() });
+        // The last episode's action list is reused: short episodes would
+        // otherwise allocate anew each reset.
+        let mut actions = self.log.take().map(|log| log.actions).unwrap_or_default();
+        actions.clear();
+        self.log = Some(EpisodeLog { seed, last_action, actions });
         self.over = false;
         Ok(())
     }

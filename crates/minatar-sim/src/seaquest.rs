@@ -10,8 +10,6 @@
 
 use std::num::NonZeroU32;
 
-use serde::{Deserialize, Serialize};
-
 use crate::numpy_random::NumpyRandom;
 use crate::{Action, Grid};
 
@@ -30,7 +28,7 @@ const EIGHT: NonZeroU32 = NonZeroU32::new(8).expect("8 is not 0");
 
 /// A moving thing: position, direction (right) and two timers (move and
 /// shot; unused ones 0). Equal values are what `list.remove` compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Thing {
     x: i32,
     y: i32,
@@ -40,7 +38,7 @@ struct Thing {
 }
 
 /// A Python list of things: items with identities, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Objects {
     items: Vec<(u32, Thing)>,
 }
@@ -89,7 +87,7 @@ enum Enemies {
 }
 
 /// The state of a Seaquest game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seaquest {
     ramping: bool,
     oxygen: i32,

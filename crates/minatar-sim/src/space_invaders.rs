@@ -1,8 +1,6 @@
 //! Space Invaders: a cannon in the bottom row shoots at a block of aliens
 //! that marches side to side and down, and shoots back; no randomness.
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Action, Grid, SIDE};
 
 /// Channels: 0 cannon, 1 alien, 2 alien moving left, 3 alien moving right,
@@ -36,7 +34,7 @@ fn roll_columns(map: &Map, shift: isize) -> Map {
 }
 
 /// The state of a Space Invaders game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpaceInvaders {
     ramping: bool,
     pos: usize,
@@ -156,20 +154,9 @@ impl SpaceInvaders {
     pub(crate) fn draw(&self, grid: &mut Grid) {
         grid.set(0, 9, self.pos as i32);
         let moving = if self.alien_dir < 0 { 2 } else { 3 };
-        for y in 0..SIDE {
-            for x in 0..SIDE {
-                let (yi, xi) = (y as i32, x as i32);
-                if self.aliens[y][x] {
-                    grid.set(1, yi, xi);
-                    grid.set(moving, yi, xi);
-                }
-                if self.f_bullets[y][x] {
-                    grid.set(4, yi, xi);
-                }
-                if self.e_bullets[y][x] {
-                    grid.set(5, yi, xi);
-                }
-            }
-        }
+        grid.set_plane(1, &self.aliens);
+        grid.set_plane(moving, &self.aliens);
+        grid.set_plane(4, &self.f_bullets);
+        grid.set_plane(5, &self.e_bullets);
     }
 }
