@@ -89,13 +89,11 @@ impl Asterix {
             self.spawn(random);
             self.spawn_timer = self.spawn_speed;
         }
-        match action {
-            Action::Left => self.player_x = (self.player_x - 1).max(0),
-            Action::Right => self.player_x = (self.player_x + 1).min(9),
-            Action::Up => self.player_y = (self.player_y - 1).max(1),
-            Action::Down => self.player_y = (self.player_y + 1).min(8),
-            Action::Noop | Action::Fire => {}
-        }
+        // Clamping the unmoved axis changes nothing: the player is always
+        // inside 0..=9 × 1..=8.
+        let (dx, dy) = action.delta();
+        self.player_x = (self.player_x + dx).clamp(0, 9);
+        self.player_y = (self.player_y + dy).clamp(1, 8);
         reward += self.meet();
         if self.move_timer == 0 {
             self.move_timer = self.move_speed;

@@ -60,11 +60,8 @@ impl Breakout {
             return 0;
         }
         let mut reward = 0;
-        match action {
-            Action::Left => self.paddle = (self.paddle - 1).max(0),
-            Action::Right => self.paddle = (self.paddle + 1).min(9),
-            _ => {}
-        }
+        // Up and down leave the paddle (always in 0..=9) where it is.
+        self.paddle = (self.paddle + action.delta().0).clamp(0, 9);
         (self.last_x, self.last_y) = (self.ball_x, self.ball_y);
         let (dx, dy) = [(-1, -1), (1, -1), (1, 1), (-1, 1)][self.ball_dir];
         let (mut x, mut y) = (self.ball_x + dx, self.ball_y + dy);

@@ -129,6 +129,13 @@ impl Action {
     fn from_index(index: usize) -> Option<Self> {
         [Self::Noop, Self::Left, Self::Up, Self::Right, Self::Down, Self::Fire].get(index).copied()
     }
+
+    /// The move `(dx, dy)` (up is −y), read from a table: random actions
+    /// would mispredict a branch on the action every step.
+    fn delta(self) -> (i32, i32) {
+        const DELTAS: [(i32, i32); N_ACTIONS] = [(0, 0), (-1, 0), (0, -1), (1, 0), (0, 1), (0, 0)];
+        DELTAS[self as usize]
+    }
 }
 
 /// An observation being drawn: `channels` planes of 10 × 10 cells.
@@ -144,6 +151,12 @@ impl Grid<'_> {
         if y < SIDE && x < SIDE {
             self.cells[(c * SIDE + y) * SIDE + x] = 1;
         }
+    }
+
+    /// Marks cells `xs` of row `y` of plane `c` (a run inside the board).
+    fn set_run(&mut self, c: usize, y: usize, xs: std::ops::Range<usize>) {
+        let row = (c * SIDE + y) * SIDE;
+        self.cells[row..row + SIDE][xs].fill(1);
     }
 
     /// Writes plane `c` whole from a board of flags (`[y][x]`), one copy

@@ -11,7 +11,7 @@
 use std::num::NonZeroU32;
 
 use crate::numpy_random::NumpyRandom;
-use crate::{Action, Grid};
+use crate::{Action, Grid, SIDE};
 
 /// Channels: 0 sub front, 1 sub back, 2 friendly bullet, 3 trail, 4 enemy
 /// bullet, 5 enemy fish, 6 enemy sub, 7 oxygen gauge, 8 diver gauge, 9 diver.
@@ -164,23 +164,18 @@ impl Seaquest {
             self.spawn_diver(random);
             self.d_spawn_timer = DIVER_SPAWN_SPEED;
         }
-        match action {
-            Action::Fire if self.shot_timer == 0 => {
-                let (id, right) = (self.id(), self.sub_right);
-                self.f_bullets.push(id, Thing { x: self.sub_x, y: self.sub_y, right, move_timer: 0, shot_timer: 0 });
-                self.shot_timer = SHOT_COOL_DOWN;
-            }
-            Action::Left => {
-                self.sub_x = (self.sub_x - 1).max(0);
-                self.sub_right = false;
-            }
-            Action::Right => {
-                self.sub_x = (self.sub_x + 1).min(9);
-                self.sub_right = true;
-            }
-            Action::Up => self.sub_y = (self.sub_y - 1).max(0),
-            Action::Down => self.sub_y = (self.sub_y + 1).min(8),
-            _ => {}
+        if action == Action::Fire && self.shot_timer == 0 {
+            let (id, right) = (self.id(), self.sub_right);
+            self.f_bullets.push(id, Thing { x: self.sub_x, y: self.sub_y, right, move_timer: 0, shot_timer: 0 });
+            self.shot_timer = SHOT_COOL_DOWN;
+        }
+        // The sub is always inside 0..=9 × 0..=8, so clamping the unmoved
+        // axis changes nothing; a move left or right turns it.
+        let (dx, dy) = action.delta();
+        self.sub_x = (self.sub_x + dx).clamp(0, 9);
+        self.sub_y = (self.sub_y + dy).clamp(0, 8);
+        if dx != 0 {
+            self.sub_right = dx > 0;
         }
         reward += self.update_friendly_bullets();
         self.update_divers();
@@ -391,12 +386,13 @@ impl Seaquest {
         let back = if self.sub_right { self.sub_x - 1 } else { self.sub_x + 1 };
         // numpy wraps a column of −1 to 9.
         grid.set(1, self.sub_y, if back < 0 { back + 10 } else { back });
-        for x in 0..self.oxygen.max(0) * 10 / MAX_OXYGEN {
-            grid.set(7, 9, x);
-        }
-        for x in (9 - self.diver_count).max(0)..9 {
-            grid.set(8, 9, x);
-        }
+        // The oxygen is at most its maximum, the divers −1..=6: both runs
+        // lie inside the bottom row (the divers' is empty at −1, as
+        // numpy's `9 - (-1):9` is).
+        let oxygen = usize::try_from(self.oxygen.max(0) * 10 / MAX_OXYGEN).expect("not negative");
+        grid.set_run(7, 9, 0..oxygen.min(SIDE));
+        let divers = usize::try_from(self.diver_count.clamp(0, 9)).expect("not negative");
+        grid.set_run(8, 9, 9 - divers..9);
         for (channel, list) in [(2, &self.f_bullets), (4, &self.e_bullets)] {
             for (_, b) in &list.items {
                 grid.set(channel, b.y, b.x);
