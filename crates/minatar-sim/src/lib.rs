@@ -276,7 +276,13 @@ impl MinAtar {
     /// `reset()`: a new game from the shared stream. The last action is
     /// kept, as the package keeps it.
     pub fn reset(&mut self) {
-        self.state = Self::start(self.game, self.settings, &mut self.random);
+        match &mut self.state {
+            // Seaquest's object lists keep their allocations (a random
+            // episode lasts about 31 frames; fresh lists cost several
+            // allocations each time). It draws nothing at its start.
+            GameState::Seaquest(g) => g.restart(),
+            _ => self.state = Self::start(self.game, self.settings, &mut self.random),
+        }
     }
 
     /// `act(a)`: the sticky draw (always made), then one frame of the

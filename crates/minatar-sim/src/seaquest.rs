@@ -138,6 +138,22 @@ impl Seaquest {
         }
     }
 
+    /// A new game, as [`new`](Self::new) makes it, in this one's lists.
+    pub(crate) fn restart(&mut self) {
+        let mut lists = [
+            std::mem::take(&mut self.f_bullets),
+            std::mem::take(&mut self.e_bullets),
+            std::mem::take(&mut self.e_fish),
+            std::mem::take(&mut self.e_subs),
+            std::mem::take(&mut self.divers),
+        ];
+        for list in &mut lists {
+            list.items.clear();
+        }
+        let [f_bullets, e_bullets, e_fish, e_subs, divers] = lists;
+        *self = Self { f_bullets, e_bullets, e_fish, e_subs, divers, ..Self::new(self.ramping) };
+    }
+
     pub(crate) fn terminal(&self) -> bool {
         self.terminal
     }
@@ -406,6 +422,30 @@ impl Seaquest {
                     grid.set(3, t.y, back);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seaquest;
+    use crate::Action;
+    use crate::numpy_random::NumpyRandom;
+
+    /// A restarted game is a new one, whatever its lists held.
+    #[test]
+    fn a_restart_is_a_new_game() {
+        for ramping in [true, false] {
+            let mut random = NumpyRandom::new(3);
+            let mut game = Seaquest::new(ramping);
+            for step in 0..400 {
+                let action = [Action::Fire, Action::Down, Action::Left, Action::Fire, Action::Right][step % 5];
+                game.act(action, &mut random);
+            }
+            let lists = [&game.f_bullets, &game.e_bullets, &game.e_fish, &game.e_subs, &game.divers];
+            assert!(lists.iter().any(|l| !l.items.is_empty()), "the test should restart a game with objects");
+            game.restart();
+            assert_eq!(game, Seaquest::new(ramping));
         }
     }
 }
