@@ -30,6 +30,9 @@ const CHUNK: usize = 32;
 pub struct NumpyRandom {
     /// MT19937's 624 words (boxed: a game moves often, its stream rarely).
     key: Box<[u32; N]>,
+    /// The tempered outputs of the block's words twisted so far, tempered
+    /// as they are twisted (one vector loop, not a serial chain per draw).
+    out: Box<[u32; N]>,
     /// Words of `key` that `init_genrand` has written (all 624 once the
     /// first twist is under way past word 227).
     initialised: usize,
@@ -39,13 +42,22 @@ pub struct NumpyRandom {
     pos: usize,
 }
 
+/// MT19937's tempering of a state word into an output.
+#[inline(always)]
+fn temper(mut y: u32) -> u32 {
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c_5680;
+    y ^= (y << 15) & 0xefc6_0000;
+    y ^ (y >> 18)
+}
+
 impl NumpyRandom {
     /// `RandomState(seed)` for an integer seed: `init_genrand(seed)`.
     #[must_use]
     pub fn new(seed: u32) -> Self {
         let mut key = Box::new([0u32; N]);
         key[0] = seed;
-        Self { key, initialised: 1, twisted: 0, pos: 0 }
+        Self { key, out: Box::new([0u32; N]), initialised: 1, twisted: 0, pos: 0 }
     }
 
     /// `seed(seed)` on this stream: as [`new`](Self::new), reusing the
@@ -63,12 +75,9 @@ impl NumpyRandom {
         if self.pos >= self.twisted {
             self.advance();
         }
-        let mut y = self.key[self.pos];
+        let y = self.out[self.pos];
         self.pos += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
+        y
     }
 
     /// Twists more words of the block: the next `CHUNK` while the state is
@@ -115,6 +124,9 @@ impl NumpyRandom {
         }
         if to == N {
             key[N - 1] = twist(key[N - 1], key[0], key[M - 1]);
+        }
+        for (out, &y) in self.out[from..to].iter_mut().zip(&key[from..to]) {
+            *out = temper(y);
         }
     }
 
