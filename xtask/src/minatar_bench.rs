@@ -87,18 +87,15 @@ pub fn measure(opts: &Options) -> Result<String, String> {
     for _ in 0..opts.rounds.max(1) {
         for (game, _) in GAMES {
             let mut round = Vec::new();
-            for row in divan(
-                "minatar-sim",
-                "steps",
-                &[
-                    "--exact",
-                    &format!("steps::package_protocol::{game}"),
-                    &format!("steps::single::{game}"),
-                    &format!("steps::batched::{game}"),
-                ],
-                1,
-                opts.quick,
-            )? {
+            let forms = ["package_protocol", "single", "batched"].map(|form| format!("steps::{form}::{game}"));
+            let mut args = vec!["--exact", &forms[0], &forms[1], &forms[2]];
+            if !opts.quick {
+                // Samples over seconds, as the package's are (3 s each): a
+                // few milliseconds of samples fall wholly into whatever the
+                // host is doing then.
+                args.extend(["--min-time", "3"]);
+            }
+            for row in divan("minatar-sim", "steps", &args, 1, opts.quick)? {
                 if let Some(per_s) = row.median_per_s {
                     round.push((row.path, per_s));
                 }
@@ -115,11 +112,13 @@ pub fn measure(opts: &Options) -> Result<String, String> {
             peers.extend(rates.into_iter().map(|(g, f, r)| ("minatar".to_string(), g, f, r)));
             ours.extend(round);
         }
-        let names: Vec<&str> = GAMES.iter().map(|g| g.0).collect();
-        let (version, rates) = peer(opts, "gymnax", &names)?;
-        versions.1 = version;
-        peers.extend(rates.into_iter().map(|(g, f, r)| ("gymnax".to_string(), g, f, r)));
     }
+    // gymnax once (the median of its own three repetitions): it plays other
+    // rules and enters no ratio, and compiling it takes minutes a run.
+    let names: Vec<&str> = GAMES.iter().map(|g| g.0).collect();
+    let (version, rates) = peer(opts, "gymnax", &names)?;
+    versions.1 = version;
+    peers.extend(rates.into_iter().map(|(g, f, r)| ("gymnax".to_string(), g, f, r)));
     let ours_rate = |path: &str| median(ours.iter().filter(|r| r.0 == path).map(|r| r.1).collect());
     let peer_rate = |framework: &str, game: &str, form: &str| {
         median(peers.iter().filter(|p| p.0 == framework && p.1 == game && p.2 == form).map(|p| p.3).collect())
@@ -143,10 +142,11 @@ pub fn measure(opts: &Options) -> Result<String, String> {
          same-step resets). The peers (`xtask/peers/minatar_steps.py`): the `minatar` {} package, one \
          process, `act` then `state` each step (its reference form; it has no batch), run right after \
          ours game by game; and gymnax {} (`<Game>-MinAtar` in one jitted `lax.scan`, one game and 16 \
-         under `jax.vmap`, XLA on one CPU thread). gymnax plays other rules (minimal actions, no sticky \
+         under `jax.vmap`, XLA on one CPU thread; once, the median of 3 repetitions). gymnax plays other rules (minimal actions, no sticky \
          actions, a 1 000-step limit, another random stream): its speed is not the same game's. \
-         Rates are medians of {} rounds; a ratio is the median of the rounds' ratios (ours over the \
-         package's measured right after), with their range.\n\n\
+         Rates are medians of {} rounds, ours sampled over at least 3 s a form as the package is; a ratio \
+         is the median of the rounds' ratios (ours over the package's measured right after), with their \
+         range.\n\n\
          | game | ours, as the package is driven | ours, seam | ours, seam ×16 | `minatar` (Python) | gymnax, one / 16 | ours ÷ `minatar` (target ≥ 100×) | seam ÷ `minatar` |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
         versions.0,
