@@ -38,7 +38,7 @@ pub struct NumpyRandom {
     initialised: usize,
     /// Words of the current block already twisted.
     twisted: usize,
-    /// The next word to temper.
+    /// The next output to give (an index into `out`).
     pos: usize,
 }
 
