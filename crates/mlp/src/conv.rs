@@ -287,22 +287,53 @@ pub(crate) fn unfold_bytes<T: Scalar>(
 /// One sample's patches (`out_pixels × patch_len`, pixel-major) into `out`.
 #[inline(always)]
 fn unfold_sample<T: Scalar>(shape: &Conv2dShape, sample: &[T], out: &mut [T]) {
-    let Conv2dShape { height, width, kernel: k, stride, padding, .. } = *shape;
-    let (ow, patch) = (shape.out_width(), shape.patch_len());
-    for (pixel, row) in out.chunks_exact_mut(patch).enumerate() {
-        let (y0, x0) = ((pixel / ow) * stride, (pixel % ow) * stride);
-        for (ck, dst) in row.chunks_exact_mut(k).enumerate() {
-            let (c, ki) = (ck / k, ck % k);
-            let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else {
-                dst.fill(T::ZERO);
+    // The common kernel sides as constants: each patch row is then a copy
+    // of a known width, a few vector moves rather than a call to `memcpy`
+    // (which cost as much as the product for the Nature network's first
+    // layer).
+    match shape.kernel {
+        3 => unfold_sample_with::<T, 3>(shape, sample, out),
+        4 => unfold_sample_with::<T, 4>(shape, sample, out),
+        5 => unfold_sample_with::<T, 5>(shape, sample, out),
+        8 => unfold_sample_with::<T, 8>(shape, sample, out),
+        _ => unfold_sample_with::<T, 0>(shape, sample, out),
+    }
+}
+
+/// [`unfold_sample`] for a kernel side of `K` (`K = 0`: the shape's side,
+/// whatever it is). Pixels run in order, so no index is divided: a patch
+/// that lies wholly on the image (every patch of a layer without padding)
+/// is `in_channels · k` straight runs from one base offset; only the
+/// patches that reach into the padding test each row and column.
+#[inline(always)]
+fn unfold_sample_with<T: Scalar, const K: usize>(shape: &Conv2dShape, sample: &[T], out: &mut [T]) {
+    let Conv2dShape { height, width, stride, padding, .. } = *shape;
+    let k = if K > 0 { K } else { shape.kernel };
+    let (oh, ow, patch, plane) = (shape.out_height(), shape.out_width(), shape.patch_len(), height * width);
+    let mut patches = out.chunks_exact_mut(patch);
+    for oy in 0..oh {
+        let y0 = oy * stride;
+        let rows_inside = y0 >= padding && y0 + k <= padding + height;
+        for ox in 0..ow {
+            let x0 = ox * stride;
+            let Some(row) = patches.next() else { return };
+            if rows_inside && x0 >= padding && x0 + k <= padding + width {
+                let base = (y0 - padding) * width + (x0 - padding);
+                for (c, channel) in row.chunks_exact_mut(k * k).enumerate() {
+                    for (ki, dst) in channel.chunks_exact_mut(k).enumerate() {
+                        let from = c * plane + base + ki * width;
+                        copy_run::<T, K>(dst, &sample[from..from + k]);
+                    }
+                }
                 continue;
-            };
-            let line = &sample[(c * height + y) * width..(c * height + y + 1) * width];
-            let inside = x0 >= padding && x0 + k <= padding + width;
-            if inside {
-                // No padding in this patch row: a straight run of the line.
-                copy_run(dst, &line[x0 - padding..x0 - padding + k]);
-            } else {
+            }
+            for (ck, dst) in row.chunks_exact_mut(k).enumerate() {
+                let (c, ki) = (ck / k, ck % k);
+                let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else {
+                    dst.fill(T::ZERO);
+                    continue;
+                };
+                let line = &sample[c * plane + y * width..c * plane + (y + 1) * width];
                 for (kj, d) in dst.iter_mut().enumerate() {
                     *d = match (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
                         Some(x) => line[x],
@@ -314,23 +345,15 @@ fn unfold_sample<T: Scalar>(shape: &Conv2dShape, sample: &[T], out: &mut [T]) {
     }
 }
 
-/// `dst = src` for one patch row: a kernel's width, known here as a
-/// constant for the common widths so that the copy is a few vector moves
-/// rather than a call to `memcpy` (which cost as much as the product for
-/// the Nature network's first layer).
+/// `dst = src` for one patch row of `K` values (`K = 0`: any length).
 #[inline(always)]
-fn copy_run<T: Scalar>(dst: &mut [T], src: &[T]) {
-    fn fixed<T: Scalar, const K: usize>(dst: &mut [T], src: &[T]) {
-        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<K>(), src.first_chunk::<K>()) {
-            *d = *s;
-        }
-    }
-    match dst.len() {
-        3 => fixed::<T, 3>(dst, src),
-        4 => fixed::<T, 4>(dst, src),
-        5 => fixed::<T, 5>(dst, src),
-        8 => fixed::<T, 8>(dst, src),
-        _ => dst.copy_from_slice(src),
+fn copy_run<T: Scalar, const K: usize>(dst: &mut [T], src: &[T]) {
+    if K > 0
+        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<K>(), src.first_chunk::<K>())
+    {
+        *d = *s;
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
