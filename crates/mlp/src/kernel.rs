@@ -350,7 +350,32 @@ struct BC<'a, T> {
     ldc: usize,
 }
 
-/// `C[m×n] += A[m×k] · B[k×n]`; `B` and `C` row-major with leading
+/// What each element of `C` starts its sum from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Start<'a, T> {
+    /// `C`'s own value: `C += A · B`.
+    Accumulate,
+    /// Zero: `C = A · B` (no zeros written first and read back).
+    Zero,
+    /// Column `j`'s value of this row, in every row: `C = 1·rowᵀ + A · B`
+    /// (a layer's bias, without a copy per row first).
+    Row(&'a [T]),
+}
+
+impl<T: Scalar> Start<'_, T> {
+    /// Row `r`'s `W` starting values at column `j0`.
+    #[inline(always)]
+    fn values<const W: usize>(self, c: &[T], ldc: usize, r: usize, j0: usize) -> [T; W] {
+        let from = |v: &[T]| *v.first_chunk::<W>().expect("W columns from j0");
+        match self {
+            Self::Accumulate => from(&c[r * ldc + j0..]),
+            Self::Zero => [T::ZERO; W],
+            Self::Row(row) => from(&row[j0..]),
+        }
+    }
+}
+
+/// `C[m×n] = start + A[m×k] · B[k×n]`; `B` and `C` row-major with leading
 /// dimensions `ldb` and `ldc`.
 #[allow(clippy::too_many_arguments)] // a BLAS-style signature: sizes, then each matrix with its layout
 #[inline(always)]
@@ -362,16 +387,30 @@ pub(crate) fn gemm_acc<T: Scalar, const FUSED: bool>(
     a_layout: ALayout,
     b: &[T],
     ldb: usize,
-    c: &mut [T],
-    ldc: usize,
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
 ) {
     let a = AMatrix { data: a, layout: a_layout };
     let mut bc = BC { b, ldb, c, ldc };
+    if k == 0 {
+        return start_only(m, n, &mut bc, start);
+    }
     // NR columns per tile; a lone row takes 4·NR at once (or 2·NR, a
     // weight panel's width), so that it too has several sums in flight.
     match TILE_ROW_BYTES / size_of::<T>() {
-        16 => blocked::<T, 16, 32, 64, FUSED>(m, n, k, a, &mut bc),
-        _ => blocked::<T, 8, 16, 32, FUSED>(m, n, k, a, &mut bc),
+        16 => blocked::<T, 16, 32, 64, FUSED>(m, n, k, a, &mut bc, start),
+        _ => blocked::<T, 8, 16, 32, FUSED>(m, n, k, a, &mut bc, start),
+    }
+}
+
+/// `C = start` (a product over no terms).
+fn start_only<T: Scalar>(m: usize, n: usize, bc: &mut BC<'_, T>, start: Start<'_, T>) {
+    for i in 0..m {
+        let row = &mut bc.c[i * bc.ldc..i * bc.ldc + n];
+        match start {
+            Start::Accumulate => {}
+            Start::Zero => row.fill(T::ZERO),
+            Start::Row(values) => row.copy_from_slice(&values[..n]),
+        }
     }
 }
 
@@ -382,15 +421,16 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, cons
     k: usize,
     a: AMatrix<'_, T>,
     bc: &mut BC<'_, T>,
+    start: Start<'_, T>,
 ) {
     let n_full = n - n % NR;
     let m_full = m - m % MR;
     for j0 in (0..n_full).step_by(NR) {
         for i0 in (0..m_full).step_by(MR) {
-            tile::<T, MR, NR, FUSED>(k, a, bc, i0, j0);
+            tile::<T, MR, NR, FUSED>(k, a, bc, i0, j0, start);
         }
     }
-    edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc);
+    edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc, start);
 }
 
 /// The parts of `C` outside whole `MR × NR` tiles: the rows past the last
@@ -402,6 +442,7 @@ fn edges<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const 
     k: usize,
     a: AMatrix<'_, T>,
     bc: &mut BC<'_, T>,
+    start: Start<'_, T>,
 ) {
     let n_full = n - n % NR;
     let m_full = m - m % MR;
@@ -410,16 +451,16 @@ fn edges<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const 
     for i in m_full..m {
         let mut j0 = 0;
         while j0 + WIDE <= n_full {
-            tile::<T, 1, WIDE, FUSED>(k, a, bc, i, j0);
+            tile::<T, 1, WIDE, FUSED>(k, a, bc, i, j0, start);
             j0 += WIDE;
         }
         // A 32-column weight panel: two vectors' worth at once.
         while j0 + MID <= n_full {
-            tile::<T, 1, MID, FUSED>(k, a, bc, i, j0);
+            tile::<T, 1, MID, FUSED>(k, a, bc, i, j0, start);
             j0 += MID;
         }
         while j0 < n_full {
-            tile::<T, 1, NR, FUSED>(k, a, bc, i, j0);
+            tile::<T, 1, NR, FUSED>(k, a, bc, i, j0, start);
             j0 += NR;
         }
     }
@@ -434,10 +475,10 @@ fn edges<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const 
             _ => 1,
         };
         match width {
-            8 => narrow::<T, 8, FUSED>(m, k, a, bc, j0),
-            4 => narrow::<T, 4, FUSED>(m, k, a, bc, j0),
-            2 => narrow::<T, 2, FUSED>(m, k, a, bc, j0),
-            _ => narrow::<T, 1, FUSED>(m, k, a, bc, j0),
+            8 => narrow::<T, 8, FUSED>(m, k, a, bc, j0, start),
+            4 => narrow::<T, 4, FUSED>(m, k, a, bc, j0, start),
+            2 => narrow::<T, 2, FUSED>(m, k, a, bc, j0, start),
+            _ => narrow::<T, 1, FUSED>(m, k, a, bc, j0, start),
         }
         j0 += width;
     }
@@ -469,18 +510,17 @@ pub(crate) fn gemm_acc_packed<T: Scalar, const FUSED: bool>(
     a_layout: ALayout,
     b: &[T],
     ldb: usize,
-    c: &mut [T],
-    ldc: usize,
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
     pack: &mut Vec<T>,
 ) {
-    if m < PACK_MIN_ROWS {
-        return gemm_acc::<T, FUSED>(m, n, k, a, a_layout, b, ldb, c, ldc);
+    if m < PACK_MIN_ROWS || k == 0 {
+        return gemm_acc::<T, FUSED>(m, n, k, a, a_layout, b, ldb, (c, ldc, start));
     }
     let a = AMatrix { data: a, layout: a_layout };
     let mut bc = BC { b, ldb, c, ldc };
     match TILE_ROW_BYTES / size_of::<T>() {
-        16 => packed::<T, 16, 32, 64, FUSED>(m, n, k, a, &mut bc, pack),
-        _ => packed::<T, 8, 16, 32, FUSED>(m, n, k, a, &mut bc, pack),
+        16 => packed::<T, 16, 32, 64, FUSED>(m, n, k, a, &mut bc, pack, start),
+        _ => packed::<T, 8, 16, 32, FUSED>(m, n, k, a, &mut bc, pack, start),
     }
 }
 
@@ -492,6 +532,7 @@ fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const
     a: AMatrix<'_, T>,
     bc: &mut BC<'_, T>,
     pack: &mut Vec<T>,
+    start: Start<'_, T>,
 ) {
     let n_full = n - n % NR;
     let m_full = m - m % MR;
@@ -513,13 +554,15 @@ fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const
             // 64-wide weight panel, ran 10–20 % slower read in place.)
             for s in 0..strips {
                 let block = (&pack[s * strip..(s + 1) * strip], NR, 0);
+                // The first block of `p` starts each sum; the others go on.
+                let start = if p0 == 0 { start } else { Start::Accumulate };
                 for i0 in (0..m_full).step_by(MR) {
-                    tile_block::<T, MR, NR, FUSED>((p0, kc), a, block, c, ldc, i0, g0 + s * NR);
+                    tile_block::<T, MR, NR, FUSED>((p0, kc), a, block, (c, ldc, start), i0, g0 + s * NR);
                 }
             }
         }
     }
-    edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc);
+    edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc, start);
 }
 
 /// One `R × W` tile of `C` at `(i0, j0)`, held in registers while `p` runs
@@ -531,22 +574,23 @@ fn tile<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     bc: &mut BC<'_, T>,
     i0: usize,
     j0: usize,
+    start: Start<'_, T>,
 ) {
     let BC { b, ldb, ref mut c, ldc } = *bc;
-    tile_block::<T, R, W, FUSED>((0, k), a, (b, ldb, j0), c, ldc, i0, j0);
+    tile_block::<T, R, W, FUSED>((0, k), a, (b, ldb, j0), (c, ldc, start), i0, j0);
 }
 
 /// The tile of [`tile`] over `p` in `p0..p0 + kc` only, its `B` rows read
 /// from `b` at `b_start + (p − p0)·ldb` (a packed block of `B`, or `B`
-/// itself): started from `C`'s values and stored back, so running the
-/// blocks of `p` in order sums each element in the same order as one pass.
+/// itself): started from `start` (`C`'s values, for every block of `p` but
+/// the first) and stored back, so running the blocks of `p` in order sums
+/// each element in the same order as one pass.
 #[inline(always)]
 fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     (p0, k): (usize, usize),
     a: AMatrix<'_, T>,
     (b, ldb, b_start): (&[T], usize, usize),
-    c: &mut [T],
-    ldc: usize,
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
     i0: usize,
     j0: usize,
 ) {
@@ -555,21 +599,28 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
         && W == x86_tile::WIDTH
         && k > 0
         && let (Some(a_data), Some(b), Some(c)) = (T::as_f32(a.data), T::as_f32(b), T::as_f32_mut(&mut *c))
+        && let Some(start) = match start {
+            Start::Accumulate => Some(x86_tile::Init::C),
+            Start::Zero => Some(x86_tile::Init::Zero),
+            Start::Row(row) => T::as_f32(row).map(|row| x86_tile::Init::Row(&row[j0..])),
+        }
     {
         let (a_start, a_strides) = match a.layout {
             ALayout::RowMajor { ld } => ((i0 * ld + p0), (ld, 1)),
             ALayout::ColMajor { ld } => ((p0 * ld + i0), (1, ld)),
         };
-        let tile =
-            x86_tile::Tile { k, a: (a_data, a_start, a_strides), b: (b, b_start, ldb), c: (c, i0 * ldc + j0, ldc) };
+        let tile = x86_tile::Tile {
+            k,
+            a: (a_data, a_start, a_strides),
+            b: (b, b_start, ldb),
+            c: (c, i0 * ldc + j0, ldc),
+            start,
+        };
         if tile.run::<FUSED>() {
             return;
         }
     }
-    let mut acc = [[T::ZERO; W]; R];
-    for (r, row) in acc.iter_mut().enumerate() {
-        row.copy_from_slice(&c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + W]);
-    }
+    let mut acc: [[T; W]; R] = std::array::from_fn(|r| start.values::<W>(c, ldc, i0 + r, j0));
     // Borrow A's rows (or its column pieces) once, so the loop indexes
     // short slices whose bounds the compiler can see.
     // Row `p` of B's tile columns starts at `b_at`, advanced by `ldb` a
@@ -628,7 +679,8 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
 #[allow(unsafe_code)]
 mod x86_tile {
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_storeu_ps,
+        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps,
     };
 
     use super::MR;
@@ -645,6 +697,17 @@ mod x86_tile {
         pub a: (&'a [f32], usize, (usize, usize)),
         pub b: (&'a [f32], usize, usize),
         pub c: (&'a mut [f32], usize, usize),
+        /// What the sums start from.
+        pub start: Init<'a>,
+    }
+
+    /// [`super::Start`] for the tile: `Row` holds the row from the tile's
+    /// first column.
+    #[derive(Clone, Copy)]
+    pub(super) enum Init<'a> {
+        C,
+        Zero,
+        Row(&'a [f32]),
     }
 
     impl Tile<'_> {
@@ -658,7 +721,7 @@ mod x86_tile {
             if !supported {
                 return false;
             }
-            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb), c: (c, c_start, ldc) } = self;
+            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb), c: (c, c_start, ldc), start } = self;
             // Every element the loops below touch lies inside its slice: the
             // last of A at (MR−1, k−1), of B at (k−1, WIDTH−1), of C at
             // (MR−1, WIDTH−1).
@@ -666,6 +729,12 @@ mod x86_tile {
             assert!(a_start + (MR - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
             assert!(b_start + (k - 1) * ldb + WIDTH <= b.len(), "B holds the tile's columns");
             assert!(c_start + (MR - 1) * ldc + WIDTH <= c.len(), "C holds the tile");
+            // A null pointer for C's own values and for zeros.
+            let row = match start {
+                Init::Row(row) => row[..WIDTH].as_ptr(),
+                Init::C | Init::Zero => std::ptr::null(),
+            };
+            let zero = matches!(start, Init::Zero);
             let a = a[a_start..].as_ptr();
             let b = b[b_start..].as_ptr();
             let c = c[c_start..].as_mut_ptr();
@@ -673,7 +742,7 @@ mod x86_tile {
             // for (checked above), and the assertions put every element
             // each one reads or writes inside the slices.
             unsafe {
-                let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc };
+                let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) };
                 if FUSED {
                     tile_fma(raw);
                 } else {
@@ -686,11 +755,18 @@ mod x86_tile {
 
     /// The body of both tiles, `step` being the one rounding rule.
     macro_rules! tile_body {
-        ($k:expr, $a:expr, $strides:expr, $b:expr, $ldb:expr, $c:expr, $ldc:expr, $step:expr) => {{
-            let (k, a, (a_rs, a_ps), b, ldb, c, ldc) = ($k, $a, $strides, $b, $ldb, $c, $ldc);
+        ($raw:expr, $step:expr) => {{
+            let Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) } = $raw;
             let step = $step;
-            let mut acc: [[__m256; 2]; MR] =
-                std::array::from_fn(|r| [_mm256_loadu_ps(c.add(r * ldc)), _mm256_loadu_ps(c.add(r * ldc + 8))]);
+            let mut acc: [[__m256; 2]; MR] = std::array::from_fn(|r| {
+                if zero {
+                    [_mm256_setzero_ps(); 2]
+                } else if row.is_null() {
+                    [_mm256_loadu_ps(c.add(r * ldc)), _mm256_loadu_ps(c.add(r * ldc + 8))]
+                } else {
+                    [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))]
+                }
+            });
             let rows: [*const f32; MR] = std::array::from_fn(|r| a.add(r * a_rs));
             let (mut a_at, mut b_at) = (0, 0);
             for _ in 0..k {
@@ -722,20 +798,23 @@ mod x86_tile {
         ldb: usize,
         c: *mut f32,
         ldc: usize,
+        /// Whether the sums start from zero, else from `C` (a null row) or
+        /// from the row.
+        start: (bool, *const f32),
     }
 
     /// `c + a·b`, rounded after the multiply and after the add.
     #[target_feature(enable = "avx2")]
-    unsafe fn tile_avx2(Raw { k, a, strides, b, ldb, c, ldc }: Raw) {
+    unsafe fn tile_avx2(raw: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
-        unsafe { tile_body!(k, a, strides, b, ldb, c, ldc, |c, a, b| _mm256_add_ps(c, _mm256_mul_ps(a, b))) }
+        unsafe { tile_body!(raw, |c, a, b| _mm256_add_ps(c, _mm256_mul_ps(a, b))) }
     }
 
     /// `a·b + c`, rounded once.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_fma(Raw { k, a, strides, b, ldb, c, ldc }: Raw) {
+    unsafe fn tile_fma(raw: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
-        unsafe { tile_body!(k, a, strides, b, ldb, c, ldc, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
+        unsafe { tile_body!(raw, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
     }
 }
 
@@ -753,6 +832,7 @@ fn narrow<T: Scalar, const W: usize, const FUSED: bool>(
     a: AMatrix<'_, T>,
     bc: &mut BC<'_, T>,
     j0: usize,
+    start: Start<'_, T>,
 ) {
     let BC { b, ldb, ref mut c, ldc } = *bc;
     let mut i0 = 0;
@@ -760,7 +840,7 @@ fn narrow<T: Scalar, const W: usize, const FUSED: bool>(
         let rows = NARROW_ROWS.min(m - i0);
         let mut acc = [[T::ZERO; W]; NARROW_ROWS];
         for (r, row) in acc.iter_mut().enumerate().take(rows) {
-            row.copy_from_slice(&c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + W]);
+            *row = start.values::<W>(c, ldc, i0 + r, j0);
         }
         for p in 0..k {
             let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W].try_into().expect("slice of length W");
@@ -804,10 +884,20 @@ mod tests {
                 }
             }
             let mut c = c0.clone();
-            gemm_acc::<f64, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, &mut c, n);
+            gemm_acc::<f64, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, (&mut c, n, Start::Accumulate));
             assert_eq!(c, expected, "{m}x{n}x{k}");
             let mut c = c0;
-            gemm_acc_packed::<f64, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, &mut c, n, &mut Vec::new());
+            gemm_acc_packed::<f64, false>(
+                m,
+                n,
+                k,
+                &a,
+                ALayout::RowMajor { ld: k },
+                &b,
+                n,
+                (&mut c, n, Start::Accumulate),
+                &mut Vec::new(),
+            );
             assert_eq!(c, expected, "packed, {m}x{n}x{k}");
         }
     }
@@ -845,7 +935,16 @@ mod tests {
         type Output = ();
         #[inline(always)]
         fn run(self) {
-            gemm_acc::<f32, true>(self.m, self.n, self.k, self.a, self.layout, self.b, self.n, self.c, self.n);
+            gemm_acc::<f32, true>(
+                self.m,
+                self.n,
+                self.k,
+                self.a,
+                self.layout,
+                self.b,
+                self.n,
+                (self.c, self.n, Start::Accumulate),
+            );
         }
     }
 
@@ -883,20 +982,20 @@ mod tests {
             }
             let a_t: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
             let mut c = c0.clone();
-            gemm_acc::<f32, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, &mut c, n);
+            gemm_acc::<f32, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, (&mut c, n, Start::Accumulate));
             assert_eq!(c, expected, "row-major A, {m}x{n}x{k}");
             // The same A stored transposed.
             let mut c = c0.clone();
-            gemm_acc::<f32, false>(m, n, k, &a_t, ALayout::ColMajor { ld: m }, &b, n, &mut c, n);
+            gemm_acc::<f32, false>(m, n, k, &a_t, ALayout::ColMajor { ld: m }, &b, n, (&mut c, n, Start::Accumulate));
             assert_eq!(c, expected, "column-major A, {m}x{n}x{k}");
             // Packed, with either layout, plain and fused.
             let mut pack = Vec::new();
             for (a_in, layout) in [(&a, ALayout::RowMajor { ld: k }), (&a_t, ALayout::ColMajor { ld: m })] {
                 let mut c = c0.clone();
-                gemm_acc_packed::<f32, false>(m, n, k, a_in, layout, &b, n, &mut c, n, &mut pack);
+                gemm_acc_packed::<f32, false>(m, n, k, a_in, layout, &b, n, (&mut c, n, Start::Accumulate), &mut pack);
                 assert_eq!(c, expected, "packed, {layout:?}, {m}x{n}x{k}");
                 let mut c = c0.clone();
-                gemm_acc_packed::<f32, true>(m, n, k, a_in, layout, &b, n, &mut c, n, &mut pack);
+                gemm_acc_packed::<f32, true>(m, n, k, a_in, layout, &b, n, (&mut c, n, Start::Accumulate), &mut pack);
                 assert_eq!(c, fused, "packed fused, {layout:?}, {m}x{n}x{k}");
             }
             // Fused: the fused loop's bits, in the plain build and in the
@@ -904,11 +1003,40 @@ mod tests {
             for layout in [ALayout::RowMajor { ld: k }, ALayout::ColMajor { ld: m }] {
                 let a_in = if matches!(layout, ALayout::RowMajor { .. }) { &a } else { &a_t };
                 let mut c = c0.clone();
-                gemm_acc::<f32, true>(m, n, k, a_in, layout, &b, n, &mut c, n);
+                gemm_acc::<f32, true>(m, n, k, a_in, layout, &b, n, (&mut c, n, Start::Accumulate));
                 assert_eq!(c, fused, "fused, {layout:?}, {m}x{n}x{k}");
                 let mut c = c0.clone();
                 vectorized_fused(Gemm { m, n, k, a: a_in, layout, b: &b, c: &mut c });
                 assert_eq!(c, fused, "fused, FMA build, {layout:?}, {m}x{n}x{k}");
+            }
+            // Sums started from zero and from a row (a bias) instead of C:
+            // the same bits as C holding those values first.
+            let row: Vec<f32> = (0..n).map(|_| next()).collect();
+            for (start, first) in [(Start::Zero, vec![0.0; n]), (Start::Row(&row), row.clone())] {
+                let mut expected = first.repeat(m);
+                for i in 0..m {
+                    for j in 0..n {
+                        for p in 0..k {
+                            expected[i * n + j] += a[i * k + p] * b[p * n + j];
+                        }
+                    }
+                }
+                let mut c = vec![f32::NAN; m * n];
+                gemm_acc::<f32, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, (&mut c, n, start));
+                assert_eq!(c, expected, "{start:?}, {m}x{n}x{k}");
+                let mut c = vec![f32::NAN; m * n];
+                gemm_acc_packed::<f32, false>(
+                    m,
+                    n,
+                    k,
+                    &a_t,
+                    ALayout::ColMajor { ld: m },
+                    &b,
+                    n,
+                    (&mut c, n, start),
+                    &mut pack,
+                );
+                assert_eq!(c, expected, "packed, {start:?}, {m}x{n}x{k}");
             }
             if m * n * k > 1000 {
                 assert_ne!(fused, expected, "{m}x{n}x{k}: fused rounding differs somewhere");

@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::{Inputs, RowSource};
-use crate::kernel::{ALayout, Job, Transpose, gemm_acc_packed, run_balanced, vectorized};
+use crate::kernel::{ALayout, Job, Start, Transpose, gemm_acc_packed, run_balanced, vectorized};
 use crate::noise::{NoisyRefresh, NoisyWeights};
 use crate::params::{LayerParams, check_sizes};
 use crate::train::Chunk;
@@ -129,9 +129,16 @@ impl<T: Scalar> KernelWeights<T> {
         self.forward.chunks(PANEL * self.inp).enumerate().map(|(q, p)| (q * PANEL, p))
     }
 
-    /// `C[rows × out] += A[rows × in] · Wᵀ`, panel by panel.
+    /// `C[rows × out] = 1·biasᵀ + A[rows × in] · Wᵀ`, panel by panel.
     #[inline(always)]
-    pub(crate) fn forward_gemm<const FUSED: bool>(&self, rows: usize, a: &[T], c: &mut [T], pack: &mut Vec<T>) {
+    pub(crate) fn forward_gemm<const FUSED: bool>(
+        &self,
+        rows: usize,
+        a: &[T],
+        bias: &[T],
+        c: &mut [T],
+        pack: &mut Vec<T>,
+    ) {
         let (inp, out) = (self.inp, self.out);
         for (first, panel) in self.panels() {
             let width = panel.len() / inp;
@@ -143,8 +150,7 @@ impl<T: Scalar> KernelWeights<T> {
                 ALayout::RowMajor { ld: inp },
                 panel,
                 width,
-                &mut c[first..],
-                out,
+                (&mut c[first..], out, Start::Row(&bias[first..])),
                 pack,
             );
         }
@@ -455,10 +461,10 @@ impl<T: Scalar> Mlp<T> {
         scratch.current.extend_from_slice(input);
         for (l, layer) in self.params.layers().iter().enumerate() {
             let (out, inp) = layer.weight.dim();
-            scratch.next.clear();
-            scratch.next.extend_from_slice(self.forward_bias(l));
+            scratch.next.resize(out, T::ZERO);
             debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
-            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, &mut scratch.next, &mut Vec::new());
+            let bias = self.forward_bias(l);
+            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, bias, &mut scratch.next, &mut Vec::new());
             if l + 1 < self.params.layers().len() {
                 relu_inplace(&mut scratch.next);
             }

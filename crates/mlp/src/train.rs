@@ -12,7 +12,7 @@ use crate::architecture::Source;
 use crate::conv::{fold, unfold, unfold_bytes};
 use crate::inputs::{CheckedInputs, Inputs, RowSource};
 use crate::kernel::{
-    ALayout, Arithmetic, Job, PIECE, Transpose, gemm_acc_packed, run_balanced, vectorized, vectorized_fused,
+    ALayout, Arithmetic, Job, PIECE, Start, Transpose, gemm_acc_packed, run_balanced, vectorized, vectorized_fused,
 };
 use crate::net::{KernelWeights, relu_inplace};
 use crate::{Conv2dShape, Gradients, LayerKind, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
@@ -520,13 +520,9 @@ impl<T: Scalar> Chunk<T> {
                         Source::Input => &self.input,
                         Source::Layer(k) => &before[k],
                     };
-                    // Every row starts from the bias (a copy per row: pushing
-                    // value by value cost a fifth of the forward pass).
+                    // Every row's sums start from the bias, in the kernel.
                     z.resize(rows * bias.len(), T::ZERO);
-                    for row in z.chunks_exact_mut(bias.len()) {
-                        row.copy_from_slice(bias);
-                    }
-                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, z, &mut self.pack);
+                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, bias, z, &mut self.pack);
                 }
                 LayerKind::Conv2d(c) => {
                     self.cols.resize_with(layers.len(), Vec::new);
@@ -672,7 +668,6 @@ impl<T: Scalar> Chunk<T> {
         let g = &mut self.grads.as_mut().expect("made by backward").layers_mut()[l];
         // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
         let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
-        gw.fill(T::ZERO);
         gemm_acc_packed::<T, FUSED>(
             out,
             inp,
@@ -681,8 +676,7 @@ impl<T: Scalar> Chunk<T> {
             ALayout::ColMajor { ld: out },
             dense_input,
             inp,
-            gw,
-            inp,
+            (gw, inp, Start::Zero),
             &mut self.pack,
         );
         // ∂L/∂b = Σ_rows δ, in row order.
@@ -703,7 +697,7 @@ impl<T: Scalar> Chunk<T> {
             let part = if started { &mut self.delta_part } else { &mut self.deltas[k] };
             let w = net.kernel_weights(l);
             let product = if conv.is_some() { &mut self.cols_grad } else { &mut *part };
-            product.clear();
+            // Every value is written (from zero, in the kernel).
             product.resize(dense_rows * inp, T::ZERO);
             gemm_acc_packed::<T, FUSED>(
                 dense_rows,
@@ -713,8 +707,7 @@ impl<T: Scalar> Chunk<T> {
                 ALayout::RowMajor { ld: out },
                 &w.backward,
                 w.backward_ld,
-                product,
-                inp,
+                (product, inp, Start::Zero),
                 &mut self.pack,
             );
             if let Some(c) = conv {
@@ -753,10 +746,7 @@ fn conv_forward<T: Scalar, const FUSED: bool>(
     }
     let (pixels, out) = (c.out_pixels(), c.out_channels);
     pixel_rows.resize(rows * pixels * out, T::ZERO);
-    for row in pixel_rows.chunks_exact_mut(out) {
-        row.copy_from_slice(bias);
-    }
-    weights.forward_gemm::<FUSED>(rows * pixels, cols, pixel_rows, pack);
+    weights.forward_gemm::<FUSED>(rows * pixels, cols, bias, pixel_rows, pack);
     z.resize(rows * out * pixels, T::ZERO);
     for (src, dst) in pixel_rows.chunks_exact(pixels * out).zip(z.chunks_exact_mut(out * pixels)) {
         Transpose { src, src_ld: out, rows: pixels, cols: out, dst }.run();
