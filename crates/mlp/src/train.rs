@@ -400,9 +400,19 @@ impl<T: Scalar> Workspace<T> {
     /// Sums the chunks' partial gradients into `grads`, in chunk order,
     /// clamping each sum to `[-clip, clip]` when asked, and returns the mean
     /// loss and whether every summed (and clamped) value is finite. One pass
-    /// over the gradients, split across threads in fixed pieces.
-    fn reduce(&self, grads: &mut Gradients<T>, clip: Option<T>) -> (T, bool) {
-        let chunks = &self.chunks[..self.rows.div_ceil(self.chunk_rows)];
+    /// over the gradients, split across threads in fixed pieces. A lone
+    /// chunk's gradients are the sum: they change places with `grads`
+    /// (whose buffers the next pass fills) instead of being copied.
+    fn reduce(&mut self, grads: &mut Gradients<T>, clip: Option<T>) -> (T, bool) {
+        let chunks = &mut self.chunks[..self.rows.div_ceil(self.chunk_rows)];
+        let loss_sum = chunks.iter().fold(T::ZERO, |acc, c| acc + c.loss_sum);
+        let chunks: &[Chunk<T>] = match chunks {
+            [lone] => {
+                std::mem::swap(grads, lone.grads.as_mut().expect("backward filled every chunk's gradients"));
+                &[]
+            }
+            all => all,
+        };
         // Each element sums its chunks in chunk order whatever the split, so
         // splitting changes no bit: every piece of every tensor is one item,
         // and the items run in one parallel region, a group per thread.
@@ -414,13 +424,13 @@ impl<T: Scalar> Workspace<T> {
         let piece =
             |(tensor, from, out): (usize, usize, &mut [T])| vectorized(SumPartials { out, from, tensor, chunks, clip });
         let all_finite = run_balanced(pieces, |p| p.2.len(), piece, true, |a, b| a & b);
-        let loss_sum = chunks.iter().fold(T::ZERO, |acc, c| acc + c.loss_sum);
         (loss_sum / T::from_f64(self.rows as f64), all_finite)
     }
 }
 
 /// `out` = the sum, in chunk order, of every chunk's partial gradient of
-/// tensor `tensor` at elements `from..from + out.len()`, clamped to
+/// tensor `tensor` at elements `from..from + out.len()` (no chunks: `out`
+/// as it is), clamped to
 /// `[-clip, clip]` if given; returns whether every result is finite.
 struct SumPartials<'a, T: Scalar> {
     out: &'a mut [T],
@@ -905,7 +915,7 @@ impl<T: Scalar> Mlp<T> {
 
 /// The reduction, clamping and check that end a gradient pass.
 fn finish<'g, T: Scalar>(
-    ws: &Workspace<T>,
+    ws: &mut Workspace<T>,
     grads: &'g mut Gradients<T>,
     clip: Option<T>,
 ) -> Result<(T, FiniteGradients<'g, T>), MlpError> {
