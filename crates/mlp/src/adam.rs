@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::PANEL;
 use crate::kernel::{Job, run_balanced, vectorized};
-use crate::net::{PANEL, refresh_block};
+use crate::net::refresh_block;
 use crate::noise::NoisyRefresh;
 use crate::{FiniteGradients, Gradients, Mlp, MlpError, OptimizerProblem, Params, Scalar, StoredParams};
 

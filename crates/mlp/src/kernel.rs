@@ -465,20 +465,35 @@ fn edges<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const 
         }
     }
     // Fewer than NR columns left (the 2 outputs of a Q-network, the 4
-    // inputs of CartPole): blocks of 8, 4, 2 and 1 columns.
-    let mut j0 = n_full;
-    while j0 < n {
-        let width = match n - j0 {
+    // inputs of CartPole).
+    let BC { b, ldb, ref mut c, ldc } = *bc;
+    narrow_columns::<T, FUSED>((m, k), a, (b, ldb, n_full), (c, ldc, start), n_full..n);
+}
+
+/// Columns `cols` of every row of `C`, fewer than a tile's width, their
+/// `B` columns from `b_j0` on: blocks of 8, 4, 2 and 1 columns.
+#[inline(always)]
+fn narrow_columns<T: Scalar, const FUSED: bool>(
+    (m, k): (usize, usize),
+    a: AMatrix<'_, T>,
+    (b, ldb, b_j0): (&[T], usize, usize),
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
+    cols: std::ops::Range<usize>,
+) {
+    let mut j0 = cols.start;
+    while j0 < cols.end {
+        let width = match cols.end - j0 {
             8.. => 8,
             4..=7 => 4,
             2..=3 => 2,
             _ => 1,
         };
+        let b = (b, ldb, b_j0 + (j0 - cols.start));
         match width {
-            8 => narrow::<T, 8, FUSED>(m, k, a, bc, j0, start),
-            4 => narrow::<T, 4, FUSED>(m, k, a, bc, j0, start),
-            2 => narrow::<T, 2, FUSED>(m, k, a, bc, j0, start),
-            _ => narrow::<T, 1, FUSED>(m, k, a, bc, j0, start),
+            8 => narrow::<T, 8, FUSED>(m, k, a, b, (c, ldc, start), j0),
+            4 => narrow::<T, 4, FUSED>(m, k, a, b, (c, ldc, start), j0),
+            2 => narrow::<T, 2, FUSED>(m, k, a, b, (c, ldc, start), j0),
+            _ => narrow::<T, 1, FUSED>(m, k, a, b, (c, ldc, start), j0),
         }
         j0 += width;
     }
@@ -563,6 +578,120 @@ fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const
         }
     }
     edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc, start);
+}
+
+/// Columns of `B` per panel in [`gemm_panels`]: one register tile's width
+/// for `f32` (two for `f64`).
+pub(crate) const PANEL: usize = 16;
+
+/// `C[m×n] = start + A[m×k] · B[k×n]`, `A` row-major (rows `lda` apart),
+/// `B` stored as panels of [`PANEL`] columns (columns `q·PANEL..`, `k ×
+/// PANEL` row-major and contiguous, one panel after another, the last
+/// `n mod PANEL` wide): a layer's forward copy of its weight. Each panel is
+/// already what packing would make of it, so nothing is copied: a block of
+/// [`KC`] rows of a panel (16 KiB) stays in L1 while every row tile of `C`
+/// reads it, and a lone row (acting) runs across four panels at once, so
+/// that eight sums are in flight. Each element is summed over `p` in
+/// order, so the bits are [`gemm_acc`]'s on `B` itself.
+#[inline(always)]
+pub(crate) fn gemm_panels<T: Scalar, const FUSED: bool>(
+    (m, n, k): (usize, usize, usize),
+    (a, lda): (&[T], usize),
+    panels: &[T],
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
+) {
+    let a = AMatrix { data: a, layout: ALayout::RowMajor { ld: lda } };
+    if k == 0 {
+        let mut bc = BC { b: panels, ldb: PANEL, c, ldc };
+        return start_only(m, n, &mut bc, start);
+    }
+    match TILE_ROW_BYTES / size_of::<T>() {
+        16 => panels_with::<T, 16, FUSED>((m, n, k), a, panels, (c, ldc, start)),
+        _ => panels_with::<T, 8, FUSED>((m, n, k), a, panels, (c, ldc, start)),
+    }
+}
+
+#[inline(always)]
+fn panels_with<T: Scalar, const NR: usize, const FUSED: bool>(
+    (m, n, k): (usize, usize, usize),
+    a: AMatrix<'_, T>,
+    panels: &[T],
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
+) {
+    let (whole, m_full) = (n / PANEL, m - m % MR);
+    let panel = |q: usize| &panels[q * k * PANEL..(q + 1) * k * PANEL];
+    for q in 0..whole {
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            // The first block of `p` starts each sum; the others go on.
+            let start = if p0 == 0 { start } else { Start::Accumulate };
+            for jj in (0..PANEL).step_by(NR) {
+                for i0 in (0..m_full).step_by(MR) {
+                    let block = (panel(q), PANEL, p0 * PANEL + jj);
+                    tile_block::<T, MR, NR, FUSED>((p0, kc), a, block, (&mut *c, ldc, start), i0, q * PANEL + jj);
+                }
+            }
+        }
+    }
+    // Rows left over (fewer than MR; a single input): across as many
+    // panels at once as there are.
+    for i in m_full..m {
+        let mut q = 0;
+        while q < whole {
+            let span = match whole - q {
+                4.. => 4,
+                2..=3 => 2,
+                _ => 1,
+            };
+            let row = (&mut *c, ldc, start);
+            match span {
+                4 => row_across_panels::<T, 4, FUSED>(k, a, i, panels, q, row),
+                2 => row_across_panels::<T, 2, FUSED>(k, a, i, panels, q, row),
+                _ => row_across_panels::<T, 1, FUSED>(k, a, i, panels, q, row),
+            }
+            q += span;
+        }
+    }
+    // The last panel, narrower than a tile: its own row stride.
+    if whole * PANEL < n {
+        let tail = (&panels[whole * PANEL * k..], n - whole * PANEL, 0);
+        narrow_columns::<T, FUSED>((m, k), a, tail, (c, ldc, start), whole * PANEL..n);
+    }
+}
+
+/// Row `i` of `C` at panels `q0..q0 + S` of [`gemm_panels`]'s `B`, its
+/// `S·PANEL` sums held in registers while `p` runs over `k` in order.
+#[inline(always)]
+fn row_across_panels<T: Scalar, const S: usize, const FUSED: bool>(
+    k: usize,
+    a: AMatrix<'_, T>,
+    i: usize,
+    panels: &[T],
+    q0: usize,
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
+) {
+    let j0 = q0 * PANEL;
+    let mut acc: [[T; PANEL]; S] = std::array::from_fn(|s| start.values::<PANEL>(c, ldc, i, j0 + s * PANEL));
+    let bs: [&[T]; S] = std::array::from_fn(|s| &panels[(q0 + s) * k * PANEL..(q0 + s + 1) * k * PANEL]);
+    let ALayout::RowMajor { ld } = a.layout else { unreachable!("gemm_panels reads A row-major") };
+    let a_row = &a.data[i * ld..i * ld + k];
+    // Index loops, as in `tile_block`: with iterators LLVM kept the sums in
+    // memory.
+    let mut at = 0;
+    #[allow(clippy::needless_range_loop)]
+    for p in 0..k {
+        let x = a_row[p];
+        for s in 0..S {
+            let b_row = bs[s][at..].first_chunk::<PANEL>().expect("a panel holds k rows");
+            for j in 0..PANEL {
+                acc[s][j] = step::<T, FUSED>(acc[s][j], x, b_row[j]);
+            }
+        }
+        at += PANEL;
+    }
+    for (s, values) in acc.iter().enumerate() {
+        c[i * ldc + j0 + s * PANEL..][..PANEL].copy_from_slice(values);
+    }
 }
 
 /// One `R × W` tile of `C` at `(i0, j0)`, held in registers while `p` runs
@@ -822,19 +951,18 @@ mod x86_tile {
 /// latency when each row has only a few columns.
 const NARROW_ROWS: usize = 8;
 
-/// Columns `j0..j0 + W` of every row of `C`, for `W` below a register tile:
-/// `NARROW_ROWS` rows at a time, their `W` sums held in registers while `p`
-/// runs over `k` in order.
+/// Columns `j0..j0 + W` of every row of `C` (from `B`'s columns `b_j0..`),
+/// for `W` below a register tile: `NARROW_ROWS` rows at a time, their `W`
+/// sums held in registers while `p` runs over `k` in order.
 #[inline(always)]
 fn narrow<T: Scalar, const W: usize, const FUSED: bool>(
     m: usize,
     k: usize,
     a: AMatrix<'_, T>,
-    bc: &mut BC<'_, T>,
+    (b, ldb, b_j0): (&[T], usize, usize),
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
     j0: usize,
-    start: Start<'_, T>,
 ) {
-    let BC { b, ldb, ref mut c, ldc } = *bc;
     let mut i0 = 0;
     while i0 < m {
         let rows = NARROW_ROWS.min(m - i0);
@@ -843,7 +971,7 @@ fn narrow<T: Scalar, const W: usize, const FUSED: bool>(
             *row = start.values::<W>(c, ldc, i0 + r, j0);
         }
         for p in 0..k {
-            let b_row: &[T; W] = b[p * ldb + j0..p * ldb + j0 + W].try_into().expect("slice of length W");
+            let b_row: &[T; W] = b[p * ldb + b_j0..].first_chunk::<W>().expect("B holds W columns from b_j0");
             for (r, row) in acc.iter_mut().enumerate().take(rows) {
                 let a_ip = a.at(i0 + r, p);
                 for j in 0..W {
@@ -917,6 +1045,68 @@ mod tests {
             let mut dst64 = vec![f64::NAN; cols * rows];
             Transpose { src: &src64, src_ld, rows, cols, dst: &mut dst64 }.run();
             assert!(dst64.iter().zip(&expected).all(|(&a, &b)| a == f64::from(b)), "f64, {rows}x{cols}");
+        }
+    }
+
+    /// `B` (`k × n`, row-major) as [`gemm_panels`] reads it.
+    fn panels_of<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
+        (0..n.div_ceil(PANEL))
+            .flat_map(|q| {
+                let cols = q * PANEL..(q * PANEL + PANEL).min(n);
+                (0..k).flat_map(move |p| cols.clone().map(move |j| b[p * n + j]))
+            })
+            .collect()
+    }
+
+    /// The panel kernel against the naive loop, bit for bit, plain and
+    /// fused, `f32` and `f64`: lone rows across one to four panels, row
+    /// tiles with rows left over, a narrower last panel, several blocks of
+    /// `p`, and sums started from the bias.
+    #[test]
+    fn panels_match_the_naive_loop_exactly() {
+        let mut seed = 3u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        for (m, n, k) in
+            [(1, 128, 4), (1, 2, 128), (1, 112, 33), (3, 70, 9), (5, 16, 300), (17, 38, 530), (40, 64, 260)]
+        {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+            let bias: Vec<f32> = (0..n).map(|_| next()).collect();
+            let naive = |fused: bool| {
+                let mut c = bias.repeat(m);
+                for i in 0..m {
+                    for j in 0..n {
+                        for p in 0..k {
+                            let (x, y) = (a[i * k + p], b[p * n + j]);
+                            c[i * n + j] = if fused { x.mul_add(y, c[i * n + j]) } else { c[i * n + j] + x * y };
+                        }
+                    }
+                }
+                c
+            };
+            let panels = panels_of(&b, k, n);
+            let mut c = vec![f32::NAN; m * n];
+            gemm_panels::<f32, false>((m, n, k), (&a, k), &panels, (&mut c, n, Start::Row(&bias)));
+            assert_eq!(c, naive(false), "{m}x{n}x{k}");
+            let mut c = vec![f32::NAN; m * n];
+            gemm_panels::<f32, true>((m, n, k), (&a, k), &panels, (&mut c, n, Start::Row(&bias)));
+            assert_eq!(c, naive(true), "fused, {m}x{n}x{k}");
+            let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+            let (a64, b64, bias64) = (wide(&a), wide(&b), wide(&bias));
+            let mut expected = bias64.repeat(m);
+            for i in 0..m {
+                for j in 0..n {
+                    for p in 0..k {
+                        expected[i * n + j] += a64[i * k + p] * b64[p * n + j];
+                    }
+                }
+            }
+            let mut c = vec![f64::NAN; m * n];
+            gemm_panels::<f64, false>((m, n, k), (&a64, k), &panels_of(&b64, k, n), (&mut c, n, Start::Row(&bias64)));
+            assert_eq!(c, expected, "f64, {m}x{n}x{k}");
         }
     }
 

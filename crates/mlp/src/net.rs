@@ -10,7 +10,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::{Inputs, RowSource};
-use crate::kernel::{ALayout, Job, Start, Transpose, gemm_acc_packed, run_balanced, vectorized};
+use crate::kernel::{Job, PANEL, Start, Transpose, gemm_panels, run_balanced, vectorized};
 use crate::noise::{NoisyRefresh, NoisyWeights};
 use crate::params::{LayerParams, check_sizes};
 use crate::train::Chunk;
@@ -46,8 +46,9 @@ pub struct Mlp<T: Scalar> {
 /// with a padded row stride.
 ///
 /// Why panels: a forward tile reads a 64-byte piece of every row of `Wᵀ`;
-/// in a contiguous 32-column panel those rows are 128 bytes apart, so a
-/// panel of the seed's hidden layer (16 KB) stays in L1. (Rows 512 bytes
+/// in a 16-column panel those pieces are contiguous, exactly what the
+/// kernel's packing would make of them, so the forward pass reads the
+/// panels in place (`gemm_panels`) and copies nothing. (Rows 512 bytes
 /// apart, as in a plain `128 × 128` matrix, fall into an eighth of the L1
 /// sets and evict each other.) Panel `q` holds exactly the rows
 /// `q·PANEL..` of `W`, so it can be rewritten from those rows alone: the
@@ -86,9 +87,6 @@ impl<T: Clone> Clone for KernelWeights<T> {
 /// (see [`Mlp::parts_mut`]).
 pub(crate) type NetParts<'a, T> = (&'a mut Params<T>, &'a mut [KernelWeights<T>], &'a [Option<NoisyWeights<T>>]);
 
-/// Columns of `Wᵀ` (rows of `W`) per panel of the forward copy.
-pub(crate) const PANEL: usize = 32;
-
 /// The row stride for a row of `n` values (see [`KernelWeights`]).
 fn padded_ld(n: usize) -> usize {
     if n >= 64 { n.next_multiple_of(16) + 16 } else { n }
@@ -124,36 +122,11 @@ impl<T: Scalar> KernelWeights<T> {
         }
     }
 
-    /// The panels, with their first column: `(q·PANEL, panel)`.
-    fn panels(&self) -> impl Iterator<Item = (usize, &[T])> + '_ {
-        self.forward.chunks(PANEL * self.inp).enumerate().map(|(q, p)| (q * PANEL, p))
-    }
-
-    /// `C[rows × out] = 1·biasᵀ + A[rows × in] · Wᵀ`, panel by panel.
+    /// `C[rows × out] = 1·biasᵀ + A[rows × in] · Wᵀ`, from the panels.
     #[inline(always)]
-    pub(crate) fn forward_gemm<const FUSED: bool>(
-        &self,
-        rows: usize,
-        a: &[T],
-        bias: &[T],
-        c: &mut [T],
-        pack: &mut Vec<T>,
-    ) {
+    pub(crate) fn forward_gemm<const FUSED: bool>(&self, rows: usize, a: &[T], bias: &[T], c: &mut [T]) {
         let (inp, out) = (self.inp, self.out);
-        for (first, panel) in self.panels() {
-            let width = panel.len() / inp;
-            gemm_acc_packed::<T, FUSED>(
-                rows,
-                width,
-                inp,
-                a,
-                ALayout::RowMajor { ld: inp },
-                panel,
-                width,
-                (&mut c[first..], out, Start::Row(&bias[first..])),
-                pack,
-            );
-        }
+        gemm_panels::<T, FUSED>((rows, out, inp), (a, inp), &self.forward, (c, out, Start::Row(bias)));
     }
 }
 
@@ -464,7 +437,7 @@ impl<T: Scalar> Mlp<T> {
             scratch.next.resize(out, T::ZERO);
             debug_assert_eq!((out, inp), (self.kernel_weights[l].out, self.kernel_weights[l].inp));
             let bias = self.forward_bias(l);
-            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, bias, &mut scratch.next, &mut Vec::new());
+            self.kernel_weights[l].forward_gemm::<false>(1, &scratch.current, bias, &mut scratch.next);
             if l + 1 < self.params.layers().len() {
                 relu_inplace(&mut scratch.next);
             }

@@ -532,7 +532,7 @@ impl<T: Scalar> Chunk<T> {
                     };
                     // Every row's sums start from the bias, in the kernel.
                     z.resize(rows * bias.len(), T::ZERO);
-                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, bias, z, &mut self.pack);
+                    net.kernel_weights(l).forward_gemm::<FUSED>(rows, prev, bias, z);
                 }
                 LayerKind::Conv2d(c) => {
                     self.cols.resize_with(layers.len(), Vec::new);
@@ -542,7 +542,7 @@ impl<T: Scalar> Chunk<T> {
                         RowSource::Bytes(..) if linear_reads_input => RowSource::Values(&self.input),
                         other => other,
                     };
-                    let buffers = (&mut self.cols[l], &mut self.pixel_rows, &mut self.pack, &mut self.sample);
+                    let buffers = (&mut self.cols[l], &mut self.pixel_rows, &mut self.sample);
                     conv_forward::<T, FUSED>(&c, net.kernel_weights(l), bias, source, rows, buffers, z);
                 }
             }
@@ -747,7 +747,7 @@ fn conv_forward<T: Scalar, const FUSED: bool>(
     bias: &[T],
     input: RowSource<'_, T>,
     rows: usize,
-    (cols, pixel_rows, pack, sample): (&mut Vec<T>, &mut Vec<T>, &mut Vec<T>, &mut Vec<T>),
+    (cols, pixel_rows, sample): (&mut Vec<T>, &mut Vec<T>, &mut Vec<T>),
     z: &mut Vec<T>,
 ) {
     match input {
@@ -756,7 +756,7 @@ fn conv_forward<T: Scalar, const FUSED: bool>(
     }
     let (pixels, out) = (c.out_pixels(), c.out_channels);
     pixel_rows.resize(rows * pixels * out, T::ZERO);
-    weights.forward_gemm::<FUSED>(rows * pixels, cols, bias, pixel_rows, pack);
+    weights.forward_gemm::<FUSED>(rows * pixels, cols, bias, pixel_rows);
     z.resize(rows * out * pixels, T::ZERO);
     for (src, dst) in pixel_rows.chunks_exact(pixels * out).zip(z.chunks_exact_mut(out * pixels)) {
         Transpose { src, src_ld: out, rows: pixels, cols: out, dst }.run();
