@@ -672,22 +672,23 @@ fn row_across_panels<T: Scalar, const S: usize, const FUSED: bool>(
 ) {
     let j0 = q0 * PANEL;
     let mut acc: [[T; PANEL]; S] = std::array::from_fn(|s| start.values::<PANEL>(c, ldc, i, j0 + s * PANEL));
-    let bs: [&[T]; S] = std::array::from_fn(|s| &panels[(q0 + s) * k * PANEL..(q0 + s + 1) * k * PANEL]);
+    // Each panel as its k rows, and A's row: slices of length k, so that
+    // indexing them by p < k needs no check in the loop.
+    let bs: [&[[T; PANEL]]; S] =
+        std::array::from_fn(|s| panels[(q0 + s) * k * PANEL..(q0 + s + 1) * k * PANEL].as_chunks::<PANEL>().0);
     let ALayout::RowMajor { ld } = a.layout else { unreachable!("gemm_panels reads A row-major") };
     let a_row = &a.data[i * ld..i * ld + k];
     // Index loops, as in `tile_block`: with iterators LLVM kept the sums in
     // memory.
-    let mut at = 0;
     #[allow(clippy::needless_range_loop)]
     for p in 0..k {
         let x = a_row[p];
         for s in 0..S {
-            let b_row = bs[s][at..].first_chunk::<PANEL>().expect("a panel holds k rows");
+            let b_row = &bs[s][p];
             for j in 0..PANEL {
                 acc[s][j] = step::<T, FUSED>(acc[s][j], x, b_row[j]);
             }
         }
-        at += PANEL;
     }
     for (s, values) in acc.iter().enumerate() {
         c[i * ldc + j0 + s * PANEL..][..PANEL].copy_from_slice(values);
