@@ -318,11 +318,44 @@ fn step<T: Scalar, const FUSED: bool>(c: T, a: T, b: T) -> T {
     if FUSED { a.mul_add(b, c) } else { c + a * b }
 }
 
-/// Rows of a register tile.
+/// Rows of the smaller register tile: rows are taken in tiles of
+/// [`MR_WIDE`] and of `MR`, and fewer than `MR` are left over.
 const MR: usize = 4;
-/// Bytes of a register tile row: two 256-bit vector registers. With 4 rows,
-/// 8 accumulators keep both multipliers and both adders of a core busy.
+/// Rows of the larger register tile. With 6 rows of two vectors, 12
+/// accumulators: a step of the loop (2 loads of `B`, 6 broadcasts of `A`,
+/// 12 multiplies, 12 adds) is 24 vector operations for 8 loads, where 4
+/// rows gave 16 for 6 and the loop's own instructions made the front end,
+/// not the arithmetic, its limit.
+const MR_WIDE: usize = 6;
+/// Bytes of a register tile row: two 256-bit vector registers.
 const TILE_ROW_BYTES: usize = 64;
+
+/// The row tiles of `m` rows, `(first row, rows)`: tiles of [`MR_WIDE`]
+/// rows, then of [`MR`] (as many 6-row tiles as leave a multiple of 4),
+/// covering all but the last `m mod 4` rows.
+#[inline(always)]
+fn row_tiles(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    let m_full = m - m % MR;
+    let wide = 2 * MR_WIDE * (m_full / (2 * MR_WIDE));
+    (0..wide).step_by(MR_WIDE).map(|i0| (i0, MR_WIDE)).chain((wide..m_full).step_by(MR).map(|i0| (i0, MR)))
+}
+
+/// [`tile_block`] with `rows` ([`MR_WIDE`] or [`MR`]) rows.
+#[inline(always)]
+fn row_tile<T: Scalar, const W: usize, const FUSED: bool>(
+    rows: usize,
+    depth: (usize, usize),
+    a: AMatrix<'_, T>,
+    b: (&[T], usize, usize),
+    c: (&mut [T], usize, Start<'_, T>),
+    (i0, j0): (usize, usize),
+) {
+    if rows == MR_WIDE {
+        tile_block::<T, MR_WIDE, W, FUSED>(depth, a, b, c, i0, j0);
+    } else {
+        tile_block::<T, MR, W, FUSED>(depth, a, b, c, i0, j0);
+    }
+}
 
 /// `A` of `C += A · B`: its values and how they are laid out.
 #[derive(Debug, Clone, Copy)]
@@ -424,10 +457,10 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, cons
     start: Start<'_, T>,
 ) {
     let n_full = n - n % NR;
-    let m_full = m - m % MR;
     for j0 in (0..n_full).step_by(NR) {
-        for i0 in (0..m_full).step_by(MR) {
-            tile::<T, MR, NR, FUSED>(k, a, bc, i0, j0, start);
+        for (i0, rows) in row_tiles(m) {
+            let BC { b, ldb, ref mut c, ldc } = *bc;
+            row_tile::<T, NR, FUSED>(rows, (0, k), a, (b, ldb, j0), (c, ldc, start), (i0, j0));
         }
     }
     edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc, start);
@@ -550,7 +583,6 @@ fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const
     start: Start<'_, T>,
 ) {
     let n_full = n - n % NR;
-    let m_full = m - m % MR;
     let strip = KC * NR;
     pack.resize(PACK_STRIPS * strip, T::ZERO);
     let BC { b, ldb, ref mut c, ldc } = *bc;
@@ -571,8 +603,8 @@ fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const
                 let block = (&pack[s * strip..(s + 1) * strip], NR, 0);
                 // The first block of `p` starts each sum; the others go on.
                 let start = if p0 == 0 { start } else { Start::Accumulate };
-                for i0 in (0..m_full).step_by(MR) {
-                    tile_block::<T, MR, NR, FUSED>((p0, kc), a, block, (c, ldc, start), i0, g0 + s * NR);
+                for (i0, rows) in row_tiles(m) {
+                    row_tile::<T, NR, FUSED>(rows, (p0, kc), a, block, (&mut *c, ldc, start), (i0, g0 + s * NR));
                 }
             }
         }
@@ -626,9 +658,9 @@ fn panels_with<T: Scalar, const NR: usize, const FUSED: bool>(
             // The first block of `p` starts each sum; the others go on.
             let start = if p0 == 0 { start } else { Start::Accumulate };
             for jj in (0..PANEL).step_by(NR) {
-                for i0 in (0..m_full).step_by(MR) {
+                for (i0, rows) in row_tiles(m) {
                     let block = (panel(q), PANEL, p0 * PANEL + jj);
-                    tile_block::<T, MR, NR, FUSED>((p0, kc), a, block, (&mut *c, ldc, start), i0, q * PANEL + jj);
+                    row_tile::<T, NR, FUSED>(rows, (p0, kc), a, block, (&mut *c, ldc, start), (i0, q * PANEL + jj));
                 }
             }
         }
@@ -725,7 +757,7 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     j0: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if R == MR
+    if (R == MR || R == MR_WIDE)
         && W == x86_tile::WIDTH
         && k > 0
         && let (Some(a_data), Some(b), Some(c)) = (T::as_f32(a.data), T::as_f32(b), T::as_f32_mut(&mut *c))
@@ -746,7 +778,7 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
             c: (c, i0 * ldc + j0, ldc),
             start,
         };
-        if tile.run::<FUSED>() {
+        if tile.run::<R, FUSED>() {
             return;
         }
     }
@@ -795,13 +827,15 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     }
 }
 
-/// The `f32` register tile (`MR` × 16) written out in AVX2 instructions.
+/// The `f32` register tiles (`MR` or `MR_WIDE` rows × 16) written out in
+/// AVX2 instructions.
 ///
 /// LLVM compiles the generic tile to the right arithmetic but loads each
 /// row of `B` once per row of the tile (a load folded into every multiply):
 /// 12 vector loads for 16 vector operations, so the loads, not the
 /// arithmetic, set the pace. Here a row of `B` is loaded once into two
-/// registers and each `A` value broadcast once: 6 loads for 16 operations.
+/// registers and each `A` value broadcast once: 6 loads for 16 operations
+/// (8 for 24 with 6 rows).
 /// The arithmetic is the generic tile's, step for step (`c + a·b` rounded
 /// twice, or once when fused, over `p` in order), so the bits are too —
 /// the kernel test compares both against the naive loops.
@@ -812,8 +846,6 @@ mod x86_tile {
         __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps,
         _mm256_storeu_ps,
     };
-
-    use super::MR;
 
     /// Columns of the tile: two vectors of 8 `f32`.
     pub(super) const WIDTH: usize = 16;
@@ -845,7 +877,7 @@ mod x86_tile {
         /// nothing) when the CPU lacks AVX2 (or FMA, for a fused tile).
         /// Panics, as indexing would, if an operand is too short.
         #[inline(always)]
-        pub(super) fn run<const FUSED: bool>(self) -> bool {
+        pub(super) fn run<const R: usize, const FUSED: bool>(self) -> bool {
             let supported =
                 std::arch::is_x86_feature_detected!("avx2") && (!FUSED || std::arch::is_x86_feature_detected!("fma"));
             if !supported {
@@ -853,12 +885,12 @@ mod x86_tile {
             }
             let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb), c: (c, c_start, ldc), start } = self;
             // Every element the loops below touch lies inside its slice: the
-            // last of A at (MR−1, k−1), of B at (k−1, WIDTH−1), of C at
-            // (MR−1, WIDTH−1).
+            // last of A at (R−1, k−1), of B at (k−1, WIDTH−1), of C at
+            // (R−1, WIDTH−1).
             assert!(k > 0, "a tile sums at least one product");
-            assert!(a_start + (MR - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
+            assert!(a_start + (R - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
             assert!(b_start + (k - 1) * ldb + WIDTH <= b.len(), "B holds the tile's columns");
-            assert!(c_start + (MR - 1) * ldc + WIDTH <= c.len(), "C holds the tile");
+            assert!(c_start + (R - 1) * ldc + WIDTH <= c.len(), "C holds the tile");
             // A null pointer for C's own values and for zeros.
             let row = match start {
                 Init::Row(row) => row[..WIDTH].as_ptr(),
@@ -874,9 +906,9 @@ mod x86_tile {
             unsafe {
                 let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) };
                 if FUSED {
-                    tile_fma(raw);
+                    tile_fma::<R>(raw);
                 } else {
-                    tile_avx2(raw);
+                    tile_avx2::<R>(raw);
                 }
             }
             true
@@ -885,10 +917,10 @@ mod x86_tile {
 
     /// The body of both tiles, `step` being the one rounding rule.
     macro_rules! tile_body {
-        ($raw:expr, $step:expr) => {{
+        ($rows:expr, $raw:expr, $step:expr) => {{
             let Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) } = $raw;
             let step = $step;
-            let mut acc: [[__m256; 2]; MR] = std::array::from_fn(|r| {
+            let mut acc: [[__m256; 2]; $rows] = std::array::from_fn(|r| {
                 if zero {
                     [_mm256_setzero_ps(); 2]
                 } else if row.is_null() {
@@ -897,12 +929,12 @@ mod x86_tile {
                     [_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8))]
                 }
             });
-            let rows: [*const f32; MR] = std::array::from_fn(|r| a.add(r * a_rs));
+            let rows: [*const f32; $rows] = std::array::from_fn(|r| a.add(r * a_rs));
             let (mut a_at, mut b_at) = (0, 0);
             for _ in 0..k {
                 let b_lo = _mm256_loadu_ps(b.add(b_at));
                 let b_hi = _mm256_loadu_ps(b.add(b_at + 8));
-                for r in 0..MR {
+                for r in 0..$rows {
                     let x = _mm256_broadcast_ss(&*rows[r].add(a_at));
                     acc[r][0] = step(acc[r][0], x, b_lo);
                     acc[r][1] = step(acc[r][1], x, b_hi);
@@ -935,16 +967,16 @@ mod x86_tile {
 
     /// `c + a·b`, rounded after the multiply and after the add.
     #[target_feature(enable = "avx2")]
-    unsafe fn tile_avx2(raw: Raw) {
+    unsafe fn tile_avx2<const R: usize>(raw: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
-        unsafe { tile_body!(raw, |c, a, b| _mm256_add_ps(c, _mm256_mul_ps(a, b))) }
+        unsafe { tile_body!(R, raw, |c, a, b| _mm256_add_ps(c, _mm256_mul_ps(a, b))) }
     }
 
     /// `a·b + c`, rounded once.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile_fma(raw: Raw) {
+    unsafe fn tile_fma<const R: usize>(raw: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
-        unsafe { tile_body!(raw, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
+        unsafe { tile_body!(R, raw, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
     }
 }
 

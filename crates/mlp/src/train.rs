@@ -235,6 +235,8 @@ pub struct Workspace<T: Scalar> {
     chunks: Vec<Chunk<T>>,
     outputs: Vec<T>,
     row_values: Vec<T>,
+    /// Whether the last pass formed a loss (and so row values).
+    has_row_values: bool,
     rows: usize,
     n_outputs: usize,
 }
@@ -305,6 +307,7 @@ impl<T: Scalar> Workspace<T> {
             chunks: Vec::new(),
             outputs: Vec::new(),
             row_values: Vec::new(),
+            has_row_values: false,
             rows: 0,
             n_outputs: 0,
         })
@@ -329,14 +332,26 @@ impl<T: Scalar> Workspace<T> {
     /// prioritized replay); empty after a forward pass alone.
     #[must_use]
     pub fn row_values(&self) -> &[T] {
-        &self.row_values
+        match self.lone_chunk() {
+            Some(chunk) if self.has_row_values => &chunk.row_values,
+            Some(_) => &[],
+            None => &self.row_values,
+        }
+    }
+
+    /// The chunk that held the whole last batch, if one did (its outputs
+    /// and row values are then read in place rather than copied: a copy of
+    /// a batch of wide outputs cost a quarter of a forward pass when
+    /// glibc's `rep movsb` met an unlucky alignment).
+    fn lone_chunk(&self) -> Option<&Chunk<T>> {
+        (self.rows > 0 && self.rows <= self.chunk_rows).then(|| &self.chunks[0])
     }
 
     /// The outputs of the last pass, `[rows, n_outputs]`.
     #[must_use]
     pub fn outputs(&self) -> ArrayView2<'_, T> {
-        ArrayView2::from_shape((self.rows, self.n_outputs), &self.outputs)
-            .expect("outputs hold rows × n_outputs values")
+        let values = self.lone_chunk().map_or(&self.outputs[..], Chunk::output);
+        ArrayView2::from_shape((self.rows, self.n_outputs), values).expect("outputs hold rows × n_outputs values")
     }
 
     /// Forward (and, with a loss, backward) over `inputs` in parallel chunks.
@@ -383,11 +398,15 @@ impl<T: Scalar> Workspace<T> {
         }
         self.rows = rows;
         self.n_outputs = n_out;
+        self.has_row_values = loss.is_some();
         if let Some(index) = self.chunks[..n_chunks].iter().find_map(|c| c.row_error) {
             return Err(MlpError::NonFinite { what: Operand::Targets, index });
         }
         self.outputs.clear();
         self.row_values.clear();
+        if n_chunks == 1 {
+            return Ok(());
+        }
         for chunk in &self.chunks[..n_chunks] {
             self.outputs.extend_from_slice(chunk.output());
             if loss.is_some() {
