@@ -75,9 +75,9 @@ fn three_unsafe_exceptions_in_the_workspace() {
             }
         }
     }
-    // mlp's AVX2 dispatch and its AVX2 register tile (pointer reads after
-    // asserted bounds), and runner's counting allocator (`GlobalAlloc` is
-    // an unsafe trait).
+    // mlp's AVX2 dispatch and its AVX2 intrinsics (the register tile and
+    // the transpose's blocks: pointer reads after asserted bounds), and
+    // runner's counting allocator (`GlobalAlloc` is an unsafe trait).
     assert_eq!(found.len(), 3, "the workspace allows unsafe code three times: {found:#?}");
     assert!(found[0].contains("crates/mlp/src/kernel.rs"), "{found:?}");
     assert!(found[1].contains("crates/mlp/src/kernel.rs"), "{found:?}");

@@ -117,7 +117,7 @@ impl<T: Scalar> Job for Transpose<'_, T> {
         let (rows_full, cols_full) = (rows - rows % B, cols - cols % B);
         #[cfg(target_arch = "x86_64")]
         let whole_blocks_done = match (T::as_f32(src), T::as_f32_mut(&mut *dst)) {
-            (Some(src), Some(dst)) => x86_transpose::blocks(src, src_ld, (rows_full, cols_full), dst, rows),
+            (Some(src), Some(dst)) => x86::transpose_blocks(src, src_ld, (rows_full, cols_full), dst, rows),
             _ => false,
         };
         #[cfg(not(target_arch = "x86_64"))]
@@ -145,88 +145,6 @@ impl<T: Scalar> Job for Transpose<'_, T> {
             let j_from = if i < rows_full { cols_full } else { 0 };
             for j in j_from..cols {
                 dst[j * rows + i] = src[i * src_ld + j];
-            }
-        }
-    }
-}
-
-/// The whole 8 × 8 blocks of an `f32` [`Transpose`] in AVX2 shuffles: the
-/// generic blocks compile to a scalar move per value, and the forward copy
-/// of every weight is rewritten by a transpose after each optimizer step
-/// (6 % of a MinAtar-network update). A transpose moves values and rounds
-/// nothing, so the bits are the generic code's.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod x86_transpose {
-    use std::arch::x86_64::{
-        __m256, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
-        _mm256_unpacklo_ps,
-    };
-
-    /// Transposes the `rows_full × cols_full` corner of `src` (rows
-    /// `src_ld` apart, both sizes multiples of 8) into `dst` (rows
-    /// `dst_ld` apart) and returns `true`, or returns `false` (and does
-    /// nothing) when the CPU lacks AVX2. Panics, as indexing would, if a
-    /// slice is too short.
-    #[inline(always)]
-    pub(super) fn blocks(
-        src: &[f32],
-        src_ld: usize,
-        (rows_full, cols_full): (usize, usize),
-        dst: &mut [f32],
-        dst_ld: usize,
-    ) -> bool {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            return false;
-        }
-        if rows_full == 0 || cols_full == 0 {
-            return true;
-        }
-        assert!(rows_full.is_multiple_of(8) && cols_full.is_multiple_of(8), "whole blocks");
-        assert!((rows_full - 1) * src_ld + cols_full <= src.len(), "the source holds the blocks");
-        assert!((cols_full - 1) * dst_ld + rows_full <= dst.len(), "the destination holds the blocks");
-        // SAFETY: the CPU has AVX2 (checked above), and the assertions put
-        // every value read or written inside the slices.
-        unsafe { blocks_avx2(src.as_ptr(), src_ld, (rows_full, cols_full), dst.as_mut_ptr(), dst_ld) };
-        true
-    }
-
-    #[target_feature(enable = "avx2")]
-    unsafe fn blocks_avx2(src: *const f32, src_ld: usize, (rows, cols): (usize, usize), dst: *mut f32, dst_ld: usize) {
-        for i0 in (0..rows).step_by(8) {
-            for j0 in (0..cols).step_by(8) {
-                // SAFETY: the caller's (see `blocks`): rows i0..i0 + 8 and
-                // columns j0..j0 + 8 lie inside both matrices.
-                unsafe {
-                    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add((i0 + i) * src_ld + j0)));
-                    // Pairs of rows interleaved, then quadruples, then the
-                    // 128-bit halves swapped: row c of `out` is column c.
-                    let t: [__m256; 8] = std::array::from_fn(|i| {
-                        let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
-                        if i % 2 == 0 { _mm256_unpacklo_ps(a, b) } else { _mm256_unpackhi_ps(a, b) }
-                    });
-                    let quad = |a: __m256, b: __m256, high: bool| {
-                        if high { _mm256_shuffle_ps::<0xEE>(a, b) } else { _mm256_shuffle_ps::<0x44>(a, b) }
-                    };
-                    // s[q]: columns q (low half) and q + 4 (high half) of
-                    // rows 0–3 (s[0..4]) or rows 4–7 (s[4..8]).
-                    let s = [
-                        quad(t[0], t[2], false),
-                        quad(t[0], t[2], true),
-                        quad(t[1], t[3], false),
-                        quad(t[1], t[3], true),
-                        quad(t[4], t[6], false),
-                        quad(t[4], t[6], true),
-                        quad(t[5], t[7], false),
-                        quad(t[5], t[7], true),
-                    ];
-                    for c in 0..4 {
-                        let low = _mm256_permute2f128_ps::<0x20>(s[c], s[c + 4]);
-                        let high = _mm256_permute2f128_ps::<0x31>(s[c], s[c + 4]);
-                        _mm256_storeu_ps(dst.add((j0 + c) * dst_ld + i0), low);
-                        _mm256_storeu_ps(dst.add((j0 + c + 4) * dst_ld + i0), high);
-                    }
-                }
             }
         }
     }
@@ -758,26 +676,21 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if (R == MR || R == MR_WIDE)
-        && W == x86_tile::WIDTH
+        && W == x86::WIDTH
         && k > 0
         && let (Some(a_data), Some(b), Some(c)) = (T::as_f32(a.data), T::as_f32(b), T::as_f32_mut(&mut *c))
         && let Some(start) = match start {
-            Start::Accumulate => Some(x86_tile::Init::C),
-            Start::Zero => Some(x86_tile::Init::Zero),
-            Start::Row(row) => T::as_f32(row).map(|row| x86_tile::Init::Row(&row[j0..])),
+            Start::Accumulate => Some(x86::Init::C),
+            Start::Zero => Some(x86::Init::Zero),
+            Start::Row(row) => T::as_f32(row).map(|row| x86::Init::Row(&row[j0..])),
         }
     {
         let (a_start, a_strides) = match a.layout {
             ALayout::RowMajor { ld } => ((i0 * ld + p0), (ld, 1)),
             ALayout::ColMajor { ld } => ((p0 * ld + i0), (1, ld)),
         };
-        let tile = x86_tile::Tile {
-            k,
-            a: (a_data, a_start, a_strides),
-            b: (b, b_start, ldb),
-            c: (c, i0 * ldc + j0, ldc),
-            start,
-        };
+        let tile =
+            x86::Tile { k, a: (a_data, a_start, a_strides), b: (b, b_start, ldb), c: (c, i0 * ldc + j0, ldc), start };
         if tile.run::<R, FUSED>() {
             return;
         }
@@ -827,8 +740,8 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
     }
 }
 
-/// The `f32` register tiles (`MR` or `MR_WIDE` rows × 16) written out in
-/// AVX2 instructions.
+/// The AVX2 code written in intrinsics: the `f32` register tiles (`MR` or
+/// `MR_WIDE` rows × 16) and the transpose's 8 × 8 blocks.
 ///
 /// LLVM compiles the generic tile to the right arithmetic but loads each
 /// row of `B` once per row of the tile (a load folded into every multiply):
@@ -841,10 +754,11 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
 /// the kernel test compares both against the naive loops.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod x86_tile {
+mod x86 {
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
+        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps,
+        _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
+        _mm256_unpacklo_ps,
     };
 
     /// Columns of the tile: two vectors of 8 `f32`.
@@ -978,6 +892,86 @@ mod x86_tile {
         // SAFETY: the caller's (see `Tile::run`).
         unsafe { tile_body!(R, raw, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
     }
+
+    /// The whole 8 × 8 blocks of an `f32` [`Transpose`] in AVX2 shuffles: the
+    /// generic blocks compile to a scalar move per value, and the forward copy
+    /// of every weight is rewritten by a transpose after each optimizer step
+    /// (6 % of a MinAtar-network update). A transpose moves values and rounds
+    /// nothing, so the bits are the generic code's.
+    ///
+    /// Transposes the `rows_full × cols_full` corner of `src` (rows
+    /// `src_ld` apart, both sizes multiples of 8) into `dst` (rows
+    /// `dst_ld` apart) and returns `true`, or returns `false` (and does
+    /// nothing) when the CPU lacks AVX2. Panics, as indexing would, if a
+    /// slice is too short.
+    #[inline(always)]
+    pub(super) fn transpose_blocks(
+        src: &[f32],
+        src_ld: usize,
+        (rows_full, cols_full): (usize, usize),
+        dst: &mut [f32],
+        dst_ld: usize,
+    ) -> bool {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return false;
+        }
+        if rows_full == 0 || cols_full == 0 {
+            return true;
+        }
+        assert!(rows_full.is_multiple_of(8) && cols_full.is_multiple_of(8), "whole blocks");
+        assert!((rows_full - 1) * src_ld + cols_full <= src.len(), "the source holds the blocks");
+        assert!((cols_full - 1) * dst_ld + rows_full <= dst.len(), "the destination holds the blocks");
+        // SAFETY: the CPU has AVX2 (checked above), and the assertions put
+        // every value read or written inside the slices.
+        unsafe { transpose_blocks_avx2(src.as_ptr(), src_ld, (rows_full, cols_full), dst.as_mut_ptr(), dst_ld) };
+        true
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn transpose_blocks_avx2(
+        src: *const f32,
+        src_ld: usize,
+        (rows, cols): (usize, usize),
+        dst: *mut f32,
+        dst_ld: usize,
+    ) {
+        for i0 in (0..rows).step_by(8) {
+            for j0 in (0..cols).step_by(8) {
+                // SAFETY: the caller's (see `transpose_blocks`): rows i0..i0 + 8 and
+                // columns j0..j0 + 8 lie inside both matrices.
+                unsafe {
+                    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add((i0 + i) * src_ld + j0)));
+                    // Pairs of rows interleaved, then quadruples, then the
+                    // 128-bit halves swapped: row c of `out` is column c.
+                    let t: [__m256; 8] = std::array::from_fn(|i| {
+                        let (a, b) = (r[2 * (i / 2)], r[2 * (i / 2) + 1]);
+                        if i % 2 == 0 { _mm256_unpacklo_ps(a, b) } else { _mm256_unpackhi_ps(a, b) }
+                    });
+                    let quad = |a: __m256, b: __m256, high: bool| {
+                        if high { _mm256_shuffle_ps::<0xEE>(a, b) } else { _mm256_shuffle_ps::<0x44>(a, b) }
+                    };
+                    // s[q]: columns q (low half) and q + 4 (high half) of
+                    // rows 0–3 (s[0..4]) or rows 4–7 (s[4..8]).
+                    let s = [
+                        quad(t[0], t[2], false),
+                        quad(t[0], t[2], true),
+                        quad(t[1], t[3], false),
+                        quad(t[1], t[3], true),
+                        quad(t[4], t[6], false),
+                        quad(t[4], t[6], true),
+                        quad(t[5], t[7], false),
+                        quad(t[5], t[7], true),
+                    ];
+                    for c in 0..4 {
+                        let low = _mm256_permute2f128_ps::<0x20>(s[c], s[c + 4]);
+                        let high = _mm256_permute2f128_ps::<0x31>(s[c], s[c + 4]);
+                        _mm256_storeu_ps(dst.add((j0 + c) * dst_ld + i0), low);
+                        _mm256_storeu_ps(dst.add((j0 + c + 4) * dst_ld + i0), high);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Rows per group in [`narrow`]: enough independent sums to hide the adds'
@@ -1081,6 +1075,18 @@ mod tests {
         }
     }
 
+    /// `c + A·B` by the definition (row-major, each sum over `p` in order).
+    fn naive_from<T: Scalar>((m, n, k): (usize, usize, usize), a: &[T], b: &[T], mut c: Vec<T>) -> Vec<T> {
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    c[i * n + j] = c[i * n + j] + a[i * k + p] * b[p * n + j];
+                }
+            }
+        }
+        c
+    }
+
     /// `B` (`k × n`, row-major) as [`gemm_panels`] reads it.
     fn panels_of<T: Copy>(b: &[T], k: usize, n: usize) -> Vec<T> {
         (0..n.div_ceil(PANEL))
@@ -1129,14 +1135,7 @@ mod tests {
             assert_eq!(c, naive(true), "fused, {m}x{n}x{k}");
             let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
             let (a64, b64, bias64) = (wide(&a), wide(&b), wide(&bias));
-            let mut expected = bias64.repeat(m);
-            for i in 0..m {
-                for j in 0..n {
-                    for p in 0..k {
-                        expected[i * n + j] += a64[i * k + p] * b64[p * n + j];
-                    }
-                }
-            }
+            let expected = naive_from((m, n, k), &a64, &b64, bias64.repeat(m));
             let mut c = vec![f64::NAN; m * n];
             gemm_panels::<f64, false>((m, n, k), (&a64, k), &panels_of(&b64, k, n), (&mut c, n, Start::Row(&bias64)));
             assert_eq!(c, expected, "f64, {m}x{n}x{k}");
@@ -1236,14 +1235,7 @@ mod tests {
             // the same bits as C holding those values first.
             let row: Vec<f32> = (0..n).map(|_| next()).collect();
             for (start, first) in [(Start::Zero, vec![0.0; n]), (Start::Row(&row), row.clone())] {
-                let mut expected = first.repeat(m);
-                for i in 0..m {
-                    for j in 0..n {
-                        for p in 0..k {
-                            expected[i * n + j] += a[i * k + p] * b[p * n + j];
-                        }
-                    }
-                }
+                let expected = naive_from((m, n, k), &a, &b, first.repeat(m));
                 let mut c = vec![f32::NAN; m * n];
                 gemm_acc::<f32, false>(m, n, k, &a, ALayout::RowMajor { ld: k }, &b, n, (&mut c, n, start));
                 assert_eq!(c, expected, "{start:?}, {m}x{n}x{k}");
