@@ -1075,6 +1075,14 @@ mod tests {
         }
     }
 
+    /// Values in [−0.5, 0.5) from a linear congruential stream.
+    fn uniform_values(mut seed: u32) -> impl FnMut() -> f32 {
+        move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        }
+    }
+
     /// `c + A·B` by the definition (row-major, each sum over `p` in order).
     fn naive_from<T: Scalar>((m, n, k): (usize, usize, usize), a: &[T], b: &[T], mut c: Vec<T>) -> Vec<T> {
         for i in 0..m {
@@ -1103,11 +1111,7 @@ mod tests {
     /// `p`, and sums started from the bias.
     #[test]
     fn panels_match_the_naive_loop_exactly() {
-        let mut seed = 3u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-        };
+        let mut next = uniform_values(3);
         for (m, n, k) in
             [(1, 128, 4), (1, 2, 128), (1, 112, 33), (3, 70, 9), (5, 16, 300), (17, 38, 530), (40, 64, 260)]
         {
@@ -1174,11 +1178,7 @@ mod tests {
     /// that hit full tiles and every kind of edge.
     #[test]
     fn matches_the_naive_loop_exactly() {
-        let mut seed = 1u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
-        };
+        let mut next = uniform_values(1);
         // The last four run the packed kernel over several blocks of `p`,
         // of tile columns, and with rows and columns left over.
         let sizes = [(1, 1, 1), (6, 32, 5), (13, 70, 9), (64, 128, 128), (7, 2, 128), (128, 4, 33)];
