@@ -186,14 +186,16 @@ mod kernel_peak {
             .bench_local(|| black_box(net.forward_batch(inputs.view(), &mut ws).expect("width 128")[[0, 0]]));
     }
 
-    /// Register-only independent multiplies and adds, compiled as the
-    /// kernels are (AVX2 when available): the ceiling for their instruction
-    /// mix. Items are FLOP (one multiply and one add per lane and round).
+    /// Register-only multiplies and adds, each sum adding a product that
+    /// does not depend on it, in the kernels' widest registers (AVX-512,
+    /// else AVX2): the ceiling for their instruction mix. Items are FLOP
+    /// (one multiply and one add per lane and round).
     #[divan::bench(sample_count = 200)]
     fn register_mul_add_ceiling(bencher: Bencher) {
         const ITERS: usize = 4096;
+        let (_, flop) = mlp::mul_add_ceiling_probe(1);
         bencher
-            .counter(ItemsCount::new((2 * 8 * 12 * ITERS) as u64))
+            .counter(ItemsCount::new(flop * ITERS as u64))
             .bench_local(|| black_box(mlp::mul_add_ceiling_probe(black_box(ITERS))));
     }
 
@@ -203,8 +205,9 @@ mod kernel_peak {
     #[divan::bench(sample_count = 200)]
     fn register_fused_mul_add_ceiling(bencher: Bencher) {
         const ITERS: usize = 4096;
+        let (_, flop) = mlp::fused_mul_add_ceiling_probe(1);
         bencher
-            .counter(ItemsCount::new((2 * 8 * 12 * ITERS) as u64))
+            .counter(ItemsCount::new(flop * ITERS as u64))
             .bench_local(|| black_box(mlp::fused_mul_add_ceiling_probe(black_box(ITERS))));
     }
 }

@@ -37,9 +37,11 @@ pub(crate) trait Job {
 ///
 /// The results are the same bits either way: the code never fuses a
 /// multiply with an add and never reorders a sum, so only the speed depends
-/// on the vector width. AVX-512 is deliberately not used: on the virtual
-/// machines this project is measured on, 512-bit instructions ran ten times
-/// slower than 256-bit ones.
+/// on the vector width. The generic code is not compiled for AVX-512:
+/// LLVM's code for 16-lane arrays there ran ten to forty times slower than
+/// its AVX2 code (masked loads, sums kept in memory). Where the CPU has
+/// AVX-512, the `f32` products run in hand-written 512-bit tiles instead
+/// (`x86::WideTile`).
 #[inline(always)]
 pub(crate) fn vectorized<J: Job>(job: J) -> J::Output {
     dispatch(false, job)
@@ -150,31 +152,26 @@ impl<T: Scalar> Job for Transpose<'_, T> {
     }
 }
 
-/// See [`crate::mul_add_ceiling_probe`]: 12 accumulators of 8 lanes, each
-/// updated by a multiply and an add per round, as a kernel tile's are
-/// (fused into one step with `FUSED`, the ceiling of
-/// [`Arithmetic::Fused`], run through [`vectorized_fused`]).
-pub(crate) struct CeilingProbe<const FUSED: bool> {
-    pub iters: usize,
-}
-
-impl<const FUSED: bool> Job for CeilingProbe<FUSED> {
-    type Output = f32;
-
-    #[inline(always)]
-    fn run(self) -> f32 {
-        let mut acc = [[0.0f32; 8]; 12];
-        let x = std::hint::black_box([0.999f32; 8]);
-        let y = std::hint::black_box([1e-3f32; 8]);
-        for _ in 0..self.iters {
-            for a in &mut acc {
-                for l in 0..8 {
-                    a[l] = if FUSED { a[l].mul_add(x[l], y[l]) } else { a[l] * x[l] + y[l] };
-                }
+/// See [`crate::mul_add_ceiling_probe`]: `(a value to keep, FLOP done)`.
+/// In intrinsics where the CPU has AVX2 or AVX-512 (the widest registers
+/// the tiles use); otherwise 12 sums of 8 lanes in plain code.
+pub(crate) fn ceiling_probe<const FUSED: bool>(iters: usize) -> (f32, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(done) = x86::ceiling_probe::<FUSED>(iters) {
+        return done;
+    }
+    let table = std::hint::black_box([[1e-3f32; 8]; 8]);
+    let scales = std::hint::black_box([0.5f32, 0.25, 0.125, 1.0, 2.0, 0.75, 1.5, 0.375, 0.625, 0.875, 1.25, 1.75]);
+    let mut acc = [[0.0f32; 8]; 12];
+    for round in 0..iters {
+        let b = &table[round % 8];
+        for (sums, &a) in acc.iter_mut().zip(&scales) {
+            for (sum, &b) in sums.iter_mut().zip(b) {
+                *sum = step::<f32, FUSED>(*sum, a, b);
             }
         }
-        acc.iter().flatten().sum()
     }
+    (acc.iter().flatten().sum(), (2 * 8 * 12 * iters) as u64)
 }
 
 /// Values per piece when element-wise work is split across threads: big
@@ -273,6 +270,78 @@ fn row_tile<T: Scalar, const W: usize, const FUSED: bool>(
     } else {
         tile_block::<T, MR, W, FUSED>(depth, a, b, c, i0, j0);
     }
+}
+
+/// Whether `f32` products of `T` run in AVX-512 tiles two panels (32
+/// columns) wide on this CPU: 8 × 32 tiles hold 16 sums, twice the columns
+/// per instruction of the AVX2 tiles and as many sums in flight.
+#[inline(always)]
+fn wide_tiles_for<T: Scalar, const FUSED: bool>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        T::as_f32(&[]).is_some() && x86::has_avx512(FUSED)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Rows of the wide tiles: tiles of 8, then of 4, covering all but the
+/// last `m mod 4` rows (as [`row_tiles`] does).
+#[inline(always)]
+fn wide_row_tiles(m: usize) -> impl Iterator<Item = (usize, usize)> {
+    let m_full = m - m % MR;
+    let eights = m_full - m_full % 8;
+    (0..eights).step_by(8).map(|i0| (i0, 8)).chain((eights..m_full).step_by(MR).map(|i0| (i0, MR)))
+}
+
+/// Columns `j0..j0 + 16·halves` (`halves` 1 or 2) of rows `0..m − m mod 4`
+/// of `C` in wide tiles, over `p` in `p0..p0 + kc`: `B`'s first half at
+/// `b_start` (rows `ldb` apart), its second `next` further on. Only where
+/// [`wide_tiles_for`] says so: the bits are the other tiles' (each sum in
+/// the same order, the same rounding).
+#[allow(clippy::too_many_arguments)] // the tile's operands, as `tile_block` takes them
+#[inline(always)]
+fn wide_tiles<T: Scalar, const FUSED: bool>(
+    m: usize,
+    (p0, kc): (usize, usize),
+    a: AMatrix<'_, T>,
+    (b, b_start, ldb, next): (&[T], usize, usize, usize),
+    (c, ldc, start): (&mut [T], usize, Start<'_, T>),
+    j0: usize,
+    halves: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (Some(a_data), Some(b), Some(c)) = (T::as_f32(a.data), T::as_f32(b), T::as_f32_mut(c)) else {
+            unreachable!("wide tiles are for f32 only (see wide_tiles_for)")
+        };
+        let init = match start {
+            Start::Accumulate => x86::Init::C,
+            Start::Zero => x86::Init::Zero,
+            Start::Row(row) => x86::Init::Row(&T::as_f32(row).expect("f32, as C")[j0..]),
+        };
+        for (i0, rows) in wide_row_tiles(m) {
+            let (a_start, a_strides) = match a.layout {
+                ALayout::RowMajor { ld } => ((i0 * ld + p0), (ld, 1)),
+                ALayout::ColMajor { ld } => ((p0 * ld + i0), (1, ld)),
+            };
+            let tile = x86::WideTile {
+                k: kc,
+                a: (a_data, a_start, a_strides),
+                b: (b, b_start, ldb, next),
+                c: (&mut *c, i0 * ldc + j0, ldc),
+                start: init,
+            };
+            match (rows, halves) {
+                (8, 2) => tile.run::<8, 2, FUSED>(),
+                (8, _) => tile.run::<8, 1, FUSED>(),
+                (_, 2) => tile.run::<4, 2, FUSED>(),
+                _ => tile.run::<4, 1, FUSED>(),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("wide tiles are for x86-64 only (see wide_tiles_for)")
 }
 
 /// `A` of `C += A · B`: its values and how they are laid out.
@@ -375,10 +444,18 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, cons
     start: Start<'_, T>,
 ) {
     let n_full = n - n % NR;
-    for j0 in (0..n_full).step_by(NR) {
-        for (i0, rows) in row_tiles(m) {
-            let BC { b, ldb, ref mut c, ldc } = *bc;
-            row_tile::<T, NR, FUSED>(rows, (0, k), a, (b, ldb, j0), (c, ldc, start), (i0, j0));
+    if wide_tiles_for::<T, FUSED>() {
+        let BC { b, ldb, ref mut c, ldc } = *bc;
+        for j0 in (0..n_full).step_by(2 * NR) {
+            let halves = ((n_full - j0) / NR).min(2);
+            wide_tiles::<T, FUSED>(m, (0, k), a, (b, j0, ldb, NR), (&mut *c, ldc, start), j0, halves);
+        }
+    } else {
+        for j0 in (0..n_full).step_by(NR) {
+            for (i0, rows) in row_tiles(m) {
+                let BC { b, ldb, ref mut c, ldc } = *bc;
+                row_tile::<T, NR, FUSED>(rows, (0, k), a, (b, ldb, j0), (c, ldc, start), (i0, j0));
+            }
         }
     }
     edges::<T, NR, MID, WIDE, FUSED>(m, n, k, a, bc, start);
@@ -517,10 +594,18 @@ fn packed<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, const
             // Strip by strip: a strip's block (16 KiB) stays in L1 while
             // every row tile of `C` reads it. (Even a narrow `B`, a 32- or
             // 64-wide weight panel, ran 10–20 % slower read in place.)
+            // The first block of `p` starts each sum; the others go on.
+            let start = if p0 == 0 { start } else { Start::Accumulate };
+            if wide_tiles_for::<T, FUSED>() {
+                for s in (0..strips).step_by(2) {
+                    let halves = (strips - s).min(2);
+                    let block = (&pack[..strips * strip], s * strip, NR, strip);
+                    wide_tiles::<T, FUSED>(m, (p0, kc), a, block, (&mut *c, ldc, start), g0 + s * NR, halves);
+                }
+                continue;
+            }
             for s in 0..strips {
                 let block = (&pack[s * strip..(s + 1) * strip], NR, 0);
-                // The first block of `p` starts each sum; the others go on.
-                let start = if p0 == 0 { start } else { Start::Accumulate };
                 for (i0, rows) in row_tiles(m) {
                     row_tile::<T, NR, FUSED>(rows, (p0, kc), a, block, (&mut *c, ldc, start), (i0, g0 + s * NR));
                 }
@@ -570,11 +655,19 @@ fn panels_with<T: Scalar, const NR: usize, const FUSED: bool>(
 ) {
     let (whole, m_full) = (n / PANEL, m - m % MR);
     let panel = |q: usize| &panels[q * k * PANEL..(q + 1) * k * PANEL];
-    for q in 0..whole {
+    let wide = wide_tiles_for::<T, FUSED>();
+    for q in (0..whole).step_by(if wide { 2 } else { 1 }) {
         for p0 in (0..k).step_by(KC) {
             let kc = KC.min(k - p0);
             // The first block of `p` starts each sum; the others go on.
             let start = if p0 == 0 { start } else { Start::Accumulate };
+            if wide {
+                // Two panels side by side: the second starts a panel further on.
+                let halves = (whole - q).min(2);
+                let block = (panels, q * k * PANEL + p0 * PANEL, PANEL, k * PANEL);
+                wide_tiles::<T, FUSED>(m, (p0, kc), a, block, (&mut *c, ldc, start), q * PANEL, halves);
+                continue;
+            }
             for jj in (0..PANEL).step_by(NR) {
                 for (i0, rows) in row_tiles(m) {
                     let block = (panel(q), PANEL, p0 * PANEL + jj);
@@ -756,9 +849,10 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
 #[allow(unsafe_code)]
 mod x86 {
     use std::arch::x86_64::{
-        __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps,
+        __m256, __m512, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps,
         _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
-        _mm256_unpacklo_ps,
+        _mm256_unpacklo_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps,
+        _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     /// Columns of the tile: two vectors of 8 `f32`.
@@ -891,6 +985,228 @@ mod x86 {
     unsafe fn tile_fma<const R: usize>(raw: Raw) {
         // SAFETY: the caller's (see `Tile::run`).
         unsafe { tile_body!(R, raw, |c, a, b| _mm256_fmadd_ps(a, b, c)) }
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Set by a test to run the AVX2 tiles on a CPU that has AVX-512.
+        pub(super) static WITHOUT_AVX512: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether the CPU has AVX-512 (and, for fused tiles, FMA): then `f32`
+    /// products run in [`WideTile`]s. (Checked once, cached by std.)
+    #[inline(always)]
+    pub(super) fn has_avx512(fused: bool) -> bool {
+        #[cfg(test)]
+        if WITHOUT_AVX512.with(std::cell::Cell::get) {
+            return false;
+        }
+        std::arch::is_x86_feature_detected!("avx512f") && (!fused || std::arch::is_x86_feature_detected!("fma"))
+    }
+
+    /// Columns of a wide tile's half: one 512-bit register of `f32`.
+    pub(super) const HALF: usize = 16;
+
+    /// One `R × V·16` tile in AVX-512 registers: `R` rows, `V` (1 or 2)
+    /// halves of 16 columns, each its own column block of `B`. `A` and `C`
+    /// as in [`Tile`]; `B`'s `(p, j)` of half `v` is at `start + v·next +
+    /// p·ld + j` (`next` is 16 where `B` is one row-major matrix, a panel's
+    /// size where the halves are two panels).
+    pub(super) struct WideTile<'a> {
+        pub k: usize,
+        pub a: (&'a [f32], usize, (usize, usize)),
+        pub b: (&'a [f32], usize, usize, usize),
+        pub c: (&'a mut [f32], usize, usize),
+        pub start: Init<'a>,
+    }
+
+    impl WideTile<'_> {
+        /// Runs the tile. The caller has checked [`has_avx512`]; panics, as
+        /// indexing would, if an operand is too short.
+        #[inline(always)]
+        pub(super) fn run<const R: usize, const V: usize, const FUSED: bool>(self) {
+            assert!(has_avx512(FUSED), "the caller checked for AVX-512");
+            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb, next), c: (c, c_start, ldc), start } =
+                self;
+            // Every element the loops below touch lies inside its slice: the
+            // last of A at (R−1, k−1), of B at half V−1's (k−1, 15), of C at
+            // (R−1, 16·V−1).
+            assert!(k > 0, "a tile sums at least one product");
+            assert!(a_start + (R - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
+            assert!(b_start + (V - 1) * next + (k - 1) * ldb + HALF <= b.len(), "B holds the tile's columns");
+            assert!(c_start + (R - 1) * ldc + V * HALF <= c.len(), "C holds the tile");
+            let row = match start {
+                Init::Row(row) => row[..V * HALF].as_ptr(),
+                Init::C | Init::Zero => std::ptr::null(),
+            };
+            let zero = matches!(start, Init::Zero);
+            let a = a[a_start..].as_ptr();
+            let b = b[b_start..].as_ptr();
+            let c = c[c_start..].as_mut_ptr();
+            // SAFETY: the CPU has AVX-512 (and FMA when fused), asserted
+            // above, and the assertions put every element each function
+            // reads or writes inside the slices.
+            unsafe {
+                let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) };
+                if FUSED {
+                    wide_fma::<R, V>(raw, next);
+                } else {
+                    wide_avx512::<R, V>(raw, next);
+                }
+            }
+        }
+    }
+
+    /// The body of both wide tiles, `step` being the one rounding rule: a
+    /// step of `p` loads `V` registers of `B`, broadcasts `R` values of `A`
+    /// and updates `R·V` sums.
+    macro_rules! wide_body {
+        ($rows:expr, $halves:expr, $raw:expr, $next:expr, $step:expr) => {{
+            let Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) } = $raw;
+            let step = $step;
+            let mut acc: [[__m512; $halves]; $rows] = std::array::from_fn(|r| {
+                std::array::from_fn(|v| {
+                    if zero {
+                        _mm512_setzero_ps()
+                    } else if row.is_null() {
+                        _mm512_loadu_ps(c.add(r * ldc + v * HALF))
+                    } else {
+                        _mm512_loadu_ps(row.add(v * HALF))
+                    }
+                })
+            });
+            let rows: [*const f32; $rows] = std::array::from_fn(|r| a.add(r * a_rs));
+            let halves: [*const f32; $halves] = std::array::from_fn(|v| b.add(v * $next));
+            let (mut a_at, mut b_at) = (0, 0);
+            for _ in 0..k {
+                let bv: [__m512; $halves] = std::array::from_fn(|v| _mm512_loadu_ps(halves[v].add(b_at)));
+                for r in 0..$rows {
+                    let x = _mm512_set1_ps(*rows[r].add(a_at));
+                    for v in 0..$halves {
+                        acc[r][v] = step(acc[r][v], x, bv[v]);
+                    }
+                }
+                a_at += a_ps;
+                b_at += ldb;
+            }
+            for (r, sums) in acc.into_iter().enumerate() {
+                for (v, sum) in sums.into_iter().enumerate() {
+                    _mm512_storeu_ps(c.add(r * ldc + v * HALF), sum);
+                }
+            }
+        }};
+    }
+
+    /// `c + a·b`, rounded after the multiply and after the add.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wide_avx512<const R: usize, const V: usize>(raw: Raw, next: usize) {
+        // SAFETY: the caller's (see `WideTile::run`).
+        unsafe { wide_body!(R, V, raw, next, |c, a, b| _mm512_add_ps(c, _mm512_mul_ps(a, b))) }
+    }
+
+    /// `a·b + c`, rounded once.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn wide_fma<const R: usize, const V: usize>(raw: Raw, next: usize) {
+        // SAFETY: the caller's (see `WideTile::run`).
+        unsafe { wide_body!(R, V, raw, next, |c, a, b| _mm512_fmadd_ps(a, b, c)) }
+    }
+
+    /// The ceiling probe (see [`crate::mul_add_ceiling_probe`]) in the
+    /// widest registers the tiles use: `(a value to keep, FLOP done)`, or
+    /// `None` without AVX2 (and FMA, for the fused probe).
+    pub(super) fn ceiling_probe<const FUSED: bool>(iters: usize) -> Option<(f32, u64)> {
+        let flop = |lanes: usize| (2 * lanes * PROBE_SUMS * iters) as u64;
+        if has_avx512(FUSED) {
+            // SAFETY: the CPU has AVX-512 (and FMA when fused), checked just above.
+            return Some((unsafe { probe_avx512::<FUSED>(iters) }, flop(16)));
+        }
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        if !avx2 || (FUSED && !std::arch::is_x86_feature_detected!("fma")) {
+            return None;
+        }
+        // SAFETY: the CPU has AVX2 (and FMA when fused), checked just above.
+        Some((unsafe { if FUSED { probe_fma::<FUSED>(iters) } else { probe_avx2::<FUSED>(iters) } }, flop(8)))
+    }
+
+    /// Sums in flight in the probe: a 6 × 2 tile's.
+    const PROBE_SUMS: usize = 12;
+
+    /// The probe's loop for either register width: `PROBE_SUMS` sums, each
+    /// adding a product per round as a tile's does (`c + a·b`, the product
+    /// independent of the sum), the `b` loaded per round from a small table
+    /// in L1 so that no product can be hoisted out of the loop.
+    macro_rules! probe_body {
+        ($iters:expr, $fused:expr, $lanes:expr, $vec:ty, $zero:expr, $set1:expr, $load:expr, $mul:expr, $add:expr, $fma:expr, $reduce:expr) => {{
+            let table = std::hint::black_box([[1e-3f32; $lanes]; 8]);
+            let scales =
+                std::hint::black_box([0.5f32, 0.25, 0.125, 1.0, 2.0, 0.75, 1.5, 0.375, 0.625, 0.875, 1.25, 1.75]);
+            let a: [$vec; PROBE_SUMS] = std::array::from_fn(|j| $set1(scales[j]));
+            let mut acc: [$vec; PROBE_SUMS] = [$zero; PROBE_SUMS];
+            for round in 0..$iters {
+                let b = $load(table[round % 8].as_ptr());
+                for j in 0..PROBE_SUMS {
+                    acc[j] = if $fused { $fma(a[j], b, acc[j]) } else { $add(acc[j], $mul(a[j], b)) };
+                }
+            }
+            let total = acc.into_iter().fold($zero, |s, x| $add(s, x));
+            $reduce(total)
+        }};
+    }
+
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn probe_avx512<const FUSED: bool>(iters: usize) -> f32 {
+        // SAFETY: the caller's: the CPU has AVX-512 (and FMA when fused).
+        unsafe {
+            probe_body!(
+                iters,
+                FUSED,
+                16,
+                __m512,
+                _mm512_setzero_ps(),
+                _mm512_set1_ps,
+                |p| _mm512_loadu_ps(p),
+                |a, b| _mm512_mul_ps(a, b),
+                |a, b| _mm512_add_ps(a, b),
+                |a, b, c| _mm512_fmadd_ps(a, b, c),
+                |v| _mm512_reduce_add_ps(v)
+            )
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn probe_avx2<const FUSED: bool>(iters: usize) -> f32 {
+        // SAFETY: the caller's: the CPU has AVX2 (FUSED is false).
+        unsafe { probe_avx2_body::<false>(iters) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn probe_fma<const FUSED: bool>(iters: usize) -> f32 {
+        // SAFETY: the caller's: the CPU has AVX2 and FMA.
+        unsafe { probe_avx2_body::<true>(iters) }
+    }
+
+    #[inline(always)]
+    unsafe fn probe_avx2_body<const FUSED: bool>(iters: usize) -> f32 {
+        // SAFETY: the caller's: the CPU has AVX2 (and FMA when fused).
+        unsafe {
+            probe_body!(
+                iters,
+                FUSED,
+                8,
+                __m256,
+                _mm256_setzero_ps(),
+                |x| _mm256_broadcast_ss(&x),
+                |p| _mm256_loadu_ps(p),
+                |a, b| _mm256_mul_ps(a, b),
+                |a, b| _mm256_add_ps(a, b),
+                |a, b, c| _mm256_fmadd_ps(a, b, c),
+                |v: __m256| {
+                    let mut lanes = [0.0f32; 8];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                    lanes.iter().sum::<f32>()
+                }
+            )
+        }
     }
 
     /// The whole 8 × 8 blocks of an `f32` [`Transpose`] in AVX2 shuffles: the
@@ -1075,6 +1391,18 @@ mod tests {
         }
     }
 
+    /// Runs `check` with every kind of `f32` tile this CPU has: the AVX-512
+    /// ones where it has them, and the AVX2 ones (set for this thread only).
+    fn with_each_tile_kind(mut check: impl FnMut()) {
+        check();
+        #[cfg(target_arch = "x86_64")]
+        if x86::has_avx512(false) {
+            x86::WITHOUT_AVX512.with(|without| without.set(true));
+            check();
+            x86::WITHOUT_AVX512.with(|without| without.set(false));
+        }
+    }
+
     /// Values in [−0.5, 0.5) from a linear congruential stream.
     fn uniform_values(mut seed: u32) -> impl FnMut() -> f32 {
         move || {
@@ -1111,10 +1439,21 @@ mod tests {
     /// `p`, and sums started from the bias.
     #[test]
     fn panels_match_the_naive_loop_exactly() {
+        with_each_tile_kind(panels_match_the_naive_loop);
+    }
+
+    fn panels_match_the_naive_loop() {
         let mut next = uniform_values(3);
-        for (m, n, k) in
-            [(1, 128, 4), (1, 2, 128), (1, 112, 33), (3, 70, 9), (5, 16, 300), (17, 38, 530), (40, 64, 260)]
-        {
+        for (m, n, k) in [
+            (1, 128, 4),
+            (1, 2, 128),
+            (1, 112, 33),
+            (3, 70, 9),
+            (5, 16, 300),
+            (17, 38, 530),
+            (40, 64, 260),
+            (29, 80, 7),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
             let bias: Vec<f32> = (0..n).map(|_| next()).collect();
@@ -1178,6 +1517,10 @@ mod tests {
     /// that hit full tiles and every kind of edge.
     #[test]
     fn matches_the_naive_loop_exactly() {
+        with_each_tile_kind(matches_the_naive_loop);
+    }
+
+    fn matches_the_naive_loop() {
         let mut next = uniform_values(1);
         // The last four run the packed kernel over several blocks of `p`,
         // of tile columns, and with rows and columns left over.

@@ -64,20 +64,26 @@ pub use train::{
     check_actions, check_weights, gathered_term,
 };
 
-/// For benchmarks only: `iters` rounds of 96 independent 8-wide multiplies
-/// and adds, held in registers and compiled like the kernels (AVX2 where the
-/// CPU has it). Its FLOP rate is the ceiling of the kernels' instruction mix
-/// on this machine; returns a value so the work is not optimized away.
+/// For benchmarks only: `iters` rounds of 12 multiplies and adds in the
+/// widest vector registers the kernels use on this CPU (AVX-512, else AVX2),
+/// each sum adding a product that does not depend on it, as a kernel tile's
+/// do. Its FLOP rate is the ceiling of the kernels' instruction mix on this
+/// machine. Returns a value (so the work is not optimized away) and the
+/// FLOP done.
+///
+/// (An earlier probe chained each multiply to its add, `s = s·x + y`: a
+/// round then waits for both latencies, and with 12 sums that measured
+/// the latency, 10–25 % below what the machine does.)
 #[doc(hidden)]
 #[must_use]
-pub fn mul_add_ceiling_probe(iters: usize) -> f32 {
-    kernel::vectorized(kernel::CeilingProbe::<false> { iters })
+pub fn mul_add_ceiling_probe(iters: usize) -> (f32, u64) {
+    kernel::ceiling_probe::<false>(iters)
 }
 
-/// For benchmarks only: the same with each multiply and add fused, compiled
-/// with FMA where the CPU has it: the ceiling of [`Arithmetic::Fused`].
+/// For benchmarks only: the same with each multiply and add fused (FMA where
+/// the CPU has it): the ceiling of [`Arithmetic::Fused`].
 #[doc(hidden)]
 #[must_use]
-pub fn fused_mul_add_ceiling_probe(iters: usize) -> f32 {
-    kernel::vectorized_fused(kernel::CeilingProbe::<true> { iters })
+pub fn fused_mul_add_ceiling_probe(iters: usize) -> (f32, u64) {
+    kernel::ceiling_probe::<true>(iters)
 }
