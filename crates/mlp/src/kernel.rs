@@ -446,9 +446,19 @@ fn blocked<T: Scalar, const NR: usize, const MID: usize, const WIDE: usize, cons
     let n_full = n - n % NR;
     if wide_tiles_for::<T, FUSED>() {
         let BC { b, ldb, ref mut c, ldc } = *bc;
-        for j0 in (0..n_full).step_by(2 * NR) {
-            let halves = ((n_full - j0) / NR).min(2);
-            wide_tiles::<T, FUSED>(m, (0, k), a, (b, j0, ldb, NR), (&mut *c, ldc, start), j0, halves);
+        // Blocks of `p` outermost: a deep, narrow product (a convolution's
+        // weight gradient, `k` = pixels of a chunk) keeps a block of `B`
+        // and `A` in cache while every tile reads it, where a whole-depth
+        // tile streamed all of `B` once per row tile.
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            // The first block of `p` starts each sum; the others go on.
+            let start = if p0 == 0 { start } else { Start::Accumulate };
+            for j0 in (0..n_full).step_by(2 * NR) {
+                let halves = ((n_full - j0) / NR).min(2);
+                let block = (b, p0 * ldb + j0, ldb, NR);
+                wide_tiles::<T, FUSED>(m, (p0, kc), a, block, (&mut *c, ldc, start), j0, halves);
+            }
         }
     } else {
         for j0 in (0..n_full).step_by(NR) {
@@ -535,6 +545,8 @@ const PACK_STRIPS: usize = 4;
 /// Rows of `C` from which packing pays: below it, each packed value would
 /// be read by too few tiles to repay its copy.
 const PACK_MIN_ROWS: usize = 4 * MR;
+/// [`PACK_MIN_ROWS`] for the wide tiles.
+const PACK_MIN_ROWS_WIDE: usize = 128;
 
 /// [`gemm_acc`], with `B` copied block by block into `pack` (each strip of
 /// `NR` columns, `KC` rows deep, made contiguous) when `C` has enough rows
@@ -556,7 +568,12 @@ pub(crate) fn gemm_acc_packed<T: Scalar, const FUSED: bool>(
     (c, ldc, start): (&mut [T], usize, Start<'_, T>),
     pack: &mut Vec<T>,
 ) {
-    if m < PACK_MIN_ROWS || k == 0 {
+    // The wide tiles read blocks of `p` in place, a block of `B` staying in
+    // L1 while the few row tiles of a short `C` read it: below
+    // `PACK_MIN_ROWS_WIDE` rows, copying `B` (a fully connected layer's
+    // weight, megabytes) cost more than it saved.
+    let min_rows = if wide_tiles_for::<T, FUSED>() { PACK_MIN_ROWS_WIDE } else { PACK_MIN_ROWS };
+    if m < min_rows || k == 0 {
         return gemm_acc::<T, FUSED>(m, n, k, a, a_layout, b, ldb, (c, ldc, start));
     }
     let a = AMatrix { data: a, layout: a_layout };

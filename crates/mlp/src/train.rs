@@ -12,7 +12,8 @@ use crate::architecture::Source;
 use crate::conv::{fold, unfold, unfold_bytes};
 use crate::inputs::{CheckedInputs, Inputs, RowSource};
 use crate::kernel::{
-    ALayout, Arithmetic, Job, PIECE, Start, Transpose, gemm_acc_packed, run_balanced, vectorized, vectorized_fused,
+    ALayout, Arithmetic, Job, PIECE, Start, Transpose, gemm_acc, gemm_acc_packed, run_balanced, vectorized,
+    vectorized_fused,
 };
 use crate::net::{KernelWeights, relu_inplace};
 use crate::{Conv2dShape, Gradients, LayerKind, Mlp, MlpError, NoiseScales, Operand, Params, Scalar};
@@ -241,6 +242,10 @@ pub struct Workspace<T: Scalar> {
     n_outputs: usize,
 }
 
+/// Filters up to which a convolution's weight gradient is formed transposed
+/// (see `Chunk::layer_backward`): two wide tiles' columns.
+const TRANSPOSED_GRAD_MAX_OUT: usize = 64;
+
 /// One chunk's activations and partial gradients (and the one-row pass of
 /// [`Mlp::forward_single`] for dueling heads).
 #[derive(Debug, Clone, Default)]
@@ -278,6 +283,8 @@ pub(crate) struct Chunk<T: Scalar> {
     pixel_rows: Vec<T>,
     /// ∂L/∂patches of a convolution, before it is folded onto its input.
     cols_grad: Vec<T>,
+    /// A convolution's weight gradient transposed, `in × out`.
+    grad_t: Vec<T>,
     /// The matrix kernel's packed blocks.
     pack: Vec<T>,
     /// One input converted from bytes, for a convolution to unfold.
@@ -697,17 +704,39 @@ impl<T: Scalar> Chunk<T> {
         let g = &mut self.grads.as_mut().expect("made by backward").layers_mut()[l];
         // ∂L/∂W = δᵀ · h_prev, [out, in]; δ read column-major as δᵀ.
         let gw = g.weight.as_slice_mut().expect("gradients are owned in standard layout");
-        gemm_acc_packed::<T, FUSED>(
-            out,
-            inp,
-            dense_rows,
-            dense_delta,
-            ALayout::ColMajor { ld: out },
-            dense_input,
-            inp,
-            (gw, inp, Start::Zero),
-            &mut self.pack,
-        );
+        if conv.is_some() && out <= TRANSPOSED_GRAD_MAX_OUT {
+            // A convolution's few filters: (∂L/∂W)ᵀ = patchesᵀ · δ, `in × out`,
+            // then turned. As δᵀ · patches the product had `out` rows for
+            // thousands of patch rows of depth: each packed value of the
+            // patches (megabytes, copied once) was read by only out/8 tiles.
+            // This way nothing is packed: δ's rows are the narrow `B`. Each
+            // element is the same sum over the patch rows in order, so the
+            // bits are the same.
+            self.grad_t.resize(inp * out, T::ZERO);
+            gemm_acc::<T, FUSED>(
+                inp,
+                out,
+                dense_rows,
+                dense_input,
+                ALayout::ColMajor { ld: inp },
+                dense_delta,
+                out,
+                (&mut self.grad_t, out, Start::Zero),
+            );
+            Transpose { src: &self.grad_t, src_ld: out, rows: inp, cols: out, dst: gw }.run();
+        } else {
+            gemm_acc_packed::<T, FUSED>(
+                out,
+                inp,
+                dense_rows,
+                dense_delta,
+                ALayout::ColMajor { ld: out },
+                dense_input,
+                inp,
+                (gw, inp, Start::Zero),
+                &mut self.pack,
+            );
+        }
         // ∂L/∂b = Σ_rows δ, in row order.
         let gb = g.bias.as_slice_mut().expect("gradients are owned in standard layout");
         gb.fill(T::ZERO);
