@@ -1096,19 +1096,23 @@ fn render_grid(t: &mut String, res: &Results, ceiling: Option<f64>) {
          beside `xtask/peers/update_grid.py`: PyTorch with its buffer as tensors and `torch.randint` indices, one Python \
          call per update; JAX with 300 updates in one jitted `lax.scan` (sampling inside, the anchor's update). Every \
          figure is µs per update, the median of 3 rounds. ×PyTorch compares both at 2 threads; ×JAX compares with JAX's \
-         better thread count. Efficiency: our 1-thread GFLOP/s over the {} GFLOP/s ceiling.\n",
+         better thread count. \"Ours fused\" is `update_grid_fused`, the same update with `arithmetic: Fused`. Efficiency: \
+         our 1-thread GFLOP/s (default arithmetic) over the {} GFLOP/s ceiling.\n",
         ceiling.map_or_else(|| "–".to_string(), |c| format!("{:.0}", c / 1e9))
     );
     let _ = writeln!(
         t,
-        "| h | b | ours 1 thread | ours 2 threads | 2 ÷ 1 | PyTorch 1 | PyTorch 2 | JAX 1 | JAX 2 | ×PyTorch (2 threads) | ×JAX, our 2 threads | ×JAX, our 1 thread | efficiency, 1 thread |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| h | b | ours 1 thread | ours 2 threads | 2 ÷ 1 | ours fused 1 / 2 | PyTorch 1 | PyTorch 2 | JAX 1 | JAX 2 | ×PyTorch (2 threads) | ×JAX, our 2 threads | ×JAX, our 1 thread | ×JAX fused, 1 / 2 threads | efficiency, 1 thread |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.0}"));
     let times = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("**{v:.1}×**"));
     for (h, b) in grid_points(res) {
         let path = format!("update/update_grid/({h}, {b})");
         let ours = |threads| res.rust("agent", threads, &path).map(|r| r.median_ns / 1e3);
+        let fused_path = format!("update/update_grid_fused/({h}, {b})");
+        let fused = |threads| res.rust("agent", threads, &fused_path).map(|r| r.median_ns / 1e3);
+        let (f1, f2) = (fused(1), fused(2));
         let peer = |framework, threads| res.grid.get(&(framework, threads, h, b)).copied();
         let (o1, o2) = (ours(1), ours(2));
         let jax_best = match (peer("jax", 1), peer("jax", 2)) {
@@ -1124,10 +1128,12 @@ fn render_grid(t: &mut String, res: &Results, ceiling: Option<f64>) {
         };
         let _ = writeln!(
             t,
-            "| {h} | {b} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {efficiency} |",
+            "| {h} | {b} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {efficiency} |",
             fmt(o1),
             fmt(o2),
             over(o1, o2).map_or_else(|| "–".to_string(), |v| format!("{v:.2}")),
+            fmt(f1),
+            fmt(f2),
             fmt(peer("torch", 1)),
             fmt(peer("torch", 2)),
             fmt(peer("jax", 1)),
@@ -1135,6 +1141,8 @@ fn render_grid(t: &mut String, res: &Results, ceiling: Option<f64>) {
             times(over(peer("torch", 2), o2)),
             times(over(jax_best, o2)),
             times(over(jax_best, o1)),
+            times(over(jax_best, f1)),
+            times(over(jax_best, f2)),
         );
     }
 }

@@ -103,6 +103,18 @@ fn update_grid(bencher: Bencher, (hidden, batch): (usize, usize)) {
     run_update(bencher, filled_agent_with(config));
 }
 
+/// The same grid with `arithmetic: Fused` (one rounding per multiply-add).
+#[divan::bench(args = GRID, sample_count = 60, max_time = 3)]
+fn update_grid_fused(bencher: Bencher, (hidden, batch): (usize, usize)) {
+    let config = DqnConfig {
+        hidden: vec![hidden, hidden],
+        batch_size: batch,
+        arithmetic: Arithmetic::Fused,
+        ..DqnConfig::seed()
+    };
+    run_update(bencher, filled_agent_with(config));
+}
+
 /// A greedy action for one observation (`Agent::predict`: checks, forward,
 /// argmax), after the buffer is full, as in training.
 #[divan::bench(sample_count = 500)]
