@@ -363,30 +363,74 @@ fn copy_run<T: Scalar, const K: usize>(dst: &mut [T], src: &[T]) {
 /// batch is split).
 #[inline(always)]
 pub(crate) fn fold<T: Scalar>(shape: &Conv2dShape, cols: &[T], rows: usize, out: &mut Vec<T>) {
-    let Conv2dShape { height, width, kernel: k, stride, padding, .. } = *shape;
-    let (oh, ow, patch) = (shape.out_height(), shape.out_width(), shape.patch_len());
+    let per_sample = shape.out_pixels() * shape.patch_len();
     out.clear();
     out.resize(rows * shape.in_len(), T::ZERO);
-    for (sample, src) in out.chunks_exact_mut(shape.in_len()).zip(cols.chunks_exact(oh * ow * patch)) {
-        for (pixel, row) in src.chunks_exact(patch).enumerate() {
-            let (y0, x0) = ((pixel / ow) * stride, (pixel % ow) * stride);
+    for (sample, src) in out.chunks_exact_mut(shape.in_len()).zip(cols.chunks_exact(per_sample)) {
+        // The kernel side as a constant, as in `unfold_sample`.
+        match shape.kernel {
+            3 => fold_sample_with::<T, 3>(shape, src, sample),
+            4 => fold_sample_with::<T, 4>(shape, src, sample),
+            5 => fold_sample_with::<T, 5>(shape, src, sample),
+            8 => fold_sample_with::<T, 8>(shape, src, sample),
+            _ => fold_sample_with::<T, 0>(shape, src, sample),
+        }
+    }
+}
+
+/// [`fold`] of one sample's patches (`src`, pixel-major) onto `sample`, for
+/// a kernel side of `K` (`K = 0`: the shape's side). Pixels run in order and
+/// a patch wholly on the image is `in_channels · k` straight runs from one
+/// base offset, as in [`unfold_sample_with`]; the order of the adds is the
+/// same either way (pixel, then channel, kernel row, kernel column).
+#[inline(always)]
+fn fold_sample_with<T: Scalar, const K: usize>(shape: &Conv2dShape, src: &[T], sample: &mut [T]) {
+    let Conv2dShape { height, width, stride, padding, .. } = *shape;
+    let k = if K > 0 { K } else { shape.kernel };
+    let (oh, ow, patch, plane) = (shape.out_height(), shape.out_width(), shape.patch_len(), height * width);
+    let mut patches = src.chunks_exact(patch);
+    for oy in 0..oh {
+        let y0 = oy * stride;
+        let rows_inside = y0 >= padding && y0 + k <= padding + height;
+        for ox in 0..ow {
+            let x0 = ox * stride;
+            let Some(row) = patches.next() else { return };
+            if rows_inside && x0 >= padding && x0 + k <= padding + width {
+                let base = (y0 - padding) * width + (x0 - padding);
+                for (c, channel) in row.chunks_exact(k * k).enumerate() {
+                    for (ki, values) in channel.chunks_exact(k).enumerate() {
+                        let from = c * plane + base + ki * width;
+                        add_run::<T, K>(&mut sample[from..from + k], values);
+                    }
+                }
+                continue;
+            }
             for (ck, values) in row.chunks_exact(k).enumerate() {
                 let (c, ki) = (ck / k, ck % k);
                 let Some(y) = (y0 + ki).checked_sub(padding).filter(|&y| y < height) else { continue };
-                let line = &mut sample[(c * height + y) * width..(c * height + y + 1) * width];
-                if x0 >= padding && x0 + k <= padding + width {
-                    // No padding in this patch row: a straight run.
-                    for (d, &v) in line[x0 - padding..x0 - padding + k].iter_mut().zip(values) {
-                        *d = *d + v;
-                    }
-                    continue;
-                }
+                let line = &mut sample[c * plane + y * width..c * plane + (y + 1) * width];
                 for (kj, &v) in values.iter().enumerate() {
                     if let Some(x) = (x0 + kj).checked_sub(padding).filter(|&x| x < width) {
                         line[x] = line[x] + v;
                     }
                 }
             }
+        }
+    }
+}
+
+/// `dst += src` for one patch row of `K` values (`K = 0`: any length).
+#[inline(always)]
+fn add_run<T: Scalar, const K: usize>(dst: &mut [T], src: &[T]) {
+    if K > 0
+        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<K>(), src.first_chunk::<K>())
+    {
+        for j in 0..K {
+            d[j] = d[j] + s[j];
+        }
+    } else {
+        for (d, &v) in dst.iter_mut().zip(src) {
+            *d = *d + v;
         }
     }
 }
