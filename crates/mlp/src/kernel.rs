@@ -868,8 +868,10 @@ mod x86 {
     use std::arch::x86_64::{
         __m256, __m512, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_mul_ps,
         _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
-        _mm256_unpacklo_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps,
-        _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        _mm256_unpacklo_ps, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
+        _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
+        _mm512_unpacklo_ps,
     };
 
     /// Columns of the tile: two vectors of 8 `f32`.
@@ -1128,6 +1130,188 @@ mod x86 {
         unsafe { wide_body!(R, V, raw, next, |c, a, b| _mm512_fmadd_ps(a, b, c)) }
     }
 
+    /// `W` (< 16) columns of 16 rows of `C` in AVX-512 registers, one
+    /// register per column, a lane per row: for a product too narrow for a
+    /// tile (a Q-network's few outputs), where the generic loop ran a scalar
+    /// multiply and add per value. Row-major `A` is read 16 × 16 at a time
+    /// and transposed in registers; column-major `A` is loaded as it is.
+    /// Each lane sums over `p` in order, as the generic loop does, so the
+    /// bits are the same. Operands as in [`Tile`] (`B`'s `(p, j)` at
+    /// `start + p·ld + j`).
+    pub(super) struct NarrowRows<'a> {
+        pub k: usize,
+        pub a: (&'a [f32], usize, (usize, usize)),
+        pub b: (&'a [f32], usize, usize),
+        pub c: (&'a mut [f32], usize, usize),
+        pub start: Init<'a>,
+    }
+
+    impl NarrowRows<'_> {
+        /// Runs it. The caller has checked [`has_avx512`]; panics, as
+        /// indexing would, if an operand is too short.
+        #[inline(always)]
+        pub(super) fn run<const W: usize, const FUSED: bool>(self) {
+            assert!(has_avx512(FUSED), "the caller checked for AVX-512");
+            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb), c: (c, c_start, ldc), start } = self;
+            assert!(k > 0 && W > 0 && W < HALF, "a narrow block sums at least one product");
+            assert!(a_start + (HALF - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the 16 rows");
+            assert!(b_start + (k - 1) * ldb + W <= b.len(), "B holds the columns");
+            assert!(c_start + (HALF - 1) * ldc + W <= c.len(), "C holds the block");
+            let starts: [[f32; HALF]; W] = std::array::from_fn(|j| {
+                std::array::from_fn(|r| match start {
+                    Init::C => c[c_start + r * ldc + j],
+                    Init::Zero => 0.0,
+                    Init::Row(row) => row[j],
+                })
+            });
+            let a = a[a_start..].as_ptr();
+            let b = b[b_start..].as_ptr();
+            let mut sums = [[0.0f32; HALF]; W];
+            // SAFETY: the CPU has AVX-512 (and FMA when fused), asserted
+            // above, and the assertions put every element read inside the
+            // slices (row-major `A` is read 16 values at a time only where
+            // all 16 lie before `k`; the last block with masked loads).
+            unsafe {
+                if FUSED {
+                    narrow_fma::<W>(k, a, (a_rs, a_ps), (b, ldb), &starts, &mut sums);
+                } else {
+                    narrow_avx512::<W>(k, a, (a_rs, a_ps), (b, ldb), &starts, &mut sums);
+                }
+            }
+            for (j, column) in sums.iter().enumerate() {
+                for (r, &v) in column.iter().enumerate() {
+                    c[c_start + r * ldc + j] = v;
+                }
+            }
+        }
+    }
+
+    /// Rows `r` of 16 vectors as columns: `out[q]` lane `r` = `rows[r]` lane
+    /// `q`. A macro, not a function with closures: a closure is compiled
+    /// apart, without AVX-512, and its intrinsics became calls (the first
+    /// version ran the grid's updates 15–35 % slower).
+    macro_rules! transpose16 {
+        ($rows:expr) => {{
+            let rows: [__m512; 16] = $rows;
+            // Pairs of rows interleaved within each 128-bit lane L:
+            // t[2i] = a(4L) b(4L) a(4L+1) b(4L+1), t[2i+1] the next two.
+            let mut t = [_mm512_setzero_ps(); 16];
+            for i in 0..8 {
+                t[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+            }
+            // Fours: u[4g + s] holds, in lane L, column 4L + s of rows 4g..4g + 4.
+            let mut u = [_mm512_setzero_ps(); 16];
+            for g in 0..4 {
+                for h in 0..2 {
+                    let x = _mm512_castps_pd(t[4 * g + h]);
+                    let y = _mm512_castps_pd(t[4 * g + 2 + h]);
+                    u[4 * g + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+                    u[4 * g + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+                }
+            }
+            // Lane L of the four groups side by side: column 4L + s.
+            let mut out = [_mm512_setzero_ps(); 16];
+            for s in 0..4 {
+                let even = _mm512_shuffle_f32x4::<0x88>(u[s], u[4 + s]);
+                let even_hi = _mm512_shuffle_f32x4::<0x88>(u[8 + s], u[12 + s]);
+                let odd = _mm512_shuffle_f32x4::<0xDD>(u[s], u[4 + s]);
+                let odd_hi = _mm512_shuffle_f32x4::<0xDD>(u[8 + s], u[12 + s]);
+                out[s] = _mm512_shuffle_f32x4::<0x88>(even, even_hi);
+                out[8 + s] = _mm512_shuffle_f32x4::<0xDD>(even, even_hi);
+                out[4 + s] = _mm512_shuffle_f32x4::<0x88>(odd, odd_hi);
+                out[12 + s] = _mm512_shuffle_f32x4::<0xDD>(odd, odd_hi);
+            }
+            out
+        }};
+    }
+
+    /// The body of both narrow blocks, `$step` being the one rounding rule
+    /// (written out, not a closure, for the reason of `transpose16`).
+    macro_rules! narrow_body {
+        ($w:expr, $k:expr, $a:expr, $strides:expr, $b:expr, $starts:expr, $sums:expr, $step:ident) => {{
+            let (a, (a_rs, a_ps), (b, ldb)) = ($a, $strides, $b);
+            let mut acc = [_mm512_setzero_ps(); $w];
+            for j in 0..$w {
+                acc[j] = _mm512_loadu_ps($starts[j].as_ptr());
+            }
+            if a_ps == 1 {
+                // Row-major: 16 values of each row, turned into 16 columns.
+                let mut p0 = 0;
+                while p0 < $k {
+                    let n = ($k - p0).min(HALF);
+                    let mask: u16 = if n == HALF { u16::MAX } else { (1u16 << n) - 1 };
+                    let mut rows = [_mm512_setzero_ps(); 16];
+                    for r in 0..HALF {
+                        rows[r] = _mm512_maskz_loadu_ps(mask, a.add(r * a_rs + p0));
+                    }
+                    let columns = transpose16!(rows);
+                    for q in 0..n {
+                        for j in 0..$w {
+                            let x = _mm512_set1_ps(*b.add((p0 + q) * ldb + j));
+                            acc[j] = $step!(acc[j], columns[q], x);
+                        }
+                    }
+                    p0 += HALF;
+                }
+            } else {
+                // Column-major: each column of the 16 rows is contiguous.
+                debug_assert_eq!(a_rs, 1);
+                for p in 0..$k {
+                    let column = _mm512_loadu_ps(a.add(p * a_ps));
+                    for j in 0..$w {
+                        acc[j] = $step!(acc[j], column, _mm512_set1_ps(*b.add(p * ldb + j)));
+                    }
+                }
+            }
+            for j in 0..$w {
+                _mm512_storeu_ps($sums[j].as_mut_ptr(), acc[j]);
+            }
+        }};
+    }
+
+    /// `c + a·b` in AVX-512, rounded after the multiply and after the add.
+    macro_rules! mul_then_add {
+        ($c:expr, $a:expr, $b:expr) => {
+            _mm512_add_ps($c, _mm512_mul_ps($a, $b))
+        };
+    }
+
+    /// `a·b + c` in AVX-512, rounded once.
+    macro_rules! fused_mul_add {
+        ($c:expr, $a:expr, $b:expr) => {
+            _mm512_fmadd_ps($a, $b, $c)
+        };
+    }
+
+    /// `c + a·b`, rounded after the multiply and after the add.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn narrow_avx512<const W: usize>(
+        k: usize,
+        a: *const f32,
+        strides: (usize, usize),
+        b: (*const f32, usize),
+        starts: &[[f32; HALF]; W],
+        sums: &mut [[f32; HALF]; W],
+    ) {
+        // SAFETY: the caller's (see `NarrowRows::run`).
+        unsafe { narrow_body!(W, k, a, strides, b, starts, sums, mul_then_add) }
+    }
+
+    /// `a·b + c`, rounded once.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn narrow_fma<const W: usize>(
+        k: usize,
+        a: *const f32,
+        strides: (usize, usize),
+        b: (*const f32, usize),
+        starts: &[[f32; HALF]; W],
+        sums: &mut [[f32; HALF]; W],
+    ) {
+        // SAFETY: the caller's (see `NarrowRows::run`).
+        unsafe { narrow_body!(W, k, a, strides, b, starts, sums, fused_mul_add) }
+    }
+
     /// The ceiling probe (see [`crate::mul_add_ceiling_probe`]) in the
     /// widest registers the tiles use: `(a value to keep, FLOP done)`, or
     /// `None` without AVX2 (and FMA, for the fused probe).
@@ -1324,6 +1508,32 @@ fn narrow<T: Scalar, const W: usize, const FUSED: bool>(
     j0: usize,
 ) {
     let mut i0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if wide_tiles_for::<T, FUSED>()
+        && let (Some(a_data), Some(b), Some(c)) = (T::as_f32(a.data), T::as_f32(b), T::as_f32_mut(&mut *c))
+    {
+        // 16 rows at a time, across the rows (see `x86::NarrowRows`).
+        let strides = match a.layout {
+            ALayout::RowMajor { ld } => (ld, 1),
+            ALayout::ColMajor { ld } => (1, ld),
+        };
+        while i0 + x86::HALF <= m && k > 0 {
+            let init = match start {
+                Start::Accumulate => x86::Init::C,
+                Start::Zero => x86::Init::Zero,
+                Start::Row(row) => x86::Init::Row(&T::as_f32(row).expect("f32, as C")[j0..]),
+            };
+            let rows = x86::NarrowRows {
+                k,
+                a: (a_data, i0 * strides.0, strides),
+                b: (b, b_j0, ldb),
+                c: (&mut *c, i0 * ldc + j0, ldc),
+                start: init,
+            };
+            rows.run::<W, FUSED>();
+            i0 += x86::HALF;
+        }
+    }
     while i0 < m {
         let rows = NARROW_ROWS.min(m - i0);
         let mut acc = [[T::ZERO; W]; NARROW_ROWS];
