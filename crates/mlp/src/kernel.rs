@@ -41,7 +41,7 @@ pub(crate) trait Job {
 /// LLVM's code for 16-lane arrays there ran ten to forty times slower than
 /// its AVX2 code (masked loads, sums kept in memory). Where the CPU has
 /// AVX-512, the `f32` products run in hand-written 512-bit tiles instead
-/// (`x86::WideTile`).
+/// (`x86::Tile::run_wide`).
 #[inline(always)]
 pub(crate) fn vectorized<J: Job>(job: J) -> J::Output {
     dispatch(false, job)
@@ -325,7 +325,7 @@ fn wide_tiles<T: Scalar, const FUSED: bool>(
                 ALayout::RowMajor { ld } => ((i0 * ld + p0), (ld, 1)),
                 ALayout::ColMajor { ld } => ((p0 * ld + i0), (1, ld)),
             };
-            let tile = x86::WideTile {
+            let tile = x86::Tile {
                 k: kc,
                 a: (a_data, a_start, a_strides),
                 b: (b, b_start, ldb, next),
@@ -333,10 +333,10 @@ fn wide_tiles<T: Scalar, const FUSED: bool>(
                 start: init,
             };
             match (rows, halves) {
-                (8, 2) => tile.run::<8, 2, FUSED>(),
-                (8, _) => tile.run::<8, 1, FUSED>(),
-                (_, 2) => tile.run::<4, 2, FUSED>(),
-                _ => tile.run::<4, 1, FUSED>(),
+                (8, 2) => tile.run_wide::<8, 2, FUSED>(),
+                (8, _) => tile.run_wide::<8, 1, FUSED>(),
+                (_, 2) => tile.run_wide::<4, 2, FUSED>(),
+                _ => tile.run_wide::<4, 1, FUSED>(),
             }
         }
     }
@@ -799,8 +799,13 @@ fn tile_block<T: Scalar, const R: usize, const W: usize, const FUSED: bool>(
             ALayout::RowMajor { ld } => ((i0 * ld + p0), (ld, 1)),
             ALayout::ColMajor { ld } => ((p0 * ld + i0), (1, ld)),
         };
-        let tile =
-            x86::Tile { k, a: (a_data, a_start, a_strides), b: (b, b_start, ldb), c: (c, i0 * ldc + j0, ldc), start };
+        let tile = x86::Tile {
+            k,
+            a: (a_data, a_start, a_strides),
+            b: (b, b_start, ldb, 0),
+            c: (c, i0 * ldc + j0, ldc),
+            start,
+        };
         if tile.run::<R, FUSED>() {
             return;
         }
@@ -879,12 +884,16 @@ mod x86 {
 
     /// One tile's operands: each slice with the offset of the tile's first
     /// element and its strides. `A`'s element `(r, p)` is at
-    /// `start + r·row_stride + p·step_stride`, `B`'s `(p, j)` at
-    /// `start + p·ld + j`, `C`'s `(r, j)` at `start + r·ld + j`.
+    /// `start + r·row_stride + p·step_stride`, `C`'s `(r, j)` at
+    /// `start + r·ld + j`, `B`'s `(p, j)` at `start + p·ld + j` for the
+    /// first 16 columns and, in a wide tile, `(p, 16 + j)` a further `next`
+    /// on (16 where `B` is one row-major matrix, a panel's size where the
+    /// halves are two panels). Run as an AVX2 tile ([`Tile::run`], 16
+    /// columns) or an AVX-512 one ([`Tile::run_wide`], 16 or 32).
     pub(super) struct Tile<'a> {
         pub k: usize,
         pub a: (&'a [f32], usize, (usize, usize)),
-        pub b: (&'a [f32], usize, usize),
+        pub b: (&'a [f32], usize, usize, usize),
         pub c: (&'a mut [f32], usize, usize),
         /// What the sums start from.
         pub start: Init<'a>,
@@ -900,9 +909,10 @@ mod x86 {
     }
 
     impl Tile<'_> {
-        /// Runs the tile and returns `true`, or returns `false` (and does
-        /// nothing) when the CPU lacks AVX2 (or FMA, for a fused tile).
-        /// Panics, as indexing would, if an operand is too short.
+        /// Runs the tile (`R` rows × 16 columns) in AVX2 and returns `true`,
+        /// or returns `false` (and does nothing) when the CPU lacks AVX2 (or
+        /// FMA, for a fused tile). Panics, as indexing would, if an operand
+        /// is too short.
         #[inline(always)]
         pub(super) fn run<const R: usize, const FUSED: bool>(self) -> bool {
             let supported =
@@ -910,28 +920,11 @@ mod x86 {
             if !supported {
                 return false;
             }
-            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb), c: (c, c_start, ldc), start } = self;
-            // Every element the loops below touch lies inside its slice: the
-            // last of A at (R−1, k−1), of B at (k−1, WIDTH−1), of C at
-            // (R−1, WIDTH−1).
-            assert!(k > 0, "a tile sums at least one product");
-            assert!(a_start + (R - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
-            assert!(b_start + (k - 1) * ldb + WIDTH <= b.len(), "B holds the tile's columns");
-            assert!(c_start + (R - 1) * ldc + WIDTH <= c.len(), "C holds the tile");
-            // A null pointer for C's own values and for zeros.
-            let row = match start {
-                Init::Row(row) => row[..WIDTH].as_ptr(),
-                Init::C | Init::Zero => std::ptr::null(),
-            };
-            let zero = matches!(start, Init::Zero);
-            let a = a[a_start..].as_ptr();
-            let b = b[b_start..].as_ptr();
-            let c = c[c_start..].as_mut_ptr();
+            let raw = self.checked::<R>(1);
             // SAFETY: the CPU has the features each function is compiled
-            // for (checked above), and the assertions put every element
-            // each one reads or writes inside the slices.
+            // for (checked above), and `checked` put every element each one
+            // reads or writes inside the slices.
             unsafe {
-                let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) };
                 if FUSED {
                     tile_fma::<R>(raw);
                 } else {
@@ -940,12 +933,62 @@ mod x86 {
             }
             true
         }
+
+        /// Runs the tile (`R` rows × `V` halves of 16 columns) in AVX-512.
+        /// The caller has checked [`has_avx512`]; panics, as indexing
+        /// would, if an operand is too short.
+        #[inline(always)]
+        pub(super) fn run_wide<const R: usize, const V: usize, const FUSED: bool>(self) {
+            assert!(has_avx512(FUSED), "the caller checked for AVX-512");
+            let raw = self.checked::<R>(V);
+            // SAFETY: the CPU has AVX-512 (and FMA when fused), asserted
+            // above, and `checked` put every element each function reads or
+            // writes inside the slices.
+            unsafe {
+                if FUSED {
+                    wide_fma::<R, V>(raw);
+                } else {
+                    wide_avx512::<R, V>(raw);
+                }
+            }
+        }
+
+        /// The operands as pointers, after asserting that every element a
+        /// tile of `R` rows and `halves` × 16 columns touches lies inside
+        /// its slice: the last of A at (R−1, k−1), of B at half
+        /// `halves − 1`'s (k−1, 15), of C at (R−1, 16·halves − 1).
+        #[inline(always)]
+        fn checked<const R: usize>(self, halves: usize) -> Raw {
+            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb, next), c: (c, c_start, ldc), start } =
+                self;
+            assert!(k > 0, "a tile sums at least one product");
+            assert!(a_start + (R - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
+            assert!(b_start + (halves - 1) * next + (k - 1) * ldb + HALF <= b.len(), "B holds the tile's columns");
+            assert!(c_start + (R - 1) * ldc + halves * HALF <= c.len(), "C holds the tile");
+            // A null pointer for C's own values and for zeros.
+            let row = match start {
+                Init::Row(row) => row[..halves * HALF].as_ptr(),
+                Init::C | Init::Zero => std::ptr::null(),
+            };
+            let zero = matches!(start, Init::Zero);
+            Raw {
+                k,
+                a: a[a_start..].as_ptr(),
+                strides: (a_rs, a_ps),
+                b: b[b_start..].as_ptr(),
+                ldb,
+                next,
+                c: c[c_start..].as_mut_ptr(),
+                ldc,
+                start: (zero, row),
+            }
+        }
     }
 
     /// The body of both tiles, `step` being the one rounding rule.
     macro_rules! tile_body {
         ($rows:expr, $raw:expr, $step:expr) => {{
-            let Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) } = $raw;
+            let Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row), .. } = $raw;
             let step = $step;
             let mut acc: [[__m256; 2]; $rows] = std::array::from_fn(|r| {
                 if zero {
@@ -985,6 +1028,8 @@ mod x86 {
         strides: (usize, usize),
         b: *const f32,
         ldb: usize,
+        /// From `B`'s first 16 columns to its next 16 (wide tiles only).
+        next: usize,
         c: *mut f32,
         ldc: usize,
         /// Whether the sums start from zero, else from `C` (a null row) or
@@ -1013,7 +1058,7 @@ mod x86 {
     }
 
     /// Whether the CPU has AVX-512 (and, for fused tiles, FMA): then `f32`
-    /// products run in [`WideTile`]s. (Checked once, cached by std.)
+    /// products run in wide tiles ([`Tile::run_wide`]). (Checked once, cached by std.)
     #[inline(always)]
     pub(super) fn has_avx512(fused: bool) -> bool {
         #[cfg(test)]
@@ -1026,62 +1071,12 @@ mod x86 {
     /// Columns of a wide tile's half: one 512-bit register of `f32`.
     pub(super) const HALF: usize = 16;
 
-    /// One `R × V·16` tile in AVX-512 registers: `R` rows, `V` (1 or 2)
-    /// halves of 16 columns, each its own column block of `B`. `A` and `C`
-    /// as in [`Tile`]; `B`'s `(p, j)` of half `v` is at `start + v·next +
-    /// p·ld + j` (`next` is 16 where `B` is one row-major matrix, a panel's
-    /// size where the halves are two panels).
-    pub(super) struct WideTile<'a> {
-        pub k: usize,
-        pub a: (&'a [f32], usize, (usize, usize)),
-        pub b: (&'a [f32], usize, usize, usize),
-        pub c: (&'a mut [f32], usize, usize),
-        pub start: Init<'a>,
-    }
-
-    impl WideTile<'_> {
-        /// Runs the tile. The caller has checked [`has_avx512`]; panics, as
-        /// indexing would, if an operand is too short.
-        #[inline(always)]
-        pub(super) fn run<const R: usize, const V: usize, const FUSED: bool>(self) {
-            assert!(has_avx512(FUSED), "the caller checked for AVX-512");
-            let Self { k, a: (a, a_start, (a_rs, a_ps)), b: (b, b_start, ldb, next), c: (c, c_start, ldc), start } =
-                self;
-            // Every element the loops below touch lies inside its slice: the
-            // last of A at (R−1, k−1), of B at half V−1's (k−1, 15), of C at
-            // (R−1, 16·V−1).
-            assert!(k > 0, "a tile sums at least one product");
-            assert!(a_start + (R - 1) * a_rs + (k - 1) * a_ps < a.len(), "A holds the tile's rows");
-            assert!(b_start + (V - 1) * next + (k - 1) * ldb + HALF <= b.len(), "B holds the tile's columns");
-            assert!(c_start + (R - 1) * ldc + V * HALF <= c.len(), "C holds the tile");
-            let row = match start {
-                Init::Row(row) => row[..V * HALF].as_ptr(),
-                Init::C | Init::Zero => std::ptr::null(),
-            };
-            let zero = matches!(start, Init::Zero);
-            let a = a[a_start..].as_ptr();
-            let b = b[b_start..].as_ptr();
-            let c = c[c_start..].as_mut_ptr();
-            // SAFETY: the CPU has AVX-512 (and FMA when fused), asserted
-            // above, and the assertions put every element each function
-            // reads or writes inside the slices.
-            unsafe {
-                let raw = Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) };
-                if FUSED {
-                    wide_fma::<R, V>(raw, next);
-                } else {
-                    wide_avx512::<R, V>(raw, next);
-                }
-            }
-        }
-    }
-
     /// The body of both wide tiles, `step` being the one rounding rule: a
     /// step of `p` loads `V` registers of `B`, broadcasts `R` values of `A`
     /// and updates `R·V` sums.
     macro_rules! wide_body {
-        ($rows:expr, $halves:expr, $raw:expr, $next:expr, $step:expr) => {{
-            let Raw { k, a, strides: (a_rs, a_ps), b, ldb, c, ldc, start: (zero, row) } = $raw;
+        ($rows:expr, $halves:expr, $raw:expr, $step:expr) => {{
+            let Raw { k, a, strides: (a_rs, a_ps), b, ldb, next, c, ldc, start: (zero, row) } = $raw;
             let step = $step;
             let mut acc: [[__m512; $halves]; $rows] = std::array::from_fn(|r| {
                 std::array::from_fn(|v| {
@@ -1095,7 +1090,7 @@ mod x86 {
                 })
             });
             let rows: [*const f32; $rows] = std::array::from_fn(|r| a.add(r * a_rs));
-            let halves: [*const f32; $halves] = std::array::from_fn(|v| b.add(v * $next));
+            let halves: [*const f32; $halves] = std::array::from_fn(|v| b.add(v * next));
             let (mut a_at, mut b_at) = (0, 0);
             for _ in 0..k {
                 let bv: [__m512; $halves] = std::array::from_fn(|v| _mm512_loadu_ps(halves[v].add(b_at)));
@@ -1118,16 +1113,16 @@ mod x86 {
 
     /// `c + a·b`, rounded after the multiply and after the add.
     #[target_feature(enable = "avx512f")]
-    unsafe fn wide_avx512<const R: usize, const V: usize>(raw: Raw, next: usize) {
-        // SAFETY: the caller's (see `WideTile::run`).
-        unsafe { wide_body!(R, V, raw, next, |c, a, b| _mm512_add_ps(c, _mm512_mul_ps(a, b))) }
+    unsafe fn wide_avx512<const R: usize, const V: usize>(raw: Raw) {
+        // SAFETY: the caller's (see `Tile::run_wide`).
+        unsafe { wide_body!(R, V, raw, |c, a, b| _mm512_add_ps(c, _mm512_mul_ps(a, b))) }
     }
 
     /// `a·b + c`, rounded once.
     #[target_feature(enable = "avx512f,fma")]
-    unsafe fn wide_fma<const R: usize, const V: usize>(raw: Raw, next: usize) {
-        // SAFETY: the caller's (see `WideTile::run`).
-        unsafe { wide_body!(R, V, raw, next, |c, a, b| _mm512_fmadd_ps(a, b, c)) }
+    unsafe fn wide_fma<const R: usize, const V: usize>(raw: Raw) {
+        // SAFETY: the caller's (see `Tile::run_wide`).
+        unsafe { wide_body!(R, V, raw, |c, a, b| _mm512_fmadd_ps(a, b, c)) }
     }
 
     /// `W` (< 16) columns of 16 rows of `C` in AVX-512 registers, one
