@@ -258,6 +258,10 @@ impl Trainer {
                 if let Some(callback) = &callback {
                     let go_on = Python::attach(|py| -> PyResult<bool> {
                         let answer = callback.bind(py).call1((total,))?;
+                        // A Ctrl-C that arrived while the callback ran is
+                        // seen here, at the step it came in, not at the next
+                        // timed check (a fast run could end before it).
+                        py.check_signals()?;
                         Ok(answer.is_none() || answer.is_truthy()?)
                     });
                     match go_on {
