@@ -725,7 +725,8 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
         let _ = writeln!(
             t,
             "Ceiling: the register-only multiply-then-add loop of `cargo bench -p mlp` \
-             (`update/kernel_peak/register_mul_add_ceiling`; no FMA, as the default kernels fuse nothing) \
+             (`update/kernel_peak/register_mul_add_ceiling`: products independent of the sums, as in the \
+             kernels' tiles, in their widest registers; no FMA, as the default kernels fuse nothing) \
              reached {:.0} GFLOP/s on one core in this run; the efficiency figures divide by it (times the threads).  ",
             c / 1e9
         );
@@ -736,6 +737,16 @@ fn render(res: &Results, opts: &Options, seconds: f64) -> String {
             "With fused multiply-adds (`agent.arithmetic: Fused`, FMA where the CPU has it) the same loop reached \
              {:.0} GFLOP/s.  ",
             c / 1e9
+        );
+    }
+    if let Some(trips) = rate("mlp", 2, "update/host/core_round_trip") {
+        let _ = writeln!(
+            t,
+            "Core to core: a cache line's round trip between the two threads (`update/host/core_round_trip`) \
+             took {:.0} ns in this run: the floor under every hand-off of a 2-thread update (about 100–150 ns \
+             between cores that share an L3, twice to four times that across core complexes; a VM's two \
+             virtual CPUs land where the host puts them).  ",
+            1e9 / trips
         );
     }
     let _ = writeln!(

@@ -28,6 +28,8 @@ const BATCH: usize = 64;
 fn main() {
     rayon::ThreadPoolBuilder::new().use_current_thread().build_global().expect("the first and only global pool");
     println!("rayon threads: {}", rayon::current_num_threads());
+    // Idle cores of a VM run the first seconds of work slowly.
+    mlp::warm_up_threads(std::time::Duration::from_secs(2));
     if std::env::var_os("DENORMALS").is_some() {
         let mut u = Update::new();
         let count = |p: &Params<f32>| {
@@ -209,6 +211,51 @@ mod kernel_peak {
         bencher
             .counter(ItemsCount::new(flop * ITERS as u64))
             .bench_local(|| black_box(mlp::fused_mul_add_ceiling_probe(black_box(ITERS))));
+    }
+}
+
+/// What the host charges for two threads to share data.
+mod host {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// One thread stores a counter and spins until a second thread answers
+    /// with the next value: a cache line's round trip between two cores, the
+    /// floor under every hand-off of a parallel region (and a measure of
+    /// where the host put the two virtual CPUs: on a Zen 5 host, about 390
+    /// ns was measured when they sat on different core complexes). Items are
+    /// round trips. Needs two CPUs (under `taskset -c 1` it measures the
+    /// scheduler instead).
+    #[divan::bench(sample_count = 100)]
+    fn core_round_trip(bencher: Bencher) {
+        const TRIPS: u64 = 1000;
+        let flag = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                loop {
+                    let v = flag.load(Ordering::Acquire);
+                    if v == u64::MAX {
+                        break;
+                    }
+                    if v % 2 == 1 {
+                        flag.store(v + 1, Ordering::Release);
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+            let mut next = 1u64;
+            bencher.counter(ItemsCount::new(TRIPS)).bench_local(|| {
+                for _ in 0..TRIPS {
+                    flag.store(next, Ordering::Release);
+                    while flag.load(Ordering::Acquire) != next + 1 {
+                        std::hint::spin_loop();
+                    }
+                    next += 2;
+                }
+            });
+            flag.store(u64::MAX, Ordering::Release);
+        });
     }
 }
 

@@ -179,24 +179,24 @@ pub(crate) fn ceiling_probe<const FUSED: bool>(iters: usize) -> (f32, u64) {
 pub(crate) const PIECE: usize = 4096;
 
 /// Calls `f(k, piece_k)` on consecutive pieces of `values` of [`PIECE`]
-/// elements, in parallel when the pool has threads to spare. For element-wise
-/// work, where the split changes no bit.
+/// elements, in parallel when the team has threads to spare. For
+/// element-wise work, where the split changes no bit.
 pub(crate) fn for_each_piece<T: Send>(values: &mut [T], f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    use rayon::prelude::*;
-    if rayon::current_num_threads() > 1 && values.len() > PIECE {
-        values.par_chunks_mut(PIECE).enumerate().for_each(|(k, piece)| f(k, piece));
-    } else {
-        values.chunks_mut(PIECE).enumerate().for_each(|(k, piece)| f(k, piece));
+    if values.len() <= PIECE {
+        f(0, values);
+        return;
     }
+    let mut pieces: Vec<&mut [T]> = values.chunks_mut(PIECE).collect();
+    crate::team::for_each_mut(&mut pieces, |k, piece| f(k, piece));
 }
 
 /// Runs `run` on every item, each exactly once, and folds the results with
-/// `join` (from `init`): with threads to spare, the items are cut into one
-/// contiguous group per thread of about equal `size` (work, in elements),
-/// and the groups run in parallel; otherwise in turn. For work whose items
-/// are independent, so neither the grouping nor the order changes a bit.
-/// One region with a group per thread: a task per small item cost more in
-/// hand-offs than it saved.
+/// `join` (from `init`): with threads to spare, each of the team's threads
+/// runs a contiguous share of about equal `size` (work, in elements), then
+/// helps with the others'; otherwise in turn. For
+/// work whose items are independent and whose `join` is commutative and
+/// associative (a flag's `&`, `()`), so neither the grouping nor the order
+/// changes a bit.
 pub(crate) fn run_balanced<I: Send, R: Send + Sync + Copy>(
     items: Vec<I>,
     size: impl Fn(&I) -> usize,
@@ -204,27 +204,22 @@ pub(crate) fn run_balanced<I: Send, R: Send + Sync + Copy>(
     init: R,
     join: impl Fn(R, R) -> R + Sync + Send,
 ) -> R {
-    use rayon::prelude::*;
-    let threads = rayon::current_num_threads();
     let total: usize = items.iter().map(&size).sum();
-    if threads < 2 || items.len() < 2 || total <= PIECE {
+    if rayon::current_num_threads() < 2 || items.len() < 2 || total <= PIECE {
         return items.into_iter().map(run).fold(init, join);
     }
-    let per_group = total.div_ceil(threads);
-    let mut groups: Vec<Vec<I>> = Vec::with_capacity(threads);
-    let mut current = Vec::new();
-    let mut filled = 0;
-    for item in items {
-        let n = size(&item);
-        if filled > 0 && filled + n / 2 > per_group && groups.len() + 1 < threads {
-            groups.push(std::mem::take(&mut current));
-            filled = 0;
-        }
-        filled += n;
-        current.push(item);
-    }
-    groups.push(current);
-    groups.into_par_iter().map(|group| group.into_iter().map(&run).fold(init, &join)).reduce(|| init, &join)
+    let costs: Vec<usize> = items.iter().map(&size).collect();
+    let mut slots: Vec<(Option<I>, R)> = items.into_iter().map(|item| (Some(item), init)).collect();
+    crate::team::for_each_mut_weighted(
+        &mut slots,
+        |k| costs[k],
+        |_, (item, result)| {
+            if let Some(item) = item.take() {
+                *result = run(item);
+            }
+        },
+    );
+    slots.into_iter().fold(init, |acc, (_, r)| join(acc, r))
 }
 
 /// One step of a sum: `c + a·b`, rounded twice or (fused) once.

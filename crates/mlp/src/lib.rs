@@ -12,9 +12,11 @@
 //! PyTorch's `nn.Linear`; any layer may be a factorised-Gaussian noisy
 //! layer whose noise ([`Noise`]) is drawn from an RNG the caller owns. [`Mlp::forward_single`] evaluates one input
 //! without allocating (action selection); [`Mlp::forward_batch`] and
-//! [`Mlp::gradients`] run a batch in fixed-size chunks of rows on the rayon
-//! pool and sum the chunks' partial gradients in a fixed order, so results
-//! are bit-identical at any thread count. A loss is a [`RowLoss`]: each row
+//! [`Mlp::gradients`] run a batch in fixed-size chunks of rows on as many
+//! threads as the current rayon pool has (the calling thread and helpers
+//! that spin between regions; see `team.rs`) and sum the chunks' partial
+//! gradients in a fixed order, so results are bit-identical at any thread
+//! count. A loss is a [`RowLoss`]: each row
 //! sees its outputs and those of up to two side networks on its next input
 //! (a learner's target network), and writes its gradient; [`GatheredLoss`]
 //! is regression of one output per row on a given target (MSE or Huber,
@@ -42,6 +44,7 @@ mod optimizer;
 mod params;
 mod rmsprop;
 mod scalar;
+mod team;
 mod train;
 
 pub use adam::{Adam, AdamConfig, StoredAdam};
@@ -59,6 +62,7 @@ pub use optimizer::{Optimizer, OptimizerConfig, StoredOptimizer};
 pub use params::{Gradients, LayerParams, NoiseScales, Params, StoredLayer, StoredParams, TensorView};
 pub use rmsprop::{RmsProp, RmsPropConfig, StoredRmsProp};
 pub use scalar::Scalar;
+pub use team::warm_up_threads;
 pub use train::{
     DEFAULT_CHUNK_ROWS, FiniteGradients, GatheredLoss, LossKind, MAX_SIDE_NETS, RowLoss, RowTerm, SideNets, Workspace,
     check_actions, check_weights, gathered_term,

@@ -5,7 +5,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::architecture::Source;
 use crate::kernel::{Job, PIECE, for_each_piece, vectorized};
@@ -555,8 +555,16 @@ impl<T: Scalar> Params<T> {
         for (t, values) in self.slices().enumerate() {
             // A branch-free scan first (it vectorizes); the position only
             // once something is wrong.
-            let any_bad = if rayon::current_num_threads() > 1 && values.len() > PIECE {
-                values.par_chunks(PIECE).any(|values| vectorized(AnyNonFinite { values }))
+            let any_bad = if values.len() > PIECE {
+                let bad = AtomicBool::new(false);
+                let pieces = values.len().div_ceil(PIECE);
+                crate::team::for_each_index(pieces, |k| {
+                    let values = &values[k * PIECE..((k + 1) * PIECE).min(values.len())];
+                    if vectorized(AnyNonFinite { values }) {
+                        bad.store(true, Ordering::Relaxed);
+                    }
+                });
+                bad.into_inner()
             } else {
                 vectorized(AnyNonFinite { values })
             };

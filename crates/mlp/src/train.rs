@@ -6,7 +6,6 @@
 //! count, decides the order of every sum.
 
 use ndarray::ArrayView2;
-use rayon::prelude::*;
 
 use crate::architecture::Source;
 use crate::conv::{fold, unfold, unfold_bytes};
@@ -396,13 +395,8 @@ impl<T: Scalar> Workspace<T> {
         };
         // Each chunk writes only its own buffers, and the reduction below
         // runs in chunk order afterwards, so running the chunks in parallel
-        // or in turn gives the same bits. In turn saves the hand-off to a
-        // one-thread pool, which costs more than a chunk.
-        if rayon::current_num_threads() > 1 && n_chunks > 1 {
-            self.chunks[..n_chunks].par_iter_mut().enumerate().for_each(job);
-        } else {
-            self.chunks[..n_chunks].iter_mut().enumerate().for_each(job);
-        }
+        // or in turn gives the same bits.
+        crate::team::for_each_mut(&mut self.chunks[..n_chunks], |c, chunk| job((c, chunk)));
         self.rows = rows;
         self.n_outputs = n_out;
         self.has_row_values = loss.is_some();
