@@ -44,7 +44,7 @@ pub use priorities::{Priorities, PrioritiesError};
 pub use mlp::{
     Architecture, Arithmetic, Conv2dShape, ConvLayer, ConvTrunk, DuelingStreams, LayerKind, LayerParams, LayerShape,
     Layout, LossKind, Mlp, MlpError, Noise, NoiseScales, NoisyInit, NoisyLayers, Operand, Params, Shape, SingleScratch,
-    TensorKind, tensor_name,
+    TensorKind, tensor_name, warm_up_threads,
 };
 pub use replay::{
     Batch, Frame, FrameKind, FrameSpec, FrameWindow, InputFormat, Padding, Record, ReplayBuffer, ReplayConfig,

@@ -18,7 +18,7 @@ fn main() {
     rayon::ThreadPoolBuilder::new().use_current_thread().build_global().expect("the first and only global pool");
     println!("rayon threads: {}", rayon::current_num_threads());
     // Idle cores of a VM run the first seconds of work slowly.
-    mlp::warm_up_threads(std::time::Duration::from_secs(2));
+    agent::warm_up_threads(std::time::Duration::from_secs(2));
     divan::main();
 }
 
