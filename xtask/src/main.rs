@@ -9,6 +9,7 @@ mod compare;
 mod conv_bench;
 mod interrupt;
 mod minatar_bench;
+mod minatar_suite;
 mod plot;
 mod progress;
 mod python_front;
@@ -280,15 +281,28 @@ enum Command {
     /// against DQN, performance profiles, sample-efficiency curves and the
     /// peers' rows (docs/results.md, docs/results/).
     Suite {
-        /// Seeds of every entry: a range `0..10` or a list `0,3,7`.
-        #[arg(long, default_value = "0..10")]
-        seeds: String,
-        /// The results folder: one JSON file per run.
-        #[arg(long, value_name = "DIR", default_value = "suite")]
-        out: PathBuf,
-        /// Where the report goes (default docs/results.md).
+        /// Seeds of every entry: a range `0..10` or a list `0,3,7` (with
+        /// --minatar, default 0..5).
+        #[arg(long)]
+        seeds: Option<String>,
+        /// The results folder: one JSON file per run (default suite/; with
+        /// --minatar, one run folder per run, default suite-minatar/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Where the report goes (default docs/results.md; with --minatar,
+        /// docs/minatar.md).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Young & Tian's MinAtar DQN at 5 M frames on the five games
+        /// instead of the classic-control suite: hours per run, each
+        /// checkpointed and resumed where it stopped.
+        #[arg(long)]
+        minatar: bool,
+        /// With --minatar: checkpoint each run every N finished episodes
+        /// (a Freeway episode is 2 500 frames; 100 of them about five
+        /// minutes of one core).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        checkpoint_every: u32,
         #[command(flatten)]
         pool: PoolArgs,
         /// Tiny runs (1 500 steps, 3 test episodes) for checking the
@@ -574,11 +588,15 @@ impl Command {
                 println!("{report}");
                 Ok(())
             }
-            Self::Suite { seeds, out, report, pool, quick, peers } => {
+            Self::Suite { seeds, out, report, minatar, checkpoint_every, pool, quick, peers } => {
                 if quick && report.is_none() {
                     return Err("--quick is a scratch run: give --report FILE (and --out DIR)".into());
                 }
-                let seeds = compare::parse_seeds(&seeds)?;
+                if minatar {
+                    return Ok(minatar_suite_command(seeds, out, report, checkpoint_every, &pool, quick)?);
+                }
+                let seeds = compare::parse_seeds(seeds.as_deref().unwrap_or("0..10"))?;
+                let out = out.unwrap_or_else(|| PathBuf::from("suite"));
                 let (shard, workers) = pool.resolve()?;
                 let entries = suite::entries(quick)?;
                 let root = chapter::workspace_root();
@@ -781,6 +799,49 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `cargo xtask suite --minatar`: trains (or resumes) this shard's runs,
+/// stopping them at a checkpoint on Ctrl-C or SIGTERM, then writes the
+/// report.
+fn minatar_suite_command(
+    seeds: Option<String>,
+    out: Option<PathBuf>,
+    report: Option<PathBuf>,
+    checkpoint_every: u32,
+    pool: &PoolArgs,
+    quick: bool,
+) -> Result<(), String> {
+    let seeds = compare::parse_seeds(seeds.as_deref().unwrap_or("0..5"))?;
+    let (shard, workers) = pool.resolve()?;
+    let root = chapter::workspace_root();
+    let out = out.unwrap_or_else(|| PathBuf::from("suite-minatar"));
+    let report = report.unwrap_or_else(|| root.join("docs/minatar.md"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || {
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        eprintln!("stopping: every run writes a checkpoint at its next step; the same command resumes them");
+    }) {
+        eprintln!("warning: cannot catch Ctrl-C ({e}); a stopped suite resumes from each run's last checkpoint");
+    }
+    let opts = minatar_suite::Options {
+        seeds: &seeds,
+        out: &out,
+        report: &report,
+        shard,
+        workers,
+        report_only: pool.report_only,
+        quick,
+        checkpoint_every,
+        stop,
+        stop_after_steps: None,
+    };
+    let text = minatar_suite::suite(&opts)?;
+    runner::write_atomic(&report, text.as_bytes(), &mut |_, _| {})
+        .map_err(|(path, e)| format!("{}: {e}", path.display()))?;
+    println!("{text}");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -550,7 +550,7 @@ fn curve(runs: &[SweepResult], every: u64, budget: u64) -> Curve {
     (points, band)
 }
 
-fn describe_seeds(seeds: &[u64]) -> String {
+pub(crate) fn describe_seeds(seeds: &[u64]) -> String {
     match (seeds.first(), seeds.last()) {
         (Some(a), Some(b)) if seeds.windows(2).all(|w| w[1] == w[0] + 1) && seeds.len() > 1 => format!("{a}–{b}"),
         _ => seeds.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),

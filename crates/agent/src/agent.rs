@@ -953,6 +953,10 @@ impl Agent {
             // == 0`; with several environments acting between calls, no
             // multiple is skipped.
             TargetUpdate::Hard { every } => self.core.counts.sample_count / every > previous_count / every,
+            TargetUpdate::HardUpdates { every } => {
+                let n = self.core.counts.n_updates;
+                n / every > (n - u64::from(steps)) / every
+            }
             TargetUpdate::Soft { .. } => false,
         };
         if target_synced {

@@ -67,6 +67,14 @@ pub struct EpsilonSchedule {
     /// How ε goes from `start` to `end` (left out: exponential).
     #[serde(default)]
     pub shape: EpsilonShape,
+    /// Training actions at `start` before the shape begins: `value(c)` is
+    /// `start` for `c < hold` and the shape at `c − hold` from there. 0 (the
+    /// default, left out of the RON text): from the first action, as the
+    /// seed. Young & Tian act uniformly for 5 000 frames and then decay
+    /// (their MinAtar presets: `hold: 5001`, as their frame `t` is action
+    /// `t + 1` here).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub hold: u64,
 }
 
 /// The shape of an [`EpsilonSchedule`].
@@ -83,13 +91,14 @@ impl EpsilonSchedule {
     /// The seed's schedule: 0.95 → 0.01 with decay 500.
     #[must_use]
     pub fn seed() -> Self {
-        Self { start: 0.95, end: 0.01, decay: 500.0, shape: EpsilonShape::Exponential }
+        Self { start: 0.95, end: 0.01, decay: 500.0, shape: EpsilonShape::Exponential, hold: 0 }
     }
 
     /// ε after `sample_count` training actions.
     #[must_use]
     pub fn value(&self, sample_count: u64) -> f64 {
-        let t = sample_count as f64;
+        let Some(t) = sample_count.checked_sub(self.hold) else { return self.start };
+        let t = t as f64;
         match self.shape {
             EpsilonShape::Exponential => self.end + (self.start - self.end) * (-t / self.decay).exp(),
             // Exactly `end` from `decay` on, and never past it on the way
@@ -112,6 +121,14 @@ pub enum TargetUpdate {
     /// multiple is skipped.
     Hard {
         /// C, in training actions.
+        every: u64,
+    },
+    /// Copy the policy into the target after every `every`-th gradient
+    /// step, counted in steps (Young & Tian's `TARGET_NETWORK_UPDATE_FREQ`:
+    /// their copy follows update 1 000, 2 000, …, and with learning from
+    /// frame 5 001 that is one frame after `Hard { every: 1000 }`'s).
+    HardUpdates {
+        /// C, in gradient steps.
         every: u64,
     },
     /// After every gradient step, `θ_target ← τ·θ_policy + (1 − τ)·θ_target`.
@@ -611,6 +628,9 @@ impl DqnConfig {
         match self.target_update {
             TargetUpdate::Hard { every: 0 } => {
                 return bad("target_update", "Hard(every: 0): must be at least 1".into());
+            }
+            TargetUpdate::HardUpdates { every: 0 } => {
+                return bad("target_update", "HardUpdates(every: 0): must be at least 1".into());
             }
             TargetUpdate::Soft { tau } if !(tau > 0.0 && tau <= 1.0) => {
                 return bad("target_update", format!("Soft(tau: {tau}): tau must be in (0, 1]"));

@@ -411,10 +411,36 @@ proptest! {
     #[test]
     fn epsilon_decays_monotonically_to_the_end(start in 0.5f64..=1.0, end in 0f64..0.5, decay in 1f64..5000.0, n in 0u64..100_000, linear: bool) {
         let shape = if linear { EpsilonShape::Linear } else { EpsilonShape::Exponential };
-        let schedule = EpsilonSchedule { start, end, decay, shape };
+        let schedule = EpsilonSchedule { start, end, decay, shape, hold: 0 };
         prop_assert!(schedule.value(n + 1) <= schedule.value(n));
         prop_assert!(schedule.value(n) >= end && schedule.value(n) <= start);
     }
+}
+
+/// Young & Tian's schedule (examples/dqn.py): uniform actions for frames
+/// `t < 5 000`, then `((0.1 − 1.0) / 100 000) · (t − 5 000) + 1.0` until
+/// `t − 5 000 ≥ 100 000`, then 0.1; their frame `t` is the action with
+/// `sample_count = t + 1` here (the seed counts an action before its ε).
+#[test]
+fn a_held_linear_epsilon_is_young_and_tians_frame_by_frame() {
+    let s = EpsilonSchedule { start: 1.0, end: 0.1, decay: 100_000.0, shape: EpsilonShape::Linear, hold: 5001 };
+    let theirs = |t: u64| {
+        if t < 5000 {
+            1.0
+        } else if t - 5000 >= 100_000 {
+            0.1
+        } else {
+            ((0.1 - 1.0) / 100_000.0) * (t - 5000) as f64 + 1.0
+        }
+    };
+    for t in [0, 1, 4998, 4999, 5000, 5001, 5002, 30_000, 55_000, 104_999, 105_000, 105_001, 5_000_000] {
+        let (ours, theirs) = (s.value(t + 1), theirs(t));
+        assert!((ours - theirs).abs() < 1e-12, "frame {t}: {ours} against {theirs}");
+    }
+    // Held, the schedule is the unheld one moved by `hold` actions, bit for bit.
+    let unheld = EpsilonSchedule { hold: 0, ..s };
+    assert!((0..200_000).step_by(997).all(|c| s.value(c + 5001).to_bits() == unheld.value(c).to_bits()));
+    assert!((0..5001).all(|c| s.value(c) == 1.0));
 }
 
 #[test]
@@ -429,7 +455,7 @@ fn epsilon_follows_the_seed_formula() {
 /// CartPole schedule, exploration_fraction 0.16 of 50 000 steps).
 #[test]
 fn a_linear_epsilon_is_a_straight_line_then_flat() {
-    let s = EpsilonSchedule { start: 1.0, end: 0.04, decay: 8000.0, shape: EpsilonShape::Linear };
+    let s = EpsilonSchedule { start: 1.0, end: 0.04, decay: 8000.0, shape: EpsilonShape::Linear, hold: 0 };
     assert_eq!(s.value(0), 1.0);
     assert!((s.value(2000) - 0.76).abs() < 1e-15);
     assert!((s.value(4000) - 0.52).abs() < 1e-15);
@@ -515,7 +541,7 @@ fn no_learning_until_the_buffer_holds_enough() {
 fn epsilon_greedy_explores_with_probability_epsilon() {
     // ε = 1: every action random, both equally often.
     let always = DqnConfig {
-        epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0, shape: EpsilonShape::Exponential },
+        epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0, shape: EpsilonShape::Exponential, hold: 0 },
         ..small_config()
     };
     let mut agent = Agent::new(always, SPACES, SEEDS).unwrap();
@@ -526,7 +552,7 @@ fn epsilon_greedy_explores_with_probability_epsilon() {
     assert_eq!(agent.sample_count(), 4000);
     // ε = 0: always the greedy action.
     let never = DqnConfig {
-        epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential },
+        epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential, hold: 0 },
         ..small_config()
     };
     let mut agent = Agent::new(never, SPACES, SEEDS).unwrap();
@@ -561,7 +587,13 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
         (DqnConfig { target_update: TargetUpdate::Hard { every: 0 }, ..small_config() }, "target_update"),
         (
             DqnConfig {
-                epsilon: EpsilonSchedule { start: 0.9, end: 0.1, decay: -1.0, shape: EpsilonShape::Exponential },
+                epsilon: EpsilonSchedule {
+                    start: 0.9,
+                    end: 0.1,
+                    decay: -1.0,
+                    shape: EpsilonShape::Exponential,
+                    hold: 0,
+                },
                 ..small_config()
             },
             "epsilon.decay",
@@ -622,7 +654,7 @@ fn divergence_is_an_error_not_a_panic() {
 #[test]
 fn act_batch_equals_acting_row_by_row() {
     let config = DqnConfig {
-        epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0, shape: EpsilonShape::Exponential },
+        epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0, shape: EpsilonShape::Exponential, hold: 0 },
         ..small_config()
     };
     let mut batched = Agent::new(config.clone(), SPACES, SEEDS).unwrap();
@@ -651,6 +683,29 @@ fn act_batch_equals_acting_row_by_row() {
         AgentError::BadObservation(ObservationProblem::Rows { values: 6, row_len: 4, expected: 4 })
     );
     assert_eq!(batched.sample_count(), count);
+}
+
+/// Counted in gradient steps, whatever the actions between updates: with
+/// three actions per update, `Hard { every: 4 }` would copy at updates 2, 3,
+/// 4, 6, 7, 8 (above); `HardUpdates { every: 4 }` copies after updates 4
+/// and 8 only (Young & Tian's count).
+#[test]
+fn hard_copies_counted_in_updates_follow_every_cth_update() {
+    let config = DqnConfig { target_update: TargetUpdate::HardUpdates { every: 4 }, ..small_config() };
+    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
+    fill(&mut agent, 20);
+    let mut actions = Vec::new();
+    let mut synced = Vec::new();
+    for _ in 0..8 {
+        agent.act_batch(agent::Frame::F32(&[0.1; 12]), &mut actions).unwrap(); // 3 actions
+        synced.push(agent.update().unwrap().unwrap().target_synced);
+    }
+    assert_eq!(synced, [false, false, false, true, false, false, false, true]);
+    assert_eq!(agent.n_target_syncs(), 2);
+    assert_eq!(agent.policy(), agent.target(), "copied after the last update");
+    let zero = DqnConfig { target_update: TargetUpdate::HardUpdates { every: 0 }, ..small_config() };
+    let err = format!("{:?}", Agent::new(zero, SPACES, SEEDS).unwrap_err());
+    assert!(err.contains("HardUpdates(every: 0)"), "{err}");
 }
 
 /// With several actions between updates (vectorized collection), a hard

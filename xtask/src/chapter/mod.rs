@@ -410,6 +410,8 @@ fn settings_table(c: &RunConfig, lang: Lang) -> Result<String, String> {
     let target = match (a.target_update, en) {
         (runner::TargetUpdate::Hard { every }, true) => format!("copied every {every} actions"),
         (runner::TargetUpdate::Hard { every }, false) => format!("每 {every} 个动作复制一次"),
+        (runner::TargetUpdate::HardUpdates { every }, true) => format!("copied every {every} updates"),
+        (runner::TargetUpdate::HardUpdates { every }, false) => format!("每 {every} 次更新复制一次"),
         (runner::TargetUpdate::Soft { tau }, true) => format!("soft updates, τ = {tau}"),
         (runner::TargetUpdate::Soft { tau }, false) => format!("软更新，τ = {tau}"),
     };
