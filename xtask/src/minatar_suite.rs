@@ -111,7 +111,7 @@ pub fn plan(seeds: &[u64], quick: bool) -> Result<Vec<Planned>, String> {
                 config.max_train_steps = Some(1500);
                 config.test_episodes = 3;
                 config.agent.learning_starts = 500;
-                config.agent.epsilon.hold = 500;
+                config.agent.epsilon.shape = runner::EpsilonShape::HeldLinear { hold: 500 };
                 config.agent.epsilon.decay = 500.0;
             }
             runs.push(Planned { game: g, seed, key: runner::pool::run_key(&config), config });

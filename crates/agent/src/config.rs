@@ -67,14 +67,6 @@ pub struct EpsilonSchedule {
     /// How ε goes from `start` to `end` (left out: exponential).
     #[serde(default)]
     pub shape: EpsilonShape,
-    /// Training actions at `start` before the shape begins: `value(c)` is
-    /// `start` for `c < hold` and the shape at `c − hold` from there. 0 (the
-    /// default, left out of the RON text): from the first action, as the
-    /// seed. Young & Tian act uniformly for 5 000 frames and then decay
-    /// (their MinAtar presets: `hold: 5001`, as their frame `t` is action
-    /// `t + 1` here).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub hold: u64,
 }
 
 /// The shape of an [`EpsilonSchedule`].
@@ -85,27 +77,47 @@ pub enum EpsilonShape {
     Exponential,
     /// `start + (end − start) · min(t / decay, 1)`.
     Linear,
+    /// `start` for the first `hold` actions (`t < hold`), then `Linear`
+    /// counted from there (`t − hold`). Young & Tian act uniformly for
+    /// 5 000 frames and then decay over 100 000: their MinAtar presets are
+    /// `HeldLinear(hold: 5001)`, as their frame `t` is action `t + 1` here
+    /// (the seed counts an action before its ε). Last in the list: a
+    /// tabular checkpoint stores the shape by its index.
+    HeldLinear {
+        /// Actions at `start` before the line begins.
+        hold: u64,
+    },
 }
 
 impl EpsilonSchedule {
     /// The seed's schedule: 0.95 → 0.01 with decay 500.
     #[must_use]
     pub fn seed() -> Self {
-        Self { start: 0.95, end: 0.01, decay: 500.0, shape: EpsilonShape::Exponential, hold: 0 }
+        Self { start: 0.95, end: 0.01, decay: 500.0, shape: EpsilonShape::Exponential }
     }
 
     /// ε after `sample_count` training actions.
     #[must_use]
     pub fn value(&self, sample_count: u64) -> f64 {
-        let Some(t) = sample_count.checked_sub(self.hold) else { return self.start };
-        let t = t as f64;
-        match self.shape {
-            EpsilonShape::Exponential => self.end + (self.start - self.end) * (-t / self.decay).exp(),
+        let linear = |t: f64| {
             // Exactly `end` from `decay` on, and never past it on the way
             // (rounding could overshoot by an ulp).
-            EpsilonShape::Linear if t >= self.decay => self.end,
-            EpsilonShape::Linear => (self.start + (self.end - self.start) * (t / self.decay))
-                .clamp(self.start.min(self.end), self.start.max(self.end)),
+            if t >= self.decay {
+                self.end
+            } else {
+                (self.start + (self.end - self.start) * (t / self.decay))
+                    .clamp(self.start.min(self.end), self.start.max(self.end))
+            }
+        };
+        match self.shape {
+            EpsilonShape::Exponential => {
+                self.end + (self.start - self.end) * (-(sample_count as f64) / self.decay).exp()
+            }
+            EpsilonShape::Linear => linear(sample_count as f64),
+            EpsilonShape::HeldLinear { hold } => match sample_count.checked_sub(hold) {
+                None => self.start,
+                Some(t) => linear(t as f64),
+            },
         }
     }
 }
@@ -123,6 +135,11 @@ pub enum TargetUpdate {
         /// C, in training actions.
         every: u64,
     },
+    /// After every gradient step, `θ_target ← τ·θ_policy + (1 − τ)·θ_target`.
+    Soft {
+        /// τ, in (0, 1].
+        tau: f64,
+    },
     /// Copy the policy into the target after every `every`-th gradient
     /// step, counted in steps (Young & Tian's `TARGET_NETWORK_UPDATE_FREQ`:
     /// their copy follows update 1 000, 2 000, …, and with learning from
@@ -130,11 +147,6 @@ pub enum TargetUpdate {
     HardUpdates {
         /// C, in gradient steps.
         every: u64,
-    },
-    /// After every gradient step, `θ_target ← τ·θ_policy + (1 − τ)·θ_target`.
-    Soft {
-        /// τ, in (0, 1].
-        tau: f64,
     },
 }
 

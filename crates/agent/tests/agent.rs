@@ -411,7 +411,7 @@ proptest! {
     #[test]
     fn epsilon_decays_monotonically_to_the_end(start in 0.5f64..=1.0, end in 0f64..0.5, decay in 1f64..5000.0, n in 0u64..100_000, linear: bool) {
         let shape = if linear { EpsilonShape::Linear } else { EpsilonShape::Exponential };
-        let schedule = EpsilonSchedule { start, end, decay, shape, hold: 0 };
+        let schedule = EpsilonSchedule { start, end, decay, shape };
         prop_assert!(schedule.value(n + 1) <= schedule.value(n));
         prop_assert!(schedule.value(n) >= end && schedule.value(n) <= start);
     }
@@ -423,7 +423,7 @@ proptest! {
 /// `sample_count = t + 1` here (the seed counts an action before its ε).
 #[test]
 fn a_held_linear_epsilon_is_young_and_tians_frame_by_frame() {
-    let s = EpsilonSchedule { start: 1.0, end: 0.1, decay: 100_000.0, shape: EpsilonShape::Linear, hold: 5001 };
+    let s = EpsilonSchedule { start: 1.0, end: 0.1, decay: 100_000.0, shape: EpsilonShape::HeldLinear { hold: 5001 } };
     let theirs = |t: u64| {
         if t < 5000 {
             1.0
@@ -437,8 +437,8 @@ fn a_held_linear_epsilon_is_young_and_tians_frame_by_frame() {
         let (ours, theirs) = (s.value(t + 1), theirs(t));
         assert!((ours - theirs).abs() < 1e-12, "frame {t}: {ours} against {theirs}");
     }
-    // Held, the schedule is the unheld one moved by `hold` actions, bit for bit.
-    let unheld = EpsilonSchedule { hold: 0, ..s };
+    // Held, the schedule is the linear one moved by `hold` actions, bit for bit.
+    let unheld = EpsilonSchedule { shape: EpsilonShape::Linear, ..s };
     assert!((0..200_000).step_by(997).all(|c| s.value(c + 5001).to_bits() == unheld.value(c).to_bits()));
     assert!((0..5001).all(|c| s.value(c) == 1.0));
 }
@@ -455,7 +455,7 @@ fn epsilon_follows_the_seed_formula() {
 /// CartPole schedule, exploration_fraction 0.16 of 50 000 steps).
 #[test]
 fn a_linear_epsilon_is_a_straight_line_then_flat() {
-    let s = EpsilonSchedule { start: 1.0, end: 0.04, decay: 8000.0, shape: EpsilonShape::Linear, hold: 0 };
+    let s = EpsilonSchedule { start: 1.0, end: 0.04, decay: 8000.0, shape: EpsilonShape::Linear };
     assert_eq!(s.value(0), 1.0);
     assert!((s.value(2000) - 0.76).abs() < 1e-15);
     assert!((s.value(4000) - 0.52).abs() < 1e-15);
@@ -541,7 +541,7 @@ fn no_learning_until_the_buffer_holds_enough() {
 fn epsilon_greedy_explores_with_probability_epsilon() {
     // ε = 1: every action random, both equally often.
     let always = DqnConfig {
-        epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0, shape: EpsilonShape::Exponential, hold: 0 },
+        epsilon: EpsilonSchedule { start: 1.0, end: 1.0, decay: 1.0, shape: EpsilonShape::Exponential },
         ..small_config()
     };
     let mut agent = Agent::new(always, SPACES, SEEDS).unwrap();
@@ -552,7 +552,7 @@ fn epsilon_greedy_explores_with_probability_epsilon() {
     assert_eq!(agent.sample_count(), 4000);
     // ε = 0: always the greedy action.
     let never = DqnConfig {
-        epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential, hold: 0 },
+        epsilon: EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential },
         ..small_config()
     };
     let mut agent = Agent::new(never, SPACES, SEEDS).unwrap();
@@ -587,13 +587,7 @@ fn bad_settings_and_inputs_are_errors_naming_them() {
         (DqnConfig { target_update: TargetUpdate::Hard { every: 0 }, ..small_config() }, "target_update"),
         (
             DqnConfig {
-                epsilon: EpsilonSchedule {
-                    start: 0.9,
-                    end: 0.1,
-                    decay: -1.0,
-                    shape: EpsilonShape::Exponential,
-                    hold: 0,
-                },
+                epsilon: EpsilonSchedule { start: 0.9, end: 0.1, decay: -1.0, shape: EpsilonShape::Exponential },
                 ..small_config()
             },
             "epsilon.decay",
@@ -654,7 +648,7 @@ fn divergence_is_an_error_not_a_panic() {
 #[test]
 fn act_batch_equals_acting_row_by_row() {
     let config = DqnConfig {
-        epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0, shape: EpsilonShape::Exponential, hold: 0 },
+        epsilon: EpsilonSchedule { start: 0.9, end: 0.05, decay: 30.0, shape: EpsilonShape::Exponential },
         ..small_config()
     };
     let mut batched = Agent::new(config.clone(), SPACES, SEEDS).unwrap();

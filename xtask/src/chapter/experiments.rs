@@ -125,8 +125,7 @@ fn part_two(quick: bool) -> Vec<Experiment> {
         c.agent.noisy = Some(runner::Noisy { sigma0: 0.5, layers: runner::NoisyLayers::Heads, epsilon_greedy: false });
     };
     let greedy = |c: &mut RunConfig| {
-        c.agent.epsilon =
-            EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential, hold: 0 };
+        c.agent.epsilon = EpsilonSchedule { start: 0.0, end: 0.0, decay: 1.0, shape: EpsilonShape::Exponential };
     };
     let mut acro = part_two_base("acrobot", 40_000, quick);
     acro.early_stop = evaluations(10_000, quick);
@@ -232,8 +231,7 @@ fn rainbow_base(quick: bool) -> RunConfig {
     }
     // For the variants without noisy layers: ε-greedy, 1 → 0.05 over the
     // first quarter of the budget (the preset explores by noise alone).
-    c.agent.epsilon =
-        EpsilonSchedule { start: 1.0, end: 0.05, decay: (steps / 4) as f64, shape: EpsilonShape::Linear, hold: 0 };
+    c.agent.epsilon = EpsilonSchedule { start: 1.0, end: 0.05, decay: (steps / 4) as f64, shape: EpsilonShape::Linear };
     // For the variants without C51: Huber's loss, as DQN's.
     c.agent.loss = runner::LossKind::Huber { delta: 1.0 };
     c
@@ -301,7 +299,7 @@ pub fn experiments(quick: bool) -> Vec<Experiment> {
     };
     let eps = |start, end, decay| {
         move |c: &mut RunConfig| {
-            c.agent.epsilon = EpsilonSchedule { start, end, decay, shape: EpsilonShape::Exponential, hold: 0 }
+            c.agent.epsilon = EpsilonSchedule { start, end, decay, shape: EpsilonShape::Exponential }
         }
     };
     let every = |n| move |c: &mut RunConfig| c.agent.target_update = TargetUpdate::Hard { every: n };
