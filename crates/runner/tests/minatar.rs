@@ -41,7 +41,11 @@ fn each_game_name_is_young_and_tians_dqn_on_that_game() {
         assert_eq!(config.agent.network, Some(Network::MinAtar));
         assert_eq!(config.agent.optimizer, OptimizerChoice::RmsProp { alpha: 0.95, eps: 0.01, centered: true });
         assert_eq!((config.agent.lr, config.agent.gamma, config.agent.batch_size), (0.00025, 0.99, 32));
-        assert_eq!((config.max_train_steps, config.agent.learning_starts), (Some(5_000_000), 5_000));
+        // examples/dqn.py learns from frame 5 001, with 5 002 transitions
+        // stored; ε is 1 for 5 000 frames; the copy follows every 1 000th update.
+        assert_eq!((config.max_train_steps, config.agent.learning_starts), (Some(5_000_000), 5_002));
+        assert_eq!(config.agent.epsilon.shape, runner::EpsilonShape::HeldLinear { hold: 5001 });
+        assert_eq!(config.agent.target_update, runner::TargetUpdate::HardUpdates { every: 1000 });
         let spec = config.env_family().unwrap().spec();
         assert_eq!(spec.id, id);
         assert_eq!(spec.obs.shape()[1..], [10, 10]);
