@@ -679,21 +679,28 @@ fn act_batch_equals_acting_row_by_row() {
     assert_eq!(batched.sample_count(), count);
 }
 
+/// Eight updates, each after one batched action for three environments:
+/// the agent and whether each update copied the target.
+fn syncs_with_three_actions_per_update(target_update: TargetUpdate) -> (Agent, Vec<bool>) {
+    let mut agent = Agent::new(DqnConfig { target_update, ..small_config() }, SPACES, SEEDS).unwrap();
+    fill(&mut agent, 20);
+    let mut actions = Vec::new();
+    let synced = (0..8)
+        .map(|_| {
+            agent.act_batch(agent::Frame::F32(&[0.1; 12]), &mut actions).unwrap(); // 3 actions
+            agent.update().unwrap().unwrap().target_synced
+        })
+        .collect();
+    (agent, synced)
+}
+
 /// Counted in gradient steps, whatever the actions between updates: with
 /// three actions per update, `Hard { every: 4 }` would copy at updates 2, 3,
 /// 4, 6, 7, 8 (above); `HardUpdates { every: 4 }` copies after updates 4
 /// and 8 only (Young & Tian's count).
 #[test]
 fn hard_copies_counted_in_updates_follow_every_cth_update() {
-    let config = DqnConfig { target_update: TargetUpdate::HardUpdates { every: 4 }, ..small_config() };
-    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
-    fill(&mut agent, 20);
-    let mut actions = Vec::new();
-    let mut synced = Vec::new();
-    for _ in 0..8 {
-        agent.act_batch(agent::Frame::F32(&[0.1; 12]), &mut actions).unwrap(); // 3 actions
-        synced.push(agent.update().unwrap().unwrap().target_synced);
-    }
+    let (agent, synced) = syncs_with_three_actions_per_update(TargetUpdate::HardUpdates { every: 4 });
     assert_eq!(synced, [false, false, false, true, false, false, false, true]);
     assert_eq!(agent.n_target_syncs(), 2);
     assert_eq!(agent.policy(), agent.target(), "copied after the last update");
@@ -707,15 +714,7 @@ fn hard_copies_counted_in_updates_follow_every_cth_update() {
 /// of C, so none is skipped when the step does not divide C.
 #[test]
 fn hard_copies_are_not_skipped_when_several_actions_pass_between_updates() {
-    let config = DqnConfig { target_update: TargetUpdate::Hard { every: 4 }, ..small_config() };
-    let mut agent = Agent::new(config, SPACES, SEEDS).unwrap();
-    fill(&mut agent, 20);
-    let mut actions = Vec::new();
-    let mut synced = Vec::new();
-    for _ in 0..8 {
-        agent.act_batch(agent::Frame::F32(&[0.1; 12]), &mut actions).unwrap(); // 3 actions
-        synced.push(agent.update().unwrap().unwrap().target_synced);
-    }
+    let (agent, synced) = syncs_with_three_actions_per_update(TargetUpdate::Hard { every: 4 });
     // sample_count 3, 6, 9, 12, 15, 18, 21, 24: multiples of 4 are reached
     // by 6 (4), 9 (8), 12, 18 (16), 21 (20), 24.
     assert_eq!(synced, [false, true, true, true, false, true, true, true]);
