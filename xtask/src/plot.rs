@@ -119,16 +119,17 @@ where
         // from episode to episode): draw such a series one pixel wide.
         let stroke_width = if s.points.len() > (SIZE.0 / 2) as usize { 1 } else { 2 };
         let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width };
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), style))
-            .map_err(err)?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| {
+        let drawn = chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).map_err(err)?;
+        // A series without a label (the second of several alike) has no
+        // legend entry.
+        if !s.label.is_empty() {
+            drawn.label(s.label.as_str()).legend(move |(x, y)| {
                 PathElement::new(
                     vec![(x, y), (x + 24, y)],
                     ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 3 },
                 )
             });
+        }
         if s.markers {
             chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
         }
