@@ -9,6 +9,7 @@ mod compare;
 mod conv_bench;
 mod interrupt;
 mod minatar_bench;
+mod minatar_dqn_bench;
 mod minatar_suite;
 mod plot;
 mod progress;
@@ -363,6 +364,18 @@ enum Command {
         /// have it) and rewrite that section of the report.
         #[arg(long)]
         minatar: bool,
+        /// Measure only MinAtar DQN's frames per second and peak memory
+        /// beside Young & Tian's `examples/dqn.py` at the same protocol
+        /// (the --anchor-python must have torch and minatar) and rewrite
+        /// that section of the report.
+        #[arg(long)]
+        minatar_dqn: bool,
+        /// Their `examples/dqn.py` at 4241f24 (see xtask/peers/minatar_dqn.py).
+        #[arg(long, value_name = "FILE", default_value = "/tmp/minatar_dqn.py")]
+        minatar_dqn_py: PathBuf,
+        /// Frames of each --minatar-dqn run (100 000 fill the replay).
+        #[arg(long, value_name = "N", default_value_t = 100_000)]
+        minatar_dqn_frames: u64,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -397,6 +410,15 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The sections of `docs/benchmarks.md` that the full bench keeps as they
+/// were: each is measured by its own flag of `cargo xtask bench`.
+const KEPT_SECTIONS: [(&str, &str); 4] = [
+    (python_front::BEGIN, python_front::END),
+    (conv_bench::BEGIN, conv_bench::END),
+    (minatar_bench::BEGIN, minatar_bench::END),
+    (minatar_dqn_bench::BEGIN, minatar_dqn_bench::END),
+];
 
 /// A number that must be finite (`--solved-at NaN` would count nothing as
 /// solved, silently).
@@ -622,6 +644,9 @@ impl Command {
                 python_front_steps,
                 conv,
                 minatar,
+                minatar_dqn,
+                minatar_dqn_py,
+                minatar_dqn_frames,
             } => {
                 let root = chapter::workspace_root();
                 let out = out.unwrap_or_else(|| root.join("docs/benchmarks.md"));
@@ -647,6 +672,18 @@ impl Command {
                     println!("{}", conv_bench::update(&conv_opts, &out)?);
                     return Ok(());
                 }
+                if minatar_dqn {
+                    let opts = minatar_dqn_bench::Options {
+                        python: anchor_python,
+                        dqn_py: minatar_dqn_py,
+                        peers: root.join("xtask/peers"),
+                        xtask: std::env::current_exe().map_err(|e| format!("the xtask binary: {e}"))?,
+                        frames: if quick { 6_000 } else { minatar_dqn_frames },
+                        seed: 0,
+                    };
+                    println!("{}", minatar_dqn_bench::update(&opts, &out)?);
+                    return Ok(());
+                }
                 if minatar {
                     let opts = minatar_bench::Options {
                         python: anchor_python,
@@ -658,16 +695,17 @@ impl Command {
                     println!("{}", minatar_bench::update(&opts, &out)?);
                     return Ok(());
                 }
-                // The full report keeps the sections it had (rewritten only
-                // by --python-front, --conv and --minatar).
+                // The full report keeps the sections it had (each rewritten
+                // only by its own flag: --python-front, --conv, --minatar,
+                // --minatar-dqn).
                 let previous = std::fs::read_to_string(&out).ok();
-                let kept = previous.as_deref().and_then(python_front::section);
-                let kept_conv = previous
-                    .as_deref()
-                    .and_then(|t| python_front::section_between(t, conv_bench::BEGIN, conv_bench::END));
-                let kept_minatar = previous
-                    .as_deref()
-                    .and_then(|t| python_front::section_between(t, minatar_bench::BEGIN, minatar_bench::END));
+                let kept: Vec<(String, &str, &str)> = KEPT_SECTIONS
+                    .iter()
+                    .filter_map(|&(begin, end)| {
+                        let text = python_front::section_between(previous.as_deref()?, begin, end)?;
+                        Some((text, begin, end))
+                    })
+                    .collect();
                 let opts = bench::Options {
                     quick,
                     python: Some(anchor_python),
@@ -681,14 +719,8 @@ impl Command {
                 };
                 let text = bench::run(&opts)?;
                 let mut written = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-                if let Some(kept) = kept {
-                    written = python_front::splice(&written, &kept);
-                }
-                if let Some(kept) = kept_conv {
-                    written = python_front::splice_between(&written, &kept, conv_bench::BEGIN, conv_bench::END);
-                }
-                if let Some(kept) = kept_minatar {
-                    written = python_front::splice_between(&written, &kept, minatar_bench::BEGIN, minatar_bench::END);
+                for (text, begin, end) in &kept {
+                    written = python_front::splice_between(&written, text, begin, end);
                 }
                 std::fs::write(&out, written).map_err(|e| format!("{}: {e}", out.display()))?;
                 println!("{text}");

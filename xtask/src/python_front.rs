@@ -133,16 +133,6 @@ pub fn measure(opts: &Options) -> Result<String, String> {
     Ok(t)
 }
 
-/// The section of `text`, if it has one.
-pub fn section(text: &str) -> Option<String> {
-    section_between(text, BEGIN, END)
-}
-
-/// `text` with its section replaced by `new` (appended if it has none).
-pub fn splice(text: &str, new: &str) -> String {
-    splice_between(text, new, BEGIN, END)
-}
-
 /// The lines of `text` from the line `begin` to the line `end`, if it has them.
 pub fn section_between(text: &str, begin: &str, end: &str) -> Option<String> {
     let start = text.find(begin)?;
@@ -179,8 +169,7 @@ pub fn write_section(file: &Path, section: &str, begin: &str, end: &str) -> Resu
 /// As [`measure`], or the file's I/O error.
 pub fn update(opts: &Options, file: &Path) -> Result<String, String> {
     let new = measure(opts)?;
-    let old = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    std::fs::write(file, splice(&old, &new)).map_err(|e| format!("{}: {e}", file.display()))?;
+    write_section(file, &new, BEGIN, END)?;
     Ok(new)
 }
 
@@ -192,9 +181,9 @@ mod tests {
     fn splice_replaces_the_section_alone_or_appends_it() {
         let new = format!("{BEGIN}\nnew\n{END}\n");
         let with = format!("head\n{BEGIN}\nold\n{END}\ntail\n");
-        assert_eq!(splice(&with, &new), format!("head\n{BEGIN}\nnew\n{END}\ntail\n"));
-        assert_eq!(section(&with).unwrap(), format!("{BEGIN}\nold\n{END}\n"));
-        assert_eq!(splice("head\n", &new), format!("head\n\n{BEGIN}\nnew\n{END}\n"));
-        assert!(section("head\n").is_none());
+        assert_eq!(splice_between(&with, &new, BEGIN, END), format!("head\n{BEGIN}\nnew\n{END}\ntail\n"));
+        assert_eq!(section_between(&with, BEGIN, END).unwrap(), format!("{BEGIN}\nold\n{END}\n"));
+        assert_eq!(splice_between("head\n", &new, BEGIN, END), format!("head\n\n{BEGIN}\nnew\n{END}\n"));
+        assert!(section_between("head\n", BEGIN, END).is_none());
     }
 }
