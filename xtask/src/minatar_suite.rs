@@ -350,6 +350,12 @@ fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figur
     if !unfinished.is_empty() {
         let _ = writeln!(t, "\nIn progress (resumed by the same command): {}.", unfinished.join("; "));
     }
+    let _ = writeln!(
+        t,
+        "\nSpeed and memory of these runs beside Young & Tian's own `examples/dqn.py` on the same machine: \
+         [docs/benchmarks.md](benchmarks.md#minatar-dqn-at-the-full-protocol-beside-young--tians-examplesdqnpy) \
+         (`cargo xtask bench --minatar-dqn`)."
+    );
     curves(&mut t, runs, results, budget, figures, &folder)?;
     let _ = writeln!(
         t,
