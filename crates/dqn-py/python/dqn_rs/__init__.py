@@ -7,11 +7,14 @@ for any Gymnasium environment with discrete actions.
 
 Importing it registers the Rust environments with Gymnasium
 (``dqn_rs/CartPole-v1``, ``dqn_rs/MountainCar-v0``, ``dqn_rs/Acrobot-v1``,
-``dqn_rs/Catch-v0``).
+``dqn_rs/Catch-v0``). ``make_atari_env(game, protocol)`` builds an Atari
+game under a named protocol (``"cleanrl"``, ``"ale-v5"``) from ale-py and
+Gymnasium's wrappers (``pip install "dqn-rs[atari]"``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .atari import make_atari_env
 from .dqn import DQN
 from .envs import AcrobotEnv, CartPoleEnv, CatchEnv, MinAtarEnv, MountainCarEnv, RustVectorEnv, register_envs
 from .errors import CheckpointError, ConfigError, DqnRsError, EnvError
@@ -37,5 +40,6 @@ __all__ = [
     "MountainCarEnv",
     "RustVectorEnv",
     "evaluate_policy",
+    "make_atari_env",
     "register_envs",
 ]

@@ -1,0 +1,125 @@
+"""The Atari pipelines (``dqn_rs.make_atari_env``): the CleanRL protocol
+replayed against games recorded through Stable-Baselines3's own wrappers
+(``generate_atari_golden.py``), and what each protocol promises."""
+
+import hashlib
+import json
+import pathlib
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from dqn_rs import ConfigError
+from dqn_rs.atari import PROTOCOLS, atari_id, make_atari_env
+
+GOLDEN = sorted((pathlib.Path(__file__).parent / "golden_atari").glob("*.json"))
+
+
+def digest(obs):
+    return hashlib.sha256(np.ascontiguousarray(obs).tobytes()).hexdigest()[:16]
+
+
+def cases():
+    for path in GOLDEN:
+        for case in json.loads(path.read_text())["cases"]:
+            yield pytest.param(case, id=f"{path.stem}:{case['name']}")
+
+
+def test_there_are_golden_games():
+    assert len(GOLDEN) >= 2
+
+
+@pytest.mark.parametrize("case", cases())
+def test_the_cleanrl_protocol_plays_as_sb3s_wrappers_do(case):
+    env = make_atari_env(case["game"], case["protocol"])
+    rng = np.random.default_rng(case["action_seed"])
+    obs, _ = env.reset(seed=case["reset_seed"])
+    assert digest(obs) == case["reset_obs"]
+    for row in case["steps"]:
+        if "reset" in row:
+            obs, _ = env.reset()
+            assert digest(obs) == row["reset"], f"the reset after step {row['t']}"
+            continue
+        action = int(rng.integers(env.action_space.n))
+        assert action == row["action"]
+        obs, reward, terminated, truncated, info = env.step(action)
+        got = (digest(obs), float(reward), bool(terminated), bool(truncated), int(env.unwrapped.ale.lives()))
+        want = (row["obs"], row["reward"], row["terminated"], row["truncated"], row["lives"])
+        assert got == want, f"step {row['t']}"
+        if "game_return" in row:
+            assert (float(info["episode"]["r"]), int(info["episode"]["l"])) == (row["game_return"], row["game_length"])
+        else:
+            assert "episode" not in info, f"step {row['t']}: a game ended that did not"
+    env.close()
+
+
+def test_a_lost_life_ends_the_episode_but_not_the_game():
+    env = make_atari_env("Breakout", "cleanrl")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    lives = env.unwrapped.ale.lives()
+    for _ in range(2000):
+        _, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        if terminated:
+            break
+    assert terminated and env.unwrapped.ale.lives() == lives - 1 and "episode" not in info
+    frame = env.unwrapped.ale.getEpisodeFrameNumber()
+    env.reset()
+    # The reset went on with the same game (a no-op step, FIRE, action 2:
+    # three steps of four frames), where a new game would start at frame 0
+    # plus the no-ops.
+    assert env.unwrapped.ale.getEpisodeFrameNumber() == frame + 12
+    env.close()
+
+
+def test_each_protocol_observes_single_84_by_84_frames_or_stacks():
+    for protocol in PROTOCOLS:
+        env = make_atari_env("Pong", protocol)
+        assert env.observation_space.shape == (84, 84) and env.observation_space.dtype == np.uint8
+        obs, _ = env.reset(seed=1)
+        assert obs.shape == (84, 84) and obs.dtype == np.uint8
+        env.close()
+    stacked = make_atari_env("Pong", "cleanrl", frame_stack=4)
+    obs, _ = stacked.reset(seed=1)
+    # The stack starts as the reset's frame four times (padding "reset").
+    assert obs.shape == (4, 84, 84) and all((obs[i] == obs[3]).all() for i in range(3))
+    stacked.close()
+
+
+def test_the_protocols_differ_where_they_say():
+    clean = make_atari_env("Pong", "cleanrl")
+    v5 = make_atari_env("Pong", "ale-v5")
+    assert clean.unwrapped.spec.id == "PongNoFrameskip-v4" and v5.unwrapped.spec.id == "ALE/Pong-v5"
+    assert clean.unwrapped.ale.getFloat("repeat_action_probability") == 0.0
+    assert v5.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)
+    # Both skip frames in AtariPreprocessing, none in ALE.
+    assert clean.unwrapped._frameskip == 1 and v5.unwrapped._frameskip == 1
+    names = []
+    e = clean
+    while isinstance(e, gym.Wrapper):
+        names.append(type(e).__name__)
+        e = e.env
+    assert "EpisodicLifeEnv" in names and "FireResetEnv" in names
+    e, names = v5, []
+    while isinstance(e, gym.Wrapper):
+        names.append(type(e).__name__)
+        e = e.env
+    assert "EpisodicLifeEnv" not in names and "FireResetEnv" not in names
+    # Rewards are clipped: Pong's are already ±1, so check the wrapper.
+    assert "ClipReward" in names
+    clean.close()
+    v5.close()
+
+
+def test_names_and_bad_arguments():
+    assert atari_id("space_invaders") == "SpaceInvadersNoFrameskip-v4"
+    assert atari_id("Pong", "ale-v5") == "ALE/Pong-v5"
+    with pytest.raises(ConfigError, match="protocol='v4'"):
+        make_atari_env("Pong", "v4")
+    with pytest.raises(ConfigError, match="NoSuchGame"):
+        make_atari_env("NoSuchGame")
+    with pytest.raises(ConfigError, match="frame_stack=0"):
+        make_atari_env("Pong", frame_stack=0)
+    with pytest.raises(ConfigError, match="game=3"):
+        make_atari_env(3)
