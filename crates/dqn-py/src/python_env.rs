@@ -10,7 +10,7 @@
 //! What the environment returns is checked here (tuple sizes, shapes,
 //! dtypes) and by env-core's `check_outputs` (lengths, finite values).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use env_core::{Env, EnvError, EnvFamily, EnvSpec, Obs, ObsBuf, ObsMut, ObsSpace, Resets, StepOutcome, VecEnv};
 use numpy::ndarray::{ArrayViewD, IxDyn};
@@ -25,6 +25,52 @@ use serde::{Deserialize, Serialize};
 /// caller re-raises it unchanged (type, message, traceback) instead of
 /// the Rust error that carried it out.
 pub type Raised = Arc<Mutex<Option<PyErr>>>;
+
+/// A game as the environment's own statistics report it at its end
+/// (`info["episode"]`): its return and its length in steps.
+pub type Game = (f64, u64);
+
+/// Where the training environments' reported games wait for Python. With
+/// a wrapper that ends the agent's episode at a lost life (Atari's
+/// `EpisodicLifeEnv`) and clipped rewards, these, not the agent's
+/// episodes, are the games and scores a result reports.
+pub type Games = Arc<Mutex<Vec<Game>>>;
+
+/// The game `info` reports as ended: `info["episode"]` with `"r"` and
+/// `"l"`, the convention of Gymnasium's `RecordEpisodeStatistics` and
+/// Stable-Baselines3's `Monitor`. Anything else under that key is another
+/// convention and is not read (statistics never stop training).
+fn reported_game(py: Python<'_>, info: &Bound<'_, PyAny>) -> Option<Game> {
+    let episode = info.cast::<PyDict>().ok()?.get_item(intern!(py, "episode")).ok()??;
+    let episode = episode.cast::<PyDict>().ok()?;
+    let r: f64 = episode.get_item(intern!(py, "r")).ok()??.extract().ok()?;
+    let l: u64 = episode.get_item(intern!(py, "l")).ok()??.extract().ok()?;
+    Some((r, l))
+}
+
+/// The games a vector environment's `infos` report as ended: where
+/// `infos["_episode"]` is true, `infos["episode"]["r"][i]` and `["l"][i]`
+/// (Gymnasium's vector `RecordEpisodeStatistics`, or single environments
+/// with it inside a `SyncVectorEnv`).
+fn reported_games(py: Python<'_>, infos: &Bound<'_, PyAny>, n: usize, out: &mut Vec<Game>) {
+    let Ok(infos) = infos.cast::<PyDict>() else { return };
+    let (Ok(Some(episode)), Ok(Some(mask))) =
+        (infos.get_item(intern!(py, "episode")), infos.get_item(intern!(py, "_episode")))
+    else {
+        return;
+    };
+    let (Ok(r), Ok(l)) = (episode.get_item(intern!(py, "r")), episode.get_item(intern!(py, "l"))) else { return };
+    for i in 0..n {
+        if mask.get_item(i).and_then(|m| m.is_truthy()).unwrap_or(false) {
+            let game = r
+                .get_item(i)
+                .and_then(|v| v.extract::<f64>())
+                .ok()
+                .zip(l.get_item(i).and_then(|v| v.extract::<u64>()).ok());
+            out.extend(game);
+        }
+    }
+}
 
 /// A Python environment's failure as env-core carries it: a message (the
 /// exception itself, if there is one, waits in [`Raised`]).
@@ -239,6 +285,9 @@ pub struct Description {
 struct Shared {
     description: Description,
     raised: Raised,
+    /// The training batch's reported games (single environments, which
+    /// play greedy evaluation episodes, add none).
+    games: Games,
 }
 
 /// A Python environment as env-core's family: the training batch steps the
@@ -253,9 +302,16 @@ pub struct PythonFamily {
 
 impl PythonFamily {
     /// The family over `train`, making single environments with
-    /// `make_single()`; exceptions are kept in `raised`.
-    pub fn new(description: Description, train: Py<PyAny>, make_single: Py<PyAny>, raised: Raised) -> Self {
-        Self { shared: Arc::new(Shared { description, raised }), train, make_single }
+    /// `make_single()`; exceptions are kept in `raised`, the games the
+    /// training environments report in `games`.
+    pub fn new(
+        description: Description,
+        train: Py<PyAny>,
+        make_single: Py<PyAny>,
+        raised: Raised,
+        games: Games,
+    ) -> Self {
+        Self { shared: Arc::new(Shared { description, raised, games }), train, make_single }
     }
 }
 
@@ -395,7 +451,7 @@ impl Env for PythonEnv {
                 .bind(py)
                 .call_method1(intern!(py, "step"), (d.action_start + action as i64,))
                 .map_err(|e| raised(&self.shared.raised, py, "env.step", e))?;
-            let outcome = read_step(&result, &d.layout, obs)?;
+            let (outcome, _) = read_step(&result, &d.layout, obs)?;
             self.elapsed += 1;
             self.running = !outcome.is_done();
             Ok(outcome)
@@ -411,16 +467,22 @@ impl Env for PythonEnv {
     }
 }
 
-/// Reads `(obs, reward, terminated, truncated, info)`.
-fn read_step(result: &Bound<'_, PyAny>, layout: &ObsLayout, obs: ObsMut<'_>) -> Result<StepOutcome, EnvError> {
-    let parts = items(result, 5, "env.step")?;
+/// Reads `(obs, reward, terminated, truncated, info)`; returns the
+/// outcome and the info.
+fn read_step<'py>(
+    result: &Bound<'py, PyAny>,
+    layout: &ObsLayout,
+    obs: ObsMut<'_>,
+) -> Result<(StepOutcome, Bound<'py, PyAny>), EnvError> {
+    let mut parts = items(result, 5, "env.step")?;
     layout.write(&parts[0], None, "env.step's observation", obs).map_err(bad)?;
     let reward: f64 =
         parts[1].extract().map_err(|_| bad(format!("env.step's reward is {}, not a number", describe(&parts[1]))))?;
     let flag = |i: usize, name: &str| {
         parts[i].is_truthy().map_err(|e| bad(format!("env.step's {name} is not a truth value ({e})")))
     };
-    Ok(StepOutcome { reward, terminated: flag(2, "terminated")?, truncated: flag(3, "truncated")? })
+    let outcome = StepOutcome { reward, terminated: flag(2, "terminated")?, truncated: flag(3, "truncated")? };
+    Ok((outcome, parts.swap_remove(4)))
 }
 
 /// The saved form of a [`PythonBatch`]: the pickled object and the
@@ -511,7 +573,12 @@ impl PythonBatch {
             .bind(py)
             .call_method1(intern!(py, "step"), (d.action_start + action as i64,))
             .map_err(|e| self.fail(py, "env.step", e))?;
-        let outcome = read_step(&result, &d.layout, self.final_observations.row_mut(0, len))?;
+        let (outcome, info) = read_step(&result, &d.layout, self.final_observations.row_mut(0, len))?;
+        // A game ends only where an episode does (a lost life may end an
+        // episode alone).
+        if let Some(game) = outcome.is_done().then(|| reported_game(py, &info)).flatten() {
+            self.shared.games.lock().unwrap_or_else(PoisonError::into_inner).push(game);
+        }
         self.rewards[0] = outcome.reward;
         self.terminated[0] = outcome.terminated;
         self.truncated[0] = outcome.truncated;
@@ -551,6 +618,10 @@ impl PythonBatch {
         read_column(&parts[2], n, "terminations", &mut self.terminated)?;
         read_column(&parts[3], n, "truncations", &mut self.truncated)?;
         let ended: Vec<bool> = (0..n).map(|i| self.terminated[i] || self.truncated[i]).collect();
+        if ended.contains(&true) {
+            let mut games = self.shared.games.lock().unwrap_or_else(PoisonError::into_inner);
+            reported_games(py, &parts[4], n, &mut games);
+        }
         let len = d.layout.len();
         // Where no episode ended, the next observation is the last one
         // (copied row by row into the buffer there is: no allocation).

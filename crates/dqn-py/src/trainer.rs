@@ -18,7 +18,7 @@ use runner::checkpoint::{self, CheckpointMeta, LogLengths};
 use runner::{RunConfig, RunError, Session};
 
 use crate::errors::{Kind, raise, raise_message};
-use crate::python_env::{Description, Mode, ObsKind, ObsLayout, PythonFamily, Raised, obs_space};
+use crate::python_env::{Description, Game, Games, Mode, ObsKind, ObsLayout, PythonFamily, Raised, obs_space};
 
 /// How often a long `learn` looks for Ctrl-C (and so how soon it stops).
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
@@ -67,6 +67,9 @@ pub struct Trainer {
     /// Episodes ended since Python last took them (apart from the run, as
     /// the counters).
     episodes: Mutex<Vec<Episode>>,
+    /// Games the Python training environment reported (`info["episode"]`)
+    /// since Python last took them.
+    games: Games,
 }
 
 /// What `learn` stopped on.
@@ -90,11 +93,12 @@ impl Trainer {
         })
     }
 
-    fn new_of(session: Session, raised: Raised) -> Self {
+    fn new_of(session: Session, raised: Raised, games: Games) -> Self {
         Self {
             counters: Counters::of(&session),
             inner: Mutex::new(Inner { session, raised }),
             episodes: Mutex::default(),
+            games,
         }
     }
 }
@@ -163,15 +167,17 @@ impl Trainer {
     fn new(py: Python<'_>, config: &str, env: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let config = RunConfig::from_ron(config, "config").map_err(|e| raise(py, Kind::Config, &e))?;
         let raised: Raised = Arc::default();
+        let games: Games = Arc::default();
         let session = match env {
             None => Session::new(&config).map_err(|e| run_error(py, &raised, &e))?,
             Some(d) => {
                 let (description, env, make_single) = description(d)?;
-                let family = Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised)));
+                let family =
+                    Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised), Arc::clone(&games)));
                 Session::with_family(&config, Box::new(family)).map_err(|e| run_error(py, &raised, &e))?
             }
         };
-        Ok(Self::new_of(session, raised))
+        Ok(Self::new_of(session, raised, games))
     }
 
     /// The run read back from the checkpoint at `path`, on the Python
@@ -181,6 +187,7 @@ impl Trainer {
     #[pyo3(signature = (path, env=None))]
     fn from_checkpoint(py: Python<'_>, path: PathBuf, env: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let raised: Raised = Arc::default();
+        let games: Games = Arc::default();
         let fail = |e: &checkpoint::CheckpointError, raised: &Raised| {
             if let Some(original) = raised.lock().ok().and_then(|mut slot| slot.take()) {
                 return original;
@@ -194,12 +201,13 @@ impl Trainer {
             }
             Some(d) => {
                 let (description, env, make_single) = description(d)?;
-                let family = Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised)));
+                let family =
+                    Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised), Arc::clone(&games)));
                 let ckpt = checkpoint::read_for(&path, family.as_ref()).map_err(|e| fail(&e, &raised))?;
                 Session::from_state_with(ckpt.session, Box::new(family)).map_err(|e| raise(py, Kind::Checkpoint, &e))?
             }
         };
-        Ok(Self::new_of(session, raised))
+        Ok(Self::new_of(session, raised, games))
     }
 
     /// Trains `steps` more environment steps (the budget is the steps taken
@@ -289,6 +297,13 @@ impl Trainer {
     fn take_episodes(&self) -> PyResult<Vec<Episode>> {
         let mut episodes = self.episodes.lock().map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
         Ok(std::mem::take(&mut *episodes))
+    }
+
+    /// The games the training environment reported as ended
+    /// (`info["episode"]`, e.g. by Gymnasium's `RecordEpisodeStatistics`)
+    /// since the last call: (return, length).
+    fn take_games(&self) -> Vec<Game> {
+        std::mem::take(&mut *self.games.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// The greedy actions and action values of `observations`: a

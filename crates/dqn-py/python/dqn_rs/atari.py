@@ -26,7 +26,10 @@ whole games (no life loss, no FIRE), rewards clipped.
 
 Both put Gymnasium's ``RecordEpisodeStatistics`` first, so
 ``info["episode"]`` at the end of a game holds the game's return before
-clipping and its length in agent steps: the numbers papers report.
+clipping (the score papers report) and its length in emulator frames (the
+steps of the unskipped environment it wraps, no-ops included), as in
+CleanRL's logs; ``dqn_rs.DQN`` counts these games, not the lives, in its
+episode statistics.
 
 Two differences from CleanRL's own code, neither changing what the agent
 sees in kind: ``AtariPreprocessing`` takes the maximum of the two last

@@ -203,6 +203,7 @@ class DQN:
         self._set_env(env)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=stats_window_size)
         self._episode_num = 0
+        self._reports_games = False
         self._schedule_steps: int | None = None
         self._predict_rng = np.random.default_rng(self.seed)
         self._trainer: Any = None
@@ -460,7 +461,17 @@ class DQN:
         return self
 
     def _take_episodes(self) -> None:
-        for ret, length, _ in self._trainer.take_episodes():
+        # Stable-Baselines3 reads ``info["episode"]`` (its Monitor's): an
+        # environment that reports its games so (Gymnasium's
+        # RecordEpisodeStatistics, as make_atari_env puts first) is counted
+        # by those, whole games with their unclipped scores, even where the
+        # agent's episodes are lives; any other by the agent's episodes.
+        episodes = self._trainer.take_episodes()
+        games = self._trainer.take_games()
+        self._reports_games = self._reports_games or bool(games)
+        if self._reports_games:
+            episodes = [(ret, length, None) for ret, length in games]
+        for ret, length, _ in episodes:
             self._episode_num += 1
             self.ep_info_buffer.append({"r": ret, "l": length})
 
@@ -587,6 +598,7 @@ class DQN:
             "schedule_steps": self._schedule_steps,
             "total_timesteps": self._total_timesteps,
             "episode_num": self._episode_num,
+            "reports_games": self._reports_games,
             "ep_info_buffer": list(self.ep_info_buffer),
             "rust_setting": self._rust_setting,
             "n_envs": self.n_envs,
@@ -643,6 +655,8 @@ class DQN:
             model.channels_last = meta["channels_last"]
             model.ep_info_buffer = deque(meta["ep_info_buffer"], maxlen=model.stats_window_size)
             model._episode_num = int(meta["episode_num"])
+            # Saved before games were read: the first game says again.
+            model._reports_games = bool(meta.get("reports_games", False))
             model._schedule_steps = meta["schedule_steps"]
             model._total_timesteps = meta["total_timesteps"]
             model._predict_rng = np.random.default_rng()

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from dqn_rs import ConfigError
+from dqn_rs import DQN, ConfigError
 from dqn_rs.atari import PROTOCOLS, atari_id, make_atari_env
 
 GOLDEN = sorted((pathlib.Path(__file__).parent / "golden_atari").glob("*.json"))
@@ -123,3 +123,51 @@ def test_names_and_bad_arguments():
         make_atari_env("Pong", frame_stack=0)
     with pytest.raises(ConfigError, match="game=3"):
         make_atari_env(3)
+
+
+class Seen(gym.Wrapper):
+    """Keeps the games (``info["episode"]``) and the agent's episode ends."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.games, self.ends = [], 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.ends += terminated or truncated
+        if "episode" in info:
+            self.games.append((float(info["episode"]["r"]), int(info["episode"]["l"])))
+        return obs, reward, terminated, truncated, info
+
+
+def test_dqn_learns_on_single_frames_and_counts_whole_games():
+    env = Seen(make_atari_env("Breakout", "cleanrl"))
+    model = DQN(
+        "CnnPolicy",
+        env,
+        config="(agent: (stack: (frames: 4, padding: Repeat)))",
+        buffer_size=2_000,
+        learning_starts=500,
+        train_freq=4,
+        target_update_interval=100,
+        stats_window_size=100,
+        seed=0,
+    ).learn(1_200)
+    assert 150 < model.n_updates <= 700 // 4 + 1
+    got = [(e["r"], e["l"]) for e in model.ep_info_buffer]
+    # Lives end the agent's episodes (five a game), the statistics count
+    # games, with their frames (4 a step, plus no-ops).
+    assert got == env.games and len(got) >= 2 and env.ends >= 5 * len(got)
+    assert all(length > 4 * 100 for _, length in got)
+
+
+def test_the_cleanrl_preset_reads_and_trains_on_single_frames():
+    preset = pathlib.Path(__file__).resolve().parents[4] / "presets" / "atari" / "cleanrl-dqn.ron"
+    # The preset's 1 M-transition replay and 80 000 random steps, made small.
+    model = DQN("CnnPolicy", make_atari_env("Pong"), config=preset, buffer_size=1_000, learning_starts=64, seed=0)
+    text = "".join(model._config_text(None).split())
+    for setting in ("update_every:4", "frames:4", "Some(Nature)", "Hard(every:1000,)", "loss:Mse", "decay:1000000.0"):
+        assert setting in text, setting
+    model.learn(200)
+    # One update every 4 steps once 64 transitions are in.
+    assert abs(model.n_updates - (200 - 64) / 4) <= 1, model.n_updates
