@@ -16,8 +16,8 @@ no-ops after a reset, 4 frames per action with the maximum of the last
 two, 84×84 grayscale (Gymnasium's ``AtariPreprocessing``), a lost life
 ends the agent's episode while the game goes on (``EpisodicLifeEnv``),
 FIRE then action 2 after every reset of a game that has FIRE
-(``FireResetEnv``), rewards clipped to [−1, 1] (Gymnasium's
-``ClipReward``: Atari's rewards are integers, so this is their sign).
+(``FireResetEnv``), rewards clipped to [−1, 1] (as Gymnasium's
+``ClipReward`` clips; Atari's rewards are integers, so this is their sign).
 
 ``"ale-v5"`` — ALE v5's defaults (Machado et al. 2018): ``ALE/<Game>-v5``
 with sticky actions 0.25 (per emulator frame, inside ALE), no no-ops,
@@ -49,10 +49,11 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["PROTOCOLS", "EpisodicLifeEnv", "FireResetEnv", "atari_id", "make_atari_env"]
+__all__ = ["PROTOCOLS", "ClipReward", "PicklesEmulator", "EpisodicLifeEnv", "FireResetEnv", "atari_id", "make_atari_env"]
 
 #: The protocols ``make_atari_env`` builds.
 PROTOCOLS = ("cleanrl", "ale-v5")
@@ -148,6 +149,43 @@ class FireResetEnv(gym.Wrapper):
         return obs, {}
 
 
+class ClipReward(gym.RewardWrapper):
+    """Rewards clipped to [−1, 1], as Gymnasium's ``ClipReward(env, -1, 1)``
+    computes them (``np.clip``), in a class that pickles (Gymnasium's keeps
+    a lambda), so that a run on it can be saved whole and resumed."""
+
+    def reward(self, reward: Any) -> Any:
+        return np.clip(reward, -1, 1)
+
+
+class PicklesEmulator(gym.Wrapper):
+    """Makes the environment under it pickle whole. ale-py's ``AtariEnv`` is
+    rebuilt from its constructor's arguments when unpickled: a new game,
+    a new ``np_random``. This wrapper adds the emulator's state with its
+    RNG (``ale.cloneState(include_rng=True)``: sticky actions draw from it)
+    and the ``np_random`` the no-ops are drawn from, and restores both, so
+    that a saved run (``DQN.save``) resumes as if it had never stopped."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        atari = self.env.unwrapped
+        state["_emulator"] = atari.ale.cloneState(include_rng=True)
+        state["_np_random_state"] = atari.np_random.bit_generator.state
+        state["_np_random_seed"] = getattr(atari, "_np_random_seed", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        emulator = state.pop("_emulator")
+        np_random_state = state.pop("_np_random_state")
+        np_random_seed = state.pop("_np_random_seed")
+        self.__dict__.update(state)
+        atari = self.env.unwrapped
+        atari.ale.restoreState(emulator)
+        atari.np_random.bit_generator.state = np_random_state
+        if np_random_seed is not None:
+            atari._np_random_seed = np_random_seed
+
+
 def make_atari_env(
     game: str,
     protocol: str = "cleanrl",
@@ -184,7 +222,7 @@ def make_atari_env(
         env = EpisodicLifeEnv(env)
         if "FIRE" in env.unwrapped.get_action_meanings():
             env = FireResetEnv(env)
-    env = gym.wrappers.ClipReward(env, -1, 1)
+    env = ClipReward(env)
     if frame_stack is not None:
         env = gym.wrappers.FrameStackObservation(env, frame_stack, padding_type="reset")
-    return env
+    return PicklesEmulator(env)

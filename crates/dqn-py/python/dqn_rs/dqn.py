@@ -203,7 +203,7 @@ class DQN:
         self._set_env(env)
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=stats_window_size)
         self._episode_num = 0
-        self._reports_games = False
+        self._reports_games = _has_episode_statistics(self.env)
         self._schedule_steps: int | None = None
         self._predict_rng = np.random.default_rng(self.seed)
         self._trainer: Any = None
@@ -466,6 +466,8 @@ class DQN:
         # RecordEpisodeStatistics, as make_atari_env puts first) is counted
         # by those, whole games with their unclipped scores, even where the
         # agent's episodes are lives; any other by the agent's episodes.
+        # Which, is known from the wrappers, or else from the first game
+        # reported.
         episodes = self._trainer.take_episodes()
         games = self._trainer.take_games()
         self._reports_games = self._reports_games or bool(games)
@@ -761,6 +763,20 @@ def _plain(value: Any) -> Any:
 def _ron_string(text: str) -> str:
     """`text` as a RON string literal."""
     return json.dumps(text)
+
+
+def _has_episode_statistics(env: Any) -> bool:
+    """Whether ``env`` (or, in a ``SyncVectorEnv``, its first environment)
+    is wrapped in Gymnasium's ``RecordEpisodeStatistics`` (single or
+    vector), which reports each game in ``info["episode"]``."""
+    kinds = (gym.wrappers.RecordEpisodeStatistics, gym.wrappers.vector.RecordEpisodeStatistics)
+    if isinstance(env, gym.vector.SyncVectorEnv) and env.envs:
+        env = env.envs[0]
+    while env is not None:
+        if isinstance(env, kinds):
+            return True
+        env = getattr(env, "env", None)
+    return False
 
 
 def _read_config(config: str | os.PathLike[str]) -> str:

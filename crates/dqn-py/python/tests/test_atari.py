@@ -171,3 +171,54 @@ def test_the_cleanrl_preset_reads_and_trains_on_single_frames():
     model.learn(200)
     # One update every 4 steps once 64 transitions are in.
     assert abs(model.n_updates - (200 - 64) / 4) <= 1, model.n_updates
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_env_pickled_mid_game_plays_on_the_same(protocol):
+    import pickle
+
+    env = make_atari_env("Breakout", protocol)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        env.step(int(rng.integers(env.action_space.n)))
+    twin = pickle.loads(pickle.dumps(env))
+    resets = 0
+    for t in range(3000):
+        action = int(rng.integers(env.action_space.n))
+        a, b = env.step(action), twin.step(action)
+        assert digest(a[0]) == digest(b[0]) and a[1:4] == b[1:4], f"step {t}"
+        if a[2] or a[3]:
+            resets += 1
+            assert digest(env.reset()[0]) == digest(twin.reset()[0]), f"the reset after step {t}"
+    # Lost lives and whole games (no-ops drawn anew) came and went.
+    assert resets >= 3
+
+
+def test_a_stopped_atari_run_resumes_as_if_never_stopped(tmp_path):
+    settings = dict(
+        config="(agent: (stack: (frames: 4, padding: Repeat)))",
+        buffer_size=1_000,
+        learning_starts=300,
+        train_freq=4,
+        target_update_interval=100,
+        exploration_fraction=0.5,
+        seed=5,
+    )
+
+    def params(model):
+        p = model.get_parameters()["policy"]
+        return {k: np.asarray(v).tobytes() for k, v in p.items()}
+
+    whole = DQN("CnnPolicy", make_atari_env("Breakout"), **settings).learn(900)
+    part = DQN("CnnPolicy", make_atari_env("Breakout"), **settings)
+    part.learn(900, callback=lambda locals_, globals_: locals_["self"].num_timesteps < 500)
+    assert part.num_timesteps == 500
+    part.save(tmp_path / "breakout")
+    # A new process would build a new environment: its own game, its own
+    # RNG; the saved run's (emulator, RNGs, lives, the frame stack) win.
+    loaded = DQN.load(tmp_path / "breakout", env=make_atari_env("Breakout"))
+    loaded.learn(400, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 900 and loaded.n_updates == whole.n_updates
+    assert params(loaded) == params(whole)
+    assert list(loaded.ep_info_buffer) == list(whole.ep_info_buffer)
