@@ -3,6 +3,7 @@
 //! Thin by design: parse the arguments, call `runner` (or the plotting
 //! module), print, and map errors to exit codes.
 
+mod atari_bench;
 mod bench;
 mod chapter;
 mod compare;
@@ -376,6 +377,27 @@ enum Command {
         /// Frames of each --minatar-dqn run (100 000 fill the replay).
         #[arg(long, value_name = "N", default_value_t = 100_000)]
         minatar_dqn_frames: u64,
+        /// Measure only Atari DQN's speed and memory beside CleanRL and
+        /// Stable-Baselines3 (xtask/peers/atari_speed.py, a Python for
+        /// each) and rewrite that section of the report.
+        #[arg(long)]
+        atari: bool,
+        /// A Python with dqn_rs[atari] (`pip install "./crates/dqn-py[atari]"`).
+        #[arg(long, value_name = "PYTHON", default_value = "/tmp/pyt-venv/bin/python")]
+        atari_dqn_rs_python: PathBuf,
+        /// CleanRL's venv (xtask/peers/setup_cleanrl.sh, plus ale-py 0.9.1
+        /// and OpenCV: see xtask/peers/atari_speed.py).
+        #[arg(long, value_name = "PYTHON", default_value = "/tmp/cleanrl-venv/bin/python")]
+        atari_cleanrl_python: PathBuf,
+        /// The game (a `NoFrameskip-v4` id).
+        #[arg(long, value_name = "ID", default_value = "PongNoFrameskip-v4")]
+        atari_env: String,
+        /// Steps of the run without learning (where the other learns from).
+        #[arg(long, value_name = "N", default_value_t = 10_000)]
+        atari_acting_steps: u64,
+        /// Steps of the run that learns.
+        #[arg(long, value_name = "N", default_value_t = 30_000)]
+        atari_steps: u64,
     },
     /// Redraw a run's plots from its CSV files.
     Plot {
@@ -413,11 +435,12 @@ fn main() -> ExitCode {
 
 /// The sections of `docs/benchmarks.md` that the full bench keeps as they
 /// were: each is measured by its own flag of `cargo xtask bench`.
-const KEPT_SECTIONS: [(&str, &str); 4] = [
+const KEPT_SECTIONS: [(&str, &str); 5] = [
     (python_front::BEGIN, python_front::END),
     (conv_bench::BEGIN, conv_bench::END),
     (minatar_bench::BEGIN, minatar_bench::END),
     (minatar_dqn_bench::BEGIN, minatar_dqn_bench::END),
+    (atari_bench::BEGIN, atari_bench::END),
 ];
 
 /// A number that must be finite (`--solved-at NaN` would count nothing as
@@ -647,6 +670,12 @@ impl Command {
                 minatar_dqn,
                 minatar_dqn_py,
                 minatar_dqn_frames,
+                atari,
+                atari_dqn_rs_python,
+                atari_cleanrl_python,
+                atari_env,
+                atari_acting_steps,
+                atari_steps,
             } => {
                 let root = chapter::workspace_root();
                 let out = out.unwrap_or_else(|| root.join("docs/benchmarks.md"));
@@ -670,6 +699,21 @@ impl Command {
                 };
                 if conv {
                     println!("{}", conv_bench::update(&conv_opts, &out)?);
+                    return Ok(());
+                }
+                if atari {
+                    let opts = atari_bench::Options {
+                        pythons: vec![
+                            ("dqn_rs", atari_dqn_rs_python),
+                            ("cleanrl", atari_cleanrl_python),
+                            ("sb3", anchor_python.clone()),
+                        ],
+                        peers: root.join("xtask/peers"),
+                        env: atari_env,
+                        acting_steps: if quick { 300 } else { atari_acting_steps },
+                        steps: if quick { 700 } else { atari_steps },
+                    };
+                    println!("{}", atari_bench::update(&opts, &out)?);
                     return Ok(());
                 }
                 if minatar_dqn {

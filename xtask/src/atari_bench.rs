@@ -1,0 +1,173 @@
+//! The Atari section of `docs/benchmarks.md`: dqn_rs's DQN on an Atari game
+//! beside CleanRL's `dqn_atari.py` and Stable-Baselines3's `CnnPolicy` DQN,
+//! each on the CPU, one thread, the same settings and steps
+//! (`xtask/peers/atari_speed.py`, one Python each: the three need different
+//! gymnasium and torch versions).
+//!
+//! Between two markers, so `cargo xtask bench --atari` rewrites only this
+//! section and the full bench keeps it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The section's first line.
+pub const BEGIN: &str = "<!-- atari: cargo xtask bench --atari -->";
+/// The section's last line.
+pub const END: &str = "<!-- /atari -->";
+
+/// What to measure.
+pub struct Options {
+    /// `(implementation, its Python)`, in the table's order: `dqn_rs`
+    /// first, the peers after it.
+    pub pythons: Vec<(&'static str, PathBuf)>,
+    /// `xtask/peers/`.
+    pub peers: PathBuf,
+    /// The Gymnasium id (`PongNoFrameskip-v4`).
+    pub env: String,
+    /// Steps of the run without learning, and where learning starts.
+    pub acting_steps: u64,
+    /// Steps of the run that learns.
+    pub steps: u64,
+}
+
+/// One implementation's figures, from `atari_speed.py`'s JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `dqn_rs`, `cleanrl` or `sb3`.
+    pub implementation: String,
+    /// Steps per second without learning.
+    pub acting: f64,
+    /// Steps per second while learning (one update every 4).
+    pub learning: f64,
+    /// Peak resident memory of the learning run, MiB.
+    pub peak_mib: f64,
+    /// Hours for 10 M steps at these rates.
+    pub projected_hours: f64,
+}
+
+/// Reads `atari_speed.py`'s JSON.
+///
+/// # Errors
+/// Text that is not its JSON, naming the missing field.
+pub fn parse(text: &str) -> Result<Row, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("atari_speed.py's JSON: {e}"))?;
+    let num = |key: &str| v[key].as_f64().ok_or_else(|| format!("atari_speed.py's JSON has no number {key}"));
+    Ok(Row {
+        implementation: v["impl"].as_str().ok_or("atari_speed.py's JSON has no impl")?.to_string(),
+        acting: num("acting_steps_per_s")?,
+        learning: num("learning_steps_per_s")?,
+        peak_mib: num("peak_rss_mib")?,
+        projected_hours: num("projected_10m_hours")?,
+    })
+}
+
+fn measure_one(opts: &Options, implementation: &str, python: &PathBuf) -> Result<Row, String> {
+    let json = std::env::temp_dir().join(format!("dqn-atari-{implementation}-{}.json", std::process::id()));
+    let mut cmd = Command::new(python);
+    cmd.arg(opts.peers.join("atari_speed.py")).args(["--impl", implementation, "--env", &opts.env]);
+    cmd.args(["--acting-steps", &opts.acting_steps.to_string(), "--steps", &opts.steps.to_string()]);
+    cmd.arg("--json").arg(&json);
+    eprintln!("bench: atari_speed.py --impl {implementation} ({} steps)", opts.steps);
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!("atari_speed.py --impl {implementation} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = std::fs::read_to_string(&json).map_err(|e| format!("atari_speed.py's JSON: {e}"))?;
+    let _ = std::fs::remove_file(&json);
+    parse(&text)
+}
+
+/// The section for `rows` (ours first).
+#[must_use]
+pub fn section(opts: &Options, rows: &[Row]) -> String {
+    let ours = rows.iter().find(|r| r.implementation == "dqn_rs");
+    let mut table = String::new();
+    for r in rows {
+        let ratio = match (ours, r.implementation.as_str()) {
+            (Some(o), name) if name != "dqn_rs" => format!("**{:.1}×**", o.learning / r.learning),
+            _ => "–".into(),
+        };
+        table.push_str(&format!(
+            "| {} | {:.0} | {:.0} | {:.1} | {ratio} | {:.0} | {:.1} h |\n",
+            match r.implementation.as_str() {
+                "dqn_rs" => "dqn_rs (`presets/atari/cleanrl-dqn.ron`, `make_atari_env(game, \"cleanrl\")`)",
+                "cleanrl" => "CleanRL `dqn_atari.py` (cleanrl 1.2.0, torch 2.4.1)",
+                "sb3" => "Stable-Baselines3 `DQN(\"CnnPolicy\")` + `VecFrameStack(4)`",
+                other => other,
+            },
+            r.acting,
+            r.learning,
+            r.learning / 4.0,
+            r.peak_mib,
+            r.projected_hours,
+        ));
+    }
+    format!(
+        "{BEGIN}\n\n## Atari: DQN on {env}, beside CleanRL and Stable-Baselines3\n\n\
+         Each on the CPU, one thread (`OMP_NUM_THREADS`, `RAYON_NUM_THREADS`), CleanRL's settings (Nature network, \
+         Adam 1e-4, batch 32, one update every 4 steps, target every 1 000 steps) with a replay of 100 000: \
+         CleanRL's default of 1 000 000 does not fit in this machine's 24 GiB (its replay keeps whole stacks, \
+         26.3 GiB; numpy refuses it), where ours takes 7.1 GB (`docs/atari.md`). Each runs twice, in processes \
+         of its own (`xtask/peers/atari_speed.py`): {acting} steps without learning, then {steps} steps learning \
+         from step {acting}; the learning rate is the difference of the two runs ({learn} steps over the \
+         difference of their wall times), which cancels start-up. Peak memory: the learning run's process. \
+         10 M steps projected: 80 000 steps at the first rate, the rest at the second. CleanRL's published wall \
+         time for Pong, 10 M steps, is about 338 minutes on a GPU they do not name (`../shared/atari-notes.md`).\n\n\
+         | implementation | steps/s, no learning | steps/s, learning | updates/s | ours ÷ theirs, learning (target ≥ 3× \
+         CleanRL) | peak MiB | 10 M steps |\n|---|---:|---:|---:|---:|---:|---:|\n{table}\n{END}\n",
+        env = opts.env,
+        acting = opts.acting_steps,
+        steps = opts.steps,
+        learn = opts.steps - opts.acting_steps,
+    )
+}
+
+/// Measures every implementation and writes the section into `file`.
+///
+/// # Errors
+/// A run that fails, or the file's I/O error.
+pub fn update(opts: &Options, file: &std::path::Path) -> Result<String, String> {
+    if opts.steps <= opts.acting_steps {
+        return Err(format!("--atari-steps {} must exceed --atari-acting-steps {}", opts.steps, opts.acting_steps));
+    }
+    let rows = opts
+        .pythons
+        .iter()
+        .map(|(implementation, python)| measure_one(opts, implementation, python))
+        .collect::<Result<Vec<_>, _>>()?;
+    let new = section(opts, &rows);
+    crate::python_front::write_section(file, &new, BEGIN, END)?;
+    Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_reads_and_the_ratio_is_ours_over_theirs_while_learning() {
+        let text = r#"{"impl": "cleanrl", "acting_steps_per_s": 800.0, "learning_steps_per_s": 100.0,
+                       "peak_rss_mib": 2900.5, "projected_10m_hours": 27.5}"#;
+        let theirs = parse(text).unwrap();
+        assert_eq!(theirs.learning, 100.0);
+        let ours = Row {
+            implementation: "dqn_rs".into(),
+            acting: 900.0,
+            learning: 350.0,
+            peak_mib: 900.0,
+            projected_hours: 8.0,
+        };
+        let opts = Options {
+            pythons: vec![],
+            peers: PathBuf::new(),
+            env: "PongNoFrameskip-v4".into(),
+            acting_steps: 10,
+            steps: 30,
+        };
+        let text = section(&opts, &[ours, theirs]);
+        assert!(text.contains("**3.5×**"), "{text}");
+        assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
+        let err = parse(r#"{"impl": "sb3"}"#).unwrap_err();
+        assert!(err.contains("acting_steps_per_s"), "{err}");
+    }
+}
