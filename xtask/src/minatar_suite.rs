@@ -352,7 +352,10 @@ fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figur
     }
     let _ = writeln!(
         t,
-        "\nSpeed and memory of these runs beside Young & Tian's own `examples/dqn.py` on the same machine: \
+        "\nWall per run: the median of the runs' own clocks, summed over the sessions a run took; it counts \
+         whatever else the machine did meanwhile (two runs side by side on its two cores, pauses to measure \
+         benchmarks) and the steps redone after a stop since the last checkpoint. Speed and memory of one run \
+         alone, beside Young & Tian's own `examples/dqn.py` on the same machine: \
          [docs/benchmarks.md](benchmarks.md#minatar-dqn-at-the-full-protocol-beside-young--tians-examplesdqnpy) \
          (`cargo xtask bench --minatar-dqn`)."
     );
