@@ -61,10 +61,12 @@ def main():
     p.add_argument("--chunk", type=int, default=50_000, help="agent steps between saves")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
+    p.add_argument("--stop-after-chunks", type=int, default=None,
+                   help="stop as SIGTERM would after this many saves (tests of resuming)")
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    args = {k: v for k, v in vars(a).items() if k not in ("out", "chunk")}
+    args = {k: v for k, v in vars(a).items() if k not in ("out", "chunk", "stop_after_chunks")}
     args["config_text"] = pathlib.Path(a.config).read_text()
     run_json, model_zip, games_csv = out / "run.json", out / "model.zip", out / "games.csv"
     if run_json.exists():
@@ -104,8 +106,11 @@ def main():
             seen = m._episode_num
         return m.num_timesteps < stop_at
 
+    chunks = 0
     try:
         while model.num_timesteps < a.steps:
+            if a.stop_after_chunks is not None and chunks == a.stop_after_chunks:
+                raise KeyboardInterrupt
             stop_at = min(a.steps, model.num_timesteps + a.chunk)
             first = model._schedule_steps is None
             model.learn(a.steps if first else a.steps - model.num_timesteps, callback=record,
@@ -117,6 +122,7 @@ def main():
             mean = sum(recent) / len(recent) if recent else float("nan")
             print(f"step {model.num_timesteps}: {len(games)} games, last 20 mean {mean:.2f}, {wall():.0f} s",
                   file=sys.stderr, flush=True)
+            chunks += 1
     except KeyboardInterrupt:
         print(f"stopped at step {model.num_timesteps}; the same command resumes from the last save", file=sys.stderr)
         sys.exit(130)
