@@ -13,6 +13,14 @@ import pytest
 from dqn_rs import DQN, ConfigError
 from dqn_rs.atari import PROTOCOLS, atari_id, make_atari_env
 
+#: A small DQN on single frames that the agent stacks by four.
+SMALL = dict(
+    config="(agent: (stack: (frames: 4, padding: Repeat)))",
+    buffer_size=2_000,
+    train_freq=4,
+    target_update_interval=100,
+)
+
 GOLDEN = sorted((pathlib.Path(__file__).parent / "golden_atari").glob("*.json"))
 
 
@@ -142,17 +150,7 @@ class Seen(gym.Wrapper):
 
 def test_dqn_learns_on_single_frames_and_counts_whole_games():
     env = Seen(make_atari_env("Breakout", "cleanrl"))
-    model = DQN(
-        "CnnPolicy",
-        env,
-        config="(agent: (stack: (frames: 4, padding: Repeat)))",
-        buffer_size=2_000,
-        learning_starts=500,
-        train_freq=4,
-        target_update_interval=100,
-        stats_window_size=100,
-        seed=0,
-    ).learn(1_200)
+    model = DQN("CnnPolicy", env, learning_starts=500, stats_window_size=100, seed=0, **SMALL).learn(1_200)
     assert 150 < model.n_updates <= 700 // 4 + 1
     got = [(e["r"], e["l"]) for e in model.ep_info_buffer]
     # Lives end the agent's episodes (five a game), the statistics count
@@ -196,15 +194,7 @@ def test_an_env_pickled_mid_game_plays_on_the_same(protocol):
 
 
 def test_a_stopped_atari_run_resumes_as_if_never_stopped(tmp_path):
-    settings = dict(
-        config="(agent: (stack: (frames: 4, padding: Repeat)))",
-        buffer_size=1_000,
-        learning_starts=300,
-        train_freq=4,
-        target_update_interval=100,
-        exploration_fraction=0.5,
-        seed=5,
-    )
+    settings = dict(learning_starts=300, exploration_fraction=0.5, seed=5, **SMALL)
 
     def params(model):
         p = model.get_parameters()["policy"]
