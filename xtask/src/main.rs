@@ -382,7 +382,7 @@ enum Command {
         /// each) and rewrite that section of the report.
         #[arg(long)]
         atari: bool,
-        /// A Python with dqn_rs[atari] (`pip install "./crates/dqn-py[atari]"`).
+        /// A Python with `dqn_rs[atari]` (`pip install "./crates/dqn-py[atari]"`).
         #[arg(long, value_name = "PYTHON", default_value = "/tmp/pyt-venv/bin/python")]
         atari_dqn_rs_python: PathBuf,
         /// CleanRL's venv (xtask/peers/setup_cleanrl.sh, plus ale-py 0.9.1
