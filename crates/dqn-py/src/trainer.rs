@@ -333,6 +333,30 @@ impl Trainer {
         Ok((actions.into_pyarray(py).into_any(), q.into_any()))
     }
 
+    /// The replay's transitions in storage slots `slots` (slot `i` holds
+    /// the `i`-th transition until the buffer wraps), gathered as the
+    /// learner gathers a batch: `(states, next_states, terminated)`, the
+    /// states as rows of the network's input (stacked frames, scaled,
+    /// float32). For inspection and tests: what the agent learns from.
+    fn replay_rows<'py>(
+        &self,
+        py: Python<'py>,
+        slots: Vec<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let inner = self.lock()?;
+        let replay = inner
+            .session
+            .replay()
+            .ok_or_else(|| PyValueError::new_err("this run's learner keeps no replay buffer"))?;
+        let mut batch = runner::Batch::new();
+        replay.gather_slots_into(&slots, &mut batch).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (rows, len) = (batch.len(), batch.row_len());
+        let states = batch.states().to_vec().into_pyarray(py).reshape([rows, len])?;
+        let next_states = batch.next_states().to_vec().into_pyarray(py).reshape([rows, len])?;
+        let terminated = batch.terminated().to_vec().into_pyarray(py);
+        Ok((states.into_any(), next_states.into_any(), terminated.into_any()))
+    }
+
     /// Environment steps taken in training.
     #[getter]
     fn num_timesteps(&self) -> u64 {

@@ -71,7 +71,7 @@ pub use stats::{
 };
 
 pub use agent::{
-    AgentError, Arithmetic, ConvLayer, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, FrameKind,
+    AgentError, Arithmetic, Batch, ConvLayer, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, FrameKind,
     FrameSpec, LossKind, Network, Noisy, NoisyLayers, OptimizerChoice, Padding, Prioritized, Sampling, Spaces,
     Stacking, TargetUpdate,
 };

@@ -212,3 +212,48 @@ def test_a_stopped_atari_run_resumes_as_if_never_stopped(tmp_path):
     assert loaded.num_timesteps == 900 and loaded.n_updates == whole.n_updates
     assert params(loaded) == params(whole)
     assert list(loaded.ep_info_buffer) == list(whole.ep_info_buffer)
+
+
+class Recorder(gym.Wrapper):
+    """Keeps every reset's seed and every action, to play them again."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.calls = []
+
+    def reset(self, **kwargs):
+        self.calls.append(("reset", kwargs.get("seed")))
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.calls.append(("step", int(action)))
+        return self.env.step(action)
+
+
+def test_the_replays_stacks_are_the_frame_stacks_gymnasium_emits():
+    # The agent stacks single frames itself; the same game played again
+    # through FrameStackObservation must give the stacks it learns from,
+    # across lost lives (each a new stack, padded with its first frame) and
+    # whole games.
+    env = Recorder(make_atari_env("Breakout", "cleanrl"))
+    model = DQN("CnnPolicy", env, **{**SMALL, "buffer_size": 5_000}, learning_starts=5_000, seed=3)
+    model.learn(2_000)
+    twin = make_atari_env("Breakout", "cleanrl", frame_stack=4)
+    expected, obs = [], None
+    for kind, value in env.calls:
+        if kind == "reset":
+            obs, _ = twin.reset(seed=value)
+        else:
+            following, _, terminated, _, _ = twin.step(value)
+            expected.append((obs, following, terminated))
+            obs = following
+    assert len(expected) == 2_000 and sum(t for _, _, t in expected) >= 10
+
+    def rows(stacks):
+        return (np.asarray(stacks, dtype=np.float64) / 255).astype(np.float32).reshape(len(stacks), -1)
+
+    states, next_states, terminated = model._trainer.replay_rows(list(range(len(expected))))
+    assert np.array_equal(terminated, [t for _, _, t in expected])
+    assert np.array_equal(states, rows([s for s, _, _ in expected]))
+    going_on = ~np.asarray(terminated)
+    assert np.array_equal(next_states[going_on], rows([n for _, n, t in expected if not t]))
