@@ -344,10 +344,8 @@ impl Trainer {
         slots: Vec<usize>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let inner = self.lock()?;
-        let replay = inner
-            .session
-            .replay()
-            .ok_or_else(|| PyValueError::new_err("this run's learner keeps no replay buffer"))?;
+        let replay =
+            inner.session.replay().ok_or_else(|| PyValueError::new_err("this run's learner keeps no replay buffer"))?;
         let mut batch = runner::Batch::new();
         replay.gather_slots_into(&slots, &mut batch).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (rows, len) = (batch.len(), batch.row_len());

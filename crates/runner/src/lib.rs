@@ -71,9 +71,9 @@ pub use stats::{
 };
 
 pub use agent::{
-    AgentError, Arithmetic, Batch, ConvLayer, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape, FrameKind,
-    FrameSpec, LossKind, Network, Noisy, NoisyLayers, OptimizerChoice, Padding, Prioritized, Sampling, Spaces,
-    Stacking, TargetUpdate,
+    AgentError, Arithmetic, Batch, ConvLayer, Distributional, DqnConfig, Dueling, EpsilonSchedule, EpsilonShape,
+    FrameKind, FrameSpec, LossKind, Network, Noisy, NoisyLayers, OptimizerChoice, Padding, Prioritized, Sampling,
+    Spaces, Stacking, TargetUpdate,
 };
 pub use env_core::{Env, EnvError, EnvFamily, EnvSpec, VecEnv};
 
