@@ -159,16 +159,23 @@ def test_dqn_learns_on_single_frames_and_counts_whole_games():
     assert all(length > 4 * 100 for _, length in got)
 
 
-def test_the_cleanrl_preset_reads_and_trains_on_single_frames():
-    preset = pathlib.Path(__file__).resolve().parents[4] / "presets" / "atari" / "cleanrl-dqn.ron"
+PRESETS = sorted((pathlib.Path(__file__).resolve().parents[4] / "presets" / "atari").glob("*.ron"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_atari_preset_reads_and_trains_on_single_frames(preset):
     # The preset's 1 M-transition replay and 80 000 random steps, made small.
     model = DQN("CnnPolicy", make_atari_env("Pong"), config=preset, buffer_size=1_000, learning_starts=64, seed=0)
     text = "".join(model._config_text(None).split())
-    for setting in ("update_every:4", "frames:4", "Some(Nature)", "Hard(every:1000,)", "loss:Mse", "decay:1000000.0"):
+    settings = ["update_every:4", "frames:4", "Some(Nature)", "Hard(every:1000,)", "loss:Mse"]
+    if preset.stem == "pong-fast":
+        settings += ["double_dqn:true", "n_step:3", "decay:250000.0"]
+    for setting in settings:
         assert setting in text, setting
     model.learn(200)
-    # One update every 4 steps once 64 transitions are in.
-    assert abs(model.n_updates - (200 - 64) / 4) <= 1, model.n_updates
+    # One update every 4 steps once 64 transitions are in (the n-step
+    # window of pong-fast holds two more back).
+    assert abs(model.n_updates - (200 - 64) / 4) <= 2, model.n_updates
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
