@@ -4,6 +4,7 @@
 //! module), print, and map errors to exit codes.
 
 mod atari_bench;
+mod atari_report;
 mod bench;
 mod chapter;
 mod compare;
@@ -399,6 +400,19 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 30_000)]
         atari_steps: u64,
     },
+    /// Write the Atari section of docs/results.md from runs of
+    /// xtask/atari/train.py (finished or not).
+    AtariReport {
+        /// A run folder (repeatable).
+        #[arg(long, value_name = "DIR", required = true)]
+        run: Vec<PathBuf>,
+        /// The goal line: the mean of the last 20 games to reach.
+        #[arg(long, value_name = "RETURN", default_value_t = 10.0, value_parser = finite_f64)]
+        goal: f64,
+        /// The page (default docs/results.md; figures in the folder of the same name).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Redraw a run's plots from its CSV files.
     Plot {
         /// The run folder.
@@ -648,7 +662,14 @@ impl Command {
                 let path = report.unwrap_or_else(|| root.join("docs/results.md"));
                 let peers = if peers.is_relative() { root.join(peers) } else { peers };
                 let paths = suite::Paths { out: &out, report: &path, peers: &peers };
-                let text = suite::suite(&entries, &seeds, &paths, shard, workers, pool.report_only)?;
+                let kept = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| python_front::section_between(&t, atari_report::BEGIN, atari_report::END));
+                let mut text = suite::suite(&entries, &seeds, &paths, shard, workers, pool.report_only)?;
+                // The Atari runs' section is written by `atari-report`.
+                if let Some(kept) = kept {
+                    text = python_front::splice_between(&text, &kept, atari_report::BEGIN, atari_report::END);
+                }
                 runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
                     .map_err(|(path, e)| format!("{}: {e}", path.display()))?;
                 println!("{text}");
@@ -784,6 +805,17 @@ impl Command {
                 }
                 chapter::art::animation(&config, &policy, &out)?;
                 println!("{}", out.display());
+                Ok(())
+            }
+            Self::AtariReport { run, goal, out } => {
+                let out = out.unwrap_or_else(|| chapter::workspace_root().join("docs/results.md"));
+                let runs = run.iter().map(|dir| atari_report::read_run(dir)).collect::<Result<Vec<_>, _>>()?;
+                let figures = out.with_extension("");
+                std::fs::create_dir_all(&figures).map_err(|e| format!("{}: {e}", figures.display()))?;
+                let folder = figures.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+                let text = atari_report::section(&runs, goal, &figures, &folder)?;
+                python_front::write_section(&out, &text, atari_report::BEGIN, atari_report::END)?;
+                println!("{text}");
                 Ok(())
             }
             Self::Plot { run } => {
