@@ -63,15 +63,18 @@ PROTOCOLS = ("cleanrl", "ale-v5")
 NOOP_MAX = 30
 
 
-def _ale() -> Any:
+def _ale() -> None:
+    """Registers ale-py's ids, or says what to install (OpenCV too:
+    ``AtariPreprocessing`` resizes with it)."""
     try:
         import ale_py
+        import cv2  # noqa: F401
     except ImportError as e:
         raise ConfigError(
-            "Atari needs ale-py (GPL-2.0; ROMs included) and OpenCV: pip install ale-py opencv-python-headless"
+            f"Atari needs ale-py (GPL-2.0; ROMs included) and OpenCV ({e}): "
+            'pip install "dqn-rs[atari]", or pip install ale-py opencv-python-headless'
         ) from e
     gym.register_envs(ale_py)
-    return ale_py
 
 
 def _camel(game: str) -> str:
