@@ -28,6 +28,8 @@ pub struct Options {
     pub acting_steps: u64,
     /// Steps of the run that learns.
     pub steps: u64,
+    /// Threads of each implementation.
+    pub threads: usize,
 }
 
 /// One implementation's figures, from `atari_speed.py`'s JSON.
@@ -66,7 +68,7 @@ fn measure_one(opts: &Options, implementation: &str, python: &PathBuf) -> Result
     let mut cmd = Command::new(python);
     cmd.arg(opts.peers.join("atari_speed.py")).args(["--impl", implementation, "--env", &opts.env]);
     cmd.args(["--acting-steps", &opts.acting_steps.to_string(), "--steps", &opts.steps.to_string()]);
-    cmd.arg("--json").arg(&json);
+    cmd.args(["--threads", &opts.threads.to_string()]).arg("--json").arg(&json);
     eprintln!("bench: atari_speed.py --impl {implementation} ({} steps)", opts.steps);
     let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     if !out.status.success() {
@@ -102,9 +104,13 @@ pub fn section(opts: &Options, rows: &[Row]) -> String {
             r.projected_hours,
         ));
     }
+    let threads = match opts.threads {
+        1 => "one thread".to_string(),
+        n => format!("{n} threads"),
+    };
     format!(
         "{BEGIN}\n\n## Atari: DQN on {env}, beside CleanRL and Stable-Baselines3\n\n\
-         Each on the CPU, one thread (`OMP_NUM_THREADS`, `RAYON_NUM_THREADS`), CleanRL's settings (Nature network, \
+         Each on the CPU, {threads} (`OMP_NUM_THREADS`, `RAYON_NUM_THREADS`), CleanRL's settings (Nature network, \
          Adam 1e-4, batch 32, one update every 4 steps, target every 1 000 steps) with a replay of 100 000: \
          CleanRL's default of 1 000 000 does not fit in this machine's 24 GiB (its replay keeps whole stacks, \
          26.3 GiB; numpy refuses it), where ours takes 7.1 GB (`docs/atari.md`). Each runs twice, in processes \
@@ -163,9 +169,10 @@ mod tests {
             env: "PongNoFrameskip-v4".into(),
             acting_steps: 10,
             steps: 30,
+            threads: 2,
         };
         let text = section(&opts, &[ours, theirs]);
-        assert!(text.contains("**3.5×**"), "{text}");
+        assert!(text.contains("**3.5×**") && text.contains("2 threads"), "{text}");
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
         let err = parse(r#"{"impl": "sb3"}"#).unwrap_err();
         assert!(err.contains("acting_steps_per_s"), "{err}");

@@ -399,6 +399,9 @@ enum Command {
         /// Steps of the run that learns.
         #[arg(long, value_name = "N", default_value_t = 30_000)]
         atari_steps: u64,
+        /// Threads of each implementation (torch's, rayon's).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        atari_threads: usize,
     },
     /// Write the Atari section of docs/results.md from runs of
     /// xtask/atari/train.py (finished or not).
@@ -697,6 +700,7 @@ impl Command {
                 atari_env,
                 atari_acting_steps,
                 atari_steps,
+                atari_threads,
             } => {
                 let root = chapter::workspace_root();
                 let out = out.unwrap_or_else(|| root.join("docs/benchmarks.md"));
@@ -733,6 +737,7 @@ impl Command {
                         env: atari_env,
                         acting_steps: if quick { 300 } else { atari_acting_steps },
                         steps: if quick { 700 } else { atari_steps },
+                        threads: atari_threads,
                     };
                     println!("{}", atari_bench::update(&opts, &out)?);
                     return Ok(());
