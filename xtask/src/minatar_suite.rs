@@ -24,6 +24,12 @@ use crate::plot::{Figure, PALETTE, Series, read_columns, save_svg};
 const BOOTSTRAP_REPS: usize = 2000;
 const BOOTSTRAP_SEED: u64 = 0x5eed_2019;
 
+/// The first line of the page's hand-written notes (what a difference from
+/// the paper was checked against), which the report keeps as they are.
+pub const NOTES_BEGIN: &str = "<!-- minatar-notes: written by hand, kept by the report -->";
+/// Their last line.
+pub const NOTES_END: &str = "<!-- /minatar-notes -->";
+
 /// The paper's measure: the mean return of the last this many training
 /// episodes (the README's curves: "moving average of returns over 100
 /// episodes").
@@ -359,6 +365,14 @@ fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figur
          [docs/benchmarks.md](benchmarks.md#minatar-dqn-at-the-full-protocol-beside-young--tians-examplesdqnpy) \
          (`cargo xtask bench --minatar-dqn`)."
     );
+    // The notes on differences from the paper are written by hand in the
+    // page between their markers; a rewritten page keeps them.
+    let notes = std::fs::read_to_string(opts.report)
+        .ok()
+        .and_then(|old| crate::python_front::section_between(&old, NOTES_BEGIN, NOTES_END));
+    if let Some(notes) = notes {
+        let _ = write!(t, "\n{notes}");
+    }
     curves(&mut t, runs, results, budget, figures, &folder)?;
     let _ = writeln!(
         t,
