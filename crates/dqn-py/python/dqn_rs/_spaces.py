@@ -48,7 +48,9 @@ def _fresh_maker(env: gym.Env | VectorEnv) -> Callable[[], gym.Env]:
     episodes: a deep copy, else `gym.make` of its spec."""
     single = env
     if isinstance(env, VectorEnv):
-        envs = getattr(env, "envs", None)
+        # Through vector wrappers (RecordEpisodeStatistics, …) to the
+        # SyncVectorEnv's own environments.
+        envs = getattr(env.unwrapped, "envs", None)
         if envs:
             single = envs[0]
         elif env.spec is not None:

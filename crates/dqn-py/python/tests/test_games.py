@@ -5,6 +5,7 @@ the agent's rewards or episodes differ from them."""
 
 import gymnasium as gym
 import numpy as np
+import pytest
 
 from dqn_rs import DQN
 
@@ -38,11 +39,28 @@ def test_a_single_env_reports_its_games():
     assert got == env.seen and len(got) > 10 and all(r == l > 0 for r, l in got)
 
 
-def test_a_vector_env_reports_its_games():
+class SilentVector(gym.vector.VectorRewardWrapper):
+    """The agent sees rewards 0; the vector statistics inside see 1s."""
+
+    def rewards(self, rewards):
+        return np.zeros_like(rewards)
+
+
+def inner_statistics():
     def make():
         return Silent(gym.wrappers.RecordEpisodeStatistics(gym.make("CartPole-v1")))
 
-    env = gym.vector.SyncVectorEnv([make, make])
+    return gym.vector.SyncVectorEnv([make, make])
+
+
+def vector_statistics():
+    env = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * 2)
+    return SilentVector(gym.wrappers.vector.RecordEpisodeStatistics(env))
+
+
+@pytest.mark.parametrize("make_env", [inner_statistics, vector_statistics], ids=["in-each-env", "vector-wrapper"])
+def test_a_vector_env_reports_its_games(make_env):
+    env = make_env()
     model = DQN("MlpPolicy", env, learning_starts=100, stats_window_size=1000, seed=0).learn(1500)
     got = [(e["r"], e["l"]) for e in model.ep_info_buffer]
     assert len(got) > 10 and all(r == l > 0 for r, l in got)
