@@ -7,7 +7,7 @@
 //! Between two markers, so `cargo xtask bench --atari` rewrites only this
 //! section and the full bench keeps it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The section's first line.
@@ -63,20 +63,13 @@ pub fn parse(text: &str) -> Result<Row, String> {
     })
 }
 
-fn measure_one(opts: &Options, implementation: &str, python: &PathBuf) -> Result<Row, String> {
-    let json = std::env::temp_dir().join(format!("dqn-atari-{implementation}-{}.json", std::process::id()));
+fn measure_one(opts: &Options, implementation: &str, python: &Path) -> Result<Row, String> {
     let mut cmd = Command::new(python);
     cmd.arg(opts.peers.join("atari_speed.py")).args(["--impl", implementation, "--env", &opts.env]);
     cmd.args(["--acting-steps", &opts.acting_steps.to_string(), "--steps", &opts.steps.to_string()]);
-    cmd.args(["--threads", &opts.threads.to_string()]).arg("--json").arg(&json);
-    eprintln!("bench: atari_speed.py --impl {implementation} ({} steps)", opts.steps);
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    if !out.status.success() {
-        return Err(format!("atari_speed.py --impl {implementation} failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let text = std::fs::read_to_string(&json).map_err(|e| format!("atari_speed.py's JSON: {e}"))?;
-    let _ = std::fs::remove_file(&json);
-    parse(&text)
+    cmd.args(["--threads", &opts.threads.to_string()]);
+    let what = format!("atari_speed.py --impl {implementation} ({} steps)", opts.steps);
+    parse(&crate::python_front::run_for_json(cmd, &what)?)
 }
 
 /// The section for `rows` (ours first).
@@ -132,7 +125,7 @@ pub fn section(opts: &Options, rows: &[Row]) -> String {
 ///
 /// # Errors
 /// A run that fails, or the file's I/O error.
-pub fn update(opts: &Options, file: &std::path::Path) -> Result<String, String> {
+pub fn update(opts: &Options, file: &Path) -> Result<String, String> {
     if opts.steps <= opts.acting_steps {
         return Err(format!("--atari-steps {} must exceed --atari-acting-steps {}", opts.steps, opts.acting_steps));
     }

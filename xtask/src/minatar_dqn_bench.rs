@@ -8,7 +8,7 @@
 //! this section and the full bench keeps it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::minatar_suite::GAMES;
 
@@ -59,18 +59,12 @@ impl Measured {
 
 /// Their run: `minatar_dqn.py` for `opts.frames` frames on one thread.
 fn theirs(opts: &Options, game: &str) -> Result<(Measured, String), String> {
-    let json_path = std::env::temp_dir().join(format!("dqn-minatar-dqn-peer-{}.json", std::process::id()));
     let mut cmd = Command::new(&opts.python);
     cmd.arg(opts.peers.join("minatar_dqn.py")).arg("--dqn-py").arg(&opts.dqn_py);
     cmd.args(["--game", game, "--frames", &opts.frames.to_string(), "--threads", "1"]);
-    cmd.args(["--seed", &opts.seed.to_string()]).arg("--json").arg(&json_path);
-    eprintln!("bench: minatar_dqn.py --game {game} --frames {}", opts.frames);
-    let out = cmd.stdout(Stdio::null()).output().map_err(|e| format!("cannot run {}: {e}", opts.python.display()))?;
-    if !out.status.success() {
-        return Err(format!("minatar_dqn.py --game {game} failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let text = std::fs::read_to_string(&json_path).map_err(|e| format!("minatar_dqn.py's JSON: {e}"))?;
-    let _ = std::fs::remove_file(&json_path);
+    cmd.args(["--seed", &opts.seed.to_string()]);
+    let what = format!("minatar_dqn.py --game {game} --frames {}", opts.frames);
+    let text = crate::python_front::run_for_json(cmd, &what)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("minatar_dqn.py's JSON: {e}"))?;
     let num = |key: &str| v[key].as_f64().ok_or_else(|| format!("minatar_dqn.py's JSON has no number {key}"));
     let torch = v["torch"].as_str().unwrap_or("?").to_string();

@@ -140,6 +140,30 @@ pub fn section_between(text: &str, begin: &str, end: &str) -> Option<String> {
     Some(format!("{}\n", &text[start..stop]))
 }
 
+/// Runs the peer script `cmd` (its Python and arguments) with `--json
+/// FILE` added, and returns the file's text (the file removed after);
+/// `what` names the run in errors and on stderr. Its stdout is dropped.
+///
+/// # Errors
+/// The script cannot start, exits with failure (its stderr is in the
+/// message), or leaves no file.
+pub fn run_for_json(mut cmd: Command, what: &str) -> Result<String, String> {
+    let json =
+        std::env::temp_dir().join(format!("dqn-peer-{}-{}.json", what.replace([' ', '/'], "_"), std::process::id()));
+    cmd.arg("--json").arg(&json);
+    eprintln!("bench: {what}");
+    let out = cmd
+        .stdout(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = std::fs::read_to_string(&json).map_err(|e| format!("{what}'s JSON: {e}"));
+    let _ = std::fs::remove_file(&json);
+    text
+}
+
 /// `text` with its section between `begin` and `end` replaced by `new`
 /// (appended if it has none).
 pub fn splice_between(text: &str, new: &str, begin: &str, end: &str) -> String {
