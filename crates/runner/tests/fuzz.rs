@@ -743,10 +743,12 @@ fn apply(parts: &mut Parts, (which, n, x, at): Edit) {
                 39 => set_word(stream, stream_at::HEAD, n),
                 40 => set_word(stream, stream_at::PUSHES, n),
                 41 => stream.truncate(at % (stream.len() + 1)),
-                42 => {
+                // An empty stream has no byte to flip.
+                42 if !stream.is_empty() => {
                     let i = at % stream.len();
                     stream[i] ^= (n as u8) | 1;
                 }
+                42 => {}
                 43 => set_word(stream, stream_at::LEN, n),
                 44 => set_word(stream, stream_at::PUSHED, n),
                 48 => set_word(stream, stream_at::DISORDER, n),
