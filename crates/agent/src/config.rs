@@ -354,7 +354,10 @@ pub struct DqnConfig {
     /// network's input, and how a stack is padded at an episode's start
     /// (`(frames: 4, padding: Repeat)` for Atari); the seed's one
     /// observation by default. The replay buffer stores each observation
-    /// once and rebuilds the stacks.
+    /// once and rebuilds the stacks. With `by_environment: true` the
+    /// environment stacks itself (each observation is the stack, its
+    /// frames whole channels of the image) and the buffer still stores a
+    /// frame a step where stacks overlap.
     // Settings added after the chapter's runs are left out of the RON text
     // at their default, so those runs' text and cache keys stay as they were.
     #[serde(skip_serializing_if = "is_default")]
@@ -537,14 +540,26 @@ impl DqnConfig {
             FrameKind::U8 => 1.0 / 255.0,
             FrameKind::F32 | FrameKind::Bit => 1.0,
         });
-        InputFormat { frame: spaces.frame, stacking: self.stack, scale }
+        let frame = if self.stack.by_environment {
+            // The observation is the stack: a frame is a `frames`-th of it.
+            FrameSpec { len: spaces.frame.len / self.stack.frames.max(1), kind: spaces.frame.kind }
+        } else {
+            spaces.frame
+        };
+        InputFormat { frame, stacking: self.stack, scale }
     }
 
     /// The length of the network's input: the stack's frames × a frame's
-    /// values.
+    /// values (an observation's, when the environment stacks).
     #[must_use]
     pub fn input_len(&self, spaces: &Spaces) -> usize {
-        self.stack.frames.saturating_mul(spaces.frame.len)
+        if self.stack.by_environment { spaces.frame.len } else { self.stack.frames.saturating_mul(spaces.frame.len) }
+    }
+
+    /// The image the network reads: a frame's, with the stacked frames as
+    /// channels (an observation's, when the environment stacks).
+    fn input_image(&self, [c, h, w]: [usize; 3]) -> [usize; 3] {
+        if self.stack.by_environment { [c, h, w] } else { [c.saturating_mul(self.stack.frames), h, w] }
     }
 
     /// Checks every setting for an environment with `spaces`; the error
@@ -567,6 +582,15 @@ impl DqnConfig {
         if !(1..=replay::MAX_ENVS).contains(&spaces.envs) {
             return bad("envs", format!("{} environments: from 1 to {}", spaces.envs, replay::MAX_ENVS));
         }
+        if self.stack.by_environment && self.stack.frames > 0 {
+            let k = self.stack.frames;
+            if !spaces.frame.len.is_multiple_of(k) {
+                return bad("stack", format!("observations of {} values are not {k} stacked frames", spaces.frame.len));
+            }
+            if let Some([c, h, w]) = spaces.image.filter(|[c, _, _]| !c.is_multiple_of(k)) {
+                return bad("stack", format!("{c}×{h}×{w} observations are not {k} stacked frames of whole channels"));
+            }
+        }
         if let Err(e) = self.input_format(spaces).check() {
             let (field, reason) = if matches!(e, replay::ReplayError::Scale { .. }) {
                 ("obs_scale", "the scale cannot make inputs")
@@ -588,7 +612,7 @@ impl DqnConfig {
             let Some([c, h, w]) = spaces.image else {
                 return bad("network", format!("{network:?} reads images, and the observations are flat vectors"));
             };
-            let input = [c.saturating_mul(self.stack.frames), h, w];
+            let input = self.input_image([c, h, w]);
             let trunk = ConvTrunk { input, layers: network.conv_layers() };
             if let Err(e) = trunk.shapes() {
                 return Err(InvalidSetting::new(
@@ -841,11 +865,8 @@ impl DqnConfig {
     pub fn architecture(&self, spaces: &Spaces) -> Architecture {
         // The stacked frames are the image's channels; a network without
         // an image shape is refused by `validate` (and here reads a column).
-        let [c, h, w] = spaces.image.unwrap_or([spaces.frame.len, 1, 1]);
-        let conv = self
-            .network
-            .as_ref()
-            .map(|n| ConvTrunk { input: [c.saturating_mul(self.stack.frames), h, w], layers: n.conv_layers() });
+        let image = spaces.image.unwrap_or([spaces.frame.len, 1, 1]);
+        let conv = self.network.as_ref().map(|n| ConvTrunk { input: self.input_image(image), layers: n.conv_layers() });
         Architecture {
             inputs: self.input_len(spaces),
             hidden: self.hidden_widths(),

@@ -777,3 +777,73 @@ fn an_interrupted_update_continues_to_the_same_state() {
     }
     assert!(whole.n_target_syncs() >= 1, "the target copy is part of what must match");
 }
+
+/// An environment that stacks its own frames (`by_environment`) makes the
+/// same learner as single frames stacked by the agent: the same frames
+/// stored, the same batches, actions and parameters, bit for bit — and a
+/// stack that does not fit its observations is refused, naming `stack`.
+#[test]
+fn an_environment_s_own_stacks_learn_as_the_agent_s_stacks() {
+    use agent::{FrameKind, FrameSpec, Padding, Stacking};
+    const K: usize = 3;
+    let frame = |t: usize, episode: usize| [((t * 7 + episode * 13) % 11) as f32 * 0.1, (t % 5) as f32 - 2.0];
+    for padding in [Padding::Repeat, Padding::Zeros] {
+        let by_agent = DqnConfig { stack: Stacking::of(K, padding), ..small_config() };
+        let by_env = DqnConfig { stack: Stacking { by_environment: true, ..by_agent.stack }, ..small_config() };
+        let single = Spaces { frame: FrameSpec { len: 2, kind: FrameKind::F32 }, image: None, n_actions: 2, envs: 1 };
+        let stacked = Spaces { frame: FrameSpec { len: 2 * K, kind: FrameKind::F32 }, ..single };
+        let mut a = Agent::new(by_agent, single, SEEDS).unwrap();
+        let mut b = Agent::new(by_env, stacked, SEEDS).unwrap();
+        // What a FrameStackObservation (or SB3's zero padding) shows.
+        let stack_of = |frames: &[[f32; 2]]| -> Vec<f32> {
+            let pad = match padding {
+                Padding::Repeat => frames[0],
+                Padding::Zeros => [0.0; 2],
+            };
+            let older = K.saturating_sub(frames.len());
+            let start = frames.len().saturating_sub(K);
+            (0..older).map(|_| pad).chain(frames[start..].iter().copied()).flatten().collect()
+        };
+        for episode in 0..12 {
+            let mut frames = vec![frame(0, episode)];
+            for t in 0..10 + episode {
+                let (s1, s_k) = (frames[t], stack_of(&frames));
+                let action = a.act((&s1).into()).unwrap();
+                assert_eq!(b.act(s_k.as_slice().into()).unwrap(), action, "{padding:?} episode {episode} t {t}");
+                frames.push(frame(t + 1, episode));
+                let terminated = t == 9 + episode && episode % 2 == 0;
+                let truncated = t == 9 + episode && !terminated;
+                let (n1, n_k) = (frames[t + 1], stack_of(&frames));
+                let reward = (t % 3) as f32;
+                a.observe(Transition {
+                    state: (&s1).into(),
+                    action,
+                    reward,
+                    next_state: (&n1).into(),
+                    terminated,
+                    truncated,
+                })
+                .unwrap();
+                b.observe(Transition {
+                    state: s_k.as_slice().into(),
+                    action,
+                    reward,
+                    next_state: n_k.as_slice().into(),
+                    terminated,
+                    truncated,
+                })
+                .unwrap();
+                a.update().unwrap();
+                b.update().unwrap();
+            }
+        }
+        assert_eq!(a.replay().frames_pushed(), b.replay().frames_pushed());
+        assert!(a.n_updates() > 50);
+        assert_eq!(a.policy(), b.policy(), "{padding:?}");
+    }
+    let bad =
+        DqnConfig { stack: Stacking { frames: 4, padding: Padding::Repeat, by_environment: true }, ..small_config() };
+    let six = Spaces { frame: FrameSpec { len: 6, kind: FrameKind::F32 }, image: None, n_actions: 2, envs: 1 };
+    let err = Agent::new(bad, six, SEEDS).expect_err("4 frames of 6 values are refused");
+    assert!(matches!(&err, AgentError::InvalidConfig(e) if e.to_string().contains("stack")), "{err}");
+}

@@ -45,6 +45,20 @@ mod _dqn_rs {
         Ok(config.to_ron())
     }
 
+    /// The stack of frames a RON configuration asks for: its frames, its
+    /// padding (`"Repeat"` or `"Zeros"`) and whether the environment stacks.
+    #[pyfunction]
+    fn config_stack(py: Python<'_>, config: &str) -> PyResult<(usize, &'static str, bool)> {
+        use crate::errors::{Kind, raise};
+        let config = runner::RunConfig::from_ron(config, "config").map_err(|e| raise(py, Kind::Config, &e))?;
+        let stack = config.agent.stack;
+        let padding = match stack.padding {
+            runner::Padding::Repeat => "Repeat",
+            runner::Padding::Zeros => "Zeros",
+        };
+        Ok((stack.frames, padding, stack.by_environment))
+    }
+
     /// A TensorBoard event record (TFRecord framing, CRC-32C) saying the
     /// file's version: the first record of an event file.
     #[pyfunction]

@@ -355,6 +355,16 @@ impl Trainer {
         Ok((states.into_any(), next_states.into_any(), terminated.into_any()))
     }
 
+    /// Frames the replay has stored since it was made (one a step where
+    /// each observation's stack continues the one before).
+    #[getter]
+    fn replay_frames(&self) -> PyResult<u64> {
+        let inner = self.lock()?;
+        let replay =
+            inner.session.replay().ok_or_else(|| PyValueError::new_err("this run's learner keeps no replay buffer"))?;
+        Ok(replay.frames_pushed())
+    }
+
     /// Environment steps taken in training.
     #[getter]
     fn num_timesteps(&self) -> u64 {

@@ -79,7 +79,7 @@ fn bytes(rows: Rows<'_>) -> &[u8] {
 fn main() {
     let input = InputFormat {
         frame: FrameSpec { len: PIXELS, kind: FrameKind::U8 },
-        stacking: Stacking { frames: STACK, padding: Padding::Repeat },
+        stacking: Stacking::of(STACK, Padding::Repeat),
         scale: 1.0 / 255.0,
     };
     let config = ReplayConfig { capacity: CAPACITY, input, max_steps: 1, envs: 1 };

@@ -30,7 +30,7 @@ const ATARI_HELD: usize = 20_000;
 fn atari_input() -> InputFormat {
     InputFormat {
         frame: FrameSpec { len: PIXELS, kind: FrameKind::U8 },
-        stacking: Stacking { frames: 4, padding: Padding::Repeat },
+        stacking: Stacking::of(4, Padding::Repeat),
         scale: 1.0 / 255.0,
     }
 }

@@ -26,6 +26,17 @@ pub const MAX_ACTION: usize = (1 << 14) - 1;
 const TERMINATED: u16 = 1 << 14;
 const TRUNCATED: u16 = 1 << 15;
 
+/// The most frames a buffer keeps: links between frames are 30-bit
+/// distances, and a flag.
+pub(crate) const MAX_FRAMES: usize = 1 << 30;
+
+/// The flag of a frame's link: the frame ends a stack stored whole (an
+/// environment's stack that did not continue the one before it), whose
+/// older frames are the `frames − 1` stored right before it. The rest of
+/// the link is, as for every frame, the distance back to the frame before
+/// it in its episode.
+pub(crate) const WHOLE: u32 = 1 << 31;
+
 /// One transition, borrowed: what is pushed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transition<'a> {
@@ -113,12 +124,17 @@ impl ReplayConfig {
     /// for. When episodes end by truncation more often than that, the
     /// buffer holds fewer transitions than its capacity (the oldest go
     /// first, as their frames are overwritten); [`len`](ReplayBuffer::len)
-    /// says how many.
+    /// says how many. So it does when an environment's stacks
+    /// ([`Stacking::by_environment`](crate::Stacking::by_environment)) often
+    /// fail to continue the one before: each such costs all its frames.
     #[must_use]
     pub fn frame_capacity(&self) -> usize {
         let per_frame = self.input.frame.stored_bytes() + size_of::<u32>();
         let extra = (self.capacity / 256).max(self.capacity / (2 * per_frame)).min(self.capacity / 8);
-        let pending = usize::from(self.max_steps) + self.input.stacking.frames;
+        let (n, k) = (usize::from(self.max_steps), self.input.stacking.frames);
+        // A stack of the environment's that does not continue the one
+        // before costs all its frames: each pending step may then.
+        let pending = if self.input.stacking.by_environment { (n + 1) * k } else { n + k };
         // Environments stepped together push at most two frames each a
         // step: this many more keep every environment's pending frames
         // stored however small the capacity.
@@ -157,7 +173,7 @@ pub(crate) struct Frames {
     pub(crate) stride: usize,
     pub(crate) cells: Cells,
     /// Per frame, how far back in the ring the frame before it in its
-    /// episode is (0: the episode's first frame).
+    /// episode is (0: the episode's first frame), with the [`WHOLE`] flag.
     pub(crate) back: Vec<u32>,
     /// Frames pushed since the buffer was made; frame `q` lives at
     /// position `q mod capacity` while `q ≥ pushed − capacity`.
@@ -175,7 +191,7 @@ pub(crate) enum Cells {
 impl Frames {
     fn new(spec: FrameSpec, capacity: usize) -> Result<Self, ReplayError> {
         let too_large = || ReplayError::TooLarge { capacity };
-        if u32::try_from(capacity).is_err() {
+        if capacity > MAX_FRAMES {
             return Err(too_large());
         }
         let stride = match spec.kind {
@@ -227,10 +243,20 @@ impl Frames {
 
     /// The frame before `seq` in its episode, if `seq` is not its first.
     pub(crate) fn prev(&self, seq: u64) -> Option<u64> {
-        match self.back[self.position(seq)] {
+        match self.back[self.position(seq)] & !WHOLE {
             0 => None,
             d => Some(seq - u64::from(d)),
         }
+    }
+
+    /// Whether `seq` ends a stack stored whole.
+    pub(crate) fn whole(&self, seq: u64) -> bool {
+        self.back[self.position(seq)] & WHOLE != 0
+    }
+
+    /// The frames of the stack of `frames` places that ends at `seq`.
+    pub(crate) fn stack(&self, seq: u64, frames: usize) -> StackFrames<'_> {
+        StackFrames { frames: self, next: Some(seq), place: frames - 1, hidden: false }
     }
 
     /// Stores `frame` (checked) as the next frame, `back` after the one
@@ -319,6 +345,66 @@ impl Frames {
             Cells::U8(v) => v.capacity(),
         };
         cells + self.back.capacity() * size_of::<u32>()
+    }
+}
+
+/// The frames of a stack, newest first, each with its place (`frames − 1`
+/// the newest): back along the episode's links, or, from a frame that ends
+/// a stack stored whole, the frames stored right before it. The places
+/// below the last one given are padding (the episode's start). Frames are
+/// not checked to be still stored.
+pub(crate) struct StackFrames<'a> {
+    frames: &'a Frames,
+    next: Option<u64>,
+    place: usize,
+    /// Inside a whole stack's older frames.
+    hidden: bool,
+}
+
+impl Iterator for StackFrames<'_> {
+    type Item = (usize, u64);
+
+    fn next(&mut self) -> Option<(usize, u64)> {
+        let q = self.next?;
+        let place = self.place;
+        self.next = if place == 0 {
+            None
+        } else if self.hidden || self.frames.whole(q) {
+            self.hidden = true;
+            q.checked_sub(1)
+        } else {
+            self.frames.prev(q)
+        };
+        self.place = place.saturating_sub(1);
+        Some((place, q))
+    }
+}
+
+/// The `i`-th of the frames of `len` values in `frames`.
+fn part(frames: Frame<'_>, i: usize, len: usize) -> Frame<'_> {
+    match frames {
+        Frame::F32(v) => Frame::F32(&v[i * len..(i + 1) * len]),
+        Frame::U8(v) => Frame::U8(&v[i * len..(i + 1) * len]),
+    }
+}
+
+/// Whether two frames hold the same values, bit for bit.
+fn same(a: Frame<'_>, b: Frame<'_>) -> bool {
+    match (a, b) {
+        (Frame::F32(a), Frame::F32(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        }
+        (Frame::U8(a), Frame::U8(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether every value of a frame is zero (`+0.0` for `f32`): what zero
+/// padding writes.
+fn zeros(frame: Frame<'_>) -> bool {
+    match frame {
+        Frame::F32(v) => v.iter().all(|x| x.to_bits() == 0),
+        Frame::U8(v) => v.iter().all(|&x| x == 0),
     }
 }
 
@@ -562,10 +648,36 @@ impl ReplayBuffer {
     /// episode: `state` is its latest stored frame (its previous next
     /// state, bit for bit) and the episode did not end there.
     /// [`record_step`](Self::record_step) starts a new episode otherwise.
+    /// (An environment that stacks: `state` is the stack the buffer
+    /// rebuilds at that frame, bit for bit.)
     #[must_use]
     pub fn continues(&self, env: usize, state: Frame<'_>) -> bool {
         self.chains.get(env).is_some_and(|chain| {
-            !chain.ended && chain.last.is_some_and(|q| self.frames.present(q) && self.frames.holds(q, state))
+            !chain.ended
+                && chain.last.is_some_and(|q| {
+                    if self.config.input.stacking.by_environment {
+                        state.len() == self.row_len() && self.holds_stack(q, state)
+                    } else {
+                        self.frames.present(q) && self.frames.holds(q, state)
+                    }
+                })
+        })
+    }
+
+    /// Whether the stack the buffer rebuilds at frame `seq` (every frame of
+    /// it still stored) is `stack`, value for value.
+    fn holds_stack(&self, seq: u64, stack: Frame<'_>) -> bool {
+        let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
+        let mut first = k;
+        for (place, q) in self.frames.stack(seq, k) {
+            if !(self.frames.present(q) && self.frames.holds(q, part(stack, place, len))) {
+                return false;
+            }
+            first = place;
+        }
+        (0..first).all(|place| match self.config.input.stacking.padding {
+            Padding::Zeros => zeros(part(stack, place, len)),
+            Padding::Repeat => same(part(stack, place, len), part(stack, first, len)),
         })
     }
 
@@ -594,20 +706,73 @@ impl ReplayBuffer {
         if env >= envs {
             return Err(ReplayError::EnvOutOfRange { env, envs });
         }
-        let spec = self.config.input.frame;
+        let spec = self.config.input.observation();
         state.check(&spec, "state")?;
         next_state.check(&spec, "next_state")?;
         let mut evicted = Evicted { first: self.tail(), count: 0 };
-        let mut last = match self.chains[env].last {
-            Some(q) if self.continues(env, state) => q,
-            _ => self.push_frame(state, 0, &mut evicted),
+        let continues = self.chains[env].last.filter(|_| self.continues(env, state));
+        let last = if self.config.input.stacking.by_environment {
+            let last = match continues {
+                Some(q) => q,
+                None => self.push_stack(state, None, &mut evicted),
+            };
+            if terminated {
+                last
+            } else {
+                let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
+                // The next stack is the state's, one frame on: only its
+                // newest frame is new.
+                if k > 1 && (0..k - 1).all(|i| same(part(next_state, i, len), part(state, i + 1, len))) {
+                    let back = self.distance_to(last);
+                    self.push_frame(part(next_state, k - 1, len), back, &mut evicted)
+                } else {
+                    self.push_stack(next_state, Some(last), &mut evicted)
+                }
+            }
+        } else {
+            let last = match continues {
+                Some(q) => q,
+                None => self.push_frame(state, 0, &mut evicted),
+            };
+            if terminated {
+                last
+            } else {
+                let back = self.distance_to(last);
+                self.push_frame(next_state, back, &mut evicted)
+            }
         };
-        if !terminated {
-            let back = u32::try_from(self.frames.pushed - last).expect("the frame before is still stored");
-            last = self.push_frame(next_state, back, &mut evicted);
-        }
         self.chains[env] = Chain { last: Some(last), ended: terminated || truncated };
         Ok(evicted)
+    }
+
+    /// The link from the next frame pushed back to frame `seq`.
+    fn distance_to(&self, seq: u64) -> u32 {
+        // The frame before is at most a few stacks back: fewer than
+        // `MAX_FRAMES`.
+        u32::try_from(self.frames.pushed - seq).expect("the frame before is still stored")
+    }
+
+    /// Stores an environment's whole stack that does not continue the one
+    /// before (`after`, the frame before it in its episode, if any). An
+    /// episode's first stack that is its newest frame padded as the format
+    /// pads costs that frame alone; any other stack is stored whole: its
+    /// older frames, then its newest, flagged. Returns the newest's
+    /// sequence number.
+    fn push_stack(&mut self, stack: Frame<'_>, after: Option<u64>, evicted: &mut Evicted) -> u64 {
+        let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
+        let newest = part(stack, k - 1, len);
+        let padded = (0..k - 1).all(|place| match self.config.input.stacking.padding {
+            Padding::Zeros => zeros(part(stack, place, len)),
+            Padding::Repeat => same(part(stack, place, len), newest),
+        });
+        if after.is_none() && padded {
+            return self.push_frame(newest, 0, evicted);
+        }
+        for place in 0..k - 1 {
+            self.push_frame(part(stack, place, len), 0, evicted);
+        }
+        let back = after.map_or(0, |q| self.distance_to(q));
+        self.push_frame(newest, back | WHOLE, evicted)
     }
 
     /// Stores a frame, first pushing out the oldest transitions while the
@@ -627,14 +792,7 @@ impl ReplayBuffer {
     /// state's stack.
     fn oldest_needed(&self, slot: usize) -> u64 {
         let state = self.state_of(slot);
-        let mut oldest = state;
-        for _ in 1..self.config.input.stacking.frames {
-            match self.frames.prev(oldest) {
-                Some(p) => oldest = p,
-                None => break,
-            }
-        }
-        oldest
+        self.frames.stack(state, self.config.input.stacking.frames).last().map_or(state, |(_, q)| q)
     }
 
     /// The frame of the state of the transition in `slot` (stored and
@@ -694,12 +852,11 @@ impl ReplayBuffer {
             }
         }
         let mut oldest = state;
-        for _ in 1..self.config.input.stacking.frames {
-            match self.frames.prev(oldest) {
-                Some(p) if self.frames.present(p) => oldest = p,
-                Some(_) => return Err(gone),
-                None => break,
+        for (_, q) in self.frames.stack(state, self.config.input.stacking.frames) {
+            if !self.frames.present(q) {
+                return Err(gone);
             }
+            oldest = q;
         }
         self.disorder = self.disorder.max(self.reach.saturating_sub(oldest));
         self.reach = self.reach.max(oldest);
@@ -756,7 +913,7 @@ impl ReplayBuffer {
     /// As [`Frame::check`], [`ReplayError::ActionOutOfRange`] or
     /// [`ReplayError::NonFinite`] for the reward.
     pub fn check_transition(&self, t: &Transition<'_>) -> Result<(), ReplayError> {
-        let spec = self.config.input.frame;
+        let spec = self.config.input.observation();
         t.state.check(&spec, "state")?;
         t.next_state.check(&spec, "next_state")?;
         if !t.reward.is_finite() {
@@ -883,9 +1040,14 @@ impl ReplayBuffer {
         if env >= envs {
             return Err(ReplayError::EnvOutOfRange { env, envs });
         }
-        frame.check(&self.config.input.frame, "observation")?;
+        frame.check(&self.config.input.observation(), "observation")?;
         if out.len() != self.row_len() {
             return Err(ReplayError::ObsLength { field: "input row", expected: self.row_len(), got: out.len() });
+        }
+        if self.config.input.stacking.by_environment {
+            // The observation is the stack, as the buffer would rebuild it.
+            self.converter.frame(frame, out);
+            return Ok(());
         }
         let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
         let chain = self.chains[env];
@@ -915,27 +1077,17 @@ impl ReplayBuffer {
     /// (zeros are `E::default()`).
     fn write_stack<E: Copy + Default>(&self, seq: u64, out: &mut [E], write: impl Fn(u64, &mut [E])) {
         let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
-        let mut q = seq;
-        let mut place = k - 1;
-        loop {
+        let mut first = k - 1;
+        for (place, q) in self.frames.stack(seq, k) {
             write(q, &mut out[place * len..(place + 1) * len]);
-            if place == 0 {
-                return;
-            }
-            match self.frames.prev(q) {
-                Some(p) => {
-                    q = p;
-                    place -= 1;
-                }
-                None => break,
-            }
+            first = place;
         }
-        // `place` holds the episode's first frame; the places before it pad.
+        // `first` holds the episode's first frame; the places before it pad.
         match self.config.input.stacking.padding {
-            Padding::Zeros => out[..place * len].fill(E::default()),
+            Padding::Zeros => out[..first * len].fill(E::default()),
             Padding::Repeat => {
-                for older in 0..place {
-                    out.copy_within(place * len..(place + 1) * len, older * len);
+                for older in 0..first {
+                    out.copy_within(first * len..(first + 1) * len, older * len);
                 }
             }
         }
@@ -978,8 +1130,14 @@ impl ReplayBuffer {
         }
         // A link may point at a frame already overwritten (the frame
         // before the oldest stored, say), but never before the first frame.
+        // A stack stored whole has its older frames stored before it, and
+        // only an environment that stacks stores one.
+        let k = self.config.input.stacking.frames as u64;
         for (at, &back) in self.frames.back.iter().enumerate() {
-            if u64::from(back) > self.frames.seq_at(at) {
+            let seq = self.frames.seq_at(at);
+            let whole = back & WHOLE != 0;
+            if u64::from(back & !WHOLE) > seq || (whole && (!self.config.input.stacking.by_environment || seq < k - 1))
+            {
                 return Err(Inconsistency::Link { frame: at });
             }
         }
@@ -993,16 +1151,15 @@ impl ReplayBuffer {
                 return Err(Inconsistency::Transition { slot });
             }
             let mut q = self.frames.seq_at(self.anchors[slot] as usize);
-            let walk = usize::from(steps - u8::from(self.acts[slot] & TERMINATED != 0))
-                + self.config.input.stacking.frames
-                - 1;
-            for i in 0..walk {
+            for _ in 0..steps - u8::from(self.acts[slot] & TERMINATED != 0) {
                 match self.frames.prev(q) {
                     Some(p) if self.frames.present(p) => q = p,
-                    // Only the stack's older places may meet the episode's start.
-                    None if i >= usize::from(steps - u8::from(self.acts[slot] & TERMINATED != 0)) => break,
                     _ => return Err(Inconsistency::Transition { slot }),
                 }
+            }
+            // Only the stack's older places may meet the episode's start.
+            if self.frames.stack(q, self.config.input.stacking.frames).any(|(_, f)| !self.frames.present(f)) {
+                return Err(Inconsistency::Transition { slot });
             }
         }
         for (env, chain) in self.chains.iter().enumerate() {

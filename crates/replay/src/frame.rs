@@ -183,11 +183,28 @@ pub struct Stacking {
     /// What fills the older places at an episode's start.
     #[serde(default)]
     pub padding: Padding,
+    /// The environment stacks the frames itself (Gymnasium's
+    /// `FrameStackObservation`): each observation is already the stack of
+    /// `frames` frames, oldest first. The buffer still stores one frame a
+    /// step where a stack shares all but its newest frame with the one
+    /// before (checked on the values), and a stack that does not whole,
+    /// so every stack it rebuilds is the one observed. `padding` then only
+    /// says which episode-start stacks cost one frame.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_environment: bool,
 }
 
 impl Default for Stacking {
     fn default() -> Self {
-        Self { frames: 1, padding: Padding::Repeat }
+        Self { frames: 1, padding: Padding::Repeat, by_environment: false }
+    }
+}
+
+impl Stacking {
+    /// Stacks of `frames` frames made by the agent, padded with `padding`.
+    #[must_use]
+    pub fn of(frames: usize, padding: Padding) -> Self {
+        Self { frames, padding, by_environment: false }
     }
 }
 
@@ -243,6 +260,13 @@ impl InputFormat {
     #[must_use]
     pub fn row_len(&self) -> usize {
         self.stacking.frames * self.frame.len
+    }
+
+    /// What one observation is: a frame, or the whole stack when the
+    /// environment stacks ([`Stacking::by_environment`]).
+    #[must_use]
+    pub fn observation(&self) -> FrameSpec {
+        if self.stacking.by_environment { FrameSpec { len: self.row_len(), kind: self.frame.kind } } else { self.frame }
     }
 
     /// The converter of this format's frames.
@@ -347,12 +371,18 @@ impl FrameWindow {
     }
 
     /// Adds the next observation of the episode; `first` starts a new
-    /// episode (the older places are padded as the format says).
+    /// episode (the older places are padded as the format says). An
+    /// observation that is a whole stack ([`Stacking::by_environment`]) is
+    /// the row itself.
     ///
     /// # Errors
     /// As [`Frame::check`]; the window is unchanged then.
     pub fn push(&mut self, frame: Frame<'_>, first: bool) -> Result<(), ReplayError> {
-        frame.check(&self.format.frame, "observation")?;
+        frame.check(&self.format.observation(), "observation")?;
+        if self.format.stacking.by_environment {
+            self.converter.frame(frame, &mut self.row);
+            return Ok(());
+        }
         let len = self.format.frame.len;
         if first {
             self.seen = 0;
@@ -395,7 +425,7 @@ mod tests {
     use super::*;
 
     fn format(kind: FrameKind, len: usize, frames: usize, padding: Padding, scale: f64) -> InputFormat {
-        InputFormat { frame: FrameSpec { len, kind }, stacking: Stacking { frames, padding }, scale }
+        InputFormat { frame: FrameSpec { len, kind }, stacking: Stacking::of(frames, padding), scale }
     }
 
     /// A byte over 255 is PyTorch's `x / 255.0` in f32, bit for bit, for

@@ -154,10 +154,12 @@ impl ReplayBuffer {
             FrameKind::U8 => 1,
             FrameKind::Bit => 2,
         };
+        // Bit 1 of the padding's byte: the environment stacks (streams of
+        // buffers without it read as they always did).
         let padding = match c.input.stacking.padding {
             Padding::Repeat => 0u8,
             Padding::Zeros => 1,
-        };
+        } | if c.input.stacking.by_environment { 2 } else { 0 };
         for v in [c.capacity as u64, c.input.frame.len as u64, c.input.stacking.frames as u64] {
             w.write_all(&v.to_le_bytes())?;
         }
@@ -216,16 +218,16 @@ impl ReplayBuffer {
             2 => FrameKind::Bit,
             _ => return Err(inconsistent(Inconsistency::Settings)),
         };
-        let padding = match padding {
-            0 => Padding::Repeat,
-            1 => Padding::Zeros,
+        let (padding, by_environment) = match padding {
+            0 | 2 => (Padding::Repeat, padding == 2),
+            1 | 3 => (Padding::Zeros, padding == 3),
             _ => return Err(inconsistent(Inconsistency::Settings)),
         };
         let config = ReplayConfig {
             capacity,
             input: InputFormat {
                 frame: FrameSpec { len: frame_len, kind },
-                stacking: Stacking { frames, padding },
+                stacking: Stacking { frames, padding, by_environment },
                 scale,
             },
             max_steps,

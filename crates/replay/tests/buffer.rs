@@ -335,7 +335,7 @@ fn drive(
         FrameKind::Bit => 1.0,
         FrameKind::F32 => 0.5,
     };
-    let format = InputFormat { frame: FrameSpec { len, kind }, stacking: Stacking { frames: k, padding }, scale };
+    let format = InputFormat { frame: FrameSpec { len, kind }, stacking: Stacking::of(k, padding), scale };
     let config = ReplayConfig { capacity, input: format, max_steps: n, envs };
     let mut buffer = ReplayBuffer::with_config(config).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -386,6 +386,103 @@ fn drive(
         }
     }
     (buffer, expected, config)
+}
+
+/// The raw byte that the test's encoding turns into a zero value of
+/// `kind` ([`Owned::of`]: `f32` values are the byte − 100).
+fn zero_byte(kind: FrameKind) -> u8 {
+    if kind == FrameKind::F32 { 100 } else { 0 }
+}
+
+/// [`drive`] for an environment that stacks frames itself
+/// ([`Stacking::by_environment`]): each observation is a stack of `k`
+/// frames, an episode's first padded as `padding` says (with Gymnasium's
+/// `FrameStackObservation`'s rule), each next one the one before moved on
+/// by a new frame — except that with probability `glitch` a stack is drawn
+/// whole at random instead (a wrapper the buffer knows nothing of). Frames
+/// are drawn from `alphabet` values, so small alphabets make stacks that
+/// overlap or look padded by chance. Returns also the number of episodes
+/// started and the stacks drawn whole.
+#[allow(clippy::too_many_arguments)]
+fn drive_stacked(
+    (kind, len, k, padding): (FrameKind, usize, usize, Padding),
+    n: u8,
+    envs: usize,
+    capacity: usize,
+    steps: usize,
+    (terminate_rate, truncate_rate, glitch): (f64, f64, f64),
+    alphabet: u8,
+    seed: u64,
+) -> (ReplayBuffer, Vec<Expected>, ReplayConfig, usize, usize) {
+    let scale = if kind == FrameKind::U8 { 1.0 / 255.0 } else { 1.0 };
+    let format = InputFormat {
+        frame: FrameSpec { len, kind },
+        stacking: Stacking { frames: k, padding, by_environment: true },
+        scale,
+    };
+    let config = ReplayConfig { capacity, input: format, max_steps: n, envs };
+    let mut buffer = ReplayBuffer::with_config(config).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let alphabet = if kind == FrameKind::Bit { 2 } else { alphabet.max(1) };
+    let random_frame = |rng: &mut ChaCha8Rng| -> Vec<u8> { (0..len).map(|_| rng.random_range(0..alphabet)).collect() };
+    let (starts, glitches) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let first_stack = |rng: &mut ChaCha8Rng| -> Vec<u8> {
+        starts.set(starts.get() + 1);
+        if rng.random_bool(glitch) {
+            glitches.set(glitches.get() + 1);
+            return (0..k).flat_map(|_| random_frame(rng)).collect();
+        }
+        let frame = random_frame(rng);
+        let older = match padding {
+            Padding::Repeat => frame.clone(),
+            Padding::Zeros => vec![zero_byte(kind); len],
+        };
+        (0..k - 1).flat_map(|_| older.iter().copied()).chain(frame).collect()
+    };
+    let rows = |stack: &[u8]| -> Vec<f32> { stack.chunks(len).flat_map(|f| convert(f, &format)).collect() };
+    // Per environment: the current episode's stacks, and its pending steps.
+    let mut episodes: Vec<Vec<Vec<u8>>> = (0..envs).map(|_| vec![first_stack(&mut rng)]).collect();
+    let mut pending: Vec<Vec<(usize, usize, f32)>> = vec![Vec::new(); envs];
+    let mut expected = Vec::new();
+    for env in (0..envs).cycle().take(steps) {
+        let episode = &mut episodes[env];
+        let t = episode.len() - 1;
+        let next: Vec<u8> = if rng.random_bool(glitch) {
+            glitches.set(glitches.get() + 1);
+            (0..k).flat_map(|_| random_frame(&mut rng)).collect()
+        } else {
+            episode[t][len..].iter().copied().chain(random_frame(&mut rng)).collect()
+        };
+        let (terminated, truncated) = (rng.random_bool(terminate_rate), rng.random_bool(truncate_rate));
+        let (action, reward) = (rng.random_range(0..5), rng.random_range(-2.0f32..2.0));
+        let (state, next_owned) = (Owned::of(&episode[t]), Owned::of(&next));
+        buffer.record_step(env, state.frame(kind), next_owned.frame(kind), terminated, truncated).unwrap();
+        episode.push(next);
+        pending[env].push((t, action, reward));
+        let ended = terminated || truncated;
+        let ready = if ended { pending[env].len() } else { usize::from(pending[env].len() == usize::from(n)) };
+        for _ in 0..ready {
+            let (s, action, reward) = pending[env].remove(0);
+            let span = (t + 1 - s) as u8;
+            let (terminated, truncated) = (ended && terminated, ended && truncated);
+            buffer.push_transition(env, action, reward, span, terminated, truncated).unwrap();
+            let state_row = rows(&episode[s]);
+            let next_row = if terminated { state_row.clone() } else { rows(&episode[t + 1]) };
+            expected.push(Expected {
+                state: state_row,
+                next_state: next_row,
+                action,
+                reward,
+                terminated,
+                truncated,
+                steps: span,
+            });
+        }
+        if ended {
+            episodes[env] = vec![first_stack(&mut rng)];
+        }
+    }
+    (buffer, expected, config, starts.get(), glitches.get())
 }
 
 /// Every transition the buffer holds gathers to the rows the reference
@@ -456,6 +553,91 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    /// An environment's own stacks, stored one frame a step: for any frame
+    /// type, stack, padding, n, environments and capacity, with stacks
+    /// drawn whole now and then and frames from small alphabets (stacks
+    /// that overlap, or look padded, by chance), every held transition
+    /// gathers to exactly the stacks observed — the stream round trip too.
+    #[test]
+    fn environment_stacks_are_rebuilt_exactly(
+        kind in kinds(),
+        len in 1usize..12,
+        k in 1usize..5,
+        padding in paddings(),
+        n in 1u8..4,
+        envs in 1usize..4,
+        capacity in 1usize..80,
+        steps in 0usize..300,
+        end_rate in prop_oneof![Just(0.0), 0.01f64..0.3],
+        glitch in prop_oneof![Just(0.0), 0.01f64..0.5],
+        alphabet in prop_oneof![Just(2u8), Just(255u8)],
+        seed in any::<u64>(),
+    ) {
+        let (buffer, expected, config, _, _) = drive_stacked(
+            (kind, len, k, padding), n, envs, capacity, steps, (end_rate, end_rate, glitch), alphabet, seed,
+        );
+        check_against_reference(&buffer, &expected);
+        let mut bytes = Vec::new();
+        buffer.write_to(&mut bytes).unwrap();
+        let back = ReplayBuffer::read_from(&mut bytes.as_slice(), Some(&config)).unwrap();
+        prop_assert!(back == buffer);
+        check_against_reference(&back, &expected);
+    }
+}
+
+/// What an environment's stacks cost: one frame a step, and one an episode
+/// for its padded first stack; a stack that does not continue the one
+/// before costs all its frames.
+#[test]
+fn environment_stacks_cost_one_frame_a_step() {
+    for padding in [Padding::Repeat, Padding::Zeros] {
+        let (k, steps) = (4, 3000);
+        let spec = (FrameKind::U8, 16, k, padding);
+        let (buffer, expected, _, starts, glitches) =
+            drive_stacked(spec, 1, 2, 10_000, steps, (0.01, 0.0, 0.0), 255, 5);
+        let terminated = expected.iter().filter(|e| e.terminated).count();
+        assert_eq!(glitches, 0);
+        assert_eq!(buffer.frames_pushed(), (starts + steps - terminated) as u64, "{padding:?}");
+        check_against_reference(&buffer, &expected);
+        // Mid-episode stacks drawn whole cost k frames each (a by-chance
+        // overlap of random bytes aside).
+        let (buffer, expected, _, starts, glitches) =
+            drive_stacked(spec, 1, 2, 10_000, steps, (0.01, 0.0, 0.05), 255, 5);
+        assert!(glitches > 100, "{glitches}");
+        let terminated = expected.iter().filter(|e| e.terminated).count();
+        assert!(buffer.frames_pushed() <= (starts + steps - terminated + glitches * (k - 1)) as u64);
+        assert!(buffer.frames_pushed() >= (starts + steps - terminated + glitches * (k - 1) * 9 / 10) as u64);
+        check_against_reference(&buffer, &expected);
+    }
+}
+
+/// An environment's stack acts as itself: the window and the buffer's
+/// acting row are the observation converted, whatever came before.
+#[test]
+fn environment_stacks_act_as_observed() {
+    let format = InputFormat {
+        frame: FrameSpec { len: 2, kind: FrameKind::U8 },
+        stacking: Stacking { frames: 3, padding: Padding::Repeat, by_environment: true },
+        scale: 1.0 / 255.0,
+    };
+    let mut window = FrameWindow::new(format).unwrap();
+    let buffer = ReplayBuffer::with_config(ReplayConfig { capacity: 8, input: format, max_steps: 1, envs: 1 }).unwrap();
+    let stack = [1u8, 2, 3, 4, 5, 6];
+    let expect: Vec<f32> = stack.iter().map(|&b| f32::from(b) / 255.0).collect();
+    window.push(Frame::U8(&stack), false).unwrap();
+    assert_eq!(window.input(), expect.as_slice());
+    let mut row = vec![0.0; 6];
+    buffer.write_input(0, Frame::U8(&stack), &mut row).unwrap();
+    assert_eq!(row, expect);
+    // A single frame is not an observation here.
+    assert!(matches!(
+        window.push(Frame::U8(&stack[..2]), true),
+        Err(ReplayError::ObsLength { expected: 6, got: 2, .. })
+    ));
+}
+
 /// An environment left idle while another fills the frames loses its own:
 /// a named error, not a wrong stack.
 #[test]
@@ -495,7 +677,7 @@ fn windows_and_gathered_stacks_agree() {
     for padding in [Padding::Repeat, Padding::Zeros] {
         let format = InputFormat {
             frame: FrameSpec { len: 4, kind: FrameKind::U8 },
-            stacking: Stacking { frames: 3, padding },
+            stacking: Stacking::of(3, padding),
             scale: 1.0 / 255.0,
         };
         let mut buffer =
@@ -531,11 +713,8 @@ fn windows_and_gathered_stacks_agree() {
 fn byte_and_bit_frames_are_gathered_as_bytes_with_their_table() {
     let cells: [u8; 10] = [0, 1, 1, 0, 1, 0, 0, 1, 1, 1];
     for (kind, scale) in [(FrameKind::U8, 1.0 / 255.0), (FrameKind::Bit, 0.5), (FrameKind::F32, 2.0)] {
-        let format = InputFormat {
-            frame: FrameSpec { len: 10, kind },
-            stacking: Stacking { frames: 2, padding: Padding::Zeros },
-            scale,
-        };
+        let format =
+            InputFormat { frame: FrameSpec { len: 10, kind }, stacking: Stacking::of(2, Padding::Zeros), scale };
         let mut buffer =
             ReplayBuffer::with_config(ReplayConfig { capacity: 8, input: format, max_steps: 1, envs: 1 }).unwrap();
         let values: Vec<f32> = cells.iter().map(|&c| f32::from(c)).collect();
@@ -594,7 +773,7 @@ fn bytes_per_transition_meet_the_targets() {
     }
     let atari = InputFormat {
         frame: FrameSpec { len: 84 * 84, kind: FrameKind::U8 },
-        stacking: Stacking { frames: 4, padding: Padding::Repeat },
+        stacking: Stacking::of(4, Padding::Repeat),
         scale: 1.0 / 255.0,
     };
     for (max_steps, envs) in [(1, 1), (3, 8)] {
@@ -608,6 +787,15 @@ fn bytes_per_transition_meet_the_targets() {
 #[test]
 fn damaged_streams_are_named_errors() {
     let (buffer, _, config) = drive(FrameKind::Bit, 11, 2, Padding::Repeat, 2, 2, 30, 200, (0.1, 0.1), 9);
+    check_damaged_streams(&buffer, &config);
+    // An environment's stacks, some stored whole (links with their flag).
+    let spec = (FrameKind::U8, 3, 3, Padding::Zeros);
+    let (buffer, _, config, _, _) = drive_stacked(spec, 2, 2, 30, 200, (0.05, 0.05, 0.2), 255, 9);
+    check_damaged_streams(&buffer, &config);
+}
+
+fn check_damaged_streams(buffer: &ReplayBuffer, config: &ReplayConfig) {
+    let config = *config;
     let mut bytes = Vec::new();
     buffer.write_to(&mut bytes).unwrap();
     let read = |b: &[u8], expected| ReplayBuffer::read_from(&mut &b[..], expected);

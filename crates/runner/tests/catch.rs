@@ -68,7 +68,7 @@ fn stacked_image_runs_resume_byte_for_byte_at_any_thread_count() {
     config.test_episodes = 10;
     config.collection = Collection { envs: 3, update_every: 2 };
     config.early_stop = Some(runner::EarlyStop { every_steps: 400, episodes: 5, solved_at: 2.0 });
-    config.agent.stack = Stacking { frames: 3, padding: Padding::Zeros };
+    config.agent.stack = Stacking::of(3, Padding::Zeros);
     config.agent.n_step = 2;
     config.agent.buffer_capacity = 500;
     config.agent.hidden = vec![32];
@@ -129,7 +129,7 @@ fn convolutional_runs_resume_byte_for_byte_at_any_thread_count() {
     config.max_train_steps = Some(1_200);
     config.test_episodes = 10;
     config.collection = Collection { envs: 2, update_every: 1 };
-    config.agent.stack = Stacking { frames: 2, padding: Padding::Repeat };
+    config.agent.stack = Stacking::of(2, Padding::Repeat);
     config.agent.network = Some(Network::Conv(vec![
         ConvLayer { out_channels: 4, kernel: 3, stride: 2, padding: 1 },
         ConvLayer { out_channels: 6, kernel: 2, stride: 1, padding: 0 },

@@ -74,6 +74,31 @@ def _fresh_maker(env: gym.Env | VectorEnv) -> Callable[[], gym.Env]:
     )
 
 
+def env_frame_stack(env: gym.Env | VectorEnv) -> tuple[int, str] | None:
+    """The stack size and padding (``"Repeat"`` or ``"Zeros"``) of the
+    Gymnasium ``FrameStackObservation`` whose stacks are the environment's
+    observations (through a vector env, its first environment's), or
+    ``None``. Only a hint: the replay checks every stack on its values and
+    stores whole one that does not continue the one before."""
+    single: Any = env
+    if isinstance(env, VectorEnv):
+        envs = getattr(env.unwrapped, "envs", None)
+        if not envs:
+            return None
+        single = envs[0]
+    space = getattr(single, "observation_space", None)
+    wrapper = single
+    while isinstance(wrapper, gym.Wrapper):
+        if isinstance(wrapper, gym.wrappers.FrameStackObservation):
+            if wrapper.observation_space != space or not isinstance(space, spaces.Box):
+                return None
+            # A custom padding value pads nothing the replay knows: such
+            # episodes' first stacks are stored whole.
+            return int(wrapper.stack_size), "Zeros" if wrapper.padding_type == "zero" else "Repeat"
+        wrapper = wrapper.env
+    return None
+
+
 def _can_pickle(env: Any) -> bool:
     try:
         pickle.dumps(env)
@@ -147,4 +172,5 @@ def describe(
     threshold = spec.reward_threshold if spec is not None else None
     d["reward_threshold"] = float(threshold) if threshold is not None else None
     d["can_save"] = _can_pickle(env)
+    d["frame_stack"] = env_frame_stack(env) if isinstance(obs_space, spaces.Box) else None
     return d

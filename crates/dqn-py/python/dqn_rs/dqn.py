@@ -116,7 +116,10 @@ class DQN:
     (``"CartPole-v1"``: Gymnasium's CartPole, MountainCar and Acrobot ids
     and ``dqn_rs/...`` run the Rust environments, with no Python per step;
     other ids are made with ``gymnasium.make``); or a function that makes
-    an environment.
+    an environment. An environment whose observations are Gymnasium's
+    ``FrameStackObservation`` stacks has them stored one frame a step
+    (each stack checked to continue the one before, else stored whole);
+    ``dedup_frame_stack=False`` stores every stack whole.
 
     ``config`` is a RON configuration (text, a file path, or a preset file
     of the repository's ``presets/``); the keyword arguments given
@@ -164,6 +167,7 @@ class DQN:
         rainbow: bool = False,
         config: str | os.PathLike[str] | None = None,
         channels_last: bool | None = None,
+        dedup_frame_stack: bool = True,
     ) -> None:
         if not (isinstance(policy, str) and policy in ("MlpPolicy", "CnnPolicy")):
             raise ConfigError(f"policy={policy!r}: dqn_rs has 'MlpPolicy' and 'CnnPolicy' (for images)")
@@ -195,6 +199,7 @@ class DQN:
         self.double_q, self.dueling, self.noisy = double_q, dueling, noisy
         self.prioritized, self.distributional, self.rainbow = prioritized, distributional, rainbow
         self.channels_last = channels_last
+        self.dedup_frame_stack = bool(dedup_frame_stack)
         self._base_config = _read_config(config) if config is not None else None
         self.env = None
         self._env_description: dict[str, Any] | None = None
@@ -254,6 +259,15 @@ class DQN:
             sets.append(f"collection.envs={self.n_envs}")
         if self._rust_setting is not None:
             sets.append(f"env={self._rust_setting}")
+        env_stack = self._env_description.get("frame_stack") if self._env_description is not None else None
+        if env_stack is not None and self.dedup_frame_stack:
+            # The environment stacks (FrameStackObservation): the replay
+            # stores its stacks one frame a step, unless the configuration
+            # stacks frames of its own.
+            base = self._base_config if self._base_config is not None else "()"
+            if _dqn_rs.config_stack(base)[0] == 1:
+                frames, padding = env_stack
+                sets.append(f"agent.stack=(frames: {frames}, padding: {padding}, by_environment: true)")
         if given("learning_rate"):
             if callable(self.learning_rate):
                 raise ConfigError("learning_rate: a schedule is not supported; give a number")
