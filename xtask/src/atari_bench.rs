@@ -1,6 +1,7 @@
 //! The Atari section of `docs/benchmarks.md`: dqn_rs's DQN on an Atari game
 //! beside CleanRL's `dqn_atari.py` and Stable-Baselines3's `CnnPolicy` DQN,
-//! each on the CPU, one thread, the same settings and steps
+//! each on the CPU, at each thread count asked for, the same settings and
+//! steps
 //! (`xtask/peers/atari_speed.py`, one Python each: the three need different
 //! gymnasium and torch versions).
 //!
@@ -28,8 +29,8 @@ pub struct Options {
     pub acting_steps: u64,
     /// Steps of the run that learns.
     pub steps: u64,
-    /// Threads of each implementation.
-    pub threads: usize,
+    /// Thread counts each implementation runs at, in the table's order.
+    pub threads: Vec<usize>,
 }
 
 /// One implementation's figures, from `atari_speed.py`'s JSON.
@@ -37,6 +38,8 @@ pub struct Options {
 pub struct Row {
     /// `dqn_rs`, `cleanrl` or `sb3`.
     pub implementation: String,
+    /// The threads it ran with.
+    pub threads: usize,
     /// Steps per second without learning.
     pub acting: f64,
     /// Steps per second while learning (one update every 4).
@@ -51,11 +54,12 @@ pub struct Row {
 ///
 /// # Errors
 /// Text that is not its JSON, naming the missing field.
-pub fn parse(text: &str) -> Result<Row, String> {
+pub fn parse(text: &str, threads: usize) -> Result<Row, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("atari_speed.py's JSON: {e}"))?;
     let num = |key: &str| v[key].as_f64().ok_or_else(|| format!("atari_speed.py's JSON has no number {key}"));
     Ok(Row {
         implementation: v["impl"].as_str().ok_or("atari_speed.py's JSON has no impl")?.to_string(),
+        threads,
         acting: num("acting_steps_per_s")?,
         learning: num("learning_steps_per_s")?,
         peak_mib: num("peak_rss_mib")?,
@@ -63,27 +67,29 @@ pub fn parse(text: &str) -> Result<Row, String> {
     })
 }
 
-fn measure_one(opts: &Options, implementation: &str, python: &Path) -> Result<Row, String> {
+fn measure_one(opts: &Options, implementation: &str, python: &Path, threads: usize) -> Result<Row, String> {
     let mut cmd = Command::new(python);
     cmd.arg(opts.peers.join("atari_speed.py")).args(["--impl", implementation, "--env", &opts.env]);
     cmd.args(["--acting-steps", &opts.acting_steps.to_string(), "--steps", &opts.steps.to_string()]);
-    cmd.args(["--threads", &opts.threads.to_string()]);
-    let what = format!("atari_speed.py --impl {implementation} ({} steps)", opts.steps);
-    parse(&crate::python_front::run_for_json(cmd, &what)?)
+    cmd.args(["--threads", &threads.to_string()]);
+    let what = format!("atari_speed.py --impl {implementation} ({} steps, {threads} threads)", opts.steps);
+    parse(&crate::python_front::run_for_json(cmd, &what)?, threads)
 }
 
-/// The section for `rows` (ours first).
+/// The section for `rows` (at each thread count, ours first).
 #[must_use]
 pub fn section(opts: &Options, rows: &[Row]) -> String {
-    let ours = rows.iter().find(|r| r.implementation == "dqn_rs");
     let mut table = String::new();
     for r in rows {
+        // Against ours at the same thread count.
+        let ours = rows.iter().find(|o| o.implementation == "dqn_rs" && o.threads == r.threads);
         let ratio = match (ours, r.implementation.as_str()) {
             (Some(o), name) if name != "dqn_rs" => format!("**{:.1}×**", o.learning / r.learning),
             _ => "–".into(),
         };
         table.push_str(&format!(
-            "| {} | {:.0} | {:.0} | {:.1} | {ratio} | {:.0} | {:.1} h |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {ratio} | {:.0} | {:.1} h |\n",
+            r.threads,
             match r.implementation.as_str() {
                 "dqn_rs" => "dqn_rs (`presets/atari/cleanrl-dqn.ron`, `make_atari_env(game, \"cleanrl\")`)",
                 "cleanrl" => "CleanRL `dqn_atari.py` (cleanrl 1.2.0, torch 2.4.1)",
@@ -97,9 +103,12 @@ pub fn section(opts: &Options, rows: &[Row]) -> String {
             r.projected_hours,
         ));
     }
-    let threads = match opts.threads {
-        1 => "one thread".to_string(),
-        n => format!("{n} threads"),
+    let counts: Vec<String> = opts.threads.iter().map(ToString::to_string).collect();
+    let threads = match counts.as_slice() {
+        [one] if one == "1" => "one thread".to_string(),
+        [n] => format!("{n} threads"),
+        [init @ .., last] => format!("with {} and {last} threads", init.join(", ")),
+        [] => "no thread count".to_string(),
     };
     format!(
         "{BEGIN}\n\n## Atari: DQN on {env}, beside CleanRL and Stable-Baselines3\n\n\
@@ -112,8 +121,8 @@ pub fn section(opts: &Options, rows: &[Row]) -> String {
          difference of their wall times), which cancels start-up. Peak memory: the learning run's process. \
          10 M steps projected: 80 000 steps at the first rate, the rest at the second. CleanRL's published wall \
          time for Pong, 10 M steps, is about 338 minutes on a GPU they do not name (`../shared/atari-notes.md`).\n\n\
-         | implementation | steps/s, no learning | steps/s, learning | updates/s | ours ÷ theirs, learning (target ≥ 3× \
-         CleanRL) | peak MiB | 10 M steps |\n|---|---:|---:|---:|---:|---:|---:|\n{table}\n{END}\n",
+         | threads | implementation | steps/s, no learning | steps/s, learning | updates/s | ours ÷ theirs, learning (target ≥ 3× \
+         CleanRL) | peak MiB | 10 M steps |\n|---:|---|---:|---:|---:|---:|---:|---:|\n{table}\n{END}\n",
         env = opts.env,
         acting = opts.acting_steps,
         steps = opts.steps,
@@ -129,11 +138,15 @@ pub fn update(opts: &Options, file: &Path) -> Result<String, String> {
     if opts.steps <= opts.acting_steps {
         return Err(format!("--atari-steps {} must exceed --atari-acting-steps {}", opts.steps, opts.acting_steps));
     }
-    let rows = opts
-        .pythons
-        .iter()
-        .map(|(implementation, python)| measure_one(opts, implementation, python))
-        .collect::<Result<Vec<_>, _>>()?;
+    if opts.threads.is_empty() || opts.threads.contains(&0) {
+        return Err(format!("--atari-threads {:?}: counts of at least 1", opts.threads));
+    }
+    let mut rows = Vec::new();
+    for &threads in &opts.threads {
+        for (implementation, python) in &opts.pythons {
+            rows.push(measure_one(opts, implementation, python, threads)?);
+        }
+    }
     let new = section(opts, &rows);
     crate::python_front::write_section(file, &new, BEGIN, END)?;
     Ok(new)
@@ -147,10 +160,11 @@ mod tests {
     fn the_json_reads_and_the_ratio_is_ours_over_theirs_while_learning() {
         let text = r#"{"impl": "cleanrl", "acting_steps_per_s": 800.0, "learning_steps_per_s": 100.0,
                        "peak_rss_mib": 2900.5, "projected_10m_hours": 27.5}"#;
-        let theirs = parse(text).unwrap();
+        let theirs = parse(text, 2).unwrap();
         assert_eq!(theirs.learning, 100.0);
         let ours = Row {
             implementation: "dqn_rs".into(),
+            threads: 2,
             acting: 900.0,
             learning: 350.0,
             peak_mib: 900.0,
@@ -162,12 +176,17 @@ mod tests {
             env: "PongNoFrameskip-v4".into(),
             acting_steps: 10,
             steps: 30,
-            threads: 2,
+            threads: vec![1, 2],
         };
-        let text = section(&opts, &[ours, theirs]);
-        assert!(text.contains("**3.5×**") && text.contains("2 threads"), "{text}");
+        // At one thread, theirs is twice as fast: each ratio is against
+        // ours at its own count.
+        let theirs_1 = Row { threads: 1, learning: 50.0, ..theirs.clone() };
+        let ours_1 = Row { threads: 1, learning: 100.0, ..ours.clone() };
+        let text = section(&opts, &[ours_1, theirs_1, ours, theirs]);
+        assert!(text.contains("**2.0×**") && text.contains("**3.5×**"), "{text}");
+        assert!(text.contains("with 1 and 2 threads"), "{text}");
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
-        let err = parse(r#"{"impl": "sb3"}"#).unwrap_err();
+        let err = parse(r#"{"impl": "sb3"}"#, 1).unwrap_err();
         assert!(err.contains("acting_steps_per_s"), "{err}");
     }
 }

@@ -399,9 +399,10 @@ enum Command {
         /// Steps of the run that learns.
         #[arg(long, value_name = "N", default_value_t = 30_000)]
         atari_steps: u64,
-        /// Threads of each implementation (torch's, rayon's).
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        atari_threads: usize,
+        /// Thread counts of each implementation (torch's, rayon's),
+        /// measured one after the other: `1,2`.
+        #[arg(long, value_name = "N,…", value_delimiter = ',', default_value = "1")]
+        atari_threads: Vec<usize>,
     },
     /// Write the Atari section of docs/results.md from runs of
     /// xtask/atari/train.py (finished or not).
