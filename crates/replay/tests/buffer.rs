@@ -363,29 +363,57 @@ fn drive(
         episode.push(step.next.clone());
         pending[env].push((t, step.action, step.reward));
         let ended = step.terminated || step.truncated;
-        let ready = if ended { pending[env].len() } else { usize::from(pending[env].len() == usize::from(n)) };
-        for _ in 0..ready {
-            let (s, action, reward) = pending[env].remove(0);
-            let span = (t + 1 - s) as u8;
-            let (terminated, truncated) = (ended && step.terminated, ended && step.truncated);
-            buffer.push_transition(env, action, reward, span, terminated, truncated).unwrap();
-            let state_row = stack(episode, s, &format);
-            let next_row = if terminated { state_row.clone() } else { stack(episode, t + 1, &format) };
-            expected.push(Expected {
-                state: state_row,
-                next_state: next_row,
-                action,
-                reward,
-                terminated,
-                truncated,
-                steps: span,
-            });
-        }
+        let window = Window { env, end: t + 1, n, flags: (step.terminated, step.truncated) };
+        push_ready(&mut buffer, &mut pending[env], window, |i| stack(episode, i, &format), &mut expected);
         if ended {
             episodes[env] = vec![random_frame(&mut rng)];
         }
     }
     (buffer, expected, config)
+}
+
+/// Where an environment's n-step window stands after a step: its
+/// environment, the index of the step's next observation in the episode,
+/// n, and the step's `(terminated, truncated)`.
+struct Window {
+    env: usize,
+    end: usize,
+    n: u8,
+    flags: (bool, bool),
+}
+
+/// Pushes the transitions an environment's step completes, as the agent
+/// does: the oldest pending step once `n` are pending, all of them when the
+/// episode ended; each expected with the rows `row_at` gives for an index
+/// of the episode.
+fn push_ready(
+    buffer: &mut ReplayBuffer,
+    pending: &mut Vec<(usize, usize, f32)>,
+    Window { env, end, n, flags: (terminated, truncated) }: Window,
+    row_at: impl Fn(usize) -> Vec<f32>,
+    expected: &mut Vec<Expected>,
+) {
+    let ended = terminated || truncated;
+    let ready = if ended { pending.len() } else { usize::from(pending.len() == usize::from(n)) };
+    for _ in 0..ready {
+        let (s, action, reward) = pending.remove(0);
+        let steps = (end - s) as u8;
+        buffer.push_transition(env, action, reward, steps, terminated, truncated).unwrap();
+        let state = row_at(s);
+        let next_state = if terminated { state.clone() } else { row_at(end) };
+        expected.push(Expected { state, next_state, action, reward, terminated, truncated, steps });
+    }
+}
+
+/// A buffer written to its stream and read back is the same buffer, whole,
+/// and gathers the same rows.
+fn check_round_trip(buffer: &ReplayBuffer, config: &ReplayConfig, expected: &[Expected]) {
+    let mut bytes = Vec::new();
+    buffer.write_to(&mut bytes).unwrap();
+    assert_eq!(bytes.len() as u64, buffer.stream_len());
+    let back = ReplayBuffer::read_from(&mut bytes.as_slice(), Some(config)).unwrap();
+    assert!(back == *buffer);
+    check_against_reference(&back, expected);
 }
 
 /// The raw byte that the test's encoding turns into a zero value of
@@ -460,24 +488,8 @@ fn drive_stacked(
         episode.push(next);
         pending[env].push((t, action, reward));
         let ended = terminated || truncated;
-        let ready = if ended { pending[env].len() } else { usize::from(pending[env].len() == usize::from(n)) };
-        for _ in 0..ready {
-            let (s, action, reward) = pending[env].remove(0);
-            let span = (t + 1 - s) as u8;
-            let (terminated, truncated) = (ended && terminated, ended && truncated);
-            buffer.push_transition(env, action, reward, span, terminated, truncated).unwrap();
-            let state_row = rows(&episode[s]);
-            let next_row = if terminated { state_row.clone() } else { rows(&episode[t + 1]) };
-            expected.push(Expected {
-                state: state_row,
-                next_state: next_row,
-                action,
-                reward,
-                terminated,
-                truncated,
-                steps: span,
-            });
-        }
+        let window = Window { env, end: t + 1, n, flags: (terminated, truncated) };
+        push_ready(&mut buffer, &mut pending[env], window, |i| rows(&episode[i]), &mut expected);
         if ended {
             episodes[env] = vec![first_stack(&mut rng)];
         }
@@ -543,13 +555,7 @@ proptest! {
         if end_rate == 0.0 {
             prop_assert_eq!(buffer.len(), expected.len().min(capacity));
         }
-        // The stream round trip gives the same buffer, whole.
-        let mut bytes = Vec::new();
-        buffer.write_to(&mut bytes).unwrap();
-        prop_assert_eq!(bytes.len() as u64, buffer.stream_len());
-        let back = ReplayBuffer::read_from(&mut bytes.as_slice(), Some(&config)).unwrap();
-        prop_assert!(back == buffer);
-        check_against_reference(&back, &expected);
+        check_round_trip(&buffer, &config, &expected);
     }
 }
 
@@ -579,11 +585,7 @@ proptest! {
             (kind, len, k, padding), n, envs, capacity, steps, (end_rate, end_rate, glitch), alphabet, seed,
         );
         check_against_reference(&buffer, &expected);
-        let mut bytes = Vec::new();
-        buffer.write_to(&mut bytes).unwrap();
-        let back = ReplayBuffer::read_from(&mut bytes.as_slice(), Some(&config)).unwrap();
-        prop_assert!(back == buffer);
-        check_against_reference(&back, &expected);
+        check_round_trip(&buffer, &config, &expected);
     }
 }
 

@@ -245,16 +245,29 @@ def test_the_replays_stacks_are_the_frame_stacks_gymnasium_emits():
     env = Recorder(make_atari_env("Breakout", "cleanrl"))
     model = DQN("CnnPolicy", env, **{**SMALL, "buffer_size": 5_000}, learning_starts=5_000, seed=3)
     model.learn(2_000)
+    expected = stacks_replayed(env.calls)
+    assert len(expected) == 2_000 and sum(t for _, _, t in expected) >= 10
+    assert_replay_holds(model, expected)
+
+
+def stacks_replayed(calls):
+    """`(state, next_state, terminated)` of each step of `calls` (a
+    Recorder's) played again through FrameStackObservation."""
     twin = make_atari_env("Breakout", "cleanrl", frame_stack=4)
     expected, obs = [], None
-    for kind, value in env.calls:
+    for kind, value in calls:
         if kind == "reset":
             obs, _ = twin.reset(seed=value)
         else:
             following, _, terminated, _, _ = twin.step(value)
             expected.append((obs, following, terminated))
             obs = following
-    assert len(expected) == 2_000 and sum(t for _, _, t in expected) >= 10
+    return expected
+
+
+def assert_replay_holds(model, expected):
+    """The replay's first transitions, gathered as the learner gathers
+    them, are `expected`'s stacks, scaled, value for value."""
 
     def rows(stacks):
         return (np.asarray(stacks, dtype=np.float64) / 255).astype(np.float32).reshape(len(stacks), -1)
@@ -275,30 +288,14 @@ def test_stacks_from_frame_stack_observation_are_stored_one_frame_a_step():
     model = DQN("CnnPolicy", env, **{**small, "buffer_size": 5_000}, learning_starts=5_000, seed=4)
     assert "by_environment: true" in model._config_text(None)
     model.learn(2_000)
-    twin = make_atari_env("Breakout", "cleanrl", frame_stack=4)
-    expected, obs = [], None
-    for kind, value in env.calls:
-        if kind == "reset":
-            obs, _ = twin.reset(seed=value)
-        else:
-            following, _, terminated, _, _ = twin.step(value)
-            expected.append((obs, following, terminated))
-            obs = following
+    expected = stacks_replayed(env.calls)
     # Episodes played: resets followed by a step (a reset may come twice).
     kinds = [kind for kind, _ in env.calls]
     starts = sum(a == "reset" and b == "step" for a, b in zip(kinds, kinds[1:]))
     ends = sum(t for _, _, t in expected)
     assert len(expected) == 2_000 and ends >= 10
     assert model._trainer.replay_frames == starts + 2_000 - ends
-
-    def rows(stacks):
-        return (np.asarray(stacks, dtype=np.float64) / 255).astype(np.float32).reshape(len(stacks), -1)
-
-    states, next_states, terminated = model._trainer.replay_rows(list(range(len(expected))))
-    assert np.array_equal(terminated, [t for _, _, t in expected])
-    assert np.array_equal(states, rows([s for s, _, _ in expected]))
-    going_on = ~np.asarray(terminated)
-    assert np.array_equal(next_states[going_on], rows([n for _, n, t in expected if not t]))
+    assert_replay_holds(model, expected)
 
     # Without the recognition, each stack is stored whole: four frames a step.
     whole = DQN("CnnPolicy", Recorder(make_atari_env("Breakout", "cleanrl", frame_stack=4)),
