@@ -722,7 +722,7 @@ impl ReplayBuffer {
                 let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
                 // The next stack is the state's, one frame on: only its
                 // newest frame is new.
-                if k > 1 && (0..k - 1).all(|i| same(part(next_state, i, len), part(state, i + 1, len))) {
+                if (0..k - 1).all(|i| same(part(next_state, i, len), part(state, i + 1, len))) {
                     let back = self.distance_to(last);
                     self.push_frame(part(next_state, k - 1, len), back, &mut evicted)
                 } else {
