@@ -1115,7 +1115,9 @@ impl ReplayBuffer {
             return counters("position or length beyond the capacity or the pushes");
         }
         let filled = self.anchors.len();
-        if filled != (self.pushes.min(n as u64)) as usize || (self.len < filled && self.pushes < n as u64) {
+        // Fewer held than filled is no contradiction, wrapped or not: frames
+        // that ran short evict the oldest transitions.
+        if filled != (self.pushes.min(n as u64)) as usize {
             return counters("slots filled contradict the pushes");
         }
         if self.pushes < n as u64 && self.head as u64 != self.pushes {

@@ -615,6 +615,19 @@ fn environment_stacks_cost_one_frame_a_step() {
     }
 }
 
+/// Stacks stored whole ran the frames short before the transitions
+/// wrapped: the oldest transitions were evicted, and the stream of such a
+/// buffer reads back (it was refused as inconsistent once).
+#[test]
+fn frames_short_before_the_ring_wraps_read_back() {
+    let spec = (FrameKind::F32, 1, 3, Padding::Repeat);
+    let (buffer, expected, config, _, _) =
+        drive_stacked(spec, 1, 1, 46, 32, (0.0, 0.0, 0.2523), 255, 13_385_071_652_952_538_076);
+    assert!(buffer.len() < expected.len() && expected.len() < 46, "{} of {}", buffer.len(), expected.len());
+    check_against_reference(&buffer, &expected);
+    check_round_trip(&buffer, &config, &expected);
+}
+
 /// An environment's stack acts as itself: the window and the buffer's
 /// acting row are the observation converted, whatever came before.
 #[test]
