@@ -675,6 +675,13 @@ impl ReplayBuffer {
             }
             first = place;
         }
+        self.padded(stack, first)
+    }
+
+    /// Whether the places of `stack` below `first` are padding of the
+    /// frame at `first`, as the format pads.
+    fn padded(&self, stack: Frame<'_>, first: usize) -> bool {
+        let len = self.config.input.frame.len;
         (0..first).all(|place| match self.config.input.stacking.padding {
             Padding::Zeros => zeros(part(stack, place, len)),
             Padding::Repeat => same(part(stack, place, len), part(stack, first, len)),
@@ -761,11 +768,7 @@ impl ReplayBuffer {
     fn push_stack(&mut self, stack: Frame<'_>, after: Option<u64>, evicted: &mut Evicted) -> u64 {
         let (len, k) = (self.config.input.frame.len, self.config.input.stacking.frames);
         let newest = part(stack, k - 1, len);
-        let padded = (0..k - 1).all(|place| match self.config.input.stacking.padding {
-            Padding::Zeros => zeros(part(stack, place, len)),
-            Padding::Repeat => same(part(stack, place, len), newest),
-        });
-        if after.is_none() && padded {
+        if after.is_none() && self.padded(stack, k - 1) {
             return self.push_frame(newest, 0, evicted);
         }
         for place in 0..k - 1 {
