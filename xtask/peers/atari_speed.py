@@ -82,12 +82,12 @@ print("WALL", time.perf_counter() - t)
 }
 
 
-def run(impl, steps, starts, seed, env_id, threads, buffer):
+def run(impl, steps, starts, seed, env_id, threads, buffer, config):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                RAYON_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
     args = [sys.executable, "-c", CHILD[impl], str(steps), str(starts), str(seed), env_id, str(buffer)]
     if impl == "dqn_rs":
-        args.append(str(ROOT / "presets" / "atari" / "cleanrl-dqn.ron"))
+        args.append(str(config))
     with tempfile.TemporaryDirectory() as cwd:  # CleanRL writes runs/ there
         out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
@@ -108,12 +108,15 @@ def main():
     # whole stacks, 26.3 GiB (numpy refuses the allocation on 24 GiB).
     p.add_argument("--buffer-size", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
+    # dqn_rs only: another preset, e.g. the same with `chunk_rows: 16` to see
+    # what a second thread gives when a batch of 32 is split in two chunks.
+    p.add_argument("--config", type=pathlib.Path, default=ROOT / "presets" / "atari" / "cleanrl-dqn.ron")
     p.add_argument("--json", required=True)
     a = p.parse_args()
     if a.steps <= a.acting_steps:
         sys.exit("--steps must exceed --acting-steps (the learning phase is their difference)")
-    wall_a, _ = run(a.impl, a.acting_steps, a.acting_steps, a.seed, a.env, a.threads, a.buffer_size)
-    wall_b, peak_b = run(a.impl, a.steps, a.acting_steps, a.seed, a.env, a.threads, a.buffer_size)
+    wall_a, _ = run(a.impl, a.acting_steps, a.acting_steps, a.seed, a.env, a.threads, a.buffer_size, a.config.resolve())
+    wall_b, peak_b = run(a.impl, a.steps, a.acting_steps, a.seed, a.env, a.threads, a.buffer_size, a.config.resolve())
     learning = a.steps - a.acting_steps
     acting_rate = a.acting_steps / wall_a
     learning_rate = learning / (wall_b - wall_a)
@@ -122,6 +125,7 @@ def main():
         "env": a.env,
         "threads": a.threads,
         "buffer_size": a.buffer_size,
+        **({"config": str(a.config)} if a.impl == "dqn_rs" else {}),
         "acting_steps": a.acting_steps,
         "steps": a.steps,
         "wall_acting_s": wall_a,
