@@ -4,6 +4,7 @@
 //! names and defaults are the Python layer's (`dqn_rs.DQN`); this is the
 //! small surface beneath it.
 
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -180,12 +181,20 @@ impl Trainer {
         Ok(Self::new_of(session, raised, games))
     }
 
-    /// The run read back from the checkpoint at `path`, on the Python
-    /// environment `env` describes (whose saved state the checkpoint
-    /// holds), or on the configuration's own.
+    /// The run read back from the checkpoint at `path` (from byte `offset`
+    /// on, `length` bytes of it: a checkpoint stored uncompressed in a zip
+    /// archive is read where it lies), on the Python environment `env`
+    /// describes (whose saved state the checkpoint holds), or on the
+    /// configuration's own.
     #[staticmethod]
-    #[pyo3(signature = (path, env=None))]
-    fn from_checkpoint(py: Python<'_>, path: PathBuf, env: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    #[pyo3(signature = (path, env=None, offset=0, length=None))]
+    fn from_checkpoint(
+        py: Python<'_>,
+        path: PathBuf,
+        env: Option<&Bound<'_, PyDict>>,
+        offset: u64,
+        length: Option<u64>,
+    ) -> PyResult<Self> {
         let raised: Raised = Arc::default();
         let games: Games = Arc::default();
         let fail = |e: &checkpoint::CheckpointError, raised: &Raised| {
@@ -196,14 +205,15 @@ impl Trainer {
         };
         let session = match env {
             None => {
-                let ckpt = checkpoint::read(&path).map_err(|e| fail(&e, &raised))?;
+                let ckpt = checkpoint::read_part(&path, offset, length, None).map_err(|e| fail(&e, &raised))?;
                 Session::from_state(ckpt.session).map_err(|e| raise(py, Kind::Checkpoint, &e))?
             }
             Some(d) => {
                 let (description, env, make_single) = description(d)?;
                 let family =
                     Arc::new(PythonFamily::new(description, env, make_single, Arc::clone(&raised), Arc::clone(&games)));
-                let ckpt = checkpoint::read_for(&path, family.as_ref()).map_err(|e| fail(&e, &raised))?;
+                let ckpt = checkpoint::read_part(&path, offset, length, Some(family.as_ref()))
+                    .map_err(|e| fail(&e, &raised))?;
                 Session::from_state_with(ckpt.session, Box::new(family)).map_err(|e| raise(py, Kind::Checkpoint, &e))?
             }
         };
@@ -416,9 +426,11 @@ impl Trainer {
     }
 
     /// Writes the whole run (learner, replay buffer, environments, RNGs,
-    /// counters) to `path` as a checkpoint, atomically, streaming the
-    /// replay buffer (no second copy of it in memory).
-    fn save_checkpoint(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    /// counters) as a checkpoint to `file`, a binary file object (`write`
+    /// is all it needs: a member of a zip archive opened for writing will
+    /// do), streaming the replay buffer (no second copy of it in memory,
+    /// none on disk). Returns the bytes written.
+    fn write_checkpoint(&self, py: Python<'_>, file: &Bound<'_, PyAny>) -> PyResult<u64> {
         let inner = self.lock()?;
         let meta = inner.session.meta().map_err(|e| {
             if let Some(original) = inner.raised.lock().ok().and_then(|mut slot| slot.take()) {
@@ -434,15 +446,16 @@ impl Trainer {
             elapsed_seconds: 0.0,
         };
         let meta = CheckpointMeta { session: meta, logs };
-        let streamed = inner.session.streamed();
-        let total = checkpoint::encoded_len(&meta, streamed);
-        runner::write_atomic_with(
-            &path,
-            total,
-            &mut |w| checkpoint::write_to(w, &meta, streamed).map(drop),
-            &mut |_, _| {},
-        )
-        .map_err(|(p, e)| raise_message(py, Kind::Checkpoint, format!("writing {}: {e}", p.display())))
+        let mut target = PyFile { file, raised: None };
+        let written = {
+            let mut buffered = BufWriter::with_capacity(1 << 20, &mut target);
+            checkpoint::write_to(&mut buffered, &meta, inner.session.streamed())
+                .and_then(|n| buffered.flush().map(|()| n))
+        };
+        written.map_err(|e| match target.raised.take() {
+            Some(original) => original,
+            None => raise_message(py, Kind::Checkpoint, format!("writing the checkpoint: {e}")),
+        })
     }
 
     /// The policy network as safetensors bytes (PyTorch's names).
@@ -465,5 +478,33 @@ impl Trainer {
             out.set_item(name, values.into_pyarray(py).reshape(shape)?)?;
         }
         Ok(out)
+    }
+}
+
+/// A Python binary file object as a `Write`; what its `write` raised is
+/// kept, to reach the caller unchanged.
+struct PyFile<'a, 'py> {
+    file: &'a Bound<'py, PyAny>,
+    raised: Option<PyErr>,
+}
+
+impl Write for PyFile<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self
+            .file
+            .call_method1("write", (PyBytes::new(self.file.py(), buf),))
+            .and_then(|n| if n.is_none() { Ok(buf.len()) } else { n.extract::<usize>() });
+        match written {
+            Ok(n) if n <= buf.len() => Ok(n),
+            Ok(n) => Err(std::io::Error::other(format!("the file's write says {n} bytes of {}", buf.len()))),
+            Err(e) => {
+                self.raised = Some(e);
+                Err(std::io::Error::other("the file's write raised"))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

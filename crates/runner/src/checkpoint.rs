@@ -23,7 +23,7 @@
 //! not grow with the replay buffer. Reading one back allocates the buffer
 //! and the priority tree once, at their final size, and reads into them.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use agent::{Priorities, PrioritiesError, ReplayBuffer, StreamError};
@@ -653,9 +653,30 @@ pub fn read_for(path: &Path, family: &dyn EnvFamily) -> Result<Checkpoint, Check
 }
 
 fn read_on(path: &Path, family: Option<&dyn EnvFamily>) -> Result<Checkpoint, CheckpointError> {
-    let file = std::fs::File::open(path).map_err(CheckpointError::Read)?;
-    let len = file.metadata().map_err(CheckpointError::Read)?.len();
-    read_from(&mut BufReader::with_capacity(1 << 16, file), len, family)
+    read_part(path, 0, None, family)
+}
+
+/// Reads the checkpoint stored in `path` from byte `offset` on, `len`
+/// bytes of it (to the file's end when `None`), streaming it: a checkpoint
+/// kept uncompressed inside another file, such as a zip archive, is read
+/// where it lies instead of copied out first. A range that runs past the
+/// file's end reads as [`CheckpointError::Truncated`].
+///
+/// # Errors
+/// As [`read`].
+pub fn read_part(
+    path: &Path,
+    offset: u64,
+    len: Option<u64>,
+    family: Option<&dyn EnvFamily>,
+) -> Result<Checkpoint, CheckpointError> {
+    let mut file = std::fs::File::open(path).map_err(CheckpointError::Read)?;
+    let file_len = file.metadata().map_err(CheckpointError::Read)?.len();
+    // What is there is what `read_from` measures the checkpoint against.
+    let there = file_len.saturating_sub(offset);
+    let len = len.map_or(there, |len| len.min(there));
+    file.seek(SeekFrom::Start(offset)).map_err(CheckpointError::Read)?;
+    read_from(&mut BufReader::with_capacity(1 << 16, file.take(len)), len, family)
 }
 
 #[cfg(test)]

@@ -361,3 +361,36 @@ fn the_fuzz_source_is_a_valid_checkpoint() {
     assert_eq!(c.session.total_steps(), 30);
     Session::from_state(c.session).unwrap();
 }
+
+/// A checkpoint stored whole inside a larger file (as in a zip archive
+/// with no compression) reads where it lies, equal to the file alone; a
+/// range that runs past the end is named as truncated, never a panic.
+#[test]
+fn a_checkpoint_inside_another_file_reads_in_place() {
+    let small = SMALL.with(Clone::clone);
+    let dir = scratch("read-part");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("archive");
+    let mut file = b"a local header".to_vec();
+    file.extend_from_slice(&small);
+    file.extend_from_slice(b"the central directory");
+    std::fs::write(&path, &file).unwrap();
+    let alone = checkpoint::decode(&small).unwrap();
+    let at = 14;
+    assert_eq!(checkpoint::read_part(&path, at, Some(small.len() as u64), None).unwrap(), alone);
+    // Without its length, the bytes after it are named as extra.
+    assert!(matches!(checkpoint::read_part(&path, at, None, None), Err(CheckpointError::TrailingBytes { .. })));
+    // A range past the file's end, or starting beyond it.
+    let cut = file.len() as u64 - at - 30;
+    assert!(matches!(
+        checkpoint::read_part(&path, at + 30, Some(small.len() as u64), None),
+        Err(CheckpointError::NotACheckpoint)
+    ));
+    std::fs::write(&path, &file[..(at + cut) as usize]).unwrap();
+    assert!(matches!(
+        checkpoint::read_part(&path, at, Some(small.len() as u64), None),
+        Err(CheckpointError::Truncated { .. })
+    ));
+    assert!(matches!(checkpoint::read_part(&path, 1 << 40, Some(8), None), Err(CheckpointError::Empty)));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -27,6 +27,7 @@ import inspect
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -623,19 +624,26 @@ class DQN:
             "attributes": {k: _plain(getattr(self, k)) for k in _SAVED_ATTRIBUTES},
             "full_run": bool(self._trainer.can_checkpoint),
         }
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            tmp = Path(tmp)
-            (tmp / "config.ron").write_text(self._trainer.config_ron())
-            (tmp / "policy.safetensors").write_bytes(self._trainer.policy_safetensors())
-            (tmp / "dqn_rs.json").write_text(json.dumps(meta, indent=1))
-            if meta["full_run"]:
-                self._trainer.save_checkpoint(str(tmp / "checkpoint.bin"))
-            partial = tmp / "model.zip"
-            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as z:
-                for name in ("dqn_rs.json", "config.ron", "policy.safetensors", "checkpoint.bin"):
-                    if (tmp / name).exists():
-                        z.write(tmp / name, name)
+        # Written beside the model, then renamed over it: a save stopped
+        # part-way leaves the last model whole (and the next save reuses the
+        # name of the partial file, as the Rust runner's atomic writes do).
+        # The checkpoint streams into the archive: no copy of it elsewhere.
+        partial = path.with_name(f".{path.name}.tmp")
+        try:
+            with partial.open("wb") as f:
+                with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+                    z.writestr("dqn_rs.json", json.dumps(meta, indent=1))
+                    z.writestr("config.ron", self._trainer.config_ron())
+                    z.writestr("policy.safetensors", self._trainer.policy_safetensors())
+                    if meta["full_run"]:
+                        with z.open("checkpoint.bin", "w", force_zip64=True) as member:
+                            self._trainer.write_checkpoint(member)
+                f.flush()
+                os.fsync(f.fileno())
             os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None, device: str = "auto", **kwargs: Any) -> "DQN":
@@ -688,10 +696,7 @@ class DQN:
             elif env is not None and _rust_setting(env) is None:
                 model._set_env(env)
             if meta["full_run"] and "checkpoint.bin" in names and (model._rust_setting is not None or env is not None):
-                ckpt = Path(tmp) / "checkpoint.bin"
-                with z.open("checkpoint.bin") as src, open(ckpt, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                model._trainer = _dqn_rs.Trainer.from_checkpoint(str(ckpt), model._env_description)
+                model._trainer = _read_checkpoint(z, path, Path(tmp), model._env_description)
             else:
                 model._start_policy = z.read("policy.safetensors")
                 model._trainer = None
@@ -729,6 +734,32 @@ _SAVED_ATTRIBUTES = (
     "distributional",
     "rainbow",
 )
+
+
+#: A zip member's local file header (APPNOTE 4.3.7): its last two fields
+#: are the lengths of the name and the extra field that precede the data.
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+def _read_checkpoint(z: zipfile.ZipFile, path: Path, tmp: Path, env_description: Any) -> Any:
+    """The run in the archive's ``checkpoint.bin``, read where it lies when
+    it is stored uncompressed (as ``save`` stores it: an Atari run's is
+    gigabytes, and a copy in a temporary folder, often in memory, would
+    double what resuming needs), otherwise copied out to ``tmp`` first. The
+    checkpoint's own checksums stand in for the archive's CRC."""
+    info = z.getinfo("checkpoint.bin")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as f:
+            f.seek(info.header_offset)
+            local = f.read(_LOCAL_HEADER.size)
+        if len(local) == _LOCAL_HEADER.size and local[:4] == b"PK\x03\x04":
+            name_len, extra_len = _LOCAL_HEADER.unpack(local)[-2:]
+            offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+            return _dqn_rs.Trainer.from_checkpoint(str(path), env_description, offset, info.file_size)
+    ckpt = tmp / "checkpoint.bin"
+    with z.open("checkpoint.bin") as src, open(ckpt, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return _dqn_rs.Trainer.from_checkpoint(str(ckpt), env_description)
 
 
 def _read_meta(data: bytes, path: Path) -> dict[str, Any]:

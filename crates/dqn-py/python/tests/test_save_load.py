@@ -66,3 +66,75 @@ def test_an_environment_that_cannot_be_pickled_keeps_the_policy(tmp_path):
     # The next learn starts a new run from the saved policy.
     loaded.learn(200)
     assert loaded.num_timesteps == 200
+
+
+def test_the_checkpoint_is_read_where_it_lies_or_copied_when_compressed(tmp_path, monkeypatch):
+    """``save`` stores the checkpoint uncompressed and ``load`` reads it in
+    the archive (an Atari run's is gigabytes: no copy of it); an archive a
+    user recompressed still loads, through a copy, to the same run."""
+    import zipfile
+
+    import dqn_rs.dqn
+
+    model = DQN("MlpPolicy", "CartPole-v1", seed=24, **FAST).learn(600)
+    model.save(tmp_path / "m")
+    with zipfile.ZipFile(tmp_path / "m.zip") as z:
+        assert z.getinfo("checkpoint.bin").compress_type == zipfile.ZIP_STORED
+        with zipfile.ZipFile(tmp_path / "deflated.zip", "w", compression=zipfile.ZIP_DEFLATED) as out:
+            for name in z.namelist():
+                out.writestr(name, z.read(name))
+    copied = DQN.load(tmp_path / "deflated.zip")
+
+    def no_copy(*args):
+        raise AssertionError("the checkpoint was copied out of the archive")
+
+    monkeypatch.setattr(dqn_rs.dqn.shutil, "copyfileobj", no_copy)
+    in_place = DQN.load(tmp_path / "m.zip")
+    for loaded in (in_place, copied):
+        assert loaded.num_timesteps == 600 and same(loaded, model)
+    in_place.learn(400, reset_num_timesteps=False)
+    copied.learn(400, reset_num_timesteps=False)
+    assert same(in_place, copied)
+
+
+def test_a_save_that_fails_part_way_leaves_the_last_model_whole(tmp_path):
+    model = DQN("MlpPolicy", "CartPole-v1", seed=25, **FAST).learn(300)
+    model.save(tmp_path / "m")
+    before = (tmp_path / "m.zip").read_bytes()
+    trainer = model._trainer
+
+    class Interrupted:
+        """The trainer, stopped by Ctrl-C while it writes the checkpoint."""
+
+        def __getattr__(self, name):
+            return getattr(trainer, name)
+
+        def write_checkpoint(self, file):
+            file.write(b"part of a checkpoint")
+            raise KeyboardInterrupt
+
+    model._trainer = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        model.save(tmp_path / "m")
+    model._trainer = trainer
+    assert (tmp_path / "m.zip").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.zip"]
+
+
+def test_what_the_files_write_raises_reaches_the_caller(tmp_path):
+    model = DQN("MlpPolicy", "CartPole-v1", seed=26, **FAST).learn(300)
+
+    class Full:
+        def __init__(self):
+            self.taken = 0
+
+        def write(self, data):
+            if self.taken + len(data) > 5_000:
+                raise OSError(28, "No space left on device")
+            self.taken += len(data)
+            return len(data)
+
+    with pytest.raises(OSError, match="No space left"):
+        model._trainer.write_checkpoint(Full())
+    with pytest.raises(AttributeError, match="write"):
+        model._trainer.write_checkpoint(object())
