@@ -448,7 +448,7 @@ impl Trainer {
         let meta = CheckpointMeta { session: meta, logs };
         let mut target = PyFile { file, raised: None };
         let written = {
-            let mut buffered = BufWriter::with_capacity(1 << 20, &mut target);
+            let mut buffered = BufWriter::with_capacity(PY_WRITE_MAX, &mut target);
             checkpoint::write_to(&mut buffered, &meta, inner.session.streamed())
                 .and_then(|n| buffered.flush().map(|()| n))
         };
@@ -488,8 +488,14 @@ struct PyFile<'a, 'py> {
     raised: Option<PyErr>,
 }
 
+/// The most a `PyFile` hands Python at once: the replay's frames are one
+/// slice (7 GB at a million Atari transitions), and a `bytes` object of it
+/// whole would double the memory of a save.
+const PY_WRITE_MAX: usize = 1 << 20;
+
 impl Write for PyFile<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let buf = &buf[..buf.len().min(PY_WRITE_MAX)];
         let written = self
             .file
             .call_method1("write", (PyBytes::new(self.file.py(), buf),))

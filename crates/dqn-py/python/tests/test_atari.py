@@ -221,6 +221,26 @@ def test_a_stopped_atari_run_resumes_as_if_never_stopped(tmp_path):
     assert list(loaded.ep_info_buffer) == list(whole.ep_info_buffer)
 
 
+def test_a_checkpoint_reaches_the_file_in_pieces_of_at_most_a_mebibyte():
+    """The frames are one array (7 GB at a million Atari transitions):
+    handed to a Python file whole, they would be copied into one bytes
+    object, doubling the memory of a save."""
+    model = DQN("CnnPolicy", make_atari_env("Breakout"), learning_starts=1_000, seed=6, **SMALL).learn(400)
+
+    class Pieces:
+        def __init__(self):
+            self.sizes = []
+
+        def write(self, data):
+            self.sizes.append(len(data))
+            return len(data)
+
+    pieces = Pieces()
+    written = model._trainer.write_checkpoint(pieces)
+    assert written == sum(pieces.sizes) > 400 * 84 * 84
+    assert max(pieces.sizes) <= 1 << 20
+
+
 class Recorder(gym.Wrapper):
     """Keeps every reset's seed and every action, to play them again."""
 
