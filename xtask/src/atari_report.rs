@@ -119,7 +119,7 @@ pub fn section(runs: &[AtariRun], goal: f64, figures: &Path, folder: &str) -> Re
         let reached = run
             .reached(goal)
             .map_or("not yet".into(), |s| format!("step {s:.0} ({:.1} M frames)", s * FRAMES_PER_STEP / 1e6));
-        let state = if run.finished { String::new() } else { format!(", of {}: running", run.budget) };
+        let state = if run.finished { String::new() } else { format!(", of {}: unfinished", run.budget) };
         let wall = run.saved.map_or("–".into(), |s| format!("{:.1} h", s.1 / 3600.0));
         let _ = writeln!(
             t,
