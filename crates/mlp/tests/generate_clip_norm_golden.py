@@ -8,7 +8,7 @@ Each case: the gradients of a chain of linear layers (`fcK.weight` [out, in],
 `fcK.bias` [out], f32, in the golden format's `u32` tensors), `max_norm`, the
 total norm torch returns and the gradients after clipping. The gradients are
 drawn at several scales so the norm falls above and below `max_norm`.
-Tolerances (tests/clip_norm.rs): total norm rtol 1e-6; clipped gradients
+Tolerances (tests/network/clip_norm.rs): total norm rtol 1e-6; clipped gradients
 rtol 1e-6, atol 1e-9 (torch sums in f32 in its own order).
 """
 import json

@@ -8,7 +8,7 @@ respect to the weight, the bias and the input.
 
 Tensors are the golden format's `u32` f32 tensors (shape, row-major, PyTorch's
 layout: weight `[out, in, k, k]`, input/output `[C, H, W]`). Tolerances
-(tests/conv_layer.rs, the golden format's): output rtol 1e-5, gradients
+(tests/network/conv_layer.rs, the golden format's): output rtol 1e-5, gradients
 rtol 1e-4, atol 1e-6.
 """
 import json

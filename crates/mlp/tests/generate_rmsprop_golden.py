@@ -8,7 +8,7 @@ gradients, recording the parameters and both averages after steps 1 and 5.
 Format: `sizes`, `optimizer` {lr, alpha, eps, centered}, `params_init`
 {name: tensor}, `grads` [5 × {name: tensor}], `after_step` {"1": {"params",
 "square_avg", "grad_avg"?}, "5": {…}} (golden-format `u32` tensors).
-Tolerances (tests/rmsprop.rs, the golden format's for optimizer steps):
+Tolerances (tests/network/rmsprop.rs, the golden format's for optimizer steps):
 rtol 1e-5, atol 1e-6. lr/ε is kept small (see golden-format.md: a first
 step magnifies gradient rounding by up to lr/ε).
 """

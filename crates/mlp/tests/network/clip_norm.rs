@@ -12,8 +12,7 @@ use mlp::{LayerParams, Params};
 use ndarray::{Array1, array};
 use serde::Deserialize;
 
-mod common;
-use common::{Tensor, json_files};
+use crate::common::{Tensor, json_files};
 
 #[derive(Deserialize)]
 struct Case {

@@ -13,8 +13,7 @@ use mlp::{Adam, AdamConfig, GatheredLoss, LayerParams, LossKind, Mlp, Params, Wo
 use ndarray::{Array1, Array2, ArrayView2};
 use serde::Deserialize;
 
-mod common;
-use common::{Tensor, json_files};
+use crate::common::{Tensor, json_files};
 
 type StateDict = BTreeMap<String, Tensor>;
 

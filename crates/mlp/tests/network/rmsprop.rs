@@ -13,8 +13,7 @@ use mlp::{LayerParams, Mlp, Params, RmsProp, RmsPropConfig};
 use ndarray::Array1;
 use serde::Deserialize;
 
-mod common;
-use common::{Tensor, json_files};
+use crate::common::{Tensor, json_files};
 
 type StateDict = BTreeMap<String, Tensor>;
 

@@ -1,7 +1,7 @@
 //! What the golden tests of this crate share: the golden format's f32
 //! tensors, and the files of a golden folder.
 
-// Each test crate uses what it needs of this module.
+// Not every test module uses all of it.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};

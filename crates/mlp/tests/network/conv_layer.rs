@@ -14,8 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-mod common;
-use common::{Tensor, json_files};
+use crate::common::{Tensor, json_files};
 
 #[derive(Deserialize)]
 struct Case {

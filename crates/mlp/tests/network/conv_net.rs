@@ -22,8 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-mod common;
-use common::{ByteTensor, Tensor, json_files};
+use crate::common::{ByteTensor, Tensor, json_files};
 
 type StateDict = BTreeMap<String, Tensor>;
 
