@@ -660,7 +660,8 @@ fn read_on(path: &Path, family: Option<&dyn EnvFamily>) -> Result<Checkpoint, Ch
 /// bytes of it (to the file's end when `None`), streaming it: a checkpoint
 /// kept uncompressed inside another file, such as a zip archive, is read
 /// where it lies instead of copied out first. A range that runs past the
-/// file's end reads as [`CheckpointError::Truncated`].
+/// file's end reads as [`CheckpointError::Truncated`], one that starts past
+/// it as [`CheckpointError::Empty`].
 ///
 /// # Errors
 /// As [`read`].
@@ -672,7 +673,8 @@ pub fn read_part(
 ) -> Result<Checkpoint, CheckpointError> {
     let mut file = std::fs::File::open(path).map_err(CheckpointError::Read)?;
     let file_len = file.metadata().map_err(CheckpointError::Read)?.len();
-    // What is there is what `read_from` measures the checkpoint against.
+    // A length past the end is cut to what is there, so that `read_from`
+    // measures the checkpoint against the bytes it can read.
     let there = file_len.saturating_sub(offset);
     let len = len.map_or(there, |len| len.min(there));
     file.seek(SeekFrom::Start(offset)).map_err(CheckpointError::Read)?;
