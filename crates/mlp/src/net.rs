@@ -416,8 +416,14 @@ impl<T: Scalar> Mlp<T> {
     /// [`MlpError::InputWidth`] if `input` is not [`input_dim`](Self::input_dim) long.
     pub fn forward_single<'s>(&self, input: &[T], scratch: &'s mut SingleScratch<T>) -> Result<&'s [T], MlpError> {
         self.check_input_width(input.len())?;
-        vectorized(SingleForward { net: self, input, scratch: &mut *scratch });
+        T::forward_single(self, input, scratch);
         Ok(&scratch.current)
+    }
+
+    /// The body of [`forward_single`](Self::forward_single), unchecked; only
+    /// `Scalar`'s impls call it.
+    pub(crate) fn forward_single_here(&self, input: &[T], scratch: &mut SingleScratch<T>) {
+        vectorized(SingleForward { net: self, input, scratch });
     }
 
     #[inline(always)]

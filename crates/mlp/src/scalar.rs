@@ -8,6 +8,9 @@ use rand::distr::uniform::SampleUniform;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::train::LossSpec;
+use crate::{Inputs, Mlp, MlpError, SingleScratch, Workspace};
+
 /// The float types a network computes in: `f32` for training, `f64` for
 /// finite-difference gradient checks.
 pub trait Scalar:
@@ -60,6 +63,24 @@ pub trait Scalar:
         let _ = values;
         None
     }
+
+    // The network's passes, entered through the impls below, which are not
+    // generic: so they, and the kernels they inline (about 5 MB of code at
+    // opt-level 3 for `f32`), are compiled once, in this crate. Called
+    // generically, every crate and test binary that trains an `Mlp<f32>`
+    // compiled its own copy — minutes each. Hidden: a part of no API,
+    // named through types this crate does not export.
+
+    #[doc(hidden)]
+    fn workspace_run(
+        ws: &mut Workspace<Self>,
+        net: &Mlp<Self>,
+        inputs: Inputs<'_, Self>,
+        loss: Option<LossSpec<'_, Self>>,
+    ) -> Result<(), MlpError>;
+
+    #[doc(hidden)]
+    fn forward_single(net: &Mlp<Self>, input: &[Self], scratch: &mut SingleScratch<Self>);
 }
 
 macro_rules! impl_scalar {
@@ -89,6 +110,17 @@ macro_rules! impl_scalar {
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
+            }
+            fn workspace_run(
+                ws: &mut Workspace<Self>,
+                net: &Mlp<Self>,
+                inputs: Inputs<'_, Self>,
+                loss: Option<LossSpec<'_, Self>>,
+            ) -> Result<(), MlpError> {
+                ws.run_here(net, inputs, loss)
+            }
+            fn forward_single(net: &Mlp<Self>, input: &[Self], scratch: &mut SingleScratch<Self>) {
+                net.forward_single_here(input, scratch);
             }
             $($extra)*
         }

@@ -218,8 +218,9 @@ impl<T: Scalar> RowLoss<T> for GatheredLoss<'_, T> {
 }
 
 /// A loss as the chunks see it: the row loss and the side networks' rows.
+/// (`pub` only to appear in [`Scalar`]'s hidden methods; not exported.)
 #[derive(Clone, Copy)]
-pub(crate) struct LossSpec<'a, T: Scalar> {
+pub struct LossSpec<'a, T: Scalar> {
     rows: &'a dyn RowLoss<T>,
     side: &'a [&'a Mlp<T>],
     /// The side networks' inputs, row-major (empty without side networks).
@@ -360,8 +361,19 @@ impl<T: Scalar> Workspace<T> {
         ArrayView2::from_shape((self.rows, self.n_outputs), values).expect("outputs hold rows × n_outputs values")
     }
 
-    /// Forward (and, with a loss, backward) over `inputs` in parallel chunks.
+    /// Forward (and, with a loss, backward) over `inputs` in parallel chunks:
+    /// [`run_here`](Self::run_here), through the copy compiled in this crate.
     pub(crate) fn run(
+        &mut self,
+        net: &Mlp<T>,
+        inputs: Inputs<'_, T>,
+        loss: Option<LossSpec<'_, T>>,
+    ) -> Result<(), MlpError> {
+        T::workspace_run(self, net, inputs, loss)
+    }
+
+    /// The body of [`run`](Self::run); only `Scalar`'s impls call it.
+    pub(crate) fn run_here(
         &mut self,
         net: &Mlp<T>,
         inputs: Inputs<'_, T>,
