@@ -65,8 +65,8 @@ pub trait Scalar:
     }
 
     // The network's passes, entered through the impls below, which are not
-    // generic: so they, and the kernels they inline (about 5 MB of code at
-    // opt-level 3 for `f32`), are compiled once, in this crate. Called
+    // generic: so for `f32` they, and the kernels they inline (about 5 MB
+    // of code at opt-level 3), are compiled once, in this crate. Called
     // generically, every crate and test binary that trains an `Mlp<f32>`
     // compiled its own copy — minutes each. Hidden: a part of no API,
     // named through types this crate does not export.
@@ -84,7 +84,7 @@ pub trait Scalar:
 }
 
 macro_rules! impl_scalar {
-    ($t:ty $(, $extra:item)*) => {
+    ($t:ty; passes: $(#[$passes:meta])* $(; $extra:item)*) => {
         impl Scalar for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -111,6 +111,7 @@ macro_rules! impl_scalar {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
             }
+            $(#[$passes])*
             fn workspace_run(
                 ws: &mut Workspace<Self>,
                 net: &Mlp<Self>,
@@ -119,6 +120,7 @@ macro_rules! impl_scalar {
             ) -> Result<(), MlpError> {
                 ws.run_here(net, inputs, loss)
             }
+            $(#[$passes])*
             fn forward_single(net: &Mlp<Self>, input: &[Self], scratch: &mut SingleScratch<Self>) {
                 net.forward_single_here(input, scratch);
             }
@@ -127,13 +129,18 @@ macro_rules! impl_scalar {
     };
 }
 
+// `f32`'s passes are compiled here, once; `f64`'s (gradient checks in
+// tests) only where they are used, as before: `#[inline]` makes them
+// generic-like, so a build that never uses them does not compile them (the
+// release wheel took 90 s longer when it did).
 impl_scalar!(
-    f32,
+    f32;
+    passes:;
     fn as_f32(values: &[f32]) -> Option<&[f32]> {
         Some(values)
-    },
+    };
     fn as_f32_mut(values: &mut [f32]) -> Option<&mut [f32]> {
         Some(values)
     }
 );
-impl_scalar!(f64);
+impl_scalar!(f64; passes: #[inline]);
