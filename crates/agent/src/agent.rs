@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use replay::{Batch, Frame, InputFormat, ReplayBuffer, ReplayConfig, Rows, Transition};
 use serde::{Deserialize, Serialize};
 
-use crate::c51::{C51Loss, Support, expected_values};
+use crate::c51::{C51Loss, QReadout, Support};
 use crate::dqn_loss::{BatchRows, DqnLoss};
 use crate::n_step::{NStepWindows, Ready};
 use crate::{AgentError, DqnConfig, ObservationProblem, Priorities, Sampling, Spaces, StateProblem, TargetUpdate};
@@ -455,11 +455,9 @@ struct Work {
     sampled_slots: Vec<usize>,
     weights_f64: Vec<f64>,
     weights: Vec<f32>,
-    /// Distributional DQN's atoms, and scratch for the expected values it
-    /// acts by.
-    support: Option<Support>,
-    c51_probs: Vec<f32>,
-    c51_values: Vec<f32>,
+    /// How the policy's outputs are read as Q-values (Distributional DQN's
+    /// atoms and the scratch for their expected values).
+    readout: QReadout,
     /// With noisy layers, the policy on its mean weights, for greedy
     /// evaluation; made when first needed after the policy changed.
     mean_policy: Option<Mlp<f32>>,
@@ -481,9 +479,7 @@ impl Work {
             sampled_slots: Vec::new(),
             weights_f64: Vec::new(),
             weights: Vec::new(),
-            support: support_of(config),
-            c51_probs: Vec::new(),
-            c51_values: Vec::new(),
+            readout: QReadout::new(support_of(config)),
             mean_policy: None,
         })
     }
@@ -706,13 +702,7 @@ impl Agent {
         self.check_input(0, input)?;
         let net = evaluation_net(&self.core.policy, &mut self.work.mean_policy);
         let outputs = net.forward_single(input, &mut self.work.scratch)?;
-        Ok(match &self.work.support {
-            Some(support) => {
-                expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
-                &self.work.c51_values
-            }
-            None => outputs,
-        })
+        Ok(self.work.readout.q_values(outputs))
     }
 
     /// The greedy action of an input row: the highest Q-value, ties to the
@@ -753,13 +743,7 @@ impl Agent {
     /// current noise) on one input row.
     fn training_greedy(&mut self, input: &[f32]) -> Result<usize, AgentError> {
         let outputs = self.core.policy.forward_single(input, &mut self.work.scratch)?;
-        let values = match &self.work.support {
-            Some(support) => {
-                expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
-                &self.work.c51_values[..]
-            }
-            None => outputs,
-        };
+        let values = self.work.readout.q_values(outputs);
         crate::argmax(values).ok_or(AgentError::NonFiniteQ { sample_count: self.core.counts.sample_count })
     }
 
@@ -830,13 +814,7 @@ impl Agent {
             let q = self.core.policy.forward_batch(inputs, &mut self.work.policy_pass)?;
             for (&row, q_row) in self.work.greedy_rows.iter().zip(q.rows()) {
                 let outputs = q_row.as_slice().expect("rows are contiguous");
-                let values = match &self.work.support {
-                    Some(support) => {
-                        expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
-                        &self.work.c51_values[..]
-                    }
-                    None => outputs,
-                };
+                let values = self.work.readout.q_values(outputs);
                 actions[row] = crate::argmax(values).ok_or_else(nan)?;
             }
         }
@@ -1011,7 +989,7 @@ impl Agent {
         };
         let dqn;
         let c51;
-        let loss: &dyn RowLoss<f32> = match self.work.support {
+        let loss: &dyn RowLoss<f32> = match self.work.readout.support().copied() {
             // Distributional: the cross-entropy against the projected target.
             Some(support) => {
                 c51 = C51Loss { support, n_actions: self.core.spaces.n_actions, rows };
@@ -1103,15 +1081,9 @@ impl crate::Learner for Agent {
         let inputs = ArrayView2::from_shape((rows, row_len), inputs).expect("whole rows, checked");
         let net = evaluation_net(&self.core.policy, &mut self.work.mean_policy);
         let q = net.forward_batch(inputs, &mut self.work.policy_pass)?;
-        match &self.work.support {
-            Some(support) => {
-                for row in q.rows() {
-                    let outputs = row.as_slice().expect("rows are contiguous");
-                    expected_values(support, outputs, &mut self.work.c51_probs, &mut self.work.c51_values);
-                    out.extend_from_slice(&self.work.c51_values);
-                }
-            }
-            None => out.extend(q.iter().copied()),
+        for row in q.rows() {
+            let outputs = row.as_slice().expect("rows are contiguous");
+            out.extend_from_slice(self.work.readout.q_values(outputs));
         }
         Ok(())
     }

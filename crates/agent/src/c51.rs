@@ -150,6 +150,50 @@ pub fn expected_values(support: &Support, logits: &[f32], probs: &mut Vec<f32>, 
     }
 }
 
+/// How a network's outputs are read as Q-values: as they are, or, on a
+/// distributional head, each action's expected value under `support` (the
+/// softmax over its atoms' logits, then `Σ z_j·p_j`). Keeps its buffers:
+/// after the first row it allocates nothing. Acting, evaluation and export
+/// all read Q-values through it, so they cannot drift apart.
+#[derive(Debug, Clone, Default)]
+pub struct QReadout {
+    support: Option<Support>,
+    probs: Vec<f32>,
+    values: Vec<f32>,
+}
+
+impl QReadout {
+    /// Reads plain outputs as they are, or distributions under `support`.
+    #[must_use]
+    pub fn new(support: Option<Support>) -> Self {
+        Self { support, probs: Vec::new(), values: Vec::new() }
+    }
+
+    /// The atoms of a distributional head; `None` for a plain one.
+    #[must_use]
+    pub fn support(&self) -> Option<&Support> {
+        self.support.as_ref()
+    }
+
+    /// The Q-values of one row of network outputs (`n_actions × n_atoms`
+    /// logits on a distributional head, else `n_actions` values).
+    pub fn q_values<'a>(&'a mut self, outputs: &'a [f32]) -> &'a [f32] {
+        self.probabilities_and_q_values(outputs).1
+    }
+
+    /// As [`q_values`](Self::q_values), with each action's probabilities
+    /// over the atoms (`n_actions × n_atoms`; empty on a plain head).
+    pub fn probabilities_and_q_values<'a>(&'a mut self, outputs: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        match &self.support {
+            Some(support) => {
+                expected_values(support, outputs, &mut self.probs, &mut self.values);
+                (&self.probs, &self.values)
+            }
+            None => (&[], outputs),
+        }
+    }
+}
+
 /// The largest number of atoms [`C51Loss`] handles per row without
 /// allocating (its scratch lives on the stack).
 pub const MAX_ATOMS: usize = 256;
@@ -268,6 +312,22 @@ mod tests {
         assert_eq!(q.len(), 2);
         assert!(q[0].abs() < 1e-6 && (q[1] - 2.0).abs() < 1e-6, "{q:?}");
         assert!((probs[..5].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn readouts_by_hand() {
+        // A plain head: the outputs as they are, no probabilities.
+        let mut plain = QReadout::new(None);
+        assert_eq!(plain.probabilities_and_q_values(&[1.5, -2.0]), (&[][..], &[1.5, -2.0][..]));
+        // Atoms −1, 1; logits 0 and ln 3 give probabilities 1/4, 3/4 and
+        // the expected value 1/2; equal logits give 0.
+        let mut c51 = QReadout::new(Some(Support::new(-1.0, 1.0, 2).unwrap()));
+        let logits = [0.0, 3f32.ln(), 0.0, 0.0];
+        let (probs, q) = c51.probabilities_and_q_values(&logits);
+        assert_eq!(probs.len(), 4);
+        assert!((probs[0] - 0.25).abs() < 1e-6 && (probs[1] - 0.75).abs() < 1e-6, "{probs:?}");
+        assert!((q[0] - 0.5).abs() < 1e-6 && q[1].abs() < 1e-6, "{q:?}");
+        assert_eq!(c51.q_values(&[0.0, 0.0, 5.0, -5.0]).len(), 2);
     }
 
     #[test]

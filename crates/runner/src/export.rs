@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use agent::c51::{Support, expected_values};
+use agent::c51::{QReadout, Support};
 use agent::{Mlp, SingleScratch};
 
 use crate::onnx::{QHead, onnx_model};
@@ -132,16 +132,11 @@ fn for_each_greedy_row(
     let mut mean = net.clone();
     mean.clear_noise();
     let mut scratch = SingleScratch::default();
-    let (mut probs, mut values) = (Vec::new(), Vec::new());
+    let mut readout = QReadout::new(support.copied());
     for obs in observations.chunks(net.input_dim().max(1)) {
         let outputs = mean.forward_single(obs, &mut scratch)?;
-        match support {
-            Some(support) => {
-                expected_values(support, outputs, &mut probs, &mut values);
-                row(&probs, &values);
-            }
-            None => row(&[], outputs),
-        }
+        let (probs, values) = readout.probabilities_and_q_values(outputs);
+        row(probs, values);
     }
     Ok(())
 }
