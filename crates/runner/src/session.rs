@@ -101,6 +101,16 @@ impl Stream {
     }
 }
 
+/// The DQN agent's seeds, each from its stream of `master_seed`.
+fn agent_seeds(master_seed: u64) -> AgentSeeds {
+    AgentSeeds {
+        init: Stream::Init.seed(master_seed),
+        explore: Stream::Explore.seed(master_seed),
+        replay: Stream::Replay.seed(master_seed),
+        noise: Stream::Noise.seed(master_seed),
+    }
+}
+
 /// One finished training episode.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EpisodeLog {
@@ -840,14 +850,9 @@ impl Session {
         config.validate_for(&spec)?;
         let learner = match tabular_config(config, &spec) {
             None => {
-                let seeds = AgentSeeds {
-                    init: Stream::Init.seed(config.seed),
-                    explore: Stream::Explore.seed(config.seed),
-                    replay: Stream::Replay.seed(config.seed),
-                    noise: Stream::Noise.seed(config.seed),
-                };
                 let spaces = config.spaces_for(&spec);
-                let mut agent = Agent::new(config.agent.clone(), spaces, seeds).map_err(RunError::Learner)?;
+                let mut agent =
+                    Agent::new(config.agent.clone(), spaces, agent_seeds(config.seed)).map_err(RunError::Learner)?;
                 if let Some(path) = &config.init_policy {
                     start_from_policy(&mut agent, path)?;
                 }
@@ -1288,7 +1293,7 @@ impl Session {
             return Ok(false);
         };
         let returns: Vec<f64> = logs.iter().map(|l| l.ret).collect();
-        let mean_return = returns.iter().sum::<f64>() / returns.len() as f64;
+        let (mean_return, _) = crate::stats::mean_std(&returns); // at least one episode (validated)
         let solved = mean_return >= solved_at;
         self.cursor.solved = solved;
         self.evaluation = Some(EvalLog {
@@ -1526,13 +1531,7 @@ fn greedy_agent(config: &RunConfig, spec: &EnvSpec, policy: &Mlp<f32>, policy_pa
     if policy.shape() != run {
         return Err(misfit(PolicyError::Mismatch { policy: Box::new(policy.shape()), run: Box::new(run) }));
     }
-    let seeds = AgentSeeds {
-        init: Stream::Init.seed(config.seed),
-        explore: Stream::Explore.seed(config.seed),
-        replay: Stream::Replay.seed(config.seed),
-        noise: Stream::Noise.seed(config.seed),
-    };
-    let mut agent = Agent::new(config.agent.clone(), spaces, seeds).map_err(RunError::Learner)?;
+    let mut agent = Agent::new(config.agent.clone(), spaces, agent_seeds(config.seed)).map_err(RunError::Learner)?;
     agent.load_policy(policy.clone()).expect("the sizes were checked");
     Ok(agent)
 }
