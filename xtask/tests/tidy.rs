@@ -1,7 +1,8 @@
 //! The workspace's invariants that no compiler checks, checked (as
 //! rust-analyzer's tidy test checks its own): three `unsafe` exceptions, a
 //! `//!` line opening every module file, library crates that print nothing,
-//! and the dependency graph of `docs/ARCHITECTURE.md` being the manifests'.
+//! the dependency graph of `docs/ARCHITECTURE.md` being the manifests', and
+//! `README.zh.md` showing no command that `README.md` does not.
 
 // A panic in a test is a failed test: unwrapping is the point here.
 #![allow(clippy::unwrap_used)]
@@ -162,4 +163,36 @@ fn the_architecture_graph_is_the_manifests_graph() {
         assert!(!leaf, "{from} → {to}: a leaf depends on another crate");
         assert!(!from.ends_with("-sim") || to == "env-core", "{from} → {to}: an environment depends on another");
     }
+}
+
+/// The lines of `text`'s fenced code blocks, each without a trailing
+/// `# comment` (shell) and trimmed; empty ones left out.
+fn code_block_lines(text: &str) -> Vec<String> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            inside = !inside;
+            continue;
+        }
+        if inside {
+            let command = line.split("  #").next().unwrap_or(line).trim();
+            if !command.is_empty() {
+                out.push(command.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_chinese_readme_shows_the_english_readmes_commands() {
+    // README.zh.md summarizes README.md for Chinese readers; its commands
+    // and code must be the English page's, so that neither drifts alone.
+    let english: BTreeSet<String> =
+        code_block_lines(&std::fs::read_to_string(root().join("README.md")).unwrap()).into_iter().collect();
+    let chinese = code_block_lines(&std::fs::read_to_string(root().join("README.zh.md")).unwrap());
+    assert!(chinese.len() >= 10, "README.zh.md shows {} code lines", chinese.len());
+    let missing: Vec<&String> = chinese.iter().filter(|l| !english.contains(*l)).collect();
+    assert!(missing.is_empty(), "README.zh.md shows lines README.md does not: {missing:?}");
 }
