@@ -12,7 +12,8 @@ use crate::train::LossSpec;
 use crate::{Inputs, Mlp, MlpError, SingleScratch, Workspace};
 
 /// The float types a network computes in: `f32` for training, `f64` for
-/// finite-difference gradient checks.
+/// finite-difference gradient checks. Implemented for these two only: its
+/// hidden methods name types this crate does not export.
 pub trait Scalar:
     Copy
     + Debug

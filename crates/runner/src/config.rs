@@ -743,37 +743,37 @@ impl RunConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] for a name not in [`ENV_NAMES`].
     pub fn for_env(name: &str) -> Result<Self, ConfigError> {
-        let (text, location) = match name.to_ascii_lowercase().as_str() {
-            "cartpole" => return Ok(Self::default()),
-            "mountaincar" => (MOUNTAINCAR_RON, "runner/src/presets/mountaincar.ron"),
-            "acrobot" => (ACROBOT_RON, "runner/src/presets/acrobot.ron"),
-            "catch" => (CATCH_RON, "runner/src/presets/catch.ron"),
+        #[cfg(not(feature = "minatar"))]
+        if is_minatar_name(name) {
+            return Err(ConfigError::Invalid {
+                field: "--env".into(),
+                reason: format!(
+                    "{name:?}: MinAtar's games are in minatar-sim (GPL-3.0-or-later), which this program was \
+                     built without (cargo's `minatar` feature)"
+                ),
+            });
+        }
+        let not_an_env = || ConfigError::Invalid {
+            field: "--env".into(),
+            reason: format!("{name:?} is not an environment; the names are {}", ENV_NAMES.join(", ")),
+        };
+        // The name is read once, by `EnvSetting::named`; the preset follows
+        // from what it names.
+        let env = EnvSetting::named(name).ok_or_else(not_an_env)?;
+        let (text, location) = match env {
+            EnvSetting::CartPole { .. } => return Ok(Self::default()),
+            EnvSetting::MountainCar { .. } => (MOUNTAINCAR_RON, "runner/src/presets/mountaincar.ron"),
+            EnvSetting::Acrobot { .. } => (ACROBOT_RON, "runner/src/presets/acrobot.ron"),
+            EnvSetting::Catch => (CATCH_RON, "runner/src/presets/catch.ron"),
+            // One preset for every game: the game (and its action set) is
+            // the name's.
             #[cfg(feature = "minatar")]
-            other if is_minatar_name(other) => {
-                let env = EnvSetting::named(other).ok_or_else(|| ConfigError::Invalid {
-                    field: "--env".into(),
-                    reason: format!("{name:?} is not a MinAtar game; the names are {}", ENV_NAMES.join(", ")),
-                })?;
+            EnvSetting::MinAtar { .. } => {
                 let mut config = Self::from_ron(MINATAR_RON, "runner/src/presets/minatar.ron")?;
                 config.env = env;
                 return Ok(config);
             }
-            #[cfg(not(feature = "minatar"))]
-            other if is_minatar_name(other) => {
-                return Err(ConfigError::Invalid {
-                    field: "--env".into(),
-                    reason: format!(
-                        "{name:?}: MinAtar's games are in minatar-sim (GPL-3.0-or-later), which this program \
-                         was built without (cargo's `minatar` feature)"
-                    ),
-                });
-            }
-            _ => {
-                return Err(ConfigError::Invalid {
-                    field: "--env".into(),
-                    reason: format!("{name:?} is not an environment; the names are {}", ENV_NAMES.join(", ")),
-                });
-            }
+            EnvSetting::Custom { .. } => return Err(not_an_env()),
         };
         Self::from_ron(text, location)
     }
