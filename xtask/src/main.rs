@@ -306,6 +306,17 @@ enum Command {
         /// minutes of one core).
         #[arg(long, value_name = "N", default_value_t = 100)]
         checkpoint_every: u32,
+        /// With --minatar: train only these games (of seaquest, breakout,
+        /// asterix, freeway, space-invaders; comma-separated); the report
+        /// is still of all five.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        games: Vec<String>,
+        /// With --minatar: the folder of the finished runs' records, the
+        /// few kilobytes of each run that the report needs, committed so
+        /// that the table outlives the run folders (default: the report's
+        /// figure folder's runs/, docs/minatar/runs/).
+        #[arg(long, value_name = "DIR")]
+        records: Option<PathBuf>,
         #[command(flatten)]
         pool: PoolArgs,
         /// Tiny runs (1 500 steps, 3 test episodes) for checking the
@@ -651,12 +662,16 @@ impl Command {
                 println!("{report}");
                 Ok(())
             }
-            Self::Suite { seeds, out, report, minatar, checkpoint_every, pool, quick, peers } => {
+            Self::Suite { seeds, out, report, minatar, checkpoint_every, games, records, pool, quick, peers } => {
                 if quick && report.is_none() {
                     return Err("--quick is a scratch run: give --report FILE (and --out DIR)".into());
                 }
                 if minatar {
-                    return Ok(minatar_suite_command(seeds, out, report, checkpoint_every, &pool, quick)?);
+                    let paths = MinatarPaths { out, report, records };
+                    return Ok(minatar_suite_command(seeds, paths, &games, checkpoint_every, &pool, quick)?);
+                }
+                if !games.is_empty() || records.is_some() {
+                    return Err("--games and --records are options of --minatar".into());
                 }
                 let seeds = compare::parse_seeds(seeds.as_deref().unwrap_or("0..10"))?;
                 let out = out.unwrap_or_else(|| PathBuf::from("suite"));
@@ -918,10 +933,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// `cargo xtask suite --minatar`: trains (or resumes) this shard's runs,
 /// stopping them at a checkpoint on Ctrl-C or SIGTERM, then writes the
 /// report.
-fn minatar_suite_command(
-    seeds: Option<String>,
+/// Where `suite --minatar` reads and writes, as given (`None`: the default).
+struct MinatarPaths {
     out: Option<PathBuf>,
     report: Option<PathBuf>,
+    records: Option<PathBuf>,
+}
+
+fn minatar_suite_command(
+    seeds: Option<String>,
+    paths: MinatarPaths,
+    games: &[String],
     checkpoint_every: u32,
     pool: &PoolArgs,
     quick: bool,
@@ -929,8 +951,10 @@ fn minatar_suite_command(
     let seeds = compare::parse_seeds(seeds.as_deref().unwrap_or("0..5"))?;
     let (shard, workers) = pool.resolve()?;
     let root = chapter::workspace_root();
-    let out = out.unwrap_or_else(|| PathBuf::from("suite-minatar"));
-    let report = report.unwrap_or_else(|| root.join("docs/minatar.md"));
+    let out = paths.out.unwrap_or_else(|| PathBuf::from("suite-minatar"));
+    let report = paths.report.unwrap_or_else(|| root.join("docs/minatar.md"));
+    let records = paths.records.unwrap_or_else(|| report.with_extension("").join("runs"));
+    let games = minatar_suite::game_indices(games)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&stop);
     if let Err(e) = ctrlc::set_handler(move || {
@@ -948,6 +972,8 @@ fn minatar_suite_command(
         report_only: pool.report_only,
         quick,
         checkpoint_every,
+        records: &records,
+        games: games.as_deref(),
         stop,
         stop_after_steps: None,
     };

@@ -9,6 +9,11 @@
 //! from its newest checkpoint, to the same bytes as a run never stopped.
 //! Shards (`--shard I/N`) split the runs by the same hash as sweeps do, so
 //! folders from several machines merge by copying.
+//!
+//! A run folder holds checkpoints of megabytes and lives on one machine; a
+//! finished run also leaves a record of what the report needs of it
+//! (`docs/minatar/runs/<game>-seed<N>-<hash>.json`, a few kilobytes), which
+//! is committed, so that the table outlives the machine the run was on.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -64,6 +69,26 @@ pub const GAMES: [Game; 5] = [
     },
 ];
 
+/// The indices into [`GAMES`] of the games named (`[]`: `None`, all).
+///
+/// # Errors
+/// A name that is not one of the games', with the names that are.
+pub fn game_indices(names: &[String]) -> Result<Option<Vec<usize>>, String> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    names
+        .iter()
+        .map(|name| {
+            GAMES.iter().position(|g| g.id == name.trim()).ok_or_else(|| {
+                let known: Vec<&str> = GAMES.iter().map(|g| g.id).collect();
+                format!("--games: no game {name:?} (the games: {})", known.join(", "))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// What to run and where.
 pub struct Options<'a> {
     /// Seeds of every game.
@@ -83,6 +108,10 @@ pub struct Options<'a> {
     pub quick: bool,
     /// Checkpoint every this many finished episodes.
     pub checkpoint_every: u32,
+    /// The folder of the finished runs' records.
+    pub records: &'a Path,
+    /// Train only these games (indices into [`GAMES`]); `None`: all.
+    pub games: Option<&'a [usize]>,
     /// Set to stop every run at its next step, checkpointed.
     pub stop: Arc<AtomicBool>,
     /// Stop each run after this many frames in all (tests of resuming).
@@ -138,11 +167,168 @@ pub fn suite(opts: &Options) -> Result<String, String> {
     if !opts.report_only {
         train(&runs, opts)?;
     }
-    let results: Vec<Option<RunResult>> =
-        runs.iter().map(|r| read_result(&opts.out.join(&r.key))).collect::<Result<_, _>>()?;
+    let every = curve_every(&runs);
+    let mut records = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let record = match read_result(&opts.out.join(&run.key))? {
+            Some(result) => {
+                let record = RunRecord::new(run, &result, every);
+                if record.finished() {
+                    record.save(opts.records)?;
+                }
+                Some(record)
+            }
+            None => RunRecord::load(opts.records, run, every)?,
+        };
+        records.push(record);
+    }
     let figures = opts.report.with_extension("");
     std::fs::create_dir_all(&figures).map_err(|e| format!("{}: {e}", figures.display()))?;
-    report(&runs, &results, opts, &figures)
+    report(&runs, &records, opts, &figures)
+}
+
+/// Frames between the points of a curve: [`CURVE_EVERY`], or a tenth of a
+/// shorter budget.
+fn curve_every(runs: &[Planned]) -> f64 {
+    let budget = runs.first().and_then(|r| r.config.max_train_steps).unwrap_or(0);
+    CURVE_EVERY.min((budget as f64 / 10.0).max(1.0))
+}
+
+/// What the report needs of a run: from its folder, or, for a finished run
+/// whose folder is not on this machine, from its committed record. The
+/// numbers are the folder's to the bit (JSON keeps every digit of an
+/// `f64`), so a page written from records is the page written from the
+/// folders.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    /// The game's id (`breakout`).
+    pub game: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// Its configuration's hash (its folder's name).
+    pub key: String,
+    /// Frames trained so far.
+    pub frames: f64,
+    /// Training episodes ended so far.
+    pub episodes: usize,
+    /// The mean return of the last [`LAST_EPISODES`] training episodes.
+    pub final_training_mean: f64,
+    /// The greedy test returns (empty until the run has finished).
+    pub test_returns: Vec<f64>,
+    /// Wall seconds of training and testing (finished runs).
+    pub wall_seconds: Option<f64>,
+    /// Frames between the curve's points.
+    pub curve_every: f64,
+    /// The moving average of the last [`LAST_EPISODES`] returns at
+    /// `curve_every`, twice that, … up to `frames` (`None` before the
+    /// first episode ended).
+    pub curve: Vec<Option<f64>>,
+}
+
+impl RunRecord {
+    /// The record of `run` from what its folder holds.
+    #[must_use]
+    pub fn new(run: &Planned, result: &RunResult, every: f64) -> Self {
+        let frames = result.frames.last().copied().unwrap_or(0.0);
+        let curve = (1..)
+            .map(|i| f64::from(i) * every)
+            .take_while(|&x| x <= frames)
+            .map(|x| moving_average(result, x))
+            .collect();
+        Self {
+            game: GAMES[run.game].id.into(),
+            seed: run.seed,
+            key: run.key.clone(),
+            frames,
+            episodes: result.returns.len(),
+            final_training_mean: result.final_training_mean(),
+            test_returns: result.test.clone(),
+            wall_seconds: result.wall_seconds,
+            curve_every: every,
+            curve,
+        }
+    }
+
+    /// Whether training and the test are done.
+    #[must_use]
+    pub fn finished(&self) -> bool {
+        self.wall_seconds.is_some()
+    }
+
+    /// The test episodes' mean.
+    #[must_use]
+    pub fn test_mean(&self) -> f64 {
+        self.test_returns.iter().sum::<f64>() / self.test_returns.len().max(1) as f64
+    }
+
+    /// The curve's point at `i × curve_every` frames (`i` from 1).
+    fn at(&self, i: usize) -> Option<f64> {
+        self.curve.get(i.checked_sub(1)?).copied().flatten()
+    }
+
+    /// Its file in the records' folder: game, seed and configuration hash,
+    /// so that a record of another configuration is never taken for this
+    /// one.
+    fn file_name(game: &str, seed: u64, key: &str) -> String {
+        format!("{game}-seed{seed}-{key}.json")
+    }
+
+    /// Writes the record to `dir` (unless the file already says the same).
+    ///
+    /// # Errors
+    /// The folder or the file cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(Self::file_name(&self.game, self.seed, &self.key));
+        let text = serde_json::to_string_pretty(self).map_err(|e| format!("{}: {e}", path.display()))? + "\n";
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok(());
+        }
+        runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
+            .map_err(|(path, e)| format!("{}: {e}", path.display()))
+    }
+
+    /// The committed record of `run`, if there is one.
+    ///
+    /// # Errors
+    /// A record that does not read, or that is not of this run (another
+    /// game, seed or configuration inside) or not of this page's curves
+    /// (another `curve_every`), or not finished: each names the file.
+    pub fn load(dir: &Path, run: &Planned, every: f64) -> Result<Option<Self>, String> {
+        let path = dir.join(Self::file_name(GAMES[run.game].id, run.seed, &run.key));
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let record: Self =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a run record: {e}", path.display()))?;
+        let expected = (GAMES[run.game].id, run.seed, run.key.as_str());
+        if (record.game.as_str(), record.seed, record.key.as_str()) != expected {
+            return Err(format!(
+                "{}: the record is of {} seed {} ({}), its name says {} seed {} ({})",
+                path.display(),
+                record.game,
+                record.seed,
+                record.key,
+                expected.0,
+                expected.1,
+                expected.2
+            ));
+        }
+        if record.curve_every.to_bits() != every.to_bits() {
+            return Err(format!(
+                "{}: its curve has a point every {} frames, this page one every {every}",
+                path.display(),
+                record.curve_every
+            ));
+        }
+        if !record.finished() {
+            return Err(format!("{}: the record is of an unfinished run (no wall_seconds)", path.display()));
+        }
+        Ok(Some(record))
+    }
 }
 
 /// What a run left in its folder.
@@ -159,23 +345,11 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// Whether training and the test are done.
-    #[must_use]
-    pub fn finished(&self) -> bool {
-        self.wall_seconds.is_some()
-    }
-
     /// The mean return of the last [`LAST_EPISODES`] training episodes.
     #[must_use]
     pub fn final_training_mean(&self) -> f64 {
         let last = &self.returns[self.returns.len().saturating_sub(LAST_EPISODES)..];
         last.iter().sum::<f64>() / last.len().max(1) as f64
-    }
-
-    /// The test episodes' mean.
-    #[must_use]
-    pub fn test_mean(&self) -> f64 {
-        self.test.iter().sum::<f64>() / self.test.len().max(1) as f64
     }
 }
 
@@ -214,6 +388,7 @@ fn train(runs: &[Planned], opts: &Options) -> Result<(), String> {
     let todo: Vec<&Planned> = runs
         .iter()
         .filter(|r| opts.shard.is_none_or(|s| s.owns(&r.key)))
+        .filter(|r| opts.games.is_none_or(|games| games.contains(&r.game)))
         .filter(|r| !opts.out.join(&r.key).join(runner::files::SUMMARY).is_file())
         .collect();
     let next = AtomicUsize::new(0);
@@ -234,7 +409,13 @@ fn train(runs: &[Planned], opts: &Options) -> Result<(), String> {
                     let game = GAMES[run.game].title;
                     eprintln!("minatar suite: {game} seed {} ({})", run.seed, run.key);
                     let dir = opts.out.join(&run.key);
-                    match pool.install(|| train_one(&dir, &run.config, opts)) {
+                    // The record is written the moment the run ends, not
+                    // with the report: a session may end before the suite.
+                    let trained = pool.install(|| train_one(&dir, &run.config, opts)).and_then(|()| {
+                        let result = read_result(&dir)?.ok_or_else(|| "no train.csv after training".to_string())?;
+                        RunRecord::new(run, &result, curve_every(runs)).save(opts.records)
+                    });
+                    match trained {
                         Ok(()) => eprintln!("minatar suite: {game} seed {} finished", run.seed),
                         Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
                             "{game} seed {} ({}): {e}",
@@ -298,10 +479,11 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figures: &Path) -> Result<String, String> {
+fn report(runs: &[Planned], records: &[Option<RunRecord>], opts: &Options, figures: &Path) -> Result<String, String> {
     let mut t = String::new();
     let folder = figures.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
     let budget = runs.first().and_then(|r| r.config.max_train_steps).unwrap_or(0);
+    let old_page = std::fs::read_to_string(opts.report).unwrap_or_default();
     let _ = writeln!(
         t,
         "<!-- Generated by `cargo xtask suite --minatar`{}: do not edit. -->\n\n# MinAtar: Young & Tian's DQN table, \
@@ -320,14 +502,20 @@ fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figur
         "| game | runs finished | final training return: IQM | mean | greedy test: IQM | mean | paper (DQN, 5 M) \
          | wall per run |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
+    let mut kept = Vec::new();
     for (g, game) in GAMES.iter().enumerate() {
-        let done: Vec<&RunResult> = runs
+        let done: Vec<&RunRecord> = runs
             .iter()
-            .zip(results)
+            .zip(records)
             .filter(|(r, _)| r.game == g)
-            .filter_map(|(_, res)| res.as_ref().filter(|x| x.finished()))
+            .filter_map(|(_, rec)| rec.as_ref().filter(|x| x.finished()))
             .collect();
-        let finals: Vec<f64> = done.iter().map(|r| r.final_training_mean()).collect();
+        if let Some(row) = kept_row(&old_page, game, done.len()) {
+            let _ = writeln!(t, "{row}");
+            kept.push((g, done.len()));
+            continue;
+        }
+        let finals: Vec<f64> = done.iter().map(|r| r.final_training_mean).collect();
         let tests: Vec<f64> = done.iter().map(|r| r.test_mean()).collect();
         let walls: Vec<f64> = done.iter().filter_map(|r| r.wall_seconds).collect();
         let planned = runs.iter().filter(|r| r.game == g).count();
@@ -344,13 +532,35 @@ fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figur
             game.paper
         );
     }
+    if !kept.is_empty() {
+        let which: Vec<String> = kept
+            .iter()
+            .map(|&(g, here)| {
+                let seeds: Vec<String> = runs
+                    .iter()
+                    .zip(records)
+                    .filter(|(r, rec)| r.game == g && rec.as_ref().is_some_and(RunRecord::finished))
+                    .map(|(r, _)| r.seed.to_string())
+                    .collect();
+                let here = if here == 0 { "none".into() } else { format!("{here} (seeds {})", seeds.join(", ")) };
+                format!("{} (finished here: {here})", GAMES[g].title)
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "\nKept as the page last had them, with their figures, because fewer of their runs are here (as run \
+             folders in the output folder or as records in `{}`) than the row counts: {}. Such a row is replaced \
+             when as many runs are here again.",
+            opts.records.display(),
+            which.join("; ")
+        );
+    }
     let unfinished: Vec<String> = runs
         .iter()
-        .zip(results)
-        .filter_map(|(r, res)| {
-            let res = res.as_ref().filter(|x| !x.finished())?;
-            let frames = res.frames.last().copied().unwrap_or(0.0);
-            Some(format!("{} seed {} at {frames:.0} frames", GAMES[r.game].title, r.seed))
+        .zip(records)
+        .filter_map(|(r, rec)| {
+            let rec = rec.as_ref().filter(|x| !x.finished())?;
+            Some(format!("{} seed {} at {:.0} frames", GAMES[r.game].title, r.seed, rec.frames))
         })
         .collect();
     if !unfinished.is_empty() {
@@ -373,7 +583,8 @@ fn report(runs: &[Planned], results: &[Option<RunResult>], opts: &Options, figur
     if let Some(notes) = notes {
         let _ = write!(t, "\n{notes}");
     }
-    curves(&mut t, runs, results, budget, figures, &folder)?;
+    let kept: Vec<usize> = kept.into_iter().map(|(g, _)| g).collect();
+    curves(&mut t, runs, records, &kept, budget, figures, &folder)?;
     let _ = writeln!(
         t,
         "\nReproduce: `cargo xtask suite --minatar --seeds {}` (runs in `suite-minatar/<hash>/`, resumed where \
@@ -394,6 +605,18 @@ fn seeds_arg(seeds: &[u64]) -> String {
 /// Frames between the points of a curve.
 const CURVE_EVERY: f64 = 50_000.0;
 
+/// The row of `game` on `page` (the page as last written), if it counts
+/// more finished runs than the `here` that this machine has: a page
+/// written where the runs' folders and records are missing (a new machine,
+/// one shard's folders) keeps what it cannot recompute rather than
+/// counting fewer runs.
+fn kept_row<'p>(page: &'p str, game: &Game, here: usize) -> Option<&'p str> {
+    let prefix = format!("| {} | ", game.title);
+    let row = page.lines().find(|line| line.starts_with(&prefix))?;
+    let count = row[prefix.len()..].split(" of ").next()?.trim().parse::<usize>().ok()?;
+    (count > here).then_some(row)
+}
+
 /// The moving average of the last [`LAST_EPISODES`] returns at `x` frames
 /// (episodes that ended by then), or `None` before the first episode.
 fn moving_average(r: &RunResult, x: f64) -> Option<f64> {
@@ -404,7 +627,8 @@ fn moving_average(r: &RunResult, x: f64) -> Option<f64> {
 fn curves(
     t: &mut String,
     runs: &[Planned],
-    results: &[Option<RunResult>],
+    records: &[Option<RunRecord>],
+    kept: &[usize],
     budget: u64,
     figures: &Path,
     folder: &str,
@@ -414,21 +638,31 @@ fn curves(
         "\n## Learning curves\n\nEach seed's moving average of the last {LAST_EPISODES} training returns against \
          frames (thin lines), and their IQM with its 95 % bootstrap band where every run has reached the frame."
     );
-    let every = CURVE_EVERY.min((budget as f64 / 10.0).max(1.0));
+    let every = curve_every(runs);
     for (g, game) in GAMES.iter().enumerate() {
-        let mine: Vec<&RunResult> =
-            runs.iter().zip(results).filter(|(r, _)| r.game == g).filter_map(|(_, res)| res.as_ref()).collect();
+        let stem = format!("minatar-{}", game.id);
+        if kept.contains(&g) {
+            // Its figure is the one drawn with the kept row's runs.
+            if let Some(name) = std::fs::read_dir(figures)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find(|name| name.strip_suffix(".svg").or_else(|| name.strip_suffix(".png")) == Some(stem.as_str()))
+            {
+                let _ = writeln!(t, "\n![{} learning curves]({folder}/{name})", game.title);
+            }
+            continue;
+        }
+        let mine: Vec<&RunRecord> =
+            runs.iter().zip(records).filter(|(r, _)| r.game == g).filter_map(|(_, rec)| rec.as_ref()).collect();
         if mine.is_empty() {
             continue;
         }
         let mut series = Vec::new();
         for (k, r) in mine.iter().enumerate() {
-            let reached = r.frames.last().copied().unwrap_or(0.0);
-            let points: Vec<(f64, f64)> = (1..)
-                .map(|i| f64::from(i) * every)
-                .take_while(|&x| x <= reached)
-                .filter_map(|x| moving_average(r, x).map(|y| (x, y)))
-                .collect();
+            let points: Vec<(f64, f64)> =
+                (1..=r.curve.len()).filter_map(|i| r.at(i).map(|y| (i as f64 * every, y))).collect();
             series.push(Series {
                 label: if k == 0 { "each seed".into() } else { String::new() },
                 points,
@@ -438,19 +672,15 @@ fn curves(
             });
         }
         let (mut points, mut band) = (Vec::new(), Vec::new());
-        let mut x = every;
-        while x <= budget as f64 {
-            let values: Option<Vec<f64>> = mine
-                .iter()
-                .map(|r| if r.frames.last().copied().unwrap_or(0.0) >= x { moving_average(r, x) } else { None })
-                .collect();
+        for i in (1..).take_while(|&i| i as f64 * every <= budget as f64) {
+            let values: Option<Vec<f64>> = mine.iter().map(|r| r.at(i)).collect();
             if let Some(values) = values {
+                let x = i as f64 * every;
                 let strata = [values];
                 let ci = stratified_bootstrap_ci(&strata, |s| iqm(&s[0]), BOOTSTRAP_REPS, 0.95, BOOTSTRAP_SEED);
                 points.push((x, iqm(&strata[0])));
                 band.push((x, ci.low, ci.high));
             }
-            x += every;
         }
         series.push(Series { label: "IQM over seeds".into(), points, color: PALETTE[0], markers: false, band });
         let paper = vec![(0.0, game.paper), (budget as f64, game.paper)];
@@ -468,7 +698,7 @@ fn curves(
             series,
             legend: SeriesLabelPosition::UpperLeft,
         };
-        let path = save_svg(&figure, &figures.join(format!("minatar-{}", game.id)))?;
+        let path = save_svg(&figure, &figures.join(&stem))?;
         let name = path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         let _ = writeln!(t, "\n![{} learning curves]({folder}/{name})", game.title);
     }
@@ -495,7 +725,104 @@ mod tests {
         let long = result(&(1..=150).map(f64::from).collect::<Vec<_>>(), &(1..=150).map(f64::from).collect::<Vec<_>>());
         // Episodes 51..=150: their mean is 100.5.
         assert_eq!(long.final_training_mean(), 100.5);
-        assert_eq!(long.test_mean(), 2.0);
+    }
+
+    fn planned(game: &str, seed: u64) -> Planned {
+        plan(&[seed], true).unwrap().into_iter().find(|r| GAMES[r.game].id == game).unwrap()
+    }
+
+    /// By hand: a record's curve is the moving average at every `every`
+    /// frames up to the last episode's end; saved and loaded it is the
+    /// same to the bit; a file of another run, another curve spacing or an
+    /// unfinished run is an error naming the file.
+    #[test]
+    fn a_record_is_the_run_in_brief_and_reads_back_to_the_bit() {
+        let run = planned("asterix", 3);
+        let r = RunResult {
+            frames: vec![10.0, 20.0, 35.0],
+            returns: vec![1.0, 2.0, 6.1],
+            test: vec![0.1, 0.2],
+            wall_seconds: Some(12.5),
+        };
+        let record = RunRecord::new(&run, &r, 10.0);
+        assert_eq!(record.curve, vec![Some(1.0), Some(1.5), Some(1.5)]);
+        assert_eq!((record.frames, record.episodes, record.final_training_mean), (35.0, 3, 9.1 / 3.0));
+        assert_eq!(record.test_mean(), (0.1 + 0.2) / 2.0);
+        assert_eq!(RunRecord::new(&run, &result(&[15.0], &[4.0]), 10.0).curve, vec![None]);
+
+        let dir = std::env::temp_dir().join(format!("dqn-minatar-records-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        record.save(&dir).unwrap();
+        assert_eq!(RunRecord::load(&dir, &run, 10.0).unwrap(), Some(record.clone()));
+        assert_eq!(RunRecord::load(&dir, &planned("asterix", 4), 10.0).unwrap(), None);
+        let err = RunRecord::load(&dir, &run, 20.0).unwrap_err();
+        assert!(err.contains(&run.key) && err.contains("every 10 frames"), "{err}");
+        let file = dir.join(RunRecord::file_name("asterix", 3, &run.key));
+        let other = RunRecord { seed: 9, ..record.clone() };
+        std::fs::write(&file, serde_json::to_string(&other).unwrap()).unwrap();
+        let err = RunRecord::load(&dir, &run, 10.0).unwrap_err();
+        assert!(err.contains("seed 9") && err.contains(&file.display().to_string()), "{err}");
+        let unfinished = RunRecord { wall_seconds: None, ..record.clone() };
+        std::fs::write(&file, serde_json::to_string(&unfinished).unwrap()).unwrap();
+        assert!(RunRecord::load(&dir, &run, 10.0).unwrap_err().contains("unfinished"));
+        std::fs::write(&file, "{\"game\": 1}").unwrap();
+        assert!(RunRecord::load(&dir, &run, 10.0).unwrap_err().contains("not a run record"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// By hand: a game's row is kept from the old page only while fewer of
+    /// its runs are here than the row counts.
+    #[test]
+    fn a_row_is_kept_only_while_fewer_runs_are_here() {
+        let page = "| game | runs finished |\n| Freeway | 4 of 5 | 53.23 |\n| Space Invaders | 0 of 5 | – |\n";
+        let freeway = &GAMES[3];
+        assert_eq!(kept_row(page, freeway, 1), Some("| Freeway | 4 of 5 | 53.23 |"));
+        assert_eq!(kept_row(page, freeway, 4), None);
+        assert_eq!(kept_row(page, freeway, 5), None);
+        assert_eq!(kept_row(page, &GAMES[4], 0), None);
+        assert_eq!(kept_row(page, &GAMES[0], 0), None);
+    }
+
+    /// The page written from the committed records alone is the page
+    /// written from the run folders, figures included; with neither, the
+    /// page keeps its rows and says so.
+    #[test]
+    fn the_page_from_records_is_the_page_from_the_run_folders() {
+        let scratch = std::env::temp_dir().join(format!("dqn-minatar-page-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let (out, records, report) = (scratch.join("runs"), scratch.join("records"), scratch.join("page.md"));
+        let opts = |report_only| Options {
+            seeds: &[7],
+            out: &out,
+            report: &report,
+            shard: None,
+            workers: 2,
+            report_only,
+            quick: true,
+            checkpoint_every: 0,
+            records: &records,
+            games: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_after_steps: None,
+        };
+        let figure = |game: &str| std::fs::read(scratch.join("page").join(format!("minatar-{game}.svg"))).unwrap();
+        let from_folders = suite(&opts(false)).unwrap();
+        let figures: Vec<Vec<u8>> = GAMES.iter().map(|g| figure(g.id)).collect();
+        assert_eq!(std::fs::read_dir(&records).unwrap().count(), GAMES.len());
+        std::fs::remove_dir_all(&out).unwrap();
+        let from_records = suite(&opts(true)).unwrap();
+        assert!(from_records == from_folders, "{from_records}\n---\n{from_folders}");
+        assert!(GAMES.iter().zip(&figures).all(|(g, f)| figure(g.id) == *f));
+        assert!(from_folders.contains("| Breakout | 1 of 1 | "), "{from_folders}");
+
+        std::fs::write(&report, &from_folders).unwrap();
+        std::fs::remove_dir_all(&records).unwrap();
+        let kept = suite(&opts(true)).unwrap();
+        let rows = |page: &str| page.lines().filter(|l| l.contains(" of 1 |")).map(String::from).collect::<Vec<_>>();
+        assert_eq!(rows(&kept), rows(&from_folders));
+        assert!(kept.contains("Kept as the page last had them") && kept.contains("Breakout (finished here: none)"));
+        assert!(GAMES.iter().zip(&figures).all(|(g, f)| figure(g.id) == *f));
+        std::fs::remove_dir_all(&scratch).unwrap();
     }
 
     fn options<'a>(out: &'a Path, stop_after_steps: Option<u64>) -> Options<'a> {
@@ -508,6 +835,8 @@ mod tests {
             report_only: false,
             quick: true,
             checkpoint_every: 2,
+            records: out,
+            games: None,
             stop: Arc::new(AtomicBool::new(false)),
             stop_after_steps,
         }
@@ -525,7 +854,7 @@ mod tests {
         let err = train(std::slice::from_ref(&run), &options(&stopped, Some(900))).unwrap_err();
         assert!(err.contains("stopped at a checkpoint"), "{err}");
         let partial = read_result(&stopped.join(&run.key)).unwrap().unwrap();
-        assert!(!partial.finished() && partial.frames.last().is_some_and(|&f| f < 1500.0), "{partial:?}");
+        assert!(partial.wall_seconds.is_none() && partial.frames.last().is_some_and(|&f| f < 1500.0), "{partial:?}");
         train(std::slice::from_ref(&run), &options(&stopped, None)).unwrap();
         for file in [runner::files::TRAIN_CSV, runner::files::TEST_CSV, runner::files::POLICY] {
             let a = std::fs::read(whole.join(&run.key).join(file)).unwrap();
@@ -533,7 +862,7 @@ mod tests {
             assert!(a == b, "{file} differs after resuming");
         }
         let done = read_result(&stopped.join(&run.key)).unwrap().unwrap();
-        assert!(done.finished() && done.test.len() == 3);
+        assert!(done.wall_seconds.is_some() && done.test.len() == 3);
         std::fs::remove_dir_all(&scratch).unwrap();
     }
 
