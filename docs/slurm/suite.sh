@@ -63,5 +63,14 @@ echo "suite.sh: shard ${SLURM_ARRAY_TASK_ID}/${SHARDS} on $(hostname -s), ${SLUR
     --out "$SUITE_DIR" \
     --report "${SHARD_REPORTS}/shard-${SLURM_ARRAY_TASK_ID}.md" \
     ${extra[@]+"${extra[@]}"} >/dev/null ||
-    { rc=$?; echo "suite.sh: shard ${SLURM_ARRAY_TASK_ID}/${SHARDS} failed: $XTASK exited $rc" >&2; exit "$rc"; }
+    {
+        rc=$?
+        # 130: stopped (the time limit's SIGTERM) with every run checkpointed.
+        if ((rc == 130)); then
+            echo "suite.sh: shard ${SLURM_ARRAY_TASK_ID}/${SHARDS} stopped; its runs checkpointed: submit it again to resume" >&2
+        else
+            echo "suite.sh: shard ${SLURM_ARRAY_TASK_ID}/${SHARDS} failed: $XTASK exited $rc" >&2
+        fi
+        exit "$rc"
+    }
 echo "suite.sh: shard ${SLURM_ARRAY_TASK_ID}/${SHARDS} done" >&2

@@ -453,6 +453,8 @@ fn main() -> ExitCode {
                 Failure::Run(e @ RunError::Interrupted { .. }) => e.to_string(),
                 Failure::Run(e) => format!("error: {}", ErrorChain(e)),
                 Failure::Config(e) => format!("error: {}", ErrorChain(e)),
+                Failure::MinatarSuite(e @ minatar_suite::SuiteError::Stopped(_)) => e.to_string(),
+                Failure::MinatarSuite(e) => format!("error: {}", ErrorChain(e)),
                 Failure::Other(message) => format!("error: {message}"),
             };
             // An input of any length (a 50 MB path) is shown cut short.
@@ -488,6 +490,8 @@ enum Failure {
     Run(RunError),
     /// A configuration (file, `--set`) is unusable.
     Config(runner::ConfigError),
+    /// The MinAtar suite failed or was stopped.
+    MinatarSuite(minatar_suite::SuiteError),
     /// Anything else: a report, a plot, an external program.
     Other(String),
 }
@@ -500,8 +504,9 @@ impl Failure {
         match self {
             Self::Config(_)
             | Self::Run(RunError::Config(_) | RunError::Learner(_) | RunError::RunDirNotEmpty { .. }) => 2,
-            Self::Run(RunError::Interrupted { .. }) => 130,
-            Self::Run(_) | Self::Other(_) => 1,
+            Self::MinatarSuite(minatar_suite::SuiteError::UnknownGame(_)) => 2,
+            Self::Run(RunError::Interrupted { .. }) | Self::MinatarSuite(minatar_suite::SuiteError::Stopped(_)) => 130,
+            Self::Run(_) | Self::MinatarSuite(_) | Self::Other(_) => 1,
         }
     }
 }
@@ -515,6 +520,12 @@ impl From<RunError> for Failure {
 impl From<runner::ConfigError> for Failure {
     fn from(e: runner::ConfigError) -> Self {
         Self::Config(e)
+    }
+}
+
+impl From<minatar_suite::SuiteError> for Failure {
+    fn from(e: minatar_suite::SuiteError) -> Self {
+        Self::MinatarSuite(e)
     }
 }
 
@@ -668,7 +679,7 @@ impl Command {
                 }
                 if minatar {
                     let paths = MinatarPaths { out, report, records };
-                    return Ok(minatar_suite_command(seeds, paths, &games, checkpoint_every, &pool, quick)?);
+                    return minatar_suite_command(seeds, paths, &games, checkpoint_every, &pool, quick);
                 }
                 if !games.is_empty() || records.is_some() {
                     return Err("--games and --records are options of --minatar".into());
@@ -947,7 +958,7 @@ fn minatar_suite_command(
     checkpoint_every: u32,
     pool: &PoolArgs,
     quick: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let seeds = compare::parse_seeds(seeds.as_deref().unwrap_or("0..5"))?;
     let (shard, workers) = pool.resolve()?;
     let root = chapter::workspace_root();
@@ -987,6 +998,19 @@ fn minatar_suite_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stopped MinAtar suite exits as an interrupted run does (130), an
+    /// unknown game as a usage error (2), a failed run as a failure (1).
+    #[test]
+    fn minatar_suite_exit_codes() {
+        use minatar_suite::{FailedRun, SuiteError};
+        let failed = || FailedRun { game: "Breakout", seed: 1, dir: "d".into(), error: "broken".into() };
+        assert_eq!(Failure::from(SuiteError::Stopped(vec![failed()])).exit_code(), 130);
+        assert_eq!(Failure::from(SuiteError::UnknownGame("pong".into())).exit_code(), 2);
+        assert_eq!(Failure::from(SuiteError::Runs(vec![failed()])).exit_code(), 1);
+        let text = SuiteError::Stopped(vec![failed()]).to_string();
+        assert!(text.contains("resumes") && text.contains("Breakout seed 1 (d): broken"), "{text}");
+    }
 
     #[test]
     fn civil_dates() {

@@ -15,8 +15,8 @@
 //! (`docs/minatar/runs/<game>-seed<N>-<hash>.json`, a few kilobytes), which
 //! is committed, so that the table outlives the machine the run was on.
 
-use std::fmt::Write as _;
-use std::path::Path;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -69,22 +69,108 @@ pub const GAMES: [Game; 5] = [
     },
 ];
 
+/// Why the suite did not finish.
+#[derive(Debug)]
+pub enum SuiteError {
+    /// A preset that does not read.
+    Preset(runner::ConfigError),
+    /// A folder or file that cannot be made, read or written.
+    Io {
+        /// Which.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A file that reads but is not what it should be: a summary, a
+    /// record.
+    Invalid {
+        /// Which.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A run's log that does not read, or a figure that cannot be drawn
+    /// (the message, from `plot`, names the file).
+    Plot(String),
+    /// `--games` named a game that is not one of the five.
+    UnknownGame(String),
+    /// Runs failed; the others finished or wrote a checkpoint.
+    Runs(Vec<FailedRun>),
+    /// Stopped as asked (Ctrl-C, SIGTERM, a step budget): every unfinished
+    /// run wrote a checkpoint, and the same command resumes them. Any run
+    /// that failed before the stop is listed.
+    Stopped(Vec<FailedRun>),
+}
+
+/// A run that failed, and why.
+#[derive(Debug)]
+pub struct FailedRun {
+    /// Its game's title.
+    pub game: &'static str,
+    /// Its seed.
+    pub seed: u64,
+    /// Its run folder.
+    pub dir: PathBuf,
+    /// Why: its training's error, or its record's.
+    pub error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl SuiteError {
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io { path: path.to_path_buf(), source }
+    }
+}
+
+impl fmt::Display for FailedRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} seed {} ({}): {}", self.game, self.seed, self.dir.display(), runner::ErrorChain(&*self.error))
+    }
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Preset(_) => f.write_str("a preset does not read"),
+            Self::Io { path, .. } => write!(f, "{}", path.display()),
+            Self::Invalid { path, problem } => write!(f, "{}: {problem}", path.display()),
+            Self::Plot(message) => f.write_str(message),
+            Self::UnknownGame(name) => {
+                let known: Vec<&str> = GAMES.iter().map(|g| g.id).collect();
+                write!(f, "--games: no game {name:?} (the games: {})", known.join(", "))
+            }
+            Self::Runs(failed) => {
+                write!(f, "{} of the runs failed (the others finished or checkpointed)", failed.len())?;
+                failed.iter().try_for_each(|run| write!(f, "\n  {run}"))
+            }
+            Self::Stopped(failed) => {
+                f.write_str("stopped: every unfinished run wrote a checkpoint; the same command resumes them")?;
+                failed.iter().try_for_each(|run| write!(f, "\n  failed before the stop: {run}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for SuiteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Preset(e) => Some(e),
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// The indices into [`GAMES`] of the games named (`[]`: `None`, all).
 ///
 /// # Errors
 /// A name that is not one of the games', with the names that are.
-pub fn game_indices(names: &[String]) -> Result<Option<Vec<usize>>, String> {
+pub fn game_indices(names: &[String]) -> Result<Option<Vec<usize>>, SuiteError> {
     if names.is_empty() {
         return Ok(None);
     }
     names
         .iter()
-        .map(|name| {
-            GAMES.iter().position(|g| g.id == name.trim()).ok_or_else(|| {
-                let known: Vec<&str> = GAMES.iter().map(|g| g.id).collect();
-                format!("--games: no game {name:?} (the games: {})", known.join(", "))
-            })
-        })
+        .map(|name| GAMES.iter().position(|g| g.id == name.trim()).ok_or_else(|| SuiteError::UnknownGame(name.clone())))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
@@ -135,11 +221,11 @@ pub struct Planned {
 ///
 /// # Errors
 /// A preset that does not read.
-pub fn plan(seeds: &[u64], quick: bool) -> Result<Vec<Planned>, String> {
+pub fn plan(seeds: &[u64], quick: bool) -> Result<Vec<Planned>, SuiteError> {
     let root = crate::chapter::workspace_root();
     let mut runs = Vec::new();
     for (g, game) in GAMES.iter().enumerate() {
-        let base = RunConfig::from_file(&root.join(game.preset)).map_err(|e| runner::ErrorChain(&e).to_string())?;
+        let base = RunConfig::from_file(&root.join(game.preset)).map_err(SuiteError::Preset)?;
         for &seed in seeds {
             let mut config = RunConfig { seed, ..base.clone() };
             if quick {
@@ -160,9 +246,9 @@ pub fn plan(seeds: &[u64], quick: bool) -> Result<Vec<Planned>, String> {
 ///
 /// # Errors
 /// A run that fails (the others still finish or checkpoint), a folder or
-/// file that cannot be written or read, a figure; as text naming it. A
-/// stopped suite is an error too, saying that it resumes.
-pub fn suite(opts: &Options) -> Result<String, String> {
+/// file that cannot be written or read, a figure; each names it. A
+/// stopped suite is [`SuiteError::Stopped`].
+pub fn suite(opts: &Options) -> Result<String, SuiteError> {
     let runs = plan(opts.seeds, opts.quick)?;
     if !opts.report_only {
         train(&runs, opts)?;
@@ -183,7 +269,7 @@ pub fn suite(opts: &Options) -> Result<String, String> {
         records.push(record);
     }
     let figures = opts.report.with_extension("");
-    std::fs::create_dir_all(&figures).map_err(|e| format!("{}: {e}", figures.display()))?;
+    std::fs::create_dir_all(&figures).map_err(SuiteError::io(&figures))?;
     report(&runs, &records, opts, &figures)
 }
 
@@ -278,15 +364,17 @@ impl RunRecord {
     ///
     /// # Errors
     /// The folder or the file cannot be written.
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn save(&self, dir: &Path) -> Result<(), SuiteError> {
+        std::fs::create_dir_all(dir).map_err(SuiteError::io(dir))?;
         let path = dir.join(Self::file_name(&self.game, self.seed, &self.key));
-        let text = serde_json::to_string_pretty(self).map_err(|e| format!("{}: {e}", path.display()))? + "\n";
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| SuiteError::Invalid { path: path.clone(), problem: e.to_string() })?
+            + "\n";
         if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
             return Ok(());
         }
         runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
-            .map_err(|(path, e)| format!("{}: {e}", path.display()))
+            .map_err(|(path, source)| SuiteError::Io { path, source })
     }
 
     /// The committed record of `run`, if there is one.
@@ -295,37 +383,30 @@ impl RunRecord {
     /// A record that does not read, or that is not of this run (another
     /// game, seed or configuration inside) or not of this page's curves
     /// (another `curve_every`), or not finished: each names the file.
-    pub fn load(dir: &Path, run: &Planned, every: f64) -> Result<Option<Self>, String> {
+    pub fn load(dir: &Path, run: &Planned, every: f64) -> Result<Option<Self>, SuiteError> {
         let path = dir.join(Self::file_name(GAMES[run.game].id, run.seed, &run.key));
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(source) => return Err(SuiteError::Io { path, source }),
         };
-        let record: Self =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a run record: {e}", path.display()))?;
+        let invalid = |problem: String| SuiteError::Invalid { path: path.clone(), problem };
+        let record: Self = serde_json::from_str(&text).map_err(|e| invalid(format!("not a run record: {e}")))?;
         let expected = (GAMES[run.game].id, run.seed, run.key.as_str());
         if (record.game.as_str(), record.seed, record.key.as_str()) != expected {
-            return Err(format!(
-                "{}: the record is of {} seed {} ({}), its name says {} seed {} ({})",
-                path.display(),
-                record.game,
-                record.seed,
-                record.key,
-                expected.0,
-                expected.1,
-                expected.2
-            ));
+            return Err(invalid(format!(
+                "the record is of {} seed {} ({}), its name says {} seed {} ({})",
+                record.game, record.seed, record.key, expected.0, expected.1, expected.2
+            )));
         }
         if record.curve_every.to_bits() != every.to_bits() {
-            return Err(format!(
-                "{}: its curve has a point every {} frames, this page one every {every}",
-                path.display(),
+            return Err(invalid(format!(
+                "its curve has a point every {} frames, this page one every {every}",
                 record.curve_every
-            ));
+            )));
         }
         if !record.finished() {
-            return Err(format!("{}: the record is of an unfinished run (no wall_seconds)", path.display()));
+            return Err(invalid("the record is of an unfinished run (no wall_seconds)".into()));
         }
         Ok(Some(record))
     }
@@ -358,20 +439,23 @@ impl RunResult {
 ///
 /// # Errors
 /// A log that exists but does not read.
-pub fn read_result(dir: &Path) -> Result<Option<RunResult>, String> {
+pub fn read_result(dir: &Path) -> Result<Option<RunResult>, SuiteError> {
     let train = dir.join(runner::files::TRAIN_CSV);
     if !train.is_file() {
         return Ok(None);
     }
-    let mut columns = read_columns(&train, &["total_steps", "return"])?;
+    let mut columns = read_columns(&train, &["total_steps", "return"]).map_err(SuiteError::Plot)?;
     let returns = columns.pop().unwrap_or_default();
     let frames = columns.pop().unwrap_or_default();
     let summary = dir.join(runner::files::SUMMARY);
     let (test, wall_seconds) = if summary.is_file() {
-        let text = std::fs::read_to_string(&summary).map_err(|e| format!("{}: {e}", summary.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a summary: {e}", summary.display()))?;
-        let test = read_columns(&dir.join(runner::files::TEST_CSV), &["return"])?.pop().unwrap_or_default();
+        let text = std::fs::read_to_string(&summary).map_err(SuiteError::io(&summary))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| SuiteError::Invalid { path: summary.clone(), problem: format!("not a summary: {e}") })?;
+        let test = read_columns(&dir.join(runner::files::TEST_CSV), &["return"])
+            .map_err(SuiteError::Plot)?
+            .pop()
+            .unwrap_or_default();
         (test, value.get("wall_seconds").and_then(serde_json::Value::as_f64))
     } else {
         (Vec::new(), None)
@@ -383,8 +467,8 @@ pub fn read_result(dir: &Path) -> Result<Option<RunResult>, String> {
 /// a one-thread rayon pool (the runs, not the update, are the parallelism:
 /// on this project's 2-core machines two runs side by side beat one run on
 /// two threads).
-fn train(runs: &[Planned], opts: &Options) -> Result<(), String> {
-    std::fs::create_dir_all(opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+fn train(runs: &[Planned], opts: &Options) -> Result<(), SuiteError> {
+    std::fs::create_dir_all(opts.out).map_err(SuiteError::io(opts.out))?;
     let todo: Vec<&Planned> = runs
         .iter()
         .filter(|r| opts.shard.is_none_or(|s| s.owns(&r.key)))
@@ -392,14 +476,14 @@ fn train(runs: &[Planned], opts: &Options) -> Result<(), String> {
         .filter(|r| !opts.out.join(&r.key).join(runner::files::SUMMARY).is_file())
         .collect();
     let next = AtomicUsize::new(0);
-    let errors = std::sync::Mutex::new(Vec::new());
+    let stopped = AtomicBool::new(false);
+    let failed = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.workers.min(todo.len()) {
             scope.spawn(|| {
-                let pool = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-                    Ok(pool) => pool,
-                    Err(e) => return errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string()),
-                };
+                // Building a one-thread pool fails only when the system
+                // cannot start a thread; the run then fails with that.
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(run) = todo.get(i) else { break };
@@ -409,38 +493,54 @@ fn train(runs: &[Planned], opts: &Options) -> Result<(), String> {
                     let game = GAMES[run.game].title;
                     eprintln!("minatar suite: {game} seed {} ({})", run.seed, run.key);
                     let dir = opts.out.join(&run.key);
+                    let outcome: Result<bool, Box<dyn std::error::Error + Send + Sync>> = match &pool {
+                        Ok(pool) => pool.install(|| train_one(&dir, &run.config, opts)).map_err(Into::into),
+                        Err(e) => Err(e.to_string().into()),
+                    };
                     // The record is written the moment the run ends, not
                     // with the report: a session may end before the suite.
-                    let trained = pool.install(|| train_one(&dir, &run.config, opts)).and_then(|()| {
-                        let result = read_result(&dir)?.ok_or_else(|| "no train.csv after training".to_string())?;
-                        RunRecord::new(run, &result, curve_every(runs)).save(opts.records)
+                    let outcome = outcome.and_then(|finished| {
+                        if finished {
+                            record_of(run, &dir, curve_every(runs))?.save(opts.records)?;
+                        }
+                        Ok(finished)
                     });
-                    match trained {
-                        Ok(()) => eprintln!("minatar suite: {game} seed {} finished", run.seed),
-                        Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
-                            "{game} seed {} ({}): {e}",
-                            run.seed,
-                            dir.display()
-                        )),
+                    match outcome {
+                        Ok(true) => eprintln!("minatar suite: {game} seed {} finished", run.seed),
+                        Ok(false) => stopped.store(true, Ordering::Relaxed),
+                        Err(error) => failed.lock().unwrap_or_else(|p| p.into_inner()).push(FailedRun {
+                            game,
+                            seed: run.seed,
+                            dir,
+                            error,
+                        }),
                     }
                 }
             });
         }
     });
-    let errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
-    if opts.stop.load(Ordering::Relaxed) || !errors.is_empty() {
-        let mut text = errors.join("\n");
-        if opts.stop.load(Ordering::Relaxed) {
-            text.push_str("\nstopped: every run checkpointed; the same command resumes them");
-        }
-        return Err(text.trim().to_string());
+    let failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    if opts.stop.load(Ordering::Relaxed) || stopped.load(Ordering::Relaxed) {
+        return Err(SuiteError::Stopped(failed));
+    }
+    if !failed.is_empty() {
+        return Err(SuiteError::Runs(failed));
     }
     Ok(())
 }
 
+/// The record of the finished run in `dir`.
+fn record_of(run: &Planned, dir: &Path, every: f64) -> Result<RunRecord, SuiteError> {
+    let train = dir.join(runner::files::TRAIN_CSV);
+    let result = read_result(dir)?
+        .ok_or_else(|| SuiteError::Invalid { path: train, problem: "missing after training".into() })?;
+    Ok(RunRecord::new(run, &result, every))
+}
+
 /// Trains the run in `dir`, or resumes it from its newest checkpoint; a
-/// folder left without one (stopped before its first) starts over.
-fn train_one(dir: &Path, config: &RunConfig, opts: &Options) -> Result<(), String> {
+/// folder left without one (stopped before its first) starts over. `true`
+/// when it finished, `false` when it stopped at a checkpoint.
+fn train_one(dir: &Path, config: &RunConfig, opts: &Options) -> Result<bool, RunError> {
     let options = runner::TrainOptions {
         checkpoint_every: opts.checkpoint_every,
         keep_checkpoints: 2,
@@ -448,20 +548,23 @@ fn train_one(dir: &Path, config: &RunConfig, opts: &Options) -> Result<(), Strin
         stop_after_steps: opts.stop_after_steps,
         fault_points: None,
     };
-    let chain = |e: RunError| runner::ErrorChain(&e).to_string();
     let checkpoints = runner::checkpoint::list(&dir.join(runner::checkpoint::DIR));
     let outcome = if checkpoints.is_empty() {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::remove_dir_all(dir).map_err(|source| RunError::Io {
+                path: dir.to_path_buf(),
+                action: "remove the run folder left without a checkpoint",
+                source,
+            })?;
         }
         runner::train_with(config, dir, &options, &mut runner::Silent)
     } else {
         runner::resume(dir, &options, &mut runner::Silent)
     };
     match outcome {
-        Ok(_) => Ok(()),
-        Err(RunError::Interrupted { .. }) => Err("stopped at a checkpoint".into()),
-        Err(e) => Err(chain(e)),
+        Ok(_) => Ok(true),
+        Err(RunError::Interrupted { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -479,7 +582,12 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
-fn report(runs: &[Planned], records: &[Option<RunRecord>], opts: &Options, figures: &Path) -> Result<String, String> {
+fn report(
+    runs: &[Planned],
+    records: &[Option<RunRecord>],
+    opts: &Options,
+    figures: &Path,
+) -> Result<String, SuiteError> {
     let mut t = String::new();
     let folder = figures.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
     let budget = runs.first().and_then(|r| r.config.max_train_steps).unwrap_or(0);
@@ -632,7 +740,7 @@ fn curves(
     budget: u64,
     figures: &Path,
     folder: &str,
-) -> Result<(), String> {
+) -> Result<(), SuiteError> {
     let _ = writeln!(
         t,
         "\n## Learning curves\n\nEach seed's moving average of the last {LAST_EPISODES} training returns against \
@@ -698,7 +806,7 @@ fn curves(
             series,
             legend: SeriesLabelPosition::UpperLeft,
         };
-        let path = save_svg(&figure, &figures.join(&stem))?;
+        let path = save_svg(&figure, &figures.join(&stem)).map_err(SuiteError::Plot)?;
         let name = path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         let _ = writeln!(t, "\n![{} learning curves]({folder}/{name})", game.title);
     }
@@ -755,18 +863,21 @@ mod tests {
         record.save(&dir).unwrap();
         assert_eq!(RunRecord::load(&dir, &run, 10.0).unwrap(), Some(record.clone()));
         assert_eq!(RunRecord::load(&dir, &planned("asterix", 4), 10.0).unwrap(), None);
-        let err = RunRecord::load(&dir, &run, 20.0).unwrap_err();
-        assert!(err.contains(&run.key) && err.contains("every 10 frames"), "{err}");
         let file = dir.join(RunRecord::file_name("asterix", 3, &run.key));
+        // Each bad record is an `Invalid` naming the file, with what is wrong.
+        let problem = |every: f64| match RunRecord::load(&dir, &run, every) {
+            Err(SuiteError::Invalid { path, problem }) if path == file => problem,
+            other => panic!("{other:?}"),
+        };
+        assert!(problem(20.0).contains("every 10 frames"));
         let other = RunRecord { seed: 9, ..record.clone() };
         std::fs::write(&file, serde_json::to_string(&other).unwrap()).unwrap();
-        let err = RunRecord::load(&dir, &run, 10.0).unwrap_err();
-        assert!(err.contains("seed 9") && err.contains(&file.display().to_string()), "{err}");
+        assert!(problem(10.0).contains("seed 9"));
         let unfinished = RunRecord { wall_seconds: None, ..record.clone() };
         std::fs::write(&file, serde_json::to_string(&unfinished).unwrap()).unwrap();
-        assert!(RunRecord::load(&dir, &run, 10.0).unwrap_err().contains("unfinished"));
+        assert!(problem(10.0).contains("unfinished"));
         std::fs::write(&file, "{\"game\": 1}").unwrap();
-        assert!(RunRecord::load(&dir, &run, 10.0).unwrap_err().contains("not a run record"));
+        assert!(problem(10.0).contains("not a run record"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -852,7 +963,7 @@ mod tests {
         let (whole, stopped) = (scratch.join("whole"), scratch.join("stopped"));
         train(std::slice::from_ref(&run), &options(&whole, None)).unwrap();
         let err = train(std::slice::from_ref(&run), &options(&stopped, Some(900))).unwrap_err();
-        assert!(err.contains("stopped at a checkpoint"), "{err}");
+        assert!(matches!(&err, SuiteError::Stopped(failed) if failed.is_empty()), "{err}");
         let partial = read_result(&stopped.join(&run.key)).unwrap().unwrap();
         assert!(partial.wall_seconds.is_none() && partial.frames.last().is_some_and(|&f| f < 1500.0), "{partial:?}");
         train(std::slice::from_ref(&run), &options(&stopped, None)).unwrap();

@@ -51,3 +51,25 @@ fn train_env_names_its_environment_everywhere() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("pendulum") && stderr.contains("mountaincar"), "{stderr}");
 }
+
+/// `suite --minatar --games` with a name that is not a game is a usage
+/// error naming it and the games, before anything is trained or written.
+#[test]
+fn suite_minatar_games_names_the_games() {
+    let dir = scratch("suite-games");
+    let (out, report) = (dir.join("runs"), dir.join("page.md"));
+    let bad = xtask(&[
+        "suite",
+        "--minatar",
+        "--games",
+        "freeway,pong",
+        "--out",
+        out.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("\"pong\"") && stderr.contains("space-invaders"), "{stderr}");
+    assert!(!dir.exists());
+}
