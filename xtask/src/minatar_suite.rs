@@ -657,9 +657,9 @@ fn report(
         let _ = writeln!(
             t,
             "\nKept as the page last had them, with their figures, because fewer of their runs are here (as run \
-             folders in the output folder or as records in `{}`) than the row counts: {}. Such a row is replaced \
+             folders in the output folder or as records in `{}/`) than the row counts: {}. Such a row is replaced \
              when as many runs are here again.",
-            opts.records.display(),
+            relative_to_page(opts.records, opts.report),
             which.join("; ")
         );
     }
@@ -695,11 +695,21 @@ fn report(
     curves(&mut t, runs, records, &kept, budget, figures, &folder)?;
     let _ = writeln!(
         t,
-        "\nReproduce: `cargo xtask suite --minatar --seeds {}` (runs in `suite-minatar/<hash>/`, resumed where \
-         they stopped; `--shard I/N` for part of them, `--report-only` to write this page from what is there).",
-        seeds_arg(opts.seeds)
+        "\nReproduce: `cargo xtask suite --minatar --seeds {seeds}` (runs in `suite-minatar/<hash>/`, resumed where \
+         they stopped; `--games` or `--shard I/N` for part of them, `--report-only` to write this page from what \
+         is there). Each finished run's record, what this page needs of it, is in [`{records}/`]({records}/): the page is written \
+         from a run's folder where it is here and from its record where it is not.",
+        seeds = seeds_arg(opts.seeds),
+        records = relative_to_page(opts.records, opts.report)
     );
     Ok(t)
+}
+
+/// `path` as the page links it: relative to the page's folder when it is
+/// inside it (`minatar/runs`), else as given.
+fn relative_to_page(path: &Path, page: &Path) -> String {
+    let folder = page.parent().unwrap_or(Path::new(""));
+    path.strip_prefix(folder).unwrap_or(path).display().to_string()
 }
 
 /// The seeds as `--seeds` takes them: `0..5` for a run of seeds, else a list.
