@@ -24,7 +24,7 @@ use plotters::prelude::SeriesLabelPosition;
 use runner::sweep::Shard;
 use runner::{RunConfig, RunError, iqm, stratified_bootstrap_ci};
 
-use crate::plot::{Figure, PALETTE, Series, read_columns, save_svg};
+use crate::plot::{Figure, PALETTE, PlotError, Series, read_columns, save_svg};
 
 const BOOTSTRAP_REPS: usize = 2000;
 const BOOTSTRAP_SEED: u64 = 0x5eed_2019;
@@ -89,9 +89,8 @@ pub enum SuiteError {
         /// What is wrong with it.
         problem: String,
     },
-    /// A run's log that does not read, or a figure that cannot be drawn
-    /// (the message, from `plot`, names the file).
-    Plot(String),
+    /// A run's log that does not read, or a figure that cannot be drawn.
+    Plot(PlotError),
     /// `--games` named a game that is not one of the five.
     UnknownGame(String),
     /// Runs failed; the others finished or wrote a checkpoint.
@@ -133,7 +132,8 @@ impl fmt::Display for SuiteError {
             Self::Preset(_) => f.write_str("a preset does not read"),
             Self::Io { path, .. } => write!(f, "{}", path.display()),
             Self::Invalid { path, problem } => write!(f, "{}: {problem}", path.display()),
-            Self::Plot(message) => f.write_str(message),
+            // Its own chain: the file and what is wrong with it.
+            Self::Plot(e) => write!(f, "{}", runner::ErrorChain(e)),
             Self::UnknownGame(name) => {
                 let known: Vec<&str> = GAMES.iter().map(|g| g.id).collect();
                 write!(f, "--games: no game {name:?} (the games: {})", known.join(", "))

@@ -167,31 +167,93 @@ fn decimals(span: f64) -> usize {
     }
 }
 
+/// Why a log could not be read or a figure drawn.
+#[derive(Debug)]
+pub enum PlotError {
+    /// A file that cannot be read.
+    Read {
+        /// Which.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A CSV log that reads but is not the table asked for.
+    Table {
+        /// Which.
+        path: PathBuf,
+        /// The 1-based line at fault, if one is.
+        line: Option<usize>,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A figure that cannot be drawn or written.
+    Draw {
+        /// The figure's file.
+        path: PathBuf,
+        /// What plotters said.
+        problem: String,
+    },
+}
+
+impl std::fmt::Display for PlotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read { path, .. } => write!(f, "cannot read {}", path.display()),
+            Self::Table { path, line: Some(line), problem } => write!(f, "{}:{line}: {problem}", path.display()),
+            Self::Table { path, line: None, problem } | Self::Draw { path, problem } => {
+                write!(f, "{}: {problem}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for PlotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            Self::Table { .. } | Self::Draw { .. } => None,
+        }
+    }
+}
+
+/// For the commands that still report with a message: the whole chain.
+impl From<PlotError> for String {
+    fn from(e: PlotError) -> Self {
+        runner::ErrorChain(&e).to_string()
+    }
+}
+
 /// Writes `figure` as `<stem>.svg` and `<stem>.png`; returns both paths.
-pub fn save(figure: &Figure, stem: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn save(figure: &Figure, stem: &Path) -> Result<Vec<PathBuf>, PlotError> {
     let svg = save_svg(figure, stem)?;
     let png = stem.with_extension("png");
     draw_on(&BitMapBackend::new(&png, SIZE).into_drawing_area(), figure)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
+        .map_err(|problem| PlotError::Draw { path: png.clone(), problem })?;
     Ok(vec![svg, png])
 }
 
 /// Writes `figure` as `<stem>.svg` only; returns its path.
-pub fn save_svg(figure: &Figure, stem: &Path) -> Result<PathBuf, String> {
+pub fn save_svg(figure: &Figure, stem: &Path) -> Result<PathBuf, PlotError> {
     let svg = stem.with_extension("svg");
-    draw_on(&SVGBackend::new(&svg, SIZE).into_drawing_area(), figure).map_err(|e| format!("{}: {e}", svg.display()))?;
+    draw_on(&SVGBackend::new(&svg, SIZE).into_drawing_area(), figure)
+        .map_err(|problem| PlotError::Draw { path: svg.clone(), problem })?;
     Ok(svg)
 }
 
 /// Reads the numeric columns `columns` of a CSV file with a header line.
 /// Empty fields read as NaN.
-pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<f64>>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+///
+/// # Errors
+/// The file cannot be read, is empty, lacks a column, or holds a field
+/// that is not a number (its line given).
+pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<f64>>, PlotError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read { path: path.to_path_buf(), source })?;
+    let table = |line, problem| PlotError::Table { path: path.to_path_buf(), line, problem };
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().ok_or_else(|| format!("{}: empty file", path.display()))?.split(',').collect();
+    let header: Vec<&str> = lines.next().ok_or_else(|| table(None, "empty file".into()))?.split(',').collect();
     let index: Vec<usize> = columns
         .iter()
-        .map(|c| header.iter().position(|h| h == c).ok_or_else(|| format!("{}: no column {c:?}", path.display())))
+        .map(|c| header.iter().position(|h| h == c).ok_or_else(|| table(None, format!("no column {c:?}"))))
         .collect::<Result<_, _>>()?;
     let mut out = vec![Vec::new(); columns.len()];
     for (n, line) in lines.enumerate() {
@@ -201,7 +263,7 @@ pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<f64>>, Stri
             let value = if field.is_empty() {
                 f64::NAN
             } else {
-                field.parse().map_err(|_| format!("{}:{}: {:?} is not a number", path.display(), n + 2, field))?
+                field.parse().map_err(|_| table(Some(n + 2), format!("{field:?} is not a number")))?
             };
             out[k].push(value);
         }
