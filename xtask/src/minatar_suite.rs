@@ -650,7 +650,11 @@ fn report(
                     .filter(|(r, rec)| r.game == g && rec.as_ref().is_some_and(RunRecord::finished))
                     .map(|(r, _)| r.seed.to_string())
                     .collect();
-                let here = if here == 0 { "none".into() } else { format!("{here} (seeds {})", seeds.join(", ")) };
+                let here = match seeds.as_slice() {
+                    [] => "none".into(),
+                    [seed] => format!("1 (seed {seed})"),
+                    _ => format!("{here} (seeds {})", seeds.join(", ")),
+                };
                 format!("{} (finished here: {here})", GAMES[g].title)
             })
             .collect();
