@@ -282,9 +282,11 @@ fn curve_every(runs: &[Planned]) -> f64 {
 
 /// What the report needs of a run: from its folder, or, for a finished run
 /// whose folder is not on this machine, from its committed record. The
-/// numbers are the folder's to the bit (JSON keeps every digit of an
-/// `f64`), so a page written from records is the page written from the
-/// folders.
+/// record is written with every digit of each `f64`, but serde_json reads
+/// floats back approximately (its `float_roundtrip` feature is off), so a
+/// number may come back a unit in the last place off: a page written from
+/// records is the page written from the folders at the precision it
+/// prints, not to the last bit of every float.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRecord {
