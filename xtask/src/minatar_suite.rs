@@ -281,12 +281,9 @@ fn curve_every(runs: &[Planned]) -> f64 {
 }
 
 /// What the report needs of a run: from its folder, or, for a finished run
-/// whose folder is not on this machine, from its committed record. The
-/// record is written with every digit of each `f64`, but serde_json reads
-/// floats back approximately (its `float_roundtrip` feature is off), so a
-/// number may come back a unit in the last place off: a page written from
-/// records is the page written from the folders at the precision it
-/// prints, not to the last bit of every float.
+/// whose folder is not on this machine, from its committed record. Its
+/// floats are written as text and read back to the bit ([`exact`]), so a
+/// page written from records is the page written from the folders.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRecord {
@@ -297,21 +294,88 @@ pub struct RunRecord {
     /// Its configuration's hash (its folder's name).
     pub key: String,
     /// Frames trained so far.
+    #[serde(with = "exact")]
     pub frames: f64,
     /// Training episodes ended so far.
     pub episodes: usize,
     /// The mean return of the last [`LAST_EPISODES`] training episodes.
+    #[serde(with = "exact")]
     pub final_training_mean: f64,
     /// The greedy test returns (empty until the run has finished).
+    #[serde(with = "exact::vec")]
     pub test_returns: Vec<f64>,
     /// Wall seconds of training and testing (finished runs).
+    #[serde(with = "exact::option")]
     pub wall_seconds: Option<f64>,
     /// Frames between the curve's points.
+    #[serde(with = "exact")]
     pub curve_every: f64,
     /// The moving average of the last [`LAST_EPISODES`] returns at
     /// `curve_every`, twice that, … up to `frames` (`None` before the
     /// first episode ended).
+    #[serde(with = "exact::vec_option")]
     pub curve: Vec<Option<f64>>,
+}
+
+/// A record's floats as text (`"42.16"`: Rust's shortest form that reads
+/// back to the same bits), read with Rust's correctly rounded parser.
+/// serde_json reads JSON numbers approximately, a unit in the last place
+/// off at times, unless its `float_roundtrip` feature is on, and that
+/// would change every crate's parsing (policy files included).
+mod exact {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    fn parse<E: serde::de::Error>(text: &str) -> Result<f64, E> {
+        text.parse().map_err(|_| E::custom(format!("{text:?} is not a number")))
+    }
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(x)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse(&String::deserialize(d)?)
+    }
+
+    pub mod vec {
+        use super::{Deserialize, Deserializer, Serializer, parse};
+
+        pub fn serialize<S: Serializer>(xs: &[f64], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(xs.iter().map(ToString::to_string))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+            Vec::<String>::deserialize(d)?.iter().map(|t| parse(t)).collect()
+        }
+    }
+
+    pub mod option {
+        use super::{Deserialize, Deserializer, Serializer, parse};
+
+        #[allow(clippy::ref_option)] // serde's `with` hands the field by reference
+        pub fn serialize<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            match x {
+                Some(x) => s.collect_str(x),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<String>::deserialize(d)?.map(|t| parse(&t)).transpose()
+        }
+    }
+
+    pub mod vec_option {
+        use super::{Deserialize, Deserializer, Serializer, parse};
+
+        pub fn serialize<S: Serializer>(xs: &[Option<f64>], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(xs.iter().map(|x| x.map(|x| x.to_string())))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<f64>>, D::Error> {
+            Vec::<Option<String>>::deserialize(d)?.iter().map(|t| t.as_deref().map(parse).transpose()).collect()
+        }
+    }
 }
 
 impl RunRecord {
@@ -895,6 +959,45 @@ mod tests {
         std::fs::write(&file, "{\"game\": 1}").unwrap();
         assert!(problem(10.0).contains("not a run record"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A record's floats read back to the bit, where serde_json's own
+    /// float parsing is at times a unit in the last place off (it was for
+    /// 1/13 here).
+    #[test]
+    fn record_floats_read_back_to_the_bit() {
+        let run = planned("breakout", 5);
+        let values: Vec<f64> =
+            (1..3000).flat_map(|k| [f64::from(k) / 13.0, f64::from(k) / 7.0, f64::from(k) * 1e-7 / 3.0]).collect();
+        let record = RunRecord {
+            game: "breakout".into(),
+            seed: 5,
+            key: run.key.clone(),
+            frames: 1.0 / 13.0,
+            episodes: values.len(),
+            final_training_mean: 1.0 / 3.0,
+            test_returns: values.clone(),
+            wall_seconds: Some(1.0 / 7.0),
+            curve_every: 10.0,
+            curve: values.iter().map(|&v| Some(v)).chain([None]).collect(),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        let back: RunRecord = serde_json::from_str(&text).unwrap();
+        let bits = |xs: &[f64]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.test_returns), bits(&values));
+        assert_eq!(
+            back.curve.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>(),
+            record.curve.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            (back.frames.to_bits(), back.final_training_mean.to_bits()),
+            ((1.0f64 / 13.0).to_bits(), (1.0f64 / 3.0).to_bits())
+        );
+        assert_eq!(back.wall_seconds.map(f64::to_bits), Some((1.0f64 / 7.0).to_bits()));
+        // And the numbers as JSON numbers, read by serde_json, do not all
+        // come back: the reason for the text.
+        let plain: Vec<f64> = serde_json::from_str(&serde_json::to_string(&values).unwrap()).unwrap();
+        assert_ne!(bits(&plain), bits(&values));
     }
 
     /// By hand: a game's row is kept from the old page only while fewer of
