@@ -426,21 +426,60 @@ impl RunRecord {
         format!("{game}-seed{seed}-{key}.json")
     }
 
-    /// Writes the record to `dir` (unless the file already says the same).
+    /// Writes the record to `dir`, unless a record of this run is there
+    /// already. The same configuration and seed train to the same numbers
+    /// on any machine, so a committed record that differs from this one in
+    /// anything but the wall time is an error, not something to overwrite:
+    /// it is the one check of that across machines the suite has. One that
+    /// differs only in wall time is kept (the first machine's).
     ///
     /// # Errors
-    /// The folder or the file cannot be written.
+    /// The folder or the file cannot be written; a record there that does
+    /// not read, or whose numbers differ from these (naming each).
     pub fn save(&self, dir: &Path) -> Result<(), SuiteError> {
         std::fs::create_dir_all(dir).map_err(SuiteError::io(dir))?;
         let path = dir.join(Self::file_name(&self.game, self.seed, &self.key));
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| SuiteError::Invalid { path: path.clone(), problem: e.to_string() })?
-            + "\n";
-        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
-            return Ok(());
+        let invalid = |problem: String| SuiteError::Invalid { path: path.clone(), problem };
+        match std::fs::read_to_string(&path) {
+            Ok(old) => {
+                let old: Self = serde_json::from_str(&old).map_err(|e| invalid(format!("not a run record: {e}")))?;
+                let differences = self.differences(&old);
+                if differences.is_empty() {
+                    return Ok(());
+                }
+                return Err(invalid(format!(
+                    "this run's folder and its committed record differ in {}: the same configuration and seed \
+                     trained to other numbers (delete the record to keep the folder's)",
+                    differences.join(", ")
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(SuiteError::Io { path, source }),
         }
+        let text = serde_json::to_string_pretty(self).map_err(|e| invalid(e.to_string()))? + "\n";
         runner::write_atomic(&path, text.as_bytes(), &mut |_, _| {})
             .map_err(|(path, source)| SuiteError::Io { path, source })
+    }
+
+    /// The fields in which `other` differs from this record, its floats
+    /// compared to the bit, the wall time not at all.
+    fn differences(&self, other: &Self) -> Vec<&'static str> {
+        let bits = |xs: &[f64]| xs.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let curve = |r: &Self| r.curve.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+        [
+            ("game", self.game != other.game),
+            ("seed", self.seed != other.seed),
+            ("key", self.key != other.key),
+            ("frames", self.frames.to_bits() != other.frames.to_bits()),
+            ("episodes", self.episodes != other.episodes),
+            ("final_training_mean", self.final_training_mean.to_bits() != other.final_training_mean.to_bits()),
+            ("test_returns", bits(&self.test_returns) != bits(&other.test_returns)),
+            ("curve_every", self.curve_every.to_bits() != other.curve_every.to_bits()),
+            ("curve", curve(self) != curve(other)),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
     }
 
     /// The committed record of `run`, if there is one.
@@ -958,6 +997,44 @@ mod tests {
         assert!(problem(10.0).contains("unfinished"));
         std::fs::write(&file, "{\"game\": 1}").unwrap();
         assert!(problem(10.0).contains("not a run record"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Saving over a committed record: the same numbers with another wall
+    /// time keep the file as it was; any other number is an error naming
+    /// the file and the fields, and the file is left as it was.
+    #[test]
+    fn a_committed_record_is_kept_or_contradicted_never_overwritten() {
+        let run = planned("seaquest", 2);
+        let r =
+            RunResult { frames: vec![10.0, 20.0], returns: vec![1.0, 2.0], test: vec![3.0], wall_seconds: Some(7.0) };
+        let record = RunRecord::new(&run, &r, 10.0);
+        let dir = std::env::temp_dir().join(format!("dqn-minatar-committed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        record.save(&dir).unwrap();
+        let file = dir.join(RunRecord::file_name("seaquest", 2, &run.key));
+        let committed = std::fs::read(&file).unwrap();
+
+        RunRecord { wall_seconds: Some(99.0), ..record.clone() }.save(&dir).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), committed);
+
+        let other = RunRecord {
+            final_training_mean: f64::from_bits(record.final_training_mean.to_bits() + 1),
+            test_returns: vec![3.0, 4.0],
+            ..record.clone()
+        };
+        match other.save(&dir) {
+            Err(SuiteError::Invalid { path, problem }) => {
+                assert_eq!(path, file);
+                assert!(problem.contains("final_training_mean, test_returns"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read(&file).unwrap(), committed);
+        std::fs::write(&file, "not json").unwrap();
+        assert!(
+            matches!(record.save(&dir), Err(SuiteError::Invalid { problem, .. }) if problem.contains("not a run record"))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
